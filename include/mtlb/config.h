@@ -1,0 +1,104 @@
+/* Configuration: YAML file -> validated, immutable snapshot.
+ * Pure module: reads the YAML file only; it does not open certificates or sockets (the tls
+ * module loads those from the paths given here). Errors carry file, line and column. */
+#ifndef MTLB_CONFIG_H
+#define MTLB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtlb/identity.h"
+
+enum mtlb_client_auth {
+    MTLB_CLIENT_AUTH_OFF = 0, /* no certificate requested */
+    MTLB_CLIENT_AUTH_OPTIONAL,
+    MTLB_CLIENT_AUTH_MANDATORY,
+};
+
+struct mtlb_domain_cfg {
+    char **names; /* SNI names, lower-case; exact or "*.suffix" */
+    size_t n_names;
+    char *certificate; /* absolute or config-relative path resolved to absolute */
+    char *key;
+    enum mtlb_client_auth mode;
+    char *truststore; /* NULL when client_auth is off */
+    char *crl;        /* NULL when none */
+    int verify_depth; /* default 10 */
+};
+
+struct mtlb_listener_cfg {
+    char *bind_host; /* "0.0.0.0", "::", "127.0.0.1" ... */
+    uint16_t bind_port;
+    char *backend; /* pool name; resolved below */
+    size_t backend_index;
+    struct mtlb_domain_cfg *domains; /* domains[0] also serves clients without SNI */
+    size_t n_domains;
+};
+
+struct mtlb_server_cfg {
+    char *host;
+    uint16_t port;
+};
+
+struct mtlb_backend_cfg {
+    char *name;
+    struct mtlb_server_cfg *servers;
+    size_t n_servers;
+};
+
+struct mtlb_timeouts_cfg {
+    uint32_t handshake_ms;       /* TLS handshake deadline (10 s) */
+    uint32_t client_header_ms;   /* first byte to end of request head (10 s) */
+    uint32_t client_body_ms;     /* between two reads of a request body (30 s) */
+    uint32_t client_idle_ms;     /* keep-alive idle between requests (60 s) */
+    uint32_t backend_connect_ms; /* (3 s) */
+    uint32_t backend_response_ms; /* request sent -> response head; also between body reads (30 s) */
+    uint32_t backend_idle_ms;    /* pooled idle keep-alive connection lifetime (30 s) */
+    uint32_t drain_ms;           /* graceful shutdown (10 s) */
+};
+
+struct mtlb_limits_cfg {
+    uint32_t max_header_bytes; /* request head size limit -> 431 (16384) */
+    uint32_t max_headers;      /* header count limit -> 431 (100) */
+    uint32_t max_connections;  /* per process; beyond it new connections are closed (10000) */
+};
+
+struct mtlb_log_cfg {
+    int level;        /* 0 error, 1 warn, 2 info (default), 3 debug */
+    char *access_log; /* path, "stdout", "stderr" or NULL for off (default "stdout") */
+};
+
+struct mtlb_config {
+    char *path; /* the file it was read from */
+    struct mtlb_listener_cfg *listeners;
+    size_t n_listeners;
+    struct mtlb_backend_cfg *backends;
+    size_t n_backends;
+    unsigned acceptors; /* default 1 */
+    unsigned workers;   /* 0 = auto: one per online CPU */
+    struct mtlb_timeouts_cfg timeouts;
+    struct mtlb_limits_cfg limits;
+    struct mtlb_log_cfg log;
+    enum mtlb_dn_format dn_format; /* headers.dn_format: slash (default) | rfc2253 */
+};
+
+/* Reads and validates the YAML file at path. On success returns 0 and *out owns a new
+ * config (free with mtlb_config_destroy). On failure returns -EINVAL (or -ENOENT/-ENOMEM)
+ * and writes "FILE:LINE:COL: problem" (or "FILE: problem") into err[0..errlen).
+ * Validation: unknown keys, wrong types, missing required keys, bad bind/server addresses,
+ * duplicate SNI names within a listener, a listener naming an unknown backend, a backend
+ * with no servers, mode optional/mandatory without a truststore, bad numbers.
+ * Relative file paths are resolved against the directory of the config file. */
+int mtlb_config_load(const char *path, struct mtlb_config **out, char *err, size_t errlen);
+
+/* Same from an in-memory YAML document; `name` is used in messages and `base_dir` resolves
+ * relative paths. For tests and fuzzing. */
+int mtlb_config_parse(const char *yaml, size_t len, const char *name, const char *base_dir,
+                      struct mtlb_config **out, char *err, size_t errlen);
+
+void mtlb_config_destroy(struct mtlb_config *cfg);
+
+const char *mtlb_config_mode_name(enum mtlb_client_auth mode);
+
+#endif

@@ -1,0 +1,87 @@
+/* HTTP/1.1 message parsing: stateless, zero-copy, strict (RFC 9112).
+ * Pure module: no I/O, no logging, no allocation. All slices point into the caller's buffer. */
+#ifndef MTLB_H1_H
+#define MTLB_H1_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mtlb/common.h"
+
+struct mtlb_h1_header {
+    struct mtlb_slice name;
+    struct mtlb_slice value; /* leading/trailing OWS removed */
+};
+
+enum mtlb_h1_body {
+    MTLB_BODY_NONE = 0,  /* no body follows the head */
+    MTLB_BODY_LENGTH,    /* content_length bytes follow */
+    MTLB_BODY_CHUNKED,   /* chunked coding follows; use mtlb_h1_chunked_scan */
+    MTLB_BODY_UNTIL_CLOSE /* responses only: body ends when the server closes */
+};
+
+/* Filled by the parsers. `headers` is caller-owned storage of `max_headers` entries. */
+struct mtlb_h1_message {
+    /* request line */
+    struct mtlb_slice method;
+    struct mtlb_slice target;
+    /* status line */
+    int status;
+    struct mtlb_slice reason;
+    int minor_version; /* 0 or 1 */
+
+    struct mtlb_h1_header *headers;
+    size_t max_headers; /* in: capacity of headers */
+    size_t num_headers; /* out */
+
+    /* framing and connection semantics derived from the headers */
+    enum mtlb_h1_body body;
+    uint64_t content_length;
+    bool keep_alive;      /* HTTP/1.1 without "close", or HTTP/1.0 with "keep-alive" */
+    bool expect_continue; /* request had Expect: 100-continue */
+    bool upgrade;         /* Upgrade header present (not proxied) */
+
+    /* on MTLB_INVALID: where and why, and the HTTP status to answer (400, 431, 501) */
+    size_t error_offset;
+    const char *error_reason;
+    int error_status;
+};
+
+/* Parses a request head from buf[0..len).
+ * Returns the head length in bytes (through the final CRLF CRLF), MTLB_INCOMPLETE when more
+ * bytes are needed, or MTLB_INVALID with error_* set. Refuses: bare LF or CR, obs-fold,
+ * whitespace before the colon, invalid token/field characters, Content-Length together with
+ * Transfer-Encoding, several Content-Length headers, a non-numeric or overflowing
+ * Content-Length, a Transfer-Encoding other than a final "chunked" (501), more headers than
+ * max_headers (431). Any thread; reentrant. */
+int mtlb_h1_parse_request(const char *buf, size_t len, struct mtlb_h1_message *msg);
+
+/* Parses a response head. `request_was_head` and the status decide whether a body follows
+ * (HEAD, 1xx, 204, 304: none). Without Content-Length or chunked the body is
+ * MTLB_BODY_UNTIL_CLOSE. Same return protocol as mtlb_h1_parse_request. */
+int mtlb_h1_parse_response(const char *buf, size_t len, bool request_was_head,
+                           struct mtlb_h1_message *msg);
+
+/* Chunked-body scanner. It does not decode: it finds where a chunked body ends and validates
+ * its framing so that the bytes can be forwarded verbatim. Embedded by the caller. */
+struct mtlb_h1_chunked {
+    int state;
+    uint64_t remaining; /* data bytes left in the current chunk */
+    size_t line_len;    /* bytes seen on the current size or trailer line */
+    uint64_t body_bytes; /* total chunk data seen so far (decoded length) */
+};
+
+void mtlb_h1_chunked_init(struct mtlb_h1_chunked *c);
+
+/* Scans the next len bytes of a chunked body (state carries over between calls).
+ * Returns how many bytes of buf belong to the body (== len unless the body ended inside buf),
+ * and sets *done when the last chunk and the trailer section are complete. Returns
+ * MTLB_INVALID on a bad chunk size (non-hex, overflow past 2^60), a missing CRLF after chunk
+ * data, a bare LF, or a size or trailer line over 4096 bytes. */
+ssize_t mtlb_h1_chunked_scan(struct mtlb_h1_chunked *c, const char *buf, size_t len, bool *done);
+
+/* Case-insensitive comparison of a slice with a NUL-terminated lower-case name. */
+bool mtlb_h1_name_is(struct mtlb_slice name, const char *lower);
+
+#endif

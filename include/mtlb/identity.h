@@ -1,0 +1,45 @@
+/* The verified identity of a TLS client: what the edge tells the backend.
+ * Built once per connection at the end of the handshake, immutable afterwards, owned by the
+ * connection. Pure module: uses libcrypto's X509 accessors only, no I/O, no logging. */
+#ifndef MTLB_IDENTITY_H
+#define MTLB_IDENTITY_H
+
+#include <openssl/x509.h>
+
+enum mtlb_verify {
+    MTLB_VERIFY_NONE = 0, /* no certificate presented */
+    MTLB_VERIFY_SUCCESS,
+    MTLB_VERIFY_FAILED,
+};
+
+enum mtlb_dn_format {
+    MTLB_DN_SLASH = 0, /* "/C=PL/O=Org/CN=name" (MuleSoft DLB, default) */
+    MTLB_DN_RFC2253,   /* "CN=name,O=Org,C=PL" (nginx default) */
+};
+
+/* All strings are NUL-terminated, safe as HTTP field values (no CTLs; anything outside
+ * printable ASCII is written as \xHH), and NULL when verify == MTLB_VERIFY_NONE. */
+struct mtlb_identity {
+    enum mtlb_verify verify;
+    char *subject; /* subject DN */
+    char *issuer;  /* issuer DN */
+    char *serial;  /* upper-case hex, no separators, e.g. "1A2B" */
+    char *reason;  /* X.509 failure reason when FAILED (e.g. "certificate has expired"), else NULL */
+};
+
+/* Returns the word sent as X-SSL-Client-Verify: "SUCCESS", "FAILED" or "NONE". */
+const char *mtlb_identity_verify_word(enum mtlb_verify v);
+
+/* Fills *id from the peer certificate (may be NULL: no certificate) and OpenSSL's verify
+ * result (X509_V_OK means SUCCESS). Returns 0 or -ENOMEM; on error *id is left empty.
+ * The caller releases with mtlb_identity_fini. */
+int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
+                       enum mtlb_dn_format fmt);
+
+/* Formats a DN into buf (always NUL-terminated, truncated to cap). Returns the length written. */
+size_t mtlb_identity_format_dn(const X509_NAME *name, enum mtlb_dn_format fmt, char *buf,
+                               size_t cap);
+
+void mtlb_identity_fini(struct mtlb_identity *id);
+
+#endif

@@ -1,0 +1,38 @@
+/* Header rewriting between the client and the backend.
+ * Pure module: builds new head blocks from a parsed mtlb_h1_message; no I/O, no logging. */
+#ifndef MTLB_REWRITE_H
+#define MTLB_REWRITE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "mtlb/h1.h"
+#include "mtlb/identity.h"
+
+struct mtlb_rewrite_req {
+    const struct mtlb_identity *identity; /* never NULL */
+    const char *client_ip;                /* textual client address */
+    const char *proto;                    /* "https" */
+};
+
+/* Writes the request head to send to a backend into out[0..cap): request line as received
+ * (always HTTP/1.1 towards the backend), every client header except
+ *   - hop-by-hop ones: Connection and every header it names, Keep-Alive, Proxy-Connection,
+ *     TE, Upgrade, Trailer is kept (end-to-end);
+ *   - any X-SSL-* header, X-Forwarded-For, X-Forwarded-Proto, X-Real-IP (any letter case);
+ * then X-SSL-Client-Verify (always), X-SSL-Client-DN, X-SSL-Issuer, X-SSL-Client-Serial
+ * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto.
+ * An HTTP/1.0 request without a body framing keeps its (lack of) body.
+ * Returns the length written, or -ENOSPC if it does not fit. */
+ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
+                             char *out, size_t cap);
+
+/* Writes the response head to send to the client: status line as HTTP/1.1, every backend
+ * header except the hop-by-hop ones (Connection and those it names, Keep-Alive,
+ * Proxy-Connection, TE, Upgrade), then "Connection: close" when close_client is true.
+ * Transfer-Encoding and Content-Length are kept (bodies are forwarded verbatim).
+ * Returns the length written, or -ENOSPC. */
+ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_client, char *out,
+                              size_t cap);
+
+#endif

@@ -1,0 +1,57 @@
+/* TLS contexts: one SSL_CTX per domain, SNI selection, client-certificate verification and its
+ * diagnostics. Owns the OpenSSL configuration; does no socket I/O itself. SSL_CTXs are shared
+ * read-only by every thread once built. */
+#ifndef MTLB_TLS_H
+#define MTLB_TLS_H
+
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+#include "mtlb/config.h"
+#include "mtlb/identity.h"
+
+struct mtlb_tls_domain {
+    const struct mtlb_domain_cfg *cfg;
+    SSL_CTX *ctx;
+};
+
+/* All domains of one listener. domains[0] serves clients without SNI or with an unknown name. */
+struct mtlb_tls_listener {
+    struct mtlb_tls_domain *domains;
+    size_t n_domains;
+};
+
+/* Builds every SSL_CTX for the listener: loads the certificate chain and key (PEM), checks
+ * that they match and that the leaf is within its validity period, loads the truststore
+ * (every PEM entry must be a certificate), advertises the truststore's subjects as client CA
+ * names, loads CRLs (checked for the whole chain), sets the verify mode and depth, TLS 1.2 and
+ * 1.3 with modern ciphers, the SNI callback. Returns 0, or -EINVAL with "FILE: problem" in err.
+ * Main thread only. */
+int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
+                           char *err, size_t errlen);
+void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl);
+
+/* Per-connection TLS state that the acceptor attaches to each SSL (ex_data) so that the
+ * callbacks can log with the connection id and record the domain and verification result. */
+struct mtlb_tls_conn_info {
+    uint64_t conn_id;
+    const struct mtlb_tls_listener *listener;
+    size_t domain; /* index chosen by SNI */
+    long first_error;       /* first X.509 error seen by the verify callback (X509_V_OK if none) */
+    int first_error_depth;
+    char peer[64];          /* "ip:port" of the client, for logs */
+};
+
+/* Creates the SSL for a newly accepted connection on the listener's default domain and
+ * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */
+SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info);
+
+/* After a completed handshake: builds the identity the backend is told about (verify word,
+ * subject, issuer, serial, reason) from the peer certificate and the recorded result. */
+int mtlb_tls_identity(SSL *ssl, enum mtlb_dn_format fmt, struct mtlb_identity *id);
+
+/* Describes why a handshake failed (OpenSSL error queue and verify result) into buf for the
+ * log line; clears the thread's error queue. */
+const char *mtlb_tls_error_string(SSL *ssl, char *buf, size_t cap);
+
+#endif
