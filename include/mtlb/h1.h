@@ -42,7 +42,7 @@ struct mtlb_h1_message {
     bool expect_continue; /* request had Expect: 100-continue */
     bool upgrade;         /* Upgrade header present (not proxied) */
 
-    /* on MTLB_INVALID: where and why, and the HTTP status to answer (400, 431, 501) */
+    /* on MTLB_INVALID: where and why, and the HTTP status to answer (400, 431, 501, 505) */
     size_t error_offset;
     const char *error_reason;
     int error_status;
@@ -54,12 +54,27 @@ struct mtlb_h1_message {
  * whitespace before the colon, invalid token/field characters, Content-Length together with
  * Transfer-Encoding, several Content-Length headers, a non-numeric or overflowing
  * Content-Length, a Transfer-Encoding other than a final "chunked" (501), more headers than
- * max_headers (431). Any thread; reentrant. */
+ * max_headers (431). Any thread; reentrant.
+ * Details of the policy (all refusals are 400 unless noted):
+ *   - up to two empty lines (CRLF) before the request line are skipped and counted in the
+ *     returned length; a third is refused;
+ *   - HTTP versions other than 1.0 and 1.1: 505;
+ *   - the request target may hold any byte but CTLs, DEL and SP (obs-text passes);
+ *   - Host: exactly one in HTTP/1.1, at most one in HTTP/1.0 (RFC 9112 section 3.2);
+ *   - Transfer-Encoding: in an HTTP/1.0 message, with an empty list element, or with chunked
+ *     applied twice is refused; any coding other than chunked is 501 (requests only);
+ *   - Content-Length 0 gives MTLB_BODY_NONE with content_length 0;
+ *   - expect_continue is set only for HTTP/1.1 (RFC 9110 section 10.1.1);
+ *   - slices and header entries are only meaningful when the return value is >= 0. */
 int mtlb_h1_parse_request(const char *buf, size_t len, struct mtlb_h1_message *msg);
 
 /* Parses a response head. `request_was_head` and the status decide whether a body follows
  * (HEAD, 1xx, 204, 304: none). Without Content-Length or chunked the body is
- * MTLB_BODY_UNTIL_CLOSE. Same return protocol as mtlb_h1_parse_request. */
+ * MTLB_BODY_UNTIL_CLOSE. Same return protocol as mtlb_h1_parse_request.
+ * Transfer-Encoding whose final coding is not chunked gives MTLB_BODY_UNTIL_CLOSE (RFC 9112
+ * section 6.3); keep_alive is false whenever the body is MTLB_BODY_UNTIL_CLOSE. The status
+ * line may omit the SP before an empty reason phrase. Content-Length is still validated when
+ * no body follows, and content_length is 0 when body is MTLB_BODY_NONE. */
 int mtlb_h1_parse_response(const char *buf, size_t len, bool request_was_head,
                            struct mtlb_h1_message *msg);
 
@@ -78,7 +93,11 @@ void mtlb_h1_chunked_init(struct mtlb_h1_chunked *c);
  * Returns how many bytes of buf belong to the body (== len unless the body ended inside buf),
  * and sets *done when the last chunk and the trailer section are complete. Returns
  * MTLB_INVALID on a bad chunk size (non-hex, overflow past 2^60), a missing CRLF after chunk
- * data, a bare LF, or a size or trailer line over 4096 bytes. */
+ * data, a bare LF, or a size or trailer line over 4096 bytes.
+ * Also refused: chunk extensions that are not `;name[=token|quoted-string]` (BWS allowed
+ * around ";" and "="), trailer fields with invalid names or values, obs-fold in trailers.
+ * After MTLB_INVALID every later call returns MTLB_INVALID; after done, later calls return 0
+ * with *done set. Any thread; one scanner per body. */
 ssize_t mtlb_h1_chunked_scan(struct mtlb_h1_chunked *c, const char *buf, size_t len, bool *done);
 
 /* Case-insensitive comparison of a slice with a NUL-terminated lower-case name. */

@@ -23,7 +23,10 @@ struct mtlb_rewrite_req {
  * then X-SSL-Client-Verify (always), X-SSL-Client-DN, X-SSL-Issuer, X-SSL-Client-Serial
  * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto.
  * An HTTP/1.0 request without a body framing keeps its (lack of) body.
- * Returns the length written, or -ENOSPC if it does not fit. */
+ * Returns the length written, or -ENOSPC if it does not fit.
+ * Addition: -EINVAL when an added value (identity strings, client_ip, proto) holds a control
+ * character, so that nothing can inject a field. client_ip or proto NULL: that field is
+ * omitted. Each identity string is written only when non-NULL. */
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap);
 

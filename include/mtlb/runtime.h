@@ -1,0 +1,269 @@
+/* Runtime objects shared by the acceptor, handoff, worker, client and upstream modules.
+ * Every object here belongs to exactly one thread (named in its comment) and is reached through
+ * an explicit context pointer; only struct mtlb_handoff_queue crosses threads. */
+#ifndef MTLB_RUNTIME_H
+#define MTLB_RUNTIME_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "mtlb/balance.h"
+#include "mtlb/config.h"
+#include "mtlb/h1.h"
+#include "mtlb/identity.h"
+#include "mtlb/tls.h"
+
+struct mtlb_server;
+struct mtlb_worker;
+
+/* ---- timers: one FIFO list per timeout class, all entries of a list share one duration, so
+ * appending keeps each list sorted and expiry is O(1) per entry. ---- */
+struct mtlb_timer {
+    struct mtlb_timer *prev, *next;
+    uint64_t deadline_ms;
+    int kind; /* enum mtlb_timer_kind; -1 when not armed */
+};
+
+enum mtlb_timer_kind {
+    MTLB_T_CLIENT_HEADER = 0,
+    MTLB_T_CLIENT_BODY,
+    MTLB_T_CLIENT_IDLE,
+    MTLB_T_UP_CONNECT,
+    MTLB_T_UP_RESPONSE,
+    MTLB_T_UP_IDLE,
+    MTLB_T_COUNT
+};
+
+struct mtlb_timer_list {
+    struct mtlb_timer head; /* sentinel */
+    uint32_t duration_ms;
+};
+
+/* ---- a byte buffer with a read offset: data is buf[off .. off+len) ---- */
+struct mtlb_buf {
+    char *data;
+    uint32_t off, len, cap;
+};
+
+/* ---- io_uring user_data: object pointer (8-aligned) | operation tag ---- */
+enum mtlb_op {
+    MTLB_OP_CLIENT_RECV = 1,
+    MTLB_OP_CLIENT_SEND = 2,
+    MTLB_OP_UP_CONNECT = 3,
+    MTLB_OP_UP_RECV = 4,
+    MTLB_OP_UP_SEND = 5,
+    MTLB_OP_WAKE = 6,
+    MTLB_OP_TICK = 7,
+};
+#define MTLB_OP_MASK 7ULL
+
+/* ---- a pooled connection to one backend server (worker-owned) ---- */
+struct mtlb_upstream {
+    struct mtlb_worker *w;
+    struct mtlb_client *client; /* exchange it serves, NULL when idle in the pool */
+    struct mtlb_upstream *pool_next, *pool_prev; /* idle list of its server */
+    struct mtlb_timer timer;
+    int fd;
+    size_t pool, server; /* backend pool and server index */
+    int pending;         /* ops in flight on the ring */
+    bool connecting, recv_pending, send_pending, reused, dead, closing;
+    uint64_t requests; /* served on this connection */
+    struct mtlb_buf rbuf;    /* response bytes from the backend */
+    struct msghdr msg;
+    struct iovec iov[2];
+};
+
+/* ---- per-request state of a client connection ---- */
+enum mtlb_client_state {
+    MTLB_C_HEAD = 0,  /* reading a request head */
+    MTLB_C_EXCHANGE,  /* a request is being proxied */
+    MTLB_C_CLOSING,   /* flushing a last response, then close */
+};
+
+struct mtlb_client {
+    struct mtlb_worker *w;
+    struct mtlb_client *next, *prev; /* worker's list of live clients */
+    struct mtlb_timer timer;
+    int fd;
+    uint64_t id;
+    size_t listener;
+    SSL *ssl;
+    struct mtlb_tls_conn_info tls_info;
+    struct mtlb_identity identity;
+    char ip[INET6_ADDRSTRLEN];
+    int pending; /* ops in flight on the ring */
+    bool recv_pending, send_pending, eof, dead, closing, close_after;
+    enum mtlb_client_state state;
+
+    struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
+    struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */
+    struct mtlb_buf rx;   /* plaintext from the client: head, then body bytes */
+
+    /* current request */
+    struct mtlb_h1_message req;
+    struct mtlb_h1_header *hdrs;
+    uint32_t head_len;
+    uint64_t req_body_left;      /* Content-Length bytes not yet taken from rx */
+    struct mtlb_h1_chunked req_ck;
+    bool req_body_done;
+    bool req_retryable;          /* whole request is still in rx: may be resent */
+    uint32_t req_fwd;            /* bytes of rx (after head_len) that belong to the body in flight */
+    uint64_t skip_mask;          /* servers tried for this request */
+    struct mtlb_upstream *up;
+    char *up_head;               /* rewritten request head, then the response head */
+    uint32_t up_head_len, up_head_sent, up_head_cap;
+    uint32_t req_sent;           /* request bytes sent to the backend in this attempt */
+
+    /* current response */
+    struct mtlb_h1_message resp;
+    bool resp_head_done, resp_done, resp_keepalive;
+    uint64_t resp_body_left;
+    struct mtlb_h1_chunked resp_ck;
+    uint32_t resp_head_off; /* bytes of up_head already written to the client */
+    uint32_t resp_ready;    /* bytes at the front of up->rbuf known to belong to the body */
+    bool resp_framed;       /* the end of the response body has been seen */
+    bool resp_started;      /* a final response head went to the client: no error page now */
+    bool shut_sent;         /* close_notify queued */
+    uint64_t resp_bytes;
+    int status;
+    uint64_t started_ms;
+};
+
+struct mtlb_pool_rt {
+    struct mtlb_rr rr;
+    struct mtlb_health *health;
+    struct mtlb_upstream **idle; /* idle list head per server */
+};
+
+struct mtlb_counters {
+    uint64_t accepted, requests, responses_err, upstream_connects, upstream_reuses,
+        upstream_fail, handshakes_failed;
+};
+
+/* ---- a worker thread: owns one io_uring ring and everything on it ---- */
+struct mtlb_worker {
+    struct mtlb_server *srv;
+    unsigned index;
+    pthread_t thread;
+    struct io_uring ring;
+    int wake_fd;
+    uint64_t wake_val;
+    struct __kernel_timespec tick_ts;
+    struct mtlb_handoff_queue *queue;
+    struct mtlb_timer_list timers[MTLB_T_COUNT];
+    struct mtlb_pool_rt *pools;
+    struct mtlb_client clients; /* sentinel of the live-client list */
+    size_t n_clients;
+    size_t n_upstreams;
+    uint64_t now_ms;
+    bool stopping;
+    uint64_t stop_deadline_ms;
+    struct mtlb_counters ctr;
+};
+
+struct mtlb_handoff_queue {
+    pthread_mutex_t lock;
+    struct mtlb_client *head, *tail;
+};
+
+/* A resolved backend server address. */
+struct mtlb_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64];
+};
+
+/* The whole process: built by the main thread, read-only for the others once started
+ * (except the atomics). */
+struct mtlb_server {
+    struct mtlb_config *cfg;
+    struct mtlb_tls_listener *tls; /* one per listener */
+    struct mtlb_addr **backend_addrs; /* [pool][server] */
+    struct mtlb_worker *workers;
+    unsigned n_workers;
+    struct mtlb_acceptor **acceptors;
+    unsigned n_acceptors;
+    atomic_bool stop;
+    atomic_uint_fast64_t next_conn_id;
+    atomic_int live_conns;
+    atomic_uint next_worker;
+};
+
+/* ---- buffers (worker.c) ---- */
+int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap);
+void mtlb_buf_fini(struct mtlb_buf *b);
+void mtlb_buf_compact(struct mtlb_buf *b);
+
+/* ---- timers (worker.c) ---- */
+void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind);
+void mtlb_timer_disarm(struct mtlb_timer *t);
+
+/* ---- ring submission helpers (worker.c); they return 0 or -EBUSY when the SQ is full ---- */
+struct io_uring_sqe *mtlb_worker_sqe(struct mtlb_worker *w);
+
+/* ---- handoff (handoff.c): acceptor -> worker ---- */
+void mtlb_handoff_init(struct mtlb_handoff_queue *q);
+void mtlb_handoff_fini(struct mtlb_handoff_queue *q);
+/* Any thread: appends c and wakes the worker. */
+void mtlb_handoff_push(struct mtlb_worker *w, struct mtlb_client *c);
+/* Worker thread: takes the whole queue (a list linked through c->next). */
+struct mtlb_client *mtlb_handoff_take(struct mtlb_handoff_queue *q);
+
+/* ---- ring BIO (tls/ring_bio.c): OpenSSL reads c->tin and writes c->tout ---- */
+int mtlb_ring_bio_attach(struct mtlb_client *c);
+
+/* ---- client connection (client.c, response.c) ---- */
+void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
+void mtlb_client_on_recv(struct mtlb_client *c, int res);
+void mtlb_client_on_send(struct mtlb_client *c, int res);
+void mtlb_client_on_timeout(struct mtlb_client *c);
+void mtlb_client_pump(struct mtlb_client *c);
+void mtlb_client_abort(struct mtlb_client *c);
+void mtlb_client_fail(struct mtlb_client *c, int status);
+void mtlb_client_free(struct mtlb_client *c); /* acceptor side: before handoff */
+void mtlb_client_flush(struct mtlb_client *c);
+void mtlb_client_request_sent(struct mtlb_client *c);
+void mtlb_client_on_upstream_data(struct mtlb_client *c);
+void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err);
+void mtlb_client_on_upstream_ready(struct mtlb_client *c);
+void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fault);
+void mtlb_client_exchange_done(struct mtlb_client *c);
+bool mtlb_client_idle(const struct mtlb_client *c);
+
+/* ---- upstream connections (upstream.c) ---- */
+/* Picks a server for c's request and attaches a pooled or new connection (c->up).
+ * Returns 0, or -EHOSTUNREACH when every server is down or has been tried. */
+int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
+/* Sends c->up_head + request body bytes still to go. */
+void mtlb_upstream_send(struct mtlb_upstream *u);
+void mtlb_upstream_recv(struct mtlb_upstream *u);
+/* Returns the connection to its server's idle pool, or closes it when not reusable. */
+void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable);
+void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res);
+void mtlb_upstream_on_send(struct mtlb_upstream *u, int res);
+void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res);
+void mtlb_upstream_on_timeout(struct mtlb_upstream *u);
+void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
+
+/* ---- worker and acceptor threads (worker.c, acceptor.c, server.c) ---- */
+int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index);
+void mtlb_worker_fini(struct mtlb_worker *w);
+void *mtlb_worker_main(void *arg);
+void mtlb_worker_wake(struct mtlb_worker *w);
+struct mtlb_acceptor;
+int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_acceptor **out);
+int mtlb_acceptor_start(struct mtlb_acceptor *a);
+void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a);
+
+int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen);
+int mtlb_server_run(struct mtlb_server *srv);
+void mtlb_server_fini(struct mtlb_server *srv);
+/* `mtlb -t`: loads every file the config names. */
+int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,96 @@
+/* Private to src/config: the parse context shared by the schema walk (config.c) and the
+ * scalar/address/path helpers (config_values.c). Not part of the public contract. */
+#ifndef MTLB_CONFIG_INT_H
+#define MTLB_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yaml.h>
+
+#include "mtlb/config.h"
+
+/* Alias expansion can make a small document walk like a huge one; past this many visited
+ * nodes the document is refused instead of using unbounded time and memory. */
+#define MTLB_CONFIG_MAX_VISITS 1000000u
+
+struct cfg_ctx {
+    yaml_document_t *doc;
+    const char *name;     /* file name used in messages */
+    const char *base_dir; /* for relative paths; "" when none */
+    char *err;
+    size_t errlen;
+    char key[512]; /* dotted key path of the node being read, e.g. "listeners[0].bind" */
+    size_t keylen;
+    size_t visits;
+    int rc; /* first error, so handlers deep in the walk can tell -ENOMEM from -EINVAL */
+};
+
+/* One entry of a duplicate check: a string (plus port for binds, else 0), where it was seen
+ * and its position in document order. */
+struct cfg_dup {
+    const char *s;
+    unsigned port;
+    size_t order;
+    const yaml_node_t *node;
+};
+
+/* A key the schema accepts in a mapping and the handler that reads its value into obj. */
+struct cfg_field {
+    const char *key;
+    int (*read)(struct cfg_ctx *ctx, yaml_node_t *value, void *dst, const struct cfg_field *f);
+    bool required;
+    size_t off;        /* dst = obj + off */
+    uint32_t min, max; /* for numeric readers */
+};
+
+/* Errors: write "NAME:LINE:COL: KEY: message" (or without KEY when the path is empty) and
+ * return -EINVAL; cfg_oom writes "NAME: out of memory" and returns -ENOMEM. */
+int cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cfg_oom(struct cfg_ctx *ctx);
+int cfg_visit(struct cfg_ctx *ctx, const yaml_node_t *node);
+
+/* Key path: push returns the previous length to hand back to pop. */
+size_t cfg_push(struct cfg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cfg_pop(struct cfg_ctx *ctx, size_t mark);
+
+/* Copies a value into dst for use in a message: printable ASCII, escapes, truncated. */
+void cfg_quote(const yaml_node_t *node, char *dst, size_t cap);
+
+/* Walks a mapping: rejects non-mappings, unknown and repeated keys, null-valued keys count
+ * as absent, calls each field's reader on obj + off, then reports the first missing
+ * required key. At most CFG_MAX_FIELDS fields. */
+#define CFG_MAX_FIELDS 16
+int cfg_walk_map(struct cfg_ctx *ctx, yaml_node_t *node, const struct cfg_field *fields,
+                 size_t n_fields, void *obj);
+/* Checks node is a non-empty sequence (when nonempty) and returns its item count. */
+int cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, bool nonempty, size_t *count);
+int cfg_item(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i, yaml_node_t **item);
+/* Item i of a sequence node, or NULL when seq is not a sequence or too short. No error
+ * reporting and no visit counting: for re-finding nodes that were already read. */
+yaml_node_t *cfg_nth(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i);
+/* The value of key in a mapping node, or NULL. No error reporting. */
+yaml_node_t *cfg_lookup(struct cfg_ctx *ctx, yaml_node_t *map, const char *key);
+
+/* Scalars. */
+bool cfg_is_null(const yaml_node_t *node);
+int cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
+int cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
+             uint32_t *out);
+int cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms);
+int cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
+               size_t n_words, int *out);
+int cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
+int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_empty_host, char **host,
+             uint16_t *port);
+int cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
+
+/* The whole document: root mapping into cfg, then the cross-section checks. */
+int cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg);
+
+/* Sorts entries and reports the first repeated (s, port) with what, e.g. "SNI name". */
+int cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char *what);
+
+#endif

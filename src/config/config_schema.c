@@ -1,0 +1,426 @@
+/* Config schema: one field table per YAML mapping, the readers that fill struct mtlb_config,
+ * client_auth defaults, and the checks that span sections (unique names and binds, backend
+ * references). Pure: no I/O; paths are resolved as strings only. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+
+#define N_FIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static int read_str(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    (void)f;
+    return cfg_str(ctx, v, dst);
+}
+
+static int read_path(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    (void)f;
+    return cfg_path(ctx, v, dst);
+}
+
+static int read_u32(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    return cfg_uint(ctx, v, f->min, f->max, dst);
+}
+
+static int read_duration(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                         const struct cfg_field *f)
+{
+    (void)f;
+    return cfg_duration(ctx, v, dst);
+}
+
+static int read_int(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    uint32_t u = 0;
+    int rc = cfg_uint(ctx, v, f->min, f->max, &u);
+
+    *(int *)dst = (int)u;
+    return rc;
+}
+
+static int read_workers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 4 &&
+        memcmp(v->data.scalar.value, "auto", 4) == 0) {
+        *(unsigned *)dst = 0;
+        return 0;
+    }
+    return read_u32(ctx, v, dst, f);
+}
+
+/* Readers for the word-valued keys. */
+static int read_mode(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const char *const w[] = {"mandatory", "optional", "off"};
+    static const enum mtlb_client_auth modes[] = {
+        MTLB_CLIENT_AUTH_MANDATORY, MTLB_CLIENT_AUTH_OPTIONAL, MTLB_CLIENT_AUTH_OFF};
+    int i = 0;
+    int rc = cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        *(enum mtlb_client_auth *)dst = modes[i];
+    }
+    return rc;
+}
+
+static int read_level(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const char *const w[] = {"error", "warn", "info", "debug"};
+
+    (void)f;
+    return cfg_choice(ctx, v, w, N_FIELDS(w), dst);
+}
+
+static int read_dn_format(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f)
+{
+    static const char *const w[] = {"slash", "rfc2253"};
+    int i = 0;
+    int rc = cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        *(enum mtlb_dn_format *)dst = i == 1 ? MTLB_DN_RFC2253 : MTLB_DN_SLASH;
+    }
+    return rc;
+}
+
+static int read_access_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                           const struct cfg_field *f)
+{
+    char **out = dst;
+    int rc = cfg_str(ctx, v, out);
+
+    (void)f;
+    if (rc != 0 || strcmp(*out, "stdout") == 0 || strcmp(*out, "stderr") == 0) {
+        return rc;
+    }
+    if (strcmp(*out, "off") == 0) {
+        free(*out);
+        *out = NULL;
+        return 0;
+    }
+    return cfg_path(ctx, v, out);
+}
+
+/* Reads a sequence of count items into a calloc'd array of size elem, published through
+ * *arr and *n before the items are read so that destroy frees partial results. */
+static int read_array(struct cfg_ctx *ctx, yaml_node_t *v, void **arr, size_t *n, size_t elem,
+                      int (*item)(struct cfg_ctx *, yaml_node_t *, void *))
+{
+    size_t count = 0;
+    int rc = cfg_seq(ctx, v, true, &count);
+
+    if (rc != 0) {
+        return rc;
+    }
+    *arr = calloc(count, elem);
+    if (*arr == NULL) {
+        return cfg_oom(ctx);
+    }
+    *n = count;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        yaml_node_t *it = NULL;
+        size_t mark = cfg_push(ctx, "[%zu]", i);
+        rc = cfg_item(ctx, v, i, &it);
+        if (rc == 0) {
+            rc = item(ctx, it, (char *)*arr + i * elem);
+        }
+        cfg_pop(ctx, mark);
+    }
+    return rc;
+}
+
+static int item_sni(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
+{
+    return cfg_sni_name(ctx, v, dst);
+}
+
+static int read_names(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_domain_cfg *d = dst;
+
+    (void)f;
+    return read_array(ctx, v, (void **)&d->names, &d->n_names, sizeof(char *), item_sni);
+}
+
+static int read_client_auth(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                            const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"mode", read_mode, false, offsetof(struct mtlb_domain_cfg, mode), 0, 0},
+        {"truststore", read_path, false, offsetof(struct mtlb_domain_cfg, truststore), 0, 0},
+        {"crl", read_path, false, offsetof(struct mtlb_domain_cfg, crl), 0, 0},
+        {"verify_depth", read_int, false, offsetof(struct mtlb_domain_cfg, verify_depth), 1, 100},
+    };
+    struct mtlb_domain_cfg *d = dst;
+    int rc = cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
+    yaml_node_t *mode = cfg_lookup(ctx, v, "mode");
+
+    (void)f;
+    if (rc != 0) {
+        return rc;
+    }
+    if (mode == NULL || cfg_is_null(mode)) {
+        d->mode = d->truststore != NULL ? MTLB_CLIENT_AUTH_MANDATORY : MTLB_CLIENT_AUTH_OFF;
+    } else if (d->mode != MTLB_CLIENT_AUTH_OFF && d->truststore == NULL) {
+        cfg_push(ctx, ".mode");
+        return cfg_err(ctx, mode, "%s requires client_auth.truststore",
+                       mtlb_config_mode_name(d->mode));
+    }
+    if (d->mode == MTLB_CLIENT_AUTH_OFF) {
+        /* No certificate is requested, so there is nothing to verify against. */
+        free(d->truststore);
+        free(d->crl);
+        d->truststore = NULL;
+        d->crl = NULL;
+    }
+    return 0;
+}
+
+static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
+{
+    static const struct cfg_field fields[] = {
+        {"names", read_names, true, 0, 0, 0},
+        {"certificate", read_path, true, offsetof(struct mtlb_domain_cfg, certificate), 0, 0},
+        {"key", read_path, true, offsetof(struct mtlb_domain_cfg, key), 0, 0},
+        {"client_auth", read_client_auth, false, 0, 0, 0},
+    };
+    struct mtlb_domain_cfg *d = dst;
+
+    d->verify_depth = 10;
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
+}
+
+/* SNI names must be unique across all domains of one listener. */
+static int check_sni_dups(struct cfg_ctx *ctx, yaml_node_t *domains,
+                          const struct mtlb_listener_cfg *l)
+{
+    size_t total = 0;
+    size_t k = 0;
+
+    for (size_t i = 0; i < l->n_domains; i++) {
+        total += l->domains[i].n_names;
+    }
+    struct cfg_dup *d = calloc(total ? total : 1, sizeof(*d));
+    if (d == NULL) {
+        return cfg_oom(ctx);
+    }
+    for (size_t i = 0; i < l->n_domains; i++) {
+        yaml_node_t *names = cfg_lookup(ctx, cfg_nth(ctx, domains, i), "names");
+        for (size_t j = 0; j < l->domains[i].n_names; j++, k++) {
+            d[k] = (struct cfg_dup){l->domains[i].names[j], 0, k, cfg_nth(ctx, names, j)};
+        }
+    }
+    int rc = cfg_check_dups(ctx, d, total, "SNI name");
+    free(d);
+    return rc;
+}
+
+static int read_domains(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_listener_cfg *l = dst;
+    int rc = read_array(ctx, v, (void **)&l->domains, &l->n_domains, sizeof(*l->domains),
+                        item_domain);
+
+    (void)f;
+    return rc != 0 ? rc : check_sni_dups(ctx, v, l);
+}
+
+static int read_bind(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_listener_cfg *l = dst;
+
+    (void)f;
+    return cfg_addr(ctx, v, true, &l->bind_host, &l->bind_port);
+}
+
+static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
+{
+    static const struct cfg_field fields[] = {
+        {"bind", read_bind, true, 0, 0, 0},
+        {"backend", read_str, true, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
+        {"domains", read_domains, true, 0, 0, 0},
+    };
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f)
+{
+    struct mtlb_config *cfg = dst;
+
+    (void)f;
+    return read_array(ctx, v, (void **)&cfg->listeners, &cfg->n_listeners,
+                      sizeof(*cfg->listeners), item_listener);
+}
+
+static int item_server(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
+{
+    struct mtlb_server_cfg *s = dst;
+
+    return cfg_addr(ctx, v, false, &s->host, &s->port);
+}
+
+static int read_servers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_backend_cfg *b = dst;
+
+    (void)f;
+    return read_array(ctx, v, (void **)&b->servers, &b->n_servers, sizeof(*b->servers),
+                      item_server);
+}
+
+static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
+{
+    static const struct cfg_field fields[] = {
+        {"name", read_str, true, offsetof(struct mtlb_backend_cfg, name), 0, 0},
+        {"servers", read_servers, true, 0, 0, 0},
+    };
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static int read_backends(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_config *cfg = dst;
+
+    (void)f;
+    return read_array(ctx, v, (void **)&cfg->backends, &cfg->n_backends, sizeof(*cfg->backends),
+                      item_backend);
+}
+
+#define TM(key, field) {key, read_duration, false, offsetof(struct mtlb_timeouts_cfg, field), 0, 0}
+
+static int read_timeouts(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                         const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        TM("handshake", handshake_ms),
+        TM("client_header", client_header_ms),
+        TM("client_body", client_body_ms),
+        TM("client_idle", client_idle_ms),
+        TM("backend_connect", backend_connect_ms),
+        TM("backend_response", backend_response_ms),
+        TM("backend_idle", backend_idle_ms),
+        TM("drain", drain_ms),
+    };
+    (void)f;
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"max_header_bytes", read_u32, false, offsetof(struct mtlb_limits_cfg, max_header_bytes),
+         1024, 1048576},
+        {"max_headers", read_u32, false, offsetof(struct mtlb_limits_cfg, max_headers), 1, 10000},
+        {"max_connections", read_u32, false, offsetof(struct mtlb_limits_cfg, max_connections), 1,
+         10000000},
+    };
+    (void)f;
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static int read_threads(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"acceptors", read_u32, false, offsetof(struct mtlb_config, acceptors), 1, 256},
+        {"workers", read_workers, false, offsetof(struct mtlb_config, workers), 1, 256},
+    };
+    (void)f;
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static int read_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"level", read_level, false, offsetof(struct mtlb_log_cfg, level), 0, 0},
+        {"access_log", read_access_log, false, offsetof(struct mtlb_log_cfg, access_log), 0, 0},
+    };
+    (void)f;
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static int read_headers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"dn_format", read_dn_format, false, offsetof(struct mtlb_config, dn_format), 0, 0},
+    };
+    (void)f;
+    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
+static const struct cfg_field root_fields[] = {
+    {"listeners", read_listeners, true, 0, 0, 0},
+    {"backends", read_backends, true, 0, 0, 0},
+    {"threads", read_threads, false, 0, 0, 0},
+    {"timeouts", read_timeouts, false, offsetof(struct mtlb_config, timeouts), 0, 0},
+    {"limits", read_limits, false, offsetof(struct mtlb_config, limits), 0, 0},
+    {"log", read_log, false, offsetof(struct mtlb_config, log), 0, 0},
+    {"headers", read_headers, false, 0, 0, 0},
+};
+
+static int cmp_dup_name(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct cfg_dup *)elem)->s);
+}
+
+/* Unique backend names, unique binds, and every listener's backend resolved to an index.
+ * Sorted arrays keep this n log n however large an aliased document grows. */
+static int check_cross(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg)
+{
+    yaml_node_t *bes = cfg_lookup(ctx, root, "backends");
+    yaml_node_t *ls = cfg_lookup(ctx, root, "listeners");
+    struct cfg_dup *b = calloc(cfg->n_backends, sizeof(*b));
+    struct cfg_dup *l = calloc(cfg->n_listeners, sizeof(*l));
+    int rc = b && l ? 0 : cfg_oom(ctx);
+
+    for (size_t i = 0; rc == 0 && i < cfg->n_backends; i++) {
+        yaml_node_t *n = cfg_lookup(ctx, cfg_nth(ctx, bes, i), "name");
+        b[i] = (struct cfg_dup){cfg->backends[i].name, 0, i, n};
+    }
+    for (size_t i = 0; rc == 0 && i < cfg->n_listeners; i++) {
+        yaml_node_t *n = cfg_lookup(ctx, cfg_nth(ctx, ls, i), "bind");
+        l[i] = (struct cfg_dup){cfg->listeners[i].bind_host, cfg->listeners[i].bind_port, i, n};
+    }
+    if (rc == 0) {
+        size_t mark = cfg_push(ctx, "backends");
+        rc = cfg_check_dups(ctx, b, cfg->n_backends, "backend name");
+        cfg_pop(ctx, mark);
+    }
+    if (rc == 0) {
+        size_t mark = cfg_push(ctx, "listeners");
+        rc = cfg_check_dups(ctx, l, cfg->n_listeners, "bind");
+        cfg_pop(ctx, mark);
+    }
+    for (size_t i = 0; rc == 0 && i < cfg->n_listeners; i++) {
+        struct mtlb_listener_cfg *li = &cfg->listeners[i];
+        const struct cfg_dup *hit = bsearch(li->backend, b, cfg->n_backends, sizeof(*b),
+                                            cmp_dup_name);
+        if (hit != NULL) {
+            li->backend_index = hit->order;
+            continue;
+        }
+        char name[80];
+        yaml_node_t *n = cfg_lookup(ctx, cfg_nth(ctx, ls, i), "backend");
+        cfg_quote(n, name, sizeof(name));
+        cfg_push(ctx, "listeners[%zu].backend", i);
+        rc = cfg_err(ctx, n, "unknown backend %s", name);
+    }
+    free(b);
+    free(l);
+    return rc;
+}
+
+
+int cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg)
+{
+    int rc = cfg_walk_map(ctx, root, root_fields, N_FIELDS(root_fields), cfg);
+
+    return rc != 0 ? rc : check_cross(ctx, root, cfg);
+}

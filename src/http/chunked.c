@@ -1,0 +1,264 @@
+/* Chunked transfer-coding scanner (RFC 9112 section 7.1): finds where a chunked body ends and
+ * validates its framing so the bytes can be forwarded verbatim. It does not decode. State lives
+ * in the caller's struct mtlb_h1_chunked, so input may be split anywhere. No I/O, no allocation,
+ * no byte at or past buf + len is ever read. */
+#include "mtlb/h1.h"
+
+#include <limits.h>
+#include <string.h>
+
+enum {
+    S_SIZE_START = 0, /* first byte of a chunk-size line: a hex digit */
+    S_SIZE,           /* more hex digits */
+    S_SIZE_WS,        /* BWS after the size, before ";" or CR */
+    S_EXT_PRE_NAME,   /* after ";": BWS then the extension name */
+    S_EXT_NAME,
+    S_EXT_POST_NAME, /* BWS after the name */
+    S_EXT_PRE_VAL,   /* after "=": BWS then a token or a quoted-string */
+    S_EXT_VAL,
+    S_EXT_QUOTED,
+    S_EXT_QESC,     /* after a backslash inside the quoted-string */
+    S_EXT_POST_VAL, /* BWS after the value */
+    S_SIZE_LF,      /* CR seen at the end of the size line */
+    S_DATA,
+    S_DATA_CR,
+    S_DATA_LF,
+    S_TRAILER_START, /* first byte of a trailer line, or CR of the final empty line */
+    S_TRAILER_NAME,
+    S_TRAILER_VALUE,
+    S_TRAILER_LF,
+    S_FINAL_LF,
+    S_DONE,
+    S_INVALID,
+};
+
+#define LINE_LIMIT 4096
+#define CHUNK_SIZE_LIMIT (UINT64_C(1) << 60)
+
+enum step { STEP_MORE, STEP_DONE, STEP_INVALID };
+
+static bool is_tchar(unsigned char ch)
+{
+    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
+        return true;
+    }
+    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static bool is_ows(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static int hex_value(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    ch |= 0x20;
+    return (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+}
+
+/* Bytes of a size line or a trailer line count against LINE_LIMIT; the CRLF does not. */
+static bool in_line(int state)
+{
+    return (state >= S_SIZE_START && state <= S_EXT_POST_VAL) ||
+           (state >= S_TRAILER_START && state <= S_TRAILER_VALUE);
+}
+
+/* The end of a size line (CR) or an extension separator (";") is valid in several states. */
+static enum step ext_boundary(struct mtlb_h1_chunked *c, unsigned char ch)
+{
+    if (ch == '\r') {
+        c->state = S_SIZE_LF;
+    } else if (ch == ';') {
+        c->state = S_EXT_PRE_NAME;
+    } else {
+        return STEP_INVALID;
+    }
+    return STEP_MORE;
+}
+
+static enum step ext_step(struct mtlb_h1_chunked *c, unsigned char ch)
+{
+    switch (c->state) {
+    case S_EXT_PRE_NAME:
+        if (is_ows(ch)) {
+            return STEP_MORE;
+        }
+        c->state = S_EXT_NAME;
+        return is_tchar(ch) ? STEP_MORE : STEP_INVALID;
+    case S_EXT_NAME:
+    case S_EXT_POST_NAME:
+        if (c->state == S_EXT_NAME && is_tchar(ch)) {
+            return STEP_MORE;
+        }
+        if (is_ows(ch)) {
+            c->state = S_EXT_POST_NAME;
+            return STEP_MORE;
+        }
+        if (ch == '=') {
+            c->state = S_EXT_PRE_VAL;
+            return STEP_MORE;
+        }
+        return ext_boundary(c, ch);
+    case S_EXT_PRE_VAL:
+        if (is_ows(ch)) {
+            return STEP_MORE;
+        }
+        c->state = (ch == '"') ? S_EXT_QUOTED : S_EXT_VAL;
+        return (ch == '"' || is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
+    case S_EXT_VAL:
+    case S_EXT_POST_VAL:
+        if (c->state == S_EXT_VAL && is_tchar(ch)) {
+            return STEP_MORE;
+        }
+        if (is_ows(ch)) {
+            c->state = S_EXT_POST_VAL;
+            return STEP_MORE;
+        }
+        return ext_boundary(c, ch);
+    case S_EXT_QUOTED:
+        if (ch == '"') {
+            c->state = S_EXT_POST_VAL;
+        } else if (ch == '\\') {
+            c->state = S_EXT_QESC;
+        }
+        return (ch >= 0x20 && ch != 0x7f) || ch == '\t' ? STEP_MORE : STEP_INVALID;
+    default: /* S_EXT_QESC */
+        c->state = S_EXT_QUOTED;
+        return (ch >= 0x20 && ch != 0x7f) || ch == '\t' ? STEP_MORE : STEP_INVALID;
+    }
+}
+
+/* After the last size digit: BWS, then ";" for an extension or CR to end the line. */
+static enum step after_size(struct mtlb_h1_chunked *c, unsigned char ch)
+{
+    if (is_ows(ch)) {
+        c->state = S_SIZE_WS;
+        return STEP_MORE;
+    }
+    return ext_boundary(c, ch);
+}
+
+static enum step size_step(struct mtlb_h1_chunked *c, unsigned char ch)
+{
+    int d = hex_value(ch);
+
+    switch (c->state) {
+    case S_SIZE_START:
+    case S_SIZE:
+        if (d >= 0) {
+            if (c->remaining > (CHUNK_SIZE_LIMIT - (uint64_t)d) / 16) {
+                return STEP_INVALID;
+            }
+            c->remaining = c->remaining * 16 + (uint64_t)d;
+            c->state = S_SIZE;
+            return STEP_MORE;
+        }
+        return c->state == S_SIZE_START ? STEP_INVALID : after_size(c, ch);
+    case S_SIZE_WS:
+        return after_size(c, ch);
+    default: /* S_SIZE_LF */
+        if (ch != '\n') {
+            return STEP_INVALID;
+        }
+        c->line_len = 0;
+        c->state = c->remaining == 0 ? S_TRAILER_START : S_DATA;
+        return STEP_MORE;
+    }
+}
+
+static enum step trailer_step(struct mtlb_h1_chunked *c, unsigned char ch)
+{
+    switch (c->state) {
+    case S_TRAILER_START:
+        c->state = (ch == '\r') ? S_FINAL_LF : S_TRAILER_NAME;
+        return (ch == '\r' || is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
+    case S_TRAILER_NAME:
+        if (ch == ':') {
+            c->state = S_TRAILER_VALUE;
+        }
+        return (ch == ':' || is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
+    case S_TRAILER_VALUE:
+        if (ch == '\r') {
+            c->state = S_TRAILER_LF;
+            return STEP_MORE;
+        }
+        return (ch >= 0x20 && ch != 0x7f) || ch == '\t' ? STEP_MORE : STEP_INVALID;
+    case S_TRAILER_LF:
+        c->line_len = 0;
+        c->state = S_TRAILER_START;
+        return ch == '\n' ? STEP_MORE : STEP_INVALID;
+    default: /* S_FINAL_LF */
+        c->state = S_DONE;
+        return ch == '\n' ? STEP_DONE : STEP_INVALID;
+    }
+}
+
+static enum step step(struct mtlb_h1_chunked *c, unsigned char ch)
+{
+    if (in_line(c->state) && ch != '\r' && ++c->line_len > LINE_LIMIT) {
+        return STEP_INVALID;
+    }
+    if (c->state <= S_SIZE_WS || c->state == S_SIZE_LF) {
+        return size_step(c, ch);
+    }
+    if (c->state <= S_EXT_POST_VAL) {
+        return ext_step(c, ch);
+    }
+    if (c->state == S_DATA_CR) {
+        c->state = S_DATA_LF;
+        return ch == '\r' ? STEP_MORE : STEP_INVALID;
+    }
+    if (c->state == S_DATA_LF) {
+        c->state = S_SIZE_START;
+        c->remaining = 0;
+        c->line_len = 0;
+        return ch == '\n' ? STEP_MORE : STEP_INVALID;
+    }
+    return trailer_step(c, ch);
+}
+
+void mtlb_h1_chunked_init(struct mtlb_h1_chunked *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->state = S_SIZE_START;
+}
+
+ssize_t mtlb_h1_chunked_scan(struct mtlb_h1_chunked *c, const char *buf, size_t len, bool *done)
+{
+    size_t i = 0;
+
+    *done = c->state == S_DONE;
+    if (c->state == S_DONE) {
+        return 0;
+    }
+    if (c->state == S_INVALID) {
+        return MTLB_INVALID;
+    }
+    if (len > SSIZE_MAX) {
+        len = SSIZE_MAX;
+    }
+    while (i < len) {
+        if (c->state == S_DATA) {
+            /* chunk data is opaque: skip it in one step */
+            uint64_t n = len - i < c->remaining ? len - i : c->remaining;
+            i += (size_t)n;
+            c->remaining -= n;
+            c->body_bytes += n;
+            c->state = c->remaining == 0 ? S_DATA_CR : S_DATA;
+            continue;
+        }
+        enum step s = step(c, (unsigned char)buf[i++]);
+        if (s == STEP_INVALID) {
+            c->state = S_INVALID;
+            return MTLB_INVALID;
+        }
+        if (s == STEP_DONE) {
+            *done = true;
+            break;
+        }
+    }
+    return (ssize_t)i;
+}

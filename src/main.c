@@ -1,0 +1,93 @@
+/* mtlb command line: parse options, load and validate the configuration, run the server.
+ * Exit codes: 0 success, 1 configuration or start-up error, 2 usage error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
+#include "mtlb/config.h"
+#include "mtlb/log.h"
+#include "mtlb/runtime.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: mtlb -c FILE [-t]\n"
+                 "  -c, --config FILE  configuration file (YAML)\n"
+                 "  -t, --test         load and validate the configuration and every certificate,\n"
+                 "                     key, truststore and CRL it names, then exit\n"
+                 "  -v, --version      print the version and exit\n"
+                 "  -h, --help         print this help and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool test = false;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'v':
+            printf("mtlb %s (%s)\n", MTLB_VERSION, OpenSSL_version(OPENSSL_VERSION));
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    mtlb_log_set_thread("main");
+    char err[1024] = "";
+    struct mtlb_config *cfg = NULL;
+    if (mtlb_config_load(path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mtlb: %s\n", err);
+        return 1;
+    }
+    mtlb_log_set_level(cfg->log.level);
+    if (test) {
+        int rc = mtlb_server_check(cfg, err, sizeof(err));
+        if (rc != 0) {
+            fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
+        } else {
+            printf("mtlb: configuration %s is valid\n", path);
+        }
+        mtlb_config_destroy(cfg);
+        return rc != 0;
+    }
+    if (mtlb_access_open(cfg->log.access_log) != 0) {
+        fprintf(stderr, "mtlb: cannot open access log %s\n", cfg->log.access_log);
+        mtlb_config_destroy(cfg);
+        return 1;
+    }
+    struct mtlb_server srv;
+    int rc = mtlb_server_init(&srv, cfg, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
+    } else {
+        rc = mtlb_server_run(&srv);
+    }
+    mtlb_server_fini(&srv);
+    mtlb_access_close();
+    mtlb_config_destroy(cfg);
+    return rc != 0;
+}

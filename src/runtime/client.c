@@ -1,0 +1,425 @@
+/* Client connections on a worker: reading request heads, forwarding request bodies, and the
+ * connection lifecycle (keep-alive, pipelining, timeouts, close). All TLS goes through the
+ * ring BIO, so every function here is non-blocking. Response relay lives in response.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "mtlb/log.h"
+#include "mtlb/rewrite.h"
+#include "mtlb/runtime.h"
+
+#define TIN_CAP (32 * 1024)
+#define TOUT_CAP (40 * 1024)
+#define BODY_WINDOW (32 * 1024)
+#define HEAD_EXTRA 4096 /* room for the headers the rewrite adds */
+
+static void client_release(struct mtlb_client *c)
+{
+    struct mtlb_worker *w = c->w;
+
+    mtlb_timer_disarm(&c->timer);
+    if (c->next != NULL) {
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        w->n_clients--;
+    }
+    atomic_fetch_sub(&w->srv->live_conns, 1);
+    c->next = c->prev = NULL;
+    mtlb_client_free(c);
+}
+
+/* Frees a client that is on no ring: used by the acceptor and at the end of a close. */
+void mtlb_client_free(struct mtlb_client *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    SSL_free(c->ssl);
+    mtlb_identity_fini(&c->identity);
+    mtlb_buf_fini(&c->tin);
+    mtlb_buf_fini(&c->tout);
+    mtlb_buf_fini(&c->rx);
+    free(c->hdrs);
+    free(c->up_head);
+    free(c);
+}
+
+static void maybe_release(struct mtlb_client *c)
+{
+    if (c->dead && c->pending == 0) {
+        client_release(c);
+    }
+}
+
+bool mtlb_client_idle(const struct mtlb_client *c)
+{
+    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->up == NULL;
+}
+
+/* Ends the connection now: no more output, backend connection discarded. */
+void mtlb_client_abort(struct mtlb_client *c)
+{
+    if (c->dead) {
+        return;
+    }
+    c->dead = true;
+    mtlb_timer_disarm(&c->timer);
+    if (c->up != NULL) {
+        mtlb_upstream_release(c->up, false);
+        c->up = NULL;
+    }
+    /* Completes any recv/send still in flight so that their CQEs release us. */
+    shutdown(c->fd, SHUT_RDWR);
+    maybe_release(c);
+}
+
+void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
+{
+    const struct mtlb_config *cfg = w->srv->cfg;
+    uint32_t rx_cap = cfg->limits.max_header_bytes + BODY_WINDOW;
+
+    c->w = w;
+    c->next = w->clients.next;
+    c->prev = &w->clients;
+    w->clients.next->prev = c;
+    w->clients.next = c;
+    w->n_clients++;
+    w->ctr.accepted++;
+    c->timer.kind = -1;
+    c->up_head_cap = cfg->limits.max_header_bytes + HEAD_EXTRA;
+    c->hdrs = calloc(cfg->limits.max_headers, sizeof(*c->hdrs));
+    c->up_head = malloc(c->up_head_cap);
+    if (c->hdrs == NULL || c->up_head == NULL || mtlb_buf_init(&c->tin, TIN_CAP) != 0 ||
+        mtlb_buf_init(&c->tout, TOUT_CAP) != 0 || mtlb_buf_init(&c->rx, rx_cap) != 0) {
+        mtlb_client_abort(c);
+        return;
+    }
+    if (w->stopping) {
+        mtlb_client_abort(c);
+        return;
+    }
+    c->state = MTLB_C_HEAD;
+    mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_HEADER);
+    mtlb_client_pump(c);
+}
+
+static void post_recv(struct mtlb_client *c)
+{
+    struct mtlb_buf *b = &c->tin;
+
+    if (c->recv_pending || c->dead || c->eof) {
+        return;
+    }
+    mtlb_buf_compact(b);
+    uint32_t space = b->cap - b->len;
+    if (space == 0) {
+        return; /* OpenSSL has not consumed what we have: backpressure */
+    }
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(c->w);
+    io_uring_prep_recv(sqe, c->fd, b->data + b->len, space, 0);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+    c->recv_pending = true;
+    c->pending++;
+}
+
+void mtlb_client_flush(struct mtlb_client *c)
+{
+    struct mtlb_buf *b = &c->tout;
+
+    if (c->send_pending || c->dead || b->len == 0) {
+        return;
+    }
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(c->w);
+    io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_SEND);
+    c->send_pending = true;
+    c->pending++;
+}
+
+void mtlb_client_on_recv(struct mtlb_client *c, int res)
+{
+    c->pending--;
+    c->recv_pending = false;
+    if (c->dead) {
+        maybe_release(c);
+        return;
+    }
+    if (res <= 0) {
+        /* A reset or EOF from the transport: there is nobody left to answer. */
+        c->eof = true;
+        if (res < 0 || c->state != MTLB_C_CLOSING) {
+            mtlb_client_abort(c);
+        }
+        return;
+    }
+    c->tin.len += (uint32_t)res;
+    if (c->state == MTLB_C_EXCHANGE && !c->req_body_done) {
+        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
+    }
+    mtlb_client_pump(c);
+}
+
+void mtlb_client_on_send(struct mtlb_client *c, int res)
+{
+    c->pending--;
+    c->send_pending = false;
+    if (c->dead) {
+        maybe_release(c);
+        return;
+    }
+    if (res < 0) {
+        mtlb_client_abort(c);
+        return;
+    }
+    c->tout.off += (uint32_t)res;
+    c->tout.len -= (uint32_t)res;
+    if (c->tout.len == 0) {
+        c->tout.off = 0;
+    }
+    /* A client that stops reading a response is timed out like one that stops sending. */
+    if (c->state == MTLB_C_EXCHANGE && (c->tout.len > 0 || !c->req_body_done)) {
+        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
+    } else if (c->state == MTLB_C_EXCHANGE && c->timer.kind == MTLB_T_CLIENT_BODY) {
+        mtlb_timer_disarm(&c->timer);
+    }
+    mtlb_client_pump(c);
+}
+
+/* Reads plaintext into rx until OpenSSL has nothing more or rx is full. Returns false when the
+ * connection was closed. */
+static bool read_plain(struct mtlb_client *c)
+{
+    struct mtlb_buf *rx = &c->rx;
+
+    while (rx->len < rx->cap) {
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, rx->data + rx->len, (int)(rx->cap - rx->len));
+        if (n > 0) {
+            rx->len += (uint32_t)n;
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+            return true;
+        }
+        if (err == SSL_ERROR_ZERO_RETURN && c->state == MTLB_C_HEAD && rx->len == 0) {
+            /* close_notify between requests: answer with ours and close. */
+            c->shut_sent = true;
+            SSL_shutdown(c->ssl);
+            c->state = MTLB_C_CLOSING;
+            c->up_head_len = c->resp_head_off = 0;
+            mtlb_client_flush(c);
+            if (!c->send_pending) {
+                mtlb_client_abort(c);
+            }
+            return false;
+        }
+        if (err != SSL_ERROR_ZERO_RETURN) {
+            static struct mtlb_ratelimit rl;
+            char why[256];
+            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu event=tls_error reason=\"%s\"",
+                        (unsigned long long)c->id, mtlb_tls_error_string(c->ssl, why, sizeof(why)));
+        }
+        mtlb_client_abort(c);
+        return false;
+    }
+    return true;
+}
+
+/* Moves body bytes that are in rx into the request being forwarded, following the framing. */
+static int take_body(struct mtlb_client *c)
+{
+    uint32_t start = c->head_len + c->req_fwd;
+    uint32_t avail = c->rx.len - start;
+
+    if (c->req_body_done || avail == 0) {
+        return 0;
+    }
+    if (c->req.body == MTLB_BODY_LENGTH) {
+        uint32_t take = avail < c->req_body_left ? avail : (uint32_t)c->req_body_left;
+        c->req_fwd += take;
+        c->req_body_left -= take;
+        c->req_body_done = c->req_body_left == 0;
+        return 0;
+    }
+    bool done = false;
+    ssize_t n = mtlb_h1_chunked_scan(&c->req_ck, c->rx.data + start, avail, &done);
+    if (n < 0) {
+        return -EBADMSG;
+    }
+    c->req_fwd += (uint32_t)n;
+    c->req_body_done = done;
+    return 0;
+}
+
+static void start_request(struct mtlb_client *c)
+{
+    struct mtlb_worker *w = c->w;
+    const struct mtlb_listener_cfg *lc = &w->srv->cfg->listeners[c->listener];
+    struct mtlb_rewrite_req rw = {.identity = &c->identity, .client_ip = c->ip, .proto = "https"};
+
+    c->state = MTLB_C_EXCHANGE;
+    c->started_ms = w->now_ms;
+    c->req_fwd = c->req_sent = c->up_head_sent = 0;
+    c->skip_mask = 0;
+    c->resp_head_done = c->resp_done = false;
+    c->resp_bytes = 0;
+    c->status = 0;
+    c->req_body_done = c->req.body == MTLB_BODY_NONE;
+    c->req_body_left = c->req.body == MTLB_BODY_LENGTH ? c->req.content_length : 0;
+    mtlb_h1_chunked_init(&c->req_ck);
+    w->ctr.requests++;
+
+    ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);
+    if (n < 0) {
+        mtlb_client_fail(c, 431);
+        return;
+    }
+    c->up_head_len = (uint32_t)n;
+    if (take_body(c) != 0) {
+        mtlb_client_fail(c, 400);
+        return;
+    }
+    /* Only a request that is whole in rx can be sent again to another server. */
+    c->req_retryable = c->req_body_done;
+    if (c->req_body_done) {
+        mtlb_timer_disarm(&c->timer);
+    } else {
+        mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_BODY);
+    }
+    if (mtlb_upstream_acquire(w, c, lc->backend_index) != 0) {
+        mtlb_client_fail(c, 503);
+        return;
+    }
+    if (!c->up->connecting) {
+        mtlb_client_on_upstream_ready(c);
+    }
+}
+
+static void read_head(struct mtlb_client *c)
+{
+    const struct mtlb_limits_cfg *lim = &c->w->srv->cfg->limits;
+    bool had_bytes = c->rx.len > 0;
+
+    if (!read_plain(c)) {
+        return;
+    }
+    if (c->rx.len == 0) {
+        return;
+    }
+    if (!had_bytes && c->timer.kind == MTLB_T_CLIENT_IDLE) {
+        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);
+    }
+    memset(&c->req, 0, sizeof(c->req));
+    c->req.headers = c->hdrs;
+    c->req.max_headers = lim->max_headers;
+    int rc = mtlb_h1_parse_request(c->rx.data, c->rx.len, &c->req);
+    if (rc > 0) {
+        c->head_len = (uint32_t)rc;
+        if (c->head_len > lim->max_header_bytes) {
+            mtlb_client_fail(c, 431);
+            return;
+        }
+        start_request(c);
+    } else if (rc == MTLB_INCOMPLETE) {
+        if (c->rx.len >= lim->max_header_bytes) {
+            mtlb_client_fail(c, 431);
+        }
+    } else {
+        static struct mtlb_ratelimit rl;
+        mtlb_log_rl(&rl, 10, MTLB_LOG_INFO,
+                    "conn=%llu peer=%s event=bad_request status=%d offset=%zu reason=\"%s\"",
+                    (unsigned long long)c->id, c->ip, c->req.error_status, c->req.error_offset,
+                    c->req.error_reason ? c->req.error_reason : "invalid");
+        mtlb_client_fail(c, c->req.error_status ? c->req.error_status : 400);
+    }
+}
+
+/* Reads more request body from the client once the previous window went to the backend. */
+static void pump_body(struct mtlb_client *c)
+{
+    if (c->req_body_done || c->up == NULL || c->up->connecting || c->up->send_pending) {
+        return;
+    }
+    if (c->req_sent < c->req_fwd) {
+        return; /* the upstream side sends what it has first */
+    }
+    if (!read_plain(c)) {
+        return;
+    }
+    if (take_body(c) != 0) {
+        mtlb_client_fail(c, 400);
+        return;
+    }
+    if (c->req_fwd > c->req_sent) {
+        mtlb_upstream_send(c->up);
+    }
+}
+
+void mtlb_client_pump(struct mtlb_client *c)
+{
+    if (c->dead) {
+        return;
+    }
+    if (c->state == MTLB_C_HEAD) {
+        read_head(c);
+    } else if (c->state == MTLB_C_EXCHANGE) {
+        pump_body(c);
+        if (!c->dead && c->state == MTLB_C_EXCHANGE) {
+            mtlb_client_on_upstream_data(c);
+        }
+    } else {
+        mtlb_client_on_upstream_data(c); /* CLOSING: the rest of the last response */
+    }
+    if (c->dead) {
+        return;
+    }
+    mtlb_client_flush(c);
+    if (c->state != MTLB_C_CLOSING) {
+        post_recv(c);
+    }
+}
+
+/* Called by the upstream side when a send completed: drop sent body bytes from rx so the
+ * window can refill, and note when the whole request is out. */
+void mtlb_client_request_sent(struct mtlb_client *c)
+{
+    if (c->req_sent == c->req_fwd && !c->req_body_done && !c->req_retryable) {
+        uint32_t body_start = c->head_len;
+        uint32_t tail = c->rx.len - body_start - c->req_fwd;
+        memmove(c->rx.data + body_start, c->rx.data + body_start + c->req_fwd, tail);
+        c->rx.len -= c->req_fwd;
+        c->req_fwd = c->req_sent = 0;
+    }
+}
+
+void mtlb_client_on_timeout(struct mtlb_client *c)
+{
+    static struct mtlb_ratelimit rl;
+
+    switch (c->state) {
+    case MTLB_C_HEAD:
+        if (c->rx.len == 0) {
+            mtlb_client_abort(c); /* idle keep-alive or no first request: just close */
+        } else {
+            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=header",
+                        (unsigned long long)c->id, c->ip);
+            mtlb_client_fail(c, 408);
+        }
+        break;
+    case MTLB_C_EXCHANGE:
+        mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=body",
+                    (unsigned long long)c->id, c->ip);
+        mtlb_client_fail(c, 408);
+        break;
+    default:
+        mtlb_client_abort(c);
+        break;
+    }
+}

@@ -1,0 +1,243 @@
+/* The process: builds TLS contexts, backend addresses, workers and acceptors from a config,
+ * runs them, and turns SIGTERM/SIGINT into a graceful drain. Main thread only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtlb/log.h"
+#include "mtlb/runtime.h"
+
+int mtlb_acceptor_add_listener(struct mtlb_acceptor *a, size_t l, int fd);
+
+static int resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = flags | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char portstr[8];
+
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+    }
+    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    snprintf(out->text, sizeof(out->text), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int resolve_backends(struct mtlb_server *srv, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+
+    srv->backend_addrs = calloc(cfg->n_backends, sizeof(*srv->backend_addrs));
+    if (srv->backend_addrs == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        const struct mtlb_backend_cfg *b = &cfg->backends[p];
+        srv->backend_addrs[p] = calloc(b->n_servers, sizeof(struct mtlb_addr));
+        if (srv->backend_addrs[p] == NULL) {
+            return -ENOMEM;
+        }
+        for (size_t s = 0; s < b->n_servers; s++) {
+            if (resolve(b->servers[s].host, b->servers[s].port, 0, &srv->backend_addrs[p][s]) !=
+                0) {
+                snprintf(err, errlen, "%s: backend %s: cannot resolve server %s", cfg->path,
+                         b->name, b->servers[s].host);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+static int open_listener(const struct mtlb_listener_cfg *l, char *err, size_t errlen)
+{
+    struct mtlb_addr a;
+    int one = 1;
+
+    if (resolve(l->bind_host, l->bind_port, AI_PASSIVE, &a) != 0) {
+        snprintf(err, errlen, "bind %s:%u: cannot resolve address", l->bind_host, l->bind_port);
+        return -EINVAL;
+    }
+    int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+        bind(fd, (struct sockaddr *)&a.ss, a.len) == -1 || listen(fd, 4096) == -1) {
+        int e = errno;
+        snprintf(err, errlen, "bind %s: %s", a.text, strerror(e));
+        if (fd != -1) {
+            close(fd);
+        }
+        return -e;
+    }
+    return fd;
+}
+
+static int init_tls(struct mtlb_server *srv, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+
+    srv->tls = calloc(cfg->n_listeners, sizeof(*srv->tls));
+    if (srv->tls == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        int rc = mtlb_tls_listener_init(&srv->tls[l], &cfg->listeners[l], err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
+{
+    struct mtlb_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = cfg;
+    int rc = init_tls(&srv, err, errlen);
+    if (rc == 0) {
+        rc = resolve_backends(&srv, err, errlen);
+    }
+    mtlb_server_fini(&srv);
+    return rc;
+}
+
+int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->cfg = cfg;
+    atomic_init(&srv->next_conn_id, 1);
+    int rc = init_tls(srv, err, errlen);
+    if (rc == 0) {
+        rc = resolve_backends(srv, err, errlen);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    srv->n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+    srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
+    srv->n_acceptors = cfg->acceptors ? cfg->acceptors : 1;
+    srv->acceptors = calloc(srv->n_acceptors, sizeof(*srv->acceptors));
+    if (srv->workers == NULL || srv->acceptors == NULL) {
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        rc = mtlb_worker_init(&srv->workers[i], srv, i);
+        if (rc != 0) {
+            snprintf(err, errlen, "worker %u: io_uring setup failed: %s", i, strerror(-rc));
+            return rc;
+        }
+    }
+    for (unsigned i = 0; i < srv->n_acceptors; i++) {
+        rc = mtlb_acceptor_create(srv, i, &srv->acceptors[i]);
+        for (size_t l = 0; rc == 0 && l < cfg->n_listeners; l++) {
+            int fd = open_listener(&cfg->listeners[l], err, errlen);
+            rc = fd < 0 ? fd : mtlb_acceptor_add_listener(srv->acceptors[i], l, fd);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void stop_all(struct mtlb_server *srv)
+{
+    atomic_store(&srv->stop, true);
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        mtlb_worker_wake(&srv->workers[i]);
+    }
+}
+
+int mtlb_server_run(struct mtlb_server *srv)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+    sigset_t set;
+    unsigned started_workers = 0;
+    int rc = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    for (; started_workers < srv->n_workers; started_workers++) {
+        struct mtlb_worker *w = &srv->workers[started_workers];
+        if (pthread_create(&w->thread, NULL, mtlb_worker_main, w) != 0) {
+            rc = -EAGAIN;
+            break;
+        }
+    }
+    for (unsigned i = 0; rc == 0 && i < srv->n_acceptors; i++) {
+        rc = mtlb_acceptor_start(srv->acceptors[i]);
+    }
+    if (rc == 0) {
+        for (size_t l = 0; l < cfg->n_listeners; l++) {
+            const struct mtlb_listener_cfg *lc = &cfg->listeners[l];
+            mtlb_log(MTLB_LOG_INFO, "event=listening bind=%s:%u backend=%s domains=%zu mode=%s",
+                     lc->bind_host, lc->bind_port, lc->backend, lc->n_domains,
+                     mtlb_config_mode_name(lc->domains[0].mode));
+        }
+        mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=io_uring",
+                 MTLB_VERSION, srv->n_workers, srv->n_acceptors);
+    }
+    while (rc == 0) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            mtlb_log(MTLB_LOG_WARN, "event=reload_ignored reason=\"configuration reload is not "
+                                    "supported yet; restart to apply changes\"");
+            continue;
+        }
+        mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d drain_ms=%u", sig, cfg->timeouts.drain_ms);
+        break;
+    }
+    stop_all(srv);
+    for (unsigned i = 0; i < srv->n_acceptors; i++) {
+        mtlb_acceptor_join_destroy(srv->acceptors[i]);
+        srv->acceptors[i] = NULL;
+    }
+    for (unsigned i = 0; i < started_workers; i++) {
+        pthread_join(srv->workers[i].thread, NULL);
+    }
+    mtlb_log(MTLB_LOG_INFO, "event=stopped");
+    return rc;
+}
+
+void mtlb_server_fini(struct mtlb_server *srv)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+
+    for (unsigned i = 0; srv->acceptors != NULL && i < srv->n_acceptors; i++) {
+        mtlb_acceptor_join_destroy(srv->acceptors[i]);
+    }
+    free(srv->acceptors);
+    for (unsigned i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
+        if (srv->workers[i].srv != NULL) {
+            mtlb_worker_fini(&srv->workers[i]);
+        }
+    }
+    free(srv->workers);
+    for (size_t p = 0; srv->backend_addrs != NULL && p < cfg->n_backends; p++) {
+        free(srv->backend_addrs[p]);
+    }
+    free(srv->backend_addrs);
+    for (size_t l = 0; srv->tls != NULL && l < cfg->n_listeners; l++) {
+        mtlb_tls_listener_fini(&srv->tls[l]);
+    }
+    free(srv->tls);
+}

@@ -1,0 +1,312 @@
+/* Connections from a worker to backend servers: connect, pooled keep-alive reuse per worker
+ * and per server, request sending with sendmsg (rewritten head + body window in one call),
+ * response reads, passive health on connect failures. Worker thread only. */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mtlb/log.h"
+#include "mtlb/runtime.h"
+
+#define RBUF_CAP (32 * 1024)
+
+static void up_free(struct mtlb_upstream *u)
+{
+    mtlb_timer_disarm(&u->timer);
+    if (u->fd >= 0) {
+        close(u->fd);
+    }
+    mtlb_buf_fini(&u->rbuf);
+    u->w->n_upstreams--;
+    free(u);
+}
+
+static void maybe_free(struct mtlb_upstream *u)
+{
+    if (u->dead && u->pending == 0) {
+        up_free(u);
+    }
+}
+
+static void pool_unlink(struct mtlb_upstream *u)
+{
+    struct mtlb_upstream **head = &u->w->pools[u->pool].idle[u->server];
+    if (u->pool_prev != NULL) {
+        u->pool_prev->pool_next = u->pool_next;
+    } else if (*head == u) {
+        *head = u->pool_next;
+    }
+    if (u->pool_next != NULL) {
+        u->pool_next->pool_prev = u->pool_prev;
+    }
+    u->pool_next = u->pool_prev = NULL;
+}
+
+static void up_close(struct mtlb_upstream *u)
+{
+    if (u->dead) {
+        return;
+    }
+    u->dead = true;
+    u->client = NULL;
+    mtlb_timer_disarm(&u->timer);
+    pool_unlink(u);
+    if (u->connecting) {
+        struct io_uring_sqe *sqe = mtlb_worker_sqe(u->w);
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT, 0);
+        io_uring_sqe_set_data64(sqe, 0);
+    }
+    shutdown(u->fd, SHUT_RDWR);
+    maybe_free(u);
+}
+
+void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
+{
+    struct mtlb_worker *w = u->w;
+
+    if (!reusable || u->dead || w->stopping || u->pending > 0) {
+        up_close(u);
+        return;
+    }
+    u->client = NULL;
+    u->rbuf.off = u->rbuf.len = 0;
+    struct mtlb_upstream **head = &w->pools[u->pool].idle[u->server];
+    u->pool_prev = NULL;
+    u->pool_next = *head;
+    if (*head != NULL) {
+        (*head)->pool_prev = u;
+    }
+    *head = u;
+    mtlb_timer_arm(w, &u->timer, MTLB_T_UP_IDLE);
+}
+
+static int up_connect(struct mtlb_worker *w, struct mtlb_client *c, size_t pool, size_t server)
+{
+    const struct mtlb_addr *a = &w->srv->backend_addrs[pool][server];
+    struct mtlb_upstream *u = calloc(1, sizeof(*u));
+
+    if (u == NULL || mtlb_buf_init(&u->rbuf, RBUF_CAP) != 0) {
+        free(u);
+        return -ENOMEM;
+    }
+    u->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (u->fd == -1) {
+        int err = -errno;
+        mtlb_buf_fini(&u->rbuf);
+        free(u);
+        return err;
+    }
+    int one = 1;
+    setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    u->w = w;
+    u->pool = pool;
+    u->server = server;
+    u->timer.kind = -1;
+    u->client = c;
+    u->connecting = true;
+    w->n_upstreams++;
+    w->ctr.upstream_connects++;
+    c->up = u;
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(w);
+    io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&a->ss, a->len);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
+    u->pending++;
+    mtlb_timer_arm(w, &u->timer, MTLB_T_UP_CONNECT);
+    return 0;
+}
+
+int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool)
+{
+    struct mtlb_pool_rt *pr = &w->pools[pool];
+
+    for (;;) {
+        int idx = mtlb_rr_next(&pr->rr, w->now_ms, c->skip_mask);
+        if (idx < 0) {
+            return idx;
+        }
+        if (idx < 64) {
+            c->skip_mask |= 1ULL << idx;
+        }
+        struct mtlb_upstream *u = pr->idle[idx];
+        if (u != NULL) {
+            pool_unlink(u);
+            mtlb_timer_disarm(&u->timer);
+            u->client = c;
+            u->reused = true;
+            c->up = u;
+            w->ctr.upstream_reuses++;
+            return 0;
+        }
+        int rc = up_connect(w, c, pool, (size_t)idx);
+        if (rc == 0) {
+            return 0;
+        }
+        /* Out of sockets or memory: try the next server, then give up with 503. */
+        static struct mtlb_ratelimit rl;
+        mtlb_log_rl(&rl, 1, MTLB_LOG_ERROR, "event=upstream_socket_failed error=\"%s\"",
+                    strerror(-rc));
+    }
+}
+
+void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
+{
+    struct mtlb_worker *w = u->w;
+
+    u->pending--;
+    u->connecting = false;
+    if (u->dead) {
+        maybe_free(u);
+        return;
+    }
+    mtlb_timer_disarm(&u->timer);
+    if (res < 0) {
+        w->ctr.upstream_fail++;
+        mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
+        mtlb_client_upstream_failed(u->client, res, true);
+        return;
+    }
+    mtlb_rr_ok(&w->pools[u->pool].rr, u->server);
+    mtlb_client_on_upstream_ready(u->client);
+}
+
+void mtlb_upstream_send(struct mtlb_upstream *u)
+{
+    struct mtlb_client *c = u->client;
+
+    if (u->send_pending || u->dead || u->connecting || c == NULL) {
+        return;
+    }
+    int n = 0;
+    if (c->up_head_sent < c->up_head_len) {
+        u->iov[n].iov_base = c->up_head + c->up_head_sent;
+        u->iov[n].iov_len = c->up_head_len - c->up_head_sent;
+        n++;
+    }
+    if (c->req_sent < c->req_fwd) {
+        u->iov[n].iov_base = c->rx.data + c->head_len + c->req_sent;
+        u->iov[n].iov_len = c->req_fwd - c->req_sent;
+        n++;
+    }
+    if (n == 0) {
+        return;
+    }
+    memset(&u->msg, 0, sizeof(u->msg));
+    u->msg.msg_iov = u->iov;
+    u->msg.msg_iovlen = (size_t)n;
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(u->w);
+    io_uring_prep_sendmsg(sqe, u->fd, &u->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_SEND);
+    u->send_pending = true;
+    u->pending++;
+}
+
+void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
+{
+    u->pending--;
+    u->send_pending = false;
+    if (u->dead) {
+        maybe_free(u);
+        return;
+    }
+    struct mtlb_client *c = u->client;
+    if (res < 0) {
+        mtlb_client_on_upstream_eof(c, res);
+        return;
+    }
+    uint32_t left = (uint32_t)res;
+    uint32_t head = c->up_head_len - c->up_head_sent;
+    uint32_t h = left < head ? left : head;
+    c->up_head_sent += h;
+    c->req_sent += left - h;
+    if (c->up_head_sent < c->up_head_len || c->req_sent < c->req_fwd) {
+        mtlb_upstream_send(u);
+        return;
+    }
+    mtlb_client_request_sent(c);
+    if (c->req_body_done) {
+        u->requests++;
+        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+        return;
+    }
+    mtlb_client_pump(c);
+}
+
+void mtlb_upstream_recv(struct mtlb_upstream *u)
+{
+    struct mtlb_buf *b = &u->rbuf;
+
+    if (u->recv_pending || u->dead || u->connecting) {
+        return;
+    }
+    if (b->len == 0) {
+        b->off = 0;
+    }
+    uint32_t space = b->cap - b->off - b->len;
+    if (space == 0) {
+        return; /* the client has not taken what we have: backpressure */
+    }
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(u->w);
+    io_uring_prep_recv(sqe, u->fd, b->data + b->off + b->len, space, 0);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_RECV);
+    u->recv_pending = true;
+    u->pending++;
+}
+
+void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
+{
+    u->pending--;
+    u->recv_pending = false;
+    if (u->dead) {
+        maybe_free(u);
+        return;
+    }
+    struct mtlb_client *c = u->client;
+    if (c == NULL) {
+        up_close(u); /* data or EOF on an idle pooled connection */
+        return;
+    }
+    if (res <= 0) {
+        mtlb_client_on_upstream_eof(c, res);
+        return;
+    }
+    u->rbuf.len += (uint32_t)res;
+    if (c->req_body_done) {
+        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+    }
+    mtlb_client_on_upstream_data(c);
+}
+
+void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
+{
+    struct mtlb_worker *w = u->w;
+    struct mtlb_client *c = u->client;
+    static struct mtlb_ratelimit rl;
+
+    if (c == NULL) {
+        up_close(u); /* idle too long in the pool */
+        return;
+    }
+    if (u->connecting) {
+        w->ctr.upstream_fail++;
+        mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
+        mtlb_client_upstream_failed(c, -ETIMEDOUT, true);
+        return;
+    }
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_timeout upstream=%s",
+                (unsigned long long)c->id, w->srv->backend_addrs[u->pool][u->server].text);
+    mtlb_client_fail(c, 504);
+}
+
+void mtlb_upstream_close_idle_all(struct mtlb_worker *w)
+{
+    for (size_t p = 0; p < w->srv->cfg->n_backends; p++) {
+        for (size_t s = 0; s < w->srv->cfg->backends[p].n_servers; s++) {
+            while (w->pools[p].idle[s] != NULL) {
+                up_close(w->pools[p].idle[s]);
+            }
+        }
+    }
+}

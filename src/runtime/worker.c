@@ -1,0 +1,302 @@
+/* Worker threads: each owns one io_uring ring and every client and backend connection on it,
+ * its timers and its round-robin cursors. Loop order: submit and wait, take a batch of
+ * completions, dispatch them, expire timers, flush the access log, check the drain. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "mtlb/log.h"
+#include "mtlb/runtime.h"
+
+#define RING_ENTRIES 4096
+#define CQE_BATCH 128
+#define TICK_MS 100
+
+int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap)
+{
+    b->data = malloc(cap);
+    b->off = b->len = 0;
+    b->cap = b->data ? cap : 0;
+    return b->data ? 0 : -ENOMEM;
+}
+
+void mtlb_buf_fini(struct mtlb_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = b->cap = 0;
+}
+
+void mtlb_buf_compact(struct mtlb_buf *b)
+{
+    if (b->off == 0) {
+        return;
+    }
+    if (b->len > 0) {
+        memmove(b->data, b->data + b->off, b->len);
+    }
+    b->off = 0;
+}
+
+/* ---- timers ---- */
+
+void mtlb_timer_disarm(struct mtlb_timer *t)
+{
+    if (t->kind < 0 || t->next == NULL) {
+        t->kind = -1;
+        return;
+    }
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    t->kind = -1;
+}
+
+void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind)
+{
+    mtlb_timer_disarm(t);
+    struct mtlb_timer_list *l = &w->timers[kind];
+    t->kind = kind;
+    t->deadline_ms = w->now_ms + l->duration_ms;
+    t->prev = l->head.prev;
+    t->next = &l->head;
+    l->head.prev->next = t;
+    l->head.prev = t;
+}
+
+static void expire_timers(struct mtlb_worker *w)
+{
+    for (int k = 0; k < MTLB_T_COUNT; k++) {
+        struct mtlb_timer_list *l = &w->timers[k];
+        while (l->head.next != &l->head && l->head.next->deadline_ms <= w->now_ms) {
+            struct mtlb_timer *t = l->head.next;
+            mtlb_timer_disarm(t);
+            if (k <= MTLB_T_CLIENT_IDLE) {
+                struct mtlb_client *c =
+                    (struct mtlb_client *)((char *)t - offsetof(struct mtlb_client, timer));
+                mtlb_client_on_timeout(c);
+            } else {
+                struct mtlb_upstream *u =
+                    (struct mtlb_upstream *)((char *)t - offsetof(struct mtlb_upstream, timer));
+                mtlb_upstream_on_timeout(u);
+            }
+        }
+    }
+}
+
+/* ---- ring ---- */
+
+struct io_uring_sqe *mtlb_worker_sqe(struct mtlb_worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    if (sqe == NULL) {
+        /* SQ full: push what is queued to the kernel and take a fresh slot. */
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    return sqe;
+}
+
+void mtlb_worker_wake(struct mtlb_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->wake_fd, &one, sizeof(one));
+    (void)r; /* EAGAIN means the counter is already non-zero: the worker wakes anyway */
+}
+
+static void arm_wake(struct mtlb_worker *w)
+{
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(w);
+    io_uring_prep_read(sqe, w->wake_fd, &w->wake_val, sizeof(w->wake_val), 0);
+    io_uring_sqe_set_data64(sqe, MTLB_OP_WAKE);
+}
+
+static void arm_tick(struct mtlb_worker *w)
+{
+    struct io_uring_sqe *sqe = mtlb_worker_sqe(w);
+    w->tick_ts.tv_sec = 0;
+    w->tick_ts.tv_nsec = TICK_MS * 1000000LL;
+    io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, MTLB_OP_TICK);
+}
+
+int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+    memset(w, 0, sizeof(*w));
+    w->srv = srv;
+    w->index = index;
+    w->clients.next = w->clients.prev = &w->clients;
+    const uint32_t durations[MTLB_T_COUNT] = {
+        cfg->timeouts.client_header_ms,   cfg->timeouts.client_body_ms,
+        cfg->timeouts.client_idle_ms,     cfg->timeouts.backend_connect_ms,
+        cfg->timeouts.backend_response_ms, cfg->timeouts.backend_idle_ms,
+    };
+    for (int k = 0; k < MTLB_T_COUNT; k++) {
+        w->timers[k].head.next = w->timers[k].head.prev = &w->timers[k].head;
+        w->timers[k].duration_ms = durations[k];
+    }
+    w->pools = calloc(cfg->n_backends, sizeof(*w->pools));
+    w->queue = calloc(1, sizeof(*w->queue));
+    if (w->pools == NULL || w->queue == NULL) {
+        return -ENOMEM;
+    }
+    mtlb_handoff_init(w->queue);
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        size_t n = cfg->backends[p].n_servers;
+        w->pools[p].health = calloc(n, sizeof(struct mtlb_health));
+        w->pools[p].idle = calloc(n, sizeof(struct mtlb_upstream *));
+        if (w->pools[p].health == NULL || w->pools[p].idle == NULL) {
+            return -ENOMEM;
+        }
+        /* Offset the cursors so that workers do not all start on server 0. */
+        mtlb_rr_init(&w->pools[p].rr, w->pools[p].health, n, index);
+    }
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd == -1) {
+        return -errno;
+    }
+    struct io_uring_params params;
+    memset(&params, 0, sizeof(params));
+    params.flags = IORING_SETUP_SUBMIT_ALL;
+    int rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &params);
+    if (rc == -EINVAL) {
+        /* Kernels before 5.18 lack SUBMIT_ALL. */
+        memset(&params, 0, sizeof(params));
+        rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &params);
+    }
+    return rc;
+}
+
+void mtlb_worker_fini(struct mtlb_worker *w)
+{
+    if (w->pools != NULL) {
+        for (size_t p = 0; p < w->srv->cfg->n_backends; p++) {
+            free(w->pools[p].health);
+            free(w->pools[p].idle);
+        }
+        free(w->pools);
+    }
+    if (w->queue != NULL) {
+        /* Sessions handed off after the worker stopped are closed here. */
+        struct mtlb_client *c = mtlb_handoff_take(w->queue);
+        while (c != NULL) {
+            struct mtlb_client *next = c->next;
+            mtlb_client_free(c);
+            c = next;
+        }
+        mtlb_handoff_fini(w->queue);
+        free(w->queue);
+    }
+    if (w->wake_fd > 0) {
+        close(w->wake_fd);
+        io_uring_queue_exit(&w->ring);
+    }
+}
+
+static void take_handoffs(struct mtlb_worker *w)
+{
+    struct mtlb_client *c = mtlb_handoff_take(w->queue);
+    while (c != NULL) {
+        struct mtlb_client *next = c->next;
+        mtlb_client_start(w, c);
+        c = next;
+    }
+}
+
+static void dispatch(struct mtlb_worker *w, uint64_t data, int res)
+{
+    void *obj = (void *)(uintptr_t)(data & ~MTLB_OP_MASK);
+
+    switch (data & MTLB_OP_MASK) {
+    case MTLB_OP_CLIENT_RECV:
+        mtlb_client_on_recv(obj, res);
+        break;
+    case MTLB_OP_CLIENT_SEND:
+        mtlb_client_on_send(obj, res);
+        break;
+    case MTLB_OP_UP_CONNECT:
+        mtlb_upstream_on_connect(obj, res);
+        break;
+    case MTLB_OP_UP_RECV:
+        mtlb_upstream_on_recv(obj, res);
+        break;
+    case MTLB_OP_UP_SEND:
+        mtlb_upstream_on_send(obj, res);
+        break;
+    case MTLB_OP_WAKE:
+        if (atomic_load(&w->srv->stop) && !w->stopping) {
+            w->stopping = true;
+            w->stop_deadline_ms = w->now_ms + w->srv->cfg->timeouts.drain_ms;
+        }
+        take_handoffs(w);
+        arm_wake(w);
+        break;
+    case MTLB_OP_TICK:
+        arm_tick(w);
+        break;
+    default:
+        break; /* cancellations carry user_data 0 */
+    }
+}
+
+/* During a drain: idle keep-alive clients go now, busy ones when their exchange ends, all of
+ * them at the deadline. Returns true once nothing is left. */
+static bool drain(struct mtlb_worker *w)
+{
+    bool force = w->now_ms >= w->stop_deadline_ms;
+    struct mtlb_client *c = w->clients.next;
+    while (c != &w->clients) {
+        struct mtlb_client *next = c->next;
+        if (!c->dead && (force || mtlb_client_idle(c))) {
+            mtlb_client_abort(c);
+        }
+        c = next;
+    }
+    mtlb_upstream_close_idle_all(w);
+    return w->n_clients == 0 && w->n_upstreams == 0;
+}
+
+void *mtlb_worker_main(void *arg)
+{
+    struct mtlb_worker *w = arg;
+    char name[32];
+    struct io_uring_cqe *cqes[CQE_BATCH];
+
+    snprintf(name, sizeof(name), "worker-%u", w->index);
+    mtlb_log_set_thread(name);
+    w->now_ms = mtlb_now_ms();
+    arm_wake(w);
+    arm_tick(w);
+    for (;;) {
+        int rc = io_uring_submit_and_wait(&w->ring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+            mtlb_log(MTLB_LOG_ERROR, "event=ring_failed error=%d", -rc);
+            break;
+        }
+        w->now_ms = mtlb_now_ms();
+        unsigned n;
+        while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, CQE_BATCH)) > 0) {
+            uint64_t data[CQE_BATCH];
+            int res[CQE_BATCH];
+            for (unsigned i = 0; i < n; i++) {
+                data[i] = cqes[i]->user_data;
+                res[i] = cqes[i]->res;
+            }
+            /* Free the CQ slots first: handlers may close objects and submit more work. */
+            io_uring_cq_advance(&w->ring, n);
+            for (unsigned i = 0; i < n; i++) {
+                dispatch(w, data[i], res[i]);
+            }
+        }
+        expire_timers(w);
+        mtlb_access_flush();
+        if (w->stopping && drain(w)) {
+            break;
+        }
+    }
+    mtlb_access_flush();
+    return NULL;
+}

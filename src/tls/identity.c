@@ -1,0 +1,244 @@
+/* Peer identity: subject, issuer, serial and verify outcome as HTTP-safe strings.
+ * Pure module: libcrypto X509 accessors only, no SSL objects, no I/O, no logging. Every byte
+ * outside printable ASCII leaves here as \xHH, so nothing from a certificate can inject
+ * header lines into the request sent to a backend. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/objects.h>
+
+#include "mtlb/identity.h"
+
+/* Output buffer: either caller-owned and fixed (truncates) or heap and growing. */
+struct id_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    bool grow;
+    bool oom;
+};
+
+static bool buf_reserve(struct id_buf *b, size_t more)
+{
+    if (b->len + more < b->cap) { /* keep one byte for the NUL */
+        return true;
+    }
+    if (!b->grow || b->oom) {
+        return false;
+    }
+    size_t cap = b->cap ? b->cap : 64;
+    while (b->len + more >= cap) {
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* Appends bytes, escaping unsafe ones. Units are never split: a truncated buffer ends
+ * before an escape rather than in the middle of one. Returns false once truncated. */
+static bool buf_put_safe(struct id_buf *b, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        bool plain = c >= 0x20 && c < 0x7F;
+        if (!buf_reserve(b, plain ? 1 : 4)) {
+            return false;
+        }
+        if (plain) {
+            b->p[b->len++] = (char)c;
+        } else {
+            b->p[b->len++] = '\\';
+            b->p[b->len++] = 'x';
+            b->p[b->len++] = hex[c >> 4];
+            b->p[b->len++] = hex[c & 0xF];
+        }
+        b->p[b->len] = '\0';
+    }
+    return true;
+}
+
+static bool buf_put_str(struct id_buf *b, const char *s)
+{
+    return buf_put_safe(b, (const unsigned char *)s, strlen(s));
+}
+
+/* "/SN=value" per entry, in certificate order, values converted to UTF-8 first. */
+static bool dn_slash(const X509_NAME *name, struct id_buf *b)
+{
+    int n = X509_NAME_entry_count(name);
+
+    for (int i = 0; i < n; i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
+        const ASN1_STRING *val = X509_NAME_ENTRY_get_data(e);
+        const char *sn = OBJ_nid2sn(OBJ_obj2nid(obj));
+        char oid[80];
+        unsigned char *utf8 = NULL;
+
+        if (OBJ_obj2nid(obj) == NID_undef || sn == NULL) {
+            OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+            sn = oid;
+        }
+        int ulen = ASN1_STRING_to_UTF8(&utf8, val);
+        bool ok = buf_put_str(b, "/") && buf_put_str(b, sn) && buf_put_str(b, "=");
+        if (ok && ulen >= 0) {
+            ok = buf_put_safe(b, utf8, (size_t)ulen);
+        } else if (ok) {
+            /* Not convertible: fall back to the raw bytes, escaped. */
+            ok = buf_put_safe(b, ASN1_STRING_get0_data(val), (size_t)ASN1_STRING_length(val));
+        }
+        OPENSSL_free(utf8);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* OpenSSL's RFC 2253 printer already escapes specials, controls and non-ASCII as \HH; the
+ * safe copy below is the guarantee that holds whatever the printer does. */
+static bool dn_rfc2253(const X509_NAME *name, struct id_buf *b)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    bool ok = false;
+
+    if (bio == NULL) {
+        b->oom = true;
+        return false;
+    }
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+        long n = BIO_get_mem_data(bio, &data);
+        ok = buf_put_safe(b, (const unsigned char *)data, n > 0 ? (size_t)n : 0);
+    } else {
+        b->oom = true;
+    }
+    BIO_free(bio);
+    return ok;
+}
+
+static bool dn_format(const X509_NAME *name, enum mtlb_dn_format fmt, struct id_buf *b)
+{
+    if (!buf_reserve(b, 0)) {
+        return false;
+    }
+    b->p[b->len] = '\0';
+    if (name == NULL) {
+        return true;
+    }
+    return fmt == MTLB_DN_RFC2253 ? dn_rfc2253(name, b) : dn_slash(name, b);
+}
+
+size_t mtlb_identity_format_dn(const X509_NAME *name, enum mtlb_dn_format fmt, char *buf,
+                               size_t cap)
+{
+    struct id_buf b = {.p = buf, .cap = cap};
+
+    if (cap == 0) {
+        return 0;
+    }
+    buf[0] = '\0';
+    dn_format(name, fmt, &b);
+    return b.len;
+}
+
+const char *mtlb_identity_verify_word(enum mtlb_verify v)
+{
+    switch (v) {
+    case MTLB_VERIFY_SUCCESS:
+        return "SUCCESS";
+    case MTLB_VERIFY_FAILED:
+        return "FAILED";
+    case MTLB_VERIFY_NONE:
+    default:
+        return "NONE";
+    }
+}
+
+static char *dn_dup(const X509_NAME *name, enum mtlb_dn_format fmt)
+{
+    struct id_buf b = {.grow = true};
+
+    if (!dn_format(name, fmt, &b)) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static char *safe_dup(const char *s)
+{
+    struct id_buf b = {.grow = true};
+
+    if (!buf_reserve(&b, 0)) {
+        return NULL;
+    }
+    b.p[0] = '\0';
+    if (!buf_put_str(&b, s)) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* Upper-case hex as BN_bn2hex gives it (whole bytes, "0" for zero, "-" when negative). */
+static char *serial_hex(const X509 *peer)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), NULL);
+    char *hex = NULL;
+    char *out = NULL;
+
+    if (bn != NULL) {
+        hex = BN_bn2hex(bn);
+    }
+    if (hex != NULL) {
+        out = safe_dup(hex);
+    }
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return out;
+}
+
+int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
+                       enum mtlb_dn_format fmt)
+{
+    memset(id, 0, sizeof(*id));
+    if (peer == NULL) {
+        return 0;
+    }
+    id->subject = dn_dup(X509_get_subject_name(peer), fmt);
+    id->issuer = dn_dup(X509_get_issuer_name(peer), fmt);
+    id->serial = serial_hex(peer);
+    bool ok = id->subject != NULL && id->issuer != NULL && id->serial != NULL;
+    if (ok && verify_result != X509_V_OK) {
+        id->reason = safe_dup(X509_verify_cert_error_string(verify_result));
+        ok = id->reason != NULL;
+    }
+    if (!ok) {
+        mtlb_identity_fini(id);
+        return -ENOMEM;
+    }
+    id->verify = verify_result == X509_V_OK ? MTLB_VERIFY_SUCCESS : MTLB_VERIFY_FAILED;
+    return 0;
+}
+
+void mtlb_identity_fini(struct mtlb_identity *id)
+{
+    free(id->subject);
+    free(id->issuer);
+    free(id->serial);
+    free(id->reason);
+    memset(id, 0, sizeof(*id));
+}

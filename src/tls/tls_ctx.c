@@ -1,0 +1,566 @@
+/* TLS contexts: builds one SSL_CTX per domain (protocol policy, certificate chain and key,
+ * truststore, CRLs, verify mode), selects the domain by SNI and creates per-connection SSLs.
+ * Every load error names the file and the problem; nothing here touches sockets, and the
+ * contexts are read-only once mtlb_tls_listener_init returns. */
+#include "mtlb/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "tls_internal.h"
+
+/* TLS 1.2: forward secrecy and AEAD only, for ECDSA and RSA certificates. */
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls13_suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+static const char tls_groups[] = "X25519:P-256:P-384";
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+
+    if (errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+/* The reason of the most recent OpenSSL error ("no start line"), then clears the queue. */
+static const char *ssl_reason(char *buf, size_t cap)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+    snprintf(buf, cap, "%s", r != NULL ? r : "unknown OpenSSL error");
+    ERR_clear_error();
+    return buf;
+}
+
+/* Never prompt for a passphrase: an encrypted key is a configuration error. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
+/* Opens path for reading to report a missing or unreadable file with strerror. */
+static int check_readable(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1) {
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    }
+    int rc = fstat(fd, &st);
+    close(fd);
+    if (rc == 0 && S_ISDIR(st.st_mode)) {
+        return fail(err, errlen, "%s: %s", path, strerror(EISDIR));
+    }
+    return 0;
+}
+
+void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap)
+{
+    struct tm tm;
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        snprintf(buf, cap, "(unknown time)");
+        return;
+    }
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static int check_validity(X509 *leaf, const char *path, char *err, size_t errlen)
+{
+    char when[64];
+
+    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+        mtlb_tls_format_time(X509_get0_notAfter(leaf), when, sizeof(when));
+        return fail(err, errlen, "%s: certificate expired on %s", path, when);
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0) {
+        mtlb_tls_format_time(X509_get0_notBefore(leaf), when, sizeof(when));
+        return fail(err, errlen, "%s: certificate is not valid before %s", path, when);
+    }
+    return 0;
+}
+
+static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
+{
+    char why[128];
+    BIO *bio = BIO_new_file(path, "r");
+    EVP_PKEY *pkey = NULL;
+
+    if (bio == NULL) {
+        fail(err, errlen, "%s: cannot open: %s", path, ssl_reason(why, sizeof(why)));
+        return NULL;
+    }
+    ERR_clear_error();
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    if (pkey == NULL) {
+        /* Tell an encrypted key apart from a file that holds no key at all. */
+        int rsn = ERR_GET_REASON(ERR_peek_last_error());
+        BIO_free(bio);
+        bio = BIO_new_file(path, "r");
+        char *name = NULL, *header = NULL;
+        unsigned char *data = NULL;
+        long len = 0;
+        int encrypted = rsn == PEM_R_BAD_PASSWORD_READ || rsn == PEM_R_PROBLEMS_GETTING_PASSWORD;
+        while (!encrypted && bio != NULL && PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
+            encrypted = strcmp(name, "ENCRYPTED PRIVATE KEY") == 0 ||
+                        strstr(header, "ENCRYPTED") != NULL;
+            OPENSSL_free(name);
+            OPENSSL_free(header);
+            OPENSSL_free(data);
+        }
+        ERR_clear_error();
+        if (encrypted) {
+            fail(err, errlen, "%s: private key is protected by a passphrase; mtlb needs an "
+                 "unencrypted key", path);
+        } else {
+            fail(err, errlen, "%s: no PEM private key found", path);
+        }
+    }
+    BIO_free(bio);
+    return pkey;
+}
+
+static int load_cert_and_key(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err,
+                             size_t errlen)
+{
+    char why[128];
+    int rc = check_readable(d->certificate, err, errlen);
+
+    if (rc != 0) {
+        return rc;
+    }
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, d->certificate) != 1) {
+        return fail(err, errlen, "%s: not a PEM certificate chain, or no certificate in it (%s)",
+                    d->certificate, ssl_reason(why, sizeof(why)));
+    }
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    rc = check_validity(leaf, d->certificate, err, errlen);
+    if (rc == 0) {
+        rc = check_readable(d->key, err, errlen);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    EVP_PKEY *pkey = read_key(d->key, err, errlen);
+    if (pkey == NULL) {
+        return -EINVAL;
+    }
+    if (X509_check_private_key(leaf, pkey) != 1) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        return fail(err, errlen, "%s: private key does not match the certificate in %s", d->key,
+                    d->certificate);
+    }
+    rc = SSL_CTX_use_PrivateKey(ctx, pkey) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    EVP_PKEY_free(pkey);
+    if (!rc) {
+        return fail(err, errlen, "%s: private key does not match the certificate in %s (%s)",
+                    d->key, d->certificate, ssl_reason(why, sizeof(why)));
+    }
+    return 0;
+}
+
+static bool is_cert_entry(const char *name)
+{
+    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ||
+           strcmp(name, PEM_STRING_X509_OLD) == 0;
+}
+
+/* Adds one PEM entry (already known to be a certificate) to the store and its subject to
+ * names unless already there. */
+static int add_trusted(X509_STORE *store, STACK_OF(X509_NAME) * names, const char *pem_name,
+                       const unsigned char *data, long len)
+{
+    const unsigned char *p = data;
+    X509 *x = strcmp(pem_name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, len)
+                                                            : d2i_X509(NULL, &p, len);
+    if (x == NULL || p != data + len) {
+        X509_free(x);
+        return -EINVAL;
+    }
+    int rc = X509_STORE_add_cert(store, x) == 1 ? 0 : -ENOMEM;
+    const X509_NAME *subj = X509_get_subject_name(x);
+    bool seen = false;
+    for (int i = 0; rc == 0 && i < sk_X509_NAME_num(names); i++) {
+        seen = seen || X509_NAME_cmp(sk_X509_NAME_value(names, i), subj) == 0;
+    }
+    if (rc == 0 && !seen) {
+        X509_NAME *dup = X509_NAME_dup(subj);
+        if (dup == NULL || sk_X509_NAME_push(names, dup) == 0) {
+            X509_NAME_free(dup);
+            rc = -ENOMEM;
+        }
+    }
+    X509_free(x);
+    return rc;
+}
+
+/* Reads the truststore bundle entry by entry so that a stray key or CSR is reported instead
+ * of silently skipped. Fills store and names; returns 0 or -EINVAL with err set. */
+static int read_truststore(BIO *bio, const char *path, X509_STORE *store,
+                           STACK_OF(X509_NAME) * names, char *err, size_t errlen)
+{
+    char why[128];
+    int n;
+
+    for (n = 1;; n++) {
+        char *name = NULL, *header = NULL;
+        unsigned char *data = NULL;
+        long len = 0;
+        ERR_clear_error();
+        if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
+            unsigned long e = ERR_peek_last_error();
+            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;
+            }
+            return fail(err, errlen, "%s: entry %d is not valid PEM (%s)", path, n,
+                        ssl_reason(why, sizeof(why)));
+        }
+        int rc = 0;
+        if (!is_cert_entry(name)) {
+            rc = fail(err, errlen, "%s: entry %d is a %s, not a certificate", path, n, name);
+        } else if (add_trusted(store, names, name, data, len) != 0) {
+            rc = fail(err, errlen, "%s: entry %d is a corrupted certificate (%s)", path, n,
+                      ssl_reason(why, sizeof(why)));
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (n == 1) {
+        return fail(err, errlen, "%s: no certificate in the truststore", path);
+    }
+    return 0;
+}
+
+static int load_truststore(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+    int rc = check_readable(path, err, errlen);
+
+    if (rc != 0) {
+        return rc;
+    }
+    BIO *bio = BIO_new_file(path, "r");
+    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+    if (bio == NULL || names == NULL) {
+        BIO_free(bio);
+        sk_X509_NAME_free(names);
+        return fail(err, errlen, "%s: cannot read: out of memory", path);
+    }
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    rc = read_truststore(bio, path, store, names, err, errlen);
+    BIO_free(bio);
+    if (rc != 0) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return rc;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
+    /* A certificate in the bundle is a trust anchor even when it is not self-signed (a
+     * directly trusted client certificate or intermediate). Missing links below the anchor
+     * still fail: partial chains only end at certificates that are in the store. */
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
+    return 0;
+}
+
+static int load_crl(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
+{
+    char why[128];
+    int rc = check_readable(path, err, errlen);
+    int n = 0;
+
+    if (rc != 0) {
+        return rc;
+    }
+    BIO *bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        return fail(err, errlen, "%s: cannot read (%s)", path, ssl_reason(why, sizeof(why)));
+    }
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    for (;;) {
+        ERR_clear_error();
+        X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+        if (crl == NULL) {
+            unsigned long e = ERR_peek_last_error();
+            if (!(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+                rc = fail(err, errlen, "%s: CRL %d is corrupted (%s)", path, n + 1,
+                          ssl_reason(why, sizeof(why)));
+            }
+            break;
+        }
+        n++;
+        rc = X509_STORE_add_crl(store, crl) == 1 ? 0 : -ENOMEM;
+        X509_CRL_free(crl);
+        if (rc != 0) {
+            rc = fail(err, errlen, "%s: cannot add CRL %d (%s)", path, n,
+                      ssl_reason(why, sizeof(why)));
+            break;
+        }
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (rc == 0 && n == 0) {
+        rc = fail(err, errlen, "%s: no CRL in the file", path);
+    }
+    if (rc == 0) {
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+    return rc;
+}
+
+/* Protocol policy shared by every domain. */
+static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t index)
+{
+    unsigned char sid[SHA256_DIGEST_LENGTH];
+    unsigned int sid_len = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(md, "mtlb", 4) == 1 &&
+             EVP_DigestUpdate(md, &index, sizeof(index)) == 1;
+
+    /* The session id context differs per domain, so a session is never resumed under a
+     * domain (and truststore) other than the one that verified it. */
+    for (size_t i = 0; ok && i < d->n_names; i++) {
+        ok = EVP_DigestUpdate(md, d->names[i], strlen(d->names[i]) + 1) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(md, sid, &sid_len) == 1;
+    EVP_MD_CTX_free(md);
+
+    ok = ok && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1 &&
+         SSL_CTX_set_cipher_list(ctx, tls12_ciphers) == 1 &&
+         SSL_CTX_set_ciphersuites(ctx, tls13_suites) == 1 &&
+         SSL_CTX_set1_groups_list(ctx, tls_groups) == 1 &&
+         SSL_CTX_set_session_id_context(ctx, sid, sid_len) == 1;
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_ENABLE_KTLS | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_clear_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+    return ok ? 0 : -ENOMEM;
+}
+
+static int set_verify(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err, size_t errlen)
+{
+    int rc;
+
+    if (d->mode != MTLB_CLIENT_AUTH_OFF && d->truststore == NULL) {
+        return fail(err, errlen, "domain %s: client_auth %s needs a truststore",
+                    d->n_names > 0 ? d->names[0] : d->certificate, mtlb_config_mode_name(d->mode));
+    }
+    if (d->truststore != NULL && (rc = load_truststore(ctx, d->truststore, err, errlen)) != 0) {
+        return rc;
+    }
+    if (d->crl != NULL && (rc = load_crl(ctx, d->crl, err, errlen)) != 0) {
+        return rc;
+    }
+    SSL_CTX_set_verify_depth(ctx, d->verify_depth >= 0 ? d->verify_depth : 10);
+    switch (d->mode) {
+    case MTLB_CLIENT_AUTH_MANDATORY:
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                           mtlb_tls_verify_mandatory);
+        break;
+    case MTLB_CLIENT_AUTH_OPTIONAL:
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, mtlb_tls_verify_optional);
+        break;
+    default:
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        break;
+    }
+    return 0;
+}
+
+static int sni_callback(SSL *ssl, int *alert, void *arg);
+
+static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d,
+                       size_t index, char *err, size_t errlen)
+{
+    char why[128];
+    int rc;
+
+    dom->cfg = d;
+    dom->ctx = SSL_CTX_new(TLS_server_method());
+    if (dom->ctx == NULL) {
+        return fail(err, errlen, "%s: cannot create TLS context (%s)", d->certificate,
+                    ssl_reason(why, sizeof(why)));
+    }
+    if (set_policy(dom->ctx, d, index) != 0) {
+        return fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
+                    ssl_reason(why, sizeof(why)));
+    }
+    SSL_CTX_set_tlsext_servername_callback(dom->ctx, sni_callback);
+    rc = load_cert_and_key(dom->ctx, d, err, errlen);
+    if (rc == 0) {
+        rc = set_verify(dom->ctx, d, err, errlen);
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
+                           char *err, size_t errlen)
+{
+    tl->domains = NULL;
+    tl->n_domains = 0;
+    if (cfg->n_domains == 0) {
+        return fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host, cfg->bind_port);
+    }
+    if (mtlb_tls_ex_index() < 0) {
+        return fail(err, errlen, "listener %s:%u: cannot allocate SSL ex_data", cfg->bind_host,
+                    cfg->bind_port);
+    }
+    tl->domains = calloc(cfg->n_domains, sizeof(*tl->domains));
+    if (tl->domains == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->n_domains; i++) {
+        tl->n_domains = i + 1;
+        int rc = domain_init(&tl->domains[i], &cfg->domains[i], i, err, errlen);
+        if (rc != 0) {
+            mtlb_tls_listener_fini(tl);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
+{
+    for (size_t i = 0; i < tl->n_domains; i++) {
+        SSL_CTX_free(tl->domains[i].ctx);
+    }
+    free(tl->domains);
+    tl->domains = NULL;
+    tl->n_domains = 0;
+}
+
+/* Exact names win over wildcards; "*.example.com" matches exactly one extra label. */
+static bool name_matches(const char *pattern, const char *host, bool wildcard)
+{
+    if (!wildcard) {
+        return pattern[0] != '*' && strcasecmp(pattern, host) == 0;
+    }
+    if (pattern[0] != '*' || pattern[1] != '.') {
+        return false;
+    }
+    const char *dot = strchr(host, '.');
+    return dot != NULL && dot != host && strcasecmp(dot + 1, pattern + 2) == 0;
+}
+
+static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
+{
+    for (int wildcard = 0; wildcard <= 1; wildcard++) {
+        for (size_t i = 0; i < tl->n_domains; i++) {
+            const struct mtlb_domain_cfg *d = tl->domains[i].cfg;
+            for (size_t j = 0; j < d->n_names; j++) {
+                if (name_matches(d->names[j], host, wildcard)) {
+                    return i;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* SSL_set_SSL_CTX swaps the certificate and session id context but not the verification
+ * settings the SSL copied from the first context at SSL_new: copy mode, callback, depth and
+ * the advertised CA names by hand. The X509_STORE (truststore, CRL and flags) follows the
+ * new context by itself. */
+static int switch_domain(SSL *ssl, SSL_CTX *ctx)
+{
+    STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(ctx);
+
+    if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
+        return -ENOMEM;
+    }
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+    if (cas != NULL) {
+        STACK_OF(X509_NAME) *dup = SSL_dup_CA_list(cas);
+        if (dup == NULL) {
+            return -ENOMEM;
+        }
+        SSL_set_client_CA_list(ssl, dup);
+    } else {
+        SSL_set_client_CA_list(ssl, NULL);
+    }
+    return 0;
+}
+
+static int sni_callback(SSL *ssl, int *alert, void *arg)
+{
+    struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+    (void)arg;
+    if (info == NULL || info->listener == NULL || host == NULL) {
+        return SSL_TLSEXT_ERR_OK;
+    }
+    size_t i = find_domain(info->listener, host);
+    if (i != info->domain) {
+        if (switch_domain(ssl, info->listener->domains[i].ctx) != 0) {
+            *alert = SSL_AD_INTERNAL_ERROR;
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+        info->domain = i;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info)
+{
+    int idx = mtlb_tls_ex_index();
+    SSL *ssl = idx >= 0 ? SSL_new(tl->domains[0].ctx) : NULL;
+
+    if (ssl == NULL) {
+        return NULL;
+    }
+    info->listener = tl;
+    info->domain = 0;
+    info->first_error = X509_V_OK;
+    info->first_error_depth = -1;
+    if (SSL_set_ex_data(ssl, idx, info) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* SSL_new copied these already; set them explicitly so the SSL never depends on what a
+     * later change to the default context might do. */
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(tl->domains[0].ctx),
+                   SSL_CTX_get_verify_callback(tl->domains[0].ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(tl->domains[0].ctx));
+    return ssl;
+}

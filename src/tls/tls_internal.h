@@ -1,0 +1,26 @@
+/* Private to src/tls: what tls_ctx.c (context building, SNI) and verify.c (verification
+ * callbacks, diagnostics) share. Not part of any contract. */
+#ifndef MTLB_TLS_INTERNAL_H
+#define MTLB_TLS_INTERNAL_H
+
+#include <openssl/ssl.h>
+
+#include "mtlb/tls.h"
+
+/* The SSL ex_data index holding the struct mtlb_tls_conn_info *; created once per process.
+ * Returns -1 if OpenSSL could not allocate it. */
+int mtlb_tls_ex_index(void);
+
+/* The info attached by mtlb_tls_new_conn, or NULL. */
+struct mtlb_tls_conn_info *mtlb_tls_conn_info_get(const SSL *ssl);
+
+/* Verify callbacks for client certificates. Both record the first error and log it once per
+ * connection. The mandatory one returns preverify_ok so OpenSSL aborts with the proper alert;
+ * the optional one returns 1 so the handshake completes and the backend is told FAILED. */
+int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx);
+int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx);
+
+/* Formats an ASN1_TIME as "2020-02-01 00:00:00 UTC" into buf. */
+void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);
+
+#endif

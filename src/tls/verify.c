@@ -1,0 +1,267 @@
+/* Client-certificate verification: the verify callbacks (record the first X.509 error, log it
+ * once per connection with a hint that names the fix), the peer identity handed to the
+ * backend, and the handshake failure description. Never logs key material; no socket I/O. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "mtlb/log.h"
+#include "mtlb/tls.h"
+#include "tls_internal.h"
+
+#define DN_MAX 512
+#define QUOTED_MAX (DN_MAX * 4 + 3)
+
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static int ex_index = -1; /* written once under ex_once, read-only afterwards */
+
+static void ex_index_create(void)
+{
+    ex_index = SSL_get_ex_new_index(0, (void *)"mtlb_tls_conn_info", NULL, NULL, NULL);
+}
+
+int mtlb_tls_ex_index(void)
+{
+    pthread_once(&ex_once, ex_index_create);
+    return ex_index;
+}
+
+struct mtlb_tls_conn_info *mtlb_tls_conn_info_get(const SSL *ssl)
+{
+    int idx = mtlb_tls_ex_index();
+
+    return idx >= 0 ? SSL_get_ex_data(ssl, idx) : NULL;
+}
+
+static const struct mtlb_domain_cfg *info_domain(const struct mtlb_tls_conn_info *info)
+{
+    if (info->listener == NULL || info->domain >= info->listener->n_domains) {
+        return NULL;
+    }
+    return info->listener->domains[info->domain].cfg;
+}
+
+static const char *domain_name(const struct mtlb_domain_cfg *d)
+{
+    return d != NULL && d->n_names > 0 ? d->names[0] : "-";
+}
+
+static void quote_dn(const X509_NAME *name, char *out, size_t cap)
+{
+    char dn[DN_MAX];
+
+    if (name == NULL) {
+        snprintf(dn, sizeof(dn), "-");
+    } else {
+        mtlb_identity_format_dn(name, MTLB_DN_SLASH, dn, sizeof(dn));
+    }
+    mtlb_log_quote(dn, out, cap);
+}
+
+/* The part of the log line that says what to do about err: a hint and, where it helps, the
+ * missing issuer or the validity date. */
+static void explain(int err, X509 *cert, char *out, size_t cap)
+{
+    char q[QUOTED_MAX];
+    char when[64];
+
+    out[0] = '\0';
+    switch (err) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        quote_dn(cert != NULL ? X509_get_issuer_name(cert) : NULL, q, sizeof(q));
+        snprintf(out, cap,
+                 " missing_issuer=%s hint=\"add the certificate of the missing issuer to the "
+                 "truststore, or have the client send its full chain\"",
+                 q);
+        break;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        snprintf(out, cap, " hint=\"add this self-signed certificate to the truststore\"");
+        break;
+    case X509_V_ERR_INVALID_PURPOSE:
+        snprintf(out, cap, " hint=\"the certificate lacks the clientAuth extended key usage\"");
+        break;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        mtlb_tls_format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when));
+        snprintf(out, cap, " not_after=\"%s\"", when);
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        mtlb_tls_format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when,
+                             sizeof(when));
+        snprintf(out, cap, " not_before=\"%s\"", when);
+        break;
+    case X509_V_ERR_CERT_REVOKED:
+        snprintf(out, cap, " revoked=yes hint=\"the certificate is revoked by its issuer's CRL\"");
+        break;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+        snprintf(out, cap, " hint=\"the CRL file has no CRL from this certificate's issuer\"");
+        break;
+    default:
+        break;
+    }
+}
+
+static void log_failure(const struct mtlb_tls_conn_info *info, X509_STORE_CTX *sctx)
+{
+    static struct mtlb_ratelimit rl;
+    char reason[256], subject[QUOTED_MAX], issuer[QUOTED_MAX], extra[QUOTED_MAX + 160];
+    const struct mtlb_domain_cfg *d = info_domain(info);
+    X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
+    int err = X509_STORE_CTX_get_error(sctx);
+
+    if (!mtlb_log_enabled(MTLB_LOG_WARN)) {
+        return;
+    }
+    mtlb_log_quote(X509_verify_cert_error_string(err), reason, sizeof(reason));
+    quote_dn(cert != NULL ? X509_get_subject_name(cert) : NULL, subject, sizeof(subject));
+    quote_dn(cert != NULL ? X509_get_issuer_name(cert) : NULL, issuer, sizeof(issuer));
+    explain(err, cert, extra, sizeof(extra));
+    mtlb_log_rl(&rl, 50, MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=client_verify_failed mode=%s x509_error=%d "
+                "reason=%s depth=%d subject=%s issuer=%s%s",
+                (unsigned long long)info->conn_id, info->peer[0] ? info->peer : "-",
+                domain_name(d), d != NULL ? mtlb_config_mode_name(d->mode) : "-", err, reason,
+                X509_STORE_CTX_get_error_depth(sctx), subject, issuer, extra);
+}
+
+static void record_failure(X509_STORE_CTX *sctx)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct mtlb_tls_conn_info *info = ssl != NULL ? mtlb_tls_conn_info_get(ssl) : NULL;
+
+    /* Only the first failure is recorded and logged: in optional mode verification goes on
+     * and may report several errors for the same chain. */
+    if (info == NULL || info->first_error != X509_V_OK) {
+        return;
+    }
+    info->first_error = X509_STORE_CTX_get_error(sctx);
+    info->first_error_depth = X509_STORE_CTX_get_error_depth(sctx);
+    log_failure(info, sctx);
+}
+
+/* With X509_V_FLAG_PARTIAL_CHAIN the chain ends at the first truststore certificate, which
+ * may be an intermediate or a directly trusted leaf; with CRL_CHECK_ALL OpenSSL then asks for
+ * a CRL on that trust anchor too, signed by an issuer that is not in the chain, and fails with
+ * "unable to get certificate CRL". Trust anchors are not subject to revocation checking (RFC
+ * 5280, 6.1), so that one error is cleared: only for the top of a chain that really ends in
+ * the truststore, and only while no other error was seen (clearing resets the result OpenSSL
+ * stores in the session). */
+static bool anchor_crl_missing(X509_STORE_CTX *sctx)
+{
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sctx);
+    SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const struct mtlb_tls_conn_info *info = ssl != NULL ? mtlb_tls_conn_info_get(ssl) : NULL;
+
+    if (X509_STORE_CTX_get_error(sctx) != X509_V_ERR_UNABLE_TO_GET_CRL || chain == NULL ||
+        info == NULL || info->first_error != X509_V_OK) {
+        return false;
+    }
+    int n = sk_X509_num(chain);
+    return X509_STORE_CTX_get_error_depth(sctx) == n - 1 &&
+           X509_STORE_CTX_get_num_untrusted(sctx) < n;
+}
+
+int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx)
+{
+    if (preverify_ok) {
+        return 1;
+    }
+    if (anchor_crl_missing(sctx)) {
+        X509_STORE_CTX_set_error(sctx, X509_V_OK);
+        return 1;
+    }
+    record_failure(sctx);
+    return 0;
+}
+
+int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx)
+{
+    if (!preverify_ok) {
+        if (anchor_crl_missing(sctx)) {
+            X509_STORE_CTX_set_error(sctx, X509_V_OK);
+        } else {
+            record_failure(sctx);
+        }
+    }
+    return 1;
+}
+
+int mtlb_tls_identity(SSL *ssl, enum mtlb_dn_format fmt, struct mtlb_identity *id)
+{
+    const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
+    const struct mtlb_domain_cfg *d = info != NULL ? info_domain(info) : NULL;
+    long result = SSL_get_verify_result(ssl);
+
+    /* In optional mode the callback overrides every error, so OpenSSL's result is only the
+     * last one; the first is the cause. On a resumed session the callback did not run and the
+     * result stored in the session applies. */
+    if (d != NULL && d->mode == MTLB_CLIENT_AUTH_OPTIONAL && info->first_error != X509_V_OK) {
+        result = info->first_error;
+    }
+    return mtlb_identity_init(id, SSL_get0_peer_certificate(ssl), result, fmt);
+}
+
+static void log_cert_missing(SSL *ssl)
+{
+    static struct mtlb_ratelimit rl;
+    const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
+    const struct mtlb_domain_cfg *d = info != NULL ? info_domain(info) : NULL;
+
+    if (info == NULL) {
+        return;
+    }
+    mtlb_log_rl(&rl, 50, MTLB_LOG_INFO,
+                "conn=%llu peer=%s domain=%s event=client_cert_missing mode=%s "
+                "hint=\"the client sent no certificate; it may not have one issued by a CA "
+                "named in the truststore\"",
+                (unsigned long long)info->conn_id, info->peer[0] ? info->peer : "-",
+                domain_name(d), d != NULL ? mtlb_config_mode_name(d->mode) : "-");
+}
+
+static size_t append(char *buf, size_t cap, size_t len, const char *s)
+{
+    int n = snprintf(buf + len, cap - len, "%s%s", len > 0 ? "; " : "", s);
+
+    if (n < 0) {
+        return len;
+    }
+    return len + (size_t)n < cap ? len + (size_t)n : cap - 1;
+}
+
+const char *mtlb_tls_error_string(SSL *ssl, char *buf, size_t cap)
+{
+    char one[256];
+    size_t len = 0;
+    bool missing = false;
+    unsigned long e;
+
+    if (cap == 0) {
+        ERR_clear_error();
+        return buf;
+    }
+    buf[0] = '\0';
+    while ((e = ERR_get_error()) != 0) {
+        missing = missing || (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+                              ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE);
+        ERR_error_string_n(e, one, sizeof(one));
+        len = append(buf, cap, len, one);
+    }
+    long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (vr != X509_V_OK) {
+        snprintf(one, sizeof(one), "certificate verify: %s (%ld)",
+                 X509_verify_cert_error_string(vr), vr);
+        len = append(buf, cap, len, one);
+    }
+    if (len == 0) {
+        append(buf, cap, len, "no OpenSSL error reported");
+    }
+    if (missing && ssl != NULL) {
+        log_cert_missing(ssl);
+    }
+    return buf;
+}

@@ -1,0 +1,434 @@
+/* Integration-test harness, process side: temporary directories, config files, spawning and
+ * stopping mtlb and mtlb-echo, free ports, log files and the never-accepting sink backend.
+ * Network clients (TLS and TCP) live in harness_net.c. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *env_path(const char *var)
+{
+    const char *v = getenv(var);
+    cr_assert(v != NULL && v[0] != '\0', "environment variable %s is not set (run via meson)",
+              var);
+    return v;
+}
+
+const char *it_pki(const char *rel)
+{
+    static char ring[8][512];
+    static unsigned next;
+    char *out = ring[next++ % 8];
+    if (rel[0] == '/') {
+        snprintf(out, sizeof(ring[0]), "%s", rel);
+    } else {
+        snprintf(out, sizeof(ring[0]), "%s/%s", env_path("MTLB_PKI"), rel);
+    }
+    return out;
+}
+
+double it_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void it_env_init(struct it_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    /* Writes to a socket the server closed must fail with EPIPE, not kill the test. */
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(env->dir, sizeof(env->dir), "/tmp/mtlb-it-XXXXXX");
+    cr_assert(mkdtemp(env->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    snprintf(env->config, sizeof(env->config), "%s/mtlb.yaml", env->dir);
+    snprintf(env->out_log, sizeof(env->out_log), "%s/mtlb.stdout", env->dir);
+    snprintf(env->err_log, sizeof(env->err_log), "%s/mtlb.stderr", env->dir);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void reap(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+void it_env_fini(struct it_env *env)
+{
+    reap(env->mtlb);
+    env->mtlb = 0;
+    for (size_t i = 0; i < env->n_echo; i++) {
+        reap(env->echo[i]);
+    }
+    env->n_echo = 0;
+    if (env->dir[0] != '\0' && getenv("MTLB_IT_KEEP") == NULL) {
+        nftw(env->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+uint16_t it_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd != -1);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s", strerror(errno));
+    socklen_t len = sizeof(sa);
+    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static bool port_accepts(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+static pid_t spawn(char *const argv[], const char *out, const char *err)
+{
+    pid_t pid = fork();
+    cr_assert(pid != -1, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGPIPE, SIG_DFL);
+        int o = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int e = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (o == -1 || e == -1 || dup2(o, 1) == -1 || dup2(e, 2) == -1) {
+            _exit(126);
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull != -1) {
+            dup2(devnull, 0);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+char *it_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 1024 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        if (got == 0) {
+            break;
+        }
+        n += got;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL) {
+        *len = n;
+    }
+    return buf;
+}
+
+/* The last ~1500 bytes of a log, for failure messages (static buffer). */
+static const char *tail(const char *path)
+{
+    static char out[1600];
+    size_t len = 0;
+    char *s = it_read_file(path, &len);
+    if (s == NULL) {
+        return "(no log)";
+    }
+    size_t from = len > 1500 ? len - 1500 : 0;
+    snprintf(out, sizeof(out), "%s", s + from);
+    free(s);
+    return out;
+}
+
+static const char *status_text(int st)
+{
+    static char buf[64];
+    if (WIFEXITED(st)) {
+        snprintf(buf, sizeof(buf), "exit code %d", WEXITSTATUS(st));
+    } else if (WIFSIGNALED(st)) {
+        snprintf(buf, sizeof(buf), "signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    } else {
+        snprintf(buf, sizeof(buf), "status 0x%x", st);
+    }
+    return buf;
+}
+
+void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
+{
+    cr_assert(it_write_config(env, cfg) == 0, "cannot write %s", env->config);
+    char *argv[] = {(char *)env_path("MTLB_BIN"), "-c", env->config, NULL};
+    env->mtlb = spawn(argv, env->out_log, env->err_log);
+    double deadline = it_now() + 10.0;
+    while (it_now() < deadline) {
+        int st;
+        if (waitpid(env->mtlb, &st, WNOHANG) == env->mtlb) {
+            env->mtlb = 0;
+            cr_assert_fail("mtlb exited during start-up (%s); stderr:\n%s", status_text(st),
+                           tail(env->err_log));
+        }
+        if (port_accepts(env->port)) {
+            return;
+        }
+        sleep_ms(20);
+    }
+    cr_assert_fail("mtlb did not accept on port %u within 10 s; stderr:\n%s", env->port,
+                   tail(env->err_log));
+}
+
+void it_mtlb_assert_alive(struct it_env *env)
+{
+    int st;
+    cr_assert(env->mtlb > 0, "mtlb is not running");
+    if (waitpid(env->mtlb, &st, WNOHANG) == env->mtlb) {
+        env->mtlb = 0;
+        cr_assert_fail("mtlb died (%s); stderr:\n%s", status_text(st), tail(env->err_log));
+    }
+}
+
+int it_mtlb_stop(struct it_env *env, int timeout_ms)
+{
+    cr_assert(env->mtlb > 0, "mtlb is not running");
+    pid_t pid = env->mtlb;
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+        env->mtlb = 0;
+        cr_assert_fail("mtlb had already died (%s); stderr:\n%s", status_text(st),
+                       tail(env->err_log));
+    }
+    kill(pid, SIGTERM);
+    double deadline = it_now() + timeout_ms / 1000.0;
+    while (it_now() < deadline) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            env->mtlb = 0;
+            cr_assert(!WIFSIGNALED(st) || WTERMSIG(st) == SIGTERM,
+                      "mtlb crashed: %s; stderr:\n%s", status_text(st), tail(env->err_log));
+            return st;
+        }
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    env->mtlb = 0;
+    cr_assert_fail("mtlb did not exit within %d ms of SIGTERM; stderr:\n%s", timeout_ms,
+                   tail(env->err_log));
+    return st;
+}
+
+uint16_t it_echo_start(struct it_env *env, const char *name)
+{
+    cr_assert(env->n_echo < IT_MAX_ECHO);
+    uint16_t port = it_free_port();
+    char listen[32], log[320];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+    snprintf(log, sizeof(log), "%s/echo-%s.log", env->dir, name);
+    char *argv[] = {(char *)env_path("MTLB_ECHO"), "--listen", listen, "--name", (char *)name,
+                    NULL};
+    pid_t pid = spawn(argv, log, log);
+    env->echo[env->n_echo] = pid;
+    env->echo_port[env->n_echo++] = port;
+    const char *ready[] = {"listening on", NULL};
+    double deadline = it_now() + 10.0;
+    while (it_now() < deadline) {
+        int st;
+        cr_assert(waitpid(pid, &st, WNOHANG) != pid, "mtlb-echo %s exited (%s): %s", name,
+                  status_text(st), tail(log));
+        if (it_count_lines(log, ready) > 0) {
+            return port;
+        }
+        sleep_ms(10);
+    }
+    cr_assert_fail("mtlb-echo %s did not print 'listening on' within 10 s: %s", name, tail(log));
+    return 0;
+}
+
+int it_run(struct it_env *env, char *const argv[], char **out, char **err, int timeout_ms)
+{
+    char o[320], e[320];
+    snprintf(o, sizeof(o), "%s/run.stdout", env->dir);
+    snprintf(e, sizeof(e), "%s/run.stderr", env->dir);
+    unlink(o);
+    unlink(e);
+    pid_t pid = spawn(argv, o, e);
+    int st = 0, rc = -1;
+    double deadline = it_now() + timeout_ms / 1000.0;
+    for (;;) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            break;
+        }
+        if (it_now() > deadline) {
+            reap(pid);
+            break;
+        }
+        sleep_ms(5);
+    }
+    *out = it_read_file(o, NULL);
+    *err = it_read_file(e, NULL);
+    return rc;
+}
+
+size_t it_count_lines(const char *path, const char *const *needles)
+{
+    char *s = it_read_file(path, NULL);
+    if (s == NULL) {
+        return 0;
+    }
+    size_t count = 0;
+    for (char *line = strtok(s, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        bool all = true;
+        for (size_t i = 0; needles[i] != NULL && all; i++) {
+            all = strstr(line, needles[i]) != NULL;
+        }
+        count += all;
+    }
+    free(s);
+    return count;
+}
+
+size_t it_wait_lines(const char *path, const char *const *needles, size_t want, int timeout_ms)
+{
+    double deadline = it_now() + timeout_ms / 1000.0;
+    size_t n = it_count_lines(path, needles);
+    while (n < want && it_now() < deadline) {
+        sleep_ms(20);
+        n = it_count_lines(path, needles);
+    }
+    return n;
+}
+
+void it_sink_open(struct it_sink *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cr_assert(s->fd != -1);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cr_assert(listen(s->fd, 64) == 0);
+    socklen_t len = sizeof(sa);
+    cr_assert(getsockname(s->fd, (struct sockaddr *)&sa, &len) == 0);
+    s->port = ntohs(sa.sin_port);
+}
+
+size_t it_sink_drain(struct it_sink *s, int wait_ms, size_t *connections)
+{
+    sleep_ms(wait_ms);
+    size_t total = 0, conns = 0;
+    int c;
+    while ((c = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK)) != -1) {
+        conns++;
+        char buf[4096];
+        ssize_t n;
+        while ((n = recv(c, buf, sizeof(buf), 0)) > 0) {
+            total += (size_t)n;
+        }
+        close(c);
+    }
+    if (connections != NULL) {
+        *connections = conns;
+    }
+    return total;
+}
+
+void it_sink_close(struct it_sink *s)
+{
+    if (s->fd > 0) {
+        close(s->fd);
+    }
+    s->fd = -1;
+}
+
+#define IT_TIMEOUTS                                                                            \
+    "{handshake: 2s, client_header: 2s, client_body: 2s, client_idle: 5s, "                    \
+    "backend_connect: 1s, backend_response: 1s, backend_idle: 5s, drain: 2s}"
+#define IT_LIMITS "{max_header_bytes: 16384, max_headers: 100}"
+
+static void write_domain(FILE *f, const struct it_domain *d)
+{
+    static const char *const default_names[] = {"api.example.com", "localhost", NULL};
+    const char *const *names = d->names[0] != NULL ? d->names : default_names;
+    fprintf(f, "      - names: [");
+    for (size_t i = 0; names[i] != NULL; i++) {
+        fprintf(f, "%s\"%s\"", i ? ", " : "", names[i]);
+    }
+    fprintf(f, "]\n");
+    fprintf(f, "        certificate: \"%s\"\n", it_pki(d->cert ? d->cert : "server/api.crt"));
+    fprintf(f, "        key: \"%s\"\n", it_pki(d->key ? d->key : "server/api.key"));
+    const char *mode = d->mode ? d->mode : "mandatory";
+    fprintf(f, "        client_auth: {mode: %s", mode);
+    if (strcmp(mode, "off") != 0 || d->truststore != NULL) {
+        fprintf(f, ", truststore: \"%s\"",
+                it_pki(d->truststore ? d->truststore : "trust/full.pem"));
+    }
+    if (d->crl != NULL) {
+        fprintf(f, ", crl: \"%s\"", it_pki(d->crl));
+    }
+    fprintf(f, "}\n");
+}
+
+int it_write_config(struct it_env *env, const struct it_config *cfg)
+{
+    cr_assert(cfg->n_servers > 0, "test bug: a config needs at least one backend server");
+    if (env->port == 0) {
+        env->port = it_free_port();
+    }
+    FILE *f = fopen(env->config, "w");
+    if (f == NULL) {
+        return -errno;
+    }
+    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: %s\n    domains:\n",
+            env->port, cfg->listener_backend ? cfg->listener_backend : "app");
+    struct it_domain def = {.cert = NULL};
+    size_t n = cfg->n_domains ? cfg->n_domains : 1;
+    for (size_t i = 0; i < n; i++) {
+        write_domain(f, cfg->n_domains ? &cfg->domains[i] : &def);
+    }
+    fprintf(f, "backends:\n  - name: app\n    servers: [");
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        fprintf(f, "%s\"127.0.0.1:%u\"", i ? ", " : "", cfg->servers[i]);
+    }
+    fprintf(f, "]\nthreads: {acceptors: 1, workers: 2}\n");
+    fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
+    fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
+    fprintf(f, "log: {level: debug, access_log: stdout}\nheaders: {dn_format: slash}\n");
+    return fclose(f) == 0 ? 0 : -errno;
+}

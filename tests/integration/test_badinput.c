@@ -1,0 +1,257 @@
+/* Integration: hostile and broken clients. Smuggling-prone framing and malformed heads get
+ * 400/431 (and a close where the stream can no longer be trusted), non-TLS bytes are dropped,
+ * stalled handshakes and half-sent heads time out without starving anyone, and mtlb survives. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct it_env env;
+static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+
+static void setup(void)
+{
+    it_env_init(&env);
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1};
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    cfg.domains[0].mode = "mandatory";
+    it_mtlb_start(&env, &cfg);
+}
+
+static void teardown(void)
+{
+    it_env_fini(&env);
+}
+
+TestSuite(badinput, .init = setup, .fini = teardown, .timeout = 60);
+
+static struct it_conn *connect_good(void)
+{
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "handshake failed: %s", err);
+    return c;
+}
+
+/* mtlb still answers a good request promptly. */
+static void assert_serving(void)
+{
+    it_mtlb_assert_alive(&env);
+    struct it_response r;
+    double t0 = it_now();
+    it_get(env.port, &good, "/still-alive", &r);
+    cr_assert_eq(r.status, 200, "after bad input: status %d", r.status);
+    cr_assert_lt(it_now() - t0, 2.0, "after bad input: a good request took %.2f s",
+                 it_now() - t0);
+    it_response_fini(&r);
+}
+
+/* Sends raw bytes over TLS and expects status; when must_close, also that mtlb closes. */
+static void expect_status(const char *what, const char *req, int status, bool must_close)
+{
+    struct it_conn *c = connect_good();
+    cr_assert_eq(it_conn_sends(c, req), 0, "%s: send: %s", what, c->err);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s: expected %d, got no response: %s",
+                 what, status, c->err);
+    cr_assert_eq(r.status, status, "%s: expected %d, got %d\n%s", what, status, r.status, r.head);
+    if (must_close) {
+        cr_assert(it_conn_wait_closed(c, 3000), "%s: connection must be closed after %d", what,
+                  status);
+    }
+    it_response_fini(&r);
+    it_conn_close(c);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(badinput, malformed_request_line_is_400)
+{
+    expect_status("malformed request line", "GET  /x HTTP/1.1 extra\r\nHost: a\r\n\r\n", 400,
+                  false);
+}
+
+Test(badinput, garbage_request_line_is_400)
+{
+    expect_status("request line without version", "HELLO\r\nHost: a\r\n\r\n", 400, false);
+}
+
+Test(badinput, space_before_colon_is_400)
+{
+    expect_status("space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, false);
+}
+
+Test(badinput, obs_fold_is_400)
+{
+    expect_status("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", 400,
+                  false);
+}
+
+Test(badinput, content_length_with_transfer_encoding_is_400_and_closed)
+{
+    expect_status("CL + TE",
+                  "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  400, true);
+}
+
+Test(badinput, two_content_lengths_are_400_and_closed)
+{
+    expect_status("two Content-Length",
+                  "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+                  "hello!",
+                  400, true);
+}
+
+Test(badinput, header_block_over_limit_is_431)
+{
+    size_t n = 20000;
+    char *req = malloc(n + 128);
+    int off = snprintf(req, 128, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+    memset(req + off, 'x', n);
+    strcpy(req + off + n, "\r\n\r\n");
+    expect_status("20 KB header block, max_header_bytes 16384", req, 431, false);
+    free(req);
+}
+
+Test(badinput, too_many_headers_is_431)
+{
+    char *req = malloc(200 * 16 + 64);
+    size_t off = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: a\r\n");
+    for (int i = 0; i < 150; i++) {
+        off += (size_t)sprintf(req + off, "X-H%d: v\r\n", i);
+    }
+    strcpy(req + off, "\r\n");
+    expect_status("150 headers, max_headers 100", req, 431, false);
+    free(req);
+}
+
+Test(badinput, bad_chunk_size_is_rejected_and_closed)
+{
+    struct it_conn *c = connect_good();
+    cr_assert_eq(it_conn_sends(c, "POST /upload HTTP/1.1\r\nHost: a\r\n"
+                                  "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
+                 0);
+    struct it_response r;
+    /* The head may already be on its way to the backend, so a close alone is acceptable. */
+    if (it_read_response(c, &r, false) == 0) {
+        cr_assert_eq(r.status, 400, "bad chunk size: got %d\n%s%s", r.status, r.head, r.body);
+        it_response_fini(&r);
+        cr_assert(it_conn_wait_closed(c, 3000), "bad chunk size: connection left open");
+    } else {
+        cr_assert(c->eof, "bad chunk size: neither 400 nor close: %s", c->err);
+    }
+    it_conn_close(c);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
+/* Non-TLS bytes on the TLS port: dropped, and never an HTTP success. */
+static void expect_dropped(const char *what, const void *data, size_t n)
+{
+    struct it_conn *c = it_tcp_connect(env.port);
+    it_conn_send(c, data, n); /* may fail if mtlb already closed */
+    cr_assert(it_conn_wait_closed(c, 3000), "%s: connection not dropped within 3 s", what);
+    it_conn_close(c);
+    assert_serving();
+}
+
+Test(badinput, plain_http_on_tls_port_is_dropped)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    struct it_conn *c = it_tcp_connect(env.port);
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    struct it_response r;
+    if (it_read_response(c, &r, false) == 0) {
+        cr_assert(r.status >= 400, "plain HTTP on the TLS port got status %d", r.status);
+        it_response_fini(&r);
+    }
+    cr_assert(it_conn_wait_closed(c, 3000) || c->eof, "plain HTTP: connection not dropped");
+    it_conn_close(c);
+    expect_dropped("plain HTTP", req, sizeof(req) - 1);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(badinput, random_garbage_is_dropped)
+{
+    unsigned char junk[4096];
+    srand(42);
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        junk[i] = (unsigned char)rand();
+    }
+    expect_dropped("random bytes", junk, sizeof(junk));
+    /* A TLS record header announcing a huge ClientHello, then nothing. */
+    static const unsigned char hello[] = {0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00, 0xff, 0xfb};
+    expect_dropped("truncated ClientHello", hello, sizeof(hello));
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(badinput, stalled_handshakes_do_not_starve_clients, .timeout = 60)
+{
+    enum { N = 200 };
+    struct it_conn *idle[N];
+    for (int i = 0; i < N; i++) {
+        idle[i] = it_tcp_connect(env.port);
+    }
+    double t0 = it_now();
+    struct it_response r;
+    it_get(env.port, &good, "/", &r);
+    double dt = it_now() - t0;
+    cr_assert_eq(r.status, 200);
+    cr_assert_lt(dt, 2.0, "a good client waited %.2f s behind %d stalled handshakes", dt, N);
+    it_response_fini(&r);
+    /* handshake timeout is 2 s: every stalled connection is closed soon after. */
+    for (int i = 0; i < N; i++) {
+        double left = t0 + 6.0 - it_now();
+        cr_assert(it_conn_wait_closed(idle[i], left > 0 ? (int)(left * 1000) : 1),
+                  "stalled handshake %d still open 6 s later (handshake timeout 2 s)", i);
+        it_conn_close(idle[i]);
+    }
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(badinput, half_sent_head_times_out)
+{
+    struct it_conn *slow = connect_good();
+    cr_assert_eq(it_conn_sends(slow, "GET / HTTP/1.1\r\nHost: a\r\nX-Partial: "), 0);
+    double t0 = it_now();
+    /* Others are served while it stalls. */
+    assert_serving();
+    struct it_response r;
+    if (it_read_response(slow, &r, false) == 0) {
+        cr_assert_eq(r.status, 408, "stalled head answered with %d", r.status);
+        it_response_fini(&r);
+    }
+    cr_assert(it_conn_wait_closed(slow, 6000) || slow->eof, "stalled head never closed");
+    double dt = it_now() - t0;
+    cr_assert(dt > 1.5 && dt < 4.5, "stalled head closed after %.2f s, client_header is 2 s",
+              dt);
+    it_conn_close(slow);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(badinput, stalled_body_times_out)
+{
+    struct it_conn *slow = connect_good();
+    cr_assert_eq(it_conn_sends(slow, "POST /upload HTTP/1.1\r\nHost: a\r\n"
+                                     "Content-Length: 100\r\n\r\nonly ten.."),
+                 0);
+    double t0 = it_now();
+    struct it_response r;
+    if (it_read_response(slow, &r, false) == 0) {
+        cr_assert(r.status == 408 || r.status == 400 || r.status == 502 || r.status == 504,
+                  "stalled body answered with %d", r.status);
+        it_response_fini(&r);
+    }
+    cr_assert(it_conn_wait_closed(slow, 6000) || slow->eof, "stalled body never closed");
+    double dt = it_now() - t0;
+    cr_assert(dt > 0.8 && dt < 4.5, "stalled body closed after %.2f s, client_body is 2 s", dt);
+    it_conn_close(slow);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}

@@ -1,0 +1,248 @@
+/* Peer identity: DN formats, serial hex, verify words and header-safe escaping, on
+ * certificates built in memory with the OpenSSL API. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "mtlb/identity.h"
+
+static EVP_PKEY *test_key(void)
+{
+    static EVP_PKEY *key;
+
+    if (key == NULL) {
+        key = EVP_EC_gen("P-256");
+        cr_assert_not_null(key);
+    }
+    return key;
+}
+
+static void name_add(X509_NAME *n, const char *field, int type, const char *value)
+{
+    cr_assert_eq(X509_NAME_add_entry_by_txt(n, field, type, (const unsigned char *)value,
+                                            (int)strlen(value), -1, 0),
+                 1, "add %s", field);
+}
+
+/* Certificate with subject C=PL/O=Org/CN=cn, issuer C=PL/O=Example CA/CN=Root and the given
+ * big-endian serial bytes. */
+static X509 *make_cert(const char *cn, const unsigned char *serial, int serial_len)
+{
+    X509 *x = X509_new();
+    BIGNUM *bn = BN_bin2bn(serial, serial_len, NULL);
+    ASN1_INTEGER *sn = BN_to_ASN1_INTEGER(bn, NULL);
+    X509_NAME *subj = X509_NAME_new();
+    X509_NAME *iss = X509_NAME_new();
+
+    cr_assert(x && bn && sn && subj && iss);
+    X509_set_version(x, X509_VERSION_3);
+    X509_set_serialNumber(x, sn);
+    name_add(subj, "C", MBSTRING_ASC, "PL");
+    name_add(subj, "O", MBSTRING_ASC, "Org");
+    name_add(subj, "CN", MBSTRING_UTF8, cn);
+    name_add(iss, "C", MBSTRING_ASC, "PL");
+    name_add(iss, "O", MBSTRING_ASC, "Example CA");
+    name_add(iss, "CN", MBSTRING_ASC, "Root");
+    X509_set_subject_name(x, subj);
+    X509_set_issuer_name(x, iss);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, test_key());
+    cr_assert_gt(X509_sign(x, test_key(), EVP_sha256()), 0);
+    X509_NAME_free(subj);
+    X509_NAME_free(iss);
+    ASN1_INTEGER_free(sn);
+    BN_free(bn);
+    return x;
+}
+
+static const unsigned char serial_1a2b[] = {0x1A, 0x2B};
+
+Test(identity, success_slash_format)
+{
+    X509 *x = make_cert("name", serial_1a2b, 2);
+    struct mtlb_identity id;
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(id.verify, MTLB_VERIFY_SUCCESS);
+    cr_assert_str_eq(mtlb_identity_verify_word(id.verify), "SUCCESS");
+    cr_assert_str_eq(id.subject, "/C=PL/O=Org/CN=name");
+    cr_assert_str_eq(id.issuer, "/C=PL/O=Example CA/CN=Root");
+    cr_assert_str_eq(id.serial, "1A2B");
+    cr_assert_null(id.reason);
+    mtlb_identity_fini(&id);
+    cr_assert_null(id.subject);
+    X509_free(x);
+}
+
+Test(identity, success_rfc2253_format)
+{
+    X509 *x = make_cert("name, Jr.", serial_1a2b, 2);
+    struct mtlb_identity id;
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_RFC2253), 0);
+    cr_assert_str_eq(id.subject, "CN=name\\, Jr.,O=Org,C=PL");
+    cr_assert_str_eq(id.issuer, "CN=Root,O=Example CA,C=PL");
+    mtlb_identity_fini(&id);
+    X509_free(x);
+}
+
+Test(identity, serial_forms)
+{
+    static const unsigned char zero[] = {0};
+    static const unsigned char small[] = {0x0A};
+    static const unsigned char big[20] = {0x7F, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+                                          0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D,
+                                          0x0E, 0x0F, 0xA0, 0xB1, 0xC2, 0xFF};
+    struct {
+        const unsigned char *b;
+        int len;
+        const char *want;
+    } cases[] = {
+        {zero, 1, "0"},
+        {small, 1, "0A"},
+        {big, 20, "7F0102030405060708090A0B0C0D0E0FA0B1C2FF"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *x = make_cert("s", cases[i].b, cases[i].len);
+        struct mtlb_identity id;
+        cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+        cr_assert_str_eq(id.serial, cases[i].want);
+        mtlb_identity_fini(&id);
+        X509_free(x);
+    }
+}
+
+Test(identity, no_certificate_is_none)
+{
+    struct mtlb_identity id;
+
+    memset(&id, 0xA5, sizeof(id));
+    cr_assert_eq(mtlb_identity_init(&id, NULL, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(id.verify, MTLB_VERIFY_NONE);
+    cr_assert_str_eq(mtlb_identity_verify_word(id.verify), "NONE");
+    cr_assert_null(id.subject);
+    cr_assert_null(id.issuer);
+    cr_assert_null(id.serial);
+    cr_assert_null(id.reason);
+    mtlb_identity_fini(&id);
+}
+
+Test(identity, failed_carries_reason)
+{
+    X509 *x = make_cert("name", serial_1a2b, 2);
+    struct mtlb_identity id;
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_ERR_CERT_HAS_EXPIRED, MTLB_DN_SLASH), 0);
+    cr_assert_eq(id.verify, MTLB_VERIFY_FAILED);
+    cr_assert_str_eq(mtlb_identity_verify_word(id.verify), "FAILED");
+    cr_assert_str_eq(id.reason, "certificate has expired");
+    cr_assert_str_eq(id.subject, "/C=PL/O=Org/CN=name");
+    mtlb_identity_fini(&id);
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+                                    MTLB_DN_RFC2253),
+                 0);
+    cr_assert_str_eq(id.reason, "unable to get local issuer certificate");
+    mtlb_identity_fini(&id);
+    X509_free(x);
+}
+
+Test(identity, crlf_in_subject_is_escaped)
+{
+    X509 *x = make_cert("evil\r\nX-Injected: 1", serial_1a2b, 2);
+    struct mtlb_identity id;
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_str_eq(id.subject, "/C=PL/O=Org/CN=evil\\x0D\\x0AX-Injected: 1");
+    mtlb_identity_fini(&id);
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_RFC2253), 0);
+    cr_assert_str_eq(id.subject, "CN=evil\\0D\\0AX-Injected: 1,O=Org,C=PL");
+    mtlb_identity_fini(&id);
+    X509_free(x);
+}
+
+Test(identity, non_ascii_is_escaped_as_utf8_bytes)
+{
+    X509 *x = make_cert("Zb\xC3\xB3r", serial_1a2b, 2); /* "Zbór" */
+    struct mtlb_identity id;
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_str_eq(id.subject, "/C=PL/O=Org/CN=Zb\\xC3\\xB3r");
+    mtlb_identity_fini(&id);
+    X509_free(x);
+}
+
+static void assert_header_safe(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        cr_assert(*p >= 0x20 && *p < 0x7F, "unsafe byte 0x%02X in \"%s\"", *p, s);
+    }
+}
+
+/* Every byte value in a Latin-1 (T61) string value: both formats stay printable ASCII. */
+Test(identity, every_byte_value_comes_out_safe)
+{
+    unsigned char all[255];
+    X509_NAME *n = X509_NAME_new();
+    char buf[4096];
+
+    for (int i = 0; i < 255; i++) {
+        all[i] = (unsigned char)(i + 1);
+    }
+    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "CN", V_ASN1_T61STRING, all, sizeof(all), -1, 0),
+                 1);
+    size_t len = mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, sizeof(buf));
+    cr_assert_eq(len, strlen(buf));
+    cr_assert_gt(len, 255);
+    assert_header_safe(buf);
+    len = mtlb_identity_format_dn(n, MTLB_DN_RFC2253, buf, sizeof(buf));
+    cr_assert_eq(len, strlen(buf));
+    cr_assert_gt(len, 255);
+    assert_header_safe(buf);
+    X509_NAME_free(n);
+}
+
+Test(identity, format_dn_truncates_without_splitting_escapes)
+{
+    X509_NAME *n = X509_NAME_new();
+    char buf[16];
+
+    name_add(n, "CN", MBSTRING_UTF8, "abcdefgh\r\n");
+    /* "/CN=abcdefgh" is 12 bytes; "\x0D" would need 4 more plus the NUL. */
+    size_t len = mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, sizeof(buf));
+    cr_assert_eq(len, 12);
+    cr_assert_str_eq(buf, "/CN=abcdefgh");
+    len = mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, 5);
+    cr_assert_eq(len, 4);
+    cr_assert_str_eq(buf, "/CN=");
+    cr_assert_eq(mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, 0), 0);
+    len = mtlb_identity_format_dn(NULL, MTLB_DN_SLASH, buf, sizeof(buf));
+    cr_assert_eq(len, 0);
+    cr_assert_str_eq(buf, "");
+    X509_NAME_free(n);
+}
+
+Test(identity, unknown_attribute_uses_dotted_oid)
+{
+    X509_NAME *n = X509_NAME_new();
+    char buf[128];
+
+    name_add(n, "1.2.3.4.5", MBSTRING_ASC, "v");
+    mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "/1.2.3.4.5=v");
+    X509_NAME_free(n);
+}
+
+Test(identity, verify_words)
+{
+    cr_assert_str_eq(mtlb_identity_verify_word(MTLB_VERIFY_NONE), "NONE");
+    cr_assert_str_eq(mtlb_identity_verify_word(MTLB_VERIFY_SUCCESS), "SUCCESS");
+    cr_assert_str_eq(mtlb_identity_verify_word(MTLB_VERIFY_FAILED), "FAILED");
+}

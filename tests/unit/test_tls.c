@@ -1,0 +1,886 @@
+/* TLS contexts and client-certificate verification: load errors name the file and the
+ * problem; verification outcomes, SNI and advertised CA names are checked with in-memory
+ * handshakes over BIO pairs against the test PKI (scripts/gen-pki, path in MTLB_PKI). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "mtlb/log.h"
+#include "mtlb/tls.h"
+
+/* ---- fixtures ------------------------------------------------------------------------- */
+
+static char *pki(const char *rel)
+{
+    static char paths[32][512];
+    static unsigned next;
+    const char *root = getenv("MTLB_PKI");
+
+    cr_assert_not_null(root, "MTLB_PKI is not set (run through meson test)");
+    char *p = paths[next++ % 32];
+    snprintf(p, sizeof(paths[0]), "%s/%s", root, rel);
+    return p;
+}
+
+/* Up to three domains on one listener; fields point into static storage. */
+struct fixture {
+    char *names[3][2];
+    struct mtlb_domain_cfg dom[3];
+    struct mtlb_listener_cfg lcfg;
+    struct mtlb_tls_listener tl;
+    char err[512];
+};
+
+static void domain_set(struct fixture *f, size_t i, const char *name, const char *cert,
+                       const char *key, enum mtlb_client_auth mode, const char *trust,
+                       const char *crl)
+{
+    struct mtlb_domain_cfg *d = &f->dom[i];
+
+    f->names[i][0] = (char *)name;
+    d->names = f->names[i];
+    d->n_names = 1;
+    d->certificate = (char *)cert;
+    d->key = (char *)key;
+    d->mode = mode;
+    d->truststore = (char *)trust;
+    d->crl = (char *)crl;
+    d->verify_depth = 10;
+    if (f->lcfg.n_domains < i + 1) {
+        f->lcfg.n_domains = i + 1;
+    }
+    f->lcfg.domains = f->dom;
+    f->lcfg.bind_host = (char *)"127.0.0.1";
+    f->lcfg.bind_port = 8443;
+}
+
+static void api_domain(struct fixture *f, enum mtlb_client_auth mode, const char *trust,
+                       const char *crl)
+{
+    domain_set(f, 0, "api.example.com", pki("server/api.crt"), pki("server/api.key"), mode,
+               trust ? pki(trust) : NULL, crl ? pki(crl) : NULL);
+}
+
+static int listener_init(struct fixture *f)
+{
+    f->err[0] = '\0';
+    return mtlb_tls_listener_init(&f->tl, &f->lcfg, f->err, sizeof(f->err));
+}
+
+static void listener_ok(struct fixture *f)
+{
+    cr_assert_eq(listener_init(f), 0, "listener init failed: %s", f->err);
+}
+
+static void expect_error(struct fixture *f, const char *file, const char *what)
+{
+    cr_assert_eq(listener_init(f), -EINVAL, "init should fail (err=%s)", f->err);
+    cr_expect(strstr(f->err, file) != NULL, "error does not name %s: %s", file, f->err);
+    cr_expect(strstr(f->err, what) != NULL, "error lacks \"%s\": %s", what, f->err);
+    cr_expect_eq(f->tl.domains, NULL);
+}
+
+static char *temp_file(const char *content)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/mtlb-test-tls-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_neq(fd, -1);
+    size_t len = strlen(content);
+    cr_assert_eq(write(fd, content, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+/* ---- in-memory handshake ----------------------------------------------------------------- */
+
+struct conn {
+    SSL_CTX *cctx;
+    SSL *client;
+    SSL *server;
+    struct mtlb_tls_conn_info info;
+    bool server_done;
+    bool client_done;
+};
+
+/* Client with the given certificate (chain) file and key, or none when cert is NULL. */
+static void conn_open(struct conn *c, struct fixture *f, const char *cert, const char *key,
+                      const char *sni)
+{
+    BIO *cbio, *sbio;
+
+    memset(c, 0, sizeof(*c));
+    c->cctx = SSL_CTX_new(TLS_client_method());
+    cr_assert_not_null(c->cctx);
+    SSL_CTX_set_verify(c->cctx, SSL_VERIFY_NONE, NULL);
+    if (cert != NULL) {
+        cr_assert_eq(SSL_CTX_use_certificate_chain_file(c->cctx, pki(cert)), 1, "%s", cert);
+        cr_assert_eq(SSL_CTX_use_PrivateKey_file(c->cctx, pki(key), SSL_FILETYPE_PEM), 1);
+    }
+    c->client = SSL_new(c->cctx);
+    cr_assert_not_null(c->client);
+    if (sni != NULL) {
+        SSL_set_tlsext_host_name(c->client, sni);
+    }
+    SSL_set_connect_state(c->client);
+
+    c->info.conn_id = 17;
+    snprintf(c->info.peer, sizeof(c->info.peer), "127.0.0.1:5555");
+    c->server = mtlb_tls_new_conn(&f->tl, &c->info);
+    cr_assert_not_null(c->server);
+    SSL_set_accept_state(c->server);
+
+    cr_assert_eq(BIO_new_bio_pair(&cbio, 0, &sbio, 0), 1);
+    SSL_set_bio(c->client, cbio, cbio);
+    SSL_set_bio(c->server, sbio, sbio);
+}
+
+static bool step(SSL *ssl, bool *done)
+{
+    if (*done) {
+        return true;
+    }
+    int r = SSL_do_handshake(ssl);
+    if (r == 1) {
+        *done = true;
+        return true;
+    }
+    int e = SSL_get_error(ssl, r);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
+/* Drives both ends until the server finished or one side failed. In TLS 1.3 the client is
+ * done before the server has seen its certificate, so the server's result is what counts.
+ * Returns true when the server completed the handshake. */
+static bool handshake(struct conn *c)
+{
+    bool client_alive = true;
+
+    for (int i = 0; i < 50 && !c->server_done; i++) {
+        if (client_alive) {
+            client_alive = step(c->client, &c->client_done);
+        }
+        if (!step(c->server, &c->server_done)) {
+            return false;
+        }
+    }
+    /* Let the client read what the server sent last (TLS 1.3 tickets or an alert). */
+    return c->server_done;
+}
+
+static void conn_close(struct conn *c)
+{
+    SSL_free(c->client);
+    SSL_free(c->server);
+    SSL_CTX_free(c->cctx);
+    ERR_clear_error();
+}
+
+/* Handshake with a client certificate against a single-domain listener; returns the
+ * server's verify result (or the recorded first error) and whether it completed. */
+static bool verify_case(enum mtlb_client_auth mode, const char *trust, const char *crl,
+                        const char *cert, const char *key, long *result)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, mode, trust, crl);
+    listener_ok(&f);
+    conn_open(&c, &f, cert, key, "api.example.com");
+    bool ok = handshake(&c);
+    *result = c.info.first_error != X509_V_OK ? c.info.first_error
+                                              : SSL_get_verify_result(c.server);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+    return ok;
+}
+
+/* Redirects fd 2 into a temporary file so a test can read what was logged. */
+struct capture {
+    int saved;
+    int fd;
+};
+
+static void capture_start(struct capture *cap)
+{
+    char path[] = "/tmp/mtlb-test-log-XXXXXX";
+
+    cap->fd = mkstemp(path);
+    cr_assert_neq(cap->fd, -1);
+    unlink(path);
+    cap->saved = dup(2);
+    cr_assert_neq(dup2(cap->fd, 2), -1);
+}
+
+static void capture_end(struct capture *cap, char *out, size_t cap_len)
+{
+    dup2(cap->saved, 2);
+    close(cap->saved);
+    ssize_t n = pread(cap->fd, out, cap_len - 1, 0);
+    close(cap->fd);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* ---- load errors ---------------------------------------------------------------------- */
+
+Test(tls_load, valid_domain_loads)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/crl.pem");
+    listener_ok(&f);
+    cr_assert_eq(f.tl.n_domains, 1);
+    cr_assert_not_null(f.tl.domains[0].ctx);
+    cr_expect_eq(SSL_CTX_get_min_proto_version(f.tl.domains[0].ctx), TLS1_2_VERSION);
+    cr_expect_eq(SSL_CTX_get_max_proto_version(f.tl.domains[0].ctx), TLS1_3_VERSION);
+    cr_expect(SSL_CTX_get_options(f.tl.domains[0].ctx) & SSL_OP_ENABLE_KTLS);
+    cr_expect(SSL_CTX_get_options(f.tl.domains[0].ctx) & SSL_OP_NO_RENEGOTIATION);
+    cr_expect_eq(SSL_CTX_get_mode(f.tl.domains[0].ctx) & SSL_MODE_RELEASE_BUFFERS, 0);
+    cr_expect_eq(SSL_CTX_get_verify_mode(f.tl.domains[0].ctx),
+                 SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+    cr_expect_eq(sk_X509_NAME_num(SSL_CTX_get_client_CA_list(f.tl.domains[0].ctx)), 3);
+    mtlb_tls_listener_fini(&f.tl);
+    cr_expect_eq(f.tl.domains, NULL);
+}
+
+Test(tls_load, missing_certificate_file)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].certificate = pki("server/nope.crt");
+    expect_error(&f, "server/nope.crt", strerror(ENOENT));
+}
+
+Test(tls_load, certificate_not_pem)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].certificate = temp_file("this is not a certificate\n");
+    expect_error(&f, f.dom[0].certificate, "not a PEM certificate chain");
+    unlink(f.dom[0].certificate);
+}
+
+Test(tls_load, missing_key_file)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].key = pki("server/nope.key");
+    expect_error(&f, "server/nope.key", strerror(ENOENT));
+}
+
+Test(tls_load, key_not_a_key)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].key = pki("server/api.crt");
+    expect_error(&f, "server/api.crt", "no PEM private key");
+}
+
+Test(tls_load, mismatched_key)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].key = pki("server/mismatch.key");
+    expect_error(&f, "server/mismatch.key", "does not match the certificate");
+}
+
+Test(tls_load, mismatched_key_of_other_type)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].key = pki("server/rsa.key"); /* RSA key for an ECDSA certificate */
+    expect_error(&f, "server/rsa.key", "does not match the certificate");
+}
+
+Test(tls_load, encrypted_key_is_refused_without_prompt)
+{
+    struct fixture f = {0};
+    char path[] = "/tmp/mtlb-test-enc-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *in = fopen(pki("server/api.key"), "r");
+
+    cr_assert(fd != -1 && in != NULL);
+    EVP_PKEY *k = PEM_read_PrivateKey(in, NULL, NULL, NULL);
+    fclose(in);
+    FILE *out = fdopen(fd, "w");
+    cr_assert(k != NULL && out != NULL);
+    cr_assert_eq(PEM_write_PKCS8PrivateKey(out, k, EVP_aes_256_cbc(), NULL, 0, NULL,
+                                           (void *)"secret"),
+                 1);
+    fclose(out);
+    EVP_PKEY_free(k);
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].key = path;
+    expect_error(&f, path, "passphrase");
+    unlink(path);
+}
+
+Test(tls_load, expired_certificate)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].certificate = pki("server/expired.crt");
+    f.dom[0].key = pki("server/expired.key");
+    expect_error(&f, "server/expired.crt", "certificate expired on 2020-12-31 23:59:59 UTC");
+}
+
+Test(tls_load, truststore_with_private_key_entry)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/bad-entry.pem", NULL);
+    expect_error(&f, "trust/bad-entry.pem", "entry 2 is a PRIVATE KEY, not a certificate");
+}
+
+Test(tls_load, truststore_with_corrupt_certificate)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/corrupt-entry.pem", NULL);
+    expect_error(&f, "trust/corrupt-entry.pem", "entry 2 is a corrupted certificate");
+}
+
+Test(tls_load, empty_truststore)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, NULL, NULL);
+    f.dom[0].truststore = temp_file("# nothing here\n");
+    expect_error(&f, f.dom[0].truststore, "no certificate");
+    unlink(f.dom[0].truststore);
+}
+
+Test(tls_load, missing_truststore)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/nope.pem", NULL);
+    expect_error(&f, "trust/nope.pem", strerror(ENOENT));
+}
+
+Test(tls_load, mandatory_without_truststore)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, NULL, NULL);
+    expect_error(&f, "api.example.com", "needs a truststore");
+}
+
+Test(tls_load, missing_crl_file)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/nope.crl");
+    expect_error(&f, "ca/nope.crl", strerror(ENOENT));
+}
+
+Test(tls_load, crl_file_without_crl)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/root.crt");
+    expect_error(&f, "ca/root.crt", "no CRL");
+}
+
+Test(tls_load, second_domain_error_names_its_file)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    domain_set(&f, 1, "other.example.com", pki("server/other.crt"), pki("server/api.key"),
+               MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    expect_error(&f, "server/api.key", "does not match");
+}
+
+/* ---- verification outcomes ------------------------------------------------------------- */
+
+Test(tls_verify, good_leaf_full_truststore)
+{
+    long r;
+
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL, "client/good.crt",
+                          "client/good.key", &r));
+    cr_assert_eq(r, X509_V_OK);
+}
+
+Test(tls_verify, good_leaf_with_crl_checks_whole_chain)
+{
+    long r;
+
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/crl.pem",
+                          "client/good.crt", "client/good.key", &r));
+    cr_assert_eq(r, X509_V_OK);
+}
+
+Test(tls_verify, directly_trusted_self_signed_with_crl)
+{
+    long r;
+
+    /* No CRL can exist for a directly trusted leaf; trust anchors are not revocation-checked. */
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/crl.pem",
+                          "client/selfsigned.crt", "client/selfsigned.key", &r));
+    cr_assert_eq(r, X509_V_OK);
+}
+
+Test(tls_verify, crl_check_covers_intermediate_below_anchor)
+{
+    struct fixture f = {0};
+    struct conn c;
+    char crl[4096] = "";
+    FILE *fp = fopen(pki("ca/crl.pem"), "r");
+
+    /* Keep only the intermediate's CRL (the second one): with root-only, the intermediate
+     * is below the anchor and needs the root's CRL. */
+    cr_assert_not_null(fp);
+    X509_CRL *root_crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL);
+    X509_CRL *inter_crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL);
+    fclose(fp);
+    cr_assert(root_crl != NULL && inter_crl != NULL);
+    BIO *mem = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509_CRL(mem, inter_crl);
+    BIO_read(mem, crl, sizeof(crl) - 1);
+    BIO_free(mem);
+    X509_CRL_free(root_crl);
+    X509_CRL_free(inter_crl);
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL);
+    f.dom[0].crl = temp_file(crl);
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good-chain.pem", "client/good.key", NULL);
+    cr_assert_not(handshake(&c));
+    cr_assert_eq(c.info.first_error, X509_V_ERR_UNABLE_TO_GET_CRL);
+    cr_assert_eq(c.info.first_error_depth, 1);
+    conn_close(&c);
+    unlink(f.dom[0].crl);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, optional_expired_stays_failed_with_crl)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OPTIONAL, "trust/full.pem", "ca/crl.pem");
+    listener_ok(&f);
+    conn_open(&c, &f, "client/expired.crt", "client/expired.key", NULL);
+    cr_assert(handshake(&c));
+    cr_expect_eq(c.info.first_error, X509_V_ERR_CERT_HAS_EXPIRED);
+    cr_expect_neq(SSL_get_verify_result(c.server), X509_V_OK);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, missing_intermediate_fails_in_mandatory)
+{
+    long r;
+
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL,
+                              "client/good.crt", "client/good.key", &r));
+    cr_assert_eq(r, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+}
+
+Test(tls_verify, missing_intermediate_completes_in_optional)
+{
+    struct fixture f = {0};
+    struct conn c;
+    struct mtlb_identity id;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OPTIONAL, "trust/root-only.pem", NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good.crt", "client/good.key", NULL);
+    cr_assert(handshake(&c));
+    cr_assert_eq(c.info.first_error, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    cr_assert_eq(c.info.first_error_depth, 0);
+    cr_assert_eq(mtlb_tls_identity(c.server, MTLB_DN_SLASH, &id), 0);
+    cr_expect_eq(id.verify, MTLB_VERIFY_FAILED);
+    cr_expect_str_eq(id.subject, "/C=PL/O=mtlb Test/CN=good-client");
+    cr_expect_str_eq(id.serial, "1001");
+    mtlb_identity_fini(&id);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, optional_good_and_absent_certificates)
+{
+    struct fixture f = {0};
+    struct conn c;
+    struct mtlb_identity id;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OPTIONAL, "trust/full.pem", NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good.crt", "client/good.key", NULL);
+    cr_assert(handshake(&c));
+    cr_assert_eq(mtlb_tls_identity(c.server, MTLB_DN_SLASH, &id), 0);
+    cr_expect_eq(id.verify, MTLB_VERIFY_SUCCESS);
+    cr_expect_str_eq(id.issuer, "/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA");
+    mtlb_identity_fini(&id);
+    conn_close(&c);
+
+    conn_open(&c, &f, NULL, NULL, NULL);
+    cr_assert(handshake(&c));
+    cr_assert_eq(mtlb_tls_identity(c.server, MTLB_DN_SLASH, &id), 0);
+    cr_expect_eq(id.verify, MTLB_VERIFY_NONE);
+    mtlb_identity_fini(&id);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, client_sent_chain_with_root_only)
+{
+    long r;
+
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL,
+                          "client/good-chain.pem", "client/good.key", &r));
+    cr_assert_eq(r, X509_V_OK);
+}
+
+Test(tls_verify, directly_trusted_self_signed)
+{
+    long r;
+
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL,
+                          "client/selfsigned.crt", "client/selfsigned.key", &r));
+    cr_assert_eq(r, X509_V_OK);
+}
+
+Test(tls_verify, self_signed_not_in_truststore)
+{
+    long r;
+
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/other.pem", NULL,
+                              "client/selfsigned.crt", "client/selfsigned.key", &r));
+    cr_assert_eq(r, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+}
+
+Test(tls_verify, expired_client)
+{
+    long r;
+
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL,
+                              "client/expired.crt", "client/expired.key", &r));
+    cr_assert_eq(r, X509_V_ERR_CERT_HAS_EXPIRED);
+}
+
+Test(tls_verify, revoked_client_with_crl)
+{
+    long r;
+
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/crl.pem",
+                              "client/revoked.crt", "client/revoked.key", &r));
+    cr_assert_eq(r, X509_V_ERR_CERT_REVOKED);
+}
+
+Test(tls_verify, revoked_client_passes_without_crl)
+{
+    long r;
+
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL,
+                          "client/revoked.crt", "client/revoked.key", &r));
+    cr_assert_eq(r, X509_V_OK);
+}
+
+Test(tls_verify, missing_client_auth_eku)
+{
+    long r;
+
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL,
+                              "client/noclientauth.crt", "client/noclientauth.key", &r));
+    cr_assert_eq(r, X509_V_ERR_INVALID_PURPOSE);
+}
+
+Test(tls_verify, untrusted_ca)
+{
+    long r;
+
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL,
+                              "client/untrusted-chain.pem", "client/untrusted.key", &r));
+    cr_assert_neq(r, X509_V_OK);
+    cr_assert_not(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL,
+                              "client/untrusted.crt", "client/untrusted.key", &r));
+    cr_assert_eq(r, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+}
+
+Test(tls_verify, verify_depth_limits_chain)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL);
+    f.dom[0].verify_depth = 0; /* leaf and trust anchor only: no room for the intermediate */
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good-chain.pem", "client/good.key", NULL);
+    cr_assert_not(handshake(&c));
+    cr_assert_eq(c.info.first_error, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+
+    f = (struct fixture){0};
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL);
+    f.dom[0].verify_depth = 1;
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good-chain.pem", "client/good.key", NULL);
+    cr_assert(handshake(&c));
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, no_certificate_mandatory_fails_and_is_described)
+{
+    struct fixture f = {0};
+    struct conn c;
+    struct capture cap;
+    char buf[512], log[8192];
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, NULL, NULL, NULL);
+    cr_assert_not(handshake(&c));
+    mtlb_log_set_level(MTLB_LOG_INFO);
+    capture_start(&cap);
+    mtlb_tls_error_string(c.server, buf, sizeof(buf));
+    capture_end(&cap, log, sizeof(log));
+    cr_expect(strstr(buf, "peer did not return a certificate") != NULL, "%s", buf);
+    cr_expect_eq(ERR_peek_error(), 0, "error queue not cleared");
+    cr_expect(strstr(log, "event=client_cert_missing") != NULL, "log: %s", log);
+    cr_expect(strstr(log, "conn=17 ") != NULL, "log: %s", log);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, off_mode_requests_no_certificate)
+{
+    struct fixture f = {0};
+    struct conn c;
+    struct mtlb_identity id;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good.crt", "client/good.key", NULL);
+    cr_assert(handshake(&c));
+    cr_expect_null(SSL_get0_peer_certificate(c.server));
+    cr_assert_eq(mtlb_tls_identity(c.server, MTLB_DN_SLASH, &id), 0);
+    cr_expect_eq(id.verify, MTLB_VERIFY_NONE);
+    mtlb_identity_fini(&id);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, missing_issuer_is_logged_once)
+{
+    struct fixture f = {0};
+    struct conn c;
+    struct capture cap;
+    char log[8192];
+
+    mtlb_log_set_level(MTLB_LOG_INFO);
+    mtlb_log_set_thread("acceptor-0");
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/root-only.pem", NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good.crt", "client/good.key", "api.example.com");
+    capture_start(&cap);
+    bool ok = handshake(&c);
+    capture_end(&cap, log, sizeof(log));
+    cr_assert_not(ok);
+    cr_expect_eq(count(log, "event=client_verify_failed"), 1, "log: %s", log);
+    cr_expect(strstr(log, " level=warn thread=acceptor-0 conn=17 peer=127.0.0.1:5555 "
+                          "domain=api.example.com event=client_verify_failed mode=mandatory "
+                          "x509_error=20 ") != NULL,
+              "log: %s", log);
+    cr_expect(strstr(log, "depth=0 subject=\"/C=PL/O=mtlb Test/CN=good-client\" "
+                          "issuer=\"/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA\"") != NULL,
+              "log: %s", log);
+    cr_expect(strstr(log, "missing_issuer=\"/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA\" "
+                          "hint=\"add the certificate of the missing issuer") != NULL,
+              "log: %s", log);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_verify, purpose_failure_log_names_client_auth)
+{
+    struct fixture f = {0};
+    struct conn c;
+    struct capture cap;
+    char log[8192];
+
+    mtlb_log_set_level(MTLB_LOG_WARN);
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, "client/noclientauth.crt", "client/noclientauth.key", NULL);
+    capture_start(&cap);
+    bool ok = handshake(&c);
+    capture_end(&cap, log, sizeof(log));
+    cr_assert_not(ok);
+    cr_expect(strstr(log, "lacks the clientAuth extended key usage") != NULL, "log: %s", log);
+    cr_expect_eq(strstr(log, "missing_issuer="), NULL, "log: %s", log);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+/* ---- SNI and advertised CA names --------------------------------------------------------- */
+
+static void sni_fixture(struct fixture *f)
+{
+    /* Default domain trusts only the other CA; the named ones trust the test root. */
+    api_domain(f, MTLB_CLIENT_AUTH_MANDATORY, "trust/other.pem", NULL);
+    domain_set(f, 1, "other.example.com", pki("server/other.crt"), pki("server/other.key"),
+               MTLB_CLIENT_AUTH_MANDATORY, pki("trust/full.pem"), NULL);
+    domain_set(f, 2, "*.example.com", pki("server/rsa.crt"), pki("server/rsa.key"),
+               MTLB_CLIENT_AUTH_OPTIONAL, pki("trust/root-only.pem"), NULL);
+    listener_ok(f);
+}
+
+static size_t sni_domain(struct fixture *f, const char *sni, bool *ok)
+{
+    struct conn c;
+
+    conn_open(&c, f, "client/good-chain.pem", "client/good.key", sni);
+    *ok = handshake(&c);
+    size_t d = c.info.domain;
+    if (*ok) {
+        cr_expect_eq(SSL_get_SSL_CTX(c.server), f->tl.domains[d].ctx);
+    }
+    conn_close(&c);
+    return d;
+}
+
+Test(tls_sni, selects_domain_and_its_truststore)
+{
+    struct fixture f = {0};
+    bool ok;
+
+    sni_fixture(&f);
+    cr_expect_eq(sni_domain(&f, "other.example.com", &ok), 1);
+    cr_expect(ok, "good client must pass the truststore of other.example.com");
+    cr_expect_eq(sni_domain(&f, "OTHER.Example.COM", &ok), 1);
+    cr_expect(ok);
+    /* Exact match on api.example.com beats the wildcard. */
+    cr_expect_eq(sni_domain(&f, "api.example.com", &ok), 0);
+    cr_expect_not(ok, "default domain trusts only the other CA");
+    cr_expect_eq(sni_domain(&f, "www.example.com", &ok), 2);
+    cr_expect(ok);
+    /* A wildcard covers one label only; unknown names stay on domains[0]. */
+    cr_expect_eq(sni_domain(&f, "a.b.example.com", &ok), 0);
+    cr_expect_not(ok);
+    cr_expect_eq(sni_domain(&f, "unknown.test", &ok), 0);
+    cr_expect_not(ok);
+    cr_expect_eq(sni_domain(&f, NULL, &ok), 0);
+    cr_expect_not(ok);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+Test(tls_sni, optional_mode_follows_switched_domain)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    sni_fixture(&f);
+    /* The wildcard domain is optional with root-only: the leaf alone completes, FAILED. */
+    conn_open(&c, &f, "client/good.crt", "client/good.key", "x.example.com");
+    cr_assert(handshake(&c));
+    cr_expect_eq(c.info.domain, 2);
+    cr_expect_eq(c.info.first_error, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+static bool has_name(const STACK_OF(X509_NAME) * names, const char *file)
+{
+    FILE *fp = fopen(pki(file), "r");
+    cr_assert_not_null(fp);
+    X509 *x = PEM_read_X509(fp, NULL, NULL, NULL);
+    fclose(fp);
+    cr_assert_not_null(x);
+    bool found = false;
+    for (int i = 0; i < sk_X509_NAME_num(names); i++) {
+        found = found || X509_NAME_cmp(sk_X509_NAME_value(names, i), X509_get_subject_name(x)) == 0;
+    }
+    X509_free(x);
+    return found;
+}
+
+Test(tls_sni, client_sees_truststore_ca_names_of_selected_domain)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    sni_fixture(&f);
+    conn_open(&c, &f, "client/good-chain.pem", "client/good.key", "other.example.com");
+    cr_assert(handshake(&c));
+    STACK_OF(X509_NAME) *names = SSL_get_client_CA_list(c.client);
+    cr_assert_not_null(names);
+    cr_expect_eq(sk_X509_NAME_num(names), 3);
+    cr_expect(has_name(names, "ca/root.crt"));
+    cr_expect(has_name(names, "ca/inter.crt"));
+    cr_expect(has_name(names, "client/selfsigned.crt"));
+    cr_expect_not(has_name(names, "ca/other-root.crt"));
+    conn_close(&c);
+
+    conn_open(&c, &f, NULL, NULL, NULL);
+    cr_assert_not(handshake(&c));
+    names = SSL_get_client_CA_list(c.client);
+    cr_assert_not_null(names);
+    cr_expect_eq(sk_X509_NAME_num(names), 1);
+    cr_expect(has_name(names, "ca/other-root.crt"));
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+/* ---- protocol policy -------------------------------------------------------------------- */
+
+static bool policy_handshake(int max_version, const char *ciphers, int *version)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    listener_ok(&f);
+    conn_open(&c, &f, NULL, NULL, NULL);
+    SSL_set_max_proto_version(c.client, max_version);
+    SSL_set_min_proto_version(c.client, 0);
+    if (ciphers != NULL) {
+        cr_assert_eq(SSL_set_cipher_list(c.client, ciphers), 1);
+    }
+    bool ok = handshake(&c);
+    *version = SSL_version(c.server);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+    return ok;
+}
+
+Test(tls_policy, versions_and_ciphers)
+{
+    int v;
+
+    cr_expect(policy_handshake(TLS1_3_VERSION, NULL, &v));
+    cr_expect_eq(v, TLS1_3_VERSION);
+    cr_expect(policy_handshake(TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", &v));
+    cr_expect_eq(v, TLS1_2_VERSION);
+    cr_expect_not(policy_handshake(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA", &v));
+    cr_expect_not(policy_handshake(TLS1_1_VERSION, NULL, &v));
+}
