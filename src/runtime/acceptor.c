@@ -174,6 +174,7 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
         mtlb_client_free(c);
         return;
     }
+    SSL_set_accept_state(c->ssl);
     c->timer.deadline_ms = mtlb_now_ms() + a->handshake_ms;
     c->next = &a->pending;
     c->prev = a->pending.prev;

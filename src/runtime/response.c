@@ -107,7 +107,8 @@ static int write_out(struct mtlb_client *c)
             c->resp_bytes += (uint64_t)n;
         }
     }
-    if (u != NULL && u->rbuf.len == 0) {
+    /* Rewinding under a pending recv would misplace the bytes it is writing. */
+    if (u != NULL && u->rbuf.len == 0 && !u->recv_pending) {
         u->rbuf.off = 0;
     }
     return 0;

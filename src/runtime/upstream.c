@@ -241,9 +241,7 @@ void mtlb_upstream_recv(struct mtlb_upstream *u)
     if (u->recv_pending || u->dead || u->connecting) {
         return;
     }
-    if (b->len == 0) {
-        b->off = 0;
-    }
+    mtlb_buf_compact(b);
     uint32_t space = b->cap - b->off - b->len;
     if (space == 0) {
         return; /* the client has not taken what we have: backpressure */

@@ -26,10 +26,9 @@ static int ring_read(BIO *b, char *out, int outl)
     uint32_t n = (uint32_t)outl < in->len ? (uint32_t)outl : in->len;
     memcpy(out, in->data + in->off, n);
     in->off += n;
+    /* No rewind here: a recv may be in flight into the bytes after off+len. The worker
+     * compacts before it posts the next recv. */
     in->len -= n;
-    if (in->len == 0) {
-        in->off = 0;
-    }
     return (int)n;
 }
 

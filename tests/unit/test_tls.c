@@ -568,6 +568,40 @@ Test(tls_verify, directly_trusted_self_signed)
     cr_assert_eq(r, X509_V_OK);
 }
 
+static char *read_text(const char *rel)
+{
+    static char text[16384];
+    FILE *fp = fopen(pki(rel), "r");
+
+    cr_assert_not_null(fp);
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    return text;
+}
+
+Test(tls_verify, directly_trusted_ca_issued_leaf)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    /* Only the leaf itself is in the truststore; neither its intermediate nor the root. */
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, NULL, NULL);
+    f.dom[0].truststore = temp_file(read_text("client/good.crt"));
+    listener_ok(&f);
+    conn_open(&c, &f, "client/good.crt", "client/good.key", NULL);
+    cr_expect(handshake(&c));
+    cr_expect_eq(c.info.first_error, X509_V_OK);
+    conn_close(&c);
+    /* Another leaf of the same intermediate is not trusted by that. */
+    conn_open(&c, &f, "client/rsa-chain.pem", "client/rsa.key", NULL);
+    cr_expect_not(handshake(&c));
+    cr_expect_eq(c.info.first_error, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    conn_close(&c);
+    unlink(f.dom[0].truststore);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
 Test(tls_verify, self_signed_not_in_truststore)
 {
     long r;

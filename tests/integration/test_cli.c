@@ -1,0 +1,271 @@
+/* Integration: the command line. `mtlb -t -c FILE` accepts a good configuration and refuses bad
+ * ones (missing or mismatched keys, expired certificates, bad truststores, YAML errors, unknown
+ * backends) with a message naming the file and the problem; --version, -h; SIGTERM exits 0. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct it_env env;
+
+static void setup(void)
+{
+    it_env_init(&env);
+}
+
+static void teardown(void)
+{
+    it_env_fini(&env);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+struct run {
+    int rc;
+    char *out;
+    char *err;
+};
+
+static struct run run_mtlb(const char *a1, const char *a2, const char *a3)
+{
+    struct run r;
+    char *argv[] = {getenv("MTLB_BIN"), (char *)a1, (char *)a2, (char *)a3, NULL};
+    cr_assert_not_null(argv[0], "MTLB_BIN is not set");
+    r.rc = it_run(&env, argv, &r.out, &r.err, 10000);
+    if (r.out == NULL) {
+        r.out = calloc(1, 1);
+    }
+    if (r.err == NULL) {
+        r.err = calloc(1, 1);
+    }
+    return r;
+}
+
+static void run_fini(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Writes the config and runs `mtlb -t -c config`. */
+static struct run check(const struct it_config *cfg)
+{
+    cr_assert_eq(it_write_config(&env, cfg), 0);
+    return run_mtlb("-t", "-c", env.config);
+}
+
+static void expect_refused(const struct it_config *cfg, const char *const *needles,
+                           const char *what)
+{
+    struct run r = check(cfg);
+    cr_assert_eq(r.rc, 1, "%s: mtlb -t must exit 1, got %d; stderr:\n%s", what, r.rc, r.err);
+    for (size_t i = 0; needles[i] != NULL; i++) {
+        cr_assert_not_null(strcasestr(r.err, needles[i]),
+                           "%s: stderr must mention '%s'; it was:\n%s", what, needles[i], r.err);
+    }
+    run_fini(&r);
+}
+
+static struct it_config base(void)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {9}};
+    cfg.domains[0].mode = "mandatory";
+    cfg.domains[0].crl = "ca/crl.pem";
+    return cfg;
+}
+
+/* Copies a PKI file into the temp dir under a neutral name, so that the file name itself
+ * cannot satisfy a "mentions the problem" assertion. */
+static const char *copy_pki(const char *rel, const char *as)
+{
+    static char path[2][400];
+    static int next;
+    char *dst = path[next++ % 2];
+    snprintf(dst, sizeof(path[0]), "%s/%s", env.dir, as);
+    size_t len;
+    char *data = it_read_file(it_pki(rel), &len);
+    cr_assert_not_null(data, "cannot read %s", it_pki(rel));
+    FILE *f = fopen(dst, "wb");
+    cr_assert_not_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+    free(data);
+    return dst;
+}
+
+Test(cli, valid_config_passes)
+{
+    struct it_config cfg = base();
+    cfg.n_domains = 2;
+    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
+                                        .cert = "server/other.crt",
+                                        .key = "server/other.key",
+                                        .mode = "optional",
+                                        .truststore = "trust/other.pem"};
+    struct run r = check(&cfg);
+    cr_assert_eq(r.rc, 0, "valid config rejected (%d):\n%s", r.rc, r.err);
+    run_fini(&r);
+}
+
+Test(cli, rsa_certificate_and_off_mode_pass)
+{
+    struct it_config cfg = base();
+    cfg.domains[0] = (struct it_domain){.cert = "server/rsa.crt", .key = "server/rsa.key",
+                                        .mode = "off"};
+    struct run r = check(&cfg);
+    cr_assert_eq(r.rc, 0, "valid config rejected (%d):\n%s", r.rc, r.err);
+    run_fini(&r);
+}
+
+Test(cli, missing_certificate_named)
+{
+    struct it_config cfg = base();
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/no-such-server.crt", env.dir);
+    cfg.domains[0].cert = missing;
+    const char *needles[] = {"no-such-server.crt", NULL};
+    expect_refused(&cfg, needles, "missing certificate");
+}
+
+Test(cli, mismatched_key_named)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].key = "server/mismatch.key";
+    struct run r = check(&cfg);
+    cr_assert_eq(r.rc, 1, "key mismatch: exit %d; stderr:\n%s", r.rc, r.err);
+    cr_assert(strstr(r.err, "mismatch.key") != NULL || strstr(r.err, "api.crt") != NULL,
+              "key mismatch: stderr must name the key or certificate:\n%s", r.err);
+    run_fini(&r);
+}
+
+Test(cli, expired_server_certificate_named)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].cert = copy_pki("server/expired.crt", "srv.crt");
+    cfg.domains[0].key = copy_pki("server/expired.key", "srv.key");
+    const char *needles[] = {"srv.crt", "expired", NULL};
+    expect_refused(&cfg, needles, "expired server certificate");
+}
+
+Test(cli, truststore_with_non_certificate_named)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].truststore = "trust/bad-entry.pem";
+    const char *needles[] = {"bad-entry.pem", NULL};
+    expect_refused(&cfg, needles, "truststore with a private key entry");
+}
+
+Test(cli, truststore_with_corrupt_certificate_named)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].truststore = "trust/corrupt-entry.pem";
+    const char *needles[] = {"corrupt-entry.pem", NULL};
+    expect_refused(&cfg, needles, "truststore with a corrupt certificate");
+}
+
+Test(cli, missing_truststore_named)
+{
+    struct it_config cfg = base();
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/no-such-trust.pem", env.dir);
+    cfg.domains[0].truststore = missing;
+    const char *needles[] = {"no-such-trust.pem", NULL};
+    expect_refused(&cfg, needles, "missing truststore");
+}
+
+Test(cli, unknown_backend_refused)
+{
+    struct it_config cfg = base();
+    cfg.listener_backend = "nosuchpool";
+    const char *needles[] = {"nosuchpool", NULL};
+    expect_refused(&cfg, needles, "unknown backend");
+}
+
+Test(cli, yaml_syntax_error_has_file_and_line)
+{
+    FILE *f = fopen(env.config, "w");
+    cr_assert_not_null(f);
+    fputs("listeners:\n"
+          "  - bind: \"127.0.0.1:8443\"\n"
+          "    backend: app: oops\n"
+          "backends:\n"
+          "  - name: app\n"
+          "    servers: [\"127.0.0.1:9\"]\n",
+          f);
+    fclose(f);
+    struct run r = run_mtlb("-t", "-c", env.config);
+    cr_assert_eq(r.rc, 1, "YAML error: exit %d; stderr:\n%s", r.rc, r.err);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:3", env.config);
+    cr_assert_not_null(strstr(r.err, want), "YAML error: stderr must contain '%s':\n%s", want,
+                       r.err);
+    run_fini(&r);
+}
+
+Test(cli, missing_config_file_named)
+{
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/absent.yaml", env.dir);
+    struct run r = run_mtlb("-t", "-c", missing);
+    cr_assert_eq(r.rc, 1, "missing config: exit %d; stderr:\n%s", r.rc, r.err);
+    cr_assert_not_null(strstr(r.err, "absent.yaml"), "stderr must name the file:\n%s", r.err);
+    run_fini(&r);
+}
+
+Test(cli, bad_certificate_stops_startup)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].key = "server/mismatch.key";
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    struct run r = run_mtlb("-c", env.config, NULL);
+    cr_assert_neq(r.rc, 0, "mtlb started with a mismatched key (exit %d)", r.rc);
+    cr_assert_neq(r.rc, -1, "mtlb kept running (or crashed) with a mismatched key");
+    cr_assert(strstr(r.err, "mismatch.key") != NULL || strstr(r.err, "api.crt") != NULL,
+              "start-up error must name the file:\n%s", r.err);
+    run_fini(&r);
+}
+
+Test(cli, version_printed)
+{
+    struct run r = run_mtlb("--version", NULL, NULL);
+    cr_assert_eq(r.rc, 0, "--version exit %d", r.rc);
+    char all[2048];
+    snprintf(all, sizeof(all), "%s%s", r.out, r.err);
+    bool digits = false;
+    for (const char *p = all; *p != '\0' && !digits; p++) {
+        digits = p[0] >= '0' && p[0] <= '9' && p[1] == '.' && p[2] >= '0' && p[2] <= '9';
+    }
+    cr_assert(digits, "--version printed no version number: '%s'", all);
+    run_fini(&r);
+}
+
+Test(cli, help_exits_zero)
+{
+    struct run r = run_mtlb("-h", NULL, NULL);
+    cr_assert_eq(r.rc, 0, "-h exit %d", r.rc);
+    char all[4096];
+    snprintf(all, sizeof(all), "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(all, "-c"), "-h does not describe -c: '%s'", all);
+    run_fini(&r);
+}
+
+Test(cli, sigterm_exits_cleanly)
+{
+    struct it_config cfg = base();
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    it_mtlb_start(&env, &cfg);
+    struct it_response resp;
+    struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+    it_get(env.port, &good, "/", &resp);
+    cr_assert_eq(resp.status, 200);
+    it_response_fini(&resp);
+    double t0 = it_now();
+    int st = it_mtlb_stop(&env, 5000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "SIGTERM must lead to a clean exit 0 (status 0x%x)", st);
+    cr_assert_lt(it_now() - t0, 3.0, "exit took longer than drain (2 s)");
+}

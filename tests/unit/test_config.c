@@ -1,0 +1,396 @@
+/* Config: the full schema, defaults, every validation error with its file:line:col and key,
+ * path resolution, durations, addresses, and loading from a real file. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mtlb/config.h"
+
+static int parse(const char *yaml, struct mtlb_config **cfg, char *err, size_t errlen)
+{
+    return mtlb_config_parse(yaml, strlen(yaml), "mtlb.yaml", "/etc/mtlb", cfg, err, errlen);
+}
+
+static struct mtlb_config *parse_ok(const char *yaml)
+{
+    struct mtlb_config *cfg = NULL;
+    char err[512] = "";
+    int rc = parse(yaml, &cfg, err, sizeof(err));
+
+    cr_assert_eq(rc, 0, "rc %d: %s", rc, err);
+    cr_assert_not_null(cfg);
+    cr_assert_str_empty(err);
+    return cfg;
+}
+
+static const char full_yaml[] =
+    "listeners:\n"
+    "  - bind: \"0.0.0.0:8443\"\n"
+    "    backend: app\n"
+    "    domains:\n"
+    "      - names: [\"API.example.com\", \"*.example.com\"]\n"
+    "        certificate: certs/api.crt\n"
+    "        key: /secure/api.key\n"
+    "        client_auth:\n"
+    "          mode: optional\n"
+    "          truststore: certs/clients.pem\n"
+    "          crl: certs/clients.crl\n"
+    "          verify_depth: 4\n"
+    "      - names: [other.example.net]\n"
+    "        certificate: ./certs/other.crt\n"
+    "        key: certs/other.key\n"
+    "  - bind: \"[::1]:9443\"\n"
+    "    backend: admin\n"
+    "    domains:\n"
+    "      - names: [api.example.com]\n"
+    "        certificate: c.crt\n"
+    "        key: c.key\n"
+    "        client_auth: {truststore: ca.pem}\n"
+    "backends:\n"
+    "  - name: app\n"
+    "    servers: [\"10.0.0.5:8081\", \"10.0.0.6:8081\"]\n"
+    "  - name: admin\n"
+    "    servers: [\"backend.internal:9000\"]\n"
+    "threads: {acceptors: 2, workers: auto}\n"
+    "timeouts:\n"
+    "  handshake: 5s\n"
+    "  client_header: 500ms\n"
+    "  client_body: 2m\n"
+    "  client_idle: 90\n"
+    "  backend_connect: 1s\n"
+    "  backend_response: 45s\n"
+    "  backend_idle: 1h\n"
+    "  drain: 3s\n"
+    "limits: {max_header_bytes: 32768, max_headers: 50, max_connections: 20000}\n"
+    "log: {level: debug, access_log: logs/access.log}\n"
+    "headers: {dn_format: rfc2253}\n";
+
+Test(config, full_file)
+{
+    struct mtlb_config *cfg = parse_ok(full_yaml);
+
+    cr_assert_str_eq(cfg->path, "mtlb.yaml");
+    cr_assert_eq(cfg->n_listeners, 2);
+    struct mtlb_listener_cfg *l = &cfg->listeners[0];
+    cr_assert_str_eq(l->bind_host, "0.0.0.0");
+    cr_assert_eq(l->bind_port, 8443);
+    cr_assert_str_eq(l->backend, "app");
+    cr_assert_eq(l->backend_index, 0);
+    cr_assert_eq(l->n_domains, 2);
+    struct mtlb_domain_cfg *d = &l->domains[0];
+    cr_assert_eq(d->n_names, 2);
+    cr_assert_str_eq(d->names[0], "api.example.com");
+    cr_assert_str_eq(d->names[1], "*.example.com");
+    cr_assert_str_eq(d->certificate, "/etc/mtlb/certs/api.crt");
+    cr_assert_str_eq(d->key, "/secure/api.key");
+    cr_assert_eq(d->mode, MTLB_CLIENT_AUTH_OPTIONAL);
+    cr_assert_str_eq(d->truststore, "/etc/mtlb/certs/clients.pem");
+    cr_assert_str_eq(d->crl, "/etc/mtlb/certs/clients.crl");
+    cr_assert_eq(d->verify_depth, 4);
+    d = &l->domains[1];
+    cr_assert_str_eq(d->names[0], "other.example.net");
+    cr_assert_str_eq(d->certificate, "/etc/mtlb/certs/other.crt");
+    cr_assert_eq(d->mode, MTLB_CLIENT_AUTH_OFF);
+    cr_assert_null(d->truststore);
+    cr_assert_null(d->crl);
+    cr_assert_eq(d->verify_depth, 10);
+
+    l = &cfg->listeners[1];
+    cr_assert_str_eq(l->bind_host, "::1");
+    cr_assert_eq(l->bind_port, 9443);
+    cr_assert_eq(l->backend_index, 1);
+    cr_assert_eq(l->domains[0].mode, MTLB_CLIENT_AUTH_MANDATORY);
+    cr_assert_str_eq(l->domains[0].truststore, "/etc/mtlb/ca.pem");
+
+    cr_assert_eq(cfg->n_backends, 2);
+    cr_assert_str_eq(cfg->backends[0].name, "app");
+    cr_assert_eq(cfg->backends[0].n_servers, 2);
+    cr_assert_str_eq(cfg->backends[0].servers[1].host, "10.0.0.6");
+    cr_assert_eq(cfg->backends[0].servers[1].port, 8081);
+    cr_assert_str_eq(cfg->backends[1].servers[0].host, "backend.internal");
+    cr_assert_eq(cfg->backends[1].servers[0].port, 9000);
+
+    cr_assert_eq(cfg->acceptors, 2);
+    cr_assert_eq(cfg->workers, 0);
+    cr_assert_eq(cfg->timeouts.handshake_ms, 5000);
+    cr_assert_eq(cfg->timeouts.client_header_ms, 500);
+    cr_assert_eq(cfg->timeouts.client_body_ms, 120000);
+    cr_assert_eq(cfg->timeouts.client_idle_ms, 90000);
+    cr_assert_eq(cfg->timeouts.backend_connect_ms, 1000);
+    cr_assert_eq(cfg->timeouts.backend_response_ms, 45000);
+    cr_assert_eq(cfg->timeouts.backend_idle_ms, 3600000);
+    cr_assert_eq(cfg->timeouts.drain_ms, 3000);
+    cr_assert_eq(cfg->limits.max_header_bytes, 32768);
+    cr_assert_eq(cfg->limits.max_headers, 50);
+    cr_assert_eq(cfg->limits.max_connections, 20000);
+    cr_assert_eq(cfg->log.level, 3);
+    cr_assert_str_eq(cfg->log.access_log, "/etc/mtlb/logs/access.log");
+    cr_assert_eq(cfg->dn_format, MTLB_DN_RFC2253);
+    mtlb_config_destroy(cfg);
+}
+
+#define MIN_LISTENER                                                                              \
+    "listeners:\n"                                                                                \
+    "  - bind: \":8443\"\n"                                                                       \
+    "    backend: app\n"                                                                          \
+    "    domains:\n"                                                                              \
+    "      - names: [a.example.com]\n"                                                            \
+    "        certificate: a.crt\n"                                                                \
+    "        key: a.key\n"
+#define MIN_BACKEND                                                                               \
+    "backends:\n"                                                                                 \
+    "  - name: app\n"                                                                             \
+    "    servers: [\"10.0.0.1:80\"]\n"
+#define MIN_YAML MIN_LISTENER MIN_BACKEND
+
+Test(config, defaults)
+{
+    struct mtlb_config *cfg = parse_ok(MIN_YAML);
+
+    cr_assert_str_eq(cfg->listeners[0].bind_host, "0.0.0.0");
+    cr_assert_eq(cfg->listeners[0].bind_port, 8443);
+    cr_assert_eq(cfg->listeners[0].domains[0].mode, MTLB_CLIENT_AUTH_OFF);
+    cr_assert_null(cfg->listeners[0].domains[0].truststore);
+    cr_assert_eq(cfg->listeners[0].domains[0].verify_depth, 10);
+    cr_assert_eq(cfg->acceptors, 1);
+    cr_assert_eq(cfg->workers, 0);
+    cr_assert_eq(cfg->timeouts.handshake_ms, 10000);
+    cr_assert_eq(cfg->timeouts.client_header_ms, 10000);
+    cr_assert_eq(cfg->timeouts.client_body_ms, 30000);
+    cr_assert_eq(cfg->timeouts.client_idle_ms, 60000);
+    cr_assert_eq(cfg->timeouts.backend_connect_ms, 3000);
+    cr_assert_eq(cfg->timeouts.backend_response_ms, 30000);
+    cr_assert_eq(cfg->timeouts.backend_idle_ms, 30000);
+    cr_assert_eq(cfg->timeouts.drain_ms, 10000);
+    cr_assert_eq(cfg->limits.max_header_bytes, 16384);
+    cr_assert_eq(cfg->limits.max_headers, 100);
+    cr_assert_eq(cfg->limits.max_connections, 10000);
+    cr_assert_eq(cfg->log.level, 2);
+    cr_assert_str_eq(cfg->log.access_log, "stdout");
+    cr_assert_eq(cfg->dn_format, MTLB_DN_SLASH);
+    mtlb_config_destroy(cfg);
+}
+
+Test(config, empty_sections_and_nulls_keep_defaults)
+{
+    struct mtlb_config *cfg = parse_ok(MIN_YAML "threads: {}\n"
+                                                "timeouts:\n"
+                                                "log: {level: ~}\n"
+                                                "headers: {dn_format: slash}\n");
+
+    cr_assert_eq(cfg->acceptors, 1);
+    cr_assert_eq(cfg->timeouts.drain_ms, 10000);
+    cr_assert_eq(cfg->log.level, 2);
+    cr_assert_eq(cfg->dn_format, MTLB_DN_SLASH);
+    mtlb_config_destroy(cfg);
+}
+
+/* One validation error: the document, the return code and the exact message. */
+struct err_case {
+    char yaml[640];
+    int rc;
+    char msg[240];
+};
+
+#define DOMAIN_WITH(extra)                                                                        \
+    "listeners:\n"                                                                                \
+    "  - bind: \":8443\"\n"                                                                       \
+    "    backend: app\n"                                                                          \
+    "    domains:\n"                                                                              \
+    "      - names: [a.example.com]\n"                                                            \
+    "        certificate: a.crt\n"                                                                \
+    "        key: a.key\n" extra MIN_BACKEND
+#define BIND(b)                                                                                   \
+    "listeners:\n"                                                                                \
+    "  - bind: " b "\n"                                                                           \
+    "    backend: app\n"                                                                          \
+    "    domains: [{names: [a.b], certificate: c, key: k}]\n" MIN_BACKEND
+#define SERVER(s)                                                                                 \
+    MIN_LISTENER "backends:\n"                                                                    \
+                 "  - name: app\n"                                                                \
+                 "    servers: [" s "]\n"
+
+ParameterizedTestParameters(config, rejects)
+{
+    static struct err_case cases[] = {
+        {"", -EINVAL, "mtlb.yaml: empty document"},
+        {"listeners: [\n", -EINVAL,
+         "mtlb.yaml:2:1: did not find expected node content while parsing a flow node"},
+        {"- 1\n", -EINVAL, "mtlb.yaml:1:1: expected a mapping, got a sequence"},
+        {MIN_YAML "---\nfoo: 1\n", -EINVAL, "mtlb.yaml:12:1: only one YAML document is allowed"},
+        {MIN_YAML "frobnicate: 1\n", -EINVAL,
+         "mtlb.yaml:11:1: frobnicate: unknown key (expected one of listeners, backends, threads, "
+         "timeouts, limits, log, headers)"},
+        {MIN_BACKEND, -EINVAL, "mtlb.yaml:1:1: listeners: missing required key"},
+        {MIN_LISTENER, -EINVAL, "mtlb.yaml:1:1: backends: missing required key"},
+        {"listeners: []\n" MIN_BACKEND, -EINVAL, "mtlb.yaml:1:12: listeners: must not be empty"},
+        {"listeners: {bind: x}\n" MIN_BACKEND, -EINVAL,
+         "mtlb.yaml:1:12: listeners: expected a sequence, got a mapping"},
+        {MIN_LISTENER "backends: []\n", -EINVAL, "mtlb.yaml:8:11: backends: must not be empty"},
+        {"listeners:\n  - backend: app\n    domains: [{names: [a.b], certificate: c, key: k}]\n"
+         MIN_BACKEND,
+         -EINVAL, "mtlb.yaml:2:5: listeners[0].bind: missing required key"},
+        {"listeners:\n  - bind: :1\n    domains: [{names: [a.b], certificate: c, key: k}]\n"
+         MIN_BACKEND,
+         -EINVAL, "mtlb.yaml:2:5: listeners[0].backend: missing required key"},
+        {"listeners:\n  - bind: :1\n    backend: app\n" MIN_BACKEND, -EINVAL,
+         "mtlb.yaml:2:5: listeners[0].domains: missing required key"},
+        {"listeners:\n  - bind: :1\n    backend: app\n    domains: []\n" MIN_BACKEND, -EINVAL,
+         "mtlb.yaml:4:14: listeners[0].domains: must not be empty"},
+        {BIND(":1\n    extra: 1"), -EINVAL,
+         "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
+         "domains)"},
+        {DOMAIN_WITH("        keys: b.key\n"), -EINVAL,
+         "mtlb.yaml:8:9: listeners[0].domains[0].keys: unknown key (expected one of names, "
+         "certificate, key, client_auth)"},
+        {DOMAIN_WITH("        key: b.key\n"), -EINVAL,
+         "mtlb.yaml:8:9: listeners[0].domains[0].key: duplicate key (first at 7:9)"},
+        {DOMAIN_WITH("        client_auth: {mode: maybe}\n"), -EINVAL,
+         "mtlb.yaml:8:29: listeners[0].domains[0].client_auth.mode: expected one of mandatory, "
+         "optional, off, got \"maybe\""},
+        {DOMAIN_WITH("        client_auth: {mode: mandatory}\n"), -EINVAL,
+         "mtlb.yaml:8:29: listeners[0].domains[0].client_auth.mode: mandatory requires "
+         "client_auth.truststore"},
+        {DOMAIN_WITH("        client_auth: {mode: optional, crl: x.crl}\n"), -EINVAL,
+         "mtlb.yaml:8:29: listeners[0].domains[0].client_auth.mode: optional requires "
+         "client_auth.truststore"},
+        {DOMAIN_WITH("        client_auth: {truststore: t.pem, verify: 1}\n"), -EINVAL,
+         "mtlb.yaml:8:42: listeners[0].domains[0].client_auth.verify: unknown key (expected one "
+         "of mode, truststore, crl, verify_depth)"},
+        {DOMAIN_WITH("        client_auth: {truststore: t.pem, verify_depth: 0}\n"), -EINVAL,
+         "mtlb.yaml:8:56: listeners[0].domains[0].client_auth.verify_depth: expected an integer "
+         "in 1..100, got \"0\""},
+        {DOMAIN_WITH("        client_auth: {truststore: t.pem, verify_depth: 101}\n"), -EINVAL,
+         "mtlb.yaml:8:56: listeners[0].domains[0].client_auth.verify_depth: expected an integer "
+         "in 1..100, got \"101\""},
+        {DOMAIN_WITH("        client_auth: [mandatory]\n"), -EINVAL,
+         "mtlb.yaml:8:22: listeners[0].domains[0].client_auth: expected a mapping, got a "
+         "sequence"},
+        {BIND(":1") "", -EINVAL, ""}, /* placeholder replaced below: valid */
+        {BIND("\"0.0.0.0:0\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: port must be 1..65535, got \"0.0.0.0:0\""},
+        {BIND("\"0.0.0.0:65536\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: port must be 1..65535, got \"0.0.0.0:65536\""},
+        {BIND("\"0.0.0.0:http\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: port must be 1..65535, got \"0.0.0.0:http\""},
+        {BIND("0.0.0.0"), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: expected host:port, got \"0.0.0.0\""},
+        {BIND("\"[]:80\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: invalid IPv6 address, got \"[]:80\""},
+        {BIND("\"::1:80\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: IPv6 addresses need brackets, e.g. [::1]:8443, got "
+         "\"::1:80\""},
+        {BIND("\"a b:80\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: invalid host, got \"a b:80\""},
+        {BIND("{host: x}"), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: expected a string, got a mapping"},
+        {SERVER("\":8081\""), -EINVAL,
+         "mtlb.yaml:10:15: backends[0].servers[0]: missing host, got \":8081\""},
+        {SERVER("\"10.0.0.1:80\", \"10.0.0.2\""), -EINVAL,
+         "mtlb.yaml:10:30: backends[0].servers[1]: expected host:port, got \"10.0.0.2\""},
+        {MIN_LISTENER "backends:\n  - name: app\n    servers: []\n", -EINVAL,
+         "mtlb.yaml:10:14: backends[0].servers: must not be empty"},
+        {MIN_LISTENER "backends:\n  - name: app\n", -EINVAL,
+         "mtlb.yaml:9:5: backends[0].servers: missing required key"},
+        {MIN_LISTENER "backends:\n  - servers: [\"a:1\"]\n", -EINVAL,
+         "mtlb.yaml:9:5: backends[0].name: missing required key"},
+        {MIN_YAML "  - name: app\n    servers: [\"b:1\"]\n", -EINVAL,
+         "mtlb.yaml:11:11: backends: duplicate backend name \"app\" (first at 9:11)"},
+        {"listeners:\n  - bind: :8443\n    backend: nope\n"
+         "    domains: [{names: [a.b], certificate: c, key: k}]\n" MIN_BACKEND,
+         -EINVAL, "mtlb.yaml:3:14: listeners[0].backend: unknown backend \"nope\""},
+        {MIN_LISTENER "  - bind: 0.0.0.0:8443\n    backend: app\n"
+                      "    domains: [{names: [a.b], certificate: c, key: k}]\n" MIN_BACKEND,
+         -EINVAL, "mtlb.yaml:8:11: listeners: duplicate bind \"0.0.0.0:8443\" (first at 2:11)"},
+        {DOMAIN_WITH("      - names: [b.example.com, A.Example.COM]\n"
+                     "        certificate: b.crt\n        key: b.key\n"),
+         -EINVAL,
+         "mtlb.yaml:8:32: listeners[0].domains: duplicate SNI name \"a.example.com\" (first at "
+         "5:17)"},
+        {DOMAIN_WITH("      - names: a.example.com\n        certificate: b\n        key: b\n"),
+         -EINVAL,
+         "mtlb.yaml:8:16: listeners[0].domains[1].names: expected a sequence, got "
+         "\"a.example.com\""},
+        {DOMAIN_WITH("      - names: [\"a..b\"]\n        certificate: b\n        key: b\n"),
+         -EINVAL,
+         "mtlb.yaml:8:17: listeners[0].domains[1].names[0]: expected a host name or *.domain, "
+         "got \"a..b\""},
+        {DOMAIN_WITH("      - names: [\"*\"]\n        certificate: b\n        key: b\n"), -EINVAL,
+         "mtlb.yaml:8:17: listeners[0].domains[1].names[0]: expected a host name or *.domain, "
+         "got \"*\""},
+        {DOMAIN_WITH("      - names: [x.y]\n        certificate: \"b\\0.crt\"\n        key: b\n"),
+         -EINVAL,
+         "mtlb.yaml:9:22: listeners[0].domains[1].certificate: must not contain a NUL byte"},
+        {DOMAIN_WITH("      - names: [x.y]\n        certificate: \"\"\n        key: b\n"),
+         -EINVAL, "mtlb.yaml:9:22: listeners[0].domains[1].certificate: must not be empty"},
+        {DOMAIN_WITH("      - names: [x.y]\n        key: b\n"), -EINVAL,
+         "mtlb.yaml:8:9: listeners[0].domains[1].certificate: missing required key"},
+        {DOMAIN_WITH("      - names: [x.y]\n        certificate: b\n"), -EINVAL,
+         "mtlb.yaml:8:9: listeners[0].domains[1].key: missing required key"},
+        {DOMAIN_WITH("      - certificate: b\n        key: b\n"), -EINVAL,
+         "mtlb.yaml:8:9: listeners[0].domains[1].names: missing required key"},
+        {MIN_YAML "limits: {max_header_bytes: 512}\n", -EINVAL,
+         "mtlb.yaml:11:28: limits.max_header_bytes: expected an integer in 1024..1048576, got "
+         "\"512\""},
+        {MIN_YAML "limits: {max_header_bytes: 2000000}\n", -EINVAL,
+         "mtlb.yaml:11:28: limits.max_header_bytes: expected an integer in 1024..1048576, got "
+         "\"2000000\""},
+        {MIN_YAML "limits: {max_headers: -1}\n", -EINVAL,
+         "mtlb.yaml:11:23: limits.max_headers: expected an integer in 1..10000, got \"-1\""},
+        {MIN_YAML "timeouts: {drain: 0s}\n", -EINVAL,
+         "mtlb.yaml:11:19: timeouts.drain: duration must be greater than 0"},
+        {MIN_YAML "timeouts: {handshake: 0}\n", -EINVAL,
+         "mtlb.yaml:11:23: timeouts.handshake: duration must be greater than 0"},
+        {MIN_YAML "timeouts: {client_idle: 10x}\n", -EINVAL,
+         "mtlb.yaml:11:25: timeouts.client_idle: expected a duration such as 500ms, 10s, 2m or "
+         "30, got \"10x\""},
+        {MIN_YAML "timeouts: {client_idle: 1.5s}\n", -EINVAL,
+         "mtlb.yaml:11:25: timeouts.client_idle: expected a duration such as 500ms, 10s, 2m or "
+         "30, got \"1.5s\""},
+        {MIN_YAML "timeouts: {backend_idle: 5000000s}\n", -EINVAL,
+         "mtlb.yaml:11:26: timeouts.backend_idle: duration too long (at most 4294967295ms)"},
+        {MIN_YAML "timeouts: {idle: 5s}\n", -EINVAL,
+         "mtlb.yaml:11:12: timeouts.idle: unknown key (expected one of handshake, client_header, "
+         "client_body, client_idle, backend_connect, backend_response, backend_idle, drain)"},
+        {MIN_YAML "threads: {acceptors: 0}\n", -EINVAL,
+         "mtlb.yaml:11:22: threads.acceptors: expected an integer in 1..256, got \"0\""},
+        {MIN_YAML "threads: {acceptors: auto}\n", -EINVAL,
+         "mtlb.yaml:11:22: threads.acceptors: expected an integer in 1..256, got \"auto\""},
+        {MIN_YAML "threads: {workers: 300}\n", -EINVAL,
+         "mtlb.yaml:11:20: threads.workers: expected an integer in 1..256, got \"300\""},
+        {MIN_YAML "log: {level: verbose}\n", -EINVAL,
+         "mtlb.yaml:11:14: log.level: expected one of error, warn, info, debug, got \"verbose\""},
+        {MIN_YAML "log: {access_log: [a]}\n", -EINVAL,
+         "mtlb.yaml:11:19: log.access_log: expected a string, got a sequence"},
+        {MIN_YAML "headers: {dn_format: ldap}\n", -EINVAL,
+         "mtlb.yaml:11:22: headers.dn_format: expected one of slash, rfc2253, got \"ldap\""},
+        {MIN_YAML "headers: {dn_format: \"a\\r\\nb\"}\n", -EINVAL,
+         "mtlb.yaml:11:22: headers.dn_format: expected one of slash, rfc2253, got "
+         "\"a\\x0D\\x0Ab\""},
+        {MIN_YAML "? [a]\n: 1\n", -EINVAL,
+         "mtlb.yaml:11:3: keys must be plain strings, got a sequence"},
+    };
+    return cr_make_param_array(struct err_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct err_case *c, config, rejects)
+{
+    struct mtlb_config *cfg = (struct mtlb_config *)1;
+    char err[512] = "";
+
+    if (c->msg[0] == '\0') {
+        /* The BIND() template itself must be valid, or every case built on it proves nothing. */
+        cr_assert_eq(parse(c->yaml, &cfg, err, sizeof(err)), 0, "%s", err);
+        mtlb_config_destroy(cfg);
+        return;
+    }
+    int rc = parse(c->yaml, &cfg, err, sizeof(err));
+    cr_assert_eq(rc, c->rc, "rc %d for:\n%s", rc, c->yaml);
+    cr_assert_null(cfg);
+    cr_assert_str_eq(err, c->msg);
+}

@@ -1,0 +1,316 @@
+/* Unit tests for header rewriting (src/http/rewrite.c): identity headers cannot be forged,
+ * hop-by-hop fields are dropped, the output is exact, re-parses, and never overflows. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "guard_page.h"
+#include "mtlb/rewrite.h"
+
+#define MAX_HDRS 32
+
+struct req {
+    struct mtlb_h1_header hdrs[MAX_HDRS];
+    struct mtlb_h1_message msg;
+};
+
+static void parse_req(struct req *r, const char *s)
+{
+    memset(&r->msg, 0, sizeof(r->msg));
+    r->msg.headers = r->hdrs;
+    r->msg.max_headers = MAX_HDRS;
+    int rc = mtlb_h1_parse_request(s, strlen(s), &r->msg);
+    cr_assert_eq(rc, (int)strlen(s), "fixture does not parse: %s", r->msg.error_reason);
+}
+
+static void parse_resp(struct req *r, const char *s)
+{
+    memset(&r->msg, 0, sizeof(r->msg));
+    r->msg.headers = r->hdrs;
+    r->msg.max_headers = MAX_HDRS;
+    int rc = mtlb_h1_parse_response(s, strlen(s), false, &r->msg);
+    cr_assert_eq(rc, (int)strlen(s), "fixture does not parse: %s", r->msg.error_reason);
+}
+
+static struct mtlb_identity id_success = {
+    .verify = MTLB_VERIFY_SUCCESS,
+    .subject = "/C=PL/O=Org/CN=alice",
+    .issuer = "/C=PL/O=Org/CN=Org CA",
+    .serial = "1A2B",
+};
+static struct mtlb_identity id_none = {.verify = MTLB_VERIFY_NONE};
+
+static struct mtlb_rewrite_req rw_with(const struct mtlb_identity *id)
+{
+    return (struct mtlb_rewrite_req){.identity = id, .client_ip = "192.0.2.7", .proto = "https"};
+}
+
+static const char *edge_fields_success = "X-SSL-Client-Verify: SUCCESS\r\n"
+                                         "X-SSL-Client-DN: /C=PL/O=Org/CN=alice\r\n"
+                                         "X-SSL-Issuer: /C=PL/O=Org/CN=Org CA\r\n"
+                                         "X-SSL-Client-Serial: 1A2B\r\n"
+                                         "X-Forwarded-For: 192.0.2.7\r\n"
+                                         "X-Real-IP: 192.0.2.7\r\n"
+                                         "X-Forwarded-Proto: https\r\n";
+
+static void expect_request(const char *in, const struct mtlb_identity *id, const char *want)
+{
+    struct req r;
+    char out[2048];
+    struct mtlb_rewrite_req rw = rw_with(id);
+
+    parse_req(&r, in);
+    ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out));
+    cr_assert_gt(n, 0, "rewrite failed: %zd", n);
+    cr_assert_eq((size_t)n, strlen(want), "length %zd, want %zu:\n%.*s", n, strlen(want), (int)n,
+                 out);
+    cr_assert(memcmp(out, want, (size_t)n) == 0, "got:\n%.*s\nwant:\n%s", (int)n, out, want);
+}
+
+Test(rewrite, adds_identity_and_forwarding_fields)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "GET /a?b HTTP/1.1\r\nHost: app\r\nAccept: */*\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET /a?b HTTP/1.1\r\nHost: app\r\nAccept: */*\r\n\r\n", &id_success, want);
+}
+
+Test(rewrite, no_certificate_sends_only_verify_none)
+{
+    expect_request("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id_none,
+                   "GET / HTTP/1.1\r\nHost: app\r\nX-SSL-Client-Verify: NONE\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n"
+                   "X-Forwarded-Proto: https\r\n\r\n");
+}
+
+Test(rewrite, failed_verification_still_names_the_certificate)
+{
+    struct mtlb_identity failed = id_success;
+
+    failed.verify = MTLB_VERIFY_FAILED;
+    failed.reason = "certificate has expired";
+    expect_request("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &failed,
+                   "GET / HTTP/1.1\r\nHost: app\r\nX-SSL-Client-Verify: FAILED\r\n"
+                   "X-SSL-Client-DN: /C=PL/O=Org/CN=alice\r\n"
+                   "X-SSL-Issuer: /C=PL/O=Org/CN=Org CA\r\nX-SSL-Client-Serial: 1A2B\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n"
+                   "X-Forwarded-Proto: https\r\n\r\n");
+}
+
+/* Forged identity or forwarding fields, in any case, never reach the backend. */
+struct forged {
+    char field[64];
+};
+
+ParameterizedTestParameters(rewrite, removes_forged_fields)
+{
+    static struct forged cases[] = {
+        {"X-SSL-Client-Verify: SUCCESS"},
+        {"x-ssl-client-verify: SUCCESS"},
+        {"X-Ssl-CLIENT-Verify: SUCCESS"},
+        {"x-SSL-client-dn: /CN=admin"},
+        {"X-SSL-Issuer: /CN=Evil CA"},
+        {"X-SSL-Client-Serial: 01"},
+        {"X-SSL-Client-Fingerprint: ab"},
+        {"X-SSL: 1"},
+        {"X-SSLx: 1"},
+        {"X-Forwarded-For: 10.0.0.1"},
+        {"x-forwarded-for: 10.0.0.1, 10.0.0.2"},
+        {"X-FORWARDED-PROTO: http"},
+        {"X-Real-IP: 10.0.0.1"},
+        {"x-real-ip: 10.0.0.1"},
+    };
+    return cr_make_param_array(struct forged, cases, MTLB_ARRAY_LEN(cases));
+}
+
+ParameterizedTest(struct forged *f, rewrite, removes_forged_fields)
+{
+    char in[256];
+    char want[1024];
+
+    snprintf(in, sizeof(in), "GET / HTTP/1.1\r\n%s\r\nHost: app\r\n%s\r\n\r\n", f->field,
+             f->field);
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: app\r\n%s\r\n", edge_fields_success);
+    expect_request(in, &id_success, want);
+}
+
+Test(rewrite, keeps_similar_names)
+{
+    char want[1024];
+    const char *kept = "X-Forwarded-Host: app\r\nX-Forwarded-Port: 443\r\nX-SL: 1\r\n"
+                       "X-Real-IPv6: ::1\r\nSSL-Client: y\r\nX-S: z\r\n";
+    char in[512];
+
+    snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: app\r\n%s\r\n", kept);
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: app\r\n%s%s\r\n", kept,
+             edge_fields_success);
+    expect_request(in, &id_success, want);
+}
+
+Test(rewrite, removes_hop_by_hop_and_connection_listed_fields)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want),
+             "POST /u HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n"
+             "Trailer: X-Sum\r\nX-Keep: k\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("POST /u HTTP/1.1\r\nHost: app\r\nConnection: X-Secret , keep-alive\r\n"
+                   "Keep-Alive: timeout=5\r\nx-secret: s\r\nTransfer-Encoding: chunked\r\n"
+                   "TE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\n"
+                   "Trailer: X-Sum\r\nconnection: X-Other\r\nX-Other: o\r\nX-Keep: k\r\n\r\n",
+                   &id_success, want);
+}
+
+Test(rewrite, http10_request_goes_out_as_http11_without_added_framing)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "GET /old HTTP/1.1\r\nUser-Agent: ab\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET /old HTTP/1.0\r\nConnection: keep-alive\r\nUser-Agent: ab\r\n\r\n",
+                   &id_success, want);
+}
+
+Test(rewrite, names_kept_as_received_and_values_trimmed)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want),
+             "PUT /x HTTP/1.1\r\nhOsT: app\r\ncontent-LENGTH: 3\r\nX-E: \r\n%s\r\n",
+             edge_fields_success);
+    expect_request("PUT /x HTTP/1.1\r\nhOsT:   app \t\r\ncontent-LENGTH:3\r\nX-E:\r\n\r\n",
+                   &id_success, want);
+}
+
+Test(rewrite, output_reparses_with_one_verify_field)
+{
+    struct req r, back;
+    char out[2048];
+    struct mtlb_rewrite_req rw = rw_with(&id_none);
+
+    parse_req(&r, "POST / HTTP/1.1\r\nHost: a\r\nX-SSL-CLIENT-VERIFY: SUCCESS\r\n"
+                  "Content-Length: 4\r\nX-SSL-Client-DN: /CN=root\r\n\r\n");
+    ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out));
+    cr_assert_gt(n, 0);
+    memset(&back.msg, 0, sizeof(back.msg));
+    back.msg.headers = back.hdrs;
+    back.msg.max_headers = MAX_HDRS;
+    cr_assert_eq(mtlb_h1_parse_request(out, (size_t)n, &back.msg), (int)n);
+    cr_assert_eq(back.msg.body, MTLB_BODY_LENGTH);
+    cr_assert_eq(back.msg.content_length, 4);
+    int verify = 0;
+    for (size_t i = 0; i < back.msg.num_headers; i++) {
+        struct mtlb_h1_header *h = &back.msg.headers[i];
+        cr_assert_not(mtlb_h1_name_is(h->name, "x-ssl-client-dn"), "forged DN forwarded");
+        if (mtlb_h1_name_is(h->name, "x-ssl-client-verify")) {
+            verify++;
+            cr_assert(h->value.len == 4 && memcmp(h->value.p, "NONE", 4) == 0);
+        }
+    }
+    cr_assert_eq(verify, 1);
+}
+
+Test(rewrite, refuses_control_characters_in_added_values)
+{
+    struct req r;
+    char out[1024];
+    struct mtlb_identity evil = id_success;
+    struct mtlb_rewrite_req rw = rw_with(&evil);
+
+    parse_req(&r, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    evil.subject = "/CN=x\r\nX-SSL-Client-Verify: SUCCESS";
+    cr_assert_eq(mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out)), -EINVAL);
+    evil.subject = id_success.subject;
+    rw.client_ip = "1.2.3.4\n";
+    cr_assert_eq(mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out)), -EINVAL);
+}
+
+Test(rewrite, null_client_ip_and_proto_are_omitted)
+{
+    struct req r;
+    char out[1024];
+    struct mtlb_rewrite_req rw = {.identity = &id_none};
+    const char *want = "GET / HTTP/1.1\r\nHost: a\r\nX-SSL-Client-Verify: NONE\r\n\r\n";
+
+    parse_req(&r, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want));
+    cr_assert(memcmp(out, want, (size_t)n) == 0);
+}
+
+/* Every capacity short of the full length is -ENOSPC, and no byte is written past cap. */
+Test(rewrite, enospc_at_every_short_capacity)
+{
+    struct req r;
+    char full[2048];
+    struct mtlb_rewrite_req rw = rw_with(&id_success);
+
+    parse_req(&r, "GET /path HTTP/1.1\r\nHost: app\r\nConnection: close\r\nAccept: */*\r\n\r\n");
+    ssize_t len = mtlb_rewrite_request(&r.msg, &rw, full, sizeof(full));
+    cr_assert_gt(len, 0);
+    for (size_t cap = 0; cap <= (size_t)len; cap++) {
+        struct guarded g;
+        char *out = guard_copy(&g, full, cap); /* out + cap is the guard page */
+        ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, cap);
+        cr_assert_eq(n, cap == (size_t)len ? len : -ENOSPC, "cap %zu gave %zd", cap, n);
+        guard_free(&g);
+    }
+}
+
+/* ---- responses ---- */
+
+static void expect_response(const char *in, bool close_client, const char *want)
+{
+    struct req r;
+    char out[2048];
+
+    parse_resp(&r, in);
+    ssize_t n = mtlb_rewrite_response(&r.msg, close_client, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want), "got %zd:\n%.*s", n, n > 0 ? (int)n : 0, out);
+    cr_assert(memcmp(out, want, (size_t)n) == 0, "got:\n%.*s\nwant:\n%s", (int)n, out, want);
+}
+
+Test(rewrite_response, keeps_end_to_end_fields)
+{
+    expect_response("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+                    "X-SSL-Client-Verify: SUCCESS\r\n\r\n",
+                    false,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+                    "X-SSL-Client-Verify: SUCCESS\r\n\r\n");
+}
+
+Test(rewrite_response, removes_hop_by_hop_and_adds_close)
+{
+    expect_response("HTTP/1.0 404 Not Found\r\nConnection: Keep-Alive, X-Backend\r\n"
+                    "Keep-Alive: timeout=5\r\nX-Backend: b1\r\nContent-Length: 12\r\n"
+                    "Upgrade: h2c\r\nProxy-Connection: close\r\nTE: x\r\nServer: s\r\n\r\n",
+                    true,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nServer: s\r\n"
+                    "Connection: close\r\n\r\n");
+}
+
+Test(rewrite_response, keeps_transfer_encoding)
+{
+    expect_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n",
+                    false, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n");
+}
+
+Test(rewrite_response, empty_reason)
+{
+    expect_response("HTTP/1.1 204\r\n\r\n", false, "HTTP/1.1 204 \r\n\r\n");
+}
+
+Test(rewrite_response, enospc)
+{
+    struct req r;
+    char out[64];
+
+    parse_resp(&r, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    cr_assert_eq(mtlb_rewrite_response(&r.msg, true, out, 20), -ENOSPC);
+    cr_assert_eq(mtlb_rewrite_response(&r.msg, true, out, 0), -ENOSPC);
+    cr_assert_gt(mtlb_rewrite_response(&r.msg, true, out, sizeof(out)), 0);
+}
