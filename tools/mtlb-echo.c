@@ -718,8 +718,7 @@ static void conn_open(struct worker *w, int fd)
         w->free_list = c->free_next;
     } else {
         c = calloc(1, sizeof(*c));
-        if (c == NULL || (c->in = malloc(IN_CAP)) == NULL ||
-            (c->out = malloc(OUT_MIN)) == NULL) {
+        if (c == NULL || (c->in = malloc(IN_CAP)) == NULL || (c->out = malloc(OUT_MIN)) == NULL) {
             if (c != NULL) {
                 free(c->in);
             }
@@ -895,17 +894,16 @@ static void *worker_main(void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mtlb-echo --listen HOST:PORT --name NAME [--threads N]\n"
-            "HTTP/1.1 test backend; every response carries X-Backend: NAME.\n"
-            "  /size/N      N bytes, byte i = 'a' + i %% 26\n"
-            "  /chunked/N   the same bytes, chunked in chunks of 1000\n"
-            "  /status/NNN  that status (200-599), empty body\n"
-            "  /close       \"bye\\n\", then close\n"
-            "  /sleep/MS    echo after MS milliseconds\n"
-            "  /garbage     \"this is not http\", then close\n"
-            "  /drop        close without an answer\n"
-            "  other        the request head as received, then body-bytes and body-fnv1a64\n");
+    fprintf(f, "usage: mtlb-echo --listen HOST:PORT --name NAME [--threads N]\n"
+               "HTTP/1.1 test backend; every response carries X-Backend: NAME.\n"
+               "  /size/N      N bytes, byte i = 'a' + i %% 26\n"
+               "  /chunked/N   the same bytes, chunked in chunks of 1000\n"
+               "  /status/NNN  that status (200-599), empty body\n"
+               "  /close       \"bye\\n\", then close\n"
+               "  /sleep/MS    echo after MS milliseconds\n"
+               "  /garbage     \"this is not http\", then close\n"
+               "  /drop        close without an answer\n"
+               "  other        the request head as received, then body-bytes and body-fnv1a64\n");
 }
 
 static int listen_on(const struct sockaddr *sa, socklen_t len)

@@ -4,6 +4,7 @@
 #define MTLB_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 

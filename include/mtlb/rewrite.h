@@ -26,14 +26,19 @@ struct mtlb_rewrite_req {
  * Returns the length written, or -ENOSPC if it does not fit.
  * Addition: -EINVAL when an added value (identity strings, client_ip, proto) holds a control
  * character, so that nothing can inject a field. client_ip or proto NULL: that field is
- * omitted. Each identity string is written only when non-NULL. */
+ * omitted. Each identity string is written only when non-NULL.
+ * Content-Length, Transfer-Encoding and Host are never removed because Connection names them
+ * (that would desynchronise the body framing with the backend). An HTTP/1.0 request without
+ * Host gets "Host:" first, with the authority of an absolute-form target or an empty value,
+ * since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap);
 
 /* Writes the response head to send to the client: status line as HTTP/1.1, every backend
  * header except the hop-by-hop ones (Connection and those it names, Keep-Alive,
  * Proxy-Connection, TE, Upgrade), then "Connection: close" when close_client is true.
- * Transfer-Encoding and Content-Length are kept (bodies are forwarded verbatim).
+ * Transfer-Encoding and Content-Length are kept (bodies are forwarded verbatim), even when
+ * Connection names them.
  * Returns the length written, or -ENOSPC. */
 ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_client, char *out,
                               size_t cap);

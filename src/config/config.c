@@ -45,16 +45,15 @@ static struct mtlb_config *config_new(const char *name)
 static int parser_error(struct cfg_ctx *ctx, const yaml_parser_t *p)
 {
     if (p->error == YAML_MEMORY_ERROR) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     const char *problem = p->problem ? p->problem : "invalid YAML";
     if (p->error == YAML_READER_ERROR) {
-        snprintf(ctx->err, ctx->errlen, "%s: byte %zu: %s", ctx->name, p->problem_offset,
-                 problem);
+        snprintf(ctx->err, ctx->errlen, "%s: byte %zu: %s", ctx->name, p->problem_offset, problem);
     } else {
-        snprintf(ctx->err, ctx->errlen, "%s:%zu:%zu: %s%s%s", ctx->name,
-                 p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
-                 p->context ? " " : "", p->context ? p->context : "");
+        snprintf(ctx->err, ctx->errlen, "%s:%zu:%zu: %s%s%s", ctx->name, p->problem_mark.line + 1,
+                 p->problem_mark.column + 1, problem, p->context ? " " : "",
+                 p->context ? p->context : "");
     }
     ctx->rc = -EINVAL;
     return ctx->rc;
@@ -70,13 +69,13 @@ static int load_document(struct cfg_ctx *ctx, yaml_parser_t *p, yaml_document_t 
     }
     ctx->doc = doc;
     if (yaml_document_get_root_node(doc) == NULL) {
-        return cfg_err(ctx, NULL, "empty document");
+        return mtlb_cfg_err(ctx, NULL, "empty document");
     }
     if (!yaml_parser_load(p, &extra)) {
         return parser_error(ctx, p);
     }
     yaml_node_t *root2 = yaml_document_get_root_node(&extra);
-    int rc = root2 ? cfg_err(ctx, root2, "only one YAML document is allowed") : 0;
+    int rc = root2 ? mtlb_cfg_err(ctx, root2, "only one YAML document is allowed") : 0;
     yaml_document_delete(&extra);
     return rc;
 }
@@ -99,17 +98,17 @@ int mtlb_config_parse(const char *yaml, size_t len, const char *name, const char
     ctx.err[0] = '\0';
     memset(&doc, 0, sizeof(doc));
     if (!yaml_parser_initialize(&parser)) {
-        return cfg_oom(&ctx);
+        return mtlb_cfg_oom(&ctx);
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""), len);
     int rc = load_document(&ctx, &parser, &doc);
     if (rc == 0) {
         cfg = config_new(ctx.name);
-        rc = cfg ? 0 : cfg_oom(&ctx);
+        rc = cfg ? 0 : mtlb_cfg_oom(&ctx);
     }
     if (rc == 0) {
         yaml_node_t *root = yaml_document_get_root_node(&doc);
-        rc = cfg_read_root(&ctx, root, cfg);
+        rc = mtlb_cfg_read_root(&ctx, root, cfg);
     }
     if (ctx.doc != NULL) {
         yaml_document_delete(&doc);

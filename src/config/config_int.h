@@ -1,5 +1,6 @@
-/* Private to src/config: the parse context shared by the schema walk (config.c) and the
- * scalar/address/path helpers (config_values.c). Not part of the public contract. */
+/* Private to src/config: the parse context and helpers shared by the API (config.c), the
+ * schema (config_schema.c), the document walk (config_walk.c) and the scalar/address/path
+ * readers (config_values.c). Not part of the public contract. */
 #ifndef MTLB_CONFIG_INT_H
 #define MTLB_CONFIG_INT_H
 
@@ -46,51 +47,52 @@ struct cfg_field {
 };
 
 /* Errors: write "NAME:LINE:COL: KEY: message" (or without KEY when the path is empty) and
- * return -EINVAL; cfg_oom writes "NAME: out of memory" and returns -ENOMEM. */
-int cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+ * return -EINVAL; mtlb_cfg_oom writes "NAME: out of memory" and returns -ENOMEM. */
+int mtlb_cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int cfg_oom(struct cfg_ctx *ctx);
-int cfg_visit(struct cfg_ctx *ctx, const yaml_node_t *node);
+int mtlb_cfg_oom(struct cfg_ctx *ctx);
+int mtlb_cfg_visit(struct cfg_ctx *ctx, const yaml_node_t *node);
 
 /* Key path: push returns the previous length to hand back to pop. */
-size_t cfg_push(struct cfg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cfg_pop(struct cfg_ctx *ctx, size_t mark);
+size_t mtlb_cfg_push(struct cfg_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mtlb_cfg_pop(struct cfg_ctx *ctx, size_t mark);
 
 /* Copies a value into dst for use in a message: printable ASCII, escapes, truncated. */
-void cfg_quote(const yaml_node_t *node, char *dst, size_t cap);
+void mtlb_cfg_quote(const yaml_node_t *node, char *dst, size_t cap);
 
 /* Walks a mapping: rejects non-mappings, unknown and repeated keys, null-valued keys count
  * as absent, calls each field's reader on obj + off, then reports the first missing
  * required key. At most CFG_MAX_FIELDS fields. */
 #define CFG_MAX_FIELDS 16
-int cfg_walk_map(struct cfg_ctx *ctx, yaml_node_t *node, const struct cfg_field *fields,
-                 size_t n_fields, void *obj);
+int mtlb_cfg_walk_map(struct cfg_ctx *ctx, yaml_node_t *node, const struct cfg_field *fields,
+                      size_t n_fields, void *obj);
 /* Checks node is a non-empty sequence (when nonempty) and returns its item count. */
-int cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, bool nonempty, size_t *count);
-int cfg_item(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i, yaml_node_t **item);
+int mtlb_cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, bool nonempty, size_t *count);
+int mtlb_cfg_item(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i, yaml_node_t **item);
 /* Item i of a sequence node, or NULL when seq is not a sequence or too short. No error
  * reporting and no visit counting: for re-finding nodes that were already read. */
-yaml_node_t *cfg_nth(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i);
+yaml_node_t *mtlb_cfg_nth(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i);
 /* The value of key in a mapping node, or NULL. No error reporting. */
-yaml_node_t *cfg_lookup(struct cfg_ctx *ctx, yaml_node_t *map, const char *key);
+yaml_node_t *mtlb_cfg_lookup(struct cfg_ctx *ctx, yaml_node_t *map, const char *key);
 
 /* Scalars. */
-bool cfg_is_null(const yaml_node_t *node);
-int cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
-int cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
-             uint32_t *out);
-int cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms);
-int cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
-               size_t n_words, int *out);
-int cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
-int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_empty_host, char **host,
-             uint16_t *port);
-int cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
+bool mtlb_cfg_is_null(const yaml_node_t *node);
+int mtlb_cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
+int mtlb_cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
+                  uint32_t *out);
+int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms);
+int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
+                    size_t n_words, int *out);
+int mtlb_cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
+int mtlb_cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_empty_host, char **host,
+                  uint16_t *port);
+int mtlb_cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
 
 /* The whole document: root mapping into cfg, then the cross-section checks. */
-int cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg);
+int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg);
 
 /* Sorts entries and reports the first repeated (s, port) with what, e.g. "SNI name". */
-int cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char *what);
+int mtlb_cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char *what);
 
 #endif

@@ -12,31 +12,30 @@
 static int read_str(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     (void)f;
-    return cfg_str(ctx, v, dst);
+    return mtlb_cfg_str(ctx, v, dst);
 }
 
 static int read_path(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     (void)f;
-    return cfg_path(ctx, v, dst);
+    return mtlb_cfg_path(ctx, v, dst);
 }
 
 static int read_u32(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
-    return cfg_uint(ctx, v, f->min, f->max, dst);
+    return mtlb_cfg_uint(ctx, v, f->min, f->max, dst);
 }
 
-static int read_duration(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
-                         const struct cfg_field *f)
+static int read_duration(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     (void)f;
-    return cfg_duration(ctx, v, dst);
+    return mtlb_cfg_duration(ctx, v, dst);
 }
 
 static int read_int(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     uint32_t u = 0;
-    int rc = cfg_uint(ctx, v, f->min, f->max, &u);
+    int rc = mtlb_cfg_uint(ctx, v, f->min, f->max, &u);
 
     *(int *)dst = (int)u;
     return rc;
@@ -56,10 +55,10 @@ static int read_workers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
 static int read_mode(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const char *const w[] = {"mandatory", "optional", "off"};
-    static const enum mtlb_client_auth modes[] = {
-        MTLB_CLIENT_AUTH_MANDATORY, MTLB_CLIENT_AUTH_OPTIONAL, MTLB_CLIENT_AUTH_OFF};
+    static const enum mtlb_client_auth modes[] = {MTLB_CLIENT_AUTH_MANDATORY,
+                                                  MTLB_CLIENT_AUTH_OPTIONAL, MTLB_CLIENT_AUTH_OFF};
     int i = 0;
-    int rc = cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
 
     (void)f;
     if (rc == 0) {
@@ -73,15 +72,14 @@ static int read_level(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const stru
     static const char *const w[] = {"error", "warn", "info", "debug"};
 
     (void)f;
-    return cfg_choice(ctx, v, w, N_FIELDS(w), dst);
+    return mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), dst);
 }
 
-static int read_dn_format(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
-                          const struct cfg_field *f)
+static int read_dn_format(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const char *const w[] = {"slash", "rfc2253"};
     int i = 0;
-    int rc = cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
 
     (void)f;
     if (rc == 0) {
@@ -94,7 +92,7 @@ static int read_access_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                            const struct cfg_field *f)
 {
     char **out = dst;
-    int rc = cfg_str(ctx, v, out);
+    int rc = mtlb_cfg_str(ctx, v, out);
 
     (void)f;
     if (rc != 0 || strcmp(*out, "stdout") == 0 || strcmp(*out, "stderr") == 0) {
@@ -105,7 +103,7 @@ static int read_access_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
         *out = NULL;
         return 0;
     }
-    return cfg_path(ctx, v, out);
+    return mtlb_cfg_path(ctx, v, out);
 }
 
 /* Reads a sequence of count items into a calloc'd array of size elem, published through
@@ -114,31 +112,31 @@ static int read_array(struct cfg_ctx *ctx, yaml_node_t *v, void **arr, size_t *n
                       int (*item)(struct cfg_ctx *, yaml_node_t *, void *))
 {
     size_t count = 0;
-    int rc = cfg_seq(ctx, v, true, &count);
+    int rc = mtlb_cfg_seq(ctx, v, true, &count);
 
     if (rc != 0) {
         return rc;
     }
     *arr = calloc(count, elem);
     if (*arr == NULL) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     *n = count;
     for (size_t i = 0; i < count && rc == 0; i++) {
         yaml_node_t *it = NULL;
-        size_t mark = cfg_push(ctx, "[%zu]", i);
-        rc = cfg_item(ctx, v, i, &it);
+        size_t mark = mtlb_cfg_push(ctx, "[%zu]", i);
+        rc = mtlb_cfg_item(ctx, v, i, &it);
         if (rc == 0) {
             rc = item(ctx, it, (char *)*arr + i * elem);
         }
-        cfg_pop(ctx, mark);
+        mtlb_cfg_pop(ctx, mark);
     }
     return rc;
 }
 
 static int item_sni(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
-    return cfg_sni_name(ctx, v, dst);
+    return mtlb_cfg_sni_name(ctx, v, dst);
 }
 
 static int read_names(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -159,19 +157,19 @@ static int read_client_auth(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
         {"verify_depth", read_int, false, offsetof(struct mtlb_domain_cfg, verify_depth), 1, 100},
     };
     struct mtlb_domain_cfg *d = dst;
-    int rc = cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
-    yaml_node_t *mode = cfg_lookup(ctx, v, "mode");
+    int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
+    yaml_node_t *mode = mtlb_cfg_lookup(ctx, v, "mode");
 
     (void)f;
     if (rc != 0) {
         return rc;
     }
-    if (mode == NULL || cfg_is_null(mode)) {
+    if (mode == NULL || mtlb_cfg_is_null(mode)) {
         d->mode = d->truststore != NULL ? MTLB_CLIENT_AUTH_MANDATORY : MTLB_CLIENT_AUTH_OFF;
     } else if (d->mode != MTLB_CLIENT_AUTH_OFF && d->truststore == NULL) {
-        cfg_push(ctx, ".mode");
-        return cfg_err(ctx, mode, "%s requires client_auth.truststore",
-                       mtlb_config_mode_name(d->mode));
+        mtlb_cfg_push(ctx, ".mode");
+        return mtlb_cfg_err(ctx, mode, "%s requires client_auth.truststore",
+                            mtlb_config_mode_name(d->mode));
     }
     if (d->mode == MTLB_CLIENT_AUTH_OFF) {
         /* No certificate is requested, so there is nothing to verify against. */
@@ -194,7 +192,7 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
     struct mtlb_domain_cfg *d = dst;
 
     d->verify_depth = 10;
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
 }
 
 /* SNI names must be unique across all domains of one listener. */
@@ -209,15 +207,15 @@ static int check_sni_dups(struct cfg_ctx *ctx, yaml_node_t *domains,
     }
     struct cfg_dup *d = calloc(total ? total : 1, sizeof(*d));
     if (d == NULL) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     for (size_t i = 0; i < l->n_domains; i++) {
-        yaml_node_t *names = cfg_lookup(ctx, cfg_nth(ctx, domains, i), "names");
+        yaml_node_t *names = mtlb_cfg_lookup(ctx, mtlb_cfg_nth(ctx, domains, i), "names");
         for (size_t j = 0; j < l->domains[i].n_names; j++, k++) {
-            d[k] = (struct cfg_dup){l->domains[i].names[j], 0, k, cfg_nth(ctx, names, j)};
+            d[k] = (struct cfg_dup){l->domains[i].names[j], 0, k, mtlb_cfg_nth(ctx, names, j)};
         }
     }
-    int rc = cfg_check_dups(ctx, d, total, "SNI name");
+    int rc = mtlb_cfg_check_dups(ctx, d, total, "SNI name");
     free(d);
     return rc;
 }
@@ -225,8 +223,8 @@ static int check_sni_dups(struct cfg_ctx *ctx, yaml_node_t *domains,
 static int read_domains(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     struct mtlb_listener_cfg *l = dst;
-    int rc = read_array(ctx, v, (void **)&l->domains, &l->n_domains, sizeof(*l->domains),
-                        item_domain);
+    int rc =
+        read_array(ctx, v, (void **)&l->domains, &l->n_domains, sizeof(*l->domains), item_domain);
 
     (void)f;
     return rc != 0 ? rc : check_sni_dups(ctx, v, l);
@@ -237,7 +235,7 @@ static int read_bind(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     struct mtlb_listener_cfg *l = dst;
 
     (void)f;
-    return cfg_addr(ctx, v, true, &l->bind_host, &l->bind_port);
+    return mtlb_cfg_addr(ctx, v, true, &l->bind_host, &l->bind_port);
 }
 
 static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
@@ -247,24 +245,23 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"backend", read_str, true, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
         {"domains", read_domains, true, 0, 0, 0},
     };
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
-static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
-                          const struct cfg_field *f)
+static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     struct mtlb_config *cfg = dst;
 
     (void)f;
-    return read_array(ctx, v, (void **)&cfg->listeners, &cfg->n_listeners,
-                      sizeof(*cfg->listeners), item_listener);
+    return read_array(ctx, v, (void **)&cfg->listeners, &cfg->n_listeners, sizeof(*cfg->listeners),
+                      item_listener);
 }
 
 static int item_server(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
     struct mtlb_server_cfg *s = dst;
 
-    return cfg_addr(ctx, v, false, &s->host, &s->port);
+    return mtlb_cfg_addr(ctx, v, false, &s->host, &s->port);
 }
 
 static int read_servers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -282,7 +279,7 @@ static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"name", read_str, true, offsetof(struct mtlb_backend_cfg, name), 0, 0},
         {"servers", read_servers, true, 0, 0, 0},
     };
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
 static int read_backends(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -294,10 +291,12 @@ static int read_backends(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const s
                       item_backend);
 }
 
-#define TM(key, field) {key, read_duration, false, offsetof(struct mtlb_timeouts_cfg, field), 0, 0}
+#define TM(key, field)                                                                             \
+    {                                                                                              \
+        key, read_duration, false, offsetof(struct mtlb_timeouts_cfg, field), 0, 0                 \
+    }
 
-static int read_timeouts(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
-                         const struct cfg_field *f)
+static int read_timeouts(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const struct cfg_field fields[] = {
         TM("handshake", handshake_ms),
@@ -310,7 +309,7 @@ static int read_timeouts(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
         TM("drain", drain_ms),
     };
     (void)f;
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
 static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -323,7 +322,7 @@ static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const str
          10000000},
     };
     (void)f;
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
 static int read_threads(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -333,7 +332,7 @@ static int read_threads(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
         {"workers", read_workers, false, offsetof(struct mtlb_config, workers), 1, 256},
     };
     (void)f;
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
 static int read_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -343,7 +342,7 @@ static int read_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct
         {"access_log", read_access_log, false, offsetof(struct mtlb_log_cfg, access_log), 0, 0},
     };
     (void)f;
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
 static int read_headers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -352,7 +351,7 @@ static int read_headers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
         {"dn_format", read_dn_format, false, offsetof(struct mtlb_config, dn_format), 0, 0},
     };
     (void)f;
-    return cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
 static const struct cfg_field root_fields[] = {
@@ -374,53 +373,52 @@ static int cmp_dup_name(const void *key, const void *elem)
  * Sorted arrays keep this n log n however large an aliased document grows. */
 static int check_cross(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg)
 {
-    yaml_node_t *bes = cfg_lookup(ctx, root, "backends");
-    yaml_node_t *ls = cfg_lookup(ctx, root, "listeners");
+    yaml_node_t *bes = mtlb_cfg_lookup(ctx, root, "backends");
+    yaml_node_t *ls = mtlb_cfg_lookup(ctx, root, "listeners");
     struct cfg_dup *b = calloc(cfg->n_backends, sizeof(*b));
     struct cfg_dup *l = calloc(cfg->n_listeners, sizeof(*l));
-    int rc = b && l ? 0 : cfg_oom(ctx);
+    int rc = b && l ? 0 : mtlb_cfg_oom(ctx);
 
     for (size_t i = 0; rc == 0 && i < cfg->n_backends; i++) {
-        yaml_node_t *n = cfg_lookup(ctx, cfg_nth(ctx, bes, i), "name");
+        yaml_node_t *n = mtlb_cfg_lookup(ctx, mtlb_cfg_nth(ctx, bes, i), "name");
         b[i] = (struct cfg_dup){cfg->backends[i].name, 0, i, n};
     }
     for (size_t i = 0; rc == 0 && i < cfg->n_listeners; i++) {
-        yaml_node_t *n = cfg_lookup(ctx, cfg_nth(ctx, ls, i), "bind");
+        yaml_node_t *n = mtlb_cfg_lookup(ctx, mtlb_cfg_nth(ctx, ls, i), "bind");
         l[i] = (struct cfg_dup){cfg->listeners[i].bind_host, cfg->listeners[i].bind_port, i, n};
     }
     if (rc == 0) {
-        size_t mark = cfg_push(ctx, "backends");
-        rc = cfg_check_dups(ctx, b, cfg->n_backends, "backend name");
-        cfg_pop(ctx, mark);
+        size_t mark = mtlb_cfg_push(ctx, "backends");
+        rc = mtlb_cfg_check_dups(ctx, b, cfg->n_backends, "backend name");
+        mtlb_cfg_pop(ctx, mark);
     }
     if (rc == 0) {
-        size_t mark = cfg_push(ctx, "listeners");
-        rc = cfg_check_dups(ctx, l, cfg->n_listeners, "bind");
-        cfg_pop(ctx, mark);
+        size_t mark = mtlb_cfg_push(ctx, "listeners");
+        rc = mtlb_cfg_check_dups(ctx, l, cfg->n_listeners, "bind");
+        mtlb_cfg_pop(ctx, mark);
     }
     for (size_t i = 0; rc == 0 && i < cfg->n_listeners; i++) {
         struct mtlb_listener_cfg *li = &cfg->listeners[i];
-        const struct cfg_dup *hit = bsearch(li->backend, b, cfg->n_backends, sizeof(*b),
-                                            cmp_dup_name);
+        const struct cfg_dup *hit =
+            bsearch(li->backend, b, cfg->n_backends, sizeof(*b), cmp_dup_name);
         if (hit != NULL) {
             li->backend_index = hit->order;
             continue;
         }
         char name[80];
-        yaml_node_t *n = cfg_lookup(ctx, cfg_nth(ctx, ls, i), "backend");
-        cfg_quote(n, name, sizeof(name));
-        cfg_push(ctx, "listeners[%zu].backend", i);
-        rc = cfg_err(ctx, n, "unknown backend %s", name);
+        yaml_node_t *n = mtlb_cfg_lookup(ctx, mtlb_cfg_nth(ctx, ls, i), "backend");
+        mtlb_cfg_quote(n, name, sizeof(name));
+        mtlb_cfg_push(ctx, "listeners[%zu].backend", i);
+        rc = mtlb_cfg_err(ctx, n, "unknown backend %s", name);
     }
     free(b);
     free(l);
     return rc;
 }
 
-
-int cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg)
+int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_config *cfg)
 {
-    int rc = cfg_walk_map(ctx, root, root_fields, N_FIELDS(root_fields), cfg);
+    int rc = mtlb_cfg_walk_map(ctx, root, root_fields, N_FIELDS(root_fields), cfg);
 
     return rc != 0 ? rc : check_cross(ctx, root, cfg);
 }

@@ -8,7 +8,7 @@
 
 #include "config_int.h"
 
-bool cfg_is_null(const yaml_node_t *node)
+bool mtlb_cfg_is_null(const yaml_node_t *node)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
 
@@ -32,7 +32,7 @@ static bool cfg_isalnum(unsigned char c)
 /* The text of a non-null, non-empty scalar without NUL bytes; false for anything else. */
 static bool cfg_scalar(const yaml_node_t *node, const char **s, size_t *len)
 {
-    if (node->type != YAML_SCALAR_NODE || cfg_is_null(node)) {
+    if (node->type != YAML_SCALAR_NODE || mtlb_cfg_is_null(node)) {
         return false;
     }
     *s = (const char *)node->data.scalar.value;
@@ -45,22 +45,22 @@ static int cfg_text(struct cfg_ctx *ctx, const yaml_node_t *node, const char **s
 {
     char what[80];
 
-    if (node->type != YAML_SCALAR_NODE || cfg_is_null(node)) {
-        cfg_quote(node, what, sizeof(what));
-        return cfg_err(ctx, node, "expected a string, got %s", what);
+    if (node->type != YAML_SCALAR_NODE || mtlb_cfg_is_null(node)) {
+        mtlb_cfg_quote(node, what, sizeof(what));
+        return mtlb_cfg_err(ctx, node, "expected a string, got %s", what);
     }
     *s = (const char *)node->data.scalar.value;
     *len = node->data.scalar.length;
     if (memchr(*s, '\0', *len) != NULL) {
-        return cfg_err(ctx, node, "must not contain a NUL byte");
+        return mtlb_cfg_err(ctx, node, "must not contain a NUL byte");
     }
     if (*len == 0) {
-        return cfg_err(ctx, node, "must not be empty");
+        return mtlb_cfg_err(ctx, node, "must not be empty");
     }
     return 0;
 }
 
-int cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
+int mtlb_cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
 {
     const char *s;
     size_t len;
@@ -71,7 +71,7 @@ int cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
     }
     char *copy = strndup(s, len);
     if (copy == NULL) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     free(*out); /* defaults are heap strings too */
     *out = copy;
@@ -95,8 +95,8 @@ static bool cfg_digits(const char *s, size_t len, uint64_t *v, size_t *end)
     return i > 0;
 }
 
-int cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
-             uint32_t *out)
+int mtlb_cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
+                  uint32_t *out)
 {
     const char *s = "";
     size_t len = 0;
@@ -106,14 +106,14 @@ int cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_
 
     if (!cfg_scalar(node, &s, &len) || !cfg_digits(s, len, &v, &end) || end != len || v < min ||
         v > max) {
-        cfg_quote(node, what, sizeof(what));
-        return cfg_err(ctx, node, "expected an integer in %u..%u, got %s", min, max, what);
+        mtlb_cfg_quote(node, what, sizeof(what));
+        return mtlb_cfg_err(ctx, node, "expected an integer in %u..%u, got %s", min, max, what);
     }
     *out = (uint32_t)v;
     return 0;
 }
 
-int cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms)
+int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms)
 {
     static const struct {
         const char *unit;
@@ -131,21 +131,22 @@ int cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms)
                 continue;
             }
             if (v == 0) {
-                return cfg_err(ctx, node, "duration must be greater than 0");
+                return mtlb_cfg_err(ctx, node, "duration must be greater than 0");
             }
             if (v * units[i].ms > UINT32_MAX) {
-                return cfg_err(ctx, node, "duration too long (at most %ums)", UINT32_MAX);
+                return mtlb_cfg_err(ctx, node, "duration too long (at most %ums)", UINT32_MAX);
             }
             *out_ms = (uint32_t)(v * units[i].ms);
             return 0;
         }
     }
-    cfg_quote(node, what, sizeof(what));
-    return cfg_err(ctx, node, "expected a duration such as 500ms, 10s, 2m or 30, got %s", what);
+    mtlb_cfg_quote(node, what, sizeof(what));
+    return mtlb_cfg_err(ctx, node, "expected a duration such as 500ms, 10s, 2m or 30, got %s",
+                        what);
 }
 
-int cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
-               size_t n_words, int *out)
+int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
+                    size_t n_words, int *out)
 {
     char list[160] = "";
     char what[80];
@@ -164,11 +165,11 @@ int cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *
         int w = snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", words[i]);
         n += w > 0 ? (size_t)w : 0;
     }
-    cfg_quote(node, what, sizeof(what));
-    return cfg_err(ctx, node, "expected one of %s, got %s", list, what);
+    mtlb_cfg_quote(node, what, sizeof(what));
+    return mtlb_cfg_err(ctx, node, "expected one of %s, got %s", list, what);
 }
 
-int cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
+int mtlb_cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
 {
     const char *s;
     size_t len;
@@ -186,7 +187,7 @@ int cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
     bool sep = dlen > 0 && dir[dlen - 1] != '/';
     char *p = malloc(dlen + sep + len + 1);
     if (p == NULL) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     memcpy(p, dir, dlen);
     if (sep) {
@@ -203,7 +204,8 @@ static bool cfg_host_ok(const char *h, size_t len, bool v6)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)h[i];
-        bool ok = cfg_isalnum(c) || c == '.' || c == '-' || c == '_' || (v6 && (c == ':' || c == '%'));
+        bool ok =
+            cfg_isalnum(c) || c == '.' || c == '-' || c == '_' || (v6 && (c == ':' || c == '%'));
         if (!ok) {
             return false;
         }
@@ -247,8 +249,8 @@ static const char *cfg_split_addr(const char *s, size_t len, size_t *hlen, const
     return NULL;
 }
 
-int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_empty_host, char **host,
-             uint16_t *port)
+int mtlb_cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_empty_host, char **host,
+                  uint16_t *port)
 {
     const char *s, *p = NULL;
     size_t len, hlen = 0, plen = 0, end = 0;
@@ -267,13 +269,13 @@ int cfg_addr(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_empty_host
         problem = "port must be 1..65535";
     }
     if (problem != NULL) {
-        cfg_quote(node, what, sizeof(what));
-        return cfg_err(ctx, node, "%s, got %s", problem, what);
+        mtlb_cfg_quote(node, what, sizeof(what));
+        return mtlb_cfg_err(ctx, node, "%s, got %s", problem, what);
     }
     const char *h = s[0] == '[' ? s + 1 : s;
     char *copy = hlen ? strndup(h, hlen) : strdup("0.0.0.0");
     if (copy == NULL) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     free(*host);
     *host = copy;
@@ -302,7 +304,7 @@ static bool cfg_labels_ok(const char *s, size_t len)
     return label > 0;
 }
 
-int cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
+int mtlb_cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
 {
     const char *s;
     size_t len;
@@ -314,12 +316,12 @@ int cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
     }
     size_t skip = len > 2 && s[0] == '*' && s[1] == '.' ? 2 : 0;
     if (len > 253 || !cfg_labels_ok(s + skip, len - skip)) {
-        cfg_quote(node, what, sizeof(what));
-        return cfg_err(ctx, node, "expected a host name or *.domain, got %s", what);
+        mtlb_cfg_quote(node, what, sizeof(what));
+        return mtlb_cfg_err(ctx, node, "expected a host name or *.domain, got %s", what);
     }
     char *name = strndup(s, len);
     if (name == NULL) {
-        return cfg_oom(ctx);
+        return mtlb_cfg_oom(ctx);
     }
     for (char *c = name; *c; c++) {
         if (*c >= 'A' && *c <= 'Z') {

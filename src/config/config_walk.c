@@ -9,8 +9,8 @@
 
 #include "config_int.h"
 
-static void cfg_vwrite(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt,
-                       va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+cfg_vwrite(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, va_list ap)
 {
     size_t n = 0;
     int w;
@@ -34,7 +34,7 @@ static void cfg_vwrite(struct cfg_ctx *ctx, const yaml_node_t *node, const char 
     }
 }
 
-int cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+int mtlb_cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
 {
     va_list ap;
 
@@ -48,7 +48,7 @@ int cfg_err(struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
     return ctx->rc;
 }
 
-int cfg_oom(struct cfg_ctx *ctx)
+int mtlb_cfg_oom(struct cfg_ctx *ctx)
 {
     if (ctx->rc == 0) {
         if (ctx->err != NULL && ctx->errlen > 0) {
@@ -59,16 +59,16 @@ int cfg_oom(struct cfg_ctx *ctx)
     return ctx->rc;
 }
 
-int cfg_visit(struct cfg_ctx *ctx, const yaml_node_t *node)
+int mtlb_cfg_visit(struct cfg_ctx *ctx, const yaml_node_t *node)
 {
     if (++ctx->visits > MTLB_CONFIG_MAX_VISITS) {
-        return cfg_err(ctx, node, "document too large (more than %u nodes after aliases)",
-                       MTLB_CONFIG_MAX_VISITS);
+        return mtlb_cfg_err(ctx, node, "document too large (more than %u nodes after aliases)",
+                            MTLB_CONFIG_MAX_VISITS);
     }
     return 0;
 }
 
-size_t cfg_push(struct cfg_ctx *ctx, const char *fmt, ...)
+size_t mtlb_cfg_push(struct cfg_ctx *ctx, const char *fmt, ...)
 {
     size_t mark = ctx->keylen;
     va_list ap;
@@ -87,7 +87,7 @@ size_t cfg_push(struct cfg_ctx *ctx, const char *fmt, ...)
     return mark;
 }
 
-void cfg_pop(struct cfg_ctx *ctx, size_t mark)
+void mtlb_cfg_pop(struct cfg_ctx *ctx, size_t mark)
 {
     ctx->keylen = mark;
     ctx->key[mark] = '\0';
@@ -114,13 +114,13 @@ static void cfg_escape(const char *s, size_t len, char *dst, size_t cap)
     dst[cap > 0 ? n : 0] = '\0';
 }
 
-void cfg_quote(const yaml_node_t *node, char *dst, size_t cap)
+void mtlb_cfg_quote(const yaml_node_t *node, char *dst, size_t cap)
 {
     if (node->type == YAML_MAPPING_NODE) {
         snprintf(dst, cap, "a mapping");
     } else if (node->type == YAML_SEQUENCE_NODE) {
         snprintf(dst, cap, "a sequence");
-    } else if (cfg_is_null(node)) {
+    } else if (mtlb_cfg_is_null(node)) {
         snprintf(dst, cap, "null");
     } else {
         char tmp[72];
@@ -149,8 +149,8 @@ static int cfg_unknown_key(struct cfg_ctx *ctx, const yaml_node_t *k,
         n += w > 0 ? (size_t)w : 0;
     }
     cfg_escape((const char *)k->data.scalar.value, k->data.scalar.length, name, sizeof(name));
-    cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", name);
-    return cfg_err(ctx, k, "unknown key (expected one of %s)", keys);
+    mtlb_cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", name);
+    return mtlb_cfg_err(ctx, k, "unknown key (expected one of %s)", keys);
 }
 
 /* One key/value pair: resolves the field into *idx, rejects repeats, runs the reader. A null
@@ -164,12 +164,12 @@ static int cfg_walk_pair(struct cfg_ctx *ctx, const yaml_node_pair_t *pair,
     size_t i = 0;
     char what[80];
 
-    if (cfg_visit(ctx, k) || cfg_visit(ctx, v)) {
+    if (mtlb_cfg_visit(ctx, k) || mtlb_cfg_visit(ctx, v)) {
         return ctx->rc;
     }
     if (k->type != YAML_SCALAR_NODE) {
-        cfg_quote(k, what, sizeof(what));
-        return cfg_err(ctx, k, "keys must be plain strings, got %s", what);
+        mtlb_cfg_quote(k, what, sizeof(what));
+        return mtlb_cfg_err(ctx, k, "keys must be plain strings, got %s", what);
     }
     while (i < n_fields && !cfg_key_is(k, fields[i].key)) {
         i++;
@@ -177,28 +177,32 @@ static int cfg_walk_pair(struct cfg_ctx *ctx, const yaml_node_pair_t *pair,
     if (i == n_fields) {
         return cfg_unknown_key(ctx, k, fields, n_fields);
     }
-    size_t mark = cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", fields[i].key);
+    size_t mark = mtlb_cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", fields[i].key);
     if (seen[i] != NULL) {
-        return cfg_err(ctx, k, "duplicate key (first at %zu:%zu)", seen[i]->start_mark.line + 1,
-                       seen[i]->start_mark.column + 1);
+        return mtlb_cfg_err(ctx, k, "duplicate key (first at %zu:%zu)",
+                            seen[i]->start_mark.line + 1, seen[i]->start_mark.column + 1);
     }
     seen[i] = k;
     *idx = i;
-    int rc = cfg_is_null(v) ? 0 : fields[i].read(ctx, v, (char *)obj + fields[i].off, &fields[i]);
-    cfg_pop(ctx, mark);
+    int rc =
+        mtlb_cfg_is_null(v) ? 0 : fields[i].read(ctx, v, (char *)obj + fields[i].off, &fields[i]);
+    mtlb_cfg_pop(ctx, mark);
     return rc;
 }
 
-int cfg_walk_map(struct cfg_ctx *ctx, yaml_node_t *node, const struct cfg_field *fields,
-                 size_t n_fields, void *obj)
+int mtlb_cfg_walk_map(struct cfg_ctx *ctx, yaml_node_t *node, const struct cfg_field *fields,
+                      size_t n_fields, void *obj)
 {
     const yaml_node_t *seen[CFG_MAX_FIELDS] = {0};
     bool present[CFG_MAX_FIELDS] = {0};
     char what[80];
 
+    if (n_fields > CFG_MAX_FIELDS) {
+        return mtlb_cfg_err(ctx, node, "internal error: schema table too large");
+    }
     if (node->type != YAML_MAPPING_NODE) {
-        cfg_quote(node, what, sizeof(what));
-        return cfg_err(ctx, node, "expected a mapping, got %s", what);
+        mtlb_cfg_quote(node, what, sizeof(what));
+        return mtlb_cfg_err(ctx, node, "expected a mapping, got %s", what);
     }
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
          p++) {
@@ -207,39 +211,39 @@ int cfg_walk_map(struct cfg_ctx *ctx, yaml_node_t *node, const struct cfg_field 
         if (rc != 0) {
             return rc;
         }
-        present[i] = !cfg_is_null(yaml_document_get_node(ctx->doc, p->value));
+        present[i] = !mtlb_cfg_is_null(yaml_document_get_node(ctx->doc, p->value));
     }
     for (size_t i = 0; i < n_fields; i++) {
         if (fields[i].required && !present[i]) {
-            cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", fields[i].key);
-            return cfg_err(ctx, node, "missing required key");
+            mtlb_cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", fields[i].key);
+            return mtlb_cfg_err(ctx, node, "missing required key");
         }
     }
     return 0;
 }
 
-int cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, bool nonempty, size_t *count)
+int mtlb_cfg_seq(struct cfg_ctx *ctx, yaml_node_t *node, bool nonempty, size_t *count)
 {
     char what[80];
 
     if (node->type != YAML_SEQUENCE_NODE) {
-        cfg_quote(node, what, sizeof(what));
-        return cfg_err(ctx, node, "expected a sequence, got %s", what);
+        mtlb_cfg_quote(node, what, sizeof(what));
+        return mtlb_cfg_err(ctx, node, "expected a sequence, got %s", what);
     }
     *count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     if (nonempty && *count == 0) {
-        return cfg_err(ctx, node, "must not be empty");
+        return mtlb_cfg_err(ctx, node, "must not be empty");
     }
     return 0;
 }
 
-int cfg_item(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i, yaml_node_t **item)
+int mtlb_cfg_item(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i, yaml_node_t **item)
 {
     *item = yaml_document_get_node(ctx->doc, seq->data.sequence.items.start[i]);
-    return cfg_visit(ctx, *item);
+    return mtlb_cfg_visit(ctx, *item);
 }
 
-yaml_node_t *cfg_nth(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i)
+yaml_node_t *mtlb_cfg_nth(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i)
 {
     if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
         i >= (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start)) {
@@ -248,7 +252,7 @@ yaml_node_t *cfg_nth(struct cfg_ctx *ctx, yaml_node_t *seq, size_t i)
     return yaml_document_get_node(ctx->doc, seq->data.sequence.items.start[i]);
 }
 
-yaml_node_t *cfg_lookup(struct cfg_ctx *ctx, yaml_node_t *map, const char *key)
+yaml_node_t *mtlb_cfg_lookup(struct cfg_ctx *ctx, yaml_node_t *map, const char *key)
 {
     if (map == NULL || map->type != YAML_MAPPING_NODE) {
         return NULL;
@@ -277,7 +281,7 @@ static int cfg_dup_cmp(const void *a, const void *b)
     return c;
 }
 
-int cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char *what)
+int mtlb_cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char *what)
 {
     const struct cfg_dup *first = NULL;
     const struct cfg_dup *dup = NULL;
@@ -305,10 +309,10 @@ int cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char 
     cfg_escape(dup->s, strlen(dup->s), s, sizeof(s));
     if (dup->port != 0) {
         bool v6 = strchr(dup->s, ':') != NULL;
-        return cfg_err(ctx, dup->node, "duplicate %s \"%s%s%s:%u\" (first at %zu:%zu)", what,
-                       v6 ? "[" : "", s, v6 ? "]" : "", dup->port,
-                       first->node->start_mark.line + 1, first->node->start_mark.column + 1);
+        return mtlb_cfg_err(ctx, dup->node, "duplicate %s \"%s%s%s:%u\" (first at %zu:%zu)", what,
+                            v6 ? "[" : "", s, v6 ? "]" : "", dup->port,
+                            first->node->start_mark.line + 1, first->node->start_mark.column + 1);
     }
-    return cfg_err(ctx, dup->node, "duplicate %s \"%s\" (first at %zu:%zu)", what, s,
-                   first->node->start_mark.line + 1, first->node->start_mark.column + 1);
+    return mtlb_cfg_err(ctx, dup->node, "duplicate %s \"%s\" (first at %zu:%zu)", what, s,
+                        first->node->start_mark.line + 1, first->node->start_mark.column + 1);
 }

@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "h1_chars.h"
+
 enum {
     S_SIZE_START = 0, /* first byte of a chunk-size line: a hex digit */
     S_SIZE,           /* more hex digits */
@@ -36,14 +38,6 @@ enum {
 #define CHUNK_SIZE_LIMIT (UINT64_C(1) << 60)
 
 enum step { STEP_MORE, STEP_DONE, STEP_INVALID };
-
-static bool is_tchar(unsigned char ch)
-{
-    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
-        return true;
-    }
-    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
 
 static bool is_ows(unsigned char ch)
 {
@@ -87,10 +81,10 @@ static enum step ext_step(struct mtlb_h1_chunked *c, unsigned char ch)
             return STEP_MORE;
         }
         c->state = S_EXT_NAME;
-        return is_tchar(ch) ? STEP_MORE : STEP_INVALID;
+        return h1_is_tchar(ch) ? STEP_MORE : STEP_INVALID;
     case S_EXT_NAME:
     case S_EXT_POST_NAME:
-        if (c->state == S_EXT_NAME && is_tchar(ch)) {
+        if (c->state == S_EXT_NAME && h1_is_tchar(ch)) {
             return STEP_MORE;
         }
         if (is_ows(ch)) {
@@ -107,10 +101,10 @@ static enum step ext_step(struct mtlb_h1_chunked *c, unsigned char ch)
             return STEP_MORE;
         }
         c->state = (ch == '"') ? S_EXT_QUOTED : S_EXT_VAL;
-        return (ch == '"' || is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
+        return (ch == '"' || h1_is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
     case S_EXT_VAL:
     case S_EXT_POST_VAL:
-        if (c->state == S_EXT_VAL && is_tchar(ch)) {
+        if (c->state == S_EXT_VAL && h1_is_tchar(ch)) {
             return STEP_MORE;
         }
         if (is_ows(ch)) {
@@ -124,10 +118,10 @@ static enum step ext_step(struct mtlb_h1_chunked *c, unsigned char ch)
         } else if (ch == '\\') {
             c->state = S_EXT_QESC;
         }
-        return (ch >= 0x20 && ch != 0x7f) || ch == '\t' ? STEP_MORE : STEP_INVALID;
+        return h1_is_field(ch) ? STEP_MORE : STEP_INVALID;
     default: /* S_EXT_QESC */
         c->state = S_EXT_QUOTED;
-        return (ch >= 0x20 && ch != 0x7f) || ch == '\t' ? STEP_MORE : STEP_INVALID;
+        return h1_is_field(ch) ? STEP_MORE : STEP_INVALID;
     }
 }
 
@@ -174,18 +168,18 @@ static enum step trailer_step(struct mtlb_h1_chunked *c, unsigned char ch)
     switch (c->state) {
     case S_TRAILER_START:
         c->state = (ch == '\r') ? S_FINAL_LF : S_TRAILER_NAME;
-        return (ch == '\r' || is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
+        return (ch == '\r' || h1_is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
     case S_TRAILER_NAME:
         if (ch == ':') {
             c->state = S_TRAILER_VALUE;
         }
-        return (ch == ':' || is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
+        return (ch == ':' || h1_is_tchar(ch)) ? STEP_MORE : STEP_INVALID;
     case S_TRAILER_VALUE:
         if (ch == '\r') {
             c->state = S_TRAILER_LF;
             return STEP_MORE;
         }
-        return (ch >= 0x20 && ch != 0x7f) || ch == '\t' ? STEP_MORE : STEP_INVALID;
+        return h1_is_field(ch) ? STEP_MORE : STEP_INVALID;
     case S_TRAILER_LF:
         c->line_len = 0;
         c->state = S_TRAILER_START;

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "h1_chars.h"
+
 /* Cursor over the caller's buffer; pos only ever moves forward and never passes len. */
 struct cur {
     const char *buf;
@@ -17,37 +19,6 @@ struct cur {
 /* Leading empty lines accepted before a request line (RFC 9112 section 2.2 asks for at least
  * one; two covers clients that send an extra CRLF after a POST body). A third is refused. */
 #define MAX_LEADING_CRLF 2
-
-/* tchar from RFC 9110 section 5.6.2: "!#$%&'*+-.^_`|~", DIGIT, ALPHA. */
-static const unsigned char tchar[256] = {
-    /* 0x00 - 0x1f: controls */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* */
-    /*   !  "  #  $  %  &  '  (  )  *  +  ,  -  .  / */
-    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /* */
-    /* 0-9 : ; < = > ? */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* */
-    /* @ A-O */
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* */
-    /* P-Z [ \ ] ^ _ */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, /* */
-    /* ` a-o */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* */
-    /* p-z { | } ~ DEL */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, /* */
-    /* 0x80 - 0xff: not token characters */
-};
-
-static bool is_tchar(unsigned char ch)
-{
-    return tchar[ch] != 0;
-}
-
-/* field-vchar / SP / HTAB, obs-text allowed; every other control (and DEL) refused. */
-static bool is_field_char(unsigned char ch)
-{
-    return (ch >= 0x20 && ch != 0x7f) || ch == '\t';
-}
 
 static bool is_ows(char ch)
 {
@@ -61,17 +32,13 @@ static unsigned char ascii_lower(unsigned char ch)
 
 bool mtlb_h1_name_is(struct mtlb_slice name, const char *lower)
 {
-    size_t n = strlen(lower);
-
-    if (name.len != n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (ascii_lower((unsigned char)name.p[i]) != (unsigned char)lower[i]) {
+    /* no strlen: the first differing byte (usually the first) decides */
+    for (size_t i = 0; i < name.len; i++) {
+        if (lower[i] == '\0' || ascii_lower((unsigned char)name.p[i]) != (unsigned char)lower[i]) {
             return false;
         }
     }
-    return true;
+    return lower[name.len] == '\0';
 }
 
 static int fail(struct cur *c, size_t off, int status, const char *reason)
@@ -109,14 +76,26 @@ static int expect_crlf(struct cur *c)
     return 0;
 }
 
+/* Advances over bytes of class `cls` (H1_*). Locals keep the hot loop free of reloads: the
+ * compiler must otherwise assume that char data may alias the cursor. */
+static void skip_class(struct cur *c, unsigned cls)
+{
+    const unsigned char *p = (const unsigned char *)c->buf;
+    size_t pos = c->pos;
+    size_t len = c->len;
+
+    while (pos < len && (h1_class[p[pos]] & cls) != 0) {
+        pos++;
+    }
+    c->pos = pos;
+}
+
 /* Scans a (possibly empty) run of token characters; stops on the first other byte. */
 static int scan_token(struct cur *c, struct mtlb_slice *out)
 {
     size_t start = c->pos;
 
-    while (c->pos < c->len && is_tchar((unsigned char)c->buf[c->pos])) {
-        c->pos++;
-    }
+    skip_class(c, H1_TCHAR);
     if (c->pos >= c->len) {
         return MTLB_INCOMPLETE;
     }
@@ -191,15 +170,12 @@ static int parse_request_line(struct cur *c)
         return fail_at(c, 400, "invalid character in method");
     }
     size_t start = ++c->pos;
-    while (c->pos < c->len && c->buf[c->pos] != ' ') {
-        unsigned char ch = (unsigned char)c->buf[c->pos];
-        if (ch < 0x20 || ch == 0x7f) {
-            return fail_at(c, 400, ch == '\n' ? "bare LF" : "invalid character in target");
-        }
-        c->pos++;
-    }
+    skip_class(c, H1_TARGET);
     if (c->pos >= c->len) {
         return MTLB_INCOMPLETE;
+    }
+    if (c->buf[c->pos] != ' ') {
+        return fail_at(c, 400, c->buf[c->pos] == '\n' ? "bare LF" : "invalid character in target");
     }
     if (c->pos == start) {
         return fail_at(c, 400, "empty request target");
@@ -248,12 +224,10 @@ static int parse_status_line(struct cur *c)
         return fail_at(c, 400, "invalid status code");
     }
     size_t start = c->pos;
-    while (c->pos < c->len && c->buf[c->pos] != '\r') {
-        unsigned char ch = (unsigned char)c->buf[c->pos];
-        if (!is_field_char(ch)) {
-            return fail_at(c, 400, ch == '\n' ? "bare LF" : "invalid character in reason");
-        }
-        c->pos++;
+    skip_class(c, H1_FIELD);
+    if (c->pos < c->len && c->buf[c->pos] != '\r') {
+        return fail_at(c, 400,
+                       c->buf[c->pos] == '\n' ? "bare LF" : "invalid character in reason");
     }
     m->reason.p = c->buf + start;
     m->reason.len = c->pos - start;
@@ -281,12 +255,10 @@ static int parse_field_line(struct cur *c, struct mtlb_h1_header *h)
         c->pos++;
     }
     size_t start = c->pos;
-    while (c->pos < c->len && c->buf[c->pos] != '\r') {
-        unsigned char vch = (unsigned char)c->buf[c->pos];
-        if (!is_field_char(vch)) {
-            return fail_at(c, 400, vch == '\n' ? "bare LF" : "invalid character in field value");
-        }
-        c->pos++;
+    skip_class(c, H1_FIELD);
+    if (c->pos < c->len && c->buf[c->pos] != '\r') {
+        return fail_at(c, 400,
+                       c->buf[c->pos] == '\n' ? "bare LF" : "invalid character in field value");
     }
     size_t end = c->pos;
     while (end > start && is_ows(c->buf[end - 1])) {
@@ -419,6 +391,27 @@ static size_t off_of(struct cur *c, const struct mtlb_h1_header *h)
     return (size_t)(h->name.p - c->buf);
 }
 
+/* The only field names the framing depends on, one per length (so one comparison each). */
+static const char *framing_name(size_t len)
+{
+    switch (len) {
+    case 4:
+        return "host";
+    case 6:
+        return "expect";
+    case 7:
+        return "upgrade";
+    case 10:
+        return "connection";
+    case 14:
+        return "content-length";
+    case 17:
+        return "transfer-encoding";
+    default:
+        return NULL;
+    }
+}
+
 static int gather_framing(struct cur *c, struct framing *f)
 {
     struct mtlb_h1_message *m = c->msg;
@@ -426,7 +419,12 @@ static int gather_framing(struct cur *c, struct framing *f)
 
     for (size_t i = 0; i < m->num_headers; i++) {
         const struct mtlb_h1_header *h = &m->headers[i];
-        if (mtlb_h1_name_is(h->name, "content-length")) {
+        const char *name = framing_name(h->name.len);
+        if (name == NULL || !mtlb_h1_name_is(h->name, name)) {
+            continue;
+        }
+        switch (h->name.len) {
+        case 14: /* Content-Length */
             if (f->cl != NULL) {
                 return fail(c, off_of(c, h), 400, "multiple Content-Length fields");
             }
@@ -434,17 +432,22 @@ static int gather_framing(struct cur *c, struct framing *f)
                 return fail(c, off_of(c, h), 400, "invalid Content-Length");
             }
             f->cl = h;
-        } else if (mtlb_h1_name_is(h->name, "transfer-encoding")) {
+            break;
+        case 17: /* Transfer-Encoding */
             f->te = t.h = h;
             for_each_element(h->value, te_coding, &t);
-        } else if (mtlb_h1_name_is(h->name, "connection")) {
+            break;
+        case 10: /* Connection */
             for_each_element(h->value, connection_token, f);
-        } else if (mtlb_h1_name_is(h->name, "host")) {
+            break;
+        case 4: /* Host */
             f->host2 = (f->host != NULL && f->host2 == NULL) ? h : f->host2;
             f->host = f->host ? f->host : h;
-        } else if (mtlb_h1_name_is(h->name, "upgrade")) {
+            break;
+        case 7: /* Upgrade */
             m->upgrade = true;
-        } else if (mtlb_h1_name_is(h->name, "expect")) {
+            break;
+        default: /* Expect */
             m->expect_continue = mtlb_h1_name_is(h->value, "100-continue");
         }
     }

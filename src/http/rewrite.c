@@ -86,35 +86,82 @@ static bool list_has(struct mtlb_slice list, struct mtlb_slice name)
     return false;
 }
 
-/* RFC 9110 section 7.6.1: connection-specific fields never cross the proxy. Transfer-Encoding
- * is one too, but bodies are relayed verbatim, so the coding stays valid end to end. */
-static bool is_hop_by_hop(const struct mtlb_h1_message *m, struct mtlb_slice name)
-{
-    static const char *const fixed[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                        "upgrade"};
+enum field_kind {
+    F_OTHER,
+    F_HOP,       /* RFC 9110 section 7.6.1: connection-specific, never crosses the proxy */
+    F_EDGE,      /* only the edge may set it: a client copy would forge identity or address */
+    F_PROTECTED, /* never removed, even when Connection names it (see below) */
+};
 
-    for (size_t i = 0; i < MTLB_ARRAY_LEN(fixed); i++) {
-        if (mtlb_h1_name_is(name, fixed[i])) {
-            return true;
-        }
+/* One switch on the length, then one comparison: every field is classified once. */
+static enum field_kind classify(struct mtlb_slice n)
+{
+    if (n.len >= 5 && slice_eq_ci((struct mtlb_slice){n.p, 5}, slice_of("x-ssl"))) {
+        return F_EDGE;
     }
-    for (size_t i = 0; i < m->num_headers; i++) {
+    switch (n.len) {
+    case 2:
+        return mtlb_h1_name_is(n, "te") ? F_HOP : F_OTHER;
+    case 4:
+        return mtlb_h1_name_is(n, "host") ? F_PROTECTED : F_OTHER;
+    case 7:
+        return mtlb_h1_name_is(n, "upgrade") ? F_HOP : F_OTHER;
+    case 9:
+        return mtlb_h1_name_is(n, "x-real-ip") ? F_EDGE : F_OTHER;
+    case 10:
+        return mtlb_h1_name_is(n, "connection") || mtlb_h1_name_is(n, "keep-alive") ? F_HOP
+                                                                                    : F_OTHER;
+    case 14:
+        return mtlb_h1_name_is(n, "content-length") ? F_PROTECTED : F_OTHER;
+    case 15:
+        return mtlb_h1_name_is(n, "x-forwarded-for") ? F_EDGE : F_OTHER;
+    case 16:
+        return mtlb_h1_name_is(n, "proxy-connection") ? F_HOP : F_OTHER;
+    case 17:
+        if (mtlb_h1_name_is(n, "x-forwarded-proto")) {
+            return F_EDGE;
+        }
+        /* Transfer-Encoding is connection-specific too, but bodies are relayed verbatim, so
+         * the coding stays valid end to end. */
+        return mtlb_h1_name_is(n, "transfer-encoding") ? F_PROTECTED : F_OTHER;
+    default:
+        return F_OTHER;
+    }
+}
+
+/* Index of the first non-empty Connection field, or num_headers when there is none. */
+static size_t first_connection(const struct mtlb_h1_message *m)
+{
+    size_t i = 0;
+
+    while (i < m->num_headers &&
+           !(mtlb_h1_name_is(m->headers[i].name, "connection") && m->headers[i].value.len > 0)) {
+        i++;
+    }
+    return i;
+}
+
+/* Whether the field must not be forwarded. "Connection: Content-Length" must not strip the
+ * framing the proxy used to delimit the body (the backend would read the body as the next
+ * request), nor Host: those are F_PROTECTED. */
+static bool drop_field(const struct mtlb_h1_message *m, size_t first_conn, struct mtlb_slice name,
+                       bool drop_edge)
+{
+    enum field_kind k = classify(name);
+
+    if (k == F_HOP || (k == F_EDGE && drop_edge)) {
+        return true;
+    }
+    if (k == F_PROTECTED) {
+        return false;
+    }
+    for (size_t i = first_conn; i < m->num_headers; i++) {
         if (mtlb_h1_name_is(m->headers[i].name, "connection") &&
             list_has(m->headers[i].value, name)) {
             return true;
         }
     }
     return false;
-}
-
-/* Fields only the edge may set: a client copy would forge its identity or its address. */
-static bool is_edge_field(struct mtlb_slice name)
-{
-    if (name.len >= 5 && slice_eq_ci((struct mtlb_slice){name.p, 5}, slice_of("x-ssl"))) {
-        return true;
-    }
-    return mtlb_h1_name_is(name, "x-forwarded-for") ||
-           mtlb_h1_name_is(name, "x-forwarded-proto") || mtlb_h1_name_is(name, "x-real-ip");
 }
 
 /* Added values come from the certificate and the socket; refuse anything that could break
@@ -163,18 +210,49 @@ static ssize_t finish(struct out *o)
     return o->overflow ? -ENOSPC : (ssize_t)o->len;
 }
 
+/* HTTP/1.1 requires Host (RFC 9112 section 3.2): an HTTP/1.0 request without one is upgraded
+ * with the authority of an absolute-form target, or an empty value. */
+static void put_missing_host(struct out *o, const struct mtlb_h1_message *req)
+{
+    struct mtlb_slice t = req->target;
+    struct mtlb_slice auth = {"", 0};
+
+    if (req->minor_version != 0) {
+        return; /* the parser already required Host */
+    }
+    for (size_t i = 0; i < req->num_headers; i++) {
+        if (mtlb_h1_name_is(req->headers[i].name, "host")) {
+            return;
+        }
+    }
+    const char *sep = t.len > 0 && t.p[0] != '/' ? memmem(t.p, t.len, "://", 3) : NULL;
+    if (sep != NULL) {
+        const char *a = sep + 3;
+        const char *end = a;
+        while (end < t.p + t.len && *end != '/' && *end != '?' && *end != '#') {
+            end++;
+        }
+        const char *at = memrchr(a, '@', (size_t)(end - a));
+        auth.p = at != NULL ? at + 1 : a;
+        auth.len = (size_t)(end - auth.p);
+    }
+    put_field(o, slice_of("Host"), auth);
+}
+
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap)
 {
     struct out o = {.p = out, .cap = cap};
+    size_t first_conn = first_connection(req);
 
     put(&o, req->method.p, req->method.len);
     put(&o, " ", 1);
     put(&o, req->target.p, req->target.len);
     put_str(&o, " HTTP/1.1\r\n");
+    put_missing_host(&o, req);
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct mtlb_h1_header *h = &req->headers[i];
-        if (!is_edge_field(h->name) && !is_hop_by_hop(req, h->name)) {
+        if (!drop_field(req, first_conn, h->name, true)) {
             put_field(&o, h->name, h->value);
         }
     }
@@ -189,6 +267,7 @@ ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_cli
                               size_t cap)
 {
     struct out o = {.p = out, .cap = cap};
+    size_t first_conn = first_connection(resp);
     int st = resp->status;
     char code[5] = {' ', (char)('0' + st / 100 % 10), (char)('0' + st / 10 % 10),
                     (char)('0' + st % 10), ' '};
@@ -199,7 +278,7 @@ ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_cli
     put(&o, "\r\n", 2);
     for (size_t i = 0; i < resp->num_headers; i++) {
         const struct mtlb_h1_header *h = &resp->headers[i];
-        if (!is_hop_by_hop(resp, h->name)) {
+        if (!drop_field(resp, first_conn, h->name, false)) {
             put_field(&o, h->name, h->value);
         }
     }

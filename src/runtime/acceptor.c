@@ -119,12 +119,12 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
         return;
     }
     static struct mtlb_ratelimit rl;
-    char why[256];
+    char why[256], q[300];
     /* Verification failures were logged in detail by the verify callback already. */
     int level = c->tls_info.first_error != X509_V_OK ? MTLB_LOG_DEBUG : MTLB_LOG_INFO;
-    mtlb_log_rl(&rl, 20, level, "conn=%llu peer=%s event=handshake_failed reason=\"%s\"",
+    mtlb_log_rl(&rl, 20, level, "conn=%llu peer=%s event=handshake_failed reason=%s",
                 (unsigned long long)c->id, c->tls_info.peer,
-                mtlb_tls_error_string(c->ssl, why, sizeof(why)));
+                mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q, sizeof(q)));
     hs_drop(a, c);
 }
 

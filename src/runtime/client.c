@@ -222,9 +222,11 @@ static bool read_plain(struct mtlb_client *c)
         }
         if (err != SSL_ERROR_ZERO_RETURN) {
             static struct mtlb_ratelimit rl;
-            char why[256];
-            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu event=tls_error reason=\"%s\"",
-                        (unsigned long long)c->id, mtlb_tls_error_string(c->ssl, why, sizeof(why)));
+            char why[256], q[300];
+            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu event=tls_error reason=%s",
+                        (unsigned long long)c->id,
+                        mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q,
+                                       sizeof(q)));
         }
         mtlb_client_abort(c);
         return false;

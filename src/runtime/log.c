@@ -142,9 +142,8 @@ void mtlb_log_rl(struct mtlb_ratelimit *rl, unsigned per_sec, int level, const c
     }
     uint64_t now = mtlb_now_ms();
     uint64_t start = __atomic_load_n(&rl->window_start_ms, __ATOMIC_RELAXED);
-    if (now - start >= 1000 &&
-        __atomic_compare_exchange_n(&rl->window_start_ms, &start, now, false, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED)) {
+    if (now - start >= 1000 && __atomic_compare_exchange_n(&rl->window_start_ms, &start, now, false,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         __atomic_store_n(&rl->count, 0, __ATOMIC_RELAXED);
     }
     if (__atomic_fetch_add(&rl->count, 1, __ATOMIC_RELAXED) >= per_sec) {

@@ -130,16 +130,18 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
         long len = 0;
         int encrypted = rsn == PEM_R_BAD_PASSWORD_READ || rsn == PEM_R_PROBLEMS_GETTING_PASSWORD;
         while (!encrypted && bio != NULL && PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
-            encrypted = strcmp(name, "ENCRYPTED PRIVATE KEY") == 0 ||
-                        strstr(header, "ENCRYPTED") != NULL;
+            encrypted =
+                strcmp(name, "ENCRYPTED PRIVATE KEY") == 0 || strstr(header, "ENCRYPTED") != NULL;
             OPENSSL_free(name);
             OPENSSL_free(header);
             OPENSSL_free(data);
         }
         ERR_clear_error();
         if (encrypted) {
-            fail(err, errlen, "%s: private key is protected by a passphrase; mtlb needs an "
-                 "unencrypted key", path);
+            fail(err, errlen,
+                 "%s: private key is protected by a passphrase; mtlb needs an "
+                 "unencrypted key",
+                 path);
         } else {
             fail(err, errlen, "%s: no PEM private key found", path);
         }
@@ -202,7 +204,7 @@ static int add_trusted(X509_STORE *store, STACK_OF(X509_NAME) * names, const cha
 {
     const unsigned char *p = data;
     X509 *x = strcmp(pem_name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, len)
-                                                            : d2i_X509(NULL, &p, len);
+                                                             : d2i_X509(NULL, &p, len);
     if (x == NULL || p != data + len) {
         X509_free(x);
         return -EINVAL;
@@ -406,8 +408,8 @@ static int set_verify(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err, 
 
 static int sni_callback(SSL *ssl, int *alert, void *arg);
 
-static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d,
-                       size_t index, char *err, size_t errlen)
+static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, size_t index,
+                       char *err, size_t errlen)
 {
     char why[128];
     int rc;

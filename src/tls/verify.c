@@ -91,8 +91,7 @@ static void explain(int err, X509 *cert, char *out, size_t cap)
         snprintf(out, cap, " not_after=\"%s\"", when);
         break;
     case X509_V_ERR_CERT_NOT_YET_VALID:
-        mtlb_tls_format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when,
-                             sizeof(when));
+        mtlb_tls_format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when, sizeof(when));
         snprintf(out, cap, " not_before=\"%s\"", when);
         break;
     case X509_V_ERR_CERT_REVOKED:
@@ -124,8 +123,8 @@ static void log_failure(const struct mtlb_tls_conn_info *info, X509_STORE_CTX *s
     mtlb_log_rl(&rl, 50, MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=client_verify_failed mode=%s x509_error=%d "
                 "reason=%s depth=%d subject=%s issuer=%s%s",
-                (unsigned long long)info->conn_id, info->peer[0] ? info->peer : "-",
-                domain_name(d), d != NULL ? mtlb_config_mode_name(d->mode) : "-", err, reason,
+                (unsigned long long)info->conn_id, info->peer[0] ? info->peer : "-", domain_name(d),
+                d != NULL ? mtlb_config_mode_name(d->mode) : "-", err, reason,
                 X509_STORE_CTX_get_error_depth(sctx), subject, issuer, extra);
 }
 
@@ -219,8 +218,8 @@ static void log_cert_missing(SSL *ssl)
                 "conn=%llu peer=%s domain=%s event=client_cert_missing mode=%s "
                 "hint=\"the client sent no certificate; it may not have one issued by a CA "
                 "named in the truststore\"",
-                (unsigned long long)info->conn_id, info->peer[0] ? info->peer : "-",
-                domain_name(d), d != NULL ? mtlb_config_mode_name(d->mode) : "-");
+                (unsigned long long)info->conn_id, info->peer[0] ? info->peer : "-", domain_name(d),
+                d != NULL ? mtlb_config_mode_name(d->mode) : "-");
 }
 
 static size_t append(char *buf, size_t cap, size_t len, const char *s)

@@ -21,8 +21,7 @@
 static const char *env_path(const char *var)
 {
     const char *v = getenv(var);
-    cr_assert(v != NULL && v[0] != '\0', "environment variable %s is not set (run via meson)",
-              var);
+    cr_assert(v != NULL && v[0] != '\0', "environment variable %s is not set (run via meson)", var);
     return v;
 }
 
@@ -106,12 +105,11 @@ uint16_t it_free_port(void)
     return ntohs(sa.sin_port);
 }
 
-static bool port_accepts(uint16_t port)
+bool it_port_accepts(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
     close(fd);
     return ok;
@@ -207,7 +205,7 @@ void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
             cr_assert_fail("mtlb exited during start-up (%s); stderr:\n%s", status_text(st),
                            tail(env->err_log));
         }
-        if (port_accepts(env->port)) {
+        if (it_port_accepts(env->port)) {
             return;
         }
         sleep_ms(20);
@@ -226,23 +224,17 @@ void it_mtlb_assert_alive(struct it_env *env)
     }
 }
 
-int it_mtlb_stop(struct it_env *env, int timeout_ms)
+int it_mtlb_wait(struct it_env *env, int timeout_ms)
 {
     cr_assert(env->mtlb > 0, "mtlb is not running");
     pid_t pid = env->mtlb;
     int st = 0;
-    if (waitpid(pid, &st, WNOHANG) == pid) {
-        env->mtlb = 0;
-        cr_assert_fail("mtlb had already died (%s); stderr:\n%s", status_text(st),
-                       tail(env->err_log));
-    }
-    kill(pid, SIGTERM);
     double deadline = it_now() + timeout_ms / 1000.0;
     while (it_now() < deadline) {
         if (waitpid(pid, &st, WNOHANG) == pid) {
             env->mtlb = 0;
-            cr_assert(!WIFSIGNALED(st) || WTERMSIG(st) == SIGTERM,
-                      "mtlb crashed: %s; stderr:\n%s", status_text(st), tail(env->err_log));
+            cr_assert(!WIFSIGNALED(st) || WTERMSIG(st) == SIGTERM, "mtlb crashed: %s; stderr:\n%s",
+                      status_text(st), tail(env->err_log));
             return st;
         }
         sleep_ms(10);
@@ -255,6 +247,13 @@ int it_mtlb_stop(struct it_env *env, int timeout_ms)
     return st;
 }
 
+int it_mtlb_stop(struct it_env *env, int timeout_ms)
+{
+    it_mtlb_assert_alive(env);
+    kill(env->mtlb, SIGTERM);
+    return it_mtlb_wait(env, timeout_ms);
+}
+
 uint16_t it_echo_start(struct it_env *env, const char *name)
 {
     cr_assert(env->n_echo < IT_MAX_ECHO);
@@ -262,8 +261,8 @@ uint16_t it_echo_start(struct it_env *env, const char *name)
     char listen[32], log[320];
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
     snprintf(log, sizeof(log), "%s/echo-%s.log", env->dir, name);
-    char *argv[] = {(char *)env_path("MTLB_ECHO"), "--listen", listen, "--name", (char *)name,
-                    NULL};
+    char *argv[] = {
+        (char *)env_path("MTLB_ECHO"), "--listen", listen, "--name", (char *)name, NULL};
     pid_t pid = spawn(argv, log, log);
     env->echo[env->n_echo] = pid;
     env->echo_port[env->n_echo++] = port;
@@ -377,8 +376,8 @@ void it_sink_close(struct it_sink *s)
     s->fd = -1;
 }
 
-#define IT_TIMEOUTS                                                                            \
-    "{handshake: 2s, client_header: 2s, client_body: 2s, client_idle: 5s, "                    \
+#define IT_TIMEOUTS                                                                                \
+    "{handshake: 2s, client_header: 2s, client_body: 2s, client_idle: 5s, "                        \
     "backend_connect: 1s, backend_response: 1s, backend_idle: 5s, drain: 2s}"
 #define IT_LIMITS "{max_header_bytes: 16384, max_headers: 100}"
 
@@ -415,8 +414,8 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (f == NULL) {
         return -errno;
     }
-    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: %s\n    domains:\n",
-            env->port, cfg->listener_backend ? cfg->listener_backend : "app");
+    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: %s\n    domains:\n", env->port,
+            cfg->listener_backend ? cfg->listener_backend : "app");
     struct it_domain def = {.cert = NULL};
     size_t n = cfg->n_domains ? cfg->n_domains : 1;
     for (size_t i = 0; i < n; i++) {

@@ -18,17 +18,17 @@
 
 /* One domain of the single listener. Paths are relative to MTLB_PKI unless absolute. */
 struct it_domain {
-    const char *names[4]; /* NULL-terminated SNI names; first domain gets defaults */
-    const char *cert;     /* default "server/api.crt" */
-    const char *key;      /* default "server/api.key" */
-    const char *mode;     /* "mandatory", "optional", "off"; default "mandatory" */
+    const char *names[4];   /* NULL-terminated SNI names; first domain gets defaults */
+    const char *cert;       /* default "server/api.crt" */
+    const char *key;        /* default "server/api.key" */
+    const char *mode;       /* "mandatory", "optional", "off"; default "mandatory" */
     const char *truststore; /* default "trust/full.pem" unless mode is "off" */
     const char *crl;        /* default none */
 };
 
 struct it_config {
     struct it_domain domains[IT_MAX_DOMAINS];
-    size_t n_domains;           /* 0 means one default domain */
+    size_t n_domains;                 /* 0 means one default domain */
     uint16_t servers[IT_MAX_SERVERS]; /* backend ports on 127.0.0.1 */
     size_t n_servers;
     const char *listener_backend; /* default "app" (the pool's name) */
@@ -37,7 +37,7 @@ struct it_config {
 };
 
 struct it_env {
-    char dir[256];   /* per-test temporary directory */
+    char dir[256];    /* per-test temporary directory */
     char config[300]; /* path of the generated config */
     char out_log[300];
     char err_log[300];
@@ -52,7 +52,8 @@ struct it_env {
 const char *it_pki(const char *rel); /* static buffer ring: valid for a few calls */
 void it_env_init(struct it_env *env);
 void it_env_fini(struct it_env *env); /* kills whatever still runs, removes the temp dir */
-uint16_t it_free_port(void);           /* a loopback port nobody listens on right now */
+uint16_t it_free_port(void);          /* a loopback port nobody listens on right now */
+bool it_port_accepts(uint16_t port);  /* a connect to 127.0.0.1:port succeeds */
 
 /* Processes. */
 int it_write_config(struct it_env *env, const struct it_config *cfg); /* to env->config */
@@ -61,6 +62,8 @@ void it_mtlb_assert_alive(struct it_env *env);
 /* SIGTERM then wait up to timeout_ms (SIGKILL after). Fails the test if mtlb died from a
  * signal other than SIGTERM, or had to be killed. Returns the wait status. */
 int it_mtlb_stop(struct it_env *env, int timeout_ms);
+/* Waits for an exit already requested (same checks as it_mtlb_stop). */
+int it_mtlb_wait(struct it_env *env, int timeout_ms);
 uint16_t it_echo_start(struct it_env *env, const char *name);
 /* Runs a command to completion; *out and *err receive its stdout and stderr (malloc'd).
  * Returns the exit code, or -1 on timeout/signal. */
@@ -76,8 +79,9 @@ size_t it_wait_lines(const char *path, const char *const *needles, size_t want, 
 struct it_tls_opts {
     const char *cert; /* client certificate or chain file (PKI-relative), NULL for none */
     const char *key;
-    const char *sni;  /* NULL: no SNI */
-    int version;      /* 0: any; TLS1_2_VERSION or TLS1_3_VERSION to pin */
+    const char *sni;      /* NULL: no SNI */
+    int version;          /* 0: any; TLS1_2_VERSION or TLS1_3_VERSION to pin */
+    SSL_SESSION *session; /* offered for resumption; NULL for a full handshake */
 };
 
 struct it_conn {
@@ -110,7 +114,7 @@ struct it_conn *it_tcp_connect(uint16_t port);
 struct it_conn *it_tls_connect(uint16_t port, const struct it_tls_opts *o, char *err,
                                size_t errlen);
 void it_conn_close(struct it_conn *c);
-void it_conn_timeout(struct it_conn *c, int ms); /* send and receive timeouts */
+void it_conn_timeout(struct it_conn *c, int ms);              /* send and receive timeouts */
 int it_conn_send(struct it_conn *c, const void *p, size_t n); /* 0 or -1 */
 int it_conn_sends(struct it_conn *c, const char *s);
 /* Reads one response. Returns 0, or -1 (no complete response; c->err says why and
@@ -122,11 +126,11 @@ bool it_conn_wait_closed(struct it_conn *c, int timeout_ms);
 
 /* Outcome of a complete TLS exchange: connect, send a request, read the response. */
 enum it_outcome {
-    IT_OK = 0,          /* got an HTTP response */
+    IT_OK = 0,           /* got an HTTP response */
     IT_HANDSHAKE_FAILED, /* SSL_connect failed */
-    IT_READ_FAILED,     /* handshake done, then an error/alert/EOF with zero HTTP bytes */
-    IT_PARTIAL,         /* some bytes arrived but no complete response */
-    IT_TIMEOUT,         /* nothing at all within the timeout */
+    IT_READ_FAILED,      /* handshake done, then an error/alert/EOF with zero HTTP bytes */
+    IT_PARTIAL,          /* some bytes arrived but no complete response */
+    IT_TIMEOUT,          /* nothing at all within the timeout */
 };
 struct it_exchange {
     enum it_outcome outcome;
@@ -136,6 +140,8 @@ struct it_exchange {
     int alert_received;
     bool server_verified;
     char server_cn[128];
+    bool reused;          /* the handshake resumed o->session */
+    SSL_SESSION *session; /* the session after the exchange (for resumption), or NULL */
 };
 void it_tls_exchange(uint16_t port, const struct it_tls_opts *o, const char *request,
                      struct it_exchange *x);
@@ -143,8 +149,7 @@ void it_exchange_fini(struct it_exchange *x);
 const char *it_outcome_name(enum it_outcome o);
 
 /* Simple GET through TLS with a client cert; fails the test unless a response arrives. */
-void it_get(uint16_t port, const struct it_tls_opts *o, const char *path,
-            struct it_response *r);
+void it_get(uint16_t port, const struct it_tls_opts *o, const char *path, struct it_response *r);
 
 /* Header helpers over a head ("Name: value\r\n" lines after the first line). */
 size_t it_header_count(const char *head, const char *name);

@@ -40,11 +40,10 @@ static struct it_conn *conn_new(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert(fd != -1, "socket: %s", strerror(errno));
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect to port %u: %s",
-              port, strerror(errno));
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect to port %u: %s", port,
+              strerror(errno));
     struct it_conn *c = calloc(1, sizeof(*c));
     c->fd = fd;
     c->cap = 65536;
@@ -63,6 +62,13 @@ void it_conn_close(struct it_conn *c)
 {
     if (c == NULL) {
         return;
+    }
+    if (c->ssl != NULL && SSL_is_init_finished(c->ssl)) {
+        /* A close_notify keeps the session resumable (SSL_free of an unshut connection marks
+         * it not resumable); on a broken connection this fails harmlessly. */
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
     }
     SSL_free(c->ssl);
     SSL_CTX_free(c->ctx);
@@ -136,8 +142,7 @@ static void record_server(struct it_conn *c, const char *host)
         X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, c->server_cn,
                                   sizeof(c->server_cn));
         /* The certificate must also be the one for the name we asked for. */
-        if (X509_check_host(peer, host, 0, 0, NULL) != 1 &&
-            X509_check_ip_asc(peer, host, 0) != 1) {
+        if (X509_check_host(peer, host, 0, 0, NULL) != 1 && X509_check_ip_asc(peer, host, 0) != 1) {
             c->server_verified = false;
         }
         X509_free(peer);
@@ -155,6 +160,9 @@ static struct it_conn *tls_open(uint16_t port, const struct it_tls_opts *o, bool
     if (o->sni != NULL) {
         SSL_set_tlsext_host_name(c->ssl, o->sni);
     }
+    if (o->session != NULL) {
+        cr_assert_eq(SSL_set_session(c->ssl, o->session), 1);
+    }
     ERR_clear_error();
     int r = SSL_connect(c->ssl);
     *ok = r == 1;
@@ -166,8 +174,7 @@ static struct it_conn *tls_open(uint16_t port, const struct it_tls_opts *o, bool
     return c;
 }
 
-struct it_conn *it_tls_connect(uint16_t port, const struct it_tls_opts *o, char *err,
-                               size_t errlen)
+struct it_conn *it_tls_connect(uint16_t port, const struct it_tls_opts *o, char *err, size_t errlen)
 {
     bool ok;
     struct it_conn *c = tls_open(port, o, &ok);
@@ -472,6 +479,10 @@ void it_tls_exchange(uint16_t port, const struct it_tls_opts *o, const char *req
     x->cert_requested = c->cert_requested;
     x->alert_received = c->alert_received;
     x->server_verified = c->server_verified;
+    if (c->ssl != NULL && x->outcome == IT_OK) {
+        x->reused = SSL_session_reused(c->ssl) == 1;
+        x->session = SSL_get1_session(c->ssl);
+    }
     memcpy(x->server_cn, c->server_cn, sizeof(x->server_cn));
     it_conn_close(c);
 }
@@ -479,6 +490,8 @@ void it_tls_exchange(uint16_t port, const struct it_tls_opts *o, const char *req
 void it_exchange_fini(struct it_exchange *x)
 {
     it_response_fini(&x->resp);
+    SSL_SESSION_free(x->session);
+    x->session = NULL;
 }
 
 void it_get(uint16_t port, const struct it_tls_opts *o, const char *path, struct it_response *r)
@@ -492,8 +505,7 @@ void it_get(uint16_t port, const struct it_tls_opts *o, const char *path, struct
 }
 
 /* Walks "Name: value" lines after the start line; calls back for each match of name. */
-static const char *header_find(const char *head, const char *name, const char *from,
-                               size_t *vlen)
+static const char *header_find(const char *head, const char *name, const char *from, size_t *vlen)
 {
     size_t nlen = strlen(name);
     const char *p = from ? from : strstr(head, "\r\n");

@@ -44,8 +44,7 @@ static void assert_serving(void)
     double t0 = it_now();
     it_get(env.port, &good, "/still-alive", &r);
     cr_assert_eq(r.status, 200, "after bad input: status %d", r.status);
-    cr_assert_lt(it_now() - t0, 2.0, "after bad input: a good request took %.2f s",
-                 it_now() - t0);
+    cr_assert_lt(it_now() - t0, 2.0, "after bad input: a good request took %.2f s", it_now() - t0);
     it_response_fini(&r);
 }
 
@@ -55,8 +54,8 @@ static void expect_status(const char *what, const char *req, int status, bool mu
     struct it_conn *c = connect_good();
     cr_assert_eq(it_conn_sends(c, req), 0, "%s: send: %s", what, c->err);
     struct it_response r;
-    cr_assert_eq(it_read_response(c, &r, false), 0, "%s: expected %d, got no response: %s",
-                 what, status, c->err);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s: expected %d, got no response: %s", what,
+                 status, c->err);
     cr_assert_eq(r.status, status, "%s: expected %d, got %d\n%s", what, status, r.status, r.head);
     if (must_close) {
         cr_assert(it_conn_wait_closed(c, 3000), "%s: connection must be closed after %d", what,
@@ -86,8 +85,7 @@ Test(badinput, space_before_colon_is_400)
 
 Test(badinput, obs_fold_is_400)
 {
-    expect_status("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", 400,
-                  false);
+    expect_status("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", 400, false);
 }
 
 Test(badinput, content_length_with_transfer_encoding_is_400_and_closed)
@@ -228,8 +226,7 @@ Test(badinput, half_sent_head_times_out)
     }
     cr_assert(it_conn_wait_closed(slow, 6000) || slow->eof, "stalled head never closed");
     double dt = it_now() - t0;
-    cr_assert(dt > 1.5 && dt < 4.5, "stalled head closed after %.2f s, client_header is 2 s",
-              dt);
+    cr_assert(dt > 1.5 && dt < 4.5, "stalled head closed after %.2f s, client_header is 2 s", dt);
     it_conn_close(slow);
     assert_serving();
     it_mtlb_stop(&env, 5000);

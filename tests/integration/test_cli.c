@@ -114,8 +114,8 @@ Test(cli, valid_config_passes)
 Test(cli, rsa_certificate_and_off_mode_pass)
 {
     struct it_config cfg = base();
-    cfg.domains[0] = (struct it_domain){.cert = "server/rsa.crt", .key = "server/rsa.key",
-                                        .mode = "off"};
+    cfg.domains[0] =
+        (struct it_domain){.cert = "server/rsa.crt", .key = "server/rsa.key", .mode = "off"};
     struct run r = check(&cfg);
     cr_assert_eq(r.rc, 0, "valid config rejected (%d):\n%s", r.rc, r.err);
     run_fini(&r);
@@ -268,4 +268,28 @@ Test(cli, sigterm_exits_cleanly)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "SIGTERM must lead to a clean exit 0 (status 0x%x)", st);
     cr_assert_lt(it_now() - t0, 3.0, "exit took longer than drain (2 s)");
+}
+
+Test(cli, sigterm_finishes_inflight_request)
+{
+    struct it_config cfg = base();
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    it_mtlb_start(&env, &cfg);
+    struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "handshake: %s", err);
+    cr_assert_eq(it_conn_sends(c, "GET /sleep/800 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    usleep(200 * 1000); /* the request is at the backend now */
+    kill(env.mtlb, SIGTERM);
+    usleep(200 * 1000);
+    cr_assert(!it_port_accepts(env.port), "still accepting connections after SIGTERM");
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "in-flight request lost on SIGTERM: %s",
+                 c->err);
+    cr_assert_eq(r.status, 200, "in-flight request during drain: status %d", r.status);
+    it_response_fini(&r);
+    it_conn_close(c);
+    int st = it_mtlb_wait(&env, 4000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drain must end in exit 0 (status 0x%x)", st);
 }

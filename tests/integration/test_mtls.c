@@ -38,38 +38,42 @@ struct cert_case {
     const char *dn;
     const char *issuer;
     const char *serial;
-    const char *log; /* extra text the client_verify_failed line must contain */
+    const char *log;         /* extra text the client_verify_failed line must contain */
+    const char *log_subject; /* subject of the certificate the failure is logged for */
+    int depth;               /* its depth in the chain */
 };
 
 static const struct cert_case cases[] = {
-    {"none", NULL, NULL, "trust/full.pem", true, "NONE", NULL, NULL, NULL, NULL},
+    {"none", NULL, NULL, "trust/full.pem", true, "NONE", NULL, NULL, NULL, NULL, NULL, 0},
     {"good leaf", "client/good.crt", "client/good.key", "trust/full.pem", true, "SUCCESS",
-     "/C=PL/O=mtlb Test/CN=good-client", INTER_DN, "1001", NULL},
+     "/C=PL/O=mtlb Test/CN=good-client", INTER_DN, "1001", NULL, NULL, 0},
     {"good chain, root-only truststore", "client/good-chain.pem", "client/good.key",
-     "trust/root-only.pem", true, "SUCCESS", "/C=PL/O=mtlb Test/CN=good-client", INTER_DN,
-     "1001", NULL},
-    {"good leaf, root-only truststore", "client/good.crt", "client/good.key",
-     "trust/root-only.pem", true, "FAILED", "/C=PL/O=mtlb Test/CN=good-client", INTER_DN, "1001",
-     "missing_issuer=\"" INTER_DN "\""},
+     "trust/root-only.pem", true, "SUCCESS", "/C=PL/O=mtlb Test/CN=good-client", INTER_DN, "1001",
+     NULL, NULL, 0},
+    {"good leaf, root-only truststore", "client/good.crt", "client/good.key", "trust/root-only.pem",
+     true, "FAILED", "/C=PL/O=mtlb Test/CN=good-client", INTER_DN, "1001",
+     "missing_issuer=\"" INTER_DN "\"", "/C=PL/O=mtlb Test/CN=good-client", 0},
     {"selfsigned", "client/selfsigned.crt", "client/selfsigned.key", "trust/full.pem", false,
      "SUCCESS", "/C=PL/O=mtlb Test/CN=selfsigned-client", "/C=PL/O=mtlb Test/CN=selfsigned-client",
-     "1003", NULL},
+     "1003", NULL, NULL, 0},
     {"selfsigned with crl", "client/selfsigned.crt", "client/selfsigned.key", "trust/full.pem",
      true, "SUCCESS", "/C=PL/O=mtlb Test/CN=selfsigned-client",
-     "/C=PL/O=mtlb Test/CN=selfsigned-client", "1003", NULL},
+     "/C=PL/O=mtlb Test/CN=selfsigned-client", "1003", NULL, NULL, 0},
     {"rsa leaf", "client/rsa.crt", "client/rsa.key", "trust/full.pem", true, "SUCCESS",
-     "/C=PL/O=mtlb Test/CN=rsa-client", INTER_DN, "1002", NULL},
+     "/C=PL/O=mtlb Test/CN=rsa-client", INTER_DN, "1002", NULL, NULL, 0},
     {"untrusted", "client/untrusted-chain.pem", "client/untrusted.key", "trust/full.pem", true,
-     "FAILED", "/C=PL/O=mtlb Rogue/CN=untrusted-client", ROGUE_DN, "1004", NULL},
-    {"expired", "client/expired-chain.pem", "client/expired.key", "trust/full.pem", true,
-     "FAILED", "/C=PL/O=mtlb Test/CN=expired-client", INTER_DN, "1005", "expired"},
-    {"revoked", "client/revoked-chain.pem", "client/revoked.key", "trust/full.pem", true,
-     "FAILED", "/C=PL/O=mtlb Test/CN=revoked-client", INTER_DN, "1006", "revoked"},
+     "FAILED", "/C=PL/O=mtlb Rogue/CN=untrusted-client", ROGUE_DN, "1004", NULL, ROGUE_DN, 1},
+    {"expired", "client/expired-chain.pem", "client/expired.key", "trust/full.pem", true, "FAILED",
+     "/C=PL/O=mtlb Test/CN=expired-client", INTER_DN, "1005", "expired",
+     "/C=PL/O=mtlb Test/CN=expired-client", 0},
+    {"revoked", "client/revoked-chain.pem", "client/revoked.key", "trust/full.pem", true, "FAILED",
+     "/C=PL/O=mtlb Test/CN=revoked-client", INTER_DN, "1006", "revoked",
+     "/C=PL/O=mtlb Test/CN=revoked-client", 0},
     {"no clientAuth EKU", "client/noclientauth-chain.pem", "client/noclientauth.key",
      "trust/full.pem", true, "FAILED", "/C=PL/O=mtlb Test/CN=serveronly-client", INTER_DN, "1007",
-     NULL},
+     NULL, "/C=PL/O=mtlb Test/CN=serveronly-client", 0},
     {"other CA", "client/other-chain.pem", "client/other.key", "trust/full.pem", true, "FAILED",
-     "/C=PL/O=mtlb Other/CN=other-client", OTHER_CA_DN, "1008", NULL},
+     "/C=PL/O=mtlb Other/CN=other-client", OTHER_CA_DN, "1008", NULL, OTHER_CA_DN, 1},
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -100,10 +104,8 @@ static void assert_identity(const struct cert_case *c, const char *verify, const
     it_header_get(echoed, "X-SSL-Client-Verify", v, sizeof(v));
     cr_assert_str_eq(v, verify, "%s: X-SSL-Client-Verify", what);
     if (strcmp(verify, "NONE") == 0) {
-        cr_assert_eq(it_header_count(echoed, "X-SSL-Client-DN"), 0, "%s: DN without a cert",
-                     what);
-        cr_assert_eq(it_header_count(echoed, "X-SSL-Issuer"), 0, "%s: issuer without a cert",
-                     what);
+        cr_assert_eq(it_header_count(echoed, "X-SSL-Client-DN"), 0, "%s: DN without a cert", what);
+        cr_assert_eq(it_header_count(echoed, "X-SSL-Issuer"), 0, "%s: issuer without a cert", what);
         cr_assert_eq(it_header_count(echoed, "X-SSL-Client-Serial"), 0, "%s: serial", what);
         return;
     }
@@ -142,23 +144,28 @@ static void assert_refused(const struct cert_case *c, int version)
               "%s over %s: mandatory must refuse in TLS, got %s (status %d)", c->label,
               vname(version), x.detail, x.resp.status);
     cr_assert(x.cert_requested, "%s over %s: no CertificateRequest", c->label, vname(version));
+    cr_assert_geq(x.alert_received, 0, "%s over %s: refused without a TLS alert: %s", c->label,
+                  vname(version), x.detail);
     it_exchange_fini(&x);
 }
 
-/* Each failed verification is logged once, naming the reason, depth and subject. */
+/* Each failed verification is logged once, naming the reason, the depth and the subject of
+ * the certificate that failed (for a chain ending in an unknown root, that root). */
 static void assert_verify_logged(const struct cert_case *c, size_t attempts)
 {
-    const char *cn = strstr(c->dn, "CN=");
-    const char *needles[] = {"event=client_verify_failed", "reason=\"", "depth=", "subject=\"",
-                             cn, c->log, NULL};
+    char subject[256], depth[32];
+    snprintf(subject, sizeof(subject), "subject=\"%s\"", c->log_subject);
+    snprintf(depth, sizeof(depth), " depth=%d ", c->depth);
+    const char *needles[] = {
+        "event=client_verify_failed", "reason=\"", depth, subject, c->log, NULL};
     size_t n = it_wait_lines(env.err_log, needles, attempts, 3000);
-    cr_assert_geq(n, attempts, "%s: expected %zu log lines with '%s' '%s' (reason, depth, "
-                  "subject%s%s) on stderr, found %zu",
-                  c->label, attempts, needles[0], cn, c->log ? ", " : "", c->log ? c->log : "", n);
-    const char *any[] = {"event=client_verify_failed", cn, NULL};
+    cr_assert_geq(n, attempts,
+                  "%s: expected %zu stderr lines with event=client_verify_failed reason=\"..\"%s"
+                  "%s %s, found %zu",
+                  c->label, attempts, depth, subject, c->log ? c->log : "", n);
+    const char *any[] = {"event=client_verify_failed", NULL};
     cr_assert_eq(it_count_lines(env.err_log, any), attempts,
-                 "%s: a verification failure must be logged exactly once per handshake",
-                 c->label);
+                 "%s: a verification failure must be logged exactly once per handshake", c->label);
 }
 
 /* Parameters are indices: Criterion copies parameters into the worker process, where
@@ -240,6 +247,14 @@ Test(mtls, off_requests_no_certificate)
     it_mtlb_stop(&env, 5000);
 }
 
+static const struct cert_case other_client = {.label = "other client",
+                                              .cert = "client/other-chain.pem",
+                                              .key = "client/other.key",
+                                              .verify = "SUCCESS",
+                                              .dn = "/C=PL/O=mtlb Other/CN=other-client",
+                                              .issuer = OTHER_CA_DN,
+                                              .serial = "1008"};
+
 /* Two domains on one listener: SNI selects the server certificate and the truststore. */
 static void start_sni(void)
 {
@@ -260,8 +275,7 @@ static void start_sni(void)
 static void sni_expect(const char *sni, const struct cert_case *c, bool ok, const char *cn)
 {
     for (size_t i = 0; i < 2; i++) {
-        struct it_tls_opts o = {.cert = c->cert, .key = c->key, .sni = sni,
-                                .version = versions[i]};
+        struct it_tls_opts o = {.cert = c->cert, .key = c->key, .sni = sni, .version = versions[i]};
         struct it_exchange x;
         it_tls_exchange(env.port, &o, REQUEST, &x);
         const char *s = sni ? sni : "(no SNI)";
@@ -283,25 +297,17 @@ static void sni_expect(const char *sni, const struct cert_case *c, bool ok, cons
 
 Test(mtls, sni_other_domain_uses_its_truststore)
 {
-    static const struct cert_case other = {"other client", "client/other-chain.pem",
-                                           "client/other.key", NULL, false, "SUCCESS",
-                                           "/C=PL/O=mtlb Other/CN=other-client", OTHER_CA_DN,
-                                           "1008", NULL};
     start_sni();
-    sni_expect("other.example.com", &other, true, "other.example.com");
+    sni_expect("other.example.com", &other_client, true, "other.example.com");
     sni_expect("other.example.com", &cases[1], false, "other.example.com");
     it_mtlb_stop(&env, 5000);
 }
 
 Test(mtls, sni_api_domain_uses_its_truststore)
 {
-    static const struct cert_case other = {"other client", "client/other-chain.pem",
-                                           "client/other.key", NULL, false, "SUCCESS",
-                                           "/C=PL/O=mtlb Other/CN=other-client", OTHER_CA_DN,
-                                           "1008", NULL};
     start_sni();
     sni_expect("api.example.com", &cases[1], true, "api.example.com");
-    sni_expect("api.example.com", &other, false, "api.example.com");
+    sni_expect("api.example.com", &other_client, false, "api.example.com");
     sni_expect(NULL, &cases[1], true, "api.example.com");
     it_mtlb_stop(&env, 5000);
 }

@@ -46,8 +46,7 @@ static struct it_conn *connect_good(void)
 }
 
 /* Sends GET path on c and reads the response into r; returns X-Backend in be. */
-static void get_on(struct it_conn *c, const char *path, struct it_response *r, char *be,
-                   size_t cap)
+static void get_on(struct it_conn *c, const char *path, struct it_response *r, char *be, size_t cap)
 {
     char req[256];
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
@@ -72,8 +71,7 @@ Test(proxy, round_robin_per_request_on_one_connection)
     }
     it_conn_close(c);
     for (int i = 0; i < 6; i++) {
-        cr_assert(strcmp(be[i], "b1") == 0 || strcmp(be[i], "b2") == 0, "X-Backend '%s'",
-                  be[i]);
+        cr_assert(strcmp(be[i], "b1") == 0 || strcmp(be[i], "b2") == 0, "X-Backend '%s'", be[i]);
         if (i > 0) {
             cr_assert_str_neq(be[i], be[i - 1],
                               "requests %d and %d both went to %s: %s,%s,%s,%s,%s,%s", i - 1, i,
@@ -198,8 +196,8 @@ static uint64_t send_body(struct it_conn *c, uint64_t n, bool chunked)
             snprintf(size, sizeof(size), "%zx\r\n", len);
             cr_assert_eq(it_conn_sends(c, size), 0, "send: %s", c->err);
         }
-        cr_assert_eq(it_conn_send(c, buf, len), 0, "send at %llu: %s",
-                     (unsigned long long)sent, c->err);
+        cr_assert_eq(it_conn_send(c, buf, len), 0, "send at %llu: %s", (unsigned long long)sent,
+                     c->err);
         if (chunked) {
             cr_assert_eq(it_conn_sends(c, "\r\n"), 0);
         }
@@ -236,8 +234,7 @@ static void upload(uint64_t n, bool chunked)
     unsigned long long bytes = 0, fnv = 0;
     cr_assert(it_echo_body_stats(r.body, &bytes, &fnv), "no stats in:\n%s", r.body);
     cr_assert_eq(bytes, n, "backend got %llu body bytes of %llu", bytes, (unsigned long long)n);
-    cr_assert_eq(fnv, h, "body corrupted: fnv %016llx, sent %016llx", fnv,
-                 (unsigned long long)h);
+    cr_assert_eq(fnv, h, "body corrupted: fnv %016llx, sent %016llx", fnv, (unsigned long long)h);
     it_response_fini(&r);
     /* The connection is still usable afterwards. */
     get_on(c, "/after-upload", &r, NULL, 0);
@@ -301,13 +298,11 @@ Test(proxy, pipelined_requests_answered_in_order)
     struct it_response r;
     cr_assert_eq(it_read_response(c, &r, false), 0, "response 1: %s", c->err);
     cr_assert_eq(r.status, 200);
-    cr_assert(strncmp(r.body, "GET /p1 HTTP/1.1\r\n", 18) == 0, "response 1 is for:\n%s",
-              r.body);
+    cr_assert(strncmp(r.body, "GET /p1 HTTP/1.1\r\n", 18) == 0, "response 1 is for:\n%s", r.body);
     it_response_fini(&r);
     cr_assert_eq(it_read_response(c, &r, false), 0, "response 2: %s", c->err);
     cr_assert_eq(r.status, 200);
-    cr_assert(strncmp(r.body, "POST /p2 HTTP/1.1\r\n", 19) == 0, "response 2 is for:\n%s",
-              r.body);
+    cr_assert(strncmp(r.body, "POST /p2 HTTP/1.1\r\n", 19) == 0, "response 2 is for:\n%s", r.body);
     unsigned long long bytes = 0, fnv = 0;
     cr_assert(it_echo_body_stats(r.body, &bytes, &fnv));
     cr_assert_eq(bytes, 3);
@@ -318,5 +313,74 @@ Test(proxy, pipelined_requests_answered_in_order)
     cr_assert_str_eq(r.body, "abcde", "response 3 body");
     it_response_fini(&r);
     it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(proxy, client_connection_close_is_honoured)
+{
+    uint16_t s[1] = {it_echo_start(&env, "b1")};
+    start(s, 1);
+    struct it_conn *c = connect_good();
+    cr_assert_eq(it_conn_sends(c, "GET /bye HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "no response: %s", c->err);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(strcasestr(r.body, "Connection: close"),
+                   "Connection is hop-by-hop, the backend got:\n%s", r.body);
+    it_response_fini(&r);
+    cr_assert(it_conn_wait_closed(c, 2000), "connection open after Connection: close");
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(proxy, idle_keep_alive_closed_after_client_idle)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1};
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    cfg.timeouts = "{handshake: 2s, client_header: 2s, client_body: 2s, client_idle: 1s, "
+                   "backend_connect: 1s, backend_response: 1s, backend_idle: 5s, drain: 2s}";
+    it_mtlb_start(&env, &cfg);
+    struct it_conn *c = connect_good();
+    struct it_response r;
+    get_on(c, "/first", &r, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    double t0 = it_now();
+    cr_assert(it_conn_wait_closed(c, 4000), "idle keep-alive connection never closed");
+    double dt = it_now() - t0;
+    cr_assert(dt > 0.7 && dt < 2.5, "idle connection closed after %.2f s, client_idle is 1 s", dt);
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(proxy, concurrent_connections_all_served)
+{
+    enum { N = 24 };
+    start_two();
+    struct it_conn *c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = connect_good();
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            char req[128];
+            snprintf(req, sizeof(req), "GET /c%d/r%d HTTP/1.1\r\nHost: a\r\n\r\n", i, round);
+            cr_assert_eq(it_conn_sends(c[i], req), 0, "conn %d: %s", i, c[i]->err);
+        }
+        for (int i = N - 1; i >= 0; i--) {
+            struct it_response r;
+            char want[64];
+            cr_assert_eq(it_read_response(c[i], &r, false), 0, "conn %d round %d: %s", i, round,
+                         c[i]->err);
+            cr_assert_eq(r.status, 200);
+            snprintf(want, sizeof(want), "GET /c%d/r%d HTTP/1.1\r\n", i, round);
+            cr_assert(strncmp(r.body, want, strlen(want)) == 0, "conn %d got the answer for:\n%s",
+                      i, r.body);
+            it_response_fini(&r);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        it_conn_close(c[i]);
+    }
     it_mtlb_stop(&env, 5000);
 }

@@ -134,17 +134,17 @@ Test(config, full_file)
     mtlb_config_destroy(cfg);
 }
 
-#define MIN_LISTENER                                                                              \
-    "listeners:\n"                                                                                \
-    "  - bind: \":8443\"\n"                                                                       \
-    "    backend: app\n"                                                                          \
-    "    domains:\n"                                                                              \
-    "      - names: [a.example.com]\n"                                                            \
-    "        certificate: a.crt\n"                                                                \
+#define MIN_LISTENER                                                                               \
+    "listeners:\n"                                                                                 \
+    "  - bind: \":8443\"\n"                                                                        \
+    "    backend: app\n"                                                                           \
+    "    domains:\n"                                                                               \
+    "      - names: [a.example.com]\n"                                                             \
+    "        certificate: a.crt\n"                                                                 \
     "        key: a.key\n"
-#define MIN_BACKEND                                                                               \
-    "backends:\n"                                                                                 \
-    "  - name: app\n"                                                                             \
+#define MIN_BACKEND                                                                                \
+    "backends:\n"                                                                                  \
+    "  - name: app\n"                                                                              \
     "    servers: [\"10.0.0.1:80\"]\n"
 #define MIN_YAML MIN_LISTENER MIN_BACKEND
 
@@ -197,22 +197,22 @@ struct err_case {
     char msg[240];
 };
 
-#define DOMAIN_WITH(extra)                                                                        \
-    "listeners:\n"                                                                                \
-    "  - bind: \":8443\"\n"                                                                       \
-    "    backend: app\n"                                                                          \
-    "    domains:\n"                                                                              \
-    "      - names: [a.example.com]\n"                                                            \
-    "        certificate: a.crt\n"                                                                \
+#define DOMAIN_WITH(extra)                                                                         \
+    "listeners:\n"                                                                                 \
+    "  - bind: \":8443\"\n"                                                                        \
+    "    backend: app\n"                                                                           \
+    "    domains:\n"                                                                               \
+    "      - names: [a.example.com]\n"                                                             \
+    "        certificate: a.crt\n"                                                                 \
     "        key: a.key\n" extra MIN_BACKEND
-#define BIND(b)                                                                                   \
-    "listeners:\n"                                                                                \
-    "  - bind: " b "\n"                                                                           \
-    "    backend: app\n"                                                                          \
+#define BIND(b)                                                                                    \
+    "listeners:\n"                                                                                 \
+    "  - bind: " b "\n"                                                                            \
+    "    backend: app\n"                                                                           \
     "    domains: [{names: [a.b], certificate: c, key: k}]\n" MIN_BACKEND
-#define SERVER(s)                                                                                 \
-    MIN_LISTENER "backends:\n"                                                                    \
-                 "  - name: app\n"                                                                \
+#define SERVER(s)                                                                                  \
+    MIN_LISTENER "backends:\n"                                                                     \
+                 "  - name: app\n"                                                                 \
                  "    servers: [" s "]\n"
 
 ParameterizedTestParameters(config, rejects)
@@ -232,11 +232,11 @@ ParameterizedTestParameters(config, rejects)
         {"listeners: {bind: x}\n" MIN_BACKEND, -EINVAL,
          "mtlb.yaml:1:12: listeners: expected a sequence, got a mapping"},
         {MIN_LISTENER "backends: []\n", -EINVAL, "mtlb.yaml:8:11: backends: must not be empty"},
-        {"listeners:\n  - backend: app\n    domains: [{names: [a.b], certificate: c, key: k}]\n"
-         MIN_BACKEND,
+        {"listeners:\n  - backend: app\n    domains: [{names: [a.b], certificate: c, key: "
+         "k}]\n" MIN_BACKEND,
          -EINVAL, "mtlb.yaml:2:5: listeners[0].bind: missing required key"},
-        {"listeners:\n  - bind: :1\n    domains: [{names: [a.b], certificate: c, key: k}]\n"
-         MIN_BACKEND,
+        {"listeners:\n  - bind: :1\n    domains: [{names: [a.b], certificate: c, key: "
+         "k}]\n" MIN_BACKEND,
          -EINVAL, "mtlb.yaml:2:5: listeners[0].backend: missing required key"},
         {"listeners:\n  - bind: :1\n    backend: app\n" MIN_BACKEND, -EINVAL,
          "mtlb.yaml:2:5: listeners[0].domains: missing required key"},
@@ -325,8 +325,8 @@ ParameterizedTestParameters(config, rejects)
         {DOMAIN_WITH("      - names: [x.y]\n        certificate: \"b\\0.crt\"\n        key: b\n"),
          -EINVAL,
          "mtlb.yaml:9:22: listeners[0].domains[1].certificate: must not contain a NUL byte"},
-        {DOMAIN_WITH("      - names: [x.y]\n        certificate: \"\"\n        key: b\n"),
-         -EINVAL, "mtlb.yaml:9:22: listeners[0].domains[1].certificate: must not be empty"},
+        {DOMAIN_WITH("      - names: [x.y]\n        certificate: \"\"\n        key: b\n"), -EINVAL,
+         "mtlb.yaml:9:22: listeners[0].domains[1].certificate: must not be empty"},
         {DOMAIN_WITH("      - names: [x.y]\n        key: b\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[1].certificate: missing required key"},
         {DOMAIN_WITH("      - names: [x.y]\n        certificate: b\n"), -EINVAL,
@@ -399,17 +399,17 @@ Test(config, error_templates_are_valid)
 
 Test(config, client_auth_modes)
 {
-    struct mtlb_config *cfg = parse_ok(
-        DOMAIN_WITH("      - names: [b.b]\n        certificate: b\n        key: b\n"
-                    "        client_auth: {truststore: ca.pem}\n"
-                    "      - names: [c.c]\n        certificate: c\n        key: c\n"
-                    "        client_auth: {mode: off, truststore: ca.pem, crl: x.crl}\n"
-                    "      - names: [d.d]\n        certificate: d\n        key: d\n"
-                    "        client_auth: {mode: mandatory, truststore: /ca.pem}\n"
-                    "      - names: [e.e]\n        certificate: e\n        key: e\n"
-                    "        client_auth: {verify_depth: 3}\n"
-                    "      - names: [f.f]\n        certificate: f\n        key: f\n"
-                    "        client_auth:\n"));
+    struct mtlb_config *cfg =
+        parse_ok(DOMAIN_WITH("      - names: [b.b]\n        certificate: b\n        key: b\n"
+                             "        client_auth: {truststore: ca.pem}\n"
+                             "      - names: [c.c]\n        certificate: c\n        key: c\n"
+                             "        client_auth: {mode: off, truststore: ca.pem, crl: x.crl}\n"
+                             "      - names: [d.d]\n        certificate: d\n        key: d\n"
+                             "        client_auth: {mode: mandatory, truststore: /ca.pem}\n"
+                             "      - names: [e.e]\n        certificate: e\n        key: e\n"
+                             "        client_auth: {verify_depth: 3}\n"
+                             "      - names: [f.f]\n        certificate: f\n        key: f\n"
+                             "        client_auth:\n"));
     struct mtlb_domain_cfg *d = cfg->listeners[0].domains;
 
     cr_assert_eq(cfg->listeners[0].n_domains, 6);
@@ -497,7 +497,7 @@ Test(config, durations)
         const char *in;
         uint32_t ms;
     } cases[] = {
-        {"500ms", 500}, {"1ms", 1},       {"10s", 10000},     {"2m", 120000},
+        {"500ms", 500}, {"1ms", 1},      {"10s", 10000},     {"2m", 120000},
         {"30", 30000},  {"1h", 3600000}, {"\"15s\"", 15000}, {"4294967295ms", 4294967295u},
     };
     char doc[512];
@@ -541,10 +541,10 @@ Test(config, bind_and_server_addresses)
 
 Test(config, workers_and_same_port_on_two_hosts)
 {
-    struct mtlb_config *cfg =
-        parse_ok(MIN_LISTENER "  - bind: 127.0.0.1:8443\n    backend: app\n"
-                              "    domains: [{names: [a.example.com], certificate: c, key: k}]\n"
-                              MIN_BACKEND "threads: {workers: 8, acceptors: 256}\n");
+    struct mtlb_config *cfg = parse_ok(
+        MIN_LISTENER "  - bind: 127.0.0.1:8443\n    backend: app\n"
+                     "    domains: [{names: [a.example.com], certificate: c, key: k}]\n" MIN_BACKEND
+                     "threads: {workers: 8, acceptors: 256}\n");
 
     cr_assert_eq(cfg->n_listeners, 2);
     cr_assert_eq(cfg->workers, 8);

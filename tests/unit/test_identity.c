@@ -145,9 +145,9 @@ Test(identity, failed_carries_reason)
     cr_assert_str_eq(id.subject, "/C=PL/O=Org/CN=name");
     mtlb_identity_fini(&id);
 
-    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
-                                    MTLB_DN_RFC2253),
-                 0);
+    cr_assert_eq(
+        mtlb_identity_init(&id, x, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, MTLB_DN_RFC2253),
+        0);
     cr_assert_str_eq(id.reason, "unable to get local issuer certificate");
     mtlb_identity_fini(&id);
     X509_free(x);
@@ -196,8 +196,7 @@ Test(identity, every_byte_value_comes_out_safe)
     for (int i = 0; i < 255; i++) {
         all[i] = (unsigned char)(i + 1);
     }
-    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "CN", V_ASN1_T61STRING, all, sizeof(all), -1, 0),
-                 1);
+    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "CN", V_ASN1_T61STRING, all, sizeof(all), -1, 0), 1);
     size_t len = mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, sizeof(buf));
     cr_assert_eq(len, strlen(buf));
     cr_assert_gt(len, 255);

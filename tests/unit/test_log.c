@@ -50,7 +50,9 @@ Test(log_quote, escapes_quotes_backslashes_and_controls)
 {
     char buf[64];
 
-    cr_assert_str_eq(mtlb_log_quote("a\"b\\c\nd\x7f" "e\x01", buf, sizeof(buf)),
+    cr_assert_str_eq(mtlb_log_quote("a\"b\\c\nd\x7f"
+                                    "e\x01",
+                                    buf, sizeof(buf)),
                      "\"a\\\"b\\\\c\\x0ad\\x7fe\\x01\"");
     cr_assert_str_eq(mtlb_log_quote("", buf, sizeof(buf)), "\"\"");
     cr_assert_str_eq(mtlb_log_quote(NULL, buf, sizeof(buf)), "\"\"");

@@ -169,9 +169,43 @@ Test(rewrite, http10_request_goes_out_as_http11_without_added_framing)
 {
     char want[1024];
 
-    snprintf(want, sizeof(want), "GET /old HTTP/1.1\r\nUser-Agent: ab\r\n%s\r\n",
+    /* HTTP/1.1 requires Host: an empty one is added when the 1.0 client sent none */
+    snprintf(want, sizeof(want), "GET /old HTTP/1.1\r\nHost: \r\nUser-Agent: ab\r\n%s\r\n",
              edge_fields_success);
     expect_request("GET /old HTTP/1.0\r\nConnection: keep-alive\r\nUser-Agent: ab\r\n\r\n",
+                   &id_success, want);
+    snprintf(want, sizeof(want), "POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("POST /f HTTP/1.0\r\nHost: h\r\nContent-Length: 3\r\n\r\n", &id_success,
+                   want);
+}
+
+Test(rewrite, http10_absolute_form_gives_its_authority_as_host)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want),
+             "GET http://u:p@example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET http://u:p@example.com:8080/x?y HTTP/1.0\r\n\r\n", &id_success, want);
+}
+
+/* A client must not be able to strip the framing (or Host) the proxy relied on. */
+Test(rewrite, connection_cannot_remove_framing_or_host)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want),
+             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length, host\r\n"
+                   "Content-Length: 5\r\n\r\n",
+                   &id_success, want);
+    snprintf(want, sizeof(want),
+             "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("POST / HTTP/1.1\r\nHost: a\r\nConnection: transfer-encoding\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n",
                    &id_success, want);
 }
 
@@ -297,6 +331,13 @@ Test(rewrite_response, keeps_transfer_encoding)
 {
     expect_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n",
                     false, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n");
+}
+
+Test(rewrite_response, connection_cannot_remove_framing)
+{
+    expect_response("HTTP/1.1 200 OK\r\nConnection: content-length, X-A\r\nX-A: 1\r\n"
+                    "Content-Length: 2\r\n\r\n",
+                    false, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
 }
 
 Test(rewrite_response, empty_reason)

@@ -172,7 +172,6 @@ static bool handshake(struct conn *c)
             return false;
         }
     }
-    /* Let the client read what the server sent last (TLS 1.3 tickets or an alert). */
     return c->server_done;
 }
 
@@ -196,8 +195,8 @@ static bool verify_case(enum mtlb_client_auth mode, const char *trust, const cha
     listener_ok(&f);
     conn_open(&c, &f, cert, key, "api.example.com");
     bool ok = handshake(&c);
-    *result = c.info.first_error != X509_V_OK ? c.info.first_error
-                                              : SSL_get_verify_result(c.server);
+    *result =
+        c.info.first_error != X509_V_OK ? c.info.first_error : SSL_get_verify_result(c.server);
     conn_close(&c);
     mtlb_tls_listener_fini(&f.tl);
     return ok;
@@ -327,9 +326,8 @@ Test(tls_load, encrypted_key_is_refused_without_prompt)
     fclose(in);
     FILE *out = fdopen(fd, "w");
     cr_assert(k != NULL && out != NULL);
-    cr_assert_eq(PEM_write_PKCS8PrivateKey(out, k, EVP_aes_256_cbc(), NULL, 0, NULL,
-                                           (void *)"secret"),
-                 1);
+    cr_assert_eq(
+        PEM_write_PKCS8PrivateKey(out, k, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)"secret"), 1);
     fclose(out);
     EVP_PKEY_free(k);
 
@@ -633,8 +631,8 @@ Test(tls_verify, revoked_client_passes_without_crl)
 {
     long r;
 
-    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL,
-                          "client/revoked.crt", "client/revoked.key", &r));
+    cr_assert(verify_case(MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL, "client/revoked.crt",
+                          "client/revoked.key", &r));
     cr_assert_eq(r, X509_V_OK);
 }
 
