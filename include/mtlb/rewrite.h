@@ -19,7 +19,7 @@ struct mtlb_rewrite_req {
  * (always HTTP/1.1 towards the backend), every client header except
  *   - hop-by-hop ones: Connection and every header it names, Keep-Alive, Proxy-Connection,
  *     TE, Upgrade, Trailer is kept (end-to-end);
- *   - any X-SSL-* header, X-Forwarded-For, X-Forwarded-Proto, X-Real-IP (any letter case);
+ *   - any X-SSL-* or X-Forwarded-* header, Forwarded, X-Real-IP (any letter case);
  * then X-SSL-Client-Verify (always), X-SSL-Client-DN, X-SSL-Issuer, X-SSL-Client-Serial
  * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto.
  * An HTTP/1.0 request without a body framing keeps its (lack of) body.

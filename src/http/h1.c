@@ -226,8 +226,7 @@ static int parse_status_line(struct cur *c)
     size_t start = c->pos;
     skip_class(c, H1_FIELD);
     if (c->pos < c->len && c->buf[c->pos] != '\r') {
-        return fail_at(c, 400,
-                       c->buf[c->pos] == '\n' ? "bare LF" : "invalid character in reason");
+        return fail_at(c, 400, c->buf[c->pos] == '\n' ? "bare LF" : "invalid character in reason");
     }
     m->reason.p = c->buf + start;
     m->reason.len = c->pos - start;
@@ -298,11 +297,11 @@ static int parse_fields(struct cur *c)
 
 /* What the framing fields said, gathered in one pass before any decision is taken. */
 struct framing {
-    const struct mtlb_h1_header *cl; /* the Content-Length field */
-    const struct mtlb_h1_header *te; /* the last Transfer-Encoding field */
-    const struct mtlb_h1_header *te_other; /* first field naming a coding other than chunked */
-    const struct mtlb_h1_header *te_bad;   /* empty element or chunked applied twice */
-    bool chunked_final;                    /* the last coding seen is chunked */
+    const struct mtlb_h1_header *cl;           /* the Content-Length field */
+    const struct mtlb_h1_header *te;           /* the last Transfer-Encoding field */
+    const struct mtlb_h1_header *te_other;     /* first field naming a coding other than chunked */
+    const struct mtlb_h1_header *te_bad;       /* empty element or chunked applied twice */
+    bool chunked_final;                        /* the last coding seen is chunked */
     const struct mtlb_h1_header *host, *host2; /* the first and second Host fields */
     bool conn_close, conn_keep_alive;
 };

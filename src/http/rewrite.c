@@ -96,7 +96,12 @@ enum field_kind {
 /* One switch on the length, then one comparison: every field is classified once. */
 static enum field_kind classify(struct mtlb_slice n)
 {
+    /* Every X-SSL-* and X-Forwarded-* (For, Proto, Host, Port, ...) and RFC 7239's
+     * Forwarded: at the edge, a client's copy of any of them is a forgery. */
     if (n.len >= 5 && slice_eq_ci((struct mtlb_slice){n.p, 5}, slice_of("x-ssl"))) {
+        return F_EDGE;
+    }
+    if (n.len >= 12 && slice_eq_ci((struct mtlb_slice){n.p, 12}, slice_of("x-forwarded-"))) {
         return F_EDGE;
     }
     switch (n.len) {
@@ -107,20 +112,16 @@ static enum field_kind classify(struct mtlb_slice n)
     case 7:
         return mtlb_h1_name_is(n, "upgrade") ? F_HOP : F_OTHER;
     case 9:
-        return mtlb_h1_name_is(n, "x-real-ip") ? F_EDGE : F_OTHER;
+        return mtlb_h1_name_is(n, "x-real-ip") || mtlb_h1_name_is(n, "forwarded") ? F_EDGE
+                                                                                 : F_OTHER;
     case 10:
         return mtlb_h1_name_is(n, "connection") || mtlb_h1_name_is(n, "keep-alive") ? F_HOP
                                                                                     : F_OTHER;
     case 14:
         return mtlb_h1_name_is(n, "content-length") ? F_PROTECTED : F_OTHER;
-    case 15:
-        return mtlb_h1_name_is(n, "x-forwarded-for") ? F_EDGE : F_OTHER;
     case 16:
         return mtlb_h1_name_is(n, "proxy-connection") ? F_HOP : F_OTHER;
     case 17:
-        if (mtlb_h1_name_is(n, "x-forwarded-proto")) {
-            return F_EDGE;
-        }
         /* Transfer-Encoding is connection-specific too, but bodies are relayed verbatim, so
          * the coding stays valid end to end. */
         return mtlb_h1_name_is(n, "transfer-encoding") ? F_PROTECTED : F_OTHER;

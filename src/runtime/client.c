@@ -280,7 +280,9 @@ static void start_request(struct mtlb_client *c)
 
     ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);
     if (n < 0) {
-        mtlb_client_fail(c, 431);
+        /* -ENOSPC: the head grew past the limit; -EINVAL: an identity value that cannot be
+         * sent safely, which is our fault, not the client's. */
+        mtlb_client_fail(c, n == -ENOSPC ? 431 : 500);
         return;
     }
     c->up_head_len = (uint32_t)n;

@@ -26,6 +26,8 @@ static const char *status_text(int status)
         return "Request Timeout";
     case 431:
         return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
     case 501:
         return "Not Implemented";
     case 502:

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, "%s:%d: property violated: %s\n", __FILE__, __LINE__, #cond);          \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -121,10 +121,8 @@ static void fuzz_request(const char *buf, size_t len)
     CHECK(mtlb_h1_parse_request(buf, (size_t)r - 1, &again) == MTLB_INCOMPLETE);
     CHECK(mtlb_h1_parse_request(buf, (size_t)r, &m) == r);
 
-    struct mtlb_identity id = {.verify = MTLB_VERIFY_SUCCESS,
-                               .subject = "/CN=fuzz",
-                               .issuer = "/CN=CA",
-                               .serial = "01"};
+    struct mtlb_identity id = {
+        .verify = MTLB_VERIFY_SUCCESS, .subject = "/CN=fuzz", .issuer = "/CN=CA", .serial = "01"};
     struct mtlb_rewrite_req rw = {.identity = &id, .client_ip = "192.0.2.1", .proto = "https"};
     size_t cap = len + 4096;
     char *out = malloc(cap);

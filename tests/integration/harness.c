@@ -214,12 +214,31 @@ void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
                    tail(env->err_log));
 }
 
+/* Under -Db_sanitize a report ends the process with an exit code, not a signal. */
+static void assert_no_sanitizer_report(struct it_env *env)
+{
+    static const char *const reports[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                          "runtime error:", "WARNING: ThreadSanitizer"};
+    char *log = it_read_file(env->err_log, NULL);
+    for (size_t i = 0; log != NULL && i < sizeof(reports) / sizeof(reports[0]); i++) {
+        const char *at = strstr(log, reports[i]);
+        if (at != NULL) {
+            char excerpt[1500];
+            snprintf(excerpt, sizeof(excerpt), "%s", at);
+            free(log);
+            cr_assert_fail("sanitizer report on mtlb's stderr:\n%s", excerpt);
+        }
+    }
+    free(log);
+}
+
 void it_mtlb_assert_alive(struct it_env *env)
 {
     int st;
     cr_assert(env->mtlb > 0, "mtlb is not running");
     if (waitpid(env->mtlb, &st, WNOHANG) == env->mtlb) {
         env->mtlb = 0;
+        assert_no_sanitizer_report(env);
         cr_assert_fail("mtlb died (%s); stderr:\n%s", status_text(st), tail(env->err_log));
     }
 }
@@ -235,6 +254,7 @@ int it_mtlb_wait(struct it_env *env, int timeout_ms)
             env->mtlb = 0;
             cr_assert(!WIFSIGNALED(st) || WTERMSIG(st) == SIGTERM, "mtlb crashed: %s; stderr:\n%s",
                       status_text(st), tail(env->err_log));
+            assert_no_sanitizer_report(env);
             return st;
         }
         sleep_ms(10);

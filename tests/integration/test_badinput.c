@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,65 @@ Test(badinput, stalled_body_times_out)
     double dt = it_now() - t0;
     cr_assert(dt > 0.8 && dt < 4.5, "stalled body closed after %.2f s, client_body is 2 s", dt);
     it_conn_close(slow);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
+/* More framing a proxy must not guess at (RFC 9112 sections 6.1-6.3, 7.1): each gets a 400
+ * and, since the body length is unknown, a closed connection. */
+struct framing_case {
+    const char *what;
+    const char *req;
+    int also; /* another acceptable status (RFC 9112 6.1 allows 501 for unknown codings) */
+};
+
+static const struct framing_case framing[] = {
+    {"Transfer-Encoding without final chunked",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nxxxx", 501},
+    {"Transfer-Encoding chunked twice in a list",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 0},
+    {"negative Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\nhello", 0},
+    {"Content-Length with junk", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n\r\nhello",
+     0},
+    {"Content-Length list with different values",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\nhello!", 0},
+    {"Content-Length too large for 64 bits",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\nhello", 0},
+    {"chunk size overflowing 64 bits",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "10000000000000005\r\nhello\r\n0\r\n\r\n",
+     0},
+    {"bare LF in the head", "GET / HTTP/1.1\nHost: a\n\n", 0},
+    {"control character in a header value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\001b\r\n\r\n", 0},
+};
+
+#define N_FRAMING (sizeof(framing) / sizeof(framing[0]))
+static size_t framing_index[N_FRAMING];
+
+ParameterizedTestParameters(badinput, framing)
+{
+    for (size_t i = 0; i < N_FRAMING; i++) {
+        framing_index[i] = i;
+    }
+    return cr_make_param_array(size_t, framing_index, N_FRAMING);
+}
+
+ParameterizedTest(size_t *i, badinput, framing)
+{
+    const struct framing_case *f = &framing[*i];
+    struct it_conn *c = connect_good();
+    cr_assert_eq(it_conn_sends(c, f->req), 0, "%s: send: %s", f->what, c->err);
+    struct it_response r;
+    /* Whatever mtlb already forwarded, the client must never see a success. */
+    if (it_read_response(c, &r, false) == 0) {
+        cr_assert(r.status == 400 || (f->also != 0 && r.status == f->also),
+                  "%s: expected 400, got %d\n%s%s", f->what, r.status, r.head, r.body);
+        it_response_fini(&r);
+        cr_assert(it_conn_wait_closed(c, 3000), "%s: connection left open after 400", f->what);
+    } else {
+        cr_assert(c->eof, "%s: neither a 400 nor a close: %s", f->what, c->err);
+    }
+    it_conn_close(c);
     assert_serving();
     it_mtlb_stop(&env, 5000);
 }

@@ -384,3 +384,72 @@ Test(proxy, concurrent_connections_all_served)
     }
     it_mtlb_stop(&env, 5000);
 }
+
+Test(proxy, http10_request_answered_and_closed)
+{
+    uint16_t s[1] = {it_echo_start(&env, "b1")};
+    start(s, 1);
+    struct it_conn *c = connect_good();
+    cr_assert_eq(it_conn_sends(c, "GET /old HTTP/1.0\r\nHost: a\r\n\r\n"), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "HTTP/1.0: no response: %s", c->err);
+    cr_assert_eq(r.status, 200, "HTTP/1.0: status %d", r.status);
+    cr_assert(strncmp(r.body, "GET /old HTTP/1.", 16) == 0, "backend got:\n%s", r.body);
+    it_response_fini(&r);
+    cr_assert(it_conn_wait_closed(c, 2000), "HTTP/1.0 without keep-alive must be closed");
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(proxy, dead_server_skipped_for_requests_with_bodies)
+{
+    uint16_t s[2] = {it_free_port(), it_echo_start(&env, "b1")};
+    start(s, 2);
+    struct it_conn *c = connect_good();
+    for (int i = 0; i < 6; i++) {
+        uint64_t n = 200000 + (uint64_t)i;
+        char head[160];
+        snprintf(head, sizeof(head),
+                 "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: %llu\r\n\r\n",
+                 (unsigned long long)n);
+        cr_assert_eq(it_conn_sends(c, head), 0);
+        uint64_t h = send_body(c, n, false);
+        struct it_response r;
+        cr_assert_eq(it_read_response(c, &r, false), 0, "POST %d: %s", i, c->err);
+        cr_assert_eq(r.status, 200, "POST %d with one server down: status %d", i, r.status);
+        unsigned long long bytes = 0, fnv = 0;
+        cr_assert(it_echo_body_stats(r.body, &bytes, &fnv));
+        cr_assert_eq(bytes, n, "POST %d: backend got %llu of %llu bytes", i, bytes,
+                     (unsigned long long)n);
+        cr_assert_eq(fnv, h, "POST %d: body corrupted on the retry", i);
+        it_response_fini(&r);
+    }
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(proxy, deep_pipelining_keeps_order)
+{
+    enum { N = 50 };
+    start_two();
+    struct it_conn *c = connect_good();
+    char *all = malloc(N * 64);
+    size_t off = 0;
+    for (int i = 0; i < N; i++) {
+        off += (size_t)sprintf(all + off, "GET /pipe/%d HTTP/1.1\r\nHost: a\r\n\r\n", i);
+    }
+    cr_assert_eq(it_conn_send(c, all, off), 0);
+    free(all);
+    for (int i = 0; i < N; i++) {
+        struct it_response r;
+        char want[64];
+        cr_assert_eq(it_read_response(c, &r, false), 0, "response %d of %d: %s", i, N, c->err);
+        cr_assert_eq(r.status, 200, "response %d: status %d", i, r.status);
+        snprintf(want, sizeof(want), "GET /pipe/%d HTTP/1.1\r\n", i);
+        cr_assert(strncmp(r.body, want, strlen(want)) == 0, "response %d is for:\n%.40s", i,
+                  r.body);
+        it_response_fini(&r);
+    }
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}

@@ -54,8 +54,7 @@ ParameterizedTest(struct ok_case *t, chunked, accepts)
     /* whole, followed by the next request: only the body is claimed */
     snprintf(with_next, sizeof(with_next), "%sGET /", t->body);
     mtlb_h1_chunked_init(&c);
-    cr_assert_eq(scan_piece(&c, with_next, strlen(with_next), &done), (ssize_t)len, "%s",
-                 t->body);
+    cr_assert_eq(scan_piece(&c, with_next, strlen(with_next), &done), (ssize_t)len, "%s", t->body);
     cr_assert(done);
     cr_assert_eq(c.body_bytes, t->decoded);
     cr_assert_eq(scan_piece(&c, "GET", 3, &done), 0, "scanning after done consumes nothing");
@@ -90,36 +89,36 @@ struct bad_case {
 ParameterizedTestParameters(chunked, rejects)
 {
     static struct bad_case cases[] = {
-        {"g\r\n"},                          /* non-hex size */
-        {"\r\n"},                           /* empty size line */
-        {" 5\r\nhello\r\n0\r\n\r\n"},       /* whitespace before the size */
-        {"-5\r\n"},                         /* sign */
-        {"0x5\r\nhello\r\n"},               /* prefix */
-        {"5\nhello\r\n0\r\n\r\n"},          /* bare LF after size */
-        {"5\rhello\r\n0\r\n\r\n"},          /* bare CR after size */
-        {"5\r\nhelloX\r\n0\r\n\r\n"},       /* data longer than announced */
-        {"5\r\nhello\n0\r\n\r\n"},          /* bare LF after data */
-        {"5\r\nhello\r0\r\n\r\n"},          /* bare CR after data */
-        {"5 x\r\nhello\r\n"},               /* junk after BWS */
-        {"5;\r\nhello\r\n"},                /* empty extension name */
-        {"5;a b\r\nhello\r\n"},             /* two names */
-        {"5;a=\r\nhello\r\n"},              /* empty value */
-        {"5;a=b c\r\nhello\r\n"},           /* two values */
-        {"5;a=\"x\r\nhello\r\n"},           /* CR in quoted-string */
-        {"5;a=\"x\x01\"\r\nhello\r\n"},     /* CTL in quoted-string */
-        {"5;a(=b\r\nhello\r\n"},            /* non-token name */
-        {"5;a=b\nhello\r\n"},               /* bare LF after an extension */
-        {"1000000000000001\r\n"},           /* over 2^60 */
-        {"ffffffffffffffffffff\r\n"},       /* way over */
-        {"0\r\n\n"},                        /* bare LF ending the trailers */
-        {"0\r\n\rX"},                       /* bare CR ending the trailers */
-        {"0\r\nX: y\n\r\n"},                /* bare LF in a trailer */
-        {"0\r\nX : y\r\n\r\n"},             /* whitespace before colon */
-        {"0\r\nX: y\r\n z\r\n\r\n"},        /* obs-fold in trailers */
-        {"0\r\n: y\r\n\r\n"},               /* empty trailer name */
+        {"g\r\n"},                      /* non-hex size */
+        {"\r\n"},                       /* empty size line */
+        {" 5\r\nhello\r\n0\r\n\r\n"},   /* whitespace before the size */
+        {"-5\r\n"},                     /* sign */
+        {"0x5\r\nhello\r\n"},           /* prefix */
+        {"5\nhello\r\n0\r\n\r\n"},      /* bare LF after size */
+        {"5\rhello\r\n0\r\n\r\n"},      /* bare CR after size */
+        {"5\r\nhelloX\r\n0\r\n\r\n"},   /* data longer than announced */
+        {"5\r\nhello\n0\r\n\r\n"},      /* bare LF after data */
+        {"5\r\nhello\r0\r\n\r\n"},      /* bare CR after data */
+        {"5 x\r\nhello\r\n"},           /* junk after BWS */
+        {"5;\r\nhello\r\n"},            /* empty extension name */
+        {"5;a b\r\nhello\r\n"},         /* two names */
+        {"5;a=\r\nhello\r\n"},          /* empty value */
+        {"5;a=b c\r\nhello\r\n"},       /* two values */
+        {"5;a=\"x\r\nhello\r\n"},       /* CR in quoted-string */
+        {"5;a=\"x\x01\"\r\nhello\r\n"}, /* CTL in quoted-string */
+        {"5;a(=b\r\nhello\r\n"},        /* non-token name */
+        {"5;a=b\nhello\r\n"},           /* bare LF after an extension */
+        {"1000000000000001\r\n"},       /* over 2^60 */
+        {"ffffffffffffffffffff\r\n"},   /* way over */
+        {"0\r\n\n"},                    /* bare LF ending the trailers */
+        {"0\r\n\rX"},                   /* bare CR ending the trailers */
+        {"0\r\nX: y\n\r\n"},            /* bare LF in a trailer */
+        {"0\r\nX : y\r\n\r\n"},         /* whitespace before colon */
+        {"0\r\nX: y\r\n z\r\n\r\n"},    /* obs-fold in trailers */
+        {"0\r\n: y\r\n\r\n"},           /* empty trailer name */
         {"0\r\nX: a\x01"
-         "b\r\n\r\n"},                      /* CTL in a trailer value */
-        {"0\r\nX\r\n\r\n"},                 /* trailer without colon */
+         "b\r\n\r\n"},      /* CTL in a trailer value */
+        {"0\r\nX\r\n\r\n"}, /* trailer without colon */
     };
     return cr_make_param_array(struct bad_case, cases, MTLB_ARRAY_LEN(cases));
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../src/http/h1_chars.h"
 #include "guard_page.h"
 #include "mtlb/h1.h"
 
@@ -133,7 +134,8 @@ Test(h1_parser, field_value_ows_trimmed_and_inner_kept)
 {
     struct parsed p;
 
-    cr_assert_gt(parse_req(&p, "GET / HTTP/1.1\r\nHost:h\r\nX-A: \t a \t b \t \r\nX-B:\r\n\r\n"), 0);
+    cr_assert_gt(parse_req(&p, "GET / HTTP/1.1\r\nHost:h\r\nX-A: \t a \t b \t \r\nX-B:\r\n\r\n"),
+                 0);
     cr_assert(slice_eq(p.msg.headers[0].value, "h"));
     cr_assert(slice_eq(p.msg.headers[1].value, "a \t b"));
     cr_assert_eq(p.msg.headers[2].value.len, 0);
@@ -151,7 +153,8 @@ Test(h1_parser, obs_text_in_value_and_target)
 {
     struct parsed p;
 
-    cr_assert_gt(parse_req(&p, "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9\xff\r\n\r\n"), 0);
+    cr_assert_gt(parse_req(&p, "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9\xff\r\n\r\n"),
+                 0);
     cr_assert(slice_eq(p.msg.headers[1].value, "caf\xc3\xa9\xff"));
 }
 
@@ -231,6 +234,21 @@ Test(h1_parser, name_is)
     cr_assert_not(mtlb_h1_name_is((struct mtlb_slice){"Content-Lengthx", 15}, "content-length"));
     cr_assert_not(mtlb_h1_name_is((struct mtlb_slice){"Dontent-Length", 14}, "content-length"));
     cr_assert(mtlb_h1_name_is((struct mtlb_slice){"", 0}, ""));
+}
+
+/* The lookup table against the RFC 9110 definitions, byte by byte. */
+Test(h1_parser, char_classes_match_rfc)
+{
+    for (int ch = 0; ch < 256; ch++) {
+        bool alnum =
+            (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+        bool tchar = alnum || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+        bool field = ch == '\t' || (ch >= 0x20 && ch != 0x7f);
+        bool target = ch > 0x20 && ch != 0x7f;
+        cr_assert_eq(h1_is_tchar((unsigned char)ch), tchar, "tchar 0x%02x", ch);
+        cr_assert_eq(h1_is_field((unsigned char)ch), field, "field 0x%02x", ch);
+        cr_assert_eq(h1_is_target((unsigned char)ch), target, "target 0x%02x", ch);
+    }
 }
 
 /* ---- keep-alive: a table over version and Connection ---- */
@@ -372,10 +390,10 @@ ParameterizedTestParameters(h1_parser, rejects)
         {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, 400},
         {"POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\nContent-Length: 6\r\n\r\n", 0, 400},
         /* Transfer-Encoding */
-        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-         0, 400},
-        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
-         0, 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 0,
+         400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 0,
+         400},
         {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400},
         {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 0, 400},
         {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
@@ -402,8 +420,8 @@ ParameterizedTest(struct bad_case *c, h1_parser, rejects)
     size_t len = c->len ? c->len : strlen(c->req);
 
     cr_assert_eq(parse_req_n(&p, c->req, len, MAX_HDRS), MTLB_INVALID, "accepted: %s", c->req);
-    cr_assert_eq(p.msg.error_status, c->status, "status %d, want %d (%s): %s",
-                 p.msg.error_status, c->status, p.msg.error_reason, c->req);
+    cr_assert_eq(p.msg.error_status, c->status, "status %d, want %d (%s): %s", p.msg.error_status,
+                 c->status, p.msg.error_reason, c->req);
     cr_assert_not_null(p.msg.error_reason);
     cr_assert_lt(p.msg.error_offset, len, "offset %zu: %s", p.msg.error_offset, c->req);
     guard_free(&p.g);
@@ -600,8 +618,8 @@ Test(h1_response, every_prefix_is_incomplete)
         struct parsed p;
         init_msg(&p, MAX_HDRS);
         guard_copy(&p.g, resp, n);
-        cr_assert_eq(mtlb_h1_parse_response(p.g.p, n, false, &p.msg), MTLB_INCOMPLETE,
-                     "prefix %zu", n);
+        cr_assert_eq(mtlb_h1_parse_response(p.g.p, n, false, &p.msg), MTLB_INCOMPLETE, "prefix %zu",
+                     n);
         guard_free(&p.g);
     }
 }
