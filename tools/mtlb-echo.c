@@ -796,6 +796,9 @@ static void conn_run(struct conn *c)
             conn_linger(c);
             return;
         }
+        if (s == STEP_PROGRESS) {
+            continue; /* stopped at the output high-water mark, which has drained */
+        }
         if (s != STEP_NEED_INPUT || !c->readable) {
             return;
         }

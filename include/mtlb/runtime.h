@@ -67,6 +67,7 @@ struct mtlb_upstream {
     struct mtlb_worker *w;
     struct mtlb_client *client; /* exchange it serves, NULL when idle in the pool */
     struct mtlb_upstream *pool_next, *pool_prev; /* idle list of its server */
+    struct mtlb_upstream *grave_next;            /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
     int fd;
     size_t pool, server; /* backend pool and server index */
@@ -88,6 +89,7 @@ enum mtlb_client_state {
 struct mtlb_client {
     struct mtlb_worker *w;
     struct mtlb_client *next, *prev; /* worker's list of live clients */
+    struct mtlb_client *grave_next;  /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
     int fd;
     uint64_t id;
@@ -160,6 +162,10 @@ struct mtlb_worker {
     struct mtlb_client clients; /* sentinel of the live-client list */
     size_t n_clients;
     size_t n_upstreams;
+    /* Objects whose last ring op completed: freed after the current batch of completions,
+     * so no handler ever touches freed memory on its way out. */
+    struct mtlb_client *grave_clients;
+    struct mtlb_upstream *grave_upstreams;
     uint64_t now_ms;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -205,6 +211,7 @@ void mtlb_timer_disarm(struct mtlb_timer *t);
 
 /* ---- ring submission helpers (worker.c); they return 0 or -EBUSY when the SQ is full ---- */
 struct io_uring_sqe *mtlb_worker_sqe(struct mtlb_worker *w);
+void mtlb_worker_bury(struct mtlb_worker *w); /* frees the graveyards */
 
 /* ---- handoff (handoff.c): acceptor -> worker ---- */
 void mtlb_handoff_init(struct mtlb_handoff_queue *q);
@@ -249,6 +256,7 @@ void mtlb_upstream_on_send(struct mtlb_upstream *u, int res);
 void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res);
 void mtlb_upstream_on_timeout(struct mtlb_upstream *u);
 void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
+void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
 
 /* ---- worker and acceptor threads (worker.c, acceptor.c, server.c) ---- */
 int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index);

@@ -62,8 +62,8 @@ static int cfg_text(struct cfg_ctx *ctx, const yaml_node_t *node, const char **s
 
 int mtlb_cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
 {
-    const char *s;
-    size_t len;
+    const char *s = NULL;
+    size_t len = 0;
     int rc = cfg_text(ctx, node, &s, &len);
 
     if (rc != 0) {

@@ -31,7 +31,8 @@ static void client_release(struct mtlb_client *c)
     }
     atomic_fetch_sub(&w->srv->live_conns, 1);
     c->next = c->prev = NULL;
-    mtlb_client_free(c);
+    c->grave_next = w->grave_clients;
+    w->grave_clients = c;
 }
 
 /* Frees a client that is on no ring: used by the acceptor and at the end of a close. */

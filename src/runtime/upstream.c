@@ -16,11 +16,17 @@
 static void up_free(struct mtlb_upstream *u)
 {
     mtlb_timer_disarm(&u->timer);
+    u->w->n_upstreams--;
+    u->grave_next = u->w->grave_upstreams;
+    u->w->grave_upstreams = u;
+}
+
+void mtlb_upstream_destroy(struct mtlb_upstream *u)
+{
     if (u->fd >= 0) {
         close(u->fd);
     }
     mtlb_buf_fini(&u->rbuf);
-    u->w->n_upstreams--;
     free(u);
 }
 

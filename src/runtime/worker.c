@@ -172,6 +172,7 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
 
 void mtlb_worker_fini(struct mtlb_worker *w)
 {
+    mtlb_worker_bury(w);
     if (w->pools != NULL) {
         for (size_t p = 0; p < w->srv->cfg->n_backends; p++) {
             free(w->pools[p].health);
@@ -193,6 +194,20 @@ void mtlb_worker_fini(struct mtlb_worker *w)
     if (w->wake_fd > 0) {
         close(w->wake_fd);
         io_uring_queue_exit(&w->ring);
+    }
+}
+
+void mtlb_worker_bury(struct mtlb_worker *w)
+{
+    while (w->grave_clients != NULL) {
+        struct mtlb_client *c = w->grave_clients;
+        w->grave_clients = c->grave_next;
+        mtlb_client_free(c);
+    }
+    while (w->grave_upstreams != NULL) {
+        struct mtlb_upstream *u = w->grave_upstreams;
+        w->grave_upstreams = u->grave_next;
+        mtlb_upstream_destroy(u);
     }
 }
 
@@ -290,10 +305,13 @@ void *mtlb_worker_main(void *arg)
             for (unsigned i = 0; i < n; i++) {
                 dispatch(w, data[i], res[i]);
             }
+            mtlb_worker_bury(w);
         }
         expire_timers(w);
         mtlb_access_flush();
-        if (w->stopping && drain(w)) {
+        bool done = w->stopping && drain(w);
+        mtlb_worker_bury(w);
+        if (done) {
             break;
         }
     }

@@ -406,7 +406,7 @@ static int set_verify(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err, 
     return 0;
 }
 
-static int sni_callback(SSL *ssl, int *alert, void *arg);
+static int client_hello_cb(SSL *ssl, int *alert, void *arg);
 
 static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, size_t index,
                        char *err, size_t errlen)
@@ -424,7 +424,7 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
         return fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
                     ssl_reason(why, sizeof(why)));
     }
-    SSL_CTX_set_tlsext_servername_callback(dom->ctx, sni_callback);
+    SSL_CTX_set_client_hello_cb(dom->ctx, client_hello_cb, NULL);
     rc = load_cert_and_key(dom->ctx, d, err, errlen);
     if (rc == 0) {
         rc = set_verify(dom->ctx, d, err, errlen);
@@ -523,24 +523,60 @@ static int switch_domain(SSL *ssl, SSL_CTX *ctx)
     return 0;
 }
 
-static int sni_callback(SSL *ssl, int *alert, void *arg)
+/* Reads the host_name entry of a raw server_name extension into host (NUL-terminated).
+ * Returns false when there is none or it is malformed. */
+static bool sni_from_ext(const unsigned char *p, size_t len, char *host, size_t cap)
+{
+    if (len < 2 || (size_t)((p[0] << 8) | p[1]) != len - 2) {
+        return false;
+    }
+    p += 2;
+    len -= 2;
+    while (len >= 3) {
+        size_t n = (size_t)((p[1] << 8) | p[2]);
+        if (n > len - 3) {
+            return false;
+        }
+        if (p[0] == TLSEXT_NAMETYPE_host_name) {
+            if (n == 0 || n >= cap || memchr(p + 3, 0, n) != NULL) {
+                return false;
+            }
+            memcpy(host, p + 3, n);
+            host[n] = '\0';
+            return true;
+        }
+        p += 3 + n;
+        len -= 3 + n;
+    }
+    return false;
+}
+
+/* The domain is chosen in the ClientHello callback, before OpenSSL looks at a session to
+ * resume: the session id context is then already the chosen domain's, so a session verified
+ * under one domain's truststore is never resumed under another (it gets a full handshake).
+ * The servername callback would run too late for that. */
+static int client_hello_cb(SSL *ssl, int *alert, void *arg)
 {
     struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
-    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const unsigned char *ext;
+    size_t ext_len;
+    char host[256];
 
     (void)arg;
-    if (info == NULL || info->listener == NULL || host == NULL) {
-        return SSL_TLSEXT_ERR_OK;
+    if (info == NULL || info->listener == NULL ||
+        SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) != 1 ||
+        !sni_from_ext(ext, ext_len, host, sizeof(host))) {
+        return SSL_CLIENT_HELLO_SUCCESS;
     }
     size_t i = find_domain(info->listener, host);
     if (i != info->domain) {
         if (switch_domain(ssl, info->listener->domains[i].ctx) != 0) {
             *alert = SSL_AD_INTERNAL_ERROR;
-            return SSL_TLSEXT_ERR_ALERT_FATAL;
+            return SSL_CLIENT_HELLO_ERROR;
         }
         info->domain = i;
     }
-    return SSL_TLSEXT_ERR_OK;
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info)

@@ -117,6 +117,8 @@ void it_conn_close(struct it_conn *c);
 void it_conn_timeout(struct it_conn *c, int ms);              /* send and receive timeouts */
 int it_conn_send(struct it_conn *c, const void *p, size_t n); /* 0 or -1 */
 int it_conn_sends(struct it_conn *c, const char *s);
+/* Raw bytes (buffered ones first): > 0 bytes, 0 at EOF, -1 on error or timeout. */
+ssize_t it_conn_recv_some(struct it_conn *c, void *p, size_t n);
 /* Reads one response. Returns 0, or -1 (no complete response; c->err says why and
  * c->bytes_received says whether anything arrived). head_only: response to HEAD. */
 int it_read_response(struct it_conn *c, struct it_response *r, bool head_only);

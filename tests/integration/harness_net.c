@@ -273,6 +273,20 @@ static ssize_t fill(struct it_conn *c)
     return n;
 }
 
+ssize_t it_conn_recv_some(struct it_conn *c, void *p, size_t n)
+{
+    if (c->rpos == c->rlen) {
+        ssize_t r = fill(c);
+        if (r <= 0) {
+            return r;
+        }
+    }
+    size_t take = c->rlen - c->rpos < n ? c->rlen - c->rpos : n;
+    memcpy(p, c->buf + c->rpos, take);
+    c->rpos += take;
+    return (ssize_t)take;
+}
+
 /* Finds "\r\n" from the read position; returns the line length (without CRLF) or -1. */
 static ssize_t read_line(struct it_conn *c)
 {

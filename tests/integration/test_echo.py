@@ -197,6 +197,10 @@ def check_pipelining(port):
             assert body.startswith(b"POST /p%d " % n) and b"body-bytes: 5\r\n" in body
         else:
             assert body == b"" and int(hdrs["content-length"]) > 0
+    # far more queued answers than the backend buffers before it must wait for the socket
+    c.send(req("/many") * 3000)
+    for _ in range(3000):
+        assert c.response()[2].startswith(b"GET /many ")
     c.close()
 
 

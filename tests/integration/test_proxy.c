@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct it_env env;
 static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
@@ -451,5 +452,40 @@ Test(proxy, deep_pipelining_keeps_order)
         it_response_fini(&r);
     }
     it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* Clients that disappear mid-exchange: waiting for the backend, mid-download, mid-upload. */
+Test(proxy, clients_vanishing_mid_exchange)
+{
+    uint16_t s[1] = {it_echo_start(&env, "b1")};
+    start(s, 1);
+    struct it_conn *c = connect_good();
+    cr_assert_eq(it_conn_sends(c, "GET /sleep/300 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    it_conn_close(c);
+
+    c = connect_good();
+    cr_assert_eq(it_conn_sends(c, "GET /size/67108864 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    char buf[65536];
+    size_t got = 0;
+    while (got < (1u << 20)) {
+        ssize_t n = it_conn_recv_some(c, buf, sizeof(buf));
+        cr_assert_gt(n, 0, "download stopped after %zu bytes: %s", got, c->err);
+        got += (size_t)n;
+    }
+    it_conn_close(c);
+
+    c = connect_good();
+    cr_assert_eq(
+        it_conn_sends(c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n"), 0);
+    send_body(c, 3000000, false);
+    it_conn_close(c);
+
+    usleep(500 * 1000); /* let the backend side of all three finish or time out */
+    it_mtlb_assert_alive(&env);
+    struct it_response r;
+    it_get(env.port, &good, "/after", &r);
+    cr_assert_eq(r.status, 200, "after vanished clients: status %d", r.status);
+    it_response_fini(&r);
     it_mtlb_stop(&env, 5000);
 }

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Checks scripts/gen-pki: the layout other tests code against, and that each certificate
+# verifies (or fails) with openssl for the reason its name promises.
+# Usage: tests/integration/test_pki.sh [SCRIPT] (default: scripts/gen-pki of this checkout)
+set -uo pipefail
+
+GEN=${1:-$(cd "$(dirname "$0")/../.." && pwd)/scripts/gen-pki}
+DIR=$(mktemp -d /tmp/mtlb-pki-test.XXXXXX)
+trap 'rm -rf "$DIR"' EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# expect_ok DESCRIPTION CMD...: CMD must succeed.
+expect_ok() {
+    local what=$1 out
+    shift
+    if ! out=$("$@" 2>&1); then
+        fail "$what: $out"
+    fi
+}
+
+# expect_err DESCRIPTION MESSAGE CMD...: CMD must fail and print MESSAGE.
+expect_err() {
+    local what=$1 msg=$2 out
+    shift 2
+    if out=$("$@" 2>&1); then
+        fail "$what: unexpectedly succeeded"
+    elif ! grep -q "$msg" <<<"$out"; then
+        fail "$what: expected '$msg', got: $out"
+    fi
+}
+
+start=$(date +%s)
+"$GEN" "$DIR/pki" || {
+    echo "FAIL: gen-pki exited $?"
+    exit 1
+}
+[ $(($(date +%s) - start)) -le 10 ] || fail "gen-pki took more than 10 s"
+cd "$DIR/pki" || exit 1
+
+for f in ca/root.crt ca/root.key ca/inter.crt ca/inter.key ca/crl.pem ca/other-root.crt \
+    ca/other-root.key ca/rogue-root.crt ca/rogue-root.key server/api.crt server/api.key \
+    server/api-chain.pem server/rsa.crt server/rsa.key server/other.crt server/other.key \
+    server/expired.crt server/expired.key server/mismatch.key client/tester.p12 \
+    trust/full.pem trust/root-only.pem trust/other.pem trust/bad-entry.pem; do
+    [ -s "$f" ] || fail "missing or empty $f"
+done
+[ -e .complete ] || fail "missing .complete"
+for c in good rsa selfsigned untrusted expired revoked noclientauth other; do
+    [ -s "client/$c.crt" ] && [ -s "client/$c.key" ] || fail "missing client/$c.crt/.key"
+done
+for c in good rsa untrusted expired revoked noclientauth; do
+    [ "$(grep -c 'BEGIN CERTIFICATE' "client/$c-chain.pem")" = 2 ] || fail "client/$c-chain.pem"
+done
+for k in ca/*.key server/*.key client/*.key; do
+    [ "$(head -n 1 "$k")" = "-----BEGIN PRIVATE KEY-----" ] || fail "$k is not unencrypted PKCS#8"
+done
+
+# subjects and serials the header tests assert
+check_cert() { # FILE SUBJECT SERIAL
+    local got
+    got=$(openssl x509 -in "$1" -noout -subject -nameopt compat)
+    [ "$got" = "subject=$2" ] || fail "$1 subject: $got"
+    got=$(openssl x509 -in "$1" -noout -serial)
+    [ "$got" = "serial=$3" ] || fail "$1 serial: $got"
+}
+check_cert ca/root.crt "/C=PL/O=mtlb Test/CN=mtlb Test Root CA" 01
+check_cert ca/inter.crt "/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA" 02
+check_cert ca/other-root.crt "/C=PL/O=mtlb Other/CN=mtlb Other CA" 01
+check_cert client/good.crt "/C=PL/O=mtlb Test/CN=good-client" 1001
+check_cert client/rsa.crt "/C=PL/O=mtlb Test/CN=rsa-client" 1002
+check_cert client/selfsigned.crt "/C=PL/O=mtlb Test/CN=selfsigned-client" 1003
+check_cert client/untrusted.crt "/C=PL/O=mtlb Rogue/CN=untrusted-client" 1004
+check_cert client/expired.crt "/C=PL/O=mtlb Test/CN=expired-client" 1005
+check_cert client/revoked.crt "/C=PL/O=mtlb Test/CN=revoked-client" 1006
+check_cert client/noclientauth.crt "/C=PL/O=mtlb Test/CN=serveronly-client" 1007
+check_cert client/other.crt "/C=PL/O=mtlb Other/CN=other-client" 1008
+openssl x509 -in ca/inter.crt -noout -text | grep -q "CA:TRUE, pathlen:0" || fail "inter pathlen"
+openssl x509 -in client/rsa.crt -noout -text | grep -q "rsaEncryption" || fail "rsa client key type"
+openssl x509 -in server/rsa.crt -noout -text | grep -q "(2048 bit)" || fail "rsa server key size"
+openssl x509 -in client/good.crt -noout -text | grep -q "prime256v1" || fail "good is not P-256"
+
+V=(openssl verify -CAfile ca/root.crt -untrusted ca/inter.crt)
+expect_ok "good" "${V[@]}" -purpose sslclient client/good.crt
+expect_ok "rsa client" "${V[@]}" -purpose sslclient client/rsa.crt
+expect_ok "good with CRLs" "${V[@]}" -crl_check_all -CRLfile ca/crl.pem client/good.crt
+expect_err "expired client" "certificate has expired" "${V[@]}" client/expired.crt
+expect_err "expired server" "certificate has expired" "${V[@]}" server/expired.crt
+expect_err "revoked" "certificate revoked" "${V[@]}" -crl_check_all -CRLfile ca/crl.pem \
+    client/revoked.crt
+expect_err "wrong purpose" "unsuitable certificate purpose" "${V[@]}" -purpose sslclient \
+    client/noclientauth.crt
+expect_err "untrusted" "unable to get local issuer" openssl verify -CAfile trust/full.pem \
+    client/untrusted.crt
+expect_ok "selfsigned in full.pem" openssl verify -purpose sslclient -CAfile trust/full.pem \
+    client/selfsigned.crt
+expect_ok "selfsigned in root-only.pem" openssl verify -CAfile trust/root-only.pem \
+    client/selfsigned.crt
+expect_err "root-only without the intermediate" "unable to get local issuer" \
+    openssl verify -CAfile trust/root-only.pem client/good.crt
+expect_ok "root-only with the intermediate sent" openssl verify -CAfile trust/root-only.pem \
+    -untrusted ca/inter.crt client/good.crt
+expect_ok "other domain" openssl verify -purpose sslclient -CAfile trust/other.pem \
+    client/other.crt
+expect_err "other client against full.pem" "unable to get local issuer" \
+    openssl verify -CAfile trust/full.pem client/other.crt
+expect_ok "api for localhost" openssl verify -purpose sslserver -CAfile ca/root.crt \
+    -verify_hostname localhost server/api.crt
+expect_ok "api for 127.0.0.1" openssl verify -CAfile ca/root.crt -verify_ip 127.0.0.1 \
+    server/api.crt
+expect_ok "rsa server" openssl verify -CAfile ca/root.crt -verify_hostname rsa.example.com \
+    server/rsa.crt
+expect_ok "other server" openssl verify -CAfile ca/root.crt -verify_hostname \
+    other.example.com server/other.crt
+
+# the CRL bundle: one CRL per CA, valid for about a year
+[ "$(grep -c 'BEGIN X509 CRL' ca/crl.pem)" = 2 ] || fail "ca/crl.pem should hold 2 CRLs"
+next=$(openssl crl -in ca/crl.pem -noout -nextupdate | cut -d= -f2)
+[ $(($(date -d "$next" +%s) - $(date +%s))) -gt $((300 * 86400)) ] || fail "CRL nextUpdate $next"
+
+# keys
+pub() { openssl pkey -in "$1" -pubout 2>/dev/null; }
+[ "$(pub server/api.key)" = "$(openssl x509 -in server/api.crt -noout -pubkey)" ] ||
+    fail "api.key does not match api.crt"
+[ "$(pub server/mismatch.key)" != "$(openssl x509 -in server/api.crt -noout -pubkey)" ] ||
+    fail "mismatch.key matches api.crt"
+p12=$(openssl pkcs12 -in client/tester.p12 -passin pass:changeit -nodes 2>&1)
+[ "$(grep -c 'BEGIN CERTIFICATE' <<<"$p12")" = 2 ] && grep -q 'BEGIN PRIVATE KEY' <<<"$p12" ||
+    fail "tester.p12: $p12"
+
+# truststores
+[ "$(grep -c 'BEGIN CERTIFICATE' trust/full.pem)" = 3 ] || fail "trust/full.pem"
+grep -q "mtlb Test Intermediate CA" <(openssl crl2pkcs7 -nocrl -certfile trust/root-only.pem |
+    openssl pkcs7 -print_certs -noout) && fail "root-only.pem holds the intermediate"
+grep -q -- "-----BEGIN PRIVATE KEY-----" trust/bad-entry.pem || fail "bad-entry.pem"
+
+# idempotence: a second run leaves everything as it is; without .complete it starts over
+before=$(cat ca/root.crt)
+"$GEN" "$DIR/pki" || fail "second run"
+[ "$(cat ca/root.crt)" = "$before" ] || fail "second run regenerated the PKI"
+rm .complete
+echo stale >server/stale.pem
+"$GEN" "$DIR/pki" || fail "rerun after removing .complete"
+[ "$(cat ca/root.crt)" != "$before" ] && [ ! -e server/stale.pem ] && [ -e .complete ] ||
+    fail "rerun without .complete did not start over"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+fi
+echo "ok: gen-pki"
