@@ -1,6 +1,7 @@
 /* mtlb command line: parse options, load and validate the configuration, run the server.
  * Exit codes: 0 success, 1 configuration or start-up error, 2 usage error. */
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "mtlb: cannot open access log %s\n", cfg->log.access_log);
         mtlb_config_destroy(cfg);
         return 1;
+    }
+    /* Each connection costs a client fd and a backend fd: use the whole hard limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     struct mtlb_server srv;
     int rc = mtlb_server_init(&srv, cfg, err, sizeof(err));
