@@ -16,6 +16,20 @@ enum mtlb_client_auth {
     MTLB_CLIENT_AUTH_MANDATORY,
 };
 
+/* Worker I/O backend (io: in the YAML). */
+enum mtlb_io_backend {
+    MTLB_IO_AUTO = 0, /* io_uring if the kernel allows it, else epoll */
+    MTLB_IO_URING,
+    MTLB_IO_EPOLL,
+};
+
+/* Kernel TLS per listener (ktls: in the YAML). */
+enum mtlb_ktls_mode {
+    MTLB_KTLS_AUTO = 0, /* use it where the kernel and cipher allow, else userspace */
+    MTLB_KTLS_ON,       /* refuse to start when the kernel has no TLS ULP */
+    MTLB_KTLS_OFF,
+};
+
 struct mtlb_domain_cfg {
     char **names; /* SNI names, lower-case; exact or "*.suffix" */
     size_t n_names;
@@ -32,6 +46,7 @@ struct mtlb_listener_cfg {
     uint16_t bind_port;
     char *backend; /* pool name; resolved below */
     size_t backend_index;
+    enum mtlb_ktls_mode ktls; /* default auto */
     struct mtlb_domain_cfg *domains; /* domains[0] also serves clients without SNI */
     size_t n_domains;
 };
@@ -81,6 +96,7 @@ struct mtlb_config {
     struct mtlb_limits_cfg limits;
     struct mtlb_log_cfg log;
     enum mtlb_dn_format dn_format; /* headers.dn_format: slash (default) | rfc2253 */
+    enum mtlb_io_backend io;       /* io: auto (default) | uring | epoll */
 };
 
 /* Reads and validates the YAML file at path. On success returns 0 and *out owns a new

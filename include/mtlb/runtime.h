@@ -4,7 +4,7 @@
 #ifndef MTLB_RUNTIME_H
 #define MTLB_RUNTIME_H
 
-#include <liburing.h>
+#include <linux/time_types.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -16,6 +16,7 @@
 #include "mtlb/config.h"
 #include "mtlb/h1.h"
 #include "mtlb/identity.h"
+#include "mtlb/io.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
@@ -50,7 +51,7 @@ struct mtlb_buf {
     uint32_t off, len, cap;
 };
 
-/* ---- io_uring user_data: object pointer (8-aligned) | operation tag ---- */
+/* ---- I/O user_data: object pointer (8-aligned) | operation tag ---- */
 enum mtlb_op {
     MTLB_OP_CLIENT_RECV = 1,
     MTLB_OP_CLIENT_SEND = 2,
@@ -152,7 +153,7 @@ struct mtlb_worker {
     struct mtlb_server *srv;
     unsigned index;
     pthread_t thread;
-    struct io_uring ring;
+    struct mtlb_io *io;
     int wake_fd;
     uint64_t wake_val;
     struct __kernel_timespec tick_ts;
@@ -209,8 +210,6 @@ void mtlb_buf_compact(struct mtlb_buf *b);
 void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind);
 void mtlb_timer_disarm(struct mtlb_timer *t);
 
-/* ---- ring submission helpers (worker.c); they return 0 or -EBUSY when the SQ is full ---- */
-struct io_uring_sqe *mtlb_worker_sqe(struct mtlb_worker *w);
 void mtlb_worker_bury(struct mtlb_worker *w); /* frees the graveyards */
 
 /* ---- handoff (handoff.c): acceptor -> worker ---- */

@@ -88,6 +88,34 @@ static int read_dn_format(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const 
     return rc;
 }
 
+static int read_io(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const char *const w[] = {"auto", "uring", "epoll"};
+    static const enum mtlb_io_backend vals[] = {MTLB_IO_AUTO, MTLB_IO_URING, MTLB_IO_EPOLL};
+    int i = 0;
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        ((struct mtlb_config *)dst)->io = vals[i];
+    }
+    return rc;
+}
+
+static int read_ktls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const char *const w[] = {"auto", "on", "off"};
+    static const enum mtlb_ktls_mode vals[] = {MTLB_KTLS_AUTO, MTLB_KTLS_ON, MTLB_KTLS_OFF};
+    int i = 0;
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        ((struct mtlb_listener_cfg *)dst)->ktls = vals[i];
+    }
+    return rc;
+}
+
 static int read_access_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                            const struct cfg_field *f)
 {
@@ -244,6 +272,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"bind", read_bind, true, 0, 0, 0},
         {"backend", read_str, true, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
         {"domains", read_domains, true, 0, 0, 0},
+        {"ktls", read_ktls, false, 0, 0, 0},
     };
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
@@ -362,6 +391,7 @@ static const struct cfg_field root_fields[] = {
     {"limits", read_limits, false, offsetof(struct mtlb_config, limits), 0, 0},
     {"log", read_log, false, offsetof(struct mtlb_config, log), 0, 0},
     {"headers", read_headers, false, 0, 0, 0},
+    {"io", read_io, false, 0, 0, 0},
 };
 
 static int cmp_dup_name(const void *key, const void *elem)

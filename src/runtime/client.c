@@ -122,9 +122,8 @@ static void post_recv(struct mtlb_client *c)
     if (space == 0) {
         return; /* OpenSSL has not consumed what we have: backpressure */
     }
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(c->w);
-    io_uring_prep_recv(sqe, c->fd, b->data + b->len, space, 0);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+    mtlb_io_recv(c->w->io, c->fd, b->data + b->len, space,
+                 (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
     c->recv_pending = true;
     c->pending++;
 }
@@ -136,9 +135,8 @@ void mtlb_client_flush(struct mtlb_client *c)
     if (c->send_pending || c->dead || b->len == 0) {
         return;
     }
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(c->w);
-    io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_SEND);
+    mtlb_io_send(c->w->io, c->fd, b->data + b->off, b->len,
+                 (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_SEND);
     c->send_pending = true;
     c->pending++;
 }

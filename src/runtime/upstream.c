@@ -61,9 +61,7 @@ static void up_close(struct mtlb_upstream *u)
     mtlb_timer_disarm(&u->timer);
     pool_unlink(u);
     if (u->connecting) {
-        struct io_uring_sqe *sqe = mtlb_worker_sqe(u->w);
-        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT, 0);
-        io_uring_sqe_set_data64(sqe, 0);
+        mtlb_io_cancel(u->w->io, (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
     }
     shutdown(u->fd, SHUT_RDWR);
     maybe_free(u);
@@ -116,9 +114,8 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_client *c, size_t pool,
     w->n_upstreams++;
     w->ctr.upstream_connects++;
     c->up = u;
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(w);
-    io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&a->ss, a->len);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
+    mtlb_io_connect(w->io, u->fd, (const struct sockaddr *)&a->ss, a->len,
+                    (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
     u->pending++;
     mtlb_timer_arm(w, &u->timer, MTLB_T_UP_CONNECT);
     return 0;
@@ -202,9 +199,7 @@ void mtlb_upstream_send(struct mtlb_upstream *u)
     memset(&u->msg, 0, sizeof(u->msg));
     u->msg.msg_iov = u->iov;
     u->msg.msg_iovlen = (size_t)n;
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(u->w);
-    io_uring_prep_sendmsg(sqe, u->fd, &u->msg, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_SEND);
+    mtlb_io_sendmsg(u->w->io, u->fd, &u->msg, (uint64_t)(uintptr_t)u | MTLB_OP_UP_SEND);
     u->send_pending = true;
     u->pending++;
 }
@@ -252,9 +247,8 @@ void mtlb_upstream_recv(struct mtlb_upstream *u)
     if (space == 0) {
         return; /* the client has not taken what we have: backpressure */
     }
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(u->w);
-    io_uring_prep_recv(sqe, u->fd, b->data + b->off + b->len, space, 0);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)u | MTLB_OP_UP_RECV);
+    mtlb_io_recv(u->w->io, u->fd, b->data + b->off + b->len, space,
+                 (uint64_t)(uintptr_t)u | MTLB_OP_UP_RECV);
     u->recv_pending = true;
     u->pending++;
 }

@@ -1,4 +1,4 @@
-/* Worker threads: each owns one io_uring ring and every client and backend connection on it,
+/* Worker threads: each owns one io_uring ring (or its epoll emulation, io.h) and every client and backend connection on it,
  * its timers and its round-robin cursors. Loop order: submit and wait, take a batch of
  * completions, dispatch them, expire timers, flush the access log, check the drain. */
 #include <errno.h>
@@ -88,17 +88,6 @@ static void expire_timers(struct mtlb_worker *w)
 
 /* ---- ring ---- */
 
-struct io_uring_sqe *mtlb_worker_sqe(struct mtlb_worker *w)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-    if (sqe == NULL) {
-        /* SQ full: push what is queued to the kernel and take a fresh slot. */
-        io_uring_submit(&w->ring);
-        sqe = io_uring_get_sqe(&w->ring);
-    }
-    return sqe;
-}
-
 void mtlb_worker_wake(struct mtlb_worker *w)
 {
     uint64_t one = 1;
@@ -108,18 +97,14 @@ void mtlb_worker_wake(struct mtlb_worker *w)
 
 static void arm_wake(struct mtlb_worker *w)
 {
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(w);
-    io_uring_prep_read(sqe, w->wake_fd, &w->wake_val, sizeof(w->wake_val), 0);
-    io_uring_sqe_set_data64(sqe, MTLB_OP_WAKE);
+    mtlb_io_read(w->io, w->wake_fd, &w->wake_val, sizeof(w->wake_val), MTLB_OP_WAKE);
 }
 
 static void arm_tick(struct mtlb_worker *w)
 {
-    struct io_uring_sqe *sqe = mtlb_worker_sqe(w);
     w->tick_ts.tv_sec = 0;
     w->tick_ts.tv_nsec = TICK_MS * 1000000LL;
-    io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
-    io_uring_sqe_set_data64(sqe, MTLB_OP_TICK);
+    mtlb_io_timeout(w->io, &w->tick_ts, MTLB_OP_TICK);
 }
 
 int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index)
@@ -158,16 +143,7 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
     if (w->wake_fd == -1) {
         return -errno;
     }
-    struct io_uring_params params;
-    memset(&params, 0, sizeof(params));
-    params.flags = IORING_SETUP_SUBMIT_ALL;
-    int rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &params);
-    if (rc == -EINVAL) {
-        /* Kernels before 5.18 lack SUBMIT_ALL. */
-        memset(&params, 0, sizeof(params));
-        rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &params);
-    }
-    return rc;
+    return mtlb_io_create(srv->cfg->io, RING_ENTRIES, &w->io);
 }
 
 void mtlb_worker_fini(struct mtlb_worker *w)
@@ -193,8 +169,9 @@ void mtlb_worker_fini(struct mtlb_worker *w)
     }
     if (w->wake_fd > 0) {
         close(w->wake_fd);
-        io_uring_queue_exit(&w->ring);
     }
+    mtlb_io_destroy(w->io);
+    w->io = NULL;
 }
 
 void mtlb_worker_bury(struct mtlb_worker *w)
@@ -278,7 +255,7 @@ void *mtlb_worker_main(void *arg)
 {
     struct mtlb_worker *w = arg;
     char name[32];
-    struct io_uring_cqe *cqes[CQE_BATCH];
+    struct mtlb_io_cqe cqes[CQE_BATCH];
 
     snprintf(name, sizeof(name), "worker-%u", w->index);
     mtlb_log_set_thread(name);
@@ -286,27 +263,16 @@ void *mtlb_worker_main(void *arg)
     arm_wake(w);
     arm_tick(w);
     for (;;) {
-        int rc = io_uring_submit_and_wait(&w->ring, 1);
-        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-            mtlb_log(MTLB_LOG_ERROR, "event=ring_failed error=%d", -rc);
+        int n = mtlb_io_wait(w->io, cqes, CQE_BATCH);
+        if (n < 0 && n != -EINTR) {
+            mtlb_log(MTLB_LOG_ERROR, "event=io_failed error=%d", -n);
             break;
         }
         w->now_ms = mtlb_now_ms();
-        unsigned n;
-        while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, CQE_BATCH)) > 0) {
-            uint64_t data[CQE_BATCH];
-            int res[CQE_BATCH];
-            for (unsigned i = 0; i < n; i++) {
-                data[i] = cqes[i]->user_data;
-                res[i] = cqes[i]->res;
-            }
-            /* Free the CQ slots first: handlers may close objects and submit more work. */
-            io_uring_cq_advance(&w->ring, n);
-            for (unsigned i = 0; i < n; i++) {
-                dispatch(w, data[i], res[i]);
-            }
-            mtlb_worker_bury(w);
+        for (int i = 0; i < n; i++) {
+            dispatch(w, cqes[i].user_data, cqes[i].res);
         }
+        mtlb_worker_bury(w);
         expire_timers(w);
         mtlb_access_flush();
         bool done = w->stopping && drain(w);

@@ -68,7 +68,8 @@ static const char full_yaml[] =
     "  drain: 3s\n"
     "limits: {max_header_bytes: 32768, max_headers: 50, max_connections: 20000}\n"
     "log: {level: debug, access_log: logs/access.log}\n"
-    "headers: {dn_format: rfc2253}\n";
+    "headers: {dn_format: rfc2253}\n"
+    "io: epoll\n";
 
 Test(config, full_file)
 {
@@ -131,6 +132,7 @@ Test(config, full_file)
     cr_assert_eq(cfg->log.level, 3);
     cr_assert_str_eq(cfg->log.access_log, "/etc/mtlb/logs/access.log");
     cr_assert_eq(cfg->dn_format, MTLB_DN_RFC2253);
+    cr_assert_eq(cfg->io, MTLB_IO_EPOLL);
     mtlb_config_destroy(cfg);
 }
 
@@ -173,6 +175,35 @@ Test(config, defaults)
     cr_assert_eq(cfg->log.level, 2);
     cr_assert_str_eq(cfg->log.access_log, "stdout");
     cr_assert_eq(cfg->dn_format, MTLB_DN_SLASH);
+    cr_assert_eq(cfg->io, MTLB_IO_AUTO);
+    cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_AUTO);
+    mtlb_config_destroy(cfg);
+}
+
+Test(config, ktls_and_io_choices)
+{
+    struct mtlb_config *cfg = parse_ok("listeners:\n"
+                                       "  - bind: \":8443\"\n"
+                                       "    backend: app\n"
+                                       "    ktls: off\n"
+                                       "    domains:\n"
+                                       "      - names: [a.example.com]\n"
+                                       "        certificate: a.crt\n"
+                                       "        key: a.key\n"
+                                       "  - bind: \":8444\"\n"
+                                       "    backend: app\n"
+                                       "    ktls: on\n"
+                                       "    domains:\n"
+                                       "      - names: [a.example.com]\n"
+                                       "        certificate: a.crt\n"
+                                       "        key: a.key\n"
+                                       "backends:\n"
+                                       "  - name: app\n"
+                                       "    servers: [\"127.0.0.1:1\"]\n"
+                                       "io: uring\n");
+    cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_OFF);
+    cr_assert_eq(cfg->listeners[1].ktls, MTLB_KTLS_ON);
+    cr_assert_eq(cfg->io, MTLB_IO_URING);
     mtlb_config_destroy(cfg);
 }
 
@@ -225,7 +256,7 @@ ParameterizedTestParameters(config, rejects)
         {MIN_YAML "---\nfoo: 1\n", -EINVAL, "mtlb.yaml:12:1: only one YAML document is allowed"},
         {MIN_YAML "frobnicate: 1\n", -EINVAL,
          "mtlb.yaml:11:1: frobnicate: unknown key (expected one of listeners, backends, threads, "
-         "timeouts, limits, log, headers)"},
+         "timeouts, limits, log, headers, io)"},
         {MIN_BACKEND, -EINVAL, "mtlb.yaml:1:1: listeners: missing required key"},
         {MIN_LISTENER, -EINVAL, "mtlb.yaml:1:1: backends: missing required key"},
         {"listeners: []\n" MIN_BACKEND, -EINVAL, "mtlb.yaml:1:12: listeners: must not be empty"},
@@ -244,7 +275,7 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:4:14: listeners[0].domains: must not be empty"},
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
-         "domains)"},
+         "domains, ktls)"},
         {DOMAIN_WITH("        keys: b.key\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[0].keys: unknown key (expected one of names, "
          "certificate, key, client_auth)"},

@@ -1,0 +1,203 @@
+/* The io_uring backend of include/mtlb/io.h: each call prepares one SQE; mtlb_io_wait
+ * submits and reaps. Completions with user_data 0 are the ring's own (cancellations) and are
+ * never reported. io_epoll.c implements the same contract without io_uring. */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtlb/io.h"
+
+struct mtlb_io_epoll;
+int mtlb_io_epoll_create(struct mtlb_io **out);
+
+struct mtlb_io {
+    enum mtlb_io_backend backend; /* first member in both backends */
+    struct io_uring ring;
+};
+
+/* Implemented in io_epoll.c; the uring functions below forward there when the backend is
+ * epoll. */
+void mtlb_io_epoll_destroy(struct mtlb_io *io);
+void mtlb_io_epoll_recv(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
+void mtlb_io_epoll_recvmsg(struct mtlb_io *io, int fd, struct msghdr *msg, uint64_t ud);
+void mtlb_io_epoll_read(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
+void mtlb_io_epoll_send(struct mtlb_io *io, int fd, const void *buf, uint32_t len, uint64_t ud);
+void mtlb_io_epoll_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg, uint64_t ud);
+void mtlb_io_epoll_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
+                           uint64_t ud);
+void mtlb_io_epoll_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uint64_t ud);
+void mtlb_io_epoll_cancel(struct mtlb_io *io, uint64_t ud);
+int mtlb_io_epoll_wait(struct mtlb_io *io, struct mtlb_io_cqe *out, unsigned max);
+
+#define EPOLL_OR(call)                                                                         \
+    do {                                                                                       \
+        if (io->backend == MTLB_IO_EPOLL) {                                                    \
+            call;                                                                              \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
+static int uring_create(unsigned entries, struct mtlb_io **out)
+{
+    struct mtlb_io *io = calloc(1, sizeof(*io));
+    struct io_uring_params p;
+
+    if (io == NULL) {
+        return -ENOMEM;
+    }
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SUBMIT_ALL;
+    int rc = io_uring_queue_init_params(entries, &io->ring, &p);
+    if (rc == -EINVAL) {
+        /* Kernels before 5.18 lack SUBMIT_ALL. */
+        memset(&p, 0, sizeof(p));
+        rc = io_uring_queue_init_params(entries, &io->ring, &p);
+    }
+    if (rc != 0) {
+        free(io);
+        return rc;
+    }
+    io->backend = MTLB_IO_URING;
+    *out = io;
+    return 0;
+}
+
+int mtlb_io_create(enum mtlb_io_backend want, unsigned entries, struct mtlb_io **out)
+{
+    if (want != MTLB_IO_EPOLL) {
+        int rc = uring_create(entries, out);
+        /* EPERM/ENOSYS: disabled by sysctl or filtered by seccomp. */
+        if (rc == 0 || want == MTLB_IO_URING) {
+            return rc;
+        }
+    }
+    return mtlb_io_epoll_create(out);
+}
+
+void mtlb_io_destroy(struct mtlb_io *io)
+{
+    if (io == NULL) {
+        return;
+    }
+    if (io->backend == MTLB_IO_EPOLL) {
+        mtlb_io_epoll_destroy(io);
+        return;
+    }
+    io_uring_queue_exit(&io->ring);
+    free(io);
+}
+
+enum mtlb_io_backend mtlb_io_backend_of(const struct mtlb_io *io)
+{
+    return io->backend;
+}
+
+const char *mtlb_io_backend_name(enum mtlb_io_backend b)
+{
+    return b == MTLB_IO_URING ? "io_uring" : b == MTLB_IO_EPOLL ? "epoll" : "auto";
+}
+
+static struct io_uring_sqe *sqe_get(struct mtlb_io *io)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+    while (sqe == NULL) {
+        /* SQ full: hand the queued entries to the kernel and take a fresh slot. */
+        io_uring_submit(&io->ring);
+        sqe = io_uring_get_sqe(&io->ring);
+    }
+    return sqe;
+}
+
+void mtlb_io_recv(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_recv(io, fd, buf, len, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_recv(sqe, fd, buf, len, 0);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_recvmsg(struct mtlb_io *io, int fd, struct msghdr *msg, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_recvmsg(io, fd, msg, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_recvmsg(sqe, fd, msg, 0);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_read(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_read(io, fd, buf, len, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_read(sqe, fd, buf, len, 0);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_send(struct mtlb_io *io, int fd, const void *buf, uint32_t len, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_send(io, fd, buf, len, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_sendmsg(io, fd, msg, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
+                     uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_connect(io, fd, sa, len, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_connect(sqe, fd, sa, len);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_timeout(io, ts, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_timeout(sqe, ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_cancel(struct mtlb_io *io, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_cancel(io, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_cancel64(sqe, ud, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+}
+
+int mtlb_io_wait(struct mtlb_io *io, struct mtlb_io_cqe *out, unsigned max)
+{
+    if (io->backend == MTLB_IO_EPOLL) {
+        return mtlb_io_epoll_wait(io, out, max);
+    }
+    for (;;) {
+        int rc = io_uring_submit_and_wait(&io->ring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+            return rc;
+        }
+        struct io_uring_cqe *cqes[128];
+        unsigned want = max < 128 ? max : 128;
+        unsigned n = io_uring_peek_batch_cqe(&io->ring, cqes, want);
+        unsigned k = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (cqes[i]->user_data != 0) {
+                out[k].user_data = cqes[i]->user_data;
+                out[k].res = cqes[i]->res;
+                k++;
+            }
+        }
+        io_uring_cq_advance(&io->ring, n);
+        if (k > 0) {
+            return (int)k;
+        }
+    }
+}
