@@ -28,6 +28,9 @@ int mtlb_io_create(enum mtlb_io_backend want, unsigned entries, struct mtlb_io *
 void mtlb_io_destroy(struct mtlb_io *io);
 enum mtlb_io_backend mtlb_io_backend_of(const struct mtlb_io *io);
 const char *mtlb_io_backend_name(enum mtlb_io_backend b); /* "io_uring", "epoll", "auto" */
+/* Sets up and tears down a small io_uring: 0 if this process may use io_uring, else the
+ * -errno that mtlb_io_create(MTLB_IO_AUTO) fell back on (-EPERM, -ENOSYS ...). Any thread. */
+int mtlb_io_uring_probe(void);
 
 void mtlb_io_recv(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
 void mtlb_io_recvmsg(struct mtlb_io *io, int fd, struct msghdr *msg, uint64_t ud);

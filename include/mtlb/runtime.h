@@ -17,6 +17,7 @@
 #include "mtlb/h1.h"
 #include "mtlb/identity.h"
 #include "mtlb/io.h"
+#include "mtlb/ktls.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
@@ -102,6 +103,14 @@ struct mtlb_client {
     int pending; /* ops in flight on the ring */
     bool recv_pending, send_pending, eof, dead, closing, close_after;
     enum mtlb_client_state state;
+    enum mtlb_transport transport;
+    /* kTLS receive: plaintext lands in rx; the record type of each read comes as a cmsg */
+    struct msghdr rmsg;
+    struct iovec riov;
+    union {
+        size_t align; /* cmsghdr alignment */
+        char buf[CMSG_SPACE(sizeof(unsigned char))];
+    } rcmsg;
 
     struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
     struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */
@@ -146,6 +155,7 @@ struct mtlb_pool_rt {
 struct mtlb_counters {
     uint64_t accepted, requests, responses_err, upstream_connects, upstream_reuses,
         upstream_fail, handshakes_failed;
+    uint64_t transport[MTLB_TRANSPORT_COUNT]; /* connections started per transport */
 };
 
 /* ---- a worker thread: owns one io_uring ring and everything on it ---- */
@@ -199,6 +209,7 @@ struct mtlb_server {
     atomic_uint_fast64_t next_conn_id;
     atomic_int live_conns;
     atomic_uint next_worker;
+    bool *ktls; /* per listener: kTLS allowed (config and kernel) */
 };
 
 /* ---- buffers (worker.c) ---- */
@@ -222,6 +233,8 @@ struct mtlb_client *mtlb_handoff_take(struct mtlb_handoff_queue *q);
 
 /* ---- ring BIO (tls/ring_bio.c): OpenSSL reads c->tin and writes c->tout ---- */
 int mtlb_ring_bio_attach(struct mtlb_client *c);
+/* ktls-tx: OpenSSL reads c->tin through the ring BIO, writes stay on the kTLS socket BIO. */
+int mtlb_ring_bio_attach_rx(struct mtlb_client *c);
 
 /* ---- client connection (client.c, response.c) ---- */
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
@@ -231,6 +244,7 @@ void mtlb_client_on_timeout(struct mtlb_client *c);
 void mtlb_client_pump(struct mtlb_client *c);
 void mtlb_client_abort(struct mtlb_client *c);
 void mtlb_client_fail(struct mtlb_client *c, int status);
+void mtlb_client_close_gracefully(struct mtlb_client *c);
 void mtlb_client_free(struct mtlb_client *c); /* acceptor side: before handoff */
 void mtlb_client_flush(struct mtlb_client *c);
 void mtlb_client_request_sent(struct mtlb_client *c);

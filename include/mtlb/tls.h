@@ -40,6 +40,10 @@ struct mtlb_tls_conn_info {
     long first_error;       /* first X.509 error seen by the verify callback (X509_V_OK if none) */
     int first_error_depth;
     char peer[64];          /* "ip:port" of the client, for logs */
+    /* TLS 1.3 client application traffic secret, kept by the kTLS keylog callback until the
+     * receive key is installed, then wiped (ktls.c). */
+    unsigned char rx_secret[48];
+    unsigned char rx_secret_len;
 };
 
 /* Creates the SSL for a newly accepted connection on the listener's default domain and

@@ -89,16 +89,33 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 
     hs_unlink(c);
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    if (mtlb_tls_identity(c->ssl, srv->cfg->dn_format, &c->identity) != 0 ||
-        mtlb_ring_bio_attach(c) != 0) {
+    char why[128] = "";
+    c->transport = MTLB_TRANSPORT_USERSPACE;
+    if (srv->ktls[c->listener]) {
+        c->transport = mtlb_ktls_finish(c->ssl, c->fd, &c->tls_info, why, sizeof(why));
+    }
+    int rc = mtlb_tls_identity(c->ssl, srv->cfg->dn_format, &c->identity);
+    if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
+        rc = mtlb_ring_bio_attach(c);
+    } else if (rc == 0 && c->transport == MTLB_TRANSPORT_KTLS_TX) {
+        rc = mtlb_ring_bio_attach_rx(c);
+    }
+    if (rc != 0) {
         atomic_fetch_sub(&srv->live_conns, 1);
         mtlb_client_free(c);
         return;
     }
+    if (why[0] != '\0') {
+        static struct mtlb_ratelimit rl;
+        char q[160];
+        mtlb_log_rl(&rl, 5, MTLB_LOG_INFO, "conn=%llu event=ktls_rx_fallback reason=%s",
+                    (unsigned long long)c->id, mtlb_log_quote(why, q, sizeof(q)));
+    }
     mtlb_log(MTLB_LOG_DEBUG,
-             "conn=%llu peer=%s event=handshake_done version=%s cipher=%s verify=%s",
+             "conn=%llu peer=%s event=handshake_done version=%s cipher=%s verify=%s transport=%s",
              (unsigned long long)c->id, c->tls_info.peer, SSL_get_version(c->ssl),
-             SSL_get_cipher_name(c->ssl), mtlb_identity_verify_word(c->identity.verify));
+             SSL_get_cipher_name(c->ssl), mtlb_identity_verify_word(c->identity.verify),
+             mtlb_transport_name(c->transport));
     unsigned wi = atomic_fetch_add(&srv->next_worker, 1) % srv->n_workers;
     mtlb_handoff_push(&srv->workers[wi], c);
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/tls.h>
 #include <openssl/err.h>
 
 #include "mtlb/log.h"
@@ -92,6 +93,7 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     w->clients.next = c;
     w->n_clients++;
     w->ctr.accepted++;
+    w->ctr.transport[c->transport]++;
     c->timer.kind = -1;
     c->up_head_cap = cfg->limits.max_header_bytes + HEAD_EXTRA;
     c->hdrs = calloc(cfg->limits.max_headers, sizeof(*c->hdrs));
@@ -110,11 +112,36 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     mtlb_client_pump(c);
 }
 
+/* kTLS both ways: plaintext goes straight into rx; the cmsg says when a read met a control
+ * record (alert, KeyUpdate) instead of application data. */
+static void post_recvmsg(struct mtlb_client *c)
+{
+    struct mtlb_buf *rx = &c->rx;
+
+    if (rx->len == rx->cap) {
+        return; /* backpressure: the backend has not taken the body window yet */
+    }
+    c->riov.iov_base = rx->data + rx->len;
+    c->riov.iov_len = rx->cap - rx->len;
+    memset(&c->rmsg, 0, sizeof(c->rmsg));
+    c->rmsg.msg_iov = &c->riov;
+    c->rmsg.msg_iovlen = 1;
+    c->rmsg.msg_control = c->rcmsg.buf;
+    c->rmsg.msg_controllen = sizeof(c->rcmsg.buf);
+    mtlb_io_recvmsg(c->w->io, c->fd, &c->rmsg, (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+    c->recv_pending = true;
+    c->pending++;
+}
+
 static void post_recv(struct mtlb_client *c)
 {
     struct mtlb_buf *b = &c->tin;
 
     if (c->recv_pending || c->dead || c->eof) {
+        return;
+    }
+    if (c->transport == MTLB_TRANSPORT_KTLS) {
+        post_recvmsg(c);
         return;
     }
     mtlb_buf_compact(b);
@@ -141,12 +168,64 @@ void mtlb_client_flush(struct mtlb_client *c)
     c->pending++;
 }
 
+/* A kTLS read that met a control record. Returns true when it was application data. */
+static bool ktls_data(struct mtlb_client *c, int res)
+{
+    static struct mtlb_ratelimit rl;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&c->rmsg);
+
+    if (c->rmsg.msg_flags & MSG_CTRUNC) {
+        mtlb_client_abort(c);
+        return false;
+    }
+    if (cm == NULL || cm->cmsg_level != SOL_TLS || cm->cmsg_type != TLS_GET_RECORD_TYPE) {
+        return true;
+    }
+    unsigned char type = *CMSG_DATA(cm);
+    const unsigned char *p = (const unsigned char *)c->rx.data + c->rx.len;
+    if (type == 23) {
+        return true;
+    }
+    c->eof = true; /* nothing after this record can be read */
+    if (type == 21 && res >= 2 && p[1] == 0) {
+        mtlb_client_close_gracefully(c); /* close_notify */
+    } else if (type == 22 && res >= 1 && p[0] == 24) {
+        /* KeyUpdate: this kernel cannot take a new receive key, so the connection ends here,
+         * cleanly, before a record under the new key could be misread. */
+        mtlb_log_rl(&rl, 5, MTLB_LOG_INFO, "conn=%llu event=ktls_key_update action=close",
+                    (unsigned long long)c->id);
+        mtlb_client_close_gracefully(c);
+    } else {
+        mtlb_log_rl(&rl, 5, MTLB_LOG_INFO,
+                    "conn=%llu event=ktls_control_record type=%u detail=%u action=abort",
+                    (unsigned long long)c->id, type, res >= 2 ? p[1] : 0);
+        mtlb_client_abort(c);
+    }
+    return false;
+}
+
 void mtlb_client_on_recv(struct mtlb_client *c, int res)
 {
     c->pending--;
     c->recv_pending = false;
     if (c->dead) {
         maybe_release(c);
+        return;
+    }
+    if (c->transport == MTLB_TRANSPORT_KTLS && res == -EKEYEXPIRED) {
+        c->eof = true; /* the kernel paused after a KeyUpdate: end cleanly */
+        mtlb_client_close_gracefully(c);
+        return;
+    }
+    if (c->transport == MTLB_TRANSPORT_KTLS && res > 0) {
+        if (!ktls_data(c, res)) {
+            return;
+        }
+        c->rx.len += (uint32_t)res;
+        if (c->state == MTLB_C_EXCHANGE && !c->req_body_done) {
+            mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
+        }
+        mtlb_client_pump(c);
         return;
     }
     if (res <= 0) {
@@ -196,6 +275,9 @@ static bool read_plain(struct mtlb_client *c)
 {
     struct mtlb_buf *rx = &c->rx;
 
+    if (c->transport == MTLB_TRANSPORT_KTLS) {
+        return true; /* the ring's recvmsg already put the plaintext in rx */
+    }
     while (rx->len < rx->cap) {
         ERR_clear_error();
         int n = SSL_read(c->ssl, rx->data + rx->len, (int)(rx->cap - rx->len));
@@ -209,14 +291,7 @@ static bool read_plain(struct mtlb_client *c)
         }
         if (err == SSL_ERROR_ZERO_RETURN && c->state == MTLB_C_HEAD && rx->len == 0) {
             /* close_notify between requests: answer with ours and close. */
-            c->shut_sent = true;
-            SSL_shutdown(c->ssl);
-            c->state = MTLB_C_CLOSING;
-            c->up_head_len = c->resp_head_off = 0;
-            mtlb_client_flush(c);
-            if (!c->send_pending) {
-                mtlb_client_abort(c);
-            }
+            mtlb_client_close_gracefully(c);
             return false;
         }
         if (err != SSL_ERROR_ZERO_RETURN) {

@@ -88,6 +88,16 @@ void mtlb_io_destroy(struct mtlb_io *io)
     free(io);
 }
 
+int mtlb_io_uring_probe(void)
+{
+    struct io_uring ring;
+    int rc = io_uring_queue_init(4, &ring, 0);
+    if (rc == 0) {
+        io_uring_queue_exit(&ring);
+    }
+    return rc;
+}
+
 enum mtlb_io_backend mtlb_io_backend_of(const struct mtlb_io *io)
 {
     return io->backend;

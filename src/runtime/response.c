@@ -59,6 +59,14 @@ static int tls_put(struct mtlb_client *c, const char *p, uint32_t len)
     if (len > TLS_CHUNK) {
         len = TLS_CHUNK;
     }
+    if (c->transport != MTLB_TRANSPORT_USERSPACE) {
+        /* The kernel encrypts: tout carries plaintext. */
+        uint32_t space = tout_space(c);
+        uint32_t n = len < space ? len : space;
+        memcpy(c->tout.data + c->tout.off + c->tout.len, p, n);
+        c->tout.len += n;
+        return (int)n;
+    }
     if (tout_space(c) < len + RECORD_SLACK) {
         return 0;
     }
@@ -170,6 +178,12 @@ static void finish_close(struct mtlb_client *c)
         return;
     }
     if (!c->shut_sent) {
+        /* With kTLS, OpenSSL writes close_notify straight to the socket: only after
+         * everything queued before it has left, or it would overtake the response. */
+        if (c->transport != MTLB_TRANSPORT_USERSPACE && (c->send_pending || c->tout.len > 0)) {
+            mtlb_client_flush(c);
+            return;
+        }
         c->shut_sent = true;
         ERR_clear_error();
         SSL_shutdown(c->ssl);
@@ -178,6 +192,26 @@ static void finish_close(struct mtlb_client *c)
     if (!c->send_pending && c->tout.len == 0) {
         mtlb_client_abort(c);
     }
+}
+
+/* The peer will send nothing more (close_notify, or a kTLS key we cannot follow): finish
+ * what is in flight, answer with close_notify, close. */
+void mtlb_client_close_gracefully(struct mtlb_client *c)
+{
+    if (c->dead || c->state == MTLB_C_CLOSING) {
+        return;
+    }
+    if (c->state == MTLB_C_EXCHANGE) {
+        if (!c->req_body_done) {
+            mtlb_client_abort(c); /* the request can never be completed */
+            return;
+        }
+        c->close_after = true; /* the response finishes first */
+        return;
+    }
+    c->up_head_len = c->resp_head_off = 0;
+    begin_close(c);
+    finish_close(c);
 }
 
 void mtlb_client_fail(struct mtlb_client *c, int status)

@@ -98,6 +98,46 @@ static int init_tls(struct mtlb_server *srv, char *err, size_t errlen)
     return 0;
 }
 
+/* Decides per listener whether kTLS may be used and configures its SSL_CTXs accordingly:
+ * allowed -> keylog callback for the TLS 1.3 receive key; not allowed -> OpenSSL is told not
+ * to try. `ktls: on` without a kernel TLS ULP is a start-up error. */
+static int init_ktls(struct mtlb_server *srv, bool log, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+    char why[128];
+    int probe = mtlb_ktls_probe(why, sizeof(why));
+
+    srv->ktls = calloc(cfg->n_listeners, sizeof(*srv->ktls));
+    if (srv->ktls == NULL) {
+        return -ENOMEM;
+    }
+    if (log) {
+        mtlb_log(MTLB_LOG_INFO,
+                 "event=ktls_support ulp=%s detail=\"%s\" tls12=%s tls13=%s",
+                 probe == 0 ? "yes" : "no", why, probe == 0 ? "tx,rx" : "none",
+                 probe == 0 ? "tx,rx(key installed by mtlb)" : "none");
+    }
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        const struct mtlb_listener_cfg *lc = &cfg->listeners[l];
+        if (lc->ktls == MTLB_KTLS_ON && probe != 0) {
+            snprintf(err, errlen, "%s: listener %s:%u has ktls: on, but %s", cfg->path,
+                     lc->bind_host, lc->bind_port, why);
+            return -ENOTSUP;
+        }
+        srv->ktls[l] = lc->ktls != MTLB_KTLS_OFF && probe == 0;
+        for (size_t d = 0; d < srv->tls[l].n_domains; d++) {
+            SSL_CTX *ctx = srv->tls[l].domains[d].ctx;
+            if (srv->ktls[l]) {
+                SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+                SSL_CTX_set_keylog_callback(ctx, mtlb_ktls_keylog);
+            } else {
+                SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
+            }
+        }
+    }
+    return 0;
+}
+
 int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
 {
     struct mtlb_server srv;
@@ -106,6 +146,9 @@ int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
     int rc = init_tls(&srv, err, errlen);
     if (rc == 0) {
         rc = resolve_backends(&srv, err, errlen);
+    }
+    if (rc == 0) {
+        rc = init_ktls(&srv, false, err, errlen);
     }
     mtlb_server_fini(&srv);
     return rc;
@@ -119,6 +162,9 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     int rc = init_tls(srv, err, errlen);
     if (rc == 0) {
         rc = resolve_backends(srv, err, errlen);
+    }
+    if (rc == 0) {
+        rc = init_ktls(srv, true, err, errlen);
     }
     if (rc != 0) {
         return rc;
@@ -134,7 +180,9 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     for (unsigned i = 0; i < srv->n_workers; i++) {
         rc = mtlb_worker_init(&srv->workers[i], srv, i);
         if (rc != 0) {
-            snprintf(err, errlen, "worker %u: io_uring setup failed: %s", i, strerror(-rc));
+            snprintf(err, errlen, "worker %u: %s setup failed: %s%s", i,
+                     cfg->io == MTLB_IO_EPOLL ? "epoll" : "io_uring", strerror(-rc),
+                     cfg->io == MTLB_IO_URING ? " (use io: epoll or io: auto)" : "");
             return rc;
         }
     }
@@ -190,8 +238,13 @@ int mtlb_server_run(struct mtlb_server *srv)
                      lc->bind_host, lc->bind_port, lc->backend, lc->n_domains,
                      mtlb_config_mode_name(lc->domains[0].mode));
         }
-        mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=io_uring",
-                 MTLB_VERSION, srv->n_workers, srv->n_acceptors);
+        enum mtlb_io_backend io = mtlb_io_backend_of(srv->workers[0].io);
+        if (cfg->io == MTLB_IO_AUTO && io == MTLB_IO_EPOLL) {
+            mtlb_log(MTLB_LOG_WARN, "event=io_fallback reason=\"io_uring unavailable: %s\"",
+                     strerror(-mtlb_io_uring_probe()));
+        }
+        mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s",
+                 MTLB_VERSION, srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
     }
     while (rc == 0) {
         int sig = 0;
@@ -240,4 +293,5 @@ void mtlb_server_fini(struct mtlb_server *srv)
         mtlb_tls_listener_fini(&srv->tls[l]);
     }
     free(srv->tls);
+    free(srv->ktls);
 }

@@ -102,3 +102,18 @@ int mtlb_ring_bio_attach(struct mtlb_client *c)
     SSL_set_bio(c->ssl, b, b);
     return 0;
 }
+
+int mtlb_ring_bio_attach_rx(struct mtlb_client *c)
+{
+    pthread_once(&ring_once, ring_init_method);
+    if (ring_method == NULL) {
+        return -ENOMEM;
+    }
+    BIO *b = BIO_new(ring_method);
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    BIO_set_data(b, c);
+    SSL_set0_rbio(c->ssl, b);
+    return 0;
+}
