@@ -38,4 +38,10 @@ void mtlb_ktls_keylog(const SSL *ssl, const char *line);
 enum mtlb_transport mtlb_ktls_finish(SSL *ssl, int fd, struct mtlb_tls_conn_info *info,
                                      char *why, size_t cap);
 
+/* Derives the TLS 1.3 record key and IV of the negotiated suite from a traffic secret
+ * (HKDF-Expand-Label "key"/"iv"). Returns the suite id (0x1301..0x1303) or -errno.
+ * Exposed for the unit test that decrypts a real OpenSSL record with them. */
+int mtlb_ktls_tls13_keys(const SSL *ssl, const unsigned char *secret, size_t slen,
+                         unsigned char key[32], size_t *klen, unsigned char iv[12]);
+
 #endif

@@ -150,21 +150,35 @@ union rx_info {
     struct tls12_crypto_info_chacha20_poly1305 chacha;
 };
 
-/* Fills ci for the negotiated TLS 1.3 suite from the traffic secret. Returns its size. */
-static size_t rx_info_fill(const SSL *ssl, const unsigned char *secret, size_t slen,
-                           union rx_info *ci)
+int mtlb_ktls_tls13_keys(const SSL *ssl, const unsigned char *secret, size_t slen,
+                         unsigned char key[32], size_t *klen, unsigned char iv[12])
 {
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     uint32_t id = c ? (SSL_CIPHER_get_id(c) & 0xffff) : 0;
     const EVP_MD *md = id == 0x1302 ? EVP_sha384() : EVP_sha256();
+
+    if (id != 0x1301 && id != 0x1302 && id != 0x1303) {
+        return -ENOTSUP;
+    }
+    *klen = id == 0x1301 ? 16 : 32;
+    if (expand_label(md, secret, slen, "key", key, *klen) != 0 ||
+        expand_label(md, secret, slen, "iv", iv, 12) != 0) {
+        return -EINVAL;
+    }
+    return (int)id;
+}
+
+/* Fills ci for the negotiated TLS 1.3 suite from the traffic secret. Returns its size. */
+static size_t rx_info_fill(const SSL *ssl, const unsigned char *secret, size_t slen,
+                           union rx_info *ci)
+{
     unsigned char key[32], iv[12];
-    size_t klen = id == 0x1301 ? 16 : 32;
+    size_t klen = 0;
     size_t size = 0;
+    int id = mtlb_ktls_tls13_keys(ssl, secret, slen, key, &klen, iv);
 
     memset(ci, 0, sizeof(*ci));
-    if ((id != 0x1301 && id != 0x1302 && id != 0x1303) ||
-        expand_label(md, secret, slen, "key", key, klen) != 0 ||
-        expand_label(md, secret, slen, "iv", iv, sizeof(iv)) != 0) {
+    if (id < 0) {
         return 0;
     }
     ci->base.version = TLS_1_3_VERSION;

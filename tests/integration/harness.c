@@ -449,5 +449,10 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: stdout}\nheaders: {dn_format: slash}\n");
+    /* MTLB_IT_IO picks the worker I/O backend for the whole run (the -epoll suite). */
+    const char *io = getenv("MTLB_IT_IO");
+    if (io != NULL && (strcmp(io, "epoll") == 0 || strcmp(io, "uring") == 0)) {
+        fprintf(f, "io: %s\n", io);
+    }
     return fclose(f) == 0 ? 0 : -errno;
 }

@@ -1,0 +1,299 @@
+#!/bin/sh
+# The kernel-TLS cases, run inside the test VM by /init (scripts/ktls-vm-test) under busybox sh.
+# Starts two mtlb-echo backends and mtlb (one listener with `ktls: auto`, one with `ktls: off`,
+# client certificates optional), drives them with ktls_client and prints one line per case:
+# "PASS name" or "FAIL name: detail", followed by "  | " lines of evidence on failure.
+# Expects: /opt/mtlb/bin/{mtlb,mtlb-echo,ktls_client,openssl}, the PKI in /opt/mtlb/pki and the
+# tls module loaded. Exit status: the number of failed cases (0: all passed).
+
+B=/opt/mtlb/bin
+PKI=/opt/mtlb/pki
+W=/tmp/ktls-test
+KTLS_PORT=8443
+OFF_PORT=8444
+MIB8=8388608
+mkdir -p "$W"
+npass=0
+nfail=0
+
+pass() {
+    echo "PASS $1"
+    npass=$((npass + 1))
+}
+
+fail() {
+    echo "FAIL $1: $2"
+    nfail=$((nfail + 1))
+}
+
+# evidence FILE...: prints files as indented lines (the host shows them under the FAIL line).
+evidence() {
+    for f in "$@"; do
+        [ -s "$f" ] && sed 's/^/  | /' "$f"
+    done
+}
+
+tls_stat() {
+    awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat
+}
+
+kv() { # kv KEY LINE: value of KEY=... in a ktls_client result line
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+# wait_log FILE PATTERN SECONDS: until FILE contains PATTERN.
+wait_log() {
+    i=0
+    while [ "$i" -lt $(($3 * 10)) ]; do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# client NAME ARGS...: runs ktls_client against 127.0.0.1 with tag NAME; sets $out and $rc and
+# keeps the output in $W/NAME.out.
+client() {
+    name=$1
+    shift
+    out=$("$B/ktls_client" --tag "$name" --ca "$PKI/ca/root.crt" "$@" 2>"$W/$name.err")
+    rc=$?
+    echo "$out" >"$W/$name.out"
+}
+
+# mtlb_evidence NAME: the access-log lines of NAME's requests and mtlb's log lines of its
+# connection (found through the client's local port).
+mtlb_evidence() {
+    grep "tag=$1&" "$W/access.log" >"$W/$1.access"
+    port=$(kv local_port "$(cat "$W/$1.out")")
+    conn=$(grep "peer=127.0.0.1:$port " "$W/mtlb.log" | sed -n 's/.*conn=\([0-9]*\).*/\1/p' |
+        head -n 1)
+    : >"$W/$1.mtlb"
+    [ -n "$conn" ] && grep "conn=$conn " "$W/mtlb.log" | tail -n 15 >"$W/$1.mtlb"
+    echo "client: $out" >"$W/$1.client"
+    evidence "$W/$1.client" "$W/$1.err" "$W/$1.access" "$W/$1.mtlb"
+}
+
+# transport_of NAME WANT COUNT: every access-log line of NAME says "transport":"WANT", and there
+# are COUNT of them. Prints a reason and fails otherwise.
+transport_is() {
+    i=0
+    while [ "$i" -lt 20 ]; do # the access log is flushed once per worker loop iteration
+        n=$(grep -c "tag=$1&" "$W/access.log")
+        [ "$n" -ge "$3" ] && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    good=$(grep "tag=$1&" "$W/access.log" | grep -c "\"transport\":\"$2\"")
+    if [ "$n" -ne "$3" ] || [ "$good" -ne "$3" ]; then
+        why="$n access-log lines for tag $1 (want $3), $good with \"transport\":\"$2\""
+        return 1
+    fi
+    return 0
+}
+
+# check NAME WANT_TRANSPORT COUNT [key=value...]: the last client run succeeded, its result
+# fields match, and its COUNT requests were logged with transport WANT_TRANSPORT.
+check() {
+    name=$1
+    want=$2
+    count=$3
+    shift 3
+    why=""
+    [ "$rc" -eq 0 ] || why="client exit $rc: $(kv detail "$out")"
+    for kvp in "$@"; do
+        k=${kvp%%=*}
+        v=$(kv "$k" "$out")
+        [ -z "$why" ] && [ "$v" != "${kvp#*=}" ] && why="$k=$v, want ${kvp#*=}"
+    done
+    [ -z "$why" ] && transport_is "$name" "$want" "$count"
+    if [ -z "$why" ]; then
+        pass "$name"
+    else
+        fail "$name" "$why"
+        mtlb_evidence "$name"
+    fi
+}
+
+mtlb_alive() {
+    kill -0 "$MTLB_PID" 2>/dev/null
+}
+
+# ---- infrastructure: the kernel and OpenSSL alone ----
+
+infra_openssl() {
+    [ -r /proc/net/tls_stat ] || {
+        fail kernel_tls_module "/proc/net/tls_stat missing after modprobe tls"
+        return
+    }
+    pass kernel_tls_module
+    tx0=$(tls_stat TlsTxSw)
+    rx0=$(tls_stat TlsRxSw)
+    "$B/openssl" s_server -quiet -ktls -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 \
+        -accept 127.0.0.1:9443 -cert "$PKI/server/api.crt" -key "$PKI/server/api.key" -rev \
+        -naccept 1 >"$W/s_server.log" 2>&1 &
+    spid=$!
+    sleep 1
+    echo "kernel tls works" | timeout 10 "$B/openssl" s_client -quiet -ktls -tls1_2 \
+        -connect 127.0.0.1:9443 >"$W/s_client.log" 2>&1 &
+    cpid=$!
+    wait_log "$W/s_client.log" "skrow slt lenrek" 10
+    kill "$cpid" "$spid" 2>/dev/null
+    wait "$cpid" "$spid" 2>/dev/null
+    dtx=$(($(tls_stat TlsTxSw) - tx0))
+    drx=$(($(tls_stat TlsRxSw) - rx0))
+    if grep -q "skrow slt lenrek" "$W/s_client.log" && [ "$dtx" -ge 2 ] && [ "$drx" -ge 2 ]; then
+        pass openssl_ktls_tls12
+    else
+        fail openssl_ktls_tls12 "reply or counters missing: TlsTxSw +$dtx, TlsRxSw +$drx (want +2)"
+        evidence "$W/s_client.log" "$W/s_server.log" /proc/net/tls_stat
+    fi
+}
+
+# ---- mtlb ----
+
+write_config() {
+    cat >"$W/mtlb.yaml" <<EOF
+listeners:
+  - bind: "127.0.0.1:$KTLS_PORT"
+    backend: app
+    ktls: auto
+    domains: &doms
+      - names: ["api.example.com", "localhost"]
+        certificate: "$PKI/server/api.crt"
+        key: "$PKI/server/api.key"
+        client_auth: {mode: optional, truststore: "$PKI/trust/full.pem"}
+  - bind: "127.0.0.1:$OFF_PORT"
+    backend: app
+    ktls: off
+    domains: *doms
+backends:
+  - name: app
+    servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
+threads: {acceptors: 1, workers: 2}
+timeouts: {handshake: 10s, client_header: 30s, client_body: 30s, client_idle: 30s,
+           backend_connect: 5s, backend_response: 30s, backend_idle: 30s, drain: 1s}
+log: {level: debug, access_log: stdout}
+EOF
+}
+
+start_mtlb() {
+    "$B/mtlb-echo" --listen 127.0.0.1:9001 --name b1 >"$W/b1.log" 2>&1 &
+    "$B/mtlb-echo" --listen 127.0.0.1:9002 --name b2 >"$W/b2.log" 2>&1 &
+    write_config
+    "$B/mtlb" -c "$W/mtlb.yaml" >"$W/access.log" 2>"$W/mtlb.log" &
+    MTLB_PID=$!
+    if wait_log "$W/mtlb.log" "event=started" 20 && wait_log "$W/b1.log" "listening on" 5 &&
+        wait_log "$W/b2.log" "listening on" 5; then
+        pass mtlb_starts
+        return 0
+    fi
+    fail mtlb_starts "no event=started within 20 s (mtlb alive: $(mtlb_alive && echo yes || echo no))"
+    evidence "$W/mtlb.log" "$W/b1.log" "$W/b2.log"
+    return 1
+}
+
+case_support_logged() {
+    line=$(grep "event=ktls_support" "$W/mtlb.log" | head -n 1)
+    case "$line" in
+    *ulp=yes*) pass ktls_support_logged ;;
+    "") fail ktls_support_logged "no event=ktls_support line in mtlb's start-up log" ;;
+    *) fail ktls_support_logged "kernel has the TLS ULP but mtlb logged: $line" ;;
+    esac
+}
+
+case_transport() { # version cert|nocert
+    name="transport_tls${1#1.}_$2"
+    if [ "$2" = cert ]; then
+        client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 3 \
+            --cert "$PKI/client/good-chain.pem" --key "$PKI/client/good.key"
+        check "$name" ktls 3 result=ok verify=SUCCESS
+    else
+        client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 3
+        check "$name" ktls 3 result=ok verify=NONE
+    fi
+}
+
+case_bulk() { # version: 8 MiB up, then 8 MiB down, twice, on one connection
+    name="bulk_8MiB_tls${1#1.}"
+    client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 2 --upload $MIB8 \
+        --download $MIB8 --timeout-ms 60000
+    check "$name" ktls 4 result=ok corrupt=0 requests_done=2
+}
+
+# A fresh client must still be served (mtlb survived what came before).
+still_serving() {
+    client "$1_after" --connect 127.0.0.1:$KTLS_PORT --tls 1.3 --requests 1
+    mtlb_alive && [ "$rc" -eq 0 ]
+}
+
+case_close_notify() { # version
+    name="close_notify_tls${1#1.}"
+    client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 2 --shutdown
+    check "$name" ktls 2 result=ok close=notify
+    still_serving "$name" && pass "${name}_then_served" ||
+        fail "${name}_then_served" "mtlb alive: $(mtlb_alive && echo yes || echo no), next client: $out"
+}
+
+case_key_update() {
+    name=key_update_tls13
+    client "$name" --connect 127.0.0.1:$KTLS_PORT --tls 1.3 --requests 3 --key-update-after 1
+    ku=$(kv keyupdate "$out")
+    case "$ku" in
+    continued) check "$name" ktls 3 result=ok corrupt=0 ;;
+    closed_notify) check "$name" ktls 1 result=ok corrupt=0 requests_done=1 ;;
+    *)
+        fail "$name" "after a client KeyUpdate: keyupdate=$ku (want continued or closed_notify)"
+        mtlb_evidence "$name"
+        ;;
+    esac
+    [ "$ku" = closed_notify ] && echo "  | note: mtlb closed the connection with close_notify"
+    still_serving "$name" && pass "${name}_then_served" ||
+        fail "${name}_then_served" "mtlb alive: $(mtlb_alive && echo yes || echo no), next client: $out"
+}
+
+case_off() { # version
+    name="ktls_off_tls${1#1.}"
+    client "$name" --connect 127.0.0.1:$OFF_PORT --tls "$1" --requests 2 \
+        --cert "$PKI/client/good-chain.pem" --key "$PKI/client/good.key"
+    check "$name" userspace 2 result=ok verify=SUCCESS
+}
+
+case_counters() { # tx0 rx0 conns: the kernel counted at least conns offloads each way
+    dtx=$(($(tls_stat TlsTxSw) - $1))
+    drx=$(($(tls_stat TlsRxSw) - $2))
+    if [ "$dtx" -ge "$3" ] && [ "$drx" -ge "$3" ]; then
+        pass tls_stat_counters_rise
+    else
+        fail tls_stat_counters_rise "TlsTxSw +$dtx, TlsRxSw +$drx over $3 kTLS connections"
+        evidence /proc/net/tls_stat
+    fi
+}
+
+infra_openssl
+if start_mtlb; then
+    case_support_logged
+    tx0=$(tls_stat TlsTxSw)
+    rx0=$(tls_stat TlsRxSw)
+    for v in 1.2 1.3; do
+        case_transport "$v" cert
+        case_transport "$v" nocert
+    done
+    case_bulk 1.2
+    case_bulk 1.3
+    case_close_notify 1.2
+    case_close_notify 1.3
+    case_key_update
+    case_off 1.2
+    case_off 1.3
+    # 4 transport + 2 bulk + 2 close_notify (+2 after) + key update (+1 after) connections.
+    case_counters "$tx0" "$rx0" 11
+    mtlb_alive && pass mtlb_alive_at_end || {
+        fail mtlb_alive_at_end "mtlb exited"
+        evidence "$W/mtlb.log"
+    }
+fi
+echo "tls_stat: $(awk '{printf "%s=%s ", $1, $2}' /proc/net/tls_stat)"
+echo "summary: $npass passed, $nfail failed"
+exit "$nfail"
