@@ -202,6 +202,8 @@ void mtlb_upstream_send(struct mtlb_upstream *u)
     mtlb_io_sendmsg(u->w->io, u->fd, &u->msg, (uint64_t)(uintptr_t)u | MTLB_OP_UP_SEND);
     u->send_pending = true;
     u->pending++;
+    /* A backend that stops reading the request is as stuck as one that stops answering. */
+    mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
 }
 
 void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
@@ -232,6 +234,8 @@ void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
         mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
         return;
     }
+    /* Waiting for the client's next body bytes: its own timer runs, not ours. */
+    mtlb_timer_disarm(&u->timer);
     mtlb_client_pump(c);
 }
 
@@ -245,12 +249,20 @@ void mtlb_upstream_recv(struct mtlb_upstream *u)
     mtlb_buf_compact(b);
     uint32_t space = b->cap - b->off - b->len;
     if (space == 0) {
-        return; /* the client has not taken what we have: backpressure */
+        /* The client has not taken what we have: backpressure. A slow reader is timed by
+         * the client's timer; the backend is not to blame meanwhile. */
+        if (!u->send_pending) {
+            mtlb_timer_disarm(&u->timer);
+        }
+        return;
     }
     mtlb_io_recv(u->w->io, u->fd, b->data + b->off + b->len, space,
                  (uint64_t)(uintptr_t)u | MTLB_OP_UP_RECV);
     u->recv_pending = true;
     u->pending++;
+    if (u->client != NULL && u->client->req_body_done && !u->send_pending) {
+        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+    }
 }
 
 void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
@@ -271,9 +283,6 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
         return;
     }
     u->rbuf.len += (uint32_t)res;
-    if (c->req_body_done) {
-        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
-    }
     mtlb_client_on_upstream_data(c);
 }
 

@@ -7,13 +7,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,7 +119,23 @@ bool it_port_accepts(uint16_t port)
     return ok;
 }
 
-static pid_t spawn(char *const argv[], const char *out, const char *err)
+/* In the child before exec: io_uring_setup fails with EPERM from now on (kept across exec). */
+static int block_io_uring(void)
+{
+    struct sock_filter prog[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog fprog = {.len = sizeof(prog) / sizeof(prog[0]), .filter = prog};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+        return -1;
+    }
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog);
+}
+
+static pid_t spawn(char *const argv[], const char *out, const char *err, bool no_io_uring)
 {
     pid_t pid = fork();
     cr_assert(pid != -1, "fork: %s", strerror(errno));
@@ -126,6 +146,9 @@ static pid_t spawn(char *const argv[], const char *out, const char *err)
         int e = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (o == -1 || e == -1 || dup2(o, 1) == -1 || dup2(e, 2) == -1) {
             _exit(126);
+        }
+        if (no_io_uring && block_io_uring() == -1) {
+            _exit(125);
         }
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull != -1) {
@@ -196,7 +219,7 @@ void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
 {
     cr_assert(it_write_config(env, cfg) == 0, "cannot write %s", env->config);
     char *argv[] = {(char *)env_path("MTLB_BIN"), "-c", env->config, NULL};
-    env->mtlb = spawn(argv, env->out_log, env->err_log);
+    env->mtlb = spawn(argv, env->out_log, env->err_log, env->block_io_uring);
     double deadline = it_now() + 10.0;
     while (it_now() < deadline) {
         int st;
@@ -283,7 +306,7 @@ uint16_t it_echo_start(struct it_env *env, const char *name)
     snprintf(log, sizeof(log), "%s/echo-%s.log", env->dir, name);
     char *argv[] = {
         (char *)env_path("MTLB_ECHO"), "--listen", listen, "--name", (char *)name, NULL};
-    pid_t pid = spawn(argv, log, log);
+    pid_t pid = spawn(argv, log, log, false);
     env->echo[env->n_echo] = pid;
     env->echo_port[env->n_echo++] = port;
     const char *ready[] = {"listening on", NULL};
@@ -308,7 +331,7 @@ int it_run(struct it_env *env, char *const argv[], char **out, char **err, int t
     snprintf(e, sizeof(e), "%s/run.stderr", env->dir);
     unlink(o);
     unlink(e);
-    pid_t pid = spawn(argv, o, e);
+    pid_t pid = spawn(argv, o, e, env->block_io_uring);
     int st = 0, rc = -1;
     double deadline = it_now() + timeout_ms / 1000.0;
     for (;;) {
@@ -449,9 +472,11 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: stdout}\nheaders: {dn_format: slash}\n");
-    /* MTLB_IT_IO picks the worker I/O backend for the whole run (the -epoll suite). */
-    const char *io = getenv("MTLB_IT_IO");
-    if (io != NULL && (strcmp(io, "epoll") == 0 || strcmp(io, "uring") == 0)) {
+    /* The worker I/O backend: the test's choice, else MTLB_IT_IO for the whole run (the -epoll
+     * suite), else mtlb's default. */
+    const char *io = cfg->io ? cfg->io : getenv("MTLB_IT_IO");
+    if (io != NULL &&
+        (strcmp(io, "epoll") == 0 || strcmp(io, "uring") == 0 || strcmp(io, "auto") == 0)) {
         fprintf(f, "io: %s\n", io);
     }
     return fclose(f) == 0 ? 0 : -errno;

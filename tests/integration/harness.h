@@ -34,6 +34,7 @@ struct it_config {
     const char *listener_backend; /* default "app" (the pool's name) */
     const char *timeouts;         /* YAML flow mapping; NULL for the suite defaults */
     const char *limits;           /* YAML flow mapping; NULL for the suite defaults */
+    const char *io;               /* auto, uring, epoll; NULL: $MTLB_IT_IO or the default */
 };
 
 struct it_env {
@@ -46,6 +47,9 @@ struct it_env {
     pid_t echo[IT_MAX_ECHO];
     uint16_t echo_port[IT_MAX_ECHO];
     size_t n_echo;
+    /* mtlb (it_mtlb_start, it_run) runs under a seccomp filter that fails io_uring_setup with
+     * EPERM, as Docker's default profile does. */
+    bool block_io_uring;
 };
 
 /* Environment and paths. */

@@ -1,12 +1,16 @@
 /* Integration: the command line. `mtlb -t -c FILE` accepts a good configuration and refuses bad
  * ones (missing or mismatched keys, expired certificates, bad truststores, YAML errors, unknown
- * backends) with a message naming the file and the problem; --version, -h; SIGTERM exits 0. */
+ * backends) with a message naming the file and the problem; --version, -h; SIGTERM exits 0.
+ * The worker I/O backend: io: epoll serves, the start line names the backend, io: auto falls
+ * back to epoll where seccomp blocks io_uring and io: uring then refuses to start. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -295,4 +299,103 @@ Test(cli, sigterm_finishes_inflight_request)
     it_conn_close(c);
     int st = it_mtlb_wait(&env, 4000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "drain must end in exit 0 (status 0x%x)", st);
+}
+
+/* ---- worker I/O backend ---- */
+
+/* Whether this process may set up an io_uring (kernel.io_uring_disabled, seccomp ...). */
+static bool io_uring_allowed(void)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    long fd = syscall(__NR_io_uring_setup, 4, &p);
+    if (fd >= 0) {
+        close((int)fd);
+    }
+    return fd >= 0;
+}
+
+/* A few requests on a few connections, all answered by the backend. */
+static void serve_some(void)
+{
+    struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+    for (int i = 0; i < 3; i++) {
+        struct it_response resp;
+        it_get(env.port, &good, "/", &resp);
+        cr_assert_eq(resp.status, 200, "request %d: status %d", i, resp.status);
+        it_response_fini(&resp);
+    }
+}
+
+static void expect_line(const char *a, const char *b, const char *what)
+{
+    const char *needles[] = {a, b, NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, needles, 1, 3000), 1,
+                 "%s: no line with '%s' and '%s' in mtlb's log", what, a, b ? b : "");
+}
+
+static void stop_clean(void)
+{
+    int st = it_mtlb_stop(&env, 5000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status 0x%x", st);
+}
+
+Test(cli, io_epoll_serves_and_is_logged)
+{
+    struct it_config cfg = base();
+    cfg.io = "epoll";
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    it_mtlb_start(&env, &cfg);
+    serve_some();
+    expect_line("event=started", "io=epoll", "io: epoll");
+    const char *fallback[] = {"event=io_fallback", NULL};
+    cr_assert_eq(it_count_lines(env.err_log, fallback), 0, "io: epoll is no fallback");
+    stop_clean();
+}
+
+Test(cli, io_auto_logs_the_backend_it_runs)
+{
+    struct it_config cfg = base();
+    cfg.io = "auto";
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    it_mtlb_start(&env, &cfg);
+    serve_some();
+    if (io_uring_allowed()) {
+        expect_line("event=started", "io=io_uring", "io: auto with io_uring allowed");
+    } else {
+        expect_line("event=started", "io=epoll", "io: auto without io_uring");
+        expect_line("event=io_fallback", "io_uring unavailable", "io: auto without io_uring");
+    }
+    stop_clean();
+}
+
+Test(cli, io_auto_falls_back_when_seccomp_blocks_io_uring)
+{
+    struct it_config cfg = base();
+    cfg.io = "auto";
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    env.block_io_uring = true;
+    it_mtlb_start(&env, &cfg);
+    serve_some();
+    expect_line("event=io_fallback", "reason=\"io_uring unavailable: Operation not permitted\"",
+                "fallback");
+    expect_line("level=warn", "event=io_fallback", "fallback is a warning");
+    expect_line("event=started", "io=epoll", "fallback");
+    stop_clean();
+}
+
+Test(cli, io_uring_refused_when_seccomp_blocks_it)
+{
+    struct it_config cfg = base();
+    cfg.io = "uring";
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    env.block_io_uring = true;
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    struct run r = run_mtlb("-c", env.config, NULL);
+    cr_assert_eq(r.rc, 1, "io: uring without io_uring must refuse to start (exit %d); stderr:\n%s",
+                 r.rc, r.err);
+    cr_assert_not_null(strstr(r.err, "io_uring setup failed: Operation not permitted"),
+                       "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "io: epoll"), "no hint at io: epoll; stderr: %s", r.err);
+    run_fini(&r);
 }

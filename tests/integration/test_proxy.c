@@ -489,3 +489,33 @@ Test(proxy, clients_vanishing_mid_exchange)
     it_response_fini(&r);
     it_mtlb_stop(&env, 5000);
 }
+
+/* A client that pauses while reading a large response holds the backend connection back on
+ * mtlb's buffers: that is back-pressure, not a backend timeout. The pause (1.5 s) is longer
+ * than backend_response (1 s) and shorter than client_body (2 s); the body is larger than
+ * every socket buffer on the way, so the backend really is kept waiting. */
+Test(proxy, pausing_reader_is_not_a_backend_timeout)
+{
+    start_two();
+    struct it_conn *c = connect_good();
+    const size_t total = 48u << 20;
+    char req[128];
+    snprintf(req, sizeof(req), "GET /size/%zu HTTP/1.1\r\nHost: localhost\r\n\r\n", total);
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    it_conn_timeout(c, 5000);
+    static char buf[256 * 1024];
+    size_t got = 0;
+    ssize_t n = 1;
+    while (got < (1u << 20) && n > 0) {
+        n = it_conn_recv_some(c, buf, sizeof(buf));
+        got += n > 0 ? (size_t)n : 0;
+    }
+    usleep(1500 * 1000);
+    while (got < total && n > 0) {
+        n = it_conn_recv_some(c, buf, sizeof(buf));
+        got += n > 0 ? (size_t)n : 0;
+    }
+    cr_assert_geq(got, total, "download cut after %zu of %zu bytes", got, total);
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}

@@ -154,20 +154,22 @@ infra_openssl() {
 # ---- mtlb ----
 
 write_config() {
+    DOMAIN="      - names: [\"api.example.com\", \"localhost\"]
+        certificate: \"$PKI/server/api.crt\"
+        key: \"$PKI/server/api.key\"
+        client_auth: {mode: optional, truststore: \"$PKI/trust/full.pem\"}"
     cat >"$W/mtlb.yaml" <<EOF
 listeners:
   - bind: "127.0.0.1:$KTLS_PORT"
     backend: app
     ktls: auto
-    domains: &doms
-      - names: ["api.example.com", "localhost"]
-        certificate: "$PKI/server/api.crt"
-        key: "$PKI/server/api.key"
-        client_auth: {mode: optional, truststore: "$PKI/trust/full.pem"}
+    domains:
+$DOMAIN
   - bind: "127.0.0.1:$OFF_PORT"
     backend: app
     ktls: off
-    domains: *doms
+    domains:
+$DOMAIN
 backends:
   - name: app
     servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
