@@ -34,7 +34,9 @@ struct conn {
     size_t req_off;
     char head[4096];
     size_t head_len;
-    long body_left; /* -1: head not complete yet; -2: no Content-Length, read until EOF */
+    long body_left;
+    int head_done;
+    int until_eof; /* no Content-Length: the body ends with the connection */
     int status;
 };
 
@@ -76,7 +78,7 @@ struct load {
     size_t request_len;
     double measure_from;
     long idle_ready;
-    long idle_started;
+    long inflight; /* connections between connect() and the end of their response */
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -133,6 +135,9 @@ static void conn_close(struct load *l, struct conn *c, int polite)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
+    if (c->state != ST_FREE && c->state != ST_IDLE) {
+        l->inflight--;
+    }
     if (c->ssl != NULL) {
         if (polite) {
             SSL_shutdown(c->ssl);
@@ -162,9 +167,12 @@ static int conn_start(struct load *l, struct conn *c)
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->started = now_s();
     c->state = ST_CONNECTING;
+    l->inflight++;
     c->head_len = 0;
     c->req_off = 0;
-    c->body_left = -1;
+    c->body_left = 0;
+    c->head_done = 0;
+    c->until_eof = 0;
     c->status = 0;
     ev.data.ptr = c;
     if (epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
@@ -206,24 +214,21 @@ static int parse_head(struct conn *c, size_t end)
         return -1;
     }
     c->status = atoi(p + 9);
-    c->body_left = -2;
+    c->until_eof = 1;
     while ((p = memchr(p, '\n', (size_t)(stop - p))) != NULL && p + 1 < stop) {
         p++;
         if (strncasecmp(p, "content-length:", 15) == 0) {
             c->body_left = strtol(p + 15, NULL, 10);
+            c->until_eof = 0;
         }
-    }
-    c->body_left -= (long)(c->head_len - end);
-    if (c->body_left < -2) {
-        c->body_left = 0;
     }
     return 0;
 }
 
-/* Consumes response bytes; returns 1 once the whole response is in. */
+/* Consumes response bytes; returns 1 once the whole response is in, -1 on garbage. */
 static int take_bytes(struct conn *c, const char *buf, int n)
 {
-    if (c->body_left == -1) {
+    if (!c->head_done) {
         size_t room = sizeof(c->head) - 1 - c->head_len;
         size_t take = (size_t)n < room ? (size_t)n : room;
         memcpy(c->head + c->head_len, buf, take);
@@ -233,14 +238,19 @@ static int take_bytes(struct conn *c, const char *buf, int n)
         if (eoh == NULL) {
             return c->head_len == sizeof(c->head) - 1 ? -1 : 0;
         }
-        if (parse_head(c, (size_t)(eoh + 4 - c->head)) != 0) {
+        size_t end = (size_t)(eoh + 4 - c->head);
+        if (parse_head(c, end) != 0) {
             return -1;
         }
-        c->body_left -= (long)((size_t)n - take);
-    } else if (c->body_left >= 0) {
-        c->body_left -= n;
+        c->head_done = 1;
+        /* Body bytes that came with the head. */
+        n = (int)(c->head_len - end + ((size_t)n - take));
     }
-    return c->body_left == 0 || (c->body_left < 0 && c->body_left != -2) ? 1 : 0;
+    if (c->until_eof) {
+        return 0;
+    }
+    c->body_left -= n;
+    return c->body_left <= 0 ? 1 : 0;
 }
 
 static void conn_finish(struct load *l, struct conn *c)
@@ -256,6 +266,7 @@ static void conn_finish(struct load *l, struct conn *c)
     }
     if (l->o.idle > 0) {
         c->state = ST_IDLE;
+        l->inflight--;
         l->idle_ready++;
         return;
     }
@@ -292,7 +303,7 @@ static int step_read(struct load *l, struct conn *c)
         int n = SSL_read(c->ssl, buf, sizeof(buf));
         if (n <= 0) {
             int err = SSL_get_error(c->ssl, n);
-            if (c->state == ST_READING && c->body_left == -2 &&
+            if (c->state == ST_READING && c->until_eof &&
                 (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL)) {
                 conn_finish(l, c);
                 return 0;
@@ -359,4 +370,293 @@ static void conn_step(struct load *l, struct conn *c, uint32_t events)
     if (c->state == ST_READING || c->state == ST_IDLE) {
         step_read(l, c);
     }
+}
+
+/* Closes connections that took longer than --timeout (not idle ones). */
+static void reap_timeouts(struct load *l, size_t nslots, double t)
+{
+    for (size_t i = 0; i < nslots; i++) {
+        struct conn *c = &l->conns[i];
+        if (c->state != ST_FREE && c->state != ST_IDLE && t - c->started > l->o.timeout) {
+            note_error(l, "timeout");
+            conn_close(l, c, 0);
+        }
+    }
+}
+
+static void dispatch(struct load *l, int timeout_ms)
+{
+    struct epoll_event evs[256];
+    int n = epoll_wait(l->ep, evs, 256, timeout_ms);
+
+    for (int i = 0; i < n; i++) {
+        conn_step(l, evs[i].data.ptr, evs[i].events);
+    }
+}
+
+/* Full/resumed handshake mode: every slot reconnects as soon as it is done. */
+static void run_handshakes(struct load *l)
+{
+    size_t nslots = (size_t)l->o.conns;
+    double start = now_s();
+    double end = start + l->o.warmup + l->o.duration;
+    double next_reap = start + 0.25;
+
+    l->measure_from = start + l->o.warmup;
+    for (size_t i = 0; i < nslots; i++) {
+        conn_start(l, &l->conns[i]);
+    }
+    while (!stop_flag) {
+        double t = now_s();
+        if (t >= end) {
+            break;
+        }
+        dispatch(l, 50);
+        if (t >= next_reap) {
+            reap_timeouts(l, nslots, t);
+            next_reap = t + 0.25;
+        }
+        for (size_t i = 0; i < nslots; i++) {
+            if (l->conns[i].state == ST_FREE) {
+                conn_start(l, &l->conns[i]);
+            }
+        }
+    }
+}
+
+/* Idle mode: opens --idle connections, --conns at a time, and holds them. */
+static void run_idle(struct load *l)
+{
+    size_t nslots = (size_t)l->o.idle;
+    size_t cursor = 0;
+    double start = now_s();
+    double next_reap = start + 0.25;
+
+    while (!stop_flag && l->idle_ready < l->o.idle && l->st.errors <= l->o.idle) {
+        for (size_t scanned = 0; l->inflight < l->o.conns &&
+                                 l->idle_ready + l->inflight < l->o.idle && scanned < nslots;
+             scanned++) {
+            struct conn *c = &l->conns[cursor];
+            cursor = (cursor + 1) % nslots;
+            if (c->state == ST_FREE) {
+                conn_start(l, c);
+            }
+        }
+        dispatch(l, 50);
+        double t = now_s();
+        if (t >= next_reap) {
+            reap_timeouts(l, nslots, t);
+            next_reap = t + 0.25;
+        }
+    }
+    printf("ready idle=%ld errors=%ld setup_s=%.2f\n", l->idle_ready, l->st.errors,
+           now_s() - start);
+    fflush(stdout);
+    double end = now_s() + l->o.hold;
+    while (!stop_flag && now_s() < end) {
+        dispatch(l, 200);
+    }
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a;
+    uint32_t y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double percentile_ms(struct stats *st, double q)
+{
+    if (st->lat_len == 0) {
+        return 0.0;
+    }
+    size_t i = (size_t)(q * (double)(st->lat_len - 1) + 0.5);
+    return st->lat_us[i] / 1000.0;
+}
+
+static void report(struct load *l, double wall)
+{
+    struct stats *st = &l->st;
+    struct rusage ru;
+    double cpu = 0.0;
+
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+              ru.ru_stime.tv_usec / 1e6;
+    }
+    qsort(st->lat_us, st->lat_len, sizeof(*st->lat_us), cmp_u32);
+    if (l->o.idle > 0) {
+        printf("mode=idle conns=%ld ready=%ld dropped=%ld errors=%ld", l->o.idle, l->idle_ready,
+               st->dropped, st->errors);
+    } else {
+        printf("mode=%s conns=%d duration=%.2f handshakes=%ld hs_per_s=%.1f resumed=%ld "
+               "errors=%ld p50_ms=%.3f p99_ms=%.3f",
+               l->o.resume ? "resume" : "full", l->o.conns, l->o.duration, st->done,
+               (double)st->done / l->o.duration, st->resumed, st->errors, percentile_ms(st, 0.50),
+               percentile_ms(st, 0.99));
+    }
+    printf(" client_cpu=%.2f first_error=%s\n", wall > 0 ? cpu / wall : 0.0,
+           st->first_error[0] ? st->first_error : "none");
+    fflush(stdout);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hsload --connect HOST:PORT [--sni NAME] [--cert CHAIN.pem --key KEY]\n"
+               "              [--conns N] [--duration S] [--warmup S] [--resume] [--path P]\n"
+               "              [--timeout S] [--idle N [--hold S]]\n"
+               "Each connection: handshake, GET P (default /size/64), response, close.\n"
+               "--resume reuses the session of the slot's previous connection.\n"
+               "--idle N opens N keep-alive connections (--conns at a time), prints a\n"
+               "\"ready\" line and holds them --hold seconds (default 60) or until SIGTERM.\n"
+               "Output: one key=value line (handshakes/s, latency p50/p99 connect to\n"
+               "response, client CPU share).\n");
+}
+
+static int parse_opts(struct opts *o, int argc, char **argv)
+{
+    *o = (struct opts){
+        .path = "/size/64", .conns = 64, .duration = 5.0, .timeout = 10.0, .hold = 60.0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--resume") == 0) {
+            o->resume = 1;
+            continue;
+        }
+        if (v == NULL) {
+            return -1;
+        }
+        i++;
+        if (strcmp(a, "--connect") == 0) {
+            o->connect = v;
+        } else if (strcmp(a, "--sni") == 0) {
+            o->sni = v;
+        } else if (strcmp(a, "--cert") == 0) {
+            o->cert = v;
+        } else if (strcmp(a, "--key") == 0) {
+            o->key = v;
+        } else if (strcmp(a, "--path") == 0) {
+            o->path = v;
+        } else if (strcmp(a, "--conns") == 0) {
+            o->conns = atoi(v);
+        } else if (strcmp(a, "--duration") == 0) {
+            o->duration = atof(v);
+        } else if (strcmp(a, "--warmup") == 0) {
+            o->warmup = atof(v);
+        } else if (strcmp(a, "--timeout") == 0) {
+            o->timeout = atof(v);
+        } else if (strcmp(a, "--idle") == 0) {
+            o->idle = atol(v);
+        } else if (strcmp(a, "--hold") == 0) {
+            o->hold = atof(v);
+        } else {
+            return -1;
+        }
+    }
+    if (o->connect == NULL || o->conns <= 0 || o->duration <= 0 || o->idle < 0 ||
+        (o->cert == NULL) != (o->key == NULL)) {
+        return -1;
+    }
+    return 0;
+}
+
+static int resolve(struct load *l)
+{
+    char host[256];
+    const char *colon = strrchr(l->o.connect, ':');
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+
+    if (colon == NULL || (size_t)(colon - l->o.connect) >= sizeof(host)) {
+        return -1;
+    }
+    const char *h = l->o.connect;
+    size_t hlen = (size_t)(colon - h);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL) {
+        return -1;
+    }
+    memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
+    l->addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int make_ctx(struct load *l)
+{
+    l->ctx = SSL_CTX_new(TLS_client_method());
+    if (l->ctx == NULL) {
+        return -1;
+    }
+    SSL_CTX_set_verify(l->ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_mode(l->ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (l->o.cert != NULL &&
+        (SSL_CTX_use_certificate_chain_file(l->ctx, l->o.cert) != 1 ||
+         SSL_CTX_use_PrivateKey_file(l->ctx, l->o.key, SSL_FILETYPE_PEM) != 1 ||
+         SSL_CTX_check_private_key(l->ctx) != 1)) {
+        ERR_print_errors_fp(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* The idle mode needs one descriptor per connection: take the hard limit. */
+static void raise_nofile(long need)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (long)rl.rlim_cur < need + 16) {
+        fprintf(stderr, "hsload: RLIMIT_NOFILE %ld is below the %ld connections asked for\n",
+                (long)rl.rlim_cur, need);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct load l;
+
+    if (parse_opts(&l.o, argc, argv) != 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (resolve(&l) != 0 || make_ctx(&l) != 0) {
+        fprintf(stderr, "hsload: cannot resolve %s or load the client certificate\n", l.o.connect);
+        return 1;
+    }
+    l.request_len = (size_t)snprintf(l.request, sizeof(l.request),
+                                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hsload\r\n\r\n",
+                                     l.o.path, l.o.sni ? l.o.sni : "localhost");
+    size_t nslots = (size_t)(l.o.idle > 0 ? l.o.idle : l.o.conns);
+    raise_nofile((long)nslots);
+    l.conns = calloc(nslots, sizeof(*l.conns));
+    l.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (l.conns == NULL || l.ep == -1 || l.request_len >= sizeof(l.request)) {
+        fprintf(stderr, "hsload: out of memory or path too long\n");
+        return 1;
+    }
+    for (size_t i = 0; i < nslots; i++) {
+        l.conns[i].fd = -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    double start = now_s();
+    if (l.o.idle > 0) {
+        run_idle(&l);
+    } else {
+        run_handshakes(&l);
+    }
+    report(&l, now_s() - start);
+    return 0;
 }

@@ -13,8 +13,8 @@ struct mtlb_health {
 };
 
 struct mtlb_rr {
-    size_t n;      /* number of servers */
-    size_t cursor; /* next index to try */
+    size_t n;                   /* number of servers */
+    size_t cursor;              /* next index to try */
     struct mtlb_health *health; /* n entries, owned by the caller */
 };
 

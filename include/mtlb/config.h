@@ -46,7 +46,7 @@ struct mtlb_listener_cfg {
     uint16_t bind_port;
     char *backend; /* pool name; resolved below */
     size_t backend_index;
-    enum mtlb_ktls_mode ktls; /* default auto */
+    enum mtlb_ktls_mode ktls;        /* default auto */
     struct mtlb_domain_cfg *domains; /* domains[0] also serves clients without SNI */
     size_t n_domains;
 };
@@ -68,9 +68,10 @@ struct mtlb_timeouts_cfg {
     uint32_t client_body_ms;     /* between two reads of a request body (30 s) */
     uint32_t client_idle_ms;     /* keep-alive idle between requests (60 s) */
     uint32_t backend_connect_ms; /* (3 s) */
-    uint32_t backend_response_ms; /* request sent -> response head; also between body reads (30 s) */
-    uint32_t backend_idle_ms;    /* pooled idle keep-alive connection lifetime (30 s) */
-    uint32_t drain_ms;           /* graceful shutdown (10 s) */
+    uint32_t
+        backend_response_ms;  /* request sent -> response head; also between body reads (30 s) */
+    uint32_t backend_idle_ms; /* pooled idle keep-alive connection lifetime (30 s) */
+    uint32_t drain_ms;        /* graceful shutdown (10 s) */
 };
 
 struct mtlb_limits_cfg {

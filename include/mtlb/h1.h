@@ -15,9 +15,9 @@ struct mtlb_h1_header {
 };
 
 enum mtlb_h1_body {
-    MTLB_BODY_NONE = 0,  /* no body follows the head */
-    MTLB_BODY_LENGTH,    /* content_length bytes follow */
-    MTLB_BODY_CHUNKED,   /* chunked coding follows; use mtlb_h1_chunked_scan */
+    MTLB_BODY_NONE = 0,   /* no body follows the head */
+    MTLB_BODY_LENGTH,     /* content_length bytes follow */
+    MTLB_BODY_CHUNKED,    /* chunked coding follows; use mtlb_h1_chunked_scan */
     MTLB_BODY_UNTIL_CLOSE /* responses only: body ends when the server closes */
 };
 
@@ -82,8 +82,8 @@ int mtlb_h1_parse_response(const char *buf, size_t len, bool request_was_head,
  * its framing so that the bytes can be forwarded verbatim. Embedded by the caller. */
 struct mtlb_h1_chunked {
     int state;
-    uint64_t remaining; /* data bytes left in the current chunk */
-    size_t line_len;    /* bytes seen on the current size or trailer line */
+    uint64_t remaining;  /* data bytes left in the current chunk */
+    size_t line_len;     /* bytes seen on the current size or trailer line */
     uint64_t body_bytes; /* total chunk data seen so far (decoded length) */
 };
 

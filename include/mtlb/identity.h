@@ -24,7 +24,7 @@ struct mtlb_identity {
     char *subject; /* subject DN */
     char *issuer;  /* issuer DN */
     char *serial;  /* upper-case hex, no separators, e.g. "1A2B" */
-    char *reason;  /* X.509 failure reason when FAILED (e.g. "certificate has expired"), else NULL */
+    char *reason; /* X.509 failure reason when FAILED (e.g. "certificate has expired"), else NULL */
 };
 
 /* Returns the word sent as X-SSL-Client-Verify: "SUCCESS", "FAILED" or "NONE". */

@@ -35,8 +35,8 @@ void mtlb_ktls_keylog(const SSL *ssl, const char *line);
  * for TLS 1.3 with the send side offloaded, installs the receive key from the recorded
  * secret. Returns the transport; on a failed receive-key install it returns KTLS_TX and
  * writes why into why (else why is ""). The recorded secret is wiped in every case. */
-enum mtlb_transport mtlb_ktls_finish(SSL *ssl, int fd, struct mtlb_tls_conn_info *info,
-                                     char *why, size_t cap);
+enum mtlb_transport mtlb_ktls_finish(SSL *ssl, int fd, struct mtlb_tls_conn_info *info, char *why,
+                                     size_t cap);
 
 /* Derives the TLS 1.3 record key and IV of the negotiated suite from a traffic secret
  * (HKDF-Expand-Label "key"/"iv"). Returns the suite id (0x1301..0x1303) or -errno.

@@ -75,17 +75,17 @@ struct mtlb_upstream {
     size_t pool, server; /* backend pool and server index */
     int pending;         /* ops in flight on the ring */
     bool connecting, recv_pending, send_pending, reused, dead, closing;
-    uint64_t requests; /* served on this connection */
-    struct mtlb_buf rbuf;    /* response bytes from the backend */
+    uint64_t requests;    /* served on this connection */
+    struct mtlb_buf rbuf; /* response bytes from the backend */
     struct msghdr msg;
     struct iovec iov[2];
 };
 
 /* ---- per-request state of a client connection ---- */
 enum mtlb_client_state {
-    MTLB_C_HEAD = 0,  /* reading a request head */
-    MTLB_C_EXCHANGE,  /* a request is being proxied */
-    MTLB_C_CLOSING,   /* flushing a last response, then close */
+    MTLB_C_HEAD = 0, /* reading a request head */
+    MTLB_C_EXCHANGE, /* a request is being proxied */
+    MTLB_C_CLOSING,  /* flushing a last response, then close */
 };
 
 struct mtlb_client {
@@ -120,16 +120,16 @@ struct mtlb_client {
     struct mtlb_h1_message req;
     struct mtlb_h1_header *hdrs;
     uint32_t head_len;
-    uint64_t req_body_left;      /* Content-Length bytes not yet taken from rx */
+    uint64_t req_body_left; /* Content-Length bytes not yet taken from rx */
     struct mtlb_h1_chunked req_ck;
     bool req_body_done;
-    bool req_retryable;          /* whole request is still in rx: may be resent */
-    uint32_t req_fwd;            /* bytes of rx (after head_len) that belong to the body in flight */
-    uint64_t skip_mask;          /* servers tried for this request */
+    bool req_retryable; /* whole request is still in rx: may be resent */
+    uint32_t req_fwd;   /* bytes of rx (after head_len) that belong to the body in flight */
+    uint64_t skip_mask; /* servers tried for this request */
     struct mtlb_upstream *up;
-    char *up_head;               /* rewritten request head, then the response head */
+    char *up_head; /* rewritten request head, then the response head */
     uint32_t up_head_len, up_head_sent, up_head_cap;
-    uint32_t req_sent;           /* request bytes sent to the backend in this attempt */
+    uint32_t req_sent; /* request bytes sent to the backend in this attempt */
 
     /* current response */
     struct mtlb_h1_message resp;
@@ -153,8 +153,8 @@ struct mtlb_pool_rt {
 };
 
 struct mtlb_counters {
-    uint64_t accepted, requests, responses_err, upstream_connects, upstream_reuses,
-        upstream_fail, handshakes_failed;
+    uint64_t accepted, requests, responses_err, upstream_connects, upstream_reuses, upstream_fail,
+        handshakes_failed;
     uint64_t transport[MTLB_TRANSPORT_COUNT]; /* connections started per transport */
 };
 
@@ -199,7 +199,7 @@ struct mtlb_addr {
  * (except the atomics). */
 struct mtlb_server {
     struct mtlb_config *cfg;
-    struct mtlb_tls_listener *tls; /* one per listener */
+    struct mtlb_tls_listener *tls;    /* one per listener */
     struct mtlb_addr **backend_addrs; /* [pool][server] */
     struct mtlb_worker *workers;
     unsigned n_workers;

@@ -36,10 +36,10 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl);
 struct mtlb_tls_conn_info {
     uint64_t conn_id;
     const struct mtlb_tls_listener *listener;
-    size_t domain; /* index chosen by SNI */
-    long first_error;       /* first X.509 error seen by the verify callback (X509_V_OK if none) */
+    size_t domain;    /* index chosen by SNI */
+    long first_error; /* first X.509 error seen by the verify callback (X509_V_OK if none) */
     int first_error_depth;
-    char peer[64];          /* "ip:port" of the client, for logs */
+    char peer[64]; /* "ip:port" of the client, for logs */
     /* TLS 1.3 client application traffic secret, kept by the kTLS keylog callback until the
      * receive key is installed, then wiped (ktls.c). */
     unsigned char rx_secret[48];

@@ -113,7 +113,7 @@ static enum field_kind classify(struct mtlb_slice n)
         return mtlb_h1_name_is(n, "upgrade") ? F_HOP : F_OTHER;
     case 9:
         return mtlb_h1_name_is(n, "x-real-ip") || mtlb_h1_name_is(n, "forwarded") ? F_EDGE
-                                                                                 : F_OTHER;
+                                                                                  : F_OTHER;
     case 10:
         return mtlb_h1_name_is(n, "connection") || mtlb_h1_name_is(n, "keep-alive") ? F_HOP
                                                                                     : F_OTHER;

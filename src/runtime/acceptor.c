@@ -25,7 +25,7 @@ struct mtlb_acceptor {
     pthread_t thread;
     bool started;
     int epfd;
-    int *lfds; /* one per listener */
+    int *lfds;                  /* one per listener */
     struct mtlb_client pending; /* sentinel: handshakes in deadline order */
     uint32_t handshake_ms;
 };

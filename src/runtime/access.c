@@ -52,15 +52,15 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     gmtime_r(&ts.tv_sec, &tm);
     const struct mtlb_server *srv = c->w->srv;
     const char *upstream = c->up ? srv->backend_addrs[c->up->pool][c->up->server].text : "";
-    int n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
-                     "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
-                     "\"transport\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, c->status,
-                     (unsigned long long)c->resp_bytes,
-                     (unsigned long long)(c->w->now_ms - c->started_ms),
-                     mtlb_transport_name(c->transport), mtlb_identity_verify_word(c->identity.verify), upstream);
+    int n = snprintf(
+        line, sizeof(line),
+        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
+        "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
+        "\"transport\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, c->status,
+        (unsigned long long)c->resp_bytes, (unsigned long long)(c->w->now_ms - c->started_ms),
+        mtlb_transport_name(c->transport), mtlb_identity_verify_word(c->identity.verify), upstream);
     if (n < 0 || (size_t)n >= sizeof(line)) {
         return;
     }

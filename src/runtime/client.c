@@ -297,10 +297,10 @@ static bool read_plain(struct mtlb_client *c)
         if (err != SSL_ERROR_ZERO_RETURN) {
             static struct mtlb_ratelimit rl;
             char why[256], q[300];
-            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu event=tls_error reason=%s",
-                        (unsigned long long)c->id,
-                        mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q,
-                                       sizeof(q)));
+            mtlb_log_rl(
+                &rl, 10, MTLB_LOG_INFO, "conn=%llu event=tls_error reason=%s",
+                (unsigned long long)c->id,
+                mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q, sizeof(q)));
         }
         mtlb_client_abort(c);
         return false;
@@ -486,7 +486,8 @@ void mtlb_client_on_timeout(struct mtlb_client *c)
         if (c->rx.len == 0) {
             mtlb_client_abort(c); /* idle keep-alive or no first request: just close */
         } else {
-            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=header",
+            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO,
+                        "conn=%llu peer=%s event=client_timeout phase=header",
                         (unsigned long long)c->id, c->ip);
             mtlb_client_fail(c, 408);
         }

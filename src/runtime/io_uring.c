@@ -30,12 +30,12 @@ void mtlb_io_epoll_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uin
 void mtlb_io_epoll_cancel(struct mtlb_io *io, uint64_t ud);
 int mtlb_io_epoll_wait(struct mtlb_io *io, struct mtlb_io_cqe *out, unsigned max);
 
-#define EPOLL_OR(call)                                                                         \
-    do {                                                                                       \
-        if (io->backend == MTLB_IO_EPOLL) {                                                    \
-            call;                                                                              \
-            return;                                                                            \
-        }                                                                                      \
+#define EPOLL_OR(call)                                                                             \
+    do {                                                                                           \
+        if (io->backend == MTLB_IO_EPOLL) {                                                        \
+            call;                                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 static int uring_create(unsigned entries, struct mtlb_io **out)

@@ -270,8 +270,7 @@ static int parse_head(struct mtlb_client *c)
             static struct mtlb_ratelimit rl;
             mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                         "conn=%llu event=bad_response upstream=%s reason=\"%s\"",
-                        (unsigned long long)c->id,
-                        w->srv->backend_addrs[u->pool][u->server].text,
+                        (unsigned long long)c->id, w->srv->backend_addrs[u->pool][u->server].text,
                         c->resp.error_reason ? c->resp.error_reason : "upgrade refused");
             mtlb_client_fail(c, 502);
             return -1;
@@ -286,9 +285,8 @@ static int parse_head(struct mtlb_client *c)
             }
             continue;
         }
-        bool close_client =
-            !c->req.keep_alive || w->stopping || c->resp.body == MTLB_BODY_UNTIL_CLOSE ||
-            !c->req_body_done;
+        bool close_client = !c->req.keep_alive || w->stopping ||
+                            c->resp.body == MTLB_BODY_UNTIL_CLOSE || !c->req_body_done;
         ssize_t n = mtlb_rewrite_response(&c->resp, close_client, c->up_head, c->up_head_cap);
         if (n < 0) {
             mtlb_client_fail(c, 502);
@@ -397,10 +395,9 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
             mtlb_client_on_upstream_data(c);
             return;
         }
-        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                    "conn=%llu event=upstream_truncated upstream=%s error=%d",
-                    (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text,
-                    -err);
+        mtlb_log_rl(
+            &rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_truncated upstream=%s error=%d",
+            (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text, -err);
         mtlb_client_abort(c);
         return;
     }

@@ -231,8 +231,8 @@ static int install_rx13(SSL *ssl, int fd, struct mtlb_tls_conn_info *info, char 
     return rc;
 }
 
-enum mtlb_transport mtlb_ktls_finish(SSL *ssl, int fd, struct mtlb_tls_conn_info *info,
-                                     char *why, size_t cap)
+enum mtlb_transport mtlb_ktls_finish(SSL *ssl, int fd, struct mtlb_tls_conn_info *info, char *why,
+                                     size_t cap)
 {
     bool tx = BIO_get_ktls_send(SSL_get_wbio(ssl)) > 0;
     bool rx = BIO_get_ktls_recv(SSL_get_rbio(ssl)) > 0;

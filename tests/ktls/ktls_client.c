@@ -74,7 +74,7 @@ static void fail(struct client *c, const char *fmt, ...)
 
 static void info_cb(const SSL *ssl, int where, int ret)
 {
-    if ((where & SSL_CB_READ_ALERT) != 0) {
+    if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT) {
         struct client *c = SSL_get_app_data(ssl);
         snprintf(c->alert, sizeof(c->alert), "%s", SSL_alert_desc_string_long(ret));
         for (char *p = c->alert; *p != '\0'; p++) {

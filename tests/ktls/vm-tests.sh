@@ -37,13 +37,17 @@ tls_stat() {
     awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat
 }
 
+tag() { # 1.2 -> tls12
+    echo "tls$(echo "$1" | tr -d .)"
+}
+
 kv() { # kv KEY LINE: value of KEY=... in a ktls_client result line
     echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
 }
 
 # wait_log FILE PATTERN SECONDS: until FILE contains PATTERN.
 wait_log() {
-    i=0
+    local i=0
     while [ "$i" -lt $(($3 * 10)) ]; do
         grep -q "$2" "$1" 2>/dev/null && return 0
         sleep 0.1
@@ -55,7 +59,7 @@ wait_log() {
 # client NAME ARGS...: runs ktls_client against 127.0.0.1 with tag NAME; sets $out and $rc and
 # keeps the output in $W/NAME.out.
 client() {
-    name=$1
+    local name=$1
     shift
     out=$("$B/ktls_client" --tag "$name" --ca "$PKI/ca/root.crt" "$@" 2>"$W/$name.err")
     rc=$?
@@ -65,6 +69,7 @@ client() {
 # mtlb_evidence NAME: the access-log lines of NAME's requests and mtlb's log lines of its
 # connection (found through the client's local port).
 mtlb_evidence() {
+    local port conn
     grep "tag=$1&" "$W/access.log" >"$W/$1.access"
     port=$(kv local_port "$(cat "$W/$1.out")")
     conn=$(grep "peer=127.0.0.1:$port " "$W/mtlb.log" | sed -n 's/.*conn=\([0-9]*\).*/\1/p' |
@@ -78,7 +83,7 @@ mtlb_evidence() {
 # transport_of NAME WANT COUNT: every access-log line of NAME says "transport":"WANT", and there
 # are COUNT of them. Prints a reason and fails otherwise.
 transport_is() {
-    i=0
+    local i=0 n good
     while [ "$i" -lt 20 ]; do # the access log is flushed once per worker loop iteration
         n=$(grep -c "tag=$1&" "$W/access.log")
         [ "$n" -ge "$3" ] && break
@@ -96,9 +101,7 @@ transport_is() {
 # check NAME WANT_TRANSPORT COUNT [key=value...]: the last client run succeeded, its result
 # fields match, and its COUNT requests were logged with transport WANT_TRANSPORT.
 check() {
-    name=$1
-    want=$2
-    count=$3
+    local name=$1 want=$2 count=$3 kvp k v
     shift 3
     why=""
     [ "$rc" -eq 0 ] || why="client exit $rc: $(kv detail "$out")"
@@ -206,7 +209,8 @@ case_support_logged() {
 }
 
 case_transport() { # version cert|nocert
-    name="transport_tls${1#1.}_$2"
+    local name
+    name="transport_$(tag "$1")_$2"
     if [ "$2" = cert ]; then
         client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 3 \
             --cert "$PKI/client/good-chain.pem" --key "$PKI/client/good.key"
@@ -218,7 +222,8 @@ case_transport() { # version cert|nocert
 }
 
 case_bulk() { # version: 8 MiB up, then 8 MiB down, twice, on one connection
-    name="bulk_8MiB_tls${1#1.}"
+    local name
+    name="bulk_8MiB_$(tag "$1")"
     client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 2 --upload $MIB8 \
         --download $MIB8 --timeout-ms 60000
     check "$name" ktls 4 result=ok corrupt=0 requests_done=2
@@ -231,7 +236,8 @@ still_serving() {
 }
 
 case_close_notify() { # version
-    name="close_notify_tls${1#1.}"
+    local name
+    name="close_notify_$(tag "$1")"
     client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 2 --shutdown
     check "$name" ktls 2 result=ok close=notify
     still_serving "$name" && pass "${name}_then_served" ||
@@ -239,7 +245,7 @@ case_close_notify() { # version
 }
 
 case_key_update() {
-    name=key_update_tls13
+    local name=key_update_tls13 ku
     client "$name" --connect 127.0.0.1:$KTLS_PORT --tls 1.3 --requests 3 --key-update-after 1
     ku=$(kv keyupdate "$out")
     case "$ku" in
@@ -256,19 +262,30 @@ case_key_update() {
 }
 
 case_off() { # version
-    name="ktls_off_tls${1#1.}"
+    local name
+    name="ktls_off_$(tag "$1")"
     client "$name" --connect 127.0.0.1:$OFF_PORT --tls "$1" --requests 2 \
         --cert "$PKI/client/good-chain.pem" --key "$PKI/client/good.key"
     check "$name" userspace 2 result=ok verify=SUCCESS
 }
 
-case_counters() { # tx0 rx0 conns: the kernel counted at least conns offloads each way
+case_counters() { # tx0 rx0 decrypt_err0 conns: at least conns offloads each way, no bad record
+    local dtx drx dde
     dtx=$(($(tls_stat TlsTxSw) - $1))
     drx=$(($(tls_stat TlsRxSw) - $2))
-    if [ "$dtx" -ge "$3" ] && [ "$drx" -ge "$3" ]; then
+    if [ "$dtx" -ge "$4" ] && [ "$drx" -ge "$4" ]; then
         pass tls_stat_counters_rise
     else
-        fail tls_stat_counters_rise "TlsTxSw +$dtx, TlsRxSw +$drx over $3 kTLS connections"
+        fail tls_stat_counters_rise "TlsTxSw +$dtx, TlsRxSw +$drx over $4 kTLS connections"
+        evidence /proc/net/tls_stat
+    fi
+    # A record the kernel could not authenticate means a wrong receive key or a record read
+    # under a key the kernel no longer has (after a KeyUpdate): never acceptable.
+    dde=$(($(tls_stat TlsDecryptError) - $3))
+    if [ "$dde" -eq 0 ]; then
+        pass tls_no_decrypt_errors
+    else
+        fail tls_no_decrypt_errors "TlsDecryptError +$dde during the mtlb cases"
         evidence /proc/net/tls_stat
     fi
 }
@@ -278,6 +295,7 @@ if start_mtlb; then
     case_support_logged
     tx0=$(tls_stat TlsTxSw)
     rx0=$(tls_stat TlsRxSw)
+    de0=$(tls_stat TlsDecryptError)
     for v in 1.2 1.3; do
         case_transport "$v" cert
         case_transport "$v" nocert
@@ -290,7 +308,7 @@ if start_mtlb; then
     case_off 1.2
     case_off 1.3
     # 4 transport + 2 bulk + 2 close_notify (+2 after) + key update (+1 after) connections.
-    case_counters "$tx0" "$rx0" 11
+    case_counters "$tx0" "$rx0" "$de0" 11
     mtlb_alive && pass mtlb_alive_at_end || {
         fail mtlb_alive_at_end "mtlb exited"
         evidence "$W/mtlb.log"

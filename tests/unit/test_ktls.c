@@ -73,8 +73,8 @@ ParameterizedTest(struct suite *su, ktls, tls13_receive_key_decrypts_client_reco
     SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
     cr_assert(SSL_CTX_use_certificate_chain_file(sctx, pki("server/api.crt", a, sizeof(a))));
-    cr_assert(SSL_CTX_use_PrivateKey_file(sctx, pki("server/api.key", b, sizeof(b)),
-                                          SSL_FILETYPE_PEM));
+    cr_assert(
+        SSL_CTX_use_PrivateKey_file(sctx, pki("server/api.key", b, sizeof(b)), SSL_FILETYPE_PEM));
     SSL_CTX_set_keylog_callback(sctx, keylog);
     SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
     cr_assert(SSL_CTX_set_ciphersuites(cctx, su->name));
