@@ -382,6 +382,22 @@ void mtlb_client_on_upstream_ready(struct mtlb_client *c)
     mtlb_upstream_send(c->up);
 }
 
+/* Drops c's backend connection and sends the request again on another (nothing of it was
+ * processed): the next server in turn, or 503 when none is left. */
+static void retry(struct mtlb_client *c)
+{
+    struct mtlb_upstream *u = c->up;
+    size_t pool = u->pool;
+
+    c->up = NULL;
+    mtlb_upstream_release(u, false);
+    if (mtlb_upstream_acquire(c->w, c, pool) != 0) {
+        mtlb_client_fail(c, 503);
+    } else if (!c->up->connecting) {
+        mtlb_client_on_upstream_ready(c);
+    }
+}
+
 /* The backend connection ended or failed (err 0 = EOF). */
 void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
 {
@@ -404,17 +420,10 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
     if (u->reused && u->rbuf.len == 0 && c->req_retryable) {
         /* A pooled connection the backend had already closed: nothing was processed, so
          * the request goes again on a fresh connection (same server allowed). */
-        size_t pool = u->pool;
         if (u->server < 64) {
             c->skip_mask &= ~(1ULL << u->server);
         }
-        c->up = NULL;
-        mtlb_upstream_release(u, false);
-        if (mtlb_upstream_acquire(c->w, c, pool) != 0) {
-            mtlb_client_fail(c, 503);
-        } else if (!c->up->connecting) {
-            mtlb_client_on_upstream_ready(c);
-        }
+        retry(c);
         return;
     }
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_error upstream=%s error=%d",
@@ -427,7 +436,6 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
 void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fault)
 {
     struct mtlb_upstream *u = c->up;
-    size_t pool = u->pool;
     static struct mtlb_ratelimit rl;
 
     (void)server_fault;
@@ -435,11 +443,5 @@ void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fau
                 "conn=%llu event=upstream_connect_failed upstream=%s error=\"%s\"",
                 (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text,
                 strerror(-err));
-    c->up = NULL;
-    mtlb_upstream_release(u, false);
-    if (mtlb_upstream_acquire(c->w, c, pool) != 0) {
-        mtlb_client_fail(c, 503);
-    } else if (!c->up->connecting) {
-        mtlb_client_on_upstream_ready(c);
-    }
+    retry(c);
 }

@@ -87,17 +87,22 @@ static void ring_init_method(void)
     ring_method = m;
 }
 
-int mtlb_ring_bio_attach(struct mtlb_client *c)
+static BIO *ring_bio_new(struct mtlb_client *c)
 {
     pthread_once(&ring_once, ring_init_method);
-    if (ring_method == NULL) {
-        return -ENOMEM;
+    BIO *b = ring_method != NULL ? BIO_new(ring_method) : NULL;
+    if (b != NULL) {
+        BIO_set_data(b, c);
     }
-    BIO *b = BIO_new(ring_method);
+    return b;
+}
+
+int mtlb_ring_bio_attach(struct mtlb_client *c)
+{
+    BIO *b = ring_bio_new(c);
     if (b == NULL) {
         return -ENOMEM;
     }
-    BIO_set_data(b, c);
     /* Same BIO both ways: SSL_set_bio takes a single reference in that case. */
     SSL_set_bio(c->ssl, b, b);
     return 0;
@@ -105,15 +110,10 @@ int mtlb_ring_bio_attach(struct mtlb_client *c)
 
 int mtlb_ring_bio_attach_rx(struct mtlb_client *c)
 {
-    pthread_once(&ring_once, ring_init_method);
-    if (ring_method == NULL) {
-        return -ENOMEM;
-    }
-    BIO *b = BIO_new(ring_method);
+    BIO *b = ring_bio_new(c);
     if (b == NULL) {
         return -ENOMEM;
     }
-    BIO_set_data(b, c);
     SSL_set0_rbio(c->ssl, b);
     return 0;
 }
