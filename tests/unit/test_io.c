@@ -293,6 +293,67 @@ IO_TEST(own_shutdown_completes_pending_ops)
     close(sv[1]);
 }
 
+/* A send stuck on a full socket buffer is completed by shutdown of our own fd, as when the
+ * runtime aborts a client that stopped reading. */
+IO_TEST(own_shutdown_completes_pending_send)
+{
+    static char junk[65536];
+    int sv[2];
+    setup(*b);
+    tcp_pair(sv);
+    while (send(sv[0], junk, sizeof(junk), MSG_DONTWAIT) > 0) {
+    }
+    cr_assert_eq(errno, EAGAIN);
+    uint64_t s = new_ud();
+    mtlb_io_send(T.io, sv[0], junk, sizeof(junk), s);
+    cr_assert_eq(settle(30), 0, "a send to a full buffer completed: %d", T.res[s]);
+    cr_assert_eq(shutdown(sv[0], SHUT_RDWR), 0);
+    cr_assert_eq(await(s), -EPIPE);
+    finish();
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* A connect that cannot finish (the listener's accept queue is full, so its SYNs are
+ * dropped) is cancelled, as when the runtime gives up on a backend. */
+IO_TEST(cancel_pending_connect)
+{
+    uint16_t port;
+    setup(*b);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(l, 0), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    a = loopback(port);
+    int fill[4], n_fill = 0;
+    int fd = -1;
+    uint64_t c = 0;
+    /* Connect until one stays pending; the first ones fill the accept queue. */
+    while (n_fill < 4) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        c = new_ud();
+        mtlb_io_connect(T.io, fd, (struct sockaddr *)&a, sizeof(a), c);
+        settle(100);
+        if (T.count[c] == 0) {
+            break;
+        }
+        cr_assert_eq(T.res[c], 0, "connect: %d", T.res[c]);
+        fill[n_fill++] = fd;
+    }
+    cr_assert_lt(n_fill, 4, "every connect finished: the accept queue never filled");
+    mtlb_io_cancel(T.io, c);
+    cr_assert_eq(await(c), -ECANCELED);
+    finish();
+    close(fd);
+    for (int i = 0; i < n_fill; i++) {
+        close(fill[i]);
+    }
+    close(l);
+}
+
 IO_TEST(connect_refused)
 {
     /* A bound socket that does not listen: its port stays ours and refuses connections. */
