@@ -11,20 +11,8 @@
 #include <unistd.h>
 
 #include "mtlb/io.h"
+#include "io_epoll.h"
 
-/* Called from io_uring.c, which dispatches on the first member of the struct. */
-void mtlb_io_epoll_destroy(struct mtlb_io *io);
-int mtlb_io_epoll_create(struct mtlb_io **out);
-void mtlb_io_epoll_recv(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
-void mtlb_io_epoll_recvmsg(struct mtlb_io *io, int fd, struct msghdr *msg, uint64_t ud);
-void mtlb_io_epoll_read(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
-void mtlb_io_epoll_send(struct mtlb_io *io, int fd, const void *buf, uint32_t len, uint64_t ud);
-void mtlb_io_epoll_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg, uint64_t ud);
-void mtlb_io_epoll_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
-                           uint64_t ud);
-void mtlb_io_epoll_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uint64_t ud);
-void mtlb_io_epoll_cancel(struct mtlb_io *io, uint64_t ud);
-int mtlb_io_epoll_wait(struct mtlb_io *io, struct mtlb_io_cqe *out, unsigned max);
 
 #define EVENT_BATCH 128
 #define SIDE_RD 0

@@ -7,29 +7,14 @@
 #include <string.h>
 
 #include "mtlb/io.h"
-
-struct mtlb_io_epoll;
-int mtlb_io_epoll_create(struct mtlb_io **out);
+#include "io_epoll.h"
 
 struct mtlb_io {
     enum mtlb_io_backend backend; /* first member in both backends */
     struct io_uring ring;
 };
 
-/* Implemented in io_epoll.c; the uring functions below forward there when the backend is
- * epoll. */
-void mtlb_io_epoll_destroy(struct mtlb_io *io);
-void mtlb_io_epoll_recv(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
-void mtlb_io_epoll_recvmsg(struct mtlb_io *io, int fd, struct msghdr *msg, uint64_t ud);
-void mtlb_io_epoll_read(struct mtlb_io *io, int fd, void *buf, uint32_t len, uint64_t ud);
-void mtlb_io_epoll_send(struct mtlb_io *io, int fd, const void *buf, uint32_t len, uint64_t ud);
-void mtlb_io_epoll_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg, uint64_t ud);
-void mtlb_io_epoll_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
-                           uint64_t ud);
-void mtlb_io_epoll_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uint64_t ud);
-void mtlb_io_epoll_cancel(struct mtlb_io *io, uint64_t ud);
-int mtlb_io_epoll_wait(struct mtlb_io *io, struct mtlb_io_cqe *out, unsigned max);
-
+/* The functions below forward to io_epoll.c when the worker's backend is epoll. */
 #define EPOLL_OR(call)                                                                             \
     do {                                                                                           \
         if (io->backend == MTLB_IO_EPOLL) {                                                        \
