@@ -112,17 +112,19 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     mtlb_client_pump(c);
 }
 
-/* kTLS both ways: plaintext goes straight into rx; the cmsg says when a read met a control
- * record (alert, KeyUpdate) instead of application data. */
+/* kTLS both ways: the kernel's plaintext lands in tin (as ciphertext does for userspace TLS,
+ * so rx is only ever moved by this thread while no read targets it); the cmsg says when a
+ * read met a control record (alert, KeyUpdate) instead of application data. */
 static void post_recvmsg(struct mtlb_client *c)
 {
-    struct mtlb_buf *rx = &c->rx;
+    struct mtlb_buf *b = &c->tin;
 
-    if (rx->len == rx->cap) {
-        return; /* backpressure: the backend has not taken the body window yet */
+    mtlb_buf_compact(b);
+    if (b->len == b->cap) {
+        return; /* backpressure: rx has not taken what we have */
     }
-    c->riov.iov_base = rx->data + rx->len;
-    c->riov.iov_len = rx->cap - rx->len;
+    c->riov.iov_base = b->data + b->len;
+    c->riov.iov_len = b->cap - b->len;
     memset(&c->rmsg, 0, sizeof(c->rmsg));
     c->rmsg.msg_iov = &c->riov;
     c->rmsg.msg_iovlen = 1;
@@ -182,7 +184,7 @@ static bool ktls_data(struct mtlb_client *c, int res)
         return true;
     }
     unsigned char type = *CMSG_DATA(cm);
-    const unsigned char *p = (const unsigned char *)c->rx.data + c->rx.len;
+    const unsigned char *p = (const unsigned char *)c->tin.data + c->tin.off + c->tin.len;
     if (type == 23) {
         return true;
     }
@@ -221,7 +223,7 @@ void mtlb_client_on_recv(struct mtlb_client *c, int res)
         if (!ktls_data(c, res)) {
             return;
         }
-        c->rx.len += (uint32_t)res;
+        c->tin.len += (uint32_t)res;
         if (c->state == MTLB_C_EXCHANGE && !c->req_body_done) {
             mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
         }
@@ -276,7 +278,14 @@ static bool read_plain(struct mtlb_client *c)
     struct mtlb_buf *rx = &c->rx;
 
     if (c->transport == MTLB_TRANSPORT_KTLS) {
-        return true; /* the ring's recvmsg already put the plaintext in rx */
+        /* Plaintext from the kernel. tin.off only moves forward here: a recvmsg may be
+         * writing behind tin.off + tin.len (post_recvmsg compacts before it posts). */
+        uint32_t n = c->tin.len < rx->cap - rx->len ? c->tin.len : rx->cap - rx->len;
+        memcpy(rx->data + rx->len, c->tin.data + c->tin.off, n);
+        rx->len += n;
+        c->tin.off += n;
+        c->tin.len -= n;
+        return true;
     }
     while (rx->len < rx->cap) {
         ERR_clear_error();
