@@ -4,8 +4,6 @@
  * connection. The idle mode opens N connections and holds them for memory measurements.
  * Prints one key=value line; never verifies the server (the client's cost stays small). */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -22,6 +20,8 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "hsload.h"
 
 enum conn_state { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_WRITING, ST_READING, ST_IDLE };
 
@@ -40,21 +40,6 @@ struct conn {
     int status;
 };
 
-struct opts {
-    const char *connect;
-    const char *sni;
-    const char *cert;
-    const char *key;
-    const char *path;
-    int conns;
-    double duration;
-    double warmup;
-    double timeout;
-    int resume;
-    long idle;
-    double hold;
-};
-
 struct stats {
     long done;
     long resumed;
@@ -64,6 +49,8 @@ struct stats {
     size_t lat_len;
     size_t lat_cap;
     char first_error[160];
+    char proto[16]; /* of the first complete connection, to show what was measured */
+    char cipher[64];
 };
 
 struct load {
@@ -263,6 +250,10 @@ static void conn_finish(struct load *l, struct conn *c)
         note_error(l, what);
         conn_close(l, c, 0);
         return;
+    }
+    if (l->st.proto[0] == '\0') {
+        snprintf(l->st.proto, sizeof(l->st.proto), "%s", SSL_get_version(c->ssl));
+        snprintf(l->st.cipher, sizeof(l->st.cipher), "%s", SSL_get_cipher_name(c->ssl));
     }
     if (l->o.idle > 0) {
         c->state = ST_IDLE;
@@ -496,141 +487,23 @@ static void report(struct load *l, double wall)
                (double)st->done / l->o.duration, st->resumed, st->errors, percentile_ms(st, 0.50),
                percentile_ms(st, 0.99));
     }
-    printf(" client_cpu=%.2f first_error=%s\n", wall > 0 ? cpu / wall : 0.0,
+    printf(" client_cpu=%.2f proto=%s cipher=%s first_error=%s\n", wall > 0 ? cpu / wall : 0.0,
+           st->proto[0] ? st->proto : "none", st->cipher[0] ? st->cipher : "none",
            st->first_error[0] ? st->first_error : "none");
     fflush(stdout);
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: hsload --connect HOST:PORT [--sni NAME] [--cert CHAIN.pem --key KEY]\n"
-               "              [--conns N] [--duration S] [--warmup S] [--resume] [--path P]\n"
-               "              [--timeout S] [--idle N [--hold S]]\n"
-               "Each connection: handshake, GET P (default /size/64), response, close.\n"
-               "--resume reuses the session of the slot's previous connection.\n"
-               "--idle N opens N keep-alive connections (--conns at a time), prints a\n"
-               "\"ready\" line and holds them --hold seconds (default 60) or until SIGTERM.\n"
-               "Output: one key=value line (handshakes/s, latency p50/p99 connect to\n"
-               "response, client CPU share).\n");
-}
-
-static int parse_opts(struct opts *o, int argc, char **argv)
-{
-    *o = (struct opts){
-        .path = "/size/64", .conns = 64, .duration = 5.0, .timeout = 10.0, .hold = 60.0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--resume") == 0) {
-            o->resume = 1;
-            continue;
-        }
-        if (v == NULL) {
-            return -1;
-        }
-        i++;
-        if (strcmp(a, "--connect") == 0) {
-            o->connect = v;
-        } else if (strcmp(a, "--sni") == 0) {
-            o->sni = v;
-        } else if (strcmp(a, "--cert") == 0) {
-            o->cert = v;
-        } else if (strcmp(a, "--key") == 0) {
-            o->key = v;
-        } else if (strcmp(a, "--path") == 0) {
-            o->path = v;
-        } else if (strcmp(a, "--conns") == 0) {
-            o->conns = atoi(v);
-        } else if (strcmp(a, "--duration") == 0) {
-            o->duration = atof(v);
-        } else if (strcmp(a, "--warmup") == 0) {
-            o->warmup = atof(v);
-        } else if (strcmp(a, "--timeout") == 0) {
-            o->timeout = atof(v);
-        } else if (strcmp(a, "--idle") == 0) {
-            o->idle = atol(v);
-        } else if (strcmp(a, "--hold") == 0) {
-            o->hold = atof(v);
-        } else {
-            return -1;
-        }
-    }
-    if (o->connect == NULL || o->conns <= 0 || o->duration <= 0 || o->idle < 0 ||
-        (o->cert == NULL) != (o->key == NULL)) {
-        return -1;
-    }
-    return 0;
-}
-
-static int resolve(struct load *l)
-{
-    char host[256];
-    const char *colon = strrchr(l->o.connect, ':');
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-
-    if (colon == NULL || (size_t)(colon - l->o.connect) >= sizeof(host)) {
-        return -1;
-    }
-    const char *h = l->o.connect;
-    size_t hlen = (size_t)(colon - h);
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL) {
-        return -1;
-    }
-    memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
-    l->addr_len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-static int make_ctx(struct load *l)
-{
-    l->ctx = SSL_CTX_new(TLS_client_method());
-    if (l->ctx == NULL) {
-        return -1;
-    }
-    SSL_CTX_set_verify(l->ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_mode(l->ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (l->o.cert != NULL &&
-        (SSL_CTX_use_certificate_chain_file(l->ctx, l->o.cert) != 1 ||
-         SSL_CTX_use_PrivateKey_file(l->ctx, l->o.key, SSL_FILETYPE_PEM) != 1 ||
-         SSL_CTX_check_private_key(l->ctx) != 1)) {
-        ERR_print_errors_fp(stderr);
-        return -1;
-    }
-    return 0;
-}
-
-/* The idle mode needs one descriptor per connection: take the hard limit. */
-static void raise_nofile(long need)
-{
-    struct rlimit rl;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (long)rl.rlim_cur < need + 16) {
-        fprintf(stderr, "hsload: RLIMIT_NOFILE %ld is below the %ld connections asked for\n",
-                (long)rl.rlim_cur, need);
-    }
 }
 
 int main(int argc, char **argv)
 {
     static struct load l;
 
-    if (parse_opts(&l.o, argc, argv) != 0) {
-        usage(stderr);
-        return 2;
+    int rc = hsload_parse_opts(&l.o, argc, argv);
+    if (rc != 0) {
+        hsload_usage(rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : 2;
     }
-    if (resolve(&l) != 0 || make_ctx(&l) != 0) {
+    l.ctx = hsload_make_ctx(&l.o);
+    if (hsload_resolve(l.o.connect, &l.addr, &l.addr_len) != 0 || l.ctx == NULL) {
         fprintf(stderr, "hsload: cannot resolve %s or load the client certificate\n", l.o.connect);
         return 1;
     }
@@ -638,7 +511,7 @@ int main(int argc, char **argv)
                                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: hsload\r\n\r\n",
                                      l.o.path, l.o.sni ? l.o.sni : "localhost");
     size_t nslots = (size_t)(l.o.idle > 0 ? l.o.idle : l.o.conns);
-    raise_nofile((long)nslots);
+    hsload_raise_nofile((long)nslots);
     l.conns = calloc(nslots, sizeof(*l.conns));
     l.ep = epoll_create1(EPOLL_CLOEXEC);
     if (l.conns == NULL || l.ep == -1 || l.request_len >= sizeof(l.request)) {
