@@ -112,7 +112,10 @@ struct mtlb_client {
         char buf[CMSG_SPACE(sizeof(unsigned char))];
     } rcmsg;
 
-    struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
+    struct mtlb_buf tin; /* ciphertext received, read by the ring BIO (always allocated) */
+    /* rx, tout, up_head and hdrs live in one block taken from the worker's pool while the
+     * connection is busy and given back when it is idle (mtlb_client_bufs_*). */
+    void *block;
     struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */
     struct mtlb_buf rx;   /* plaintext from the client: head, then body bytes */
 
@@ -181,6 +184,10 @@ struct mtlb_worker {
     bool stopping;
     uint64_t stop_deadline_ms;
     struct mtlb_counters ctr;
+    /* Idle clients give their exchange buffers back; this keeps a few warm for reuse. */
+    void *spare_blocks; /* singly linked through the first word */
+    unsigned n_spare;
+    size_t block_size;
 };
 
 struct mtlb_handoff_queue {
@@ -216,6 +223,11 @@ struct mtlb_server {
 int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap);
 void mtlb_buf_fini(struct mtlb_buf *b);
 void mtlb_buf_compact(struct mtlb_buf *b);
+/* Exchange buffer blocks (worker.c): get returns NULL when out of memory. */
+void *mtlb_worker_block_get(struct mtlb_worker *w);
+void mtlb_worker_block_put(struct mtlb_worker *w, void *block);
+/* Client side (client.c): take before touching rx/tout/up_head/hdrs; 0 or -ENOMEM. */
+int mtlb_client_bufs_take(struct mtlb_client *c);
 
 /* ---- timers (worker.c) ---- */
 void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind);

@@ -19,6 +19,50 @@
 #define TOUT_CAP (40 * 1024)
 #define BODY_WINDOW (32 * 1024)
 #define HEAD_EXTRA 4096 /* room for the headers the rewrite adds */
+#define RX_CAP(cfg) ((cfg)->limits.max_header_bytes + BODY_WINDOW)
+#define UP_HEAD_CAP(cfg) ((cfg)->limits.max_header_bytes + HEAD_EXTRA)
+#define HDRS_SIZE(cfg) ((size_t)(cfg)->limits.max_headers * sizeof(struct mtlb_h1_header))
+/* rx | tout | up_head | hdrs, the last one pointer-aligned */
+#define BLOCK_SIZE(cfg)                                                                            \
+    ((((size_t)RX_CAP(cfg) + TOUT_CAP + UP_HEAD_CAP(cfg) + 15) & ~(size_t)15) + HDRS_SIZE(cfg))
+
+int mtlb_client_bufs_take(struct mtlb_client *c)
+{
+    const struct mtlb_config *cfg = c->w->srv->cfg;
+
+    if (c->block != NULL) {
+        return 0;
+    }
+    char *b = mtlb_worker_block_get(c->w);
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    c->block = b;
+    c->rx = (struct mtlb_buf){.data = b, .cap = RX_CAP(cfg)};
+    c->tout = (struct mtlb_buf){.data = b + RX_CAP(cfg), .cap = TOUT_CAP};
+    c->up_head = b + RX_CAP(cfg) + TOUT_CAP;
+    c->up_head_cap = UP_HEAD_CAP(cfg);
+    size_t hoff = ((size_t)RX_CAP(cfg) + TOUT_CAP + UP_HEAD_CAP(cfg) + 15) & ~(size_t)15;
+    c->hdrs = (struct mtlb_h1_header *)(void *)(b + hoff);
+    return 0;
+}
+
+/* An idle connection (between requests, nothing buffered or in flight) gives its exchange
+ * buffers back: a parked keep-alive connection costs its TLS state and tin, no more. */
+static void bufs_give(struct mtlb_client *c)
+{
+    if (c->block == NULL || c->state != MTLB_C_HEAD || c->rx.len > 0 || c->tout.len > 0 ||
+        c->send_pending || c->up != NULL) {
+        return;
+    }
+    mtlb_worker_block_put(c->w, c->block);
+    c->block = NULL;
+    c->rx = (struct mtlb_buf){0};
+    c->tout = (struct mtlb_buf){0};
+    c->up_head = NULL;
+    c->up_head_cap = 0;
+    c->hdrs = NULL;
+}
 
 static void client_release(struct mtlb_client *c)
 {
@@ -45,10 +89,7 @@ void mtlb_client_free(struct mtlb_client *c)
     SSL_free(c->ssl);
     mtlb_identity_fini(&c->identity);
     mtlb_buf_fini(&c->tin);
-    mtlb_buf_fini(&c->tout);
-    mtlb_buf_fini(&c->rx);
-    free(c->hdrs);
-    free(c->up_head);
+    free(c->block);
     free(c);
 }
 
@@ -84,7 +125,6 @@ void mtlb_client_abort(struct mtlb_client *c)
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
 {
     const struct mtlb_config *cfg = w->srv->cfg;
-    uint32_t rx_cap = cfg->limits.max_header_bytes + BODY_WINDOW;
 
     c->w = w;
     c->next = w->clients.next;
@@ -95,11 +135,10 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     w->ctr.accepted++;
     w->ctr.transport[c->transport]++;
     c->timer.kind = -1;
-    c->up_head_cap = cfg->limits.max_header_bytes + HEAD_EXTRA;
-    c->hdrs = calloc(cfg->limits.max_headers, sizeof(*c->hdrs));
-    c->up_head = malloc(c->up_head_cap);
-    if (c->hdrs == NULL || c->up_head == NULL || mtlb_buf_init(&c->tin, TIN_CAP) != 0 ||
-        mtlb_buf_init(&c->tout, TOUT_CAP) != 0 || mtlb_buf_init(&c->rx, rx_cap) != 0) {
+    if (w->block_size == 0) {
+        w->block_size = BLOCK_SIZE(cfg);
+    }
+    if (mtlb_buf_init(&c->tin, TIN_CAP) != 0) {
         mtlb_client_abort(c);
         return;
     }
@@ -454,6 +493,10 @@ void mtlb_client_pump(struct mtlb_client *c)
     if (c->dead) {
         return;
     }
+    if (mtlb_client_bufs_take(c) != 0) {
+        mtlb_client_abort(c);
+        return;
+    }
     if (c->state == MTLB_C_HEAD) {
         read_head(c);
     } else if (c->state == MTLB_C_EXCHANGE) {
@@ -471,6 +514,7 @@ void mtlb_client_pump(struct mtlb_client *c)
     if (c->state != MTLB_C_CLOSING) {
         post_recv(c);
     }
+    bufs_give(c);
 }
 
 /* Called by the upstream side when a send completed: drop sent body bytes from rx so the

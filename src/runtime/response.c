@@ -201,6 +201,10 @@ void mtlb_client_close_gracefully(struct mtlb_client *c)
     if (c->dead || c->state == MTLB_C_CLOSING) {
         return;
     }
+    if (mtlb_client_bufs_take(c) != 0) {
+        mtlb_client_abort(c);
+        return;
+    }
     if (c->state == MTLB_C_EXCHANGE) {
         if (!c->req_body_done) {
             mtlb_client_abort(c); /* the request can never be completed */
@@ -217,6 +221,10 @@ void mtlb_client_close_gracefully(struct mtlb_client *c)
 void mtlb_client_fail(struct mtlb_client *c, int status)
 {
     if (c->dead || c->state == MTLB_C_CLOSING) {
+        return;
+    }
+    if (mtlb_client_bufs_take(c) != 0) {
+        mtlb_client_abort(c);
         return;
     }
     c->w->ctr.responses_err++;

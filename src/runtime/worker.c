@@ -1,6 +1,7 @@
-/* Worker threads: each owns one io_uring ring (or its epoll emulation, io.h) and every client and backend connection on it,
- * its timers and its round-robin cursors. Loop order: submit and wait, take a batch of
- * completions, dispatch them, expire timers, flush the access log, check the drain. */
+/* Worker threads: each owns one io_uring ring (or its epoll emulation, io.h) and every client and
+ * backend connection on it, its timers and its round-robin cursors. Loop order: submit and wait,
+ * take a batch of completions, dispatch them, expire timers, flush the access log, check the drain.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,30 @@ void mtlb_buf_compact(struct mtlb_buf *b)
         memmove(b->data, b->data + b->off, b->len);
     }
     b->off = 0;
+}
+
+#define MAX_SPARE_BLOCKS 64
+
+void *mtlb_worker_block_get(struct mtlb_worker *w)
+{
+    void *b = w->spare_blocks;
+    if (b != NULL) {
+        memcpy(&w->spare_blocks, b, sizeof(void *));
+        w->n_spare--;
+        return b;
+    }
+    return malloc(w->block_size);
+}
+
+void mtlb_worker_block_put(struct mtlb_worker *w, void *block)
+{
+    if (w->n_spare >= MAX_SPARE_BLOCKS) {
+        free(block);
+        return;
+    }
+    memcpy(block, &w->spare_blocks, sizeof(void *));
+    w->spare_blocks = block;
+    w->n_spare++;
 }
 
 /* ---- timers ---- */
@@ -115,8 +140,8 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
     w->index = index;
     w->clients.next = w->clients.prev = &w->clients;
     const uint32_t durations[MTLB_T_COUNT] = {
-        cfg->timeouts.client_header_ms,   cfg->timeouts.client_body_ms,
-        cfg->timeouts.client_idle_ms,     cfg->timeouts.backend_connect_ms,
+        cfg->timeouts.client_header_ms,    cfg->timeouts.client_body_ms,
+        cfg->timeouts.client_idle_ms,      cfg->timeouts.backend_connect_ms,
         cfg->timeouts.backend_response_ms, cfg->timeouts.backend_idle_ms,
     };
     for (int k = 0; k < MTLB_T_COUNT; k++) {
@@ -149,6 +174,11 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
 void mtlb_worker_fini(struct mtlb_worker *w)
 {
     mtlb_worker_bury(w);
+    while (w->spare_blocks != NULL) {
+        void *b = w->spare_blocks;
+        memcpy(&w->spare_blocks, b, sizeof(void *));
+        free(b);
+    }
     if (w->pools != NULL) {
         for (size_t p = 0; p < w->srv->cfg->n_backends; p++) {
             free(w->pools[p].health);
