@@ -5,6 +5,7 @@
 #define MTLB_TLS_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mtlb/config.h"
@@ -45,6 +46,14 @@ struct mtlb_tls_conn_info {
     unsigned char rx_secret[48];
     unsigned char rx_secret_len;
 };
+
+/* Index of the domain whose names match host (NUL-terminated, no port): exact names first,
+ * then "*.suffix" wildcards; -1 when none does. Any thread. */
+int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host);
+
+/* Whether two domains verify clients identically (mode, truststore, CRL, depth): a request
+ * may then move between them on one connection without bypassing anything. */
+bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b);
 
 /* Creates the SSL for a newly accepted connection on the listener's default domain and
  * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */

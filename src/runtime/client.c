@@ -382,6 +382,36 @@ static int take_body(struct mtlb_client *c)
     return 0;
 }
 
+/* A request whose Host names another domain of this listener, one that verifies clients
+ * differently from the domain the handshake chose by SNI, would reach that domain's backend
+ * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). */
+static bool misdirected(const struct mtlb_client *c)
+{
+    const struct mtlb_tls_listener *tl = &c->w->srv->tls[c->listener];
+    char host[256];
+
+    if (tl->n_domains < 2) {
+        return false;
+    }
+    for (size_t i = 0; i < c->req.num_headers; i++) {
+        const struct mtlb_h1_header *h = &c->req.headers[i];
+        if (!mtlb_h1_name_is(h->name, "host")) {
+            continue;
+        }
+        size_t n = 0;
+        /* Names never hold ':' or '[': cut the port, and IP literals match no domain. */
+        while (n < h->value.len && n < sizeof(host) - 1 && h->value.p[n] != ':') {
+            host[n] = h->value.p[n];
+            n++;
+        }
+        host[n] = '\0';
+        int d = mtlb_tls_match_domain(tl, host);
+        return d >= 0 && (size_t)d != c->tls_info.domain &&
+               !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[c->tls_info.domain].cfg);
+    }
+    return false;
+}
+
 static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
@@ -400,6 +430,10 @@ static void start_request(struct mtlb_client *c)
     mtlb_h1_chunked_init(&c->req_ck);
     w->ctr.requests++;
 
+    if (misdirected(c)) {
+        mtlb_client_fail(c, 421);
+        return;
+    }
     ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);
     if (n < 0) {
         /* -ENOSPC: the head grew past the limit; -EINVAL: an identity value that cannot be

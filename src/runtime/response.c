@@ -24,6 +24,8 @@ static const char *status_text(int status)
         return "Bad Request";
     case 408:
         return "Request Timeout";
+    case 421:
+        return "Misdirected Request";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

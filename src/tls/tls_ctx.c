@@ -483,19 +483,36 @@ static bool name_matches(const char *pattern, const char *host, bool wildcard)
     return dot != NULL && dot != host && strcasecmp(dot + 1, pattern + 2) == 0;
 }
 
-static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
+int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host)
 {
     for (int wildcard = 0; wildcard <= 1; wildcard++) {
         for (size_t i = 0; i < tl->n_domains; i++) {
             const struct mtlb_domain_cfg *d = tl->domains[i].cfg;
             for (size_t j = 0; j < d->n_names; j++) {
                 if (name_matches(d->names[j], host, wildcard)) {
-                    return i;
+                    return (int)i;
                 }
             }
         }
     }
-    return 0;
+    return -1;
+}
+
+static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
+{
+    int i = mtlb_tls_match_domain(tl, host);
+    return i < 0 ? 0 : (size_t)i;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b)
+{
+    return a == b || (a->mode == b->mode && same_str(a->truststore, b->truststore) &&
+                      same_str(a->crl, b->crl) && a->verify_depth == b->verify_depth);
 }
 
 /* SSL_set_SSL_CTX swaps the certificate and session id context but not the verification

@@ -277,7 +277,11 @@ static void sni_expect(const char *sni, const struct cert_case *c, bool ok, cons
     for (size_t i = 0; i < 2; i++) {
         struct it_tls_opts o = {.cert = c->cert, .key = c->key, .sni = sni, .version = versions[i]};
         struct it_exchange x;
-        it_tls_exchange(env.port, &o, REQUEST, &x);
+        char req[256];
+        /* Host agrees with SNI: a Host of another domain is the misdirected case below. */
+        snprintf(req, sizeof(req), "GET /whoami HTTP/1.1\r\nHost: %s\r\n\r\n",
+                 sni ? sni : "localhost");
+        it_tls_exchange(env.port, &o, req, &x);
         const char *s = sni ? sni : "(no SNI)";
         if (!ok) {
             cr_assert(x.outcome == IT_HANDSHAKE_FAILED || x.outcome == IT_READ_FAILED,
@@ -309,5 +313,39 @@ Test(mtls, sni_api_domain_uses_its_truststore)
     sni_expect("api.example.com", &cases[1], true, "api.example.com");
     sni_expect("api.example.com", &other_client, false, "api.example.com");
     sni_expect(NULL, &cases[1], true, "api.example.com");
+    it_mtlb_stop(&env, 5000);
+}
+
+/* A connection verified under other.example.com's truststore must not carry a request for
+ * api.example.com, whose truststore would have refused that certificate: 421. A Host of the
+ * same domain (with a port) or of no configured domain goes through. */
+Test(mtls, host_of_a_differently_verified_domain_is_misdirected)
+{
+    start_sni();
+    static const struct {
+        const char *host;
+        int status;
+    } cases421[] = {
+        {"api.example.com", 421},
+        {"LOCALHOST:8443", 421},
+        {"other.example.com:8443", 200},
+        {"unknown.example.com", 200},
+    };
+    for (size_t i = 0; i < sizeof(cases421) / sizeof(cases421[0]); i++) {
+        struct it_tls_opts o = {
+            .cert = other_client.cert, .key = other_client.key, .sni = "other.example.com"};
+        struct it_exchange x;
+        char req[256];
+        snprintf(req, sizeof(req), "GET /whoami HTTP/1.1\r\nHost: %s\r\n\r\n", cases421[i].host);
+        it_tls_exchange(env.port, &o, req, &x);
+        cr_assert_eq(x.outcome, IT_OK, "Host %s: %s", cases421[i].host, x.detail);
+        cr_assert_eq(x.resp.status, cases421[i].status, "Host %s: status %d, want %d",
+                     cases421[i].host, x.resp.status, cases421[i].status);
+        if (cases421[i].status == 421) {
+            cr_assert_null(strstr(x.resp.body, "X-SSL-Client-DN"),
+                           "a misdirected request reached the backend");
+        }
+        it_exchange_fini(&x);
+    }
     it_mtlb_stop(&env, 5000);
 }
