@@ -253,6 +253,12 @@ void mtlb_client_on_recv(struct mtlb_client *c, int res)
         maybe_release(c);
         return;
     }
+    if (res == -EAGAIN || res == -EINTR) {
+        /* io_uring can complete a kTLS recvmsg with EAGAIN when poll saw bytes but the
+         * record is not whole yet: simply read again. */
+        mtlb_client_pump(c);
+        return;
+    }
     if (c->transport == MTLB_TRANSPORT_KTLS && res == -EKEYEXPIRED) {
         c->eof = true; /* the kernel paused after a KeyUpdate: end cleanly */
         mtlb_client_close_gracefully(c);
@@ -271,6 +277,11 @@ void mtlb_client_on_recv(struct mtlb_client *c, int res)
     }
     if (res <= 0) {
         /* A reset or EOF from the transport: there is nobody left to answer. */
+        if (res < 0) {
+            static struct mtlb_ratelimit rl;
+            mtlb_log_rl(&rl, 5, MTLB_LOG_DEBUG, "conn=%llu event=client_recv_error error=\"%s\"",
+                        (unsigned long long)c->id, strerror(-res));
+        }
         c->eof = true;
         if (res < 0 || c->state != MTLB_C_CLOSING) {
             mtlb_client_abort(c);

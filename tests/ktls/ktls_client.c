@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@ static const char *const end_names[] = {"none",  "notify",  "eof",  "reset",
                                         "alert", "timeout", "error"};
 
 struct opts {
+    const char *connect, *tls; /* as given */
     const char *host, *port, *sni, *cert, *key, *ca, *tag;
     int version;
     long requests, key_update_after, timeout_ms;
@@ -402,7 +404,7 @@ static bool key_update(struct client *c)
     /* A server that closes on KeyUpdate does so at once: read its close before writing, so a
      * write into a closed socket does not hide the close_notify. */
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    if (poll(&p, 1, 300) == 1 && c->start == c->len) {
+    if (poll(&p, 1, 1000) == 1 && c->start == c->len) {
         fill(c);
     }
     return true;
@@ -488,79 +490,73 @@ static void usage(FILE *f)
                "close=-|notify|eof|reset|alert|... end alert corrupt detail.\n");
 }
 
+/* Command-line options: each sets one field of struct opts, by kind. */
+enum opt_kind { OK_STR, OK_LONG, OK_ULL, OK_FLAG };
+static const struct opt_def {
+    const char *name;
+    enum opt_kind kind;
+    size_t off;
+} opt_defs[] = {
+    {"connect", OK_STR, offsetof(struct opts, connect)},
+    {"tls", OK_STR, offsetof(struct opts, tls)},
+    {"sni", OK_STR, offsetof(struct opts, sni)},
+    {"ca", OK_STR, offsetof(struct opts, ca)},
+    {"cert", OK_STR, offsetof(struct opts, cert)},
+    {"key", OK_STR, offsetof(struct opts, key)},
+    {"tag", OK_STR, offsetof(struct opts, tag)},
+    {"requests", OK_LONG, offsetof(struct opts, requests)},
+    {"key-update-after", OK_LONG, offsetof(struct opts, key_update_after)},
+    {"timeout-ms", OK_LONG, offsetof(struct opts, timeout_ms)},
+    {"upload", OK_ULL, offsetof(struct opts, upload)},
+    {"download", OK_ULL, offsetof(struct opts, download)},
+    {"shutdown", OK_FLAG, offsetof(struct opts, shutdown)},
+    {"ktls", OK_FLAG, offsetof(struct opts, ktls)},
+};
+#define N_OPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    static const struct option lo[] = {{"connect", 1, 0, 'c'},    {"tls", 1, 0, 'V'},
-                                       {"sni", 1, 0, 's'},        {"ca", 1, 0, 'a'},
-                                       {"cert", 1, 0, 'C'},       {"key", 1, 0, 'K'},
-                                       {"requests", 1, 0, 'n'},   {"upload", 1, 0, 'u'},
-                                       {"download", 1, 0, 'd'},   {"key-update-after", 1, 0, 'k'},
-                                       {"shutdown", 0, 0, 'S'},   {"tag", 1, 0, 't'},
-                                       {"timeout-ms", 1, 0, 'T'}, {"ktls", 0, 0, 'L'},
-                                       {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
-    static char hostbuf[256];
+    struct option lo[N_OPTS + 2] = {{"help", 0, 0, 'h'}};
+    for (size_t i = 0; i < N_OPTS; i++) {
+        lo[i + 1] = (struct option){opt_defs[i].name, opt_defs[i].kind != OK_FLAG, 0, (int)i};
+    }
     int opt;
     while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        switch (opt) {
-        case 'c': {
-            const char *colon = strrchr(optarg, ':');
-            if (colon == NULL || (size_t)(colon - optarg) >= sizeof(hostbuf)) {
-                return -1;
-            }
-            memcpy(hostbuf, optarg, (size_t)(colon - optarg));
-            o->host = hostbuf;
-            o->port = colon + 1;
-            break;
-        }
-        case 'V':
-            o->version = strcmp(optarg, "1.2") == 0 ? 12 : strcmp(optarg, "1.3") == 0 ? 13 : 0;
-            break;
-        case 's':
-            o->sni = optarg;
-            break;
-        case 'a':
-            o->ca = optarg;
-            break;
-        case 'C':
-            o->cert = optarg;
-            break;
-        case 'K':
-            o->key = optarg;
-            break;
-        case 'n':
-            o->requests = atol(optarg);
-            break;
-        case 'u':
-            o->upload = strtoull(optarg, NULL, 10);
-            break;
-        case 'd':
-            o->download = strtoull(optarg, NULL, 10);
-            break;
-        case 'k':
-            o->key_update_after = atol(optarg);
-            break;
-        case 'S':
-            o->shutdown = true;
-            break;
-        case 't':
-            o->tag = optarg;
-            break;
-        case 'T':
-            o->timeout_ms = atol(optarg);
-            break;
-        case 'L':
-            o->ktls = true;
-            break;
-        case 'h':
+        if (opt == 'h') {
             usage(stdout);
             exit(0);
-        default:
+        }
+        if (opt < 0 || (size_t)opt >= N_OPTS) {
             return -1;
         }
+        char *field = (char *)o + opt_defs[opt].off;
+        switch (opt_defs[opt].kind) {
+        case OK_STR:
+            *(const char **)(void *)field = optarg;
+            break;
+        case OK_LONG:
+            *(long *)(void *)field = atol(optarg);
+            break;
+        case OK_ULL:
+            *(unsigned long long *)(void *)field = strtoull(optarg, NULL, 10);
+            break;
+        case OK_FLAG:
+            *(bool *)field = true;
+            break;
+        }
     }
+    static char host[256];
+    const char *colon = o->connect ? strrchr(o->connect, ':') : NULL;
+    if (colon == NULL || (size_t)(colon - o->connect) >= sizeof(host) || o->tls == NULL) {
+        return -1;
+    }
+    memcpy(host, o->connect, (size_t)(colon - o->connect));
+    o->host = host;
+    o->port = colon + 1;
+    o->version = strcmp(o->tls, "1.2") == 0 ? 12 : strcmp(o->tls, "1.3") == 0 ? 13 : 0;
     bool ku_ok =
         o->key_update_after == 0 || (o->version == 13 && o->key_update_after < o->requests);
-    return o->host == NULL || o->version == 0 || o->requests < 1 || !ku_ok ? -1 : 0;
+    return o->version == 0 || o->requests < 1 || !ku_ok ? -1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -1,28 +1,32 @@
 #!/bin/sh
+# shellcheck shell=dash
 # The kernel-TLS cases, run inside the test VM by /init (scripts/ktls-vm-test) under busybox sh.
 # Starts two mtlb-echo backends and mtlb (one listener with `ktls: auto`, one with `ktls: off`,
-# client certificates optional), drives them with ktls_client and prints one line per case:
+# client certificates optional), drives them with ktls_client, then does it all again with
+# mtlb's epoll backend (case names end in _epoll). Prints one line per case:
 # "PASS name" or "FAIL name: detail", followed by "  | " lines of evidence on failure.
 # Expects: /opt/mtlb/bin/{mtlb,mtlb-echo,ktls_client,openssl}, the PKI in /opt/mtlb/pki and the
 # tls module loaded. Exit status: the number of failed cases (0: all passed).
 
 B=/opt/mtlb/bin
 PKI=/opt/mtlb/pki
-W=/tmp/ktls-test
+ROOTW=/tmp/ktls-test
+W=$ROOTW
+S="" # case-name suffix of the current mtlb instance ("" for io_uring, "_epoll")
 KTLS_PORT=8443
 OFF_PORT=8444
 MIB8=8388608
-mkdir -p "$W"
+mkdir -p "$ROOTW"
 npass=0
 nfail=0
 
 pass() {
-    echo "PASS $1"
+    echo "PASS $1$S"
     npass=$((npass + 1))
 }
 
 fail() {
-    echo "FAIL $1: $2"
+    echo "FAIL $1$S: $2"
     nfail=$((nfail + 1))
 }
 
@@ -41,8 +45,12 @@ tag() { # 1.2 -> tls12
     echo "tls$(echo "$1" | tr -d .)"
 }
 
-kv() { # kv KEY LINE: value of KEY=... in a ktls_client result line
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+kv() { # kv KEY LINE: value of KEY=... in a ktls_client result line (detail="..." is last)
+    if [ "$1" = detail ]; then
+        echo "$2" | sed -n 's/.* detail="\(.*\)"$/\1/p'
+    else
+        echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+    fi
 }
 
 # wait_log FILE PATTERN SECONDS: until FILE contains PATTERN.
@@ -133,17 +141,23 @@ infra_openssl() {
     pass kernel_tls_module
     tx0=$(tls_stat TlsTxSw)
     rx0=$(tls_stat TlsRxSw)
-    "$B/openssl" s_server -quiet -ktls -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 \
+    # OpenSSL 3.0's s_server/s_client have no -ktls: enable it for every SSL_CTX through the
+    # configuration (Options = KTLS in the system_default section).
+    printf '%s\n' "openssl_conf = init" "[init]" "ssl_conf = ssl" "[ssl]" \
+        "system_default = sys" "[sys]" "Options = KTLS" >"$W/ktls.cnf"
+    export OPENSSL_CONF="$W/ktls.cnf"
+    "$B/openssl" s_server -quiet -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 \
         -accept 127.0.0.1:9443 -cert "$PKI/server/api.crt" -key "$PKI/server/api.key" -rev \
         -naccept 1 >"$W/s_server.log" 2>&1 &
     spid=$!
     sleep 1
-    echo "kernel tls works" | timeout 10 "$B/openssl" s_client -quiet -ktls -tls1_2 \
+    echo "kernel tls works" | timeout 10 "$B/openssl" s_client -quiet -tls1_2 \
         -connect 127.0.0.1:9443 >"$W/s_client.log" 2>&1 &
     cpid=$!
     wait_log "$W/s_client.log" "skrow slt lenrek" 10
     kill "$cpid" "$spid" 2>/dev/null
     wait "$cpid" "$spid" 2>/dev/null
+    unset OPENSSL_CONF
     dtx=$(($(tls_stat TlsTxSw) - tx0))
     drx=$(($(tls_stat TlsRxSw) - rx0))
     if grep -q "skrow slt lenrek" "$W/s_client.log" && [ "$dtx" -ge 2 ] && [ "$drx" -ge 2 ]; then
@@ -156,7 +170,7 @@ infra_openssl() {
 
 # ---- mtlb ----
 
-write_config() {
+write_config() { # io backend
     DOMAIN="      - names: [\"api.example.com\", \"localhost\"]
         certificate: \"$PKI/server/api.crt\"
         key: \"$PKI/server/api.key\"
@@ -180,23 +194,41 @@ threads: {acceptors: 1, workers: 2}
 timeouts: {handshake: 10s, client_header: 30s, client_body: 30s, client_idle: 30s,
            backend_connect: 5s, backend_response: 30s, backend_idle: 30s, drain: 1s}
 log: {level: debug, access_log: stdout}
+io: $1
 EOF
 }
 
-start_mtlb() {
-    "$B/mtlb-echo" --listen 127.0.0.1:9001 --name b1 >"$W/b1.log" 2>&1 &
-    "$B/mtlb-echo" --listen 127.0.0.1:9002 --name b2 >"$W/b2.log" 2>&1 &
-    write_config
+start_backends() {
+    "$B/mtlb-echo" --listen 127.0.0.1:9001 --name b1 >"$ROOTW/b1.log" 2>&1 &
+    "$B/mtlb-echo" --listen 127.0.0.1:9002 --name b2 >"$ROOTW/b2.log" 2>&1 &
+    wait_log "$ROOTW/b1.log" "listening on" 10 && wait_log "$ROOTW/b2.log" "listening on" 10 &&
+        return 0
+    echo "FAIL backends_start: mtlb-echo did not start"
+    evidence "$ROOTW/b1.log" "$ROOTW/b2.log"
+    nfail=$((nfail + 1))
+    return 1
+}
+
+start_mtlb() { # io config value (uring|epoll), io word expected in event=started
+    local started
+    write_config "$1"
     "$B/mtlb" -c "$W/mtlb.yaml" >"$W/access.log" 2>"$W/mtlb.log" &
     MTLB_PID=$!
-    if wait_log "$W/mtlb.log" "event=started" 20 && wait_log "$W/b1.log" "listening on" 5 &&
-        wait_log "$W/b2.log" "listening on" 5; then
-        pass mtlb_starts
-        return 0
+    if ! wait_log "$W/mtlb.log" "event=started" 20; then
+        fail mtlb_starts "no event=started within 20 s (alive: $(mtlb_alive && echo yes || echo no))"
+        evidence "$W/mtlb.log"
+        return 1
     fi
-    fail mtlb_starts "no event=started within 20 s (mtlb alive: $(mtlb_alive && echo yes || echo no))"
-    evidence "$W/mtlb.log" "$W/b1.log" "$W/b2.log"
-    return 1
+    started=$(grep "event=started" "$W/mtlb.log")
+    case "$started" in
+    *"io=$2"*) pass mtlb_starts ;;
+    *) fail mtlb_starts "with io: $1, want io=$2 in: $started" ;;
+    esac
+}
+
+stop_mtlb() {
+    kill "$MTLB_PID" 2>/dev/null
+    wait "$MTLB_PID" 2>/dev/null
 }
 
 case_support_logged() {
@@ -229,10 +261,14 @@ case_bulk() { # version: 8 MiB up, then 8 MiB down, twice, on one connection
     check "$name" ktls 4 result=ok corrupt=0 requests_done=2
 }
 
-# A fresh client must still be served (mtlb survived what came before).
-still_serving() {
+# NAME_then_served: a fresh client is still served (mtlb survived what NAME did).
+served() {
     client "$1_after" --connect 127.0.0.1:$KTLS_PORT --tls 1.3 --requests 1
-    mtlb_alive && [ "$rc" -eq 0 ]
+    if mtlb_alive && [ "$rc" -eq 0 ]; then
+        pass "$1_then_served"
+    else
+        fail "$1_then_served" "mtlb alive: $(mtlb_alive && echo yes || echo no), next client: $out"
+    fi
 }
 
 case_close_notify() { # version
@@ -240,8 +276,7 @@ case_close_notify() { # version
     name="close_notify_$(tag "$1")"
     client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 2 --shutdown
     check "$name" ktls 2 result=ok close=notify
-    still_serving "$name" && pass "${name}_then_served" ||
-        fail "${name}_then_served" "mtlb alive: $(mtlb_alive && echo yes || echo no), next client: $out"
+    served "$name"
 }
 
 case_key_update() {
@@ -257,8 +292,7 @@ case_key_update() {
         ;;
     esac
     [ "$ku" = closed_notify ] && echo "  | note: mtlb closed the connection with close_notify"
-    still_serving "$name" && pass "${name}_then_served" ||
-        fail "${name}_then_served" "mtlb alive: $(mtlb_alive && echo yes || echo no), next client: $out"
+    served "$name"
 }
 
 case_off() { # version
@@ -290,8 +324,13 @@ case_counters() { # tx0 rx0 decrypt_err0 conns: at least conns offloads each way
     fi
 }
 
-infra_openssl
-if start_mtlb; then
+# run_mtlb_cases IO_CONFIG IO_WORD SUFFIX: every mtlb case against one mtlb instance.
+run_mtlb_cases() {
+    local tx0 rx0 de0 v
+    S=$3
+    W=$ROOTW/$1
+    mkdir -p "$W"
+    start_mtlb "$1" "$2" || return
     case_support_logged
     tx0=$(tls_stat TlsTxSw)
     rx0=$(tls_stat TlsRxSw)
@@ -309,10 +348,20 @@ if start_mtlb; then
     case_off 1.3
     # 4 transport + 2 bulk + 2 close_notify (+2 after) + key update (+1 after) connections.
     case_counters "$tx0" "$rx0" "$de0" 11
-    mtlb_alive && pass mtlb_alive_at_end || {
+    if mtlb_alive; then
+        pass mtlb_alive_at_end
+    else
         fail mtlb_alive_at_end "mtlb exited"
         evidence "$W/mtlb.log"
-    }
+    fi
+    stop_mtlb
+    S=""
+}
+
+infra_openssl
+if start_backends; then
+    run_mtlb_cases uring io_uring ""
+    run_mtlb_cases epoll epoll _epoll
 fi
 echo "tls_stat: $(awk '{printf "%s=%s ", $1, $2}' /proc/net/tls_stat)"
 echo "summary: $npass passed, $nfail failed"
