@@ -264,15 +264,7 @@ void mtlb_client_on_recv(struct mtlb_client *c, int res)
         mtlb_client_close_gracefully(c);
         return;
     }
-    if (c->transport == MTLB_TRANSPORT_KTLS && res > 0) {
-        if (!ktls_data(c, res)) {
-            return;
-        }
-        c->tin.len += (uint32_t)res;
-        if (c->state == MTLB_C_EXCHANGE && !c->req_body_done) {
-            mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
-        }
-        mtlb_client_pump(c);
+    if (c->transport == MTLB_TRANSPORT_KTLS && res > 0 && !ktls_data(c, res)) {
         return;
     }
     if (res <= 0) {
