@@ -457,8 +457,12 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (f == NULL) {
         return -errno;
     }
-    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: %s\n    domains:\n", env->port,
+    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: %s\n", env->port,
             cfg->listener_backend ? cfg->listener_backend : "app");
+    if (cfg->ktls != NULL) {
+        fprintf(f, "    ktls: %s\n", cfg->ktls);
+    }
+    fprintf(f, "    domains:\n");
     struct it_domain def = {.cert = NULL};
     size_t n = cfg->n_domains ? cfg->n_domains : 1;
     for (size_t i = 0; i < n; i++) {

@@ -35,6 +35,7 @@ struct it_config {
     const char *timeouts;         /* YAML flow mapping; NULL for the suite defaults */
     const char *limits;           /* YAML flow mapping; NULL for the suite defaults */
     const char *io;               /* auto, uring, epoll; NULL: $MTLB_IT_IO or the default */
+    const char *ktls;             /* listener ktls: auto, on, off; NULL: not written (auto) */
 };
 
 struct it_env {

@@ -6,6 +6,10 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,5 +401,46 @@ Test(cli, io_uring_refused_when_seccomp_blocks_it)
     cr_assert_not_null(strstr(r.err, "io_uring setup failed: Operation not permitted"),
                        "stderr: %s", r.err);
     cr_assert_not_null(strstr(r.err, "io: epoll"), "no hint at io: epoll; stderr: %s", r.err);
+    run_fini(&r);
+}
+
+/* Whether this kernel takes the TLS ULP, asked the same way mtlb asks (an established
+ * loopback TCP connection), so the test knows which behaviour to demand. */
+static bool kernel_has_tls_ulp(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s = -1;
+    bool ok = bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0 &&
+              getsockname(l, (struct sockaddr *)&a, &alen) == 0 &&
+              connect(c, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+              (s = accept(l, NULL, NULL)) >= 0 &&
+              setsockopt(s, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) == 0;
+    close(l);
+    close(c);
+    if (s >= 0) {
+        close(s);
+    }
+    return ok;
+}
+
+/* ktls: on is a promise: without the kernel's TLS ULP mtlb must refuse to start (and -t must
+ * say so); with it, the configuration is valid. ktls: off is valid everywhere. */
+Test(cli, ktls_on_needs_the_kernel_tls_ulp)
+{
+    struct it_config cfg = base();
+    cfg.ktls = "on";
+    struct run r = check(&cfg);
+    if (kernel_has_tls_ulp()) {
+        cr_assert_eq(r.rc, 0, "ktls: on with a TLS-capable kernel must pass -t:\n%s", r.err);
+    } else {
+        cr_assert_eq(r.rc, 1, "ktls: on without kernel TLS must fail -t, got %d", r.rc);
+        cr_assert_not_null(strstr(r.err, "ktls: on"), "stderr must name the setting:\n%s", r.err);
+        cr_assert_not_null(strcasestr(r.err, "TLS ULP"), "stderr must say why:\n%s", r.err);
+    }
+    run_fini(&r);
+    cfg.ktls = "off";
+    r = check(&cfg);
+    cr_assert_eq(r.rc, 0, "ktls: off must always pass -t:\n%s", r.err);
     run_fini(&r);
 }
