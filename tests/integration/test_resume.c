@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REQUEST "GET /resume HTTP/1.1\r\nHost: localhost\r\n\r\n"
+/* A Host of no configured domain: this file is about sessions, not Host/SNI agreement. */
+#define REQUEST "GET /resume HTTP/1.1\r\nHost: resume.test\r\n\r\n"
 #define GOOD_DN "/C=PL/O=mtlb Test/CN=good-client"
 #define EXPIRED_DN "/C=PL/O=mtlb Test/CN=expired-client"
 
