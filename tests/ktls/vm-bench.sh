@@ -1,0 +1,212 @@
+#!/bin/sh
+# shellcheck shell=dash
+# The kTLS-vs-userspace benchmark, run inside the VM by /init (bench/ktls-vm-bench through
+# scripts/ktls-vm-test --script) under busybox sh. One mtlb (1 worker, access log off) with two
+# listeners on the same two mtlb-echo backends: `ktls: auto` and `ktls: off`. For TLS 1.2 and
+# 1.3 and each listener: large downloads and many small requests on one keep-alive connection
+# (ktls_client checks every byte), with wall time and mtlb's CPU time (utime+stime) per run.
+# Prints "PASS/FAIL name" lines for the checks (the transports really are ktls and userspace,
+# every run succeeded) and one "RESULT key=value..." line per run; the host makes the table.
+# Settings: /opt/mtlb/vm-bench.conf (shell assignments, optional), see the defaults below.
+
+B=/opt/mtlb/bin
+PKI=/opt/mtlb/pki
+W=/tmp/ktls-bench
+KTLS_PORT=8443
+OFF_PORT=8444
+LARGE_BYTES=16777216 # per download
+LARGE_COUNT=2        # downloads per connection
+SMALL_BYTES=64       # per response
+SMALL_COUNT=1500     # requests per connection
+REPS=3
+# shellcheck disable=SC1091
+[ -r /opt/mtlb/vm-bench.conf ] && . /opt/mtlb/vm-bench.conf
+mkdir -p "$W"
+nfail=0
+HZ=100 # USER_HZ, the unit of /proc/PID/stat times: 100 on x86 whatever CONFIG_HZ is
+
+pass() { echo "PASS $1"; }
+fail() {
+    echo "FAIL $1: $2"
+    nfail=$((nfail + 1))
+}
+
+evidence() {
+    for f in "$@"; do
+        [ -s "$f" ] && tail -n 20 "$f" | sed 's/^/  | /'
+    done
+}
+
+wait_log() { # FILE PATTERN SECONDS
+    local i=0
+    while [ "$i" -lt $(($3 * 10)) ]; do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+kv() { # KEY LINE
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+tls_stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
+
+# Pins to one CPU when busybox has taskset: mtlb on CPU 0, clients and backends on CPU 1.
+NCPU=$(grep -c '^processor' /proc/cpuinfo)
+PIN0=""
+PIN1=""
+PINNING=none
+if [ "$NCPU" -ge 2 ] && taskset 1 true 2>/dev/null; then
+    PIN0="taskset 1"
+    PIN1="taskset 2"
+    PINNING="mtlb on cpu0, clients and backends on cpu1"
+fi
+
+write_config() { # FILE LOG_LEVEL ACCESS_LOG
+    local domain
+    domain="      - names: [\"api.example.com\", \"localhost\"]
+        certificate: \"$PKI/server/api.crt\"
+        key: \"$PKI/server/api.key\"
+        client_auth: {mode: optional, truststore: \"$PKI/trust/full.pem\"}"
+    cat >"$1" <<EOF
+listeners:
+  - bind: "127.0.0.1:$KTLS_PORT"
+    backend: app
+    ktls: auto
+    domains:
+$domain
+  - bind: "127.0.0.1:$OFF_PORT"
+    backend: app
+    ktls: off
+    domains:
+$domain
+backends:
+  - name: app
+    servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
+threads: {acceptors: 1, workers: 1}
+timeouts: {handshake: 10s, client_header: 30s, client_body: 60s, client_idle: 60s,
+           backend_connect: 5s, backend_response: 60s, backend_idle: 60s, drain: 1s}
+log: {level: $2, access_log: $3}
+EOF
+}
+
+start_mtlb() { # NAME LOG_LEVEL ACCESS_LOG
+    write_config "$W/$1.yaml" "$2" "$3"
+    $PIN0 "$B/mtlb" -c "$W/$1.yaml" >"$W/$1.out" 2>"$W/$1.log" &
+    MTLB_PID=$!
+    if wait_log "$W/$1.log" "event=started" 20; then
+        echo "mtlb ($1): $(grep -o 'event=started.*' "$W/$1.log" | head -n 1)"
+        return 0
+    fi
+    fail "mtlb_starts_$1" "no event=started within 20 s"
+    evidence "$W/$1.log"
+    return 1
+}
+
+stop_mtlb() {
+    kill "$MTLB_PID" 2>/dev/null
+    wait "$MTLB_PID" 2>/dev/null
+}
+
+client() { # TAG ARGS...: sets $out and $rc
+    local tag=$1
+    shift
+    out=$($PIN1 "$B/ktls_client" --tag "$tag" --ca "$PKI/ca/root.crt" "$@" 2>"$W/$tag.err")
+    rc=$?
+}
+
+# One request per listener and version with the access log and debug log on: the access log's
+# transport and the handshake_done line of the client's connection must both say WANT.
+verify_transports() {
+    local v port want name lp acc hs
+    start_mtlb verify debug "$W/access.log" || return 1
+    for v in 1.2 1.3; do
+        for port in $KTLS_PORT $OFF_PORT; do
+            want=ktls
+            [ "$port" = "$OFF_PORT" ] && want=userspace
+            name="transport_$(echo "$v" | tr -d .)_$want"
+            client "$name" --connect "127.0.0.1:$port" --tls "$v" --requests 1
+            lp=$(kv local_port "$out")
+            sleep 0.3 # the access log is flushed once per worker loop iteration
+            acc=$(grep "tag=$name&" "$W/access.log" | grep -o '"transport":"[a-z_]*"' | cut -d'"' -f4)
+            hs=$(grep "peer=127.0.0.1:$lp .*event=handshake_done" "$W/verify.log" |
+                sed -n 's/.*transport=\([a-z_]*\).*/\1/p')
+            echo "transport: TLS $v port $port -> access log transport=${acc:-?}," \
+                "handshake_done transport=${hs:-?}, client $(kv cipher "$out")"
+            if [ "$rc" -eq 0 ] && [ "$acc" = "$want" ] && [ "$hs" = "$want" ]; then
+                pass "$name"
+            else
+                fail "$name" "want $want; client rc=$rc: $out"
+                evidence "$W/verify.log" "$W/$name.err"
+            fi
+        done
+    done
+    stop_mtlb
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$MTLB_PID/stat"; }
+uptime_cs() { awk '{ split($1, a, "."); print a[1] * 100 + a[2] }' /proc/uptime; }
+
+# run REP VERSION WORKLOAD TRANSPORT: one client connection, measured.
+run() {
+    local port=$KTLS_PORT bytes=$LARGE_BYTES count=$LARGE_COUNT name c0 c1 t0 t1 x0 x1
+    [ "$4" = userspace ] && port=$OFF_PORT
+    [ "$3" = small ] && bytes=$SMALL_BYTES && count=$SMALL_COUNT
+    name="$3_$(echo "$2" | tr -d .)_$4_$1"
+    x0=$(tls_stat TlsTxSw)
+    c0=$(cpu_ticks)
+    t0=$(uptime_cs)
+    client "$name" --connect "127.0.0.1:$port" --tls "$2" --requests "$count" \
+        --download "$bytes" --timeout-ms 120000
+    t1=$(uptime_cs)
+    c1=$(cpu_ticks)
+    x1=$(tls_stat TlsTxSw)
+    echo "RESULT rep=$1 tls=$2 load=$3 transport=$4 ok=$([ "$rc" -eq 0 ] && echo 1 || echo 0)" \
+        "requests=$(kv requests_done "$out") bytes=$bytes wall_ms=$(((t1 - t0) * 10))" \
+        "cpu_ms=$(((c1 - c0) * 1000 / HZ)) ktls_tx_conns=$((x1 - x0))"
+    if [ "$rc" -ne 0 ]; then
+        fail "$name" "$out"
+        evidence "$W/$name.err" "$W/bench.log"
+    fi
+}
+
+bench() {
+    local rep v load first second
+    start_mtlb bench info off || return 1
+    for rep in $(seq 1 "$REPS"); do
+        # Alternate which transport goes first, so drift (other load on the host) hits both.
+        first=ktls
+        second=userspace
+        [ $((rep % 2)) -eq 0 ] && first=userspace && second=ktls
+        for v in 1.2 1.3; do
+            for load in large small; do
+                run "$rep" "$v" "$load" "$first"
+                run "$rep" "$v" "$load" "$second"
+            done
+        done
+    done
+    if kill -0 "$MTLB_PID" 2>/dev/null; then
+        pass mtlb_alive_at_end
+    else
+        fail mtlb_alive_at_end "mtlb exited"
+        evidence "$W/bench.log"
+    fi
+    stop_mtlb
+}
+
+echo "settings: large=${LARGE_COUNT}x${LARGE_BYTES} B, small=${SMALL_COUNT}x${SMALL_BYTES} B," \
+    "reps=$REPS, cpus=$NCPU, pinning: $PINNING"
+echo "cpu: $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2-)," \
+    "aes flag: $(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
+$PIN1 "$B/mtlb-echo" --listen 127.0.0.1:9001 --name b1 >"$W/b1.log" 2>&1 &
+$PIN1 "$B/mtlb-echo" --listen 127.0.0.1:9002 --name b2 >"$W/b2.log" 2>&1 &
+if wait_log "$W/b1.log" "listening on" 10 && wait_log "$W/b2.log" "listening on" 10; then
+    verify_transports
+    bench
+else
+    fail backends_start "mtlb-echo did not start"
+fi
+echo "tls_stat: $(awk '{printf "%s=%s ", $1, $2}' /proc/net/tls_stat)"
+exit "$nfail"
