@@ -47,6 +47,8 @@ void mtlb_access_close(void);
  * buffer fills and by mtlb_access_flush (workers call it once per loop iteration). */
 void mtlb_access_write(const char *json_line, size_t len);
 void mtlb_access_flush(void);
+/* False when the access log is off: callers skip building the line at all. */
+bool mtlb_access_enabled(void);
 
 uint64_t mtlb_now_ms(void); /* CLOCK_MONOTONIC in milliseconds */
 

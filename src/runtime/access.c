@@ -48,6 +48,9 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     struct timespec ts;
     struct tm tm;
 
+    if (!mtlb_access_enabled()) {
+        return;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     const struct mtlb_server *srv = c->w->srv;

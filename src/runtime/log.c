@@ -230,6 +230,11 @@ void mtlb_access_close(void)
     }
 }
 
+bool mtlb_access_enabled(void)
+{
+    return atomic_load_explicit(&access_fd, memory_order_relaxed) >= 0;
+}
+
 void mtlb_access_flush(void)
 {
     int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);
