@@ -112,10 +112,13 @@ struct mtlb_client {
         char buf[CMSG_SPACE(sizeof(unsigned char))];
     } rcmsg;
 
-    struct mtlb_buf tin; /* ciphertext received, read by the ring BIO (always allocated) */
-    /* rx, tout, up_head and hdrs live in one block taken from the worker's pool while the
-     * connection is busy and given back when it is idle (mtlb_client_bufs_*). */
+    /* tin, rx, tout, up_head and hdrs live in one block taken from the worker's pool while
+     * the connection is busy and given back when it is idle (mtlb_client_bufs_*); an idle
+     * connection reads its next bytes into idle_buf. */
     void *block;
+    bool idle_recv; /* the pending read targets idle_buf */
+    char idle_buf[1024];
+    struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
     struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */
     struct mtlb_buf rx;   /* plaintext from the client: head, then body bytes */
 

@@ -22,9 +22,10 @@
 #define RX_CAP(cfg) ((cfg)->limits.max_header_bytes + BODY_WINDOW)
 #define UP_HEAD_CAP(cfg) ((cfg)->limits.max_header_bytes + HEAD_EXTRA)
 #define HDRS_SIZE(cfg) ((size_t)(cfg)->limits.max_headers * sizeof(struct mtlb_h1_header))
-/* rx | tout | up_head | hdrs, the last one pointer-aligned */
-#define BLOCK_SIZE(cfg)                                                                            \
-    ((((size_t)RX_CAP(cfg) + TOUT_CAP + UP_HEAD_CAP(cfg) + 15) & ~(size_t)15) + HDRS_SIZE(cfg))
+/* tin | rx | tout | up_head | hdrs, the last one pointer-aligned */
+#define HDRS_OFF(cfg)                                                                              \
+    (((size_t)TIN_CAP + RX_CAP(cfg) + TOUT_CAP + UP_HEAD_CAP(cfg) + 15) & ~(size_t)15)
+#define BLOCK_SIZE(cfg) (HDRS_OFF(cfg) + HDRS_SIZE(cfg))
 
 int mtlb_client_bufs_take(struct mtlb_client *c)
 {
@@ -38,25 +39,28 @@ int mtlb_client_bufs_take(struct mtlb_client *c)
         return -ENOMEM;
     }
     c->block = b;
-    c->rx = (struct mtlb_buf){.data = b, .cap = RX_CAP(cfg)};
-    c->tout = (struct mtlb_buf){.data = b + RX_CAP(cfg), .cap = TOUT_CAP};
-    c->up_head = b + RX_CAP(cfg) + TOUT_CAP;
+    c->tin = (struct mtlb_buf){.data = b, .cap = TIN_CAP};
+    c->rx = (struct mtlb_buf){.data = b + TIN_CAP, .cap = RX_CAP(cfg)};
+    c->tout = (struct mtlb_buf){.data = b + TIN_CAP + RX_CAP(cfg), .cap = TOUT_CAP};
+    c->up_head = b + TIN_CAP + RX_CAP(cfg) + TOUT_CAP;
     c->up_head_cap = UP_HEAD_CAP(cfg);
-    size_t hoff = ((size_t)RX_CAP(cfg) + TOUT_CAP + UP_HEAD_CAP(cfg) + 15) & ~(size_t)15;
-    c->hdrs = (struct mtlb_h1_header *)(void *)(b + hoff);
+    c->hdrs = (struct mtlb_h1_header *)(void *)(b + HDRS_OFF(cfg));
     return 0;
 }
 
-/* An idle connection (between requests, nothing buffered or in flight) gives its exchange
- * buffers back: a parked keep-alive connection costs its TLS state and tin, no more. */
+/* An idle connection (between requests, nothing buffered, read or written) gives all its
+ * buffers back and waits for its next request with a small read into idle_buf: a parked
+ * keep-alive connection costs its TLS state and this struct, no more. */
 static void bufs_give(struct mtlb_client *c)
 {
-    if (c->block == NULL || c->state != MTLB_C_HEAD || c->rx.len > 0 || c->tout.len > 0 ||
-        c->send_pending || c->up != NULL) {
+    if (c->block == NULL || c->state != MTLB_C_HEAD || c->rx.len > 0 || c->tin.len > 0 ||
+        c->tout.len > 0 || c->send_pending || c->recv_pending || c->up != NULL ||
+        (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl))) {
         return;
     }
     mtlb_worker_block_put(c->w, c->block);
     c->block = NULL;
+    c->tin = (struct mtlb_buf){0};
     c->rx = (struct mtlb_buf){0};
     c->tout = (struct mtlb_buf){0};
     c->up_head = NULL;
@@ -88,7 +92,6 @@ void mtlb_client_free(struct mtlb_client *c)
     }
     SSL_free(c->ssl);
     mtlb_identity_fini(&c->identity);
-    mtlb_buf_fini(&c->tin);
     free(c->block);
     free(c);
 }
@@ -138,10 +141,6 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     if (w->block_size == 0) {
         w->block_size = BLOCK_SIZE(cfg);
     }
-    if (mtlb_buf_init(&c->tin, TIN_CAP) != 0) {
-        mtlb_client_abort(c);
-        return;
-    }
     if (w->stopping) {
         mtlb_client_abort(c);
         return;
@@ -158,12 +157,18 @@ static void post_recvmsg(struct mtlb_client *c)
 {
     struct mtlb_buf *b = &c->tin;
 
-    mtlb_buf_compact(b);
-    if (b->len == b->cap) {
-        return; /* backpressure: rx has not taken what we have */
+    if (c->block == NULL) {
+        c->riov.iov_base = c->idle_buf;
+        c->riov.iov_len = sizeof(c->idle_buf);
+        c->idle_recv = true;
+    } else {
+        mtlb_buf_compact(b);
+        if (b->len == b->cap) {
+            return; /* backpressure: rx has not taken what we have */
+        }
+        c->riov.iov_base = b->data + b->len;
+        c->riov.iov_len = b->cap - b->len;
     }
-    c->riov.iov_base = b->data + b->len;
-    c->riov.iov_len = b->cap - b->len;
     memset(&c->rmsg, 0, sizeof(c->rmsg));
     c->rmsg.msg_iov = &c->riov;
     c->rmsg.msg_iovlen = 1;
@@ -181,8 +186,27 @@ static void post_recv(struct mtlb_client *c)
     if (c->recv_pending || c->dead || c->eof) {
         return;
     }
+    /* Once the whole request is in, the client is not read again until its response is
+     * complete: pipelined requests wait in the socket, and an idle connection never has a
+     * read pending into its (returnable) buffers. */
+    if (c->state == MTLB_C_EXCHANGE && c->req_body_done) {
+        return;
+    }
+    /* Idle but the last response is still being sent: read once that send completes, into
+     * idle_buf, after the buffers went back. */
+    if (c->state == MTLB_C_HEAD && c->rx.len == 0 && c->tin.len == 0 && c->send_pending) {
+        return;
+    }
     if (c->transport == MTLB_TRANSPORT_KTLS) {
         post_recvmsg(c);
+        return;
+    }
+    if (c->block == NULL) {
+        mtlb_io_recv(c->w->io, c->fd, c->idle_buf, sizeof(c->idle_buf),
+                     (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+        c->idle_recv = true;
+        c->recv_pending = true;
+        c->pending++;
         return;
     }
     mtlb_buf_compact(b);
@@ -252,6 +276,18 @@ void mtlb_client_on_recv(struct mtlb_client *c, int res)
     if (c->dead) {
         maybe_release(c);
         return;
+    }
+    if (c->idle_recv) {
+        /* The first bytes after an idle period: take buffers and move them into tin, where
+         * they would have landed had the connection kept its buffers. */
+        c->idle_recv = false;
+        if (res > 0) {
+            if (mtlb_client_bufs_take(c) != 0) {
+                mtlb_client_abort(c);
+                return;
+            }
+            memcpy(c->tin.data + c->tin.off + c->tin.len, c->idle_buf, (size_t)res);
+        }
     }
     if (res == -EAGAIN || res == -EINTR) {
         /* io_uring can complete a kTLS recvmsg with EAGAIN when poll saw bytes but the
@@ -549,9 +585,9 @@ void mtlb_client_pump(struct mtlb_client *c)
     }
     mtlb_client_flush(c);
     if (c->state != MTLB_C_CLOSING) {
+        bufs_give(c);
         post_recv(c);
     }
-    bufs_give(c);
 }
 
 /* Called by the upstream side when a send completed: drop sent body bytes from rx so the
