@@ -231,6 +231,9 @@ void *mtlb_worker_block_get(struct mtlb_worker *w);
 void mtlb_worker_block_put(struct mtlb_worker *w, void *block);
 /* Client side (client.c): take before touching rx/tout/up_head/hdrs; 0 or -ENOMEM. */
 int mtlb_client_bufs_take(struct mtlb_client *c);
+/* Gives the block back when c is idle (nothing buffered, sent or read); else does nothing. */
+void mtlb_client_bufs_give(struct mtlb_client *c);
+size_t mtlb_client_block_size(const struct mtlb_config *cfg);
 
 /* ---- timers (worker.c) ---- */
 void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind);

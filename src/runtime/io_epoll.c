@@ -13,7 +13,6 @@
 #include "mtlb/io.h"
 #include "io_epoll.h"
 
-
 #define EVENT_BATCH 128
 #define SIDE_RD 0
 #define SIDE_WR 1

@@ -112,8 +112,7 @@ static int init_ktls(struct mtlb_server *srv, bool log, char *err, size_t errlen
         return -ENOMEM;
     }
     if (log) {
-        mtlb_log(MTLB_LOG_INFO,
-                 "event=ktls_support ulp=%s detail=\"%s\" tls12=%s tls13=%s",
+        mtlb_log(MTLB_LOG_INFO, "event=ktls_support ulp=%s detail=\"%s\" tls12=%s tls13=%s",
                  probe == 0 ? "yes" : "no", why, probe == 0 ? "tx,rx" : "none",
                  probe == 0 ? "tx,rx(key installed by mtlb)" : "none");
     }
@@ -256,7 +255,8 @@ int mtlb_server_run(struct mtlb_server *srv)
                                     "supported yet; restart to apply changes\"");
             continue;
         }
-        mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d drain_ms=%u", sig, cfg->timeouts.drain_ms);
+        mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d drain_ms=%u", sig,
+                 cfg->timeouts.drain_ms);
         break;
     }
     stop_all(srv);

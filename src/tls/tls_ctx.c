@@ -406,8 +406,6 @@ static int set_verify(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err, 
     return 0;
 }
 
-static int client_hello_cb(SSL *ssl, int *alert, void *arg);
-
 static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, size_t index,
                        char *err, size_t errlen)
 {
@@ -424,7 +422,7 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
         return fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
                     ssl_reason(why, sizeof(why)));
     }
-    SSL_CTX_set_client_hello_cb(dom->ctx, client_hello_cb, NULL);
+    SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     rc = load_cert_and_key(dom->ctx, d, err, errlen);
     if (rc == 0) {
         rc = set_verify(dom->ctx, d, err, errlen);
@@ -468,132 +466,6 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
     free(tl->domains);
     tl->domains = NULL;
     tl->n_domains = 0;
-}
-
-/* Exact names win over wildcards; "*.example.com" matches exactly one extra label. */
-static bool name_matches(const char *pattern, const char *host, bool wildcard)
-{
-    if (!wildcard) {
-        return pattern[0] != '*' && strcasecmp(pattern, host) == 0;
-    }
-    if (pattern[0] != '*' || pattern[1] != '.') {
-        return false;
-    }
-    const char *dot = strchr(host, '.');
-    return dot != NULL && dot != host && strcasecmp(dot + 1, pattern + 2) == 0;
-}
-
-int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host)
-{
-    for (int wildcard = 0; wildcard <= 1; wildcard++) {
-        for (size_t i = 0; i < tl->n_domains; i++) {
-            const struct mtlb_domain_cfg *d = tl->domains[i].cfg;
-            for (size_t j = 0; j < d->n_names; j++) {
-                if (name_matches(d->names[j], host, wildcard)) {
-                    return (int)i;
-                }
-            }
-        }
-    }
-    return -1;
-}
-
-static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
-{
-    int i = mtlb_tls_match_domain(tl, host);
-    return i < 0 ? 0 : (size_t)i;
-}
-
-static bool same_str(const char *a, const char *b)
-{
-    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b)
-{
-    return a == b || (a->mode == b->mode && same_str(a->truststore, b->truststore) &&
-                      same_str(a->crl, b->crl) && a->verify_depth == b->verify_depth);
-}
-
-/* SSL_set_SSL_CTX swaps the certificate and session id context but not the verification
- * settings the SSL copied from the first context at SSL_new: copy mode, callback, depth and
- * the advertised CA names by hand. The X509_STORE (truststore, CRL and flags) follows the
- * new context by itself. */
-static int switch_domain(SSL *ssl, SSL_CTX *ctx)
-{
-    STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(ctx);
-
-    if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
-        return -ENOMEM;
-    }
-    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
-    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
-    if (cas != NULL) {
-        STACK_OF(X509_NAME) *dup = SSL_dup_CA_list(cas);
-        if (dup == NULL) {
-            return -ENOMEM;
-        }
-        SSL_set_client_CA_list(ssl, dup);
-    } else {
-        SSL_set_client_CA_list(ssl, NULL);
-    }
-    return 0;
-}
-
-/* Reads the host_name entry of a raw server_name extension into host (NUL-terminated).
- * Returns false when there is none or it is malformed. */
-static bool sni_from_ext(const unsigned char *p, size_t len, char *host, size_t cap)
-{
-    if (len < 2 || (size_t)((p[0] << 8) | p[1]) != len - 2) {
-        return false;
-    }
-    p += 2;
-    len -= 2;
-    while (len >= 3) {
-        size_t n = (size_t)((p[1] << 8) | p[2]);
-        if (n > len - 3) {
-            return false;
-        }
-        if (p[0] == TLSEXT_NAMETYPE_host_name) {
-            if (n == 0 || n >= cap || memchr(p + 3, 0, n) != NULL) {
-                return false;
-            }
-            memcpy(host, p + 3, n);
-            host[n] = '\0';
-            return true;
-        }
-        p += 3 + n;
-        len -= 3 + n;
-    }
-    return false;
-}
-
-/* The domain is chosen in the ClientHello callback, before OpenSSL looks at a session to
- * resume: the session id context is then already the chosen domain's, so a session verified
- * under one domain's truststore is never resumed under another (it gets a full handshake).
- * The servername callback would run too late for that. */
-static int client_hello_cb(SSL *ssl, int *alert, void *arg)
-{
-    struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
-    const unsigned char *ext;
-    size_t ext_len;
-    char host[256];
-
-    (void)arg;
-    if (info == NULL || info->listener == NULL ||
-        SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &ext_len) != 1 ||
-        !sni_from_ext(ext, ext_len, host, sizeof(host))) {
-        return SSL_CLIENT_HELLO_SUCCESS;
-    }
-    size_t i = find_domain(info->listener, host);
-    if (i != info->domain) {
-        if (switch_domain(ssl, info->listener->domains[i].ctx) != 0) {
-            *alert = SSL_AD_INTERNAL_ERROR;
-            return SSL_CLIENT_HELLO_ERROR;
-        }
-        info->domain = i;
-    }
-    return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info)

@@ -20,6 +20,10 @@ struct mtlb_tls_conn_info *mtlb_tls_conn_info_get(const SSL *ssl);
 int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx);
 int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx);
 
+/* ClientHello callback (sni.c), registered on every domain's SSL_CTX: picks the domain by
+ * SNI before OpenSSL considers resuming a session. */
+int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg);
+
 /* Formats an ASN1_TIME as "2020-02-01 00:00:00 UTC" into buf. */
 void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);
 

@@ -1,0 +1,65 @@
+/* A client connection's buffers: one block per busy connection (tin, rx, tout, the rewritten
+ * head, the header array), taken from and given back to the worker's pool, so that idle
+ * keep-alive connections hold none. Worker thread only. */
+#include <errno.h>
+#include <string.h>
+
+#include "mtlb/runtime.h"
+
+#define TIN_CAP (32 * 1024)
+#define TOUT_CAP (40 * 1024)
+#define BODY_WINDOW (32 * 1024)
+#define HEAD_EXTRA 4096 /* room for the headers the rewrite adds */
+#define RX_CAP(cfg) ((cfg)->limits.max_header_bytes + BODY_WINDOW)
+#define UP_HEAD_CAP(cfg) ((cfg)->limits.max_header_bytes + HEAD_EXTRA)
+#define HDRS_SIZE(cfg) ((size_t)(cfg)->limits.max_headers * sizeof(struct mtlb_h1_header))
+/* tin | rx | tout | up_head | hdrs, the last one pointer-aligned */
+#define HDRS_OFF(cfg)                                                                              \
+    (((size_t)TIN_CAP + RX_CAP(cfg) + TOUT_CAP + UP_HEAD_CAP(cfg) + 15) & ~(size_t)15)
+#define BLOCK_SIZE(cfg) (HDRS_OFF(cfg) + HDRS_SIZE(cfg))
+
+int mtlb_client_bufs_take(struct mtlb_client *c)
+{
+    const struct mtlb_config *cfg = c->w->srv->cfg;
+
+    if (c->block != NULL) {
+        return 0;
+    }
+    char *b = mtlb_worker_block_get(c->w);
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    c->block = b;
+    c->tin = (struct mtlb_buf){.data = b, .cap = TIN_CAP};
+    c->rx = (struct mtlb_buf){.data = b + TIN_CAP, .cap = RX_CAP(cfg)};
+    c->tout = (struct mtlb_buf){.data = b + TIN_CAP + RX_CAP(cfg), .cap = TOUT_CAP};
+    c->up_head = b + TIN_CAP + RX_CAP(cfg) + TOUT_CAP;
+    c->up_head_cap = UP_HEAD_CAP(cfg);
+    c->hdrs = (struct mtlb_h1_header *)(void *)(b + HDRS_OFF(cfg));
+    return 0;
+}
+
+/* An idle connection (between requests, nothing buffered, read or written) gives all its
+ * buffers back and waits for its next request with a small read into idle_buf: a parked
+ * keep-alive connection costs its TLS state and this struct, no more. */
+void mtlb_client_bufs_give(struct mtlb_client *c)
+{
+    if (c->block == NULL || c->state != MTLB_C_HEAD || c->rx.len > 0 || c->tin.len > 0 ||
+        c->tout.len > 0 || c->send_pending || c->recv_pending || c->up != NULL ||
+        (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl))) {
+        return;
+    }
+    mtlb_worker_block_put(c->w, c->block);
+    c->block = NULL;
+    c->tin = (struct mtlb_buf){0};
+    c->rx = (struct mtlb_buf){0};
+    c->tout = (struct mtlb_buf){0};
+    c->up_head = NULL;
+    c->up_head_cap = 0;
+    c->hdrs = NULL;
+}
+
+size_t mtlb_client_block_size(const struct mtlb_config *cfg)
+{
+    return BLOCK_SIZE(cfg);
+}
