@@ -411,7 +411,9 @@ static enum step respond(struct conn *c)
     if (r->route == R_SLEEP && !r->slept) {
         r->slept = true;
         c->state = ST_SLEEP;
-        timer_set(c, now_ms() + r->arg + (r->arg == 0));
+        /* +1: now_ms() truncates, so a deadline of now + MS could fire up to 1 ms early; it also
+         * keeps 0 free to mean "no timer". */
+        timer_set(c, now_ms() + r->arg + 1);
         return STEP_WAIT;
     }
     if (!out_reserve(c, 512 + c->w->name_len + r->head_len)) {
