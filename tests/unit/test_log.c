@@ -9,42 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "mtlb/log.h"
-
-struct capture {
-    int saved;
-    int fd;
-};
-
-static void capture_start(struct capture *cap)
-{
-    char path[] = "/tmp/mtlb-test-log-XXXXXX";
-
-    cap->fd = mkstemp(path);
-    cr_assert_neq(cap->fd, -1);
-    unlink(path);
-    cap->saved = dup(2);
-    cr_assert_neq(dup2(cap->fd, 2), -1);
-}
-
-static size_t capture_end(struct capture *cap, char *out, size_t cap_len)
-{
-    dup2(cap->saved, 2);
-    close(cap->saved);
-    ssize_t n = pread(cap->fd, out, cap_len - 1, 0);
-    close(cap->fd);
-    out[n > 0 ? n : 0] = '\0';
-    return n > 0 ? (size_t)n : 0;
-}
-
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
-        n++;
-    }
-    return n;
-}
 
 Test(log_quote, escapes_quotes_backslashes_and_controls)
 {
