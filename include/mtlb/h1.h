@@ -100,6 +100,32 @@ void mtlb_h1_chunked_init(struct mtlb_h1_chunked *c);
  * with *done set. Any thread; one scanner per body. */
 ssize_t mtlb_h1_chunked_scan(struct mtlb_h1_chunked *c, const char *buf, size_t len, bool *done);
 
+/* Decoding walk over a chunked body for relays that need the data without its framing
+ * (HTTP/2). Same validation and same state as mtlb_h1_chunked_scan, so the two may not be
+ * mixed on one body. Consumes framing bytes from the front of buf[0..len) up to the first
+ * byte of chunk data, the end of the body, or the end of buf, and returns how many it
+ * consumed, or MTLB_INVALID. Then:
+ *   *data_len: how many chunk-data bytes start right after the consumed bytes (at most the
+ *     rest of the current chunk and at most what buf holds). They are not consumed: the
+ *     caller takes any n <= *data_len of them and reports that with mtlb_h1_chunked_take;
+ *   *trailer_len: how many of the consumed bytes are trailer field lines, each with its CRLF
+ *     (the final empty line is not counted): the last ones, or when *done the ones right
+ *     before the final CRLF;
+ *   *done: the body ended within the consumed bytes.
+ * A call with data pending (*data_len > 0 last time and not all taken) consumes nothing and
+ * reports the data again.
+ * Additions: the CR of the final empty line is consumed only together with its LF (when buf
+ * ends in that CR it is left unconsumed, to be passed again with more bytes), so when *done
+ * the consumed bytes end in that CRLF and the trailer bytes are the *trailer_len bytes just
+ * before it; otherwise they are the last *trailer_len consumed bytes. A trailer line may be
+ * reported across several calls: the caller concatenates. *done is reported once; later calls
+ * return 0 with nothing reported. After MTLB_INVALID every later call returns MTLB_INVALID.
+ * mtlb_h1_chunked_take(c, 0) does nothing; taking more than the pending data (a caller bug)
+ * makes the walk invalid. */
+ssize_t mtlb_h1_chunked_next(struct mtlb_h1_chunked *c, const char *buf, size_t len,
+                             size_t *data_len, size_t *trailer_len, bool *done);
+void mtlb_h1_chunked_take(struct mtlb_h1_chunked *c, size_t n);
+
 /* Case-insensitive comparison of a slice with a NUL-terminated lower-case name. */
 bool mtlb_h1_name_is(struct mtlb_slice name, const char *lower);
 

@@ -1,7 +1,7 @@
 /* Chunked transfer-coding scanner (RFC 9112 section 7.1): finds where a chunked body ends and
- * validates its framing so the bytes can be forwarded verbatim. It does not decode. State lives
- * in the caller's struct mtlb_h1_chunked, so input may be split anywhere. No I/O, no allocation,
- * no byte at or past buf + len is ever read. */
+ * validates its framing so the bytes can be forwarded verbatim, or walks it for a decoding relay
+ * (HTTP/2) with the same state machine. State lives in the caller's struct mtlb_h1_chunked, so
+ * input may be split anywhere. No I/O, no allocation, no byte at or past buf + len is read. */
 #include "mtlb/h1.h"
 
 #include <limits.h>
@@ -255,4 +255,67 @@ ssize_t mtlb_h1_chunked_scan(struct mtlb_h1_chunked *c, const char *buf, size_t 
         }
     }
     return (ssize_t)i;
+}
+
+/* Trailer field-line bytes, CRLF included; the final empty line is not one of them. */
+static bool in_trailer_field(int state, unsigned char ch)
+{
+    return (state == S_TRAILER_START && ch != '\r') ||
+           (state >= S_TRAILER_NAME && state <= S_TRAILER_LF);
+}
+
+ssize_t mtlb_h1_chunked_next(struct mtlb_h1_chunked *c, const char *buf, size_t len,
+                             size_t *data_len, size_t *trailer_len, bool *done)
+{
+    size_t i = 0;
+
+    *data_len = *trailer_len = 0;
+    *done = false;
+    if (c->state == S_DONE) {
+        return 0; /* done was reported once, by the call that consumed the end */
+    }
+    if (c->state == S_INVALID) {
+        return MTLB_INVALID;
+    }
+    if (len > SSIZE_MAX) {
+        len = SSIZE_MAX;
+    }
+    while (i < len && c->state != S_DATA) {
+        unsigned char ch = (unsigned char)buf[i];
+        /* The final CR is consumed only with its LF, so that a body ending within the consumed
+         * bytes always ends in CRLF and the trailer bytes sit right before it. */
+        if (c->state == S_TRAILER_START && ch == '\r' && i + 1 == len) {
+            break;
+        }
+        *trailer_len += in_trailer_field(c->state, ch);
+        enum step s = step(c, ch);
+        i++;
+        if (s == STEP_INVALID) {
+            c->state = S_INVALID;
+            *trailer_len = 0;
+            return MTLB_INVALID;
+        }
+        if (s == STEP_DONE) {
+            *done = true;
+            return (ssize_t)i;
+        }
+    }
+    if (c->state == S_DATA) {
+        *data_len = len - i < c->remaining ? len - i : (size_t)c->remaining;
+    }
+    return (ssize_t)i;
+}
+
+void mtlb_h1_chunked_take(struct mtlb_h1_chunked *c, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    if (c->state != S_DATA || n > c->remaining) {
+        c->state = S_INVALID; /* a caller bug: never let it pass as framing */
+        return;
+    }
+    c->remaining -= n;
+    c->body_bytes += n;
+    c->state = c->remaining == 0 ? S_DATA_CR : S_DATA;
 }
