@@ -1,0 +1,611 @@
+/* The HTTP/2 server session of one client connection: nghttp2 callbacks, stream objects,
+ * request head collection (header list limits, 431), request body windows with manual flow
+ * control (bytes are acknowledged only once they left for the backend), response submission,
+ * and the frame-flood budget. No I/O: bytes come in through mtlb_h2_conn_recv and go out
+ * through mtlb_h2_conn_output. */
+#include "mtlb/h2.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mtlb_h2_conn {
+    nghttp2_session *ss;
+    const struct mtlb_h2_ops *ops;
+    void *owner;
+    struct mtlb_h2_settings st;
+    struct mtlb_h2_stream *streams; /* open streams, a doubly linked list */
+    unsigned n_streams;
+    /* Output not yet taken: what mem_send returned, or a copy once recv ran again. */
+    const uint8_t *out;
+    size_t out_len;
+    uint8_t *copy;
+    size_t copy_cap;
+    /* Frame-flood budget: junk frames within the current second. */
+    uint64_t junk_window_ms, now_ms;
+    uint32_t junk;
+    bool goaway, dead;
+    bool busy; /* inside nghttp2: no recv/output now */
+};
+
+const char *mtlb_h2_status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
+    }
+}
+
+/* ---- streams ---- */
+
+static void fields_release(struct mtlb_h2_stream *s)
+{
+    for (size_t i = 0; i < s->nf; i++) {
+        nghttp2_rcbuf_decref(s->rc[2 * i]);
+        nghttp2_rcbuf_decref(s->rc[2 * i + 1]);
+    }
+    s->nf = 0;
+    s->hbytes = 0;
+}
+
+static void stream_free(struct mtlb_h2_stream *s)
+{
+    struct mtlb_h2_conn *h = s->conn;
+
+    fields_release(s);
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        h->streams = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    h->n_streams--;
+    free(s->f);
+    free(s->rc);
+    free(s->body);
+    free(s->trailers);
+    free(s);
+}
+
+static struct mtlb_h2_stream *stream_of(struct mtlb_h2_conn *h, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(h->ss, id);
+}
+
+static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *fr, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+
+    if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        struct mtlb_h2_stream *s = stream_of(h, fr->hd.stream_id);
+        if (s != NULL) {
+            fields_release(s); /* trailers start a new header list */
+            s->in_trailers = true;
+        }
+        return 0;
+    }
+    struct mtlb_h2_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    s->conn = h;
+    s->id = fr->hd.stream_id;
+    s->next = h->streams;
+    if (h->streams != NULL) {
+        h->streams->prev = s;
+    }
+    h->streams = s;
+    h->n_streams++;
+    nghttp2_session_set_stream_user_data(ss, s->id, s);
+    return 0;
+}
+
+/* Keeps each field (by reference) until the head is complete, within the list limits. */
+static int on_header(nghttp2_session *ss, const nghttp2_frame *fr, nghttp2_rcbuf *name,
+                     nghttp2_rcbuf *value, uint8_t flags, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+    struct mtlb_h2_stream *s = stream_of(h, fr->hd.stream_id);
+    nghttp2_vec nv = nghttp2_rcbuf_get_buf(name), vv = nghttp2_rcbuf_get_buf(value);
+
+    (void)ss;
+    (void)flags;
+    if (s == NULL || s->head_status != 0) {
+        return 0;
+    }
+    s->hbytes += nv.len + vv.len + 32; /* RFC 9113 section 6.5.2 accounting */
+    if (s->hbytes > h->st.max_header_bytes || s->nf >= h->st.max_headers + 8) {
+        s->head_status = 431;
+        fields_release(s);
+        return 0;
+    }
+    if (s->nf == s->fcap) {
+        size_t cap = s->fcap ? s->fcap * 2 : 16;
+        struct mtlb_h2_field *f = realloc(s->f, cap * sizeof(*f));
+        if (f != NULL) {
+            s->f = f;
+        }
+        nghttp2_rcbuf **rc = realloc(s->rc, 2 * cap * sizeof(*rc));
+        if (f == NULL || rc == NULL) {
+            s->rc = rc != NULL ? rc : s->rc;
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        s->rc = rc;
+        s->fcap = cap;
+    }
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
+    s->rc[2 * s->nf] = name;
+    s->rc[2 * s->nf + 1] = value;
+    s->f[s->nf].name = (struct mtlb_slice){(const char *)nv.base, nv.len};
+    s->f[s->nf].value = (struct mtlb_slice){(const char *)vv.base, vv.len};
+    s->nf++;
+    return 0;
+}
+
+/* The request head is complete: build the HTTP/1.1 view and hand it to the owner. */
+static void request_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s, bool end)
+{
+    struct mtlb_h1_header *hdrs = NULL;
+    char *scratch = NULL;
+    size_t cap = s->hbytes + 64;
+
+    s->end_stream = end;
+    if (s->head_status == 0) {
+        hdrs = malloc((s->nf + 4) * sizeof(*hdrs));
+        scratch = malloc(cap);
+        if (hdrs == NULL || scratch == NULL) {
+            s->head_status = 500;
+        }
+    }
+    if (s->head_status == 0) {
+        memset(&s->msg, 0, sizeof(s->msg));
+        s->msg.headers = hdrs;
+        s->msg.max_headers = s->nf + 4;
+        int rc = mtlb_h2_request_msg(s->f, s->nf, end, &s->msg, scratch, cap);
+        s->head_status = rc == 0 ? 0 : rc == -ENOSPC ? 431 : rc == -ENOTSUP ? 501 : 400;
+        s->authority = (struct mtlb_slice){0};
+        for (size_t i = 0; i < s->nf; i++) {
+            if (s->f[i].name.len == 10 && memcmp(s->f[i].name.p, ":authority", 10) == 0) {
+                s->authority = s->f[i].value;
+            }
+        }
+    }
+    if (s->head_status == 0) {
+        h->ops->on_request(s);
+    } else {
+        s->discard = true;
+        mtlb_h2_respond_error(s, s->head_status);
+    }
+    memset(&s->msg, 0, sizeof(s->msg));
+    free(hdrs);
+    free(scratch);
+    fields_release(s);
+}
+
+static void trailers_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s)
+{
+    size_t cap = s->hbytes + 16;
+
+    s->end_stream = true;
+    if (s->head_status == 0 && !s->discard && s->nf > 0) {
+        s->trailers = malloc(cap);
+        ssize_t n = s->trailers ? mtlb_h2_trailer_block(s->f, s->nf, s->trailers, cap) : -ENOMEM;
+        if (n < 0) {
+            free(s->trailers);
+            s->trailers = NULL; /* trailers are advisory: dropping them is allowed */
+        } else {
+            s->trailers_len = (size_t)n;
+        }
+    }
+    fields_release(s);
+    if (!s->discard) {
+        h->ops->on_body(s);
+    }
+}
+
+/* Frames that make the server work without moving any request forward (empty DATA,
+ * PRIORITY, PING, SETTINGS, RST_STREAM, WINDOW_UPDATE on a closed stream...) are budgeted
+ * per second; a client over budget gets GOAWAY(ENHANCE_YOUR_CALM). */
+static void junk(struct mtlb_h2_conn *h)
+{
+    if (h->now_ms >= h->junk_window_ms + 1000) {
+        h->junk_window_ms = h->now_ms;
+        h->junk = 0;
+    }
+    if (++h->junk > h->st.junk_per_sec && !h->dead) {
+        h->dead = true;
+        nghttp2_session_terminate_session(h->ss, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+}
+
+static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *fr, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+    struct mtlb_h2_stream *s = stream_of(h, fr->hd.stream_id);
+    bool end = (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+
+    (void)ss;
+    switch (fr->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (s == NULL) {
+            break;
+        }
+        if (fr->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            request_ready(h, s, end);
+        } else {
+            trailers_ready(h, s);
+        }
+        break;
+    case NGHTTP2_DATA:
+        if (fr->hd.length == 0 && !end) {
+            junk(h);
+        }
+        if (s != NULL && end) {
+            s->end_stream = true;
+            if (!s->discard) {
+                h->ops->on_body(s);
+            }
+        }
+        break;
+    case NGHTTP2_SETTINGS:
+    case NGHTTP2_PING:
+        if (!(fr->hd.flags & NGHTTP2_FLAG_ACK)) {
+            junk(h);
+        }
+        break;
+    case NGHTTP2_PRIORITY:
+    case NGHTTP2_RST_STREAM:
+        junk(h);
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        if (fr->hd.stream_id != 0 && s == NULL) {
+            junk(h);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ss, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+    struct mtlb_h2_stream *s = stream_of(h, id);
+
+    (void)flags;
+    if (s == NULL || s->discard) {
+        nghttp2_session_consume(ss, id, len);
+        return 0;
+    }
+    if (s->body == NULL) {
+        s->body = malloc(h->st.stream_window);
+        if (s->body == NULL) {
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        s->body_cap = h->st.stream_window;
+    }
+    if (len > s->body_cap - s->body_len) {
+        /* Only a peer ignoring our window can get here. */
+        nghttp2_submit_rst_stream(ss, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+        return 0;
+    }
+    memcpy(s->body + s->body_len, data, len);
+    s->body_len += (uint32_t)len;
+    h->ops->on_body(s);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+    struct mtlb_h2_stream *s = stream_of(h, id);
+
+    if (s == NULL) {
+        return 0;
+    }
+    if (s->user != NULL) {
+        h->ops->on_close(s, code);
+        s->user = NULL;
+    }
+    /* Bytes the stream still held count against the connection window: give them back. */
+    if (s->body_len > 0) {
+        nghttp2_session_consume_connection(ss, s->body_len);
+    }
+    nghttp2_session_set_stream_user_data(ss, id, NULL);
+    stream_free(s);
+    return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *ss, const nghttp2_frame *fr, int err, void *arg)
+{
+    (void)ss;
+    (void)fr;
+    (void)err;
+    junk(arg);
+    return 0;
+}
+
+/* ---- responses ---- */
+
+static ssize_t body_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t len,
+                         uint32_t *data_flags, nghttp2_data_source *src, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+    struct mtlb_h2_stream *s = src->ptr;
+    int flags = 0;
+
+    (void)ss;
+    (void)id;
+    if (s->err_body != NULL) {
+        size_t n = s->err_left < len ? s->err_left : len;
+        memcpy(buf, s->err_body, n);
+        s->err_body += n;
+        s->err_left -= n;
+        if (s->err_left == 0) {
+            *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        }
+        return (ssize_t)n;
+    }
+    if (s->user == NULL) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    ssize_t n = h->ops->read_body(s, buf, len, &flags);
+    if (n == -EAGAIN) {
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n < 0) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (flags & MTLB_H2_EOF) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    if (flags & MTLB_H2_TRAILERS) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    return n;
+}
+
+int mtlb_h2_respond(struct mtlb_h2_stream *s, const nghttp2_nv *nva, size_t n, bool body)
+{
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = body_read};
+
+    s->responded = true;
+    return nghttp2_submit_response(s->conn->ss, s->id, nva, n, body ? &prd : NULL);
+}
+
+int mtlb_h2_respond_error(struct mtlb_h2_stream *s, int status)
+{
+    char code[8], len[24];
+    const char *text = mtlb_h2_status_text(status);
+
+    snprintf(code, sizeof(code), "%03d", (status % 1000 + 1000) % 1000);
+    snprintf(len, sizeof(len), "%zu", strlen(text) + 1);
+    nghttp2_nv nva[] = {
+        {(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"text/plain", 12, 10, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)len, 14, strlen(len), NGHTTP2_NV_FLAG_NONE},
+    };
+    snprintf(s->err_text, sizeof(s->err_text), "%s\n", text);
+    s->err_body = s->err_text;
+    s->err_left = strlen(s->err_text);
+    s->discard = true;
+    return mtlb_h2_respond(s, nva, 3, true);
+}
+
+int mtlb_h2_submit_trailers(struct mtlb_h2_stream *s, const nghttp2_nv *nva, size_t n)
+{
+    return nghttp2_submit_trailer(s->conn->ss, s->id, nva, n);
+}
+
+void mtlb_h2_resume(struct mtlb_h2_stream *s)
+{
+    nghttp2_session_resume_data(s->conn->ss, s->id);
+}
+
+void mtlb_h2_consume(struct mtlb_h2_stream *s, uint32_t n)
+{
+    if (n > s->body_len) {
+        n = s->body_len;
+    }
+    memmove(s->body, s->body + n, s->body_len - n);
+    s->body_len -= n;
+    nghttp2_session_consume(s->conn->ss, s->id, n);
+}
+
+void mtlb_h2_reset(struct mtlb_h2_stream *s, uint32_t error_code)
+{
+    nghttp2_submit_rst_stream(s->conn->ss, NGHTTP2_FLAG_NONE, s->id, error_code);
+}
+
+/* ---- the connection ---- */
+
+int mtlb_h2_conn_new(struct mtlb_h2_conn **out, const struct mtlb_h2_settings *st,
+                     const struct mtlb_h2_ops *ops, void *owner)
+{
+    struct mtlb_h2_conn *h = calloc(1, sizeof(*h));
+    nghttp2_session_callbacks *cb = NULL;
+    nghttp2_option *opt = NULL;
+    int rc = -ENOMEM;
+
+    if (h == NULL || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) {
+        goto out;
+    }
+    h->ops = ops;
+    h->owner = owner;
+    h->st = *st;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    /* Window updates only once the bytes have left for the backend: bounded buffers. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_continuations(opt, 8);
+    /* Rapid reset (CVE-2023-44487): a burst of 1000 stream resets, then 33 per second. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_settings(opt, 32);
+    if (nghttp2_session_server_new2(&h->ss, cb, h, opt) != 0) {
+        goto out;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, st->max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, st->stream_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, st->max_header_bytes},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    if (nghttp2_submit_settings(h->ss, NGHTTP2_FLAG_NONE, iv, 4) != 0 ||
+        nghttp2_session_set_local_window_size(h->ss, NGHTTP2_FLAG_NONE, 0,
+                                              (int32_t)st->conn_window) != 0) {
+        goto out;
+    }
+    *out = h;
+    h = NULL;
+    rc = 0;
+out:
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    if (h != NULL) {
+        nghttp2_session_del(h->ss);
+        free(h);
+    }
+    return rc;
+}
+
+void mtlb_h2_conn_free(struct mtlb_h2_conn *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    while (h->streams != NULL) {
+        struct mtlb_h2_stream *s = h->streams;
+        if (s->user != NULL) {
+            h->ops->on_close(s, NGHTTP2_CANCEL);
+            s->user = NULL;
+        }
+        stream_free(s);
+    }
+    nghttp2_session_del(h->ss);
+    free(h->copy);
+    free(h);
+}
+
+void *mtlb_h2_conn_owner(const struct mtlb_h2_conn *h)
+{
+    return h->owner;
+}
+
+int mtlb_h2_conn_recv(struct mtlb_h2_conn *h, const uint8_t *p, size_t n, uint64_t now_ms)
+{
+    /* nghttp2 may reuse its output buffer while it reads: keep our own copy of the rest. */
+    if (h->out_len > 0 && h->out != h->copy) {
+        if (h->copy_cap < h->out_len) {
+            uint8_t *c = realloc(h->copy, h->out_len);
+            if (c == NULL) {
+                return NGHTTP2_ERR_NOMEM;
+            }
+            h->copy = c;
+            h->copy_cap = h->out_len;
+        }
+        memmove(h->copy, h->out, h->out_len);
+        h->out = h->copy;
+    }
+    h->now_ms = now_ms;
+    h->busy = true;
+    ssize_t rc = nghttp2_session_mem_recv(h->ss, p, n);
+    h->busy = false;
+    if (rc < 0) {
+        h->dead = true;
+        return (int)rc;
+    }
+    return 0;
+}
+
+ssize_t mtlb_h2_conn_output(struct mtlb_h2_conn *h, const uint8_t **p)
+{
+    if (h->out_len == 0) {
+        h->busy = true;
+        ssize_t n = nghttp2_session_mem_send(h->ss, &h->out);
+        h->busy = false;
+        if (n < 0) {
+            h->dead = true;
+            return n;
+        }
+        h->out_len = (size_t)n;
+    }
+    *p = h->out;
+    return (ssize_t)h->out_len;
+}
+
+void mtlb_h2_conn_sent(struct mtlb_h2_conn *h, size_t n)
+{
+    h->out += n;
+    h->out_len -= n;
+}
+
+bool mtlb_h2_conn_alive(const struct mtlb_h2_conn *h)
+{
+    if (h->out_len > 0) {
+        return true;
+    }
+    if (h->goaway && h->n_streams == 0) {
+        return nghttp2_session_want_write(h->ss) != 0;
+    }
+    return nghttp2_session_want_read(h->ss) || nghttp2_session_want_write(h->ss);
+}
+
+unsigned mtlb_h2_conn_streams(const struct mtlb_h2_conn *h)
+{
+    return h->n_streams;
+}
+
+void mtlb_h2_conn_shutdown(struct mtlb_h2_conn *h)
+{
+    if (h->goaway) {
+        return;
+    }
+    h->goaway = true;
+    nghttp2_submit_goaway(h->ss, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ss),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+void mtlb_h2_conn_terminate(struct mtlb_h2_conn *h, uint32_t error_code)
+{
+    h->goaway = true;
+    nghttp2_session_terminate_session(h->ss, error_code);
+}
+
+bool mtlb_h2_conn_busy(const struct mtlb_h2_conn *h)
+{
+    return h->busy;
+}
+
+bool mtlb_h2_conn_goaway_sent(const struct mtlb_h2_conn *h)
+{
+    return h->goaway;
+}
