@@ -30,6 +30,12 @@ enum mtlb_ktls_mode {
     MTLB_KTLS_OFF,
 };
 
+/* Application protocols a listener offers in ALPN (alpn: in the YAML); h2 is preferred. */
+enum {
+    MTLB_ALPN_HTTP11 = 1,
+    MTLB_ALPN_H2 = 2,
+};
+
 struct mtlb_domain_cfg {
     char **names; /* SNI names, lower-case; exact or "*.suffix" */
     size_t n_names;
@@ -47,6 +53,7 @@ struct mtlb_listener_cfg {
     char *backend; /* pool name; resolved below */
     size_t backend_index;
     enum mtlb_ktls_mode ktls;        /* default auto */
+    unsigned alpn;                   /* MTLB_ALPN_* bits; default h2 and http/1.1 */
     struct mtlb_domain_cfg *domains; /* domains[0] also serves clients without SNI */
     size_t n_domains;
 };
@@ -78,6 +85,7 @@ struct mtlb_limits_cfg {
     uint32_t max_header_bytes; /* request head size limit -> 431 (16384) */
     uint32_t max_headers;      /* header count limit -> 431 (100) */
     uint32_t max_connections;  /* per process; beyond it new connections are closed (10000) */
+    uint32_t h2_max_streams;   /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (100) */
 };
 
 struct mtlb_log_cfg {

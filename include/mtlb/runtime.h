@@ -15,6 +15,7 @@
 #include "mtlb/balance.h"
 #include "mtlb/config.h"
 #include "mtlb/h1.h"
+#include "mtlb/h2.h"
 #include "mtlb/identity.h"
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
@@ -38,6 +39,7 @@ enum mtlb_timer_kind {
     MTLB_T_UP_CONNECT,
     MTLB_T_UP_RESPONSE,
     MTLB_T_UP_IDLE,
+    MTLB_T_H2_STREAM, /* an HTTP/2 stream waiting on its client (client_body) */
     MTLB_T_COUNT
 };
 
@@ -67,7 +69,10 @@ enum mtlb_op {
 /* ---- a pooled connection to one backend server (worker-owned) ---- */
 struct mtlb_upstream {
     struct mtlb_worker *w;
-    struct mtlb_client *client; /* exchange it serves, NULL when idle in the pool */
+    /* The exchange it serves: an HTTP/1.1 client or an HTTP/2 stream; both NULL when idle
+     * in the pool. */
+    struct mtlb_client *client;
+    struct mtlb_h2x *x;
     struct mtlb_upstream *pool_next, *pool_prev; /* idle list of its server */
     struct mtlb_upstream *grave_next;            /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
@@ -78,7 +83,44 @@ struct mtlb_upstream {
     uint64_t requests;    /* served on this connection */
     struct mtlb_buf rbuf; /* response bytes from the backend */
     struct msghdr msg;
-    struct iovec iov[2];
+    struct iovec iov[5];
+};
+
+/* ---- one HTTP/2 stream's exchange with a backend (h2_stream.c; worker-owned) ---- */
+struct mtlb_h2x {
+    struct mtlb_client *c;
+    struct mtlb_h2_stream *s; /* NULL once the stream closed */
+    struct mtlb_upstream *up;
+    struct mtlb_timer timer; /* MTLB_T_H2_STREAM while the stream waits on its client */
+    uint64_t skip_mask;      /* servers tried */
+    size_t pool;
+    /* request towards the backend: head, then units of [chunk size][body][CRLF][last chunk] */
+    char *head;
+    uint32_t head_len;
+    bool chunked;     /* body sent with chunked coding */
+    bool dropped;     /* body bytes were consumed: the request cannot be sent again */
+    bool req_done;    /* everything of the request went to the backend */
+    bool unit_last;   /* the current unit ends the request */
+    char pre[20];     /* chunk-size line of the current unit */
+    uint32_t pre_len; /* 0 when no unit is being sent */
+    uint32_t data_len;
+    const char *suf; /* CRLF after chunk data, and/or the last chunk */
+    uint32_t suf_len;
+    const char *tail; /* request trailers block (last chunk included) */
+    uint32_t tail_len;
+    uint32_t unit_sent, unit_len; /* bytes of the current unit on the wire / in all */
+    bool head_in_unit;
+    /* response */
+    bool is_head, resp_started, resp_done, up_eof, keepalive;
+    enum mtlb_h1_body resp_body;
+    uint64_t resp_left;
+    struct mtlb_h1_chunked ck;
+    char *trailer_buf; /* backend trailer section, collected while decoding */
+    size_t trailer_len;
+    int status;
+    uint64_t resp_bytes, started_ms;
+    char method[16];
+    char *path;
 };
 
 /* ---- per-request state of a client connection ---- */
@@ -86,6 +128,7 @@ enum mtlb_client_state {
     MTLB_C_HEAD = 0, /* reading a request head */
     MTLB_C_EXCHANGE, /* a request is being proxied */
     MTLB_C_CLOSING,  /* flushing a last response, then close */
+    MTLB_C_H2,       /* an HTTP/2 connection: streams carry the exchanges */
 };
 
 struct mtlb_client {
@@ -104,6 +147,7 @@ struct mtlb_client {
     bool recv_pending, send_pending, eof, dead, closing, close_after;
     enum mtlb_client_state state;
     enum mtlb_transport transport;
+    struct mtlb_h2_conn *h2; /* the HTTP/2 session when ALPN chose h2 (state MTLB_C_H2) */
     /* kTLS receive: plaintext lands in rx; the record type of each read comes as a cmsg */
     struct msghdr rmsg;
     struct iovec riov;
@@ -189,6 +233,9 @@ struct mtlb_worker {
     struct mtlb_counters ctr;
     /* Idle clients give their exchange buffers back; this keeps a few warm for reuse. */
     void *spare_blocks; /* singly linked through the first word */
+    /* HTTP/2 response heads are built one at a time: shared scratch (h2_stream.c). */
+    nghttp2_nv *h2_nva;
+    char *h2_scratch;
     unsigned n_spare;
     size_t block_size;
 };
@@ -273,10 +320,44 @@ void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fau
 void mtlb_client_exchange_done(struct mtlb_client *c);
 bool mtlb_client_idle(const struct mtlb_client *c);
 
+/* ---- HTTP/2 (h2.c: the connection; h2_stream.c: each stream's exchange) ---- */
+int mtlb_h2c_start(struct mtlb_client *c); /* after the handshake chose h2 */
+void mtlb_h2c_pump(struct mtlb_client *c);
+void mtlb_h2c_on_timeout(struct mtlb_client *c);
+void mtlb_h2c_shutdown(struct mtlb_client *c); /* graceful: GOAWAY, streams finish */
+void mtlb_h2c_free(struct mtlb_client *c);
+/* Sends session output now, unless nghttp2 is running (its caller sends it then). */
+void mtlb_h2c_kick(struct mtlb_client *c);
+/* Stream exchange, called by the session glue (via h2.c) and by upstream.c. */
+extern const struct mtlb_h2_ops mtlb_h2x_ops;
+void mtlb_h2x_on_timeout(struct mtlb_h2x *x);
+int mtlb_h2x_send_iov(struct mtlb_h2x *x, struct iovec *iov);
+bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n); /* true: send again */
+void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x);
+void mtlb_h2x_on_upstream_data(struct mtlb_h2x *x);
+void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err);
+void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err);
+void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x);
+
+/* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
+/* Plaintext through TLS into tout: bytes taken, 0 when tout is full, -1 after an abort. */
+int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len);
+/* Reads plaintext into rx; false when the connection was closed. */
+bool mtlb_client_read_plain(struct mtlb_client *c);
+/* Queues close_notify after what is in tout, then closes. */
+void mtlb_client_close_now(struct mtlb_client *c);
+/* 421 check: does host name a domain that verifies clients differently from c's? */
+bool mtlb_client_misdirected(const struct mtlb_client *c, const char *host, size_t len);
+void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
+                          const struct mtlb_upstream *up, struct mtlb_slice method,
+                          struct mtlb_slice path, const char *proto);
+
 /* ---- upstream connections (upstream.c) ---- */
 /* Picks a server for c's request and attaches a pooled or new connection (c->up).
  * Returns 0, or -EHOSTUNREACH when every server is down or has been tried. */
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
+/* The same for an HTTP/2 stream's exchange (x->up). */
+int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x);
 /* Sends c->up_head + request body bytes still to go. */
 void mtlb_upstream_send(struct mtlb_upstream *u);
 void mtlb_upstream_recv(struct mtlb_upstream *u);

@@ -116,6 +116,30 @@ static int read_ktls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     return rc;
 }
 
+/* alpn: [h2, http/1.1]: the protocols offered, in any order (h2 is preferred when both are). */
+static int read_alpn(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const char *const w[] = {"h2", "http/1.1"};
+    struct mtlb_listener_cfg *l = dst;
+    size_t n = 0;
+    int rc = mtlb_cfg_seq(ctx, v, true, &n);
+
+    (void)f;
+    l->alpn = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        yaml_node_t *item = NULL;
+        int k = 0;
+        rc = mtlb_cfg_item(ctx, v, i, &item);
+        if (rc == 0) {
+            rc = mtlb_cfg_choice(ctx, item, w, N_FIELDS(w), &k);
+        }
+        if (rc == 0) {
+            l->alpn |= k == 0 ? MTLB_ALPN_H2 : MTLB_ALPN_HTTP11;
+        }
+    }
+    return rc;
+}
+
 static int read_access_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                            const struct cfg_field *f)
 {
@@ -273,7 +297,9 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"backend", read_str, true, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
         {"domains", read_domains, true, 0, 0, 0},
         {"ktls", read_ktls, false, 0, 0, 0},
+        {"alpn", read_alpn, false, 0, 0, 0},
     };
+    ((struct mtlb_listener_cfg *)dst)->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
@@ -349,6 +375,8 @@ static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const str
         {"max_headers", read_u32, false, offsetof(struct mtlb_limits_cfg, max_headers), 1, 10000},
         {"max_connections", read_u32, false, offsetof(struct mtlb_limits_cfg, max_connections), 1,
          10000000},
+        {"h2_max_concurrent_streams", read_u32, false,
+         offsetof(struct mtlb_limits_cfg, h2_max_streams), 1, 10000},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);

@@ -42,7 +42,9 @@ static size_t json_field(char *out, size_t pos, size_t cap, const char *key, con
     return pos;
 }
 
-void mtlb_access_log_exchange(struct mtlb_client *c)
+void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
+                          const struct mtlb_upstream *up, struct mtlb_slice method,
+                          struct mtlb_slice path, const char *proto)
 {
     char line[2048];
     struct timespec ts;
@@ -54,23 +56,23 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     const struct mtlb_server *srv = c->w->srv;
-    const char *upstream = c->up ? srv->backend_addrs[c->up->pool][c->up->server].text : "";
-    int n = snprintf(
-        line, sizeof(line),
-        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
-        "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
-        "\"transport\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
-        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-        ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, c->status,
-        (unsigned long long)c->resp_bytes, (unsigned long long)(c->w->now_ms - c->started_ms),
-        mtlb_transport_name(c->transport), mtlb_identity_verify_word(c->identity.verify), upstream);
+    const char *upstream = up ? srv->backend_addrs[up->pool][up->server].text : "";
+    int n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
+                     "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
+                     "\"transport\":\"%s\",\"proto\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, status,
+                     (unsigned long long)bytes, (unsigned long long)(c->w->now_ms - started_ms),
+                     mtlb_transport_name(c->transport), proto,
+                     mtlb_identity_verify_word(c->identity.verify), upstream);
     if (n < 0 || (size_t)n >= sizeof(line)) {
         return;
     }
     size_t pos = (size_t)n;
-    if (c->state == MTLB_C_EXCHANGE || c->head_len > 0) {
-        pos = json_field(line, pos, sizeof(line), "method", c->req.method.p, c->req.method.len);
-        pos = json_field(line, pos, sizeof(line), "path", c->req.target.p, c->req.target.len);
+    if (method.len > 0) {
+        pos = json_field(line, pos, sizeof(line), "method", method.p, method.len);
+        pos = json_field(line, pos, sizeof(line), "path", path.p, path.len);
     }
     if (c->identity.subject != NULL) {
         pos = json_field(line, pos, sizeof(line), "dn", c->identity.subject,
@@ -80,4 +82,13 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
         line[pos++] = '}';
         mtlb_access_write(line, pos);
     }
+}
+
+void mtlb_access_log_exchange(struct mtlb_client *c)
+{
+    struct mtlb_slice none = {0};
+    bool named = c->state == MTLB_C_EXCHANGE || c->head_len > 0;
+
+    mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->up,
+                         named ? c->req.method : none, named ? c->req.target : none, "http/1.1");
 }

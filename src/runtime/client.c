@@ -63,6 +63,9 @@ void mtlb_client_abort(struct mtlb_client *c)
     }
     c->dead = true;
     mtlb_timer_disarm(&c->timer);
+    if (c->h2 != NULL) {
+        mtlb_h2c_free(c);
+    }
     if (c->up != NULL) {
         mtlb_upstream_release(c->up, false);
         c->up = NULL;
@@ -93,7 +96,17 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
         return;
     }
     c->state = MTLB_C_HEAD;
-    mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_HEADER);
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
+        if (mtlb_h2c_start(c) != 0) {
+            mtlb_client_abort(c);
+            return;
+        }
+    } else {
+        mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_HEADER);
+    }
     mtlb_client_pump(c);
 }
 
@@ -298,7 +311,7 @@ void mtlb_client_on_send(struct mtlb_client *c, int res)
 
 /* Reads plaintext into rx until OpenSSL has nothing more or rx is full. Returns false when the
  * connection was closed. */
-static bool read_plain(struct mtlb_client *c)
+bool mtlb_client_read_plain(struct mtlb_client *c)
 {
     struct mtlb_buf *rx = &c->rx;
 
@@ -371,29 +384,33 @@ static int take_body(struct mtlb_client *c)
 /* A request whose Host names another domain of this listener, one that verifies clients
  * differently from the domain the handshake chose by SNI, would reach that domain's backend
  * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). */
-static bool misdirected(const struct mtlb_client *c)
+bool mtlb_client_misdirected(const struct mtlb_client *c, const char *value, size_t len)
 {
     const struct mtlb_tls_listener *tl = &c->w->srv->tls[c->listener];
     char host[256];
+    size_t n = 0;
 
     if (tl->n_domains < 2) {
         return false;
     }
+    /* Names never hold ':' or '[': cut the port, and IP literals match no domain. */
+    while (n < len && n < sizeof(host) - 1 && value[n] != ':') {
+        host[n] = value[n];
+        n++;
+    }
+    host[n] = '\0';
+    int d = mtlb_tls_match_domain(tl, host);
+    return d >= 0 && (size_t)d != c->tls_info.domain &&
+           !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[c->tls_info.domain].cfg);
+}
+
+static bool misdirected(const struct mtlb_client *c)
+{
     for (size_t i = 0; i < c->req.num_headers; i++) {
         const struct mtlb_h1_header *h = &c->req.headers[i];
-        if (!mtlb_h1_name_is(h->name, "host")) {
-            continue;
+        if (mtlb_h1_name_is(h->name, "host")) {
+            return mtlb_client_misdirected(c, h->value.p, h->value.len);
         }
-        size_t n = 0;
-        /* Names never hold ':' or '[': cut the port, and IP literals match no domain. */
-        while (n < h->value.len && n < sizeof(host) - 1 && h->value.p[n] != ':') {
-            host[n] = h->value.p[n];
-            n++;
-        }
-        host[n] = '\0';
-        int d = mtlb_tls_match_domain(tl, host);
-        return d >= 0 && (size_t)d != c->tls_info.domain &&
-               !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[c->tls_info.domain].cfg);
     }
     return false;
 }
@@ -453,7 +470,7 @@ static void read_head(struct mtlb_client *c)
     const struct mtlb_limits_cfg *lim = &c->w->srv->cfg->limits;
     bool had_bytes = c->rx.len > 0;
 
-    if (!read_plain(c)) {
+    if (!mtlb_client_read_plain(c)) {
         return;
     }
     if (c->rx.len == 0) {
@@ -496,7 +513,7 @@ static void pump_body(struct mtlb_client *c)
     if (c->req_sent < c->req_fwd) {
         return; /* the upstream side sends what it has first */
     }
-    if (!read_plain(c)) {
+    if (!mtlb_client_read_plain(c)) {
         return;
     }
     if (take_body(c) != 0) {
@@ -517,7 +534,9 @@ void mtlb_client_pump(struct mtlb_client *c)
         mtlb_client_abort(c);
         return;
     }
-    if (c->state == MTLB_C_HEAD) {
+    if (c->state == MTLB_C_H2) {
+        mtlb_h2c_pump(c);
+    } else if (c->state == MTLB_C_HEAD) {
         read_head(c);
     } else if (c->state == MTLB_C_EXCHANGE) {
         pump_body(c);
@@ -555,6 +574,9 @@ void mtlb_client_on_timeout(struct mtlb_client *c)
     static struct mtlb_ratelimit rl;
 
     switch (c->state) {
+    case MTLB_C_H2:
+        mtlb_h2c_on_timeout(c);
+        break;
     case MTLB_C_HEAD:
         if (c->rx.len == 0) {
             mtlb_client_abort(c); /* idle keep-alive or no first request: just close */

@@ -56,7 +56,7 @@ static uint32_t tout_space(struct mtlb_client *c)
 
 /* Writes plaintext through TLS into tout. Returns bytes taken, 0 when tout is full, or -1
  * after aborting the connection. */
-static int tls_put(struct mtlb_client *c, const char *p, uint32_t len)
+int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len)
 {
     if (len > TLS_CHUNK) {
         len = TLS_CHUNK;
@@ -103,7 +103,7 @@ static int write_out(struct mtlb_client *c)
         } else {
             break;
         }
-        int n = tls_put(c, p, len);
+        int n = mtlb_client_tls_put(c, p, len);
         if (n < 0) {
             return -1;
         }
@@ -194,6 +194,12 @@ static void finish_close(struct mtlb_client *c)
     if (!c->send_pending && c->tout.len == 0) {
         mtlb_client_abort(c);
     }
+}
+
+void mtlb_client_close_now(struct mtlb_client *c)
+{
+    begin_close(c);
+    finish_close(c);
 }
 
 /* The peer will send nothing more (close_notify, or a kTLS key we cannot follow): finish
@@ -290,7 +296,7 @@ static int parse_head(struct mtlb_client *c)
             u->rbuf.len -= (uint32_t)rc;
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             if (c->resp.status == 100 && c->req.expect_continue &&
-                tls_put(c, cont, sizeof(cont) - 1) < 0) {
+                mtlb_client_tls_put(c, cont, sizeof(cont) - 1) < 0) {
                 return -1;
             }
             continue;

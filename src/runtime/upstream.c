@@ -58,6 +58,7 @@ static void up_close(struct mtlb_upstream *u)
     }
     u->dead = true;
     u->client = NULL;
+    u->x = NULL;
     mtlb_timer_disarm(&u->timer);
     pool_unlink(u);
     if (u->connecting) {
@@ -76,6 +77,7 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
         return;
     }
     u->client = NULL;
+    u->x = NULL;
     u->rbuf.off = u->rbuf.len = 0;
     struct mtlb_upstream **head = &w->pools[u->pool].idle[u->server];
     u->pool_prev = NULL;
@@ -87,7 +89,7 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
     mtlb_timer_arm(w, &u->timer, MTLB_T_UP_IDLE);
 }
 
-static int up_connect(struct mtlb_worker *w, struct mtlb_client *c, size_t pool, size_t server)
+static int up_connect(struct mtlb_worker *w, size_t pool, size_t server, struct mtlb_upstream **out)
 {
     const struct mtlb_addr *a = &w->srv->backend_addrs[pool][server];
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
@@ -109,41 +111,40 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_client *c, size_t pool,
     u->pool = pool;
     u->server = server;
     u->timer.kind = -1;
-    u->client = c;
     u->connecting = true;
     w->n_upstreams++;
     w->ctr.upstream_connects++;
-    c->up = u;
     mtlb_io_connect(w->io, u->fd, (const struct sockaddr *)&a->ss, a->len,
                     (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
     u->pending++;
     mtlb_timer_arm(w, &u->timer, MTLB_T_UP_CONNECT);
+    *out = u;
     return 0;
 }
 
-int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool)
+/* Round robin over the servers not in *skip: an idle pooled connection or a new one. */
+static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, struct mtlb_upstream **out)
 {
     struct mtlb_pool_rt *pr = &w->pools[pool];
 
     for (;;) {
-        int idx = mtlb_rr_next(&pr->rr, w->now_ms, c->skip_mask);
+        int idx = mtlb_rr_next(&pr->rr, w->now_ms, *skip);
         if (idx < 0) {
             return idx;
         }
         if (idx < 64) {
-            c->skip_mask |= 1ULL << idx;
+            *skip |= 1ULL << idx;
         }
         struct mtlb_upstream *u = pr->idle[idx];
         if (u != NULL) {
             pool_unlink(u);
             mtlb_timer_disarm(&u->timer);
-            u->client = c;
             u->reused = true;
-            c->up = u;
             w->ctr.upstream_reuses++;
+            *out = u;
             return 0;
         }
-        int rc = up_connect(w, c, pool, (size_t)idx);
+        int rc = up_connect(w, pool, (size_t)idx, out);
         if (rc == 0) {
             return 0;
         }
@@ -152,6 +153,30 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
         mtlb_log_rl(&rl, 1, MTLB_LOG_ERROR, "event=upstream_socket_failed error=\"%s\"",
                     strerror(-rc));
     }
+}
+
+int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool)
+{
+    struct mtlb_upstream *u = NULL;
+    int rc = acquire(w, pool, &c->skip_mask, &u);
+
+    if (rc == 0) {
+        u->client = c;
+        c->up = u;
+    }
+    return rc;
+}
+
+int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
+{
+    struct mtlb_upstream *u = NULL;
+    int rc = acquire(w, x->pool, &x->skip_mask, &u);
+
+    if (rc == 0) {
+        u->x = x;
+        x->up = u;
+    }
+    return rc;
 }
 
 void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
@@ -168,27 +193,37 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     if (res < 0) {
         w->ctr.upstream_fail++;
         mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
-        mtlb_client_upstream_failed(u->client, res, true);
+        if (u->x != NULL) {
+            mtlb_h2x_upstream_failed(u->x, res);
+        } else {
+            mtlb_client_upstream_failed(u->client, res, true);
+        }
         return;
     }
     mtlb_rr_ok(&w->pools[u->pool].rr, u->server);
-    mtlb_client_on_upstream_ready(u->client);
+    if (u->x != NULL) {
+        mtlb_h2x_on_upstream_ready(u->x);
+    } else {
+        mtlb_client_on_upstream_ready(u->client);
+    }
 }
 
 void mtlb_upstream_send(struct mtlb_upstream *u)
 {
     struct mtlb_client *c = u->client;
 
-    if (u->send_pending || u->dead || u->connecting || c == NULL) {
+    if (u->send_pending || u->dead || u->connecting || (c == NULL && u->x == NULL)) {
         return;
     }
     int n = 0;
-    if (c->up_head_sent < c->up_head_len) {
+    if (u->x != NULL) {
+        n = mtlb_h2x_send_iov(u->x, u->iov);
+    } else if (c->up_head_sent < c->up_head_len) {
         u->iov[n].iov_base = c->up_head + c->up_head_sent;
         u->iov[n].iov_len = c->up_head_len - c->up_head_sent;
         n++;
     }
-    if (c->req_sent < c->req_fwd) {
+    if (c != NULL && c->req_sent < c->req_fwd) {
         u->iov[n].iov_base = c->rx.data + c->head_len + c->req_sent;
         u->iov[n].iov_len = c->req_fwd - c->req_sent;
         n++;
@@ -215,6 +250,19 @@ void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
         return;
     }
     struct mtlb_client *c = u->client;
+    if (u->x != NULL) {
+        if (res < 0) {
+            mtlb_h2x_on_upstream_eof(u->x, res);
+        } else if (mtlb_h2x_sent(u->x, (uint32_t)res)) {
+            mtlb_upstream_send(u);
+        } else if (u->x->req_done) {
+            u->requests++;
+            mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+        } else {
+            mtlb_timer_disarm(&u->timer); /* waiting for the client: the stream's timer runs */
+        }
+        return;
+    }
     if (res < 0) {
         mtlb_client_on_upstream_eof(c, res);
         return;
@@ -260,7 +308,8 @@ void mtlb_upstream_recv(struct mtlb_upstream *u)
                  (uint64_t)(uintptr_t)u | MTLB_OP_UP_RECV);
     u->recv_pending = true;
     u->pending++;
-    if (u->client != NULL && u->client->req_body_done && !u->send_pending) {
+    bool sent_all = (u->client != NULL && u->client->req_body_done) || (u->x && u->x->req_done);
+    if (sent_all && !u->send_pending) {
         mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
     }
 }
@@ -274,6 +323,15 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
         return;
     }
     struct mtlb_client *c = u->client;
+    if (u->x != NULL) {
+        if (res <= 0) {
+            mtlb_h2x_on_upstream_eof(u->x, res);
+        } else {
+            u->rbuf.len += (uint32_t)res;
+            mtlb_h2x_on_upstream_data(u->x);
+        }
+        return;
+    }
     if (c == NULL) {
         up_close(u); /* data or EOF on an idle pooled connection */
         return;
@@ -292,14 +350,22 @@ void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
     struct mtlb_client *c = u->client;
     static struct mtlb_ratelimit rl;
 
-    if (c == NULL) {
+    if (c == NULL && u->x == NULL) {
         up_close(u); /* idle too long in the pool */
         return;
     }
     if (u->connecting) {
         w->ctr.upstream_fail++;
         mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
-        mtlb_client_upstream_failed(c, -ETIMEDOUT, true);
+        if (u->x != NULL) {
+            mtlb_h2x_upstream_failed(u->x, -ETIMEDOUT);
+        } else {
+            mtlb_client_upstream_failed(c, -ETIMEDOUT, true);
+        }
+        return;
+    }
+    if (u->x != NULL) {
+        mtlb_h2x_upstream_timeout(u->x);
         return;
     }
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_timeout upstream=%s",

@@ -98,7 +98,10 @@ static void expire_timers(struct mtlb_worker *w)
         while (l->head.next != &l->head && l->head.next->deadline_ms <= w->now_ms) {
             struct mtlb_timer *t = l->head.next;
             mtlb_timer_disarm(t);
-            if (k <= MTLB_T_CLIENT_IDLE) {
+            if (k == MTLB_T_H2_STREAM) {
+                mtlb_h2x_on_timeout(
+                    (struct mtlb_h2x *)((char *)t - offsetof(struct mtlb_h2x, timer)));
+            } else if (k <= MTLB_T_CLIENT_IDLE) {
                 struct mtlb_client *c =
                     (struct mtlb_client *)((char *)t - offsetof(struct mtlb_client, timer));
                 mtlb_client_on_timeout(c);
@@ -143,6 +146,7 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
         cfg->timeouts.client_header_ms,    cfg->timeouts.client_body_ms,
         cfg->timeouts.client_idle_ms,      cfg->timeouts.backend_connect_ms,
         cfg->timeouts.backend_response_ms, cfg->timeouts.backend_idle_ms,
+        cfg->timeouts.client_body_ms,
     };
     for (int k = 0; k < MTLB_T_COUNT; k++) {
         w->timers[k].head.next = w->timers[k].head.prev = &w->timers[k].head;
@@ -174,6 +178,8 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
 void mtlb_worker_fini(struct mtlb_worker *w)
 {
     mtlb_worker_bury(w);
+    free(w->h2_nva);
+    free(w->h2_scratch);
     while (w->spare_blocks != NULL) {
         void *b = w->spare_blocks;
         memcpy(&w->spare_blocks, b, sizeof(void *));
@@ -272,6 +278,9 @@ static bool drain(struct mtlb_worker *w)
     struct mtlb_client *c = w->clients.next;
     while (c != &w->clients) {
         struct mtlb_client *next = c->next;
+        if (!c->dead && c->state == MTLB_C_H2 && !force) {
+            mtlb_h2c_shutdown(c); /* GOAWAY once; the connection closes when its streams end */
+        }
         if (!c->dead && (force || mtlb_client_idle(c))) {
             mtlb_client_abort(c);
         }

@@ -406,8 +406,34 @@ static int set_verify(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err, 
     return 0;
 }
 
+/* ALPN: the listener's protocols in its order of preference (h2 first). A client that offers
+ * ALPN but none of them gets the no_application_protocol alert (RFC 7301 section 3.2); one
+ * that offers no ALPN speaks HTTP/1.1. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    unsigned alpn = (unsigned)(uintptr_t)arg;
+    const unsigned char *ours = both;
+    unsigned ours_len = sizeof(both) - 1;
+    unsigned char *sel = NULL;
+
+    (void)ssl;
+    if (!(alpn & MTLB_ALPN_H2)) {
+        ours += 3;
+        ours_len -= 3;
+    } else if (!(alpn & MTLB_ALPN_HTTP11)) {
+        ours_len = 3;
+    }
+    if (SSL_select_next_proto(&sel, outlen, ours, ours_len, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, size_t index,
-                       char *err, size_t errlen)
+                       unsigned alpn, char *err, size_t errlen)
 {
     char why[128];
     int rc;
@@ -423,6 +449,8 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
                     ssl_reason(why, sizeof(why)));
     }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
+    /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
+    SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)alpn);
     rc = load_cert_and_key(dom->ctx, d, err, errlen);
     if (rc == 0) {
         rc = set_verify(dom->ctx, d, err, errlen);
@@ -449,7 +477,7 @@ int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_liste
     }
     for (size_t i = 0; i < cfg->n_domains; i++) {
         tl->n_domains = i + 1;
-        int rc = domain_init(&tl->domains[i], &cfg->domains[i], i, err, errlen);
+        int rc = domain_init(&tl->domains[i], &cfg->domains[i], i, cfg->alpn, err, errlen);
         if (rc != 0) {
             mtlb_tls_listener_fini(tl);
             return rc;

@@ -177,6 +177,8 @@ Test(config, defaults)
     cr_assert_eq(cfg->dn_format, MTLB_DN_SLASH);
     cr_assert_eq(cfg->io, MTLB_IO_AUTO);
     cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_AUTO);
+    cr_assert_eq(cfg->listeners[0].alpn, MTLB_ALPN_H2 | MTLB_ALPN_HTTP11);
+    cr_assert_eq(cfg->limits.h2_max_streams, 100);
     mtlb_config_destroy(cfg);
 }
 
@@ -186,6 +188,7 @@ Test(config, ktls_and_io_choices)
                                        "  - bind: \":8443\"\n"
                                        "    backend: app\n"
                                        "    ktls: off\n"
+                                       "    alpn: [http/1.1]\n"
                                        "    domains:\n"
                                        "      - names: [a.example.com]\n"
                                        "        certificate: a.crt\n"
@@ -193,6 +196,7 @@ Test(config, ktls_and_io_choices)
                                        "  - bind: \":8444\"\n"
                                        "    backend: app\n"
                                        "    ktls: on\n"
+                                       "    alpn: [h2]\n"
                                        "    domains:\n"
                                        "      - names: [a.example.com]\n"
                                        "        certificate: a.crt\n"
@@ -200,9 +204,13 @@ Test(config, ktls_and_io_choices)
                                        "backends:\n"
                                        "  - name: app\n"
                                        "    servers: [\"127.0.0.1:1\"]\n"
-                                       "io: uring\n");
+                                       "io: uring\n"
+                                       "limits: {h2_max_concurrent_streams: 7}\n");
     cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_OFF);
     cr_assert_eq(cfg->listeners[1].ktls, MTLB_KTLS_ON);
+    cr_assert_eq(cfg->listeners[0].alpn, MTLB_ALPN_HTTP11);
+    cr_assert_eq(cfg->listeners[1].alpn, MTLB_ALPN_H2);
+    cr_assert_eq(cfg->limits.h2_max_streams, 7);
     cr_assert_eq(cfg->io, MTLB_IO_URING);
     mtlb_config_destroy(cfg);
 }
@@ -275,7 +283,10 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:4:14: listeners[0].domains: must not be empty"},
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
-         "domains, ktls)"},
+         "domains, ktls, alpn)"},
+        {BIND(":1\n    alpn: [h3]"), -EINVAL,
+         "mtlb.yaml:3:12: listeners[0].alpn: expected one of h2, http/1.1, got \"h3\""},
+        {BIND(":1\n    alpn: []"), -EINVAL, "mtlb.yaml:3:11: listeners[0].alpn: must not be empty"},
         {DOMAIN_WITH("        keys: b.key\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[0].keys: unknown key (expected one of names, "
          "certificate, key, client_auth)"},

@@ -1,0 +1,153 @@
+/* An HTTP/2 client connection on a worker: plaintext from the ring (through TLS or kTLS)
+ * feeds the nghttp2 session, its output goes through TLS into tout. The connection holds its
+ * buffer block for its whole life; streams carry the exchanges (h2_stream.c). Timers: the
+ * connection's own timer is client_idle while no stream is open and client_body while output
+ * waits for the client to read; each stream has its own. Worker thread only. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtlb/log.h"
+#include "mtlb/runtime.h"
+
+#define H2_STREAM_WINDOW 65535 /* request body bytes buffered per stream */
+#define H2_CONN_WINDOW (1u << 20)
+#define H2_JUNK_PER_SEC 1000
+#define H2_SCRATCH (32 * 1024 + 64) /* a response head fits the backend read buffer */
+
+int mtlb_h2c_start(struct mtlb_client *c)
+{
+    struct mtlb_worker *w = c->w;
+    const struct mtlb_limits_cfg *lim = &w->srv->cfg->limits;
+    const struct mtlb_h2_settings st = {
+        .max_streams = lim->h2_max_streams,
+        .max_header_bytes = lim->max_header_bytes,
+        .max_headers = lim->max_headers,
+        .stream_window = H2_STREAM_WINDOW,
+        .conn_window = H2_CONN_WINDOW,
+        .junk_per_sec = H2_JUNK_PER_SEC,
+    };
+
+    if (w->h2_nva == NULL) {
+        w->h2_nva = malloc(((size_t)lim->max_headers + 2) * sizeof(nghttp2_nv));
+        w->h2_scratch = malloc(H2_SCRATCH);
+        if (w->h2_nva == NULL || w->h2_scratch == NULL) {
+            free(w->h2_nva);
+            free(w->h2_scratch);
+            w->h2_nva = NULL;
+            w->h2_scratch = NULL;
+            return -ENOMEM;
+        }
+    }
+    if (mtlb_client_bufs_take(c) != 0 || mtlb_h2_conn_new(&c->h2, &st, &mtlb_h2x_ops, c) != 0) {
+        return -ENOMEM;
+    }
+    c->state = MTLB_C_H2;
+    mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_IDLE);
+    return 0;
+}
+
+void mtlb_h2c_free(struct mtlb_client *c)
+{
+    struct mtlb_h2_conn *h = c->h2;
+
+    c->h2 = NULL;
+    mtlb_h2_conn_free(h);
+}
+
+/* Moves session output into tout, then decides the connection's fate and timer. */
+static void flush(struct mtlb_client *c)
+{
+    for (;;) {
+        const uint8_t *p;
+        ssize_t n = mtlb_h2_conn_output(c->h2, &p);
+        if (n < 0) {
+            mtlb_client_abort(c);
+            return;
+        }
+        if (n == 0) {
+            break;
+        }
+        int k = mtlb_client_tls_put(c, (const char *)p, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+        if (k < 0) {
+            return; /* aborted */
+        }
+        if (k == 0) {
+            break; /* tout is full: on_send brings us back */
+        }
+        mtlb_h2_conn_sent(c->h2, (size_t)k);
+    }
+    if (!mtlb_h2_conn_alive(c->h2)) {
+        mtlb_client_close_now(c); /* GOAWAY (if any) is in tout: close_notify follows */
+        return;
+    }
+    if (c->tout.len > 0) {
+        /* A client that stops reading is timed like one that stops sending. */
+        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
+    } else if (mtlb_h2_conn_streams(c->h2) == 0) {
+        if (c->timer.kind != MTLB_T_CLIENT_IDLE) {
+            mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_IDLE);
+        }
+    } else {
+        mtlb_timer_disarm(&c->timer); /* each stream has its own timer */
+    }
+}
+
+void mtlb_h2c_pump(struct mtlb_client *c)
+{
+    while (!c->dead && c->state == MTLB_C_H2) {
+        if (!mtlb_client_read_plain(c)) {
+            return;
+        }
+        if (c->rx.len == 0) {
+            break;
+        }
+        int rc = mtlb_h2_conn_recv(c->h2, (const uint8_t *)c->rx.data, c->rx.len, c->w->now_ms);
+        c->rx.len = 0;
+        if (rc < 0) {
+            static struct mtlb_ratelimit rl;
+            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=h2_error reason=\"%s\"",
+                        (unsigned long long)c->id, c->ip, nghttp2_strerror(rc));
+            break;
+        }
+    }
+    if (!c->dead && c->state == MTLB_C_H2) {
+        flush(c);
+    }
+}
+
+/* Output from outside the session's callbacks (a backend event): send it now. */
+void mtlb_h2c_kick(struct mtlb_client *c)
+{
+    if (c->dead || c->state != MTLB_C_H2 || c->h2 == NULL || mtlb_h2_conn_busy(c->h2)) {
+        return;
+    }
+    flush(c);
+    if (!c->dead) {
+        mtlb_client_flush(c);
+    }
+}
+
+void mtlb_h2c_on_timeout(struct mtlb_client *c)
+{
+    static struct mtlb_ratelimit rl;
+
+    if (mtlb_h2_conn_streams(c->h2) == 0 && c->tout.len == 0) {
+        /* Idle: say goodbye properly. */
+        mtlb_h2_conn_shutdown(c->h2);
+        mtlb_h2c_kick(c);
+        return;
+    }
+    mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=h2_send",
+                (unsigned long long)c->id, c->ip);
+    mtlb_client_abort(c);
+}
+
+void mtlb_h2c_shutdown(struct mtlb_client *c)
+{
+    if (c->h2 == NULL || mtlb_h2_conn_goaway_sent(c->h2)) {
+        return;
+    }
+    mtlb_h2_conn_shutdown(c->h2);
+    mtlb_h2c_kick(c);
+}

@@ -1,0 +1,548 @@
+/* One HTTP/2 stream's exchange with a backend: the request head rewritten as for HTTP/1.1
+ * (same stripped and added headers), the body relayed from the stream's flow-control window
+ * (chunk-encoded when the client gave no length, with its trailers), the response head mapped
+ * to HTTP/2, the body decoded from its HTTP/1.1 framing into DATA frames, trailers, retries,
+ * per-stream errors (502/503/504) and timers. Worker thread only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtlb/log.h"
+#include "mtlb/rewrite.h"
+#include "mtlb/runtime.h"
+
+#define HEAD_EXTRA 4096
+#define TRAILER_CAP (16 * 1024)
+#define RBUF_HEAD_CAP (32 * 1024)
+
+static struct mtlb_client *owner(struct mtlb_h2_stream *s)
+{
+    return mtlb_h2_conn_owner(s->conn);
+}
+
+static const char *upstream_name(const struct mtlb_h2x *x)
+{
+    const struct mtlb_upstream *u = x->up;
+    return u ? x->c->w->srv->backend_addrs[u->pool][u->server].text : "-";
+}
+
+static void log_exchange(struct mtlb_h2x *x)
+{
+    struct mtlb_slice m = {x->method, strlen(x->method)};
+    struct mtlb_slice p = {x->path ? x->path : "", x->path ? strlen(x->path) : 0};
+    mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->up, m, p, "h2");
+}
+
+/* The backend side of the exchange is over: keep the connection when it is clean. */
+static void release_up(struct mtlb_h2x *x, bool reusable)
+{
+    struct mtlb_upstream *u = x->up;
+
+    if (u != NULL) {
+        x->up = NULL;
+        mtlb_upstream_release(u, reusable && x->keepalive && x->req_done && u->rbuf.len == 0 &&
+                                     !x->up_eof);
+    }
+}
+
+/* Waiting on the client (its body, or its window for our response): the stream's timer. */
+static void touch(struct mtlb_h2x *x)
+{
+    mtlb_timer_arm(x->c->w, &x->timer, MTLB_T_H2_STREAM);
+}
+
+/* Answers the stream with an error page, or resets it when a response is already out. */
+static void fail(struct mtlb_h2x *x, int status)
+{
+    x->c->w->ctr.responses_err++;
+    x->status = status;
+    log_exchange(x);
+    release_up(x, false);
+    mtlb_timer_disarm(&x->timer);
+    x->resp_done = true;
+    if (x->s == NULL) {
+        return;
+    }
+    x->s->discard = true;
+    if (x->resp_started) {
+        mtlb_h2_reset(x->s, NGHTTP2_INTERNAL_ERROR);
+    } else {
+        x->resp_started = true;
+        mtlb_h2_respond_error(x->s, status);
+    }
+}
+
+static void send_to(struct mtlb_h2x *x)
+{
+    if (x->up != NULL && !x->up->connecting) {
+        mtlb_upstream_send(x->up);
+    }
+}
+
+static void start_upstream(struct mtlb_h2x *x)
+{
+    if (mtlb_upstream_acquire_x(x->c->w, x) != 0) {
+        fail(x, 503);
+    } else if (!x->up->connecting) {
+        mtlb_h2x_on_upstream_ready(x);
+    }
+}
+
+static void on_request(struct mtlb_h2_stream *s)
+{
+    struct mtlb_client *c = owner(s);
+    struct mtlb_worker *w = c->w;
+    const struct mtlb_config *cfg = w->srv->cfg;
+    struct mtlb_h2x *x = calloc(1, sizeof(*x));
+    struct mtlb_rewrite_req rw = {.identity = &c->identity, .client_ip = c->ip, .proto = "https"};
+
+    if (x == NULL) {
+        mtlb_h2_reset(s, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    s->user = x;
+    x->c = c;
+    x->s = s;
+    x->timer.kind = -1;
+    x->pool = cfg->listeners[c->listener].backend_index;
+    x->started_ms = w->now_ms;
+    w->ctr.requests++;
+    size_t ml =
+        s->msg.method.len < sizeof(x->method) - 1 ? s->msg.method.len : sizeof(x->method) - 1;
+    memcpy(x->method, s->msg.method.p, ml);
+    x->path = strndup(s->msg.target.p, s->msg.target.len < 2048 ? s->msg.target.len : 2048);
+    x->is_head = strcmp(x->method, "HEAD") == 0;
+
+    /* The request's Host (from :authority, or a host field without one) is entry 0. */
+    struct mtlb_slice host = s->msg.num_headers > 0 ? s->msg.headers[0].value : s->authority;
+    if (mtlb_client_misdirected(c, host.p, host.len)) {
+        fail(x, 421);
+        return;
+    }
+    uint32_t cap = cfg->limits.max_header_bytes + HEAD_EXTRA;
+    x->head = malloc(cap);
+    ssize_t n = x->head ? mtlb_rewrite_request(&s->msg, &rw, x->head, cap) : -ENOMEM;
+    if (n < 0) {
+        fail(x, n == -ENOSPC ? 431 : 500);
+        return;
+    }
+    x->head_len = (uint32_t)n;
+    x->chunked = s->msg.body == MTLB_BODY_CHUNKED;
+    if (!s->end_stream) {
+        touch(x);
+    }
+    start_upstream(x);
+}
+
+static void on_body(struct mtlb_h2_stream *s)
+{
+    struct mtlb_h2x *x = s->user;
+
+    if (x == NULL || x->resp_done) {
+        return;
+    }
+    if (!s->end_stream) {
+        touch(x);
+    } else if (!x->resp_started) {
+        mtlb_timer_disarm(&x->timer); /* the backend's timers run from here */
+    }
+    send_to(x);
+}
+
+static void on_close(struct mtlb_h2_stream *s, uint32_t code)
+{
+    struct mtlb_h2x *x = s->user;
+
+    (void)code;
+    x->s = NULL;
+    if (!x->resp_done) {
+        x->status = 499; /* the client went away first (nginx's convention) */
+        log_exchange(x);
+    }
+    release_up(x, false);
+    mtlb_timer_disarm(&x->timer);
+    free(x->head);
+    free(x->path);
+    free(x->trailer_buf);
+    free(x);
+}
+
+/* ---- request towards the backend ---- */
+
+/* Lays out the next unit to send: [head][chunk-size line][body bytes][CRLF][last chunk]. */
+static bool prepare_unit(struct mtlb_h2x *x)
+{
+    struct mtlb_h2_stream *s = x->s;
+
+    if (s == NULL || x->req_done) {
+        return false;
+    }
+    bool end = s->end_stream;
+    x->data_len = s->body_len;
+    x->pre_len = x->suf_len = x->tail_len = 0;
+    if (x->chunked && x->data_len > 0) {
+        x->pre_len = (uint32_t)snprintf(x->pre, sizeof(x->pre), "%x\r\n", x->data_len);
+        x->suf = "\r\n";
+        x->suf_len = 2;
+    }
+    if (x->chunked && end) {
+        x->tail = s->trailers ? s->trailers : "0\r\n\r\n";
+        x->tail_len = s->trailers ? (uint32_t)s->trailers_len : 5;
+    }
+    x->unit_last = end;
+    x->unit_len =
+        (x->head_in_unit ? x->head_len : 0) + x->pre_len + x->data_len + x->suf_len + x->tail_len;
+    x->unit_sent = 0;
+    if (x->unit_len == 0 && end) {
+        x->req_done = true;
+        if (x->up != NULL) {
+            mtlb_timer_arm(x->c->w, &x->up->timer, MTLB_T_UP_RESPONSE);
+        }
+    }
+    return x->unit_len > 0;
+}
+
+int mtlb_h2x_send_iov(struct mtlb_h2x *x, struct iovec *iov)
+{
+    if (x->unit_len == 0 && !prepare_unit(x)) {
+        return 0;
+    }
+    const struct {
+        const char *p;
+        uint32_t len;
+    } seg[] = {
+        {x->head, x->head_in_unit ? x->head_len : 0},
+        {x->pre, x->pre_len},
+        {x->s ? x->s->body : NULL, x->data_len},
+        {x->suf, x->suf_len},
+        {x->tail, x->tail_len},
+    };
+    uint32_t skip = x->unit_sent;
+    int n = 0;
+    for (size_t i = 0; i < sizeof(seg) / sizeof(seg[0]); i++) {
+        if (skip >= seg[i].len) {
+            skip -= seg[i].len;
+            continue;
+        }
+        iov[n].iov_base = (void *)(uintptr_t)(seg[i].p + skip);
+        iov[n].iov_len = seg[i].len - skip;
+        skip = 0;
+        n++;
+    }
+    return n;
+}
+
+bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n)
+{
+    x->unit_sent += n;
+    if (x->unit_sent < x->unit_len) {
+        return true;
+    }
+    x->unit_len = 0;
+    x->head_in_unit = false;
+    if (x->data_len > 0 && x->s != NULL) {
+        mtlb_h2_consume(x->s, x->data_len); /* reopens the client's window */
+        x->dropped = true;
+        mtlb_h2c_kick(x->c);
+    }
+    x->data_len = 0;
+    if (x->unit_last) {
+        x->req_done = true;
+        return false;
+    }
+    return prepare_unit(x);
+}
+
+void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x)
+{
+    x->unit_len = 0;
+    x->head_in_unit = true;
+    x->req_done = false;
+    mtlb_upstream_recv(x->up);
+    mtlb_upstream_send(x->up);
+}
+
+/* Sends the request again on another connection: nothing of it was processed. */
+static void retry(struct mtlb_h2x *x)
+{
+    release_up(x, false);
+    start_upstream(x);
+    mtlb_h2c_kick(x->c);
+}
+
+void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err)
+{
+    static struct mtlb_ratelimit rl;
+
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu stream=%d event=upstream_connect_failed upstream=%s error=\"%s\"",
+                (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x),
+                strerror(-err));
+    retry(x);
+}
+
+void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x)
+{
+    static struct mtlb_ratelimit rl;
+
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu stream=%d event=upstream_timeout upstream=%s",
+                (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x));
+    struct mtlb_client *c = x->c;
+    fail(x, 504);
+    mtlb_h2c_kick(c);
+}
+
+void mtlb_h2x_on_timeout(struct mtlb_h2x *x)
+{
+    static struct mtlb_ratelimit rl;
+    struct mtlb_client *c = x->c;
+
+    mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s stream=%d event=client_timeout",
+                (unsigned long long)c->id, c->ip, x->s ? x->s->id : 0);
+    fail(x, 408);
+    mtlb_h2c_kick(c);
+}
+
+/* ---- response from the backend ---- */
+
+/* The exchange with the backend is complete (the stream may still be sending). */
+static void exchange_done(struct mtlb_h2x *x)
+{
+    x->resp_done = true;
+    log_exchange(x);
+    if (x->s != NULL && !x->req_done) {
+        x->s->discard = true; /* the backend answered early: the rest of the body is moot */
+    }
+    release_up(x, true);
+    mtlb_timer_disarm(&x->timer);
+}
+
+static void bad_response(struct mtlb_h2x *x, const char *why)
+{
+    static struct mtlb_ratelimit rl;
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu stream=%d event=bad_response upstream=%s reason=\"%s\"",
+                (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x), why);
+    fail(x, 502);
+}
+
+/* Looks for the final response head in rbuf (1xx skipped) and submits it. 0 when done,
+ * 1 when more bytes are needed, -1 after a failure. */
+static int parse_head(struct mtlb_h2x *x)
+{
+    struct mtlb_upstream *u = x->up;
+    struct mtlb_client *c = x->c;
+    struct mtlb_worker *w = c->w;
+    struct mtlb_h1_message resp;
+
+    for (;;) {
+        memset(&resp, 0, sizeof(resp));
+        resp.headers = c->hdrs;
+        resp.max_headers = w->srv->cfg->limits.max_headers;
+        int rc = mtlb_h1_parse_response(u->rbuf.data + u->rbuf.off, u->rbuf.len, x->is_head, &resp);
+        if (rc == MTLB_INCOMPLETE) {
+            if (u->rbuf.off + u->rbuf.len == u->rbuf.cap) {
+                bad_response(x, "head too large");
+                return -1;
+            }
+            mtlb_upstream_recv(u);
+            return 1;
+        }
+        if (rc < 0 || resp.status == 101) {
+            bad_response(x, resp.error_reason ? resp.error_reason : "upgrade refused");
+            return -1;
+        }
+        if (resp.status < 200) {
+            u->rbuf.off += (uint32_t)rc;
+            u->rbuf.len -= (uint32_t)rc;
+            continue;
+        }
+        ssize_t n = mtlb_h2_response_nv(&resp, w->h2_nva, (size_t)resp.max_headers + 2,
+                                        w->h2_scratch, RBUF_HEAD_CAP + 64);
+        if (n < 0) {
+            bad_response(x, "head does not map to HTTP/2");
+            return -1;
+        }
+        x->status = resp.status;
+        x->resp_body = resp.body;
+        x->resp_left = resp.content_length;
+        x->keepalive = resp.keep_alive && resp.body != MTLB_BODY_UNTIL_CLOSE;
+        mtlb_h1_chunked_init(&x->ck);
+        u->rbuf.off += (uint32_t)rc;
+        u->rbuf.len -= (uint32_t)rc;
+        x->resp_started = true;
+        if (mtlb_h2_respond(x->s, w->h2_nva, (size_t)n, resp.body != MTLB_BODY_NONE) != 0) {
+            fail(x, 502);
+            return -1;
+        }
+        if (resp.body == MTLB_BODY_NONE) {
+            exchange_done(x);
+        }
+        return 0;
+    }
+}
+
+void mtlb_h2x_on_upstream_data(struct mtlb_h2x *x)
+{
+    struct mtlb_client *c = x->c;
+
+    if (x->s == NULL || x->resp_done) {
+        return;
+    }
+    if (!x->resp_started) {
+        parse_head(x);
+    } else {
+        mtlb_h2_resume(x->s);
+    }
+    mtlb_h2c_kick(c);
+}
+
+void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err)
+{
+    static struct mtlb_ratelimit rl;
+    struct mtlb_client *c = x->c;
+    struct mtlb_upstream *u = x->up;
+
+    if (x->resp_started) {
+        x->up_eof = true;
+        if (err == 0 && x->resp_body == MTLB_BODY_UNTIL_CLOSE) {
+            mtlb_h2_resume(x->s);
+        } else {
+            mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                        "conn=%llu stream=%d event=upstream_truncated upstream=%s error=%d",
+                        (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
+            fail(x, 502);
+        }
+    } else if (u->reused && u->rbuf.len == 0 && !x->dropped) {
+        /* A pooled connection the backend had already closed: send again, same server
+         * allowed. */
+        if (u->server < 64) {
+            x->skip_mask &= ~(1ULL << u->server);
+        }
+        retry(x);
+        return;
+    } else {
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                    "conn=%llu stream=%d event=upstream_error upstream=%s error=%d",
+                    (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
+        fail(x, 502);
+    }
+    mtlb_h2c_kick(c);
+}
+
+/* Backend trailers (chunked trailer section) become HTTP/2 trailers. */
+static int submit_trailers(struct mtlb_h2x *x)
+{
+    struct mtlb_worker *w = x->c->w;
+    ssize_t n = mtlb_h2_trailer_nv(x->trailer_buf, x->trailer_len, w->h2_nva,
+                                   (size_t)w->srv->cfg->limits.max_headers + 2, w->h2_scratch,
+                                   RBUF_HEAD_CAP + 64);
+    if (n <= 0 || mtlb_h2_submit_trailers(x->s, w->h2_nva, (size_t)n) != 0) {
+        return 0; /* none left after filtering, or too many: trailers may be dropped */
+    }
+    return MTLB_H2_TRAILERS;
+}
+
+static int keep_trailer(struct mtlb_h2x *x, const char *p, size_t n)
+{
+    if (x->trailer_len + n > TRAILER_CAP) {
+        return -EMSGSIZE;
+    }
+    if (x->trailer_buf == NULL && (x->trailer_buf = malloc(TRAILER_CAP)) == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(x->trailer_buf + x->trailer_len, p, n);
+    x->trailer_len += n;
+    return 0;
+}
+
+/* Decodes chunked body bytes from rbuf into buf. Returns bytes written or -EBADMSG. */
+static ssize_t read_chunked(struct mtlb_h2x *x, uint8_t *buf, size_t len, int *flags)
+{
+    struct mtlb_buf *b = &x->up->rbuf;
+    size_t out = 0;
+
+    while (out < len && !(*flags & MTLB_H2_EOF)) {
+        size_t dlen = 0, tlen = 0;
+        bool done = false;
+        ssize_t k = mtlb_h1_chunked_next(&x->ck, b->data + b->off, b->len, &dlen, &tlen, &done);
+        size_t tend = (size_t)k - (done ? 2 : 0); /* trailer lines precede the final CRLF */
+        if (k < 0 || (tlen > 0 && keep_trailer(x, b->data + b->off + tend - tlen, tlen) != 0)) {
+            return -EBADMSG;
+        }
+        b->off += (uint32_t)k;
+        b->len -= (uint32_t)k;
+        if (done) {
+            *flags |= MTLB_H2_EOF;
+            if (x->trailer_len > 0) {
+                *flags |= submit_trailers(x);
+            }
+            break;
+        }
+        if (dlen == 0) {
+            break;
+        }
+        size_t n = dlen < len - out ? dlen : len - out;
+        memcpy(buf + out, b->data + b->off, n);
+        mtlb_h1_chunked_take(&x->ck, n);
+        b->off += (uint32_t)n;
+        b->len -= (uint32_t)n;
+        out += n;
+    }
+    return (ssize_t)out;
+}
+
+static ssize_t read_body(struct mtlb_h2_stream *s, uint8_t *buf, size_t len, int *flags)
+{
+    struct mtlb_h2x *x = s->user;
+    struct mtlb_upstream *u = x->up;
+    ssize_t n = 0;
+
+    if (u == NULL) {
+        return -EIO;
+    }
+    struct mtlb_buf *b = &u->rbuf;
+    if (x->resp_body == MTLB_BODY_CHUNKED) {
+        n = read_chunked(x, buf, len, flags);
+        if (n < 0) {
+            bad_response(x, "bad chunk");
+            return n;
+        }
+    } else {
+        uint64_t want = x->resp_body == MTLB_BODY_LENGTH && x->resp_left < len ? x->resp_left : len;
+        n = (ssize_t)(b->len < want ? b->len : want);
+        memcpy(buf, b->data + b->off, (size_t)n);
+        b->off += (uint32_t)n;
+        b->len -= (uint32_t)n;
+        x->resp_left -= x->resp_body == MTLB_BODY_LENGTH ? (uint64_t)n : 0;
+        if ((x->resp_body == MTLB_BODY_LENGTH && x->resp_left == 0) ||
+            (x->resp_body == MTLB_BODY_UNTIL_CLOSE && b->len == 0 && x->up_eof)) {
+            *flags |= MTLB_H2_EOF;
+        }
+    }
+    x->resp_bytes += (uint64_t)n;
+    if (*flags & MTLB_H2_EOF) {
+        if (b->len > 0) {
+            x->keepalive = false; /* bytes after the response: out of step */
+        }
+        exchange_done(x);
+        return n;
+    }
+    mtlb_upstream_recv(u);
+    if (n == 0) {
+        if (s->end_stream) {
+            mtlb_timer_disarm(&x->timer); /* the backend is the one we wait for */
+        }
+        return -EAGAIN;
+    }
+    touch(x);
+    return n;
+}
+
+const struct mtlb_h2_ops mtlb_h2x_ops = {
+    .on_request = on_request,
+    .on_body = on_body,
+    .on_close = on_close,
+    .read_body = read_body,
+};
