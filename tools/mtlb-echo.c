@@ -31,11 +31,23 @@
 #define LINGER_MS 2000
 #define FNV_BASIS 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
+#define TRAILERS_CAP 1024 /* request trailer bytes kept for /echo-trailers */
 
 /* 'a' + i % 26 for i < PATTERN_LEN + 26: any body offset maps to a contiguous slice. */
 static char pattern[PATTERN_LEN + 26];
 
-enum route { R_ECHO, R_SIZE, R_CHUNKED, R_STATUS, R_CLOSE, R_SLEEP, R_GARBAGE, R_DROP };
+enum route {
+    R_ECHO,
+    R_ECHO_TRAILERS,
+    R_SIZE,
+    R_CHUNKED,
+    R_TRAILERS,
+    R_STATUS,
+    R_CLOSE,
+    R_SLEEP,
+    R_GARBAGE,
+    R_DROP
+};
 
 enum conn_state {
     ST_HEAD,    /* waiting for (or parsing) the next request head */
@@ -67,7 +79,9 @@ struct request {
     uint64_t fnv;
     const char *head; /* the head as received: in the input buffer or in `saved` */
     size_t head_len;
-    bool pinned; /* head still lives in the input buffer */
+    bool pinned;         /* head still lives in the input buffer */
+    size_t trailers_len; /* /echo-trailers: trailer section received (with its final CRLF) */
+    char trailers[TRAILERS_CAP];
 };
 
 struct worker;
@@ -85,6 +99,8 @@ struct conn {
     struct request req;
     uint64_t stream_left, stream_pos; /* response body bytes still to generate */
     bool stream_chunked, stream_last_chunk;
+    bool stream_trailers; /* /trailers: the last chunk carries X-Body-Bytes/-Fnv1a64 */
+    uint64_t stream_fnv;
     enum conn_state after_stream;
     uint64_t deadline;
     struct conn *tprev, *tnext; /* timer list; on it iff deadline != 0 */
@@ -338,6 +354,10 @@ static bool route_request(struct request *req, struct mtlb_slice target)
         req->route = req->http10 ? R_SIZE : R_CHUNKED; /* no chunked coding in HTTP/1.0 */
         return parse_num(num, end, UINT64_C(1) << 50, &req->arg);
     }
+    if (has_prefix(p, end, "/trailers/", &num)) {
+        req->route = req->http10 ? R_SIZE : R_TRAILERS;
+        return parse_num(num, end, UINT64_C(1) << 50, &req->arg);
+    }
     if (has_prefix(p, end, "/status/", &num)) {
         req->route = R_STATUS;
         return parse_num(num, end, 599, &req->arg) && req->arg >= 200;
@@ -352,18 +372,39 @@ static bool route_request(struct request *req, struct mtlb_slice target)
         req->route = R_GARBAGE;
     } else if (is_path(p, end, "/drop")) {
         req->route = R_DROP;
+    } else if (is_path(p, end, "/echo-trailers")) {
+        req->route = R_ECHO_TRAILERS;
     }
     return true;
 }
 
 /* ---- responses ---- */
 
+/* /echo-trailers: each request trailer line as "trailer: NAME: VALUE\r\n" into out. */
+static size_t format_trailers(const struct request *r, char *out)
+{
+    size_t n = 0, len = r->trailers_len >= 2 ? r->trailers_len - 2 : 0; /* not the empty line */
+    const char *p = r->trailers, *end = r->trailers + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl + 1 : end;
+        memcpy(out + n, "trailer: ", 9);
+        memcpy(out + n + 9, p, (size_t)(stop - p));
+        n += 9 + (size_t)(stop - p);
+        p = stop;
+    }
+    return n;
+}
+
 static void respond_echo(struct conn *c, bool close)
 {
     struct request *r = &c->req;
     char digits[24];
+    /* Each trailer line gains at most 9 bytes and is at least 3 bytes long. */
+    char trailers[TRAILERS_CAP * 4];
+    size_t nt = r->route == R_ECHO_TRAILERS ? format_trailers(r, trailers) : 0;
     size_t nd = fmt_u64(digits, r->body_bytes);
-    size_t trailer = 12 + nd + 2 + 14 + 16 + 2;
+    size_t trailer = 12 + nd + 2 + 14 + 16 + 2 + nt;
     char fnv[17];
     snprintf(fnv, sizeof(fnv), "%016" PRIx64, r->fnv);
     put_status(c, 200, close);
@@ -379,6 +420,7 @@ static void respond_echo(struct conn *c, bool close)
     put_str(c, "\r\nbody-fnv1a64: ");
     put_mem(c, fnv, 16);
     put_str(c, "\r\n");
+    put_mem(c, trailers, nt);
 }
 
 static void respond_stream(struct conn *c, bool close)
@@ -386,7 +428,7 @@ static void respond_stream(struct conn *c, bool close)
     struct request *r = &c->req;
     put_status(c, 200, close);
     put_str(c, "Content-Type: application/octet-stream\r\n");
-    if (r->route == R_CHUNKED) {
+    if (r->route == R_CHUNKED || r->route == R_TRAILERS) {
         put_str(c, "Transfer-Encoding: chunked\r\n\r\n");
     } else {
         put_length(c, r->arg);
@@ -397,7 +439,9 @@ static void respond_stream(struct conn *c, bool close)
     }
     c->stream_left = r->arg;
     c->stream_pos = 0;
-    c->stream_chunked = r->route == R_CHUNKED;
+    c->stream_chunked = r->route == R_CHUNKED || r->route == R_TRAILERS;
+    c->stream_trailers = r->route == R_TRAILERS;
+    c->stream_fnv = FNV_BASIS;
     c->stream_last_chunk = c->stream_chunked;
     c->after_stream = close ? ST_CLOSING : ST_HEAD;
     c->state = ST_STREAM;
@@ -416,7 +460,7 @@ static enum step respond(struct conn *c)
         timer_set(c, now_ms() + r->arg + 1);
         return STEP_WAIT;
     }
-    if (!out_reserve(c, 512 + c->w->name_len + r->head_len)) {
+    if (!out_reserve(c, 512 + c->w->name_len + r->head_len + sizeof(r->trailers) * 4)) {
         c->state = ST_CLOSING;
         return STEP_PROGRESS;
     }
@@ -424,6 +468,7 @@ static enum step respond(struct conn *c)
     switch (r->route) {
     case R_SIZE:
     case R_CHUNKED:
+    case R_TRAILERS:
         respond_stream(c, close);
         break;
     case R_STATUS:
@@ -492,8 +537,15 @@ static void dechunk(struct request *r, const char *p, size_t n)
                 r->dc = DC_SIZE;
             }
             break;
-        case DC_TRAILER:
+        case DC_TRAILER: {
+            size_t room = sizeof(r->trailers) - r->trailers_len, take = (size_t)(end - p);
+            take = take < room ? take : room;
+            if (r->route == R_ECHO_TRAILERS) {
+                memcpy(r->trailers + r->trailers_len, p, take);
+                r->trailers_len += take;
+            }
             return;
+        }
         }
     }
 }
@@ -542,6 +594,7 @@ static void request_init(struct request *r, const struct mtlb_h1_message *m, con
     r->dc_left = 0;
     r->body_bytes = 0;
     r->fnv = FNV_BASIS;
+    r->trailers_len = 0;
     /* The parser skips empty lines before the request line; they are not part of the head. */
     r->head = m->method.p;
     r->head_len = len - (size_t)(m->method.p - head);
@@ -599,11 +652,21 @@ static void stream_refill_chunked(struct conn *c)
     static const char hexd[] = "0123456789abcdef";
     while (c->out_len - c->out_off < OUT_HIGH && (c->stream_left || c->stream_last_chunk)) {
         size_t n = c->stream_left < 1000 ? (size_t)c->stream_left : 1000;
-        if (!out_reserve(c, n + 16)) {
+        if (!out_reserve(c, n + 96)) {
             return;
         }
         if (n == 0) {
-            put_str(c, "0\r\n\r\n");
+            put_str(c, "0\r\n");
+            if (c->stream_trailers) {
+                char fnv[17];
+                snprintf(fnv, sizeof(fnv), "%016" PRIx64, c->stream_fnv);
+                put_str(c, "X-Body-Bytes: ");
+                put_u64(c, c->stream_pos);
+                put_str(c, "\r\nX-Body-Fnv1a64: ");
+                put_mem(c, fnv, 16);
+                put_str(c, "\r\n");
+            }
+            put_str(c, "\r\n");
             c->stream_last_chunk = false;
             return;
         }
@@ -618,6 +681,9 @@ static void stream_refill_chunked(struct conn *c)
         put_str(c, "\r\n");
         put_mem(c, pattern + c->stream_pos % 26, n);
         put_str(c, "\r\n");
+        if (c->stream_trailers) {
+            c->stream_fnv = fnv1a(c->stream_fnv, pattern + c->stream_pos % 26, n);
+        }
         c->stream_pos += n;
         c->stream_left -= n;
     }
@@ -736,7 +802,7 @@ static void conn_open(struct worker *w, int fd)
     c->readable = c->writable = true;
     c->in_start = c->in_len = c->out_off = c->out_len = 0;
     c->stream_left = 0;
-    c->stream_chunked = c->stream_last_chunk = false;
+    c->stream_chunked = c->stream_last_chunk = c->stream_trailers = false;
     c->req.pinned = false;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
@@ -903,11 +969,13 @@ static void usage(FILE *f)
                "HTTP/1.1 test backend; every response carries X-Backend: NAME.\n"
                "  /size/N      N bytes, byte i = 'a' + i %% 26\n"
                "  /chunked/N   the same bytes, chunked in chunks of 1000\n"
+               "  /trailers/N  as /chunked/N, then trailers X-Body-Bytes and X-Body-Fnv1a64\n"
                "  /status/NNN  that status (200-599), empty body\n"
                "  /close       \"bye\\n\", then close\n"
                "  /sleep/MS    echo after MS milliseconds\n"
                "  /garbage     \"this is not http\", then close\n"
                "  /drop        close without an answer\n"
+               "  /echo-trailers  echo, plus a \"trailer: NAME: VALUE\" line per request trailer\n"
                "  other        the request head as received, then body-bytes and body-fnv1a64\n");
 }
 

@@ -462,6 +462,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->ktls != NULL) {
         fprintf(f, "    ktls: %s\n", cfg->ktls);
     }
+    if (cfg->alpn != NULL) {
+        fprintf(f, "    alpn: %s\n", cfg->alpn);
+    }
     fprintf(f, "    domains:\n");
     struct it_domain def = {.cert = NULL};
     size_t n = cfg->n_domains ? cfg->n_domains : 1;

@@ -36,6 +36,7 @@ struct it_config {
     const char *limits;           /* YAML flow mapping; NULL for the suite defaults */
     const char *io;               /* auto, uring, epoll; NULL: $MTLB_IT_IO or the default */
     const char *ktls;             /* listener ktls: auto, on, off; NULL: not written (auto) */
+    const char *alpn;             /* listener alpn: YAML flow sequence ("[http/1.1]"); NULL: none */
 };
 
 struct it_env {

@@ -75,7 +75,13 @@ class Conn:
                 size = int(self.read_until(b"\r\n")[:-2].split(b";")[0], 16)
                 sizes.append(size)
                 if size == 0:
-                    assert self.read_until(b"\r\n") == b"\r\n"
+                    trailers = []
+                    while True:
+                        line = self.read_until(b"\r\n")
+                        if line == b"\r\n":
+                            break
+                        trailers.append(line[:-2].decode("latin-1"))
+                    hdrs["_trailers"] = trailers
                     break
                 body += self.read_n(size)
                 assert self.read_n(2) == b"\r\n"
@@ -231,6 +237,46 @@ def check_streams(port):
     c.close()
 
 
+def check_trailers(port):
+    c = Conn(port)
+    # /trailers/N: the /chunked/N body, then the body's size and FNV-1a 64 as trailers
+    c.send(req("/trailers/2500"))
+    _, hdrs, body = c.response()
+    assert body == pattern(2500) and hdrs["_chunk_sizes"] == [1000, 1000, 500, 0]
+    assert hdrs["_trailers"] == ["X-Body-Bytes: 2500",
+                                 "X-Body-Fnv1a64: %016x" % fnv1a64(pattern(2500))], hdrs
+    c.send(req("/trailers/0"))
+    _, hdrs, body = c.response()
+    assert body == b"" and hdrs["_trailers"] == ["X-Body-Bytes: 0",
+                                                 "X-Body-Fnv1a64: %016x" % FNV_BASIS]
+    c.send(req("/trailers/5", "HEAD"))
+    status, hdrs, _ = c.response(head_request=True)
+    assert status == 200 and hdrs["transfer-encoding"] == "chunked"
+    # /echo-trailers: the echo, then one "trailer:" line per request trailer field
+    raw = req("/echo-trailers", "POST", ["Transfer-Encoding: chunked"])
+    c.send(raw + b"3\r\nabc\r\n0\r\nX-One: 1\r\nx-two: a b\r\n\r\n")
+    status, _, body = c.response()
+    assert status == 200
+    assert body == raw + (b"body-bytes: 3\r\nbody-fnv1a64: %016x\r\n" % fnv1a64(b"abc") +
+                          b"trailer: X-One: 1\r\ntrailer: x-two: a b\r\n"), body
+    # without trailers (or without a chunked body) it is the plain echo
+    c.send(raw + b"3\r\nabc\r\n0\r\n\r\n")
+    assert c.response()[2].endswith(b"body-fnv1a64: %016x\r\n" % fnv1a64(b"abc"))
+    c.send(req("/echo-trailers"))
+    assert c.response()[2].endswith(b"body-fnv1a64: %016x\r\n" % FNV_BASIS)
+    # trailers on other routes stay unreported (the echo is unchanged)
+    raw = req("/up", "POST", ["Transfer-Encoding: chunked"])
+    c.send(raw + b"3\r\nabc\r\n0\r\nX-One: 1\r\n\r\n")
+    assert c.response()[2] == raw + b"body-bytes: 3\r\nbody-fnv1a64: %016x\r\n" % fnv1a64(b"abc")
+    # HTTP/1.0 has no chunked coding: /trailers/N is then plain /size/N
+    c2 = Conn(port)
+    c2.send(b"GET /trailers/30 HTTP/1.0\r\n\r\n")
+    _, hdrs, body = c2.response()
+    assert hdrs["content-length"] == "30" and body == pattern(30)
+    c.close()
+    c2.close()
+
+
 def check_closing_routes(port):
     c = Conn(port)
     c.send(req("/close"))
@@ -289,7 +335,7 @@ def main():
     p, port = start(binary, "--threads", "2")
     try:
         for check in (check_echo, check_uploads, check_pipelining, check_streams,
-                      check_closing_routes, check_bad_requests, check_sleep):
+                      check_trailers, check_closing_routes, check_bad_requests, check_sleep):
             check(port)
             print("ok", check.__name__)
     finally:
