@@ -543,6 +543,9 @@ static SSL *tls_connect(int fd, SSL_CTX **ctxp)
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
     static const unsigned char h2[] = "\x02h2";
     static const unsigned char h2_h1[] = "\x02h2\x08http/1.1";
+    if (opts.tls12) {
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    }
     if (opts.offer_h1) {
         SSL_CTX_set_alpn_protos(ctx, h2_h1, sizeof(h2_h1) - 1);
     } else {

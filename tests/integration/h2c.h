@@ -55,7 +55,7 @@ struct h2c_opts {
     int port;
     int timeout_ms, linger_ms;
     uint32_t window;
-    bool all_headers, print_body, offer_h1;
+    bool all_headers, print_body, offer_h1, tls12;
     const char *show[H2C_MAX_SHOW];
     size_t n_show;
     long rapid_reset;

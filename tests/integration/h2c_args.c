@@ -20,6 +20,7 @@ static void usage(FILE *f)
            "  --linger MS          after the last stream, keep reading this long (GOAWAY, close)\n"
            "  --window BYTES       SETTINGS_INITIAL_WINDOW_SIZE (default 1048576)\n"
            "  --offer-h1           offer h2 and http/1.1 in ALPN (default: h2 only)\n"
+           "  --tls12              TLS 1.2 only (default: 1.2 or 1.3, whichever is agreed)\n"
            "  --show-header NAME   print this response header (repeatable)\n"
            "  --all-headers        print every response header\n"
            "  --print-body         print response bodies, each line as 'body ID| LINE'\n"
@@ -193,6 +194,8 @@ int h2c_parse_args(int argc, char **argv, struct h2c_opts *o, struct h2c_stream 
             o->print_body = true;
         } else if (strcmp(a, "--offer-h1") == 0) {
             o->offer_h1 = true;
+        } else if (strcmp(a, "--tls12") == 0) {
+            o->tls12 = true;
         } else if (i + 1 >= argc) {
             ok = false;
         } else if (strcmp(a, "--stream") == 0) {

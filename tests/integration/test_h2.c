@@ -32,7 +32,7 @@ static void teardown(void)
     it_env_fini(&env);
 }
 
-TestSuite(h2, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(h2, .init = setup, .fini = teardown, .timeout = 240);
 
 /* ---- starting mtlb ---- */
 
@@ -398,9 +398,15 @@ static void h2load_case(const char *n, const char *c, const char *m, long want)
     free(err);
 }
 
-Test(h2, h2load_multiplexed, .timeout = 240)
+/* Thousands of streams at once mean thousands of backend connects: the suite's 1 s backend
+ * timeouts are for failure cases, not for a loaded (or sanitized) machine. */
+#define H2LOAD_TIMEOUTS                                                                            \
+    "{handshake: 5s, client_header: 5s, client_body: 10s, client_idle: 10s, "                      \
+    "backend_connect: 5s, backend_response: 10s, backend_idle: 10s, drain: 5s}"
+
+Test(h2, h2load_multiplexed)
 {
-    struct it_config cfg = {.n_domains = 1, .n_servers = 2};
+    struct it_config cfg = {.n_domains = 1, .n_servers = 2, .timeouts = H2LOAD_TIMEOUTS};
     cfg.domains[0].mode = "optional";
     cfg.servers[0] = it_echo_start(&env, "b1");
     cfg.servers[1] = it_echo_start(&env, "b2");
@@ -410,13 +416,10 @@ Test(h2, h2load_multiplexed, .timeout = 240)
     it_mtlb_stop(&env, 10000);
 }
 
-/* The acceptance run of the issue; long, so only with MTLB_IT_FULL=1. */
-Test(h2, h2load_acceptance_full, .timeout = 600)
+/* The acceptance run of the issue (about 5 s here, 7 s under ASan). */
+Test(h2, h2load_acceptance_full)
 {
-    if (getenv("MTLB_IT_FULL") == NULL || strcmp(getenv("MTLB_IT_FULL"), "1") != 0) {
-        cr_skip("h2load -n 100000 -c 64 -m 32 runs only with MTLB_IT_FULL=1");
-    }
-    struct it_config cfg = {.n_domains = 1, .n_servers = 2};
+    struct it_config cfg = {.n_domains = 1, .n_servers = 2, .timeouts = H2LOAD_TIMEOUTS};
     cfg.domains[0].mode = "optional";
     cfg.servers[0] = it_echo_start(&env, "b1");
     cfg.servers[1] = it_echo_start(&env, "b2");
@@ -452,7 +455,7 @@ static void expect_upload(const struct h2_out *o, const char *path, unsigned lon
     free(b);
 }
 
-Test(h2, bodies_byte_exact_both_ways, .timeout = 180)
+Test(h2, bodies_byte_exact_both_ways)
 {
     struct it_config cfg = {.timeouts = "{handshake: 2s, client_header: 2s, client_body: 10s, "
                                         "client_idle: 10s, backend_connect: 1s, "
@@ -814,11 +817,11 @@ Test(h2, header_list_too_large_is_refused)
     h2c_run(&o, 5000, "--print-body", "--cert", good_cert(), "--key", good_key(), "--stream",
             "path=/big,big-header=20000", NULL);
     struct h2s s;
+    /* Refused like an HTTP/1.1 head that is too large: 431 on that stream only. */
     bool have = h2_stream(o.out, "/big", 0, &s);
-    bool refused = have && (s.status == 431 || strcmp(s.reset, "-") != 0);
-    refused |= strstr(o.out, "goaway ") != NULL;
-    cr_assert(refused, "an oversized header list was not refused:\n%s%s", o.out, o.err);
-    cr_assert(!have || s.status != 200, "%s", o.out);
+    cr_assert(have && s.status == 431, "an oversized header list was not answered 431:\n%s%s",
+              o.out, o.err);
+    cr_assert_null(strstr(o.out, "goaway "), "the connection must survive:\n%s", o.out);
     cr_assert_null(strstr(o.out, "x-big: xxx"), "the header reached the backend");
     h2_out_fini(&o);
     it_mtlb_assert_alive(&env);
@@ -945,8 +948,11 @@ Test(h2, rapid_reset_is_cut_off)
     cr_assert_not_null(g, "no GOAWAY after a rapid reset (h2c exit %d):\n%s%s", o.rc, o.out, o.err);
     cr_assert(strncmp(strstr(g, "error="), "error=NO_ERROR", 14) != 0,
               "GOAWAY without an error code:\n%s", o.out);
+    /* ENHANCE_YOUR_CALM from mtlb's own frame budget, or INTERNAL_ERROR from nghttp2's
+     * stream-reset limiter, whichever trips first (a slow machine spreads the flood over
+     * more than one budget second). */
     cr_assert(strstr(g, "error=ENHANCE_YOUR_CALM") != NULL ||
-                  strstr(g, "error=PROTOCOL_ERROR") != NULL,
+                  strstr(g, "error=INTERNAL_ERROR") != NULL,
               "%s", o.out);
     cr_assert(strstr(o.out, " peer_closed=1 ") != NULL, "connection not closed:\n%s", o.out);
     h2_out_fini(&o);

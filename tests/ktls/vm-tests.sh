@@ -16,6 +16,7 @@ S="" # case-name suffix of the current mtlb instance ("" for io_uring, "_epoll")
 KTLS_PORT=8443
 OFF_PORT=8444
 MIB8=8388608
+MIB4=4194304
 mkdir -p "$ROOTW"
 npass=0
 nfail=0
@@ -261,6 +262,43 @@ case_bulk() { # version: 8 MiB up, then 8 MiB down, twice, on one connection
     check "$name" ktls 4 result=ok corrupt=0 requests_done=2
 }
 
+# HTTP/2 over the same transport: three concurrent streams on one connection, 4 MiB down with
+# a length, 4 MiB down chunked and 4 MiB up without a length. The three checksums must agree
+# (the same byte pattern each way: h2c computes the downloads', the backend the upload's).
+case_h2() { # version
+    local name extra="" fl fc fu
+    name="h2_$(tag "$1")"
+    [ "$1" = 1.2 ] && extra=--tls12
+    out=$("$B/h2c" --port $KTLS_PORT $extra --print-body --timeout 60000 \
+        --cert "$PKI/client/good-chain.pem" --key "$PKI/client/good.key" \
+        --stream "path=/size/$MIB4?tag=$name&i=1" --stream "path=/chunked/$MIB4?tag=$name&i=2" \
+        --stream "path=/echo?tag=$name&i=3,body=$MIB4,no-cl" 2>"$W/$name.err")
+    rc=$?
+    echo "$out" >"$W/$name.out"
+    fl=$(echo "$out" | sed -n "s/^stream .*status=200 bytes=$MIB4 fnv=\([0-9a-f]*\) .*path=\/size.*/\1/p")
+    fc=$(echo "$out" | sed -n "s/^stream .*status=200 bytes=$MIB4 fnv=\([0-9a-f]*\) .*path=\/chunked.*/\1/p")
+    fu=$(echo "$out" | sed -n 's/^body [0-9]*| body-fnv1a64: \([0-9a-f]*\).*/\1/p')
+    why=""
+    [ "$rc" -eq 0 ] || why="h2c exit $rc"
+    if [ -z "$why" ] && { [ -z "$fl" ] || [ "$fl" != "$fc" ] || [ "$fl" != "$fu" ]; }; then
+        why="checksums differ: size=$fl chunked=$fc upload=$fu"
+    fi
+    if [ -z "$why" ] && ! echo "$out" | grep -q "| X-SSL-Client-Verify: SUCCESS"; then
+        why="the backend did not see X-SSL-Client-Verify: SUCCESS"
+    fi
+    [ -z "$why" ] && transport_is "$name" ktls 3
+    if [ -z "$why" ] && grep "tag=$name&" "$W/access.log" | grep -qv '"proto":"h2"'; then
+        why="an access-log line of $name is not \"proto\":\"h2\""
+    fi
+    if [ -z "$why" ]; then
+        pass "$name"
+    else
+        fail "$name" "$why"
+        grep "tag=$name&" "$W/access.log" >"$W/$name.access"
+        evidence "$W/$name.out" "$W/$name.err" "$W/$name.access"
+    fi
+}
+
 # NAME_then_served: a fresh client is still served (mtlb survived what NAME did).
 served() {
     client "$1_after" --connect 127.0.0.1:$KTLS_PORT --tls 1.3 --requests 1
@@ -341,13 +379,15 @@ run_mtlb_cases() {
     done
     case_bulk 1.2
     case_bulk 1.3
+    case_h2 1.2
+    case_h2 1.3
     case_close_notify 1.2
     case_close_notify 1.3
     case_key_update
     case_off 1.2
     case_off 1.3
-    # 4 transport + 2 bulk + 2 close_notify (+2 after) + key update (+1 after) connections.
-    case_counters "$tx0" "$rx0" "$de0" 11
+    # 4 transport + 2 bulk + 2 h2 + 2 close_notify (+2 after) + key update (+1 after).
+    case_counters "$tx0" "$rx0" "$de0" 13
     if mtlb_alive; then
         pass mtlb_alive_at_end
     else
