@@ -74,11 +74,7 @@ struct mtlb_h2_stream {
     size_t trailers_len;
     bool responded; /* a response head was submitted */
 
-    /* header collection (glue internal) */
-    struct mtlb_h2_field *f;
-    nghttp2_rcbuf **rc;
-    size_t nf, fcap, hbytes;
-    bool in_trailers;
+    bool in_trailers;     /* glue internal: the stream's second header list */
     const char *err_body; /* error page body still to send */
     size_t err_left;
     char err_text[40];

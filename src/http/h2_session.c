@@ -27,6 +27,16 @@ struct mtlb_h2_conn {
     uint32_t junk;
     bool goaway, dead;
     bool busy; /* inside nghttp2: no recv/output now */
+    /* The header list being received. Header blocks never interleave (RFC 9113 section
+     * 4.3), so one list per connection serves every stream in turn; its arrays are reused. */
+    struct mtlb_h2_stream *fowner;
+    struct mtlb_h2_field *f;
+    nghttp2_rcbuf **rc;
+    size_t nf, fcap, hbytes;
+    struct mtlb_h1_header *hdrs; /* request view scratch, reused */
+    size_t hdrs_cap;
+    char *scratch;
+    size_t scratch_cap;
 };
 
 const char *mtlb_h2_status_text(int status)
@@ -57,21 +67,38 @@ const char *mtlb_h2_status_text(int status)
 
 /* ---- streams ---- */
 
-static void fields_release(struct mtlb_h2_stream *s)
+static void fields_release(struct mtlb_h2_conn *h)
 {
-    for (size_t i = 0; i < s->nf; i++) {
-        nghttp2_rcbuf_decref(s->rc[2 * i]);
-        nghttp2_rcbuf_decref(s->rc[2 * i + 1]);
+    for (size_t i = 0; i < h->nf; i++) {
+        nghttp2_rcbuf_decref(h->rc[2 * i]);
+        nghttp2_rcbuf_decref(h->rc[2 * i + 1]);
     }
-    s->nf = 0;
-    s->hbytes = 0;
+    h->nf = 0;
+    h->hbytes = 0;
+    h->fowner = NULL;
+}
+
+/* Grows a reusable scratch buffer to at least need bytes. */
+static void *grow(void **buf, size_t *cap, size_t need)
+{
+    if (*cap < need) {
+        void *p = realloc(*buf, need);
+        if (p == NULL) {
+            return NULL;
+        }
+        *buf = p;
+        *cap = need;
+    }
+    return *buf;
 }
 
 static void stream_free(struct mtlb_h2_stream *s)
 {
     struct mtlb_h2_conn *h = s->conn;
 
-    fields_release(s);
+    if (h->fowner == s) {
+        fields_release(h);
+    }
     if (s->prev != NULL) {
         s->prev->next = s->next;
     } else {
@@ -81,8 +108,6 @@ static void stream_free(struct mtlb_h2_stream *s)
         s->next->prev = s->prev;
     }
     h->n_streams--;
-    free(s->f);
-    free(s->rc);
     free(s->body);
     free(s->trailers);
     free(s);
@@ -97,11 +122,12 @@ static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *fr, void *
 {
     struct mtlb_h2_conn *h = arg;
 
+    fields_release(h); /* whatever an aborted block left */
     if (fr->hd.type != NGHTTP2_HEADERS || fr->headers.cat != NGHTTP2_HCAT_REQUEST) {
         struct mtlb_h2_stream *s = stream_of(h, fr->hd.stream_id);
         if (s != NULL) {
-            fields_release(s); /* trailers start a new header list */
-            s->in_trailers = true;
+            s->in_trailers = true; /* trailers: a new header list */
+            h->fowner = s;
         }
         return 0;
     }
@@ -117,6 +143,7 @@ static int on_begin_headers(nghttp2_session *ss, const nghttp2_frame *fr, void *
     }
     h->streams = s;
     h->n_streams++;
+    h->fowner = s;
     nghttp2_session_set_stream_user_data(ss, s->id, s);
     return 0;
 }
@@ -131,64 +158,61 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *fr, nghttp2_rcbuf
 
     (void)ss;
     (void)flags;
-    if (s == NULL || s->head_status != 0) {
+    if (s == NULL || s->head_status != 0 || h->fowner != s) {
         return 0;
     }
-    s->hbytes += nv.len + vv.len + 32; /* RFC 9113 section 6.5.2 accounting */
-    if (s->hbytes > h->st.max_header_bytes || s->nf >= h->st.max_headers + 8) {
+    h->hbytes += nv.len + vv.len + 32; /* RFC 9113 section 6.5.2 accounting */
+    if (h->hbytes > h->st.max_header_bytes || h->nf >= h->st.max_headers + 8) {
         s->head_status = 431;
-        fields_release(s);
+        fields_release(h);
         return 0;
     }
-    if (s->nf == s->fcap) {
-        size_t cap = s->fcap ? s->fcap * 2 : 16;
-        struct mtlb_h2_field *f = realloc(s->f, cap * sizeof(*f));
+    if (h->nf == h->fcap) {
+        size_t cap = h->fcap ? h->fcap * 2 : 32;
+        struct mtlb_h2_field *f = realloc(h->f, cap * sizeof(*f));
         if (f != NULL) {
-            s->f = f;
+            h->f = f;
         }
-        nghttp2_rcbuf **rc = realloc(s->rc, 2 * cap * sizeof(*rc));
+        nghttp2_rcbuf **rc = realloc(h->rc, 2 * cap * sizeof(*rc));
         if (f == NULL || rc == NULL) {
-            s->rc = rc != NULL ? rc : s->rc;
+            h->rc = rc != NULL ? rc : h->rc;
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
-        s->rc = rc;
-        s->fcap = cap;
+        h->rc = rc;
+        h->fcap = cap;
     }
     nghttp2_rcbuf_incref(name);
     nghttp2_rcbuf_incref(value);
-    s->rc[2 * s->nf] = name;
-    s->rc[2 * s->nf + 1] = value;
-    s->f[s->nf].name = (struct mtlb_slice){(const char *)nv.base, nv.len};
-    s->f[s->nf].value = (struct mtlb_slice){(const char *)vv.base, vv.len};
-    s->nf++;
+    h->rc[2 * h->nf] = name;
+    h->rc[2 * h->nf + 1] = value;
+    h->f[h->nf].name = (struct mtlb_slice){(const char *)nv.base, nv.len};
+    h->f[h->nf].value = (struct mtlb_slice){(const char *)vv.base, vv.len};
+    h->nf++;
     return 0;
 }
 
 /* The request head is complete: build the HTTP/1.1 view and hand it to the owner. */
 static void request_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s, bool end)
 {
-    struct mtlb_h1_header *hdrs = NULL;
-    char *scratch = NULL;
-    size_t cap = s->hbytes + 64;
+    size_t cap = h->hbytes + 64;
+    size_t nh = h->nf + 4;
 
     s->end_stream = end;
-    if (s->head_status == 0) {
-        hdrs = malloc((s->nf + 4) * sizeof(*hdrs));
-        scratch = malloc(cap);
-        if (hdrs == NULL || scratch == NULL) {
-            s->head_status = 500;
-        }
+    if (s->head_status == 0 &&
+        (grow((void **)&h->hdrs, &h->hdrs_cap, nh * sizeof(*h->hdrs)) == NULL ||
+         grow((void **)&h->scratch, &h->scratch_cap, cap) == NULL)) {
+        s->head_status = 500;
     }
     if (s->head_status == 0) {
         memset(&s->msg, 0, sizeof(s->msg));
-        s->msg.headers = hdrs;
-        s->msg.max_headers = s->nf + 4;
-        int rc = mtlb_h2_request_msg(s->f, s->nf, end, &s->msg, scratch, cap);
+        s->msg.headers = h->hdrs;
+        s->msg.max_headers = nh;
+        int rc = mtlb_h2_request_msg(h->f, h->nf, end, &s->msg, h->scratch, cap);
         s->head_status = rc == 0 ? 0 : rc == -ENOSPC ? 431 : rc == -ENOTSUP ? 501 : 400;
         s->authority = (struct mtlb_slice){0};
-        for (size_t i = 0; i < s->nf; i++) {
-            if (s->f[i].name.len == 10 && memcmp(s->f[i].name.p, ":authority", 10) == 0) {
-                s->authority = s->f[i].value;
+        for (size_t i = 0; i < h->nf; i++) {
+            if (h->f[i].name.len == 10 && memcmp(h->f[i].name.p, ":authority", 10) == 0) {
+                s->authority = h->f[i].value;
             }
         }
     }
@@ -199,19 +223,17 @@ static void request_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s, bool
         mtlb_h2_respond_error(s, s->head_status);
     }
     memset(&s->msg, 0, sizeof(s->msg));
-    free(hdrs);
-    free(scratch);
-    fields_release(s);
+    fields_release(h);
 }
 
 static void trailers_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s)
 {
-    size_t cap = s->hbytes + 16;
+    size_t cap = h->hbytes + 16;
 
     s->end_stream = true;
-    if (s->head_status == 0 && !s->discard && s->nf > 0) {
+    if (s->head_status == 0 && !s->discard && h->nf > 0 && h->fowner == s) {
         s->trailers = malloc(cap);
-        ssize_t n = s->trailers ? mtlb_h2_trailer_block(s->f, s->nf, s->trailers, cap) : -ENOMEM;
+        ssize_t n = s->trailers ? mtlb_h2_trailer_block(h->f, h->nf, s->trailers, cap) : -ENOMEM;
         if (n < 0) {
             free(s->trailers);
             s->trailers = NULL; /* trailers are advisory: dropping them is allowed */
@@ -219,7 +241,7 @@ static void trailers_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s)
             s->trailers_len = (size_t)n;
         }
     }
-    fields_release(s);
+    fields_release(h);
     if (!s->discard) {
         h->ops->on_body(s);
     }
@@ -510,8 +532,13 @@ void mtlb_h2_conn_free(struct mtlb_h2_conn *h)
         }
         stream_free(s);
     }
+    fields_release(h);
     nghttp2_session_del(h->ss);
     free(h->copy);
+    free(h->f);
+    free(h->rc);
+    free(h->hdrs);
+    free(h->scratch);
     free(h);
 }
 

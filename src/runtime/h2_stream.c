@@ -12,7 +12,6 @@
 #include "mtlb/rewrite.h"
 #include "mtlb/runtime.h"
 
-#define HEAD_EXTRA 4096
 #define TRAILER_CAP (16 * 1024)
 #define RBUF_HEAD_CAP (32 * 1024)
 
@@ -89,13 +88,38 @@ static void start_upstream(struct mtlb_h2x *x)
     }
 }
 
+/* One allocation per stream: the exchange, its rewritten head and its path (for the log). */
+static struct mtlb_h2x *x_new(struct mtlb_h2_stream *s, const char *head, size_t head_len)
+{
+    size_t path_len = s->msg.target.len < 2048 ? s->msg.target.len : 2048;
+    struct mtlb_h2x *x = malloc(sizeof(*x) + head_len + path_len + 1);
+
+    if (x == NULL) {
+        return NULL;
+    }
+    memset(x, 0, sizeof(*x));
+    x->head = (char *)(x + 1);
+    memcpy(x->head, head, head_len);
+    x->head_len = (uint32_t)head_len;
+    x->path = x->head + head_len;
+    memcpy(x->path, s->msg.target.p, path_len);
+    x->path[path_len] = '\0';
+    size_t ml =
+        s->msg.method.len < sizeof(x->method) - 1 ? s->msg.method.len : sizeof(x->method) - 1;
+    memcpy(x->method, s->msg.method.p, ml);
+    x->is_head = strcmp(x->method, "HEAD") == 0;
+    x->timer.kind = -1;
+    return x;
+}
+
 static void on_request(struct mtlb_h2_stream *s)
 {
     struct mtlb_client *c = owner(s);
     struct mtlb_worker *w = c->w;
-    const struct mtlb_config *cfg = w->srv->cfg;
-    struct mtlb_h2x *x = calloc(1, sizeof(*x));
     struct mtlb_rewrite_req rw = {.identity = &c->identity, .client_ip = c->ip, .proto = "https"};
+    /* The connection's head buffer is free scratch on an HTTP/2 connection. */
+    ssize_t n = mtlb_rewrite_request(&s->msg, &rw, c->up_head, c->up_head_cap);
+    struct mtlb_h2x *x = x_new(s, c->up_head, n > 0 ? (size_t)n : 0);
 
     if (x == NULL) {
         mtlb_h2_reset(s, NGHTTP2_INTERNAL_ERROR);
@@ -104,30 +128,21 @@ static void on_request(struct mtlb_h2_stream *s)
     s->user = x;
     x->c = c;
     x->s = s;
-    x->timer.kind = -1;
-    x->pool = cfg->listeners[c->listener].backend_index;
+    x->pool = w->srv->cfg->listeners[c->listener].backend_index;
     x->started_ms = w->now_ms;
     w->ctr.requests++;
-    size_t ml =
-        s->msg.method.len < sizeof(x->method) - 1 ? s->msg.method.len : sizeof(x->method) - 1;
-    memcpy(x->method, s->msg.method.p, ml);
-    x->path = strndup(s->msg.target.p, s->msg.target.len < 2048 ? s->msg.target.len : 2048);
-    x->is_head = strcmp(x->method, "HEAD") == 0;
-
     /* The request's Host (from :authority, or a host field without one) is entry 0. */
     struct mtlb_slice host = s->msg.num_headers > 0 ? s->msg.headers[0].value : s->authority;
     if (mtlb_client_misdirected(c, host.p, host.len)) {
         fail(x, 421);
         return;
     }
-    uint32_t cap = cfg->limits.max_header_bytes + HEAD_EXTRA;
-    x->head = malloc(cap);
-    ssize_t n = x->head ? mtlb_rewrite_request(&s->msg, &rw, x->head, cap) : -ENOMEM;
     if (n < 0) {
+        /* -ENOSPC: the head grew past the limit; -EINVAL: an identity value that cannot be
+         * sent safely, which is our fault, not the client's. */
         fail(x, n == -ENOSPC ? 431 : 500);
         return;
     }
-    x->head_len = (uint32_t)n;
     x->chunked = s->msg.body == MTLB_BODY_CHUNKED;
     if (!s->end_stream) {
         touch(x);
@@ -162,10 +177,8 @@ static void on_close(struct mtlb_h2_stream *s, uint32_t code)
     }
     release_up(x, false);
     mtlb_timer_disarm(&x->timer);
-    free(x->head);
-    free(x->path);
     free(x->trailer_buf);
-    free(x);
+    free(x); /* head and path live in the same block */
 }
 
 /* ---- request towards the backend ---- */
