@@ -17,11 +17,15 @@ struct mtlb_h2_conn {
     struct mtlb_h2_settings st;
     struct mtlb_h2_stream *streams; /* open streams, a doubly linked list */
     unsigned n_streams;
-    /* Output not yet taken: what mem_send returned, or a copy once recv ran again. */
+    /* Output. Small frames are gathered into cbuf (up to COALESCE bytes) so that the owner
+     * encrypts one TLS record for many frames; a large frame is handed out as nghttp2 made
+     * it (direct). out/out_len: what is left of nghttp2's last chunk, valid until the next
+     * mem_send (recv moves it into cbuf first). */
     const uint8_t *out;
     size_t out_len;
-    uint8_t *copy;
-    size_t copy_cap;
+    uint8_t *cbuf;
+    size_t ccap, coff, clen;
+    bool direct;
     /* Frame-flood budget: junk frames within the current second. */
     uint64_t junk_window_ms, now_ms;
     uint32_t junk;
@@ -362,6 +366,22 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void 
     return 0;
 }
 
+/* A complete response to a request the client is still sending: ask it to stop, without
+ * error (RFC 9113 section 8.1), so the stream does not linger half-open. */
+static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *fr, void *arg)
+{
+    struct mtlb_h2_conn *h = arg;
+
+    if ((fr->hd.type == NGHTTP2_DATA || fr->hd.type == NGHTTP2_HEADERS) &&
+        (fr->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        struct mtlb_h2_stream *s = stream_of(h, fr->hd.stream_id);
+        if (s != NULL && !s->end_stream) {
+            nghttp2_submit_rst_stream(ss, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+        }
+    }
+    return 0;
+}
+
 static int on_invalid_frame(nghttp2_session *ss, const nghttp2_frame *fr, int err, void *arg)
 {
     (void)ss;
@@ -485,6 +505,7 @@ int mtlb_h2_conn_new(struct mtlb_h2_conn **out, const struct mtlb_h2_settings *s
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     /* Window updates only once the bytes have left for the backend: bounded buffers. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_continuations(opt, 8);
@@ -534,7 +555,7 @@ void mtlb_h2_conn_free(struct mtlb_h2_conn *h)
     }
     fields_release(h);
     nghttp2_session_del(h->ss);
-    free(h->copy);
+    free(h->cbuf);
     free(h->f);
     free(h->rc);
     free(h->hdrs);
@@ -547,20 +568,25 @@ void *mtlb_h2_conn_owner(const struct mtlb_h2_conn *h)
     return h->owner;
 }
 
+#define COALESCE 16384
+
 int mtlb_h2_conn_recv(struct mtlb_h2_conn *h, const uint8_t *p, size_t n, uint64_t now_ms)
 {
     /* nghttp2 may reuse its output buffer while it reads: keep our own copy of the rest. */
-    if (h->out_len > 0 && h->out != h->copy) {
-        if (h->copy_cap < h->out_len) {
-            uint8_t *c = realloc(h->copy, h->out_len);
+    if (h->out_len > 0) {
+        size_t need = h->clen + h->out_len;
+        if (h->ccap < need) {
+            uint8_t *c = realloc(h->cbuf, need);
             if (c == NULL) {
                 return NGHTTP2_ERR_NOMEM;
             }
-            h->copy = c;
-            h->copy_cap = h->out_len;
+            h->cbuf = c;
+            h->ccap = need;
         }
-        memmove(h->copy, h->out, h->out_len);
-        h->out = h->copy;
+        memcpy(h->cbuf + h->clen, h->out, h->out_len);
+        h->clen += h->out_len;
+        h->out_len = 0;
+        h->direct = false;
     }
     h->now_ms = now_ms;
     h->busy = true;
@@ -575,29 +601,66 @@ int mtlb_h2_conn_recv(struct mtlb_h2_conn *h, const uint8_t *p, size_t n, uint64
 
 ssize_t mtlb_h2_conn_output(struct mtlb_h2_conn *h, const uint8_t **p)
 {
-    if (h->out_len == 0) {
-        h->busy = true;
-        ssize_t n = nghttp2_session_mem_send(h->ss, &h->out);
-        h->busy = false;
-        if (n < 0) {
-            h->dead = true;
-            return n;
-        }
-        h->out_len = (size_t)n;
+    if (h->direct) {
+        *p = h->out;
+        return (ssize_t)h->out_len;
     }
-    *p = h->out;
-    return (ssize_t)h->out_len;
+    if (h->clen > h->coff) {
+        *p = h->cbuf + h->coff;
+        return (ssize_t)(h->clen - h->coff);
+    }
+    h->coff = h->clen = 0;
+    if (h->ccap < COALESCE) {
+        uint8_t *c = realloc(h->cbuf, COALESCE);
+        if (c == NULL) {
+            return NGHTTP2_ERR_NOMEM;
+        }
+        h->cbuf = c;
+        h->ccap = COALESCE;
+    }
+    while (h->clen < COALESCE) {
+        if (h->out_len == 0) {
+            h->busy = true;
+            ssize_t n = nghttp2_session_mem_send(h->ss, &h->out);
+            h->busy = false;
+            if (n < 0) {
+                h->dead = true;
+                return n;
+            }
+            if (n == 0) {
+                break;
+            }
+            h->out_len = (size_t)n;
+        }
+        if (h->clen == 0 && h->out_len >= COALESCE / 2) {
+            h->direct = true; /* a big DATA frame: no copy */
+            *p = h->out;
+            return (ssize_t)h->out_len;
+        }
+        size_t take = h->out_len < COALESCE - h->clen ? h->out_len : COALESCE - h->clen;
+        memcpy(h->cbuf + h->clen, h->out, take);
+        h->clen += take;
+        h->out += take;
+        h->out_len -= take;
+    }
+    *p = h->cbuf;
+    return (ssize_t)h->clen;
 }
 
 void mtlb_h2_conn_sent(struct mtlb_h2_conn *h, size_t n)
 {
-    h->out += n;
-    h->out_len -= n;
+    if (h->direct) {
+        h->out += n;
+        h->out_len -= n;
+        h->direct = h->out_len > 0;
+    } else {
+        h->coff += n;
+    }
 }
 
 bool mtlb_h2_conn_alive(const struct mtlb_h2_conn *h)
 {
-    if (h->out_len > 0) {
+    if (h->out_len > 0 || h->clen > h->coff) {
         return true;
     }
     if (h->goaway && h->n_streams == 0) {

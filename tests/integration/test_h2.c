@@ -712,6 +712,29 @@ Test(h2, no_backend_available_is_503_per_stream)
     it_mtlb_stop(&env, 5000);
 }
 
+/* An answer before the request body is complete (here 503: nobody listens) is followed by
+ * RST_STREAM(NO_ERROR), so the client stops uploading and the stream does not linger
+ * half-open (RFC 9113 section 8.1). Only the stream's first window was taken. */
+Test(h2, early_answer_stops_the_upload)
+{
+    struct it_config cfg = {.n_servers = 1};
+    cfg.servers[0] = it_free_port();
+    start_cfg(&cfg);
+    struct h2_out o;
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream",
+            "path=/up,body=3000000", "--stream", "path=/next,after", NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    struct h2s s;
+    get_stream(&o, "/up", 0, &s);
+    cr_assert_eq(s.status, 503, "%s", o.out);
+    cr_assert_str_eq(s.reset, "NO_ERROR/peer", "%s", o.out);
+    cr_assert(s.sent <= 65535, "the client sent %llu bytes past its window", s.sent);
+    get_stream(&o, "/next", 0, &s);
+    cr_assert_eq(s.status, 503, "the connection must carry on:\n%s", o.out);
+    h2_out_fini(&o);
+    it_mtlb_stop(&env, 5000);
+}
+
 /* ---- 421 ---- */
 
 /* A connection verified under other.example.com's truststore must not carry a stream for
