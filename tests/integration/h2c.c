@@ -297,6 +297,9 @@ static ssize_t read_body(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t l
     if (s->sp->reset_send >= 0 && (uint64_t)s->sp->reset_send < limit) {
         limit = (uint64_t)s->sp->reset_send;
     }
+    if (s->sp->stall_send >= 0 && s->sent >= (uint64_t)s->sp->stall_send) {
+        return NGHTTP2_ERR_DEFERRED; /* a client that stops sending mid-body */
+    }
     if (s->sent >= limit && limit < s->sp->body) {
         s->want_reset = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -484,7 +487,8 @@ static bool pump_in(SSL *ssl)
 /* The rapid-reset attack: HEADERS then RST_STREAM, count times, as fast as the socket takes. */
 static void rapid_reset(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct pollfd *pfd)
 {
-    static const struct h2c_spec rr = {.path = "/", .reset_recv = -1, .reset_send = -1};
+    static const struct h2c_spec rr = {
+        .path = "/", .reset_recv = -1, .reset_send = -1, .stall_send = -1};
     long done = 0;
     while (done < opts.rapid_reset && !goaway_seen && !peer_closed && !conn_broken) {
         nghttp2_nv nv[4] = {make_nv(":method", "GET"), make_nv(":scheme", "https"),

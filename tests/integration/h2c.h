@@ -34,6 +34,7 @@ struct h2c_spec {
     char *big_value;
     long long reset_recv; /* >= 0: RST_STREAM(CANCEL) after this many response body bytes */
     long long reset_send; /* >= 0: RST_STREAM(CANCEL) after this many request body bytes */
+    long long stall_send; /* >= 0: send nothing more after this many request body bytes */
 };
 
 struct h2c_stream {

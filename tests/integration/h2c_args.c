@@ -30,6 +30,7 @@ static void usage(FILE *f)
            "  body=N (request body of N bytes, byte i = 'a' + i %% 26)  no-cl (no content-length)\n"
            "  header=NAME:VALUE trailer=NAME:VALUE (repeatable)  big-header=N (x-big: N bytes)\n"
            "  reset-recv=K  reset-send=K (RST_STREAM CANCEL after K response/request body bytes)\n"
+           "  stall-send=K (send no request body byte past K, keep the stream open)\n"
            "  after (open only once every earlier stream has closed)\n"
            "No --stream: one GET /. Output, one line each:\n"
            "  connected alpn=P tls=V | handshake failed: WHY\n"
@@ -108,6 +109,10 @@ static bool spec_item(struct h2c_spec *sp, char *item, unsigned long long *count
         sp->big_value = malloc(u + 1);
         memset(sp->big_value, 'x', u);
         sp->big_value[u] = '\0';
+    } else if (strcmp(item, "stall-send") == 0) {
+        bool ok = parse_u64(v, &u);
+        sp->stall_send = (long long)u;
+        return ok;
     } else if (strcmp(item, "reset-recv") == 0 || strcmp(item, "reset-send") == 0) {
         bool ok = parse_u64(v, &u);
         *(item[6] == 'r' ? &sp->reset_recv : &sp->reset_send) = (long long)u;
@@ -123,7 +128,7 @@ static bool add_spec(const char *text, struct h2c_stream **streams, size_t *n, i
 {
     struct h2c_spec *sp = calloc(1, sizeof(*sp));
     sp->path = "/";
-    sp->reset_recv = sp->reset_send = -1;
+    sp->reset_recv = sp->reset_send = sp->stall_send = -1;
     unsigned long long count = 1;
     bool after = false;
     char *copy = strdup(text), *save = NULL;

@@ -735,6 +735,34 @@ Test(h2, early_answer_stops_the_upload)
     it_mtlb_stop(&env, 5000);
 }
 
+/* A stream whose client stops sending its body is answered 408 after client_body, alone:
+ * the other streams of the connection carry on. */
+Test(h2, stalled_upload_times_out_on_its_stream)
+{
+    struct it_config cfg = {.timeouts = "{handshake: 2s, client_header: 2s, client_body: 1s, "
+                                        "client_idle: 10s, backend_connect: 1s, "
+                                        "backend_response: 5s, backend_idle: 10s, drain: 2s}"};
+    start_cfg(&cfg);
+    struct h2_out o;
+    double t0 = it_now();
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream",
+            "path=/stall,body=100000,stall-send=5000", "--stream", "path=/sleep/1500", NULL);
+    double took = it_now() - t0;
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    struct h2s s;
+    get_stream(&o, "/stall", 0, &s);
+    cr_assert_eq(s.status, 408, "%s", o.out);
+    cr_assert_str_eq(s.reset, "NO_ERROR/peer", "%s", o.out);
+    get_stream(&o, "/sleep/1500", 0, &s);
+    cr_assert_eq(s.status, 200, "%s", o.out);
+    cr_assert(took < 8, "took %.1f s", took);
+    cr_assert(it_count_lines(env.err_log,
+                             (const char *const[]){"event=client_timeout", "stream=1", NULL}) >= 1,
+              "no client_timeout log line for the stream");
+    h2_out_fini(&o);
+    it_mtlb_stop(&env, 5000);
+}
+
 /* ---- 421 ---- */
 
 /* A connection verified under other.example.com's truststore must not carry a stream for
