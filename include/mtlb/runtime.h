@@ -145,6 +145,7 @@ struct mtlb_client {
     char ip[INET6_ADDRSTRLEN];
     int pending; /* ops in flight on the ring */
     bool recv_pending, send_pending, eof, dead, closing, close_after;
+    bool hs_started; /* acceptor: the handshake has run at least once */
     enum mtlb_client_state state;
     enum mtlb_transport transport;
     struct mtlb_h2_conn *h2; /* the HTTP/2 session when ALPN chose h2 (state MTLB_C_H2) */
