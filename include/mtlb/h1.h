@@ -126,6 +126,13 @@ ssize_t mtlb_h1_chunked_next(struct mtlb_h1_chunked *c, const char *buf, size_t 
                              size_t *data_len, size_t *trailer_len, bool *done);
 void mtlb_h1_chunked_take(struct mtlb_h1_chunked *c, size_t n);
 
+/* A Content-Length value: digits only (no sign, list or inner whitespace), at most INT64_MAX.
+ * Returns false otherwise. */
+bool mtlb_h1_parse_length(struct mtlb_slice v, uint64_t *out);
+
+/* Reason phrase of the error statuses mtlb answers with ("Error" for others). */
+const char *mtlb_http_status_text(int status);
+
 /* Case-insensitive comparison of a slice with a NUL-terminated lower-case name. */
 bool mtlb_h1_name_is(struct mtlb_slice name, const char *lower);
 

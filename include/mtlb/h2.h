@@ -119,6 +119,4 @@ void mtlb_h2_consume(struct mtlb_h2_stream *s, uint32_t n);
 /* RST_STREAM with error_code. */
 void mtlb_h2_reset(struct mtlb_h2_stream *s, uint32_t error_code);
 
-const char *mtlb_h2_status_text(int status);
-
 #endif

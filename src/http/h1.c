@@ -366,8 +366,7 @@ static void te_coding(struct mtlb_slice tok, void *arg)
     f->te_other = f->te_other ? f->te_other : t->h;
 }
 
-/* Digits only; no sign, no list, no whitespace inside; must fit in int64_t. */
-static bool parse_content_length(struct mtlb_slice v, uint64_t *out)
+bool mtlb_h1_parse_length(struct mtlb_slice v, uint64_t *out)
 {
     uint64_t n = 0;
 
@@ -427,7 +426,7 @@ static int gather_framing(struct cur *c, struct framing *f)
             if (f->cl != NULL) {
                 return fail(c, off_of(c, h), 400, "multiple Content-Length fields");
             }
-            if (!parse_content_length(h->value, &m->content_length)) {
+            if (!mtlb_h1_parse_length(h->value, &m->content_length)) {
                 return fail(c, off_of(c, h), 400, "invalid Content-Length");
             }
             f->cl = h;
@@ -588,4 +587,32 @@ int mtlb_h1_parse_response(const char *buf, size_t len, bool request_was_head,
         return r;
     }
     return (int)c.pos;
+}
+
+const char *mtlb_http_status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
 }

@@ -43,32 +43,6 @@ struct mtlb_h2_conn {
     size_t scratch_cap;
 };
 
-const char *mtlb_h2_status_text(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 408:
-        return "Request Timeout";
-    case 421:
-        return "Misdirected Request";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Error";
-    }
-}
-
 /* ---- streams ---- */
 
 static void fields_release(struct mtlb_h2_conn *h)
@@ -442,7 +416,7 @@ int mtlb_h2_respond(struct mtlb_h2_stream *s, const nghttp2_nv *nva, size_t n, b
 int mtlb_h2_respond_error(struct mtlb_h2_stream *s, int status)
 {
     char code[8], len[24];
-    const char *text = mtlb_h2_status_text(status);
+    const char *text = mtlb_http_status_text(status);
 
     snprintf(code, sizeof(code), "%03d", (status % 1000 + 1000) % 1000);
     snprintf(len, sizeof(len), "%zu", strlen(text) + 1);

@@ -87,25 +87,6 @@ static bool valid_target(struct mtlb_slice t)
     return true;
 }
 
-/* Digits only, no sign or whitespace, must fit in int64_t (as the HTTP/1.1 parser). */
-static bool parse_decimal(struct mtlb_slice v, uint64_t *out)
-{
-    uint64_t n = 0;
-
-    if (v.len == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < v.len; i++) {
-        unsigned d = (unsigned char)v.p[i] - '0';
-        if (d > 9 || n > ((uint64_t)INT64_MAX - d) / 10) {
-            return false;
-        }
-        n = n * 10 + d;
-    }
-    *out = n;
-    return true;
-}
-
 /* ---- requests ---- */
 
 enum pseudo { P_METHOD, P_PATH, P_SCHEME, P_AUTHORITY, P_COUNT };
@@ -196,7 +177,7 @@ static int scan_regular(struct req_scan *s, const struct mtlb_h2_field *f)
         s->cookie_len += (s->cookies++ > 0 ? 2 : 0) + f->value.len;
         return 0;
     case K_CL:
-        if (s->has_cl || !parse_decimal(f->value, &s->content_length)) {
+        if (s->has_cl || !mtlb_h1_parse_length(f->value, &s->content_length)) {
             return -EINVAL;
         }
         s->has_cl = true;

@@ -17,34 +17,6 @@
 
 void mtlb_access_log_exchange(struct mtlb_client *c); /* access.c */
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 408:
-        return "Request Timeout";
-    case 421:
-        return "Misdirected Request";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
-}
-
 static uint32_t tout_space(struct mtlb_client *c)
 {
     struct mtlb_buf *b = &c->tout;
@@ -262,7 +234,7 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
         mtlb_client_abort(c);
         return;
     }
-    const char *text = status_text(status);
+    const char *text = mtlb_http_status_text(status);
     int n = snprintf(c->up_head, c->up_head_cap,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s\n",
