@@ -104,6 +104,11 @@ void mtlb_h2_conn_shutdown(struct mtlb_h2_conn *h);
 /* Immediate: GOAWAY with error_code; the connection ends once it is sent. */
 void mtlb_h2_conn_terminate(struct mtlb_h2_conn *h, uint32_t error_code);
 bool mtlb_h2_conn_goaway_sent(const struct mtlb_h2_conn *h);
+/* No open stream and nothing to send: the owner may give its buffers back. */
+bool mtlb_h2_conn_idle(const struct mtlb_h2_conn *h);
+/* When idle, frees the glue's own scratch (output gathering, request views); it grows back on
+ * demand. */
+void mtlb_h2_conn_trim(struct mtlb_h2_conn *h);
 /* True while nghttp2 runs (inside recv or output): callbacks must not ask for output. */
 bool mtlb_h2_conn_busy(const struct mtlb_h2_conn *h);
 

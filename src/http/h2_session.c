@@ -664,6 +664,26 @@ void mtlb_h2_conn_terminate(struct mtlb_h2_conn *h, uint32_t error_code)
     nghttp2_session_terminate_session(h->ss, error_code);
 }
 
+bool mtlb_h2_conn_idle(const struct mtlb_h2_conn *h)
+{
+    return h->n_streams == 0 && h->out_len == 0 && h->clen == h->coff && !h->busy &&
+           !nghttp2_session_want_write(h->ss);
+}
+
+void mtlb_h2_conn_trim(struct mtlb_h2_conn *h)
+{
+    if (!mtlb_h2_conn_idle(h)) {
+        return;
+    }
+    free(h->cbuf);
+    free(h->hdrs);
+    free(h->scratch);
+    h->cbuf = NULL;
+    h->hdrs = NULL;
+    h->scratch = NULL;
+    h->ccap = h->clen = h->coff = h->hdrs_cap = h->scratch_cap = 0;
+}
+
 bool mtlb_h2_conn_busy(const struct mtlb_h2_conn *h)
 {
     return h->busy;

@@ -39,15 +39,21 @@ int mtlb_client_bufs_take(struct mtlb_client *c)
     return 0;
 }
 
-/* An idle connection (between requests, nothing buffered, read or written) gives all its
- * buffers back and waits for its next request with a small read into idle_buf: a parked
- * keep-alive connection costs its TLS state and this struct, no more. */
+/* An idle connection (between requests, or an HTTP/2 connection without streams; nothing
+ * buffered, read or written) gives all its buffers back and waits for its next request with a small
+ * read into idle_buf: a parked keep-alive connection costs its TLS state and this struct, no more.
+ */
 void mtlb_client_bufs_give(struct mtlb_client *c)
 {
-    if (c->block == NULL || c->state != MTLB_C_HEAD || c->rx.len > 0 || c->tin.len > 0 ||
-        c->tout.len > 0 || c->send_pending || c->recv_pending || c->up != NULL ||
+    bool idle_state =
+        c->state == MTLB_C_HEAD || (c->state == MTLB_C_H2 && mtlb_h2_conn_idle(c->h2));
+    if (c->block == NULL || !idle_state || c->rx.len > 0 || c->tin.len > 0 || c->tout.len > 0 ||
+        c->send_pending || c->recv_pending || c->up != NULL ||
         (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl))) {
         return;
+    }
+    if (c->h2 != NULL) {
+        mtlb_h2_conn_trim(c->h2); /* an idle HTTP/2 connection keeps only nghttp2's state */
     }
     mtlb_worker_block_put(c->w, c->block);
     c->block = NULL;

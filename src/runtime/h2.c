@@ -1,6 +1,7 @@
 /* An HTTP/2 client connection on a worker: plaintext from the ring (through TLS or kTLS)
- * feeds the nghttp2 session, its output goes through TLS into tout. The connection holds its
- * buffer block for its whole life; streams carry the exchanges (h2_stream.c). Timers: the
+ * feeds the nghttp2 session, its output goes through TLS into tout. Without open streams it
+ * gives its buffer block back like an idle HTTP/1.1 connection; streams carry the exchanges
+ * (h2_stream.c). Timers: the
  * connection's own timer is client_idle while no stream is open and client_body while output
  * waits for the client to read; each stream has its own. Worker thread only. */
 #include <errno.h>
@@ -58,6 +59,11 @@ void mtlb_h2c_free(struct mtlb_client *c)
 /* Moves session output into tout, then decides the connection's fate and timer. */
 static void flush(struct mtlb_client *c)
 {
+    /* An idle connection gave its buffers back; output (a GOAWAY) needs them again. */
+    if (mtlb_client_bufs_take(c) != 0) {
+        mtlb_client_abort(c);
+        return;
+    }
     for (;;) {
         const uint8_t *p;
         ssize_t n = mtlb_h2_conn_output(c->h2, &p);
