@@ -16,7 +16,7 @@
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
-#define MAX_EVENTS 64
+#define MAX_EVENTS 8
 #define LISTENER_TAG 1ULL
 
 struct mtlb_acceptor {
