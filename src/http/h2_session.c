@@ -637,6 +637,10 @@ bool mtlb_h2_conn_alive(const struct mtlb_h2_conn *h)
     if (h->out_len > 0 || h->clen > h->coff) {
         return true;
     }
+    if (h->dead) {
+        /* A fatal error or a flood verdict: only the GOAWAY (if any) is left to send. */
+        return nghttp2_session_want_write(h->ss) != 0;
+    }
     if (h->goaway && h->n_streams == 0) {
         return nghttp2_session_want_write(h->ss) != 0;
     }
