@@ -164,7 +164,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(mtlb_h2_conn_streams(h) <= MAX_STREAMS + 1);
         if ((off / piece) % 3 == 0) {
             drain(h);
+            mtlb_h2_conn_trim(h); /* as the worker does when the connection goes idle */
         }
+        CHECK(!mtlb_h2_conn_idle(h) || mtlb_h2_conn_streams(h) == 0);
     }
     drain(h);
     if (data[0] & 0x80) {
