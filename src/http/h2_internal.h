@@ -1,0 +1,48 @@
+/* The HTTP/2 session glue's connection state, shared by h2_session.c (nghttp2 callbacks,
+ * streams, creation) and h2_io.c (bytes in and out, responses, state queries). Private to
+ * src/http. */
+#ifndef MTLB_H2_INTERNAL_H
+#define MTLB_H2_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mtlb/h2.h"
+
+struct mtlb_h2_conn {
+    nghttp2_session *ss;
+    const struct mtlb_h2_ops *ops;
+    void *owner;
+    struct mtlb_h2_settings st;
+    struct mtlb_h2_stream *streams; /* open streams, a doubly linked list */
+    unsigned n_streams;
+    /* Output. Small frames are gathered into cbuf (up to COALESCE bytes) so that the owner
+     * encrypts one TLS record for many frames; a large frame is handed out as nghttp2 made
+     * it (direct). out/out_len: what is left of nghttp2's last chunk, valid until the next
+     * mem_send (recv moves it into cbuf first). */
+    const uint8_t *out;
+    size_t out_len;
+    uint8_t *cbuf;
+    size_t ccap, coff, clen;
+    bool direct;
+    /* Frame-flood budget: junk frames within the current second. */
+    uint64_t junk_window_ms, now_ms;
+    uint32_t junk;
+    bool goaway, dead;
+    bool busy; /* inside nghttp2: no recv/output now */
+    /* The header list being received. Header blocks never interleave (RFC 9113 section
+     * 4.3), so one list per connection serves every stream in turn; its arrays are reused. */
+    struct mtlb_h2_stream *fowner;
+    struct mtlb_h2_field *f;
+    nghttp2_rcbuf **rc;
+    size_t nf, fcap, hbytes;
+    struct mtlb_h1_header *hdrs; /* request view scratch, reused */
+    size_t hdrs_cap;
+    char *scratch;
+    size_t scratch_cap;
+};
+
+/* The stream nghttp2 knows by id, or NULL. */
+struct mtlb_h2_stream *mtlb_h2_stream_of(struct mtlb_h2_conn *h, int32_t id);
+
+#endif
