@@ -130,9 +130,6 @@ void mtlb_h1_chunked_take(struct mtlb_h1_chunked *c, size_t n);
  * Returns false otherwise. */
 bool mtlb_h1_parse_length(struct mtlb_slice v, uint64_t *out);
 
-/* Reason phrase of the error statuses mtlb answers with ("Error" for others). */
-const char *mtlb_http_status_text(int status);
-
 /* Case-insensitive comparison of a slice with a NUL-terminated lower-case name. */
 bool mtlb_h1_name_is(struct mtlb_slice name, const char *lower);
 

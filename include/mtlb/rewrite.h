@@ -43,4 +43,8 @@ ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtl
 ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_client, char *out,
                               size_t cap);
 
+/* Reason phrase of the error statuses mtlb answers with itself, for its error pages in
+ * HTTP/1.1 and HTTP/2 ("Error" for others). */
+const char *mtlb_http_status_text(int status);
+
 #endif

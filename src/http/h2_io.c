@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "h2_internal.h"
+#include "mtlb/rewrite.h"
 
 /* ---- responses ---- */
 
