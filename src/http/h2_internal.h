@@ -45,4 +45,7 @@ struct mtlb_h2_conn {
 /* The stream nghttp2 knows by id, or NULL. */
 struct mtlb_h2_stream *mtlb_h2_stream_of(struct mtlb_h2_conn *h, int32_t id);
 
+/* Grows a reusable buffer to at least need bytes (contents kept); NULL when out of memory. */
+void *mtlb_h2_grow(void **buf, size_t *cap, size_t need);
+
 #endif

@@ -107,14 +107,8 @@ int mtlb_h2_conn_recv(struct mtlb_h2_conn *h, const uint8_t *p, size_t n, uint64
 {
     /* nghttp2 may reuse its output buffer while it reads: keep our own copy of the rest. */
     if (h->out_len > 0) {
-        size_t need = h->clen + h->out_len;
-        if (h->ccap < need) {
-            uint8_t *c = realloc(h->cbuf, need);
-            if (c == NULL) {
-                return NGHTTP2_ERR_NOMEM;
-            }
-            h->cbuf = c;
-            h->ccap = need;
+        if (mtlb_h2_grow((void **)&h->cbuf, &h->ccap, h->clen + h->out_len) == NULL) {
+            return NGHTTP2_ERR_NOMEM;
         }
         memcpy(h->cbuf + h->clen, h->out, h->out_len);
         h->clen += h->out_len;
@@ -143,13 +137,8 @@ ssize_t mtlb_h2_conn_output(struct mtlb_h2_conn *h, const uint8_t **p)
         return (ssize_t)(h->clen - h->coff);
     }
     h->coff = h->clen = 0;
-    if (h->ccap < COALESCE) {
-        uint8_t *c = realloc(h->cbuf, COALESCE);
-        if (c == NULL) {
-            return NGHTTP2_ERR_NOMEM;
-        }
-        h->cbuf = c;
-        h->ccap = COALESCE;
+    if (mtlb_h2_grow((void **)&h->cbuf, &h->ccap, COALESCE) == NULL) {
+        return NGHTTP2_ERR_NOMEM;
     }
     while (h->clen < COALESCE) {
         if (h->out_len == 0) {

@@ -25,8 +25,7 @@ static void fields_release(struct mtlb_h2_conn *h)
     h->fowner = NULL;
 }
 
-/* Grows a reusable scratch buffer to at least need bytes. */
-static void *grow(void **buf, size_t *cap, size_t need)
+void *mtlb_h2_grow(void **buf, size_t *cap, size_t need)
 {
     if (*cap < need) {
         void *p = realloc(*buf, need);
@@ -146,8 +145,8 @@ static void request_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s, bool
 
     s->end_stream = end;
     if (s->head_status == 0 &&
-        (grow((void **)&h->hdrs, &h->hdrs_cap, nh * sizeof(*h->hdrs)) == NULL ||
-         grow((void **)&h->scratch, &h->scratch_cap, cap) == NULL)) {
+        (mtlb_h2_grow((void **)&h->hdrs, &h->hdrs_cap, nh * sizeof(*h->hdrs)) == NULL ||
+         mtlb_h2_grow((void **)&h->scratch, &h->scratch_cap, cap) == NULL)) {
         s->head_status = 500;
     }
     if (s->head_status == 0) {
