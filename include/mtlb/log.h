@@ -43,6 +43,12 @@ const char *mtlb_log_quote(const char *s, char *buf, size_t cap);
 /* Access log. `path` is a file, "stdout", "stderr" or NULL (off). */
 int mtlb_access_open(const char *path);
 void mtlb_access_close(void);
+/* Main thread only (SIGUSR1, after logrotate moved the file): opens the access-log path again
+ * and puts the new file behind the same descriptor. 0 (also when the log is off, stdout or
+ * stderr), or -errno when the path cannot be opened: then the old file stays in use. */
+int mtlb_access_reopen(void);
+/* The access-log file path, or NULL when it is off, stdout or stderr. */
+const char *mtlb_access_path(void);
 /* Appends one finished JSON line (without newline) to this thread's buffer; flushed when the
  * buffer fills and by mtlb_access_flush (workers call it once per loop iteration). */
 void mtlb_access_write(const char *json_line, size_t len);

@@ -22,6 +22,7 @@
 static atomic_int log_level = MTLB_LOG_INFO;
 static atomic_int access_fd = -1;
 static atomic_bool access_owned; /* true when access_fd is a file we opened */
+static char access_path[4096];    /* the file behind access_fd (for reopen), main thread only */
 
 /* Thread-locals are limited to the thread's name and its access-log buffer (see log.h). */
 static _Thread_local char thread_name[32] = "-";
@@ -214,10 +215,35 @@ int mtlb_access_open(const char *path)
             return -errno;
         }
         owned = true;
+        snprintf(access_path, sizeof(access_path), "%s", path);
     }
     atomic_store(&access_owned, owned);
     atomic_store(&access_fd, fd);
     return 0;
+}
+
+/* Main thread only. dup2 swaps the file behind the same descriptor number in one step, so
+ * workers that are writing keep a valid fd throughout: each line lands whole in the old file
+ * or in the new one. Lines still buffered in a worker go to the new file at its next flush. */
+int mtlb_access_reopen(void)
+{
+    int fd = atomic_load(&access_fd);
+
+    if (fd < 0 || !atomic_load(&access_owned)) {
+        return 0; /* off, stdout or stderr: nothing to reopen */
+    }
+    int nfd = open(access_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (nfd == -1) {
+        return -errno;
+    }
+    int rc = dup3(nfd, fd, O_CLOEXEC) == -1 ? -errno : 0;
+    close(nfd);
+    return rc;
+}
+
+const char *mtlb_access_path(void)
+{
+    return atomic_load(&access_owned) ? access_path : NULL;
 }
 
 /* Flushes the calling thread's buffer; other threads must have flushed theirs already. */

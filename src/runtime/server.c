@@ -206,6 +206,27 @@ static void stop_all(struct mtlb_server *srv)
     }
 }
 
+/* SIGUSR1 (nginx's "reopen"): after logrotate renamed the access log, the next lines go to a
+ * new file at the configured path. The error log is stderr and belongs to whoever started us. */
+static void reopen_logs(void)
+{
+    const char *path = mtlb_access_path();
+    int rc = mtlb_access_reopen();
+    char q[512];
+
+    if (path == NULL) {
+        mtlb_log(MTLB_LOG_INFO, "event=logs_reopened access_log=none reason=\"the access log is "
+                                "not a file\"");
+    } else if (rc != 0) {
+        mtlb_log(MTLB_LOG_ERROR, "event=logs_reopen_failed access_log=%s error=\"%s\" "
+                                 "consequence=\"lines keep going to the old file\"",
+                 mtlb_log_quote(path, q, sizeof(q)), strerror(-rc));
+    } else {
+        mtlb_log(MTLB_LOG_INFO, "event=logs_reopened access_log=%s",
+                 mtlb_log_quote(path, q, sizeof(q)));
+    }
+}
+
 int mtlb_server_run(struct mtlb_server *srv)
 {
     const struct mtlb_config *cfg = srv->cfg;
@@ -217,6 +238,8 @@ int mtlb_server_run(struct mtlb_server *srv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -253,6 +276,15 @@ int mtlb_server_run(struct mtlb_server *srv)
         if (sig == SIGHUP) {
             mtlb_log(MTLB_LOG_WARN, "event=reload_ignored reason=\"configuration reload is not "
                                     "supported yet; restart to apply changes\"");
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            reopen_logs();
+            continue;
+        }
+        if (sig == SIGUSR2) {
+            mtlb_log(MTLB_LOG_WARN, "event=signal_ignored signal=SIGUSR2 reason=\"no action is "
+                                    "bound to SIGUSR2\"");
             continue;
         }
         mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d drain_ms=%u", sig,

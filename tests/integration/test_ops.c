@@ -1,0 +1,124 @@
+/* Integration: what an operator does to a running mtlb. SIGUSR1 reopens the access log after
+ * logrotate renamed it (the next lines go to a new file at the configured path, none are lost),
+ * SIGUSR2 and SIGHUP are logged and change nothing (the process keeps serving). */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct it_env env;
+
+static void setup(void)
+{
+    it_env_init(&env);
+}
+
+static void teardown(void)
+{
+    it_env_fini(&env);
+}
+
+TestSuite(ops, .init = setup, .fini = teardown, .timeout = 60);
+
+static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+
+static void get_ok(const char *path)
+{
+    struct it_response resp;
+    it_get(env.port, &good, path, &resp);
+    cr_assert_eq(resp.status, 200, "GET %s", path);
+    it_response_fini(&resp);
+}
+
+static struct it_config one_backend(void)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1};
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    return cfg;
+}
+
+Test(ops, sigusr1_reopens_the_access_log_after_rotation)
+{
+    char log[300], rotated[310];
+    snprintf(log, sizeof(log), "%s/access.log", env.dir);
+    snprintf(rotated, sizeof(rotated), "%s.1", log);
+    struct it_config cfg = one_backend();
+    cfg.access_log = log;
+    it_mtlb_start(&env, &cfg);
+
+    get_ok("/before-rotation");
+    const char *before[] = {"\"path\":\"/before-rotation\"", NULL};
+    cr_assert_eq(it_wait_lines(log, before, 1, 3000), 1, "first line in access.log");
+
+    cr_assert(rename(log, rotated) == 0); /* what logrotate does */
+    kill(env.mtlb, SIGUSR1);
+    const char *reopened[] = {"event=logs_reopened", "access.log", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, reopened, 1, 3000), 1, "reopen logged");
+    get_ok("/after-rotation");
+
+    const char *after[] = {"\"path\":\"/after-rotation\"", NULL};
+    cr_assert_eq(it_wait_lines(log, after, 1, 3000), 1,
+                 "the line after SIGUSR1 goes to a new file at the configured path");
+    cr_assert_eq(it_count_lines(rotated, after), 0, "nothing more goes to the rotated file");
+    cr_assert_eq(it_count_lines(rotated, before), 1, "the rotated file keeps its line");
+    it_mtlb_assert_alive(&env);
+}
+
+Test(ops, sigusr1_with_access_log_on_stdout_is_harmless)
+{
+    struct it_config cfg = one_backend();
+    it_mtlb_start(&env, &cfg);
+    kill(env.mtlb, SIGUSR1);
+    const char *reopened[] = {"event=logs_reopened", "access_log=none", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, reopened, 1, 3000), 1);
+    get_ok("/");
+    it_mtlb_assert_alive(&env);
+}
+
+Test(ops, sigusr1_reopen_failure_keeps_the_old_file)
+{
+    char dir[300], log[320];
+    snprintf(dir, sizeof(dir), "%s/logs", env.dir);
+    cr_assert(mkdir(dir, 0755) == 0);
+    snprintf(log, sizeof(log), "%s/access.log", dir);
+    struct it_config cfg = one_backend();
+    cfg.access_log = log;
+    it_mtlb_start(&env, &cfg);
+    get_ok("/one");
+
+    /* The directory disappears (a bad rotation): reopen fails, lines go on to the open file. */
+    char moved[330];
+    snprintf(moved, sizeof(moved), "%s.gone", dir);
+    cr_assert(rename(dir, moved) == 0);
+    kill(env.mtlb, SIGUSR1);
+    const char *failed[] = {"level=error", "event=logs_reopen_failed", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, failed, 1, 3000), 1, "the failure is logged");
+    get_ok("/two");
+    char old[350];
+    snprintf(old, sizeof(old), "%s/access.log", moved);
+    const char *two[] = {"\"path\":\"/two\"", NULL};
+    cr_assert_eq(it_wait_lines(old, two, 1, 3000), 1, "no line is lost");
+    it_mtlb_assert_alive(&env);
+}
+
+Test(ops, sigusr2_and_sighup_do_not_stop_mtlb)
+{
+    struct it_config cfg = one_backend();
+    it_mtlb_start(&env, &cfg);
+    kill(env.mtlb, SIGUSR2);
+    kill(env.mtlb, SIGHUP);
+    const char *usr2[] = {"event=signal_ignored", "signal=SIGUSR2", NULL};
+    const char *hup[] = {"event=reload_ignored", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, usr2, 1, 3000), 1);
+    cr_assert_eq(it_wait_lines(env.err_log, hup, 1, 3000), 1);
+    get_ok("/");
+    it_mtlb_assert_alive(&env);
+    int st = it_mtlb_stop(&env, 5000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM still exits 0 (0x%x)", st);
+}
