@@ -9,44 +9,71 @@
 
 void mtlb_access_log_exchange(struct mtlb_client *c);
 
-/* Appends s (len bytes) as a JSON string body; returns the new position. */
-static size_t json_str(char *out, size_t pos, size_t cap, const char *s, size_t len)
+#define ACCESS_LINE_MAX 4096
+/* Room kept at the end of the line for `,"truncated":true}`: a long field is cut, the line is
+ * never dropped (an audit trail with holes is worse than one with a cut URL). */
+#define ACCESS_TAIL 24
+
+struct jline {
+    char *p;
+    size_t pos;
+    size_t cap; /* where fields must stop: the buffer size minus ACCESS_TAIL */
+    bool truncated;
+};
+
+/* Appends s (len bytes) as a JSON string body, at most up to `limit`; an escape is never
+ * split. Sets truncated when a byte of s did not fit. */
+static void json_str(struct jline *l, size_t limit, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < len && pos + 7 < cap; i++) {
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            out[pos++] = '\\';
-            out[pos++] = (char)ch;
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            memcpy(out + pos, "\\u00", 4);
-            out[pos + 4] = hex[ch >> 4];
-            out[pos + 5] = hex[ch & 15];
-            pos += 6;
+        size_t need = (ch == '"' || ch == '\\') ? 2 : (ch < 0x20 || ch >= 0x7f) ? 6 : 1;
+        if (l->pos + need > limit) {
+            l->truncated = true;
+            return;
+        }
+        if (need == 2) {
+            l->p[l->pos++] = '\\';
+            l->p[l->pos++] = (char)ch;
+        } else if (need == 6) {
+            memcpy(l->p + l->pos, "\\u00", 4);
+            l->p[l->pos + 4] = hex[ch >> 4];
+            l->p[l->pos + 5] = hex[ch & 15];
+            l->pos += 6;
         } else {
-            out[pos++] = (char)ch;
+            l->p[l->pos++] = (char)ch;
         }
     }
-    return pos;
 }
 
-static size_t json_field(char *out, size_t pos, size_t cap, const char *key, const char *s,
-                         size_t len)
+/* ,"key":"value" with value cut to at most max_out bytes of JSON (and to the line's room). */
+static void json_field(struct jline *l, const char *key, const char *s, size_t len, size_t max_out)
 {
-    int n = snprintf(out + pos, cap - pos, ",\"%s\":\"", key);
-    if (n < 0 || (size_t)n >= cap - pos) {
-        return pos;
+    size_t klen = strlen(key);
+    if (l->pos + klen + 6 > l->cap) {
+        l->truncated = true;
+        return;
     }
-    pos = json_str(out, pos + (size_t)n, cap - 2, s, len);
-    out[pos++] = '"';
-    return pos;
+    l->p[l->pos++] = ',';
+    l->p[l->pos++] = '"';
+    memcpy(l->p + l->pos, key, klen);
+    l->pos += klen;
+    memcpy(l->p + l->pos, "\":\"", 3);
+    l->pos += 3;
+    size_t limit = l->cap - 1; /* the closing quote */
+    if (max_out < limit - l->pos) {
+        limit = l->pos + max_out;
+    }
+    json_str(l, limit, s, len);
+    l->p[l->pos++] = '"';
 }
 
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
                           struct mtlb_slice path, const char *proto)
 {
-    char line[2048];
+    char line[ACCESS_LINE_MAX];
     struct timespec ts;
     struct tm tm;
 
@@ -57,31 +84,36 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     gmtime_r(&ts.tv_sec, &tm);
     const struct mtlb_server *srv = c->w->srv;
     const char *upstream = up ? srv->backend_addrs[up->pool][up->server].text : "";
+    uint64_t now = c->w->now_ms;
     int n = snprintf(line, sizeof(line),
                      "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
                      "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
                      "\"transport\":\"%s\",\"proto\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, status,
-                     (unsigned long long)bytes, (unsigned long long)(c->w->now_ms - started_ms),
+                     (unsigned long long)bytes,
+                     (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms : 0),
                      mtlb_transport_name(c->transport), proto,
                      mtlb_identity_verify_word(c->identity.verify), upstream);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        return;
+    if (n < 0 || (size_t)n >= sizeof(line) - ACCESS_TAIL) {
+        return; /* fixed-size fields only: cannot happen */
     }
-    size_t pos = (size_t)n;
+    struct jline l = {line, (size_t)n, sizeof(line) - ACCESS_TAIL, false};
+    /* Budgets keep the identity visible whatever the URL's length. */
     if (method.len > 0) {
-        pos = json_field(line, pos, sizeof(line), "method", method.p, method.len);
-        pos = json_field(line, pos, sizeof(line), "path", path.p, path.len);
+        json_field(&l, "method", method.p, method.len, 64);
+        /* Below the 2048 bytes an HTTP/2 stream keeps of its path, so a cut shows. */
+        json_field(&l, "path", path.p, path.len, 2000);
     }
     if (c->identity.subject != NULL) {
-        pos = json_field(line, pos, sizeof(line), "dn", c->identity.subject,
-                         strlen(c->identity.subject));
+        json_field(&l, "dn", c->identity.subject, strlen(c->identity.subject), 1024);
     }
-    if (pos + 1 < sizeof(line)) {
-        line[pos++] = '}';
-        mtlb_access_write(line, pos);
+    if (l.truncated) {
+        memcpy(line + l.pos, ",\"truncated\":true", 17);
+        l.pos += 17;
     }
+    line[l.pos++] = '}';
+    mtlb_access_write(line, l.pos);
 }
 
 void mtlb_access_log_exchange(struct mtlb_client *c)

@@ -122,3 +122,50 @@ Test(ops, sigusr2_and_sighup_do_not_stop_mtlb)
     int st = it_mtlb_stop(&env, 5000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM still exits 0 (0x%x)", st);
 }
+
+/* The access-log line of a request whose URL (or DN) does not fit is cut, never dropped. */
+static void expect_truncated_line(const char *marker)
+{
+    const char *needles[] = {marker, "\"status\":200", "\"truncated\":true",
+                             "\"dn\":\"/C=PL/O=mtlb Test/CN=good-client\"", NULL};
+    cr_assert_eq(it_wait_lines(env.out_log, needles, 1, 3000), 1,
+                 "one access-log line, cut and marked, with the identity");
+}
+
+Test(ops, long_url_gets_a_truncated_access_line_http1)
+{
+    struct it_config cfg = one_backend();
+    it_mtlb_start(&env, &cfg);
+    char path[6001] = "/long1-";
+    memset(path + 7, 'a', sizeof(path) - 8);
+    path[sizeof(path) - 1] = '\0';
+    char req[6100];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
+    struct it_exchange x;
+    it_tls_exchange(env.port, &good, req, &x);
+    cr_assert(x.outcome == IT_OK && x.resp.status == 200, "%s", x.detail);
+    it_exchange_fini(&x);
+    expect_truncated_line("\"path\":\"/long1-aaaa");
+}
+
+Test(ops, long_url_gets_a_truncated_access_line_h2)
+{
+    struct it_config cfg = one_backend();
+    it_mtlb_start(&env, &cfg);
+    char spec[6100] = "path=/long2-";
+    size_t at = strlen(spec);
+    memset(spec + at, 'b', 6000);
+    spec[at + 6000] = '\0';
+    char port[8];
+    snprintf(port, sizeof(port), "%u", env.port);
+    char *argv[] = {getenv("MTLB_H2C"), "--port", port, "--cert", (char *)it_pki("client/good.crt"),
+                    "--key", (char *)it_pki("client/good.key"), "--stream", spec, NULL};
+    cr_assert_not_null(argv[0], "MTLB_H2C is not set");
+    char *out = NULL, *err = NULL;
+    int rc = it_run(&env, argv, &out, &err, 10000);
+    cr_assert_eq(rc, 0, "h2c: %s %s", out, err);
+    cr_assert_not_null(strstr(out, "status=200"), "%s", out);
+    free(out);
+    free(err);
+    expect_truncated_line("\"path\":\"/long2-bbbb");
+}
