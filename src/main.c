@@ -77,8 +77,10 @@ int main(int argc, char **argv)
         mtlb_config_destroy(cfg);
         return rc != 0;
     }
-    if (mtlb_access_open(cfg->log.access_log) != 0) {
-        fprintf(stderr, "mtlb: cannot open access log %s\n", cfg->log.access_log);
+    int arc = mtlb_access_open(cfg->log.access_log);
+    if (arc != 0) {
+        fprintf(stderr, "mtlb: %s: log.access_log: cannot open %s: %s\n", cfg->path,
+                cfg->log.access_log, strerror(-arc));
         mtlb_config_destroy(cfg);
         return 1;
     }

@@ -214,6 +214,43 @@ static bool cfg_host_ok(const char *h, size_t len, bool v6)
 }
 
 /* Splits "host:port", "[v6]:port" or ":port" into host (no brackets) and port text. */
+/* A host of digits and dots only can be nothing but an IPv4 literal (a DNS name's last label
+ * is never all-numeric): four decimal parts of 0..255, as inet_pton(AF_INET) reads it. */
+static bool cfg_numeric_host(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '.' && (s[i] < '0' || s[i] > '9')) {
+            return false;
+        }
+    }
+    return len > 0;
+}
+
+static bool cfg_ipv4_ok(const char *s, size_t len)
+{
+    size_t parts = 0, i = 0;
+
+    while (i <= len) {
+        size_t digits = 0;
+        unsigned v = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && digits < 4) {
+            v = v * 10 + (unsigned)(s[i++] - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || v > 255 || (digits > 1 && s[i - digits] == '0')) {
+            return false;
+        }
+        parts++;
+        if (i == len) {
+            break;
+        }
+        if (s[i++] != '.') {
+            return false;
+        }
+    }
+    return parts == 4;
+}
+
 static const char *cfg_split_addr(const char *s, size_t len, size_t *hlen, const char **port,
                                   size_t *plen)
 {
@@ -242,6 +279,9 @@ static const char *cfg_split_addr(const char *s, size_t len, size_t *hlen, const
         }
         if (!cfg_host_ok(host, *hlen, false)) {
             return "invalid host";
+        }
+        if (cfg_numeric_host(host, *hlen) && !cfg_ipv4_ok(host, *hlen)) {
+            return "invalid IPv4 address (four parts of 0..255)";
         }
     }
     *port = colon + 1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mtlb/log.h"
@@ -137,12 +138,57 @@ static int init_ktls(struct mtlb_server *srv, bool log, char *err, size_t errlen
     return 0;
 }
 
+/* The access log must be a file mtlb can append to (or create) at start; -t checks it without
+ * creating anything. */
+static int check_access_log(const struct mtlb_config *cfg, char *err, size_t errlen)
+{
+    const char *p = cfg->log.access_log;
+    struct stat st;
+
+    if (p == NULL || strcmp(p, "stdout") == 0 || strcmp(p, "stderr") == 0) {
+        return 0;
+    }
+    if (stat(p, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s: log.access_log: %s is a directory, expected a file path",
+                     cfg->path, p);
+            return -EISDIR;
+        }
+        if (access(p, W_OK) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "%s: log.access_log: %s: %s", cfg->path, p, strerror(e));
+            return -e;
+        }
+        return 0;
+    }
+    char dir[4096];
+    const char *slash = strrchr(p, '/');
+    snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == p ? 1 : (int)(slash - p),
+             slash == NULL ? "." : p);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: log.access_log: %s: directory %s does not exist", cfg->path, p,
+                 dir);
+        return -ENOENT;
+    }
+    if (access(dir, W_OK) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: log.access_log: %s: cannot create a file in %s: %s", cfg->path,
+                 p, dir, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
 {
     struct mtlb_server srv;
     memset(&srv, 0, sizeof(srv));
     srv.cfg = cfg;
-    int rc = init_tls(&srv, err, errlen);
+    int rc = check_access_log(cfg, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = init_tls(&srv, err, errlen);
     if (rc == 0) {
         rc = resolve_backends(&srv, err, errlen);
     }

@@ -169,3 +169,46 @@ Test(ops, long_url_gets_a_truncated_access_line_h2)
     free(err);
     expect_truncated_line("\"path\":\"/long2-bbbb");
 }
+
+/* `mtlb -t` refuses what would fail at start, naming the file and the reason. */
+static void expect_t_refuses(const struct it_config *cfg, const char *n1, const char *n2)
+{
+    cr_assert_eq(it_write_config(&env, cfg), 0);
+    char *argv[] = {getenv("MTLB_BIN"), "-t", "-c", env.config, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = it_run(&env, argv, &out, &err, 10000);
+    cr_assert_eq(rc, 1, "mtlb -t must exit 1, got %d; stderr:\n%s", rc, err);
+    cr_assert_not_null(strstr(err, n1), "stderr must name '%s':\n%s", n1, err);
+    cr_assert_not_null(strstr(err, n2), "stderr must name '%s':\n%s", n2, err);
+    cr_assert_not_null(strstr(err, "mtlb.yaml"), "stderr must name the file:\n%s", err);
+    free(out);
+    free(err);
+}
+
+Test(ops, t_refuses_an_access_log_in_a_missing_directory)
+{
+    char log[320];
+    snprintf(log, sizeof(log), "%s/no-such-dir/access.log", env.dir);
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {9}, .access_log = log};
+    expect_t_refuses(&cfg, "log.access_log", "does not exist");
+}
+
+Test(ops, t_refuses_an_access_log_that_is_a_directory)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {9}, .access_log = env.dir};
+    expect_t_refuses(&cfg, "log.access_log", "is a directory");
+}
+
+Test(ops, start_names_the_access_log_problem)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {9}, .access_log = env.dir};
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    char *argv[] = {getenv("MTLB_BIN"), "-c", env.config, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = it_run(&env, argv, &out, &err, 10000);
+    cr_assert_eq(rc, 1, "start must fail, got %d", rc);
+    cr_assert_not_null(strstr(err, "log.access_log"), "%s", err);
+    cr_assert_not_null(strstr(err, "Is a directory"), "the reason: %s", err);
+    free(out);
+    free(err);
+}

@@ -328,6 +328,15 @@ ParameterizedTestParameters(config, rejects)
          "\"::1:80\""},
         {BIND("\"a b:80\""), -EINVAL,
          "mtlb.yaml:2:11: listeners[0].bind: invalid host, got \"a b:80\""},
+        {BIND("\"300.1.1.1:443\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: invalid IPv4 address (four parts of 0..255), got "
+         "\"300.1.1.1:443\""},
+        {BIND("\"10.1.1:443\""), -EINVAL,
+         "mtlb.yaml:2:11: listeners[0].bind: invalid IPv4 address (four parts of 0..255), got "
+         "\"10.1.1:443\""},
+        {SERVER("\"10.0.0.256:80\""), -EINVAL,
+         "mtlb.yaml:10:15: backends[0].servers[0]: invalid IPv4 address (four parts of 0..255), "
+         "got \"10.0.0.256:80\""},
         {BIND("{host: x}"), -EINVAL,
          "mtlb.yaml:2:11: listeners[0].bind: expected a string, got a mapping"},
         {SERVER("\":8081\""), -EINVAL,
