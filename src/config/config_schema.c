@@ -216,19 +216,28 @@ static int read_client_auth(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
     if (rc != 0) {
         return rc;
     }
-    if (mode == NULL || mtlb_cfg_is_null(mode)) {
+    bool mode_set = mode != NULL && !mtlb_cfg_is_null(mode);
+    if (!mode_set) {
         d->mode = d->truststore != NULL ? MTLB_CLIENT_AUTH_MANDATORY : MTLB_CLIENT_AUTH_OFF;
     } else if (d->mode != MTLB_CLIENT_AUTH_OFF && d->truststore == NULL) {
         mtlb_cfg_push(ctx, ".mode");
         return mtlb_cfg_err(ctx, mode, "%s requires client_auth.truststore",
                             mtlb_config_mode_name(d->mode));
     }
-    if (d->mode == MTLB_CLIENT_AUTH_OFF) {
-        /* No certificate is requested, so there is nothing to verify against. */
-        free(d->truststore);
-        free(d->crl);
-        d->truststore = NULL;
-        d->crl = NULL;
+    /* A setting that would be silently unused is an error: an operator who wrote a CRL
+     * believes revoked clients are refused. */
+    static const char *const unused[] = {"crl", "verify_depth", "truststore"};
+    for (size_t i = 0; d->mode == MTLB_CLIENT_AUTH_OFF && i < 3; i++) {
+        yaml_node_t *n = mtlb_cfg_lookup(ctx, v, unused[i]);
+        if (n == NULL || mtlb_cfg_is_null(n)) {
+            continue;
+        }
+        mtlb_cfg_push(ctx, ".%s", unused[i]);
+        return mtlb_cfg_err(ctx, n,
+                            mode_set ? "unused: mode off requests no client certificate (remove "
+                                       "it, or set mode optional or mandatory)"
+                                     : "requires client_auth.truststore (without one no client "
+                                       "certificate is requested)");
     }
     return 0;
 }

@@ -310,6 +310,18 @@ ParameterizedTestParameters(config, rejects)
         {DOMAIN_WITH("        client_auth: {truststore: t.pem, verify_depth: 101}\n"), -EINVAL,
          "mtlb.yaml:8:56: listeners[0].domains[0].client_auth.verify_depth: expected an integer "
          "in 1..100, got \"101\""},
+        {DOMAIN_WITH("        client_auth: {crl: x.crl}\n"), -EINVAL,
+         "mtlb.yaml:8:28: listeners[0].domains[0].client_auth.crl: requires "
+         "client_auth.truststore (without one no client certificate is requested)"},
+        {DOMAIN_WITH("        client_auth: {verify_depth: 3}\n"), -EINVAL,
+         "mtlb.yaml:8:37: listeners[0].domains[0].client_auth.verify_depth: requires "
+         "client_auth.truststore (without one no client certificate is requested)"},
+        {DOMAIN_WITH("        client_auth: {mode: off, truststore: t.pem}\n"), -EINVAL,
+         "mtlb.yaml:8:46: listeners[0].domains[0].client_auth.truststore: unused: mode off "
+         "requests no client certificate (remove it, or set mode optional or mandatory)"},
+        {DOMAIN_WITH("        client_auth: {mode: off, crl: x.crl}\n"), -EINVAL,
+         "mtlb.yaml:8:39: listeners[0].domains[0].client_auth.crl: unused: mode off "
+         "requests no client certificate (remove it, or set mode optional or mandatory)"},
         {DOMAIN_WITH("        client_auth: [mandatory]\n"), -EINVAL,
          "mtlb.yaml:8:22: listeners[0].domains[0].client_auth: expected a mapping, got a "
          "sequence"},
@@ -454,11 +466,11 @@ Test(config, client_auth_modes)
         parse_ok(DOMAIN_WITH("      - names: [b.b]\n        certificate: b\n        key: b\n"
                              "        client_auth: {truststore: ca.pem}\n"
                              "      - names: [c.c]\n        certificate: c\n        key: c\n"
-                             "        client_auth: {mode: off, truststore: ca.pem, crl: x.crl}\n"
+                             "        client_auth: {mode: off}\n"
                              "      - names: [d.d]\n        certificate: d\n        key: d\n"
                              "        client_auth: {mode: mandatory, truststore: /ca.pem}\n"
                              "      - names: [e.e]\n        certificate: e\n        key: e\n"
-                             "        client_auth: {verify_depth: 3}\n"
+                             "        client_auth: {}\n"
                              "      - names: [f.f]\n        certificate: f\n        key: f\n"
                              "        client_auth:\n"));
     struct mtlb_domain_cfg *d = cfg->listeners[0].domains;
@@ -473,7 +485,7 @@ Test(config, client_auth_modes)
     cr_assert_eq(d[3].mode, MTLB_CLIENT_AUTH_MANDATORY);
     cr_assert_str_eq(d[3].truststore, "/ca.pem");
     cr_assert_eq(d[4].mode, MTLB_CLIENT_AUTH_OFF);
-    cr_assert_eq(d[4].verify_depth, 3);
+    cr_assert_eq(d[4].verify_depth, 10, "an empty client_auth keeps the default depth");
     cr_assert_eq(d[5].mode, MTLB_CLIENT_AUTH_OFF);
     mtlb_config_destroy(cfg);
 }
