@@ -30,9 +30,9 @@
 
 /* A failed handshake in its lingering close: the alert is sent and our side shut for writing;
  * the peer's bytes are read and dropped until it closes, LINGER_BYTES were read or LINGER_MS
- * passed. Closing with unread bytes would send a reset, which overtakes the alert in many
- * clients (TLS 1.3 refuses after the client's Finished, when its request is already on the
- * way). It keeps its place in live_conns (max_connections) until the close. */
+ * passed. Closing with unread bytes makes the kernel send a reset, and clients report the
+ * failed write or read instead of the alert (TLS 1.3 refuses after the client's Finished, when
+ * its request is already on the way). It keeps its live_conns place (max_connections). */
 struct lingerer {
     struct lingerer *prev, *next; /* deadline order (all share LINGER_MS) */
     int fd;
@@ -47,7 +47,7 @@ struct mtlb_acceptor {
     bool started;
     int epfd;
     struct mtlb_client pending; /* sentinel: handshakes in deadline order */
-    struct lingerer lingering;    /* sentinel: lingering closes in deadline order */
+    struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
     uint32_t handshake_ms;
 };
 

@@ -356,3 +356,29 @@ Test(listen, lingering_reads_a_bounded_number_of_bytes)
     it_conn_close(c);
     serve_some(1, "after the sender");
 }
+
+/* Lingering connections keep their max_connections places: a flood of refused clients holds
+ * at most max_connections fds, and each for the linger time only. */
+Test(listen, lingering_counts_against_max_connections)
+{
+    struct it_config cfg = base("mandatory");
+    cfg.limits = "{max_header_bytes: 16384, max_headers: 100, max_connections: 3}";
+    it_mtlb_start(&env, &cfg);
+    struct it_conn *kept[3];
+    char why[300];
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(refused_tls13(false, why, sizeof(why), &kept[i]), SSL_AD_CERTIFICATE_REQUIRED,
+                     "refused client %d: %s", i, why);
+    }
+    struct it_exchange x;
+    it_tls_exchange(env.port, &good, H1_REQUEST, &x);
+    cr_assert_neq(x.outcome, IT_OK, "a 4th connection was served while 3 refusals lingered");
+    it_exchange_fini(&x);
+    const char *refused[] = {"event=connection_refused", "max_connections", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, refused, 1, 2000), 1, "no max_connections refusal");
+    usleep(2500 * 1000);
+    serve_some(2, "after the lingering closes ended");
+    for (int i = 0; i < 3; i++) {
+        it_conn_close(kept[i]);
+    }
+}
