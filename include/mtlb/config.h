@@ -50,7 +50,8 @@ struct mtlb_domain_cfg {
 struct mtlb_listener_cfg {
     char *bind_host; /* "0.0.0.0", "::", "127.0.0.1" ... */
     uint16_t bind_port;
-    char *backend; /* pool name; resolved below */
+    unsigned bind_line; /* line of `bind:` in the file (1-based), for start-up errors */
+    char *backend;      /* pool name; resolved below */
     size_t backend_index;
     enum mtlb_ktls_mode ktls;        /* default auto */
     unsigned alpn;                   /* MTLB_ALPN_* bits; default h2 and http/1.1 */

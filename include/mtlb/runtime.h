@@ -261,6 +261,7 @@ struct mtlb_server {
     struct mtlb_addr **backend_addrs; /* [pool][server] */
     struct mtlb_worker *workers;
     unsigned n_workers;
+    int *listen_fds; /* one listening socket per listener, shared by all acceptors */
     struct mtlb_acceptor **acceptors;
     unsigned n_acceptors;
     atomic_bool stop;
@@ -377,6 +378,9 @@ void mtlb_worker_fini(struct mtlb_worker *w);
 void *mtlb_worker_main(void *arg);
 void mtlb_worker_wake(struct mtlb_worker *w);
 struct mtlb_acceptor;
+/* Main thread: an acceptor that waits on every srv->listen_fds (the server keeps ownership
+ * and closes them after the acceptors are joined). 0 or -errno; *out is set either way and
+ * must go to mtlb_acceptor_join_destroy. */
 int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_acceptor **out);
 int mtlb_acceptor_start(struct mtlb_acceptor *a);
 void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a);

@@ -296,6 +296,7 @@ static int read_bind(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     struct mtlb_listener_cfg *l = dst;
 
     (void)f;
+    l->bind_line = (unsigned)v->start_mark.line + 1;
     return mtlb_cfg_addr(ctx, v, true, &l->bind_host, &l->bind_port);
 }
 

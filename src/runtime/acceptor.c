@@ -1,7 +1,8 @@
-/* Acceptor threads: own the listening sockets (one set per thread, SO_REUSEPORT), accept,
+/* Acceptor threads: share the listening sockets (one per listener, owned by the server), accept,
  * and drive non-blocking TLS handshakes on a socket BIO under a deadline with epoll. A
  * finished handshake becomes a client record handed to a worker; the acceptor never touches
- * it again. Stalled handshakes cost one fd and one SSL each and never block others. */
+ * it again. A failed one ends in a lingering close. Stalled handshakes cost one fd and one SSL
+ * each and never block others. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -17,7 +19,26 @@
 #include "mtlb/runtime.h"
 
 #define MAX_EVENTS 8
-#define LISTENER_TAG 1ULL
+/* epoll data: a pointer (8-aligned) or a listener index, told apart by the low two bits. */
+#define TAG_MASK 3ULL
+#define TAG_CLIENT 0ULL   /* struct mtlb_client * in its handshake */
+#define TAG_LISTENER 1ULL /* listener index << 2 */
+#define TAG_LINGER 2ULL   /* struct lingerer * */
+/* Lingering close: how long and how much a refused client may still send before the close. */
+#define LINGER_MS 2000
+#define LINGER_BYTES (64u * 1024)
+
+/* A failed handshake in its lingering close: the alert is sent and our side shut for writing;
+ * the peer's bytes are read and dropped until it closes, LINGER_BYTES were read or LINGER_MS
+ * passed. Closing with unread bytes makes the kernel send a reset, and clients report the
+ * failed write or read instead of the alert (TLS 1.3 refuses after the client's Finished, when
+ * its request is already on the way). It keeps its live_conns place (max_connections). */
+struct lingerer {
+    struct lingerer *prev, *next; /* deadline order (all share LINGER_MS) */
+    int fd;
+    uint32_t left;
+    uint64_t deadline_ms;
+};
 
 struct mtlb_acceptor {
     struct mtlb_server *srv;
@@ -25,16 +46,32 @@ struct mtlb_acceptor {
     pthread_t thread;
     bool started;
     int epfd;
-    int *lfds;                  /* one per listener */
     struct mtlb_client pending; /* sentinel: handshakes in deadline order */
+    struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
     uint32_t handshake_ms;
 };
+
+/* Every acceptor's epoll waits on every listening socket. EPOLLEXCLUSIVE: a new connection
+ * wakes one idle acceptor, not all of them; the others may still find the socket readable
+ * and get EAGAIN from accept4, which is normal. */
+static int watch_listeners(struct mtlb_acceptor *a)
+{
+    for (size_t l = 0; l < a->srv->cfg->n_listeners; l++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                 .data.u64 = ((uint64_t)l << 2) | TAG_LISTENER};
+        if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->srv->listen_fds[l], &ev) == -1) {
+            return -errno;
+        }
+    }
+    return 0;
+}
 
 int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_acceptor **out)
 {
     const struct mtlb_config *cfg = srv->cfg;
     struct mtlb_acceptor *a = calloc(1, sizeof(*a));
 
+    *out = a;
     if (a == NULL) {
         return -ENOMEM;
     }
@@ -42,28 +79,12 @@ int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_ac
     a->index = index;
     a->handshake_ms = cfg->timeouts.handshake_ms;
     a->pending.next = a->pending.prev = &a->pending;
-    a->lfds = malloc(cfg->n_listeners * sizeof(int));
+    a->lingering.next = a->lingering.prev = &a->lingering;
     a->epfd = epoll_create1(EPOLL_CLOEXEC);
-    *out = a;
-    if (a->lfds == NULL || a->epfd == -1) {
-        return a->lfds == NULL ? -ENOMEM : -errno;
-    }
-    for (size_t l = 0; l < cfg->n_listeners; l++) {
-        a->lfds[l] = -1;
-    }
-    return 0;
-}
-
-/* Takes ownership of a bound, listening socket for listener l. */
-int mtlb_acceptor_add_listener(struct mtlb_acceptor *a, size_t l, int fd);
-int mtlb_acceptor_add_listener(struct mtlb_acceptor *a, size_t l, int fd)
-{
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)l << 1) | LISTENER_TAG};
-    a->lfds[l] = fd;
-    if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+    if (a->epfd == -1) {
         return -errno;
     }
-    return 0;
+    return watch_listeners(a);
 }
 
 static void hs_unlink(struct mtlb_client *c)
@@ -81,6 +102,66 @@ static void hs_drop(struct mtlb_acceptor *a, struct mtlb_client *c)
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     atomic_fetch_sub(&a->srv->live_conns, 1);
     mtlb_client_free(c);
+}
+
+static void linger_end(struct mtlb_acceptor *a, struct lingerer *lg)
+{
+    lg->prev->next = lg->next;
+    lg->next->prev = lg->prev;
+    close(lg->fd);
+    atomic_fetch_sub(&a->srv->live_conns, 1);
+    free(lg);
+}
+
+/* Reads and drops what the peer sent; ends the linger at EOF, error or the byte budget. */
+static void linger_read(struct mtlb_acceptor *a, struct lingerer *lg)
+{
+    char buf[8192];
+
+    while (lg->left > 0) {
+        ssize_t n = recv(lg->fd, buf, lg->left < sizeof(buf) ? lg->left : sizeof(buf), 0);
+        if (n > 0) {
+            lg->left -= (uint32_t)n;
+        } else if (n == -1 && errno == EINTR) {
+            continue;
+        } else if (n == -1 && errno == EAGAIN) {
+            return;
+        } else {
+            break;
+        }
+    }
+    linger_end(a, lg);
+}
+
+/* A failed handshake: OpenSSL wrote its alert through the socket BIO (into the kernel's send
+ * buffer, which a fresh connection always has room for). Our FIN follows the alert at once;
+ * the SSL and the client record go now, the fd lingers. */
+static void hs_linger(struct mtlb_acceptor *a, struct mtlb_client *c)
+{
+    struct lingerer *lg = calloc(1, sizeof(*lg));
+
+    if (lg == NULL || shutdown(c->fd, SHUT_WR) == -1) {
+        free(lg);
+        hs_drop(a, c);
+        return;
+    }
+    hs_unlink(c);
+    lg->fd = c->fd;
+    c->fd = -1;
+    mtlb_client_free(c);
+    lg->left = LINGER_BYTES;
+    lg->deadline_ms = mtlb_now_ms() + LINGER_MS;
+    lg->next = &a->lingering;
+    lg->prev = a->lingering.prev;
+    a->lingering.prev->next = lg;
+    a->lingering.prev = lg;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
+                             .data.u64 = (uint64_t)(uintptr_t)lg | TAG_LINGER};
+    if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, lg->fd, &ev) == -1) {
+        linger_end(a, lg);
+        return;
+    }
+    linger_read(a, lg);
 }
 
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
@@ -143,7 +224,13 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     mtlb_log_rl(&rl, 20, level, "conn=%llu peer=%s event=handshake_failed reason=%s",
                 (unsigned long long)c->id, c->tls_info.peer,
                 mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q, sizeof(q)));
-    hs_drop(a, c);
+    /* A protocol failure (refused certificate, bad message) left an alert for the peer: let
+     * it arrive. After an I/O error or the peer's close there is no one to tell. */
+    if (err == SSL_ERROR_SSL) {
+        hs_linger(a, c);
+    } else {
+        hs_drop(a, c);
+    }
 }
 
 static void peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, char *peer,
@@ -212,7 +299,8 @@ static void accept_all(struct mtlb_acceptor *a, size_t l)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
-        int fd = accept4(a->lfds[l], (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(a->srv->listen_fds[l], (struct sockaddr *)&ss, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                 static struct mtlb_ratelimit rl;
@@ -225,19 +313,48 @@ static void accept_all(struct mtlb_acceptor *a, size_t l)
     }
 }
 
+/* Ends handshakes and lingering closes past their deadline; returns the wait until the next
+ * deadline (at most 200 ms, so the stop flag is seen). */
 static int expire(struct mtlb_acceptor *a, uint64_t now)
 {
+    uint64_t wait = 200;
+
     while (a->pending.next != &a->pending) {
         struct mtlb_client *c = a->pending.next;
         if (c->timer.deadline_ms > now) {
-            uint64_t wait = c->timer.deadline_ms - now;
-            return wait < 200 ? (int)wait : 200;
+            wait = c->timer.deadline_ms - now < wait ? c->timer.deadline_ms - now : wait;
+            break;
         }
         mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=handshake_timeout",
                  (unsigned long long)c->id, c->tls_info.peer);
         hs_drop(a, c);
     }
-    return 200;
+    while (a->lingering.next != &a->lingering) {
+        struct lingerer *lg = a->lingering.next;
+        if (lg->deadline_ms > now) {
+            wait = lg->deadline_ms - now < wait ? lg->deadline_ms - now : wait;
+            break;
+        }
+        linger_end(a, lg);
+    }
+    return (int)wait;
+}
+
+static void dispatch(struct mtlb_acceptor *a, uint64_t data)
+{
+    switch (data & TAG_MASK) {
+    case TAG_LISTENER:
+        accept_all(a, (size_t)(data >> 2));
+        break;
+    case TAG_LINGER:
+        linger_read(a, (struct lingerer *)(uintptr_t)(data & ~TAG_MASK));
+        break;
+    default:
+        if (data != 0) {
+            hs_step(a, (struct mtlb_client *)(uintptr_t)data);
+        }
+        break;
+    }
 }
 
 static void *acceptor_main(void *arg)
@@ -253,20 +370,16 @@ static void *acceptor_main(void *arg)
         int n = epoll_wait(a->epfd, evs, MAX_EVENTS, timeout);
         /* Handshakes past their first flight go first: finishing one is cheaper than
          * starting one (the server's signature), and under a burst it keeps the handshake
-         * tail latency short. Each event is handled once (ptr cleared). */
+         * tail latency short. Each event is handled once (data cleared). */
         for (int i = 0; i < n; i++) {
             struct mtlb_client *c = evs[i].data.ptr;
-            if (!(evs[i].data.u64 & LISTENER_TAG) && c->hs_started) {
-                evs[i].data.ptr = NULL;
+            if ((evs[i].data.u64 & TAG_MASK) == TAG_CLIENT && c->hs_started) {
+                evs[i].data.u64 = 0;
                 hs_step(a, c);
             }
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u64 & LISTENER_TAG) {
-                accept_all(a, (size_t)(evs[i].data.u64 >> 1));
-            } else if (evs[i].data.ptr != NULL) {
-                hs_step(a, evs[i].data.ptr);
-            }
+            dispatch(a, evs[i].data.u64);
         }
         timeout = expire(a, mtlb_now_ms());
     }
@@ -291,14 +404,11 @@ void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a)
     while (a->pending.next != &a->pending) {
         hs_drop(a, a->pending.next);
     }
-    for (size_t l = 0; a->lfds != NULL && l < a->srv->cfg->n_listeners; l++) {
-        if (a->lfds[l] >= 0) {
-            close(a->lfds[l]);
-        }
+    while (a->lingering.next != &a->lingering) {
+        linger_end(a, a->lingering.next);
     }
     if (a->epfd >= 0) {
         close(a->epfd);
     }
-    free(a->lfds);
     free(a);
 }

@@ -13,8 +13,6 @@
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
-int mtlb_acceptor_add_listener(struct mtlb_acceptor *a, size_t l, int fd);
-
 static int resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = flags | AI_NUMERICSERV};
@@ -59,27 +57,69 @@ static int resolve_backends(struct mtlb_server *srv, char *err, size_t errlen)
     return 0;
 }
 
-static int open_listener(const struct mtlb_listener_cfg *l, char *err, size_t errlen)
+/* One socket per listener, shared by every acceptor thread. No SO_REUSEPORT: with it, any
+ * later process of the same user could bind the same address and take a share of the
+ * connections (a stale or test instance without client_auth admitting clients of a mandatory
+ * listener). SO_REUSEADDR only lets a restart bind while old connections sit in TIME_WAIT;
+ * Linux still refuses a second listening socket on the address. */
+static int open_listener(const struct mtlb_config *cfg, const struct mtlb_listener_cfg *l,
+                         char *err, size_t errlen)
 {
     struct mtlb_addr a;
     int one = 1;
 
     if (resolve(l->bind_host, l->bind_port, AI_PASSIVE, &a) != 0) {
-        snprintf(err, errlen, "bind %s:%u: cannot resolve address", l->bind_host, l->bind_port);
+        snprintf(err, errlen, "%s:%u: listener %s:%u: cannot resolve the bind address", cfg->path,
+                 l->bind_line, l->bind_host, l->bind_port);
         return -EINVAL;
     }
     int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
         bind(fd, (struct sockaddr *)&a.ss, a.len) == -1 || listen(fd, 4096) == -1) {
         int e = errno;
-        snprintf(err, errlen, "bind %s: %s", a.text, strerror(e));
+        snprintf(err, errlen, "%s:%u: listener %s: cannot listen: %s%s", cfg->path, l->bind_line,
+                 a.text, strerror(e),
+                 e == EADDRINUSE ? " (another process, perhaps another mtlb, listens there; "
+                                   "mtlb does not share its ports)"
+                                 : "");
         if (fd != -1) {
             close(fd);
         }
         return -e;
     }
     return fd;
+}
+
+static int open_listeners(struct mtlb_server *srv, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+
+    srv->listen_fds = malloc(cfg->n_listeners * sizeof(int));
+    if (srv->listen_fds == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        srv->listen_fds[l] = -1;
+    }
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        int fd = open_listener(cfg, &cfg->listeners[l], err, errlen);
+        if (fd < 0) {
+            return fd;
+        }
+        srv->listen_fds[l] = fd;
+    }
+    return 0;
+}
+
+/* After the acceptors stopped: new connections are refused from here on. */
+static void close_listeners(struct mtlb_server *srv)
+{
+    for (size_t l = 0; srv->listen_fds != NULL && l < srv->cfg->n_listeners; l++) {
+        if (srv->listen_fds[l] >= 0) {
+            close(srv->listen_fds[l]);
+            srv->listen_fds[l] = -1;
+        }
+    }
 }
 
 static int init_tls(struct mtlb_server *srv, char *err, size_t errlen)
@@ -211,6 +251,9 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     if (rc == 0) {
         rc = init_ktls(srv, true, err, errlen);
     }
+    if (rc == 0) {
+        rc = open_listeners(srv, err, errlen);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -233,11 +276,8 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     }
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
         rc = mtlb_acceptor_create(srv, i, &srv->acceptors[i]);
-        for (size_t l = 0; rc == 0 && l < cfg->n_listeners; l++) {
-            int fd = open_listener(&cfg->listeners[l], err, errlen);
-            rc = fd < 0 ? fd : mtlb_acceptor_add_listener(srv->acceptors[i], l, fd);
-        }
         if (rc != 0) {
+            snprintf(err, errlen, "acceptor %u: setup failed: %s", i, strerror(-rc));
             return rc;
         }
     }
@@ -342,6 +382,7 @@ int mtlb_server_run(struct mtlb_server *srv)
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
         srv->acceptors[i] = NULL;
     }
+    close_listeners(srv);
     for (unsigned i = 0; i < started_workers; i++) {
         pthread_join(srv->workers[i].thread, NULL);
     }
@@ -357,6 +398,8 @@ void mtlb_server_fini(struct mtlb_server *srv)
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
     }
     free(srv->acceptors);
+    close_listeners(srv);
+    free(srv->listen_fds);
     for (unsigned i = 0; srv->workers != NULL && i < srv->n_workers; i++) {
         if (srv->workers[i].srv != NULL) {
             mtlb_worker_fini(&srv->workers[i]);

@@ -475,7 +475,7 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     for (size_t i = 0; i < cfg->n_servers; i++) {
         fprintf(f, "%s\"127.0.0.1:%u\"", i ? ", " : "", cfg->servers[i]);
     }
-    fprintf(f, "]\nthreads: {acceptors: 1, workers: 2}\n");
+    fprintf(f, "]\nthreads: {acceptors: %u, workers: 2}\n", cfg->acceptors ? cfg->acceptors : 1);
     fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: \"%s\"}\n",

@@ -38,6 +38,7 @@ struct it_config {
     const char *ktls;             /* listener ktls: auto, on, off; NULL: not written (auto) */
     const char *alpn;             /* listener alpn: YAML flow sequence ("[http/1.1]"); NULL: none */
     const char *access_log;       /* log.access_log value; NULL: stdout (env->out_log) */
+    unsigned acceptors;           /* threads.acceptors; 0: 1 */
 };
 
 struct it_env {
@@ -120,6 +121,9 @@ struct it_conn *it_tcp_connect(uint16_t port);
 /* Returns a connection after a completed TLS handshake, or NULL with the reason in err. */
 struct it_conn *it_tls_connect(uint16_t port, const struct it_tls_opts *o, char *err,
                                size_t errlen);
+/* Always returns the connection (its fd still open); *ok says whether the handshake completed,
+ * else c->err and c->alert_received say how it failed. */
+struct it_conn *it_tls_open(uint16_t port, const struct it_tls_opts *o, bool *ok);
 void it_conn_close(struct it_conn *c);
 void it_conn_timeout(struct it_conn *c, int ms);              /* send and receive timeouts */
 int it_conn_send(struct it_conn *c, const void *p, size_t n); /* 0 or -1 */

@@ -149,8 +149,7 @@ static void record_server(struct it_conn *c, const char *host)
     }
 }
 
-/* Always returns a connection; *ok tells whether the handshake completed. */
-static struct it_conn *tls_open(uint16_t port, const struct it_tls_opts *o, bool *ok)
+struct it_conn *it_tls_open(uint16_t port, const struct it_tls_opts *o, bool *ok)
 {
     struct it_conn *c = conn_new(port);
     c->ctx = client_ctx(o);
@@ -177,7 +176,7 @@ static struct it_conn *tls_open(uint16_t port, const struct it_tls_opts *o, bool
 struct it_conn *it_tls_connect(uint16_t port, const struct it_tls_opts *o, char *err, size_t errlen)
 {
     bool ok;
-    struct it_conn *c = tls_open(port, o, &ok);
+    struct it_conn *c = it_tls_open(port, o, &ok);
     if (!ok) {
         snprintf(err, errlen, "%s", c->err);
         it_conn_close(c);
@@ -473,7 +472,7 @@ void it_tls_exchange(uint16_t port, const struct it_tls_opts *o, const char *req
 {
     memset(x, 0, sizeof(*x));
     bool ok;
-    struct it_conn *c = tls_open(port, o, &ok);
+    struct it_conn *c = it_tls_open(port, o, &ok);
     if (!ok) {
         x->outcome = IT_HANDSHAKE_FAILED;
     } else {

@@ -80,6 +80,7 @@ Test(config, full_file)
     struct mtlb_listener_cfg *l = &cfg->listeners[0];
     cr_assert_str_eq(l->bind_host, "0.0.0.0");
     cr_assert_eq(l->bind_port, 8443);
+    cr_assert_eq(l->bind_line, 2, "bind_line %u", l->bind_line); /* for start-up bind errors */
     cr_assert_str_eq(l->backend, "app");
     cr_assert_eq(l->backend_index, 0);
     cr_assert_eq(l->n_domains, 2);
@@ -104,6 +105,7 @@ Test(config, full_file)
     l = &cfg->listeners[1];
     cr_assert_str_eq(l->bind_host, "::1");
     cr_assert_eq(l->bind_port, 9443);
+    cr_assert_eq(l->bind_line, 16, "bind_line %u", l->bind_line);
     cr_assert_eq(l->backend_index, 1);
     cr_assert_eq(l->domains[0].mode, MTLB_CLIENT_AUTH_MANDATORY);
     cr_assert_str_eq(l->domains[0].truststore, "/etc/mtlb/ca.pem");
