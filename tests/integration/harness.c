@@ -478,7 +478,8 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     fprintf(f, "]\nthreads: {acceptors: 1, workers: 2}\n");
     fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
-    fprintf(f, "log: {level: debug, access_log: stdout}\nheaders: {dn_format: slash}\n");
+    fprintf(f, "log: {level: debug, access_log: stdout}\nheaders: {dn_format: slash%s%s}\n",
+            cfg->headers ? ", " : "", cfg->headers ? cfg->headers : "");
     /* The worker I/O backend: the test's choice, else MTLB_IT_IO for the whole run (the -epoll
      * suite), else mtlb's default. */
     const char *io = cfg->io ? cfg->io : getenv("MTLB_IT_IO");

@@ -37,6 +37,7 @@ struct it_config {
     const char *io;               /* auto, uring, epoll; NULL: $MTLB_IT_IO or the default */
     const char *ktls;             /* listener ktls: auto, on, off; NULL: not written (auto) */
     const char *alpn;             /* listener alpn: YAML flow sequence ("[http/1.1]"); NULL: none */
+    const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
 };
 
 struct it_env {
