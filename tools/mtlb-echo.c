@@ -80,7 +80,7 @@ struct request {
     uint64_t fnv;
     const char *head; /* the head as received: in the input buffer or in `saved` */
     size_t head_len;
-    bool pinned;         /* head still lives in the input buffer */
+    bool pinned; /* head still lives in the input buffer */
     /* /echo-trailers: trailer section received (with its final CRLF); /echo-raw: the body
      * bytes as received, framing included */
     size_t trailers_len;

@@ -109,7 +109,7 @@ struct mtlb_config {
     /* headers.underscores: drop (default) | reject | pass;
      * headers.request_trailers: drop (default) | forward */
     struct mtlb_header_policy header_policy;
-    enum mtlb_io_backend io;       /* io: auto (default) | uring | epoll */
+    enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
 };
 
 /* Reads and validates the YAML file at path. On success returns 0 and *out owns a new

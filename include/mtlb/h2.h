@@ -16,12 +16,12 @@
 #include "mtlb/h2map.h"
 
 struct mtlb_h2_settings {
-    uint32_t max_streams;      /* SETTINGS_MAX_CONCURRENT_STREAMS */
-    uint32_t max_header_bytes; /* header list size (RFC 9113 accounting) -> 431 */
-    uint32_t max_headers;      /* fields per header list -> 431 */
-    uint32_t stream_window;    /* request body bytes buffered per stream (flow control) */
-    uint32_t conn_window;      /* the same for the whole connection */
-    uint32_t junk_per_sec;     /* frames that cost work without progress, per second */
+    uint32_t max_streams;              /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint32_t max_header_bytes;         /* header list size (RFC 9113 accounting) -> 431 */
+    uint32_t max_headers;              /* fields per header list -> 431 */
+    uint32_t stream_window;            /* request body bytes buffered per stream (flow control) */
+    uint32_t conn_window;              /* the same for the whole connection */
+    uint32_t junk_per_sec;             /* frames that cost work without progress, per second */
     struct mtlb_header_policy headers; /* request trailers: dropped or filtered */
 };
 

@@ -31,9 +31,9 @@ enum mtlb_field_verdict {
 };
 
 struct mtlb_rewrite_req {
-    const struct mtlb_identity *identity;     /* never NULL */
-    const char *client_ip;                    /* textual client address */
-    const char *proto;                        /* "https" */
+    const struct mtlb_identity *identity;    /* never NULL */
+    const char *client_ip;                   /* textual client address */
+    const char *proto;                       /* "https" */
     const struct mtlb_header_policy *policy; /* NULL: the defaults */
 };
 
@@ -49,6 +49,10 @@ bool mtlb_rewrite_is_protected(struct mtlb_slice name);
  * KEEP otherwise. policy NULL: the defaults. Pure; any thread. */
 enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
                                                    const struct mtlb_header_policy *policy);
+
+/* The same as an mtlb_h1_trailer_filter for mtlb_h1_chunked_relay: 1 to keep, 0 to drop;
+ * policy is a const struct mtlb_header_policy * (NULL: the defaults). */
+int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
 
 /* Writes the request head to send to a backend into out[0..cap): request line as received
  * (always HTTP/1.1 towards the backend), every client header except
@@ -68,9 +72,9 @@ enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
  * character, so that nothing can inject a field. client_ip or proto NULL: that field is
  * omitted. Each identity string is written only when non-NULL.
  * Host is never removed because Connection names it, and the framing written is the one the
- * proxy used to delimit the body (anything else would desynchronise it with the backend). An HTTP/1.0 request without
- * Host gets "Host:" first, with the authority of an absolute-form target or an empty value,
- * since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
+ * proxy used to delimit the body (anything else would desynchronise it with the backend). An
+ * HTTP/1.0 request without Host gets "Host:" first, with the authority of an absolute-form target
+ * or an empty value, since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap);
 

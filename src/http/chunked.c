@@ -1,7 +1,8 @@
 /* Chunked transfer-coding scanner (RFC 9112 section 7.1): finds where a chunked body ends and
  * validates its framing, rewrites it in place into canonical framing for the HTTP/1.1 relay, or
- * walks it for a decoding relay (HTTP/2), all with the same state machine. State lives in the caller's struct mtlb_h1_chunked, so
- * input may be split anywhere. No I/O, no allocation, no byte at or past buf + len is read. */
+ * walks it for a decoding relay (HTTP/2), all with the same state machine. State lives in the
+ * caller's struct mtlb_h1_chunked, so input may be split anywhere. No I/O, no allocation, no byte
+ * at or past buf + len is read. */
 #include "mtlb/h1.h"
 
 #include <limits.h>
@@ -375,8 +376,8 @@ static enum step relay_line(struct mtlb_h1_chunked *c, char *buf, size_t len, si
     }
     const char *line = buf + *in;
     enum step s = feed_line(c, line, (size_t)n);
-    if (s == STEP_INVALID || (s == STEP_MORE && c->state != S_SIZE_START &&
-                              c->state != S_DATA && c->state != S_TRAILER_START)) {
+    if (s == STEP_INVALID || (s == STEP_MORE && c->state != S_SIZE_START && c->state != S_DATA &&
+                              c->state != S_TRAILER_START)) {
         return STEP_INVALID; /* the LF found was not the end of a valid line */
     }
     if (before == S_SIZE_START) {
@@ -386,8 +387,8 @@ static enum step relay_line(struct mtlb_h1_chunked *c, char *buf, size_t len, si
         *out += 2;
     } else {
         const char *colon = memchr(line, ':', (size_t)n);
-        int keep = filter != NULL ? filter((struct mtlb_slice){line, (size_t)(colon - line)}, arg)
-                                  : 0;
+        int keep =
+            filter != NULL ? filter((struct mtlb_slice){line, (size_t)(colon - line)}, arg) : 0;
         if (keep < 0) {
             return STEP_INVALID;
         }

@@ -1,5 +1,6 @@
 /* Header rewriting between client and backend: drops hop-by-hop fields and any client-sent
- * identity or forwarding fields, then adds the ones the edge vouches for. Pure: writes into a
+ * identity or forwarding fields (in any spelling, headers and trailers alike), writes the body
+ * framing canonically, then adds the fields the edge vouches for. Pure: writes into a
  * caller buffer from a parsed message; no I/O, no logging, no allocation. */
 #include "mtlb/rewrite.h"
 
@@ -140,8 +141,9 @@ static enum field_kind classify(struct mtlb_slice n)
     case 4:
         return folded_is(n, "host", true) ? F_PROTECTED : F_OTHER;
     case 7:
-        return folded_is(n, "upgrade", true) ? F_HOP : folded_is(n, "trailer", true) ? F_TRAILER
-                                                                                      : F_OTHER;
+        return folded_is(n, "upgrade", true)   ? F_HOP
+               : folded_is(n, "trailer", true) ? F_TRAILER
+                                               : F_OTHER;
     case 10:
         return folded_is(n, "connection", true) || folded_is(n, "keep-alive", true) ? F_HOP
                                                                                     : F_OTHER;
@@ -170,6 +172,11 @@ enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
         return MTLB_FIELD_DROP;
     }
     return MTLB_FIELD_KEEP;
+}
+
+int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy)
+{
+    return mtlb_rewrite_trailer_field(name, policy) == MTLB_FIELD_KEEP;
 }
 
 /* Index of the first non-empty Connection field, or num_headers when there is none. */

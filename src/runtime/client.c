@@ -355,11 +355,6 @@ bool mtlb_client_read_plain(struct mtlb_client *c)
     return true;
 }
 
-static int keep_trailer(struct mtlb_slice name, void *arg)
-{
-    return mtlb_rewrite_trailer_field(name, arg) == MTLB_FIELD_KEEP;
-}
-
 /* Moves body bytes that are in rx into the request being forwarded, following the framing. */
 static int take_body(struct mtlb_client *c)
 {
@@ -381,8 +376,9 @@ static int take_body(struct mtlb_client *c)
     bool done = false;
     size_t out = 0;
     const struct mtlb_header_policy *p = &c->w->srv->cfg->header_policy;
-    ssize_t n = mtlb_h1_chunked_relay(&c->req_ck, c->rx.data + start, avail, &out, &done,
-                                      p->forward_trailers ? keep_trailer : NULL, (void *)p);
+    ssize_t n =
+        mtlb_h1_chunked_relay(&c->req_ck, c->rx.data + start, avail, &out, &done,
+                              p->forward_trailers ? mtlb_rewrite_trailer_filter : NULL, (void *)p);
     if (n < 0) {
         return -EBADMSG;
     }

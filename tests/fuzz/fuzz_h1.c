@@ -82,8 +82,8 @@ static ssize_t scan_in_steps(const char *buf, size_t len, size_t first, size_t s
 /* Relays a copy of buf in place, in pieces of `step` bytes (0: at once), closing up the unread
  * rest behind the output as the HTTP/1.1 relay does. Returns the input bytes consumed or
  * MTLB_INVALID; the canonical body is out[0..*out_len). */
-static ssize_t relay_in_steps(const char *buf, size_t len, size_t step, char *out,
-                              size_t *out_len, bool *done)
+static ssize_t relay_in_steps(const char *buf, size_t len, size_t step, char *out, size_t *out_len,
+                              bool *done)
 {
     struct mtlb_h1_chunked c;
     size_t fwd = 0, have = 0, fed = 0, consumed = 0;

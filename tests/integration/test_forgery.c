@@ -53,8 +53,8 @@ static void start(const char *headers)
     "Forwarded: for=10.6.6.6\r\n" FORGED_H1
 
 static const char *const identity_names[] = {
-    "x-ssl-client-verify", "x-ssl-client-dn",   "x-ssl-issuer",     "x-ssl-client-serial",
-    "x-forwarded-for",     "x-real-ip",         "x-forwarded-proto",
+    "x-ssl-client-verify", "x-ssl-client-dn", "x-ssl-issuer",      "x-ssl-client-serial",
+    "x-forwarded-for",     "x-real-ip",       "x-forwarded-proto",
 };
 
 /* Header lines of the echoed head whose name reads as `name` once "_" is taken for "-". */
@@ -199,7 +199,8 @@ Test(forgery, h1_framing_is_canonical)
                            "chunk lines not canonical:\n%s", b);
         free(b);
     }
-    char *b = h1_ok("POST /echo-raw HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0003\r\n\r\nabc");
+    char *b =
+        h1_ok("POST /echo-raw HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0003\r\n\r\nabc");
     assert_header(b, "Content-Length", "3");
     cr_assert_not_null(strstr(b, "raw-body:\r\nabc"), "%s", b);
     free(b);
@@ -211,7 +212,7 @@ Test(forgery, h1_framing_is_canonical)
 #define H2_FORGED                                                                                  \
     "header=x_ssl_client_verify:SUCCESS,header=x-ssl_client-dn:/CN=admin,"                         \
     "header=x_ssl_issuer:/CN=forged CA,header=x_ssl_client_serial:DEADBEEF,"                       \
-    "header=x_forwarded_for:10.6.6.6,header=x_forwarded-proto:http,header=x_real_ip:10.6.6.6,"    \
+    "header=x_forwarded_for:10.6.6.6,header=x_forwarded-proto:http,header=x_real_ip:10.6.6.6,"     \
     "header=x-real_ip:10.6.6.6"
 
 #define H2_FORGED_TRAILERS                                                                         \
@@ -225,8 +226,8 @@ static char *h2_echo(const char *spec, const char *path)
     struct h2_out o;
     struct h2s s;
 
-    h2c_run(&o, 10000, "--print-body", "--cert", good_cert(), "--key", good_key(), "--stream",
-            spec, NULL);
+    h2c_run(&o, 10000, "--print-body", "--cert", good_cert(), "--key", good_key(), "--stream", spec,
+            NULL);
     cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
     get_stream(&o, path, 0, &s);
     cr_assert_eq(s.status, 200, "%s", o.out);

@@ -218,11 +218,11 @@ Test(rewrite, underscore_policy)
     cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
     cr_assert(memcmp(out, want, strlen(want)) == 0, "%s", out);
     cr_assert_eq(rewrite_with(in, &reject, out, sizeof(out)), -EBADMSG);
-    cr_assert_eq(rewrite_with("GET / HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n", &reject, out,
-                              sizeof(out)),
-                 (ssize_t)(strlen("GET / HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n") +
-                           strlen(edge_fields_success)),
-                 "reject refuses only names with \"_\"");
+    cr_assert_eq(
+        rewrite_with("GET / HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n", &reject, out, sizeof(out)),
+        (ssize_t)(strlen("GET / HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n") +
+                  strlen(edge_fields_success)),
+        "reject refuses only names with \"_\"");
     cr_assert_eq(mtlb_rewrite_status(-EBADMSG), 400);
     cr_assert_eq(mtlb_rewrite_status(-ENOSPC), 431);
     cr_assert_eq(mtlb_rewrite_status(-EINVAL), 500);
@@ -266,11 +266,25 @@ Test(rewrite, framing_is_canonical)
 Test(rewrite, trailer_field_verdicts)
 {
     static const char *const dropped[] = {
-        "X-SSL-Client-Verify", "x_ssl_client_verify", "X-SSL_Client-DN", "X_Forwarded_For",
-        "x-forwarded-for",     "X_Real_IP",           "x-real-ip",       "Forwarded",
-        "X-SSL",               "Content-Length",      "transfer-encoding", "Host",
-        "TE",                  "Connection",          "Keep-Alive",      "Upgrade",
-        "Trailer",             "Proxy-Connection",    "content_length",
+        "X-SSL-Client-Verify",
+        "x_ssl_client_verify",
+        "X-SSL_Client-DN",
+        "X_Forwarded_For",
+        "x-forwarded-for",
+        "X_Real_IP",
+        "x-real-ip",
+        "Forwarded",
+        "X-SSL",
+        "Content-Length",
+        "transfer-encoding",
+        "Host",
+        "TE",
+        "Connection",
+        "Keep-Alive",
+        "Upgrade",
+        "Trailer",
+        "Proxy-Connection",
+        "content_length",
     };
     const struct mtlb_header_policy pols[] = {
         {MTLB_US_DROP, true}, {MTLB_US_REJECT, true}, {MTLB_US_PASS, true}};
@@ -288,6 +302,10 @@ Test(rewrite, trailer_field_verdicts)
     }
     cr_assert_eq(mtlb_rewrite_trailer_field((struct mtlb_slice){"X_Sum", 5}, NULL),
                  MTLB_FIELD_DROP);
+    /* the same verdicts as a chunked-relay filter */
+    cr_assert_eq(mtlb_rewrite_trailer_filter((struct mtlb_slice){"X-Sum", 5}, NULL), 1);
+    cr_assert_eq(mtlb_rewrite_trailer_filter((struct mtlb_slice){"X_Real_IP", 9}, (void *)&pols[2]),
+                 0);
 }
 
 /* With request trailers dropped (the default), Trailer announces none. */
@@ -299,12 +317,14 @@ Test(rewrite, trailer_field_follows_the_trailer_policy)
     char want[1024];
     char out[2048];
 
-    snprintf(want, sizeof(want), "POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+    snprintf(want, sizeof(want),
+             "POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n%s\r\n",
              edge_fields_success);
     expect_request(in, &id_success, want);
-    snprintf(want, sizeof(want),
-             "POST / HTTP/1.1\r\nHost: app\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n%s\r\n",
-             edge_fields_success);
+    snprintf(
+        want, sizeof(want),
+        "POST / HTTP/1.1\r\nHost: app\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+        edge_fields_success);
     ssize_t n = rewrite_with(in, &fwd, out, sizeof(out));
     cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
     cr_assert(memcmp(out, want, strlen(want)) == 0, "%s", out);
