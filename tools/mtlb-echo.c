@@ -39,6 +39,7 @@ static char pattern[PATTERN_LEN + 26];
 enum route {
     R_ECHO,
     R_ECHO_TRAILERS,
+    R_ECHO_RAW,
     R_SIZE,
     R_CHUNKED,
     R_TRAILERS,
@@ -79,8 +80,10 @@ struct request {
     uint64_t fnv;
     const char *head; /* the head as received: in the input buffer or in `saved` */
     size_t head_len;
-    bool pinned;         /* head still lives in the input buffer */
-    size_t trailers_len; /* /echo-trailers: trailer section received (with its final CRLF) */
+    bool pinned; /* head still lives in the input buffer */
+    /* /echo-trailers: trailer section received (with its final CRLF); /echo-raw: the body
+     * bytes as received, framing included */
+    size_t trailers_len;
     char trailers[TRAILERS_CAP];
 };
 
@@ -375,6 +378,8 @@ static bool route_request(struct request *req, struct mtlb_slice target)
         req->route = R_DROP;
     } else if (is_path(p, end, "/echo-trailers")) {
         req->route = R_ECHO_TRAILERS;
+    } else if (is_path(p, end, "/echo-raw")) {
+        req->route = R_ECHO_RAW;
     }
     return true;
 }
@@ -404,6 +409,11 @@ static void respond_echo(struct conn *c, bool close)
     /* Each trailer line gains at most 9 bytes and is at least 3 bytes long. */
     char trailers[TRAILERS_CAP * 4];
     size_t nt = r->route == R_ECHO_TRAILERS ? format_trailers(r, trailers) : 0;
+    if (r->route == R_ECHO_RAW) {
+        memcpy(trailers, "raw-body:\r\n", 11);
+        memcpy(trailers + 11, r->trailers, r->trailers_len);
+        nt = 11 + r->trailers_len;
+    }
     size_t nd = fmt_u64(digits, r->body_bytes);
     size_t trailer = 12 + nd + 2 + 14 + 16 + 2 + nt;
     char fnv[17];
@@ -551,6 +561,16 @@ static void dechunk(struct request *r, const char *p, size_t n)
     }
 }
 
+/* /echo-raw: the body bytes as they arrived, up to TRAILERS_CAP. */
+static void capture_raw(struct request *r, const char *p, size_t n)
+{
+    size_t take = n < TRAILERS_CAP - r->trailers_len ? n : TRAILERS_CAP - r->trailers_len;
+    if (r->route == R_ECHO_RAW) {
+        memcpy(r->trailers + r->trailers_len, p, take);
+        r->trailers_len += take;
+    }
+}
+
 static enum step read_body(struct conn *c)
 {
     struct request *r = &c->req;
@@ -566,6 +586,7 @@ static enum step read_body(struct conn *c)
         r->body_bytes += take;
         r->body_left -= take;
         c->in_start += take;
+        capture_raw(r, p, take);
         done = r->body_left == 0;
     } else {
         ssize_t n = mtlb_h1_chunked_scan(&r->scan, p, avail, &done);
@@ -575,6 +596,7 @@ static enum step read_body(struct conn *c)
         }
         dechunk(r, p, (size_t)n);
         c->in_start += (size_t)n;
+        capture_raw(r, p, (size_t)n);
     }
     return done ? respond(c) : STEP_PROGRESS;
 }
@@ -988,6 +1010,8 @@ static void usage(FILE *f)
                "  /garbage     \"this is not http\", then close\n"
                "  /drop        close without an answer\n"
                "  /echo-trailers  echo, plus a \"trailer: NAME: VALUE\" line per request trailer\n"
+               "  /echo-raw    echo, plus \"raw-body:\" and the first 1024 body bytes as received\n"
+               "               (framing included)\n"
                "  other        the request head as received, then body-bytes and body-fnv1a64\n");
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "mtlb/identity.h"
+#include "mtlb/rewrite.h"
 
 enum mtlb_client_auth {
     MTLB_CLIENT_AUTH_OFF = 0, /* no certificate requested */
@@ -106,7 +107,10 @@ struct mtlb_config {
     struct mtlb_limits_cfg limits;
     struct mtlb_log_cfg log;
     enum mtlb_dn_format dn_format; /* headers.dn_format: slash (default) | rfc2253 */
-    enum mtlb_io_backend io;       /* io: auto (default) | uring | epoll */
+    /* headers.underscores: drop (default) | reject | pass;
+     * headers.request_trailers: drop (default) | forward */
+    struct mtlb_header_policy header_policy;
+    enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
 };
 
 /* Reads and validates the YAML file at path. On success returns 0 and *out owns a new

@@ -100,6 +100,25 @@ void mtlb_h1_chunked_init(struct mtlb_h1_chunked *c);
  * with *done set. Any thread; one scanner per body. */
 ssize_t mtlb_h1_chunked_scan(struct mtlb_h1_chunked *c, const char *buf, size_t len, bool *done);
 
+/* Verdict on one trailer field by name for mtlb_h1_chunked_relay: 1 keep, 0 drop, negative
+ * to refuse the body. */
+typedef int (*mtlb_h1_trailer_filter)(struct mtlb_slice name, void *arg);
+
+/* Canonicalising relay of a chunked body, in place, for relays that forward the body from
+ * the buffer it arrived in (HTTP/1.1). Same validation and state as mtlb_h1_chunked_scan (the
+ * two may not be mixed on one body). Reads buf[0..len) and writes the body in canonical
+ * framing to buf[0..*out_len): each chunk-size line becomes "<hex size, no leading
+ * zero>\r\n" (extensions and whitespace dropped), chunk data and its CRLF are copied, trailer
+ * field lines are copied verbatim when filter keeps them (filter NULL: all dropped), and the
+ * final empty line ends it. The output never outgrows the input: *out_len <= the return value.
+ * Returns how many bytes of buf were read, or MTLB_INVALID (bad framing as for the scanner,
+ * or the filter refused a field). Bytes at and after the returned count are untouched: an
+ * incomplete size, trailer or data-end line is left there, to be passed again with more bytes
+ * (so a line never spans two calls), and so are the bytes after the body. *done is set when
+ * the body ended in the bytes read; later calls return 0 with *done set. Any thread. */
+ssize_t mtlb_h1_chunked_relay(struct mtlb_h1_chunked *c, char *buf, size_t len, size_t *out_len,
+                              bool *done, mtlb_h1_trailer_filter filter, void *arg);
+
 /* Decoding walk over a chunked body for relays that need the data without its framing
  * (HTTP/2). Same validation and same state as mtlb_h1_chunked_scan, so the two may not be
  * mixed on one body. Consumes framing bytes from the front of buf[0..len) up to the first

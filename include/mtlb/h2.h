@@ -16,12 +16,13 @@
 #include "mtlb/h2map.h"
 
 struct mtlb_h2_settings {
-    uint32_t max_streams;      /* SETTINGS_MAX_CONCURRENT_STREAMS */
-    uint32_t max_header_bytes; /* header list size (RFC 9113 accounting) -> 431 */
-    uint32_t max_headers;      /* fields per header list -> 431 */
-    uint32_t stream_window;    /* request body bytes buffered per stream (flow control) */
-    uint32_t conn_window;      /* the same for the whole connection */
-    uint32_t junk_per_sec;     /* frames that cost work without progress, per second */
+    uint32_t max_streams;              /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint32_t max_header_bytes;         /* header list size (RFC 9113 accounting) -> 431 */
+    uint32_t max_headers;              /* fields per header list -> 431 */
+    uint32_t stream_window;            /* request body bytes buffered per stream (flow control) */
+    uint32_t conn_window;              /* the same for the whole connection */
+    uint32_t junk_per_sec;             /* frames that cost work without progress, per second */
+    struct mtlb_header_policy headers; /* request trailers: dropped or filtered */
 };
 
 struct mtlb_h2_conn;
@@ -69,7 +70,8 @@ struct mtlb_h2_stream {
     bool end_stream; /* the client has sent everything */
     bool discard;    /* the owner wants no more body: it is consumed on arrival */
     /* For a request sent chunked: request trailers as the HTTP/1.1 last chunk and trailer
-     * section ("0\r\n...\r\n"), or NULL when none came. */
+     * section ("0\r\n...\r\n"), filtered by st.headers, or NULL when none came or the
+     * settings drop request trailers. */
     char *trailers;
     size_t trailers_len;
     bool responded; /* a response head was submitted */

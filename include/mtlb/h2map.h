@@ -10,6 +10,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "mtlb/h1.h"
+#include "mtlb/rewrite.h"
 
 /* One header field of an HTTP/2 request as nghttp2 delivered it (names are lower case and
  * already validated by nghttp2; pseudo-header fields come first). */
@@ -83,11 +84,14 @@ ssize_t mtlb_h2_trailer_nv(const char *block, size_t len, nghttp2_nv *nva, size_
                            char *scratch, size_t cap);
 
 /* Writes the last chunk and trailer section for the backend from HTTP/2 request trailers:
- * "0\r\n" then "name: value\r\n" for each field (pseudo-headers and the fields not allowed
- * in trailers, as above, dropped), then "\r\n". Returns the length or -ENOSPC. Values with
+ * "0\r\n" then "name: value\r\n" for each field that mtlb_rewrite_trailer_field keeps under
+ * policy (pseudo-headers, protected names in any spelling, hop-by-hop and framing fields, and
+ * names with "_" unless the policy passes them are dropped), then "\r\n". Returns the length
+ * or -ENOSPC. Values with
  * CR, LF or NUL are refused with -EINVAL (nghttp2 already refuses them; belt and braces).
  * Addition: so are values with any other CTL but HTAB, or DEL (the HTTP/1.1 parser refuses
  * them), and names that are not lower-case tokens (they could break the line too). */
-ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n, char *out, size_t cap);
+ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n,
+                              const struct mtlb_header_policy *policy, char *out, size_t cap);
 
 #endif

@@ -9,30 +9,79 @@
 #include "mtlb/h1.h"
 #include "mtlb/identity.h"
 
-struct mtlb_rewrite_req {
-    const struct mtlb_identity *identity; /* never NULL */
-    const char *client_ip;                /* textual client address */
-    const char *proto;                    /* "https" */
+/* headers.underscores: what becomes of a client field whose name holds "_". CGI, WSGI and
+ * Rack map "_" and "-" to the same variable, so such a name can pose as another one. */
+enum mtlb_underscores {
+    MTLB_US_DROP = 0, /* not forwarded (default, as nginx's underscores_in_headers off) */
+    MTLB_US_REJECT,   /* a request head holding one is refused with 400 */
+    MTLB_US_PASS,     /* forwarded, except the spellings of protected names (always dropped) */
 };
+
+/* How client header and trailer fields are filtered; the zero value is the default. */
+struct mtlb_header_policy {
+    enum mtlb_underscores underscores;
+    bool forward_trailers; /* headers.request_trailers: forward (true) or drop (false) */
+};
+
+/* What becomes of one client field (see mtlb_rewrite_field). */
+enum mtlb_field_verdict {
+    MTLB_FIELD_KEEP = 0,
+    MTLB_FIELD_DROP,
+    MTLB_FIELD_REJECT, /* the request must be refused (400) */
+};
+
+struct mtlb_rewrite_req {
+    const struct mtlb_identity *identity;    /* never NULL */
+    const char *client_ip;                   /* textual client address */
+    const char *proto;                       /* "https" */
+    const struct mtlb_header_policy *policy; /* NULL: the defaults */
+};
+
+/* Protected names: every name that, with "_" read as "-" and in any letter case, starts with
+ * "x-ssl" or "x-forwarded-", or is "x-real-ip" or "forwarded". A client copy of any of them
+ * is a forgery at the edge; they are always dropped, whatever the policy. */
+bool mtlb_rewrite_is_protected(struct mtlb_slice name);
+
+/* The verdict for a field a client sent in a trailer section: DROP for protected names, for
+ * hop-by-hop and framing fields (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade,
+ * Transfer-Encoding, Content-Length, Host, Trailer), and for names with "_" unless the
+ * policy is MTLB_US_PASS (MTLB_US_REJECT acts as DROP here: the head is already forwarded);
+ * KEEP otherwise. policy NULL: the defaults. Pure; any thread. */
+enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
+                                                   const struct mtlb_header_policy *policy);
+
+/* The same as an mtlb_h1_trailer_filter for mtlb_h1_chunked_relay: 1 to keep, 0 to drop;
+ * policy is a const struct mtlb_header_policy * (NULL: the defaults). */
+int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
 
 /* Writes the request head to send to a backend into out[0..cap): request line as received
  * (always HTTP/1.1 towards the backend), every client header except
  *   - hop-by-hop ones: Connection and every header it names, Keep-Alive, Proxy-Connection,
- *     TE, Upgrade, Trailer is kept (end-to-end);
- *   - any X-SSL-* or X-Forwarded-* header, Forwarded, X-Real-IP (any letter case);
+ *     TE, Upgrade, Trailer is kept (end-to-end) unless trailers are dropped by the policy;
+ *   - protected names (mtlb_rewrite_is_protected: any case, "_" for "-");
+ *   - names holding "_", per rw->policy (dropped by default; MTLB_US_REJECT gives -EBADMSG);
+ *   - Content-Length and Transfer-Encoding as the client wrote them: the framing is written
+ *     from the parsed message instead, "Transfer-Encoding: chunked" for MTLB_BODY_CHUNKED,
+ *     "Content-Length: N" (decimal, no leading zero) when a Content-Length was given;
  * then X-SSL-Client-Verify (always), X-SSL-Client-DN, X-SSL-Issuer, X-SSL-Client-Serial
  * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto.
  * An HTTP/1.0 request without a body framing keeps its (lack of) body.
- * Returns the length written, or -ENOSPC if it does not fit.
+ * Returns the length written, -ENOSPC if it does not fit, -EBADMSG when the policy rejects a
+ * name with "_" (answer 400).
  * Addition: -EINVAL when an added value (identity strings, client_ip, proto) holds a control
  * character, so that nothing can inject a field. client_ip or proto NULL: that field is
  * omitted. Each identity string is written only when non-NULL.
- * Content-Length, Transfer-Encoding and Host are never removed because Connection names them
- * (that would desynchronise the body framing with the backend). An HTTP/1.0 request without
- * Host gets "Host:" first, with the authority of an absolute-form target or an empty value,
- * since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
+ * Host is never removed because Connection names it, and the framing written is the one the
+ * proxy used to delimit the body (anything else would desynchronise it with the backend). An
+ * HTTP/1.0 request without Host gets "Host:" first, with the authority of an absolute-form target
+ * or an empty value, since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap);
+
+/* The status to answer when mtlb_rewrite_request failed with err: 431 for -ENOSPC (the head
+ * grew past the limit), 400 for -EBADMSG (the policy refused a field), 500 otherwise (an
+ * identity value that cannot be sent safely: mtlb's fault, not the client's). */
+int mtlb_rewrite_status(ssize_t err);
 
 /* Writes the response head to send to the client: status line as HTTP/1.1, every backend
  * header except the hop-by-hop ones (Connection and those it names, Keep-Alive,

@@ -88,6 +88,35 @@ static int read_dn_format(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const 
     return rc;
 }
 
+static int read_underscores(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                            const struct cfg_field *f)
+{
+    static const char *const w[] = {"drop", "reject", "pass"};
+    static const enum mtlb_underscores vals[] = {MTLB_US_DROP, MTLB_US_REJECT, MTLB_US_PASS};
+    int i = 0;
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        *(enum mtlb_underscores *)dst = vals[i];
+    }
+    return rc;
+}
+
+static int read_request_trailers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                 const struct cfg_field *f)
+{
+    static const char *const w[] = {"drop", "forward"};
+    int i = 0;
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        *(bool *)dst = i == 1;
+    }
+    return rc;
+}
+
 static int read_io(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const char *const w[] = {"auto", "uring", "epoll"};
@@ -416,6 +445,10 @@ static int read_headers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
 {
     static const struct cfg_field fields[] = {
         {"dn_format", read_dn_format, false, offsetof(struct mtlb_config, dn_format), 0, 0},
+        {"underscores", read_underscores, false,
+         offsetof(struct mtlb_config, header_policy.underscores), 0, 0},
+        {"request_trailers", read_request_trailers, false,
+         offsetof(struct mtlb_config, header_policy.forward_trailers), 0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);

@@ -1,7 +1,8 @@
 /* Chunked transfer-coding scanner (RFC 9112 section 7.1): finds where a chunked body ends and
- * validates its framing so the bytes can be forwarded verbatim, or walks it for a decoding relay
- * (HTTP/2) with the same state machine. State lives in the caller's struct mtlb_h1_chunked, so
- * input may be split anywhere. No I/O, no allocation, no byte at or past buf + len is read. */
+ * validates its framing, rewrites it in place into canonical framing for the HTTP/1.1 relay, or
+ * walks it for a decoding relay (HTTP/2), all with the same state machine. State lives in the
+ * caller's struct mtlb_h1_chunked, so input may be split anywhere. No I/O, no allocation, no byte
+ * at or past buf + len is read. */
 #include "mtlb/h1.h"
 
 #include <limits.h>
@@ -318,4 +319,126 @@ void mtlb_h1_chunked_take(struct mtlb_h1_chunked *c, size_t n)
     c->remaining -= n;
     c->body_bytes += n;
     c->state = c->remaining == 0 ? S_DATA_CR : S_DATA;
+}
+
+/* Feeds one whole line (through its LF) to the state machine. */
+static enum step feed_line(struct mtlb_h1_chunked *c, const char *p, size_t n)
+{
+    enum step s = STEP_MORE;
+
+    for (size_t i = 0; i < n && s == STEP_MORE; i++) {
+        s = step(c, (unsigned char)p[i]);
+    }
+    return s;
+}
+
+/* Length of the line at p (through its LF), 0 when it is not whole yet, or -1 when it is
+ * already longer than any valid line. */
+static ssize_t whole_line(const char *p, size_t avail)
+{
+    size_t window = avail < LINE_LIMIT + 2 ? avail : LINE_LIMIT + 2;
+    const char *lf = window > 0 ? memchr(p, '\n', window) : NULL;
+
+    if (lf == NULL) {
+        return window == LINE_LIMIT + 2 ? -1 : 0;
+    }
+    return lf + 1 - p;
+}
+
+/* Writes the canonical size line of the chunk just announced; returns its length. */
+static size_t put_size_line(char *out, uint64_t size)
+{
+    char hex[16];
+    size_t n = 0;
+
+    do {
+        hex[n++] = "0123456789abcdef"[size & 15];
+        size >>= 4;
+    } while (size > 0);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = hex[n - 1 - i];
+    }
+    out[n] = '\r';
+    out[n + 1] = '\n';
+    return n + 2;
+}
+
+/* One whole line at buf + *in (size line, data CRLF, trailer line or final CRLF): validated,
+ * then its canonical form written at buf + *out. STEP_MORE with *in unchanged: not whole yet. */
+static enum step relay_line(struct mtlb_h1_chunked *c, char *buf, size_t len, size_t *in,
+                            size_t *out, mtlb_h1_trailer_filter filter, void *arg)
+{
+    int before = c->state;
+    ssize_t n = before == S_DATA_CR ? (len - *in >= 2 ? 2 : 0) : whole_line(buf + *in, len - *in);
+
+    if (n <= 0) {
+        return n < 0 ? STEP_INVALID : STEP_MORE;
+    }
+    const char *line = buf + *in;
+    enum step s = feed_line(c, line, (size_t)n);
+    if (s == STEP_INVALID || (s == STEP_MORE && c->state != S_SIZE_START && c->state != S_DATA &&
+                              c->state != S_TRAILER_START)) {
+        return STEP_INVALID; /* the LF found was not the end of a valid line */
+    }
+    if (before == S_SIZE_START) {
+        *out += put_size_line(buf + *out, c->remaining);
+    } else if (before == S_DATA_CR || s == STEP_DONE) {
+        memcpy(buf + *out, "\r\n", 2);
+        *out += 2;
+    } else {
+        const char *colon = memchr(line, ':', (size_t)n);
+        int keep =
+            filter != NULL ? filter((struct mtlb_slice){line, (size_t)(colon - line)}, arg) : 0;
+        if (keep < 0) {
+            return STEP_INVALID;
+        }
+        if (keep > 0) {
+            memmove(buf + *out, line, (size_t)n);
+            *out += (size_t)n;
+        }
+    }
+    *in += (size_t)n;
+    return s;
+}
+
+ssize_t mtlb_h1_chunked_relay(struct mtlb_h1_chunked *c, char *buf, size_t len, size_t *out_len,
+                              bool *done, mtlb_h1_trailer_filter filter, void *arg)
+{
+    size_t in = 0;
+    size_t out = 0;
+
+    *out_len = 0;
+    *done = c->state == S_DONE;
+    if (c->state == S_DONE) {
+        return 0;
+    }
+    if (c->state == S_INVALID || len > SSIZE_MAX) {
+        c->state = S_INVALID;
+        return MTLB_INVALID;
+    }
+    while (in < len) {
+        if (c->state == S_DATA) {
+            size_t n = len - in < c->remaining ? len - in : (size_t)c->remaining;
+            memmove(buf + out, buf + in, n);
+            in += n;
+            out += n;
+            mtlb_h1_chunked_take(c, n);
+            continue;
+        }
+        size_t was = in;
+        enum step s = relay_line(c, buf, len, &in, &out, filter, arg);
+        if (s == STEP_INVALID) {
+            c->state = S_INVALID;
+            return MTLB_INVALID;
+        }
+        if (s == STEP_DONE) {
+            *done = true;
+            break;
+        }
+        if (in == was) {
+            break; /* an incomplete line: wait for more bytes */
+        }
+    }
+    *out_len = out;
+    return (ssize_t)in;
 }

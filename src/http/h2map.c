@@ -562,7 +562,8 @@ static void put(struct out *o, const char *s, size_t n)
     }
 }
 
-ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n, char *out, size_t cap)
+ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n,
+                              const struct mtlb_header_policy *policy, char *out, size_t cap)
 {
     struct out o = {.p = out, .cap = cap};
 
@@ -575,8 +576,8 @@ ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n, char *out
         if (!valid_name(name) || !valid_value(f[i].value)) {
             return -EINVAL;
         }
-        if (trailer_forbidden(name)) {
-            continue;
+        if (mtlb_rewrite_trailer_field(name, policy) != MTLB_FIELD_KEEP) {
+            continue; /* the same rule as HTTP/1.1 trailers: no protected name, no framing */
         }
         put(&o, name.p, name.len);
         put(&o, ": ", 2);

@@ -1,5 +1,6 @@
 /* Header rewriting between client and backend: drops hop-by-hop fields and any client-sent
- * identity or forwarding fields, then adds the ones the edge vouches for. Pure: writes into a
+ * identity or forwarding fields (in any spelling, headers and trailers alike), writes the body
+ * framing canonically, then adds the fields the edge vouches for. Pure: writes into a
  * caller buffer from a parsed message; no I/O, no logging, no allocation. */
 #include "mtlb/rewrite.h"
 
@@ -91,43 +92,91 @@ enum field_kind {
     F_HOP,       /* RFC 9110 section 7.6.1: connection-specific, never crosses the proxy */
     F_EDGE,      /* only the edge may set it: a client copy would forge identity or address */
     F_PROTECTED, /* never removed, even when Connection names it (see below) */
+    F_FRAMING,   /* Content-Length, Transfer-Encoding: requests get them rewritten */
+    F_TRAILER,   /* Trailer: announces trailer fields, end-to-end */
 };
 
-/* One switch on the length, then one comparison: every field is classified once. */
-static enum field_kind classify(struct mtlb_slice n)
+/* "_" reads as "-": CGI, WSGI and Rack give both the same variable name. */
+static unsigned char fold(unsigned char ch)
+{
+    return ch == '_' ? '-' : ascii_lower(ch);
+}
+
+/* Whether name, folded, starts with (or, with whole, equals) the lower-case `lower`. */
+static bool folded_is(struct mtlb_slice name, const char *lower, bool whole)
+{
+    size_t i = 0;
+
+    for (; lower[i] != '\0'; i++) {
+        if (i == name.len || fold((unsigned char)name.p[i]) != (unsigned char)lower[i]) {
+            return false;
+        }
+    }
+    return !whole || i == name.len;
+}
+
+static bool has_underscore(struct mtlb_slice n)
+{
+    return n.len > 0 && memchr(n.p, '_', n.len) != NULL;
+}
+
+bool mtlb_rewrite_is_protected(struct mtlb_slice n)
 {
     /* Every X-SSL-* and X-Forwarded-* (For, Proto, Host, Port, ...) and RFC 7239's
      * Forwarded: at the edge, a client's copy of any of them is a forgery. */
-    if (n.len >= 5 && slice_eq_ci((struct mtlb_slice){n.p, 5}, slice_of("x-ssl"))) {
-        return F_EDGE;
-    }
-    if (n.len >= 12 && slice_eq_ci((struct mtlb_slice){n.p, 12}, slice_of("x-forwarded-"))) {
+    return folded_is(n, "x-ssl", false) || folded_is(n, "x-forwarded-", false) ||
+           folded_is(n, "x-real-ip", true) || folded_is(n, "forwarded", true);
+}
+
+/* One switch on the length, then one comparison: every field is classified once. Names are
+ * folded ("_" as "-"), so that a spelling of a name mtlb treats specially is recognised. */
+static enum field_kind classify(struct mtlb_slice n)
+{
+    if (mtlb_rewrite_is_protected(n)) {
         return F_EDGE;
     }
     switch (n.len) {
     case 2:
-        return mtlb_h1_name_is(n, "te") ? F_HOP : F_OTHER;
+        return folded_is(n, "te", true) ? F_HOP : F_OTHER;
     case 4:
-        return mtlb_h1_name_is(n, "host") ? F_PROTECTED : F_OTHER;
+        return folded_is(n, "host", true) ? F_PROTECTED : F_OTHER;
     case 7:
-        return mtlb_h1_name_is(n, "upgrade") ? F_HOP : F_OTHER;
-    case 9:
-        return mtlb_h1_name_is(n, "x-real-ip") || mtlb_h1_name_is(n, "forwarded") ? F_EDGE
-                                                                                  : F_OTHER;
+        return folded_is(n, "upgrade", true)   ? F_HOP
+               : folded_is(n, "trailer", true) ? F_TRAILER
+                                               : F_OTHER;
     case 10:
-        return mtlb_h1_name_is(n, "connection") || mtlb_h1_name_is(n, "keep-alive") ? F_HOP
+        return folded_is(n, "connection", true) || folded_is(n, "keep-alive", true) ? F_HOP
                                                                                     : F_OTHER;
     case 14:
-        return mtlb_h1_name_is(n, "content-length") ? F_PROTECTED : F_OTHER;
+        return folded_is(n, "content-length", true) ? F_FRAMING : F_OTHER;
     case 16:
-        return mtlb_h1_name_is(n, "proxy-connection") ? F_HOP : F_OTHER;
+        return folded_is(n, "proxy-connection", true) ? F_HOP : F_OTHER;
     case 17:
-        /* Transfer-Encoding is connection-specific too, but bodies are relayed verbatim, so
-         * the coding stays valid end to end. */
-        return mtlb_h1_name_is(n, "transfer-encoding") ? F_PROTECTED : F_OTHER;
+        return folded_is(n, "transfer-encoding", true) ? F_FRAMING : F_OTHER;
     default:
         return F_OTHER;
     }
+}
+
+static const struct mtlb_header_policy default_policy = {MTLB_US_DROP, false};
+
+enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
+                                                   const struct mtlb_header_policy *policy)
+{
+    const struct mtlb_header_policy *p = policy != NULL ? policy : &default_policy;
+
+    if (classify(name) != F_OTHER) {
+        return MTLB_FIELD_DROP; /* identity, connection, framing, routing: never in trailers */
+    }
+    if (has_underscore(name) && p->underscores != MTLB_US_PASS) {
+        return MTLB_FIELD_DROP;
+    }
+    return MTLB_FIELD_KEEP;
+}
+
+int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy)
+{
+    return mtlb_rewrite_trailer_field(name, policy) == MTLB_FIELD_KEEP;
 }
 
 /* Index of the first non-empty Connection field, or num_headers when there is none. */
@@ -142,20 +191,9 @@ static size_t first_connection(const struct mtlb_h1_message *m)
     return i;
 }
 
-/* Whether the field must not be forwarded. "Connection: Content-Length" must not strip the
- * framing the proxy used to delimit the body (the backend would read the body as the next
- * request), nor Host: those are F_PROTECTED. */
-static bool drop_field(const struct mtlb_h1_message *m, size_t first_conn, struct mtlb_slice name,
-                       bool drop_edge)
+static bool named_by_connection(const struct mtlb_h1_message *m, size_t first_conn,
+                                struct mtlb_slice name)
 {
-    enum field_kind k = classify(name);
-
-    if (k == F_HOP || (k == F_EDGE && drop_edge)) {
-        return true;
-    }
-    if (k == F_PROTECTED) {
-        return false;
-    }
     for (size_t i = first_conn; i < m->num_headers; i++) {
         if (mtlb_h1_name_is(m->headers[i].name, "connection") &&
             list_has(m->headers[i].value, name)) {
@@ -163,6 +201,58 @@ static bool drop_field(const struct mtlb_h1_message *m, size_t first_conn, struc
         }
     }
     return false;
+}
+
+/* The verdict on one request field. Protected names go whatever the policy; a name with "_"
+ * goes when it spells a name mtlb treats specially, else as the policy says. The framing
+ * fields go too: the request head gets canonical ones (put_framing). "Connection: Host" must
+ * not strip Host. */
+static enum mtlb_field_verdict request_field(const struct mtlb_h1_message *m, size_t first_conn,
+                                             struct mtlb_slice name,
+                                             const struct mtlb_header_policy *p)
+{
+    enum field_kind k = classify(name);
+
+    if (has_underscore(name)) {
+        if (p->underscores == MTLB_US_REJECT) {
+            return MTLB_FIELD_REJECT;
+        }
+        if (k != F_OTHER || p->underscores == MTLB_US_DROP) {
+            return MTLB_FIELD_DROP;
+        }
+    }
+    switch (k) {
+    case F_HOP:
+    case F_EDGE:
+    case F_FRAMING:
+        return MTLB_FIELD_DROP;
+    case F_PROTECTED:
+        return MTLB_FIELD_KEEP;
+    case F_TRAILER:
+        if (!p->forward_trailers) {
+            return MTLB_FIELD_DROP; /* no trailer section will follow */
+        }
+        break;
+    default:
+        break;
+    }
+    return named_by_connection(m, first_conn, name) ? MTLB_FIELD_DROP : MTLB_FIELD_KEEP;
+}
+
+/* Whether a response field must not be forwarded. "Connection: Content-Length" must not strip
+ * the framing the proxy used to delimit the body, nor Host. */
+static bool drop_response_field(const struct mtlb_h1_message *m, size_t first_conn,
+                                struct mtlb_slice name)
+{
+    enum field_kind k = classify(name);
+
+    if (k == F_HOP) {
+        return true;
+    }
+    if (k == F_PROTECTED || k == F_FRAMING) {
+        return false;
+    }
+    return named_by_connection(m, first_conn, name);
 }
 
 /* Added values come from the certificate and the socket; refuse anything that could break
@@ -240,11 +330,40 @@ static void put_missing_host(struct out *o, const struct mtlb_h1_message *req)
     put_field(o, slice_of("Host"), auth);
 }
 
+/* The framing the proxy delimits the body with, never the client's spelling of it: a backend
+ * whose parser differs must read the same message ("CHUNKED", "0003", OWS...). */
+static void put_framing(struct out *o, const struct mtlb_h1_message *req)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    uint64_t v = req->content_length;
+    bool has_cl = req->body == MTLB_BODY_LENGTH;
+
+    if (req->body == MTLB_BODY_CHUNKED) {
+        put_str(o, "Transfer-Encoding: chunked\r\n");
+        return;
+    }
+    for (size_t i = 0; i < req->num_headers && !has_cl; i++) {
+        has_cl = mtlb_h1_name_is(req->headers[i].name, "content-length");
+    }
+    if (!has_cl) {
+        return;
+    }
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    put_str(o, "Content-Length: ");
+    put(o, digits + n, sizeof(digits) - n);
+    put(o, "\r\n", 2);
+}
+
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap)
 {
     struct out o = {.p = out, .cap = cap};
     size_t first_conn = first_connection(req);
+    const struct mtlb_header_policy *p = rw->policy != NULL ? rw->policy : &default_policy;
 
     put(&o, req->method.p, req->method.len);
     put(&o, " ", 1);
@@ -253,15 +372,25 @@ ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtl
     put_missing_host(&o, req);
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct mtlb_h1_header *h = &req->headers[i];
-        if (!drop_field(req, first_conn, h->name, true)) {
+        enum mtlb_field_verdict v = request_field(req, first_conn, h->name, p);
+        if (v == MTLB_FIELD_REJECT) {
+            return -EBADMSG;
+        }
+        if (v == MTLB_FIELD_KEEP) {
             put_field(&o, h->name, h->value);
         }
     }
+    put_framing(&o, req);
     int r = put_identity(&o, rw);
     if (r != 0) {
         return r;
     }
     return finish(&o);
+}
+
+int mtlb_rewrite_status(ssize_t err)
+{
+    return err == -ENOSPC ? 431 : err == -EBADMSG ? 400 : 500;
 }
 
 ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_client, char *out,
@@ -279,7 +408,7 @@ ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_cli
     put(&o, "\r\n", 2);
     for (size_t i = 0; i < resp->num_headers; i++) {
         const struct mtlb_h1_header *h = &resp->headers[i];
-        if (!drop_field(resp, first_conn, h->name, false)) {
+        if (!drop_response_field(resp, first_conn, h->name)) {
             put_field(&o, h->name, h->value);
         }
     }

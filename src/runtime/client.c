@@ -371,12 +371,22 @@ static int take_body(struct mtlb_client *c)
         c->req_body_done = c->req_body_left == 0;
         return 0;
     }
+    /* The body is rewritten in place into canonical framing (the output never outgrows the
+     * input); what it gave back is closed up, so rx stays "head | body to send | unread". */
     bool done = false;
-    ssize_t n = mtlb_h1_chunked_scan(&c->req_ck, c->rx.data + start, avail, &done);
+    size_t out = 0;
+    const struct mtlb_header_policy *p = &c->w->srv->cfg->header_policy;
+    ssize_t n =
+        mtlb_h1_chunked_relay(&c->req_ck, c->rx.data + start, avail, &out, &done,
+                              p->forward_trailers ? mtlb_rewrite_trailer_filter : NULL, (void *)p);
     if (n < 0) {
         return -EBADMSG;
     }
-    c->req_fwd += (uint32_t)n;
+    if ((size_t)n > out) {
+        memmove(c->rx.data + start + out, c->rx.data + start + n, avail - (size_t)n);
+        c->rx.len -= (uint32_t)((size_t)n - out);
+    }
+    c->req_fwd += (uint32_t)out;
     c->req_body_done = done;
     return 0;
 }
@@ -419,7 +429,10 @@ static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
     const struct mtlb_listener_cfg *lc = &w->srv->cfg->listeners[c->listener];
-    struct mtlb_rewrite_req rw = {.identity = &c->identity, .client_ip = c->ip, .proto = "https"};
+    struct mtlb_rewrite_req rw = {.identity = &c->identity,
+                                  .client_ip = c->ip,
+                                  .proto = "https",
+                                  .policy = &w->srv->cfg->header_policy};
 
     c->state = MTLB_C_EXCHANGE;
     c->started_ms = w->now_ms;
@@ -439,9 +452,7 @@ static void start_request(struct mtlb_client *c)
     }
     ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);
     if (n < 0) {
-        /* -ENOSPC: the head grew past the limit; -EINVAL: an identity value that cannot be
-         * sent safely, which is our fault, not the client's. */
-        mtlb_client_fail(c, n == -ENOSPC ? 431 : 500);
+        mtlb_client_fail(c, mtlb_rewrite_status(n));
         return;
     }
     c->up_head_len = (uint32_t)n;

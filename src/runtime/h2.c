@@ -27,6 +27,7 @@ int mtlb_h2c_start(struct mtlb_client *c)
         .stream_window = H2_STREAM_WINDOW,
         .conn_window = H2_CONN_WINDOW,
         .junk_per_sec = H2_JUNK_PER_SEC,
+        .headers = w->srv->cfg->header_policy,
     };
 
     if (w->h2_nva == NULL) {

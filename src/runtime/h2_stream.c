@@ -116,7 +116,10 @@ static void on_request(struct mtlb_h2_stream *s)
 {
     struct mtlb_client *c = owner(s);
     struct mtlb_worker *w = c->w;
-    struct mtlb_rewrite_req rw = {.identity = &c->identity, .client_ip = c->ip, .proto = "https"};
+    struct mtlb_rewrite_req rw = {.identity = &c->identity,
+                                  .client_ip = c->ip,
+                                  .proto = "https",
+                                  .policy = &w->srv->cfg->header_policy};
     /* The connection's head buffer is free scratch on an HTTP/2 connection. */
     ssize_t n = mtlb_rewrite_request(&s->msg, &rw, c->up_head, c->up_head_cap);
     struct mtlb_h2x *x = x_new(s, c->up_head, n > 0 ? (size_t)n : 0);
@@ -138,9 +141,7 @@ static void on_request(struct mtlb_h2_stream *s)
         return;
     }
     if (n < 0) {
-        /* -ENOSPC: the head grew past the limit; -EINVAL: an identity value that cannot be
-         * sent safely, which is our fault, not the client's. */
-        fail(x, n == -ENOSPC ? 431 : 500);
+        fail(x, mtlb_rewrite_status(n));
         return;
     }
     x->chunked = s->msg.body == MTLB_BODY_CHUNKED;

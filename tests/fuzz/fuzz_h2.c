@@ -149,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .stream_window = WINDOW,
         .conn_window = 4 * WINDOW,
         .junk_per_sec = 100,
+        .headers = {.forward_trailers = true}, /* the trailer filter is exercised too */
     };
     struct mtlb_h2_conn *h = NULL;
 

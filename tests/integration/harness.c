@@ -480,7 +480,8 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: \"%s\"}\n",
             cfg->access_log ? cfg->access_log : "stdout");
-    fprintf(f, "headers: {dn_format: slash}\n");
+    fprintf(f, "headers: {dn_format: slash%s%s}\n", cfg->headers ? ", " : "",
+            cfg->headers ? cfg->headers : "");
     /* The worker I/O backend: the test's choice, else MTLB_IT_IO for the whole run (the -epoll
      * suite), else mtlb's default. */
     const char *io = cfg->io ? cfg->io : getenv("MTLB_IT_IO");

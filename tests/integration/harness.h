@@ -39,6 +39,7 @@ struct it_config {
     const char *alpn;             /* listener alpn: YAML flow sequence ("[http/1.1]"); NULL: none */
     const char *access_log;       /* log.access_log value; NULL: stdout (env->out_log) */
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
+    const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
 };
 
 struct it_env {

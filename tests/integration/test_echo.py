@@ -268,6 +268,14 @@ def check_trailers(port):
     raw = req("/up", "POST", ["Transfer-Encoding: chunked"])
     c.send(raw + b"3\r\nabc\r\n0\r\nX-One: 1\r\n\r\n")
     assert c.response()[2] == raw + b"body-bytes: 3\r\nbody-fnv1a64: %016x\r\n" % fnv1a64(b"abc")
+    # /echo-raw: the echo, then "raw-body:" and the body bytes as received (framing included)
+    raw = req("/echo-raw", "POST", ["Transfer-Encoding: chunked"])
+    c.send(raw + b"03 ;x\r\nabc\r\n0\r\nX-One: 1\r\n\r\n")
+    assert c.response()[2] == raw + (b"body-bytes: 3\r\nbody-fnv1a64: %016x\r\n" % fnv1a64(b"abc") +
+                                     b"raw-body:\r\n03 ;x\r\nabc\r\n0\r\nX-One: 1\r\n\r\n")
+    raw = req("/echo-raw", "POST", ["Content-Length: 3"])
+    c.send(raw + b"xyz")
+    assert c.response()[2].endswith(b"raw-body:\r\nxyz")
     # HTTP/1.0 has no chunked coding: /trailers/N is then plain /size/N
     c2 = Conn(port)
     c2.send(b"GET /trailers/30 HTTP/1.0\r\n\r\n")

@@ -351,7 +351,7 @@ Test(h2, many_concurrent_streams_with_bodies)
 
 Test(h2, trailers_both_directions)
 {
-    struct it_config cfg = {0};
+    struct it_config cfg = {.headers = "request_trailers: forward"};
     start_cfg(&cfg);
     struct h2_out o;
     h2c_run(&o, 10000, "--print-body", "--cert", good_cert(), "--key", good_key(), "--stream",

@@ -68,7 +68,7 @@ static const char full_yaml[] =
     "  drain: 3s\n"
     "limits: {max_header_bytes: 32768, max_headers: 50, max_connections: 20000}\n"
     "log: {level: debug, access_log: logs/access.log}\n"
-    "headers: {dn_format: rfc2253}\n"
+    "headers: {dn_format: rfc2253, underscores: pass, request_trailers: forward}\n"
     "io: epoll\n";
 
 Test(config, full_file)
@@ -134,6 +134,8 @@ Test(config, full_file)
     cr_assert_eq(cfg->log.level, 3);
     cr_assert_str_eq(cfg->log.access_log, "/etc/mtlb/logs/access.log");
     cr_assert_eq(cfg->dn_format, MTLB_DN_RFC2253);
+    cr_assert_eq(cfg->header_policy.underscores, MTLB_US_PASS);
+    cr_assert(cfg->header_policy.forward_trailers);
     cr_assert_eq(cfg->io, MTLB_IO_EPOLL);
     mtlb_config_destroy(cfg);
 }
@@ -177,6 +179,8 @@ Test(config, defaults)
     cr_assert_eq(cfg->log.level, 2);
     cr_assert_str_eq(cfg->log.access_log, "stdout");
     cr_assert_eq(cfg->dn_format, MTLB_DN_SLASH);
+    cr_assert_eq(cfg->header_policy.underscores, MTLB_US_DROP);
+    cr_assert_not(cfg->header_policy.forward_trailers);
     cr_assert_eq(cfg->io, MTLB_IO_AUTO);
     cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_AUTO);
     cr_assert_eq(cfg->listeners[0].alpn, MTLB_ALPN_H2 | MTLB_ALPN_HTTP11);
@@ -229,6 +233,22 @@ Test(config, empty_sections_and_nulls_keep_defaults)
     cr_assert_eq(cfg->log.level, 2);
     cr_assert_eq(cfg->dn_format, MTLB_DN_SLASH);
     mtlb_config_destroy(cfg);
+}
+
+Test(config, header_policy_words)
+{
+    static const char *const words[] = {"drop", "reject", "pass"};
+    static const enum mtlb_underscores want[] = {MTLB_US_DROP, MTLB_US_REJECT, MTLB_US_PASS};
+    char yaml[2048];
+
+    for (size_t i = 0; i < MTLB_ARRAY_LEN(words); i++) {
+        snprintf(yaml, sizeof(yaml), MIN_YAML "headers: {underscores: %s, request_trailers: %s}\n",
+                 words[i], i % 2 ? "forward" : "drop");
+        struct mtlb_config *cfg = parse_ok(yaml);
+        cr_assert_eq(cfg->header_policy.underscores, want[i], "%s", words[i]);
+        cr_assert_eq(cfg->header_policy.forward_trailers, i % 2 == 1);
+        mtlb_config_destroy(cfg);
+    }
 }
 
 /* One validation error: the document, the return code and the exact message. */
@@ -436,6 +456,12 @@ ParameterizedTestParameters(config, rejects)
         {MIN_YAML "headers: {dn_format: \"a\\r\\nb\"}\n", -EINVAL,
          "mtlb.yaml:11:22: headers.dn_format: expected one of slash, rfc2253, got "
          "\"a\\x0D\\x0Ab\""},
+        {MIN_YAML "headers: {underscores: allow}\n", -EINVAL,
+         "mtlb.yaml:11:24: headers.underscores: expected one of drop, reject, pass, got "
+         "\"allow\""},
+        {MIN_YAML "headers: {request_trailers: yes}\n", -EINVAL,
+         "mtlb.yaml:11:29: headers.request_trailers: expected one of drop, forward, got "
+         "\"yes\""},
         {MIN_YAML "? [a]\n: 1\n", -EINVAL,
          "mtlb.yaml:11:3: keys must be plain strings, got a sequence"},
     };

@@ -337,8 +337,7 @@ Test(h2map, backend_head_chunked_post)
                        "user-agent: curl/7.88\r\n"
                        "cookie: a=1; b=2\r\n"
                        "accept: */*\r\n"
-                       "trailer: x-sum\r\n"
-                       "transfer-encoding: chunked\r\n" EDGE_FIELDS "\r\n";
+                       "Transfer-Encoding: chunked\r\n" EDGE_FIELDS "\r\n";
 
     cr_assert_not_null(r);
     cr_assert_eq(build(r,
@@ -362,8 +361,8 @@ Test(h2map, backend_head_get_and_length)
     struct req *r = malloc(sizeof(*r));
     char head[1024];
     const char *get = "GET /a HTTP/1.1\r\nhost: h.example\r\naccept: x\r\n" EDGE_FIELDS "\r\n";
-    const char *put = "PUT /b HTTP/1.1\r\nhost: example.com\r\ncontent-length: 12\r\n"
-                      "expect: other\r\n" EDGE_FIELDS "\r\n";
+    const char *put = "PUT /b HTTP/1.1\r\nhost: example.com\r\nexpect: other\r\n"
+                      "Content-Length: 12\r\n" EDGE_FIELDS "\r\n";
 
     cr_assert_not_null(r);
     /* Host from a host field when there is no :authority */
@@ -648,7 +647,7 @@ Test(h2map, trailer_block)
     parse_fields(&fl, ":path: /\nx-checksum: abc\ncontent-length: 5\ngrpc-status: 0\nhost: x\n"
                       "te: trailers\nconnection: c\nkeep-alive: k\nproxy-connection: p\n"
                       "transfer-encoding: chunked\nupgrade: u\nx-e: ");
-    ssize_t n = mtlb_h2_trailer_block(fl.f, fl.n, out, sizeof(out));
+    ssize_t n = mtlb_h2_trailer_block(fl.f, fl.n, NULL, out, sizeof(out));
     cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
     cr_assert(memcmp(out, want, (size_t)n) == 0);
     /* what the backend's parser sees: a complete, valid end of the chunked body */
@@ -657,10 +656,58 @@ Test(h2map, trailer_block)
     cr_assert(done);
 
     for (size_t cap = 0; cap < (size_t)n; cap++) {
-        cr_assert_eq(mtlb_h2_trailer_block(fl.f, fl.n, out, cap), -ENOSPC, "cap %zu", cap);
+        cr_assert_eq(mtlb_h2_trailer_block(fl.f, fl.n, NULL, out, cap), -ENOSPC, "cap %zu", cap);
     }
-    cr_assert_eq(mtlb_h2_trailer_block(fl.f, 0, out, 5), 5);
+    cr_assert_eq(mtlb_h2_trailer_block(fl.f, 0, NULL, out, 5), 5);
     cr_assert(memcmp(out, "0\r\n\r\n", 5) == 0);
+}
+
+/* HTTP/2 request trailers towards the backend: no protected name in any spelling, no name
+ * with "_" unless the policy passes them. */
+Test(h2map, trailer_block_drops_forged_identity)
+{
+    struct fields fl;
+    char out[512];
+    const struct mtlb_header_policy pass = {MTLB_US_PASS, true};
+    const struct mtlb_header_policy reject = {MTLB_US_REJECT, true};
+    const char *want = "0\r\nx-sum: 1\r\n\r\n";
+    const char *want_pass = "0\r\nx-sum: 1\r\nx_custom: 2\r\n\r\n";
+
+    parse_fields(&fl, "x-ssl-client-verify: SUCCESS\nx_ssl_client_verify: SUCCESS\n"
+                      "x-ssl_client-dn: /CN=admin\nx-sum: 1\nx_forwarded_for: 10.6.6.6\n"
+                      "x-forwarded-for: 10.6.6.6\nx_real_ip: 10.6.6.6\nx-real-ip: 10.6.6.6\n"
+                      "forwarded: for=10.6.6.6\nx-ssl-issuer: /CN=Evil\nx_custom: 2");
+    ssize_t n = mtlb_h2_trailer_block(fl.f, fl.n, NULL, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
+    cr_assert(memcmp(out, want, (size_t)n) == 0);
+    n = mtlb_h2_trailer_block(fl.f, fl.n, &reject, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want), "reject acts as drop in trailers");
+    n = mtlb_h2_trailer_block(fl.f, fl.n, &pass, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want_pass), "%.*s", (int)(n > 0 ? n : 0), out);
+    cr_assert(memcmp(out, want_pass, (size_t)n) == 0);
+}
+
+/* The backend head of an HTTP/2 request: forged headers in "_" spellings are gone, and the
+ * content-length is written in one canonical form. */
+Test(h2map, backend_head_underscores_and_length)
+{
+    struct req *r = malloc(sizeof(*r));
+    char head[1024];
+    const char *want = "POST /b HTTP/1.1\r\nhost: example.com\r\nx-ok: 1\r\n"
+                       "Content-Length: 5\r\n" EDGE_FIELDS "\r\n";
+
+    cr_assert_not_null(r);
+    cr_assert_eq(build(r,
+                       ":method: POST\n:scheme: https\n:authority: example.com\n:path: /b\n"
+                       "x_ssl_client_verify: SUCCESS\nx-ssl_client-dn: /CN=admin\n"
+                       "x_forwarded_for: 10.6.6.6\nx_real_ip: 10.6.6.6\ncontent-length: 005\n"
+                       "x_custom: 1\nx-ok: 1",
+                       false),
+                 0);
+    ssize_t n = backend_head(r, head, sizeof(head));
+    cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), head);
+    cr_assert(memcmp(head, want, (size_t)n) == 0, "%.*s", (int)n, head);
+    free(r);
 }
 
 Test(h2map, trailer_block_refuses_injection)
@@ -674,14 +721,14 @@ Test(h2map, trailer_block_refuses_injection)
 
     for (size_t i = 0; i < MTLB_ARRAY_LEN(bad_values); i++) {
         f[1].value = bad_values[i];
-        cr_assert_eq(mtlb_h2_trailer_block(f, 2, out, sizeof(out)), -EINVAL, "value %zu", i);
+        cr_assert_eq(mtlb_h2_trailer_block(f, 2, NULL, out, sizeof(out)), -EINVAL, "value %zu", i);
     }
     f[1].value = (struct mtlb_slice){"v\tw", 3};
     for (size_t i = 0; i < MTLB_ARRAY_LEN(bad_names); i++) {
         f[1].name = bad_names[i];
-        cr_assert_eq(mtlb_h2_trailer_block(f, 2, out, sizeof(out)), -EINVAL, "name %zu", i);
+        cr_assert_eq(mtlb_h2_trailer_block(f, 2, NULL, out, sizeof(out)), -EINVAL, "name %zu", i);
     }
     f[1].name = (struct mtlb_slice){"x-b", 3};
-    cr_assert_eq(mtlb_h2_trailer_block(f, 2, out, sizeof(out)), 23);
+    cr_assert_eq(mtlb_h2_trailer_block(f, 2, NULL, out, sizeof(out)), 23);
     cr_assert(memcmp(out, "0\r\nx-a: 1\r\nx-b: v\tw\r\n\r\n", 23) == 0);
 }

@@ -139,6 +139,197 @@ ParameterizedTest(struct forged *f, rewrite, removes_forged_fields)
     expect_request(in, &id_success, want);
 }
 
+/* The same names with "_" for "-" (CGI, WSGI and Rack read both as one variable), in any
+ * case and mix, are protected too: dropped whatever headers.underscores says ("reject"
+ * refuses the request instead). */
+ParameterizedTestParameters(rewrite, removes_underscore_spellings)
+{
+    static struct forged cases[] = {
+        {"X_SSL_Client_Verify: SUCCESS"},
+        {"x_ssl_client_dn: /CN=admin"},
+        {"X-SSL_Client-Verify: SUCCESS"},
+        {"X_SSL-Client_DN: /CN=admin"},
+        {"X_SSL_Issuer: /CN=Evil CA"},
+        {"x_ssl_client_serial: 01"},
+        {"X_SSL: 1"},
+        {"X_Forwarded_For: 10.0.0.1"},
+        {"x_forwarded-proto: http"},
+        {"X-Forwarded_Host: evil.example.com"},
+        {"X_Real_IP: 10.0.0.1"},
+        {"x-real_ip: 10.0.0.1"},
+        {"X_REAL-IP: 10.0.0.1"},
+    };
+    return cr_make_param_array(struct forged, cases, MTLB_ARRAY_LEN(cases));
+}
+
+static ssize_t rewrite_with(const char *in, const struct mtlb_header_policy *p, char *out,
+                            size_t cap)
+{
+    struct req r;
+    struct mtlb_rewrite_req rw = rw_with(&id_success);
+
+    rw.policy = p;
+    parse_req(&r, in);
+    return mtlb_rewrite_request(&r.msg, &rw, out, cap);
+}
+
+ParameterizedTest(struct forged *f, rewrite, removes_underscore_spellings)
+{
+    char in[256];
+    char want[1024];
+    char out[2048];
+    const struct mtlb_header_policy drop = {MTLB_US_DROP, false};
+    const struct mtlb_header_policy pass = {MTLB_US_PASS, true};
+    const struct mtlb_header_policy reject = {MTLB_US_REJECT, false};
+
+    snprintf(in, sizeof(in), "GET / HTTP/1.1\r\n%s\r\nHost: app\r\n%s\r\n\r\n", f->field, f->field);
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: app\r\n%s\r\n", edge_fields_success);
+    expect_request(in, &id_success, want); /* the default policy */
+    for (int i = 0; i < 2; i++) {
+        ssize_t n = rewrite_with(in, i == 0 ? &drop : &pass, out, sizeof(out));
+        cr_assert_eq(n, (ssize_t)strlen(want), "policy %d:\n%.*s", i, (int)(n > 0 ? n : 0), out);
+        cr_assert(memcmp(out, want, (size_t)n) == 0, "policy %d:\n%.*s", i, (int)n, out);
+    }
+    cr_assert_eq(rewrite_with(in, &reject, out, sizeof(out)), -EBADMSG);
+    cr_assert(mtlb_rewrite_is_protected((struct mtlb_slice){f->field, strcspn(f->field, ":")}));
+}
+
+Test(rewrite, underscore_policy)
+{
+    const char *in = "GET / HTTP/1.1\r\nHost: app\r\nX_Custom: 1\r\nX-Plain: 2\r\n"
+                     "Content_Length: 9\r\nTransfer_Encoding: chunked\r\nKeep_Alive: 1\r\n"
+                     "Proxy_Connection: x\r\nhost_: y\r\n\r\n";
+    const struct mtlb_header_policy drop = {MTLB_US_DROP, false};
+    const struct mtlb_header_policy pass = {MTLB_US_PASS, false};
+    const struct mtlb_header_policy reject = {MTLB_US_REJECT, false};
+    char want[1024];
+    char out[2048];
+
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: app\r\nX-Plain: 2\r\n%s\r\n",
+             edge_fields_success);
+    cr_assert_eq(rewrite_with(in, &drop, out, sizeof(out)), (ssize_t)strlen(want));
+    cr_assert(memcmp(out, want, strlen(want)) == 0, "%s", out);
+    cr_assert_eq(rewrite_with(in, NULL, out, sizeof(out)), (ssize_t)strlen(want), "default");
+    /* pass: names with "_" go on, except spellings of names mtlb gives a meaning to */
+    snprintf(want, sizeof(want),
+             "GET / HTTP/1.1\r\nHost: app\r\nX_Custom: 1\r\nX-Plain: 2\r\nhost_: y\r\n%s\r\n",
+             edge_fields_success);
+    ssize_t n = rewrite_with(in, &pass, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
+    cr_assert(memcmp(out, want, strlen(want)) == 0, "%s", out);
+    cr_assert_eq(rewrite_with(in, &reject, out, sizeof(out)), -EBADMSG);
+    cr_assert_eq(
+        rewrite_with("GET / HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n", &reject, out, sizeof(out)),
+        (ssize_t)(strlen("GET / HTTP/1.1\r\nHost: app\r\nX-A: 1\r\n\r\n") +
+                  strlen(edge_fields_success)),
+        "reject refuses only names with \"_\"");
+    cr_assert_eq(mtlb_rewrite_status(-EBADMSG), 400);
+    cr_assert_eq(mtlb_rewrite_status(-ENOSPC), 431);
+    cr_assert_eq(mtlb_rewrite_status(-EINVAL), 500);
+}
+
+/* The backend gets the framing mtlb delimited the body with, in one spelling, never the
+ * client's: a parser that reads "CHUNKED", OWS or leading zeros differently cannot disagree. */
+Test(rewrite, framing_is_canonical)
+{
+    static const struct {
+        const char *in, *framing;
+    } cases[] = {
+        {"Transfer-Encoding: CHUNKED", "Transfer-Encoding: chunked"},
+        {"Transfer-Encoding: \tchunked ", "Transfer-Encoding: chunked"},
+        {"transfer-encoding: Chunked", "Transfer-Encoding: chunked"},
+        {"Content-Length: 0003", "Content-Length: 3"},
+        {"content-length:3 ", "Content-Length: 3"},
+        {"Content-Length: 000", "Content-Length: 0"},
+        {"Content-Length: 18446744073709551615x", NULL}, /* refused by the parser */
+    };
+    char in[256];
+    char want[1024];
+
+    for (size_t i = 0; i < MTLB_ARRAY_LEN(cases); i++) {
+        if (cases[i].framing == NULL) {
+            continue;
+        }
+        snprintf(in, sizeof(in), "POST / HTTP/1.1\r\n%s\r\nHost: app\r\nX-B: 1\r\n\r\n",
+                 cases[i].in);
+        snprintf(want, sizeof(want), "POST / HTTP/1.1\r\nHost: app\r\nX-B: 1\r\n%s\r\n%s\r\n",
+                 cases[i].framing, edge_fields_success);
+        expect_request(in, &id_success, want);
+    }
+    snprintf(want, sizeof(want), "POST / HTTP/1.1\r\nHost: app\r\nContent-Length: %s\r\n%s\r\n",
+             "9223372036854775807", edge_fields_success);
+    expect_request("POST / HTTP/1.1\r\nHost: app\r\nContent-Length: 09223372036854775807\r\n\r\n",
+                   &id_success, want);
+}
+
+/* Trailer fields pass one filter (HTTP/1.1 chunked trailers and HTTP/2 trailers alike). */
+Test(rewrite, trailer_field_verdicts)
+{
+    static const char *const dropped[] = {
+        "X-SSL-Client-Verify",
+        "x_ssl_client_verify",
+        "X-SSL_Client-DN",
+        "X_Forwarded_For",
+        "x-forwarded-for",
+        "X_Real_IP",
+        "x-real-ip",
+        "Forwarded",
+        "X-SSL",
+        "Content-Length",
+        "transfer-encoding",
+        "Host",
+        "TE",
+        "Connection",
+        "Keep-Alive",
+        "Upgrade",
+        "Trailer",
+        "Proxy-Connection",
+        "content_length",
+    };
+    const struct mtlb_header_policy pols[] = {
+        {MTLB_US_DROP, true}, {MTLB_US_REJECT, true}, {MTLB_US_PASS, true}};
+
+    for (size_t p = 0; p < MTLB_ARRAY_LEN(pols); p++) {
+        for (size_t i = 0; i < MTLB_ARRAY_LEN(dropped); i++) {
+            struct mtlb_slice n = {dropped[i], strlen(dropped[i])};
+            cr_assert_eq(mtlb_rewrite_trailer_field(n, &pols[p]), MTLB_FIELD_DROP, "%s, policy %zu",
+                         dropped[i], p);
+        }
+        cr_assert_eq(mtlb_rewrite_trailer_field((struct mtlb_slice){"X-Sum", 5}, &pols[p]),
+                     MTLB_FIELD_KEEP);
+        cr_assert_eq(mtlb_rewrite_trailer_field((struct mtlb_slice){"X_Sum", 5}, &pols[p]),
+                     p == 2 ? MTLB_FIELD_KEEP : MTLB_FIELD_DROP);
+    }
+    cr_assert_eq(mtlb_rewrite_trailer_field((struct mtlb_slice){"X_Sum", 5}, NULL),
+                 MTLB_FIELD_DROP);
+    /* the same verdicts as a chunked-relay filter */
+    cr_assert_eq(mtlb_rewrite_trailer_filter((struct mtlb_slice){"X-Sum", 5}, NULL), 1);
+    cr_assert_eq(mtlb_rewrite_trailer_filter((struct mtlb_slice){"X_Real_IP", 9}, (void *)&pols[2]),
+                 0);
+}
+
+/* With request trailers dropped (the default), Trailer announces none. */
+Test(rewrite, trailer_field_follows_the_trailer_policy)
+{
+    const char *in = "POST / HTTP/1.1\r\nHost: app\r\nTrailer: X-Sum\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n";
+    const struct mtlb_header_policy fwd = {MTLB_US_DROP, true};
+    char want[1024];
+    char out[2048];
+
+    snprintf(want, sizeof(want),
+             "POST / HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+             edge_fields_success);
+    expect_request(in, &id_success, want);
+    snprintf(
+        want, sizeof(want),
+        "POST / HTTP/1.1\r\nHost: app\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+        edge_fields_success);
+    ssize_t n = rewrite_with(in, &fwd, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
+    cr_assert(memcmp(out, want, strlen(want)) == 0, "%s", out);
+}
+
 Test(rewrite, keeps_similar_names)
 {
     char want[1024];
@@ -157,8 +348,7 @@ Test(rewrite, removes_hop_by_hop_and_connection_listed_fields)
     char want[1024];
 
     snprintf(want, sizeof(want),
-             "POST /u HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n"
-             "Trailer: X-Sum\r\nX-Keep: k\r\n%s\r\n",
+             "POST /u HTTP/1.1\r\nHost: app\r\nX-Keep: k\r\nTransfer-Encoding: chunked\r\n%s\r\n",
              edge_fields_success);
     expect_request("POST /u HTTP/1.1\r\nHost: app\r\nConnection: X-Secret , keep-alive\r\n"
                    "Keep-Alive: timeout=5\r\nx-secret: s\r\nTransfer-Encoding: chunked\r\n"
@@ -214,7 +404,7 @@ Test(rewrite, names_kept_as_received_and_values_trimmed)
     char want[1024];
 
     snprintf(want, sizeof(want),
-             "PUT /x HTTP/1.1\r\nhOsT: app\r\ncontent-LENGTH: 3\r\nX-E: \r\n%s\r\n",
+             "PUT /x HTTP/1.1\r\nhOsT: app\r\nX-E: \r\nContent-Length: 3\r\n%s\r\n",
              edge_fields_success);
     expect_request("PUT /x HTTP/1.1\r\nhOsT:   app \t\r\ncontent-LENGTH:3\r\nX-E:\r\n\r\n",
                    &id_success, want);
