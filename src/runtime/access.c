@@ -119,7 +119,10 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
 void mtlb_access_log_exchange(struct mtlb_client *c)
 {
     struct mtlb_slice none = {0};
-    bool named = c->state == MTLB_C_EXCHANGE || c->head_len > 0;
+    /* A request refused while its head was parsed still names what it asked for once its
+     * request line was read (the parser fills target only then). */
+    bool named = c->state == MTLB_C_EXCHANGE || c->head_len > 0 ||
+                 (c->rx.len > 0 && c->req.target.len > 0);
 
     mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->up,
                          named ? c->req.method : none, named ? c->req.target : none, "http/1.1");

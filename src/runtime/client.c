@@ -435,7 +435,6 @@ static void start_request(struct mtlb_client *c)
                                   .policy = &w->srv->cfg->header_policy};
 
     c->state = MTLB_C_EXCHANGE;
-    c->started_ms = w->now_ms;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
     c->skip_mask = 0;
     c->resp_head_done = c->resp_done = false;
@@ -487,8 +486,12 @@ static void read_head(struct mtlb_client *c)
     if (c->rx.len == 0) {
         return;
     }
-    if (!had_bytes && c->timer.kind == MTLB_T_CLIENT_IDLE) {
-        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);
+    if (!had_bytes) {
+        c->started_ms = c->w->now_ms; /* the request's first byte: its duration starts */
+        c->resp_bytes = 0;
+        if (c->timer.kind == MTLB_T_CLIENT_IDLE) {
+            mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);
+        }
     }
     memset(&c->req, 0, sizeof(c->req));
     c->req.headers = c->hdrs;

@@ -56,6 +56,9 @@ static void fail(struct mtlb_h2x *x, int status)
 {
     x->c->w->ctr.responses_err++;
     x->status = status;
+    if (!x->resp_started) {
+        x->resp_bytes = strlen(mtlb_http_status_text(status)) + 1; /* the error page's body */
+    }
     log_exchange(x);
     release_up(x, false);
     mtlb_timer_disarm(&x->timer);

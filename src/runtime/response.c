@@ -226,6 +226,15 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
         c->up = NULL;
     }
     c->status = status;
+    const char *text = mtlb_http_status_text(status);
+    int n = 0;
+    if (!c->resp_started) {
+        n = snprintf(c->up_head, c->up_head_cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s\n",
+                     status, text, strlen(text) + 1, text);
+        c->resp_bytes = (uint64_t)n; /* what the client gets for this request: the page */
+    }
     if (c->state == MTLB_C_EXCHANGE || status != 408 || c->rx.len > 0) {
         mtlb_access_log_exchange(c);
     }
@@ -234,11 +243,6 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
         mtlb_client_abort(c);
         return;
     }
-    const char *text = mtlb_http_status_text(status);
-    int n = snprintf(c->up_head, c->up_head_cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s\n",
-                     status, text, strlen(text) + 1, text);
     c->up_head_len = (uint32_t)n;
     c->resp_head_off = 0;
     c->resp_started = true;
@@ -331,6 +335,10 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
     c->resp_started = c->resp_head_done = false;
     c->up_head_len = c->resp_head_off = 0;
     c->state = MTLB_C_HEAD;
+    /* A pipelined request's clock starts when mtlb turns to it; an idle connection's at the
+     * first byte (read_head). */
+    c->started_ms = c->w->now_ms;
+    c->resp_bytes = 0;
     mtlb_timer_arm(c->w, &c->timer, c->rx.len ? MTLB_T_CLIENT_HEADER : MTLB_T_CLIENT_IDLE);
     mtlb_client_pump(c);
 }

@@ -212,3 +212,113 @@ Test(ops, start_names_the_access_log_problem)
     free(out);
     free(err);
 }
+
+/* ---- audit fields of refused requests ---- */
+
+/* The access-log line that holds every needle (waits for it); malloc'd. */
+static char *access_line(const char *const *needles)
+{
+    cr_assert_eq(it_wait_lines(env.out_log, needles, 1, 5000), 1, "no access line with %s",
+                 needles[0]);
+    char *all = it_read_file(env.out_log, NULL);
+    for (char *line = strtok(all, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        bool ok = true;
+        for (size_t i = 0; needles[i] != NULL && ok; i++) {
+            ok = strstr(line, needles[i]) != NULL;
+        }
+        if (ok) {
+            char *copy = strdup(line);
+            free(all);
+            return copy;
+        }
+    }
+    free(all);
+    cr_assert_fail("access line vanished");
+    return NULL;
+}
+
+static long long field(const char *line, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    const char *at = strstr(line, k);
+    cr_assert_not_null(at, "no %s in %s", key, line);
+    return strtoll(at + strlen(k), NULL, 10);
+}
+
+/* Sends raw bytes on a TLS connection and reads until the close. */
+static void send_raw(const char *bytes)
+{
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_sends(c, bytes);
+    it_conn_wait_closed(c, 5000);
+    it_conn_close(c);
+}
+
+Test(ops, refusal_while_parsing_names_method_path_and_its_own_bytes)
+{
+    struct it_config cfg = one_backend();
+    it_mtlb_start(&env, &cfg);
+    /* A good request with a large answer, then a pipelined one with a broken header. */
+    send_raw("GET /size/50000 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+             "GET /refused-path HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n");
+    const char *n[] = {"\"status\":400", NULL};
+    char *line = access_line(n);
+    cr_assert_not_null(strstr(line, "\"method\":\"GET\""), "%s", line);
+    cr_assert_not_null(strstr(line, "\"path\":\"/refused-path\""), "%s", line);
+    long long bytes = field(line, "bytes");
+    cr_assert(bytes > 0 && bytes < 1000, "the 400 page's bytes, not the previous answer's: %s",
+              line);
+    cr_assert_lt(field(line, "duration_ms"), 5000, "not the host's uptime: %s", line);
+    free(line);
+}
+
+Test(ops, header_timeout_is_logged_with_its_own_duration)
+{
+    struct it_config cfg = one_backend();
+    cfg.timeouts = "{client_header: 1s}";
+    it_mtlb_start(&env, &cfg);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_sends(c, "GET /slow-head HTTP/1.1\r\nHost: loc");
+    it_conn_wait_closed(c, 5000);
+    it_conn_close(c);
+    const char *n[] = {"\"status\":408", NULL};
+    char *line = access_line(n);
+    cr_assert_not_null(strstr(line, "\"path\":\"/slow-head\""), "%s", line);
+    long long d = field(line, "duration_ms");
+    cr_assert(d >= 500 && d < 5000, "about client_header (1 s), got %lld: %s", d, line);
+    cr_assert_gt(field(line, "bytes"), 0, "%s", line);
+    free(line);
+}
+
+Test(ops, own_503_logs_the_bytes_it_sent_http1_and_h2)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {it_free_port()}};
+    it_mtlb_start(&env, &cfg);
+    struct it_exchange x;
+    it_tls_exchange(env.port, &good, "GET /down1 HTTP/1.1\r\nHost: localhost\r\n\r\n", &x);
+    cr_assert(x.outcome == IT_OK, "%s", x.detail);
+    cr_assert(x.resp.status == 502 || x.resp.status == 503, "status %d", x.resp.status);
+    it_exchange_fini(&x);
+    const char *n1[] = {"\"path\":\"/down1\"", NULL};
+    char *line = access_line(n1);
+    cr_assert_gt(field(line, "bytes"), 0, "%s", line);
+    free(line);
+
+    char port[8];
+    snprintf(port, sizeof(port), "%u", env.port);
+    char *argv[] = {getenv("MTLB_H2C"), "--port", port, "--cert", (char *)it_pki("client/good.crt"),
+                    "--key", (char *)it_pki("client/good.key"), "--stream", "path=/down2", NULL};
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(it_run(&env, argv, &out, &err, 10000), 0, "h2c: %s %s", out, err);
+    free(out);
+    free(err);
+    const char *n2[] = {"\"path\":\"/down2\"", NULL};
+    line = access_line(n2);
+    cr_assert_gt(field(line, "bytes"), 0, "%s", line);
+    free(line);
+}
