@@ -201,6 +201,18 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     mtlb_handoff_push(&srv->workers[wi], c);
 }
 
+/* The domain the handshake chose by SNI so far (the listener's first until SNI is read). */
+static const char *conn_domain(const struct mtlb_client *c)
+{
+    const struct mtlb_tls_listener *tl = c->tls_info.listener;
+
+    if (tl == NULL || c->tls_info.domain >= tl->n_domains ||
+        tl->domains[c->tls_info.domain].cfg->n_names == 0) {
+        return "-";
+    }
+    return tl->domains[c->tls_info.domain].cfg->names[0];
+}
+
 static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     c->hs_started = true;
@@ -219,10 +231,17 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     }
     static struct mtlb_ratelimit rl;
     char why[256], q[300];
-    /* Verification failures were logged in detail by the verify callback already. */
-    int level = c->tls_info.first_error != X509_V_OK ? MTLB_LOG_DEBUG : MTLB_LOG_INFO;
-    mtlb_log_rl(&rl, 20, level, "conn=%llu peer=%s event=handshake_failed reason=%s",
-                (unsigned long long)c->id, c->tls_info.peer,
+    /* A refused certificate (or a missing one) was logged at warn, in detail, by the verify
+     * callback already: one line per refusal. Every other failure is this line. */
+    int reason = ERR_GET_REASON(ERR_peek_error());
+    bool logged = c->tls_info.first_error != X509_V_OK ||
+                  reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+    /* A connect and close with no byte sent is a TCP health probe, not a refusal. */
+    bool probe = reason == SSL_R_UNEXPECTED_EOF_WHILE_READING &&
+                 BIO_number_read(SSL_get_rbio(c->ssl)) == 0;
+    mtlb_log_rl(&rl, 20, logged || probe ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=handshake_failed reason=%s",
+                (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
                 mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q, sizeof(q)));
     /* A protocol failure (refused certificate, bad message) left an alert for the peer: let
      * it arrive. After an I/O error or the peer's close there is no one to tell. */
@@ -256,7 +275,13 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
 
     if (atomic_fetch_add(&srv->live_conns, 1) >= (int)srv->cfg->limits.max_connections) {
         atomic_fetch_sub(&srv->live_conns, 1);
-        mtlb_log_rl(&rl, 1, MTLB_LOG_WARN, "event=connection_refused reason=\"max_connections\"");
+        char ip[64], peer[80];
+        peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
+        mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
+                    "peer=%s listener=%s:%u event=connection_refused reason=\"max_connections\" "
+                    "limit=%u",
+                    peer, srv->cfg->listeners[l].bind_host, srv->cfg->listeners[l].bind_port,
+                    srv->cfg->limits.max_connections);
         close(fd);
         return;
     }
@@ -325,8 +350,11 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
             wait = c->timer.deadline_ms - now < wait ? c->timer.deadline_ms - now : wait;
             break;
         }
-        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=handshake_timeout",
-                 (unsigned long long)c->id, c->tls_info.peer);
+        static struct mtlb_ratelimit rl;
+        mtlb_log_rl(&rl, 20, MTLB_LOG_WARN,
+                    "conn=%llu peer=%s domain=%s event=handshake_timeout timeout_ms=%u",
+                    (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
+                    (unsigned)a->handshake_ms);
         hs_drop(a, c);
     }
     while (a->lingering.next != &a->lingering) {

@@ -239,8 +239,23 @@ int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
     return rc;
 }
 
+/* The signals the main thread takes with sigwait, blocked from before the listening sockets
+ * open: a client (or an operator's SIGUSR1) may reach us as soon as the port accepts. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen)
 {
+    sigset_t set;
+    handled_signals(&set);
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
     atomic_init(&srv->next_conn_id, 1);
@@ -313,6 +328,24 @@ static void reopen_logs(void)
     }
 }
 
+/* One line per listener; on a listener with several domains each has its own mode:
+ * modes=api.example.com:mandatory,partner.example.com:optional. */
+static void log_listening(const struct mtlb_listener_cfg *lc)
+{
+    char modes[512];
+    size_t len = 0;
+
+    modes[0] = '\0';
+    for (size_t d = 0; d < lc->n_domains && len < sizeof(modes); d++) {
+        const struct mtlb_domain_cfg *dc = &lc->domains[d];
+        int n = snprintf(modes + len, sizeof(modes) - len, "%s%s:%s", d ? "," : "",
+                         dc->n_names ? dc->names[0] : "-", mtlb_config_mode_name(dc->mode));
+        len = n < 0 ? sizeof(modes) : len + (size_t)n;
+    }
+    mtlb_log(MTLB_LOG_INFO, "event=listening bind=%s:%u backend=%s domains=%zu modes=%s",
+             lc->bind_host, lc->bind_port, lc->backend, lc->n_domains, modes);
+}
+
 int mtlb_server_run(struct mtlb_server *srv)
 {
     const struct mtlb_config *cfg = srv->cfg;
@@ -320,14 +353,8 @@ int mtlb_server_run(struct mtlb_server *srv)
     unsigned started_workers = 0;
     int rc = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
     /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    handled_signals(&set);
     signal(SIGPIPE, SIG_IGN);
     for (; started_workers < srv->n_workers; started_workers++) {
         struct mtlb_worker *w = &srv->workers[started_workers];
@@ -341,10 +368,7 @@ int mtlb_server_run(struct mtlb_server *srv)
     }
     if (rc == 0) {
         for (size_t l = 0; l < cfg->n_listeners; l++) {
-            const struct mtlb_listener_cfg *lc = &cfg->listeners[l];
-            mtlb_log(MTLB_LOG_INFO, "event=listening bind=%s:%u backend=%s domains=%zu mode=%s",
-                     lc->bind_host, lc->bind_port, lc->backend, lc->n_domains,
-                     mtlb_config_mode_name(lc->domains[0].mode));
+            log_listening(&cfg->listeners[l]);
         }
         enum mtlb_io_backend io = mtlb_io_backend_of(srv->workers[0].io);
         if (cfg->io == MTLB_IO_AUTO && io == MTLB_IO_EPOLL) {

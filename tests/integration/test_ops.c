@@ -322,3 +322,43 @@ Test(ops, own_503_logs_the_bytes_it_sent_http1_and_h2)
     cr_assert_gt(field(line, "bytes"), 0, "%s", line);
     free(line);
 }
+
+/* ---- refusal log lines: warn, one each, with peer and domain ---- */
+
+Test(ops, listening_line_names_every_domain_mode)
+{
+    struct it_config cfg = one_backend();
+    cfg.n_domains = 2;
+    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"}};
+    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
+                                        .cert = "server/other.crt",
+                                        .key = "server/other.key",
+                                        .mode = "optional",
+                                        .truststore = "trust/other.pem"};
+    it_mtlb_start(&env, &cfg);
+    const char *n[] = {"event=listening",
+                       "modes=api.example.com:mandatory,other.example.com:optional", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1);
+}
+
+Test(ops, handshake_timeout_and_garbage_are_warned_with_peer_and_domain)
+{
+    struct it_config cfg = one_backend();
+    cfg.timeouts = "{handshake: 500ms}";
+    it_mtlb_start(&env, &cfg);
+    struct it_conn *silent = it_tcp_connect(env.port);
+    struct it_conn *garbage = it_tcp_connect(env.port);
+    it_conn_sends(garbage, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const char *t[] = {"level=warn", "event=handshake_timeout", "peer=127.0.0.1:",
+                       "domain=api.example.com", NULL};
+    const char *g[] = {"level=warn", "event=handshake_failed", "peer=127.0.0.1:",
+                       "domain=api.example.com", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, t, 1, 3000), 1, "handshake timeout at warn");
+    cr_assert_geq(it_wait_lines(env.err_log, g, 1, 3000), 1, "a non-TLS client at warn");
+    /* it_mtlb_start's port probes (connect, close) are not refusals: nothing at warn. */
+    const char *eof[] = {"level=warn", "unexpected eof", NULL};
+    cr_assert_eq(it_count_lines(env.err_log, eof), 0, "a TCP probe is not warned about:\n%s",
+                 it_read_file(env.err_log, NULL));
+    it_conn_close(silent);
+    it_conn_close(garbage);
+}
