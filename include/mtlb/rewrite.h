@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "mtlb/authority.h"
 #include "mtlb/h1.h"
 #include "mtlb/identity.h"
 
@@ -13,10 +14,17 @@ struct mtlb_rewrite_req {
     const struct mtlb_identity *identity; /* never NULL */
     const char *client_ip;                /* textual client address */
     const char *proto;                    /* "https" */
+    /* never NULL: what mtlb_authority_from_request resolved for this request (the 421 check
+     * looked at the same authority) */
+    const struct mtlb_authority_request *target;
 };
 
-/* Writes the request head to send to a backend into out[0..cap): request line as received
- * (always HTTP/1.1 towards the backend), every client header except
+/* Writes the request head to send to a backend into out[0..cap): the request line with the
+ * method as received, rw->target's target (origin form, even when the client sent the
+ * absolute form) and HTTP/1.1 (always, towards the backend), then "Host:" with rw->target's
+ * normalized authority (host[:port]; empty only for an HTTP/1.0 request that had none), then
+ * every client header except
+ *   - Host (every client copy: the one written above replaces it);
  *   - hop-by-hop ones: Connection and every header it names, Keep-Alive, Proxy-Connection,
  *     TE, Upgrade, Trailer is kept (end-to-end);
  *   - any X-SSL-* or X-Forwarded-* header, Forwarded, X-Real-IP (any letter case);
@@ -27,10 +35,8 @@ struct mtlb_rewrite_req {
  * Addition: -EINVAL when an added value (identity strings, client_ip, proto) holds a control
  * character, so that nothing can inject a field. client_ip or proto NULL: that field is
  * omitted. Each identity string is written only when non-NULL.
- * Content-Length, Transfer-Encoding and Host are never removed because Connection names them
- * (that would desynchronise the body framing with the backend). An HTTP/1.0 request without
- * Host gets "Host:" first, with the authority of an absolute-form target or an empty value,
- * since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
+ * Content-Length and Transfer-Encoding are never removed because Connection names them
+ * (that would desynchronise the body framing with the backend). */
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap);
 
