@@ -77,6 +77,10 @@ static const struct h1_case h1_cases[] = {
     {"GET /whoami HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, NULL, NULL},
     {"GET other.example.com:443 HTTP/1.1\r\nHost: api.example.com\r\n\r\n", 400, NULL, NULL},
     {"GET ftp://other.example.com/ HTTP/1.1\r\nHost: api.example.com\r\n\r\n", 400, NULL, NULL},
+    /* RFC 9112 section 3.2: several Host fields, or none in HTTP/1.1 */
+    {"GET /whoami HTTP/1.1\r\nHost: api.example.com\r\nHost: other.example.com\r\n\r\n", 400, NULL,
+     NULL},
+    {"GET /whoami HTTP/1.1\r\n\r\n", 400, NULL, NULL},
     /* the Host must be valid even when the target's authority wins */
     {"GET https://api.example.com/ HTTP/1.1\r\nHost: x@other.example.com\r\n\r\n", 400, NULL, NULL},
     /* positive controls: the same domain in any spelling, the backend gets it normalized */
@@ -184,6 +188,7 @@ static const struct h2_case h2_cases[] = {
     {"authority=api.example.com,header=host:other.example.com", 400, NULL},
     {"authority=other.example.com,header=host:api.example.com", 400, NULL},
     {"authority=api.example.com,header=host:api.example.com:8443", 400, NULL},
+    {"no-authority,header=host:api.example.com,header=host:other.example.com", 400, NULL},
     {"authority=other.example.com..", 400, NULL},
     {"authority=other%2eexample.com", 400, NULL},
     {"authority=[::1", 400, NULL},
