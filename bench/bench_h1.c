@@ -44,11 +44,14 @@ int main(int argc, char **argv)
                                .subject = "/C=PL/O=Example/CN=client.example.com",
                                .issuer = "/C=PL/O=Example/CN=Example CA",
                                .serial = "4F1A2B3C"};
-    struct mtlb_rewrite_req rw = {.identity = &id, .client_ip = "203.0.113.9", .proto = "https"};
+    struct mtlb_authority_request ar;
+    struct mtlb_rewrite_req rw = {
+        .identity = &id, .client_ip = "203.0.113.9", .proto = "https", .target = &ar};
     char out[2048];
     volatile long sink = 0;
 
-    if (iters <= 0 || mtlb_h1_parse_request(request, sizeof(request) - 1, &msg) <= 0) {
+    if (iters <= 0 || mtlb_h1_parse_request(request, sizeof(request) - 1, &msg) <= 0 ||
+        mtlb_authority_from_request(&msg, &ar) != 0) {
         fprintf(stderr, "usage: bench_h1 [iterations > 0] (or the sample did not parse)\n");
         return 1;
     }

@@ -60,8 +60,7 @@ struct mtlb_h2_stream {
 
     /* Request head: valid during on_request only. */
     struct mtlb_h1_message msg;
-    struct mtlb_slice authority; /* :authority, or empty */
-    int head_status;             /* non-zero: the head was refused with this status */
+    int head_status; /* non-zero: the head was refused with this status */
 
     /* Request body bytes received and not yet consumed: body[0 .. body_len). The buffer
      * never moves once allocated (sends may point into it). */

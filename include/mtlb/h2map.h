@@ -23,7 +23,7 @@ struct mtlb_h2_field {
  * head sent to the backend. f[0..n) are the request's fields in arrival order.
  *   - method and target come from :method and :path; :scheme is checked to be present;
  *   - Host: the :authority value becomes a "host" header entry placed first; a "host" field
- *     is kept only when there is no :authority (RFC 9113 section 8.3.1);
+ *     is used only when there is no :authority (RFC 9113 section 8.3.1);
  *   - several "cookie" fields are joined with "; " into one entry (RFC 9113 section 8.2.3),
  *     written into scratch;
  *   - body framing: end_stream true means no body (MTLB_BODY_NONE); otherwise a valid
@@ -42,26 +42,21 @@ struct mtlb_h2_field {
  *     :authority (so :status and :protocol too);
  *   - :method or :scheme not a token; :path empty, with a byte the HTTP/1.1 request line
  *     cannot carry (CTL, SP, DEL), or not starting with "/" (except "*" for OPTIONS);
- *   - :authority with userinfo ("@") or a byte a request target cannot carry; neither
- *     :authority nor "host" (the backend needs Host); several "host" fields;
+ *   - :authority or "host" refused by mtlb_authority_parse (userinfo, bad bytes, empty...);
+ *     both present but naming different origins (mtlb_authority_same, absent port = the
+ *     :scheme's default); neither present (the backend needs Host); several "host" fields;
  *   - a name that is not a lower-case token, or a value with a CTL other than HTAB or DEL;
  *   - connection-specific fields (connection, keep-alive, proxy-connection,
  *     transfer-encoding, upgrade: RFC 9113 section 8.2.2), "te" other than "trailers";
  *   - content-length not plain decimal digits (or over INT64_MAX), given twice, or above 0
  *     with end_stream.
- * On success headers[0] is always the "host" entry: the 421 check should look at it (it is
- * the Host the backend sees, whether it came from :authority or from a "host" field).
+ * On success headers[0] is always the "host" entry, as received: mtlb_authority_from_request
+ * resolves it for the 421 check and the Host the backend is sent.
  * A content-length of 0 without end_stream gives MTLB_BODY_NONE with content_length 0, as
  * mtlb_h1_parse_request does (MTLB_BODY_LENGTH always has content_length > 0); the entry is
  * forwarded. A single "cookie" field is pointed to, not copied. "te: trailers" is dropped. */
 int mtlb_h2_request_msg(const struct mtlb_h2_field *f, size_t n, bool end_stream,
                         struct mtlb_h1_message *msg, char *scratch, size_t cap);
-
-/* The :authority of a request for the 421 check: host part without port, or an empty slice.
- * Addition: an IP literal keeps its brackets ("[::1]:443" gives "[::1]"; no closing bracket
- * gives an empty slice); anything up to a last "@" is skipped. The result points into
- * authority. Works on any Host value too. */
-struct mtlb_slice mtlb_h2_authority_host(struct mtlb_slice authority);
 
 /* Response head for HTTP/2: ":status" first (its 3 digits written into scratch), then every
  * header of resp except the hop-by-hop ones (Connection and every header it names,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "mtlb/authority.h"
 #include "mtlb/h1.h"
 #include "mtlb/identity.h"
 
@@ -35,6 +36,9 @@ struct mtlb_rewrite_req {
     const char *client_ip;                   /* textual client address */
     const char *proto;                       /* "https" */
     const struct mtlb_header_policy *policy; /* NULL: the defaults */
+    /* never NULL: what mtlb_authority_from_request resolved for this request (the 421 check
+     * looked at the same authority) */
+    const struct mtlb_authority_request *target;
 };
 
 /* Protected names: every name that, with "_" read as "-" and in any letter case, starts with
@@ -54,8 +58,12 @@ enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
  * policy is a const struct mtlb_header_policy * (NULL: the defaults). */
 int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
 
-/* Writes the request head to send to a backend into out[0..cap): request line as received
- * (always HTTP/1.1 towards the backend), every client header except
+/* Writes the request head to send to a backend into out[0..cap): the request line with the
+ * method as received, rw->target's target (origin form, even when the client sent the
+ * absolute form) and HTTP/1.1 (always, towards the backend), then "Host:" with rw->target's
+ * normalized authority (host[:port]; empty only for an HTTP/1.0 request that had none), then
+ * every client header except
+ *   - Host (every client copy: the one written above replaces it);
  *   - hop-by-hop ones: Connection and every header it names, Keep-Alive, Proxy-Connection,
  *     TE, Upgrade, Trailer is kept (end-to-end) unless trailers are dropped by the policy;
  *   - protected names (mtlb_rewrite_is_protected: any case, "_" for "-");
@@ -71,10 +79,9 @@ int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
  * Addition: -EINVAL when an added value (identity strings, client_ip, proto) holds a control
  * character, so that nothing can inject a field. client_ip or proto NULL: that field is
  * omitted. Each identity string is written only when non-NULL.
- * Host is never removed because Connection names it, and the framing written is the one the
- * proxy used to delimit the body (anything else would desynchronise it with the backend). An
- * HTTP/1.0 request without Host gets "Host:" first, with the authority of an absolute-form target
- * or an empty value, since the backend receives HTTP/1.1 (RFC 9112 section 3.2). */
+ * Host is written from the resolved authority (never the client's copy), and the framing
+ * written is the one the proxy used to delimit the body (anything else would desynchronise it
+ * with the backend). */
 ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtlb_rewrite_req *rw,
                              char *out, size_t cap);
 

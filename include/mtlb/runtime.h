@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "mtlb/authority.h"
 #include "mtlb/balance.h"
 #include "mtlb/config.h"
 #include "mtlb/h1.h"
@@ -348,8 +349,12 @@ int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len);
 bool mtlb_client_read_plain(struct mtlb_client *c);
 /* Queues close_notify after what is in tout, then closes. */
 void mtlb_client_close_now(struct mtlb_client *c);
-/* 421 check: does host name a domain that verifies clients differently from c's? */
-bool mtlb_client_misdirected(const struct mtlb_client *c, const char *host, size_t len);
+/* Resolves req's authority and target (mtlb_authority_from_request) into *ar and applies the
+ * 421 rule (mtlb_tls_misdirected) to it: 0 to go on (ar then holds the Host and target the
+ * backend must receive), 400 for a request whose authority is refused, 421 for one that names
+ * a domain verifying clients differently from c's. The one check for HTTP/1.1 and HTTP/2. */
+int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
+                          struct mtlb_authority_request *ar);
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
                           struct mtlb_slice path, const char *proto);

@@ -55,6 +55,12 @@ int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host);
  * may then move between them on one connection without bypassing anything. */
 bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b);
 
+/* The 421 rule (RFC 9110 section 15.5.20), for HTTP/1.1 and HTTP/2 alike: true when host (a
+ * normalized authority host from mtlb_authority_parse: lower case, no trailing dot, no port;
+ * "" for none) names a domain of tl other than `domain` (the one the handshake chose) that
+ * verifies clients differently. IP literals and unknown names name no domain. Any thread. */
+bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host);
+
 /* Creates the SSL for a newly accepted connection on the listener's default domain and
  * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info);

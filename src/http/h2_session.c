@@ -155,12 +155,6 @@ static void request_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s, bool
         s->msg.max_headers = nh;
         int rc = mtlb_h2_request_msg(h->f, h->nf, end, &s->msg, h->scratch, cap);
         s->head_status = rc == 0 ? 0 : rc == -ENOSPC ? 431 : rc == -ENOTSUP ? 501 : 400;
-        s->authority = (struct mtlb_slice){0};
-        for (size_t i = 0; i < h->nf; i++) {
-            if (h->f[i].name.len == 10 && memcmp(h->f[i].name.p, ":authority", 10) == 0) {
-                s->authority = h->f[i].value;
-            }
-        }
     }
     if (s->head_status == 0) {
         h->ops->on_request(s);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "h1_chars.h"
+#include "mtlb/authority.h"
 
 /* Bump allocator over the caller's scratch buffer. */
 struct scratch {
@@ -187,6 +188,30 @@ static int scan_regular(struct req_scan *s, const struct mtlb_h2_field *f)
     }
 }
 
+/* :authority and host go through the authority parser that decides 421 (no userinfo, RFC
+ * 9113 section 8.3.1; nothing that could break the Host line). With both, they must name the
+ * same origin (section 8.3.1: "SHOULD treat as malformed" a host that differs; compared after
+ * scheme-based normalization): a backend or a log must never see one and mtlb check the
+ * other. */
+static int check_authority(const struct req_scan *s, struct mtlb_slice a)
+{
+    struct mtlb_authority pa, ph;
+    bool has_a = (s->seen & SEEN(P_AUTHORITY)) != 0;
+
+    if (!has_a && s->host == NULL) {
+        return -EINVAL; /* the backend speaks HTTP/1.1, which requires Host */
+    }
+    if ((has_a && mtlb_authority_parse(a, &pa) != 0) ||
+        (s->host != NULL && mtlb_authority_parse(s->host->value, &ph) != 0)) {
+        return -EINVAL;
+    }
+    if (has_a && s->host != NULL &&
+        !mtlb_authority_same(&pa, &ph, mtlb_authority_default_port(s->pseudo[P_SCHEME]))) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int check_pseudo(const struct req_scan *s)
 {
     struct mtlb_slice m = s->pseudo[P_METHOD];
@@ -205,12 +230,7 @@ static int check_pseudo(const struct req_scan *s)
         (p.p[0] != '/' && !(slice_eq(p, "*") && slice_eq(m, "OPTIONS")))) {
         return -EINVAL;
     }
-    if (!(s->seen & SEEN(P_AUTHORITY))) {
-        /* the backend speaks HTTP/1.1, which requires Host: as a missing Host for HTTP/1.1 */
-        return s->host != NULL ? 0 : -EINVAL;
-    }
-    /* no userinfo (RFC 9113 section 8.3.1), nothing that could break the Host line */
-    return valid_target(a) && (a.len == 0 || memchr(a.p, '@', a.len) == NULL) ? 0 : -EINVAL;
+    return check_authority(s, a);
 }
 
 static int scan_request(const struct mtlb_h2_field *f, size_t n, struct req_scan *s)
@@ -355,25 +375,6 @@ int mtlb_h2_request_msg(const struct mtlb_h2_field *f, size_t n, bool end_stream
     }
     msg->body = MTLB_BODY_CHUNKED;
     return push(msg, slice_of("transfer-encoding"), slice_of("chunked"));
-}
-
-struct mtlb_slice mtlb_h2_authority_host(struct mtlb_slice authority)
-{
-    const char *p = authority.p;
-    size_t len = authority.len;
-    const char *at = len > 0 ? memrchr(p, '@', len) : NULL;
-
-    if (at != NULL) { /* userinfo has no place in :authority, but never let it pose as host */
-        len -= (size_t)(at + 1 - p);
-        p = at + 1;
-    }
-    if (len > 0 && p[0] == '[') { /* IP literal: up to the closing bracket */
-        const char *end = memchr(p, ']', len);
-        return end != NULL ? (struct mtlb_slice){p, (size_t)(end + 1 - p)}
-                           : (struct mtlb_slice){p, 0};
-    }
-    const char *colon = len > 0 ? memchr(p, ':', len) : NULL;
-    return (struct mtlb_slice){p, colon != NULL ? (size_t)(colon - p) : len};
 }
 
 /* ---- responses and trailers ---- */

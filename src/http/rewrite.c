@@ -5,6 +5,7 @@
 #include "mtlb/rewrite.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 struct out {
@@ -301,33 +302,26 @@ static ssize_t finish(struct out *o)
     return o->overflow ? -ENOSPC : (ssize_t)o->len;
 }
 
-/* HTTP/1.1 requires Host (RFC 9112 section 3.2): an HTTP/1.0 request without one is upgraded
- * with the authority of an absolute-form target, or an empty value. */
-static void put_missing_host(struct out *o, const struct mtlb_h1_message *req)
+/* The request line and Host as mtlb_authority_from_request resolved them: the backend gets the
+ * origin-form target and exactly the authority the 421 check saw, never the client's spelling
+ * (nor the client's Host when an absolute-form target named another authority). An HTTP/1.0
+ * request without Host or an absolute-form target gets an empty Host (RFC 9112 section 3.2). */
+static void put_request_line(struct out *o, const struct mtlb_h1_message *req,
+                             const struct mtlb_authority_request *ar)
 {
-    struct mtlb_slice t = req->target;
-    struct mtlb_slice auth = {"", 0};
+    char port[8];
+    int n = 0;
 
-    if (req->minor_version != 0) {
-        return; /* the parser already required Host */
+    put(o, req->method.p, req->method.len);
+    put(o, ar->slash ? " /" : " ", ar->slash ? 2 : 1);
+    put(o, ar->target.p, ar->target.len);
+    put_str(o, " HTTP/1.1\r\nHost: ");
+    put(o, ar->authority.host, ar->authority.host_len);
+    if (ar->authority.port >= 0 && ar->authority.port <= 65535) {
+        n = snprintf(port, sizeof(port), ":%d", ar->authority.port);
     }
-    for (size_t i = 0; i < req->num_headers; i++) {
-        if (mtlb_h1_name_is(req->headers[i].name, "host")) {
-            return;
-        }
-    }
-    const char *sep = t.len > 0 && t.p[0] != '/' ? memmem(t.p, t.len, "://", 3) : NULL;
-    if (sep != NULL) {
-        const char *a = sep + 3;
-        const char *end = a;
-        while (end < t.p + t.len && *end != '/' && *end != '?' && *end != '#') {
-            end++;
-        }
-        const char *at = memrchr(a, '@', (size_t)(end - a));
-        auth.p = at != NULL ? at + 1 : a;
-        auth.len = (size_t)(end - auth.p);
-    }
-    put_field(o, slice_of("Host"), auth);
+    put(o, port, (size_t)n);
+    put(o, "\r\n", 2);
 }
 
 /* The framing the proxy delimits the body with, never the client's spelling of it: a backend
@@ -365,13 +359,12 @@ ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtl
     size_t first_conn = first_connection(req);
     const struct mtlb_header_policy *p = rw->policy != NULL ? rw->policy : &default_policy;
 
-    put(&o, req->method.p, req->method.len);
-    put(&o, " ", 1);
-    put(&o, req->target.p, req->target.len);
-    put_str(&o, " HTTP/1.1\r\n");
-    put_missing_host(&o, req);
+    put_request_line(&o, req, rw->target);
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct mtlb_h1_header *h = &req->headers[i];
+        if (mtlb_h1_name_is(h->name, "host")) {
+            continue; /* written with the request line, from the resolved authority */
+        }
         enum mtlb_field_verdict v = request_field(req, first_conn, h->name, p);
         if (v == MTLB_FIELD_REJECT) {
             return -EBADMSG;

@@ -391,48 +391,31 @@ static int take_body(struct mtlb_client *c)
     return 0;
 }
 
-/* A request whose Host names another domain of this listener, one that verifies clients
+/* A request whose authority names another domain of this listener, one that verifies clients
  * differently from the domain the handshake chose by SNI, would reach that domain's backend
- * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). */
-bool mtlb_client_misdirected(const struct mtlb_client *c, const char *value, size_t len)
+ * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). The
+ * authority checked is the one the backend is sent (rewrite.c writes ar's Host and target). */
+int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
+                          struct mtlb_authority_request *ar)
 {
     const struct mtlb_tls_listener *tl = &c->w->srv->tls[c->listener];
-    char host[256];
-    size_t n = 0;
 
-    if (tl->n_domains < 2) {
-        return false;
+    if (mtlb_authority_from_request(req, ar) != 0) {
+        return 400;
     }
-    /* Names never hold ':' or '[': cut the port, and IP literals match no domain. */
-    while (n < len && n < sizeof(host) - 1 && value[n] != ':') {
-        host[n] = value[n];
-        n++;
-    }
-    host[n] = '\0';
-    int d = mtlb_tls_match_domain(tl, host);
-    return d >= 0 && (size_t)d != c->tls_info.domain &&
-           !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[c->tls_info.domain].cfg);
-}
-
-static bool misdirected(const struct mtlb_client *c)
-{
-    for (size_t i = 0; i < c->req.num_headers; i++) {
-        const struct mtlb_h1_header *h = &c->req.headers[i];
-        if (mtlb_h1_name_is(h->name, "host")) {
-            return mtlb_client_misdirected(c, h->value.p, h->value.len);
-        }
-    }
-    return false;
+    return mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host) ? 421 : 0;
 }
 
 static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
     const struct mtlb_listener_cfg *lc = &w->srv->cfg->listeners[c->listener];
+    struct mtlb_authority_request ar;
     struct mtlb_rewrite_req rw = {.identity = &c->identity,
                                   .client_ip = c->ip,
                                   .proto = "https",
-                                  .policy = &w->srv->cfg->header_policy};
+                                  .policy = &w->srv->cfg->header_policy,
+                                  .target = &ar};
 
     c->state = MTLB_C_EXCHANGE;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
@@ -445,8 +428,9 @@ static void start_request(struct mtlb_client *c)
     mtlb_h1_chunked_init(&c->req_ck);
     w->ctr.requests++;
 
-    if (misdirected(c)) {
-        mtlb_client_fail(c, 421);
+    int status = mtlb_client_authority(c, &c->req, &ar);
+    if (status != 0) {
+        mtlb_client_fail(c, status);
         return;
     }
     ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);

@@ -119,12 +119,16 @@ static void on_request(struct mtlb_h2_stream *s)
 {
     struct mtlb_client *c = owner(s);
     struct mtlb_worker *w = c->w;
+    struct mtlb_authority_request ar;
     struct mtlb_rewrite_req rw = {.identity = &c->identity,
                                   .client_ip = c->ip,
                                   .proto = "https",
-                                  .policy = &w->srv->cfg->header_policy};
+                                  .policy = &w->srv->cfg->header_policy,
+                                  .target = &ar};
+    /* The same authority rule as HTTP/1.1; the rewrite below needs its result. */
+    int status = mtlb_client_authority(c, &s->msg, &ar);
     /* The connection's head buffer is free scratch on an HTTP/2 connection. */
-    ssize_t n = mtlb_rewrite_request(&s->msg, &rw, c->up_head, c->up_head_cap);
+    ssize_t n = status == 0 ? mtlb_rewrite_request(&s->msg, &rw, c->up_head, c->up_head_cap) : 0;
     struct mtlb_h2x *x = x_new(s, c->up_head, n > 0 ? (size_t)n : 0);
 
     if (x == NULL) {
@@ -137,10 +141,8 @@ static void on_request(struct mtlb_h2_stream *s)
     x->pool = w->srv->cfg->listeners[c->listener].backend_index;
     x->started_ms = w->now_ms;
     w->ctr.requests++;
-    /* The request's Host (from :authority, or a host field without one) is entry 0. */
-    struct mtlb_slice host = s->msg.num_headers > 0 ? s->msg.headers[0].value : s->authority;
-    if (mtlb_client_misdirected(c, host.p, host.len)) {
-        fail(x, 421);
+    if (status != 0) {
+        fail(x, status);
         return;
     }
     if (n < 0) {

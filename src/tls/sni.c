@@ -40,6 +40,16 @@ int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host)
     return -1;
 }
 
+bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host)
+{
+    if (tl->n_domains < 2 || host[0] == '\0') {
+        return false;
+    }
+    int d = mtlb_tls_match_domain(tl, host);
+    return d >= 0 && (size_t)d != domain &&
+           !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[domain].cfg);
+}
+
 static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
 {
     int i = mtlb_tls_match_domain(tl, host);

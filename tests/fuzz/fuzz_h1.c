@@ -2,13 +2,15 @@
  * Beyond "does not crash" it checks properties: results stay inside the input, a parsed head
  * re-parses the same from its exact length, chunked scanning gives the same answer however the
  * input is split, the canonicalising relay agrees with the scanner and its output is canonical,
- * and a rewritten head parses again with the same body framing and no protected field but the
- * seven mtlb adds. A violated property aborts. */
+ * a rewritten head parses again with the same body framing, no protected field but the seven
+ * mtlb adds and exactly the authority that was checked, and a normalized authority parses back
+ * to itself. A violated property aborts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtlb/authority.h"
 #include "mtlb/h1.h"
 #include "mtlb/rewrite.h"
 
@@ -156,13 +158,25 @@ static void fuzz_chunked(const char *buf, size_t len, size_t split)
     fuzz_relay(buf, len, whole, done_whole);
 }
 
-static void reparse_request(const struct mtlb_h1_message *orig, const char *out, ssize_t n)
+static void reparse_request(const struct mtlb_h1_message *orig,
+                            const struct mtlb_authority_request *ar, const char *out, ssize_t n)
 {
     struct mtlb_h1_header hdrs[MAX_HDRS * 2];
     struct mtlb_h1_message m = {.headers = hdrs, .max_headers = MTLB_ARRAY_LEN(hdrs)};
+    struct mtlb_authority_request back;
     int verify = 0, protected_names = 0;
 
     CHECK(mtlb_h1_parse_request(out, (size_t)n, &m) == n);
+    /* the backend's Host is the authority the 421 check saw, and its target is origin form */
+    CHECK(mtlb_authority_from_request(&m, &back) == 0 ||
+          (orig->minor_version == 0 && ar->authority.host_len == 0));
+    if (ar->authority.host_len > 0) {
+        CHECK(back.authority.host_len == ar->authority.host_len &&
+              memcmp(back.authority.host, ar->authority.host, ar->authority.host_len) == 0 &&
+              back.authority.port == ar->authority.port);
+    }
+    CHECK(m.target.len > 0 &&
+          (m.target.p[0] == '/' || (m.target.len == 1 && m.target.p[0] == '*')));
     CHECK(m.body == orig->body && m.content_length == orig->content_length);
     for (size_t i = 0; i < m.num_headers; i++) {
         verify += mtlb_h1_name_is(m.headers[i].name, "x-ssl-client-verify");
@@ -189,18 +203,23 @@ static void fuzz_request(const char *buf, size_t len)
 
     struct mtlb_identity id = {
         .verify = MTLB_VERIFY_SUCCESS, .subject = "/CN=fuzz", .issuer = "/CN=CA", .serial = "01"};
-    struct mtlb_rewrite_req rw = {.identity = &id, .client_ip = "192.0.2.1", .proto = "https"};
+    struct mtlb_authority_request ar;
+    struct mtlb_rewrite_req rw = {
+        .identity = &id, .client_ip = "192.0.2.1", .proto = "https", .target = &ar};
+    if (mtlb_authority_from_request(&m, &ar) != 0) {
+        return; /* answered 400 */
+    }
     size_t cap = len + 4096;
     char *out = malloc(cap);
     CHECK(out != NULL);
     ssize_t n = mtlb_rewrite_request(&m, &rw, out, cap);
     CHECK(n > 0);
-    reparse_request(&m, out, n);
+    reparse_request(&m, &ar, out, n);
     const struct mtlb_header_policy pass = {MTLB_US_PASS, true};
     rw.policy = &pass; /* names with "_" go on, protected spellings still do not */
     n = mtlb_rewrite_request(&m, &rw, out, cap);
     CHECK(n > 0);
-    reparse_request(&m, out, n);
+    reparse_request(&m, &ar, out, n);
     free(out);
     if (m.body == MTLB_BODY_CHUNKED) {
         fuzz_chunked(buf + r, len - (size_t)r, (len - (size_t)r) / 2);
@@ -231,6 +250,27 @@ static void fuzz_response(const char *buf, size_t len, bool head)
     free(out);
 }
 
+/* A normalized authority, written as host[:port], parses back to itself. */
+static void fuzz_authority(const char *buf, size_t len)
+{
+    struct mtlb_authority a, again;
+    char text[MTLB_AUTHORITY_HOST_MAX + 8];
+
+    if (mtlb_authority_parse((struct mtlb_slice){buf, len}, &a) != 0) {
+        return;
+    }
+    CHECK(a.host_len > 0 && a.host_len <= MTLB_AUTHORITY_HOST_MAX && a.host[a.host_len] == 0);
+    CHECK(strlen(a.host) == a.host_len && a.port >= -1 && a.port <= 65535);
+    int n = a.port >= 0 ? snprintf(text, sizeof(text), "%s:%d", a.host, a.port)
+                        : snprintf(text, sizeof(text), "%s", a.host);
+    CHECK(n > 0 && (size_t)n < sizeof(text));
+    CHECK(mtlb_authority_parse((struct mtlb_slice){text, (size_t)n}, &again) == 0);
+    CHECK(mtlb_authority_same(&a, &again, -1) && again.port == a.port);
+    for (size_t i = 0; i < a.host_len; i++) {
+        CHECK(!(a.host[i] >= 'A' && a.host[i] <= 'Z') && a.host[i] != '@');
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* an exact-size heap copy, so that AddressSanitizer sees any read past the end */
@@ -244,6 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     size_t split = size ? (data[0] * 131u + data[size - 1]) % (size + 1) : 0;
     fuzz_request(buf, size);
+    fuzz_authority(buf, size);
     fuzz_response(buf, size, size > 0 && (data[size - 1] & 1));
     fuzz_chunked(buf, size, split);
     free(buf);

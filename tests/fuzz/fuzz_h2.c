@@ -36,8 +36,12 @@ struct stub_stream {
 static void check_rewrite(const struct mtlb_h1_message *m)
 {
     static const struct mtlb_identity id = {.verify = MTLB_VERIFY_NONE};
-    struct mtlb_rewrite_req rw = {.identity = &id, .client_ip = "192.0.2.1", .proto = "https"};
+    struct mtlb_authority_request ar;
+    struct mtlb_rewrite_req rw = {
+        .identity = &id, .client_ip = "192.0.2.1", .proto = "https", .target = &ar};
     char out[8192];
+    /* h2map checked :authority and host with the same parser: the request must resolve */
+    CHECK(mtlb_authority_from_request(m, &ar) == 0);
     ssize_t n = mtlb_rewrite_request(m, &rw, out, sizeof(out));
     if (n < 0) {
         CHECK(n == -ENOSPC || n == -EINVAL);

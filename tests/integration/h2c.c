@@ -341,7 +341,9 @@ static int submit_stream(struct h2c_stream *s)
     const char *method = sp->method ? sp->method : (with_body ? "POST" : "GET");
     nv[n++] = make_nv(":method", method);
     nv[n++] = make_nv(":scheme", "https");
-    nv[n++] = make_nv(":authority", sp->authority ? sp->authority : opts.authority);
+    if (!sp->no_authority) {
+        nv[n++] = make_nv(":authority", sp->authority ? sp->authority : opts.authority);
+    }
     nv[n++] = make_nv(":path", sp->path);
     if (with_body && !sp->no_cl) {
         snprintf(s->cl, sizeof(s->cl), "%" PRIu64, sp->body);

@@ -26,6 +26,7 @@ struct h2c_spec {
     const char *authority; /* NULL: the connection's --authority */
     uint64_t body;         /* request body bytes, byte i = 'a' + i % 26 */
     bool no_cl;            /* send the body without content-length */
+    bool no_authority;     /* send no :authority (a host header may stand in) */
     nghttp2_nv hdrs[H2C_MAX_HDRS];
     size_t n_hdrs;
     nghttp2_nv trailers[H2C_MAX_HDRS];

@@ -27,6 +27,7 @@ static void usage(FILE *f)
            "  --rapid-reset N      first open and immediately reset N streams (HEADERS+RST)\n"
            "SPEC: comma-separated items, for one or more streams on the connection:\n"
            "  path=P method=M authority=A n=COUNT (copies, opened concurrently)\n"
+           "  no-authority (no :authority; add header=host:H for a host field instead)\n"
            "  body=N (request body of N bytes, byte i = 'a' + i %% 26)  no-cl (no content-length)\n"
            "  header=NAME:VALUE trailer=NAME:VALUE (repeatable)  big-header=N (x-big: N bytes)\n"
            "  reset-recv=K  reset-send=K (RST_STREAM CANCEL after K response/request body bytes)\n"
@@ -93,6 +94,8 @@ static bool spec_item(struct h2c_spec *sp, char *item, unsigned long long *count
         bool ok = parse_u64(v, &u);
         sp->body = u;
         return ok;
+    } else if (strcmp(item, "no-authority") == 0) {
+        sp->no_authority = true;
     } else if (strcmp(item, "no-cl") == 0) {
         sp->no_cl = true;
     } else if (strcmp(item, "after") == 0) {

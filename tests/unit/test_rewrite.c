@@ -14,6 +14,7 @@
 struct req {
     struct mtlb_h1_header hdrs[MAX_HDRS];
     struct mtlb_h1_message msg;
+    struct mtlb_authority_request ar; /* requests: resolved as the relays do */
 };
 
 static void parse_req(struct req *r, const char *s)
@@ -23,6 +24,7 @@ static void parse_req(struct req *r, const char *s)
     r->msg.max_headers = MAX_HDRS;
     int rc = mtlb_h1_parse_request(s, strlen(s), &r->msg);
     cr_assert_eq(rc, (int)strlen(s), "fixture does not parse: %s", r->msg.error_reason);
+    cr_assert_eq(mtlb_authority_from_request(&r->msg, &r->ar), 0, "authority refused: %s", s);
 }
 
 static void parse_resp(struct req *r, const char *s)
@@ -62,6 +64,7 @@ static void expect_request(const char *in, const struct mtlb_identity *id, const
     struct mtlb_rewrite_req rw = rw_with(id);
 
     parse_req(&r, in);
+    rw.target = &r.ar;
     ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out));
     cr_assert_gt(n, 0, "rewrite failed: %zd", n);
     cr_assert_eq((size_t)n, strlen(want), "length %zd, want %zu:\n%.*s", n, strlen(want), (int)n,
@@ -170,6 +173,7 @@ static ssize_t rewrite_with(const char *in, const struct mtlb_header_policy *p, 
 
     rw.policy = p;
     parse_req(&r, in);
+    rw.target = &r.ar;
     return mtlb_rewrite_request(&r.msg, &rw, out, cap);
 }
 
@@ -375,10 +379,42 @@ Test(rewrite, http10_absolute_form_gives_its_authority_as_host)
 {
     char want[1024];
 
-    snprintf(want, sizeof(want),
-             "GET http://u:p@example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n%s\r\n",
+    snprintf(want, sizeof(want), "GET /x?y HTTP/1.1\r\nHost: example.com:8080\r\n%s\r\n",
              edge_fields_success);
-    expect_request("GET http://u:p@example.com:8080/x?y HTTP/1.0\r\n\r\n", &id_success, want);
+    expect_request("GET http://Example.COM.:8080/x?y HTTP/1.0\r\n\r\n", &id_success, want);
+}
+
+/* RFC 9112 section 3.2.2: the target's authority wins; the backend gets it as Host (the one
+ * the 421 check saw) and the origin form, never the client's Host. */
+Test(rewrite, absolute_form_target_replaces_host)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "GET /x HTTP/1.1\r\nHost: other.test\r\nAccept: a\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET HTTPS://other.test/x HTTP/1.1\r\nAccept: a\r\nHost: api.test\r\n\r\n",
+                   &id_success, want);
+    snprintf(want, sizeof(want), "OPTIONS * HTTP/1.1\r\nHost: other.test:8443\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("OPTIONS http://OTHER.test:8443 HTTP/1.1\r\nHost: api.test\r\n\r\n", &id_success,
+                   want);
+    snprintf(want, sizeof(want), "GET /?q=1 HTTP/1.1\r\nHost: other.test\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET http://other.test.?q=1 HTTP/1.1\r\nHost: other.test\r\n\r\n", &id_success,
+                   want);
+}
+
+/* Host is written once, first, normalized: lower case, no trailing dot, the port kept. */
+Test(rewrite, host_is_the_normalized_authority)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: api.test:443\r\nX: 1\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET / HTTP/1.1\r\nX: 1\r\nHost: API.Test.:0443\r\n\r\n", &id_success, want);
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: [::1]:8443\r\n%s\r\n",
+             edge_fields_success);
+    expect_request("GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n", &id_success, want);
 }
 
 /* A client must not be able to strip the framing (or Host) the proxy relied on. */
@@ -403,8 +439,9 @@ Test(rewrite, names_kept_as_received_and_values_trimmed)
 {
     char want[1024];
 
+    /* Host is the one exception: mtlb writes it from the resolved authority */
     snprintf(want, sizeof(want),
-             "PUT /x HTTP/1.1\r\nhOsT: app\r\nX-E: \r\nContent-Length: 3\r\n%s\r\n",
+             "PUT /x HTTP/1.1\r\nHost: app\r\nX-E: \r\nContent-Length: 3\r\n%s\r\n",
              edge_fields_success);
     expect_request("PUT /x HTTP/1.1\r\nhOsT:   app \t\r\ncontent-LENGTH:3\r\nX-E:\r\n\r\n",
                    &id_success, want);
@@ -416,6 +453,7 @@ Test(rewrite, output_reparses_with_one_verify_field)
     char out[2048];
     struct mtlb_rewrite_req rw = rw_with(&id_none);
 
+    rw.target = &r.ar;
     parse_req(&r, "POST / HTTP/1.1\r\nHost: a\r\nX-SSL-CLIENT-VERIFY: SUCCESS\r\n"
                   "Content-Length: 4\r\nX-SSL-Client-DN: /CN=root\r\n\r\n");
     ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out));
@@ -445,6 +483,7 @@ Test(rewrite, refuses_control_characters_in_added_values)
     struct mtlb_identity evil = id_success;
     struct mtlb_rewrite_req rw = rw_with(&evil);
 
+    rw.target = &r.ar;
     parse_req(&r, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     evil.subject = "/CN=x\r\nX-SSL-Client-Verify: SUCCESS";
     cr_assert_eq(mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out)), -EINVAL);
@@ -457,7 +496,7 @@ Test(rewrite, null_client_ip_and_proto_are_omitted)
 {
     struct req r;
     char out[1024];
-    struct mtlb_rewrite_req rw = {.identity = &id_none};
+    struct mtlb_rewrite_req rw = {.identity = &id_none, .target = &r.ar};
     const char *want = "GET / HTTP/1.1\r\nHost: a\r\nX-SSL-Client-Verify: NONE\r\n\r\n";
 
     parse_req(&r, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -473,6 +512,7 @@ Test(rewrite, enospc_at_every_short_capacity)
     char full[2048];
     struct mtlb_rewrite_req rw = rw_with(&id_success);
 
+    rw.target = &r.ar;
     parse_req(&r, "GET /path HTTP/1.1\r\nHost: app\r\nConnection: close\r\nAccept: */*\r\n\r\n");
     ssize_t len = mtlb_rewrite_request(&r.msg, &rw, full, sizeof(full));
     cr_assert_gt(len, 0);

@@ -882,3 +882,44 @@ Test(tls_policy, versions_and_ciphers)
     cr_expect_not(policy_handshake(TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA", &v));
     cr_expect_not(policy_handshake(TLS1_1_VERSION, NULL, &v));
 }
+
+/* ---- the 421 rule (mtlb_tls_misdirected): no certificates needed ---- */
+
+Test(tls_sni, misdirected_only_for_a_differently_verified_domain)
+{
+    char *api_names[] = {"api.example.com", "localhost"};
+    char *other_names[] = {"other.example.com"};
+    char *wild_names[] = {"*.wild.example.com"};
+    char *twin_names[] = {"twin.example.com"};
+    struct mtlb_domain_cfg api = {.names = api_names,
+                                  .n_names = 2,
+                                  .mode = MTLB_CLIENT_AUTH_OPTIONAL,
+                                  .truststore = "a.pem",
+                                  .verify_depth = 10};
+    struct mtlb_domain_cfg other = {.names = other_names,
+                                    .n_names = 1,
+                                    .mode = MTLB_CLIENT_AUTH_MANDATORY,
+                                    .truststore = "b.pem",
+                                    .verify_depth = 10};
+    struct mtlb_domain_cfg wild = other;
+    struct mtlb_domain_cfg twin = api; /* verifies exactly as api does */
+    wild.names = wild_names;
+    twin.names = twin_names;
+    twin.n_names = 1;
+    struct mtlb_tls_domain d[] = {{&api, NULL}, {&other, NULL}, {&wild, NULL}, {&twin, NULL}};
+    struct mtlb_tls_listener tl = {d, 4};
+
+    cr_assert(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
+    cr_assert(mtlb_tls_misdirected(&tl, 0, "x.wild.example.com"));
+    cr_assert(mtlb_tls_misdirected(&tl, 1, "api.example.com"));
+    cr_assert(mtlb_tls_misdirected(&tl, 1, "localhost"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "api.example.com"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "localhost"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "twin.example.com"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "unknown.example.com"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "wild.example.com")); /* one label, not zero */
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "[::1]"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, ""));
+    tl.n_domains = 1;
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
+}
