@@ -20,7 +20,7 @@
 #define REVOKED "/C=PL/O=mtlb Test/CN=revoked-client"
 #define UNDER "/C=PL/O=mtlb Test/CN=under-revoked-client"
 #define NOEKU "/C=PL/O=mtlb Test/CN=noeku-client"
-#define SLASH_DN "/C=PL/O=mtlb Test/CN=mallory\\/CN=admin"
+#define SLASH_DN "/C=PL/O=mtlb Test/CN=mallory\\/CN\\=admin"
 #define REQUEST "GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n"
 #define NO_EKU_LOG "hint=\"certificate has no extended key usage; clientAuth required"
 
