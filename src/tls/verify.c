@@ -218,8 +218,11 @@ static bool eku_missing(X509_STORE_CTX *sctx)
     const struct mtlb_domain_cfg *d = info != NULL ? info_domain(info) : NULL;
     X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
 
-    if (info == NULL || X509_STORE_CTX_get_error_depth(sctx) != 0 ||
-        cert != X509_STORE_CTX_get0_cert(sctx) || (d != NULL && !d->require_client_auth_eku) ||
+    /* At depth 0 the current certificate is the leaf, or for a directly trusted leaf its
+     * truststore copy (the same certificate). A context without the SSL (OpenSSL's CRL-path
+     * checks) has no info and is left alone. */
+    if (info == NULL || X509_STORE_CTX_get_error_depth(sctx) != 0 || cert == NULL ||
+        (d != NULL && !d->require_client_auth_eku) ||
         (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0) {
         return false;
     }

@@ -103,6 +103,10 @@ static const struct trust_case cases[] = {
     {"direct leaf sent with its CA", "trust/leaf-only.pem", NOAKID, CH("good"), NULL, true, GOOD,
      INTER_DN, NULL, NULL, 0},
     /* extended key usage */
+    {"direct leaf without EKU", "trust/leaf-only.pem", NULL, C("noeku"), NULL, false, NOEKU,
+     INTER_DN, NO_EKU_LOG, NOEKU, 0},
+    {"direct leaf without EKU, not required", "trust/leaf-only.pem", CRL, C("noeku"),
+     "require_client_auth_eku: false", true, NOEKU, INTER_DN, NULL, NULL, 0},
     {"no EKU", FULL, CRL, CH("noeku"), NULL, false, NOEKU, INTER_DN, NO_EKU_LOG, NOEKU, 0},
     {"no EKU, not required", FULL, CRL, CH("noeku"), "require_client_auth_eku: false", true, NOEKU,
      INTER_DN, NULL, NULL, 0},
