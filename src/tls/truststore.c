@@ -38,8 +38,7 @@ static int push_cert(STACK_OF(X509) * certs, const char *pem_name, const unsigne
 
 /* Reads the bundle entry by entry so that a stray key or CSR is reported instead of silently
  * skipped. Fills certs; returns 0 or -EINVAL with err set. */
-static int read_bundle(BIO *bio, const char *path, STACK_OF(X509) * certs, char *err,
-                       size_t errlen)
+static int read_bundle(BIO *bio, const char *path, STACK_OF(X509) * certs, char *err, size_t errlen)
 {
     char why[128];
     int n;
@@ -63,8 +62,8 @@ static int read_bundle(BIO *bio, const char *path, STACK_OF(X509) * certs, char 
             rc = mtlb_tls_fail(err, errlen, "%s: entry %d is a %s, not a certificate", path, n,
                                name);
         } else if (push_cert(certs, name, data, len) != 0) {
-            rc = mtlb_tls_fail(err, errlen, "%s: entry %d is a corrupted certificate (%s)", path,
-                               n, mtlb_tls_ssl_reason(why, sizeof(why)));
+            rc = mtlb_tls_fail(err, errlen, "%s: entry %d is a corrupted certificate (%s)", path, n,
+                               mtlb_tls_ssl_reason(why, sizeof(why)));
         }
         OPENSSL_free(name);
         OPENSSL_free(header);
@@ -142,8 +141,8 @@ static int add_all(X509_STORE *store, STACK_OF(X509_NAME) * names, STACK_OF(X509
     return 0;
 }
 
-int mtlb_tls_load_truststore(SSL_CTX *ctx, const char *path, STACK_OF(X509) * *anchors,
-                             char *err, size_t errlen)
+int mtlb_tls_load_truststore(SSL_CTX *ctx, const char *path, STACK_OF(X509) * *anchors, char *err,
+                             size_t errlen)
 {
     int rc = mtlb_tls_check_readable(path, err, errlen);
 

@@ -70,12 +70,12 @@ static const struct trust_case cases[] = {
      NULL, 0},
     {"rsa leaf, CRLs without AKID", FULL, NOAKID, C("rsa"), NULL, true, RSA, INTER_DN, NULL, NULL,
      0},
-    {"rsa chain, CRLs without AKID", FULL, NOAKID, CH("rsa"), NULL, true, RSA, INTER_DN, NULL,
-     NULL, 0},
+    {"rsa chain, CRLs without AKID", FULL, NOAKID, CH("rsa"), NULL, true, RSA, INTER_DN, NULL, NULL,
+     0},
     {"revoked leaf", FULL, CRL, C("revoked"), NULL, false, REVOKED, INTER_DN, "revoked=yes",
      REVOKED, 0},
-    {"revoked leaf, CRLs without AKID", FULL, NOAKID, CH("revoked"), NULL, false, REVOKED,
-     INTER_DN, "revoked=yes", REVOKED, 0},
+    {"revoked leaf, CRLs without AKID", FULL, NOAKID, CH("revoked"), NULL, false, REVOKED, INTER_DN,
+     "revoked=yes", REVOKED, 0},
     /* an intermediate revoked by the root: refused whether it is in the truststore or sent */
     {"revoked intermediate in the truststore", "trust/revoked-inter.pem", CRL, C("under-revoked"),
      NULL, false, UNDER, RINTER_DN, "revoked=yes", RINTER_DN, 1},
@@ -93,8 +93,8 @@ static const struct trust_case cases[] = {
      NULL, NULL, 0},
     {"intermediate anchor, CRLs without AKID", "trust/inter-only.pem", NOAKID, CH("rsa"), NULL,
      true, RSA, INTER_DN, NULL, NULL, 0},
-    {"intermediate anchor, revoked leaf", "trust/inter-only.pem", NOAKID, C("revoked"), NULL,
-     false, REVOKED, INTER_DN, "revoked=yes", REVOKED, 0},
+    {"intermediate anchor, revoked leaf", "trust/inter-only.pem", NOAKID, C("revoked"), NULL, false,
+     REVOKED, INTER_DN, "revoked=yes", REVOKED, 0},
     /* leaves trusted directly, their CA absent */
     {"direct leaf", "trust/leaf-only.pem", CRL, C("good"), NULL, true, GOOD, INTER_DN, NULL, NULL,
      0},
@@ -183,8 +183,7 @@ static void expect_logged(const struct trust_case *c, size_t attempts)
                   depth, subject, c->log, log ? log : "");
     free(log);
     const char *any[] = {"event=client_verify_failed", NULL};
-    cr_assert_eq(it_count_lines(env.err_log, any), attempts, "%s: logged more than once",
-                 c->label);
+    cr_assert_eq(it_count_lines(env.err_log, any), attempts, "%s: logged more than once", c->label);
 }
 
 static size_t case_index[N_CASES];
