@@ -55,8 +55,8 @@ struct mtlb_tls_conn_info {
  * then "*.suffix" wildcards; -1 when none does. Any thread. */
 int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host);
 
-/* Whether two domains verify clients identically (mode, truststore, CRL, depth): a request
- * may then move between them on one connection without bypassing anything. */
+/* Whether two domains verify clients identically (mode, truststore, CRL, depth, EKU rule): a
+ * request may then move between them on one connection without bypassing anything. */
 bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b);
 
 /* Creates the SSL for a newly accepted connection on the listener's default domain and

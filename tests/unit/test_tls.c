@@ -488,6 +488,20 @@ Test(tls_verify, chain_and_crl_matrix)
     }
 }
 
+/* A domain that accepts certificates without EKU verifies differently from one that does
+ * not: a request must not move between them on one connection (421). */
+Test(tls_verify, eku_rule_is_part_of_same_client_auth)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL);
+    domain_set(&f, 1, "other.example.com", pki("server/other.crt"), pki("server/other.key"),
+               MTLB_CLIENT_AUTH_MANDATORY, pki("trust/full.pem"), NULL);
+    cr_assert(mtlb_tls_same_client_auth(&f.dom[0], &f.dom[1]));
+    f.dom[1].require_client_auth_eku = false;
+    cr_assert_not(mtlb_tls_same_client_auth(&f.dom[0], &f.dom[1]));
+}
+
 Test(tls_verify, no_eku_accepted_when_not_required)
 {
     struct fixture f = {0};
