@@ -46,6 +46,9 @@ struct mtlb_domain_cfg {
     char *truststore; /* NULL when client_auth is off */
     char *crl;        /* NULL when none */
     int verify_depth; /* default 10 */
+    /* client_auth.require_client_auth_eku (default true): a client certificate without an
+     * extended key usage extension fails; false keeps OpenSSL's rule (no EKU = any purpose). */
+    bool require_client_auth_eku;
 };
 
 struct mtlb_listener_cfg {

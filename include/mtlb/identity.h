@@ -12,13 +12,18 @@ enum mtlb_verify {
     MTLB_VERIFY_FAILED,
 };
 
+/* Both write an attribute type OpenSSL has no name for as its whole dotted OID. */
 enum mtlb_dn_format {
-    MTLB_DN_SLASH = 0, /* "/C=PL/O=Org/CN=name" (MuleSoft DLB, default) */
-    MTLB_DN_RFC2253,   /* "CN=name,O=Org,C=PL" (nginx default) */
+    /* "/C=PL/O=Org/CN=name" (MuleSoft DLB, default): certificate order; inside values '\',
+     * '/' and '=' are written \\, \/ and \=, bytes outside printable ASCII \xHH (UTF-8). */
+    MTLB_DN_SLASH = 0,
+    /* "CN=name,O=Org,C=PL" (nginx default): exactly OpenSSL's RFC 2253 printer, whose escapes
+     * are \, \+ \" \\ \< \> \; and \HH for bytes outside printable ASCII. */
+    MTLB_DN_RFC2253,
 };
 
-/* All strings are NUL-terminated, safe as HTTP field values (no CTLs; anything outside
- * printable ASCII is written as \xHH), and NULL when verify == MTLB_VERIFY_NONE. */
+/* All strings are NUL-terminated, safe as HTTP field values (no CTLs; nothing outside
+ * printable ASCII), and NULL when verify == MTLB_VERIFY_NONE. */
 struct mtlb_identity {
     enum mtlb_verify verify;
     char *subject; /* subject DN */

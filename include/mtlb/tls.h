@@ -14,6 +14,9 @@
 struct mtlb_tls_domain {
     const struct mtlb_domain_cfg *cfg;
     SSL_CTX *ctx;
+    /* Truststore certificates that end a chain without being self-signed (intermediates
+     * whose issuer is not in the truststore, directly trusted leaves); NULL without one. */
+    STACK_OF(X509) * anchors;
 };
 
 /* All domains of one listener. domains[0] serves clients without SNI or with an unknown name. */
@@ -25,8 +28,9 @@ struct mtlb_tls_listener {
 /* Builds every SSL_CTX for the listener: loads the certificate chain and key (PEM), checks
  * that they match and that the leaf is within its validity period, loads the truststore
  * (every PEM entry must be a certificate), advertises the truststore's subjects as client CA
- * names, loads CRLs (checked for the whole chain), sets the verify mode and depth, TLS 1.2 and
- * 1.3 with modern ciphers, the SNI callback. Returns 0, or -EINVAL with "FILE: problem" in err.
+ * names, loads CRLs (checked for every certificate of the chain below its trust anchor), sets
+ * the verify mode and depth, TLS 1.2 and 1.3 with modern ciphers, the SNI callback. Chains are
+ * built to a self-signed root whenever the truststore holds it. Returns 0, or -EINVAL with "FILE: problem" in err.
  * Main thread only. */
 int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                            char *err, size_t errlen);
@@ -51,8 +55,8 @@ struct mtlb_tls_conn_info {
  * then "*.suffix" wildcards; -1 when none does. Any thread. */
 int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host);
 
-/* Whether two domains verify clients identically (mode, truststore, CRL, depth): a request
- * may then move between them on one connection without bypassing anything. */
+/* Whether two domains verify clients identically (mode, truststore, CRL, depth, EKU rule): a
+ * request may then move between them on one connection without bypassing anything. */
 bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b);
 
 /* The 421 rule (RFC 9110 section 15.5.20), for HTTP/1.1 and HTTP/2 alike: true when host (a

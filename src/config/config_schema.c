@@ -67,6 +67,19 @@ static int read_mode(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     return rc;
 }
 
+static int read_bool(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const char *const w[] = {"true", "false"};
+    int i = 0;
+    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
+
+    (void)f;
+    if (rc == 0) {
+        *(bool *)dst = i == 0;
+    }
+    return rc;
+}
+
 static int read_level(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const char *const w[] = {"error", "warn", "info", "debug"};
@@ -236,6 +249,8 @@ static int read_client_auth(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
         {"truststore", read_path, false, offsetof(struct mtlb_domain_cfg, truststore), 0, 0},
         {"crl", read_path, false, offsetof(struct mtlb_domain_cfg, crl), 0, 0},
         {"verify_depth", read_int, false, offsetof(struct mtlb_domain_cfg, verify_depth), 1, 100},
+        {"require_client_auth_eku", read_bool, false,
+         offsetof(struct mtlb_domain_cfg, require_client_auth_eku), 0, 0},
     };
     struct mtlb_domain_cfg *d = dst;
     int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
@@ -282,6 +297,7 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
     struct mtlb_domain_cfg *d = dst;
 
     d->verify_depth = 10;
+    d->require_client_auth_eku = true;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
 }
 

@@ -1,12 +1,14 @@
 /* Peer identity: subject, issuer, serial and verify outcome as HTTP-safe strings.
  * Pure module: libcrypto X509 accessors only, no SSL objects, no I/O, no logging. Every byte
- * outside printable ASCII leaves here as \xHH, so nothing from a certificate can inject
- * header lines into the request sent to a backend. */
+ * outside printable ASCII leaves here escaped, so nothing from a certificate can inject
+ * header lines into the request sent to a backend, and the separators of each DN format are
+ * escaped inside values, so a value cannot pose as another attribute. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/objects.h>
@@ -44,29 +46,39 @@ static bool buf_reserve(struct id_buf *b, size_t more)
     return true;
 }
 
-/* Appends bytes, escaping unsafe ones. Units are never split: a truncated buffer ends
- * before an escape rather than in the middle of one. Returns false once truncated. */
-static bool buf_put_safe(struct id_buf *b, const unsigned char *s, size_t n)
+/* Appends bytes, escaping unsafe ones as \xHH and the bytes of `special` (may be NULL) with a
+ * backslash. Units are never split: a truncated buffer ends before an escape rather than in
+ * the middle of one. Returns false once truncated. */
+static bool buf_put_esc(struct id_buf *b, const unsigned char *s, size_t n, const char *special)
 {
     static const char hex[] = "0123456789ABCDEF";
 
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
         bool plain = c >= 0x20 && c < 0x7F;
-        if (!buf_reserve(b, plain ? 1 : 4)) {
+        bool backslash = plain && special != NULL && strchr(special, c) != NULL;
+        if (!buf_reserve(b, !plain ? 4 : backslash ? 2 : 1)) {
             return false;
         }
-        if (plain) {
-            b->p[b->len++] = (char)c;
-        } else {
+        if (!plain) {
             b->p[b->len++] = '\\';
             b->p[b->len++] = 'x';
             b->p[b->len++] = hex[c >> 4];
             b->p[b->len++] = hex[c & 0xF];
+        } else {
+            if (backslash) {
+                b->p[b->len++] = '\\';
+            }
+            b->p[b->len++] = (char)c;
         }
         b->p[b->len] = '\0';
     }
     return true;
+}
+
+static bool buf_put_safe(struct id_buf *b, const unsigned char *s, size_t n)
+{
+    return buf_put_esc(b, s, n, NULL);
 }
 
 static bool buf_put_str(struct id_buf *b, const char *s)
@@ -74,30 +86,50 @@ static bool buf_put_str(struct id_buf *b, const char *s)
     return buf_put_safe(b, (const unsigned char *)s, strlen(s));
 }
 
-/* "/SN=value" per entry, in certificate order, values converted to UTF-8 first. */
+/* The attribute type as OpenSSL's short name ("CN"), or for a type OpenSSL does not know the
+ * whole dotted OID, however long. */
+static bool put_type(struct id_buf *b, const ASN1_OBJECT *obj)
+{
+    int nid = OBJ_obj2nid(obj);
+    const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : NULL;
+
+    if (sn != NULL) {
+        return buf_put_str(b, sn);
+    }
+    int len = OBJ_obj2txt(NULL, 0, obj, 1);
+    if (len <= 0) {
+        return buf_put_str(b, "UNDEF"); /* not even an OID: OpenSSL's name for that */
+    }
+    char *oid = malloc((size_t)len + 1);
+    if (oid == NULL) {
+        b->oom = true;
+        return false;
+    }
+    OBJ_obj2txt(oid, len + 1, obj, 1);
+    bool ok = buf_put_str(b, oid);
+    free(oid);
+    return ok;
+}
+
+/* "/type=value" per entry, in certificate order, values converted to UTF-8 first; '\', '/'
+ * and '=' inside a value are written \\, \/ and \=. */
 static bool dn_slash(const X509_NAME *name, struct id_buf *b)
 {
     int n = X509_NAME_entry_count(name);
 
     for (int i = 0; i < n; i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
-        const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
         const ASN1_STRING *val = X509_NAME_ENTRY_get_data(e);
-        const char *sn = OBJ_nid2sn(OBJ_obj2nid(obj));
-        char oid[80];
         unsigned char *utf8 = NULL;
-
-        if (OBJ_obj2nid(obj) == NID_undef || sn == NULL) {
-            OBJ_obj2txt(oid, sizeof(oid), obj, 1);
-            sn = oid;
-        }
         int ulen = ASN1_STRING_to_UTF8(&utf8, val);
-        bool ok = buf_put_str(b, "/") && buf_put_str(b, sn) && buf_put_str(b, "=");
+        bool ok = buf_put_str(b, "/") && put_type(b, X509_NAME_ENTRY_get_object(e)) &&
+                  buf_put_str(b, "=");
         if (ok && ulen >= 0) {
-            ok = buf_put_safe(b, utf8, (size_t)ulen);
+            ok = buf_put_esc(b, utf8, (size_t)ulen, "\\/=");
         } else if (ok) {
             /* Not convertible: fall back to the raw bytes, escaped. */
-            ok = buf_put_safe(b, ASN1_STRING_get0_data(val), (size_t)ASN1_STRING_length(val));
+            ok = buf_put_esc(b, ASN1_STRING_get0_data(val), (size_t)ASN1_STRING_length(val),
+                             "\\/=");
         }
         OPENSSL_free(utf8);
         if (!ok) {
@@ -107,22 +139,40 @@ static bool dn_slash(const X509_NAME *name, struct id_buf *b)
     return true;
 }
 
-/* OpenSSL's RFC 2253 printer already escapes specials, controls and non-ASCII as \HH; the
- * safe copy below is the guarantee that holds whatever the printer does. */
+/* RFC 2253, as X509_NAME_print_ex(XN_FLAG_RFC2253) prints it (last entry first, "," between
+ * RDNs and "+" inside a multi-valued one, values escaped by OpenSSL's RFC 2253 string printer,
+ * values of unknown types as #hex of their DER) except that an unknown type is its whole
+ * dotted OID, where OpenSSL cuts it at 79 characters. The safe copy is the guarantee that
+ * holds whatever the printer does. */
 static bool dn_rfc2253(const X509_NAME *name, struct id_buf *b)
 {
     BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    bool ok = false;
+    int n = X509_NAME_entry_count(name);
+    int prev_set = -1;
+    bool ok = bio != NULL;
 
-    if (bio == NULL) {
-        b->oom = true;
-        return false;
+    for (int i = n - 1; ok && i >= 0; i--) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
+        unsigned long flags = ASN1_STRFLGS_RFC2253;
+        char *data = NULL;
+        if (prev_set != -1) {
+            ok = buf_put_str(b, prev_set == X509_NAME_ENTRY_set(e) ? "+" : ",");
+        }
+        prev_set = X509_NAME_ENTRY_set(e);
+        ok = ok && put_type(b, obj) && buf_put_str(b, "=");
+        if (OBJ_obj2nid(obj) == NID_undef) {
+            flags |= ASN1_STRFLGS_DUMP_ALL;
+        }
+        if (ok) {
+            (void)BIO_reset(bio);
+            ok = ASN1_STRING_print_ex(bio, X509_NAME_ENTRY_get_data(e), flags) >= 0;
+            b->oom = b->oom || !ok;
+        }
+        long len = ok ? BIO_get_mem_data(bio, &data) : 0;
+        ok = ok && buf_put_safe(b, (const unsigned char *)data, len > 0 ? (size_t)len : 0);
     }
-    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
-        long n = BIO_get_mem_data(bio, &data);
-        ok = buf_put_safe(b, (const unsigned char *)data, n > 0 ? (size_t)n : 0);
-    } else {
+    if (bio == NULL) {
         b->oom = true;
     }
     BIO_free(bio);

@@ -64,7 +64,8 @@ static bool same_str(const char *a, const char *b)
 bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b)
 {
     return a == b || (a->mode == b->mode && same_str(a->truststore, b->truststore) &&
-                      same_str(a->crl, b->crl) && a->verify_depth == b->verify_depth);
+                      same_str(a->crl, b->crl) && a->verify_depth == b->verify_depth &&
+                      a->require_client_auth_eku == b->require_client_auth_eku);
 }
 
 /* SSL_set_SSL_CTX swaps the certificate and session id context but not the verification

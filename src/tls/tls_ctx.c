@@ -31,8 +31,7 @@ static const char tls13_suites[] =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 static const char tls_groups[] = "X25519:P-256:P-384";
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
+int mtlb_tls_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -44,8 +43,7 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
     return -EINVAL;
 }
 
-/* The reason of the most recent OpenSSL error ("no start line"), then clears the queue. */
-static const char *ssl_reason(char *buf, size_t cap)
+const char *mtlb_tls_ssl_reason(char *buf, size_t cap)
 {
     unsigned long e = ERR_peek_last_error();
     const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
@@ -65,19 +63,18 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return 0;
 }
 
-/* Opens path for reading to report a missing or unreadable file with strerror. */
-static int check_readable(const char *path, char *err, size_t errlen)
+int mtlb_tls_check_readable(const char *path, char *err, size_t errlen)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd == -1) {
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return mtlb_tls_fail(err, errlen, "%s: %s", path, strerror(errno));
     }
     int rc = fstat(fd, &st);
     close(fd);
     if (rc == 0 && S_ISDIR(st.st_mode)) {
-        return fail(err, errlen, "%s: %s", path, strerror(EISDIR));
+        return mtlb_tls_fail(err, errlen, "%s: %s", path, strerror(EISDIR));
     }
     return 0;
 }
@@ -99,11 +96,11 @@ static int check_validity(X509 *leaf, const char *path, char *err, size_t errlen
 
     if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
         mtlb_tls_format_time(X509_get0_notAfter(leaf), when, sizeof(when));
-        return fail(err, errlen, "%s: certificate expired on %s", path, when);
+        return mtlb_tls_fail(err, errlen, "%s: certificate expired on %s", path, when);
     }
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0) {
         mtlb_tls_format_time(X509_get0_notBefore(leaf), when, sizeof(when));
-        return fail(err, errlen, "%s: certificate is not valid before %s", path, when);
+        return mtlb_tls_fail(err, errlen, "%s: certificate is not valid before %s", path, when);
     }
     return 0;
 }
@@ -115,7 +112,7 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
     EVP_PKEY *pkey = NULL;
 
     if (bio == NULL) {
-        fail(err, errlen, "%s: cannot open: %s", path, ssl_reason(why, sizeof(why)));
+        mtlb_tls_fail(err, errlen, "%s: cannot open: %s", path, mtlb_tls_ssl_reason(why, sizeof(why)));
         return NULL;
     }
     ERR_clear_error();
@@ -138,12 +135,12 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
         }
         ERR_clear_error();
         if (encrypted) {
-            fail(err, errlen,
+            mtlb_tls_fail(err, errlen,
                  "%s: private key is protected by a passphrase; mtlb needs an "
                  "unencrypted key",
                  path);
         } else {
-            fail(err, errlen, "%s: no PEM private key found", path);
+            mtlb_tls_fail(err, errlen, "%s: no PEM private key found", path);
         }
     }
     BIO_free(bio);
@@ -154,20 +151,20 @@ static int load_cert_and_key(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char
                              size_t errlen)
 {
     char why[128];
-    int rc = check_readable(d->certificate, err, errlen);
+    int rc = mtlb_tls_check_readable(d->certificate, err, errlen);
 
     if (rc != 0) {
         return rc;
     }
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(ctx, d->certificate) != 1) {
-        return fail(err, errlen, "%s: not a PEM certificate chain, or no certificate in it (%s)",
-                    d->certificate, ssl_reason(why, sizeof(why)));
+        return mtlb_tls_fail(err, errlen, "%s: not a PEM certificate chain, or no certificate in it (%s)",
+                    d->certificate, mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     X509 *leaf = SSL_CTX_get0_certificate(ctx);
     rc = check_validity(leaf, d->certificate, err, errlen);
     if (rc == 0) {
-        rc = check_readable(d->key, err, errlen);
+        rc = mtlb_tls_check_readable(d->key, err, errlen);
     }
     if (rc != 0) {
         return rc;
@@ -179,168 +176,16 @@ static int load_cert_and_key(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char
     if (X509_check_private_key(leaf, pkey) != 1) {
         EVP_PKEY_free(pkey);
         ERR_clear_error();
-        return fail(err, errlen, "%s: private key does not match the certificate in %s", d->key,
+        return mtlb_tls_fail(err, errlen, "%s: private key does not match the certificate in %s", d->key,
                     d->certificate);
     }
     rc = SSL_CTX_use_PrivateKey(ctx, pkey) == 1 && SSL_CTX_check_private_key(ctx) == 1;
     EVP_PKEY_free(pkey);
     if (!rc) {
-        return fail(err, errlen, "%s: private key does not match the certificate in %s (%s)",
-                    d->key, d->certificate, ssl_reason(why, sizeof(why)));
+        return mtlb_tls_fail(err, errlen, "%s: private key does not match the certificate in %s (%s)",
+                    d->key, d->certificate, mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     return 0;
-}
-
-static bool is_cert_entry(const char *name)
-{
-    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ||
-           strcmp(name, PEM_STRING_X509_OLD) == 0;
-}
-
-/* Adds one PEM entry (already known to be a certificate) to the store and its subject to
- * names unless already there. */
-static int add_trusted(X509_STORE *store, STACK_OF(X509_NAME) * names, const char *pem_name,
-                       const unsigned char *data, long len)
-{
-    const unsigned char *p = data;
-    X509 *x = strcmp(pem_name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, len)
-                                                             : d2i_X509(NULL, &p, len);
-    if (x == NULL || p != data + len) {
-        X509_free(x);
-        return -EINVAL;
-    }
-    int rc = X509_STORE_add_cert(store, x) == 1 ? 0 : -ENOMEM;
-    const X509_NAME *subj = X509_get_subject_name(x);
-    bool seen = false;
-    for (int i = 0; rc == 0 && i < sk_X509_NAME_num(names); i++) {
-        seen = seen || X509_NAME_cmp(sk_X509_NAME_value(names, i), subj) == 0;
-    }
-    if (rc == 0 && !seen) {
-        X509_NAME *dup = X509_NAME_dup(subj);
-        if (dup == NULL || sk_X509_NAME_push(names, dup) == 0) {
-            X509_NAME_free(dup);
-            rc = -ENOMEM;
-        }
-    }
-    X509_free(x);
-    return rc;
-}
-
-/* Reads the truststore bundle entry by entry so that a stray key or CSR is reported instead
- * of silently skipped. Fills store and names; returns 0 or -EINVAL with err set. */
-static int read_truststore(BIO *bio, const char *path, X509_STORE *store,
-                           STACK_OF(X509_NAME) * names, char *err, size_t errlen)
-{
-    char why[128];
-    int n;
-
-    for (n = 1;; n++) {
-        char *name = NULL, *header = NULL;
-        unsigned char *data = NULL;
-        long len = 0;
-        ERR_clear_error();
-        if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
-            unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;
-            }
-            return fail(err, errlen, "%s: entry %d is not valid PEM (%s)", path, n,
-                        ssl_reason(why, sizeof(why)));
-        }
-        int rc = 0;
-        if (!is_cert_entry(name)) {
-            rc = fail(err, errlen, "%s: entry %d is a %s, not a certificate", path, n, name);
-        } else if (add_trusted(store, names, name, data, len) != 0) {
-            rc = fail(err, errlen, "%s: entry %d is a corrupted certificate (%s)", path, n,
-                      ssl_reason(why, sizeof(why)));
-        }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(data);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    if (n == 1) {
-        return fail(err, errlen, "%s: no certificate in the truststore", path);
-    }
-    return 0;
-}
-
-static int load_truststore(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
-{
-    int rc = check_readable(path, err, errlen);
-
-    if (rc != 0) {
-        return rc;
-    }
-    BIO *bio = BIO_new_file(path, "r");
-    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
-    if (bio == NULL || names == NULL) {
-        BIO_free(bio);
-        sk_X509_NAME_free(names);
-        return fail(err, errlen, "%s: cannot read: out of memory", path);
-    }
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    rc = read_truststore(bio, path, store, names, err, errlen);
-    BIO_free(bio);
-    if (rc != 0) {
-        sk_X509_NAME_pop_free(names, X509_NAME_free);
-        return rc;
-    }
-    SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
-    /* A certificate in the bundle is a trust anchor even when it is not self-signed (a
-     * directly trusted client certificate or intermediate). Missing links below the anchor
-     * still fail: partial chains only end at certificates that are in the store. */
-    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
-    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
-    return 0;
-}
-
-static int load_crl(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
-{
-    char why[128];
-    int rc = check_readable(path, err, errlen);
-    int n = 0;
-
-    if (rc != 0) {
-        return rc;
-    }
-    BIO *bio = BIO_new_file(path, "r");
-    if (bio == NULL) {
-        return fail(err, errlen, "%s: cannot read (%s)", path, ssl_reason(why, sizeof(why)));
-    }
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    for (;;) {
-        ERR_clear_error();
-        X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-        if (crl == NULL) {
-            unsigned long e = ERR_peek_last_error();
-            if (!(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
-                rc = fail(err, errlen, "%s: CRL %d is corrupted (%s)", path, n + 1,
-                          ssl_reason(why, sizeof(why)));
-            }
-            break;
-        }
-        n++;
-        rc = X509_STORE_add_crl(store, crl) == 1 ? 0 : -ENOMEM;
-        X509_CRL_free(crl);
-        if (rc != 0) {
-            rc = fail(err, errlen, "%s: cannot add CRL %d (%s)", path, n,
-                      ssl_reason(why, sizeof(why)));
-            break;
-        }
-    }
-    BIO_free(bio);
-    ERR_clear_error();
-    if (rc == 0 && n == 0) {
-        rc = fail(err, errlen, "%s: no CRL in the file", path);
-    }
-    if (rc == 0) {
-        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    }
-    return rc;
 }
 
 /* Protocol policy shared by every domain. */
@@ -376,20 +221,26 @@ static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t inde
     return ok ? 0 : -ENOMEM;
 }
 
-static int set_verify(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err, size_t errlen)
+static int set_verify(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, char *err,
+                      size_t errlen)
 {
+    SSL_CTX *ctx = dom->ctx;
     int rc;
 
     if (d->mode != MTLB_CLIENT_AUTH_OFF && d->truststore == NULL) {
-        return fail(err, errlen, "domain %s: client_auth %s needs a truststore",
-                    d->n_names > 0 ? d->names[0] : d->certificate, mtlb_config_mode_name(d->mode));
+        return mtlb_tls_fail(err, errlen, "domain %s: client_auth %s needs a truststore",
+                             d->n_names > 0 ? d->names[0] : d->certificate,
+                             mtlb_config_mode_name(d->mode));
     }
-    if (d->truststore != NULL && (rc = load_truststore(ctx, d->truststore, err, errlen)) != 0) {
+    if (d->truststore != NULL &&
+        (rc = mtlb_tls_load_truststore(ctx, d->truststore, &dom->anchors, err, errlen)) != 0) {
         return rc;
     }
-    if (d->crl != NULL && (rc = load_crl(ctx, d->crl, err, errlen)) != 0) {
+    if (d->crl != NULL && (rc = mtlb_tls_load_crl(ctx, d->crl, err, errlen)) != 0) {
         return rc;
     }
+    /* Chooses the partial-chain rule per handshake (directly trusted leaves only). */
+    SSL_CTX_set_cert_verify_callback(ctx, mtlb_tls_verify_chain, dom);
     SSL_CTX_set_verify_depth(ctx, d->verify_depth >= 0 ? d->verify_depth : 10);
     switch (d->mode) {
     case MTLB_CLIENT_AUTH_MANDATORY:
@@ -441,19 +292,19 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     dom->cfg = d;
     dom->ctx = SSL_CTX_new(TLS_server_method());
     if (dom->ctx == NULL) {
-        return fail(err, errlen, "%s: cannot create TLS context (%s)", d->certificate,
-                    ssl_reason(why, sizeof(why)));
+        return mtlb_tls_fail(err, errlen, "%s: cannot create TLS context (%s)", d->certificate,
+                    mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     if (set_policy(dom->ctx, d, index) != 0) {
-        return fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
-                    ssl_reason(why, sizeof(why)));
+        return mtlb_tls_fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
+                    mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
     SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)alpn);
     rc = load_cert_and_key(dom->ctx, d, err, errlen);
     if (rc == 0) {
-        rc = set_verify(dom->ctx, d, err, errlen);
+        rc = set_verify(dom, d, err, errlen);
     }
     ERR_clear_error();
     return rc;
@@ -465,10 +316,10 @@ int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_liste
     tl->domains = NULL;
     tl->n_domains = 0;
     if (cfg->n_domains == 0) {
-        return fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host, cfg->bind_port);
+        return mtlb_tls_fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host, cfg->bind_port);
     }
     if (mtlb_tls_ex_index() < 0) {
-        return fail(err, errlen, "listener %s:%u: cannot allocate SSL ex_data", cfg->bind_host,
+        return mtlb_tls_fail(err, errlen, "listener %s:%u: cannot allocate SSL ex_data", cfg->bind_host,
                     cfg->bind_port);
     }
     tl->domains = calloc(cfg->n_domains, sizeof(*tl->domains));
@@ -490,6 +341,7 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
 {
     for (size_t i = 0; i < tl->n_domains; i++) {
         SSL_CTX_free(tl->domains[i].ctx);
+        sk_X509_pop_free(tl->domains[i].anchors, X509_free);
     }
     free(tl->domains);
     tl->domains = NULL;

@@ -24,6 +24,32 @@ int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx);
  * SNI before OpenSSL considers resuming a session. */
 int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg);
 
+/* Verification of a peer chain (SSL_CTX_set_cert_verify_callback, arg: the struct
+ * mtlb_tls_domain): turns on X509_V_FLAG_PARTIAL_CHAIN for this handshake only when the leaf
+ * is itself one of the domain's partial anchors, then runs X509_verify_cert. */
+int mtlb_tls_verify_chain(X509_STORE_CTX *sctx, void *arg);
+
+/* The store's CRL lookup (X509_STORE_set_lookup_crls): none for the trust anchor at the top
+ * of the chain, which is not revocation-checked (RFC 5280, 6.1); OpenSSL's lookup otherwise. */
+STACK_OF(X509_CRL) * mtlb_tls_lookup_crls(const X509_STORE_CTX *sctx, const X509_NAME *nm);
+
+/* truststore.c. Loads the truststore bundle into ctx's store and its subjects into the client
+ * CA list; *anchors receives the partial anchors (caller frees, also on failure), which are
+ * given explicit clientAuth trust. Sets the SSL-client purpose and trust and the CRL lookup.
+ * Returns 0 or -EINVAL with "FILE: problem" in err. */
+int mtlb_tls_load_truststore(SSL_CTX *ctx, const char *path, STACK_OF(X509) * *anchors,
+                             char *err, size_t errlen);
+/* Loads every CRL of a PEM file into ctx's store and turns on CRL checking for the chain. */
+int mtlb_tls_load_crl(SSL_CTX *ctx, const char *path, char *err, size_t errlen);
+
+/* tls_ctx.c helpers for load errors: formats into err and returns -EINVAL; the reason of the
+ * most recent OpenSSL error (then clears the queue); 0 or -errno with err set when path cannot
+ * be opened for reading or is a directory. */
+__attribute__((format(printf, 3, 4))) int mtlb_tls_fail(char *err, size_t errlen,
+                                                        const char *fmt, ...);
+const char *mtlb_tls_ssl_reason(char *buf, size_t cap);
+int mtlb_tls_check_readable(const char *path, char *err, size_t errlen);
+
 /* Formats an ASN1_TIME as "2020-02-01 00:00:00 UTC" into buf. */
 void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);
 

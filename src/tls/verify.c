@@ -84,7 +84,14 @@ static void explain(int err, X509 *cert, char *out, size_t cap)
         snprintf(out, cap, " hint=\"add this self-signed certificate to the truststore\"");
         break;
     case X509_V_ERR_INVALID_PURPOSE:
-        snprintf(out, cap, " hint=\"the certificate lacks the clientAuth extended key usage\"");
+        if (cert != NULL && (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) == 0) {
+            snprintf(out, cap,
+                     " hint=\"certificate has no extended key usage; clientAuth required "
+                     "(client_auth.require_client_auth_eku)\"");
+        } else {
+            snprintf(out, cap,
+                     " hint=\"the certificate lacks the clientAuth extended key usage\"");
+        }
         break;
     case X509_V_ERR_CERT_HAS_EXPIRED:
         mtlb_tls_format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when));
@@ -98,7 +105,11 @@ static void explain(int err, X509 *cert, char *out, size_t cap)
         snprintf(out, cap, " revoked=yes hint=\"the certificate is revoked by its issuer's CRL\"");
         break;
     case X509_V_ERR_UNABLE_TO_GET_CRL:
-        snprintf(out, cap, " hint=\"the CRL file has no CRL from this certificate's issuer\"");
+        quote_dn(cert != NULL ? X509_get_issuer_name(cert) : NULL, q, sizeof(q));
+        snprintf(out, cap,
+                 " crl_issuer=%s hint=\"the CRL file has no valid CRL from this CA; every CA "
+                 "below the trust anchor needs one\"",
+                 q);
         break;
     default:
         break;
@@ -143,34 +154,88 @@ static void record_failure(X509_STORE_CTX *sctx)
     log_failure(info, sctx);
 }
 
-/* With X509_V_FLAG_PARTIAL_CHAIN the chain ends at the first truststore certificate, which
- * may be an intermediate or a directly trusted leaf; with CRL_CHECK_ALL OpenSSL then asks for
- * a CRL on that trust anchor too, signed by an issuer that is not in the chain, and fails with
- * "unable to get certificate CRL". Trust anchors are not subject to revocation checking (RFC
- * 5280, 6.1), so that one error is cleared: only for the top of a chain that really ends in
- * the truststore, and only while no other error was seen (clearing resets the result OpenSSL
- * stores in the session). */
-static bool anchor_crl_missing(X509_STORE_CTX *sctx)
+/* Whether the certificate being checked is the trust anchor: the top of a chain that ends in
+ * the truststore (a self-signed root, a root-less intermediate or a directly trusted leaf). */
+static bool at_trust_anchor(const X509_STORE_CTX *sctx)
 {
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sctx);
+    int n = chain != NULL ? sk_X509_num(chain) : 0;
+
+    return n > 0 && X509_STORE_CTX_get_error_depth(sctx) == n - 1 &&
+           X509_STORE_CTX_get_num_untrusted(sctx) < n &&
+           X509_STORE_CTX_get_current_cert(sctx) == sk_X509_value(chain, n - 1);
+}
+
+STACK_OF(X509_CRL) * mtlb_tls_lookup_crls(const X509_STORE_CTX *sctx, const X509_NAME *nm)
+{
+    /* No CRL is offered for the anchor, so OpenSSL reports "unable to get certificate CRL"
+     * for it whatever the CRL file holds (a CRL without AKID would otherwise be checked
+     * against the anchor's own key, "CRL signature failure"). */
+    if (at_trust_anchor(sctx)) {
+        return NULL;
+    }
+    return X509_STORE_CTX_get1_crls(sctx, nm);
+}
+
+int mtlb_tls_verify_chain(X509_STORE_CTX *sctx, void *arg)
+{
+    const struct mtlb_tls_domain *dom = arg;
+    X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
+
+    /* X509_V_FLAG_PARTIAL_CHAIN would end every chain at the first truststore certificate
+     * (an intermediate whose root is there too, then never checked against the root's CRL),
+     * so it is on only when the leaf itself is an anchor that has no issuer in the truststore:
+     * then no shorter chain than the leaf exists. */
+    for (int i = 0; leaf != NULL && dom != NULL && i < sk_X509_num(dom->anchors); i++) {
+        if (X509_cmp(sk_X509_value(dom->anchors, i), leaf) == 0) {
+            X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx),
+                                        X509_V_FLAG_PARTIAL_CHAIN);
+            break;
+        }
+    }
+    return X509_verify_cert(sctx);
+}
+
+/* The one error tolerated: no CRL for the trust anchor (mtlb_tls_lookup_crls offers none),
+ * which is not revocation-checked; only while no other error was seen (clearing resets the
+ * result OpenSSL stores in the session). A missing CRL for any other certificate fails. */
+static bool anchor_crl_missing(X509_STORE_CTX *sctx)
+{
     SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
     const struct mtlb_tls_conn_info *info = ssl != NULL ? mtlb_tls_conn_info_get(ssl) : NULL;
 
-    if (X509_STORE_CTX_get_error(sctx) != X509_V_ERR_UNABLE_TO_GET_CRL || chain == NULL ||
-        info == NULL || info->first_error != X509_V_OK) {
+    return X509_STORE_CTX_get_error(sctx) == X509_V_ERR_UNABLE_TO_GET_CRL && info != NULL &&
+           info->first_error == X509_V_OK && at_trust_anchor(sctx);
+}
+
+/* OpenSSL's purpose rule accepts a leaf without any extended key usage for every purpose;
+ * with require_client_auth_eku (the default) mtlb does not. Checked when OpenSSL reports the
+ * leaf verified (its last callback); sets the error the handshake then fails with. */
+static bool eku_missing(X509_STORE_CTX *sctx)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const struct mtlb_tls_conn_info *info = ssl != NULL ? mtlb_tls_conn_info_get(ssl) : NULL;
+    const struct mtlb_domain_cfg *d = info != NULL ? info_domain(info) : NULL;
+    X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
+
+    /* At depth 0 the current certificate is the leaf, or for a directly trusted leaf its
+     * truststore copy (the same certificate). A context without the SSL (OpenSSL's CRL-path
+     * checks) has no info and is left alone. */
+    if (info == NULL || X509_STORE_CTX_get_error_depth(sctx) != 0 || cert == NULL ||
+        (d != NULL && !d->require_client_auth_eku) ||
+        (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0) {
         return false;
     }
-    int n = sk_X509_num(chain);
-    return X509_STORE_CTX_get_error_depth(sctx) == n - 1 &&
-           X509_STORE_CTX_get_num_untrusted(sctx) < n;
+    X509_STORE_CTX_set_error(sctx, X509_V_ERR_INVALID_PURPOSE);
+    return true;
 }
 
 int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx)
 {
-    if (preverify_ok) {
+    if (preverify_ok && !eku_missing(sctx)) {
         return 1;
     }
-    if (anchor_crl_missing(sctx)) {
+    if (!preverify_ok && anchor_crl_missing(sctx)) {
         X509_STORE_CTX_set_error(sctx, X509_V_OK);
         return 1;
     }
@@ -180,12 +245,13 @@ int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx)
 
 int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx)
 {
-    if (!preverify_ok) {
-        if (anchor_crl_missing(sctx)) {
-            X509_STORE_CTX_set_error(sctx, X509_V_OK);
-        } else {
-            record_failure(sctx);
-        }
+    if (preverify_ok && !eku_missing(sctx)) {
+        return 1;
+    }
+    if (!preverify_ok && anchor_crl_missing(sctx)) {
+        X509_STORE_CTX_set_error(sctx, X509_V_OK);
+    } else {
+        record_failure(sctx);
     }
     return 1;
 }

@@ -444,6 +444,9 @@ static void write_domain(FILE *f, const struct it_domain *d)
     if (d->crl != NULL) {
         fprintf(f, ", crl: \"%s\"", it_pki(d->crl));
     }
+    if (d->client_auth_extra != NULL) {
+        fprintf(f, ", %s", d->client_auth_extra);
+    }
     fprintf(f, "}\n");
 }
 

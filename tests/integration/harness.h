@@ -24,6 +24,7 @@ struct it_domain {
     const char *mode;       /* "mandatory", "optional", "off"; default "mandatory" */
     const char *truststore; /* default "trust/full.pem" unless mode is "off" */
     const char *crl;        /* default none */
+    const char *client_auth_extra; /* more client_auth keys, YAML flow ("k: v, k2: v2") */
 };
 
 struct it_config {

@@ -39,10 +39,12 @@ start=$(date +%s)
     echo "FAIL: gen-pki exited $?"
     exit 1
 }
-[ $(($(date +%s) - start)) -le 10 ] || fail "gen-pki took more than 10 s"
+[ $(($(date +%s) - start)) -le 20 ] || fail "gen-pki took more than 20 s"
 cd "$DIR/pki" || exit 1
 
 for f in ca/root.crt ca/root.key ca/inter.crt ca/inter.key ca/crl.pem ca/other-root.crt \
+    ca/inter-revoked.crt ca/inter-revoked.key ca/crl-noakid.pem ca/crl-inter.pem \
+    trust/revoked-inter.pem trust/inter-only.pem trust/leaf-only.pem \
     ca/other-root.key ca/rogue-root.crt ca/rogue-root.key server/api.crt server/api.key \
     server/api-chain.pem server/rsa.crt server/rsa.key server/other.crt server/other.key \
     server/expired.crt server/expired.key server/mismatch.key client/tester.p12 \
@@ -50,10 +52,11 @@ for f in ca/root.crt ca/root.key ca/inter.crt ca/inter.key ca/crl.pem ca/other-r
     [ -s "$f" ] || fail "missing or empty $f"
 done
 [ -e .complete ] || fail "missing .complete"
-for c in good rsa selfsigned untrusted expired revoked noclientauth other; do
+for c in good rsa selfsigned untrusted expired revoked noclientauth other under-revoked noeku \
+    slash; do
     [ -s "client/$c.crt" ] && [ -s "client/$c.key" ] || fail "missing client/$c.crt/.key"
 done
-for c in good rsa untrusted expired revoked noclientauth; do
+for c in good rsa untrusted expired revoked noclientauth under-revoked noeku slash; do
     [ "$(grep -c 'BEGIN CERTIFICATE' "client/$c-chain.pem")" = 2 ] || fail "client/$c-chain.pem"
 done
 for k in ca/*.key server/*.key client/*.key; do
@@ -79,6 +82,13 @@ check_cert client/expired.crt "/C=PL/O=mtlb Test/CN=expired-client" 1005
 check_cert client/revoked.crt "/C=PL/O=mtlb Test/CN=revoked-client" 1006
 check_cert client/noclientauth.crt "/C=PL/O=mtlb Test/CN=serveronly-client" 1007
 check_cert client/other.crt "/C=PL/O=mtlb Other/CN=other-client" 1008
+check_cert ca/inter-revoked.crt "/C=PL/O=mtlb Test/CN=mtlb Test Revoked Intermediate CA" 03
+check_cert client/under-revoked.crt "/C=PL/O=mtlb Test/CN=under-revoked-client" 1009
+check_cert client/noeku.crt "/C=PL/O=mtlb Test/CN=noeku-client" 100A
+got=$(openssl x509 -in client/slash.crt -noout -subject -nameopt RFC2253)
+[ "$got" = "subject=CN=mallory/CN=admin,O=mtlb Test,C=PL" ] || fail "client/slash.crt subject: $got"
+openssl x509 -in client/noeku.crt -noout -text | grep -q "Extended Key Usage" &&
+    fail "client/noeku.crt has an extended key usage"
 openssl x509 -in ca/inter.crt -noout -text | grep -q "CA:TRUE, pathlen:0" || fail "inter pathlen"
 openssl x509 -in client/rsa.crt -noout -text | grep -q "rsaEncryption" || fail "rsa client key type"
 openssl x509 -in server/rsa.crt -noout -text | grep -q "(2048 bit)" || fail "rsa server key size"
@@ -92,6 +102,24 @@ expect_err "expired client" "certificate has expired" "${V[@]}" client/expired.c
 expect_err "expired server" "certificate has expired" "${V[@]}" server/expired.crt
 expect_err "revoked" "certificate revoked" "${V[@]}" -crl_check_all -CRLfile ca/crl.pem \
     client/revoked.crt
+expect_ok "no EKU passes OpenSSL's purpose rule" "${V[@]}" -purpose sslclient client/noeku.crt
+expect_err "revoked intermediate" "certificate revoked" openssl verify -CAfile ca/root.crt \
+    -untrusted ca/inter-revoked.crt -crl_check_all -CRLfile ca/crl.pem client/under-revoked.crt
+expect_ok "under-revoked without CRLs" openssl verify -CAfile ca/root.crt \
+    -untrusted ca/inter-revoked.crt client/under-revoked.crt
+for crl in ca/crl.pem ca/crl-noakid.pem; do
+    expect_ok "full chain with $crl" openssl verify -CAfile trust/full.pem -crl_check_all \
+        -CRLfile "$crl" client/good.crt
+done
+expect_err "root CRL missing" "unable to get certificate CRL" openssl verify \
+    -CAfile trust/full.pem -crl_check_all -CRLfile ca/crl-inter.pem client/good.crt
+expect_ok "inter-only, partial chain" openssl verify -partial_chain -CAfile trust/inter-only.pem \
+    client/good.crt
+expect_ok "leaf-only, partial chain" openssl verify -partial_chain -CAfile trust/leaf-only.pem \
+    client/rsa.crt
+openssl crl -in ca/crl-noakid.pem -noout -text | grep -q "Authority Key Identifier" &&
+    fail "crl-noakid.pem has an AKID"
+[ "$(grep -c 'BEGIN X509 CRL' ca/crl-inter.pem)" = 1 ] || fail "ca/crl-inter.pem"
 expect_err "wrong purpose" "unsuitable certificate purpose" "${V[@]}" -purpose sslclient \
     client/noclientauth.crt
 expect_err "untrusted" "unable to get local issuer" openssl verify -CAfile trust/full.pem \
@@ -117,8 +145,8 @@ expect_ok "rsa server" openssl verify -CAfile ca/root.crt -verify_hostname rsa.e
 expect_ok "other server" openssl verify -CAfile ca/root.crt -verify_hostname \
     other.example.com server/other.crt
 
-# the CRL bundle: one CRL per CA, valid for about a year
-[ "$(grep -c 'BEGIN X509 CRL' ca/crl.pem)" = 2 ] || fail "ca/crl.pem should hold 2 CRLs"
+# the CRL bundles: one CRL per CA, valid for about a year
+[ "$(grep -c 'BEGIN X509 CRL' ca/crl.pem)" = 3 ] || fail "ca/crl.pem should hold 3 CRLs"
 next=$(openssl crl -in ca/crl.pem -noout -nextupdate | cut -d= -f2)
 [ $(($(date -d "$next" +%s) - $(date +%s))) -gt $((300 * 86400)) ] || fail "CRL nextUpdate $next"
 

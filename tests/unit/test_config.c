@@ -41,6 +41,7 @@ static const char full_yaml[] =
     "          truststore: certs/clients.pem\n"
     "          crl: certs/clients.crl\n"
     "          verify_depth: 4\n"
+    "          require_client_auth_eku: false\n"
     "      - names: [other.example.net]\n"
     "        certificate: ./certs/other.crt\n"
     "        key: certs/other.key\n"
@@ -94,6 +95,7 @@ Test(config, full_file)
     cr_assert_str_eq(d->truststore, "/etc/mtlb/certs/clients.pem");
     cr_assert_str_eq(d->crl, "/etc/mtlb/certs/clients.crl");
     cr_assert_eq(d->verify_depth, 4);
+    cr_assert_not(d->require_client_auth_eku);
     d = &l->domains[1];
     cr_assert_str_eq(d->names[0], "other.example.net");
     cr_assert_str_eq(d->certificate, "/etc/mtlb/certs/other.crt");
@@ -101,8 +103,10 @@ Test(config, full_file)
     cr_assert_null(d->truststore);
     cr_assert_null(d->crl);
     cr_assert_eq(d->verify_depth, 10);
+    cr_assert(d->require_client_auth_eku, "a domain without client_auth keeps the default");
 
     l = &cfg->listeners[1];
+    cr_assert(l->domains[0].require_client_auth_eku, "require_client_auth_eku defaults to true");
     cr_assert_str_eq(l->bind_host, "::1");
     cr_assert_eq(l->bind_port, 9443);
     cr_assert_eq(l->bind_line, 16, "bind_line %u", l->bind_line);
@@ -325,7 +329,11 @@ ParameterizedTestParameters(config, rejects)
          "client_auth.truststore"},
         {DOMAIN_WITH("        client_auth: {truststore: t.pem, verify: 1}\n"), -EINVAL,
          "mtlb.yaml:8:42: listeners[0].domains[0].client_auth.verify: unknown key (expected one "
-         "of mode, truststore, crl, verify_depth)"},
+         "of mode, truststore, crl, verify_depth, require_client_auth_eku)"},
+        {DOMAIN_WITH("        client_auth: {truststore: t.pem, require_client_auth_eku: yes}\n"),
+         -EINVAL,
+         "mtlb.yaml:8:67: listeners[0].domains[0].client_auth.require_client_auth_eku: expected "
+         "one of true, false, got \"yes\""},
         {DOMAIN_WITH("        client_auth: {truststore: t.pem, verify_depth: 0}\n"), -EINVAL,
          "mtlb.yaml:8:56: listeners[0].domains[0].client_auth.verify_depth: expected an integer "
          "in 1..100, got \"0\""},

@@ -245,3 +245,103 @@ Test(identity, verify_words)
     cr_assert_str_eq(mtlb_identity_verify_word(MTLB_VERIFY_SUCCESS), "SUCCESS");
     cr_assert_str_eq(mtlb_identity_verify_word(MTLB_VERIFY_FAILED), "FAILED");
 }
+
+/* A CA that lets the subject choose its CN must not let "mallory/CN=admin" read as two
+ * attributes: '/', '=' and '\' inside a value are escaped in the slash format, so a literal
+ * "\x0D" cannot pass for an escaped byte either. */
+Test(identity, slash_format_escapes_separators_in_values)
+{
+    static const struct {
+        const char *cn, *want;
+    } cases[] = {
+        {"mallory/CN=admin", "/CN=mallory\\/CN\\=admin"},
+        {"a\\b", "/CN=a\\\\b"},
+        {"\\x0D", "/CN=\\\\x0D"},
+        {"x=y", "/CN=x\\=y"},
+        {"plain, +\"<>;#", "/CN=plain, +\"<>;#"},
+    };
+    char buf[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509_NAME *n = X509_NAME_new();
+        name_add(n, "CN", MBSTRING_UTF8, cases[i].cn);
+        mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, sizeof(buf));
+        cr_expect_str_eq(buf, cases[i].want, "CN \"%s\"", cases[i].cn);
+        X509_NAME_free(n);
+    }
+}
+
+/* RFC 2253 escaping of the specials, leading '#' and spaces, trailing space; '/' and '=' need
+ * none there. */
+Test(identity, rfc2253_escapes_specials)
+{
+    static const struct {
+        const char *cn, *want;
+    } cases[] = {
+        {"mallory/CN=admin", "CN=mallory/CN=admin"},
+        {"a,b+c\"d\\e<f>g;h", "CN=a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h"},
+        {"#lead", "CN=\\#lead"},
+        {" both ", "CN=\\ both\\ "},
+        {"x=y", "CN=x=y"},
+    };
+    char buf[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509_NAME *n = X509_NAME_new();
+        name_add(n, "CN", MBSTRING_UTF8, cases[i].cn);
+        mtlb_identity_format_dn(n, MTLB_DN_RFC2253, buf, sizeof(buf));
+        cr_expect_str_eq(buf, cases[i].want, "CN \"%s\"", cases[i].cn);
+        X509_NAME_free(n);
+    }
+}
+
+#define LONG_OID                                                                                   \
+    "1.3.6.1.4.1.99999.1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27."  \
+    "28.29.30"
+
+/* An attribute type OpenSSL does not know is written as its whole dotted OID (OpenSSL's own
+ * printers cut it at 79 characters), its value as text (slash) or #hex DER (RFC 2253). */
+Test(identity, unknown_long_oid_is_complete)
+{
+    X509_NAME *n = X509_NAME_new();
+    char buf[512];
+
+    cr_assert_gt(strlen(LONG_OID), 79);
+    name_add(n, "CN", MBSTRING_ASC, "a");
+    name_add(n, LONG_OID, MBSTRING_UTF8, "v/w");
+    mtlb_identity_format_dn(n, MTLB_DN_SLASH, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "/CN=a/" LONG_OID "=v\\/w");
+    mtlb_identity_format_dn(n, MTLB_DN_RFC2253, buf, sizeof(buf));
+    cr_assert_str_eq(buf, LONG_OID "=#0C03762F77,CN=a");
+    X509_NAME_free(n);
+}
+
+/* For every name OpenSSL prints in full, the RFC 2253 output is exactly X509_NAME_print_ex's:
+ * multi-valued RDNs, specials, non-ASCII, a short unknown OID. */
+Test(identity, rfc2253_matches_openssl_printer)
+{
+    X509_NAME *n = X509_NAME_new();
+    char buf[512];
+
+    name_add(n, "C", MBSTRING_ASC, "PL");
+    name_add(n, "O", MBSTRING_UTF8, "Zb\xC3\xB3r, \"Sp\" <x>");
+    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)"u1",
+                                            -1, -1, 0),
+                 1);
+    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)"u2",
+                                            -1, -1, -1),
+                 1); /* same RDN as u1 */
+    name_add(n, "1.2.3.4", MBSTRING_ASC, "x");
+    name_add(n, "CN", MBSTRING_UTF8, " #name; \\ ");
+    BIO *bio = BIO_new(BIO_s_mem());
+    cr_assert_geq(X509_NAME_print_ex(bio, n, 0, XN_FLAG_RFC2253), 0);
+    char *want = NULL;
+    long len = BIO_get_mem_data(bio, &want);
+    mtlb_identity_format_dn(n, MTLB_DN_RFC2253, buf, sizeof(buf));
+    cr_assert_eq(strlen(buf), (size_t)len, "ours: %s\nopenssl: %.*s", buf, (int)len, want);
+    cr_assert_eq(memcmp(buf, want, (size_t)len), 0, "ours: %s\nopenssl: %.*s", buf, (int)len,
+                 want);
+    cr_assert_not_null(strstr(buf, "+"), "multi-valued RDN joined with '+': %s", buf);
+    BIO_free(bio);
+    X509_NAME_free(n);
+}

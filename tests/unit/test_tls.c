@@ -55,6 +55,7 @@ static void domain_set(struct fixture *f, size_t i, const char *name, const char
     d->truststore = (char *)trust;
     d->crl = (char *)crl;
     d->verify_depth = 10;
+    d->require_client_auth_eku = true; /* the configuration's default */
     if (f->lcfg.n_domains < i + 1) {
         f->lcfg.n_domains = i + 1;
     }
@@ -441,6 +442,78 @@ Test(tls_verify, crl_check_covers_intermediate_below_anchor)
     cr_assert_eq(c.info.first_error_depth, 1);
     conn_close(&c);
     unlink(f.dom[0].crl);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+/* Which chain is built decides which CRLs apply: to the root whenever the truststore holds it;
+ * a root-less intermediate or a leaf of the truststore is an anchor, never revocation-checked
+ * (whatever CRLs without AKID OpenSSL would try on it); a missing CA CRL fails closed. */
+Test(tls_verify, chain_and_crl_matrix)
+{
+    static const struct {
+        const char *trust, *crl, *cert, *key;
+        long want;
+        int depth;
+    } cases[] = {
+        {"trust/full.pem", "ca/crl-noakid.pem", "client/good.crt", "client/good.key", 0, -1},
+        {"trust/full.pem", "ca/crl-noakid.pem", "client/rsa-chain.pem", "client/rsa.key", 0, -1},
+        {"trust/full.pem", "ca/crl-inter.pem", "client/good.crt", "client/good.key",
+         X509_V_ERR_UNABLE_TO_GET_CRL, 1},
+        {"trust/revoked-inter.pem", "ca/crl.pem", "client/under-revoked.crt",
+         "client/under-revoked.key", X509_V_ERR_CERT_REVOKED, 1},
+        {"trust/inter-only.pem", "ca/crl-noakid.pem", "client/good.crt", "client/good.key", 0, -1},
+        {"trust/inter-only.pem", "ca/crl.pem", "client/revoked.crt", "client/revoked.key",
+         X509_V_ERR_CERT_REVOKED, 0},
+        {"trust/leaf-only.pem", "ca/crl-noakid.pem", "client/rsa.crt", "client/rsa.key", 0, -1},
+        {"trust/leaf-only.pem", "ca/crl.pem", "client/revoked.crt", "client/revoked.key",
+         X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0},
+        {"trust/full.pem", NULL, "client/noeku.crt", "client/noeku.key",
+         X509_V_ERR_INVALID_PURPOSE, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fixture f = {0};
+        struct conn c;
+        api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, cases[i].trust, cases[i].crl);
+        listener_ok(&f);
+        conn_open(&c, &f, cases[i].cert, cases[i].key, NULL);
+        bool ok = handshake(&c);
+        cr_expect_eq(ok, cases[i].want == X509_V_OK, "case %zu (%s, %s): handshake %s", i,
+                     cases[i].trust, cases[i].cert, ok ? "completed" : "failed");
+        cr_expect_eq(c.info.first_error, cases[i].want, "case %zu: error %ld, want %ld", i,
+                     c.info.first_error, cases[i].want);
+        cr_expect_eq(c.info.first_error_depth, cases[i].depth, "case %zu: depth", i);
+        conn_close(&c);
+        mtlb_tls_listener_fini(&f.tl);
+    }
+}
+
+/* A domain that accepts certificates without EKU verifies differently from one that does
+ * not: a request must not move between them on one connection (421). */
+Test(tls_verify, eku_rule_is_part_of_same_client_auth)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL);
+    domain_set(&f, 1, "other.example.com", pki("server/other.crt"), pki("server/other.key"),
+               MTLB_CLIENT_AUTH_MANDATORY, pki("trust/full.pem"), NULL);
+    cr_assert(mtlb_tls_same_client_auth(&f.dom[0], &f.dom[1]));
+    f.dom[1].require_client_auth_eku = false;
+    cr_assert_not(mtlb_tls_same_client_auth(&f.dom[0], &f.dom[1]));
+}
+
+Test(tls_verify, no_eku_accepted_when_not_required)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", NULL);
+    f.dom[0].require_client_auth_eku = false;
+    listener_ok(&f);
+    conn_open(&c, &f, "client/noeku.crt", "client/noeku.key", NULL);
+    cr_assert(handshake(&c));
+    cr_assert_eq(c.info.first_error, X509_V_OK);
+    conn_close(&c);
     mtlb_tls_listener_fini(&f.tl);
 }
 
