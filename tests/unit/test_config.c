@@ -109,7 +109,7 @@ Test(config, full_file)
     cr_assert(l->domains[0].require_client_auth_eku, "require_client_auth_eku defaults to true");
     cr_assert_str_eq(l->bind_host, "::1");
     cr_assert_eq(l->bind_port, 9443);
-    cr_assert_eq(l->bind_line, 16, "bind_line %u", l->bind_line);
+    cr_assert_eq(l->bind_line, 17, "bind_line %u", l->bind_line);
     cr_assert_eq(l->backend_index, 1);
     cr_assert_eq(l->domains[0].mode, MTLB_CLIENT_AUTH_MANDATORY);
     cr_assert_str_eq(l->domains[0].truststore, "/etc/mtlb/ca.pem");
