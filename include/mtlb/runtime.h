@@ -19,6 +19,7 @@
 #include "mtlb/identity.h"
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
+#include "mtlb/retry.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
@@ -80,6 +81,10 @@ struct mtlb_upstream {
     size_t pool, server; /* backend pool and server index */
     int pending;         /* ops in flight on the ring */
     bool connecting, recv_pending, send_pending, reused, dead, closing;
+    /* The current exchange (reset when one attaches): request bytes written, and whether any
+     * response byte arrived. They tell the retry rule how far the exchange got. */
+    uint64_t sent;
+    bool got_response;
     uint64_t requests;    /* served on this connection */
     struct mtlb_buf rbuf; /* response bytes from the backend */
     struct msghdr msg;
@@ -359,6 +364,9 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
 /* The same for an HTTP/2 stream's exchange (x->up). */
 int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x);
+/* How far u's current exchange got, for mtlb_retry_allowed (a send in flight counts as
+ * written: the kernel may already have passed it on). */
+enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u);
 /* Sends c->up_head + request body bytes still to go. */
 void mtlb_upstream_send(struct mtlb_upstream *u);
 void mtlb_upstream_recv(struct mtlb_upstream *u);

@@ -276,9 +276,21 @@ void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x)
     mtlb_upstream_send(x->up);
 }
 
-/* Sends the request again on another connection: nothing of it was processed. */
+/* May the request go again after its connection failed at `stage`? The rule shared with
+ * HTTP/1.1; the body is held until a unit carrying body bytes has been written. */
+static bool may_retry(const struct mtlb_h2x *x, enum mtlb_retry_stage stage)
+{
+    struct mtlb_slice m = {x->method, strlen(x->method)};
+    return mtlb_retry_allowed(m, stage, !x->dropped);
+}
+
+/* Sends the request again on another connection, as the retry rule allowed: the next server
+ * in turn (the same one again after a stale pooled connection), or 503. */
 static void retry(struct mtlb_h2x *x)
 {
+    if (x->up->reused && x->up->server < 64) {
+        x->skip_mask &= ~(1ULL << x->up->server);
+    }
     release_up(x, false);
     start_upstream(x);
     mtlb_h2c_kick(x->c);
@@ -292,7 +304,12 @@ void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err)
                 "conn=%llu stream=%d event=upstream_connect_failed upstream=%s error=\"%s\"",
                 (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x),
                 strerror(-err));
-    retry(x);
+    if (may_retry(x, MTLB_RETRY_CONNECT_FAILED)) {
+        retry(x);
+    } else {
+        fail(x, 502);
+        mtlb_h2c_kick(x->c);
+    }
 }
 
 void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x)
@@ -427,12 +444,7 @@ void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err)
                         (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
             fail(x, 502);
         }
-    } else if (u->reused && u->rbuf.len == 0 && !x->dropped) {
-        /* A pooled connection the backend had already closed: send again, same server
-         * allowed. */
-        if (u->server < 64) {
-            x->skip_mask &= ~(1ULL << u->server);
-        }
+    } else if (may_retry(x, mtlb_upstream_stage(u))) {
         retry(x);
         return;
     } else {

@@ -161,6 +161,8 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
     int rc = acquire(w, pool, &c->skip_mask, &u);
 
     if (rc == 0) {
+        u->sent = 0;
+        u->got_response = false;
         u->client = c;
         c->up = u;
     }
@@ -173,6 +175,8 @@ int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
     int rc = acquire(w, x->pool, &x->skip_mask, &u);
 
     if (rc == 0) {
+        u->sent = 0;
+        u->got_response = false;
         u->x = x;
         x->up = u;
     }
@@ -206,6 +210,20 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     } else {
         mtlb_client_on_upstream_ready(u->client);
     }
+}
+
+enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u)
+{
+    if (u->connecting) {
+        return MTLB_RETRY_CONNECT_FAILED;
+    }
+    if (u->got_response) {
+        return MTLB_RETRY_RESPONDED;
+    }
+    if (u->sent == 0 && !u->send_pending) {
+        return MTLB_RETRY_NOT_WRITTEN;
+    }
+    return u->reused ? MTLB_RETRY_WRITTEN_REUSED : MTLB_RETRY_WRITTEN;
 }
 
 void mtlb_upstream_send(struct mtlb_upstream *u)
@@ -248,6 +266,9 @@ void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
     if (u->dead) {
         maybe_free(u);
         return;
+    }
+    if (res > 0) {
+        u->sent += (uint64_t)res;
     }
     struct mtlb_client *c = u->client;
     if (u->x != NULL) {
@@ -323,6 +344,9 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
         return;
     }
     struct mtlb_client *c = u->client;
+    if (res > 0) {
+        u->got_response = true;
+    }
     if (u->x != NULL) {
         if (res <= 0) {
             mtlb_h2x_on_upstream_eof(u->x, res);
