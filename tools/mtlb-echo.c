@@ -51,6 +51,7 @@ enum route {
     R_GARBAGE,
     R_DROP,
     R_DROP_REUSED,
+    R_IDLE_CLOSE,
     R_RECEIVED
 };
 
@@ -381,6 +382,8 @@ static bool route_request(struct request *req, struct mtlb_slice target)
         req->route = R_DROP;
     } else if (is_path(p, end, "/drop-reused")) {
         req->route = R_DROP_REUSED;
+    } else if (is_path(p, end, "/idle-close")) {
+        req->route = R_IDLE_CLOSE;
     } else if (is_path(p, end, "/received")) {
         req->route = R_RECEIVED;
     } else if (is_path(p, end, "/echo-trailers")) {
@@ -518,6 +521,10 @@ static enum step respond(struct conn *c)
         put_str(c, r->head_method ? "" : "\n");
         break;
     }
+    case R_IDLE_CLOSE:
+        respond_echo(c, false);
+        c->state = ST_CLOSING; /* answered as kept alive, then closed like an idle timeout */
+        break;
     case R_DROP_REUSED:
         if (c->served > 1) {
             c->state = ST_CLOSING; /* a kept-alive connection: read, then close unanswered */
@@ -1024,6 +1031,7 @@ static void usage(FILE *f)
                "  /drop        close without an answer\n"
                "  /drop-reused as /drop when an earlier request came on the same connection,\n"
                "               else as \"other\" (a backend that dies on a kept-alive request)\n"
+               "  /idle-close  echo without Connection: close, then close the connection\n"
                "  /received    the number of requests read in full so far, /received excluded\n"
                "  /echo-trailers  echo, plus a \"trailer: NAME: VALUE\" line per request trailer\n"
                "  other        the request head as received, then body-bytes and body-fnv1a64\n");

@@ -351,6 +351,10 @@ def check_drop_reused(port):
     assert c.at_eof()
     assert received(port) == n0 + 2
     c.close()
+    c = Conn(port)
+    c.send(req("/idle-close"))
+    status, hdrs, body = c.response()
+    assert status == 200 and "connection" not in hdrs and c.at_eof(), hdrs
 
 
 def main():

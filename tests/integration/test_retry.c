@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
 
@@ -109,6 +110,34 @@ ParameterizedTest(struct h1_case *k, retry, h1_dying_backend)
     it_mtlb_stop(&env, 5000);
 }
 
+/* The backend closed a kept-alive connection while it sat idle in mtlb's pool (as a backend
+ * keep-alive timeout does): a POST must not be written to it and then fail with 502, since
+ * mtlb could not resend it; mtlb looks before it reuses a connection for such a request. */
+Test(retry, h1_post_skips_pooled_connection_closed_by_backend)
+{
+    start_one();
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "handshake failed: %s", err);
+    for (int i = 0; i < 3; i++) {
+        struct it_response r;
+        cr_assert_eq(it_conn_sends(c, "GET /idle-close HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "GET %d: %s", i, c->err);
+        cr_assert_eq(r.status, 200);
+        it_response_fini(&r);
+        usleep(200 * 1000); /* the backend's FIN reaches mtlb */
+        cr_assert_eq(it_conn_sends(c, "POST /p HTTP/1.1\r\nHost: localhost\r\n"
+                                      "Content-Length: 3\r\n\r\nabc"),
+                     0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "POST %d: %s", i, c->err);
+        cr_assert_eq(r.status, 200, "POST %d after the backend closed the pooled connection: %d",
+                     i, r.status);
+        it_response_fini(&r);
+    }
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
 /* A refused connect means the backend never saw the request: POST still moves on. */
 Test(retry, h1_post_moves_on_after_refused_connect)
 {
@@ -177,6 +206,25 @@ ParameterizedTest(struct h2_case *k, retry, h2_dying_backend)
     unsigned long long seen = backend_received() - 1;
     cr_assert_eq(seen, k->seen, "%s: the backend read it %llu times, not %u", k->spec, seen,
                  k->seen);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(retry, h2_post_skips_pooled_connection_closed_by_backend)
+{
+    start_one();
+    struct h2_out o;
+    /* The POST opens 200 ms after /idle-close closed: the backend's FIN is in by then. */
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream",
+            "path=/idle-close", "--stream", "path=/p,method=POST,body=100,after,delay=200",
+            NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    struct h2s s;
+    get_stream(&o, "/idle-close", 0, &s);
+    cr_assert_eq(s.status, 200, "%s", o.out);
+    get_stream(&o, "/p", 0, &s);
+    cr_assert_eq(s.status, 200, "POST after the backend closed the pooled connection: %d\n%s",
+                 s.status, o.out);
+    h2_out_fini(&o);
     it_mtlb_stop(&env, 5000);
 }
 
