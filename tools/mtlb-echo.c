@@ -104,7 +104,7 @@ struct conn {
     size_t out_cap, out_off, out_len; /* queued output is out[out_off..out_len) */
     char *saved;                      /* copy of a head whose body is being read */
     struct request req;
-    uint64_t served; /* requests read in full on this connection */
+    uint64_t served;                  /* requests read in full on this connection */
     uint64_t stream_left, stream_pos; /* response body bytes still to generate */
     bool stream_chunked, stream_last_chunk;
     bool stream_trailers; /* /trailers: the last chunk carries X-Body-Bytes/-Fnv1a64 */

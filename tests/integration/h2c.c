@@ -32,7 +32,7 @@ static struct h2c_opts opts;
 static struct h2c_stream *streams;
 static size_t n_streams;
 static nghttp2_session *session;
-static int next_group; /* groups below this one have been submitted */
+static int next_group;  /* groups below this one have been submitted */
 static double group_at; /* when next_group may open (its delay), 0 before it is ready */
 static bool goaway_seen, peer_closed, conn_broken, settings_seen;
 static char broken_why[256];

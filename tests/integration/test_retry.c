@@ -49,9 +49,9 @@ static void start_one(void)
 
 struct h1_case {
     char method[12];
-    size_t body;    /* request body bytes, sent with the head */
-    int status;     /* what the client gets */
-    unsigned seen;  /* times the backend read the request */
+    size_t body;   /* request body bytes, sent with the head */
+    int status;    /* what the client gets */
+    unsigned seen; /* times the backend read the request */
 };
 
 static struct h1_case h1_cases[] = {
@@ -59,8 +59,8 @@ static struct h1_case h1_cases[] = {
     {"POST", 13, 502, 1},
     {"POST", 0, 502, 1},
     {"PATCH", 5, 502, 1},
-    {"LOCK", 0, 502, 1},  /* unknown to the policy: treated as unsafe */
-    {"get", 0, 502, 1},   /* methods are case-sensitive: "get" is not GET */
+    {"LOCK", 0, 502, 1},     /* unknown to the policy: treated as unsafe */
+    {"get", 0, 502, 1},      /* methods are case-sensitive: "get" is not GET */
     {"PUT", 300000, 502, 1}, /* body larger than one read: not held whole, cannot be resent */
     /* Idempotent with the whole request held: resent on a fresh connection. */
     {"GET", 0, 200, 2},
@@ -98,8 +98,8 @@ ParameterizedTest(struct h1_case *k, retry, h1_dying_backend)
     memset(req + n, 'x', k->body);
     cr_assert_eq(it_conn_send(c, req, (size_t)n + k->body), 0, "send: %s", c->err);
     free(req);
-    cr_assert_eq(it_read_response(c, &r, strcmp(k->method, "HEAD") == 0), 0, "%s: %s",
-                 k->method, c->err);
+    cr_assert_eq(it_read_response(c, &r, strcmp(k->method, "HEAD") == 0), 0, "%s: %s", k->method,
+                 c->err);
     cr_assert_eq(r.status, k->status, "%s with %zu body bytes: status %d, expected %d", k->method,
                  k->body, r.status, k->status);
     it_response_fini(&r);
@@ -130,8 +130,8 @@ Test(retry, h1_post_skips_pooled_connection_closed_by_backend)
                                       "Content-Length: 3\r\n\r\nabc"),
                      0);
         cr_assert_eq(it_read_response(c, &r, false), 0, "POST %d: %s", i, c->err);
-        cr_assert_eq(r.status, 200, "POST %d after the backend closed the pooled connection: %d",
-                     i, r.status);
+        cr_assert_eq(r.status, 200, "POST %d after the backend closed the pooled connection: %d", i,
+                     r.status);
         it_response_fini(&r);
     }
     it_conn_close(c);
@@ -150,8 +150,7 @@ Test(retry, h1_post_moves_on_after_refused_connect)
         it_tls_exchange(env.port, &good,
                         "POST /p HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc", &x);
         cr_assert_eq(x.outcome, IT_OK, "POST %d: %s", i, x.detail);
-        cr_assert_eq(x.resp.status, 200, "POST %d with one server refusing: %d", i,
-                     x.resp.status);
+        cr_assert_eq(x.resp.status, 200, "POST %d with one server refusing: %d", i, x.resp.status);
         it_exchange_fini(&x);
     }
     it_mtlb_stop(&env, 5000);
@@ -214,9 +213,8 @@ Test(retry, h2_post_skips_pooled_connection_closed_by_backend)
     start_one();
     struct h2_out o;
     /* The POST opens 200 ms after /idle-close closed: the backend's FIN is in by then. */
-    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream",
-            "path=/idle-close", "--stream", "path=/p,method=POST,body=100,after,delay=200",
-            NULL);
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream", "path=/idle-close",
+            "--stream", "path=/p,method=POST,body=100,after,delay=200", NULL);
     cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
     struct h2s s;
     get_stream(&o, "/idle-close", 0, &s);

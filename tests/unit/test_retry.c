@@ -12,11 +12,10 @@ struct method_case {
 };
 
 static struct method_case method_cases[] = {
-    {"GET", true},      {"HEAD", true},     {"OPTIONS", true},  {"TRACE", true},
-    {"PUT", true},      {"DELETE", true},   {"POST", false},    {"PATCH", false},
-    {"CONNECT", false}, {"LOCK", false},    {"PROPFIND", false}, {"get", false},
-    {"Get", false},     {"delete", false},  {"GETS", false},    {"GE", false},
-    {"PUT ", false},    {" GET", false},    {"", false},        {"DELETEX", false},
+    {"GET", true},       {"HEAD", true},  {"OPTIONS", true}, {"TRACE", true},    {"PUT", true},
+    {"DELETE", true},    {"POST", false}, {"PATCH", false},  {"CONNECT", false}, {"LOCK", false},
+    {"PROPFIND", false}, {"get", false},  {"Get", false},    {"delete", false},  {"GETS", false},
+    {"GE", false},       {"PUT ", false}, {" GET", false},   {"", false},        {"DELETEX", false},
 };
 
 ParameterizedTestParameters(retry, idempotent_methods)
