@@ -170,8 +170,10 @@ static struct h2_case h2_cases[] = {
     {"method=PATCH,body=5", 502, 1},
     {"method=LOCK", 502, 1},
     /* Over HTTP/2 a request body is handed back to the client's window once written: not
-     * held, so a PUT with a body is not resent either. */
+     * held, so a PUT or DELETE with a body is not resent either. */
     {"method=PUT,body=11", 502, 1},
+    {"method=DELETE,body=4", 502, 1},
+    {"method=get", 502, 1},
     {"method=GET", 200, 2},
     {"method=DELETE", 200, 2},
     {"method=OPTIONS", 200, 2},
