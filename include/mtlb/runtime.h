@@ -104,6 +104,7 @@ struct mtlb_h2x {
     uint32_t head_len;
     bool chunked;     /* body sent with chunked coding */
     bool dropped;     /* body bytes were consumed: the request cannot be sent again */
+    uint32_t held;    /* a small whole body, written but kept for a resend until the answer */
     bool req_done;    /* everything of the request went to the backend */
     bool unit_last;   /* the current unit ends the request */
     char pre[20];     /* chunk-size line of the current unit */
@@ -344,6 +345,9 @@ void mtlb_h2x_on_upstream_data(struct mtlb_h2x *x);
 void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err);
 void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err);
 void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x);
+/* Will x's whole request body still be buffered after it was written (none given back yet,
+ * all of it received, small enough to keep)? Then a reused connection may be risked. */
+bool mtlb_h2x_body_kept(const struct mtlb_h2x *x);
 
 /* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
 /* Plaintext through TLS into tout: bytes taken, 0 when tout is full, -1 after an abort. */

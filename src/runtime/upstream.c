@@ -200,11 +200,8 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
 int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
 {
     struct mtlb_upstream *u = NULL;
-    /* Body bytes are released once written (h2_stream.c): only a request without a body
-     * stays held whole. */
     struct mtlb_slice m = {x->method, strlen(x->method)};
-    bool held = !x->dropped && x->s != NULL && x->s->end_stream && x->s->body_len == 0;
-    bool resendable = mtlb_retry_allowed(m, MTLB_RETRY_WRITTEN_REUSED, held);
+    bool resendable = mtlb_retry_allowed(m, MTLB_RETRY_WRITTEN_REUSED, mtlb_h2x_body_kept(x));
     int rc = acquire(w, x->pool, &x->skip_mask, !resendable, &u);
 
     if (rc == 0) {

@@ -171,22 +171,27 @@ struct h2_case {
     char spec[64]; /* h2c stream items after path=/drop-reused */
     int status;
     unsigned seen;
+    unsigned body; /* request body bytes (the same as body= in spec) */
 };
 
 static struct h2_case h2_cases[] = {
-    {"method=POST", 502, 1},
-    {"method=POST,body=20", 502, 1},
-    {"method=PATCH,body=5", 502, 1},
-    {"method=LOCK", 502, 1},
-    /* Over HTTP/2 a request body is handed back to the client's window once written: not
-     * held, so a PUT or DELETE with a body is not resent either. */
-    {"method=PUT,body=11", 502, 1},
-    {"method=DELETE,body=4", 502, 1},
-    {"method=get", 502, 1},
-    {"method=GET", 200, 2},
-    {"method=DELETE", 200, 2},
-    {"method=OPTIONS", 200, 2},
-    {"method=PUT", 200, 2},
+    {"method=POST", 502, 1, 0},
+    {"method=POST,body=20", 502, 1, 20},
+    {"method=PATCH,body=5", 502, 1, 5},
+    {"method=LOCK", 502, 1, 0},
+    {"method=get", 502, 1, 0},
+    {"method=GET", 200, 2, 0},
+    {"method=DELETE", 200, 2, 0},
+    {"method=OPTIONS", 200, 2, 0},
+    {"method=PUT", 200, 2, 0},
+    /* A whole body of up to 4 KiB is kept until the answer starts: resent intact. */
+    {"method=PUT,body=11", 200, 2, 11},
+    {"method=DELETE,body=4", 200, 2, 4},
+    {"method=PUT,body=4096", 200, 2, 4096},
+    {"method=PUT,body=4096,no-cl", 200, 2, 4096},
+    /* A bigger one goes back to the client's window as it is written: not resent. */
+    {"method=PUT,body=4097", 502, 1, 4097},
+    {"method=PUT,body=100000", 502, 1, 100000},
 };
 
 ParameterizedTestParameters(retry, h2_dying_backend)
@@ -202,8 +207,8 @@ ParameterizedTest(struct h2_case *k, retry, h2_dying_backend)
     struct h2_out o;
     /* /warm leaves a kept-alive backend connection in the pool; the second stream opens
      * once the first has closed, and takes that connection. */
-    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream", "path=/warm",
-            "--stream", spec, NULL);
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--print-body", "--stream",
+            "path=/warm", "--stream", spec, NULL);
     cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
     struct h2s s;
     get_stream(&o, "/warm", 0, &s);
@@ -211,6 +216,15 @@ ParameterizedTest(struct h2_case *k, retry, h2_dying_backend)
     get_stream(&o, "/drop-reused", 0, &s);
     cr_assert_eq(s.status, k->status, "%s: status %d, expected %d\n%s", k->spec, s.status,
                  k->status, o.out);
+    if (s.status == 200) {
+        /* The resent copy carries the whole body. */
+        char *echoed = h2_body(o.out, s.id);
+        unsigned long long bytes = 0, fnv = 0;
+        cr_assert(it_echo_body_stats(echoed, &bytes, &fnv), "%s", echoed);
+        cr_assert_eq(bytes, k->body, "%s: the backend got %llu body bytes", k->spec, bytes);
+        cr_assert_eq(fnv, pattern_fnv(k->body), "%s: body differs on the resend", k->spec);
+        free(echoed);
+    }
     h2_out_fini(&o);
     /* warm-up + the request (+ its resend) */
     unsigned long long seen = backend_received() - 1;
