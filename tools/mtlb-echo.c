@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,8 @@
 
 /* 'a' + i % 26 for i < PATTERN_LEN + 26: any body offset maps to a contiguous slice. */
 static char pattern[PATTERN_LEN + 26];
+/* Requests read in full by this process, /received excluded (all threads). */
+static atomic_uint_fast64_t received;
 
 enum route {
     R_ECHO,
@@ -47,7 +50,10 @@ enum route {
     R_CLOSE,
     R_SLEEP,
     R_GARBAGE,
-    R_DROP
+    R_DROP,
+    R_DROP_REUSED,
+    R_IDLE_CLOSE,
+    R_RECEIVED
 };
 
 enum conn_state {
@@ -101,6 +107,7 @@ struct conn {
     size_t out_cap, out_off, out_len; /* queued output is out[out_off..out_len) */
     char *saved;                      /* copy of a head whose body is being read */
     struct request req;
+    uint64_t served;                  /* requests read in full on this connection */
     uint64_t stream_left, stream_pos; /* response body bytes still to generate */
     bool stream_chunked, stream_last_chunk;
     bool stream_trailers; /* /trailers: the last chunk carries X-Body-Bytes/-Fnv1a64 */
@@ -376,6 +383,12 @@ static bool route_request(struct request *req, struct mtlb_slice target)
         req->route = R_GARBAGE;
     } else if (is_path(p, end, "/drop")) {
         req->route = R_DROP;
+    } else if (is_path(p, end, "/drop-reused")) {
+        req->route = R_DROP_REUSED;
+    } else if (is_path(p, end, "/idle-close")) {
+        req->route = R_IDLE_CLOSE;
+    } else if (is_path(p, end, "/received")) {
+        req->route = R_RECEIVED;
     } else if (is_path(p, end, "/echo-trailers")) {
         req->route = R_ECHO_TRAILERS;
     } else if (is_path(p, end, "/echo-raw")) {
@@ -463,6 +476,12 @@ static enum step respond(struct conn *c)
 {
     struct request *r = &c->req;
     bool close = !r->keep_alive || r->route == R_CLOSE;
+    if (!r->slept) {
+        c->served++;
+        if (r->route != R_RECEIVED) {
+            atomic_fetch_add(&received, 1);
+        }
+    }
     if (r->route == R_SLEEP && !r->slept) {
         r->slept = true;
         c->state = ST_SLEEP;
@@ -500,6 +519,28 @@ static enum step respond(struct conn *c)
         break;
     case R_DROP:
         c->state = ST_CLOSING;
+        break;
+    case R_RECEIVED: {
+        char digits[24];
+        size_t nd = fmt_u64(digits, (uint64_t)atomic_load(&received));
+        put_status(c, 200, close);
+        put_str(c, "Content-Type: text/plain\r\n");
+        put_length(c, nd + 1);
+        put_str(c, "\r\n");
+        put_mem(c, digits, r->head_method ? 0 : nd);
+        put_str(c, r->head_method ? "" : "\n");
+        break;
+    }
+    case R_IDLE_CLOSE:
+        respond_echo(c, false);
+        c->state = ST_CLOSING; /* answered as kept alive, then closed like an idle timeout */
+        break;
+    case R_DROP_REUSED:
+        if (c->served > 1) {
+            c->state = ST_CLOSING; /* a kept-alive connection: read, then close unanswered */
+            break;
+        }
+        respond_echo(c, close);
         break;
     default:
         respond_echo(c, close);
@@ -833,6 +874,7 @@ static void conn_open(struct worker *w, int fd)
     c->rdhup = false;
     c->in_start = c->in_len = c->out_off = c->out_len = 0;
     c->stream_left = 0;
+    c->served = 0;
     c->stream_chunked = c->stream_last_chunk = c->stream_trailers = false;
     c->req.pinned = false;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
@@ -1009,6 +1051,10 @@ static void usage(FILE *f)
                "  /sleep/MS    echo after MS milliseconds\n"
                "  /garbage     \"this is not http\", then close\n"
                "  /drop        close without an answer\n"
+               "  /drop-reused as /drop when an earlier request came on the same connection,\n"
+               "               else as \"other\" (a backend that dies on a kept-alive request)\n"
+               "  /idle-close  echo without Connection: close, then close the connection\n"
+               "  /received    the number of requests read in full so far, /received excluded\n"
                "  /echo-trailers  echo, plus a \"trailer: NAME: VALUE\" line per request trailer\n"
                "  /echo-raw    echo, plus \"raw-body:\" and the first 1024 body bytes as received\n"
                "               (framing included)\n"

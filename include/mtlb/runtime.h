@@ -20,6 +20,7 @@
 #include "mtlb/identity.h"
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
+#include "mtlb/retry.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
@@ -81,6 +82,10 @@ struct mtlb_upstream {
     size_t pool, server; /* backend pool and server index */
     int pending;         /* ops in flight on the ring */
     bool connecting, recv_pending, send_pending, reused, dead, closing;
+    /* The current exchange (reset when one attaches): request bytes written, and whether any
+     * response byte arrived. They tell the retry rule how far the exchange got. */
+    uint64_t sent;
+    bool got_response;
     uint64_t requests;    /* served on this connection */
     struct mtlb_buf rbuf; /* response bytes from the backend */
     struct msghdr msg;
@@ -100,6 +105,7 @@ struct mtlb_h2x {
     uint32_t head_len;
     bool chunked;     /* body sent with chunked coding */
     bool dropped;     /* body bytes were consumed: the request cannot be sent again */
+    uint32_t held;    /* a small whole body, written but kept for a resend until the answer */
     bool req_done;    /* everything of the request went to the backend */
     bool unit_last;   /* the current unit ends the request */
     char pre[20];     /* chunk-size line of the current unit */
@@ -341,6 +347,9 @@ void mtlb_h2x_on_upstream_data(struct mtlb_h2x *x);
 void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err);
 void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err);
 void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x);
+/* Will x's whole request body still be buffered after it was written (none given back yet,
+ * all of it received, small enough to keep)? Then a reused connection may be risked. */
+bool mtlb_h2x_body_kept(const struct mtlb_h2x *x);
 
 /* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
 /* Plaintext through TLS into tout: bytes taken, 0 when tout is full, -1 after an abort. */
@@ -365,6 +374,9 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
 /* The same for an HTTP/2 stream's exchange (x->up). */
 int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x);
+/* How far u's current exchange got, for mtlb_retry_allowed (a send in flight counts as
+ * written: the kernel may already have passed it on). */
+enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u);
 /* Sends c->up_head + request body bytes still to go. */
 void mtlb_upstream_send(struct mtlb_upstream *u);
 void mtlb_upstream_recv(struct mtlb_upstream *u);

@@ -13,6 +13,10 @@
 #include "mtlb/runtime.h"
 
 #define TRAILER_CAP (16 * 1024)
+/* A whole request body up to this size stays buffered after it was written, so that the
+ * request can be resent (the retry rule); the default 100 streams hold at most 400 KiB of the
+ * 1 MiB connection window while they wait for their answers. */
+#define HOLD_MAX 4096
 #define RBUF_HEAD_CAP (32 * 1024)
 
 static struct mtlb_client *owner(struct mtlb_h2_stream *s)
@@ -45,6 +49,22 @@ static void release_up(struct mtlb_h2x *x, bool reusable)
     }
 }
 
+bool mtlb_h2x_body_kept(const struct mtlb_h2x *x)
+{
+    return !x->dropped && x->s != NULL && x->s->end_stream && x->s->body_len <= HOLD_MAX;
+}
+
+/* The request will not be resent any more: give a held body back to the client's window. */
+static void drop_held(struct mtlb_h2x *x)
+{
+    if (x->held > 0 && x->s != NULL) {
+        mtlb_h2_consume(x->s, x->held);
+        x->dropped = true;
+        mtlb_h2c_kick(x->c);
+    }
+    x->held = 0;
+}
+
 /* Waiting on the client (its body, or its window for our response): the stream's timer. */
 static void touch(struct mtlb_h2x *x)
 {
@@ -60,6 +80,7 @@ static void fail(struct mtlb_h2x *x, int status)
         x->resp_bytes = strlen(mtlb_http_status_text(status)) + 1; /* the error page's body */
     }
     log_exchange(x);
+    drop_held(x);
     release_up(x, false);
     mtlb_timer_disarm(&x->timer);
     x->resp_done = true;
@@ -261,9 +282,13 @@ bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n)
     x->unit_len = 0;
     x->head_in_unit = false;
     if (x->data_len > 0 && x->s != NULL) {
-        mtlb_h2_consume(x->s, x->data_len); /* reopens the client's window */
-        x->dropped = true;
-        mtlb_h2c_kick(x->c);
+        if (x->unit_last && !x->dropped && !x->resp_started && x->data_len <= HOLD_MAX) {
+            x->held = x->data_len; /* the whole body, kept until the answer starts */
+        } else {
+            mtlb_h2_consume(x->s, x->data_len); /* reopens the client's window */
+            x->dropped = true;
+            mtlb_h2c_kick(x->c);
+        }
     }
     x->data_len = 0;
     if (x->unit_last) {
@@ -282,9 +307,21 @@ void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x)
     mtlb_upstream_send(x->up);
 }
 
-/* Sends the request again on another connection: nothing of it was processed. */
+/* May the request go again after its connection failed at `stage`? The rule shared with
+ * HTTP/1.1; the body is held until a unit carrying body bytes has been written. */
+static bool may_retry(const struct mtlb_h2x *x, enum mtlb_retry_stage stage)
+{
+    struct mtlb_slice m = {x->method, strlen(x->method)};
+    return mtlb_retry_allowed(m, stage, !x->dropped);
+}
+
+/* Sends the request again on another connection, as the retry rule allowed: the next server
+ * in turn (the same one again after a stale pooled connection), or 503. */
 static void retry(struct mtlb_h2x *x)
 {
+    if (x->up->reused && x->up->server < 64) {
+        x->skip_mask &= ~(1ULL << x->up->server);
+    }
     release_up(x, false);
     start_upstream(x);
     mtlb_h2c_kick(x->c);
@@ -298,7 +335,12 @@ void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err)
                 "conn=%llu stream=%d event=upstream_connect_failed upstream=%s error=\"%s\"",
                 (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x),
                 strerror(-err));
-    retry(x);
+    if (may_retry(x, MTLB_RETRY_CONNECT_FAILED)) {
+        retry(x);
+    } else {
+        fail(x, 502);
+        mtlb_h2c_kick(x->c);
+    }
 }
 
 void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x)
@@ -391,6 +433,7 @@ static int parse_head(struct mtlb_h2x *x)
         u->rbuf.off += (uint32_t)rc;
         u->rbuf.len -= (uint32_t)rc;
         x->resp_started = true;
+        drop_held(x);
         if (mtlb_h2_respond(x->s, w->h2_nva, (size_t)n, resp.body != MTLB_BODY_NONE) != 0) {
             fail(x, 502);
             return -1;
@@ -433,12 +476,7 @@ void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err)
                         (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
             fail(x, 502);
         }
-    } else if (u->reused && u->rbuf.len == 0 && !x->dropped) {
-        /* A pooled connection the backend had already closed: send again, same server
-         * allowed. */
-        if (u->server < 64) {
-            x->skip_mask &= ~(1ULL << u->server);
-        }
+    } else if (may_retry(x, mtlb_upstream_stage(u))) {
         retry(x);
         return;
     } else {

@@ -391,13 +391,17 @@ void mtlb_client_on_upstream_ready(struct mtlb_client *c)
     mtlb_upstream_send(c->up);
 }
 
-/* Drops c's backend connection and sends the request again on another (nothing of it was
- * processed): the next server in turn, or 503 when none is left. */
+/* Drops c's backend connection and sends the request again on another, as the retry rule
+ * allowed: the next server in turn (the same one again after a stale pooled connection), or
+ * 503 when none is left. */
 static void retry(struct mtlb_client *c)
 {
     struct mtlb_upstream *u = c->up;
     size_t pool = u->pool;
 
+    if (u->reused && u->server < 64) {
+        c->skip_mask &= ~(1ULL << u->server);
+    }
     c->up = NULL;
     mtlb_upstream_release(u, false);
     if (mtlb_upstream_acquire(c->w, c, pool) != 0) {
@@ -426,12 +430,9 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
         mtlb_client_abort(c);
         return;
     }
-    if (u->reused && u->rbuf.len == 0 && c->req_retryable) {
-        /* A pooled connection the backend had already closed: nothing was processed, so
-         * the request goes again on a fresh connection (same server allowed). */
-        if (u->server < 64) {
-            c->skip_mask &= ~(1ULL << u->server);
-        }
+    /* The request goes again only when the rule says a second copy is harmless: rx still
+     * holds the whole request when req_retryable. */
+    if (mtlb_retry_allowed(c->req.method, mtlb_upstream_stage(u), c->req_retryable)) {
         retry(c);
         return;
     }
@@ -452,5 +453,9 @@ void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fau
                 "conn=%llu event=upstream_connect_failed upstream=%s error=\"%s\"",
                 (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text,
                 strerror(-err));
-    retry(c);
+    if (mtlb_retry_allowed(c->req.method, MTLB_RETRY_CONNECT_FAILED, c->req_retryable)) {
+        retry(c);
+    } else {
+        mtlb_client_fail(c, 502);
+    }
 }

@@ -122,8 +122,35 @@ static int up_connect(struct mtlb_worker *w, size_t pool, size_t server, struct 
     return 0;
 }
 
+/* Has the backend closed (or written on) this idle connection? A non-blocking peek takes
+ * nothing and tells: EAGAIN is the only answer of a connection still good to use. */
+static bool idle_alive(const struct mtlb_upstream *u)
+{
+    char byte;
+    ssize_t n = recv(u->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Takes server idx's most recent idle connection. `careful`: the request could not be sent
+ * again if this connection proved stale, so one the backend already closed is dropped. */
+static struct mtlb_upstream *take_idle(struct mtlb_pool_rt *pr, int idx, bool careful)
+{
+    struct mtlb_upstream *u;
+
+    while ((u = pr->idle[idx]) != NULL) {
+        pool_unlink(u);
+        mtlb_timer_disarm(&u->timer);
+        if (!careful || idle_alive(u)) {
+            return u;
+        }
+        up_close(u);
+    }
+    return NULL;
+}
+
 /* Round robin over the servers not in *skip: an idle pooled connection or a new one. */
-static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, struct mtlb_upstream **out)
+static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, bool careful,
+                   struct mtlb_upstream **out)
 {
     struct mtlb_pool_rt *pr = &w->pools[pool];
 
@@ -135,10 +162,8 @@ static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, struct mt
         if (idx < 64) {
             *skip |= 1ULL << idx;
         }
-        struct mtlb_upstream *u = pr->idle[idx];
+        struct mtlb_upstream *u = take_idle(pr, idx, careful);
         if (u != NULL) {
-            pool_unlink(u);
-            mtlb_timer_disarm(&u->timer);
             u->reused = true;
             w->ctr.upstream_reuses++;
             *out = u;
@@ -158,9 +183,14 @@ static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, struct mt
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool)
 {
     struct mtlb_upstream *u = NULL;
-    int rc = acquire(w, pool, &c->skip_mask, &u);
+    /* Could the request go again if a reused connection turned out stale? */
+    bool resendable =
+        mtlb_retry_allowed(c->req.method, MTLB_RETRY_WRITTEN_REUSED, c->req_retryable);
+    int rc = acquire(w, pool, &c->skip_mask, !resendable, &u);
 
     if (rc == 0) {
+        u->sent = 0;
+        u->got_response = false;
         u->client = c;
         c->up = u;
     }
@@ -170,9 +200,13 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
 int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
 {
     struct mtlb_upstream *u = NULL;
-    int rc = acquire(w, x->pool, &x->skip_mask, &u);
+    struct mtlb_slice m = {x->method, strlen(x->method)};
+    bool resendable = mtlb_retry_allowed(m, MTLB_RETRY_WRITTEN_REUSED, mtlb_h2x_body_kept(x));
+    int rc = acquire(w, x->pool, &x->skip_mask, !resendable, &u);
 
     if (rc == 0) {
+        u->sent = 0;
+        u->got_response = false;
         u->x = x;
         x->up = u;
     }
@@ -206,6 +240,20 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     } else {
         mtlb_client_on_upstream_ready(u->client);
     }
+}
+
+enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u)
+{
+    if (u->connecting) {
+        return MTLB_RETRY_CONNECT_FAILED;
+    }
+    if (u->got_response) {
+        return MTLB_RETRY_RESPONDED;
+    }
+    if (u->sent == 0 && !u->send_pending) {
+        return MTLB_RETRY_NOT_WRITTEN;
+    }
+    return u->reused ? MTLB_RETRY_WRITTEN_REUSED : MTLB_RETRY_WRITTEN;
 }
 
 void mtlb_upstream_send(struct mtlb_upstream *u)
@@ -248,6 +296,9 @@ void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
     if (u->dead) {
         maybe_free(u);
         return;
+    }
+    if (res > 0) {
+        u->sent += (uint64_t)res;
     }
     struct mtlb_client *c = u->client;
     if (u->x != NULL) {
@@ -323,6 +374,9 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
         return;
     }
     struct mtlb_client *c = u->client;
+    if (res > 0) {
+        u->got_response = true;
+    }
     if (u->x != NULL) {
         if (res <= 0) {
             mtlb_h2x_on_upstream_eof(u->x, res);

@@ -32,7 +32,8 @@ static struct h2c_opts opts;
 static struct h2c_stream *streams;
 static size_t n_streams;
 static nghttp2_session *session;
-static int next_group; /* groups below this one have been submitted */
+static int next_group;  /* groups below this one have been submitted */
+static double group_at; /* when next_group may open (its delay), 0 before it is ready */
 static bool goaway_seen, peer_closed, conn_broken, settings_seen;
 static char broken_why[256];
 
@@ -385,6 +386,18 @@ static bool submit_ready(void)
         if (!any || earlier_open || goaway_seen || !settings_seen) {
             return submitted;
         }
+        if (group_at == 0) {
+            uint64_t delay = 0;
+            for (size_t i = 0; i < n_streams; i++) {
+                if (streams[i].group == next_group && streams[i].sp->delay_ms > delay) {
+                    delay = streams[i].sp->delay_ms;
+                }
+            }
+            group_at = now_ms() + (double)delay;
+        }
+        if (now_ms() < group_at) {
+            return submitted; /* run() wakes up at group_at */
+        }
         for (size_t i = 0; i < n_streams; i++) {
             if (streams[i].group == next_group) {
                 submit_stream(&streams[i]);
@@ -392,6 +405,7 @@ static bool submit_ready(void)
         }
         submitted = true;
         next_group++;
+        group_at = 0;
     }
 }
 
@@ -638,6 +652,7 @@ static int run(SSL *ssl, int fd)
             break;
         }
         double until = done && linger_until < deadline ? linger_until : deadline;
+        until = group_at > t && group_at < until ? group_at : until;
         pfd.events = (short)(POLLIN | (out.len > out_off ? POLLOUT : 0));
         if (SSL_pending(ssl) == 0 && poll(&pfd, 1, (int)(until - t) + 1) == 0) {
             continue;

@@ -36,6 +36,7 @@ struct h2c_spec {
     long long reset_recv; /* >= 0: RST_STREAM(CANCEL) after this many response body bytes */
     long long reset_send; /* >= 0: RST_STREAM(CANCEL) after this many request body bytes */
     long long stall_send; /* >= 0: send nothing more after this many request body bytes */
+    uint64_t delay_ms;    /* open this long after the stream's group became ready */
 };
 
 struct h2c_stream {

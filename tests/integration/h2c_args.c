@@ -33,6 +33,7 @@ static void usage(FILE *f)
            "  reset-recv=K  reset-send=K (RST_STREAM CANCEL after K response/request body bytes)\n"
            "  stall-send=K (send no request body byte past K, keep the stream open)\n"
            "  after (open only once every earlier stream has closed)\n"
+           "  delay=MS (with after: open MS milliseconds after that)\n"
            "No --stream: one GET /. Output, one line each:\n"
            "  connected alpn=P tls=V | handshake failed: WHY\n"
            "  settings NAME=VALUE...            (each SETTINGS frame from the server)\n"
@@ -112,6 +113,8 @@ static bool spec_item(struct h2c_spec *sp, char *item, unsigned long long *count
         sp->big_value = malloc(u + 1);
         memset(sp->big_value, 'x', u);
         sp->big_value[u] = '\0';
+    } else if (strcmp(item, "delay") == 0) {
+        return parse_u64(v, &u) && (sp->delay_ms = u) <= 60000;
     } else if (strcmp(item, "stall-send") == 0) {
         bool ok = parse_u64(v, &u);
         sp->stall_send = (long long)u;

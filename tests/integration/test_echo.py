@@ -338,12 +338,40 @@ def check_sleep(port):
     assert a.response()[2].startswith(b"GET /after ")
 
 
+def received(port):
+    c = Conn(port)
+    c.send(req("/received"))
+    status, _, body = c.response()
+    c.close()
+    assert status == 200, status
+    return int(body)
+
+
+def check_drop_reused(port):
+    n0 = received(port)
+    c = Conn(port)
+    c.send(req("/drop-reused", "POST", ["Content-Length: 3"], b"abc"))
+    status, _, body = c.response()
+    assert status == 200 and body.startswith(b"POST /drop-reused "), body
+    assert received(port) == n0 + 1
+    # the second request on the connection is read in full, then the connection closes
+    c.send(req("/drop-reused", "POST", ["Content-Length: 3"], b"abc"))
+    assert c.at_eof()
+    assert received(port) == n0 + 2
+    c.close()
+    c = Conn(port)
+    c.send(req("/idle-close"))
+    status, hdrs, body = c.response()
+    assert status == 200 and "connection" not in hdrs and c.at_eof(), hdrs
+
+
 def main():
     binary = sys.argv[1]
     p, port = start(binary, "--threads", "2")
     try:
         for check in (check_echo, check_uploads, check_pipelining, check_streams,
-                      check_trailers, check_closing_routes, check_bad_requests, check_sleep):
+                      check_trailers, check_closing_routes, check_bad_requests, check_sleep,
+                      check_drop_reused):
             check(port)
             print("ok", check.__name__)
     finally:
