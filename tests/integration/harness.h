@@ -37,6 +37,7 @@ struct it_config {
     const char *io;               /* auto, uring, epoll; NULL: $MTLB_IT_IO or the default */
     const char *ktls;             /* listener ktls: auto, on, off; NULL: not written (auto) */
     const char *alpn;             /* listener alpn: YAML flow sequence ("[http/1.1]"); NULL: none */
+    const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
 };
 
 struct it_env {
@@ -88,6 +89,7 @@ struct it_tls_opts {
     const char *sni;      /* NULL: no SNI */
     int version;          /* 0: any; TLS1_2_VERSION or TLS1_3_VERSION to pin */
     SSL_SESSION *session; /* offered for resumption; NULL for a full handshake */
+    bool no_ticket;       /* TLS 1.2: no session ticket extension, so resumption by session id */
 };
 
 struct it_conn {
