@@ -239,8 +239,8 @@ static time_t make_expiring_client(int seconds, char *chain, char *key, size_t c
     X509_NAME *n = X509_get_subject_name(x);
     X509_NAME_add_entry_by_txt(n, "C", MBSTRING_ASC, (const unsigned char *)"PL", -1, -1, 0);
     X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"mtlb Test", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"expiring-client",
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"expiring-client", -1,
+                               -1, 0);
     X509_set_issuer_name(x, X509_get_subject_name(ca));
     X509_set_pubkey(x, k);
     add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE");
@@ -273,8 +273,11 @@ static void sleep_until(time_t t)
 static void exchange(const struct way *w, const char *cert, const char *key, SSL_SESSION *sess,
                      struct it_exchange *x)
 {
-    struct it_tls_opts o = {
-        .cert = cert, .key = key, .version = w->version, .no_ticket = w->no_ticket, .session = sess};
+    struct it_tls_opts o = {.cert = cert,
+                            .key = key,
+                            .version = w->version,
+                            .no_ticket = w->no_ticket,
+                            .session = sess};
     it_tls_exchange(env.port, &o, REQUEST, x);
 }
 
@@ -303,8 +306,8 @@ static void resume_after_expiry(const char *mode)
     cr_assert_lt(time(NULL), not_after,
                  "machine too slow: the handshakes outlasted the %ds certificate", VALID_S);
     /* What the client is told to expect is bounded by the certificate too. */
-    cr_expect_leq(SSL_SESSION_get_ticket_lifetime_hint(first[0].session),
-                  (unsigned long)VALID_S, "TLSv1.3 ticket lifetime hint outlives the certificate");
+    cr_expect_leq(SSL_SESSION_get_ticket_lifetime_hint(first[0].session), (unsigned long)VALID_S,
+                  "TLSv1.3 ticket lifetime hint outlives the certificate");
     sleep_until(not_after + 1);
     for (size_t i = 0; i < N_WAYS; i++) {
         exchange(&ways[i], chain, key, first[i].session, &late);
@@ -355,8 +358,8 @@ Test(resume, session_lifetime_bounds_resumption)
         assert_identity(&first[i], "SUCCESS", GOOD_DN, ways[i].name);
     }
     time_t t1 = time(NULL);
-    cr_expect_leq(SSL_SESSION_get_ticket_lifetime_hint(first[0].session),
-                  (unsigned long)LIFETIME_S, "TLSv1.3 ticket lifetime hint beyond the lifetime");
+    cr_expect_leq(SSL_SESSION_get_ticket_lifetime_hint(first[0].session), (unsigned long)LIFETIME_S,
+                  "TLSv1.3 ticket lifetime hint beyond the lifetime");
     /* Late enough that a ticket issued now would, counted from its own issue, still be valid
      * at the final check. */
     sleep_until(t1 + 2);
