@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -399,4 +400,94 @@ Test(resume, session_lifetime_off_disables_resumption)
         it_exchange_fini(&first);
     }
     it_mtlb_stop(&env, 5000);
+}
+
+/* HTTP/2: the same verdicts through h2c (ALPN h2), whose --session saves and offers the TLS
+ * session. Returns h2c's output (malloc'd). */
+static char *h2c_with_session(const char *chain, const char *key, const char *session, bool tls12)
+{
+    char port[16];
+    char *out = NULL, *err = NULL;
+    snprintf(port, sizeof(port), "%u", env.port);
+    char *argv[] = {getenv("MTLB_H2C"),
+                    "--port",
+                    port,
+                    "--cert",
+                    (char *)chain,
+                    "--key",
+                    (char *)key,
+                    "--session",
+                    (char *)session,
+                    "--print-body",
+                    "--stream",
+                    "path=/resume",
+                    tls12 ? "--tls12" : NULL,
+                    NULL};
+    cr_assert_not_null(argv[0], "MTLB_H2C is not set (run via meson)");
+    it_run(&env, argv, &out, &err, 10000);
+    cr_assert(out != NULL && err != NULL);
+    cr_log_info("h2c %s: %s%s", session, out, err);
+    free(err);
+    return out;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len = 0;
+    char *p = it_read_file(from, &len);
+    FILE *f = fopen(to, "w");
+    cr_assert(p != NULL && f != NULL && fwrite(p, 1, len, f) == len, "copy %s", from);
+    fclose(f);
+    free(p);
+}
+
+static void resume_after_expiry_h2(const char *mode)
+{
+    enum { VALID_S = 6 };
+    char chain[300], key[300], first[2][300], again[300];
+    bool optional = strcmp(mode, "optional") == 0;
+
+    start(mode);
+    time_t not_after = make_expiring_client(VALID_S, chain, key, sizeof(chain));
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        snprintf(first[tls12], sizeof(first[0]), "%s/h2-session-%d.pem", env.dir, tls12);
+        snprintf(again, sizeof(again), "%s/h2-again.pem", env.dir);
+        char *out = h2c_with_session(chain, key, first[tls12], tls12);
+        cr_assert(strstr(out, " resumed=0\n") && strstr(out, "| X-SSL-Client-Verify: SUCCESS"),
+                  "full handshake (tls12 %d):\n%s", tls12, out);
+        free(out);
+        copy_file(first[tls12], again);
+        out = h2c_with_session(chain, key, again, tls12);
+        cr_assert(strstr(out, " resumed=1\n") && strstr(out, "| X-SSL-Client-Verify: SUCCESS"),
+                  "resumption before expiry (tls12 %d):\n%s", tls12, out);
+        free(out);
+    }
+    cr_assert_lt(time(NULL), not_after, "machine too slow: the certificate expired too soon");
+    sleep_until(not_after + 1);
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        char *out = h2c_with_session(chain, key, first[tls12], tls12);
+        cr_expect_null(strstr(out, "| X-SSL-Client-Verify: SUCCESS"),
+                       "HTTP/2 (tls12 %d): SUCCESS after the certificate expired:\n%s", tls12, out);
+        cr_expect_null(strstr(out, " resumed=1"), "HTTP/2 (tls12 %d): resumed:\n%s", tls12, out);
+        if (optional) {
+            cr_expect_not_null(strstr(out, "| X-SSL-Client-Verify: FAILED"),
+                               "HTTP/2 (tls12 %d), optional: not FAILED:\n%s", tls12, out);
+        } else {
+            cr_expect_null(strstr(out, "| X-SSL-Client-Verify:"),
+                           "HTTP/2 (tls12 %d), mandatory: a request reached the backend:\n%s",
+                           tls12, out);
+        }
+        free(out);
+    }
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(resume, h2_mandatory_session_does_not_outlive_certificate)
+{
+    resume_after_expiry_h2("mandatory");
+}
+
+Test(resume, h2_optional_session_does_not_outlive_certificate)
+{
+    resume_after_expiry_h2("optional");
 }
