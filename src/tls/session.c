@@ -114,6 +114,13 @@ static int ticket_generate(SSL *ssl, void *arg)
     if (sess == NULL) {
         return 0;
     }
+    /* A resumed TLS 1.2 session may be the one in the shared session cache (resumed by
+     * session id, the client now asking for a ticket): it must not be changed. OpenSSL seals
+     * it as it is; without a carried deadline ticket_decrypt refuses that ticket later. TLS
+     * 1.3 hands this callback a private copy. */
+    if (SSL_version(ssl) != TLS1_3_VERSION && SSL_session_reused(ssl)) {
+        return 1;
+    }
     if (!carried_deadline(sess, &deadline)) {
         time_t start = (time_t)SSL_SESSION_get_time(sess);
         time_t last;
