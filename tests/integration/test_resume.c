@@ -1,7 +1,9 @@
 /* Integration: TLS session resumption and client identity. A resumed session (TLS 1.2 or 1.3)
  * skips certificate verification on the server, so the verdict the backend is told must come
- * from the session, not from a verify callback that did not run; and a session from one SNI
- * domain must not open another domain with a different truststore. */
+ * from the session, not from a verify callback that did not run; a session from one SNI
+ * domain must not open another domain with a different truststore; and no session may
+ * outlive its client certificate (generated here to expire seconds after the test starts) or
+ * the listener's session_lifetime. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
