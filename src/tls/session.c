@@ -123,13 +123,14 @@ static int ticket_generate(SSL *ssl, void *arg)
     }
     if (!carried_deadline(sess, &deadline)) {
         time_t start = (time_t)SSL_SESSION_get_time(sess);
+        X509 *peer = SSL_SESSION_get0_peer(sess);
         time_t last;
         deadline = start + (time_t)(uintptr_t)arg;
         deadline = min_time(deadline, start + SSL_SESSION_get_timeout(sess));
         if (info != NULL && info->not_after != 0) {
             deadline = min_time(deadline, info->not_after);
         }
-        if (last_valid_second(X509_get0_notAfter(SSL_SESSION_get0_peer(sess)), &last)) {
+        if (peer != NULL && last_valid_second(X509_get0_notAfter(peer), &last)) {
             deadline = min_time(deadline, last);
         }
         if (carry_deadline(sess, deadline) != 1) {

@@ -134,8 +134,8 @@ struct conn {
     struct mtlb_tls_conn_info info;
 };
 
-/* version: TLS1_2_VERSION or TLS1_3_VERSION; no_ticket: a TLS 1.2 client resuming by
- * session id; sess: offered for resumption, or NULL. */
+/* cc: the client certificate, or NULL for none; version: TLS1_2_VERSION or TLS1_3_VERSION;
+ * no_ticket: a TLS 1.2 client resuming by session id; sess: offered for resumption, or NULL. */
 static void conn_open(struct conn *c, struct fixture *f, const struct client_cert *cc, int version,
                       bool no_ticket, SSL_SESSION *sess)
 {
@@ -149,8 +149,10 @@ static void conn_open(struct conn *c, struct fixture *f, const struct client_cer
     if (no_ticket) {
         SSL_CTX_set_options(c->cctx, SSL_OP_NO_TICKET);
     }
-    cr_assert_eq(SSL_CTX_use_certificate_chain_file(c->cctx, cc->chain), 1);
-    cr_assert_eq(SSL_CTX_use_PrivateKey_file(c->cctx, cc->key, SSL_FILETYPE_PEM), 1);
+    if (cc != NULL) {
+        cr_assert_eq(SSL_CTX_use_certificate_chain_file(c->cctx, cc->chain), 1);
+        cr_assert_eq(SSL_CTX_use_PrivateKey_file(c->cctx, cc->key, SSL_FILETYPE_PEM), 1);
+    }
     c->client = SSL_new(c->cctx);
     cr_assert_not_null(c->client);
     SSL_set_tlsext_host_name(c->client, "api.example.com");
@@ -260,6 +262,38 @@ Test(session, certificate_expiry_bounds_the_session)
     }
     client_cert_remove(&cc);
     mtlb_tls_listener_fini(&f.tl);
+}
+
+/* No certificate to bound the session (mode off, or optional without one): the lifetime
+ * alone, and resumption works. */
+Test(session, sessions_without_client_certificate)
+{
+    enum mtlb_client_auth modes[] = {MTLB_CLIENT_AUTH_OFF, MTLB_CLIENT_AUTH_OPTIONAL};
+
+    for (int m = 0; m < 2; m++) {
+        struct fixture f;
+        fixture_init(&f, modes[m], 1234);
+        for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
+            for (int no_ticket = 0; no_ticket <= (v == TLS1_2_VERSION); no_ticket++) {
+                struct conn c;
+                long timeout = 0;
+                SSL_SESSION *s = full_handshake(&f, NULL, v, no_ticket, &timeout);
+                if (!no_ticket) {
+                    cr_expect_eq(SSL_SESSION_get_ticket_lifetime_hint(s), 1234,
+                                 "mode %d version %x", m, v);
+                } else {
+                    cr_expect_eq(timeout, 1234, "mode %d: session id timeout %ld", m, timeout);
+                }
+                conn_open(&c, &f, NULL, v, no_ticket, s);
+                handshake(&c);
+                cr_expect(SSL_session_reused(c.server), "mode %d version %x no_ticket %d", m, v,
+                          no_ticket);
+                conn_close(&c);
+                SSL_SESSION_free(s);
+            }
+        }
+        mtlb_tls_listener_fini(&f.tl);
+    }
 }
 
 Test(session, lifetime_off_makes_nothing_resumable)
