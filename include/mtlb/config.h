@@ -37,6 +37,11 @@ enum {
     MTLB_ALPN_H2 = 2,
 };
 
+/* listeners[].session_lifetime in seconds: 1 hour by default, at most the 7 days that
+ * RFC 8446 (4.6.1) allows a ticket. */
+#define MTLB_SESSION_LIFETIME_DEFAULT 3600u
+#define MTLB_SESSION_LIFETIME_MAX (7u * 24u * 3600u)
+
 struct mtlb_domain_cfg {
     char **names; /* SNI names, lower-case; exact or "*.suffix" */
     size_t n_names;
@@ -61,6 +66,9 @@ struct mtlb_listener_cfg {
     unsigned alpn;                   /* MTLB_ALPN_* bits; default h2 and http/1.1 */
     struct mtlb_domain_cfg *domains; /* domains[0] also serves clients without SNI */
     size_t n_domains;
+    /* How long after the full handshake that verified the client a TLS session may be
+     * resumed, in seconds (default 3600, at most MTLB_SESSION_LIFETIME_MAX); 0: never. */
+    uint32_t session_lifetime;
 };
 
 struct mtlb_server_cfg {

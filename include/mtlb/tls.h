@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "mtlb/config.h"
 #include "mtlb/identity.h"
@@ -45,6 +46,9 @@ struct mtlb_tls_conn_info {
     long first_error; /* first X.509 error seen by the verify callback (X509_V_OK if none) */
     int first_error_depth;
     char peer[64]; /* "ip:port" of the client, for logs */
+    /* Last second at which every certificate of the verified chain is valid, 0 if unknown:
+     * the handshake's session is not resumed after it (session.c). */
+    time_t not_after;
     /* TLS 1.3 client application traffic secret, kept by the kTLS keylog callback until the
      * receive key is installed, then wiped (ktls.c). */
     unsigned char rx_secret[48];
@@ -70,7 +74,10 @@ bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, con
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info);
 
 /* After a completed handshake: builds the identity the backend is told about (verify word,
- * subject, issuer, serial, reason) from the peer certificate and the recorded result. */
+ * subject, issuer, serial, reason) from the peer certificate and the recorded result. On a
+ * resumed session the certificate must still be valid now: if it is not, optional mode
+ * reports FAILED and any other mode returns -EKEYEXPIRED (logged; the caller closes the
+ * connection). 0, -EKEYEXPIRED or -ENOMEM. */
 int mtlb_tls_identity(SSL *ssl, enum mtlb_dn_format fmt, struct mtlb_identity *id);
 
 /* Describes why a handshake failed (OpenSSL error queue and verify result) into buf for the

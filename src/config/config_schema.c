@@ -182,6 +182,34 @@ static int read_alpn(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     return rc;
 }
 
+/* session_lifetime: a duration in whole seconds up to 7 days, or off (no resumption). */
+static int read_session_lifetime(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                 const struct cfg_field *f)
+{
+    uint32_t *out = &((struct mtlb_listener_cfg *)dst)->session_lifetime;
+    uint32_t ms = 0;
+
+    (void)f;
+    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 3 &&
+        memcmp(v->data.scalar.value, "off", 3) == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 1 &&
+        v->data.scalar.value[0] == '0') {
+        return mtlb_cfg_err(ctx, v, "write off to disable session resumption");
+    }
+    int rc = mtlb_cfg_duration(ctx, v, &ms);
+    if (rc != 0) {
+        return rc;
+    }
+    if (ms % 1000 != 0 || ms / 1000 > MTLB_SESSION_LIFETIME_MAX) {
+        return mtlb_cfg_err(ctx, v, "expected whole seconds from 1s to 168h, or off");
+    }
+    *out = ms / 1000;
+    return 0;
+}
+
 static int read_access_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                            const struct cfg_field *f)
 {
@@ -353,8 +381,10 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"domains", read_domains, true, 0, 0, 0},
         {"ktls", read_ktls, false, 0, 0, 0},
         {"alpn", read_alpn, false, 0, 0, 0},
+        {"session_lifetime", read_session_lifetime, false, 0, 0, 0},
     };
     ((struct mtlb_listener_cfg *)dst)->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
+    ((struct mtlb_listener_cfg *)dst)->session_lifetime = MTLB_SESSION_LIFETIME_DEFAULT;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 

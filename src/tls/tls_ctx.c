@@ -214,9 +214,7 @@ static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t inde
          SSL_CTX_set_session_id_context(ctx, sid, sid_len) == 1;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_ENABLE_KTLS | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_clear_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     return ok ? 0 : -ENOMEM;
 }
@@ -284,7 +282,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, size_t index,
-                       unsigned alpn, char *err, size_t errlen)
+                       const struct mtlb_listener_cfg *l, char *err, size_t errlen)
 {
     char why[128];
     int rc;
@@ -295,13 +293,17 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
         return mtlb_tls_fail(err, errlen, "%s: cannot create TLS context (%s)", d->certificate,
                     mtlb_tls_ssl_reason(why, sizeof(why)));
     }
-    if (set_policy(dom->ctx, d, index) != 0) {
+    /* The session cache and ticket keys are those of the listener's first context (OpenSSL
+     * keeps the SSL_new context for them across the SNI switch), so the lifetime is one per
+     * listener; every context gets it all the same. */
+    if (set_policy(dom->ctx, d, index) != 0 ||
+        mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0) {
         return mtlb_tls_fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
-                    mtlb_tls_ssl_reason(why, sizeof(why)));
+                             mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
-    SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)alpn);
+    SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)l->alpn);
     rc = load_cert_and_key(dom->ctx, d, err, errlen);
     if (rc == 0) {
         rc = set_verify(dom, d, err, errlen);
@@ -328,7 +330,7 @@ int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_liste
     }
     for (size_t i = 0; i < cfg->n_domains; i++) {
         tl->n_domains = i + 1;
-        int rc = domain_init(&tl->domains[i], &cfg->domains[i], i, cfg->alpn, err, errlen);
+        int rc = domain_init(&tl->domains[i], &cfg->domains[i], i, cfg, err, errlen);
         if (rc != 0) {
             mtlb_tls_listener_fini(tl);
             return rc;
@@ -360,6 +362,7 @@ SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_
     info->domain = 0;
     info->first_error = X509_V_OK;
     info->first_error_depth = -1;
+    info->not_after = 0;
     if (SSL_set_ex_data(ssl, idx, info) != 1) {
         SSL_free(ssl);
         return NULL;

@@ -3,6 +3,9 @@
 #ifndef MTLB_TLS_INTERNAL_H
 #define MTLB_TLS_INTERNAL_H
 
+#include <stdint.h>
+#include <time.h>
+
 #include <openssl/ssl.h>
 
 #include "mtlb/tls.h"
@@ -49,6 +52,19 @@ __attribute__((format(printf, 3, 4))) int mtlb_tls_fail(char *err, size_t errlen
                                                         const char *fmt, ...);
 const char *mtlb_tls_ssl_reason(char *buf, size_t cap);
 int mtlb_tls_check_readable(const char *path, char *err, size_t errlen);
+
+/* Session resumption (session.c). Sets up one domain's context: lifetime seconds after the
+ * full handshake a session may be resumed (0: no tickets, no session cache), with the ticket
+ * callbacks that carry and check the deadline. 0 or -errno. Main thread. */
+int mtlb_tls_session_setup(SSL_CTX *ctx, uint32_t lifetime);
+
+/* From the verify callbacks, for every certificate of the chain: the handshake's session is
+ * not resumed after the last second at which cert is valid. */
+void mtlb_tls_session_bound(SSL *ssl, X509 *cert);
+
+/* Whether peer is within its validity period at now: X509_V_OK (also for NULL) or the X.509
+ * error (expired, not yet valid, malformed time). */
+long mtlb_tls_session_peer_validity(const X509 *peer, time_t now);
 
 /* Formats an ASN1_TIME as "2020-02-01 00:00:00 UTC" into buf. */
 void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);

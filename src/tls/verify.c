@@ -1,10 +1,12 @@
 /* Client-certificate verification: the verify callbacks (record the first X.509 error, log it
  * once per connection with a hint that names the fix), the peer identity handed to the
  * backend, and the handshake failure description. Never logs key material; no socket I/O. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -230,8 +232,20 @@ static bool eku_missing(X509_STORE_CTX *sctx)
     return true;
 }
 
+/* Every certificate the chain check looks at bounds how long the session may be resumed. */
+static void bound_session(X509_STORE_CTX *sctx)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
+
+    if (ssl != NULL && cert != NULL) {
+        mtlb_tls_session_bound(ssl, cert);
+    }
+}
+
 int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx)
 {
+    bound_session(sctx);
     if (preverify_ok && !eku_missing(sctx)) {
         return 1;
     }
@@ -245,6 +259,7 @@ int mtlb_tls_verify_mandatory(int preverify_ok, X509_STORE_CTX *sctx)
 
 int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx)
 {
+    bound_session(sctx);
     if (preverify_ok && !eku_missing(sctx)) {
         return 1;
     }
@@ -254,6 +269,21 @@ int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx)
         record_failure(sctx);
     }
     return 1;
+}
+
+static void log_resumed_invalid(const struct mtlb_tls_conn_info *info,
+                                const struct mtlb_domain_cfg *d, long err)
+{
+    static struct mtlb_ratelimit rl;
+    char reason[256];
+
+    mtlb_log_quote(X509_verify_cert_error_string(err), reason, sizeof(reason));
+    mtlb_log_rl(&rl, 50, MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=resumed_session_refused mode=%s "
+                "x509_error=%ld reason=%s",
+                info != NULL ? (unsigned long long)info->conn_id : 0ULL,
+                info != NULL && info->peer[0] ? info->peer : "-", domain_name(d),
+                d != NULL ? mtlb_config_mode_name(d->mode) : "-", err, reason);
 }
 
 int mtlb_tls_identity(SSL *ssl, enum mtlb_dn_format fmt, struct mtlb_identity *id)
@@ -267,6 +297,21 @@ int mtlb_tls_identity(SSL *ssl, enum mtlb_dn_format fmt, struct mtlb_identity *i
      * result stored in the session applies. */
     if (d != NULL && d->mode == MTLB_CLIENT_AUTH_OPTIONAL && info->first_error != X509_V_OK) {
         result = info->first_error;
+    }
+    /* A resumed session was verified earlier: its certificate must still be valid now.
+     * session.c makes OpenSSL refuse such a session up front (a full handshake follows);
+     * this holds even when the certificate expires during the handshake. */
+    long late = X509_V_OK;
+    if (SSL_session_reused(ssl)) {
+        late = mtlb_tls_session_peer_validity(SSL_get0_peer_certificate(ssl), time(NULL));
+    }
+    if (late != X509_V_OK) {
+        SSL_set_verify_result(ssl, late);
+        log_resumed_invalid(info, d, late);
+        if (d == NULL || d->mode != MTLB_CLIENT_AUTH_OPTIONAL) {
+            return -EKEYEXPIRED;
+        }
+        result = late;
     }
     return mtlb_identity_init(id, SSL_get0_peer_certificate(ssl), result, fmt);
 }

@@ -21,6 +21,7 @@
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "h2c.h"
@@ -580,6 +581,17 @@ static SSL *tls_connect(int fd, SSL_CTX **ctxp)
     if (opts.sni != NULL) {
         SSL_set_tlsext_host_name(ssl, opts.sni);
     }
+    BIO *saved = opts.session != NULL ? BIO_new_file(opts.session, "r") : NULL;
+    if (saved != NULL) {
+        SSL_SESSION *sess = PEM_read_bio_SSL_SESSION(saved, NULL, NULL, NULL);
+        if (sess == NULL || SSL_set_session(ssl, sess) != 1) {
+            fprintf(stderr, "h2c: %s holds no usable TLS session\n", opts.session);
+            exit(2);
+        }
+        SSL_SESSION_free(sess);
+        BIO_free(saved);
+    }
+    ERR_clear_error();
     SSL_set_fd(ssl, fd);
     if (SSL_connect(ssl) != 1) {
         unsigned long e = ERR_peek_last_error();
@@ -595,8 +607,8 @@ static bool handshake_and_alpn(SSL *ssl)
     const unsigned char *alpn;
     unsigned int alpn_len;
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-    printf("connected alpn=%.*s tls=%s\n", alpn_len ? (int)alpn_len : 1,
-           alpn_len ? (const char *)alpn : "-", SSL_get_version(ssl));
+    printf("connected alpn=%.*s tls=%s resumed=%d\n", alpn_len ? (int)alpn_len : 1,
+           alpn_len ? (const char *)alpn : "-", SSL_get_version(ssl), SSL_session_reused(ssl));
     fflush(stdout);
     return alpn_len == 2 && memcmp(alpn, "h2", 2) == 0;
 }
@@ -707,6 +719,19 @@ static int finish(int rc)
     return rc;
 }
 
+/* --session: the session as it stands after the run (TLS 1.3 tickets follow the handshake). */
+static void save_session(SSL *ssl)
+{
+    SSL_SESSION *sess = SSL_get1_session(ssl);
+    BIO *out = opts.session != NULL && sess != NULL ? BIO_new_file(opts.session, "w") : NULL;
+
+    if (out != NULL) {
+        PEM_write_bio_SSL_SESSION(out, sess);
+        BIO_free(out);
+    }
+    SSL_SESSION_free(sess);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -734,6 +759,7 @@ int main(int argc, char **argv)
         drain_after_error(ssl, fd);
     }
     rc = finish(rc);
+    save_session(ssl);
     if (!peer_closed && !conn_broken) {
         nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR);
         struct h2c_sb out = {0};

@@ -55,6 +55,7 @@ struct h2c_stream {
 
 struct h2c_opts {
     const char *host, *sni, *cert, *key, *authority;
+    const char *session; /* --session FILE: TLS session offered, then saved (PEM) */
     int port;
     int timeout_ms, linger_ms;
     uint32_t window;

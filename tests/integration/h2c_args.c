@@ -21,6 +21,8 @@ static void usage(FILE *f)
            "  --window BYTES       SETTINGS_INITIAL_WINDOW_SIZE (default 1048576)\n"
            "  --offer-h1           offer h2 and http/1.1 in ALPN (default: h2 only)\n"
            "  --tls12              TLS 1.2 only (default: 1.2 or 1.3, whichever is agreed)\n"
+           "  --session FILE       offer the TLS session saved in FILE (if any) for resumption;\n"
+           "                       save the connection's session there at the end\n"
            "  --show-header NAME   print this response header (repeatable)\n"
            "  --all-headers        print every response header\n"
            "  --print-body         print response bodies, each line as 'body ID| LINE'\n"
@@ -35,7 +37,7 @@ static void usage(FILE *f)
            "  after (open only once every earlier stream has closed)\n"
            "  delay=MS (with after: open MS milliseconds after that)\n"
            "No --stream: one GET /. Output, one line each:\n"
-           "  connected alpn=P tls=V | handshake failed: WHY\n"
+           "  connected alpn=P tls=V resumed=0|1 | handshake failed: WHY\n"
            "  settings NAME=VALUE...            (each SETTINGS frame from the server)\n"
            "  open ID path=P                    (HEADERS sent)\n"
            "  stream ID status=S bytes=N fnv=HEX16 sent=N trailers=N reset=-|ERR/peer|local|conn\n"
@@ -168,6 +170,8 @@ static bool parse_opt(struct h2c_opts *o, const char *name, const char *v)
         o->cert = v;
     } else if (strcmp(name, "--key") == 0) {
         o->key = v;
+    } else if (strcmp(name, "--session") == 0) {
+        o->session = v;
     } else if (strcmp(name, "--authority") == 0) {
         o->authority = v;
     } else if (strcmp(name, "--timeout") == 0 && parse_u64(v, &u)) {

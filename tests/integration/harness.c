@@ -468,6 +468,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->alpn != NULL) {
         fprintf(f, "    alpn: %s\n", cfg->alpn);
     }
+    if (cfg->session_lifetime != NULL) {
+        fprintf(f, "    session_lifetime: %s\n", cfg->session_lifetime);
+    }
     fprintf(f, "    domains:\n");
     struct it_domain def = {.cert = NULL};
     size_t n = cfg->n_domains ? cfg->n_domains : 1;

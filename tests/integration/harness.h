@@ -41,6 +41,7 @@ struct it_config {
     const char *access_log;       /* log.access_log value; NULL: stdout (env->out_log) */
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
+    const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
 };
 
 struct it_env {
@@ -92,6 +93,7 @@ struct it_tls_opts {
     const char *sni;      /* NULL: no SNI */
     int version;          /* 0: any; TLS1_2_VERSION or TLS1_3_VERSION to pin */
     SSL_SESSION *session; /* offered for resumption; NULL for a full handshake */
+    bool no_ticket;       /* TLS 1.2: no session ticket extension, so resumption by session id */
 };
 
 struct it_conn {

@@ -130,6 +130,9 @@ static SSL_CTX *client_ctx(const struct it_tls_opts *o)
         cr_assert(SSL_CTX_use_PrivateKey_file(ctx, it_pki(o->key), SSL_FILETYPE_PEM) == 1,
                   "cannot load client key %s", it_pki(o->key));
     }
+    if (o->no_ticket) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
     SSL_CTX_set_msg_callback(ctx, msg_cb);
     return ctx;
 }

@@ -188,6 +188,7 @@ Test(config, defaults)
     cr_assert_eq(cfg->io, MTLB_IO_AUTO);
     cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_AUTO);
     cr_assert_eq(cfg->listeners[0].alpn, MTLB_ALPN_H2 | MTLB_ALPN_HTTP11);
+    cr_assert_eq(cfg->listeners[0].session_lifetime, 3600);
     cr_assert_eq(cfg->limits.h2_max_streams, 100);
     mtlb_config_destroy(cfg);
 }
@@ -223,6 +224,23 @@ Test(config, ktls_and_io_choices)
     cr_assert_eq(cfg->limits.h2_max_streams, 7);
     cr_assert_eq(cfg->io, MTLB_IO_URING);
     mtlb_config_destroy(cfg);
+}
+
+Test(config, session_lifetime_values)
+{
+    static const struct {
+        const char *value;
+        uint32_t seconds;
+    } ok[] = {{"off", 0}, {"1s", 1}, {"90", 90}, {"30m", 1800}, {"2000ms", 2}, {"168h", 604800}};
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml), MIN_LISTENER "    session_lifetime: %s\n" MIN_BACKEND,
+                 ok[i].value);
+        struct mtlb_config *cfg = parse_ok(yaml);
+        cr_assert_eq(cfg->listeners[0].session_lifetime, ok[i].seconds, "%s", ok[i].value);
+        mtlb_config_destroy(cfg);
+    }
 }
 
 Test(config, empty_sections_and_nulls_keep_defaults)
@@ -309,7 +327,19 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:4:14: listeners[0].domains: must not be empty"},
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
-         "domains, ktls, alpn)"},
+         "domains, ktls, alpn, session_lifetime)"},
+        {BIND(":1\n    session_lifetime: 0"), -EINVAL,
+         "mtlb.yaml:3:23: listeners[0].session_lifetime: write off to disable session "
+         "resumption"},
+        {BIND(":1\n    session_lifetime: 1500ms"), -EINVAL,
+         "mtlb.yaml:3:23: listeners[0].session_lifetime: expected whole seconds from 1s to 168h, "
+         "or off"},
+        {BIND(":1\n    session_lifetime: 169h"), -EINVAL,
+         "mtlb.yaml:3:23: listeners[0].session_lifetime: expected whole seconds from 1s to 168h, "
+         "or off"},
+        {BIND(":1\n    session_lifetime: forever"), -EINVAL,
+         "mtlb.yaml:3:23: listeners[0].session_lifetime: expected a duration such as 500ms, 10s, "
+         "2m or 30, got \"forever\""},
         {BIND(":1\n    alpn: [h3]"), -EINVAL,
          "mtlb.yaml:3:12: listeners[0].alpn: expected one of h2, http/1.1, got \"h3\""},
         {BIND(":1\n    alpn: []"), -EINVAL, "mtlb.yaml:3:11: listeners[0].alpn: must not be empty"},
