@@ -364,6 +364,11 @@ void mtlb_client_close_now(struct mtlb_client *c);
  * a domain verifying clients differently from c's. The one check for HTTP/1.1 and HTTP/2. */
 int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
                           struct mtlb_authority_request *ar);
+/* What mtlb_rewrite_request needs for one of c's requests (HTTP/1.1 or an HTTP/2 stream): c's
+ * verified identity and address, the configured header policy and ar, the authority resolved
+ * by mtlb_client_authority. The result refers to c and ar: use it while both live. */
+struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
+                                                const struct mtlb_authority_request *ar);
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
                           struct mtlb_slice path, const char *proto);

@@ -406,16 +406,22 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     return mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host) ? 421 : 0;
 }
 
+struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
+                                                const struct mtlb_authority_request *ar)
+{
+    return (struct mtlb_rewrite_req){.identity = &c->identity,
+                                     .client_ip = c->ip,
+                                     .proto = "https",
+                                     .policy = &c->w->srv->cfg->header_policy,
+                                     .target = ar};
+}
+
 static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
     const struct mtlb_listener_cfg *lc = &w->srv->cfg->listeners[c->listener];
-    struct mtlb_authority_request ar;
-    struct mtlb_rewrite_req rw = {.identity = &c->identity,
-                                  .client_ip = c->ip,
-                                  .proto = "https",
-                                  .policy = &w->srv->cfg->header_policy,
-                                  .target = &ar};
+    struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
+    struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
 
     c->state = MTLB_C_EXCHANGE;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;

@@ -140,12 +140,8 @@ static void on_request(struct mtlb_h2_stream *s)
 {
     struct mtlb_client *c = owner(s);
     struct mtlb_worker *w = c->w;
-    struct mtlb_authority_request ar;
-    struct mtlb_rewrite_req rw = {.identity = &c->identity,
-                                  .client_ip = c->ip,
-                                  .proto = "https",
-                                  .policy = &w->srv->cfg->header_policy,
-                                  .target = &ar};
+    struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
+    struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
     /* The same authority rule as HTTP/1.1; the rewrite below needs its result. */
     int status = mtlb_client_authority(c, &s->msg, &ar);
     /* The connection's head buffer is free scratch on an HTTP/2 connection. */
