@@ -369,7 +369,12 @@ Test(h2_limits, idle_connection_gets_goaway_then_close)
  * connection with a GOAWAY carrying an error, stays up, and serves everyone else. */
 Test(h2_limits, rapid_reset_is_cut_off)
 {
-    struct it_config cfg = {0};
+    /* The flood's streams each reached the backend before their reset; on a loaded 2-core
+     * machine the single-threaded echo backend may take seconds to get through them, so the
+     * requests that prove mtlb still serves get a backend timeout well above that. */
+    struct it_config cfg = {.timeouts = "{handshake: 2s, client_header: 2s, client_body: 2s, "
+                                        "client_idle: 5s, backend_connect: 1s, "
+                                        "backend_response: 15s, backend_idle: 5s, drain: 2s}"};
     start_cfg(&cfg);
     struct h2_out o;
     h2c_run(&o, 15000, "--cert", good_cert(), "--key", good_key(), "--rapid-reset", "20000",
