@@ -517,6 +517,7 @@ void it_get(uint16_t port, const struct it_tls_opts *o, const char *path, struct
     struct it_exchange x;
     it_tls_exchange(port, o, req, &x);
     cr_assert(x.outcome == IT_OK, "GET %s: expected a response, got %s", path, x.detail);
+    SSL_SESSION_free(x.session); /* the caller keeps the response only */
     *r = x.resp;
 }
 
