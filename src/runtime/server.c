@@ -267,6 +267,10 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     if (rc == 0) {
         rc = init_ktls(srv, true, err, errlen);
     }
+    /* The admin socket first: once a listener accepts, /readyz can be asked. */
+    if (rc == 0 && cfg->admin.bind_host != NULL) {
+        rc = mtlb_admin_create(srv, &srv->admin, err, errlen);
+    }
     if (rc == 0) {
         rc = open_listeners(srv, err, errlen);
     }
@@ -305,10 +309,7 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
             return rc;
         }
     }
-    if (cfg->admin.bind_host != NULL) {
-        rc = mtlb_admin_create(srv, &srv->admin, err, errlen);
-    }
-    return rc;
+    return 0;
 }
 
 static void stop_all(struct mtlb_server *srv)

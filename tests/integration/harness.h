@@ -41,6 +41,7 @@ struct it_config {
     const char *access_log;       /* log.access_log value; NULL: stdout (env->out_log) */
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
+    uint16_t admin_port; /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */
 };
 
 struct it_env {
