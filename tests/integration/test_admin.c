@@ -370,7 +370,29 @@ Test(admin, healthz_readyz_and_errors)
     it_response_fini(&r);
     it_conn_close(c);
     cr_assert_eq(admin_req("GET", "/healthz", NULL), 200);
+    /* Idle for longer than the 1 s heartbeat limit: every loop still turns on its own. */
+    usleep(1500000);
+    cr_assert_eq(admin_req("GET", "/healthz", &body), 200, "idle loops still beat: %s", body);
+    free(body);
     it_mtlb_assert_alive(&env);
+}
+
+Test(admin, request_duration_lands_in_its_bucket)
+{
+    struct it_config cfg = {0};
+    start_admin(&cfg);
+    struct it_response r;
+    it_get(env.port, &good, "/sleep/60", &r);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    cr_assert_eq(wait_metric("mtlb_request_duration_seconds_count", 1), 1);
+    char *m = scrape();
+    cr_assert_eq(metric(m, "mtlb_request_duration_seconds_bucket{le=\"0.05\"}"), 0, "%s", m);
+    cr_assert_eq(metric(m, "mtlb_request_duration_seconds_bucket{le=\"0.5\"}"), 1, "%s", m);
+    cr_assert_eq(metric(m, "mtlb_request_duration_seconds_bucket{le=\"+Inf\"}"), 1);
+    double sum = metric(m, "mtlb_request_duration_seconds_sum");
+    cr_assert(sum >= 0.06 && sum < 0.5, "sum %f", sum);
+    free(m);
 }
 
 Test(admin, config_shows_paths_never_key_material)
