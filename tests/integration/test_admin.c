@@ -523,3 +523,21 @@ Test(admin, non_loopback_admin_bind_is_refused_by_t)
     free(out);
     free(err);
 }
+
+Test(admin, admin_port_in_use_is_a_startup_error)
+{
+    struct it_sink sink;
+    it_sink_open(&sink); /* a listening socket on the port the admin listener wants */
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .admin_port = sink.port};
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    char *out = NULL, *err = NULL;
+    char *argv[] = {getenv("MTLB_BIN"), "-c", env.config, NULL};
+    cr_assert_eq(it_run(&env, argv, &out, &err, 10000), 1, "%s", err);
+    cr_assert(strstr(err, "admin.bind: cannot listen on 127.0.0.1:") != NULL, "%s", err);
+    cr_assert(strstr(err, "Address already in use") != NULL, "%s", err);
+    cr_assert_not(it_port_accepts(env.port), "no listener was left open");
+    free(out);
+    free(err);
+    it_sink_close(&sink);
+}
