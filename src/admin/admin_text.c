@@ -187,6 +187,8 @@ void mtlb_admin_cert_metrics(const struct mtlb_server *srv, struct mtlb_prom_buf
         if (i == 0 || strcmp(ls.v[i].text, ls.v[i - 1].text) != 0) {
             mtlb_prom_printf(b, "%s", ls.v[i].text);
         }
+    }
+    for (size_t i = 0; i < ls.n; i++) {
         free(ls.v[i].text);
     }
     free(ls.v);
