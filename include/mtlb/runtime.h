@@ -240,8 +240,8 @@ struct mtlb_worker {
     struct mtlb_client *grave_clients;
     struct mtlb_upstream *grave_upstreams;
     uint64_t now_ms;
-    uint64_t now_us;       /* the same instant in microseconds (request durations) */
-    uint64_t published_ms; /* last time backend health went to stats->be_down */
+    uint64_t now_us;          /* the same instant in microseconds (request durations) */
+    uint64_t published_ms;    /* last time backend health went to stats->be_down */
     struct mtlb_stats *stats; /* read by the admin thread */
     bool stopping;
     uint64_t stop_deadline_ms;

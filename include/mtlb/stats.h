@@ -38,7 +38,6 @@ static inline uint64_t mtlb_counter_get(mtlb_counter *c)
 #define MTLB_STATS_CODES 500
 enum { MTLB_STATS_H1 = 0, MTLB_STATS_H2, MTLB_STATS_PROTOS };
 
-
 /* Where a listener's domains and a pool's servers sit in the flat arrays below. Built once
  * by the main thread before any thread starts, read-only afterwards. */
 struct mtlb_stats_layout {
@@ -56,12 +55,12 @@ struct mtlb_stats_layout {
 struct mtlb_stats {
     mtlb_counter heartbeat_ms; /* mtlb_now_ms() of the loop's last turn; 0 before the first */
     /* workers */
-    mtlb_counter *conn_opened;  /* [listener][transport] */
-    mtlb_counter *conn_closed;  /* [listener][transport] */
-    mtlb_counter *requests;     /* [listener][proto][code - 100] */
+    mtlb_counter *conn_opened; /* [listener][transport] */
+    mtlb_counter *conn_closed; /* [listener][transport] */
+    mtlb_counter *requests;    /* [listener][proto][code - 100] */
     mtlb_counter duration[MTLB_PROM_BUCKETS + 1];
     mtlb_counter duration_sum_us;
-    mtlb_counter *be_requests; /* [server][code - 100] */
+    mtlb_counter *be_requests;         /* [server][code - 100] */
     mtlb_counter *be_connect_failures; /* [server] */
     mtlb_counter *be_down;             /* [server]: 1 while this worker has it marked down */
     /* acceptors */

@@ -116,9 +116,13 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const c
     static const struct {
         int status;
         const char *reason;
-    } reasons[] = {{200, "OK"},          {400, "Bad Request"},        {404, "Not Found"},
-                   {405, "Method Not Allowed"}, {431, "Request Header Fields Too Large"},
-                   {503, "Service Unavailable"}, {500, "Internal Server Error"}};
+    } reasons[] = {{200, "OK"},
+                   {400, "Bad Request"},
+                   {404, "Not Found"},
+                   {405, "Method Not Allowed"},
+                   {431, "Request Header Fields Too Large"},
+                   {503, "Service Unavailable"},
+                   {500, "Internal Server Error"}};
     const char *reason = "Error";
 
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {

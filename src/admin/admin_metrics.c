@@ -44,8 +44,7 @@ static void label(struct mtlb_prom_buf *b, const char *name, const char *value, 
 
 static void listener_name(const struct mtlb_listener_cfg *l, char *out, size_t cap)
 {
-    snprintf(out, cap, strchr(l->bind_host, ':') ? "[%s]:%u" : "%s:%u", l->bind_host,
-             l->bind_port);
+    snprintf(out, cap, strchr(l->bind_host, ':') ? "[%s]:%u" : "%s:%u", l->bind_host, l->bind_port);
 }
 
 static const char *domain_name(const struct mtlb_domain_cfg *d)
@@ -74,8 +73,9 @@ static void connections(struct scrape *s)
                 label(s->b, "listener", ln, true);
                 label(s->b, "transport", mtlb_transport_name((enum mtlb_transport)t), false);
                 mtlb_prom_printf(s->b, "} %llu\n",
-                                 (unsigned long long)(k ? opened
-                                                        : opened >= closed ? opened - closed : 0));
+                                 (unsigned long long)(k                  ? opened
+                                                      : opened >= closed ? opened - closed
+                                                                         : 0));
             }
         }
     }
@@ -99,8 +99,8 @@ static void domain_family(struct scrape *s, int fam, size_t di, const char *ln, 
 
     if (fam == 0) {
         for (int k = 0; k < 4; k++) {
-            snprintf(extra, sizeof(extra), "result=\"%s\",resumed=\"%s\"",
-                     k >= 2 ? "failed" : "ok", k & 1 ? "true" : "false");
+            snprintf(extra, sizeof(extra), "result=\"%s\",resumed=\"%s\"", k >= 2 ? "failed" : "ok",
+                     k & 1 ? "true" : "false");
             domain_line(s, "mtlb_handshakes_total", ln, dn, extra,
                         SUM_A(s->srv, handshakes, di * 4 + (size_t)k));
         }
@@ -184,7 +184,8 @@ static void requests(struct scrape *s)
         sum_us += mtlb_counter_get(&s->srv->workers[w].stats->duration_sum_us);
     }
     mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_sum %llu.%06llu\n",
-                     (unsigned long long)(sum_us / 1000000), (unsigned long long)(sum_us % 1000000));
+                     (unsigned long long)(sum_us / 1000000),
+                     (unsigned long long)(sum_us % 1000000));
     mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 

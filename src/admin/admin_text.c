@@ -50,8 +50,7 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
         mtlb_prom_printf(b, "listeners[%zu].bind: %s:%u\n", l, lc->bind_host, lc->bind_port);
         mtlb_prom_printf(b, "listeners[%zu].backend: %s\n", l, lc->backend);
         mtlb_prom_printf(b, "listeners[%zu].ktls: %s\n", l, ktls[lc->ktls]);
-        mtlb_prom_printf(b, "listeners[%zu].alpn:%s%s\n", l,
-                         lc->alpn & MTLB_ALPN_H2 ? " h2" : "",
+        mtlb_prom_printf(b, "listeners[%zu].alpn:%s%s\n", l, lc->alpn & MTLB_ALPN_H2 ? " h2" : "",
                          lc->alpn & MTLB_ALPN_HTTP11 ? " http/1.1" : "");
         for (size_t d = 0; d < lc->n_domains; d++) {
             domain_text(b, l, d, &lc->domains[d]);
@@ -62,8 +61,7 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
                          cfg->backends[p].name, p);
         for (size_t s = 0; s < cfg->backends[p].n_servers; s++) {
             const struct mtlb_server_cfg *sc = &cfg->backends[p].servers[s];
-            mtlb_prom_printf(b, strchr(sc->host, ':') ? " [%s]:%u" : " %s:%u", sc->host,
-                             sc->port);
+            mtlb_prom_printf(b, strchr(sc->host, ':') ? " [%s]:%u" : " %s:%u", sc->host, sc->port);
         }
         mtlb_prom_printf(b, "\n");
     }
@@ -76,8 +74,8 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
                      "timeouts.backend_idle: %ums\ntimeouts.drain: %ums\n"
                      "timeouts.shutdown_delay: %ums\n",
                      t->handshake_ms, t->client_header_ms, t->client_body_ms, t->client_idle_ms,
-                     t->backend_connect_ms, t->backend_response_ms, t->backend_idle_ms,
-                     t->drain_ms, t->shutdown_delay_ms);
+                     t->backend_connect_ms, t->backend_response_ms, t->backend_idle_ms, t->drain_ms,
+                     t->shutdown_delay_ms);
     mtlb_prom_printf(b,
                      "limits.max_header_bytes: %u\nlimits.max_headers: %u\n"
                      "limits.max_connections: %u\nlimits.h2_max_concurrent_streams: %u\n",

@@ -8,7 +8,7 @@
 #include "mtlb/prom.h"
 
 const uint64_t mtlb_prom_bucket_us[MTLB_PROM_BUCKETS] = {
-    500,    1000,    2500,    5000,    10000,   25000,   50000,    100000,
+    500,    1000,   2500,    5000,    10000,   25000,    50000,    100000,
     250000, 500000, 1000000, 2500000, 5000000, 10000000, 20000000, 30000000,
 };
 
@@ -86,8 +86,7 @@ void mtlb_prom_label(struct mtlb_prom_buf *b, const char *s)
     b->p[b->len] = '\0';
 }
 
-void mtlb_prom_family(struct mtlb_prom_buf *b, const char *name, const char *type,
-                      const char *help)
+void mtlb_prom_family(struct mtlb_prom_buf *b, const char *name, const char *type, const char *help)
 {
     mtlb_prom_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }

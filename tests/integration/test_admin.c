@@ -55,8 +55,8 @@ static int admin_req(const char *method, const char *path, char **body)
     it_conn_timeout(c, 3000);
     snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
     cr_assert_eq(it_conn_sends(c, req), 0);
-    cr_assert_eq(it_read_response(c, &r, strcmp(method, "HEAD") == 0), 0, "%s %s: %s", method,
-                 path, c->err);
+    cr_assert_eq(it_read_response(c, &r, strcmp(method, "HEAD") == 0), 0, "%s %s: %s", method, path,
+                 c->err);
     int status = r.status;
     if (body != NULL) {
         *body = strdup(r.body ? r.body : "");
@@ -145,10 +145,9 @@ Test(admin, requests_and_handshakes_move_for_http1_and_h2)
 {
     struct it_config cfg = {0};
     start_admin(&cfg);
-    const char *h1_200 = series("mtlb_requests_total{" LST ",proto=\"http/1.1\",code=\"200\"}",
-                                env.port);
-    const char *h2_200 = series("mtlb_requests_total{" LST ",proto=\"h2\",code=\"200\"}",
-                                env.port);
+    const char *h1_200 =
+        series("mtlb_requests_total{" LST ",proto=\"http/1.1\",code=\"200\"}", env.port);
+    const char *h2_200 = series("mtlb_requests_total{" LST ",proto=\"h2\",code=\"200\"}", env.port);
     const char *be_200 =
         series("mtlb_backend_requests_total{backend=\"app\",server=\"127.0.0.1:%u\",code=\"200\"}",
                cfg.servers[0]);
@@ -179,23 +178,23 @@ Test(admin, requests_and_handshakes_move_for_http1_and_h2)
     cr_assert_eq(metric(m, be_200), 4, "the backend answered 200 four times:\n%s", m);
     cr_assert_eq(metric(m, "mtlb_request_duration_seconds_count"), 5, "%s", m);
     cr_assert_eq(metric(m, "mtlb_request_duration_seconds_bucket{le=\"+Inf\"}"), 5);
-    cr_assert_eq(metric(m, series("mtlb_handshakes_total{" LST "," DOM
-                                  ",result=\"ok\",resumed=\"false\"}",
-                                  env.port)),
-                 5, "five handshakes (4 HTTP/1.1, 1 h2):\n%s", m);
-    cr_assert_eq(metric(m, series("mtlb_client_verify_total{" LST "," DOM ",verify=\"SUCCESS\"}",
-                                  env.port)),
-                 5);
+    cr_assert_eq(
+        metric(m, series("mtlb_handshakes_total{" LST "," DOM ",result=\"ok\",resumed=\"false\"}",
+                         env.port)),
+        5, "five handshakes (4 HTTP/1.1, 1 h2):\n%s", m);
+    cr_assert_eq(
+        metric(m, series("mtlb_client_verify_total{" LST "," DOM ",verify=\"SUCCESS\"}", env.port)),
+        5);
     double total = 0;
     for (int t = 0; t < 3; t++) {
         static const char *const tr[] = {"userspace", "ktls-tx", "ktls"};
-        total += metric(m, series("mtlb_connections_total{" LST ",transport=\"%s\"}", env.port,
-                                  tr[t]));
+        total +=
+            metric(m, series("mtlb_connections_total{" LST ",transport=\"%s\"}", env.port, tr[t]));
     }
     cr_assert_eq(total, 5, "five connections over all transports");
-    cr_assert_eq(metric(m, series("mtlb_requests_total{" LST ",proto=\"http/1.1\",code=\"404\"}",
-                                  env.port)),
-                 1);
+    cr_assert_eq(
+        metric(m, series("mtlb_requests_total{" LST ",proto=\"http/1.1\",code=\"404\"}", env.port)),
+        1);
     cr_assert_eq(metric(m, series("mtlb_backend_up{backend=\"app\",server=\"127.0.0.1:%u\"}",
                                   cfg.servers[0])),
                  1);
@@ -216,12 +215,12 @@ Test(admin, requests_are_counted_by_exact_code)
     int status = r.status;
     it_response_fini(&r);
     cr_assert_eq(status, 503);
-    const char *s = series("mtlb_requests_total{" LST ",proto=\"http/1.1\",code=\"503\"}",
-                           env.port);
+    const char *s =
+        series("mtlb_requests_total{" LST ",proto=\"http/1.1\",code=\"503\"}", env.port);
     cr_assert_eq(wait_metric(s, 1), 1, "code 503 counted");
-    const char *be = series(
-        "mtlb_backend_requests_total{backend=\"app\",server=\"127.0.0.1:%u\",code=\"503\"}",
-        cfg.servers[0]);
+    const char *be =
+        series("mtlb_backend_requests_total{backend=\"app\",server=\"127.0.0.1:%u\",code=\"503\"}",
+               cfg.servers[0]);
     cr_assert_eq(scrape_one(be), 1, "the backend's own 503");
 }
 
@@ -257,12 +256,10 @@ Test(admin, refused_client_with_missing_intermediate_counts_missing_issuer)
     struct it_config cfg = {.n_domains = 1};
     cfg.domains[0].truststore = "trust/root-only.pem";
     start_admin(&cfg);
-    const char *reason = series("mtlb_client_verify_failures_total{" LST "," DOM
-                                ",reason=\"missing_issuer\"}",
-                                env.port);
-    const char *failed = series("mtlb_handshakes_total{" LST "," DOM
-                                ",result=\"failed\",resumed=\"false\"}",
-                                env.port);
+    const char *reason = series(
+        "mtlb_client_verify_failures_total{" LST "," DOM ",reason=\"missing_issuer\"}", env.port);
+    const char *failed = series(
+        "mtlb_handshakes_total{" LST "," DOM ",result=\"failed\",resumed=\"false\"}", env.port);
     cr_assert_eq(scrape_one(reason), 0, "series present at 0 before any refusal");
     const int versions[] = {TLS1_2_VERSION, TLS1_3_VERSION};
     for (int i = 0; i < 2; i++) {
@@ -276,13 +273,13 @@ Test(admin, refused_client_with_missing_intermediate_counts_missing_issuer)
     cr_assert_eq(wait_metric(reason, 2), 2, "both refusals are missing_issuer");
     char *m = scrape();
     cr_assert_eq(metric(m, failed), 2, "%s", m);
-    cr_assert_eq(metric(m, series("mtlb_client_verify_total{" LST "," DOM ",verify=\"FAILED\"}",
-                                  env.port)),
-                 2);
-    cr_assert_eq(metric(m, series("mtlb_client_verify_failures_total{" LST "," DOM
-                                  ",reason=\"unknown_ca\"}",
-                                  env.port)),
-                 0);
+    cr_assert_eq(
+        metric(m, series("mtlb_client_verify_total{" LST "," DOM ",verify=\"FAILED\"}", env.port)),
+        2);
+    cr_assert_eq(
+        metric(m, series("mtlb_client_verify_failures_total{" LST "," DOM ",reason=\"unknown_ca\"}",
+                         env.port)),
+        0);
     free(m);
 }
 
@@ -295,9 +292,8 @@ Test(admin, no_certificate_in_mandatory_mode_is_counted)
     it_tls_exchange(env.port, &bare, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &x);
     cr_assert_neq(x.outcome, IT_OK);
     it_exchange_fini(&x);
-    const char *s = series("mtlb_client_verify_failures_total{" LST "," DOM
-                           ",reason=\"no_certificate\"}",
-                           env.port);
+    const char *s = series(
+        "mtlb_client_verify_failures_total{" LST "," DOM ",reason=\"no_certificate\"}", env.port);
     cr_assert_eq(wait_metric(s, 1), 1);
 }
 
@@ -311,13 +307,13 @@ Test(admin, dead_server_is_down_counted_and_pool_not_ready)
     it_get(env.port, &good, "/", &r);
     cr_assert_eq(r.status, 503);
     it_response_fini(&r);
-    const char *fails = series(
-        "mtlb_backend_connect_failures_total{backend=\"app\",server=\"127.0.0.1:%u\"}",
-        cfg.servers[0]);
+    const char *fails =
+        series("mtlb_backend_connect_failures_total{backend=\"app\",server=\"127.0.0.1:%u\"}",
+               cfg.servers[0]);
     cr_assert_geq(wait_metric(fails, 1), 1);
     /* Published by the worker on its next tick (100 ms). */
-    const char *up = series("mtlb_backend_up{backend=\"app\",server=\"127.0.0.1:%u\"}",
-                            cfg.servers[0]);
+    const char *up =
+        series("mtlb_backend_up{backend=\"app\",server=\"127.0.0.1:%u\"}", cfg.servers[0]);
     double v = 1;
     for (int i = 0; i < 20 && v != 0; i++) {
         usleep(50000);
