@@ -205,6 +205,44 @@ Test(admin, requests_and_handshakes_move_for_http1_and_h2)
     free(m);
 }
 
+/* Connections held by workers, over every transport. */
+static double open_connections(void)
+{
+    static const char *const tr[] = {"userspace", "ktls-tx", "ktls"};
+    char *m = scrape();
+    double total = 0;
+    for (int t = 0; t < 3; t++) {
+        total += metric(m, series("mtlb_connections_open{" LST ",transport=\"%s\"}", env.port,
+                                  tr[t]));
+    }
+    free(m);
+    return total;
+}
+
+Test(admin, connections_open_follows_a_kept_alive_connection)
+{
+    struct it_config cfg = {0};
+    start_admin(&cfg);
+    cr_assert_eq(open_connections(), 0);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 3000);
+    cr_assert_eq(it_conn_sends(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    cr_assert_eq(open_connections(), 1, "the kept-alive connection is open");
+    it_conn_close(c);
+    double open = 1;
+    for (int i = 0; i < 50 && open != 0; i++) {
+        usleep(20000);
+        open = open_connections();
+    }
+    cr_assert_eq(open, 0, "closed again");
+}
+
 /* A backend's 503 is counted under its own code, for the client and for the server. */
 Test(admin, requests_are_counted_by_exact_code)
 {
