@@ -212,8 +212,8 @@ static double open_connections(void)
     char *m = scrape();
     double total = 0;
     for (int t = 0; t < 3; t++) {
-        total += metric(m, series("mtlb_connections_open{" LST ",transport=\"%s\"}", env.port,
-                                  tr[t]));
+        total +=
+            metric(m, series("mtlb_connections_open{" LST ",transport=\"%s\"}", env.port, tr[t]));
     }
     free(m);
     return total;
