@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include "mtlb/admin.h"
 #include "mtlb/config.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
@@ -16,11 +17,13 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: mtlb -c FILE [-t]\n"
+                 "       mtlb health http://HOST:PORT/PATH\n"
                  "  -c, --config FILE  configuration file (YAML)\n"
                  "  -t, --test         load and validate the configuration and every certificate,\n"
                  "                     key, truststore and CRL it names, then exit\n"
                  "  -v, --version      print the version and exit\n"
-                 "  -h, --help         print this help and exit\n");
+                 "  -h, --help         print this help and exit\n"
+                 "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1\n");
 }
 
 int main(int argc, char **argv)
@@ -36,6 +39,9 @@ int main(int argc, char **argv)
     bool test = false;
     int opt;
 
+    if (argc >= 2 && strcmp(argv[1], "health") == 0) {
+        return mtlb_health_main(argc, argv);
+    }
     while ((opt = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':

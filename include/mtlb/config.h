@@ -92,6 +92,17 @@ struct mtlb_timeouts_cfg {
         backend_response_ms;  /* request sent -> response head; also between body reads (30 s) */
     uint32_t backend_idle_ms; /* pooled idle keep-alive connection lifetime (30 s) */
     uint32_t drain_ms;        /* graceful shutdown (10 s) */
+    /* After SIGTERM: /readyz says 503 at once, listeners keep accepting this long, then
+     * close and the drain starts (0: no delay; 5 s suits Kubernetes). */
+    uint32_t shutdown_delay_ms;
+};
+
+/* admin: the plain-HTTP admin listener (metrics, health, config). Off when bind_host is NULL.
+ * Loopback addresses only: client_auth on the admin listener is not implemented. */
+struct mtlb_admin_cfg {
+    char *bind_host;
+    uint16_t bind_port;
+    unsigned bind_line; /* line of `bind:` (1-based), for start-up errors */
 };
 
 struct mtlb_limits_cfg {
@@ -122,6 +133,7 @@ struct mtlb_config {
      * headers.request_trailers: drop (default) | forward */
     struct mtlb_header_policy header_policy;
     enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
+    struct mtlb_admin_cfg admin;
 };
 
 /* Reads and validates the YAML file at path. On success returns 0 and *out owns a new

@@ -57,5 +57,6 @@ void mtlb_access_flush(void);
 bool mtlb_access_enabled(void);
 
 uint64_t mtlb_now_ms(void); /* CLOCK_MONOTONIC in milliseconds */
+uint64_t mtlb_now_us(void); /* CLOCK_MONOTONIC in microseconds */
 
 #endif

@@ -21,9 +21,11 @@
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
 #include "mtlb/retry.h"
+#include "mtlb/stats.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
+struct mtlb_admin;
 struct mtlb_worker;
 
 /* ---- timers: one FIFO list per timeout class, all entries of a list share one duration, so
@@ -126,6 +128,7 @@ struct mtlb_h2x {
     size_t trailer_len;
     int status;
     uint64_t resp_bytes, started_ms;
+    uint64_t started_us; /* for mtlb_request_duration_seconds */
     char method[16];
     char *path;
 };
@@ -202,6 +205,7 @@ struct mtlb_client {
     uint64_t resp_bytes;
     int status;
     uint64_t started_ms;
+    uint64_t started_us; /* for mtlb_request_duration_seconds */
 };
 
 struct mtlb_pool_rt {
@@ -236,6 +240,9 @@ struct mtlb_worker {
     struct mtlb_client *grave_clients;
     struct mtlb_upstream *grave_upstreams;
     uint64_t now_ms;
+    uint64_t now_us;          /* the same instant in microseconds (request durations) */
+    uint64_t published_ms;    /* last time backend health went to stats->be_down */
+    struct mtlb_stats *stats; /* read by the admin thread */
     bool stopping;
     uint64_t stop_deadline_ms;
     struct mtlb_counters ctr;
@@ -276,7 +283,25 @@ struct mtlb_server {
     atomic_int live_conns;
     atomic_uint next_worker;
     bool *ktls; /* per listener: kTLS allowed (config and kernel) */
+    struct mtlb_stats_layout layout;
+    struct mtlb_stats **acceptor_stats; /* [n_acceptors], each written by its acceptor */
+    atomic_int phase;                   /* enum mtlb_phase, written by main, read by admin */
+    struct mtlb_admin *admin;           /* NULL when admin.bind is not set */
 };
+
+enum mtlb_phase {
+    MTLB_PHASE_STARTING = 0, /* threads are being started */
+    MTLB_PHASE_READY,        /* every listener accepts */
+    MTLB_PHASE_DRAINING,     /* SIGTERM: shutdown_delay, then the drain */
+};
+
+/* Counts one finished request (HTTP/1.1 or HTTP/2 stream) in the worker's stats. */
+void mtlb_stats_exchange(struct mtlb_worker *w, size_t listener, int proto, int status,
+                         uint64_t started_us);
+/* Counts a response head received from server (pool, server). */
+void mtlb_stats_backend(struct mtlb_worker *w, size_t pool, size_t server, int status);
+/* Counts a failed or timed-out connect to (pool, server). */
+void mtlb_stats_connect_failed(struct mtlb_worker *w, size_t pool, size_t server);
 
 /* ---- buffers (worker.c) ---- */
 int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap);

@@ -80,6 +80,24 @@ SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_
  * connection). 0, -EKEYEXPIRED or -ENOMEM. */
 int mtlb_tls_identity(SSL *ssl, enum mtlb_dn_format fmt, struct mtlb_identity *id);
 
+/* Client-certificate failure reasons (mtlb_client_verify_failures_total's `reason`). */
+enum mtlb_verify_reason {
+    MTLB_VR_UNKNOWN_CA = 0,
+    MTLB_VR_MISSING_ISSUER,
+    MTLB_VR_EXPIRED,
+    MTLB_VR_NOT_YET_VALID,
+    MTLB_VR_REVOKED,
+    MTLB_VR_CRL_ERROR,
+    MTLB_VR_BAD_PURPOSE,
+    MTLB_VR_NO_CERTIFICATE,
+    MTLB_VR_OTHER,
+    MTLB_VR_COUNT
+};
+/* The fixed token of r ("missing_issuer" ...). Any thread. */
+const char *mtlb_verify_reason_token(enum mtlb_verify_reason r);
+/* The reason for an X.509 verification error (X509_V_ERR_*). Any thread. */
+enum mtlb_verify_reason mtlb_tls_verify_reason(long x509_err);
+
 /* Describes why a handshake failed (OpenSSL error queue and verify result) into buf for the
  * log line; clears the thread's error queue. */
 const char *mtlb_tls_error_string(SSL *ssl, char *buf, size_t cap);

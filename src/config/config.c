@@ -258,6 +258,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
     }
     free(cfg->backends);
     free(cfg->log.access_log);
+    free(cfg->admin.bind_host);
     free(cfg->path);
     free(cfg);
 }

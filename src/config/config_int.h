@@ -82,6 +82,10 @@ int mtlb_cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
 int mtlb_cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
                   uint32_t *out);
 int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms);
+/* The same, 0 allowed (a delay that may be off). */
+int mtlb_cfg_duration0(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms);
+/* True for an IP literal in 127.0.0.0/8 or ::1 (no name lookup). */
+bool mtlb_cfg_is_loopback(const char *host);
 int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
                     size_t n_words, int *out);
 int mtlb_cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);

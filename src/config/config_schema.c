@@ -431,6 +431,41 @@ static int read_backends(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const s
                       item_backend);
 }
 
+static int read_delay(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    (void)f;
+    return mtlb_cfg_duration0(ctx, v, dst);
+}
+
+/* The admin listener answers without authentication, so it may only be reachable from this
+ * host. Refused here, so `mtlb -t` and start-up say so with file:line:col. */
+static int read_admin_bind(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                           const struct cfg_field *f)
+{
+    struct mtlb_admin_cfg *a = dst;
+    int rc = mtlb_cfg_addr(ctx, v, false, &a->bind_host, &a->bind_port);
+
+    (void)f;
+    a->bind_line = (unsigned)v->start_mark.line + 1;
+    if (rc == 0 && !mtlb_cfg_is_loopback(a->bind_host)) {
+        rc = mtlb_cfg_err(ctx, v,
+                          "%s is not a loopback address; the admin listener serves plain HTTP "
+                          "without client authentication (client_auth on the admin listener is "
+                          "not implemented), so it binds to 127.0.0.0/8 or ::1 only",
+                          a->bind_host);
+    }
+    return rc;
+}
+
+static int read_admin(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"bind", read_admin_bind, true, 0, 0, 0},
+    };
+    (void)f;
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
 #define TM(key, field)                                                                             \
     {                                                                                              \
         key, read_duration, false, offsetof(struct mtlb_timeouts_cfg, field), 0, 0                 \
@@ -447,6 +482,8 @@ static int read_timeouts(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const s
         TM("backend_response", backend_response_ms),
         TM("backend_idle", backend_idle_ms),
         TM("drain", drain_ms),
+        {"shutdown_delay", read_delay, false, offsetof(struct mtlb_timeouts_cfg, shutdown_delay_ms),
+         0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
@@ -509,6 +546,7 @@ static const struct cfg_field root_fields[] = {
     {"log", read_log, false, offsetof(struct mtlb_config, log), 0, 0},
     {"headers", read_headers, false, 0, 0, 0},
     {"io", read_io, false, 0, 0, 0},
+    {"admin", read_admin, false, offsetof(struct mtlb_config, admin), 0, 0},
 };
 
 static int cmp_dup_name(const void *key, const void *elem)

@@ -1,6 +1,7 @@
 /* Config scalars: strings, bounded integers, durations, word choices, file paths resolved
  * against the config directory, host:port addresses and SNI names.
  * Pure: paths are only joined as strings, never opened or checked on disk. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,8 @@ int mtlb_cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, ui
     return 0;
 }
 
-int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms)
+static int cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, bool allow_zero,
+                        uint32_t *out_ms)
 {
     static const struct {
         const char *unit;
@@ -130,7 +132,7 @@ int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *ou
             if (len - end != strlen(units[i].unit) || memcmp(s + end, units[i].unit, len - end)) {
                 continue;
             }
-            if (v == 0) {
+            if (v == 0 && !allow_zero) {
                 return mtlb_cfg_err(ctx, node, "duration must be greater than 0");
             }
             if (v * units[i].ms > UINT32_MAX) {
@@ -143,6 +145,16 @@ int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *ou
     mtlb_cfg_quote(node, what, sizeof(what));
     return mtlb_cfg_err(ctx, node, "expected a duration such as 500ms, 10s, 2m or 30, got %s",
                         what);
+}
+
+int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms)
+{
+    return cfg_duration(ctx, node, false, out_ms);
+}
+
+int mtlb_cfg_duration0(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms)
+{
+    return cfg_duration(ctx, node, true, out_ms);
 }
 
 int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
@@ -370,4 +382,17 @@ int mtlb_cfg_sni_name(struct cfg_ctx *ctx, const yaml_node_t *node, char **out)
     }
     *out = name;
     return 0;
+}
+
+/* A literal only: a name could resolve anywhere, and the check must not depend on DNS or
+ * /etc/hosts (inet_pton parses, it does no I/O). */
+bool mtlb_cfg_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    }
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }

@@ -49,6 +49,7 @@ struct mtlb_acceptor {
     struct mtlb_client pending; /* sentinel: handshakes in deadline order */
     struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
     uint32_t handshake_ms;
+    struct mtlb_stats *stats; /* owned by the server; this thread is its only writer */
 };
 
 /* Every acceptor's epoll waits on every listening socket. EPOLLEXCLUSIVE: a new connection
@@ -78,6 +79,7 @@ int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_ac
     a->srv = srv;
     a->index = index;
     a->handshake_ms = cfg->timeouts.handshake_ms;
+    a->stats = srv->acceptor_stats[index];
     a->pending.next = a->pending.prev = &a->pending;
     a->lingering.next = a->lingering.prev = &a->lingering;
     a->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -164,6 +166,22 @@ static void hs_linger(struct mtlb_acceptor *a, struct mtlb_client *c)
     linger_read(a, lg);
 }
 
+/* Counts a handshake's outcome and its client-certificate verdict for /metrics. The domain is
+ * the one SNI chose so far (the listener's first before SNI was read). */
+static void count_handshake(struct mtlb_acceptor *a, const struct mtlb_client *c, bool ok,
+                            bool resumed, int verify, enum mtlb_verify_reason reason)
+{
+    size_t d = a->srv->layout.domain_base[c->listener] + c->tls_info.domain;
+
+    mtlb_counter_add(&a->stats->handshakes[d * 4 + (ok ? 0 : 2) + (resumed ? 1 : 0)], 1);
+    if (verify >= 0) {
+        mtlb_counter_add(&a->stats->verify[d * 3 + (size_t)verify], 1);
+    }
+    if (verify == MTLB_VERIFY_FAILED) {
+        mtlb_counter_add(&a->stats->verify_fail[d * MTLB_VR_COUNT + reason], 1);
+    }
+}
+
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     struct mtlb_server *srv = a->srv;
@@ -186,6 +204,9 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
         mtlb_client_free(c);
         return;
     }
+    /* optional mode: a refused certificate still completes the handshake (FAILED). */
+    count_handshake(a, c, true, SSL_session_reused(c->ssl) == 1, (int)c->identity.verify,
+                    mtlb_tls_verify_reason(c->tls_info.first_error));
     if (why[0] != '\0') {
         static struct mtlb_ratelimit rl;
         char q[160];
@@ -239,6 +260,13 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     /* A connect and close with no byte sent is a TCP health probe, not a refusal. */
     bool probe = reason == SSL_R_UNEXPECTED_EOF_WHILE_READING &&
                  BIO_number_read(SSL_get_rbio(c->ssl)) == 0;
+    if (!probe) {
+        bool no_cert = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+        bool refused = c->tls_info.first_error != X509_V_OK || no_cert;
+        count_handshake(a, c, false, false, refused ? MTLB_VERIFY_FAILED : -1,
+                        no_cert ? MTLB_VR_NO_CERTIFICATE
+                                : mtlb_tls_verify_reason(c->tls_info.first_error));
+    }
     mtlb_log_rl(&rl, 20, logged || probe ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=handshake_failed reason=%s",
                 (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
@@ -355,6 +383,7 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
                     "conn=%llu peer=%s domain=%s event=handshake_timeout timeout_ms=%u",
                     (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
                     (unsigned)a->handshake_ms);
+        count_handshake(a, c, false, false, -1, MTLB_VR_OTHER);
         hs_drop(a, c);
     }
     while (a->lingering.next != &a->lingering) {
@@ -395,6 +424,7 @@ static void *acceptor_main(void *arg)
     mtlb_log_set_thread(name);
     int timeout = 200;
     while (!atomic_load(&a->srv->stop)) {
+        mtlb_counter_set(&a->stats->heartbeat_ms, mtlb_now_ms());
         int n = epoll_wait(a->epfd, evs, MAX_EVENTS, timeout);
         /* Handshakes past their first flight go first: finishing one is cheaper than
          * starting one (the server's signature), and under a burst it keeps the handshake
@@ -411,6 +441,7 @@ static void *acceptor_main(void *arg)
         }
         timeout = expire(a, mtlb_now_ms());
     }
+    mtlb_counter_set(&a->stats->heartbeat_ms, MTLB_STATS_EXITED);
     return NULL;
 }
 

@@ -87,6 +87,7 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     w->n_clients++;
     w->ctr.accepted++;
     w->ctr.transport[c->transport]++;
+    mtlb_counter_add(&w->stats->conn_opened[c->listener * MTLB_TRANSPORT_COUNT + c->transport], 1);
     c->timer.kind = -1;
     if (w->block_size == 0) {
         w->block_size = mtlb_client_block_size(cfg);
@@ -478,6 +479,7 @@ static void read_head(struct mtlb_client *c)
     }
     if (!had_bytes) {
         c->started_ms = c->w->now_ms; /* the request's first byte: its duration starts */
+        c->started_us = c->w->now_us;
         c->resp_bytes = 0;
         if (c->timer.kind == MTLB_T_CLIENT_IDLE) {
             mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);

@@ -34,6 +34,7 @@ static void log_exchange(struct mtlb_h2x *x)
 {
     struct mtlb_slice m = {x->method, strlen(x->method)};
     struct mtlb_slice p = {x->path ? x->path : "", x->path ? strlen(x->path) : 0};
+    mtlb_stats_exchange(x->c->w, x->c->listener, MTLB_STATS_H2, x->status, x->started_us);
     mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->up, m, p, "h2");
 }
 
@@ -157,6 +158,7 @@ static void on_request(struct mtlb_h2_stream *s)
     x->s = s;
     x->pool = w->srv->cfg->listeners[c->listener].backend_index;
     x->started_ms = w->now_ms;
+    x->started_us = w->now_us;
     w->ctr.requests++;
     if (status != 0) {
         fail(x, status);
@@ -422,6 +424,7 @@ static int parse_head(struct mtlb_h2x *x)
             return -1;
         }
         x->status = resp.status;
+        mtlb_stats_backend(w, u->pool, u->server, x->status);
         x->resp_body = resp.body;
         x->resp_left = resp.content_length;
         x->keepalive = resp.keep_alive && resp.body != MTLB_BODY_UNTIL_CLOSE;

@@ -54,6 +54,14 @@ bool mtlb_log_enabled(int level)
     return level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
+uint64_t mtlb_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 uint64_t mtlb_now_ms(void)
 {
     struct timespec ts;

@@ -303,6 +303,7 @@ static int parse_head(struct mtlb_client *c)
         c->resp_head_off = 0;
         c->resp_head_done = c->resp_started = true;
         c->status = c->resp.status;
+        mtlb_stats_backend(w, u->pool, u->server, c->status);
         c->resp_ready = 0;
         c->resp_framed = c->resp.body == MTLB_BODY_NONE;
         c->resp_body_left = c->resp.body == MTLB_BODY_LENGTH ? c->resp.content_length : 0;
@@ -338,6 +339,7 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
     /* A pipelined request's clock starts when mtlb turns to it; an idle connection's at the
      * first byte (read_head). */
     c->started_ms = c->w->now_ms;
+    c->started_us = c->w->now_us;
     c->resp_bytes = 0;
     mtlb_timer_arm(c->w, &c->timer, c->rx.len ? MTLB_T_CLIENT_HEADER : MTLB_T_CLIENT_IDLE);
     mtlb_client_pump(c);

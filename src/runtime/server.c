@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mtlb/admin.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
@@ -266,6 +267,10 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     if (rc == 0) {
         rc = init_ktls(srv, true, err, errlen);
     }
+    /* The admin socket first: once a listener accepts, /readyz can be asked. */
+    if (rc == 0 && cfg->admin.bind_host != NULL) {
+        rc = mtlb_admin_create(srv, &srv->admin, err, errlen);
+    }
     if (rc == 0) {
         rc = open_listeners(srv, err, errlen);
     }
@@ -277,8 +282,16 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
     srv->n_acceptors = cfg->acceptors ? cfg->acceptors : 1;
     srv->acceptors = calloc(srv->n_acceptors, sizeof(*srv->acceptors));
-    if (srv->workers == NULL || srv->acceptors == NULL) {
+    srv->acceptor_stats = calloc(srv->n_acceptors, sizeof(*srv->acceptor_stats));
+    if (srv->workers == NULL || srv->acceptors == NULL || srv->acceptor_stats == NULL ||
+        mtlb_stats_layout_init(&srv->layout, cfg) != 0) {
         return -ENOMEM;
+    }
+    for (unsigned i = 0; i < srv->n_acceptors; i++) {
+        srv->acceptor_stats[i] = mtlb_stats_create(&srv->layout);
+        if (srv->acceptor_stats[i] == NULL) {
+            return -ENOMEM;
+        }
     }
     for (unsigned i = 0; i < srv->n_workers; i++) {
         rc = mtlb_worker_init(&srv->workers[i], srv, i);
@@ -328,6 +341,44 @@ static void reopen_logs(void)
     }
 }
 
+/* Acts on a signal that does not stop the process; true for SIGTERM and SIGINT. */
+static bool stop_signal(int sig)
+{
+    if (sig == SIGHUP) {
+        mtlb_log(MTLB_LOG_WARN, "event=reload_ignored reason=\"configuration reload is not "
+                                "supported yet; restart to apply changes\"");
+        return false;
+    }
+    if (sig == SIGUSR1) {
+        reopen_logs();
+        return false;
+    }
+    if (sig == SIGUSR2) {
+        mtlb_log(MTLB_LOG_WARN, "event=signal_ignored signal=SIGUSR2 reason=\"no action is "
+                                "bound to SIGUSR2\"");
+        return false;
+    }
+    return true;
+}
+
+/* timeouts.shutdown_delay: /readyz already says 503; the listeners keep accepting (and the
+ * workers keep serving) while a load balancer or Kubernetes takes this instance out of its
+ * endpoints. A second SIGTERM or SIGINT ends the delay at once. */
+static void shutdown_delay(const sigset_t *set, uint32_t delay_ms)
+{
+    uint64_t end = mtlb_now_ms() + delay_ms;
+
+    for (uint64_t now = mtlb_now_ms(); now < end; now = mtlb_now_ms()) {
+        uint64_t left = end - now;
+        struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0 && stop_signal(sig)) {
+            mtlb_log(MTLB_LOG_INFO, "event=shutdown_delay_cut signal=%d", sig);
+            return;
+        }
+    }
+}
+
 /* One line per listener; on a listener with several domains each has its own mode:
  * modes=api.example.com:mandatory,partner.example.com:optional. */
 static void log_listening(const struct mtlb_listener_cfg *lc)
@@ -356,7 +407,10 @@ int mtlb_server_run(struct mtlb_server *srv)
     /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
     handled_signals(&set);
     signal(SIGPIPE, SIG_IGN);
-    for (; started_workers < srv->n_workers; started_workers++) {
+    if (srv->admin != NULL) {
+        rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */
+    }
+    for (; rc == 0 && started_workers < srv->n_workers; started_workers++) {
         struct mtlb_worker *w = &srv->workers[started_workers];
         if (pthread_create(&w->thread, NULL, mtlb_worker_main, w) != 0) {
             rc = -EAGAIN;
@@ -377,30 +431,20 @@ int mtlb_server_run(struct mtlb_server *srv)
         }
         mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s",
                  MTLB_VERSION, srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
+        atomic_store(&srv->phase, MTLB_PHASE_READY);
     }
     while (rc == 0) {
         int sig = 0;
-        if (sigwait(&set, &sig) != 0) {
+        if (sigwait(&set, &sig) != 0 || !stop_signal(sig)) {
             continue;
         }
-        if (sig == SIGHUP) {
-            mtlb_log(MTLB_LOG_WARN, "event=reload_ignored reason=\"configuration reload is not "
-                                    "supported yet; restart to apply changes\"");
-            continue;
-        }
-        if (sig == SIGUSR1) {
-            reopen_logs();
-            continue;
-        }
-        if (sig == SIGUSR2) {
-            mtlb_log(MTLB_LOG_WARN, "event=signal_ignored signal=SIGUSR2 reason=\"no action is "
-                                    "bound to SIGUSR2\"");
-            continue;
-        }
-        mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d drain_ms=%u", sig,
-                 cfg->timeouts.drain_ms);
+        atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
+        mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d shutdown_delay_ms=%u drain_ms=%u", sig,
+                 cfg->timeouts.shutdown_delay_ms, cfg->timeouts.drain_ms);
+        shutdown_delay(&set, cfg->timeouts.shutdown_delay_ms);
         break;
     }
+    atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
     stop_all(srv);
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
@@ -410,6 +454,9 @@ int mtlb_server_run(struct mtlb_server *srv)
     for (unsigned i = 0; i < started_workers; i++) {
         pthread_join(srv->workers[i].thread, NULL);
     }
+    /* Last: /readyz answers 503 through the whole drain. */
+    mtlb_admin_destroy(srv->admin);
+    srv->admin = NULL;
     mtlb_log(MTLB_LOG_INFO, "event=stopped");
     return rc;
 }
@@ -430,6 +477,14 @@ void mtlb_server_fini(struct mtlb_server *srv)
         }
     }
     free(srv->workers);
+    mtlb_admin_destroy(srv->admin);
+    srv->admin = NULL;
+    for (unsigned i = 0; srv->acceptor_stats != NULL && i < srv->n_acceptors; i++) {
+        mtlb_stats_destroy(srv->acceptor_stats[i]);
+    }
+    free(srv->acceptor_stats);
+    srv->acceptor_stats = NULL;
+    mtlb_stats_layout_fini(&srv->layout);
     for (size_t p = 0; srv->backend_addrs != NULL && p < cfg->n_backends; p++) {
         free(srv->backend_addrs[p]);
     }

@@ -226,6 +226,7 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     mtlb_timer_disarm(&u->timer);
     if (res < 0) {
         w->ctr.upstream_fail++;
+        mtlb_stats_connect_failed(w, u->pool, u->server);
         mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
         if (u->x != NULL) {
             mtlb_h2x_upstream_failed(u->x, res);
@@ -410,6 +411,7 @@ void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
     }
     if (u->connecting) {
         w->ctr.upstream_fail++;
+        mtlb_stats_connect_failed(w, u->pool, u->server);
         mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
         if (u->x != NULL) {
             mtlb_h2x_upstream_failed(u->x, -ETIMEDOUT);

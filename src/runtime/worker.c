@@ -168,6 +168,10 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
         /* Offset the cursors so that workers do not all start on server 0. */
         mtlb_rr_init(&w->pools[p].rr, w->pools[p].health, n, index);
     }
+    w->stats = mtlb_stats_create(&srv->layout);
+    if (w->stats == NULL) {
+        return -ENOMEM;
+    }
     w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->wake_fd == -1) {
         return -errno;
@@ -208,6 +212,8 @@ void mtlb_worker_fini(struct mtlb_worker *w)
     }
     mtlb_io_destroy(w->io);
     w->io = NULL;
+    mtlb_stats_destroy(w->stats);
+    w->stats = NULL;
 }
 
 void mtlb_worker_bury(struct mtlb_worker *w)
@@ -215,6 +221,8 @@ void mtlb_worker_bury(struct mtlb_worker *w)
     while (w->grave_clients != NULL) {
         struct mtlb_client *c = w->grave_clients;
         w->grave_clients = c->grave_next;
+        mtlb_counter_add(&w->stats->conn_closed[c->listener * MTLB_TRANSPORT_COUNT + c->transport],
+                         1);
         mtlb_client_free(c);
     }
     while (w->grave_upstreams != NULL) {
@@ -290,6 +298,26 @@ static bool drain(struct mtlb_worker *w)
     return w->n_clients == 0 && w->n_upstreams == 0;
 }
 
+/* For the admin thread: the loop is alive (heartbeat), and, every PUBLISH_MS, which servers
+ * this worker has marked down (its passive health; see stats.h). */
+static void publish(struct mtlb_worker *w)
+{
+    mtlb_counter_set(&w->stats->heartbeat_ms, w->now_ms);
+    if (w->now_ms - w->published_ms < TICK_MS) {
+        return;
+    }
+    w->published_ms = w->now_ms;
+    const struct mtlb_stats_layout *l = &w->srv->layout;
+    for (size_t p = 0; p < l->n_pools; p++) {
+        const struct mtlb_rr *rr = &w->pools[p].rr;
+        for (size_t s = 0; s < rr->n; s++) {
+            uint64_t until = rr->health[s].down_until_ms;
+            mtlb_counter_set(&w->stats->be_down[l->server_base[p] + s],
+                             until != 0 && w->now_ms < until);
+        }
+    }
+}
+
 void *mtlb_worker_main(void *arg)
 {
     struct mtlb_worker *w = arg;
@@ -298,7 +326,9 @@ void *mtlb_worker_main(void *arg)
 
     snprintf(name, sizeof(name), "worker-%u", w->index);
     mtlb_log_set_thread(name);
-    w->now_ms = mtlb_now_ms();
+    w->now_us = mtlb_now_us();
+    w->now_ms = w->now_us / 1000;
+    publish(w);
     arm_wake(w);
     arm_tick(w);
     for (;;) {
@@ -307,7 +337,9 @@ void *mtlb_worker_main(void *arg)
             mtlb_log(MTLB_LOG_ERROR, "event=io_failed error=%d", -n);
             break;
         }
-        w->now_ms = mtlb_now_ms();
+        w->now_us = mtlb_now_us();
+        w->now_ms = w->now_us / 1000;
+        publish(w);
         for (int i = 0; i < n; i++) {
             dispatch(w, cqes[i].user_data, cqes[i].res);
         }
@@ -321,5 +353,6 @@ void *mtlb_worker_main(void *arg)
         }
     }
     mtlb_access_flush();
+    mtlb_counter_set(&w->stats->heartbeat_ms, MTLB_STATS_EXITED);
     return NULL;
 }

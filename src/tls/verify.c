@@ -375,3 +375,49 @@ const char *mtlb_tls_error_string(SSL *ssl, char *buf, size_t cap)
     }
     return buf;
 }
+
+const char *mtlb_verify_reason_token(enum mtlb_verify_reason r)
+{
+    static const char *const tokens[MTLB_VR_COUNT] = {
+        "unknown_ca", "missing_issuer", "expired",        "not_yet_valid", "revoked",
+        "crl_error",  "bad_purpose",    "no_certificate", "other",
+    };
+    return (unsigned)r < MTLB_VR_COUNT ? tokens[r] : "other";
+}
+
+enum mtlb_verify_reason mtlb_tls_verify_reason(long err)
+{
+    switch (err) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return MTLB_VR_MISSING_ISSUER;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_REJECTED:
+        return MTLB_VR_UNKNOWN_CA;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return MTLB_VR_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return MTLB_VR_NOT_YET_VALID;
+    case X509_V_ERR_CERT_REVOKED:
+        return MTLB_VR_REVOKED;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+        return MTLB_VR_CRL_ERROR;
+    case X509_V_ERR_INVALID_PURPOSE:
+        return MTLB_VR_BAD_PURPOSE;
+    default:
+        return MTLB_VR_OTHER;
+    }
+}

@@ -488,6 +488,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
             cfg->access_log ? cfg->access_log : "stdout");
     fprintf(f, "headers: {dn_format: slash%s%s}\n", cfg->headers ? ", " : "",
             cfg->headers ? cfg->headers : "");
+    if (cfg->admin_port != 0) {
+        fprintf(f, "admin: {bind: \"127.0.0.1:%u\"}\n", cfg->admin_port);
+    }
     /* The worker I/O backend: the test's choice, else MTLB_IT_IO for the whole run (the -epoll
      * suite), else mtlb's default. */
     const char *io = cfg->io ? cfg->io : getenv("MTLB_IT_IO");

@@ -42,6 +42,7 @@ struct it_config {
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
     const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
+    uint16_t admin_port; /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */
 };
 
 struct it_env {

@@ -67,10 +67,12 @@ static const char full_yaml[] =
     "  backend_response: 45s\n"
     "  backend_idle: 1h\n"
     "  drain: 3s\n"
+    "  shutdown_delay: 5s\n"
     "limits: {max_header_bytes: 32768, max_headers: 50, max_connections: 20000}\n"
     "log: {level: debug, access_log: logs/access.log}\n"
     "headers: {dn_format: rfc2253, underscores: pass, request_trailers: forward}\n"
-    "io: epoll\n";
+    "io: epoll\n"
+    "admin: {bind: \"127.0.0.1:9901\"}\n";
 
 Test(config, full_file)
 {
@@ -132,6 +134,10 @@ Test(config, full_file)
     cr_assert_eq(cfg->timeouts.backend_response_ms, 45000);
     cr_assert_eq(cfg->timeouts.backend_idle_ms, 3600000);
     cr_assert_eq(cfg->timeouts.drain_ms, 3000);
+    cr_assert_eq(cfg->timeouts.shutdown_delay_ms, 5000);
+    cr_assert_str_eq(cfg->admin.bind_host, "127.0.0.1");
+    cr_assert_eq(cfg->admin.bind_port, 9901);
+    cr_assert_eq(cfg->admin.bind_line, 44);
     cr_assert_eq(cfg->limits.max_header_bytes, 32768);
     cr_assert_eq(cfg->limits.max_headers, 50);
     cr_assert_eq(cfg->limits.max_connections, 20000);
@@ -177,6 +183,8 @@ Test(config, defaults)
     cr_assert_eq(cfg->timeouts.backend_response_ms, 30000);
     cr_assert_eq(cfg->timeouts.backend_idle_ms, 30000);
     cr_assert_eq(cfg->timeouts.drain_ms, 10000);
+    cr_assert_eq(cfg->timeouts.shutdown_delay_ms, 0, "no shutdown delay by default");
+    cr_assert_null(cfg->admin.bind_host, "the admin listener is off by default");
     cr_assert_eq(cfg->limits.max_header_bytes, 16384);
     cr_assert_eq(cfg->limits.max_headers, 100);
     cr_assert_eq(cfg->limits.max_connections, 10000);
@@ -274,6 +282,22 @@ Test(config, header_policy_words)
 }
 
 /* One validation error: the document, the return code and the exact message. */
+Test(config, admin_loopback_binds)
+{
+    static const char *const binds[] = {"\"127.0.0.1:9901\"", "\"127.0.0.53:1\"",
+                                        "\"[::1]:9901\""};
+    static const char *const hosts[] = {"127.0.0.1", "127.0.0.53", "::1"};
+    for (size_t i = 0; i < 3; i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof(yaml), "%sadmin: {bind: %s}\ntimeouts: {shutdown_delay: 0}\n",
+                 MIN_YAML, binds[i]);
+        struct mtlb_config *cfg = parse_ok(yaml);
+        cr_assert_str_eq(cfg->admin.bind_host, hosts[i]);
+        cr_assert_eq(cfg->timeouts.shutdown_delay_ms, 0, "0 turns the delay off");
+        mtlb_config_destroy(cfg);
+    }
+}
+
 struct err_case {
     char yaml[640];
     int rc;
@@ -308,7 +332,7 @@ ParameterizedTestParameters(config, rejects)
         {MIN_YAML "---\nfoo: 1\n", -EINVAL, "mtlb.yaml:12:1: only one YAML document is allowed"},
         {MIN_YAML "frobnicate: 1\n", -EINVAL,
          "mtlb.yaml:11:1: frobnicate: unknown key (expected one of listeners, backends, threads, "
-         "timeouts, limits, log, headers, io)"},
+         "timeouts, limits, log, headers, io, admin)"},
         {MIN_BACKEND, -EINVAL, "mtlb.yaml:1:1: listeners: missing required key"},
         {MIN_LISTENER, -EINVAL, "mtlb.yaml:1:1: backends: missing required key"},
         {"listeners: []\n" MIN_BACKEND, -EINVAL, "mtlb.yaml:1:12: listeners: must not be empty"},
@@ -478,7 +502,28 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:11:26: timeouts.backend_idle: duration too long (at most 4294967295ms)"},
         {MIN_YAML "timeouts: {idle: 5s}\n", -EINVAL,
          "mtlb.yaml:11:12: timeouts.idle: unknown key (expected one of handshake, client_header, "
-         "client_body, client_idle, backend_connect, backend_response, backend_idle, drain)"},
+         "client_body, client_idle, backend_connect, backend_response, backend_idle, drain, "
+         "shutdown_delay)"},
+        {MIN_YAML "timeouts: {shutdown_delay: 2x}\n", -EINVAL,
+         "mtlb.yaml:11:28: timeouts.shutdown_delay: expected a duration such as 500ms, 10s, 2m "
+         "or 30, got \"2x\""},
+        {MIN_YAML "admin: {bind: \"0.0.0.0:9901\"}\n", -EINVAL,
+         "mtlb.yaml:11:15: admin.bind: 0.0.0.0 is not a loopback address; the admin listener "
+         "serves plain HTTP without client authentication (client_auth on the admin listener is "
+         "not implemented), so it binds to 127.0.0.0/8 or ::1 only"},
+        {MIN_YAML "admin: {bind: \"10.1.2.3:9901\"}\n", -EINVAL,
+         "mtlb.yaml:11:15: admin.bind: 10.1.2.3 is not a loopback address; the admin listener "
+         "serves plain HTTP without client authentication (client_auth on the admin listener is "
+         "not implemented), so it binds to 127.0.0.0/8 or ::1 only"},
+        {MIN_YAML "admin: {bind: \"localhost:9901\"}\n", -EINVAL,
+         "mtlb.yaml:11:15: admin.bind: localhost is not a loopback address; the admin listener "
+         "serves plain HTTP without client authentication (client_auth on the admin listener is "
+         "not implemented), so it binds to 127.0.0.0/8 or ::1 only"},
+        {MIN_YAML "admin: {bind: \":9901\"}\n", -EINVAL,
+         "mtlb.yaml:11:15: admin.bind: missing host, got \":9901\""},
+        {MIN_YAML "admin: {}\n", -EINVAL, "mtlb.yaml:11:8: admin.bind: missing required key"},
+        {MIN_YAML "admin: {bind: \"127.0.0.1:9901\", client_auth: {mode: mandatory}}\n", -EINVAL,
+         "mtlb.yaml:11:33: admin.client_auth: unknown key (expected one of bind)"},
         {MIN_YAML "threads: {acceptors: 0}\n", -EINVAL,
          "mtlb.yaml:11:22: threads.acceptors: expected an integer in 1..256, got \"0\""},
         {MIN_YAML "threads: {acceptors: auto}\n", -EINVAL,

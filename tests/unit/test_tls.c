@@ -996,3 +996,35 @@ Test(tls_sni, misdirected_only_for_a_differently_verified_domain)
     tl.n_domains = 1;
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
 }
+
+/* mtlb_client_verify_failures_total's reason: each X.509 error to its fixed token. */
+Test(tls_verify, reason_tokens_for_x509_errors)
+{
+    static const struct {
+        long err;
+        const char *token;
+    } cases[] = {
+        {X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "missing_issuer"},
+        {X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "missing_issuer"},
+        {X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, "missing_issuer"},
+        {X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "unknown_ca"},
+        {X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "unknown_ca"},
+        {X509_V_ERR_CERT_REJECTED, "unknown_ca"},
+        {X509_V_ERR_CERT_HAS_EXPIRED, "expired"},
+        {X509_V_ERR_CERT_NOT_YET_VALID, "not_yet_valid"},
+        {X509_V_ERR_CERT_REVOKED, "revoked"},
+        {X509_V_ERR_UNABLE_TO_GET_CRL, "crl_error"},
+        {X509_V_ERR_CRL_HAS_EXPIRED, "crl_error"},
+        {X509_V_ERR_CRL_SIGNATURE_FAILURE, "crl_error"},
+        {X509_V_ERR_INVALID_PURPOSE, "bad_purpose"},
+        {X509_V_ERR_CERT_SIGNATURE_FAILURE, "other"},
+        {X509_V_ERR_PATH_LENGTH_EXCEEDED, "other"},
+        {X509_V_OK, "other"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_str_eq(mtlb_verify_reason_token(mtlb_tls_verify_reason(cases[i].err)),
+                         cases[i].token, "X.509 error %ld", cases[i].err);
+    }
+    cr_assert_str_eq(mtlb_verify_reason_token(MTLB_VR_NO_CERTIFICATE), "no_certificate");
+    cr_assert_str_eq(mtlb_verify_reason_token(MTLB_VR_COUNT), "other", "out of range");
+}

@@ -1,0 +1,336 @@
+/* The admin thread: one non-blocking listening socket on loopback, a small epoll loop, one
+ * request per connection (Connection: close), heads parsed with the strict HTTP/1.1 parser.
+ * Bounded: ADMIN_MAX_CONNS connections, ADMIN_HEAD_MAX bytes of request head, ADMIN_TIMEOUT_MS
+ * per connection. It reads the other threads' published counters and never blocks them. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "admin_int.h"
+#include "mtlb/admin.h"
+#include "mtlb/h1.h"
+#include "mtlb/log.h"
+
+#define ADMIN_MAX_CONNS 16
+#define ADMIN_HEAD_MAX 4096
+#define ADMIN_TIMEOUT_MS 5000
+#define ADMIN_TICK_MS 100
+
+struct admin_conn {
+    int fd; /* -1: free slot */
+    uint64_t deadline_ms;
+    size_t in_len;
+    char in[ADMIN_HEAD_MAX];
+    struct mtlb_prom_buf out; /* response being written */
+    size_t out_off;
+};
+
+struct mtlb_admin {
+    struct mtlb_server *srv;
+    int fd, epfd;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    struct mtlb_prom_buf config_text; /* GET /config, built once */
+    struct mtlb_prom_buf certs;       /* certificate expiry series, built once */
+    struct admin_conn conns[ADMIN_MAX_CONNS];
+};
+
+static int admin_listen(const struct mtlb_config *cfg, char *err, size_t errlen)
+{
+    const struct mtlb_admin_cfg *ac = &cfg->admin;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[8];
+    int one = 1;
+
+    snprintf(port, sizeof(port), "%u", ac->bind_port);
+    if (getaddrinfo(ac->bind_host, port, &hints, &res) != 0) {
+        snprintf(err, errlen, "%s:%u: admin.bind: cannot resolve %s", cfg->path, ac->bind_line,
+                 ac->bind_host);
+        return -EINVAL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, 64) == -1) {
+        int e = errno;
+        snprintf(err, errlen, "%s:%u: admin.bind: cannot listen on %s:%u: %s", cfg->path,
+                 ac->bind_line, ac->bind_host, ac->bind_port, strerror(e));
+        if (fd != -1) {
+            close(fd);
+        }
+        freeaddrinfo(res);
+        return -e;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int mtlb_admin_create(struct mtlb_server *srv, struct mtlb_admin **out, char *err, size_t errlen)
+{
+    struct mtlb_admin *a = calloc(1, sizeof(*a));
+
+    *out = a;
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    a->srv = srv;
+    a->fd = a->epfd = -1;
+    for (size_t i = 0; i < ADMIN_MAX_CONNS; i++) {
+        a->conns[i].fd = -1;
+    }
+    mtlb_admin_config_text(srv->cfg, &a->config_text);
+    mtlb_admin_cert_metrics(srv, &a->certs);
+    if (a->config_text.failed || a->certs.failed) {
+        return -ENOMEM;
+    }
+    a->fd = admin_listen(srv->cfg, err, errlen);
+    if (a->fd < 0) {
+        return a->fd;
+    }
+    a->epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (a->epfd == -1 || epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->fd, &ev) == -1) {
+        return -errno;
+    }
+    return 0;
+}
+
+static void conn_close(struct mtlb_admin *a, struct admin_conn *c)
+{
+    epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    mtlb_prom_fini(&c->out);
+}
+
+static void respond(struct admin_conn *c, int status, const char *ctype, const char *body,
+                    size_t len, bool head)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {{200, "OK"},
+                   {400, "Bad Request"},
+                   {404, "Not Found"},
+                   {405, "Method Not Allowed"},
+                   {431, "Request Header Fields Too Large"},
+                   {503, "Service Unavailable"},
+                   {500, "Internal Server Error"}};
+    const char *reason = "Error";
+
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        if (reasons[i].status == status) {
+            reason = reasons[i].reason;
+        }
+    }
+    mtlb_prom_fini(&c->out);
+    mtlb_prom_printf(&c->out,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     status, reason, ctype, len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    if (!head && len > 0) {
+        mtlb_prom_printf(&c->out, "%.*s", (int)len, body);
+    }
+    c->out_off = 0;
+}
+
+static void respond_text(struct admin_conn *c, int status, const char *text, bool head)
+{
+    respond(c, status, "text/plain; charset=utf-8", text, strlen(text), head);
+}
+
+static bool target_is(struct mtlb_slice t, const char *path)
+{
+    size_t n = strlen(path);
+    /* A query string is ignored (Prometheus may add none; curl users may). */
+    return t.len >= n && memcmp(t.p, path, n) == 0 && (t.len == n || t.p[n] == '?');
+}
+
+static void route(struct mtlb_admin *a, struct admin_conn *c, const struct mtlb_h1_message *m)
+{
+    static const char *const paths[] = {"/metrics", "/healthz", "/readyz", "/config"};
+    bool head = m->method.len == 4 && memcmp(m->method.p, "HEAD", 4) == 0;
+    bool get = m->method.len == 3 && memcmp(m->method.p, "GET", 3) == 0;
+    size_t which = 0;
+    char why[256], body[300];
+
+    while (which < 4 && !target_is(m->target, paths[which])) {
+        which++;
+    }
+    if (which == 4) {
+        respond_text(c, 404, "not found: try /metrics, /healthz, /readyz or /config\n", head);
+    } else if (!get && !head) {
+        respond_text(c, 405, "method not allowed: GET or HEAD\n", false);
+    } else if (which == 0) {
+        struct mtlb_prom_buf b;
+        mtlb_prom_init(&b);
+        mtlb_admin_metrics(a->srv, a->certs.p ? a->certs.p : "", &b);
+        if (b.failed) {
+            respond_text(c, 500, "out of memory\n", head);
+        } else {
+            respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, head);
+        }
+        mtlb_prom_fini(&b);
+    } else if (which == 3) {
+        respond(c, 200, "text/plain; charset=utf-8", a->config_text.p, a->config_text.len, head);
+    } else {
+        bool ok = which == 1 ? mtlb_admin_healthy(a->srv, why, sizeof(why))
+                             : mtlb_admin_ready(a->srv, why, sizeof(why));
+        snprintf(body, sizeof(body), "%s\n", ok ? "ok" : why);
+        respond_text(c, ok ? 200 : 503, body, head);
+    }
+}
+
+/* Parses what arrived; once a whole head is there (or it cannot be one), the answer is
+ * queued. Returns false while more bytes are needed. */
+static bool conn_parse(struct mtlb_admin *a, struct admin_conn *c)
+{
+    struct mtlb_h1_header hdrs[32];
+    struct mtlb_h1_message m = {.headers = hdrs, .max_headers = 32};
+    int rc = mtlb_h1_parse_request(c->in, c->in_len, &m);
+
+    if (rc == MTLB_INCOMPLETE && c->in_len < sizeof(c->in)) {
+        return false;
+    }
+    if (rc == MTLB_INCOMPLETE) {
+        respond_text(c, 431, "request head too large\n", false);
+    } else if (rc < 0) {
+        respond_text(c, m.error_status == 431 ? 431 : 400, "bad request\n", false);
+    } else {
+        route(a, c, &m);
+    }
+    if (c->out.failed) {
+        respond_text(c, 500, "out of memory\n", false);
+    }
+    return true;
+}
+
+/* Reads, then writes; the connection closes after its one response is written. */
+static void conn_io(struct mtlb_admin *a, struct admin_conn *c)
+{
+    while (c->out.len == 0) {
+        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n == -1 && errno == EAGAIN) {
+            return;
+        }
+        if (n <= 0) {
+            conn_close(a, c);
+            return;
+        }
+        c->in_len += (size_t)n;
+        if (conn_parse(a, c)) {
+            struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+            epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        }
+    }
+    while (c->out_off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n == -1 && errno == EAGAIN) {
+            return;
+        }
+        if (n <= 0) {
+            break;
+        }
+        c->out_off += (size_t)n;
+    }
+    conn_close(a, c);
+}
+
+static void accept_all(struct mtlb_admin *a)
+{
+    for (;;) {
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            return;
+        }
+        struct admin_conn *c = NULL;
+        for (size_t i = 0; i < ADMIN_MAX_CONNS && c == NULL; i++) {
+            c = a->conns[i].fd == -1 ? &a->conns[i] : NULL;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (c == NULL || epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+            close(fd); /* full: an admin client retries; workers are never affected */
+            continue;
+        }
+        c->fd = fd;
+        c->in_len = 0;
+        c->out_off = 0;
+        mtlb_prom_init(&c->out);
+        c->deadline_ms = mtlb_now_ms() + ADMIN_TIMEOUT_MS;
+    }
+}
+
+static void *admin_main(void *arg)
+{
+    struct mtlb_admin *a = arg;
+    struct epoll_event evs[ADMIN_MAX_CONNS + 1];
+
+    mtlb_log_set_thread("admin");
+    while (!atomic_load(&a->stop)) {
+        int n = epoll_wait(a->epfd, evs, ADMIN_MAX_CONNS + 1, ADMIN_TICK_MS);
+        for (int i = 0; i < n; i++) {
+            struct admin_conn *c = evs[i].data.ptr;
+            if (c == NULL) {
+                accept_all(a);
+            } else if (c->fd != -1) {
+                conn_io(a, c);
+            }
+        }
+        uint64_t now = mtlb_now_ms();
+        for (size_t i = 0; i < ADMIN_MAX_CONNS; i++) {
+            if (a->conns[i].fd != -1 && now >= a->conns[i].deadline_ms) {
+                conn_close(a, &a->conns[i]);
+            }
+        }
+    }
+    return NULL;
+}
+
+int mtlb_admin_start(struct mtlb_admin *a)
+{
+    int rc = pthread_create(&a->thread, NULL, admin_main, a);
+    a->started = rc == 0;
+    if (rc == 0) {
+        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s:%u", a->srv->cfg->admin.bind_host,
+                 a->srv->cfg->admin.bind_port);
+    }
+    return -rc;
+}
+
+void mtlb_admin_destroy(struct mtlb_admin *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    if (a->started) {
+        atomic_store(&a->stop, true);
+        pthread_join(a->thread, NULL);
+    }
+    for (size_t i = 0; i < ADMIN_MAX_CONNS; i++) {
+        if (a->conns[i].fd != -1) {
+            conn_close(a, &a->conns[i]);
+        }
+    }
+    if (a->epfd != -1) {
+        close(a->epfd);
+    }
+    if (a->fd >= 0) {
+        close(a->fd);
+    }
+    mtlb_prom_fini(&a->config_text);
+    mtlb_prom_fini(&a->certs);
+    free(a);
+}

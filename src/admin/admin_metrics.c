@@ -1,0 +1,310 @@
+/* GET /metrics, /healthz and /readyz: sums the per-thread counters (relaxed loads, stats.h)
+ * into Prometheus text and judges liveness and readiness. Admin thread only; it writes nothing
+ * that another thread reads. Series appear once a thread has counted something (zero
+ * counters of a code or reason are left out), except the gauges, which are always present. */
+#include <stdio.h>
+#include <string.h>
+
+#include "admin_int.h"
+#include "mtlb/log.h"
+
+/* A loop that has not turned for this long is stuck (workers tick every 100 ms, acceptors
+ * wake at least every 200 ms). */
+#define HEARTBEAT_MAX_MS 1000
+
+struct scrape {
+    struct mtlb_server *srv;
+    struct mtlb_prom_buf *b;
+};
+
+/* Sums counter idx over every worker (workers) or every acceptor (!workers). */
+static uint64_t sum(struct mtlb_server *srv, bool workers, size_t field_off, size_t idx)
+{
+    uint64_t total = 0;
+    unsigned n = workers ? srv->n_workers : srv->n_acceptors;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct mtlb_stats *s = workers ? srv->workers[i].stats : srv->acceptor_stats[i];
+        mtlb_counter *arr;
+        memcpy(&arr, (const char *)s + field_off, sizeof(arr));
+        total += mtlb_counter_get(&arr[idx]);
+    }
+    return total;
+}
+
+#define SUM_W(srv, field, idx) sum(srv, true, offsetof(struct mtlb_stats, field), idx)
+#define SUM_A(srv, field, idx) sum(srv, false, offsetof(struct mtlb_stats, field), idx)
+
+static void label(struct mtlb_prom_buf *b, const char *name, const char *value, bool first)
+{
+    mtlb_prom_printf(b, "%s%s=\"", first ? "" : ",", name);
+    mtlb_prom_label(b, value);
+    mtlb_prom_printf(b, "\"");
+}
+
+static void listener_name(const struct mtlb_listener_cfg *l, char *out, size_t cap)
+{
+    snprintf(out, cap, strchr(l->bind_host, ':') ? "[%s]:%u" : "%s:%u", l->bind_host, l->bind_port);
+}
+
+static const char *domain_name(const struct mtlb_domain_cfg *d)
+{
+    return d->n_names > 0 ? d->names[0] : "-";
+}
+
+static void connections(struct scrape *s)
+{
+    const struct mtlb_config *cfg = s->srv->cfg;
+    static const char *const names[] = {"mtlb_connections_open", "mtlb_connections_total"};
+    static const char *const helps[] = {
+        "Client connections held by workers (after the handshake), by transport.",
+        "Client connections handed to workers since start, by transport."};
+    char ln[80];
+
+    for (int k = 0; k < 2; k++) {
+        mtlb_prom_family(s->b, names[k], k ? "counter" : "gauge", helps[k]);
+        for (size_t l = 0; l < cfg->n_listeners; l++) {
+            listener_name(&cfg->listeners[l], ln, sizeof(ln));
+            for (int t = 0; t < MTLB_TRANSPORT_COUNT; t++) {
+                size_t i = l * MTLB_TRANSPORT_COUNT + (size_t)t;
+                uint64_t opened = SUM_W(s->srv, conn_opened, i);
+                uint64_t closed = SUM_W(s->srv, conn_closed, i);
+                mtlb_prom_printf(s->b, "%s{", names[k]);
+                label(s->b, "listener", ln, true);
+                label(s->b, "transport", mtlb_transport_name((enum mtlb_transport)t), false);
+                mtlb_prom_printf(s->b, "} %llu\n",
+                                 (unsigned long long)(k                  ? opened
+                                                      : opened >= closed ? opened - closed
+                                                                         : 0));
+            }
+        }
+    }
+}
+
+/* One line of a per-domain family: name{listener,domain,<extra>} value. */
+static void domain_line(struct scrape *s, const char *name, const char *ln, const char *dn,
+                        const char *extra, uint64_t v)
+{
+    mtlb_prom_printf(s->b, "%s{", name);
+    label(s->b, "listener", ln, true);
+    label(s->b, "domain", dn, false);
+    mtlb_prom_printf(s->b, ",%s} %llu\n", extra, (unsigned long long)v);
+}
+
+/* The values of family `fam` for domain index di (flat over all listeners). */
+static void domain_family(struct scrape *s, int fam, size_t di, const char *ln, const char *dn)
+{
+    static const char *const verify_words[] = {"NONE", "SUCCESS", "FAILED"};
+    char extra[64];
+
+    if (fam == 0) {
+        for (int k = 0; k < 4; k++) {
+            snprintf(extra, sizeof(extra), "result=\"%s\",resumed=\"%s\"", k >= 2 ? "failed" : "ok",
+                     k & 1 ? "true" : "false");
+            domain_line(s, "mtlb_handshakes_total", ln, dn, extra,
+                        SUM_A(s->srv, handshakes, di * 4 + (size_t)k));
+        }
+    } else if (fam == 1) {
+        for (int v = 0; v < 3; v++) {
+            snprintf(extra, sizeof(extra), "verify=\"%s\"", verify_words[v]);
+            domain_line(s, "mtlb_client_verify_total", ln, dn, extra,
+                        SUM_A(s->srv, verify, di * 3 + (size_t)v));
+        }
+    } else {
+        for (int r = 0; r < MTLB_VR_COUNT; r++) {
+            snprintf(extra, sizeof(extra), "reason=\"%s\"",
+                     mtlb_verify_reason_token((enum mtlb_verify_reason)r));
+            domain_line(s, "mtlb_client_verify_failures_total", ln, dn, extra,
+                        SUM_A(s->srv, verify_fail, di * MTLB_VR_COUNT + (size_t)r));
+        }
+    }
+}
+
+/* Handshake, verification and verification-failure series: per listener and domain, each
+ * family's lines together after its HELP and TYPE. */
+static void handshakes(struct scrape *s)
+{
+    static const char *const names[] = {"mtlb_handshakes_total", "mtlb_client_verify_total",
+                                        "mtlb_client_verify_failures_total"};
+    static const char *const helps[] = {
+        "TLS handshakes by result and resumption (domain: chosen by SNI).",
+        "Client-certificate verdicts of completed and refused handshakes.",
+        "Client certificates refused (mandatory) or marked FAILED (optional), by reason."};
+    const struct mtlb_config *cfg = s->srv->cfg;
+    char ln[80];
+
+    for (int fam = 0; fam < 3; fam++) {
+        mtlb_prom_family(s->b, names[fam], "counter", helps[fam]);
+        for (size_t l = 0; l < cfg->n_listeners; l++) {
+            listener_name(&cfg->listeners[l], ln, sizeof(ln));
+            for (size_t d = 0; d < cfg->listeners[l].n_domains; d++) {
+                domain_family(s, fam, s->srv->layout.domain_base[l] + d, ln,
+                              domain_name(&cfg->listeners[l].domains[d]));
+            }
+        }
+    }
+}
+
+static void requests(struct scrape *s)
+{
+    const struct mtlb_config *cfg = s->srv->cfg;
+    static const char *const protos[] = {"http/1.1", "h2"};
+    char ln[80];
+
+    mtlb_prom_family(s->b, "mtlb_requests_total", "counter",
+                     "Requests answered, by listener, protocol and status code.");
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        listener_name(&cfg->listeners[l], ln, sizeof(ln));
+        for (size_t p = 0; p < MTLB_STATS_PROTOS; p++) {
+            for (size_t code = 0; code < MTLB_STATS_CODES; code++) {
+                size_t i = (l * MTLB_STATS_PROTOS + p) * MTLB_STATS_CODES + code;
+                uint64_t n = SUM_W(s->srv, requests, i);
+                if (n == 0) {
+                    continue;
+                }
+                mtlb_prom_printf(s->b, "mtlb_requests_total{");
+                label(s->b, "listener", ln, true);
+                mtlb_prom_printf(s->b, ",proto=\"%s\",code=\"%zu\"} %llu\n", protos[p], code + 100,
+                                 (unsigned long long)n);
+            }
+        }
+    }
+    mtlb_prom_family(s->b, "mtlb_request_duration_seconds", "histogram",
+                     "Time from a request's first byte to its last response byte.");
+    uint64_t cum = 0, sum_us = 0;
+    for (unsigned k = 0; k <= MTLB_PROM_BUCKETS; k++) {
+        for (unsigned w = 0; w < s->srv->n_workers; w++) {
+            cum += mtlb_counter_get(&s->srv->workers[w].stats->duration[k]);
+        }
+        mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_bucket{le=\"");
+        mtlb_prom_le(s->b, k);
+        mtlb_prom_printf(s->b, "\"} %llu\n", (unsigned long long)cum);
+    }
+    for (unsigned w = 0; w < s->srv->n_workers; w++) {
+        sum_us += mtlb_counter_get(&s->srv->workers[w].stats->duration_sum_us);
+    }
+    mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_sum %llu.%06llu\n",
+                     (unsigned long long)(sum_us / 1000000),
+                     (unsigned long long)(sum_us % 1000000));
+    mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+}
+
+static void server_labels(struct mtlb_prom_buf *b, const struct mtlb_backend_cfg *be, size_t srv)
+{
+    char name[300];
+    const struct mtlb_server_cfg *sc = &be->servers[srv];
+
+    snprintf(name, sizeof(name), strchr(sc->host, ':') ? "[%s]:%u" : "%s:%u", sc->host, sc->port);
+    label(b, "backend", be->name, true);
+    label(b, "server", name, false);
+}
+
+/* A server counts as up unless some worker has it marked down right now (its passive health:
+ * a failed connect, backoff 1 s doubling to 30 s). */
+static bool server_up(struct mtlb_server *srv, size_t si)
+{
+    return SUM_W(srv, be_down, si) == 0;
+}
+
+static void backends(struct scrape *s)
+{
+    const struct mtlb_config *cfg = s->srv->cfg;
+
+    mtlb_prom_family(s->b, "mtlb_backend_up", "gauge",
+                     "1 unless a worker has the server marked down (passive health).");
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        for (size_t k = 0; k < cfg->backends[p].n_servers; k++) {
+            mtlb_prom_printf(s->b, "mtlb_backend_up{");
+            server_labels(s->b, &cfg->backends[p], k);
+            mtlb_prom_printf(s->b, "} %d\n",
+                             server_up(s->srv, s->srv->layout.server_base[p] + k) ? 1 : 0);
+        }
+    }
+    mtlb_prom_family(s->b, "mtlb_backend_requests_total", "counter",
+                     "Response heads received from each server, by status code.");
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        for (size_t k = 0; k < cfg->backends[p].n_servers; k++) {
+            size_t si = s->srv->layout.server_base[p] + k;
+            for (size_t code = 0; code < MTLB_STATS_CODES; code++) {
+                uint64_t n = SUM_W(s->srv, be_requests, si * MTLB_STATS_CODES + code);
+                if (n == 0) {
+                    continue;
+                }
+                mtlb_prom_printf(s->b, "mtlb_backend_requests_total{");
+                server_labels(s->b, &cfg->backends[p], k);
+                mtlb_prom_printf(s->b, ",code=\"%zu\"} %llu\n", code + 100, (unsigned long long)n);
+            }
+        }
+    }
+    mtlb_prom_family(s->b, "mtlb_backend_connect_failures_total", "counter",
+                     "Connects to each server that failed or timed out.");
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        for (size_t k = 0; k < cfg->backends[p].n_servers; k++) {
+            size_t si = s->srv->layout.server_base[p] + k;
+            mtlb_prom_printf(s->b, "mtlb_backend_connect_failures_total{");
+            server_labels(s->b, &cfg->backends[p], k);
+            mtlb_prom_printf(s->b, "} %llu\n",
+                             (unsigned long long)SUM_W(s->srv, be_connect_failures, si));
+        }
+    }
+}
+
+void mtlb_admin_metrics(struct mtlb_server *srv, const char *certs, struct mtlb_prom_buf *b)
+{
+    struct scrape s = {srv, b};
+
+    mtlb_prom_family(b, "mtlb_build_info", "gauge", "mtlb version.");
+    mtlb_prom_printf(b, "mtlb_build_info{version=\"");
+    mtlb_prom_label(b, MTLB_VERSION);
+    mtlb_prom_printf(b, "\"} 1\n");
+    connections(&s);
+    handshakes(&s);
+    requests(&s);
+    backends(&s);
+    mtlb_prom_printf(b, "%s", certs);
+}
+
+bool mtlb_admin_healthy(struct mtlb_server *srv, char *why, size_t cap)
+{
+    uint64_t now = mtlb_now_ms();
+
+    for (unsigned i = 0; i < srv->n_workers + srv->n_acceptors; i++) {
+        bool worker = i < srv->n_workers;
+        struct mtlb_stats *s =
+            worker ? srv->workers[i].stats : srv->acceptor_stats[i - srv->n_workers];
+        uint64_t hb = mtlb_counter_get(&s->heartbeat_ms);
+        if (hb == MTLB_STATS_EXITED) {
+            continue; /* stopped during a shutdown: not stuck */
+        }
+        if (hb == 0 || now - hb > HEARTBEAT_MAX_MS) {
+            snprintf(why, cap, "%s-%u has not turned its loop for %llu ms",
+                     worker ? "worker" : "acceptor", worker ? i : i - srv->n_workers,
+                     hb == 0 ? 0ULL : (unsigned long long)(now - hb));
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mtlb_admin_ready(struct mtlb_server *srv, char *why, size_t cap)
+{
+    const struct mtlb_config *cfg = srv->cfg;
+    int phase = atomic_load(&srv->phase);
+
+    if (phase != MTLB_PHASE_READY) {
+        snprintf(why, cap, "%s",
+                 phase == MTLB_PHASE_DRAINING ? "draining (shutting down)" : "starting");
+        return false;
+    }
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        bool any = false;
+        for (size_t k = 0; k < cfg->backends[p].n_servers && !any; k++) {
+            any = server_up(srv, srv->layout.server_base[p] + k);
+        }
+        if (!any) {
+            snprintf(why, cap, "backend %s: no server up", cfg->backends[p].name);
+            return false;
+        }
+    }
+    return true;
+}
