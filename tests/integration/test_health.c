@@ -306,3 +306,28 @@ Test(health, success_after_a_failed_try_has_no_error)
     const char *any_error[] = {"\"error\":", NULL};
     cr_assert_eq(it_count_lines(env.out_log, any_error), 0, "%s", it_read_file(env.out_log, NULL));
 }
+
+/* `mtlb -t` validates the health keys: a good block passes, a bad one is refused with the
+ * file, line and column of the value. */
+Test(health, mtlb_t_checks_the_health_block)
+{
+    struct it_config cfg = {.n_servers = 1, .backend_extra = CHECKS};
+    cfg.servers[0] = it_free_port();
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    char *argv[] = {(char *)getenv("MTLB_BIN"), "-t", "-c", env.config, NULL};
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(it_run(&env, argv, &out, &err, 10000), 0, "stderr:\n%s", err);
+    free(out);
+    free(err);
+    cfg.backend_extra = "health: {path: /healthz, interval: 1s, timeout: 2s}";
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    cr_assert_eq(it_run(&env, argv, &out, &err, 10000), 1, "stderr:\n%s", err);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:12:", env.config);
+    cr_assert_not_null(strstr(err, want), "%s", err);
+    cr_assert_not_null(strstr(err, "backends[0].health: timeout (2000ms) must not exceed "
+                                    "interval (1000ms)"),
+                       "%s", err);
+    free(out);
+    free(err);
+}
