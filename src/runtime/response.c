@@ -323,6 +323,7 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
 
     mtlb_access_log_exchange(c);
     c->up = NULL;
+    c->up_error = MTLB_UPE_NONE;
     if (u != NULL) {
         mtlb_upstream_release(u, c->resp_keepalive && c->req_body_done && u->rbuf.len == 0);
     }
