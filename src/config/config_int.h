@@ -82,6 +82,9 @@ int mtlb_cfg_str(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);
 int mtlb_cfg_uint(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t min, uint32_t max,
                   uint32_t *out);
 int mtlb_cfg_duration(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *out_ms);
+/* "2xx-3xx", "200-299", "200" or "2xx" into [*lo, *hi] (100-599, lo <= hi). */
+int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t *lo,
+                          uint16_t *hi);
 int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
                     size_t n_words, int *out);
 int mtlb_cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);

@@ -406,50 +406,13 @@ static int read_health_path(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
     return 0;
 }
 
-/* One end of a status range: "200" or "2xx" (lo picks 200, hi 299). */
-static bool status_end(const char *s, size_t len, bool hi, unsigned *out)
-{
-    if (len != 3 || s[0] < '1' || s[0] > '5') {
-        return false;
-    }
-    if (s[1] == 'x' && s[2] == 'x') {
-        *out = (unsigned)(s[0] - '0') * 100 + (hi ? 99 : 0);
-        return true;
-    }
-    if (s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9') {
-        return false;
-    }
-    *out = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
-    return true;
-}
-
-/* expected_status: "2xx-3xx", "200-299", "200" or "2xx". */
 static int read_status_range(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                              const struct cfg_field *f)
 {
     struct mtlb_health_cfg *h = dst;
-    char *s = NULL;
-    int rc = mtlb_cfg_str(ctx, v, &s);
 
     (void)f;
-    if (rc != 0) {
-        return rc;
-    }
-    const char *dash = strchr(s, '-');
-    size_t len = strlen(s);
-    size_t first = dash ? (size_t)(dash - s) : len;
-    const char *second = dash ? dash + 1 : s;
-    unsigned lo = 0, hi = 0;
-    bool ok = status_end(s, first, false, &lo) &&
-              status_end(second, strlen(second), true, &hi) && lo <= hi;
-    free(s);
-    if (!ok) {
-        return mtlb_cfg_err(ctx, v, "expected a status range such as 2xx-3xx, 200-299, 200 or "
-                                    "2xx (statuses 100-599, low end first)");
-    }
-    h->status_min = (uint16_t)lo;
-    h->status_max = (uint16_t)hi;
-    return 0;
+    return mtlb_cfg_status_range(ctx, v, &h->status_min, &h->status_max);
 }
 
 static int read_health(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
