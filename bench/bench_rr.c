@@ -1,6 +1,6 @@
 /* Micro-benchmark for round robin with passive health: nanoseconds per mtlb_rr_next over a
- * pool of 2 and of 16 servers, all up and with a quarter of them down (backoff), as a worker
- * calls it once per request. Usage: bench_rr [iterations]. Not a test. */
+ * pool of 2 and of 16 servers, all up, with a quarter of them down (backoff), and all down (the
+ * panic rule's extra pass), as a worker calls it once per request. Usage: bench_rr [iterations]. Not a test. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -42,5 +42,6 @@ int main(int argc, char **argv)
     run("rr_next 2 servers", 2, 0, iters);
     run("rr_next 16 servers", 16, 0, iters);
     run("rr_next 16 servers, 4 down", 16, 4, iters);
+    run("rr_next 16 servers, all down", 16, 16, iters);
     return 0;
 }

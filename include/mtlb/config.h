@@ -76,10 +76,23 @@ struct mtlb_server_cfg {
     uint16_t port;
 };
 
+/* backends[].health: active HTTP/1.1 checks, one probe per server per interval. */
+struct mtlb_health_cfg {
+    bool enabled;         /* the key was given */
+    char *path;           /* request target, starts with '/' (required) */
+    uint32_t interval_ms; /* between two probes of one server (2 s) */
+    uint32_t timeout_ms;  /* connect to end of status line; at most interval (1 s) */
+    uint32_t rise;        /* consecutive successes that mark a down server up (2) */
+    uint32_t fall;        /* consecutive failures that mark an up server down (3) */
+    uint16_t status_min;  /* passing statuses, inclusive (200-399: "2xx-3xx") */
+    uint16_t status_max;
+};
+
 struct mtlb_backend_cfg {
     char *name;
     struct mtlb_server_cfg *servers;
     size_t n_servers;
+    struct mtlb_health_cfg health;
 };
 
 struct mtlb_timeouts_cfg {

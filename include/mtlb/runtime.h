@@ -94,6 +94,18 @@ struct mtlb_upstream {
     struct iovec iov[5];
 };
 
+/* Why mtlb answered 5xx itself, for the access log's "error" field (HAProxy's termination
+ * flags). Set where the failure is seen, cleared when a backend response head arrives;
+ * named by mtlb_upstream_error_name. */
+enum mtlb_up_error {
+    MTLB_UPE_NONE = 0,
+    MTLB_UPE_NO_SERVER_UP,   /* no server to try: 503 */
+    MTLB_UPE_CONNECT_FAILED, /* refused, unreachable or connect timeout: 502/503 */
+    MTLB_UPE_TIMEOUT,        /* no response within backend_response: 504 */
+    MTLB_UPE_RESET,          /* connection closed or reset before a response: 502 */
+    MTLB_UPE_BAD_RESPONSE,   /* unparsable or unmappable response head: 502 */
+};
+
 /* ---- one HTTP/2 stream's exchange with a backend (h2_stream.c; worker-owned) ---- */
 struct mtlb_h2x {
     struct mtlb_client *c;
@@ -101,6 +113,7 @@ struct mtlb_h2x {
     struct mtlb_upstream *up;
     struct mtlb_timer timer; /* MTLB_T_H2_STREAM while the stream waits on its client */
     uint64_t skip_mask;      /* servers tried */
+    uint8_t up_error;        /* enum mtlb_up_error of this request */
     size_t pool;
     /* request towards the backend: head, then units of [chunk size][body][CRLF][last chunk] */
     char *head;
@@ -187,6 +200,7 @@ struct mtlb_client {
     bool req_retryable; /* whole request is still in rx: may be resent */
     uint32_t req_fwd;   /* bytes of rx (after head_len) that belong to the body in flight */
     uint64_t skip_mask; /* servers tried for this request */
+    uint8_t up_error;   /* enum mtlb_up_error of this request */
     struct mtlb_upstream *up;
     char *up_head; /* rewritten request head, then the response head */
     uint32_t up_head_len, up_head_sent, up_head_cap;
@@ -269,8 +283,21 @@ struct mtlb_addr {
 
 /* The whole process: built by the main thread, read-only for the others once started
  * (except the atomics). */
+/* One server's health as the active checks see it: written by the health-check thread,
+ * read lock-free by the workers (relaxed loads; a late read only delays by one request).
+ * Without backends[].health, `down` only remembers the last transition that was logged
+ * (set by the worker that saw it), so that each one is logged once, not once per worker. */
+struct mtlb_server_health {
+    atomic_bool down;
+    atomic_uint gen; /* bumped by each passing probe of an up server: workers drop backoff */
+};
+
+struct mtlb_healthd; /* the health-check thread (health.c) */
+
 struct mtlb_server {
     struct mtlb_config *cfg;
+    struct mtlb_server_health **health; /* [pool][server] */
+    struct mtlb_healthd *healthd;       /* NULL when no pool has health checks */
     struct mtlb_tls_listener *tls;    /* one per listener */
     struct mtlb_addr **backend_addrs; /* [pool][server] */
     struct mtlb_worker *workers;
@@ -394,13 +421,17 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
  * by mtlb_client_authority. The result refers to c and ar: use it while both live. */
 struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
                                                 const struct mtlb_authority_request *ar);
+/* Writes one access line. `error` (an enum mtlb_up_error) is written as "error" only on a
+ * status of 500 or more; MTLB_UPE_NONE writes nothing. */
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
-                          struct mtlb_slice path, const char *proto);
+                          struct mtlb_slice path, const char *proto, int error);
 
 /* ---- upstream connections (upstream.c) ---- */
 /* Picks a server for c's request and attaches a pooled or new connection (c->up).
- * Returns 0, or -EHOSTUNREACH when every server is down or has been tried. */
+ * Returns 0, or -EHOSTUNREACH when every server this request may still try is down (see the
+ * panic rule of mtlb_rr_next); c->up_error then says why (no_server_up, or the failure an
+ * earlier attempt of this request met). */
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
 /* The same for an HTTP/2 stream's exchange (x->up). */
 int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x);
@@ -418,6 +449,25 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res);
 void mtlb_upstream_on_timeout(struct mtlb_upstream *u);
 void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
 void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
+/* The access log's word for e ("no_server_up", ...), or NULL for MTLB_UPE_NONE. */
+const char *mtlb_upstream_error_name(int e);
+
+/* ---- active health checks (health.c) ---- */
+/* Main thread, before the workers start: allocates srv->health (every server up). */
+int mtlb_health_init(struct mtlb_server *srv);
+/* Main thread: starts the health-check thread when some pool has backends[].health; it runs
+ * until srv->stop is set. 0 or -errno. */
+int mtlb_health_start(struct mtlb_server *srv);
+/* Main thread, after srv->stop was set: joins the thread. Safe when none was started. */
+void mtlb_health_join(struct mtlb_server *srv);
+/* Frees srv->health and the thread's state. */
+void mtlb_health_fini(struct mtlb_server *srv);
+/* Worker thread: passive health saw server go down (a connect failed or timed out and this
+ * worker started a backoff) or come back (a connect succeeded). On a pool without active
+ * checks the first worker to see a transition logs server_down/server_up, once for all
+ * workers; on a pool with checks the checker alone decides and logs, so this does nothing. */
+void mtlb_health_passive(struct mtlb_worker *w, size_t pool, size_t server, bool down,
+                         const char *reason);
 
 /* ---- worker and acceptor threads (worker.c, acceptor.c, server.c) ---- */
 int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index);

@@ -1,7 +1,8 @@
 /* Round robin with passive health for one pool, owned by one worker.
- * Pure module: the caller passes the clock in; nothing here sleeps, locks, logs or does I/O.
- * A failed server is skipped for 1 s, 2 s, 4 s ... up to 30 s; once that expires it is tried
- * again, and a success clears its state. */
+ * Pure module: the caller passes the clock and the active checks' verdict in; nothing here
+ * sleeps, locks, logs or does I/O. A failed server is skipped for 1 s, 2 s, 4 s ... up to
+ * 30 s; once that expires it is tried again, and a success clears its state. When every
+ * server is down one is tried anyway (panic rule). */
 #include <errno.h>
 
 #include "mtlb/balance.h"
@@ -14,15 +15,37 @@ void mtlb_rr_init(struct mtlb_rr *rr, struct mtlb_health *health, size_t n, size
     rr->n = n;
     rr->cursor = n ? start % n : 0;
     rr->health = health;
+    rr->panics = 0;
     for (size_t i = 0; i < n; i++) {
-        health[i].down_until_ms = 0;
-        health[i].failures = 0;
+        health[i] = (struct mtlb_health){0};
     }
 }
 
 static int rr_is_up(const struct mtlb_health *h, uint64_t now_ms)
 {
-    return h->down_until_ms == 0 || now_ms >= h->down_until_ms;
+    return !h->checked_down && (h->down_until_ms == 0 || now_ms >= h->down_until_ms);
+}
+
+static size_t rr_step(const struct mtlb_rr *rr, size_t idx)
+{
+    return idx + 1 == rr->n ? 0 : idx + 1;
+}
+
+/* Every server is down: the one whose backoff ends first, the next in rotation on a tie. */
+static int rr_panic(struct mtlb_rr *rr)
+{
+    size_t best = rr->cursor;
+    size_t idx = rr->cursor;
+
+    for (size_t tried = 0; tried < rr->n; tried++) {
+        if (rr->health[idx].down_until_ms < rr->health[best].down_until_ms) {
+            best = idx;
+        }
+        idx = rr_step(rr, idx);
+    }
+    rr->cursor = rr_step(rr, best);
+    rr->panics++;
+    return (int)best;
 }
 
 static int rr_is_skipped(size_t idx, uint64_t skip_mask)
@@ -36,10 +59,13 @@ int mtlb_rr_next(struct mtlb_rr *rr, uint64_t now_ms, uint64_t skip_mask)
 
     for (size_t tried = 0; tried < rr->n; tried++) {
         if (!rr_is_skipped(idx, skip_mask) && rr_is_up(&rr->health[idx], now_ms)) {
-            rr->cursor = idx + 1 == rr->n ? 0 : idx + 1;
+            rr->cursor = rr_step(rr, idx);
             return (int)idx;
         }
-        idx = idx + 1 == rr->n ? 0 : idx + 1;
+        idx = rr_step(rr, idx);
+    }
+    if (skip_mask == 0 && rr->n > 0) {
+        return rr_panic(rr);
     }
     return -EHOSTUNREACH;
 }
@@ -54,29 +80,46 @@ static uint32_t rr_backoff_ms(uint32_t failures)
     return ms > RR_BACKOFF_CAP_MS ? RR_BACKOFF_CAP_MS : ms;
 }
 
-void mtlb_rr_fail(struct mtlb_rr *rr, size_t idx, uint64_t now_ms)
+bool mtlb_rr_fail(struct mtlb_rr *rr, size_t idx, uint64_t now_ms)
 {
     if (idx >= rr->n) {
-        return;
+        return false;
     }
     struct mtlb_health *h = &rr->health[idx];
 
     /* Requests already in flight when the server was marked down report their failures
      * late; they are the same outage, so they must not push the backoff further. */
     if (h->down_until_ms != 0 && now_ms < h->down_until_ms) {
-        return;
+        return false;
     }
     if (h->failures < UINT32_MAX) {
         h->failures++;
     }
     h->down_until_ms = now_ms + rr_backoff_ms(h->failures);
+    return true;
 }
 
-void mtlb_rr_ok(struct mtlb_rr *rr, size_t idx)
+bool mtlb_rr_ok(struct mtlb_rr *rr, size_t idx)
+{
+    if (idx >= rr->n) {
+        return false;
+    }
+    bool was_down = rr->health[idx].failures > 0;
+    rr->health[idx].down_until_ms = 0;
+    rr->health[idx].failures = 0;
+    return was_down;
+}
+
+void mtlb_rr_sync(struct mtlb_rr *rr, size_t idx, bool down, uint32_t gen)
 {
     if (idx >= rr->n) {
         return;
     }
-    rr->health[idx].down_until_ms = 0;
-    rr->health[idx].failures = 0;
+    struct mtlb_health *h = &rr->health[idx];
+    h->checked_down = down;
+    if (h->check_gen != gen) {
+        h->check_gen = gen;
+        h->down_until_ms = 0;
+        h->failures = 0;
+    }
 }

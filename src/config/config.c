@@ -255,6 +255,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         }
         free(cfg->backends[i].servers);
         free(cfg->backends[i].name);
+        free(cfg->backends[i].health.path);
     }
     free(cfg->backends);
     free(cfg->log.access_log);

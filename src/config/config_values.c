@@ -157,6 +157,48 @@ int mtlb_cfg_duration0(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *o
     return cfg_duration(ctx, node, true, out_ms);
 }
 
+/* One end of a status range: "200" or "2xx" (the low end reads 200, the high end 299). */
+static bool status_end(const char *s, size_t len, bool hi, unsigned *out)
+{
+    if (len != 3 || s[0] < '1' || s[0] > '5') {
+        return false;
+    }
+    if (s[1] == 'x' && s[2] == 'x') {
+        *out = (unsigned)(s[0] - '0') * 100 + (hi ? 99 : 0);
+        return true;
+    }
+    if (s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9') {
+        return false;
+    }
+    *out = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
+    return true;
+}
+
+int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t *lo,
+                          uint16_t *hi)
+{
+    char *s = NULL;
+    int rc = mtlb_cfg_str(ctx, node, &s);
+
+    if (rc != 0) {
+        return rc;
+    }
+    const char *dash = strchr(s, '-');
+    size_t first = dash ? (size_t)(dash - s) : strlen(s);
+    const char *second = dash ? dash + 1 : s;
+    unsigned a = 0, b = 0;
+    bool ok = status_end(s, first, false, &a) && status_end(second, strlen(second), true, &b) &&
+              a <= b;
+    free(s);
+    if (!ok) {
+        return mtlb_cfg_err(ctx, node, "expected a status range such as 2xx-3xx, 200-299, 200 or "
+                                       "2xx (statuses 100-599, low end first)");
+    }
+    *lo = (uint16_t)a;
+    *hi = (uint16_t)b;
+    return 0;
+}
+
 int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
                     size_t n_words, int *out)
 {

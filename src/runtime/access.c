@@ -71,7 +71,7 @@ static void json_field(struct jline *l, const char *key, const char *s, size_t l
 
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
-                          struct mtlb_slice path, const char *proto)
+                          struct mtlb_slice path, const char *proto, int error)
 {
     char line[ACCESS_LINE_MAX];
     struct timespec ts;
@@ -99,6 +99,10 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
         return; /* fixed-size fields only: cannot happen */
     }
     struct jline l = {line, (size_t)n, sizeof(line) - ACCESS_TAIL, false};
+    const char *why = status >= 500 ? mtlb_upstream_error_name(error) : NULL;
+    if (why != NULL) {
+        json_field(&l, "error", why, strlen(why), 32);
+    }
     /* Budgets keep the identity visible whatever the URL's length. */
     if (method.len > 0) {
         json_field(&l, "method", method.p, method.len, 64);
@@ -126,5 +130,6 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
 
     mtlb_stats_exchange(c->w, c->listener, MTLB_STATS_H1, c->status, c->started_us);
     mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->up,
-                         named ? c->req.method : none, named ? c->req.target : none, "http/1.1");
+                         named ? c->req.method : none, named ? c->req.target : none, "http/1.1",
+                         c->up_error);
 }

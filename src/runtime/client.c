@@ -427,6 +427,7 @@ static void start_request(struct mtlb_client *c)
     c->state = MTLB_C_EXCHANGE;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
     c->skip_mask = 0;
+    c->up_error = MTLB_UPE_NONE;
     c->resp_head_done = c->resp_done = false;
     c->resp_bytes = 0;
     c->status = 0;

@@ -35,7 +35,8 @@ static void log_exchange(struct mtlb_h2x *x)
     struct mtlb_slice m = {x->method, strlen(x->method)};
     struct mtlb_slice p = {x->path ? x->path : "", x->path ? strlen(x->path) : 0};
     mtlb_stats_exchange(x->c->w, x->c->listener, MTLB_STATS_H2, x->status, x->started_us);
-    mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->up, m, p, "h2");
+    mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->up, m, p, "h2",
+                         x->up_error);
 }
 
 /* The backend side of the exchange is over: keep the connection when it is clean. */
@@ -333,6 +334,7 @@ void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err)
                 "conn=%llu stream=%d event=upstream_connect_failed upstream=%s error=\"%s\"",
                 (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x),
                 strerror(-err));
+    x->up_error = MTLB_UPE_CONNECT_FAILED;
     if (may_retry(x, MTLB_RETRY_CONNECT_FAILED)) {
         retry(x);
     } else {
@@ -348,6 +350,7 @@ void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x)
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu stream=%d event=upstream_timeout upstream=%s",
                 (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x));
     struct mtlb_client *c = x->c;
+    x->up_error = MTLB_UPE_TIMEOUT;
     fail(x, 504);
     mtlb_h2c_kick(c);
 }
@@ -383,6 +386,7 @@ static void bad_response(struct mtlb_h2x *x, const char *why)
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                 "conn=%llu stream=%d event=bad_response upstream=%s reason=\"%s\"",
                 (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x), why);
+    x->up_error = MTLB_UPE_BAD_RESPONSE;
     fail(x, 502);
 }
 
@@ -425,6 +429,7 @@ static int parse_head(struct mtlb_h2x *x)
         }
         x->status = resp.status;
         mtlb_stats_backend(w, u->pool, u->server, x->status);
+        x->up_error = MTLB_UPE_NONE; /* the backend answered: its status is its own */
         x->resp_body = resp.body;
         x->resp_left = resp.content_length;
         x->keepalive = resp.keep_alive && resp.body != MTLB_BODY_UNTIL_CLOSE;
@@ -469,21 +474,26 @@ void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err)
         x->up_eof = true;
         if (err == 0 && x->resp_body == MTLB_BODY_UNTIL_CLOSE) {
             mtlb_h2_resume(x->s);
-        } else {
-            mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                        "conn=%llu stream=%d event=upstream_truncated upstream=%s error=%d",
-                        (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
-            fail(x, 502);
+            mtlb_h2c_kick(c);
+            return;
         }
-    } else if (may_retry(x, mtlb_upstream_stage(u))) {
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                    "conn=%llu stream=%d event=upstream_truncated upstream=%s error=%d",
+                    (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
+        x->up_error = MTLB_UPE_RESET;
+        fail(x, 502);
+        mtlb_h2c_kick(c);
+        return;
+    }
+    x->up_error = MTLB_UPE_RESET;
+    if (may_retry(x, mtlb_upstream_stage(u))) {
         retry(x);
         return;
-    } else {
-        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                    "conn=%llu stream=%d event=upstream_error upstream=%s error=%d",
-                    (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
-        fail(x, 502);
     }
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu stream=%d event=upstream_error upstream=%s error=%d",
+                (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
+    fail(x, 502);
     mtlb_h2c_kick(c);
 }
 

@@ -266,6 +266,7 @@ static int parse_head(struct mtlb_client *c)
         int rc = mtlb_h1_parse_response(u->rbuf.data + u->rbuf.off, u->rbuf.len, is_head, &c->resp);
         if (rc == MTLB_INCOMPLETE) {
             if (u->rbuf.off + u->rbuf.len == u->rbuf.cap) {
+                c->up_error = MTLB_UPE_BAD_RESPONSE;
                 mtlb_client_fail(c, 502);
                 return -1;
             }
@@ -277,6 +278,7 @@ static int parse_head(struct mtlb_client *c)
                         "conn=%llu event=bad_response upstream=%s reason=\"%s\"",
                         (unsigned long long)c->id, w->srv->backend_addrs[u->pool][u->server].text,
                         c->resp.error_reason ? c->resp.error_reason : "upgrade refused");
+            c->up_error = MTLB_UPE_BAD_RESPONSE;
             mtlb_client_fail(c, 502);
             return -1;
         }
@@ -294,9 +296,11 @@ static int parse_head(struct mtlb_client *c)
                             c->resp.body == MTLB_BODY_UNTIL_CLOSE || !c->req_body_done;
         ssize_t n = mtlb_rewrite_response(&c->resp, close_client, c->up_head, c->up_head_cap);
         if (n < 0) {
+            c->up_error = MTLB_UPE_BAD_RESPONSE;
             mtlb_client_fail(c, 502);
             return -1;
         }
+        c->up_error = MTLB_UPE_NONE; /* the backend answered: its status is its own */
         c->close_after = close_client;
         c->resp_keepalive = c->resp.keep_alive && c->resp.body != MTLB_BODY_UNTIL_CLOSE;
         c->up_head_len = (uint32_t)n;
@@ -320,6 +324,7 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
 
     mtlb_access_log_exchange(c);
     c->up = NULL;
+    c->up_error = MTLB_UPE_NONE;
     if (u != NULL) {
         mtlb_upstream_release(u, c->resp_keepalive && c->req_body_done && u->rbuf.len == 0);
     }
@@ -434,6 +439,7 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
     }
     /* The request goes again only when the rule says a second copy is harmless: rx still
      * holds the whole request when req_retryable. */
+    c->up_error = MTLB_UPE_RESET;
     if (mtlb_retry_allowed(c->req.method, mtlb_upstream_stage(u), c->req_retryable)) {
         retry(c);
         return;
@@ -455,6 +461,7 @@ void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fau
                 "conn=%llu event=upstream_connect_failed upstream=%s error=\"%s\"",
                 (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text,
                 strerror(-err));
+    c->up_error = MTLB_UPE_CONNECT_FAILED;
     if (mtlb_retry_allowed(c->req.method, MTLB_RETRY_CONNECT_FAILED, c->req_retryable)) {
         retry(c);
     } else {

@@ -264,6 +264,9 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     if (rc == 0) {
         rc = resolve_backends(srv, err, errlen);
     }
+    if (rc == 0 && (rc = mtlb_health_init(srv)) != 0) {
+        snprintf(err, errlen, "health state: %s", strerror(-rc));
+    }
     if (rc == 0) {
         rc = init_ktls(srv, true, err, errlen);
     }
@@ -417,6 +420,9 @@ int mtlb_server_run(struct mtlb_server *srv)
             break;
         }
     }
+    if (rc == 0 && (rc = mtlb_health_start(srv)) != 0) {
+        mtlb_log(MTLB_LOG_ERROR, "event=health_start_failed error=\"%s\"", strerror(-rc));
+    }
     for (unsigned i = 0; rc == 0 && i < srv->n_acceptors; i++) {
         rc = mtlb_acceptor_start(srv->acceptors[i]);
     }
@@ -451,6 +457,7 @@ int mtlb_server_run(struct mtlb_server *srv)
         srv->acceptors[i] = NULL;
     }
     close_listeners(srv);
+    mtlb_health_join(srv);
     for (unsigned i = 0; i < started_workers; i++) {
         pthread_join(srv->workers[i].thread, NULL);
     }
@@ -477,6 +484,8 @@ void mtlb_server_fini(struct mtlb_server *srv)
         }
     }
     free(srv->workers);
+    mtlb_health_join(srv);
+    mtlb_health_fini(srv);
     mtlb_admin_destroy(srv->admin);
     srv->admin = NULL;
     for (unsigned i = 0; srv->acceptor_stats != NULL && i < srv->n_acceptors; i++) {

@@ -1,6 +1,7 @@
 /* Connections from a worker to backend servers: connect, pooled keep-alive reuse per worker
  * and per server, request sending with sendmsg (rewritten head + body window in one call),
- * response reads, passive health on connect failures. Worker thread only. */
+ * response reads, passive health on connect failures, the active checks' verdict fed to the
+ * round robin, and the names of the failure reasons. Worker thread only. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -148,16 +149,55 @@ static struct mtlb_upstream *take_idle(struct mtlb_pool_rt *pr, int idx, bool ca
     return NULL;
 }
 
+const char *mtlb_upstream_error_name(int e)
+{
+    static const char *const names[] = {
+        [MTLB_UPE_NO_SERVER_UP] = "no_server_up",     [MTLB_UPE_CONNECT_FAILED] = "connect_failed",
+        [MTLB_UPE_TIMEOUT] = "upstream_timeout",      [MTLB_UPE_RESET] = "upstream_reset",
+        [MTLB_UPE_BAD_RESPONSE] = "upstream_bad_response",
+    };
+    return e > 0 && (size_t)e < MTLB_ARRAY_LEN(names) ? names[e] : NULL;
+}
+
+/* The active checks' verdict, read lock-free, into this worker's round robin. */
+static void sync_checks(struct mtlb_worker *w, size_t pool)
+{
+    const struct mtlb_backend_cfg *b = &w->srv->cfg->backends[pool];
+    struct mtlb_server_health *sh = w->srv->health[pool];
+
+    if (!b->health.enabled) {
+        return;
+    }
+    for (size_t s = 0; s < b->n_servers; s++) {
+        mtlb_rr_sync(&w->pools[pool].rr, s, atomic_load_explicit(&sh[s].down, memory_order_relaxed),
+                     atomic_load_explicit(&sh[s].gen, memory_order_relaxed));
+    }
+}
+
+static void log_panic(struct mtlb_worker *w, size_t pool, int idx)
+{
+    static struct mtlb_ratelimit rl;
+    mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
+                "event=pool_panic pool=%s server=%s reason=\"every server is marked down; "
+                "trying one anyway\"",
+                w->srv->cfg->backends[pool].name, w->srv->backend_addrs[pool][idx].text);
+}
+
 /* Round robin over the servers not in *skip: an idle pooled connection or a new one. */
 static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, bool careful,
                    struct mtlb_upstream **out)
 {
     struct mtlb_pool_rt *pr = &w->pools[pool];
 
+    sync_checks(w, pool);
     for (;;) {
+        uint64_t panics = pr->rr.panics;
         int idx = mtlb_rr_next(&pr->rr, w->now_ms, *skip);
         if (idx < 0) {
             return idx;
+        }
+        if (pr->rr.panics != panics) {
+            log_panic(w, pool, idx);
         }
         if (idx < 64) {
             *skip |= 1ULL << idx;
@@ -193,6 +233,8 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
         u->got_response = false;
         u->client = c;
         c->up = u;
+    } else if (c->up_error == MTLB_UPE_NONE) {
+        c->up_error = MTLB_UPE_NO_SERVER_UP;
     }
     return rc;
 }
@@ -209,6 +251,8 @@ int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
         u->got_response = false;
         u->x = x;
         x->up = u;
+    } else if (x->up_error == MTLB_UPE_NONE) {
+        x->up_error = MTLB_UPE_NO_SERVER_UP;
     }
     return rc;
 }
@@ -227,7 +271,9 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     if (res < 0) {
         w->ctr.upstream_fail++;
         mtlb_stats_connect_failed(w, u->pool, u->server);
-        mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
+        if (mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms)) {
+            mtlb_health_passive(w, u->pool, u->server, true, strerror(-res));
+        }
         if (u->x != NULL) {
             mtlb_h2x_upstream_failed(u->x, res);
         } else {
@@ -236,6 +282,7 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
         return;
     }
     mtlb_rr_ok(&w->pools[u->pool].rr, u->server);
+    mtlb_health_passive(w, u->pool, u->server, false, "connected");
     if (u->x != NULL) {
         mtlb_h2x_on_upstream_ready(u->x);
     } else {
@@ -412,7 +459,9 @@ void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
     if (u->connecting) {
         w->ctr.upstream_fail++;
         mtlb_stats_connect_failed(w, u->pool, u->server);
-        mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms);
+        if (mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms)) {
+            mtlb_health_passive(w, u->pool, u->server, true, "connect timeout");
+        }
         if (u->x != NULL) {
             mtlb_h2x_upstream_failed(u->x, -ETIMEDOUT);
         } else {
@@ -426,6 +475,7 @@ void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
     }
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_timeout upstream=%s",
                 (unsigned long long)c->id, w->srv->backend_addrs[u->pool][u->server].text);
+    c->up_error = MTLB_UPE_TIMEOUT;
     mtlb_client_fail(c, 504);
 }
 

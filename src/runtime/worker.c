@@ -310,10 +310,15 @@ static void publish(struct mtlb_worker *w)
     const struct mtlb_stats_layout *l = &w->srv->layout;
     for (size_t p = 0; p < l->n_pools; p++) {
         const struct mtlb_rr *rr = &w->pools[p].rr;
+        /* With active checks the checker's verdict is the server's state; without, this
+         * worker's passive backoff. */
+        bool checked = w->srv->cfg->backends[p].health.enabled;
         for (size_t s = 0; s < rr->n; s++) {
             uint64_t until = rr->health[s].down_until_ms;
-            mtlb_counter_set(&w->stats->be_down[l->server_base[p] + s],
-                             until != 0 && w->now_ms < until);
+            bool down = checked ? atomic_load_explicit(&w->srv->health[p][s].down,
+                                                       memory_order_relaxed)
+                                : until != 0 && w->now_ms < until;
+            mtlb_counter_set(&w->stats->be_down[l->server_base[p] + s], down);
         }
     }
 }

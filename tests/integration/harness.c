@@ -297,31 +297,52 @@ int it_mtlb_stop(struct it_env *env, int timeout_ms)
     return it_mtlb_wait(env, timeout_ms);
 }
 
-uint16_t it_echo_start(struct it_env *env, const char *name)
+/* Starts mtlb-echo `name` on port and waits for its "listening on" line (the log is appended
+ * to across restarts, so a new line is waited for). */
+static pid_t echo_spawn(struct it_env *env, const char *name, uint16_t port)
 {
-    cr_assert(env->n_echo < IT_MAX_ECHO);
-    uint16_t port = it_free_port();
     char listen[32], log[320];
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
     snprintf(log, sizeof(log), "%s/echo-%s.log", env->dir, name);
+    const char *ready[] = {"listening on", NULL};
+    size_t before = it_count_lines(log, ready);
     char *argv[] = {
         (char *)env_path("MTLB_ECHO"), "--listen", listen, "--name", (char *)name, NULL};
     pid_t pid = spawn(argv, log, log, false);
-    env->echo[env->n_echo] = pid;
-    env->echo_port[env->n_echo++] = port;
-    const char *ready[] = {"listening on", NULL};
     double deadline = it_now() + 10.0;
     while (it_now() < deadline) {
         int st;
         cr_assert(waitpid(pid, &st, WNOHANG) != pid, "mtlb-echo %s exited (%s): %s", name,
                   status_text(st), tail(log));
-        if (it_count_lines(log, ready) > 0) {
-            return port;
+        if (it_count_lines(log, ready) > before) {
+            return pid;
         }
         sleep_ms(10);
     }
     cr_assert_fail("mtlb-echo %s did not print 'listening on' within 10 s: %s", name, tail(log));
     return 0;
+}
+
+uint16_t it_echo_start(struct it_env *env, const char *name)
+{
+    cr_assert(env->n_echo < IT_MAX_ECHO);
+    uint16_t port = it_free_port();
+    env->echo_port[env->n_echo] = port;
+    env->echo[env->n_echo++] = echo_spawn(env, name, port);
+    return port;
+}
+
+void it_echo_kill(struct it_env *env, size_t i)
+{
+    cr_assert(i < env->n_echo && env->echo[i] > 0, "test bug: echo %zu is not running", i);
+    reap(env->echo[i]);
+    env->echo[i] = 0;
+}
+
+void it_echo_restart(struct it_env *env, size_t i, const char *name)
+{
+    cr_assert(i < env->n_echo && env->echo[i] == 0, "test bug: echo %zu is running", i);
+    env->echo[i] = echo_spawn(env, name, env->echo_port[i]);
 }
 
 int it_run(struct it_env *env, char *const argv[], char **out, char **err, int timeout_ms)
@@ -481,7 +502,11 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     for (size_t i = 0; i < cfg->n_servers; i++) {
         fprintf(f, "%s\"127.0.0.1:%u\"", i ? ", " : "", cfg->servers[i]);
     }
-    fprintf(f, "]\nthreads: {acceptors: %u, workers: 2}\n", cfg->acceptors ? cfg->acceptors : 1);
+    fprintf(f, "]\n");
+    if (cfg->backend_extra != NULL) {
+        fprintf(f, "    %s\n", cfg->backend_extra);
+    }
+    fprintf(f, "threads: {acceptors: %u, workers: 2}\n", cfg->acceptors ? cfg->acceptors : 1);
     fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: \"%s\"}\n",

@@ -43,6 +43,7 @@ struct it_config {
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
     const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
     uint16_t admin_port; /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */
+    const char *backend_extra; /* one more key of the pool, YAML ("health: {path: /healthz}") */
 };
 
 struct it_env {
@@ -77,6 +78,10 @@ int it_mtlb_stop(struct it_env *env, int timeout_ms);
 /* Waits for an exit already requested (same checks as it_mtlb_stop). */
 int it_mtlb_wait(struct it_env *env, int timeout_ms);
 uint16_t it_echo_start(struct it_env *env, const char *name);
+/* Kills echo i (SIGKILL: its port refuses connections at once); restarts it on the same port
+ * and waits until it listens again. */
+void it_echo_kill(struct it_env *env, size_t i);
+void it_echo_restart(struct it_env *env, size_t i, const char *name);
 /* Runs a command to completion; *out and *err receive its stdout and stderr (malloc'd).
  * Returns the exit code, or -1 on timeout/signal. */
 int it_run(struct it_env *env, char *const argv[], char **out, char **err, int timeout_ms);

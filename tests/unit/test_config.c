@@ -322,6 +322,12 @@ struct err_case {
                  "  - name: app\n"                                                                 \
                  "    servers: [" s "]\n"
 
+#define HEALTH(h)                                                                                  \
+    MIN_LISTENER "backends:\n"                                                                     \
+                 "  - name: app\n"                                                                 \
+                 "    servers: [\"a:1\"]\n"                                                        \
+                 "    health: " h "\n"
+
 ParameterizedTestParameters(config, rejects)
 {
     static struct err_case cases[] = {
@@ -547,6 +553,43 @@ ParameterizedTestParameters(config, rejects)
          "\"yes\""},
         {MIN_YAML "? [a]\n: 1\n", -EINVAL,
          "mtlb.yaml:11:3: keys must be plain strings, got a sequence"},
+        {HEALTH("{interval: 2s}"), -EINVAL,
+         "mtlb.yaml:11:13: backends[0].health.path: missing required key"},
+        {HEALTH("{path: healthz}"), -EINVAL,
+         "mtlb.yaml:11:20: backends[0].health.path: expected a path starting with '/' (visible "
+         "ASCII, no spaces, at most 1024 bytes)"},
+        {HEALTH("{path: \"/a b\"}"), -EINVAL,
+         "mtlb.yaml:11:20: backends[0].health.path: expected a path starting with '/' (visible "
+         "ASCII, no spaces, at most 1024 bytes)"},
+        {HEALTH("{path: \"/a\\r\\nX: y\"}"), -EINVAL,
+         "mtlb.yaml:11:20: backends[0].health.path: expected a path starting with '/' (visible "
+         "ASCII, no spaces, at most 1024 bytes)"},
+        {HEALTH("{path: /h, interval: 0}"), -EINVAL,
+         "mtlb.yaml:11:34: backends[0].health.interval: duration must be greater than 0"},
+        {HEALTH("{path: /h, interval: 1s, timeout: 2s}"), -EINVAL,
+         "mtlb.yaml:11:47: backends[0].health: timeout (2000ms) must not exceed interval "
+         "(1000ms)"},
+        {HEALTH("{path: /h, timeout: 3s}"), -EINVAL,
+         "mtlb.yaml:11:33: backends[0].health: timeout (3000ms) must not exceed interval "
+         "(2000ms)"},
+        {HEALTH("{path: /h, rise: 0}"), -EINVAL,
+         "mtlb.yaml:11:30: backends[0].health.rise: expected an integer in 1..100, got \"0\""},
+        {HEALTH("{path: /h, fall: 101}"), -EINVAL,
+         "mtlb.yaml:11:30: backends[0].health.fall: expected an integer in 1..100, got \"101\""},
+        {HEALTH("{path: /h, expected_status: 3xx-2xx}"), -EINVAL,
+         "mtlb.yaml:11:41: backends[0].health.expected_status: expected a status range such as "
+         "2xx-3xx, 200-299, 200 or 2xx (statuses 100-599, low end first)"},
+        {HEALTH("{path: /h, expected_status: 6xx}"), -EINVAL,
+         "mtlb.yaml:11:41: backends[0].health.expected_status: expected a status range such as "
+         "2xx-3xx, 200-299, 200 or 2xx (statuses 100-599, low end first)"},
+        {HEALTH("{path: /h, expected_status: 2x0}"), -EINVAL,
+         "mtlb.yaml:11:41: backends[0].health.expected_status: expected a status range such as "
+         "2xx-3xx, 200-299, 200 or 2xx (statuses 100-599, low end first)"},
+        {HEALTH("{path: /h, port: 80}"), -EINVAL,
+         "mtlb.yaml:11:24: backends[0].health.port: unknown key (expected one of path, interval, "
+         "timeout, rise, fall, expected_status)"},
+        {HEALTH("/healthz"), -EINVAL,
+         "mtlb.yaml:11:13: backends[0].health: expected a mapping, got \"/healthz\""},
     };
     return cr_make_param_array(struct err_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -569,6 +612,51 @@ Test(config, error_templates_are_valid)
     mtlb_config_destroy(parse_ok(BIND(":1")));
     mtlb_config_destroy(parse_ok(SERVER("\"a:1\"")));
     mtlb_config_destroy(parse_ok(DOMAIN_WITH("")));
+    mtlb_config_destroy(parse_ok(HEALTH("{path: /h}")));
+}
+
+Test(config, health_checks)
+{
+    struct mtlb_config *cfg = parse_ok(HEALTH("{path: /healthz}"));
+    const struct mtlb_health_cfg *h = &cfg->backends[0].health;
+
+    cr_assert(h->enabled);
+    cr_assert_str_eq(h->path, "/healthz");
+    cr_assert_eq(h->interval_ms, 2000);
+    cr_assert_eq(h->timeout_ms, 1000);
+    cr_assert_eq(h->rise, 2);
+    cr_assert_eq(h->fall, 3);
+    cr_assert_eq(h->status_min, 200);
+    cr_assert_eq(h->status_max, 399);
+    mtlb_config_destroy(cfg);
+
+    cfg = parse_ok(HEALTH("{path: \"/ready?full=1\", interval: 200ms, timeout: 200ms, rise: 1, "
+                          "fall: 100, expected_status: 204}"));
+    h = &cfg->backends[0].health;
+    cr_assert_str_eq(h->path, "/ready?full=1");
+    cr_assert_eq(h->interval_ms, 200);
+    cr_assert_eq(h->timeout_ms, 200);
+    cr_assert_eq(h->rise, 1);
+    cr_assert_eq(h->fall, 100);
+    cr_assert_eq(h->status_min, 204);
+    cr_assert_eq(h->status_max, 204);
+    mtlb_config_destroy(cfg);
+
+    const char *ranges[] = {"2xx", "200-299", "2xx-3xx", "100-599", "200-2xx"};
+    const uint16_t lo[] = {200, 200, 200, 100, 200}, hi[] = {299, 299, 399, 599, 299};
+    char doc[512];
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        snprintf(doc, sizeof(doc), HEALTH("{path: /h, expected_status: %s}"), ranges[i]);
+        cfg = parse_ok(doc);
+        cr_assert_eq(cfg->backends[0].health.status_min, lo[i], "%s", ranges[i]);
+        cr_assert_eq(cfg->backends[0].health.status_max, hi[i], "%s", ranges[i]);
+        mtlb_config_destroy(cfg);
+    }
+    /* Without the key: no active checks (passive health only). */
+    cfg = parse_ok(MIN_YAML);
+    cr_assert_not(cfg->backends[0].health.enabled);
+    cr_assert_null(cfg->backends[0].health.path);
+    mtlb_config_destroy(cfg);
 }
 
 Test(config, client_auth_modes)

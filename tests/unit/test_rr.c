@@ -1,4 +1,5 @@
-/* Round robin and passive health: order, skipping, backoff growth and cap, recovery. */
+/* Round robin and passive health: order, skipping, backoff growth and cap, recovery, the
+ * active checks' verdict and generation, the panic rule. */
 #include <criterion/criterion.h>
 #include <errno.h>
 
@@ -61,7 +62,7 @@ Test(rr, down_server_is_skipped_until_backoff_expires)
     cr_assert_eq(mtlb_rr_next(&rr, 6000, 0), 1);
 }
 
-Test(rr, all_down_is_unreachable_and_keeps_cursor)
+Test(rr, all_down_after_a_try_is_unreachable_and_keeps_cursor)
 {
     struct mtlb_health h[3];
     struct mtlb_rr rr;
@@ -70,10 +71,98 @@ Test(rr, all_down_is_unreachable_and_keeps_cursor)
     for (size_t i = 0; i < 3; i++) {
         mtlb_rr_fail(&rr, i, 100);
     }
-    cr_assert_eq(mtlb_rr_next(&rr, 100, 0), -EHOSTUNREACH);
-    cr_assert_eq(mtlb_rr_next(&rr, 1099, 0), -EHOSTUNREACH);
+    /* The request already tried server 0: no panic choice for it. */
+    cr_assert_eq(mtlb_rr_next(&rr, 100, 1), -EHOSTUNREACH);
+    cr_assert_eq(mtlb_rr_next(&rr, 1099, 1), -EHOSTUNREACH);
     cr_assert_eq(rr.cursor, 1);
+    cr_assert_eq(rr.panics, 0);
     cr_assert_eq(mtlb_rr_next(&rr, 1100, 0), 1);
+}
+
+Test(rr, panic_tries_the_server_whose_backoff_ends_first)
+{
+    struct mtlb_health h[3];
+    struct mtlb_rr rr;
+
+    mtlb_rr_init(&rr, h, 3, 0);
+    mtlb_rr_fail(&rr, 0, 500);
+    mtlb_rr_fail(&rr, 1, 100); /* ends first: 1100 */
+    mtlb_rr_fail(&rr, 2, 300);
+    cr_assert_eq(mtlb_rr_next(&rr, 200, 0), 1);
+    cr_assert_eq(rr.panics, 1);
+    cr_assert_eq(rr.cursor, 2);
+    /* Its state is untouched: a failure of the trial is a late one, an ok clears it. */
+    cr_assert_eq(h[1].down_until_ms, 1100);
+    cr_assert_eq(mtlb_rr_next(&rr, 200, 0), 1);
+    cr_assert_eq(rr.panics, 2);
+}
+
+Test(rr, panic_ties_go_in_rotation)
+{
+    struct mtlb_health h[3];
+    struct mtlb_rr rr;
+
+    mtlb_rr_init(&rr, h, 3, 2);
+    for (size_t i = 0; i < 3; i++) {
+        mtlb_rr_fail(&rr, i, 100);
+    }
+    cr_assert_eq(mtlb_rr_next(&rr, 100, 0), 2);
+    cr_assert_eq(mtlb_rr_next(&rr, 100, 0), 0);
+    cr_assert_eq(mtlb_rr_next(&rr, 100, 0), 1);
+}
+
+Test(rr, fail_and_ok_report_transitions_once)
+{
+    struct mtlb_health h[2];
+    struct mtlb_rr rr;
+
+    mtlb_rr_init(&rr, h, 2, 0);
+    cr_assert_not(mtlb_rr_ok(&rr, 0));
+    cr_assert(mtlb_rr_fail(&rr, 0, 100));
+    cr_assert_not(mtlb_rr_fail(&rr, 0, 200)); /* late report, same outage */
+    cr_assert(mtlb_rr_fail(&rr, 0, 1100));    /* trial after the backoff failed too */
+    cr_assert(mtlb_rr_ok(&rr, 0));
+    cr_assert_not(mtlb_rr_ok(&rr, 0));
+    cr_assert_not(mtlb_rr_fail(&rr, 5, 0));
+    cr_assert_not(mtlb_rr_ok(&rr, 5));
+}
+
+Test(rr, checked_down_is_skipped_and_a_new_generation_clears_backoff)
+{
+    struct mtlb_health h[2];
+    struct mtlb_rr rr;
+
+    mtlb_rr_init(&rr, h, 2, 0);
+    mtlb_rr_sync(&rr, 0, true, 0);
+    cr_assert_eq(mtlb_rr_next(&rr, 0, 0), 1);
+    cr_assert_eq(mtlb_rr_next(&rr, 0, 0), 1);
+    /* Server 1 fails passively: its backoff holds across syncs of the same generation. */
+    for (int i = 0; i < 3; i++) {
+        mtlb_rr_fail(&rr, 1, 1000 + 40000 * (uint64_t)i);
+    }
+    mtlb_rr_sync(&rr, 0, false, 0);
+    mtlb_rr_sync(&rr, 1, false, 0);
+    cr_assert_eq(h[1].failures, 3);
+    cr_assert_eq(mtlb_rr_next(&rr, 81000, 0), 0);
+    cr_assert_eq(mtlb_rr_next(&rr, 81000, 0), 0);
+    /* A passing probe (new generation) clears it at once, 4 s before the backoff would. */
+    mtlb_rr_sync(&rr, 1, false, 1);
+    cr_assert_eq(h[1].failures, 0);
+    cr_assert_eq(mtlb_rr_next(&rr, 81000, 0), 1);
+}
+
+Test(rr, panic_applies_when_the_checks_say_all_down)
+{
+    struct mtlb_health h[2];
+    struct mtlb_rr rr;
+
+    mtlb_rr_init(&rr, h, 2, 0);
+    mtlb_rr_sync(&rr, 0, true, 0);
+    mtlb_rr_sync(&rr, 1, true, 0);
+    cr_assert_eq(mtlb_rr_next(&rr, 0, 0), 0);
+    cr_assert_eq(mtlb_rr_next(&rr, 0, 0), 1);
+    cr_assert_eq(mtlb_rr_next(&rr, 0, 1), -EHOSTUNREACH);
+    cr_assert_eq(rr.panics, 2);
 }
 
 Test(rr, empty_pool_is_unreachable)
@@ -97,7 +186,7 @@ Test(rr, backoff_doubles_and_caps_at_30s)
         cr_assert_eq(h[0].failures, i + 1);
         cr_assert_eq(h[0].down_until_ms - now, expect[i], "step %zu: %llu", i,
                      (unsigned long long)(h[0].down_until_ms - now));
-        cr_assert_eq(mtlb_rr_next(&rr, h[0].down_until_ms - 1, 0), -EHOSTUNREACH);
+        cr_assert_eq(mtlb_rr_next(&rr, h[0].down_until_ms - 1, 1), -EHOSTUNREACH);
         now = h[0].down_until_ms; /* trial request at expiry fails again */
         cr_assert_eq(mtlb_rr_next(&rr, now, 0), 0);
     }
