@@ -42,6 +42,8 @@ struct it_config {
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
     const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
+    const char *ticket_keys;      /* listener tls.ticket_keys (a path); NULL: not written */
+    const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
 };
 
 struct it_env {
