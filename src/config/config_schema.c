@@ -401,7 +401,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
     int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
     if (rc == 0 && l->ticket_keys != NULL && l->session_lifetime == 0) {
         yaml_node_t *keys = mtlb_cfg_lookup(ctx, mtlb_cfg_lookup(ctx, v, "tls"), "ticket_keys");
-        size_t mark = mtlb_cfg_push(ctx, "tls.ticket_keys");
+        size_t mark = mtlb_cfg_push(ctx, "%stls.ticket_keys", ctx->keylen ? "." : "");
         rc = mtlb_cfg_err(ctx, keys, "has no use with session_lifetime: off (no tickets)");
         mtlb_cfg_pop(ctx, mark);
     }
