@@ -589,13 +589,24 @@ int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
     int rc = mtlb_cfg_walk_map(ctx, root, root_fields, N_FIELDS(root_fields), cfg);
 
     /* The top-level ticket key file serves every listener that issues tickets and names no
-     * file of its own. */
+     * file of its own; one that serves none would be silently unused. */
+    size_t users = 0;
     for (size_t i = 0; rc == 0 && cfg->ticket_keys != NULL && i < cfg->n_listeners; i++) {
         struct mtlb_listener_cfg *l = &cfg->listeners[i];
-        if (l->ticket_keys == NULL && l->session_lifetime != 0 &&
-            (l->ticket_keys = strdup(cfg->ticket_keys)) == NULL) {
-            rc = mtlb_cfg_oom(ctx);
+        if (l->ticket_keys == NULL && l->session_lifetime != 0) {
+            users++;
+            if ((l->ticket_keys = strdup(cfg->ticket_keys)) == NULL) {
+                rc = mtlb_cfg_oom(ctx);
+            }
         }
+    }
+    if (rc == 0 && cfg->ticket_keys != NULL && users == 0) {
+        size_t mark = mtlb_cfg_push(ctx, "tls.ticket_keys");
+        yaml_node_t *keys = mtlb_cfg_lookup(ctx, mtlb_cfg_lookup(ctx, root, "tls"), "ticket_keys");
+        rc = mtlb_cfg_err(ctx, keys,
+                          "is used by no listener (each has session_lifetime: off or its own "
+                          "tls.ticket_keys)");
+        mtlb_cfg_pop(ctx, mark);
     }
     return rc != 0 ? rc : check_cross(ctx, root, cfg);
 }

@@ -24,13 +24,12 @@ int mtlb_tickets_parse(const unsigned char *buf, size_t len, struct mtlb_ticket_
     size_t count = len / MTLB_TICKET_KEY_SIZE;
 
     if (len == 0) {
-        snprintf(why, whylen, "is empty; it needs at least one %d-byte key",
-                 MTLB_TICKET_KEY_SIZE);
+        snprintf(why, whylen, "is empty; it needs at least one %d-byte key", MTLB_TICKET_KEY_SIZE);
         return -EINVAL;
     }
     if (len % MTLB_TICKET_KEY_SIZE != 0) {
-        snprintf(why, whylen, "is %zu bytes, not a multiple of %d (one or more %d-byte keys)",
-                 len, MTLB_TICKET_KEY_SIZE, MTLB_TICKET_KEY_SIZE);
+        snprintf(why, whylen, "is %zu bytes, not a multiple of %d (one or more %d-byte keys)", len,
+                 MTLB_TICKET_KEY_SIZE, MTLB_TICKET_KEY_SIZE);
         return -EINVAL;
     }
     if (count > cap) {
@@ -46,8 +45,8 @@ int mtlb_tickets_parse(const unsigned char *buf, size_t len, struct mtlb_ticket_
         memcpy(keys[i].aes, p + 48, 32);
         for (size_t j = 0; j < i; j++) {
             if (memcmp(keys[j].name, keys[i].name, 16) == 0) {
-                snprintf(why, whylen, "keys %zu and %zu have the same name (first 16 bytes)",
-                         j + 1, i + 1);
+                snprintf(why, whylen, "keys %zu and %zu have the same name (first 16 bytes)", j + 1,
+                         i + 1);
                 OPENSSL_cleanse(keys, (i + 1) * sizeof(*keys));
                 return -EINVAL;
             }
@@ -57,8 +56,8 @@ int mtlb_tickets_parse(const unsigned char *buf, size_t len, struct mtlb_ticket_
     return 0;
 }
 
-static int read_key_file(const char *path, unsigned char *buf, size_t cap, size_t *len,
-                         char *err, size_t errlen)
+static int read_key_file(const char *path, unsigned char *buf, size_t cap, size_t *len, char *err,
+                         size_t errlen)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -103,11 +102,10 @@ int mtlb_tickets_init_file(struct mtlb_tickets *t, const char *path, char *err, 
 
     memset(t, 0, sizeof(*t));
     if (rc == 0) {
-        rc = mtlb_tickets_parse(buf, len, t->keys, MTLB_TICKET_KEYS_MAX, &t->n, why,
-                                sizeof(why));
+        rc = mtlb_tickets_parse(buf, len, t->keys, MTLB_TICKET_KEYS_MAX, &t->n, why, sizeof(why));
         if (rc != 0 && len == sizeof(buf)) {
-            snprintf(why, sizeof(why), "is larger than %d keys (%zu bytes)",
-                     MTLB_TICKET_KEYS_MAX, sizeof(buf) - 1);
+            snprintf(why, sizeof(why), "is larger than %d keys (%zu bytes)", MTLB_TICKET_KEYS_MAX,
+                     sizeof(buf) - 1);
         }
         if (rc != 0) {
             snprintf(err, errlen, "%s: tls.ticket_keys: %s", path, why);

@@ -110,21 +110,21 @@ static void full_on(const struct it_env *env, int version, struct it_exchange *x
 static bool offer_bare(const struct it_env *env, int version, const struct it_exchange *first,
                        const char *what)
 {
-    static const char *const names[] = {"X-SSL-Client-Verify", "X-SSL-Client-DN",
-                                        "X-SSL-Issuer", "X-SSL-Client-Serial"};
+    static const char *const names[] = {"X-SSL-Client-Verify", "X-SSL-Client-DN", "X-SSL-Issuer",
+                                        "X-SSL-Client-Serial"};
     struct it_tls_opts o = {.version = version, .session = first->session};
     struct it_exchange x;
     it_tls_exchange(env->port, &o, REQUEST, &x);
     bool resumed = x.outcome == IT_OK && x.reused;
     cr_assert(x.outcome != IT_OK || x.reused,
-              "%s %s: a response without a certificate and without resumption:\n%s",
-              vname(version), what, x.resp.body);
+              "%s %s: a response without a certificate and without resumption:\n%s", vname(version),
+              what, x.resp.body);
     for (size_t i = 0; resumed && i < sizeof(names) / sizeof(names[0]); i++) {
         char want[512], got[512];
         header(first, names[i], want, sizeof(want));
         header(&x, names[i], got, sizeof(got));
-        cr_assert_str_eq(got, want, "%s %s: %s differs on the resumed connection",
-                         vname(version), what, names[i]);
+        cr_assert_str_eq(got, want, "%s %s: %s differs on the resumed connection", vname(version),
+                         what, names[i]);
         cr_assert_str_neq(got, "(absent)", "%s %s: no %s", vname(version), what, names[i]);
     }
     it_exchange_fini(&x);
@@ -133,8 +133,7 @@ static bool offer_bare(const struct it_env *env, int version, const struct it_ex
 
 /* Offers first's session to env with the client certificate: the handshake completes either
  * way; returns whether it resumed. */
-static bool offer_with_cert(const struct it_env *env, int version,
-                            const struct it_exchange *first)
+static bool offer_with_cert(const struct it_env *env, int version, const struct it_exchange *first)
 {
     struct it_tls_opts o = good;
     o.version = version;
@@ -187,8 +186,8 @@ Test(tickets, without_key_file_replicas_do_not_resume_each_other)
         it_exchange_fini(&first);
     }
     const char *random_log[] = {"event=ticket_keys", "source=random", NULL};
-    cr_assert_eq(it_count_lines(a.out_log, random_log) + it_count_lines(a.err_log, random_log),
-                 1, "the random ticket keys must be logged at start");
+    cr_assert_eq(it_count_lines(a.out_log, random_log) + it_count_lines(a.err_log, random_log), 1,
+                 "the random ticket keys must be logged at start");
     it_mtlb_stop(&b, 5000);
     it_mtlb_stop(&a, 5000);
 }
@@ -209,16 +208,14 @@ Test(tickets, rotated_file_keeps_old_tickets_until_the_key_is_removed)
     cb.tls = tls;
     it_mtlb_start(&b, &cb);
     const char *file_log[] = {"event=ticket_keys", "source=file", "keys=2", NULL};
-    cr_assert_eq(it_wait_lines(b.out_log, file_log, 1, 2000) +
-                     it_count_lines(b.err_log, file_log),
+    cr_assert_eq(it_wait_lines(b.out_log, file_log, 1, 2000) + it_count_lines(b.err_log, file_log),
                  1, "B must log its key file");
 
     struct it_exchange first[2];
     for (size_t i = 0; i < 2; i++) {
         full_on(&a, versions[i], &first[i]);
         cr_assert(offer_bare(&b, versions[i], &first[i], "old-key ticket, rotated file"),
-                  "%s: a ticket of the second key in the file did not resume",
-                  vname(versions[i]));
+                  "%s: a ticket of the second key in the file did not resume", vname(versions[i]));
     }
     it_mtlb_stop(&a, 5000);
     it_mtlb_stop(&b, 5000);
@@ -267,8 +264,8 @@ static void assert_check_fails(struct it_config *cfg, const char *keys, const ch
     char *argv[] = {getenv("MTLB_BIN"), "-t", "-c", a.config, NULL};
     char *out = NULL, *err = NULL;
     int rc = it_run(&a, argv, &out, &err, 10000);
-    cr_assert_eq(rc, 1, "mtlb -t with ticket_keys %s must exit 1 (got %d); stderr:\n%s", keys,
-                 rc, err ? err : "");
+    cr_assert_eq(rc, 1, "mtlb -t with ticket_keys %s must exit 1 (got %d); stderr:\n%s", keys, rc,
+                 err ? err : "");
     cr_assert_not_null(strstr(err, keys), "stderr must name %s:\n%s", keys, err);
     cr_assert_not_null(strstr(err, problem), "stderr must say \"%s\":\n%s", problem, err);
     free(out);

@@ -374,6 +374,12 @@ ParameterizedTestParameters(config, rejects)
         {BIND(":1\n    session_lifetime: off\n    tls: {ticket_keys: k}"), -EINVAL,
          "mtlb.yaml:4:24: listeners[0].tls.ticket_keys: has no use with session_lifetime: off "
          "(no tickets)"},
+        {BIND(":1\n    tls: {ticket_keys: own.keys}") "tls: {ticket_keys: k}\n", -EINVAL,
+         "mtlb.yaml:9:20: tls.ticket_keys: is used by no listener (each has session_lifetime: "
+         "off or its own tls.ticket_keys)"},
+        {BIND(":1\n    session_lifetime: off") "tls: {ticket_keys: k}\n", -EINVAL,
+         "mtlb.yaml:9:20: tls.ticket_keys: is used by no listener (each has session_lifetime: "
+         "off or its own tls.ticket_keys)"},
         {MIN_YAML "tls: {ticket_keys: \"\"}\n", -EINVAL,
          "mtlb.yaml:11:20: tls.ticket_keys: must not be empty"},
         {BIND(":1\n    session_lifetime: 0"), -EINVAL,

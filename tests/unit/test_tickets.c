@@ -31,8 +31,7 @@ Test(tickets, parse_uses_the_nginx_layout)
     char why[128] = "";
 
     fill(buf, sizeof(buf), 0);
-    cr_assert_eq(mtlb_tickets_parse(buf, sizeof(buf), keys, 4, &n, why, sizeof(why)), 0, "%s",
-                 why);
+    cr_assert_eq(mtlb_tickets_parse(buf, sizeof(buf), keys, 4, &n, why, sizeof(why)), 0, "%s", why);
     cr_assert_eq(n, 2);
     for (size_t k = 0; k < 2; k++) {
         const unsigned char *p = buf + 80 * k;
@@ -61,8 +60,8 @@ Test(tickets, parse_refuses_bad_sizes_and_duplicates)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = 99;
         char why[128] = "";
-        cr_assert_eq(mtlb_tickets_parse(buf, cases[i].len, keys, 4, &n, why, sizeof(why)),
-                     -EINVAL, "%zu bytes", cases[i].len);
+        cr_assert_eq(mtlb_tickets_parse(buf, cases[i].len, keys, 4, &n, why, sizeof(why)), -EINVAL,
+                     "%zu bytes", cases[i].len);
         cr_assert_str_eq(why, cases[i].why);
         cr_assert_eq(n, 99, "n must not change on failure");
     }
