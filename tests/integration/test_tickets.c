@@ -170,6 +170,64 @@ Test(tickets, session_from_one_replica_resumes_on_another)
     it_mtlb_stop(&a, 5000);
 }
 
+/* HTTP/2 (ALPN h2, h2c --session): the same identity on B's streams, for both versions. */
+static char *h2c(const struct it_env *env, bool cert, const char *session, bool tls12)
+{
+    char port[16];
+    char *out = NULL, *err = NULL;
+    char *argv[16];
+    size_t n = 0;
+    snprintf(port, sizeof(port), "%u", env->port);
+    argv[n++] = getenv("MTLB_H2C");
+    cr_assert_not_null(argv[0], "MTLB_H2C is not set (run via meson)");
+    argv[n++] = "--port";
+    argv[n++] = port;
+    if (cert) {
+        argv[n++] = "--cert";
+        argv[n++] = (char *)it_pki("client/good.crt");
+        argv[n++] = "--key";
+        argv[n++] = (char *)it_pki("client/good.key");
+    }
+    argv[n++] = "--session";
+    argv[n++] = (char *)session;
+    argv[n++] = "--print-body";
+    argv[n++] = "--stream";
+    argv[n++] = "path=/tickets-h2";
+    if (tls12) {
+        argv[n++] = "--tls12";
+    }
+    argv[n] = NULL;
+    it_run(&a, argv, &out, &err, 10000);
+    cr_assert(out != NULL && err != NULL);
+    free(err);
+    return out;
+}
+
+Test(tickets, http2_session_from_one_replica_resumes_on_another)
+{
+    struct key k = new_key();
+    const char *keys = write_keys(&a, "ticket.keys", &k, 1);
+    start(&a, keys);
+    start(&b, keys);
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        char session[320];
+        snprintf(session, sizeof(session), "%s/h2-session-%d.pem", a.dir, tls12);
+        char *out = h2c(&a, true, session, tls12);
+        cr_assert(strstr(out, " resumed=0\n") && strstr(out, "| X-SSL-Client-DN: " GOOD_DN),
+                  "full handshake on A (tls12 %d):\n%s", tls12, out);
+        free(out);
+        out = h2c(&b, false, session, tls12);
+        cr_assert(strstr(out, " resumed=1\n") != NULL,
+                  "A's session not resumed on B over HTTP/2 (tls12 %d):\n%s", tls12, out);
+        cr_assert(strstr(out, "| X-SSL-Client-Verify: SUCCESS") &&
+                      strstr(out, "| X-SSL-Client-DN: " GOOD_DN),
+                  "identity on B (tls12 %d):\n%s", tls12, out);
+        free(out);
+    }
+    it_mtlb_stop(&b, 5000);
+    it_mtlb_stop(&a, 5000);
+}
+
 /* The positive control: without a key file every process has its own random keys. */
 Test(tickets, without_key_file_replicas_do_not_resume_each_other)
 {
