@@ -20,7 +20,7 @@ static void usage(FILE *out)
                  "       mtlb health http://HOST:PORT/PATH\n"
                  "  -c, --config FILE  configuration file (YAML)\n"
                  "  -t, --test         load and validate the configuration and every certificate,\n"
-                 "                     key, truststore and CRL it names, then exit\n"
+                 "                     key, truststore, CRL and ticket key file it names, then exit\n"
                  "  -v, --version      print the version and exit\n"
                  "  -h, --help         print this help and exit\n"
                  "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1\n");

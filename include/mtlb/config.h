@@ -69,6 +69,9 @@ struct mtlb_listener_cfg {
     /* How long after the full handshake that verified the client a TLS session may be
      * resumed, in seconds (default 3600, at most MTLB_SESSION_LIFETIME_MAX); 0: never. */
     uint32_t session_lifetime;
+    /* tls.ticket_keys of the listener, else the top-level one (resolved path), else NULL:
+     * random ticket keys per process. Checked when the TLS contexts are built (mtlb -t). */
+    char *ticket_keys;
 };
 
 struct mtlb_server_cfg {
@@ -147,6 +150,7 @@ struct mtlb_config {
     struct mtlb_header_policy header_policy;
     enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
     struct mtlb_admin_cfg admin;
+    char *ticket_keys;       /* top-level tls.ticket_keys (resolved path) or NULL */
 };
 
 /* Reads and validates the YAML file at path. On success returns 0 and *out owns a new

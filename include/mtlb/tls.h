@@ -20,10 +20,15 @@ struct mtlb_tls_domain {
     STACK_OF(X509) * anchors;
 };
 
+struct mtlb_tickets;
+
 /* All domains of one listener. domains[0] serves clients without SNI or with an unknown name. */
 struct mtlb_tls_listener {
     struct mtlb_tls_domain *domains;
     size_t n_domains;
+    /* Session ticket keys (tls.ticket_keys, else random per process); NULL when the listener
+     * has session_lifetime: off. Shared by the acceptor threads (it has its own lock). */
+    struct mtlb_tickets *tickets;
 };
 
 /* Builds every SSL_CTX for the listener: loads the certificate chain and key (PEM), checks
@@ -31,8 +36,9 @@ struct mtlb_tls_listener {
  * (every PEM entry must be a certificate), advertises the truststore's subjects as client CA
  * names, loads CRLs (checked for every certificate of the chain below its trust anchor), sets
  * the verify mode and depth, TLS 1.2 and 1.3 with modern ciphers, the SNI callback. Chains are
- * built to a self-signed root whenever the truststore holds it. Returns 0, or -EINVAL with "FILE: problem" in err.
- * Main thread only. */
+ * built to a self-signed root whenever the truststore holds it. Loads the ticket key file
+ * (tls.ticket_keys) or makes random ticket keys. Returns 0, or -errno with "FILE: problem" in
+ * err. Main thread only. */
 int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                            char *err, size_t errlen);
 void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl);

@@ -247,6 +247,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         free(l->domains);
         free(l->bind_host);
         free(l->backend);
+        free(l->ticket_keys);
     }
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {
@@ -260,6 +261,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
     free(cfg->backends);
     free(cfg->log.access_log);
     free(cfg->admin.bind_host);
+    free(cfg->ticket_keys);
     free(cfg->path);
     free(cfg);
 }

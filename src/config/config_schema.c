@@ -373,6 +373,17 @@ static int read_bind(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     return mtlb_cfg_addr(ctx, v, true, &l->bind_host, &l->bind_port);
 }
 
+/* tls: {ticket_keys: PATH}, at the top level and per listener (dst: the char * to fill); the
+ * file itself is read when the TLS contexts are built (mtlb -t). */
+static int read_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"ticket_keys", read_path, false, 0, 0, 0},
+    };
+    (void)f;
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
 static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
     static const struct cfg_field fields[] = {
@@ -382,10 +393,19 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"ktls", read_ktls, false, 0, 0, 0},
         {"alpn", read_alpn, false, 0, 0, 0},
         {"session_lifetime", read_session_lifetime, false, 0, 0, 0},
+        {"tls", read_tls, false, offsetof(struct mtlb_listener_cfg, ticket_keys), 0, 0},
     };
-    ((struct mtlb_listener_cfg *)dst)->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
-    ((struct mtlb_listener_cfg *)dst)->session_lifetime = MTLB_SESSION_LIFETIME_DEFAULT;
-    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    struct mtlb_listener_cfg *l = dst;
+    l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
+    l->session_lifetime = MTLB_SESSION_LIFETIME_DEFAULT;
+    int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    if (rc == 0 && l->ticket_keys != NULL && l->session_lifetime == 0) {
+        yaml_node_t *keys = mtlb_cfg_lookup(ctx, mtlb_cfg_lookup(ctx, v, "tls"), "ticket_keys");
+        size_t mark = mtlb_cfg_push(ctx, "%stls.ticket_keys", ctx->keylen ? "." : "");
+        rc = mtlb_cfg_err(ctx, keys, "has no use with session_lifetime: off (no tickets)");
+        mtlb_cfg_pop(ctx, mark);
+    }
+    return rc;
 }
 
 static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -603,6 +623,7 @@ static const struct cfg_field root_fields[] = {
     {"headers", read_headers, false, 0, 0, 0},
     {"io", read_io, false, 0, 0, 0},
     {"admin", read_admin, false, offsetof(struct mtlb_config, admin), 0, 0},
+    {"tls", read_tls, false, offsetof(struct mtlb_config, ticket_keys), 0, 0},
 };
 
 static int cmp_dup_name(const void *key, const void *elem)
@@ -661,5 +682,25 @@ int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
 {
     int rc = mtlb_cfg_walk_map(ctx, root, root_fields, N_FIELDS(root_fields), cfg);
 
+    /* The top-level ticket key file serves every listener that issues tickets and names no
+     * file of its own; one that serves none would be silently unused. */
+    size_t users = 0;
+    for (size_t i = 0; rc == 0 && cfg->ticket_keys != NULL && i < cfg->n_listeners; i++) {
+        struct mtlb_listener_cfg *l = &cfg->listeners[i];
+        if (l->ticket_keys == NULL && l->session_lifetime != 0) {
+            users++;
+            if ((l->ticket_keys = strdup(cfg->ticket_keys)) == NULL) {
+                rc = mtlb_cfg_oom(ctx);
+            }
+        }
+    }
+    if (rc == 0 && cfg->ticket_keys != NULL && users == 0) {
+        size_t mark = mtlb_cfg_push(ctx, "tls.ticket_keys");
+        yaml_node_t *keys = mtlb_cfg_lookup(ctx, mtlb_cfg_lookup(ctx, root, "tls"), "ticket_keys");
+        rc = mtlb_cfg_err(ctx, keys,
+                          "is used by no listener (each has session_lifetime: off or its own "
+                          "tls.ticket_keys)");
+        mtlb_cfg_pop(ctx, mark);
+    }
     return rc != 0 ? rc : check_cross(ctx, root, cfg);
 }

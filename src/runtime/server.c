@@ -13,6 +13,7 @@
 #include "mtlb/admin.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
+#include "mtlb/tickets.h"
 
 static int resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)
 {
@@ -400,6 +401,28 @@ static void log_listening(const struct mtlb_listener_cfg *lc)
              lc->bind_host, lc->bind_port, lc->backend, lc->n_domains, modes);
 }
 
+/* Where the listener's session ticket keys come from: random keys mean a session resumes
+ * only on this process; the operator should know before wondering why replicas do not. */
+static void log_ticket_keys(const struct mtlb_listener_cfg *lc, const struct mtlb_tls_listener *tl)
+{
+    char q[512];
+
+    if (tl->tickets == NULL) {
+        mtlb_log(MTLB_LOG_INFO, "event=ticket_keys bind=%s:%u source=none "
+                                "reason=\"session_lifetime: off\"",
+                 lc->bind_host, lc->bind_port);
+    } else if (tl->tickets->from_file) {
+        mtlb_log(MTLB_LOG_INFO, "event=ticket_keys bind=%s:%u source=file file=%s keys=%zu",
+                 lc->bind_host, lc->bind_port, mtlb_log_quote(lc->ticket_keys, q, sizeof(q)),
+                 tl->tickets->n);
+    } else {
+        mtlb_log(MTLB_LOG_INFO, "event=ticket_keys bind=%s:%u source=random rotate=%ds "
+                                "note=\"sessions resume on this process only; set "
+                                "tls.ticket_keys to share them across replicas\"",
+                 lc->bind_host, lc->bind_port, MTLB_TICKET_ROTATE_SECONDS);
+    }
+}
+
 int mtlb_server_run(struct mtlb_server *srv)
 {
     const struct mtlb_config *cfg = srv->cfg;
@@ -429,6 +452,7 @@ int mtlb_server_run(struct mtlb_server *srv)
     if (rc == 0) {
         for (size_t l = 0; l < cfg->n_listeners; l++) {
             log_listening(&cfg->listeners[l]);
+            log_ticket_keys(&cfg->listeners[l], &srv->tls[l]);
         }
         enum mtlb_io_backend io = mtlb_io_backend_of(srv->workers[0].io);
         if (cfg->io == MTLB_IO_AUTO && io == MTLB_IO_EPOLL) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -21,6 +22,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "mtlb/tickets.h"
 #include "tls_internal.h"
 
 /* TLS 1.2: forward secrecy and AEAD only, for ECDSA and RSA certificates. */
@@ -188,23 +190,57 @@ static int load_cert_and_key(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char
     return 0;
 }
 
+/* Hashes a file's bytes (its name and a marker when it cannot be read: loading it fails
+ * later with the reason). */
+static int digest_file(EVP_MD_CTX *md, const char *path)
+{
+    unsigned char buf[4096];
+    size_t n;
+    FILE *f = path != NULL ? fopen(path, "rbe") : NULL;
+    int ok = EVP_DigestUpdate(md, path != NULL ? "file" : "none", 4) == 1;
+
+    while (ok && f != NULL && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        ok = EVP_DigestUpdate(md, buf, n) == 1;
+    }
+    if (f == NULL && path != NULL) {
+        ok = ok && EVP_DigestUpdate(md, path, strlen(path) + 1) == 1;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return ok;
+}
+
+/* The session id context: a session (cached, or a ticket that any replica with the same key
+ * file may have issued) resumes only under a context with the same value. It covers the
+ * domain (position and names) and everything that decides how its clients are verified: mode,
+ * depth, the EKU rule and the bytes of the truststore and CRL files. So a session never
+ * crosses SNI domains, and a replica whose truststore or CRL differs makes a full handshake. */
+static int session_context(const struct mtlb_domain_cfg *d, size_t index, unsigned char *sid,
+                           unsigned int *sid_len)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int policy[3] = {(int)d->mode, d->verify_depth, d->require_client_auth_eku};
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(md, "mtlb", 4) == 1 &&
+             EVP_DigestUpdate(md, &index, sizeof(index)) == 1;
+
+    for (size_t i = 0; ok && i < d->n_names; i++) {
+        ok = EVP_DigestUpdate(md, d->names[i], strlen(d->names[i]) + 1) == 1;
+    }
+    ok = ok && EVP_DigestUpdate(md, policy, sizeof(policy)) == 1 &&
+         digest_file(md, d->truststore) && digest_file(md, d->crl) &&
+         EVP_DigestFinal_ex(md, sid, sid_len) == 1;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
 /* Protocol policy shared by every domain. */
 static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t index)
 {
     unsigned char sid[SHA256_DIGEST_LENGTH];
     unsigned int sid_len = 0;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(md, "mtlb", 4) == 1 &&
-             EVP_DigestUpdate(md, &index, sizeof(index)) == 1;
-
-    /* The session id context differs per domain, so a session is never resumed under a
-     * domain (and truststore) other than the one that verified it. */
-    for (size_t i = 0; ok && i < d->n_names; i++) {
-        ok = EVP_DigestUpdate(md, d->names[i], strlen(d->names[i]) + 1) == 1;
-    }
-    ok = ok && EVP_DigestFinal_ex(md, sid, &sid_len) == 1;
-    EVP_MD_CTX_free(md);
+    int ok = session_context(d, index, sid, &sid_len);
 
     ok = ok && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
          SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1 &&
@@ -297,7 +333,8 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
      * keeps the SSL_new context for them across the SNI switch), so the lifetime is one per
      * listener; every context gets it all the same. */
     if (set_policy(dom->ctx, d, index) != 0 ||
-        mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0) {
+        mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0 ||
+        (l->session_lifetime != 0 && mtlb_tls_tickets_setup(dom->ctx) != 0)) {
         return mtlb_tls_fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
                              mtlb_tls_ssl_reason(why, sizeof(why)));
     }
@@ -312,11 +349,37 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     return rc;
 }
 
+/* The listener's ticket keys: the key file, else random ones (none without resumption). */
+static int init_tickets(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
+                        char *err, size_t errlen)
+{
+    if (cfg->session_lifetime == 0) {
+        return 0;
+    }
+    tl->tickets = malloc(sizeof(*tl->tickets));
+    if (tl->tickets == NULL) {
+        return -ENOMEM;
+    }
+    int rc = cfg->ticket_keys != NULL
+                 ? mtlb_tickets_init_file(tl->tickets, cfg->ticket_keys, err, errlen)
+                 : mtlb_tickets_init_random(tl->tickets, time(NULL));
+    if (rc != 0) {
+        free(tl->tickets);
+        tl->tickets = NULL;
+        if (cfg->ticket_keys == NULL) {
+            mtlb_tls_fail(err, errlen, "listener %s:%u: no randomness for ticket keys",
+                          cfg->bind_host, cfg->bind_port);
+        }
+    }
+    return rc;
+}
+
 int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                            char *err, size_t errlen)
 {
     tl->domains = NULL;
     tl->n_domains = 0;
+    tl->tickets = NULL;
     if (cfg->n_domains == 0) {
         return mtlb_tls_fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host, cfg->bind_port);
     }
@@ -324,8 +387,13 @@ int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_liste
         return mtlb_tls_fail(err, errlen, "listener %s:%u: cannot allocate SSL ex_data", cfg->bind_host,
                     cfg->bind_port);
     }
+    int trc = init_tickets(tl, cfg, err, errlen);
+    if (trc != 0) {
+        return trc;
+    }
     tl->domains = calloc(cfg->n_domains, sizeof(*tl->domains));
     if (tl->domains == NULL) {
+        mtlb_tls_listener_fini(tl);
         return -ENOMEM;
     }
     for (size_t i = 0; i < cfg->n_domains; i++) {
@@ -348,6 +416,11 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
     free(tl->domains);
     tl->domains = NULL;
     tl->n_domains = 0;
+    if (tl->tickets != NULL) {
+        mtlb_tickets_fini(tl->tickets);
+        free(tl->tickets);
+        tl->tickets = NULL;
+    }
 }
 
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info)

@@ -58,6 +58,10 @@ int mtlb_tls_check_readable(const char *path, char *err, size_t errlen);
  * callbacks that carry and check the deadline. 0 or -errno. Main thread. */
 int mtlb_tls_session_setup(SSL_CTX *ctx, uint32_t lifetime);
 
+/* tickets.c: makes OpenSSL seal and open tickets with the listener's mtlb_tickets keys
+ * (found through the connection info). 0 or -ENOMEM. Main thread. */
+int mtlb_tls_tickets_setup(SSL_CTX *ctx);
+
 /* From the verify callbacks, for every certificate of the chain: the handshake's session is
  * not resumed after the last second at which cert is valid. */
 void mtlb_tls_session_bound(SSL *ssl, X509 *cert);

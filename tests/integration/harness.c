@@ -492,6 +492,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->session_lifetime != NULL) {
         fprintf(f, "    session_lifetime: %s\n", cfg->session_lifetime);
     }
+    if (cfg->ticket_keys != NULL) {
+        fprintf(f, "    tls: {ticket_keys: \"%s\"}\n", cfg->ticket_keys);
+    }
     fprintf(f, "    domains:\n");
     struct it_domain def = {.cert = NULL};
     size_t n = cfg->n_domains ? cfg->n_domains : 1;
@@ -511,6 +514,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: \"%s\"}\n",
             cfg->access_log ? cfg->access_log : "stdout");
+    if (cfg->tls != NULL) {
+        fprintf(f, "tls: %s\n", cfg->tls);
+    }
     fprintf(f, "headers: {dn_format: slash%s%s}\n", cfg->headers ? ", " : "",
             cfg->headers ? cfg->headers : "");
     if (cfg->admin_port != 0) {

@@ -251,6 +251,43 @@ Test(config, session_lifetime_values)
     }
 }
 
+/* tls.ticket_keys: per listener, else the top-level file (relative paths against the config's
+ * directory); never for a listener that issues no tickets; none by default. */
+Test(config, ticket_keys_top_level_and_per_listener)
+{
+    struct mtlb_config *cfg = parse_ok(MIN_YAML);
+    cr_assert_null(cfg->ticket_keys);
+    cr_assert_null(cfg->listeners[0].ticket_keys);
+    mtlb_config_destroy(cfg);
+
+    cfg = parse_ok("listeners:\n"
+                   "  - bind: \":1\"\n"
+                   "    backend: app\n"
+                   "    domains: [{names: [a.b], certificate: c, key: k}]\n"
+                   "  - bind: \":2\"\n"
+                   "    backend: app\n"
+                   "    tls: {ticket_keys: /run/keys/own.keys}\n"
+                   "    domains: [{names: [a.b], certificate: c, key: k}]\n"
+                   "  - bind: \":3\"\n"
+                   "    backend: app\n"
+                   "    session_lifetime: off\n"
+                   "    domains: [{names: [a.b], certificate: c, key: k}]\n" MIN_BACKEND
+                   "tls: {ticket_keys: keys/ticket.keys}\n");
+    cr_assert_str_eq(cfg->ticket_keys, "/etc/mtlb/keys/ticket.keys");
+    cr_assert_str_eq(cfg->listeners[0].ticket_keys, "/etc/mtlb/keys/ticket.keys");
+    cr_assert_str_eq(cfg->listeners[1].ticket_keys, "/run/keys/own.keys");
+    cr_assert_null(cfg->listeners[2].ticket_keys);
+    mtlb_config_destroy(cfg);
+
+    /* Order in the document does not matter; an empty tls block is allowed. */
+    cfg = parse_ok("tls: {ticket_keys: t.keys}\n" MIN_YAML);
+    cr_assert_str_eq(cfg->listeners[0].ticket_keys, "/etc/mtlb/t.keys");
+    mtlb_config_destroy(cfg);
+    cfg = parse_ok(MIN_YAML "tls: {}\n");
+    cr_assert_null(cfg->listeners[0].ticket_keys);
+    mtlb_config_destroy(cfg);
+}
+
 Test(config, empty_sections_and_nulls_keep_defaults)
 {
     struct mtlb_config *cfg = parse_ok(MIN_YAML "threads: {}\n"
@@ -338,7 +375,7 @@ ParameterizedTestParameters(config, rejects)
         {MIN_YAML "---\nfoo: 1\n", -EINVAL, "mtlb.yaml:12:1: only one YAML document is allowed"},
         {MIN_YAML "frobnicate: 1\n", -EINVAL,
          "mtlb.yaml:11:1: frobnicate: unknown key (expected one of listeners, backends, threads, "
-         "timeouts, limits, log, headers, io, admin)"},
+         "timeouts, limits, log, headers, io, admin, tls)"},
         {MIN_BACKEND, -EINVAL, "mtlb.yaml:1:1: listeners: missing required key"},
         {MIN_LISTENER, -EINVAL, "mtlb.yaml:1:1: backends: missing required key"},
         {"listeners: []\n" MIN_BACKEND, -EINVAL, "mtlb.yaml:1:12: listeners: must not be empty"},
@@ -357,7 +394,24 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:4:14: listeners[0].domains: must not be empty"},
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
-         "domains, ktls, alpn, session_lifetime)"},
+         "domains, ktls, alpn, session_lifetime, tls)"},
+        {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
+         "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys)"},
+        {BIND(":1\n    tls: {ticket_keys: [a, b]}"), -EINVAL,
+         "mtlb.yaml:3:24: listeners[0].tls.ticket_keys: expected a string, got a sequence"},
+        {BIND(":1\n    tls: keys"), -EINVAL,
+         "mtlb.yaml:3:10: listeners[0].tls: expected a mapping, got \"keys\""},
+        {BIND(":1\n    session_lifetime: off\n    tls: {ticket_keys: k}"), -EINVAL,
+         "mtlb.yaml:4:24: listeners[0].tls.ticket_keys: has no use with session_lifetime: off "
+         "(no tickets)"},
+        {BIND(":1\n    tls: {ticket_keys: own.keys}") "tls: {ticket_keys: k}\n", -EINVAL,
+         "mtlb.yaml:9:20: tls.ticket_keys: is used by no listener (each has session_lifetime: "
+         "off or its own tls.ticket_keys)"},
+        {BIND(":1\n    session_lifetime: off") "tls: {ticket_keys: k}\n", -EINVAL,
+         "mtlb.yaml:9:20: tls.ticket_keys: is used by no listener (each has session_lifetime: "
+         "off or its own tls.ticket_keys)"},
+        {MIN_YAML "tls: {ticket_keys: \"\"}\n", -EINVAL,
+         "mtlb.yaml:11:20: tls.ticket_keys: must not be empty"},
         {BIND(":1\n    session_lifetime: 0"), -EINVAL,
          "mtlb.yaml:3:23: listeners[0].session_lifetime: write off to disable session "
          "resumption"},

@@ -980,7 +980,7 @@ Test(tls_sni, misdirected_only_for_a_differently_verified_domain)
     twin.names = twin_names;
     twin.n_names = 1;
     struct mtlb_tls_domain d[] = {{.cfg = &api}, {.cfg = &other}, {.cfg = &wild}, {.cfg = &twin}};
-    struct mtlb_tls_listener tl = {d, 4};
+    struct mtlb_tls_listener tl = {.domains = d, .n_domains = 4};
 
     cr_assert(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
     cr_assert(mtlb_tls_misdirected(&tl, 0, "x.wild.example.com"));
