@@ -68,9 +68,13 @@ int main(int argc, char **argv)
     }
     mtlb_log_set_level(cfg->log.level);
     if (test) {
-        int rc = mtlb_server_check(cfg, err, sizeof(err));
+        unsigned warnings = 0;
+        int rc = mtlb_server_check(cfg, &warnings, err, sizeof(err));
         if (rc != 0) {
             fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
+        } else if (warnings > 0) {
+            printf("mtlb: configuration %s is valid, with %u warning%s\n", path, warnings,
+                   warnings == 1 ? "" : "s");
         } else {
             printf("mtlb: configuration %s is valid\n", path);
         }

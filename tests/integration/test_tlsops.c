@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#pragma GCC diagnostic ignored "-Wunused-function" /* TEMP */
 
 static void setup(void)
 {
@@ -198,5 +197,229 @@ Test(tlsops, misdirected_request_is_logged_h2)
     const char *authority[] = {"event=misdirected_request", "authority=other.example.com ",
                                NULL};
     cr_assert_eq(it_count_lines(env.err_log, authority), 1, "the requested authority:\n%s",
+                 it_read_file(env.err_log, NULL));
+}
+
+/* ---- file errors name the configuration line and domain (item 4) ---- */
+
+/* "CONFIG:LINE: listeners[0].domains[D] (NAME): KEY:" for the line of env.config on which
+ * `KEY: ` first appears after the D-th "- names:" (the harness writes one domain per block). */
+static void origin_of(size_t domain, const char *name, const char *key, char *out, size_t cap)
+{
+    char *text = it_read_file(env.config, NULL);
+    cr_assert_not_null(text);
+    char want[64];
+    snprintf(want, sizeof(want), "%s: ", key);
+    const char *p = text;
+    for (size_t i = 0; i <= domain; i++) {
+        p = strstr(p + 1, "- names:");
+        cr_assert_not_null(p);
+    }
+    const char *k = strstr(p, want);
+    cr_assert_not_null(k);
+    unsigned line = 1;
+    for (const char *q = text; q < k; q++) {
+        line += *q == '\n';
+    }
+    snprintf(out, cap, "%s:%u: listeners[0].domains[%zu] (%s): %s: ", env.config, line, domain,
+             name, key);
+    free(text);
+}
+
+static void expect_file_error(const struct it_config *cfg, size_t domain, const char *name,
+                              const char *key, const char *problem, const char *what)
+{
+    struct run r = check(cfg);
+    char origin[600];
+    origin_of(domain, name, key, origin, sizeof(origin));
+    cr_assert_eq(r.rc, 1, "%s: mtlb -t must exit 1, got %d; stderr:\n%s", what, r.rc, r.err);
+    expect_has(r.err, origin, what);
+    cr_assert_not_null(strcasestr(r.err, problem), "%s: stderr must say '%s':\n%s", what,
+                       problem, r.err);
+    run_fini(&r);
+}
+
+Test(tlsops, file_errors_name_config_line_domain_and_key)
+{
+    struct it_config cfg = base();
+    cfg.n_domains = 2;
+    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
+                                        .cert = "server/other.crt",
+                                        .key = "server/mismatch.key",
+                                        .mode = "optional",
+                                        .truststore = "trust/other.pem"};
+    expect_file_error(&cfg, 1, "other.example.com", "key", "does not match", "mismatched key");
+    cfg.domains[1].key = "server/other.key";
+    char missing[400];
+    snprintf(missing, sizeof(missing), "%s/absent.pem", env.dir);
+    cfg.domains[1].truststore = missing;
+    expect_file_error(&cfg, 1, "other.example.com", "truststore", "No such file",
+                      "missing truststore");
+}
+
+Test(tlsops, a_directory_given_as_a_file_is_named_so)
+{
+    const char *keys[] = {"certificate", "key", "truststore", "crl"};
+    for (size_t i = 0; i < 4; i++) {
+        struct it_config cfg = base();
+        struct it_domain *d = &cfg.domains[0];
+        *(i == 0 ? &d->cert : i == 1 ? &d->key : i == 2 ? &d->truststore : &d->crl) = env.dir;
+        expect_file_error(&cfg, 0, "api.example.com", keys[i], "is a directory", keys[i]);
+    }
+}
+
+Test(tlsops, a_chain_with_the_leaf_last_says_the_leaf_must_come_first)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].cert = copy_pki("server/api-reversed.pem", "chain.pem");
+    expect_file_error(&cfg, 0, "api.example.com", "certificate", "the leaf must come first",
+                      "reversed chain");
+    struct run r = check(&cfg);
+    expect_has(r.err, "position 2", "reversed chain");
+    cr_assert_null(strstr(r.err, "does not match"), "not a key mismatch:\n%s", r.err);
+    run_fini(&r);
+}
+
+/* ---- -t warnings: CRLs that would refuse clients (item 4) ---- */
+
+/* mtlb -t exits 0, says "valid, with N warnings", and prints each as "mtlb: warning: ORIGIN". */
+static struct run expect_warnings(const struct it_config *cfg, size_t n, const char *what)
+{
+    struct run r = check(cfg);
+    char origin[600], want[64];
+    cr_assert_eq(r.rc, 0, "%s: mtlb -t must exit 0, got %d; stderr:\n%s", what, r.rc, r.err);
+    snprintf(want, sizeof(want), "valid, with %zu warning%s", n, n == 1 ? "" : "s");
+    expect_has(r.out, want, what);
+    cr_assert_eq(count_of(r.err, "mtlb: warning: "), n, "%s: %zu warnings wanted:\n%s", what, n,
+                 r.err);
+    origin_of(0, "api.example.com", "crl", origin, sizeof(origin));
+    char line[700];
+    snprintf(line, sizeof(line), "mtlb: warning: %s", origin);
+    if (cfg->domains[0].crl != NULL) {
+        expect_has(r.err, line, what);
+    }
+    return r;
+}
+
+Test(tlsops, t_is_quiet_about_a_good_crl)
+{
+    struct it_config cfg = base();
+    struct run r = check(&cfg);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    expect_has(r.out, "is valid\n", "good config");
+    cr_assert_null(strstr(r.err, "warning"), "a good config has no warning:\n%s", r.err);
+    run_fini(&r);
+}
+
+Test(tlsops, t_warns_about_a_truststore_ca_without_its_crl)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].crl = copy_pki("ca/crl-inter.pem", "clients.crl");
+    struct run r = expect_warnings(&cfg, 1, "root CRL missing");
+    expect_has(r.err, "no CRL from /C=PL/O=mtlb Test/CN=mtlb Test Root CA", "root CRL missing");
+    expect_has(r.err, "will be refused", "root CRL missing");
+    run_fini(&r);
+}
+
+Test(tlsops, t_warns_about_a_crl_from_a_ca_outside_the_truststore)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].truststore = "trust/other.pem";
+    cfg.domains[0].crl = copy_pki("ca/crl-inter.pem", "clients.crl");
+    struct run r = expect_warnings(&cfg, 2, "CRL of another CA");
+    expect_has(r.err, "unused CRL from /C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA",
+               "CRL of another CA");
+    expect_has(r.err, "no CRL from /C=PL/O=mtlb Other/CN=mtlb Other CA", "CRL of another CA");
+    run_fini(&r);
+    /* an intermediate with pathlen 0 issues no CA: the root's CRL can never be used */
+    cfg.domains[0].truststore = "trust/inter-only.pem";
+    cfg.domains[0].crl = copy_pki("ca/crl.pem", "clients.crl");
+    r = expect_warnings(&cfg, 2, "root CRL with an intermediate-only truststore");
+    expect_has(r.err, "unused CRL from /C=PL/O=mtlb Test/CN=mtlb Test Root CA", "inter-only");
+    run_fini(&r);
+}
+
+Test(tlsops, t_warns_about_an_expired_crl_and_mtlb_warns_at_start)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].crl = copy_pki("ca/crl-expired.pem", "clients.crl");
+    struct run r = expect_warnings(&cfg, 1, "expired CRL");
+    expect_has(r.err, "CRL from /C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA expired on "
+                      "2020-02-01 00:00:00 UTC", "expired CRL");
+    expect_has(r.err, "is refused", "expired CRL");
+    run_fini(&r);
+    start_cfg(&cfg);
+    const char *n[] = {"level=warn", "event=crl_expired", "domain=api.example.com",
+                       "issuer=\"/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA\"", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1, "no crl_expired line:\n%s",
+                 it_read_file(env.err_log, NULL));
+    /* what the warning says: a client of that CA is refused */
+    struct it_exchange x;
+    it_tls_exchange(env.port, &good, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &x);
+    cr_assert_neq(x.outcome, IT_OK, "a client under an expired CRL was served");
+    it_exchange_fini(&x);
+}
+
+Test(tlsops, t_warns_about_a_crl_near_its_next_update)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].crl = copy_pki("ca/crl-soon.pem", "clients.crl");
+    struct run r = expect_warnings(&cfg, 1, "CRL expiring");
+    expect_has(r.err, "within 7 days", "CRL expiring");
+    run_fini(&r);
+}
+
+/* ---- an expired server certificate starts and serves, with warnings (item 7) ---- */
+
+Test(tlsops, expired_server_certificate_starts_serves_and_warns)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].crl = NULL;
+    cfg.n_domains = 2;
+    cfg.domains[1] = (struct it_domain){.names = {"old.example.com"},
+                                        .cert = copy_pki("server/expired.crt", "old.crt"),
+                                        .key = copy_pki("server/expired.key", "old.key")};
+    struct run r = check(&cfg);
+    cr_assert_eq(r.rc, 0, "an expired certificate must not fail -t:\n%s", r.err);
+    expect_has(r.out, "valid, with 1 warning", "expired");
+    expect_has(r.err, "listeners[0].domains[1] (old.example.com): certificate:", "expired");
+    expect_has(r.err, "expired on 2020-12-31 23:59:59 UTC", "expired");
+    run_fini(&r);
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    it_mtlb_start(&env, &cfg);
+    const char *n[] = {"level=warn", "event=server_certificate_expired",
+                       "domain=old.example.com", "not_after=\"2020-12-31 23:59:59 UTC\"", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1, "no start-up warning:\n%s",
+                 it_read_file(env.err_log, NULL));
+    /* both domains serve: the expired one with its expired certificate */
+    const char *snis[] = {"old.example.com", "api.example.com"};
+    for (size_t i = 0; i < 2; i++) {
+        struct it_tls_opts o = {
+            .cert = "client/good.crt", .key = "client/good.key", .sni = snis[i]};
+        struct it_exchange x;
+        it_tls_exchange(env.port, &o, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &x);
+        cr_assert_eq(x.outcome, IT_OK, "%s: %s", snis[i], x.detail);
+        cr_assert_eq(x.resp.status, 200, "%s", snis[i]);
+        cr_assert_eq(x.server_verified, i == 1, "%s: the client's verdict on the server", snis[i]);
+        it_exchange_fini(&x);
+    }
+}
+
+Test(tlsops, server_certificate_expiring_within_30_days_is_warned)
+{
+    struct it_config cfg = base();
+    cfg.domains[0].cert = copy_pki("server/soon.crt", "soon.crt");
+    cfg.domains[0].key = copy_pki("server/soon.key", "soon.key");
+    struct run r = check(&cfg);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    expect_has(r.out, "valid, with 1 warning", "expiring");
+    expect_has(r.err, "(api.example.com): certificate:", "expiring");
+    expect_has(r.err, "within 30 days", "expiring");
+    run_fini(&r);
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    it_mtlb_start(&env, &cfg);
+    const char *n[] = {"level=warn", "event=server_certificate_expiring",
+                       "domain=api.example.com", "not_after=", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1, "no start-up warning:\n%s",
                  it_read_file(env.err_log, NULL));
 }
