@@ -18,7 +18,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: mtlb -c FILE [-t]\n"
                  "  -c, --config FILE  configuration file (YAML)\n"
                  "  -t, --test         load and validate the configuration and every certificate,\n"
-                 "                     key, truststore and CRL it names, then exit\n"
+                 "                     key, truststore and CRL it names, then exit: 1 on an\n"
+                 "                     error; 0 also with warnings (\"mtlb: warning: ...\" lines)\n"
                  "  -v, --version      print the version and exit\n"
                  "  -h, --help         print this help and exit\n");
 }
