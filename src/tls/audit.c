@@ -81,6 +81,13 @@ static void crl_warning(struct mtlb_tls_warning *w, const struct mtlb_domain_cfg
              mtlb_log_quote(issuer, qi, sizeof(qi)), mtlb_log_quote(what, qw, sizeof(qw)));
 }
 
+/* What a failed chain check means in the domain's mode. */
+static const char *refused(const struct mtlb_domain_cfg *d)
+{
+    return d->mode == MTLB_CLIENT_AUTH_OPTIONAL ? "fails verification (backend told FAILED)"
+                                                : "is refused";
+}
+
 static bool is_ca(X509 *x)
 {
     return X509_check_ca(x) != 0;
@@ -207,8 +214,8 @@ int mtlb_tls_survey_crls(struct mtlb_tls_domain *dom)
         X509_NAME_oneline(X509_get_subject_name(x), dn, sizeof(dn));
         snprintf(what, sizeof(what),
                  "no CRL from %s, a CA of the truststore: every client certificate (and "
-                 "intermediate CA) it issued will be refused (unable to get certificate CRL)",
-                 dn);
+                 "intermediate CA) it issued %s (unable to get certificate CRL)",
+                 dn, refused(dom->cfg));
         crl_warning(w, dom->cfg, "crl_missing", dn, what);
     }
     return survey_unused(dom, objs);
@@ -270,24 +277,24 @@ static size_t audit_crls(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls
             format_when(ci->last_update, when, sizeof(when));
             snprintf(what, sizeof(what),
                      "the CRL from %s is not valid before %s (lastUpdate): until then every "
-                     "client certificate (and intermediate CA) that CA issued is refused",
-                     ci->issuer, when);
+                     "client certificate (and intermediate CA) that CA issued %s",
+                     ci->issuer, when, refused(dom->cfg));
         } else if (ci->next_update != 0 && now > ci->next_update) {
             event = "crl_expired";
             format_when(ci->next_update, when, sizeof(when));
             snprintf(what, sizeof(what),
                      "the CRL from %s expired on %s (nextUpdate): every client certificate (and "
-                     "intermediate CA) that CA issued is refused until a newer CRL is in the "
-                     "file and mtlb is restarted",
-                     ci->issuer, when);
+                     "intermediate CA) that CA issued %s until a newer CRL is in the file and "
+                     "mtlb is restarted",
+                     ci->issuer, when, refused(dom->cfg));
         } else if (ci->next_update != 0 && ci->next_update - now <= CRL_SOON) {
             event = "crl_expiring";
             format_when(ci->next_update, when, sizeof(when));
             snprintf(what, sizeof(what),
                      "the CRL from %s expires on %s (nextUpdate, within 7 days): after that "
-                     "every client certificate that CA issued is refused; put a newer CRL in "
-                     "the file and restart mtlb before then",
-                     ci->issuer, when);
+                     "every client certificate that CA issued %s; put a newer CRL in the file "
+                     "and restart mtlb before then",
+                     ci->issuer, when, refused(dom->cfg));
         } else {
             continue;
         }
