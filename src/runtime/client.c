@@ -410,6 +410,7 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     static struct mtlb_ratelimit rl;
     int other = mtlb_tls_match_domain(tl, ar->authority.host);
     const struct mtlb_domain_cfg *sni = tl->domains[c->tls_info.domain].cfg;
+    const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
     char port[16] = "";
     if (ar->authority.port >= 0) {
         snprintf(port, sizeof(port), ":%d", ar->authority.port);
@@ -420,9 +421,7 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
                 "of this listener, one that verifies client certificates differently\"",
                 (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
                 sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
-                other >= 0 && tl->domains[other].cfg->n_names > 0
-                    ? tl->domains[other].cfg->names[0]
-                    : "-");
+                named != NULL && named->n_names > 0 ? named->names[0] : "-");
     return 421;
 }
 

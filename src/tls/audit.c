@@ -39,8 +39,8 @@ static void format_when(time_t t, char *buf, size_t cap)
 
 void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf, size_t cap)
 {
-    unsigned line = strcmp(key, "certificate") == 0 ? d->certificate_line
-                    : strcmp(key, "key") == 0       ? d->key_line
+    unsigned line = strcmp(key, "certificate") == 0  ? d->certificate_line
+                    : strcmp(key, "key") == 0        ? d->key_line
                     : strcmp(key, "truststore") == 0 ? d->truststore_line
                                                      : d->crl_line;
     const char *name = d->n_names > 0 ? d->names[0] : "-";
@@ -222,8 +222,8 @@ int mtlb_tls_survey_crls(struct mtlb_tls_domain *dom)
 }
 
 /* The server certificate's dates against now. */
-static size_t audit_certificate(const struct mtlb_tls_domain *dom, time_t now,
-                                mtlb_tls_warn_fn fn, void *arg)
+static size_t audit_certificate(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls_warn_fn fn,
+                                void *arg)
 {
     const struct mtlb_domain_cfg *d = dom->cfg;
     struct mtlb_tls_warning w;

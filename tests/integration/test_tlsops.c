@@ -115,8 +115,8 @@ Test(tlsops, missing_client_certificate_is_one_warn_line_per_refusal)
         cr_assert_neq(x.outcome, IT_OK, "a client without a certificate was served");
         it_exchange_fini(&x);
     }
-    const char *missing[] = {"level=warn", "event=client_cert_missing", "peer=127.0.0.1:",
-                             "domain=api.example.com", NULL};
+    const char *missing[] = {"level=warn", "event=client_cert_missing",
+                             "peer=127.0.0.1:", "domain=api.example.com", NULL};
     cr_assert_eq(it_wait_lines(env.err_log, missing, 3, 3000), 3,
                  "each refused connection gets client_cert_missing at warn:\n%s",
                  it_read_file(env.err_log, NULL));
@@ -149,10 +149,14 @@ static void start_two_domains(void)
     start_cfg(&cfg);
 }
 
-static const char *const misdirected[] = {
-    "level=warn",           "event=misdirected_request",         "status=421",
-    "peer=127.0.0.1:",      "domain=api.example.com",            "conn=",
-    "authority_domain=other.example.com", NULL};
+static const char *const misdirected[] = {"level=warn",
+                                          "event=misdirected_request",
+                                          "status=421",
+                                          "peer=127.0.0.1:",
+                                          "domain=api.example.com",
+                                          "conn=",
+                                          "authority_domain=other.example.com",
+                                          NULL};
 
 Test(tlsops, misdirected_request_is_logged_http1)
 {
@@ -164,8 +168,8 @@ Test(tlsops, misdirected_request_is_logged_http1)
     cr_assert_eq(x.outcome, IT_OK, "%s", x.detail);
     cr_assert_eq(x.resp.status, 421);
     it_exchange_fini(&x);
-    cr_assert_eq(it_wait_lines(env.err_log, misdirected, 1, 3000), 1,
-                 "no 421 warn line:\n%s", it_read_file(env.err_log, NULL));
+    cr_assert_eq(it_wait_lines(env.err_log, misdirected, 1, 3000), 1, "no 421 warn line:\n%s",
+                 it_read_file(env.err_log, NULL));
     const char *authority[] = {"event=misdirected_request", "authority=other.example.com:8443",
                                NULL};
     cr_assert_eq(it_count_lines(env.err_log, authority), 1, "the requested authority:\n%s",
@@ -183,8 +187,7 @@ Test(tlsops, misdirected_request_is_logged_h2)
     start_two_domains();
     struct h2_out o;
     h2c_run(&o, 10000, "--sni", "api.example.com", "--cert", good_cert(), "--key", good_key(),
-            "--stream", "path=/a,authority=other.example.com", "--stream", "path=/b,after",
-            NULL);
+            "--stream", "path=/a,authority=other.example.com", "--stream", "path=/b,after", NULL);
     cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
     struct h2s s;
     get_stream(&o, "/a", 0, &s);
@@ -192,10 +195,9 @@ Test(tlsops, misdirected_request_is_logged_h2)
     get_stream(&o, "/b", 0, &s);
     cr_assert_eq(s.status, 200, "%s", o.out);
     h2_out_fini(&o);
-    cr_assert_eq(it_wait_lines(env.err_log, misdirected, 1, 3000), 1,
-                 "no 421 warn line:\n%s", it_read_file(env.err_log, NULL));
-    const char *authority[] = {"event=misdirected_request", "authority=other.example.com ",
-                               NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, misdirected, 1, 3000), 1, "no 421 warn line:\n%s",
+                 it_read_file(env.err_log, NULL));
+    const char *authority[] = {"event=misdirected_request", "authority=other.example.com ", NULL};
     cr_assert_eq(it_count_lines(env.err_log, authority), 1, "the requested authority:\n%s",
                  it_read_file(env.err_log, NULL));
 }
@@ -234,8 +236,8 @@ static void expect_file_error(const struct it_config *cfg, size_t domain, const 
     origin_of(domain, name, key, origin, sizeof(origin));
     cr_assert_eq(r.rc, 1, "%s: mtlb -t must exit 1, got %d; stderr:\n%s", what, r.rc, r.err);
     expect_has(r.err, origin, what);
-    cr_assert_not_null(strcasestr(r.err, problem), "%s: stderr must say '%s':\n%s", what,
-                       problem, r.err);
+    cr_assert_not_null(strcasestr(r.err, problem), "%s: stderr must say '%s':\n%s", what, problem,
+                       r.err);
     run_fini(&r);
 }
 
@@ -344,8 +346,10 @@ Test(tlsops, t_warns_about_an_expired_crl_and_mtlb_warns_at_start)
     struct it_config cfg = base();
     cfg.domains[0].crl = copy_pki("ca/crl-expired.pem", "clients.crl");
     struct run r = expect_warnings(&cfg, 1, "expired CRL");
-    expect_has(r.err, "CRL from /C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA expired on "
-                      "2020-02-01 00:00:00 UTC", "expired CRL");
+    expect_has(r.err,
+               "CRL from /C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA expired on "
+               "2020-02-01 00:00:00 UTC",
+               "expired CRL");
     expect_has(r.err, "is refused", "expired CRL");
     run_fini(&r);
     start_cfg(&cfg);
@@ -387,8 +391,8 @@ Test(tlsops, expired_server_certificate_starts_serves_and_warns)
     run_fini(&r);
     cfg.servers[0] = it_echo_start(&env, "b1");
     it_mtlb_start(&env, &cfg);
-    const char *n[] = {"level=warn", "event=server_certificate_expired",
-                       "domain=old.example.com", "not_after=\"2020-12-31 23:59:59 UTC\"", NULL};
+    const char *n[] = {"level=warn", "event=server_certificate_expired", "domain=old.example.com",
+                       "not_after=\"2020-12-31 23:59:59 UTC\"", NULL};
     cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1, "no start-up warning:\n%s",
                  it_read_file(env.err_log, NULL));
     /* both domains serve: the expired one with its expired certificate */
@@ -418,8 +422,8 @@ Test(tlsops, server_certificate_expiring_within_30_days_is_warned)
     run_fini(&r);
     cfg.servers[0] = it_echo_start(&env, "b1");
     it_mtlb_start(&env, &cfg);
-    const char *n[] = {"level=warn", "event=server_certificate_expiring",
-                       "domain=api.example.com", "not_after=", NULL};
+    const char *n[] = {"level=warn", "event=server_certificate_expiring", "domain=api.example.com",
+                       "not_after=", NULL};
     cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1, "no start-up warning:\n%s",
                  it_read_file(env.err_log, NULL));
 }
