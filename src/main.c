@@ -20,7 +20,9 @@ static void usage(FILE *out)
                  "       mtlb health http://HOST:PORT/PATH\n"
                  "  -c, --config FILE  configuration file (YAML)\n"
                  "  -t, --test         load and validate the configuration and every certificate,\n"
-                 "                     key, truststore, CRL and ticket key file it names, then exit\n"
+                 "                     key, truststore, CRL and ticket key file it names, then\n"
+                 "                     exit: 1 on an error; 0 also with warnings\n"
+                 "                     (\"mtlb: warning: ...\" lines)\n"
                  "  -v, --version      print the version and exit\n"
                  "  -h, --help         print this help and exit\n"
                  "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1\n");
@@ -74,9 +76,13 @@ int main(int argc, char **argv)
     }
     mtlb_log_set_level(cfg->log.level);
     if (test) {
-        int rc = mtlb_server_check(cfg, err, sizeof(err));
+        unsigned warnings = 0;
+        int rc = mtlb_server_check(cfg, &warnings, err, sizeof(err));
         if (rc != 0) {
             fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
+        } else if (warnings > 0) {
+            printf("mtlb: configuration %s is valid, with %u warning%s\n", path, warnings,
+                   warnings == 1 ? "" : "s");
         } else {
             printf("mtlb: configuration %s is valid\n", path);
         }

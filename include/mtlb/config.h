@@ -54,6 +54,13 @@ struct mtlb_domain_cfg {
     /* client_auth.require_client_auth_eku (default true): a client certificate without an
      * extended key usage extension fails; false keeps OpenSSL's rule (no EKU = any purpose). */
     bool require_client_auth_eku;
+    /* Where the domain is written, for messages about its files ("FILE:LINE: KEY (NAME):
+     * certificate: ..."): the configuration file (struct mtlb_config.path, not owned), the
+     * key path ("listeners[0].domains[1]") and the 1-based line of each file's value (0 when
+     * absent). NULL in a configuration not made by mtlb_config_parse. */
+    const char *cfg_file;
+    char *cfg_key;
+    unsigned certificate_line, key_line, truststore_line, crl_line;
 };
 
 struct mtlb_listener_cfg {

@@ -485,7 +485,9 @@ void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a);
 int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen);
 int mtlb_server_run(struct mtlb_server *srv);
 void mtlb_server_fini(struct mtlb_server *srv);
-/* `mtlb -t`: loads every file the config names. */
-int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen);
+/* `mtlb -t`: loads every file the config names. Conditions mtlb would start with but that
+ * refuse clients or will soon (mtlb_tls_listener_audit) are printed to stderr as
+ * "mtlb: warning: ..." lines and counted in *warnings. 0 or -errno with err set. */
+int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen);
 
 #endif

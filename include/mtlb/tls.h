@@ -12,12 +12,33 @@
 #include "mtlb/config.h"
 #include "mtlb/identity.h"
 
+/* A condition of a domain's files that mtlb starts and serves with, but that an operator must
+ * hear of (mtlb_tls_listener_audit). */
+struct mtlb_tls_warning {
+    const char *event; /* server_certificate_expired, crl_missing, ... (static string) */
+    char text[1024];   /* for mtlb -t: "FILE:LINE: listeners[0].domains[0] (NAME): KEY: ..." */
+    char fields[1536]; /* for the log: domain=... certificate=|crl=... detail="..." */
+};
+
+/* One CRL the chain checks use: that of a truststore CA (the one it signed with the latest
+ * nextUpdate), as recorded at load. Times are 0 when absent. */
+struct mtlb_tls_crl_info {
+    char issuer[256]; /* the CA's subject, "/C=../CN=.." */
+    time_t last_update, next_update;
+};
+
 struct mtlb_tls_domain {
     const struct mtlb_domain_cfg *cfg;
     SSL_CTX *ctx;
     /* Truststore certificates that end a chain without being self-signed (intermediates
      * whose issuer is not in the truststore, directly trusted leaves); NULL without one. */
     STACK_OF(X509) * anchors;
+    /* Recorded at load for mtlb_tls_listener_audit; handshakes never use them. */
+    time_t not_before, not_after; /* the server certificate's validity */
+    struct mtlb_tls_crl_info *crls;
+    size_t n_crls;
+    struct mtlb_tls_warning *fixed; /* found at load: a CA without CRL, an unused CRL */
+    size_t n_fixed;
 };
 
 struct mtlb_tickets;
@@ -32,16 +53,30 @@ struct mtlb_tls_listener {
 };
 
 /* Builds every SSL_CTX for the listener: loads the certificate chain and key (PEM), checks
- * that they match and that the leaf is within its validity period, loads the truststore
+ * that they match (a chain whose leaf is not first is named as such), records the leaf's
+ * validity period (outside it, mtlb still serves it: see mtlb_tls_listener_audit), loads the truststore
  * (every PEM entry must be a certificate), advertises the truststore's subjects as client CA
  * names, loads CRLs (checked for every certificate of the chain below its trust anchor), sets
  * the verify mode and depth, TLS 1.2 and 1.3 with modern ciphers, the SNI callback. Chains are
  * built to a self-signed root whenever the truststore holds it. Loads the ticket key file
- * (tls.ticket_keys) or makes random ticket keys. Returns 0, or -errno with "FILE: problem" in
- * err. Main thread only. */
+ * (tls.ticket_keys) or makes random ticket keys. Returns 0, or -errno with
+ * "CONFIG:LINE: listeners[i].domains[j] (NAME): KEY: FILE: problem" in err (KEY: certificate,
+ * key, truststore or crl; "domain NAME: KEY: FILE: problem" for a configuration without
+ * locations; "FILE: tls.ticket_keys: problem" for the key file). Main thread only. */
 int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                            char *err, size_t errlen);
 void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl);
+
+/* Reports through fn, for every domain of tl, the conditions at `now` that depend on time: a
+ * server certificate expired, not yet valid or expiring within 30 days; a CRL of a truststore
+ * CA not yet valid, past its nextUpdate or within 7 days of it. With `all`, also those fixed
+ * at load: a CA of the truststore that the CRL file has no CRL from, a CRL that no chain can
+ * use. Returns how many were reported. Reads only what mtlb_tls_listener_init recorded, so
+ * the main thread may call it while other threads handshake. */
+typedef void (*mtlb_tls_warn_fn)(const struct mtlb_tls_domain *dom,
+                                 const struct mtlb_tls_warning *w, void *arg);
+size_t mtlb_tls_listener_audit(const struct mtlb_tls_listener *tl, time_t now, bool all,
+                               mtlb_tls_warn_fn fn, void *arg);
 
 /* Per-connection TLS state that the acceptor attaches to each SSL (ex_data) so that the
  * callbacks can log with the connection id and record the domain and verification result. */

@@ -118,6 +118,11 @@ int mtlb_config_parse(const char *yaml, size_t len, const char *name, const char
         mtlb_config_destroy(cfg);
         return rc;
     }
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        for (size_t d = 0; d < cfg->listeners[l].n_domains; d++) {
+            cfg->listeners[l].domains[d].cfg_file = cfg->path;
+        }
+    }
     *out = cfg;
     return 0;
 }
@@ -232,6 +237,7 @@ static void domain_free(struct mtlb_domain_cfg *d)
     free(d->key);
     free(d->truststore);
     free(d->crl);
+    free(d->cfg_key);
 }
 
 void mtlb_config_destroy(struct mtlb_config *cfg)

@@ -269,13 +269,53 @@ static int read_names(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const stru
     return read_array(ctx, v, (void **)&d->names, &d->n_names, sizeof(char *), item_sni);
 }
 
+/* The domain's files: the path, and the line that named it for messages about the file. */
+static int read_file(struct cfg_ctx *ctx, yaml_node_t *v, char **path, unsigned *line)
+{
+    *line = (unsigned)v->start_mark.line + 1;
+    return mtlb_cfg_path(ctx, v, path);
+}
+
+static int read_cert(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_domain_cfg *d = dst;
+
+    (void)f;
+    return read_file(ctx, v, &d->certificate, &d->certificate_line);
+}
+
+static int read_key(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_domain_cfg *d = dst;
+
+    (void)f;
+    return read_file(ctx, v, &d->key, &d->key_line);
+}
+
+static int read_truststore(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                           const struct cfg_field *f)
+{
+    struct mtlb_domain_cfg *d = dst;
+
+    (void)f;
+    return read_file(ctx, v, &d->truststore, &d->truststore_line);
+}
+
+static int read_crl(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_domain_cfg *d = dst;
+
+    (void)f;
+    return read_file(ctx, v, &d->crl, &d->crl_line);
+}
+
 static int read_client_auth(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                             const struct cfg_field *f)
 {
     static const struct cfg_field fields[] = {
         {"mode", read_mode, false, offsetof(struct mtlb_domain_cfg, mode), 0, 0},
-        {"truststore", read_path, false, offsetof(struct mtlb_domain_cfg, truststore), 0, 0},
-        {"crl", read_path, false, offsetof(struct mtlb_domain_cfg, crl), 0, 0},
+        {"truststore", read_truststore, false, 0, 0, 0},
+        {"crl", read_crl, false, 0, 0, 0},
         {"verify_depth", read_int, false, offsetof(struct mtlb_domain_cfg, verify_depth), 1, 100},
         {"require_client_auth_eku", read_bool, false,
          offsetof(struct mtlb_domain_cfg, require_client_auth_eku), 0, 0},
@@ -318,14 +358,18 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
     static const struct cfg_field fields[] = {
         {"names", read_names, true, 0, 0, 0},
-        {"certificate", read_path, true, offsetof(struct mtlb_domain_cfg, certificate), 0, 0},
-        {"key", read_path, true, offsetof(struct mtlb_domain_cfg, key), 0, 0},
+        {"certificate", read_cert, true, 0, 0, 0},
+        {"key", read_key, true, 0, 0, 0},
         {"client_auth", read_client_auth, false, 0, 0, 0},
     };
     struct mtlb_domain_cfg *d = dst;
 
     d->verify_depth = 10;
     d->require_client_auth_eku = true;
+    d->cfg_key = strdup(ctx->key);
+    if (d->cfg_key == NULL) {
+        return mtlb_cfg_oom(ctx);
+    }
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), d);
 }
 

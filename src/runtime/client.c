@@ -404,7 +404,26 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     if (mtlb_authority_from_request(req, ar) != 0) {
         return 400;
     }
-    return mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host) ? 421 : 0;
+    if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
+        return 0;
+    }
+    /* A refusal: one warn line (HTTP/1.1 and HTTP/2 both come here), rate-limited. */
+    static struct mtlb_ratelimit rl;
+    int other = mtlb_tls_match_domain(tl, ar->authority.host);
+    const struct mtlb_domain_cfg *sni = tl->domains[c->tls_info.domain].cfg;
+    const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
+    char port[16] = "";
+    if (ar->authority.port >= 0) {
+        snprintf(port, sizeof(port), ":%d", ar->authority.port);
+    }
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
+                "authority=%s%s authority_domain=%s reason=\"the authority names another domain "
+                "of this listener, one that verifies client certificates differently\"",
+                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
+                sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
+                named != NULL && named->n_names > 0 ? named->names[0] : "-");
+    return 421;
 }
 
 struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,

@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mtlb/admin.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 #include "mtlb/tickets.h"
+
+/* Seconds between two checks of certificate and CRL dates while running. */
+#define MTLB_AUDIT_INTERVAL_S 3600
 
 static int resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)
 {
@@ -221,11 +225,40 @@ static int check_access_log(const struct mtlb_config *cfg, char *err, size_t err
     return 0;
 }
 
-int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
+/* -t prints a warning as one line on stderr. */
+static void print_warning(const struct mtlb_tls_domain *dom, const struct mtlb_tls_warning *w,
+                          void *arg)
+{
+    (void)dom;
+    (void)arg;
+    fprintf(stderr, "mtlb: warning: %s\n", w->text);
+}
+
+/* Running: a warning is a warn line (at start, and hourly for those that depend on time). */
+static void log_warning(const struct mtlb_tls_domain *dom, const struct mtlb_tls_warning *w,
+                        void *arg)
+{
+    (void)dom;
+    (void)arg;
+    mtlb_log(MTLB_LOG_WARN, "event=%s %s", w->event, w->fields);
+}
+
+static unsigned audit_tls(const struct mtlb_server *srv, bool all, mtlb_tls_warn_fn fn)
+{
+    size_t n = 0;
+
+    for (size_t l = 0; srv->tls != NULL && l < srv->cfg->n_listeners; l++) {
+        n += mtlb_tls_listener_audit(&srv->tls[l], time(NULL), all, fn, NULL);
+    }
+    return (unsigned)n;
+}
+
+int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen)
 {
     struct mtlb_server srv;
     memset(&srv, 0, sizeof(srv));
     srv.cfg = cfg;
+    *warnings = 0;
     int rc = check_access_log(cfg, err, errlen);
     if (rc != 0) {
         return rc;
@@ -236,6 +269,9 @@ int mtlb_server_check(struct mtlb_config *cfg, char *err, size_t errlen)
     }
     if (rc == 0) {
         rc = init_ktls(&srv, false, err, errlen);
+    }
+    if (rc == 0) {
+        *warnings = audit_tls(&srv, true, print_warning);
     }
     mtlb_server_fini(&srv);
     return rc;
@@ -461,11 +497,23 @@ int mtlb_server_run(struct mtlb_server *srv)
         }
         mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s",
                  MTLB_VERSION, srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
+        audit_tls(srv, true, log_warning);
         atomic_store(&srv->phase, MTLB_PHASE_READY);
     }
+    struct timespec next_audit;
+    clock_gettime(CLOCK_MONOTONIC, &next_audit);
+    next_audit.tv_sec += MTLB_AUDIT_INTERVAL_S;
     while (rc == 0) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0 || !stop_signal(sig)) {
+        /* Certificates and CRLs expire while mtlb runs: their warnings come again every hour. */
+        struct timespec now, wait = {0, 0};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec >= next_audit.tv_sec) {
+            audit_tls(srv, false, log_warning);
+            next_audit.tv_sec = now.tv_sec + MTLB_AUDIT_INTERVAL_S;
+        }
+        wait.tv_sec = next_audit.tv_sec - now.tv_sec;
+        int sig = sigtimedwait(&set, NULL, &wait);
+        if (sig == -1 || !stop_signal(sig)) {
             continue;
         }
         atomic_store(&srv->phase, MTLB_PHASE_DRAINING);

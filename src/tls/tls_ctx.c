@@ -92,21 +92,6 @@ void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static int check_validity(X509 *leaf, const char *path, char *err, size_t errlen)
-{
-    char when[64];
-
-    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
-        mtlb_tls_format_time(X509_get0_notAfter(leaf), when, sizeof(when));
-        return mtlb_tls_fail(err, errlen, "%s: certificate expired on %s", path, when);
-    }
-    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0) {
-        mtlb_tls_format_time(X509_get0_notBefore(leaf), when, sizeof(when));
-        return mtlb_tls_fail(err, errlen, "%s: certificate is not valid before %s", path, when);
-    }
-    return 0;
-}
-
 static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
 {
     char why[128];
@@ -149,26 +134,50 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
     return pkey;
 }
 
-static int load_cert_and_key(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char *err,
-                             size_t errlen)
+/* The position (2..) of the chain certificate that matches pkey when the first one does not:
+ * a chain file written leaf-last; 0 when none does. */
+static int key_position_in_chain(SSL_CTX *ctx, EVP_PKEY *pkey)
 {
-    char why[128];
+    STACK_OF(X509) *chain = NULL;
+
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1) {
+        return 0;
+    }
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        if (X509_check_private_key(sk_X509_value(chain, i), pkey) == 1) {
+            ERR_clear_error();
+            return i + 2;
+        }
+    }
+    ERR_clear_error();
+    return 0;
+}
+
+/* The certificate chain: *what names the configuration key a failure is about. */
+static int load_cert_and_key(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d,
+                             const char **what, char *err, size_t errlen)
+{
+    char why[128], dn[256];
+    SSL_CTX *ctx = dom->ctx;
     int rc = mtlb_tls_check_readable(d->certificate, err, errlen);
 
+    *what = "certificate";
     if (rc != 0) {
         return rc;
     }
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(ctx, d->certificate) != 1) {
-        return mtlb_tls_fail(err, errlen, "%s: not a PEM certificate chain, or no certificate in it (%s)",
-                    d->certificate, mtlb_tls_ssl_reason(why, sizeof(why)));
+        return mtlb_tls_fail(err, errlen,
+                             "%s: not a PEM certificate chain, or no certificate in it (%s)",
+                             d->certificate, mtlb_tls_ssl_reason(why, sizeof(why)));
     }
+    /* Outside its validity period the certificate is still served (as nginx, HAProxy and
+     * Envoy do): one expired domain must not take the others down. The audit warns. */
     X509 *leaf = SSL_CTX_get0_certificate(ctx);
-    rc = check_validity(leaf, d->certificate, err, errlen);
-    if (rc == 0) {
-        rc = mtlb_tls_check_readable(d->key, err, errlen);
-    }
-    if (rc != 0) {
+    dom->not_before = mtlb_tls_time(X509_get0_notBefore(leaf));
+    dom->not_after = mtlb_tls_time(X509_get0_notAfter(leaf));
+    *what = "key";
+    if ((rc = mtlb_tls_check_readable(d->key, err, errlen)) != 0) {
         return rc;
     }
     EVP_PKEY *pkey = read_key(d->key, err, errlen);
@@ -176,16 +185,27 @@ static int load_cert_and_key(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, char
         return -EINVAL;
     }
     if (X509_check_private_key(leaf, pkey) != 1) {
+        int pos = key_position_in_chain(ctx, pkey);
         EVP_PKEY_free(pkey);
         ERR_clear_error();
-        return mtlb_tls_fail(err, errlen, "%s: private key does not match the certificate in %s", d->key,
-                    d->certificate);
+        if (pos > 0) {
+            *what = "certificate";
+            X509_NAME_oneline(X509_get_subject_name(leaf), dn, sizeof(dn));
+            return mtlb_tls_fail(err, errlen,
+                                 "%s: the leaf must come first: the certificate of the key %s "
+                                 "is at position %d, and position 1 holds %s%s",
+                                 d->certificate, d->key, pos, dn,
+                                 X509_check_ca(leaf) != 0 ? " (a CA certificate)" : "");
+        }
+        return mtlb_tls_fail(err, errlen, "%s: private key does not match the certificate in %s",
+                             d->key, d->certificate);
     }
     rc = SSL_CTX_use_PrivateKey(ctx, pkey) == 1 && SSL_CTX_check_private_key(ctx) == 1;
     EVP_PKEY_free(pkey);
     if (!rc) {
-        return mtlb_tls_fail(err, errlen, "%s: private key does not match the certificate in %s (%s)",
-                    d->key, d->certificate, mtlb_tls_ssl_reason(why, sizeof(why)));
+        return mtlb_tls_fail(err, errlen,
+                             "%s: private key does not match the certificate in %s (%s)", d->key,
+                             d->certificate, mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     return 0;
 }
@@ -255,23 +275,27 @@ static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t inde
     return ok ? 0 : -ENOMEM;
 }
 
-static int set_verify(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, char *err,
-                      size_t errlen)
+static int set_verify(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d,
+                      const char **what, char *err, size_t errlen)
 {
     SSL_CTX *ctx = dom->ctx;
     int rc;
 
+    *what = "truststore";
     if (d->mode != MTLB_CLIENT_AUTH_OFF && d->truststore == NULL) {
-        return mtlb_tls_fail(err, errlen, "domain %s: client_auth %s needs a truststore",
-                             d->n_names > 0 ? d->names[0] : d->certificate,
+        return mtlb_tls_fail(err, errlen, "client_auth %s needs a truststore",
                              mtlb_config_mode_name(d->mode));
     }
     if (d->truststore != NULL &&
         (rc = mtlb_tls_load_truststore(ctx, d->truststore, &dom->anchors, err, errlen)) != 0) {
         return rc;
     }
+    *what = "crl";
     if (d->crl != NULL && (rc = mtlb_tls_load_crl(ctx, d->crl, err, errlen)) != 0) {
         return rc;
+    }
+    if (mtlb_tls_survey_crls(dom) != 0) {
+        return mtlb_tls_fail(err, errlen, "%s: out of memory", d->crl);
     }
     /* Chooses the partial-chain rule per handshake (directly trusted leaves only). */
     SSL_CTX_set_cert_verify_callback(ctx, mtlb_tls_verify_chain, dom);
@@ -341,11 +365,20 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
     SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)l->alpn);
-    rc = load_cert_and_key(dom->ctx, d, err, errlen);
+    const char *what = "certificate";
+    rc = load_cert_and_key(dom, d, &what, err, errlen);
     if (rc == 0) {
-        rc = set_verify(dom, d, err, errlen);
+        rc = set_verify(dom, d, &what, err, errlen);
     }
     ERR_clear_error();
+    if (rc != 0 && errlen > 0) {
+        /* Name where the file was configured: "FILE:LINE: listeners[0].domains[1] (NAME):
+         * certificate: PATH: problem". */
+        char origin[512], problem[1024];
+        snprintf(problem, sizeof(problem), "%s", err);
+        mtlb_tls_origin(d, what, origin, sizeof(origin));
+        snprintf(err, errlen, "%s: %s", origin, problem);
+    }
     return rc;
 }
 
@@ -412,6 +445,8 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
     for (size_t i = 0; i < tl->n_domains; i++) {
         SSL_CTX_free(tl->domains[i].ctx);
         sk_X509_pop_free(tl->domains[i].anchors, X509_free);
+        free(tl->domains[i].crls);
+        free(tl->domains[i].fixed);
     }
     free(tl->domains);
     tl->domains = NULL;

@@ -70,6 +70,15 @@ void mtlb_tls_session_bound(SSL *ssl, X509 *cert);
  * error (expired, not yet valid, malformed time). */
 long mtlb_tls_session_peer_validity(const X509 *peer, time_t now);
 
+/* audit.c. Records dom's CRL dates per truststore CA and the warnings fixed at load (a CA
+ * without a CRL, an unused CRL); after the truststore and CRL are in dom->ctx. 0 or -ENOMEM. */
+int mtlb_tls_survey_crls(struct mtlb_tls_domain *dom);
+/* "CONFIG:LINE: listeners[i].domains[j] (NAME): KEY" for messages about a file of d (KEY:
+ * certificate, key, truststore or crl); "domain NAME: KEY" without a location. */
+void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf, size_t cap);
+/* An ASN1_TIME as seconds since the epoch; 0 when absent or malformed. */
+time_t mtlb_tls_time(const ASN1_TIME *t);
+
 /* Formats an ASN1_TIME as "2020-02-01 00:00:00 UTC" into buf. */
 void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);
 

@@ -325,7 +325,9 @@ static void log_cert_missing(SSL *ssl)
     if (info == NULL) {
         return;
     }
-    mtlb_log_rl(&rl, 50, MTLB_LOG_INFO,
+    /* A refusal like any other (client_verify_failed): warn, and the acceptor's
+     * handshake_failed line for it stays at debug, so one warn line per refused connection. */
+    mtlb_log_rl(&rl, 50, MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=client_cert_missing mode=%s "
                 "hint=\"the client sent no certificate; it may not have one issued by a CA "
                 "named in the truststore\"",

@@ -48,6 +48,7 @@ for f in ca/root.crt ca/root.key ca/inter.crt ca/inter.key ca/crl.pem ca/other-r
     ca/other-root.key ca/rogue-root.crt ca/rogue-root.key server/api.crt server/api.key \
     server/api-chain.pem server/rsa.crt server/rsa.key server/other.crt server/other.key \
     server/expired.crt server/expired.key server/mismatch.key client/tester.p12 \
+    ca/crl-expired.pem ca/crl-soon.pem server/soon.crt server/soon.key server/api-reversed.pem \
     trust/full.pem trust/root-only.pem trust/other.pem trust/bad-entry.pem; do
     [ -s "$f" ] || fail "missing or empty $f"
 done
@@ -120,6 +121,18 @@ expect_ok "leaf-only, partial chain" openssl verify -partial_chain -CAfile trust
 openssl crl -in ca/crl-noakid.pem -noout -text | grep -q "Authority Key Identifier" &&
     fail "crl-noakid.pem has an AKID"
 [ "$(grep -c 'BEGIN X509 CRL' ca/crl-inter.pem)" = 1 ] || fail "ca/crl-inter.pem"
+expect_err "intermediate CRL past nextUpdate" "CRL has expired" openssl verify \
+    -CAfile trust/full.pem -crl_check_all -CRLfile ca/crl-expired.pem client/good.crt
+expect_ok "intermediate CRL due in 3 days" openssl verify -CAfile trust/full.pem -crl_check_all \
+    -CRLfile ca/crl-soon.pem client/good.crt
+expect_err "CRL due in 3 days, 4 days on" "CRL has expired" openssl verify -attime \
+    $(($(date +%s) + 4 * 86400)) -CAfile trust/full.pem -crl_check_all -CRLfile ca/crl-soon.pem \
+    client/good.crt
+expect_ok "soon: valid now" "${V[@]}" server/soon.crt
+expect_err "soon: expired in 11 days" "certificate has expired" "${V[@]}" -attime \
+    $(($(date +%s) + 11 * 86400)) server/soon.crt
+openssl x509 -in server/api-reversed.pem -noout -subject | grep -q "Root CA" ||
+    fail "api-reversed.pem does not start with the root"
 expect_err "wrong purpose" "unsuitable certificate purpose" "${V[@]}" -purpose sslclient \
     client/noclientauth.crt
 expect_err "untrusted" "unable to get local issuer" openssl verify -CAfile trust/full.pem \

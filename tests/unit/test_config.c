@@ -74,6 +74,29 @@ static const char full_yaml[] =
     "io: epoll\n"
     "admin: {bind: \"127.0.0.1:9901\"}\n";
 
+/* mtlb -t and start-up name the line and domain of a bad certificate, key, truststore or CRL. */
+Test(config, domain_files_keep_their_line_and_key_path)
+{
+    struct mtlb_config *cfg = parse_ok(full_yaml);
+    const struct mtlb_domain_cfg *d = &cfg->listeners[0].domains[0];
+
+    cr_assert_str_eq(d->cfg_file, "mtlb.yaml");
+    cr_assert_str_eq(d->cfg_key, "listeners[0].domains[0]");
+    cr_assert_eq(d->certificate_line, 6, "%u", d->certificate_line);
+    cr_assert_eq(d->key_line, 7, "%u", d->key_line);
+    cr_assert_eq(d->truststore_line, 10, "%u", d->truststore_line);
+    cr_assert_eq(d->crl_line, 11, "%u", d->crl_line);
+    d = &cfg->listeners[0].domains[1];
+    cr_assert_str_eq(d->cfg_key, "listeners[0].domains[1]");
+    cr_assert_eq(d->certificate_line, 15, "%u", d->certificate_line);
+    cr_assert_eq(d->truststore_line, 0);
+    cr_assert_eq(d->crl_line, 0);
+    d = &cfg->listeners[1].domains[0];
+    cr_assert_str_eq(d->cfg_key, "listeners[1].domains[0]");
+    cr_assert_eq(d->truststore_line, 23, "%u", d->truststore_line);
+    mtlb_config_destroy(cfg);
+}
+
 Test(config, full_file)
 {
     struct mtlb_config *cfg = parse_ok(full_yaml);

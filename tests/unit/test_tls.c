@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -304,14 +305,101 @@ Test(tls_load, encrypted_key_is_refused_without_prompt)
     unlink(path);
 }
 
-Test(tls_load, expired_certificate)
+/* What mtlb_tls_listener_audit reported: the events, space-separated, and the last text. */
+struct seen {
+    char events[512];
+    char text[1024];
+};
+
+static void seen_add(const struct mtlb_tls_domain *dom, const struct mtlb_tls_warning *w,
+                     void *arg)
+{
+    struct seen *s = arg;
+
+    (void)dom;
+    strncat(s->events, w->event, sizeof(s->events) - strlen(s->events) - 2);
+    strcat(s->events, " ");
+    snprintf(s->text, sizeof(s->text), "%s", w->text);
+}
+
+static size_t audit_at(struct fixture *f, time_t now, bool all, struct seen *s)
+{
+    memset(s, 0, sizeof(*s));
+    return mtlb_tls_listener_audit(&f->tl, now, all, seen_add, s);
+}
+
+/* An expired server certificate loads (mtlb serves it, as nginx does); the audit, run at
+ * start and hourly, names it with its date, whatever time it is asked about. */
+Test(tls_load, expired_certificate_loads_and_is_audited)
 {
     struct fixture f = {0};
+    struct seen s;
 
     api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
     f.dom[0].certificate = pki("server/expired.crt");
     f.dom[0].key = pki("server/expired.key");
-    expect_error(&f, "server/expired.crt", "certificate expired on 2020-12-31 23:59:59 UTC");
+    listener_ok(&f);
+    cr_assert_eq(audit_at(&f, time(NULL), false, &s), 1);
+    cr_assert_str_eq(s.events, "server_certificate_expired ");
+    cr_assert_not_null(strstr(s.text, "expired on 2020-12-31 23:59:59 UTC"), "%s", s.text);
+    cr_assert_not_null(strstr(s.text, "domain api.example.com: certificate: "), "%s", s.text);
+    time_t na = f.tl.domains[0].not_after;
+    cr_assert_eq(audit_at(&f, na - 40 * 86400, true, &s), 0, "%s", s.events);
+    cr_assert_eq(audit_at(&f, na - 10 * 86400, true, &s), 1);
+    cr_assert_str_eq(s.events, "server_certificate_expiring ");
+    cr_assert_eq(audit_at(&f, f.tl.domains[0].not_before - 1, true, &s), 1);
+    cr_assert_str_eq(s.events, "server_certificate_not_yet_valid ");
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+/* A CRL's nextUpdate comes while mtlb runs: the hourly audit says so before and after. */
+Test(tls_load, crl_dates_are_audited_over_time)
+{
+    struct fixture f = {0};
+    struct seen s;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/crl-soon.pem");
+    listener_ok(&f);
+    time_t now = time(NULL);
+    cr_assert_eq(audit_at(&f, now, true, &s), 1, "%s", s.events);
+    cr_assert_str_eq(s.events, "crl_expiring ");
+    cr_assert_eq(audit_at(&f, now + 4 * 86400, false, &s), 1);
+    cr_assert_str_eq(s.events, "crl_expired ");
+    cr_assert_not_null(strstr(s.text, "CN=mtlb Test Intermediate CA expired on"), "%s", s.text);
+    /* a day before the PKI was made: the root's and the intermediate's CRLs (and the server
+     * certificate) are not valid yet */
+    cr_assert_eq(audit_at(&f, now - 86400, false, &s), 3, "%s", s.events);
+    cr_assert_str_eq(s.events, "server_certificate_not_yet_valid crl_not_yet_valid "
+                               "crl_not_yet_valid ");
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+/* Conditions fixed at load come with `all` (start, -t) only, not hourly. */
+Test(tls_load, crl_coverage_is_reported_once)
+{
+    struct fixture f = {0};
+    struct seen s;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_MANDATORY, "trust/other.pem", "ca/crl-inter.pem");
+    listener_ok(&f);
+    cr_assert_eq(audit_at(&f, time(NULL), true, &s), 2, "%s", s.events);
+    cr_assert_str_eq(s.events, "crl_missing crl_unused ");
+    cr_assert_eq(audit_at(&f, time(NULL), false, &s), 0, "%s", s.events);
+    mtlb_tls_listener_fini(&f.tl);
+    struct fixture g = {0};
+    api_domain(&g, MTLB_CLIENT_AUTH_MANDATORY, "trust/full.pem", "ca/crl.pem");
+    listener_ok(&g);
+    cr_assert_eq(audit_at(&g, time(NULL), true, &s), 0, "a CRL per CA: %s", s.events);
+    mtlb_tls_listener_fini(&g.tl);
+}
+
+Test(tls_load, chain_with_the_leaf_last)
+{
+    struct fixture f = {0};
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].certificate = pki("server/api-reversed.pem");
+    expect_error(&f, "server/api-reversed.pem", "the leaf must come first");
 }
 
 Test(tls_load, truststore_with_private_key_entry)
