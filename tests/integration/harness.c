@@ -531,3 +531,47 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     }
     return fclose(f) == 0 ? 0 : -errno;
 }
+
+struct it_run_result it_mtlb_run(struct it_env *env, const char *a1, const char *a2,
+                                 const char *a3)
+{
+    struct it_run_result r;
+    char *argv[] = {(char *)env_path("MTLB_BIN"), (char *)a1, (char *)a2, (char *)a3, NULL};
+    r.rc = it_run(env, argv, &r.out, &r.err, 10000);
+    if (r.out == NULL) {
+        r.out = calloc(1, 1);
+    }
+    if (r.err == NULL) {
+        r.err = calloc(1, 1);
+    }
+    return r;
+}
+
+void it_run_result_fini(struct it_run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+struct it_run_result it_mtlb_check(struct it_env *env, const struct it_config *cfg)
+{
+    cr_assert_eq(it_write_config(env, cfg), 0);
+    return it_mtlb_run(env, "-t", "-c", env->config);
+}
+
+const char *it_copy_pki(struct it_env *env, const char *rel, const char *as)
+{
+    static char path[4][400];
+    static int next;
+    char *dst = path[next++ % 4];
+    snprintf(dst, sizeof(path[0]), "%s/%s", env->dir, as);
+    size_t len;
+    char *data = it_read_file(it_pki(rel), &len);
+    cr_assert_not_null(data, "cannot read %s", it_pki(rel));
+    FILE *f = fopen(dst, "wb");
+    cr_assert_not_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+    free(data);
+    return dst;
+}

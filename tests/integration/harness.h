@@ -88,6 +88,21 @@ void it_echo_restart(struct it_env *env, size_t i, const char *name);
  * Returns the exit code, or -1 on timeout/signal. */
 int it_run(struct it_env *env, char *const argv[], char **out, char **err, int timeout_ms);
 
+/* `mtlb A1 A2 A3` (NULLs end the list early) to completion; out and err are never NULL. */
+struct it_run_result {
+    int rc;
+    char *out;
+    char *err;
+};
+struct it_run_result it_mtlb_run(struct it_env *env, const char *a1, const char *a2,
+                                 const char *a3);
+void it_run_result_fini(struct it_run_result *r);
+/* Writes cfg to env->config and runs `mtlb -t -c` on it. */
+struct it_run_result it_mtlb_check(struct it_env *env, const struct it_config *cfg);
+/* Copies a PKI file into env's directory as `as` (a neutral name, so that the file name itself
+ * cannot satisfy a "mentions the problem" assertion); returns its path (a ring of 4 buffers). */
+const char *it_copy_pki(struct it_env *env, const char *rel, const char *as);
+
 /* Logs. */
 char *it_read_file(const char *path, size_t *len); /* malloc'd, NUL-terminated, or NULL */
 size_t it_count_lines(const char *path, const char *const *needles); /* lines with all needles */

@@ -32,50 +32,16 @@ static void teardown(void)
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
 
-struct run {
-    int rc;
-    char *out;
-    char *err;
-};
-
-static struct run run_mtlb(const char *a1, const char *a2, const char *a3)
-{
-    struct run r;
-    char *argv[] = {getenv("MTLB_BIN"), (char *)a1, (char *)a2, (char *)a3, NULL};
-    cr_assert_not_null(argv[0], "MTLB_BIN is not set");
-    r.rc = it_run(&env, argv, &r.out, &r.err, 10000);
-    if (r.out == NULL) {
-        r.out = calloc(1, 1);
-    }
-    if (r.err == NULL) {
-        r.err = calloc(1, 1);
-    }
-    return r;
-}
-
-static void run_fini(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Writes the config and runs `mtlb -t -c config`. */
-static struct run check(const struct it_config *cfg)
-{
-    cr_assert_eq(it_write_config(&env, cfg), 0);
-    return run_mtlb("-t", "-c", env.config);
-}
-
 static void expect_refused(const struct it_config *cfg, const char *const *needles,
                            const char *what)
 {
-    struct run r = check(cfg);
+    struct it_run_result r = it_mtlb_check(&env, cfg);
     cr_assert_eq(r.rc, 1, "%s: mtlb -t must exit 1, got %d; stderr:\n%s", what, r.rc, r.err);
     for (size_t i = 0; needles[i] != NULL; i++) {
         cr_assert_not_null(strcasestr(r.err, needles[i]),
                            "%s: stderr must mention '%s'; it was:\n%s", what, needles[i], r.err);
     }
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 static struct it_config base(void)
@@ -84,25 +50,6 @@ static struct it_config base(void)
     cfg.domains[0].mode = "mandatory";
     cfg.domains[0].crl = "ca/crl.pem";
     return cfg;
-}
-
-/* Copies a PKI file into the temp dir under a neutral name, so that the file name itself
- * cannot satisfy a "mentions the problem" assertion. */
-static const char *copy_pki(const char *rel, const char *as)
-{
-    static char path[2][400];
-    static int next;
-    char *dst = path[next++ % 2];
-    snprintf(dst, sizeof(path[0]), "%s/%s", env.dir, as);
-    size_t len;
-    char *data = it_read_file(it_pki(rel), &len);
-    cr_assert_not_null(data, "cannot read %s", it_pki(rel));
-    FILE *f = fopen(dst, "wb");
-    cr_assert_not_null(f);
-    fwrite(data, 1, len, f);
-    fclose(f);
-    free(data);
-    return dst;
 }
 
 Test(cli, valid_config_passes)
@@ -114,9 +61,9 @@ Test(cli, valid_config_passes)
                                         .key = "server/other.key",
                                         .mode = "optional",
                                         .truststore = "trust/other.pem"};
-    struct run r = check(&cfg);
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "valid config rejected (%d):\n%s", r.rc, r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, rsa_certificate_and_off_mode_pass)
@@ -124,9 +71,9 @@ Test(cli, rsa_certificate_and_off_mode_pass)
     struct it_config cfg = base();
     cfg.domains[0] =
         (struct it_domain){.cert = "server/rsa.crt", .key = "server/rsa.key", .mode = "off"};
-    struct run r = check(&cfg);
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "valid config rejected (%d):\n%s", r.rc, r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, missing_certificate_named)
@@ -143,11 +90,11 @@ Test(cli, mismatched_key_named)
 {
     struct it_config cfg = base();
     cfg.domains[0].key = "server/mismatch.key";
-    struct run r = check(&cfg);
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 1, "key mismatch: exit %d; stderr:\n%s", r.rc, r.err);
     cr_assert(strstr(r.err, "mismatch.key") != NULL || strstr(r.err, "api.crt") != NULL,
               "key mismatch: stderr must name the key or certificate:\n%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 /* An expired server certificate is served (issue 10 item 7): -t warns, naming it, and
@@ -155,13 +102,13 @@ Test(cli, mismatched_key_named)
 Test(cli, expired_server_certificate_named)
 {
     struct it_config cfg = base();
-    cfg.domains[0].cert = copy_pki("server/expired.crt", "srv.crt");
-    cfg.domains[0].key = copy_pki("server/expired.key", "srv.key");
-    struct run r = check(&cfg);
+    cfg.domains[0].cert = it_copy_pki(&env, "server/expired.crt", "srv.crt");
+    cfg.domains[0].key = it_copy_pki(&env, "server/expired.key", "srv.key");
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "expired server certificate: exit %d; stderr:\n%s", r.rc, r.err);
     cr_assert_not_null(strstr(r.err, "mtlb: warning: "), "%s", r.err);
     cr_assert_not_null(strstr(r.err, "srv.crt: expired on"), "%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, truststore_with_non_certificate_named)
@@ -210,23 +157,23 @@ Test(cli, yaml_syntax_error_has_file_and_line)
           "    servers: [\"127.0.0.1:9\"]\n",
           f);
     fclose(f);
-    struct run r = run_mtlb("-t", "-c", env.config);
+    struct it_run_result r = it_mtlb_run(&env, "-t", "-c", env.config);
     cr_assert_eq(r.rc, 1, "YAML error: exit %d; stderr:\n%s", r.rc, r.err);
     char want[400];
     snprintf(want, sizeof(want), "%s:3", env.config);
     cr_assert_not_null(strstr(r.err, want), "YAML error: stderr must contain '%s':\n%s", want,
                        r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, missing_config_file_named)
 {
     char missing[400];
     snprintf(missing, sizeof(missing), "%s/absent.yaml", env.dir);
-    struct run r = run_mtlb("-t", "-c", missing);
+    struct it_run_result r = it_mtlb_run(&env, "-t", "-c", missing);
     cr_assert_eq(r.rc, 1, "missing config: exit %d; stderr:\n%s", r.rc, r.err);
     cr_assert_not_null(strstr(r.err, "absent.yaml"), "stderr must name the file:\n%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, bad_certificate_stops_startup)
@@ -234,17 +181,17 @@ Test(cli, bad_certificate_stops_startup)
     struct it_config cfg = base();
     cfg.domains[0].key = "server/mismatch.key";
     cr_assert_eq(it_write_config(&env, &cfg), 0);
-    struct run r = run_mtlb("-c", env.config, NULL);
+    struct it_run_result r = it_mtlb_run(&env, "-c", env.config, NULL);
     cr_assert_neq(r.rc, 0, "mtlb started with a mismatched key (exit %d)", r.rc);
     cr_assert_neq(r.rc, -1, "mtlb kept running (or crashed) with a mismatched key");
     cr_assert(strstr(r.err, "mismatch.key") != NULL || strstr(r.err, "api.crt") != NULL,
               "start-up error must name the file:\n%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, version_printed)
 {
-    struct run r = run_mtlb("--version", NULL, NULL);
+    struct it_run_result r = it_mtlb_run(&env, "--version", NULL, NULL);
     cr_assert_eq(r.rc, 0, "--version exit %d", r.rc);
     char all[2048];
     snprintf(all, sizeof(all), "%s%s", r.out, r.err);
@@ -253,17 +200,17 @@ Test(cli, version_printed)
         digits = p[0] >= '0' && p[0] <= '9' && p[1] == '.' && p[2] >= '0' && p[2] <= '9';
     }
     cr_assert(digits, "--version printed no version number: '%s'", all);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, help_exits_zero)
 {
-    struct run r = run_mtlb("-h", NULL, NULL);
+    struct it_run_result r = it_mtlb_run(&env, "-h", NULL, NULL);
     cr_assert_eq(r.rc, 0, "-h exit %d", r.rc);
     char all[4096];
     snprintf(all, sizeof(all), "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(all, "-c"), "-h does not describe -c: '%s'", all);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(cli, sigterm_exits_cleanly)
@@ -400,13 +347,13 @@ Test(cli, io_uring_refused_when_seccomp_blocks_it)
     cfg.servers[0] = it_echo_start(&env, "b1");
     env.block_io_uring = true;
     cr_assert_eq(it_write_config(&env, &cfg), 0);
-    struct run r = run_mtlb("-c", env.config, NULL);
+    struct it_run_result r = it_mtlb_run(&env, "-c", env.config, NULL);
     cr_assert_eq(r.rc, 1, "io: uring without io_uring must refuse to start (exit %d); stderr:\n%s",
                  r.rc, r.err);
     cr_assert_not_null(strstr(r.err, "io_uring setup failed: Operation not permitted"),
                        "stderr: %s", r.err);
     cr_assert_not_null(strstr(r.err, "io: epoll"), "no hint at io: epoll; stderr: %s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 /* Whether this kernel takes the TLS ULP, asked the same way mtlb asks (an established
@@ -435,7 +382,7 @@ Test(cli, ktls_on_needs_the_kernel_tls_ulp)
 {
     struct it_config cfg = base();
     cfg.ktls = "on";
-    struct run r = check(&cfg);
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     if (kernel_has_tls_ulp()) {
         cr_assert_eq(r.rc, 0, "ktls: on with a TLS-capable kernel must pass -t:\n%s", r.err);
     } else {
@@ -443,9 +390,9 @@ Test(cli, ktls_on_needs_the_kernel_tls_ulp)
         cr_assert_not_null(strstr(r.err, "ktls: on"), "stderr must name the setting:\n%s", r.err);
         cr_assert_not_null(strcasestr(r.err, "TLS ULP"), "stderr must say why:\n%s", r.err);
     }
-    run_fini(&r);
+    it_run_result_fini(&r);
     cfg.ktls = "off";
-    r = check(&cfg);
+    r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "ktls: off must always pass -t:\n%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }

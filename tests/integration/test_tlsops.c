@@ -23,65 +23,12 @@ static void teardown(void)
 
 TestSuite(tlsops, .init = setup, .fini = teardown, .timeout = 120);
 
-struct run {
-    int rc;
-    char *out;
-    char *err;
-};
-
-static struct run run_mtlb(const char *a1, const char *a2, const char *a3)
-{
-    struct run r;
-    char *argv[] = {getenv("MTLB_BIN"), (char *)a1, (char *)a2, (char *)a3, NULL};
-    cr_assert_not_null(argv[0], "MTLB_BIN is not set");
-    r.rc = it_run(&env, argv, &r.out, &r.err, 10000);
-    if (r.out == NULL) {
-        r.out = calloc(1, 1);
-    }
-    if (r.err == NULL) {
-        r.err = calloc(1, 1);
-    }
-    return r;
-}
-
-static void run_fini(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-/* Writes the config and runs `mtlb -t -c config`. */
-static struct run check(const struct it_config *cfg)
-{
-    cr_assert_eq(it_write_config(&env, cfg), 0);
-    return run_mtlb("-t", "-c", env.config);
-}
-
 static struct it_config base(void)
 {
     struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {9}};
     cfg.domains[0].mode = "mandatory";
     cfg.domains[0].crl = "ca/crl.pem";
     return cfg;
-}
-
-/* Copies a PKI file into the temp dir under a neutral name, so that the file name itself
- * cannot satisfy a "mentions the problem" assertion. */
-static const char *copy_pki(const char *rel, const char *as)
-{
-    static char path[4][400];
-    static int next;
-    char *dst = path[next++ % 4];
-    snprintf(dst, sizeof(path[0]), "%s/%s", env.dir, as);
-    size_t len;
-    char *data = it_read_file(it_pki(rel), &len);
-    cr_assert_not_null(data, "cannot read %s", it_pki(rel));
-    FILE *f = fopen(dst, "wb");
-    cr_assert_not_null(f);
-    fwrite(data, 1, len, f);
-    fclose(f);
-    free(data);
-    return dst;
 }
 
 static void expect_has(const char *text, const char *needle, const char *what)
@@ -231,14 +178,14 @@ static void origin_of(size_t domain, const char *name, const char *key, char *ou
 static void expect_file_error(const struct it_config *cfg, size_t domain, const char *name,
                               const char *key, const char *problem, const char *what)
 {
-    struct run r = check(cfg);
+    struct it_run_result r = it_mtlb_check(&env, cfg);
     char origin[600];
     origin_of(domain, name, key, origin, sizeof(origin));
     cr_assert_eq(r.rc, 1, "%s: mtlb -t must exit 1, got %d; stderr:\n%s", what, r.rc, r.err);
     expect_has(r.err, origin, what);
     cr_assert_not_null(strcasestr(r.err, problem), "%s: stderr must say '%s':\n%s", what, problem,
                        r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(tlsops, file_errors_name_config_line_domain_and_key)
@@ -273,21 +220,21 @@ Test(tlsops, a_directory_given_as_a_file_is_named_so)
 Test(tlsops, a_chain_with_the_leaf_last_says_the_leaf_must_come_first)
 {
     struct it_config cfg = base();
-    cfg.domains[0].cert = copy_pki("server/api-reversed.pem", "chain.pem");
+    cfg.domains[0].cert = it_copy_pki(&env, "server/api-reversed.pem", "chain.pem");
     expect_file_error(&cfg, 0, "api.example.com", "certificate", "the leaf must come first",
                       "reversed chain");
-    struct run r = check(&cfg);
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     expect_has(r.err, "position 2", "reversed chain");
     cr_assert_null(strstr(r.err, "does not match"), "not a key mismatch:\n%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 /* ---- -t warnings: CRLs that would refuse clients (item 4) ---- */
 
 /* mtlb -t exits 0, says "valid, with N warnings", and prints each as "mtlb: warning: ORIGIN". */
-static struct run expect_warnings(const struct it_config *cfg, size_t n, const char *what)
+static struct it_run_result expect_warnings(const struct it_config *cfg, size_t n, const char *what)
 {
-    struct run r = check(cfg);
+    struct it_run_result r = it_mtlb_check(&env, cfg);
     char origin[600], want[64];
     cr_assert_eq(r.rc, 0, "%s: mtlb -t must exit 0, got %d; stderr:\n%s", what, r.rc, r.err);
     snprintf(want, sizeof(want), "valid, with %zu warning%s", n, n == 1 ? "" : "s");
@@ -306,52 +253,52 @@ static struct run expect_warnings(const struct it_config *cfg, size_t n, const c
 Test(tlsops, t_is_quiet_about_a_good_crl)
 {
     struct it_config cfg = base();
-    struct run r = check(&cfg);
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     expect_has(r.out, "is valid\n", "good config");
     cr_assert_null(strstr(r.err, "warning"), "a good config has no warning:\n%s", r.err);
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(tlsops, t_warns_about_a_truststore_ca_without_its_crl)
 {
     struct it_config cfg = base();
-    cfg.domains[0].crl = copy_pki("ca/crl-inter.pem", "clients.crl");
-    struct run r = expect_warnings(&cfg, 1, "root CRL missing");
+    cfg.domains[0].crl = it_copy_pki(&env, "ca/crl-inter.pem", "clients.crl");
+    struct it_run_result r = expect_warnings(&cfg, 1, "root CRL missing");
     expect_has(r.err, "no CRL from /C=PL/O=mtlb Test/CN=mtlb Test Root CA", "root CRL missing");
     expect_has(r.err, "it issued is refused", "root CRL missing");
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(tlsops, t_warns_about_a_crl_from_a_ca_outside_the_truststore)
 {
     struct it_config cfg = base();
     cfg.domains[0].truststore = "trust/other.pem";
-    cfg.domains[0].crl = copy_pki("ca/crl-inter.pem", "clients.crl");
-    struct run r = expect_warnings(&cfg, 2, "CRL of another CA");
+    cfg.domains[0].crl = it_copy_pki(&env, "ca/crl-inter.pem", "clients.crl");
+    struct it_run_result r = expect_warnings(&cfg, 2, "CRL of another CA");
     expect_has(r.err, "unused CRL from /C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA",
                "CRL of another CA");
     expect_has(r.err, "no CRL from /C=PL/O=mtlb Other/CN=mtlb Other CA", "CRL of another CA");
-    run_fini(&r);
+    it_run_result_fini(&r);
     /* an intermediate with pathlen 0 issues no CA: the root's CRL can never be used */
     cfg.domains[0].truststore = "trust/inter-only.pem";
-    cfg.domains[0].crl = copy_pki("ca/crl.pem", "clients.crl");
+    cfg.domains[0].crl = it_copy_pki(&env, "ca/crl.pem", "clients.crl");
     r = expect_warnings(&cfg, 2, "root CRL with an intermediate-only truststore");
     expect_has(r.err, "unused CRL from /C=PL/O=mtlb Test/CN=mtlb Test Root CA", "inter-only");
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 Test(tlsops, t_warns_about_an_expired_crl_and_mtlb_warns_at_start)
 {
     struct it_config cfg = base();
-    cfg.domains[0].crl = copy_pki("ca/crl-expired.pem", "clients.crl");
-    struct run r = expect_warnings(&cfg, 1, "expired CRL");
+    cfg.domains[0].crl = it_copy_pki(&env, "ca/crl-expired.pem", "clients.crl");
+    struct it_run_result r = expect_warnings(&cfg, 1, "expired CRL");
     expect_has(r.err,
                "CRL from /C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA expired on "
                "2020-02-01 00:00:00 UTC",
                "expired CRL");
     expect_has(r.err, "is refused", "expired CRL");
-    run_fini(&r);
+    it_run_result_fini(&r);
     start_cfg(&cfg);
     const char *n[] = {"level=warn", "event=crl_expired", "domain=api.example.com",
                        "issuer=\"/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA\"", NULL};
@@ -367,10 +314,10 @@ Test(tlsops, t_warns_about_an_expired_crl_and_mtlb_warns_at_start)
 Test(tlsops, t_warns_about_a_crl_near_its_next_update)
 {
     struct it_config cfg = base();
-    cfg.domains[0].crl = copy_pki("ca/crl-soon.pem", "clients.crl");
-    struct run r = expect_warnings(&cfg, 1, "CRL expiring");
+    cfg.domains[0].crl = it_copy_pki(&env, "ca/crl-soon.pem", "clients.crl");
+    struct it_run_result r = expect_warnings(&cfg, 1, "CRL expiring");
     expect_has(r.err, "within 7 days", "CRL expiring");
-    run_fini(&r);
+    it_run_result_fini(&r);
 }
 
 /* ---- an expired server certificate starts and serves, with warnings (item 7) ---- */
@@ -381,14 +328,14 @@ Test(tlsops, expired_server_certificate_starts_serves_and_warns)
     cfg.domains[0].crl = NULL;
     cfg.n_domains = 2;
     cfg.domains[1] = (struct it_domain){.names = {"old.example.com"},
-                                        .cert = copy_pki("server/expired.crt", "old.crt"),
-                                        .key = copy_pki("server/expired.key", "old.key")};
-    struct run r = check(&cfg);
+                                        .cert = it_copy_pki(&env, "server/expired.crt", "old.crt"),
+                                        .key = it_copy_pki(&env, "server/expired.key", "old.key")};
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "an expired certificate must not fail -t:\n%s", r.err);
     expect_has(r.out, "valid, with 1 warning", "expired");
     expect_has(r.err, "listeners[0].domains[1] (old.example.com): certificate:", "expired");
     expect_has(r.err, "expired on 2020-12-31 23:59:59 UTC", "expired");
-    run_fini(&r);
+    it_run_result_fini(&r);
     cfg.servers[0] = it_echo_start(&env, "b1");
     it_mtlb_start(&env, &cfg);
     const char *n[] = {"level=warn", "event=server_certificate_expired", "domain=old.example.com",
@@ -412,14 +359,14 @@ Test(tlsops, expired_server_certificate_starts_serves_and_warns)
 Test(tlsops, server_certificate_expiring_within_30_days_is_warned)
 {
     struct it_config cfg = base();
-    cfg.domains[0].cert = copy_pki("server/soon.crt", "soon.crt");
-    cfg.domains[0].key = copy_pki("server/soon.key", "soon.key");
-    struct run r = check(&cfg);
+    cfg.domains[0].cert = it_copy_pki(&env, "server/soon.crt", "soon.crt");
+    cfg.domains[0].key = it_copy_pki(&env, "server/soon.key", "soon.key");
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     expect_has(r.out, "valid, with 1 warning", "expiring");
     expect_has(r.err, "(api.example.com): certificate:", "expiring");
     expect_has(r.err, "within 30 days", "expiring");
-    run_fini(&r);
+    it_run_result_fini(&r);
     cfg.servers[0] = it_echo_start(&env, "b1");
     it_mtlb_start(&env, &cfg);
     const char *n[] = {"level=warn", "event=server_certificate_expiring", "domain=api.example.com",
