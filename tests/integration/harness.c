@@ -532,8 +532,7 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     return fclose(f) == 0 ? 0 : -errno;
 }
 
-struct it_run_result it_mtlb_run(struct it_env *env, const char *a1, const char *a2,
-                                 const char *a3)
+struct it_run_result it_mtlb_run(struct it_env *env, const char *a1, const char *a2, const char *a3)
 {
     struct it_run_result r;
     char *argv[] = {(char *)env_path("MTLB_BIN"), (char *)a1, (char *)a2, (char *)a3, NULL};

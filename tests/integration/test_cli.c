@@ -1,8 +1,9 @@
 /* Integration: the command line. `mtlb -t -c FILE` accepts a good configuration and refuses bad
  * ones (missing or mismatched keys, bad truststores, YAML errors, unknown backends) with a
- * message naming the file and the problem, and warns about an expired server certificate; --version, -h; SIGTERM exits 0.
- * The worker I/O backend: io: epoll serves, the start line names the backend, io: auto falls
- * back to epoll where seccomp blocks io_uring and io: uring then refuses to start. */
+ * message naming the file and the problem, and warns about an expired server certificate;
+ * --version, -h; SIGTERM exits 0. The worker I/O backend: io: epoll serves, the start line names
+ * the backend, io: auto falls back to epoll where seccomp blocks io_uring and io: uring then
+ * refuses to start. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
