@@ -352,7 +352,9 @@ Test(tickets, bad_key_files_fail_the_check)
 
     snprintf(path, sizeof(path), "%s/long.keys", a.dir);
     f = fopen(path, "wb");
-    cr_assert_eq(fwrite(k, 1, 161, f), 161);
+    cr_assert_eq(fwrite(k[0].bytes, 1, 80, f), 80);
+    cr_assert_eq(fwrite(k[1].bytes, 1, 80, f), 80);
+    cr_assert_eq(fwrite("x", 1, 1, f), 1); /* two keys and one byte */
     fclose(f);
     assert_check_fails(&cfg, path, "is 161 bytes, not a multiple of 80");
 
