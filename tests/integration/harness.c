@@ -97,16 +97,31 @@ void it_env_fini(struct it_env *env)
     }
 }
 
+/* Ports come from 20000-32767, below Linux's ephemeral range (32768-60999): a port the kernel
+ * hands out as a client's local port (every connect from a test, mtlb or a backend draws from
+ * that range) could be taken between this check and mtlb's bind, and mtlb, which does not
+ * share its ports, would then refuse to start. */
 uint16_t it_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd != -1);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s", strerror(errno));
-    socklen_t len = sizeof(sa);
-    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    static unsigned seed;
+    if (seed == 0) {
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    }
+    for (int tries = 0; tries < 1000; tries++) {
+        uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12768);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert(fd != -1);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+        if (rc == 0) {
+            return port;
+        }
+    }
+    cr_assert_fail("no free port in 20000-32767 after 1000 tries");
+    return 0;
 }
 
 bool it_port_accepts(uint16_t port)
