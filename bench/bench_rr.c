@@ -1,6 +1,7 @@
 /* Micro-benchmark for round robin with passive health: nanoseconds per mtlb_rr_next over a
  * pool of 2 and of 16 servers, all up, with a quarter of them down (backoff), and all down (the
- * panic rule's extra pass), as a worker calls it once per request. Usage: bench_rr [iterations]. Not a test. */
+ * panic rule's extra pass), as a worker calls it once per request. Usage: bench_rr [iterations].
+ * Not a test. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

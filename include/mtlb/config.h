@@ -157,7 +157,7 @@ struct mtlb_config {
     struct mtlb_header_policy header_policy;
     enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
     struct mtlb_admin_cfg admin;
-    char *ticket_keys;       /* top-level tls.ticket_keys (resolved path) or NULL */
+    char *ticket_keys; /* top-level tls.ticket_keys (resolved path) or NULL */
 };
 
 /* Reads and validates the YAML file at path. On success returns 0 and *out owns a new

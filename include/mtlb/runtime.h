@@ -298,8 +298,8 @@ struct mtlb_server {
     struct mtlb_config *cfg;
     struct mtlb_server_health **health; /* [pool][server] */
     struct mtlb_healthd *healthd;       /* NULL when no pool has health checks */
-    struct mtlb_tls_listener *tls;    /* one per listener */
-    struct mtlb_addr **backend_addrs; /* [pool][server] */
+    struct mtlb_tls_listener *tls;      /* one per listener */
+    struct mtlb_addr **backend_addrs;   /* [pool][server] */
     struct mtlb_worker *workers;
     unsigned n_workers;
     int *listen_fds; /* one listening socket per listener, shared by all acceptors */

@@ -54,10 +54,10 @@ struct mtlb_tls_listener {
 
 /* Builds every SSL_CTX for the listener: loads the certificate chain and key (PEM), checks
  * that they match (a chain whose leaf is not first is named as such), records the leaf's
- * validity period (outside it, mtlb still serves it: see mtlb_tls_listener_audit), loads the truststore
- * (every PEM entry must be a certificate), advertises the truststore's subjects as client CA
- * names, loads CRLs (checked for every certificate of the chain below its trust anchor), sets
- * the verify mode and depth, TLS 1.2 and 1.3 with modern ciphers, the SNI callback. Chains are
+ * validity period (outside it, mtlb still serves it: see mtlb_tls_listener_audit), loads the
+ * truststore (every PEM entry must be a certificate), advertises the truststore's subjects as
+ * client CA names, loads CRLs (checked for every certificate of the chain below its trust anchor),
+ * sets the verify mode and depth, TLS 1.2 and 1.3 with modern ciphers, the SNI callback. Chains are
  * built to a self-signed root whenever the truststore holds it. Loads the ticket key file
  * (tls.ticket_keys) or makes random ticket keys. Returns 0, or -errno with
  * "CONFIG:LINE: listeners[i].domains[j] (NAME): KEY: FILE: problem" in err (KEY: certificate,

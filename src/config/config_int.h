@@ -87,8 +87,7 @@ int mtlb_cfg_duration0(struct cfg_ctx *ctx, const yaml_node_t *node, uint32_t *o
 /* True for an IP literal in 127.0.0.0/8 or ::1 (no name lookup). */
 bool mtlb_cfg_is_loopback(const char *host);
 /* "2xx-3xx", "200-299", "200" or "2xx" into [*lo, *hi] (100-599, lo <= hi). */
-int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t *lo,
-                          uint16_t *hi);
+int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t *lo, uint16_t *hi);
 int mtlb_cfg_choice(struct cfg_ctx *ctx, const yaml_node_t *node, const char *const *words,
                     size_t n_words, int *out);
 int mtlb_cfg_path(struct cfg_ctx *ctx, const yaml_node_t *node, char **out);

@@ -494,8 +494,9 @@ static int read_health_path(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
         ok = *p > 0x20 && *p < 0x7f;
     }
     if (!ok) {
-        return mtlb_cfg_err(ctx, v, "expected a path starting with '/' (visible ASCII, no "
-                                    "spaces, at most 1024 bytes)");
+        return mtlb_cfg_err(ctx, v,
+                            "expected a path starting with '/' (visible ASCII, no "
+                            "spaces, at most 1024 bytes)");
     }
     return 0;
 }

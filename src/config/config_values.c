@@ -174,8 +174,7 @@ static bool status_end(const char *s, size_t len, bool hi, unsigned *out)
     return true;
 }
 
-int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t *lo,
-                          uint16_t *hi)
+int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t *lo, uint16_t *hi)
 {
     char *s = NULL;
     int rc = mtlb_cfg_str(ctx, node, &s);
@@ -187,12 +186,13 @@ int mtlb_cfg_status_range(struct cfg_ctx *ctx, const yaml_node_t *node, uint16_t
     size_t first = dash ? (size_t)(dash - s) : strlen(s);
     const char *second = dash ? dash + 1 : s;
     unsigned a = 0, b = 0;
-    bool ok = status_end(s, first, false, &a) && status_end(second, strlen(second), true, &b) &&
-              a <= b;
+    bool ok =
+        status_end(s, first, false, &a) && status_end(second, strlen(second), true, &b) && a <= b;
     free(s);
     if (!ok) {
-        return mtlb_cfg_err(ctx, node, "expected a status range such as 2xx-3xx, 200-299, 200 or "
-                                       "2xx (statuses 100-599, low end first)");
+        return mtlb_cfg_err(ctx, node,
+                            "expected a status range such as 2xx-3xx, 200-299, 200 or "
+                            "2xx (statuses 100-599, low end first)");
     }
     *lo = (uint16_t)a;
     *hi = (uint16_t)b;

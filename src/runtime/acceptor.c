@@ -255,11 +255,11 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     /* A refused certificate (or a missing one) was logged at warn, in detail, by the verify
      * callback already: one line per refusal. Every other failure is this line. */
     int reason = ERR_GET_REASON(ERR_peek_error());
-    bool logged = c->tls_info.first_error != X509_V_OK ||
-                  reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+    bool logged =
+        c->tls_info.first_error != X509_V_OK || reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
     /* A connect and close with no byte sent is a TCP health probe, not a refusal. */
-    bool probe = reason == SSL_R_UNEXPECTED_EOF_WHILE_READING &&
-                 BIO_number_read(SSL_get_rbio(c->ssl)) == 0;
+    bool probe =
+        reason == SSL_R_UNEXPECTED_EOF_WHILE_READING && BIO_number_read(SSL_get_rbio(c->ssl)) == 0;
     if (!probe) {
         bool no_cert = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
         bool refused = c->tls_info.first_error != X509_V_OK || no_cert;

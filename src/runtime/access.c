@@ -85,16 +85,16 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     const struct mtlb_server *srv = c->w->srv;
     const char *upstream = up ? srv->backend_addrs[up->pool][up->server].text : "";
     uint64_t now = c->w->now_ms;
-    int n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
-                     "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
-                     "\"transport\":\"%s\",\"proto\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, status,
-                     (unsigned long long)bytes,
-                     (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms : 0),
-                     mtlb_transport_name(c->transport), proto,
-                     mtlb_identity_verify_word(c->identity.verify), upstream);
+    int n = snprintf(
+        line, sizeof(line),
+        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
+        "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
+        "\"transport\":\"%s\",\"proto\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, status, (unsigned long long)bytes,
+        (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms : 0),
+        mtlb_transport_name(c->transport), proto, mtlb_identity_verify_word(c->identity.verify),
+        upstream);
     if (n < 0 || (size_t)n >= sizeof(line) - ACCESS_TAIL) {
         return; /* fixed-size fields only: cannot happen */
     }
@@ -125,8 +125,8 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     struct mtlb_slice none = {0};
     /* A request refused while its head was parsed still names what it asked for once its
      * request line was read (the parser fills target only then). */
-    bool named = c->state == MTLB_C_EXCHANGE || c->head_len > 0 ||
-                 (c->rx.len > 0 && c->req.target.len > 0);
+    bool named =
+        c->state == MTLB_C_EXCHANGE || c->head_len > 0 || (c->rx.len > 0 && c->req.target.len > 0);
 
     mtlb_stats_exchange(c->w, c->listener, MTLB_STATS_H1, c->status, c->started_us);
     mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->up,

@@ -22,7 +22,7 @@
 static atomic_int log_level = MTLB_LOG_INFO;
 static atomic_int access_fd = -1;
 static atomic_bool access_owned; /* true when access_fd is a file we opened */
-static char access_path[4096];    /* the file behind access_fd (for reopen), main thread only */
+static char access_path[4096];   /* the file behind access_fd (for reopen), main thread only */
 
 /* Thread-locals are limited to the thread's name and its access-log buffer (see log.h). */
 static _Thread_local char thread_name[32] = "-";

@@ -209,7 +209,10 @@ static int check_access_log(const struct mtlb_config *cfg, char *err, size_t err
     }
     char dir[4096];
     const char *slash = strrchr(p, '/');
-    snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == p ? 1 : (int)(slash - p),
+    snprintf(dir, sizeof(dir), "%.*s",
+             slash == NULL ? 1
+             : slash == p  ? 1
+                           : (int)(slash - p),
              slash == NULL ? "." : p);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "%s: log.access_log: %s: directory %s does not exist", cfg->path, p,
@@ -372,8 +375,9 @@ static void reopen_logs(void)
         mtlb_log(MTLB_LOG_INFO, "event=logs_reopened access_log=none reason=\"the access log is "
                                 "not a file\"");
     } else if (rc != 0) {
-        mtlb_log(MTLB_LOG_ERROR, "event=logs_reopen_failed access_log=%s error=\"%s\" "
-                                 "consequence=\"lines keep going to the old file\"",
+        mtlb_log(MTLB_LOG_ERROR,
+                 "event=logs_reopen_failed access_log=%s error=\"%s\" "
+                 "consequence=\"lines keep going to the old file\"",
                  mtlb_log_quote(path, q, sizeof(q)), strerror(-rc));
     } else {
         mtlb_log(MTLB_LOG_INFO, "event=logs_reopened access_log=%s",
@@ -444,17 +448,19 @@ static void log_ticket_keys(const struct mtlb_listener_cfg *lc, const struct mtl
     char q[512];
 
     if (tl->tickets == NULL) {
-        mtlb_log(MTLB_LOG_INFO, "event=ticket_keys bind=%s:%u source=none "
-                                "reason=\"session_lifetime: off\"",
+        mtlb_log(MTLB_LOG_INFO,
+                 "event=ticket_keys bind=%s:%u source=none "
+                 "reason=\"session_lifetime: off\"",
                  lc->bind_host, lc->bind_port);
     } else if (tl->tickets->from_file) {
         mtlb_log(MTLB_LOG_INFO, "event=ticket_keys bind=%s:%u source=file file=%s keys=%zu",
                  lc->bind_host, lc->bind_port, mtlb_log_quote(lc->ticket_keys, q, sizeof(q)),
                  tl->tickets->n);
     } else {
-        mtlb_log(MTLB_LOG_INFO, "event=ticket_keys bind=%s:%u source=random rotate=%ds "
-                                "note=\"sessions resume on this process only; set "
-                                "tls.ticket_keys to share them across replicas\"",
+        mtlb_log(MTLB_LOG_INFO,
+                 "event=ticket_keys bind=%s:%u source=random rotate=%ds "
+                 "note=\"sessions resume on this process only; set "
+                 "tls.ticket_keys to share them across replicas\"",
                  lc->bind_host, lc->bind_port, MTLB_TICKET_ROTATE_SECONDS);
     }
 }

@@ -152,8 +152,10 @@ static struct mtlb_upstream *take_idle(struct mtlb_pool_rt *pr, int idx, bool ca
 const char *mtlb_upstream_error_name(int e)
 {
     static const char *const names[] = {
-        [MTLB_UPE_NO_SERVER_UP] = "no_server_up",     [MTLB_UPE_CONNECT_FAILED] = "connect_failed",
-        [MTLB_UPE_TIMEOUT] = "upstream_timeout",      [MTLB_UPE_RESET] = "upstream_reset",
+        [MTLB_UPE_NO_SERVER_UP] = "no_server_up",
+        [MTLB_UPE_CONNECT_FAILED] = "connect_failed",
+        [MTLB_UPE_TIMEOUT] = "upstream_timeout",
+        [MTLB_UPE_RESET] = "upstream_reset",
         [MTLB_UPE_BAD_RESPONSE] = "upstream_bad_response",
     };
     return e > 0 && (size_t)e < MTLB_ARRAY_LEN(names) ? names[e] : NULL;

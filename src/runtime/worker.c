@@ -315,9 +315,9 @@ static void publish(struct mtlb_worker *w)
         bool checked = w->srv->cfg->backends[p].health.enabled;
         for (size_t s = 0; s < rr->n; s++) {
             uint64_t until = rr->health[s].down_until_ms;
-            bool down = checked ? atomic_load_explicit(&w->srv->health[p][s].down,
-                                                       memory_order_relaxed)
-                                : until != 0 && w->now_ms < until;
+            bool down = checked
+                            ? atomic_load_explicit(&w->srv->health[p][s].down, memory_order_relaxed)
+                            : until != 0 && w->now_ms < until;
             mtlb_counter_set(&w->stats->be_down[l->server_base[p] + s], down);
         }
     }

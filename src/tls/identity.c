@@ -128,8 +128,8 @@ static bool dn_slash(const X509_NAME *name, struct id_buf *b)
             ok = buf_put_esc(b, utf8, (size_t)ulen, "\\/=");
         } else if (ok) {
             /* Not convertible: fall back to the raw bytes, escaped. */
-            ok = buf_put_esc(b, ASN1_STRING_get0_data(val), (size_t)ASN1_STRING_length(val),
-                             "\\/=");
+            ok =
+                buf_put_esc(b, ASN1_STRING_get0_data(val), (size_t)ASN1_STRING_length(val), "\\/=");
         }
         OPENSSL_free(utf8);
         if (!ok) {

@@ -99,7 +99,8 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
     EVP_PKEY *pkey = NULL;
 
     if (bio == NULL) {
-        mtlb_tls_fail(err, errlen, "%s: cannot open: %s", path, mtlb_tls_ssl_reason(why, sizeof(why)));
+        mtlb_tls_fail(err, errlen, "%s: cannot open: %s", path,
+                      mtlb_tls_ssl_reason(why, sizeof(why)));
         return NULL;
     }
     ERR_clear_error();
@@ -123,9 +124,9 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
         ERR_clear_error();
         if (encrypted) {
             mtlb_tls_fail(err, errlen,
-                 "%s: private key is protected by a passphrase; mtlb needs an "
-                 "unencrypted key",
-                 path);
+                          "%s: private key is protected by a passphrase; mtlb needs an "
+                          "unencrypted key",
+                          path);
         } else {
             mtlb_tls_fail(err, errlen, "%s: no PEM private key found", path);
         }
@@ -351,7 +352,7 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     dom->ctx = SSL_CTX_new(TLS_server_method());
     if (dom->ctx == NULL) {
         return mtlb_tls_fail(err, errlen, "%s: cannot create TLS context (%s)", d->certificate,
-                    mtlb_tls_ssl_reason(why, sizeof(why)));
+                             mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     /* The session cache and ticket keys are those of the listener's first context (OpenSSL
      * keeps the SSL_new context for them across the SNI switch), so the lifetime is one per
@@ -414,11 +415,12 @@ int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_liste
     tl->n_domains = 0;
     tl->tickets = NULL;
     if (cfg->n_domains == 0) {
-        return mtlb_tls_fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host, cfg->bind_port);
+        return mtlb_tls_fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host,
+                             cfg->bind_port);
     }
     if (mtlb_tls_ex_index() < 0) {
-        return mtlb_tls_fail(err, errlen, "listener %s:%u: cannot allocate SSL ex_data", cfg->bind_host,
-                    cfg->bind_port);
+        return mtlb_tls_fail(err, errlen, "listener %s:%u: cannot allocate SSL ex_data",
+                             cfg->bind_host, cfg->bind_port);
     }
     int trc = init_tickets(tl, cfg, err, errlen);
     if (trc != 0) {

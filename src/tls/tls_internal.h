@@ -40,16 +40,16 @@ STACK_OF(X509_CRL) * mtlb_tls_lookup_crls(const X509_STORE_CTX *sctx, const X509
  * CA list; *anchors receives the partial anchors (caller frees, also on failure), which are
  * given explicit clientAuth trust. Sets the SSL-client purpose and trust and the CRL lookup.
  * Returns 0 or -EINVAL with "FILE: problem" in err. */
-int mtlb_tls_load_truststore(SSL_CTX *ctx, const char *path, STACK_OF(X509) * *anchors,
-                             char *err, size_t errlen);
+int mtlb_tls_load_truststore(SSL_CTX *ctx, const char *path, STACK_OF(X509) * *anchors, char *err,
+                             size_t errlen);
 /* Loads every CRL of a PEM file into ctx's store and turns on CRL checking for the chain. */
 int mtlb_tls_load_crl(SSL_CTX *ctx, const char *path, char *err, size_t errlen);
 
 /* tls_ctx.c helpers for load errors: formats into err and returns -EINVAL; the reason of the
  * most recent OpenSSL error (then clears the queue); 0 or -errno with err set when path cannot
  * be opened for reading or is a directory. */
-__attribute__((format(printf, 3, 4))) int mtlb_tls_fail(char *err, size_t errlen,
-                                                        const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int mtlb_tls_fail(char *err, size_t errlen, const char *fmt,
+                                                        ...);
 const char *mtlb_tls_ssl_reason(char *buf, size_t cap);
 int mtlb_tls_check_readable(const char *path, char *err, size_t errlen);
 

@@ -91,8 +91,7 @@ static void explain(int err, X509 *cert, char *out, size_t cap)
                      " hint=\"certificate has no extended key usage; clientAuth required "
                      "(client_auth.require_client_auth_eku)\"");
         } else {
-            snprintf(out, cap,
-                     " hint=\"the certificate lacks the clientAuth extended key usage\"");
+            snprintf(out, cap, " hint=\"the certificate lacks the clientAuth extended key usage\"");
         }
         break;
     case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -190,8 +189,7 @@ int mtlb_tls_verify_chain(X509_STORE_CTX *sctx, void *arg)
      * then no shorter chain than the leaf exists. */
     for (int i = 0; leaf != NULL && dom != NULL && i < sk_X509_num(dom->anchors); i++) {
         if (X509_cmp(sk_X509_value(dom->anchors, i), leaf) == 0) {
-            X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx),
-                                        X509_V_FLAG_PARTIAL_CHAIN);
+            X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx), X509_V_FLAG_PARTIAL_CHAIN);
             break;
         }
     }

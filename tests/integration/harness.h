@@ -18,12 +18,12 @@
 
 /* One domain of the single listener. Paths are relative to MTLB_PKI unless absolute. */
 struct it_domain {
-    const char *names[4];   /* NULL-terminated SNI names; first domain gets defaults */
-    const char *cert;       /* default "server/api.crt" */
-    const char *key;        /* default "server/api.key" */
-    const char *mode;       /* "mandatory", "optional", "off"; default "mandatory" */
-    const char *truststore; /* default "trust/full.pem" unless mode is "off" */
-    const char *crl;        /* default none */
+    const char *names[4];          /* NULL-terminated SNI names; first domain gets defaults */
+    const char *cert;              /* default "server/api.crt" */
+    const char *key;               /* default "server/api.key" */
+    const char *mode;              /* "mandatory", "optional", "off"; default "mandatory" */
+    const char *truststore;        /* default "trust/full.pem" unless mode is "off" */
+    const char *crl;               /* default none */
     const char *client_auth_extra; /* more client_auth keys, YAML flow ("k: v, k2: v2") */
 };
 
@@ -42,8 +42,8 @@ struct it_config {
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
     const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
-    uint16_t admin_port; /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */
-    const char *backend_extra; /* one more key of the pool, YAML ("health: {path: /healthz}") */
+    uint16_t admin_port;          /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */
+    const char *backend_extra;    /* one more key of the pool, YAML ("health: {path: /healthz}") */
     const char *ticket_keys;      /* listener tls.ticket_keys (a path); NULL: not written */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
 };

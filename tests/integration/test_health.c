@@ -332,7 +332,7 @@ Test(health, mtlb_t_checks_the_health_block)
     snprintf(want, sizeof(want), "%s:12:", env.config);
     cr_assert_not_null(strstr(err, want), "%s", err);
     cr_assert_not_null(strstr(err, "backends[0].health: timeout (2000ms) must not exceed "
-                                    "interval (1000ms)"),
+                                   "interval (1000ms)"),
                        "%s", err);
     free(out);
     free(err);

@@ -158,8 +158,16 @@ Test(ops, long_url_gets_a_truncated_access_line_h2)
     spec[at + 6000] = '\0';
     char port[8];
     snprintf(port, sizeof(port), "%u", env.port);
-    char *argv[] = {getenv("MTLB_H2C"), "--port", port, "--cert", (char *)it_pki("client/good.crt"),
-                    "--key", (char *)it_pki("client/good.key"), "--stream", spec, NULL};
+    char *argv[] = {getenv("MTLB_H2C"),
+                    "--port",
+                    port,
+                    "--cert",
+                    (char *)it_pki("client/good.crt"),
+                    "--key",
+                    (char *)it_pki("client/good.key"),
+                    "--stream",
+                    spec,
+                    NULL};
     cr_assert_not_null(argv[0], "MTLB_H2C is not set");
     char *out = NULL, *err = NULL;
     int rc = it_run(&env, argv, &out, &err, 10000);
@@ -311,8 +319,16 @@ Test(ops, own_503_logs_the_bytes_it_sent_http1_and_h2)
 
     char port[8];
     snprintf(port, sizeof(port), "%u", env.port);
-    char *argv[] = {getenv("MTLB_H2C"), "--port", port, "--cert", (char *)it_pki("client/good.crt"),
-                    "--key", (char *)it_pki("client/good.key"), "--stream", "path=/down2", NULL};
+    char *argv[] = {getenv("MTLB_H2C"),
+                    "--port",
+                    port,
+                    "--cert",
+                    (char *)it_pki("client/good.crt"),
+                    "--key",
+                    (char *)it_pki("client/good.key"),
+                    "--stream",
+                    "path=/down2",
+                    NULL};
     char *out = NULL, *err = NULL;
     cr_assert_eq(it_run(&env, argv, &out, &err, 10000), 0, "h2c: %s %s", out, err);
     free(out);
@@ -349,10 +365,10 @@ Test(ops, handshake_timeout_and_garbage_are_warned_with_peer_and_domain)
     struct it_conn *silent = it_tcp_connect(env.port);
     struct it_conn *garbage = it_tcp_connect(env.port);
     it_conn_sends(garbage, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    const char *t[] = {"level=warn", "event=handshake_timeout", "peer=127.0.0.1:",
-                       "domain=api.example.com", NULL};
-    const char *g[] = {"level=warn", "event=handshake_failed", "peer=127.0.0.1:",
-                       "domain=api.example.com", NULL};
+    const char *t[] = {"level=warn", "event=handshake_timeout",
+                       "peer=127.0.0.1:", "domain=api.example.com", NULL};
+    const char *g[] = {"level=warn", "event=handshake_failed",
+                       "peer=127.0.0.1:", "domain=api.example.com", NULL};
     cr_assert_eq(it_wait_lines(env.err_log, t, 1, 3000), 1, "handshake timeout at warn");
     cr_assert_geq(it_wait_lines(env.err_log, g, 1, 3000), 1, "a non-TLS client at warn");
     /* it_mtlb_start's port probes (connect, close) are not refusals: nothing at warn. */

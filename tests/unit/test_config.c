@@ -344,8 +344,7 @@ Test(config, header_policy_words)
 /* One validation error: the document, the return code and the exact message. */
 Test(config, admin_loopback_binds)
 {
-    static const char *const binds[] = {"\"127.0.0.1:9901\"", "\"127.0.0.53:1\"",
-                                        "\"[::1]:9901\""};
+    static const char *const binds[] = {"\"127.0.0.1:9901\"", "\"127.0.0.53:1\"", "\"[::1]:9901\""};
     static const char *const hosts[] = {"127.0.0.1", "127.0.0.53", "::1"};
     for (size_t i = 0; i < 3; i++) {
         char yaml[1024];

@@ -296,7 +296,7 @@ Test(identity, rfc2253_escapes_specials)
 }
 
 #define LONG_OID                                                                                   \
-    "1.3.6.1.4.1.99999.1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27."  \
+    "1.3.6.1.4.1.99999.1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27."   \
     "28.29.30"
 
 /* An attribute type OpenSSL does not know is written as its whole dotted OID (OpenSSL's own
@@ -325,12 +325,12 @@ Test(identity, rfc2253_matches_openssl_printer)
 
     name_add(n, "C", MBSTRING_ASC, "PL");
     name_add(n, "O", MBSTRING_UTF8, "Zb\xC3\xB3r, \"Sp\" <x>");
-    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)"u1",
-                                            -1, -1, 0),
-                 1);
-    cr_assert_eq(X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)"u2",
-                                            -1, -1, -1),
-                 1); /* same RDN as u1 */
+    cr_assert_eq(
+        X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)"u1", -1, -1, 0),
+        1);
+    cr_assert_eq(
+        X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)"u2", -1, -1, -1),
+        1); /* same RDN as u1 */
     name_add(n, "1.2.3.4", MBSTRING_ASC, "x");
     name_add(n, "CN", MBSTRING_UTF8, " #name; \\ ");
     BIO *bio = BIO_new(BIO_s_mem());
@@ -339,8 +339,7 @@ Test(identity, rfc2253_matches_openssl_printer)
     long len = BIO_get_mem_data(bio, &want);
     mtlb_identity_format_dn(n, MTLB_DN_RFC2253, buf, sizeof(buf));
     cr_assert_eq(strlen(buf), (size_t)len, "ours: %s\nopenssl: %.*s", buf, (int)len, want);
-    cr_assert_eq(memcmp(buf, want, (size_t)len), 0, "ours: %s\nopenssl: %.*s", buf, (int)len,
-                 want);
+    cr_assert_eq(memcmp(buf, want, (size_t)len), 0, "ours: %s\nopenssl: %.*s", buf, (int)len, want);
     cr_assert_not_null(strstr(buf, "+"), "multi-valued RDN joined with '+': %s", buf);
     BIO_free(bio);
     X509_NAME_free(n);

@@ -311,8 +311,7 @@ struct seen {
     char text[1024];
 };
 
-static void seen_add(const struct mtlb_tls_domain *dom, const struct mtlb_tls_warning *w,
-                     void *arg)
+static void seen_add(const struct mtlb_tls_domain *dom, const struct mtlb_tls_warning *w, void *arg)
 {
     struct seen *s = arg;
 
@@ -555,8 +554,8 @@ Test(tls_verify, chain_and_crl_matrix)
         {"trust/leaf-only.pem", "ca/crl-noakid.pem", "client/rsa.crt", "client/rsa.key", 0, -1},
         {"trust/leaf-only.pem", "ca/crl.pem", "client/revoked.crt", "client/revoked.key",
          X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0},
-        {"trust/full.pem", NULL, "client/noeku.crt", "client/noeku.key",
-         X509_V_ERR_INVALID_PURPOSE, 0},
+        {"trust/full.pem", NULL, "client/noeku.crt", "client/noeku.key", X509_V_ERR_INVALID_PURPOSE,
+         0},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
