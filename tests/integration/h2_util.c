@@ -35,6 +35,20 @@ void start_mode(const char *mode)
     start_cfg(&cfg);
 }
 
+void start_two_domains(const char *first_mode)
+{
+    struct it_config cfg = {.n_domains = 2};
+    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
+                                        .mode = first_mode,
+                                        .truststore = "trust/full.pem"};
+    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
+                                        .cert = "server/other.crt",
+                                        .key = "server/other.key",
+                                        .mode = "mandatory",
+                                        .truststore = "trust/other.pem"};
+    start_cfg(&cfg);
+}
+
 /* ---- running clients ---- */
 
 void h2_out_fini(struct h2_out *o)

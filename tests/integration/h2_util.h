@@ -20,6 +20,9 @@ extern struct it_env env; /* the current test's environment (suite init/fini) */
 void start_cfg(struct it_config *cfg);
 /* One domain (api.example.com, localhost) in the given client-auth mode, one backend. */
 void start_mode(const char *mode);
+/* Two domains: api.example.com and localhost (first_mode, trust/full.pem) and
+ * other.example.com (mandatory, trust/other.pem, its own certificate), one backend. */
+void start_two_domains(const char *first_mode);
 
 struct h2_out {
     int rc;

@@ -28,19 +28,6 @@ static void teardown(void)
 
 TestSuite(authority, .init = setup, .fini = teardown, .timeout = 120);
 
-static void start_two_domains(void)
-{
-    struct it_config cfg = {.n_domains = 2};
-    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
-                                        .mode = "optional",
-                                        .truststore = "trust/full.pem"};
-    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
-                                        .cert = "server/other.crt",
-                                        .key = "server/other.key",
-                                        .mode = "mandatory",
-                                        .truststore = "trust/other.pem"};
-    start_cfg(&cfg);
-}
 
 struct h1_case {
     const char *request;
@@ -132,7 +119,7 @@ static void h1_expect(const struct h1_case *t)
 
 Test(authority, h1_every_spelling_of_another_domain_is_refused)
 {
-    start_two_domains();
+    start_two_domains("optional");
     for (size_t i = 0; i < N_OF(h1_cases); i++) {
         h1_expect(&h1_cases[i]);
     }
@@ -144,7 +131,7 @@ Test(authority, h1_every_spelling_of_another_domain_is_refused)
  * names the other domain in a spelling the first check let through. */
 Test(authority, h1_misdirected_after_a_good_request_on_the_same_connection)
 {
-    start_two_domains();
+    start_two_domains("optional");
     struct it_tls_opts o = {
         .cert = "client/good.crt", .key = "client/good.key", .sni = "api.example.com"};
     char err[256];
@@ -236,7 +223,7 @@ static void h2_expect(const struct h2_case *t)
 
 Test(authority, h2_every_spelling_of_another_domain_is_refused)
 {
-    start_two_domains();
+    start_two_domains("optional");
     for (size_t i = 0; i < N_OF(h2_cases); i++) {
         h2_expect(&h2_cases[i]);
     }

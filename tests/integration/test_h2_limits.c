@@ -148,16 +148,7 @@ Test(h2_limits, stalled_upload_times_out_on_its_stream)
  * api.example.com, whose truststore would have refused that certificate. */
 Test(h2_limits, authority_of_a_differently_verified_domain_is_misdirected)
 {
-    struct it_config cfg = {.n_domains = 2};
-    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
-                                        .mode = "mandatory",
-                                        .truststore = "trust/full.pem"};
-    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
-                                        .cert = "server/other.crt",
-                                        .key = "server/other.key",
-                                        .mode = "mandatory",
-                                        .truststore = "trust/other.pem"};
-    start_cfg(&cfg);
+    start_two_domains("mandatory");
     struct h2_out o;
     h2c_run(&o, 10000, "--print-body", "--sni", "other.example.com", "--cert",
             (char *)it_pki("client/other-chain.pem"), "--key", (char *)it_pki("client/other.key"),

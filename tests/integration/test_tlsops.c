@@ -81,20 +81,6 @@ Test(tlsops, missing_client_certificate_is_one_warn_line_per_refusal)
     cr_assert_eq(it_count_lines(env.err_log, warns), 3);
 }
 
-/* api.example.com (optional, full.pem) and other.example.com (mandatory, other.pem). */
-static void start_two_domains(void)
-{
-    struct it_config cfg = {.n_domains = 2};
-    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
-                                        .mode = "optional",
-                                        .truststore = "trust/full.pem"};
-    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
-                                        .cert = "server/other.crt",
-                                        .key = "server/other.key",
-                                        .mode = "mandatory",
-                                        .truststore = "trust/other.pem"};
-    start_cfg(&cfg);
-}
 
 static const char *const misdirected[] = {"level=warn",
                                           "event=misdirected_request",
@@ -107,7 +93,7 @@ static const char *const misdirected[] = {"level=warn",
 
 Test(tlsops, misdirected_request_is_logged_http1)
 {
-    start_two_domains();
+    start_two_domains("optional");
     struct it_tls_opts o = {
         .cert = "client/good.crt", .key = "client/good.key", .sni = "api.example.com"};
     struct it_exchange x;
@@ -131,7 +117,7 @@ Test(tlsops, misdirected_request_is_logged_http1)
 
 Test(tlsops, misdirected_request_is_logged_h2)
 {
-    start_two_domains();
+    start_two_domains("optional");
     struct h2_out o;
     h2c_run(&o, 10000, "--sni", "api.example.com", "--cert", good_cert(), "--key", good_key(),
             "--stream", "path=/a,authority=other.example.com", "--stream", "path=/b,after", NULL);
