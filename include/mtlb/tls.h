@@ -99,6 +99,7 @@ struct mtlb_tls_conn_info {
      * subject and, for a chain that lacked one, the DN of the missing issuer. */
     char *fail_subject;
     char *missing_issuer;
+    char *sni; /* the server name as the client sent it (malloc'd), NULL without one */
 };
 
 /* Frees what the verify callback recorded in info. */

@@ -240,7 +240,7 @@ static const char *conn_domain(const struct mtlb_client *c)
 static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c,
                            const char *reason, const char *detail)
 {
-    const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    const char *sni = c->tls_info.sni;
     const char *domain = conn_domain(c);
     struct mtlb_access_hs hs = {
         .conn = c->id,

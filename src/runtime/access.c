@@ -168,7 +168,7 @@ static void put_tls(struct mtlb_jline *l, const struct mtlb_client *c)
 {
     const struct mtlb_tls_listener *tl = c->tls_info.listener;
     const char *domain = "";
-    const char *sni = c->ssl != NULL ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+    const char *sni = c->tls_info.sni;
 
     if (tl != NULL && c->tls_info.domain < tl->n_domains &&
         tl->domains[c->tls_info.domain].cfg->n_names > 0) {

@@ -152,11 +152,19 @@ static char *dn_strdup(const X509_NAME *name)
     return strdup(dn);
 }
 
-void mtlb_tls_conn_info_fini(struct mtlb_tls_conn_info *info)
+/* The failure's names only (record_names starts over with them). */
+static void failure_fini(struct mtlb_tls_conn_info *info)
 {
     free(info->fail_subject);
     free(info->missing_issuer);
     info->fail_subject = info->missing_issuer = NULL;
+}
+
+void mtlb_tls_conn_info_fini(struct mtlb_tls_conn_info *info)
+{
+    failure_fini(info);
+    free(info->sni);
+    info->sni = NULL;
 }
 
 /* Who was refused and, for an incomplete chain, which issuer it lacked (the certificate being
@@ -166,7 +174,7 @@ static void record_names(struct mtlb_tls_conn_info *info, X509_STORE_CTX *sctx)
     X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
     X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
 
-    mtlb_tls_conn_info_fini(info);
+    failure_fini(info);
     info->fail_subject = leaf != NULL ? dn_strdup(X509_get_subject_name(leaf)) : NULL;
     if (mtlb_tls_verify_reason(info->first_error) == MTLB_VR_MISSING_ISSUER && cert != NULL) {
         info->missing_issuer = dn_strdup(X509_get_issuer_name(cert));
