@@ -61,6 +61,10 @@ ROWS = [
      False),
     ("hs_resume_cpu", "hs_resume", "cpu_ms_per_hs", "resumed mTLS: LB CPU per connection", "ms",
      False),
+    ("wrk_log_rps", "wrk_log", "rps", "HTTP/1.1 64 B, access log on: requests/s", "req/s",
+     True),
+    ("wrk_log_cpu", "wrk_log", "cpu_us_per_req", "HTTP/1.1 64 B, access log on: LB CPU per "
+     "request", "us", False),
     ("mem_idle_rss", "mem_idle", "kib_per_conn", "idle keep-alive mTLS connection: RSS growth",
      "KiB/conn", False),
     ("mem_idle_pss", "mem_idle", "pss_kib_per_conn", "idle keep-alive mTLS connection: PSS growth",
@@ -250,7 +254,25 @@ def build_rows(runs):
             else:
                 row["ratio"] = best / m if m > 0 else None
         rows.append(row)
-    return rows
+    return rows + log_cost(rows)
+
+
+def log_cost(rows):
+    """The access log's cost per LB: requests/s with the log on over requests/s with it off
+    (wrk_log / wrk_small of the same run), 1 = free."""
+    by = {r["id"]: r for r in rows}
+    on, off = by.get("wrk_log_rps"), by.get("wrk_small_rps")
+    if on is None or off is None:
+        return []
+    row = {"id": "log_cost_rps", "label": "access log on / off: share of requests/s kept",
+           "unit": "ratio", "better": "higher"}
+    for lb in LBS:
+        a, b = on.get(lb), off.get(lb)
+        row[lb] = a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b \
+            else None
+    peers = [row[p] for p in ("haproxy", "nginx") if row[p] is not None]
+    row["ratio"] = row["mtlb"] / max(peers) if row["mtlb"] is not None and peers else None
+    return [row]
 
 
 def machine_info(out):
