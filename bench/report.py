@@ -258,21 +258,32 @@ def build_rows(runs):
 
 
 def log_cost(rows):
-    """The access log's cost per LB: requests/s with the log on over requests/s with it off
-    (wrk_log / wrk_small of the same run), 1 = free."""
+    """The access log's cost per LB: requests/s with the log on over requests/s with it off,
+    and LB CPU per request with it on over off (wrk_log / wrk_small of the same run). On a
+    shared, loaded machine the CPU ratio is the steadier of the two."""
     by = {r["id"]: r for r in rows}
-    on, off = by.get("wrk_log_rps"), by.get("wrk_small_rps")
-    if on is None or off is None:
-        return []
-    row = {"id": "log_cost_rps", "label": "access log on / off: share of requests/s kept",
-           "unit": "ratio", "better": "higher"}
-    for lb in LBS:
-        a, b = on.get(lb), off.get(lb)
-        row[lb] = a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b \
-            else None
-    peers = [row[p] for p in ("haproxy", "nginx") if row[p] is not None]
-    row["ratio"] = row["mtlb"] / max(peers) if row["mtlb"] is not None and peers else None
-    return [row]
+    out = []
+    for rid, on_id, off_id, label, higher in (
+            ("log_cost_rps", "wrk_log_rps", "wrk_small_rps",
+             "access log on / off: requests/s", True),
+            ("log_cost_cpu", "wrk_log_cpu", "wrk_small_cpu",
+             "access log on / off: LB CPU per request", False)):
+        on, off = by.get(on_id), by.get(off_id)
+        if on is None or off is None:
+            continue
+        row = {"id": rid, "label": label, "unit": "ratio",
+               "better": "higher" if higher else "lower"}
+        for lb in LBS:
+            a, b = on.get(lb), off.get(lb)
+            ok = isinstance(a, (int, float)) and isinstance(b, (int, float)) and b
+            row[lb] = a / b if ok else None
+        peers = [row[p] for p in ("haproxy", "nginx") if row[p] is not None]
+        m = row["mtlb"]
+        row["ratio"] = None
+        if m is not None and peers:
+            row["ratio"] = m / max(peers) if higher else (min(peers) / m if m else None)
+        out.append(row)
+    return out
 
 
 def machine_info(out):

@@ -18,10 +18,10 @@ struct mtlb_access_hs_limit {
 /* A failed handshake. Strings are NUL-terminated; subject and missing_issuer may be NULL. */
 struct mtlb_access_hs {
     uint64_t conn;
-    const char *peer;   /* "ip:port" */
-    const char *sni;    /* as the client sent it, "" without */
-    const char *domain; /* first name of the domain chosen so far */
-    const char *reason; /* a mtlb_verify_reason token, "timeout" or "tls_error" */
+    const char *peer;           /* "ip:port" */
+    const char *sni;            /* as the client sent it, "" without */
+    const char *domain;         /* first name of the domain chosen so far */
+    const char *reason;         /* a mtlb_verify_reason token, "timeout" or "tls_error" */
     const char *subject;        /* the refused client certificate's subject DN */
     const char *missing_issuer; /* the DN of the issuer the chain lacked */
     const char *detail;         /* OpenSSL's description */

@@ -39,8 +39,8 @@ struct mtlb_identity {
 const char *mtlb_identity_verify_word(enum mtlb_verify v);
 
 /* Fills *id from the peer certificate (may be NULL: no certificate) and OpenSSL's verify
- * result (X509_V_OK means SUCCESS), including the certificate's SHA-256 fingerprint. Returns 0 or -ENOMEM; on error *id is left empty.
- * The caller releases with mtlb_identity_fini. */
+ * result (X509_V_OK means SUCCESS), including the certificate's SHA-256 fingerprint. Returns 0 or
+ * -ENOMEM; on error *id is left empty. The caller releases with mtlb_identity_fini. */
 int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
                        enum mtlb_dn_format fmt);
 

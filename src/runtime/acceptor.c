@@ -237,8 +237,8 @@ static const char *conn_domain(const struct mtlb_client *c)
 }
 
 /* The access log's line for a handshake that did not complete (rate-limited, access_hs.c). */
-static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c,
-                           const char *reason, const char *detail)
+static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c, const char *reason,
+                           const char *detail)
 {
     const char *sni = c->tls_info.sni;
     const char *domain = conn_domain(c);

@@ -64,8 +64,8 @@ void mtlb_jline_start(struct mtlb_jline *l, char *buf)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(buf, MTLB_ACCESS_LINE_MAX, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000);
     *l = (struct mtlb_jline){buf, n > 0 ? (size_t)n : 0, MTLB_ACCESS_LINE_MAX - MTLB_ACCESS_TAIL,
                              false};
 }
@@ -222,9 +222,9 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     mtlb_jline_raw(&l, "status", "%d", status);
     mtlb_jline_raw(&l, "bytes", "%llu", (unsigned long long)bytes);
     mtlb_jline_raw(&l, "bytes_in", "%llu", (unsigned long long)rec->bytes_in);
-    mtlb_jline_raw(&l, "duration_ms", "%llu",
-                   (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms
-                                                                             : 0));
+    mtlb_jline_raw(
+        &l, "duration_ms", "%llu",
+        (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms : 0));
     mtlb_jline_ms(&l, "upstream_connect_ms", rec->up_connect_us);
     mtlb_jline_ms(&l, "upstream_response_ms", rec->up_response_us);
     mtlb_jline_cstr(&l, "transport", mtlb_transport_name(c->transport), 16);

@@ -175,11 +175,12 @@ Test(access, every_field_for_a_mandatory_client_http1)
     struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
     cr_assert_not_null(c, "%s", err);
     struct it_response r1, r2;
-    cr_assert_eq(request(c,
-                         "POST /acc-1 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: audit-agent/1.0\r\n"
-                         "Content-Length: 11\r\n\r\nhello world",
-                         &r1),
-                 0, "%s", c->err);
+    cr_assert_eq(
+        request(c,
+                "POST /acc-1 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: audit-agent/1.0\r\n"
+                "Content-Length: 11\r\n\r\nhello world",
+                &r1),
+        0, "%s", c->err);
     cr_assert_eq(request(c, "GET /acc-2 HTTP/1.1\r\nHost: localhost\r\n\r\n", &r2), 0, "%s",
                  c->err);
     it_conn_close(c);
@@ -454,14 +455,12 @@ Test(access, forged_and_duplicate_request_ids_never_reach_the_backend)
     backend_got_only(b, id);
     cr_assert_null(strstr(b, "forged"), "%s", b);
     free(b);
-    b = h1_with("/rid-us-real", "X_Request_Id: forged\r\nX-Request-Id: real-1\r\n", id,
-                sizeof(id));
+    b = h1_with("/rid-us-real", "X_Request_Id: forged\r\nX-Request-Id: real-1\r\n", id, sizeof(id));
     cr_assert_str_eq(id, "real-1");
     backend_got_only(b, id);
     cr_assert_null(strstr(b, "forged"), "%s", b);
     free(b);
-    b = h2_with("/rid-h2-dup", ",header=x-request-id:one,header=x-request-id:two", id,
-                sizeof(id));
+    b = h2_with("/rid-h2-dup", ",header=x-request-id:one,header=x-request-id:two", id, sizeof(id));
     cr_assert(generated_id(id), "%s", id);
     backend_got_only(b, id);
     free(b);
@@ -491,10 +490,9 @@ Test(access, handshake_failed_line_names_the_missing_issuer)
     expect_str(line, "sni", "localhost");
     expect_str(line, "domain", "api.example.com");
     char peer[64];
-    cr_assert(jstr(line, "peer", peer, sizeof(peer)) && strncmp(peer, "127.0.0.1:", 10) == 0,
-              "%s", line);
-    cr_assert(has_key(line, "ts") && has_key(line, "conn") && has_key(line, "detail"), "%s",
+    cr_assert(jstr(line, "peer", peer, sizeof(peer)) && strncmp(peer, "127.0.0.1:", 10) == 0, "%s",
               line);
+    cr_assert(has_key(line, "ts") && has_key(line, "conn") && has_key(line, "detail"), "%s", line);
     free(line);
 }
 

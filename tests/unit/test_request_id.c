@@ -34,9 +34,9 @@ struct bad {
 ParameterizedTestParameters(request_id, invalid_values)
 {
     static struct bad cases[] = {
-        {"", 0},       {"a b", 3},     {"a\"b", 3},     {"a\\b", 3},  {"a\tb", 3},
-        {"a\r\nb", 4}, {"a/b", 3},     {"a,b", 3},      {"a;b", 3},   {"a=b", 3},
-        {"\x80x", 2},  {"a\0b", 3},    {"{\"x\":1}", 7}, {"a+b", 3},  {"%41", 3},
+        {"", 0},       {"a b", 3},  {"a\"b", 3},      {"a\\b", 3}, {"a\tb", 3},
+        {"a\r\nb", 4}, {"a/b", 3},  {"a,b", 3},       {"a;b", 3},  {"a=b", 3},
+        {"\x80x", 2},  {"a\0b", 3}, {"{\"x\":1}", 7}, {"a+b", 3},  {"%41", 3},
     };
     return cr_make_param_array(struct bad, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -78,8 +78,7 @@ Test(request_id, refuses_absent_malformed_duplicate_and_forged_spellings)
     expect_from("GET / HTTP/1.1\r\nHost: a\r\n\r\n", "");
     expect_from("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: a b\r\n\r\n", "");
     expect_from("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id:\r\n\r\n", "");
-    expect_from("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: one\r\nX-Request-Id: two\r\n\r\n",
-                "");
+    expect_from("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: one\r\nX-Request-Id: two\r\n\r\n", "");
     expect_from("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: one\r\nx-request-id: one\r\n\r\n", "");
     expect_from("GET / HTTP/1.1\r\nHost: a\r\nX_Request_Id: forged\r\n\r\n", "");
     expect_from("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Ids: other\r\n\r\n", "");
@@ -107,10 +106,13 @@ Test(request_id, generated_ids_are_fixed_hex_and_distinct)
     mtlb_request_id_next(&g1, c);
     cr_assert_eq(strlen(a), MTLB_REQUEST_ID_GEN_LEN);
     cr_assert(all_hex(a) && all_hex(b) && all_hex(c), "%s %s %s", a, b, c);
-    cr_assert_str_eq(a, "deadbeef0001020304050000" "0000000000000000");
-    cr_assert_str_eq(b, "deadbeef0001020304050000" "0000000000000001");
+    cr_assert_str_eq(a, "deadbeef0001020304050000"
+                        "0000000000000000");
+    cr_assert_str_eq(b, "deadbeef0001020304050000"
+                        "0000000000000001");
     /* Same seed, another worker: the index keeps them apart. */
-    cr_assert_str_eq(c, "deadbeef0001020304050001" "0000000000000000");
+    cr_assert_str_eq(c, "deadbeef0001020304050001"
+                        "0000000000000000");
     cr_assert(mtlb_request_id_valid(sl(a)), "a generated id is one mtlb would accept back");
 }
 
@@ -129,5 +131,6 @@ Test(request_id, pick_prefers_the_client_and_falls_back)
     cr_assert_str_eq(out, "mine");
     cr_assert_eq(g.next, 0, "no id spent on a request that brought its own");
     mtlb_request_id_pick(&g, NULL, out);
-    cr_assert_str_eq(out, "000000000000000000000007" "0000000000000000");
+    cr_assert_str_eq(out, "000000000000000000000007"
+                          "0000000000000000");
 }
