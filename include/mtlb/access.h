@@ -17,7 +17,6 @@ struct mtlb_access_rec {
     char user_agent[MTLB_ACCESS_UA_MAX + 1];
     bool user_agent_cut;
     uint64_t bytes_in;      /* request body bytes received from the client */
-    uint64_t up_connect_at; /* us: a new backend connection's connect started */
     int64_t up_connect_us;  /* -1: no connection made; 0: a pooled one was reused */
     uint64_t up_sent_at;    /* us: the request head started towards the backend; 0: not yet */
     int64_t up_response_us; /* -1: no response head received */

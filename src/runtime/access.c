@@ -132,7 +132,7 @@ void mtlb_access_rec_reset(struct mtlb_access_rec *r)
     r->user_agent[0] = '\0';
     r->user_agent_cut = false;
     r->bytes_in = 0;
-    r->up_connect_at = r->up_sent_at = 0;
+    r->up_sent_at = 0;
     r->up_connect_us = r->up_response_us = -1;
 }
 
