@@ -496,6 +496,32 @@ Test(access, handshake_failed_line_names_the_missing_issuer)
     free(line);
 }
 
+/* A mandatory domain refusing a client without a certificate, and a client that never
+ * finishes its handshake: each has its own reason word. */
+Test(access, handshake_failed_line_for_no_certificate_and_timeout)
+{
+    struct it_config cfg = {.n_domains = 1, .timeouts = "{handshake: 1s}"};
+    start_cfg(&cfg);
+    struct it_tls_opts bare = {.sni = "localhost"};
+    struct it_exchange x;
+    it_tls_exchange(env.port, &bare, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", &x);
+    cr_assert_neq(x.outcome, IT_OK, "refused");
+    it_exchange_fini(&x);
+    const char *n1[] = {"\"event\":\"handshake_failed\"", "\"reason\":\"no_certificate\"", NULL};
+    char *line = access_line(n1);
+    expect_str(line, "sni", "localhost");
+    cr_assert_not(has_key(line, "missing_issuer"), "%s", line);
+    cr_assert_not(has_key(line, "dn"), "no certificate, no DN: %s", line);
+    free(line);
+
+    struct it_conn *c = it_tcp_connect(env.port); /* says nothing */
+    const char *n2[] = {"\"event\":\"handshake_failed\"", "\"reason\":\"timeout\"", NULL};
+    line = access_line(n2);
+    expect_str(line, "sni", "");
+    free(line);
+    it_conn_close(c);
+}
+
 /* Sums "suppressed" over the handshake_failed_suppressed lines. */
 static unsigned long long suppressed_total(void)
 {
