@@ -7,9 +7,15 @@
 # two backends with pooled keep-alive connections, and run one worker thread.
 # Expects: OUT PKI B1 B2 NOFILE IDLE_CONNS and P_OPT P_EC P_RSA (arrays keyed by LB name).
 
-write_mtlb_conf() {
-    local lb=mtlb
-    cat >"$OUT/conf/mtlb.yaml" <<EOF
+# With the argument "-log" each writes a variant with its access log on (the wrk_log row,
+# conf/NAME-log.*): one line per request into $OUT/logs, with the fields mtlb writes where the
+# peer has them (TLS version, cipher, resumption, client DN, issuer, serial, fingerprint,
+# request id, timings, user agent), buffered or not as each LB does it.
+
+write_mtlb_conf() { # [-log]
+    local lb=mtlb access=off
+    [ "${1:-}" = -log ] && access=$OUT/logs/mtlb-access.log
+    cat >"$OUT/conf/mtlb${1:-}.yaml" <<EOF
 # Written by bench/run.
 listeners:
   - bind: "127.0.0.1:${P_OPT[$lb]}"
@@ -39,15 +45,22 @@ backends:
 threads: {acceptors: 1, workers: 1}
 timeouts: {client_idle: 900s, client_header: 60s, handshake: 60s}
 limits: {max_connections: 30000}
-log: {level: warn, access_log: "off"}
+log: {level: warn, access_log: "$access"}
 EOF
 }
 
-write_haproxy_conf() {
-    local lb=haproxy
+write_haproxy_conf() { # [-log]
+    local lb=haproxy logdef="" capture=""
+    if [ "${1:-}" = -log ]; then
+        # HAProxy writes each line with its own syscall; stdout (-db) is a file here.
+        logdef="    log stdout format raw local0
+    unique-id-format %{+X}o%ci%cp%rt%pid
+    log-format \"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %U %ID %[ssl_fc_protocol] %[ssl_fc_cipher] %[ssl_fc_is_resumed] %{+Q}[ssl_c_s_dn] %{+Q}[ssl_c_i_dn] %[ssl_c_serial,hex] %[ssl_c_sha1,hex] %{+Q}r %hr\""
+        capture="    http-request capture req.hdr(User-Agent) len 128"
+    fi
     cat "$PKI/server/api.crt" "$PKI/server/api.key" >"$OUT/conf/haproxy-api.pem"
     cat "$PKI/server/rsa.crt" "$PKI/server/rsa.key" >"$OUT/conf/haproxy-rsa.pem"
-    cat >"$OUT/conf/haproxy.cfg" <<EOF
+    cat >"$OUT/conf/haproxy${1:-}.cfg" <<EOF
 # Written by bench/run.
 global
     nbthread 1
@@ -62,6 +75,7 @@ global
     tune.ssl.default-dh-param 2048
 
 defaults
+$logdef
     mode http
     timeout connect 5s
     timeout client 900s
@@ -72,6 +86,7 @@ defaults
 
 frontend opt
     bind 127.0.0.1:${P_OPT[$lb]} ssl crt $OUT/conf/haproxy-api.pem ca-file $PKI/trust/full.pem verify optional ca-ignore-err all crt-ignore-err all alpn h2,http/1.1
+$capture
     default_backend app
 
 frontend mand_ec
@@ -104,9 +119,18 @@ backend app
 EOF
 }
 
-write_nginx_conf() {
-    local lb=nginx
-    cat >"$OUT/conf/nginx.conf" <<EOF
+write_nginx_conf() { # [-log]
+    local lb=nginx access="access_log off;"
+    if [ "${1:-}" = -log ]; then
+        # Buffered per worker, as mtlb's is.
+        access="log_format audit '\$remote_addr [\$time_iso8601] \$request_id \$ssl_server_name '
+        '\$ssl_protocol \$ssl_cipher \$ssl_session_reused \"\$ssl_client_s_dn\" '
+        '\"\$ssl_client_i_dn\" \$ssl_client_serial \$ssl_client_fingerprint \"\$request\" '
+        '\$status \$body_bytes_sent \$request_length \$upstream_addr \$upstream_connect_time '
+        '\$upstream_header_time \$request_time \"\$http_user_agent\"';
+    access_log $OUT/logs/nginx-access.log audit buffer=64k flush=1s;"
+    fi
+    cat >"$OUT/conf/nginx${1:-}.conf" <<EOF
 # Written by bench/run.
 worker_processes 1;
 worker_rlimit_nofile $NOFILE;
@@ -119,7 +143,7 @@ events {
 }
 
 http {
-    access_log off;
+    $access
     client_body_temp_path $OUT/nginx/tmp/body;
     proxy_temp_path $OUT/nginx/tmp/proxy;
     keepalive_timeout 900s;
@@ -182,7 +206,10 @@ EOF
 TLS13_SUITES=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
 
 write_configs() {
-    write_mtlb_conf
-    write_haproxy_conf
-    write_nginx_conf
+    local v
+    for v in "" -log; do
+        write_mtlb_conf $v
+        write_haproxy_conf $v
+        write_nginx_conf $v
+    done
 }

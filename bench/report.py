@@ -61,6 +61,10 @@ ROWS = [
      False),
     ("hs_resume_cpu", "hs_resume", "cpu_ms_per_hs", "resumed mTLS: LB CPU per connection", "ms",
      False),
+    ("wrk_log_rps", "wrk_log", "rps", "HTTP/1.1 64 B, access log on: requests/s", "req/s",
+     True),
+    ("wrk_log_cpu", "wrk_log", "cpu_us_per_req", "HTTP/1.1 64 B, access log on: LB CPU per "
+     "request", "us", False),
     ("mem_idle_rss", "mem_idle", "kib_per_conn", "idle keep-alive mTLS connection: RSS growth",
      "KiB/conn", False),
     ("mem_idle_pss", "mem_idle", "pss_kib_per_conn", "idle keep-alive mTLS connection: PSS growth",
@@ -250,7 +254,36 @@ def build_rows(runs):
             else:
                 row["ratio"] = best / m if m > 0 else None
         rows.append(row)
-    return rows
+    return rows + log_cost(rows)
+
+
+def log_cost(rows):
+    """The access log's cost per LB: requests/s with the log on over requests/s with it off,
+    and LB CPU per request with it on over off (wrk_log / wrk_small of the same run). On a
+    shared, loaded machine the CPU ratio is the steadier of the two."""
+    by = {r["id"]: r for r in rows}
+    out = []
+    for rid, on_id, off_id, label, higher in (
+            ("log_cost_rps", "wrk_log_rps", "wrk_small_rps",
+             "access log on / off: requests/s", True),
+            ("log_cost_cpu", "wrk_log_cpu", "wrk_small_cpu",
+             "access log on / off: LB CPU per request", False)):
+        on, off = by.get(on_id), by.get(off_id)
+        if on is None or off is None:
+            continue
+        row = {"id": rid, "label": label, "unit": "ratio",
+               "better": "higher" if higher else "lower"}
+        for lb in LBS:
+            a, b = on.get(lb), off.get(lb)
+            ok = isinstance(a, (int, float)) and isinstance(b, (int, float)) and b
+            row[lb] = a / b if ok else None
+        peers = [row[p] for p in ("haproxy", "nginx") if row[p] is not None]
+        m = row["mtlb"]
+        row["ratio"] = None
+        if m is not None and peers:
+            row["ratio"] = m / max(peers) if higher else (min(peers) / m if m else None)
+        out.append(row)
+    return out
 
 
 def machine_info(out):

@@ -30,14 +30,17 @@ struct mtlb_identity {
     char *issuer;  /* issuer DN */
     char *serial;  /* upper-case hex, no separators, e.g. "1A2B" */
     char *reason; /* X.509 failure reason when FAILED (e.g. "certificate has expired"), else NULL */
+    long x509_error; /* the X509_V_ERR_* behind reason when FAILED, else X509_V_OK */
+    /* SHA-256 of the leaf certificate's DER, 64 lower-case hex digits; "" without one */
+    char fingerprint[65];
 };
 
 /* Returns the word sent as X-SSL-Client-Verify: "SUCCESS", "FAILED" or "NONE". */
 const char *mtlb_identity_verify_word(enum mtlb_verify v);
 
 /* Fills *id from the peer certificate (may be NULL: no certificate) and OpenSSL's verify
- * result (X509_V_OK means SUCCESS). Returns 0 or -ENOMEM; on error *id is left empty.
- * The caller releases with mtlb_identity_fini. */
+ * result (X509_V_OK means SUCCESS), including the certificate's SHA-256 fingerprint. Returns 0 or
+ * -ENOMEM; on error *id is left empty. The caller releases with mtlb_identity_fini. */
 int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
                        enum mtlb_dn_format fmt);
 

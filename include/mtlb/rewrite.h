@@ -39,11 +39,14 @@ struct mtlb_rewrite_req {
     /* never NULL: what mtlb_authority_from_request resolved for this request (the 421 check
      * looked at the same authority) */
     const struct mtlb_authority_request *target;
+    /* X-Request-Id to send (mtlb_request_id_pick); NULL: none is written */
+    const char *request_id;
 };
 
 /* Protected names: every name that, with "_" read as "-" and in any letter case, starts with
- * "x-ssl" or "x-forwarded-", or is "x-real-ip" or "forwarded". A client copy of any of them
- * is a forgery at the edge; they are always dropped, whatever the policy. */
+ * "x-ssl" or "x-forwarded-", or is "x-real-ip", "forwarded" or "x-request-id". A client copy
+ * of any of them is a forgery at the edge (or, for X-Request-Id, replaced by the one value
+ * mtlb logs); they are always dropped, whatever the policy. */
 bool mtlb_rewrite_is_protected(struct mtlb_slice name);
 
 /* The verdict for a field a client sent in a trailer section: DROP for protected names, for
@@ -72,13 +75,14 @@ int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
  *     from the parsed message instead, "Transfer-Encoding: chunked" for MTLB_BODY_CHUNKED,
  *     "Content-Length: N" (decimal, no leading zero) when a Content-Length was given;
  * then X-SSL-Client-Verify (always), X-SSL-Client-DN, X-SSL-Issuer, X-SSL-Client-Serial
- * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto.
+ * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto,
+ * X-Request-Id (when rw->request_id is not NULL).
  * An HTTP/1.0 request without a body framing keeps its (lack of) body.
  * Returns the length written, -ENOSPC if it does not fit, -EBADMSG when the policy rejects a
  * name with "_" (answer 400).
- * Addition: -EINVAL when an added value (identity strings, client_ip, proto) holds a control
- * character, so that nothing can inject a field. client_ip or proto NULL: that field is
- * omitted. Each identity string is written only when non-NULL.
+ * Addition: -EINVAL when an added value (identity strings, client_ip, proto, request_id) holds
+ * a control character, so that nothing can inject a field. client_ip or proto NULL: that field
+ * is omitted. Each identity string is written only when non-NULL.
  * Host is written from the resolved authority (never the client's copy), and the framing
  * written is the one the proxy used to delimit the body (anything else would desynchronise it
  * with the backend). */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "mtlb/access.h"
 #include "mtlb/authority.h"
 #include "mtlb/balance.h"
 #include "mtlb/config.h"
@@ -89,6 +90,7 @@ struct mtlb_upstream {
     uint64_t sent;
     bool got_response;
     uint64_t requests;    /* served on this connection */
+    uint64_t connect_at;  /* us: when its connect was started (access log) */
     struct mtlb_buf rbuf; /* response bytes from the backend */
     struct msghdr msg;
     struct iovec iov[5];
@@ -144,6 +146,7 @@ struct mtlb_h2x {
     uint64_t started_us; /* for mtlb_request_duration_seconds */
     char method[16];
     char *path;
+    struct mtlb_access_rec rec;
 };
 
 /* ---- per-request state of a client connection ---- */
@@ -220,6 +223,7 @@ struct mtlb_client {
     int status;
     uint64_t started_ms;
     uint64_t started_us; /* for mtlb_request_duration_seconds */
+    struct mtlb_access_rec rec;
 };
 
 struct mtlb_pool_rt {
@@ -267,6 +271,7 @@ struct mtlb_worker {
     char *h2_scratch;
     unsigned n_spare;
     size_t block_size;
+    struct mtlb_request_id_gen reqid; /* X-Request-Id for requests without a usable one */
 };
 
 struct mtlb_handoff_queue {
@@ -421,11 +426,13 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
  * by mtlb_client_authority. The result refers to c and ar: use it while both live. */
 struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
                                                 const struct mtlb_authority_request *ar);
-/* Writes one access line. `error` (an enum mtlb_up_error) is written as "error" only on a
- * status of 500 or more; MTLB_UPE_NONE writes nothing. */
+/* Writes one access line: the connection's TLS facts and identity, then the exchange's. `error`
+ * (an enum mtlb_up_error) is written as "error" only on a status of 500 or more;
+ * MTLB_UPE_NONE writes nothing. rec without a request id gets a generated one. */
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
-                          struct mtlb_slice path, const char *proto, int error);
+                          struct mtlb_slice path, const char *proto, int error,
+                          struct mtlb_access_rec *rec);
 
 /* ---- upstream connections (upstream.c) ---- */
 /* Picks a server for c's request and attaches a pooled or new connection (c->up).

@@ -94,7 +94,16 @@ struct mtlb_tls_conn_info {
      * receive key is installed, then wiped (ktls.c). */
     unsigned char rx_secret[48];
     unsigned char rx_secret_len;
+    /* Recorded with first_error for the access log's handshake_failed line (slash DNs,
+     * malloc'd, NULL when unknown; freed by mtlb_tls_conn_info_fini): the client certificate's
+     * subject and, for a chain that lacked one, the DN of the missing issuer. */
+    char *fail_subject;
+    char *missing_issuer;
+    char *sni; /* the server name as the client sent it (malloc'd), NULL without one */
 };
+
+/* Frees what the verify callback recorded in info. */
+void mtlb_tls_conn_info_fini(struct mtlb_tls_conn_info *info);
 
 /* Index of the domain whose names match host (NUL-terminated, no port): exact names first,
  * then "*.suffix" wildcards; -1 when none does. Any thread. */

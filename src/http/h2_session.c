@@ -262,6 +262,9 @@ static int on_data_chunk(nghttp2_session *ss, uint8_t flags, int32_t id, const u
     struct mtlb_h2_stream *s = mtlb_h2_stream_of(h, id);
 
     (void)flags;
+    if (s != NULL) {
+        s->body_total += len;
+    }
     if (s == NULL || s->discard) {
         nghttp2_session_consume(ss, id, len);
         return 0;

@@ -124,9 +124,12 @@ static bool has_underscore(struct mtlb_slice n)
 bool mtlb_rewrite_is_protected(struct mtlb_slice n)
 {
     /* Every X-SSL-* and X-Forwarded-* (For, Proto, Host, Port, ...) and RFC 7239's
-     * Forwarded: at the edge, a client's copy of any of them is a forgery. */
+     * Forwarded: at the edge, a client's copy of any of them is a forgery. X-Request-Id is
+     * mtlb's to write (the client's well-formed value is taken over by the caller), so that
+     * the backend and the access log always see one and the same id. */
     return folded_is(n, "x-ssl", false) || folded_is(n, "x-forwarded-", false) ||
-           folded_is(n, "x-real-ip", true) || folded_is(n, "forwarded", true);
+           folded_is(n, "x-real-ip", true) || folded_is(n, "forwarded", true) ||
+           folded_is(n, "x-request-id", true);
 }
 
 /* One switch on the length, then one comparison: every field is classified once. Names are
@@ -293,7 +296,8 @@ static int put_identity(struct out *o, const struct mtlb_rewrite_req *rw)
     }
     r = r ? r : put_added(o, "X-Forwarded-For", rw->client_ip);
     r = r ? r : put_added(o, "X-Real-IP", rw->client_ip);
-    return r ? r : put_added(o, "X-Forwarded-Proto", rw->proto);
+    r = r ? r : put_added(o, "X-Forwarded-Proto", rw->proto);
+    return r ? r : put_added(o, "X-Request-Id", rw->request_id);
 }
 
 static ssize_t finish(struct out *o)

@@ -15,6 +15,7 @@
 
 #include <openssl/err.h>
 
+#include "mtlb/access_hs.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
@@ -50,6 +51,7 @@ struct mtlb_acceptor {
     struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
     uint32_t handshake_ms;
     struct mtlb_stats *stats; /* owned by the server; this thread is its only writer */
+    struct mtlb_access_hs_limit hs_log; /* handshake_failed lines in the access log */
 };
 
 /* Every acceptor's epoll waits on every listening socket. EPOLLEXCLUSIVE: a new connection
@@ -234,6 +236,25 @@ static const char *conn_domain(const struct mtlb_client *c)
     return tl->domains[c->tls_info.domain].cfg->names[0];
 }
 
+/* The access log's line for a handshake that did not complete (rate-limited, access_hs.c). */
+static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c, const char *reason,
+                           const char *detail)
+{
+    const char *sni = c->tls_info.sni;
+    const char *domain = conn_domain(c);
+    struct mtlb_access_hs hs = {
+        .conn = c->id,
+        .peer = c->tls_info.peer,
+        .sni = sni != NULL ? sni : "",
+        .domain = strcmp(domain, "-") == 0 ? "" : domain,
+        .reason = reason,
+        .subject = c->tls_info.fail_subject,
+        .missing_issuer = c->tls_info.missing_issuer,
+        .detail = detail,
+    };
+    mtlb_access_handshake_failed(&a->hs_log, mtlb_now_ms(), &hs);
+}
+
 static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     c->hs_started = true;
@@ -255,22 +276,22 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     /* A refused certificate (or a missing one) was logged at warn, in detail, by the verify
      * callback already: one line per refusal. Every other failure is this line. */
     int reason = ERR_GET_REASON(ERR_peek_error());
-    bool logged =
-        c->tls_info.first_error != X509_V_OK || reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+    bool no_cert = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+    bool refused = c->tls_info.first_error != X509_V_OK || no_cert;
     /* A connect and close with no byte sent is a TCP health probe, not a refusal. */
     bool probe =
         reason == SSL_R_UNEXPECTED_EOF_WHILE_READING && BIO_number_read(SSL_get_rbio(c->ssl)) == 0;
+    enum mtlb_verify_reason vr =
+        no_cert ? MTLB_VR_NO_CERTIFICATE : mtlb_tls_verify_reason(c->tls_info.first_error);
+    mtlb_tls_error_string(c->ssl, why, sizeof(why));
     if (!probe) {
-        bool no_cert = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
-        bool refused = c->tls_info.first_error != X509_V_OK || no_cert;
-        count_handshake(a, c, false, false, refused ? MTLB_VERIFY_FAILED : -1,
-                        no_cert ? MTLB_VR_NO_CERTIFICATE
-                                : mtlb_tls_verify_reason(c->tls_info.first_error));
+        count_handshake(a, c, false, false, refused ? MTLB_VERIFY_FAILED : -1, vr);
+        hs_access_line(a, c, refused ? mtlb_verify_reason_token(vr) : "tls_error", why);
     }
-    mtlb_log_rl(&rl, 20, logged || probe ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
+    mtlb_log_rl(&rl, 20, refused || probe ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=handshake_failed reason=%s",
                 (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
-                mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q, sizeof(q)));
+                mtlb_log_quote(why, q, sizeof(q)));
     /* A protocol failure (refused certificate, bad message) left an alert for the peer: let
      * it arrive. After an I/O error or the peer's close there is no one to tell. */
     if (err == SSL_ERROR_SSL) {
@@ -384,6 +405,7 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
                     (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
                     (unsigned)a->handshake_ms);
         count_handshake(a, c, false, false, -1, MTLB_VR_OTHER);
+        hs_access_line(a, c, "timeout", "no complete handshake within timeouts.handshake");
         hs_drop(a, c);
     }
     while (a->lingering.next != &a->lingering) {
@@ -439,8 +461,12 @@ static void *acceptor_main(void *arg)
         for (int i = 0; i < n; i++) {
             dispatch(a, evs[i].data.u64);
         }
-        timeout = expire(a, mtlb_now_ms());
+        uint64_t now = mtlb_now_ms();
+        timeout = expire(a, now);
+        mtlb_access_hs_tick(&a->hs_log, now);
+        mtlb_access_flush(); /* this thread's handshake_failed lines */
     }
+    mtlb_access_flush();
     mtlb_counter_set(&a->stats->heartbeat_ms, MTLB_STATS_EXITED);
     return NULL;
 }

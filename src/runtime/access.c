@@ -1,29 +1,21 @@
-/* The access log line of one exchange: JSON, one line per request, with the client identity
- * and the transport. Built on the worker's stack and appended to the thread's buffer. */
+/* The access log line of one exchange: JSON, one line per request, with the client identity,
+ * the TLS facts of its connection, its request id and its timings. Built on the worker's stack
+ * and appended to the thread's buffer; the JSON helpers it shares with access_hs.c. */
+#include <openssl/ssl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "access_int.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
 void mtlb_access_log_exchange(struct mtlb_client *c);
 
-#define ACCESS_LINE_MAX 4096
-/* Room kept at the end of the line for `,"truncated":true}`: a long field is cut, the line is
- * never dropped (an audit trail with holes is worse than one with a cut URL). */
-#define ACCESS_TAIL 24
-
-struct jline {
-    char *p;
-    size_t pos;
-    size_t cap; /* where fields must stop: the buffer size minus ACCESS_TAIL */
-    bool truncated;
-};
-
 /* Appends s (len bytes) as a JSON string body, at most up to `limit`; an escape is never
  * split. Sets truncated when a byte of s did not fit. */
-static void json_str(struct jline *l, size_t limit, const char *s, size_t len)
+static void json_str(struct mtlb_jline *l, size_t limit, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
@@ -47,20 +39,44 @@ static void json_str(struct jline *l, size_t limit, const char *s, size_t len)
     }
 }
 
-/* ,"key":"value" with value cut to at most max_out bytes of JSON (and to the line's room). */
-static void json_field(struct jline *l, const char *key, const char *s, size_t len, size_t max_out)
+/* ,"key": — false (and truncated) when not even the key and an empty value fit. */
+static bool json_key(struct mtlb_jline *l, const char *key, size_t value_min)
 {
     size_t klen = strlen(key);
-    if (l->pos + klen + 6 > l->cap) {
+    if (l->pos + klen + 4 + value_min > l->cap) {
         l->truncated = true;
-        return;
+        return false;
     }
     l->p[l->pos++] = ',';
     l->p[l->pos++] = '"';
     memcpy(l->p + l->pos, key, klen);
     l->pos += klen;
-    memcpy(l->p + l->pos, "\":\"", 3);
-    l->pos += 3;
+    l->p[l->pos++] = '"';
+    l->p[l->pos++] = ':';
+    return true;
+}
+
+void mtlb_jline_start(struct mtlb_jline *l, char *buf)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(buf, MTLB_ACCESS_LINE_MAX, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000);
+    *l = (struct mtlb_jline){buf, n > 0 ? (size_t)n : 0, MTLB_ACCESS_LINE_MAX - MTLB_ACCESS_TAIL,
+                             false};
+}
+
+void mtlb_jline_str(struct mtlb_jline *l, const char *key, const char *s, size_t len,
+                    size_t max_out)
+{
+    if (!json_key(l, key, 2)) {
+        return;
+    }
+    l->p[l->pos++] = '"';
     size_t limit = l->cap - 1; /* the closing quote */
     if (max_out < limit - l->pos) {
         limit = l->pos + max_out;
@@ -69,55 +85,166 @@ static void json_field(struct jline *l, const char *key, const char *s, size_t l
     l->p[l->pos++] = '"';
 }
 
+void mtlb_jline_cstr(struct mtlb_jline *l, const char *key, const char *s, size_t max_out)
+{
+    mtlb_jline_str(l, key, s != NULL ? s : "", s != NULL ? strlen(s) : 0, max_out);
+}
+
+void mtlb_jline_raw(struct mtlb_jline *l, const char *key, const char *fmt, ...)
+{
+    char v[48];
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vsnprintf(v, sizeof(v), fmt, ap);
+    va_end(ap);
+    if (n <= 0 || (size_t)n >= sizeof(v) || !json_key(l, key, (size_t)n)) {
+        return;
+    }
+    memcpy(l->p + l->pos, v, (size_t)n);
+    l->pos += (size_t)n;
+}
+
+void mtlb_jline_ms(struct mtlb_jline *l, const char *key, long long us)
+{
+    if (us < 0) {
+        mtlb_jline_raw(l, key, "null");
+    } else {
+        mtlb_jline_raw(l, key, "%lld.%03lld", us / 1000, us % 1000);
+    }
+}
+
+void mtlb_jline_write(struct mtlb_jline *l)
+{
+    if (l->truncated) {
+        memcpy(l->p + l->pos, ",\"truncated\":true", 17);
+        l->pos += 17;
+    }
+    l->p[l->pos++] = '}';
+    mtlb_access_write(l->p, l->pos);
+}
+
+/* ---- the exchange's record ---- */
+
+void mtlb_access_rec_reset(struct mtlb_access_rec *r)
+{
+    r->request_id[0] = '\0';
+    r->user_agent[0] = '\0';
+    r->user_agent_cut = false;
+    r->bytes_in = 0;
+    r->up_sent_at = 0;
+    r->up_connect_us = r->up_response_us = -1;
+}
+
+void mtlb_access_rec_start(struct mtlb_access_rec *r, struct mtlb_worker *w,
+                           const struct mtlb_h1_message *req)
+{
+    mtlb_access_rec_reset(r);
+    mtlb_request_id_pick(&w->reqid, req, r->request_id);
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct mtlb_h1_header *h = &req->headers[i];
+        if (mtlb_h1_name_is(h->name, "user-agent")) {
+            size_t n = h->value.len < MTLB_ACCESS_UA_MAX ? h->value.len : MTLB_ACCESS_UA_MAX;
+            memcpy(r->user_agent, h->value.p, n);
+            r->user_agent[n] = '\0';
+            r->user_agent_cut = n < h->value.len;
+            break;
+        }
+    }
+}
+
+void mtlb_access_rec_response(struct mtlb_access_rec *r, uint64_t now_us)
+{
+    if (r->up_sent_at != 0 && now_us >= r->up_sent_at) {
+        r->up_response_us = (int64_t)(now_us - r->up_sent_at);
+    }
+}
+
+/* ---- the exchange's line ---- */
+
+/* The connection's TLS facts: SNI as the client sent it ("" without), the domain that served
+ * it (its first name), version, cipher, resumption. */
+static void put_tls(struct mtlb_jline *l, const struct mtlb_client *c)
+{
+    const struct mtlb_tls_listener *tl = c->tls_info.listener;
+    const char *domain = "";
+    const char *sni = c->tls_info.sni;
+
+    if (tl != NULL && c->tls_info.domain < tl->n_domains &&
+        tl->domains[c->tls_info.domain].cfg->n_names > 0) {
+        domain = tl->domains[c->tls_info.domain].cfg->names[0];
+    }
+    mtlb_jline_cstr(l, "sni", sni, 256);
+    mtlb_jline_cstr(l, "domain", domain, 256);
+    mtlb_jline_cstr(l, "tls_version", c->ssl != NULL ? SSL_get_version(c->ssl) : "", 32);
+    mtlb_jline_cstr(l, "cipher", c->ssl != NULL ? SSL_get_cipher_name(c->ssl) : "", 64);
+    mtlb_jline_raw(l, "resumed", "%s",
+                   c->ssl != NULL && SSL_session_reused(c->ssl) == 1 ? "true" : "false");
+}
+
+/* The client certificate: absent fields when none was presented. */
+static void put_identity(struct mtlb_jline *l, const struct mtlb_identity *id)
+{
+    mtlb_jline_cstr(l, "verify", mtlb_identity_verify_word(id->verify), 16);
+    if (id->verify == MTLB_VERIFY_NONE) {
+        return;
+    }
+    mtlb_jline_cstr(l, "dn", id->subject, 1024);
+    mtlb_jline_cstr(l, "issuer", id->issuer, 1024);
+    mtlb_jline_cstr(l, "serial", id->serial, 128);
+    mtlb_jline_cstr(l, "fingerprint_sha256", id->fingerprint, 64);
+    if (id->verify == MTLB_VERIFY_FAILED) {
+        mtlb_jline_cstr(l, "verify_reason",
+                        mtlb_verify_reason_token(mtlb_tls_verify_reason(id->x509_error)), 32);
+    }
+}
+
 void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
                           const struct mtlb_upstream *up, struct mtlb_slice method,
-                          struct mtlb_slice path, const char *proto, int error)
+                          struct mtlb_slice path, const char *proto, int error,
+                          struct mtlb_access_rec *rec)
 {
-    char line[ACCESS_LINE_MAX];
-    struct timespec ts;
-    struct tm tm;
+    char line[MTLB_ACCESS_LINE_MAX];
+    struct mtlb_jline l;
 
     if (!mtlb_access_enabled()) {
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    const struct mtlb_server *srv = c->w->srv;
-    const char *upstream = up ? srv->backend_addrs[up->pool][up->server].text : "";
-    uint64_t now = c->w->now_ms;
-    int n = snprintf(
-        line, sizeof(line),
-        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"conn\":%llu,"
-        "\"client\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%llu,"
-        "\"transport\":\"%s\",\"proto\":\"%s\",\"verify\":\"%s\",\"upstream\":\"%s\"",
-        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-        ts.tv_nsec / 1000000, (unsigned long long)c->id, c->ip, status, (unsigned long long)bytes,
-        (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms : 0),
-        mtlb_transport_name(c->transport), proto, mtlb_identity_verify_word(c->identity.verify),
-        upstream);
-    if (n < 0 || (size_t)n >= sizeof(line) - ACCESS_TAIL) {
-        return; /* fixed-size fields only: cannot happen */
+    if (rec->request_id[0] == '\0') {
+        mtlb_request_id_next(&c->w->reqid, rec->request_id); /* refused before its head */
     }
-    struct jline l = {line, (size_t)n, sizeof(line) - ACCESS_TAIL, false};
+    const struct mtlb_server *srv = c->w->srv;
+    uint64_t now = c->w->now_ms;
+    mtlb_jline_start(&l, line);
+    mtlb_jline_raw(&l, "conn", "%llu", (unsigned long long)c->id);
+    mtlb_jline_cstr(&l, "request_id", rec->request_id, MTLB_REQUEST_ID_MAX);
+    mtlb_jline_cstr(&l, "client", c->ip, 64);
+    mtlb_jline_raw(&l, "status", "%d", status);
+    mtlb_jline_raw(&l, "bytes", "%llu", (unsigned long long)bytes);
+    mtlb_jline_raw(&l, "bytes_in", "%llu", (unsigned long long)rec->bytes_in);
+    mtlb_jline_raw(
+        &l, "duration_ms", "%llu",
+        (unsigned long long)(started_ms != 0 && started_ms <= now ? now - started_ms : 0));
+    mtlb_jline_ms(&l, "upstream_connect_ms", rec->up_connect_us);
+    mtlb_jline_ms(&l, "upstream_response_ms", rec->up_response_us);
+    mtlb_jline_cstr(&l, "transport", mtlb_transport_name(c->transport), 16);
+    mtlb_jline_cstr(&l, "proto", proto, 16);
+    put_tls(&l, c);
+    mtlb_jline_cstr(&l, "upstream", up ? srv->backend_addrs[up->pool][up->server].text : "", 64);
     const char *why = status >= 500 ? mtlb_upstream_error_name(error) : NULL;
     if (why != NULL) {
-        json_field(&l, "error", why, strlen(why), 32);
+        mtlb_jline_cstr(&l, "error", why, 32);
     }
     /* Budgets keep the identity visible whatever the URL's length. */
+    put_identity(&l, &c->identity);
     if (method.len > 0) {
-        json_field(&l, "method", method.p, method.len, 64);
+        mtlb_jline_str(&l, "method", method.p, method.len, 64);
         /* Below the 2048 bytes an HTTP/2 stream keeps of its path, so a cut shows. */
-        json_field(&l, "path", path.p, path.len, 2000);
+        mtlb_jline_str(&l, "path", path.p, path.len, 2000);
     }
-    if (c->identity.subject != NULL) {
-        json_field(&l, "dn", c->identity.subject, strlen(c->identity.subject), 1024);
-    }
-    if (l.truncated) {
-        memcpy(line + l.pos, ",\"truncated\":true", 17);
-        l.pos += 17;
-    }
-    line[l.pos++] = '}';
-    mtlb_access_write(line, l.pos);
+    mtlb_jline_cstr(&l, "user_agent", rec->user_agent, 2 * MTLB_ACCESS_UA_MAX);
+    l.truncated = l.truncated || rec->user_agent_cut;
+    mtlb_jline_write(&l);
 }
 
 void mtlb_access_log_exchange(struct mtlb_client *c)
@@ -131,5 +258,6 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     mtlb_stats_exchange(c->w, c->listener, MTLB_STATS_H1, c->status, c->started_us);
     mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->up,
                          named ? c->req.method : none, named ? c->req.target : none, "http/1.1",
-                         c->up_error);
+                         c->up_error, &c->rec);
+    mtlb_access_rec_reset(&c->rec); /* the next request on this connection starts clean */
 }

@@ -39,6 +39,7 @@ void mtlb_client_free(struct mtlb_client *c)
     }
     SSL_free(c->ssl);
     mtlb_identity_fini(&c->identity);
+    mtlb_tls_conn_info_fini(&c->tls_info);
     free(c->block);
     free(c);
 }
@@ -89,6 +90,7 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     w->ctr.transport[c->transport]++;
     mtlb_counter_add(&w->stats->conn_opened[c->listener * MTLB_TRANSPORT_COUNT + c->transport], 1);
     c->timer.kind = -1;
+    mtlb_access_rec_reset(&c->rec);
     if (w->block_size == 0) {
         w->block_size = mtlb_client_block_size(cfg);
     }
@@ -368,6 +370,7 @@ static int take_body(struct mtlb_client *c)
     if (c->req.body == MTLB_BODY_LENGTH) {
         uint32_t take = avail < c->req_body_left ? avail : (uint32_t)c->req_body_left;
         c->req_fwd += take;
+        c->rec.bytes_in += take;
         c->req_body_left -= take;
         c->req_body_done = c->req_body_left == 0;
         return 0;
@@ -383,6 +386,7 @@ static int take_body(struct mtlb_client *c)
     if (n < 0) {
         return -EBADMSG;
     }
+    c->rec.bytes_in += (uint64_t)n; /* as received: the chunked coding included */
     if ((size_t)n > out) {
         memmove(c->rx.data + start + out, c->rx.data + start + n, avail - (size_t)n);
         c->rx.len -= (uint32_t)((size_t)n - out);
@@ -454,6 +458,8 @@ static void start_request(struct mtlb_client *c)
     c->req_body_left = c->req.body == MTLB_BODY_LENGTH ? c->req.content_length : 0;
     mtlb_h1_chunked_init(&c->req_ck);
     w->ctr.requests++;
+    mtlb_access_rec_start(&c->rec, w, &c->req);
+    rw.request_id = c->rec.request_id;
 
     int status = mtlb_client_authority(c, &c->req, &ar);
     if (status != 0) {

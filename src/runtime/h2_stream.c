@@ -34,9 +34,12 @@ static void log_exchange(struct mtlb_h2x *x)
 {
     struct mtlb_slice m = {x->method, strlen(x->method)};
     struct mtlb_slice p = {x->path ? x->path : "", x->path ? strlen(x->path) : 0};
+    if (x->s != NULL) {
+        x->rec.bytes_in = x->s->body_total;
+    }
     mtlb_stats_exchange(x->c->w, x->c->listener, MTLB_STATS_H2, x->status, x->started_us);
     mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->up, m, p, "h2",
-                         x->up_error);
+                         x->up_error, &x->rec);
 }
 
 /* The backend side of the exchange is over: keep the connection when it is clean. */
@@ -144,6 +147,10 @@ static void on_request(struct mtlb_h2_stream *s)
     struct mtlb_worker *w = c->w;
     struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
+    struct mtlb_access_rec rec;
+
+    mtlb_access_rec_start(&rec, w, &s->msg); /* the same request id rule as HTTP/1.1 */
+    rw.request_id = rec.request_id;
     /* The same authority rule as HTTP/1.1; the rewrite below needs its result. */
     int status = mtlb_client_authority(c, &s->msg, &ar);
     /* The connection's head buffer is free scratch on an HTTP/2 connection. */
@@ -157,6 +164,7 @@ static void on_request(struct mtlb_h2_stream *s)
     s->user = x;
     x->c = c;
     x->s = s;
+    x->rec = rec;
     x->pool = w->srv->cfg->listeners[c->listener].backend_index;
     x->started_ms = w->now_ms;
     x->started_us = w->now_us;
@@ -196,6 +204,7 @@ static void on_close(struct mtlb_h2_stream *s, uint32_t code)
     struct mtlb_h2x *x = s->user;
 
     (void)code;
+    x->rec.bytes_in = s->body_total;
     x->s = NULL;
     if (!x->resp_done) {
         x->status = 499; /* the client went away first (nginx's convention) */
@@ -429,6 +438,7 @@ static int parse_head(struct mtlb_h2x *x)
         }
         x->status = resp.status;
         mtlb_stats_backend(w, u->pool, u->server, x->status);
+        mtlb_access_rec_response(&x->rec, mtlb_now_us());
         x->up_error = MTLB_UPE_NONE; /* the backend answered: its status is its own */
         x->resp_body = resp.body;
         x->resp_left = resp.content_length;

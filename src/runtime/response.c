@@ -308,6 +308,7 @@ static int parse_head(struct mtlb_client *c)
         c->resp_head_done = c->resp_started = true;
         c->status = c->resp.status;
         mtlb_stats_backend(w, u->pool, u->server, c->status);
+        mtlb_access_rec_response(&c->rec, mtlb_now_us());
         c->resp_ready = 0;
         c->resp_framed = c->resp.body == MTLB_BODY_NONE;
         c->resp_body_left = c->resp.body == MTLB_BODY_LENGTH ? c->resp.content_length : 0;

@@ -113,6 +113,7 @@ static int up_connect(struct mtlb_worker *w, size_t pool, size_t server, struct 
     u->server = server;
     u->timer.kind = -1;
     u->connecting = true;
+    u->connect_at = mtlb_now_us();
     w->n_upstreams++;
     w->ctr.upstream_connects++;
     mtlb_io_connect(w->io, u->fd, (const struct sockaddr *)&a->ss, a->len,
@@ -222,6 +223,23 @@ static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, bool care
     }
 }
 
+/* The access record of u's exchange (HTTP/1.1 request or HTTP/2 stream). */
+static struct mtlb_access_rec *up_rec(struct mtlb_upstream *u)
+{
+    return u->x != NULL ? &u->x->rec : &u->client->rec;
+}
+
+/* A connection was attached to an exchange: its timings start over (a retry's replace the
+ * failed attempt's). A pooled connection took no time to connect. */
+static void rec_attach(struct mtlb_upstream *u)
+{
+    struct mtlb_access_rec *r = up_rec(u);
+
+    r->up_connect_us = u->connecting ? -1 : 0;
+    r->up_sent_at = 0;
+    r->up_response_us = -1;
+}
+
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool)
 {
     struct mtlb_upstream *u = NULL;
@@ -235,6 +253,7 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
         u->got_response = false;
         u->client = c;
         c->up = u;
+        rec_attach(u);
     } else if (c->up_error == MTLB_UPE_NONE) {
         c->up_error = MTLB_UPE_NO_SERVER_UP;
     }
@@ -253,6 +272,7 @@ int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
         u->got_response = false;
         u->x = x;
         x->up = u;
+        rec_attach(u);
     } else if (x->up_error == MTLB_UPE_NONE) {
         x->up_error = MTLB_UPE_NO_SERVER_UP;
     }
@@ -285,6 +305,9 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     }
     mtlb_rr_ok(&w->pools[u->pool].rr, u->server);
     mtlb_health_passive(w, u->pool, u->server, false, "connected");
+    if (u->x != NULL || u->client != NULL) {
+        up_rec(u)->up_connect_us = (int64_t)(mtlb_now_us() - u->connect_at);
+    }
     if (u->x != NULL) {
         mtlb_h2x_on_upstream_ready(u->x);
     } else {
@@ -328,6 +351,10 @@ void mtlb_upstream_send(struct mtlb_upstream *u)
     }
     if (n == 0) {
         return;
+    }
+    struct mtlb_access_rec *r = up_rec(u);
+    if (r->up_sent_at == 0) {
+        r->up_sent_at = mtlb_now_us(); /* the request head's first write */
     }
     memset(&u->msg, 0, sizeof(u->msg));
     u->msg.msg_iov = u->iov;

@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
@@ -141,6 +143,11 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
     memset(w, 0, sizeof(*w));
     w->srv = srv;
     w->index = index;
+    unsigned char seed[10];
+    if (RAND_bytes(seed, sizeof(seed)) != 1) {
+        return -EIO;
+    }
+    mtlb_request_id_gen_init(&w->reqid, seed, (uint16_t)index);
     w->clients.next = w->clients.prev = &w->clients;
     const uint32_t durations[MTLB_T_COUNT] = {
         cfg->timeouts.client_header_ms,    cfg->timeouts.client_body_ms,

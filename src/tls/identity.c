@@ -11,6 +11,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 
 #include "mtlb/identity.h"
@@ -261,12 +262,34 @@ static char *serial_hex(const X509 *peer)
     return out;
 }
 
+/* Hex of the SHA-256 of peer's DER (what `openssl x509 -fingerprint -sha256` prints, without
+ * colons, in lower case); false when libcrypto cannot compute it. */
+static bool fingerprint_hex(const X509 *peer, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+
+    if (X509_digest(peer, EVP_sha256(), md, &len) != 1 || len != 32) {
+        return false;
+    }
+    for (unsigned int i = 0; i < len; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    return true;
+}
+
 int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
                        enum mtlb_dn_format fmt)
 {
     memset(id, 0, sizeof(*id));
     if (peer == NULL) {
         return 0;
+    }
+    if (!fingerprint_hex(peer, id->fingerprint)) {
+        return -ENOMEM;
     }
     id->subject = dn_dup(X509_get_subject_name(peer), fmt);
     id->issuer = dn_dup(X509_get_issuer_name(peer), fmt);
@@ -281,6 +304,7 @@ int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
         return -ENOMEM;
     }
     id->verify = verify_result == X509_V_OK ? MTLB_VERIFY_SUCCESS : MTLB_VERIFY_FAILED;
+    id->x509_error = verify_result;
     return 0;
 }
 

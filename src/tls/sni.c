@@ -3,6 +3,7 @@
  * names against a listener's domains. No I/O. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -138,6 +139,10 @@ int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg)
         !sni_from_ext(ext, ext_len, host, sizeof(host))) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
+    /* As sent, for the access log: OpenSSL forgets it on a resumed TLS 1.2 session. A second
+     * ClientHello (after a HelloRetryRequest) replaces it; no memory only leaves it out. */
+    free(info->sni);
+    info->sni = strdup(host);
     size_t i = find_domain(info->listener, host);
     if (i != info->domain) {
         if (switch_domain(ssl, info->listener->domains[i].ctx) != 0) {

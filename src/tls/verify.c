@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -140,6 +141,46 @@ static void log_failure(const struct mtlb_tls_conn_info *info, X509_STORE_CTX *s
                 X509_STORE_CTX_get_error_depth(sctx), subject, issuer, extra);
 }
 
+static char *dn_strdup(const X509_NAME *name)
+{
+    char dn[DN_MAX];
+
+    if (name == NULL) {
+        return NULL;
+    }
+    mtlb_identity_format_dn(name, MTLB_DN_SLASH, dn, sizeof(dn));
+    return strdup(dn);
+}
+
+/* The failure's names only (record_names starts over with them). */
+static void failure_fini(struct mtlb_tls_conn_info *info)
+{
+    free(info->fail_subject);
+    free(info->missing_issuer);
+    info->fail_subject = info->missing_issuer = NULL;
+}
+
+void mtlb_tls_conn_info_fini(struct mtlb_tls_conn_info *info)
+{
+    failure_fini(info);
+    free(info->sni);
+    info->sni = NULL;
+}
+
+/* Who was refused and, for an incomplete chain, which issuer it lacked (the certificate being
+ * checked names it). A failed allocation only leaves them out of the log. */
+static void record_names(struct mtlb_tls_conn_info *info, X509_STORE_CTX *sctx)
+{
+    X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
+    X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
+
+    failure_fini(info);
+    info->fail_subject = leaf != NULL ? dn_strdup(X509_get_subject_name(leaf)) : NULL;
+    if (mtlb_tls_verify_reason(info->first_error) == MTLB_VR_MISSING_ISSUER && cert != NULL) {
+        info->missing_issuer = dn_strdup(X509_get_issuer_name(cert));
+    }
+}
+
 static void record_failure(X509_STORE_CTX *sctx)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -152,6 +193,7 @@ static void record_failure(X509_STORE_CTX *sctx)
     }
     info->first_error = X509_STORE_CTX_get_error(sctx);
     info->first_error_depth = X509_STORE_CTX_get_error_depth(sctx);
+    record_names(info, sctx);
     log_failure(info, sctx);
 }
 

@@ -1,6 +1,7 @@
 /* Peer identity: DN formats, serial hex, verify words and header-safe escaping, on
  * certificates built in memory with the OpenSSL API. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -343,4 +344,32 @@ Test(identity, rfc2253_matches_openssl_printer)
     cr_assert_not_null(strstr(buf, "+"), "multi-valued RDN joined with '+': %s", buf);
     BIO_free(bio);
     X509_NAME_free(n);
+}
+
+/* The fingerprint is the SHA-256 of the leaf's DER, in lower-case hex, computed here from the
+ * DER independently of X509_digest; empty without a certificate. x509_error keeps the code. */
+Test(identity, fingerprint_is_sha256_of_the_der)
+{
+    X509 *x = make_cert("fp", serial_1a2b, 2);
+    unsigned char *der = NULL;
+    int der_len = i2d_X509(x, &der);
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    char want[65];
+    struct mtlb_identity id;
+
+    cr_assert_gt(der_len, 0);
+    cr_assert_eq(EVP_Digest(der, (size_t)der_len, md, &md_len, EVP_sha256(), NULL), 1);
+    for (unsigned int i = 0; i < md_len; i++) {
+        snprintf(want + 2 * i, 3, "%02x", md[i]);
+    }
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_ERR_CERT_REVOKED, MTLB_DN_SLASH), 0);
+    cr_assert_str_eq(id.fingerprint, want);
+    cr_assert_eq(id.x509_error, X509_V_ERR_CERT_REVOKED);
+    mtlb_identity_fini(&id);
+    cr_assert_eq(mtlb_identity_init(&id, NULL, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_str_eq(id.fingerprint, "");
+    cr_assert_eq(id.x509_error, X509_V_OK);
+    OPENSSL_free(der);
+    X509_free(x);
 }

@@ -128,6 +128,9 @@ ParameterizedTestParameters(rewrite, removes_forged_fields)
         {"X-Forwarded-Host: evil.example.com"},
         {"x-forwarded-port: 80"},
         {"Forwarded: for=10.0.0.1;proto=http"},
+        {"X-Request-Id: forged-1"},
+        {"x-request-id: forged-1"},
+        {"X-REQUEST-ID: forged-1"},
     };
     return cr_make_param_array(struct forged, cases, MTLB_ARRAY_LEN(cases));
 }
@@ -161,6 +164,9 @@ ParameterizedTestParameters(rewrite, removes_underscore_spellings)
         {"X_Real_IP: 10.0.0.1"},
         {"x-real_ip: 10.0.0.1"},
         {"X_REAL-IP: 10.0.0.1"},
+        {"X_Request_Id: forged-2"},
+        {"x_request-id: forged-2"},
+        {"X-Request_ID: forged-2"},
     };
     return cr_make_param_array(struct forged, cases, MTLB_ARRAY_LEN(cases));
 }
@@ -278,6 +284,8 @@ Test(rewrite, trailer_field_verdicts)
         "X_Real_IP",
         "x-real-ip",
         "Forwarded",
+        "X-Request-Id",
+        "x_request_id",
         "X-SSL",
         "Content-Length",
         "transfer-encoding",
@@ -585,4 +593,28 @@ Test(rewrite_response, enospc)
     cr_assert_eq(mtlb_rewrite_response(&r.msg, true, out, 20), -ENOSPC);
     cr_assert_eq(mtlb_rewrite_response(&r.msg, true, out, 0), -ENOSPC);
     cr_assert_gt(mtlb_rewrite_response(&r.msg, true, out, sizeof(out)), 0);
+}
+
+/* X-Request-Id is written once, after the edge fields, with the value the caller picked; every
+ * client copy (duplicates, "_" spellings) is gone. A value that could break the field is
+ * refused. */
+Test(rewrite, writes_one_request_id)
+{
+    struct req r;
+    char out[1024];
+    struct mtlb_rewrite_req rw = rw_with(&id_success);
+    const char *in = "GET / HTTP/1.1\r\nHost: app\r\nX-Request-Id: a\r\nx_request_id: b\r\n"
+                     "X-REQUEST-ID: c\r\n\r\n";
+    char want[1024];
+
+    parse_req(&r, in);
+    rw.target = &r.ar;
+    rw.request_id = "id-42";
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: app\r\n%sX-Request-Id: id-42\r\n\r\n",
+             edge_fields_success);
+    ssize_t n = mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out));
+    cr_assert_eq(n, (ssize_t)strlen(want), "%.*s", (int)(n > 0 ? n : 0), out);
+    cr_assert(memcmp(out, want, (size_t)n) == 0, "%.*s", (int)n, out);
+    rw.request_id = "id\r\nX-SSL-Client-Verify: SUCCESS";
+    cr_assert_eq(mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out)), -EINVAL);
 }

@@ -182,6 +182,7 @@ static void conn_close(struct conn *c)
 {
     SSL_free(c->client);
     SSL_free(c->server);
+    mtlb_tls_conn_info_fini(&c->info);
     SSL_CTX_free(c->cctx);
     ERR_clear_error();
 }
