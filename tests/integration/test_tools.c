@@ -173,6 +173,29 @@ Test(tools, verify_client_revoked_expired_not_yet_valid_unknown_ca_bad_purpose)
     it_run_result_fini(&r);
 }
 
+/* Pinned leaves (no CA in the truststore): the directly trusted leaf passes, the EKU rule
+ * still applies to a pinned leaf, and a leaf the truststore does not hold has no issuer. */
+Test(tools, verify_client_directly_trusted_leaves)
+{
+    struct it_config cfg = one_domain("trust/leaf-only.pem", NULL);
+    struct it_run_result r = verify(&cfg, NULL, "client/good.crt");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    it_run_result_fini(&r);
+    r = verify(&cfg, NULL, "client/noeku.crt");
+    expect_failed(&r, "FAILED: bad_purpose unsuitable certificate purpose");
+    it_run_result_fini(&r);
+    r = verify(&cfg, NULL, "client/revoked.crt");
+    expect_failed(&r, "FAILED: missing_issuer unable to get local issuer certificate");
+    cr_assert(strstr(r.out, "\nmissing issuer: " INTER_DN "\n") != NULL, "%s", r.out);
+    it_run_result_fini(&r);
+    r = verify(&cfg, NULL, "client/byleaf.crt");
+    expect_failed(&r, "FAILED: other invalid CA certificate");
+    cr_assert(strstr(r.out, "failing certificate at depth 1: /C=PL/O=mtlb Test/CN=good-client\n") !=
+                  NULL,
+              "%s", r.out);
+    it_run_result_fini(&r);
+}
+
 /* Two domains that trust different CAs: the answer depends on the domain asked about. */
 static struct it_config two_domains(const char *other_mode)
 {
