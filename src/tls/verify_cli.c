@@ -170,6 +170,11 @@ static int read_chain(const char *path, STACK_OF(X509) * chain)
         long len = 0;
         ERR_clear_error();
         if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
+            unsigned long e = ERR_peek_last_error();
+            if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
+                fprintf(stderr, "mtlb verify-client: %s: entry %d is not valid PEM\n", path, n);
+                rc = EXIT_USAGE;
+            }
             break;
         }
         const unsigned char *p = data;
@@ -291,8 +296,9 @@ static int run(struct vc *v, const char *domain, const char *client)
     if (rc == 0) {
         rc = read_chain(client, chain);
     }
-    if (rc == 0 && mtlb_tls_verify_offline(&v->tls[v->listener], v->domain, chain, &r) != 0) {
-        fprintf(stderr, "mtlb verify-client: cannot verify: out of memory\n");
+    int vrc = rc == 0 ? mtlb_tls_verify_offline(&v->tls[v->listener], v->domain, chain, &r) : 0;
+    if (vrc != 0) {
+        fprintf(stderr, "mtlb verify-client: cannot verify: %s\n", strerror(-vrc));
         rc = 1;
     } else if (rc == 0) {
         print_verdict(v, chain, &r);

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 static struct it_env env;
 
 static void setup(void)
@@ -292,6 +295,38 @@ Test(tools, verify_client_optional_mode_says_what_the_backend_sees)
     it_run_result_fini(&r);
     r = verify(&cfg, NULL, "client/good.crt");
     cr_assert_eq(r.rc, 0, "%s", r.out);
+    it_run_result_fini(&r);
+}
+
+static const char *bundle(const char *name, ...);
+
+/* A DER file is read too; a broken PEM block is a usage error, not a verdict. */
+Test(tools, verify_client_reads_der_and_refuses_bad_pem)
+{
+    struct it_config cfg = one_domain(NULL, NULL);
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    char der[400];
+    snprintf(der, sizeof(der), "%s/good.der", env.dir);
+    FILE *in = fopen(it_pki("client/good.crt"), "r");
+    cr_assert_not_null(in);
+    X509 *x = PEM_read_X509(in, NULL, NULL, NULL);
+    fclose(in);
+    cr_assert_not_null(x);
+    FILE *out = fopen(der, "wb");
+    cr_assert(out != NULL && i2d_X509_fp(out, x) == 1);
+    fclose(out);
+    X509_free(x);
+    struct it_run_result r = mtlb("verify-client", "-c", env.config, der, NULL);
+    cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+    cr_assert(strncmp(r.out, "SUCCESS\n", 8) == 0);
+    it_run_result_fini(&r);
+    const char *bad =
+        bundle("bad.pem", "client/good.crt",
+               "=-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", NULL);
+    r = mtlb("verify-client", "-c", env.config, bad, NULL);
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    cr_assert(strstr(r.err, "bad.pem: entry 2 is not valid PEM") != NULL, "%s", r.err);
+    cr_assert_str_eq(r.out, "");
     it_run_result_fini(&r);
 }
 
