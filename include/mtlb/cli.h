@@ -5,7 +5,8 @@
 #ifndef MTLB_CLI_H
 #define MTLB_CLI_H
 
-/* `mtlb verify-client -c CONFIG [--domain NAME] CLIENT.pem` (src/tls/verify_cli.c): 0 on
+/* `mtlb verify-client -c CONFIG [--domain NAME] [--listener [HOST]:PORT] CLIENT.pem`
+ * (src/tls/verify_cli.c): 0 on
  * SUCCESS, 1 on FAILED or a configuration that does not load, 2 on a usage error. */
 int mtlb_verify_cli_main(int argc, char **argv);
 

@@ -1,7 +1,7 @@
-/* `mtlb verify-client -c CONFIG [--domain NAME] CLIENT.pem`: loads the configuration and the
- * TLS contexts exactly as mtlb does, picks the domain, and verifies the client's certificate
- * (with the chain that follows it in the file, as the client would send it) through
- * mtlb_tls_verify_offline, the handshake's own code. Prints SUCCESS or "FAILED: <reason
+/* `mtlb verify-client -c CONFIG [--domain NAME] [--listener [HOST]:PORT] CLIENT.pem`: loads the
+ * configuration and the TLS contexts exactly as mtlb does, picks the domain, and verifies the
+ * client's certificate (with the chain that follows it in the file, as the client would send it)
+ * through mtlb_tls_verify_offline, the handshake's own code. Prints SUCCESS or "FAILED: <reason
  * token> <text>", and the missing issuer's DN for an incomplete chain. Exit 0 on SUCCESS, 1
  * on FAILED or a configuration that does not load, 2 on a usage error. */
 #include <getopt.h>
@@ -25,20 +25,24 @@
 struct vc {
     const struct mtlb_config *cfg;
     struct mtlb_tls_listener *tls;
-    size_t n_tls; /* initialised listeners */
+    size_t n_tls;     /* initialised listeners */
+    const char *only; /* --listener: HOST:PORT or :PORT, NULL for every listener */
     size_t listener, domain;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mtlb verify-client -c CONFIG [--domain NAME] CLIENT.pem\n"
+            "usage: mtlb verify-client -c CONFIG [--domain NAME] [--listener [HOST]:PORT]\n"
+            "                          CLIENT.pem\n"
             "  Verifies CLIENT.pem (the client's certificate, then any chain the client sends\n"
             "  after it) exactly as a handshake on the domain does: its truststore, CRLs,\n"
             "  verify depth and clientAuth rule, at the current time.\n"
             "  -c, --config FILE  the mtlb configuration\n"
             "  -d, --domain NAME  the domain (a name of it, as sent in SNI); required when more\n"
             "                     than one domain verifies client certificates\n"
+            "  -l, --listener [HOST]:PORT  only the listener bound there (its bind address,\n"
+            "                     or :PORT); for a name that several listeners serve\n"
             "  Prints SUCCESS, or FAILED: REASON TEXT (REASON as in\n"
             "  mtlb_client_verify_failures_total) and for an incomplete chain the missing\n"
             "  issuer's DN. Exit 0 on SUCCESS, 1 on FAILED or a configuration that does not\n"
@@ -76,6 +80,24 @@ static void list_domains(const struct mtlb_config *cfg, FILE *out)
     }
 }
 
+/* Whether --listener selects listener l: ":PORT" by port, else "HOST:PORT" as it is bound. */
+static bool listener_wanted(const struct vc *v, size_t l)
+{
+    const struct mtlb_listener_cfg *lc = &v->cfg->listeners[l];
+    char ln[300];
+
+    if (v->only == NULL) {
+        return true;
+    }
+    if (v->only[0] == ':') {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", lc->bind_port);
+        return strcmp(v->only + 1, port) == 0;
+    }
+    listener_name(lc, ln, sizeof(ln));
+    return strcmp(v->only, ln) == 0;
+}
+
 static int usage_error(const struct vc *v, const char *what, const char *name)
 {
     fprintf(stderr, "mtlb verify-client: %s%s%s\n", name ? name : "", name ? ": " : "", what);
@@ -92,13 +114,15 @@ static int choose_named(struct vc *v, const char *name)
     bool found = false;
 
     for (size_t l = 0; l < v->n_tls; l++) {
-        int d = mtlb_tls_match_domain(&v->tls[l], name);
+        int d = listener_wanted(v, l) ? mtlb_tls_match_domain(&v->tls[l], name) : -1;
         if (d < 0) {
             continue;
         }
         if (found && !mtlb_tls_same_client_auth(v->tls[v->listener].domains[v->domain].cfg,
                                                 v->tls[l].domains[d].cfg)) {
-            return usage_error(v, "served by several listeners that verify clients differently",
+            return usage_error(v,
+                               "served by several listeners that verify clients differently: "
+                               "choose one with --listener [HOST]:PORT",
                                name);
         }
         if (!found) {
@@ -108,7 +132,10 @@ static int choose_named(struct vc *v, const char *name)
         }
     }
     if (!found) {
-        return usage_error(v, "no domain has this name", name);
+        return usage_error(v,
+                           v->only != NULL ? "no domain has this name on that listener"
+                                           : "no domain has this name",
+                           name);
     }
     if (v->tls[v->listener].domains[v->domain].cfg->mode == MTLB_CLIENT_AUTH_OFF) {
         return usage_error(v,
@@ -125,7 +152,7 @@ static int choose_only(struct vc *v)
     size_t n = 0;
 
     for (size_t l = 0; l < v->n_tls; l++) {
-        for (size_t d = 0; d < v->tls[l].n_domains; d++) {
+        for (size_t d = 0; listener_wanted(v, l) && d < v->tls[l].n_domains; d++) {
             if (v->tls[l].domains[d].cfg->mode != MTLB_CLIENT_AUTH_OFF) {
                 v->listener = l;
                 v->domain = d;
@@ -139,7 +166,7 @@ static int choose_only(struct vc *v)
     if (n > 1) {
         return usage_error(v,
                            "several domains verify client certificates: choose one with "
-                           "--domain NAME",
+                           "--domain NAME (and --listener [HOST]:PORT)",
                            NULL);
     }
     return 0;
@@ -290,6 +317,13 @@ static int run(struct vc *v, const char *domain, const char *client)
     struct mtlb_tls_offline r = {.depth = -1};
     int rc = chain == NULL ? 1 : init_listeners(v);
 
+    bool any = v->only == NULL;
+    for (size_t l = 0; rc == 0 && l < v->n_tls; l++) {
+        any = any || listener_wanted(v, l);
+    }
+    if (rc == 0 && !any) {
+        rc = usage_error(v, "no listener is bound there", v->only);
+    }
     if (rc == 0) {
         rc = domain != NULL ? choose_named(v, domain) : choose_only(v);
     }
@@ -318,20 +352,24 @@ int mtlb_verify_cli_main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"domain", required_argument, NULL, 'd'},
+        {"listener", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL, *domain = NULL;
+    const char *path = NULL, *domain = NULL, *only = NULL;
     int opt;
 
     optind = 1;
-    while ((opt = getopt_long(argc - 1, argv + 1, "c:d:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc - 1, argv + 1, "c:d:l:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
             break;
         case 'd':
             domain = optarg;
+            break;
+        case 'l':
+            only = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -355,7 +393,7 @@ int mtlb_verify_cli_main(int argc, char **argv)
         fprintf(stderr, "mtlb verify-client: %s\n", err);
         return 1;
     }
-    struct vc v = {.cfg = cfg};
+    struct vc v = {.cfg = cfg, .only = only};
     int rc = run(&v, domain, argv[argc - 1]);
     mtlb_config_destroy(cfg);
     return rc;

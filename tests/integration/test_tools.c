@@ -298,6 +298,66 @@ Test(tools, verify_client_optional_mode_says_what_the_backend_sees)
     it_run_result_fini(&r);
 }
 
+/* Two listeners serving the same names, mandatory and optional (as scripts/demo does). */
+static void write_two_listeners(uint16_t p1, uint16_t p2)
+{
+    FILE *f = fopen(env.config, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 2; i++) {
+        fprintf(f,
+                "%s  - bind: \"127.0.0.1:%u\"\n    backend: app\n    domains:\n"
+                "      - names: [\"api.example.com\", \"localhost\"]\n"
+                "        certificate: \"%s\"\n        key: \"%s\"\n"
+                "        client_auth: {mode: %s, truststore: \"%s\"}\n",
+                i == 0 ? "listeners:\n" : "", i == 0 ? p1 : p2, it_pki("server/api.crt"),
+                it_pki("server/api.key"), i == 0 ? "mandatory" : "optional",
+                it_pki("trust/full.pem"));
+    }
+    fprintf(f, "backends:\n  - name: app\n    servers: [\"127.0.0.1:9\"]\n");
+    fclose(f);
+}
+
+Test(tools, verify_client_listener_choice)
+{
+    uint16_t p1 = it_free_port(), p2 = it_free_port();
+    char l1[32], l2[32];
+    snprintf(l1, sizeof(l1), ":%u", p1);
+    snprintf(l2, sizeof(l2), "127.0.0.1:%u", p2);
+    write_two_listeners(p1, p2);
+    const char *client = it_pki("client/expired-chain.pem");
+    struct it_run_result r = mtlb("verify-client", "-c", env.config, client, NULL);
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    cr_assert(strstr(r.err, "choose one with --domain NAME (and --listener [HOST]:PORT)") != NULL,
+              "%s", r.err);
+    it_run_result_fini(&r);
+    r = mtlb("verify-client", "-c", env.config, "--domain", "localhost", client, NULL);
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    cr_assert(strstr(r.err, "localhost: served by several listeners that verify clients "
+                            "differently: choose one with --listener [HOST]:PORT") != NULL,
+              "%s", r.err);
+    it_run_result_fini(&r);
+
+    r = mtlb("verify-client", "-c", env.config, "--listener", l1, client, NULL);
+    expect_failed(&r, "FAILED: expired certificate has expired");
+    cr_assert(strstr(r.out, "client_auth mandatory)\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "note:") == NULL, "%s", r.out);
+    it_run_result_fini(&r);
+    r = mtlb("verify-client", "-c", env.config, "-d", "localhost", "-l", l2, client, NULL);
+    expect_failed(&r, "FAILED: expired certificate has expired");
+    cr_assert(strstr(r.out, "client_auth optional)\n") != NULL, "%s", r.out);
+    cr_assert(strstr(r.out, "X-SSL-Client-Verify: FAILED") != NULL, "%s", r.out);
+    it_run_result_fini(&r);
+
+    r = mtlb("verify-client", "-c", env.config, "--listener", ":1", client, NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, ":1: no listener is bound there") != NULL, "%s", r.err);
+    it_run_result_fini(&r);
+    r = mtlb("verify-client", "-c", env.config, "-l", l1, "-d", "other.example.com", client, NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "no domain has this name on that listener") != NULL, "%s", r.err);
+    it_run_result_fini(&r);
+}
+
 static const char *bundle(const char *name, ...);
 
 /* A DER file is read too; a broken PEM block is a usage error, not a verdict. */
