@@ -31,17 +31,23 @@ static SSL *domain_ssl(const struct mtlb_tls_listener *tl, size_t di,
     return ssl;
 }
 
-/* As libssl's ssl_verify_cert_chain for a server: the store of the SSL's context, the SSL in
- * the store context's ex_data (the callbacks find the connection info there), the "ssl_client"
- * defaults overridden by the SSL's parameters (depth, purpose), the SSL's verify callback and
- * the context's chain callback (mtlb_tls_verify_chain). Returns X509_verify_cert's result. */
+/* As libssl's ssl_verify_cert_chain for a server: the store of the SSL's context, the
+ * authentication level of the SSL's security level (key sizes and signature digests of the
+ * chain), the SSL in the store context's ex_data (the callbacks find the connection info
+ * there), the "ssl_client" defaults overridden by the SSL's parameters (depth, purpose), the
+ * SSL's verify callback and the context's chain callback (mtlb_tls_verify_chain). Suite B
+ * flags are left out: mtlb's cipher lists never turn Suite B on. Returns X509_verify_cert's
+ * result. */
 static int run_chain_check(SSL *ssl, X509_STORE_CTX *sctx, STACK_OF(X509) * chain,
                            const struct mtlb_tls_domain *dom)
 {
     X509_STORE *store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
 
-    if (X509_STORE_CTX_init(sctx, store, sk_X509_value(chain, 0), chain) != 1 ||
-        X509_STORE_CTX_set_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx(), ssl) != 1 ||
+    if (X509_STORE_CTX_init(sctx, store, sk_X509_value(chain, 0), chain) != 1) {
+        return -1;
+    }
+    X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(sctx), SSL_get_security_level(ssl));
+    if (X509_STORE_CTX_set_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx(), ssl) != 1 ||
         X509_STORE_CTX_set_default(sctx, "ssl_client") != 1 ||
         X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(sctx), SSL_get0_param(ssl)) != 1) {
         return -1;

@@ -199,6 +199,47 @@ Test(tools, verify_client_directly_trusted_leaves)
     it_run_result_fini(&r);
 }
 
+/* A handshake verifies at OpenSSL's security level (default 1: a 512-bit RSA client key is
+ * refused, X.509 error 66), and so must the tool. The handshake side: openssl s_client at
+ * security level 0, a client that sends such a key. */
+Test(tools, verify_client_applies_the_security_level_as_the_handshake_does)
+{
+    struct it_config cfg = one_domain(NULL, NULL);
+    struct it_run_result r = verify(&cfg, NULL, "client/weak-chain.pem");
+    expect_failed(&r, "FAILED: other EE certificate key too weak");
+    it_run_result_fini(&r);
+
+    it_mtlb_start(&env, &cfg);
+    char connect[32], cert[512], key[512], inter[512];
+    snprintf(connect, sizeof(connect), "127.0.0.1:%u", env.port);
+    snprintf(cert, sizeof(cert), "%s", it_pki("client/weak.crt"));
+    snprintf(key, sizeof(key), "%s", it_pki("client/weak.key"));
+    snprintf(inter, sizeof(inter), "%s", it_pki("ca/inter.crt"));
+    char *argv[] = {"/usr/bin/openssl",
+                    "s_client",
+                    "-connect",
+                    connect,
+                    "-cert",
+                    cert,
+                    "-key",
+                    key,
+                    "-cert_chain",
+                    inter,
+                    "-cipher",
+                    "DEFAULT@SECLEVEL=0",
+                    "-tls1_2",
+                    NULL};
+    char *out = NULL, *err = NULL;
+    it_run(&env, argv, &out, &err, 10000);
+    const char *needles[] = {"event=client_verify_failed", "x509_error=66",
+                             "subject=\"/C=PL/O=mtlb Test/CN=weak-client\"", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, needles, 1, 3000), 1,
+                 "the handshake refused the same client; s_client:\n%s%s", out ? out : "",
+                 err ? err : "");
+    free(out);
+    free(err);
+}
+
 /* Two domains that trust different CAs: the answer depends on the domain asked about. */
 static struct it_config two_domains(const char *other_mode)
 {
