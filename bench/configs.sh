@@ -5,7 +5,8 @@
 # (RSA-2048, mandatory). All send X-SSL-Client-Verify/DN/Issuer/Serial, X-Forwarded-For,
 # X-Real-IP and X-Forwarded-Proto after dropping client copies, balance round robin over the
 # two backends with pooled keep-alive connections, and run one worker thread.
-# Expects: OUT PKI B1 B2 NOFILE IDLE_CONNS and P_OPT P_EC P_RSA (arrays keyed by LB name).
+# Expects: OUT PKI B1 B2 NOFILE IDLE_CONNS and P_OPT P_EC P_RSA (arrays keyed by LB name),
+# R_PORT (keyed a, b: the two mtlb replicas of the cross-replica resumption rows).
 
 # With the argument "-log" each writes a variant with its access log on (the wrk_log row,
 # conf/NAME-log.*): one line per request into $OUT/logs, with the fields mtlb writes where the
@@ -47,6 +48,34 @@ timeouts: {client_idle: 900s, client_header: 60s, handshake: 60s}
 limits: {max_connections: 30000}
 log: {level: warn, access_log: "$access"}
 EOF
+}
+
+# Replicas A and B for the cross-replica resumption rows: one mandatory ECDSA listener each,
+# the same domain, truststore and ticket key file, so each resumes the other's tickets.
+write_mtlb_replica_confs() {
+    head -c 80 /dev/urandom >"$OUT/conf/ticket.keys"
+    chmod 600 "$OUT/conf/ticket.keys"
+    local r
+    for r in a b; do
+        cat >"$OUT/conf/mtlb-replica-$r.yaml" <<EOF
+# Written by bench/run: replica $r (hs_replicas rows).
+listeners:
+  - bind: "127.0.0.1:${R_PORT[$r]}"
+    backend: app
+    tls: {ticket_keys: "$OUT/conf/ticket.keys"}
+    domains:
+      - names: ["localhost", "api.example.com"]
+        certificate: $PKI/server/api.crt
+        key: $PKI/server/api.key
+        client_auth: {mode: mandatory, truststore: $PKI/trust/full.pem, verify_depth: 10}
+backends:
+  - name: app
+    servers: ["127.0.0.1:$B1", "127.0.0.1:$B2"]
+threads: {acceptors: 1, workers: 1}
+timeouts: {client_idle: 900s, client_header: 60s, handshake: 60s}
+log: {level: warn, access_log: "off"}
+EOF
+    done
 }
 
 write_haproxy_conf() { # [-log]
@@ -206,6 +235,10 @@ EOF
 TLS13_SUITES=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
 
 write_configs() {
+    write_mtlb_conf
+    write_mtlb_replica_confs
+    write_haproxy_conf
+    write_nginx_conf
     local v
     for v in "" -log; do
         write_mtlb_conf $v

@@ -1,8 +1,10 @@
 /* hsload: TLS handshake load generator for bench/run. One thread, epoll, N concurrent
  * connections; each connects, handshakes (with a client certificate when given), sends one HTTP
  * request, reads the response and closes. Optionally resumes the session of the slot's previous
- * connection. The idle mode opens N connections and holds them for memory measurements.
- * Prints one key=value line; never verifies the server (the client's cost stays small). */
+ * connection, or always one of a file's sessions (written by --sess-out, possibly against
+ * another server: cross-replica resumption). The idle mode opens N connections and holds them for
+ * memory measurements. Prints one key=value line; never verifies the server (the client's cost
+ * stays small). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -65,7 +67,10 @@ struct load {
     size_t request_len;
     double measure_from;
     long idle_ready;
-    long inflight; /* connections between connect() and the end of their response */
+    long inflight;          /* connections between connect() and the end of their response */
+    SSL_SESSION **sessions; /* --sess-in */
+    int n_sessions;
+    long seeded; /* --sess-out: slots that have their session */
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -184,7 +189,9 @@ static int ssl_setup(struct load *l, struct conn *c)
     if (l->o.sni != NULL) {
         SSL_set_tlsext_host_name(c->ssl, l->o.sni);
     }
-    if (l->o.resume && c->session != NULL) {
+    if (l->n_sessions > 0) {
+        SSL_set_session(c->ssl, l->sessions[(size_t)(c - l->conns) % (size_t)l->n_sessions]);
+    } else if (l->o.resume && c->session != NULL) {
         SSL_set_session(c->ssl, c->session);
     }
     SSL_set_connect_state(c->ssl);
@@ -266,9 +273,10 @@ static void conn_finish(struct load *l, struct conn *c)
         l->st.resumed += SSL_session_reused(c->ssl) ? 1 : 0;
         record_latency(l, t - c->started);
     }
-    if (l->o.resume) {
+    if (l->o.resume || (l->o.sess_out != NULL && c->session == NULL)) {
         SSL_SESSION_free(c->session);
         c->session = SSL_get1_session(c->ssl);
+        l->seeded += l->o.sess_out != NULL && c->session != NULL;
     }
     conn_close(l, c, 1);
 }
@@ -415,6 +423,32 @@ static void run_handshakes(struct load *l)
     }
 }
 
+/* --sess-out: one completed connection per slot (a failed one is retried), then the file. */
+static int run_seed(struct load *l)
+{
+    size_t nslots = (size_t)l->o.conns;
+    double end = now_s() + l->o.timeout;
+
+    l->measure_from = now_s();
+    while (!stop_flag && l->seeded < l->o.conns && now_s() < end) {
+        for (size_t i = 0; i < nslots; i++) {
+            if (l->conns[i].state == ST_FREE && l->conns[i].session == NULL) {
+                conn_start(l, &l->conns[i]);
+            }
+        }
+        dispatch(l, 50);
+    }
+    SSL_SESSION **v = malloc(nslots * sizeof(*v));
+    for (size_t i = 0; v != NULL && i < nslots; i++) {
+        v[i] = l->conns[i].session;
+    }
+    int n = v != NULL ? hsload_write_sessions(l->o.sess_out, v, nslots) : -1;
+    free(v);
+    printf("mode=sess_out sessions=%d errors=%ld file=%s first_error=%s\n", n, l->st.errors,
+           l->o.sess_out, l->st.first_error[0] ? l->st.first_error : "none");
+    return n == l->o.conns ? 0 : 1;
+}
+
 /* Idle mode: opens --idle connections, --conns at a time, and holds them. */
 static void run_idle(struct load *l)
 {
@@ -483,9 +517,11 @@ static void report(struct load *l, double wall)
     } else {
         printf("mode=%s conns=%d duration=%.2f handshakes=%ld hs_per_s=%.1f resumed=%ld "
                "errors=%ld p50_ms=%.3f p99_ms=%.3f",
-               l->o.resume ? "resume" : "full", l->o.conns, l->o.duration, st->done,
-               (double)st->done / l->o.duration, st->resumed, st->errors, percentile_ms(st, 0.50),
-               percentile_ms(st, 0.99));
+               l->n_sessions > 0 ? "sess_in"
+               : l->o.resume     ? "resume"
+                                 : "full",
+               l->o.conns, l->o.duration, st->done, (double)st->done / l->o.duration, st->resumed,
+               st->errors, percentile_ms(st, 0.50), percentile_ms(st, 0.99));
     }
     printf(" client_cpu=%.2f proto=%s cipher=%s first_error=%s\n", wall > 0 ? cpu / wall : 0.0,
            st->proto[0] ? st->proto : "none", st->cipher[0] ? st->cipher : "none",
@@ -521,10 +557,18 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nslots; i++) {
         l.conns[i].fd = -1;
     }
+    if (l.o.sess_in != NULL &&
+        (l.n_sessions = hsload_read_sessions(l.o.sess_in, &l.sessions)) <= 0) {
+        fprintf(stderr, "hsload: no session in %s\n", l.o.sess_in);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     double start = now_s();
+    if (l.o.sess_out != NULL) {
+        return run_seed(&l);
+    }
     if (l.o.idle > 0) {
         run_idle(&l);
     } else {

@@ -22,6 +22,8 @@ struct opts {
     int resume;
     long idle;
     double hold;
+    const char *sess_out; /* write one session per slot to this PEM file, then exit */
+    const char *sess_in;  /* resume every connection with one of these (never replaced) */
 };
 
 /* Fills *o from argv. Returns 0, 1 for --help, -1 for a bad command line. */
@@ -35,6 +37,12 @@ int hsload_resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len
 /* The client context: TLS 1.2/1.3, no server verification, the client certificate chain and
  * key when o->cert is set. NULL (errors on stderr) when they do not load. */
 SSL_CTX *hsload_make_ctx(const struct opts *o);
+
+/* Reads every PEM session of path into *out (malloc'd array). Returns the count, -1 on error. */
+int hsload_read_sessions(const char *path, SSL_SESSION ***out);
+
+/* Writes the sessions (NULLs skipped) to path as PEM. Returns how many, -1 on error. */
+int hsload_write_sessions(const char *path, SSL_SESSION *const *s, size_t n);
 
 /* Raises the soft descriptor limit to the hard one; warns when it stays below need. */
 void hsload_raise_nofile(long need);

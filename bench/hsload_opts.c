@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "hsload.h"
 
@@ -15,8 +16,14 @@ void hsload_usage(FILE *f)
     fprintf(f, "usage: hsload --connect HOST:PORT [--sni NAME] [--cert CHAIN.pem --key KEY]\n"
                "              [--conns N] [--duration S] [--warmup S] [--resume] [--path P]\n"
                "              [--timeout S] [--idle N [--hold S]]\n"
+               "              [--sess-out FILE | --sess-in FILE]\n"
                "Each connection: handshake, GET P (default /size/64), response, close.\n"
                "--resume reuses the session of the slot's previous connection.\n"
+               "--sess-out FILE makes one connection per slot (--conns), writes their\n"
+               "sessions (TLS 1.3 tickets) to FILE and exits; --sess-in FILE resumes every\n"
+               "connection with one of FILE's sessions, never the server's new ticket, so a\n"
+               "file written against one server measures resumption of its tickets on another\n"
+               "(the same ticket key file on both).\n"
                "--idle N opens N keep-alive connections (--conns at a time), prints a\n"
                "\"ready\" line and holds them --hold seconds (default 60) or until SIGTERM.\n"
                "Output: one key=value line (handshakes/s, latency p50/p99 connect to\n"
@@ -63,12 +70,17 @@ int hsload_parse_opts(struct opts *o, int argc, char **argv)
             o->idle = atol(v);
         } else if (strcmp(a, "--hold") == 0) {
             o->hold = atof(v);
+        } else if (strcmp(a, "--sess-out") == 0) {
+            o->sess_out = v;
+        } else if (strcmp(a, "--sess-in") == 0) {
+            o->sess_in = v;
         } else {
             return -1;
         }
     }
     if (o->connect == NULL || o->conns <= 0 || o->duration <= 0 || o->idle < 0 ||
-        (o->cert == NULL) != (o->key == NULL)) {
+        (o->cert == NULL) != (o->key == NULL) || (o->sess_out != NULL && o->sess_in != NULL) ||
+        ((o->sess_out != NULL || o->sess_in != NULL) && (o->resume || o->idle > 0))) {
         return -1;
     }
     return 0;
@@ -118,6 +130,47 @@ SSL_CTX *hsload_make_ctx(const struct opts *o)
         return NULL;
     }
     return ctx;
+}
+
+int hsload_read_sessions(const char *path, SSL_SESSION ***out)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    SSL_SESSION **v = NULL;
+    int n = 0;
+    SSL_SESSION *s;
+
+    if (bio == NULL) {
+        return -1;
+    }
+    while ((s = PEM_read_bio_SSL_SESSION(bio, NULL, NULL, NULL)) != NULL) {
+        SSL_SESSION **nv = realloc(v, (size_t)(n + 1) * sizeof(*v));
+        if (nv == NULL) {
+            SSL_SESSION_free(s);
+            break;
+        }
+        v = nv;
+        v[n++] = s;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    *out = v;
+    return n;
+}
+
+int hsload_write_sessions(const char *path, SSL_SESSION *const *s, size_t n)
+{
+    BIO *bio = BIO_new_file(path, "w");
+    int written = 0;
+
+    if (bio == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != NULL && PEM_write_bio_SSL_SESSION(bio, s[i]) == 1) {
+            written++;
+        }
+    }
+    return BIO_free(bio) == 1 ? written : -1;
 }
 
 /* The idle mode needs one descriptor per connection: take the hard limit. */

@@ -65,6 +65,18 @@ ROWS = [
      True),
     ("wrk_log_cpu", "wrk_log", "cpu_us_per_req", "HTTP/1.1 64 B, access log on: LB CPU per "
      "request", "us", False),
+    ("hs_rep_full_rate", "hs_rep_full", "hs_per_s",
+     "mtlb replica B: full mTLS handshakes: /s", "hs/s", True),
+    ("hs_rep_full_cpu", "hs_rep_full", "cpu_ms_per_hs",
+     "mtlb replica B: full mTLS, B's CPU per connection", "ms", False),
+    ("hs_rep_same_rate", "hs_rep_same", "hs_per_s",
+     "mtlb replica B: resumed, B's own tickets: /s", "hs/s", True),
+    ("hs_rep_same_cpu", "hs_rep_same", "cpu_ms_per_hs",
+     "mtlb replica B: resumed, B's own tickets, B's CPU per connection", "ms", False),
+    ("hs_rep_cross_rate", "hs_rep_cross", "hs_per_s",
+     "mtlb replica B: resumed, replica A's tickets (same key file): /s", "hs/s", True),
+    ("hs_rep_cross_cpu", "hs_rep_cross", "cpu_ms_per_hs",
+     "mtlb replica B: resumed, replica A's tickets, B's CPU per connection", "ms", False),
     ("mem_idle_rss", "mem_idle", "kib_per_conn", "idle keep-alive mTLS connection: RSS growth",
      "KiB/conn", False),
     ("mem_idle_pss", "mem_idle", "pss_kib_per_conn", "idle keep-alive mTLS connection: PSS growth",
@@ -222,7 +234,7 @@ def notes_for(runs):
                          (f" (first: {r['first_error']})" if r.get("first_error") else ""))
         if r.get("rc"):
             notes.append(f"{tag}: load tool exit status {r['rc']}")
-        if r["test"] == "hs_resume" and r.get("requests"):
+        if r["test"] in ("hs_resume", "hs_rep_same", "hs_rep_cross") and r.get("requests"):
             share = r.get("resumed", 0) / r["requests"]
             if share < 0.9:
                 notes.append(f"{tag}: only {share:.0%} of the connections were resumed")
@@ -327,7 +339,9 @@ def markdown(rows, info, notes, tls):
         lines.append(f"| {r['label']} ({r['unit']}) | {r['better']} | {fmt(r['mtlb'])} | "
                      f"{fmt(r['haproxy'])} | {fmt(r['nginx'])} | {ratio} |")
     lines += ["", "Ratio: for higher-is-better rows mtlb / best peer; for lower-is-better rows "
-              "best peer / mtlb. Either way above 1 means mtlb is better."]
+              "best peer / mtlb. Either way above 1 means mtlb is better. The \"mtlb replica "
+              "B\" rows have no peer column: two mtlb processes with the same ticket key file, "
+              "tickets from one resumed on the other (bench/README.md)."]
     if notes:
         lines += ["", "Notes:"] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"

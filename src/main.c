@@ -10,22 +10,31 @@
 #include <openssl/opensslv.h>
 
 #include "mtlb/admin.h"
+#include "mtlb/cli.h"
 #include "mtlb/config.h"
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: mtlb -c FILE [-t]\n"
-                 "       mtlb health http://HOST:PORT/PATH\n"
-                 "  -c, --config FILE  configuration file (YAML)\n"
-                 "  -t, --test         load and validate the configuration and every certificate,\n"
-                 "                     key, truststore, CRL and ticket key file it names, then\n"
-                 "                     exit: 1 on an error; 0 also with warnings\n"
-                 "                     (\"mtlb: warning: ...\" lines)\n"
-                 "  -v, --version      print the version and exit\n"
-                 "  -h, --help         print this help and exit\n"
-                 "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1\n");
+    fprintf(
+        out,
+        "usage: mtlb -c FILE [-t]\n"
+        "       mtlb health http://HOST:PORT/PATH\n"
+        "       mtlb verify-client -c FILE [--domain NAME] [--listener [HOST]:PORT] CLIENT.pem\n"
+        "       mtlb truststore-lint FILE\n"
+        "  -c, --config FILE  configuration file (YAML)\n"
+        "  -t, --test         load and validate the configuration and every certificate,\n"
+        "                     key, truststore, CRL and ticket key file it names, then\n"
+        "                     exit: 1 on an error; 0 also with warnings\n"
+        "                     (\"mtlb: warning: ...\" lines)\n"
+        "  -v, --version      print the version and exit\n"
+        "  -h, --help         print this help and exit\n"
+        "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1\n"
+        "  verify-client      verify a client certificate as a domain's handshake does\n"
+        "                     (truststore, CRLs, depth, clientAuth): SUCCESS or FAILED\n"
+        "  truststore-lint    list a truststore's certificates and its problems\n"
+        "  (`mtlb verify-client -h`, `mtlb truststore-lint -h` for details)\n");
 }
 
 int main(int argc, char **argv)
@@ -43,6 +52,12 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "health") == 0) {
         return mtlb_health_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "verify-client") == 0) {
+        return mtlb_verify_cli_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "truststore-lint") == 0) {
+        return mtlb_lint_cli_main(argc, argv);
     }
     while ((opt = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
         switch (opt) {

@@ -148,6 +148,23 @@ const char *mtlb_verify_reason_token(enum mtlb_verify_reason r);
 /* The reason for an X.509 verification error (X509_V_ERR_*). Any thread. */
 enum mtlb_verify_reason mtlb_tls_verify_reason(long x509_err);
 
+/* The verdict of mtlb_tls_verify_offline. */
+struct mtlb_tls_offline {
+    long x509_error;                /* X509_V_OK when the domain accepts the chain */
+    enum mtlb_verify_reason reason; /* when it does not: the token the metrics would count */
+    int depth;                      /* depth of the certificate at fault in the built chain, -1 */
+    X509 *cert;                     /* that certificate (the caller X509_free's it), or NULL */
+};
+
+/* Verifies chain (the client's leaf first, then what it would send after it) as a client
+ * certificate of domain di of tl, now, exactly as a handshake on that domain does: the same
+ * SSL settings (truststore, CRLs, depth, purpose, the EKU rule), the same verify callbacks and
+ * chain rule (they log a refusal as a handshake's would, at warn). For an incomplete chain
+ * out->cert is the certificate whose issuer is missing. 0, -EINVAL (no such domain, an empty
+ * chain, or a domain with client_auth off) or -ENOMEM. Main thread; tl is only read. */
+int mtlb_tls_verify_offline(const struct mtlb_tls_listener *tl, size_t di, STACK_OF(X509) * chain,
+                            struct mtlb_tls_offline *out);
+
 /* Describes why a handshake failed (OpenSSL error queue and verify result) into buf for the
  * log line; clears the thread's error queue. */
 const char *mtlb_tls_error_string(SSL *ssl, char *buf, size_t cap);

@@ -73,7 +73,7 @@ bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtl
  * settings the SSL copied from the first context at SSL_new: copy mode, callback, depth and
  * the advertised CA names by hand. The X509_STORE (truststore, CRL and flags) follows the
  * new context by itself. */
-static int switch_domain(SSL *ssl, SSL_CTX *ctx)
+int mtlb_tls_switch_domain(SSL *ssl, SSL_CTX *ctx)
 {
     STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(ctx);
 
@@ -145,7 +145,7 @@ int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg)
     info->sni = strdup(host);
     size_t i = find_domain(info->listener, host);
     if (i != info->domain) {
-        if (switch_domain(ssl, info->listener->domains[i].ctx) != 0) {
+        if (mtlb_tls_switch_domain(ssl, info->listener->domains[i].ctx) != 0) {
             *alert = SSL_AD_INTERNAL_ERROR;
             return SSL_CLIENT_HELLO_ERROR;
         }

@@ -27,6 +27,15 @@ int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx);
  * SNI before OpenSSL considers resuming a session. */
 int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg);
 
+/* Moves ssl to another domain's context (sni.c): the context, then the verification settings
+ * SSL_set_SSL_CTX leaves behind (mode, callback, depth, client CA names). The caller records
+ * the domain's index in the connection info. 0 or -ENOMEM. */
+int mtlb_tls_switch_domain(SSL *ssl, SSL_CTX *ctx);
+
+/* What to do about X.509 error err on cert (NULL when there is no advice), shared by the
+ * handshake log and `mtlb verify-client`. Static text. */
+const char *mtlb_tls_verify_hint(long err, X509 *cert);
+
 /* Verification of a peer chain (SSL_CTX_set_cert_verify_callback, arg: the struct
  * mtlb_tls_domain): turns on X509_V_FLAG_PARTIAL_CHAIN for this handshake only when the leaf
  * is itself one of the domain's partial anchors, then runs X509_verify_cert. */

@@ -65,35 +65,46 @@ static void quote_dn(const X509_NAME *name, char *out, size_t cap)
     mtlb_log_quote(dn, out, cap);
 }
 
+const char *mtlb_tls_verify_hint(long err, X509 *cert)
+{
+    switch (err) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        return "add the certificate of the missing issuer to the truststore, or have the "
+               "client send its full chain";
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return "add this self-signed certificate to the truststore";
+    case X509_V_ERR_INVALID_PURPOSE:
+        if (cert != NULL && (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) == 0) {
+            return "certificate has no extended key usage; clientAuth required "
+                   "(client_auth.require_client_auth_eku)";
+        }
+        return "the certificate lacks the clientAuth extended key usage";
+    case X509_V_ERR_CERT_REVOKED:
+        return "the certificate is revoked by its issuer's CRL";
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+        return "the CRL file has no valid CRL from this CA; every CA below the trust anchor "
+               "needs one";
+    default:
+        return NULL;
+    }
+}
+
 /* The part of the log line that says what to do about err: a hint and, where it helps, the
  * missing issuer or the validity date. */
 static void explain(int err, X509 *cert, char *out, size_t cap)
 {
     char q[QUOTED_MAX];
     char when[64];
+    const char *hint = mtlb_tls_verify_hint(err, cert);
 
     out[0] = '\0';
     switch (err) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
         quote_dn(cert != NULL ? X509_get_issuer_name(cert) : NULL, q, sizeof(q));
-        snprintf(out, cap,
-                 " missing_issuer=%s hint=\"add the certificate of the missing issuer to the "
-                 "truststore, or have the client send its full chain\"",
-                 q);
-        break;
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        snprintf(out, cap, " hint=\"add this self-signed certificate to the truststore\"");
-        break;
-    case X509_V_ERR_INVALID_PURPOSE:
-        if (cert != NULL && (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) == 0) {
-            snprintf(out, cap,
-                     " hint=\"certificate has no extended key usage; clientAuth required "
-                     "(client_auth.require_client_auth_eku)\"");
-        } else {
-            snprintf(out, cap, " hint=\"the certificate lacks the clientAuth extended key usage\"");
-        }
+        snprintf(out, cap, " missing_issuer=%s hint=\"%s\"", q, hint);
         break;
     case X509_V_ERR_CERT_HAS_EXPIRED:
         mtlb_tls_format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when));
@@ -104,16 +115,16 @@ static void explain(int err, X509 *cert, char *out, size_t cap)
         snprintf(out, cap, " not_before=\"%s\"", when);
         break;
     case X509_V_ERR_CERT_REVOKED:
-        snprintf(out, cap, " revoked=yes hint=\"the certificate is revoked by its issuer's CRL\"");
+        snprintf(out, cap, " revoked=yes hint=\"%s\"", hint);
         break;
     case X509_V_ERR_UNABLE_TO_GET_CRL:
         quote_dn(cert != NULL ? X509_get_issuer_name(cert) : NULL, q, sizeof(q));
-        snprintf(out, cap,
-                 " crl_issuer=%s hint=\"the CRL file has no valid CRL from this CA; every CA "
-                 "below the trust anchor needs one\"",
-                 q);
+        snprintf(out, cap, " crl_issuer=%s hint=\"%s\"", q, hint);
         break;
     default:
+        if (hint != NULL) {
+            snprintf(out, cap, " hint=\"%s\"", hint);
+        }
         break;
     }
 }

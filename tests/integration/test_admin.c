@@ -1,18 +1,22 @@
 /* Integration: the admin listener. /metrics series move as traffic says they must (requests
  * by protocol and code, handshakes over TLS 1.2 and 1.3 and resumed, a refused client with a
- * missing intermediate counted as missing_issuer, backend responses and connect failures,
- * certificate expiry), /healthz, /readyz (200, then 503 at once on SIGTERM while the listener
- * keeps accepting for shutdown_delay, 503 when a pool has no server up), /config without key
- * material, 404/405/400, `mtlb health` exit codes, and `mtlb -t` refusing a non-loopback
- * admin bind. */
+ * missing intermediate counted as missing_issuer, every other failure reason from its cause
+ * with `mtlb verify-client` naming the same token, NONE and FAILED in optional mode, backend
+ * responses and connect failures, certificate and CRL expiry with exact values), /healthz,
+ * /readyz (200, then 503 at once on SIGTERM while the listener keeps accepting for
+ * shutdown_delay, 503 when a pool has no server up), /config without key material,
+ * 404/405/400, `mtlb health` exit codes, and `mtlb -t` refusing a non-loopback admin bind. */
 #include "h2_util.h"
 
 #include <criterion/criterion.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void setup(void)
@@ -113,6 +117,7 @@ static double scrape_one(const char *series)
 
 #define LST "listener=\"127.0.0.1:%u\""
 #define DOM "domain=\"api.example.com\""
+#define N_REASONS 9
 
 static char *series(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *series(const char *fmt, ...)
@@ -318,6 +323,188 @@ Test(admin, refused_client_with_missing_intermediate_counts_missing_issuer)
         metric(m, series("mtlb_client_verify_failures_total{" LST "," DOM ",reason=\"unknown_ca\"}",
                          env.port)),
         0);
+    free(m);
+}
+
+/* Three domains chosen by SNI, so that every reason has a cause: full truststore with CRLs,
+ * a CRL past its nextUpdate, and pinned leaves (a certificate they "issued" fails as other). */
+static const char *const reason_domains[] = {"api.example.com", "crl.example.com",
+                                             "pinned.example.com"};
+/* The tokens in the order of enum mtlb_verify_reason (the list). */
+static const char *const tokens[N_REASONS] = {"unknown_ca",    "missing_issuer", "expired",
+                                              "not_yet_valid", "revoked",        "crl_error",
+                                              "bad_purpose",   "no_certificate", "other"};
+
+static void reason_values(double out[3][N_REASONS])
+{
+    char *m = scrape();
+    for (int d = 0; d < 3; d++) {
+        for (int r = 0; r < N_REASONS; r++) {
+            out[d][r] = metric(m, series("mtlb_client_verify_failures_total{" LST
+                                         ",domain=\"%s\",reason=\"%s\"}",
+                                         env.port, reason_domains[d], tokens[r]));
+            cr_assert_geq(out[d][r], 0, "series for %s %s present:\n%s", reason_domains[d],
+                          tokens[r], m);
+        }
+    }
+    free(m);
+}
+
+/* `mtlb verify-client` on the running configuration names the same reason. */
+static void assert_tool_says(const char *domain, const char *cert, const char *token)
+{
+    char *out = NULL, *err = NULL;
+    char *argv[] = {getenv("MTLB_BIN"), "verify-client",      "-c", env.config, "--domain",
+                    (char *)domain,     (char *)it_pki(cert), NULL};
+    int rc = it_run(&env, argv, &out, &err, 10000);
+    char want[64];
+    snprintf(want, sizeof(want), "FAILED: %s ", token);
+    cr_assert(rc == 1 && out != NULL && strncmp(out, want, strlen(want)) == 0,
+              "verify-client %s on %s: want \"%s\", got %d:\n%s%s", cert, domain, want, rc,
+              out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+}
+
+Test(admin, each_failure_reason_is_counted_for_its_cause)
+{
+    static const struct {
+        int domain;
+        const char *cert, *key;
+        int reason; /* index in reason_values */
+    } cases[] = {
+        {0, "client/expired-chain.pem", "client/expired.key", 2},
+        {0, "client/future-chain.pem", "client/future.key", 3},
+        {0, "client/revoked-chain.pem", "client/revoked.key", 4},
+        {0, "client/untrusted-chain.pem", "client/untrusted.key", 0},
+        {0, "client/noclientauth-chain.pem", "client/noclientauth.key", 6},
+        {0, "client/noeku-chain.pem", "client/noeku.key", 6},
+        {0, "client/other.crt", "client/other.key", 1},
+        {1, "client/good-chain.pem", "client/good.key", 5},
+        {2, "client/byleaf.crt", "client/byleaf.key", 8},
+        {0, NULL, NULL, 7},
+    };
+    struct it_config cfg = {.n_domains = 3};
+    cfg.domains[0].crl = "ca/crl.pem";
+    cfg.domains[1] = (struct it_domain){.names = {"crl.example.com"}, .crl = "ca/crl-expired.pem"};
+    cfg.domains[2] =
+        (struct it_domain){.names = {"pinned.example.com"}, .truststore = "trust/leaf-only.pem"};
+    start_admin(&cfg);
+    double before[3][N_REASONS], after[3][N_REASONS];
+    reason_values(before);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int d = cases[i].domain, r = cases[i].reason;
+        struct it_tls_opts o = {
+            .cert = cases[i].cert, .key = cases[i].key, .sni = reason_domains[d]};
+        struct it_exchange x;
+        it_tls_exchange(env.port, &o, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &x);
+        cr_assert_neq(x.outcome, IT_OK, "%s refused", cases[i].cert ? cases[i].cert : "none");
+        it_exchange_fini(&x);
+        for (int k = 0; k < 50; k++) {
+            reason_values(after);
+            if (after[d][r] > before[d][r]) {
+                break;
+            }
+            usleep(20000);
+        }
+        for (int dd = 0; dd < 3; dd++) {
+            for (int rr = 0; rr < N_REASONS; rr++) {
+                double want = before[dd][rr] + (dd == d && rr == r ? 1 : 0);
+                cr_assert_eq(after[dd][rr], want, "case %zu (%s on %s): domain %d reason %d: %g", i,
+                             cases[i].cert ? cases[i].cert : "no certificate", reason_domains[d],
+                             dd, rr, after[dd][rr]);
+            }
+        }
+        memcpy(before, after, sizeof(before));
+        if (cases[i].cert != NULL) {
+            assert_tool_says(reason_domains[d], cases[i].cert, tokens[r]);
+        }
+    }
+}
+
+/* Optional mode: a client without a certificate is NONE, a refused one completes its handshake
+ * (result ok) and is FAILED with its reason. */
+Test(admin, optional_mode_counts_none_and_failed_with_reason)
+{
+    struct it_config cfg = {.n_domains = 1};
+    cfg.domains[0].mode = "optional";
+    start_admin(&cfg);
+    struct it_response r;
+    struct it_tls_opts bare = {.cert = NULL};
+    it_get(env.port, &bare, "/", &r);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    struct it_tls_opts expired = {.cert = "client/expired-chain.pem", .key = "client/expired.key"};
+    it_get(env.port, &expired, "/", &r);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    const char *none =
+        series("mtlb_client_verify_total{" LST "," DOM ",verify=\"NONE\"}", env.port);
+    cr_assert_eq(wait_metric(none, 1), 1);
+    const char *failed =
+        series("mtlb_client_verify_total{" LST "," DOM ",verify=\"FAILED\"}", env.port);
+    cr_assert_eq(wait_metric(failed, 1), 1);
+    char *m = scrape();
+    cr_assert_eq(
+        metric(m, series("mtlb_client_verify_failures_total{" LST "," DOM ",reason=\"expired\"}",
+                         env.port)),
+        1, "%s", m);
+    cr_assert_eq(
+        metric(m, series("mtlb_handshakes_total{" LST "," DOM ",result=\"ok\",resumed=\"false\"}",
+                         env.port)),
+        2, "both handshakes completed:\n%s", m);
+    cr_assert_eq(metric(m, series("mtlb_handshakes_total{" LST "," DOM
+                                  ",result=\"failed\",resumed=\"false\"}",
+                                  env.port)),
+                 0);
+    free(m);
+}
+
+/* The unix time of a certificate's notAfter, read here with OpenSSL. */
+static long long not_after_of(const char *rel)
+{
+    char *pem = it_read_file(it_pki(rel), NULL);
+    cr_assert_not_null(pem);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    cr_assert_not_null(x);
+    struct tm tm;
+    cr_assert_eq(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm), 1);
+    X509_free(x);
+    BIO_free(b);
+    free(pem);
+    return (long long)timegm(&tm);
+}
+
+Test(admin, certificate_expiry_series_cover_server_truststore_and_crls)
+{
+    struct it_config cfg = {.n_domains = 2};
+    cfg.domains[0].crl = "ca/crl.pem";
+    cfg.domains[1] = (struct it_domain){.names = {"crl.example.com"}, .crl = "ca/crl-expired.pem"};
+    start_admin(&cfg);
+    char *m = scrape();
+#define EXPIRY                                                                                     \
+    "mtlb_certificate_not_after_timestamp_seconds{domain=\"%s\",kind=\"%s\",subject=\"%s\"}"
+    cr_assert_eq(metric(m, series(EXPIRY, "api.example.com", "server",
+                                  "CN=api.example.com,O=mtlb Test,C=PL")),
+                 (double)not_after_of("server/api.crt"), "%s", m);
+    cr_assert_eq(metric(m, series(EXPIRY, "api.example.com", "truststore",
+                                  "CN=mtlb Test Root CA,O=mtlb Test,C=PL")),
+                 (double)not_after_of("ca/root.crt"));
+    cr_assert_eq(metric(m, series(EXPIRY, "api.example.com", "truststore",
+                                  "CN=mtlb Test Intermediate CA,O=mtlb Test,C=PL")),
+                 (double)not_after_of("ca/inter.crt"));
+    /* crl-expired.pem: the intermediate's CRL was due on 2020-02-01. */
+    cr_assert_eq(metric(m, series(EXPIRY, "crl.example.com", "crl_next_update",
+                                  "CN=mtlb Test Intermediate CA,O=mtlb Test,C=PL")),
+                 1580515200, "%s", m);
+    cr_assert_gt(metric(m, series(EXPIRY, "api.example.com", "crl_next_update",
+                                  "CN=mtlb Test Intermediate CA,O=mtlb Test,C=PL")),
+                 (double)time(NULL), "crl.pem's CRLs are current");
+    cr_assert_gt(metric(m, series(EXPIRY, "api.example.com", "crl_next_update",
+                                  "CN=mtlb Test Root CA,O=mtlb Test,C=PL")),
+                 (double)time(NULL));
+#undef EXPIRY
     free(m);
 }
 

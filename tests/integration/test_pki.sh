@@ -54,10 +54,10 @@ for f in ca/root.crt ca/root.key ca/inter.crt ca/inter.key ca/crl.pem ca/other-r
 done
 [ -e .complete ] || fail "missing .complete"
 for c in good rsa selfsigned untrusted expired revoked noclientauth other under-revoked noeku \
-    slash; do
+    slash future byleaf weak; do
     [ -s "client/$c.crt" ] && [ -s "client/$c.key" ] || fail "missing client/$c.crt/.key"
 done
-for c in good rsa untrusted expired revoked noclientauth under-revoked noeku slash; do
+for c in good rsa untrusted expired revoked noclientauth under-revoked noeku slash future weak; do
     [ "$(grep -c 'BEGIN CERTIFICATE' "client/$c-chain.pem")" = 2 ] || fail "client/$c-chain.pem"
 done
 for k in ca/*.key server/*.key client/*.key; do
@@ -86,6 +86,9 @@ check_cert client/other.crt "/C=PL/O=mtlb Other/CN=other-client" 1008
 check_cert ca/inter-revoked.crt "/C=PL/O=mtlb Test/CN=mtlb Test Revoked Intermediate CA" 03
 check_cert client/under-revoked.crt "/C=PL/O=mtlb Test/CN=under-revoked-client" 1009
 check_cert client/noeku.crt "/C=PL/O=mtlb Test/CN=noeku-client" 100A
+check_cert client/future.crt "/C=PL/O=mtlb Test/CN=future-client" 100C
+check_cert client/byleaf.crt "/C=PL/O=mtlb Test/CN=byleaf-client" 100D
+check_cert client/weak.crt "/C=PL/O=mtlb Test/CN=weak-client" 100E
 got=$(openssl x509 -in client/slash.crt -noout -subject -nameopt RFC2253)
 [ "$got" = "subject=CN=mallory/CN=admin,O=mtlb Test,C=PL" ] || fail "client/slash.crt subject: $got"
 openssl x509 -in client/noeku.crt -noout -text | grep -q "Extended Key Usage" &&
@@ -100,6 +103,14 @@ expect_ok "good" "${V[@]}" -purpose sslclient client/good.crt
 expect_ok "rsa client" "${V[@]}" -purpose sslclient client/rsa.crt
 expect_ok "good with CRLs" "${V[@]}" -crl_check_all -CRLfile ca/crl.pem client/good.crt
 expect_err "expired client" "certificate has expired" "${V[@]}" client/expired.crt
+expect_err "future client" "certificate is not yet valid" "${V[@]}" client/future.crt
+expect_ok "weak: fine without a security level" "${V[@]}" client/weak.crt
+expect_err "weak: below security level 1" "EE certificate key too weak" "${V[@]}" -auth_level 1 \
+    client/weak.crt
+expect_err "byleaf: issued by a leaf" "invalid CA certificate" openssl verify -partial_chain \
+    -CAfile client/good.crt client/byleaf.crt
+openssl x509 -in client/byleaf.crt -noout -issuer | grep -q "CN = good-client" || fail "byleaf issuer"
+openssl x509 -in client/good.crt -noout -text | grep -q "CA:FALSE" || fail "good is not CA:FALSE"
 expect_err "expired server" "certificate has expired" "${V[@]}" server/expired.crt
 expect_err "revoked" "certificate revoked" "${V[@]}" -crl_check_all -CRLfile ca/crl.pem \
     client/revoked.crt

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's shell examples as written, so the README cannot drift from what works.
 # Every ```sh block of README.md is read; each command (continuation lines joined) must be
-#   - a client command (curl, openssl, h2load, wrk): run from the directory of a live demo
+#   - a client command (curl, openssl, h2load, wrk) or an offline tool (mtlb verify-client,
+#     mtlb truststore-lint: this build's mtlb): run from the directory of a live demo
 #     (scripts/demo --detach with this build), with the demo's ports put in for 8443 and 8444;
 #     it must exit 0, or fail when the comment above it says "refused";
 #   - or one of the commands listed in COVERED below, each with the place that runs it.
@@ -100,9 +101,12 @@ while IFS=$'\037' read -r comment cmd; do
         expect=fail
     fi
     case "$cmd" in
-    curl\ * | openssl\ * | h2load\ * | wrk\ *)
+    curl\ * | openssl\ * | h2load\ * | wrk\ * | mtlb\ verify-client\ * | mtlb\ truststore-lint\ *)
         run=${cmd//:8443/:$mandatory}
         run=${run//:8444/:$optional}
+        if [[ "$run" == mtlb\ * ]]; then
+            run="$build/$run"
+        fi
         rc=0
         (cd "$tmp" && timeout 60 bash -c "$run" </dev/null >"$tmp/cmd.out" 2>&1) || rc=$?
         if { [ "$expect" = ok ] && [ "$rc" = 0 ]; } || { [ "$expect" = fail ] && [ "$rc" != 0 ]; }; then
