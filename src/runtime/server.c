@@ -15,6 +15,7 @@
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 #include "mtlb/tickets.h"
+#include "mtlb/watch.h"
 
 /* Seconds between two checks of certificate and CRL dates while running. */
 #define MTLB_AUDIT_INTERVAL_S 3600
@@ -475,7 +476,14 @@ int mtlb_server_run(struct mtlb_server *srv)
     /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
     handled_signals(&set);
     signal(SIGPIPE, SIG_IGN);
-    if (srv->admin != NULL) {
+    /* First, so that a directory that cannot be watched stops mtlb before any listener
+     * accepts; the watch holds back its reloads until the phase is ready. */
+    struct mtlb_watch *watch = NULL;
+    char werr[512] = "";
+    if ((rc = mtlb_watch_start(srv, cfg, &watch, werr, sizeof(werr))) != 0) {
+        mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=\"%s\"", werr);
+    }
+    if (rc == 0 && srv->admin != NULL) {
         rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */
     }
     for (; rc == 0 && started_workers < srv->n_workers; started_workers++) {
@@ -529,6 +537,7 @@ int mtlb_server_run(struct mtlb_server *srv)
         break;
     }
     atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
+    mtlb_watch_stop(watch);
     stop_all(srv);
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
