@@ -591,14 +591,3 @@ void mtlb_server_fini(struct mtlb_server *srv)
     free(srv->tls);
     free(srv->ktls);
 }
-
-/* TEMP stub until feat/reload has the real reload: logs and changes nothing. */
-int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *generation,
-                       char *err, size_t errlen)
-{
-    (void)srv;
-    (void)generation;
-    snprintf(err, errlen, "configuration reload is not implemented (stub)");
-    mtlb_log(MTLB_LOG_ERROR, "event=reload_failed trigger=%s error=\"%s\"", trigger, err);
-    return -ENOSYS;
-}
