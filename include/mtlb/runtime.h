@@ -485,6 +485,13 @@ void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a);
 int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen);
 int mtlb_server_run(struct mtlb_server *srv);
 void mtlb_server_fini(struct mtlb_server *srv);
+/* Any thread (main on SIGHUP, admin on POST /reload, the watch thread): loads and validates the
+ * configuration file again exactly as `mtlb -t` does, and on success publishes it as the new
+ * snapshot. Serialized by a mutex. Returns 0 and the new generation in *generation, or -errno
+ * with the problem (file, line, reason; or "restart needed: KEY changed") in err; on failure
+ * nothing changes. Logs event=reloaded / event=reload_failed itself. trigger: "signal", "admin", "watch". */
+int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *generation,
+                       char *err, size_t errlen);
 /* `mtlb -t`: loads every file the config names. Conditions mtlb would start with but that
  * refuse clients or will soon (mtlb_tls_listener_audit) are printed to stderr as
  * "mtlb: warning: ..." lines and counted in *warnings. 0 or -errno with err set. */

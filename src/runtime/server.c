@@ -582,3 +582,14 @@ void mtlb_server_fini(struct mtlb_server *srv)
     free(srv->tls);
     free(srv->ktls);
 }
+
+/* Not built yet: the signature is fixed so that callers (the file watch) can be written. */
+int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *generation,
+                       char *err, size_t errlen)
+{
+    (void)srv;
+    (void)trigger;
+    (void)generation;
+    snprintf(err, errlen, "configuration reload is not supported yet");
+    return -ENOSYS;
+}
