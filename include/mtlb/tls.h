@@ -66,6 +66,11 @@ struct mtlb_tls_listener {
 int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                            char *err, size_t errlen);
 void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl);
+/* Reload: when both dst (new) and src (running) use random ticket keys, dst drops its own and
+ * shares src's, so that tickets issued before the reload still open. With a key file dst
+ * keeps the keys it just read (rotation by rewriting the file). */
+void mtlb_tls_listener_keep_tickets(struct mtlb_tls_listener *dst,
+                                    const struct mtlb_tls_listener *src);
 
 /* Reports through fn, for every domain of tl, the conditions at `now` that depend on time: a
  * server certificate expired, not yet valid or expiring within 30 days; a CRL of a truststore

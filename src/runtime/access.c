@@ -82,8 +82,7 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    const struct mtlb_server *srv = c->w->srv;
-    const char *upstream = up ? srv->backend_addrs[up->pool][up->server].text : "";
+    const char *upstream = up ? mtlb_upstream_name(up) : "";
     uint64_t now = c->w->now_ms;
     int n = snprintf(
         line, sizeof(line),

@@ -40,6 +40,8 @@ void mtlb_client_free(struct mtlb_client *c)
     SSL_free(c->ssl);
     mtlb_identity_fini(&c->identity);
     free(c->block);
+    mtlb_pool_set_drop(c->ps); /* set only on the worker, which is the thread freeing it then */
+    mtlb_snapshot_put(c->snap);
     free(c);
 }
 
@@ -77,8 +79,6 @@ void mtlb_client_abort(struct mtlb_client *c)
 
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
 {
-    const struct mtlb_config *cfg = w->srv->cfg;
-
     c->w = w;
     c->next = w->clients.next;
     c->prev = &w->clients;
@@ -89,9 +89,6 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     w->ctr.transport[c->transport]++;
     mtlb_counter_add(&w->stats->conn_opened[c->listener * MTLB_TRANSPORT_COUNT + c->transport], 1);
     c->timer.kind = -1;
-    if (w->block_size == 0) {
-        w->block_size = mtlb_client_block_size(cfg);
-    }
     if (w->stopping) {
         mtlb_client_abort(c);
         return;
@@ -376,7 +373,7 @@ static int take_body(struct mtlb_client *c)
      * input); what it gave back is closed up, so rx stays "head | body to send | unread". */
     bool done = false;
     size_t out = 0;
-    const struct mtlb_header_policy *p = &c->w->srv->cfg->header_policy;
+    const struct mtlb_header_policy *p = &c->ps->snap->cfg->header_policy;
     ssize_t n =
         mtlb_h1_chunked_relay(&c->req_ck, c->rx.data + start, avail, &out, &done,
                               p->forward_trailers ? mtlb_rewrite_trailer_filter : NULL, (void *)p);
@@ -399,7 +396,7 @@ static int take_body(struct mtlb_client *c)
 int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
                           struct mtlb_authority_request *ar)
 {
-    const struct mtlb_tls_listener *tl = &c->w->srv->tls[c->listener];
+    const struct mtlb_tls_listener *tl = &c->snap->tls[c->listener]; /* the handshake's */
 
     if (mtlb_authority_from_request(req, ar) != 0) {
         return 400;
@@ -432,14 +429,17 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
     return (struct mtlb_rewrite_req){.identity = &c->identity,
                                      .client_ip = c->ip,
                                      .proto = "https",
-                                     .policy = &c->w->srv->cfg->header_policy,
+                                     .policy = &c->w->snap->cfg->header_policy,
                                      .target = ar};
 }
 
 static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
-    const struct mtlb_listener_cfg *lc = &w->srv->cfg->listeners[c->listener];
+    /* The request's backend pools are those of the worker's current snapshot, also on a
+     * connection accepted before a reload. */
+    mtlb_pool_set_take(w, &c->ps);
+    const struct mtlb_listener_cfg *lc = &c->ps->snap->cfg->listeners[c->listener];
     struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
 
@@ -488,7 +488,8 @@ static void start_request(struct mtlb_client *c)
 
 static void read_head(struct mtlb_client *c)
 {
-    const struct mtlb_limits_cfg *lim = &c->w->srv->cfg->limits;
+    /* The connection's own limits: its buffers were sized by them. */
+    const struct mtlb_limits_cfg *lim = &c->snap->cfg->limits;
     bool had_bytes = c->rx.len > 0;
 
     if (!mtlb_client_read_plain(c)) {
