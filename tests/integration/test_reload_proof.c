@@ -3,7 +3,7 @@
  * every fifth one POST /reload), each time with the other truststore and the other backend
  * server: no request fails, every status is 2xx, the load's connections outlive the reloads,
  * both backends served. Then 1000 SIGHUP reloads with connections opened, held across
- * reloads and closed in between: RSS after 1000 stays within 1 MiB of RSS after 100, and
+ * reloads and closed in between: RSS after 1000 stays within 2 MiB of RSS after 100, and
  * under ASan (fewer reloads) LeakSanitizer finds nothing at exit. */
 #include "harness.h"
 
@@ -327,12 +327,14 @@ static struct it_conn *hold(void)
     return c;
 }
 
-/* Each old snapshot must be freed once its last connection is gone: a leak of one snapshot
- * per reload is a truststore's X509_STORE, two SSL_CTXs and a config, tens of KiB, 900 times
- * over. 1 MiB over 900 reloads catches anything above ~1.1 KiB per reload while leaving room
- * for the allocator's own caches, which are warm after the first 100. ASan's quarantine keeps
- * freed memory on purpose, so there RSS says nothing: that build runs 300 reloads and counts on
- * LeakSanitizer, which reports at exit (it_mtlb_stop fails the test on a report). */
+/* Each old snapshot must be freed once its last connection is gone. Measured: 60 connections
+ * pinning 60 different snapshots of this configuration cost 14 KiB per snapshot more than 60
+ * on one, so leaking every snapshot would add about 12 MiB over reloads 100 to 1000. The
+ * bound, 2 MiB, catches a leak of one snapshot in six (or 2.3 KiB per reload) and leaves room
+ * for the allocator: RSS rises by 0.5-0.8 MiB up to about reload 400 (caches warming), then
+ * stays within 13.5-13.9 MiB through 3000 reloads. ASan's quarantine keeps freed memory on
+ * purpose, so there RSS says nothing: that build runs 300 reloads and counts on LeakSanitizer,
+ * which reports at exit (it_mtlb_stop fails the test on a report). */
 Test(reload_proof, thousand_reloads_leave_rss_flat)
 {
 #ifdef IT_ASAN
@@ -367,7 +369,7 @@ Test(reload_proof, thousand_reloads_leave_rss_flat)
     it_conn_close(held);
     cr_log_info("RSS after 100 reloads %ld KiB, after %u: %ld KiB", rss100, total, rss_end);
 #ifndef IT_ASAN
-    cr_assert_lt(rss_end - rss100, 1024, "RSS grew by %ld KiB from reload 100 to %u",
+    cr_assert_lt(rss_end - rss100, 2048, "RSS grew by %ld KiB from reload 100 to %u",
                  rss_end - rss100, total);
 #endif
     it_mtlb_stop(&env, 15000);
