@@ -411,7 +411,9 @@ int mtlb_server_run(struct mtlb_server *srv)
     struct mtlb_watch *watch = NULL;
     char werr[512] = "";
     if ((rc = mtlb_watch_start(srv, cfg, &watch, werr, sizeof(werr))) != 0) {
-        mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=\"%s\"", werr);
+        char q[600];
+        mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=%s",
+                 mtlb_log_quote(werr, q, sizeof(q)));
     }
     if (rc == 0 && srv->admin != NULL) {
         rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */

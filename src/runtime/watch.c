@@ -127,7 +127,9 @@ static void rearm(struct mtlb_watch *w)
     mtlb_config_destroy(cfg);
     struct mtlb_watchset *use = fresh ? &ws : &w->ws;
     if (arm(use, &fd, err, sizeof(err)) != 0) {
-        mtlb_log(MTLB_LOG_WARN, "event=watch_incomplete error=\"%s\"", err);
+        char q[1100];
+        mtlb_log(MTLB_LOG_WARN, "event=watch_incomplete error=%s",
+                 mtlb_log_quote(err, q, sizeof(q)));
     }
     if (fd == -1) {
         mtlb_watchset_fini(&ws);
@@ -152,7 +154,11 @@ static void note(struct mtlb_watch *w, const char *dir, const char *name)
     w->pending = true;
     w->changes++;
     w->deadline_ms = mtlb_now_ms() + w->debounce_ms;
-    mtlb_log(MTLB_LOG_DEBUG, "event=watch_event dir=%s name=%s", dir, name[0] ? name : "-");
+    if (mtlb_log_enabled(MTLB_LOG_DEBUG)) {
+        char q[PATH_MAX + 96], n[NAME_MAX * 2 + 8];
+        mtlb_log(MTLB_LOG_DEBUG, "event=watch_event dir=%s name=%s",
+                 mtlb_log_quote(dir, q, sizeof(q)), mtlb_log_quote(name, n, sizeof(n)));
+    }
 }
 
 static void on_event(struct mtlb_watch *w, const struct inotify_event *ev)
