@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DEBOUNCE_MS 300
@@ -92,6 +93,14 @@ static bool admitted_h2(void)
     return ok;
 }
 
+/* SIGTERM: the watch thread is joined and mtlb exits 0; under ASan, LeakSanitizer runs at that
+ * exit and it_mtlb_stop fails the test on its report. */
+static void stop_clean(void)
+{
+    int st = it_mtlb_stop(&env, 10000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mtlb exit status 0x%x", st);
+}
+
 /* Copies PKI file rel over path in place (truncate and write, as `cat > path` does). */
 static void write_in_place(const char *path, const char *rel)
 {
@@ -150,6 +159,7 @@ Test(reload_watch, truststore_edited_in_place_admits_after_the_debounce)
     sleep_ms(SETTLE_MS);
     cr_assert_eq(fires(), 1, "one edit, one trigger");
     cr_assert_eq(reloads(), 1);
+    stop_clean();
 }
 
 /* NAME -> ..data/NAME, ..data -> ..TIMESTAMP: what the kubelet makes of a mounted Secret. */
@@ -207,6 +217,7 @@ Test(reload_watch, kubernetes_data_swap_reloads_once_per_swap)
     sleep_ms(SETTLE_MS);
     cr_assert_eq(reloads(), 2, "two swaps, two reloads");
     cr_assert_eq(fires(), 2);
+    stop_clean();
 }
 
 Test(reload_watch, editor_temp_file_and_rename_reload_once)
@@ -236,6 +247,7 @@ Test(reload_watch, editor_temp_file_and_rename_reload_once)
     sleep_ms(SETTLE_MS);
     cr_assert_eq(fires(), 2, "vim's save: one more trigger");
     cr_assert_eq(reloads(), 2);
+    stop_clean();
 }
 
 Test(reload_watch, broken_files_fail_the_reload_and_change_nothing)
@@ -266,7 +278,7 @@ Test(reload_watch, broken_files_fail_the_reload_and_change_nothing)
     cr_assert_eq(it_write_config(&env, &cfg), 0);
     wait_reloads(2);
     cr_assert(admitted(&good), "the repaired file was reloaded");
-    it_mtlb_assert_alive(&env);
+    stop_clean();
 }
 
 Test(reload_watch, config_file_edit_moves_traffic_to_the_new_backend)
@@ -291,6 +303,7 @@ Test(reload_watch, config_file_edit_moves_traffic_to_the_new_backend)
         cr_assert_str_eq(name, "b2", "request %d goes to the new pool", i);
         it_response_fini(&r);
     }
+    stop_clean();
 }
 
 Test(reload_watch, unrelated_files_in_the_directory_do_not_reload)
@@ -315,6 +328,7 @@ Test(reload_watch, unrelated_files_in_the_directory_do_not_reload)
     wait_reloads(1);
     cr_assert(admitted(&good));
     cr_assert_eq(fires(), 1);
+    stop_clean();
 }
 
 Test(reload_watch, watch_off_changes_apply_only_at_sighup)
@@ -332,4 +346,20 @@ Test(reload_watch, watch_off_changes_apply_only_at_sighup)
     kill(env.mtlb, SIGHUP);
     wait_reloads(1);
     cr_assert(admitted(&good), "SIGHUP applies it");
+    stop_clean();
+}
+
+/* mtlb -t checks the reload block like any other (file:line:col and key). */
+Test(reload_watch, t_refuses_a_bad_reload_block)
+{
+    struct it_config cfg = {.n_servers = 1, .reload = "{watch: true, debounce: 500}"};
+    cfg.servers[0] = 1;
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
+    cr_assert_eq(r.rc, 1, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.err, "reload.debounce: at most 60s") != NULL, "%s", r.err);
+    it_run_result_fini(&r);
+    cfg.reload = "{watch: true, debounce: 2s}";
+    r = it_mtlb_check(&env, &cfg);
+    cr_assert_eq(r.rc, 0, "%s%s", r.out, r.err);
+    it_run_result_fini(&r);
 }
