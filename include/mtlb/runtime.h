@@ -27,6 +27,7 @@
 
 struct mtlb_server;
 struct mtlb_admin;
+struct mtlb_watch;
 struct mtlb_worker;
 struct mtlb_pool_set;
 
@@ -347,6 +348,7 @@ struct mtlb_server {
     struct mtlb_stats **acceptor_stats; /* [n_acceptors], each written by its acceptor */
     atomic_int phase;                   /* enum mtlb_phase, written by main, read by admin */
     struct mtlb_admin *admin;           /* NULL when admin.bind is not set */
+    struct mtlb_watch *watch;           /* NULL unless reload.watch (watch.h) */
 };
 
 enum mtlb_phase {

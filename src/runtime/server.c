@@ -252,6 +252,13 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
              srv->ktls_probe == 0 ? "yes" : "no", srv->ktls_why,
              srv->ktls_probe == 0 ? "tx,rx" : "none",
              srv->ktls_probe == 0 ? "tx,rx(key installed by mtlb)" : "none");
+    /* Armed before any file the configuration names is read: a change while they load is
+     * seen at the first turn of the watch thread. */
+    int rc = mtlb_watch_create(cfg, &srv->watch, err, errlen);
+    if (rc != 0) {
+        mtlb_config_destroy(cfg);
+        return rc;
+    }
     if (mtlb_stats_slots_init(&srv->slots, cfg) != 0) {
         mtlb_config_destroy(cfg);
         return -ENOMEM;
@@ -259,8 +266,8 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
     srv->layout = (struct mtlb_stats_layout){.n_listeners = cfg->n_listeners,
                                              .n_domains = srv->slots.cap_domains,
                                              .n_servers = srv->slots.cap_servers};
-    int rc = mtlb_snapshot_create(cfg, NULL, &srv->slots, srv->ktls_probe, srv->ktls_why,
-                                  &srv->snap, err, errlen);
+    rc = mtlb_snapshot_create(cfg, NULL, &srv->slots, srv->ktls_probe, srv->ktls_why, &srv->snap,
+                              err, errlen);
     if (rc != 0) {
         return rc;
     }
@@ -406,14 +413,9 @@ int mtlb_server_run(struct mtlb_server *srv)
     /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
     handled_signals(&set);
     signal(SIGPIPE, SIG_IGN);
-    /* First, so that a directory that cannot be watched stops mtlb before any listener
-     * accepts; the watch holds back its reloads until the phase is ready. */
-    struct mtlb_watch *watch = NULL;
-    char werr[512] = "";
-    if ((rc = mtlb_watch_start(srv, cfg, &watch, werr, sizeof(werr))) != 0) {
-        char q[600];
-        mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=%s",
-                 mtlb_log_quote(werr, q, sizeof(q)));
+    /* First: the watch holds back its reloads until the phase is ready. */
+    if ((rc = mtlb_watch_start(srv->watch, srv)) != 0) {
+        mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=\"%s\"", strerror(-rc));
     }
     if (rc == 0 && srv->admin != NULL) {
         rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */
@@ -477,7 +479,8 @@ int mtlb_server_run(struct mtlb_server *srv)
         break;
     }
     atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
-    mtlb_watch_stop(watch);
+    mtlb_watch_destroy(srv->watch);
+    srv->watch = NULL;
     stop_all(srv);
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
@@ -499,6 +502,8 @@ int mtlb_server_run(struct mtlb_server *srv)
 
 void mtlb_server_fini(struct mtlb_server *srv)
 {
+    mtlb_watch_destroy(srv->watch);
+    srv->watch = NULL;
     for (unsigned i = 0; srv->acceptors != NULL && i < srv->n_acceptors; i++) {
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
     }

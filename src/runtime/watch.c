@@ -251,18 +251,8 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-static void watch_free(struct mtlb_watch *w)
-{
-    if (w->fd != -1) {
-        close(w->fd);
-    }
-    mtlb_watchset_fini(&w->ws);
-    free(w->path);
-    free(w);
-}
-
-int mtlb_watch_start(struct mtlb_server *srv, const struct mtlb_config *cfg,
-                     struct mtlb_watch **out, char *err, size_t errlen)
+int mtlb_watch_create(const struct mtlb_config *cfg, struct mtlb_watch **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     if (!cfg->reload.watch) {
@@ -273,7 +263,6 @@ int mtlb_watch_start(struct mtlb_server *srv, const struct mtlb_config *cfg,
         snprintf(err, errlen, "reload.watch: out of memory");
         return -ENOMEM;
     }
-    w->srv = srv;
     w->fd = -1;
     w->debounce_ms = cfg->reload.debounce_ms;
     w->path = strdup(cfg->path);
@@ -283,22 +272,30 @@ int mtlb_watch_start(struct mtlb_server *srv, const struct mtlb_config *cfg,
     } else {
         rc = arm(&w->ws, &w->fd, err, errlen);
     }
-    if (rc == 0 && pthread_create(&w->thread, NULL, watch_main, w) != 0) {
-        snprintf(err, errlen, "reload.watch: cannot start the watch thread");
-        rc = -EAGAIN;
-    }
     if (rc != 0) {
-        watch_free(w);
+        mtlb_watch_destroy(w);
         return rc;
     }
-    w->started = true;
-    mtlb_log(MTLB_LOG_INFO, "event=watch_started dirs=%zu files=%zu debounce_ms=%u", w->ws.n_dirs,
-             mtlb_watchset_count(&w->ws), w->debounce_ms);
     *out = w;
     return 0;
 }
 
-void mtlb_watch_stop(struct mtlb_watch *w)
+int mtlb_watch_start(struct mtlb_watch *w, struct mtlb_server *srv)
+{
+    if (w == NULL) {
+        return 0;
+    }
+    w->srv = srv;
+    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        return -EAGAIN;
+    }
+    w->started = true;
+    mtlb_log(MTLB_LOG_INFO, "event=watch_started dirs=%zu files=%zu debounce_ms=%u", w->ws.n_dirs,
+             mtlb_watchset_count(&w->ws), w->debounce_ms);
+    return 0;
+}
+
+void mtlb_watch_destroy(struct mtlb_watch *w)
 {
     if (w == NULL) {
         return;
@@ -307,5 +304,10 @@ void mtlb_watch_stop(struct mtlb_watch *w)
     if (w->started) {
         pthread_join(w->thread, NULL);
     }
-    watch_free(w);
+    if (w->fd != -1) {
+        close(w->fd);
+    }
+    mtlb_watchset_fini(&w->ws);
+    free(w->path);
+    free(w);
 }
