@@ -438,3 +438,67 @@ Test(reload, post_reload_metrics_and_config_follow)
     cr_assert_eq(metric(s2req), 1, "counted under the new server's slot");
     cr_assert_eq(admin_req("GET", "/reload", NULL), 405);
 }
+
+/* A domain added by a reload with another truststore cannot be reached on a connection that
+ * was verified for the first domain before (421), while that domain itself still can. */
+Test(reload, domain_added_by_reload_is_misdirected_on_an_old_connection)
+{
+    admin_port = it_free_port();
+    uint16_t b = it_echo_start(&env, "b1");
+    struct it_config cfg = config("trust/full.pem", &b, 1);
+    it_mtlb_start(&env, &cfg);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    cfg.n_domains = 2;
+    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
+                                        .cert = "server/other.crt",
+                                        .key = "server/other.key",
+                                        .truststore = "trust/other.pem"};
+    reload_to(&cfg, 2);
+    const char *hosts[] = {"other.example.com", "localhost"};
+    const int want[] = {421, 200};
+    for (size_t i = 0; i < 2; i++) {
+        char req[160];
+        struct it_response r;
+        snprintf(req, sizeof(req), "GET /m HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[i]);
+        cr_assert_eq(it_conn_sends(c, req), 0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "%s: %s", hosts[i], c->err);
+        cr_assert_eq(r.status, want[i], "Host %s on the old connection", hosts[i]);
+        bool close = it_header_count(r.head, "Connection") > 0;
+        it_response_fini(&r);
+        if (close) {
+            it_conn_close(c);
+            c = it_tls_connect(env.port, &good, err, sizeof(err));
+            cr_assert_not_null(c, "%s", err);
+            it_conn_timeout(c, 5000);
+        }
+    }
+    it_conn_close(c);
+}
+
+/* The active checks follow the new server list: a server added by a reload is probed (it goes
+ * down when killed), the removed one no longer is. */
+Test(reload, health_checks_follow_the_new_pool)
+{
+    admin_port = it_free_port();
+    uint16_t b[2] = {it_echo_start(&env, "b1"), it_echo_start(&env, "b2")};
+    struct it_config cfg = config("trust/full.pem", b, 1);
+    cfg.backend_extra = "health: {path: /healthz, interval: 200ms, timeout: 100ms, fall: 1}";
+    it_mtlb_start(&env, &cfg);
+    cfg = config("trust/full.pem", b + 1, 1);
+    cfg.backend_extra = "health: {path: /healthz, interval: 200ms, timeout: 100ms, fall: 1}";
+    reload_to(&cfg, 2);
+    it_echo_kill(&env, 1);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "server=127.0.0.1:%u", b[1]);
+    const char *down[] = {"event=server_down", addr, "check=active", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, down, 1, 5000), 1, "the new server is checked");
+    it_echo_kill(&env, 0);
+    snprintf(addr, sizeof(addr), "server=127.0.0.1:%u", b[0]);
+    const char *gone[] = {"event=server_down", addr, NULL};
+    usleep(800 * 1000);
+    cr_assert_eq(it_count_lines(env.err_log, gone), 0, "the removed server is not checked");
+    cr_assert_eq(admin_req("GET", "/readyz", NULL), 503, "the pool has no server up");
+}
