@@ -309,14 +309,13 @@ Test(reload, keepalive_http2_connection_goes_to_the_new_backend)
 
 static void expect_unchanged(const char *file_hint, double failed)
 {
-    char n[64];
-    snprintf(n, sizeof(n), "%.0f", failed);
+    /* The line first: SIGHUP is handled asynchronously. */
+    const char *line[] = {"level=error", "event=reload_failed", file_hint, NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, line, 1, 5000), 1, "reload_failed naming %s",
+                 file_hint);
     cr_assert_eq(metric("mtlb_config_generation"), 1, "generation unchanged");
     cr_assert_eq(metric("mtlb_config_reloads_total{result=\"failed\"}"), failed);
     cr_assert_eq(metric("mtlb_config_reloads_total{result=\"ok\"}"), 0);
-    const char *line[] = {"level=error", "event=reload_failed", file_hint, NULL};
-    cr_assert_eq(it_wait_lines(env.err_log, line, 1, 3000), 1, "reload_failed naming %s",
-                 file_hint);
     expect_served(&good, "old configuration still serves");
     expect_refused(&other, "old truststore still refuses");
 }
