@@ -63,8 +63,8 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
     }
     const struct mtlb_domain_cfg *named = now->domains[d].cfg;
     /* The connection's own domain (same first name) keeps what it was verified with. */
-    bool own = mine->n_names > 0 && named->n_names > 0 &&
-               strcmp(mine->names[0], named->names[0]) == 0;
+    bool own =
+        mine->n_names > 0 && named->n_names > 0 && strcmp(mine->names[0], named->names[0]) == 0;
     return !own && !mtlb_tls_same_client_auth(mine, named);
 }
 

@@ -38,8 +38,8 @@ static uint16_t admin_port;
 static struct it_config config(const char *trust, const uint16_t *ports, size_t n)
 {
     struct it_config cfg = {.n_domains = 1, .n_servers = n, .admin_port = admin_port};
-    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
-                                        .truststore = trust};
+    cfg.domains[0] =
+        (struct it_domain){.names = {"api.example.com", "localhost"}, .truststore = trust};
     for (size_t i = 0; i < n; i++) {
         cfg.servers[i] = ports[i];
     }
@@ -187,8 +187,8 @@ Test(reload, truststore_change_admits_new_ca_and_refuses_removed_one_also_by_res
         struct it_exchange x;
         resume(cases[i].s, cases[i].v, cases[i].no_ticket, &x);
         cr_assert(!x.reused, "%s from before the reload was resumed", cases[i].what);
-        cr_assert(x.outcome != IT_OK, "%s: the removed CA's client was served (%d)",
-                  cases[i].what, x.resp.status);
+        cr_assert(x.outcome != IT_OK, "%s: the removed CA's client was served (%d)", cases[i].what,
+                  x.resp.status);
         it_exchange_fini(&x);
         SSL_SESSION_free(cases[i].s);
     }
@@ -411,8 +411,8 @@ Test(reload, post_reload_metrics_and_config_follow)
     cr_assert_eq(admin_req("POST", "/reload", &body), 200);
     cr_assert_str_eq(body, "{\"generation\":2}\n");
     free(body);
-    const char *line[] = {"level=info", "event=reloaded", "generation=2", "trigger=admin",
-                          "pools:~app", NULL};
+    const char *line[] = {"level=info",    "event=reloaded", "generation=2",
+                          "trigger=admin", "pools:~app",     NULL};
     cr_assert_eq(it_wait_lines(env.err_log, line, 1, 3000), 1);
     cr_assert_eq(metric("mtlb_config_generation"), 2);
     cr_assert_eq(metric("mtlb_config_reloads_total{result=\"ok\"}"), 1);

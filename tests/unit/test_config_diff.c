@@ -37,8 +37,8 @@ static struct mtlb_config *load(const char *bind2, const char *servers, const ch
              "    servers: %s\n"
              "%s",
              trust, bind2, servers, extra);
-    int rc = mtlb_config_parse(yaml, strlen(yaml), "mtlb.yaml", "/etc/mtlb", &cfg, err,
-                               sizeof(err));
+    int rc =
+        mtlb_config_parse(yaml, strlen(yaml), "mtlb.yaml", "/etc/mtlb", &cfg, err, sizeof(err));
     cr_assert_eq(rc, 0, "%s\n%s", err, yaml);
     return cfg;
 }
@@ -77,20 +77,19 @@ Test(config_diff, bind_change_needs_a_restart)
 
 Test(config_diff, threads_io_admin_and_access_log_need_a_restart)
 {
-    expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "threads: {workers: 3}\n",
-                        "ca.pem"),
+    expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "threads: {workers: 3}\n", "ca.pem"),
                    "threads changed (workers 0 -> 3");
-    expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "threads: {acceptors: 2}\n",
-                        "ca.pem"),
-                   "acceptors 1 -> 2");
+    expect_restart(
+        load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "threads: {acceptors: 2}\n", "ca.pem"),
+        "acceptors 1 -> 2");
     expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "io: epoll\n", "ca.pem"),
                    "io changed (auto -> epoll)");
     expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]",
                         "admin: {bind: \"127.0.0.1:9901\"}\n", "ca.pem"),
                    "admin.bind changed (off:0 -> 127.0.0.1:9901)");
-    expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "log: {access_log: stderr}\n",
-                        "ca.pem"),
-                   "log.access_log changed");
+    expect_restart(
+        load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "log: {access_log: stderr}\n", "ca.pem"),
+        "log.access_log changed");
 }
 
 Test(config_diff, listener_count_needs_a_restart)
@@ -108,9 +107,9 @@ Test(config_diff, listener_count_needs_a_restart)
 Test(config_diff, live_changes_are_summarized)
 {
     struct mtlb_config *a = base();
-    struct mtlb_config *b = load("127.0.0.1:9443", "[\"10.0.0.1:80\", \"10.0.0.2:80\"]",
-                                 "timeouts: {client_idle: 5s}\nlimits: {max_headers: 50}\n",
-                                 "new-ca.pem");
+    struct mtlb_config *b =
+        load("127.0.0.1:9443", "[\"10.0.0.1:80\", \"10.0.0.2:80\"]",
+             "timeouts: {client_idle: 5s}\nlimits: {max_headers: 50}\n", "new-ca.pem");
     char why[256] = "", sum[512];
     cr_assert_not(mtlb_config_diff_restart(a, b, why, sizeof(why)), "%s", why);
     mtlb_config_diff_summary(a, b, sum, sizeof(sum));
