@@ -501,3 +501,38 @@ Test(reload, health_checks_follow_the_new_pool)
     cr_assert_eq(it_count_lines(env.err_log, gone), 0, "the removed server is not checked");
     cr_assert_eq(admin_req("GET", "/readyz", NULL), 503, "the pool has no server up");
 }
+
+/* A shorter timeout applies to timers armed after the reload, even on a worker whose timer
+ * list still holds entries armed before it with later deadlines (the list stays sorted). */
+Test(reload, shorter_idle_timeout_applies_after_the_reload)
+{
+    admin_port = it_free_port();
+    uint16_t b = it_echo_start(&env, "b1");
+    struct it_config cfg = config("trust/full.pem", &b, 1);
+    cfg.timeouts = "{client_idle: 20s, drain: 2s}";
+    it_mtlb_start(&env, &cfg);
+    /* One idle connection on each of the two workers, their idle timers 20 s out. */
+    struct it_conn *old[2];
+    char err[256], v[64];
+    for (int i = 0; i < 2; i++) {
+        old[i] = it_tls_connect(env.port, &good, err, sizeof(err));
+        cr_assert_not_null(old[i], "%s", err);
+        it_conn_timeout(old[i], 5000);
+        backend_of(old[i], v, sizeof(v));
+    }
+    cfg.timeouts = "{client_idle: 1s, drain: 2s}";
+    reload_to(&cfg, 2);
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    backend_of(c, v, sizeof(v));
+    double t0 = it_now();
+    cr_assert(it_conn_wait_closed(c, 4000), "the new idle connection stayed open");
+    cr_assert(it_now() - t0 < 2.5, "closed after %.1f s, not after about 1 s", it_now() - t0);
+    it_conn_close(c);
+    for (int i = 0; i < 2; i++) {
+        backend_of(old[i], v, sizeof(v)); /* still open: armed with 20 s; now re-armed */
+        cr_assert(it_conn_wait_closed(old[i], 4000), "old connection %d: new timeout", i);
+        it_conn_close(old[i]);
+    }
+}
