@@ -17,9 +17,9 @@ bool mtlb_config_diff_restart(const struct mtlb_config *old, const struct mtlb_c
 /* Writes into buf a summary of the other changes, e.g.
  * "domains:+a.example,-b.example,~c.example pools:+new,-old,~orders files:/etc/ca.pem",
  * each part present only when something changed there ("" when none did: other keys, or only
- * the files' contents, which every reload reads again). Domains by their first name (+ added, - removed,
- * ~ files, mode or depth changed); pools by name (~ servers or checks changed); files: paths
- * named by `neu` and not by `old`. Truncated to buflen. Any thread. */
+ * the files' contents, which every reload reads again). Domains by their first name (+ added, -
+ * removed, ~ files, mode or depth changed); pools by name (~ servers or checks changed); files:
+ * paths named by `neu` and not by `old`. Truncated to buflen. Any thread. */
 void mtlb_config_diff_summary(const struct mtlb_config *old, const struct mtlb_config *neu,
                               char *buf, size_t buflen);
 

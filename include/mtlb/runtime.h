@@ -117,9 +117,9 @@ struct mtlb_h2x {
     struct mtlb_client *c;
     struct mtlb_h2_stream *s; /* NULL once the stream closed */
     struct mtlb_upstream *up;
-    struct mtlb_timer timer; /* MTLB_T_H2_STREAM while the stream waits on its client */
-    uint64_t skip_mask;      /* servers tried */
-    uint8_t up_error;        /* enum mtlb_up_error of this request */
+    struct mtlb_timer timer;  /* MTLB_T_H2_STREAM while the stream waits on its client */
+    uint64_t skip_mask;       /* servers tried */
+    uint8_t up_error;         /* enum mtlb_up_error of this request */
     struct mtlb_pool_set *ps; /* the worker's pool set when the stream began (a reference) */
     size_t pool;
     /* request towards the backend: head, then units of [chunk size][body][CRLF][last chunk] */
@@ -364,8 +364,8 @@ void mtlb_stats_exchange(struct mtlb_worker *w, size_t listener, int proto, int 
 void mtlb_stats_backend(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
                         size_t server, int status);
 /* Counts a failed or timed-out connect to (pool, server) of snap. */
-void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap,
-                               size_t pool, size_t server);
+void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                               size_t server);
 
 /* Resolves host:port (getaddrinfo, AI_NUMERICSERV | flags) into *out. 0 or -errno. */
 int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);
@@ -540,7 +540,8 @@ void mtlb_server_fini(struct mtlb_server *srv);
  * configuration file again exactly as `mtlb -t` does, and on success publishes it as the new
  * snapshot. Serialized by a mutex. Returns 0 and the new generation in *generation, or -errno
  * with the problem (file, line, reason; or "restart needed: KEY changed") in err; on failure
- * nothing changes. Logs event=reloaded / event=reload_failed itself. trigger: "signal", "admin", "watch". */
+ * nothing changes. Logs event=reloaded / event=reload_failed itself. trigger: "signal", "admin",
+ * "watch". */
 int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *generation,
                        char *err, size_t errlen);
 /* `mtlb -t`: loads every file the config names. Conditions mtlb would start with but that

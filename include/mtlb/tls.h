@@ -115,6 +115,14 @@ bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtl
  * verifies clients differently. IP literals and unknown names name no domain. Any thread. */
 bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host);
 
+/* The same rule across a reload: tl and domain are the connection's (the snapshot it was
+ * accepted under), now the listener in the current snapshot. True when host names a domain of
+ * `now`, other than the connection's own (by first name), that verifies clients differently
+ * from the connection's domain: a domain added or changed by a reload cannot be reached on a
+ * connection verified for another. False when now == tl. Any thread. */
+bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
+                                const struct mtlb_tls_listener *now, const char *host);
+
 /* Creates the SSL for a newly accepted connection on the listener's default domain and
  * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info);

@@ -208,8 +208,7 @@ static void route(struct mtlb_admin *a, struct admin_conn *c, const struct mtlb_
     }
     if (which == 5) {
         respond_text(c, 404,
-                     "not found: try /metrics, /healthz, /readyz, /config or POST /reload\n",
-                     head);
+                     "not found: try /metrics, /healthz, /readyz, /config or POST /reload\n", head);
     } else if (which == 4 && !method_is(m, "POST")) {
         c->allow = "Allow: POST\r\n";
         respond_text(c, 405, "method not allowed: POST\n", false);

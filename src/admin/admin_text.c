@@ -1,7 +1,7 @@
-/* Texts the admin listener serves, built with each snapshot (at start and on each reload): GET /config (the running configuration,
- * file paths only: mtlb never holds key material in the configuration, and this never opens a
- * file) and the certificate expiry series read from the built SSL_CTXs. The thread that loads
- * configurations. */
+/* Texts the admin listener serves, built with each snapshot (at start and on each reload): GET
+ * /config (the running configuration, file paths only: mtlb never holds key material in the
+ * configuration, and this never opens a file) and the certificate expiry series read from the built
+ * SSL_CTXs. The thread that loads configurations. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

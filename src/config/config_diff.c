@@ -205,8 +205,7 @@ static bool names_file(const struct mtlb_config *c, const char *path)
     return false;
 }
 
-static void file_item(struct out *o, bool *opened, const struct mtlb_config *old,
-                      const char *path)
+static void file_item(struct out *o, bool *opened, const struct mtlb_config *old, const char *path)
 {
     if (path != NULL && !names_file(old, path)) {
         item(o, opened, "files:", '+', path);

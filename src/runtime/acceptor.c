@@ -51,7 +51,7 @@ struct mtlb_acceptor {
     struct mtlb_client pending; /* sentinel: handshakes in deadline order */
     struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
     struct mtlb_snapshot *snap; /* current as of the last loop turn (a reference) */
-    struct mtlb_stats *stats; /* owned by the server; this thread is its only writer */
+    struct mtlb_stats *stats;   /* owned by the server; this thread is its only writer */
 };
 
 /* Every acceptor's epoll waits on every listening socket. EPOLLEXCLUSIVE: a new connection

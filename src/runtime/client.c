@@ -397,17 +397,20 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
                           struct mtlb_authority_request *ar)
 {
     const struct mtlb_tls_listener *tl = &c->snap->tls[c->listener]; /* the handshake's */
+    const struct mtlb_tls_listener *now = &c->w->snap->tls[c->listener];
 
     if (mtlb_authority_from_request(req, ar) != 0) {
         return 400;
     }
-    if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
+    if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
+        tl = now; /* for the line below: the domain the name has now */
+    } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
         return 0;
     }
     /* A refusal: one warn line (HTTP/1.1 and HTTP/2 both come here), rate-limited. */
     static struct mtlb_ratelimit rl;
     int other = mtlb_tls_match_domain(tl, ar->authority.host);
-    const struct mtlb_domain_cfg *sni = tl->domains[c->tls_info.domain].cfg;
+    const struct mtlb_domain_cfg *sni = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
     const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
     char port[16] = "";
     if (ar->authority.port >= 0) {

@@ -51,8 +51,8 @@ struct mtlb_healthd {
 };
 
 /* One line per transition: the thread that made it is the only one that logs it. */
-static void log_transition(const struct mtlb_snapshot *snap, size_t pool, size_t server,
-                           bool down, const char *source, const char *reason)
+static void log_transition(const struct mtlb_snapshot *snap, size_t pool, size_t server, bool down,
+                           const char *source, const char *reason)
 {
     static struct mtlb_ratelimit rl;
     char q[160];

@@ -103,8 +103,7 @@ int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *g
     atomic_store(&srv->last_reload_ok_s, (uint64_t)time(NULL));
     *generation = snap->generation;
     mtlb_log(MTLB_LOG_INFO, "event=reloaded generation=%llu trigger=%s changed=%s",
-             (unsigned long long)snap->generation, trigger,
-             mtlb_log_quote(changed, q, sizeof(q)));
+             (unsigned long long)snap->generation, trigger, mtlb_log_quote(changed, q, sizeof(q)));
     mtlb_snapshot_put(old);
     pthread_mutex_unlock(&srv->reload_lock);
     return 0;

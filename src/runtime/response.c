@@ -431,9 +431,9 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
             mtlb_client_on_upstream_data(c);
             return;
         }
-        mtlb_log_rl(
-            &rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_truncated upstream=%s error=%d",
-            (unsigned long long)c->id, mtlb_upstream_name(u), -err);
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                    "conn=%llu event=upstream_truncated upstream=%s error=%d",
+                    (unsigned long long)c->id, mtlb_upstream_name(u), -err);
         mtlb_client_abort(c);
         return;
     }

@@ -45,8 +45,8 @@ static int resolve_backends(struct mtlb_snapshot *s, char *err, size_t errlen)
             return -ENOMEM;
         }
         for (size_t k = 0; k < b->n_servers; k++) {
-            if (mtlb_resolve(b->servers[k].host, b->servers[k].port, 0,
-                             &s->backend_addrs[p][k]) != 0) {
+            if (mtlb_resolve(b->servers[k].host, b->servers[k].port, 0, &s->backend_addrs[p][k]) !=
+                0) {
                 snprintf(err, errlen, "%s: backend %s: cannot resolve server %s", cfg->path,
                          b->name, b->servers[k].host);
                 return -EINVAL;
@@ -76,8 +76,7 @@ static int init_tls(struct mtlb_snapshot *s, char *err, size_t errlen)
 /* Decides per listener whether kTLS may be used and configures its SSL_CTXs accordingly:
  * allowed -> keylog callback for the TLS 1.3 receive key; not allowed -> OpenSSL is told not
  * to try. `ktls: on` without a kernel TLS ULP is an error. */
-static int init_ktls(struct mtlb_snapshot *s, int probe, const char *why, char *err,
-                     size_t errlen)
+static int init_ktls(struct mtlb_snapshot *s, int probe, const char *why, char *err, size_t errlen)
 {
     const struct mtlb_config *cfg = s->cfg;
 
@@ -182,8 +181,8 @@ static int init_slots(struct mtlb_snapshot *s, struct mtlb_stats_slots *slots, c
             return -ENOMEM;
         }
         for (size_t k = 0; slots != NULL && k < b->n_servers; k++) {
-            long slot = mtlb_stats_slot_server(slots, b->name, b->servers[k].host,
-                                               b->servers[k].port);
+            long slot =
+                mtlb_stats_slot_server(slots, b->name, b->servers[k].host, b->servers[k].port);
             if (slot < 0) {
                 snprintf(err, errlen,
                          "restart needed: more backend servers than the %zu metrics slots "
@@ -204,9 +203,8 @@ static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
     int rc = init_tls(s, err, errlen);
     /* Random ticket keys outlive reloads: sessions of unchanged domains keep resuming (a key
      * file is read again instead: that is how its keys rotate). */
-    for (size_t l = 0; rc == 0 && prev != NULL && l < s->cfg->n_listeners &&
-                       l < prev->cfg->n_listeners;
-         l++) {
+    for (size_t l = 0;
+         rc == 0 && prev != NULL && l < s->cfg->n_listeners && l < prev->cfg->n_listeners; l++) {
         mtlb_tls_listener_keep_tickets(&s->tls[l], &prev->tls[l]);
     }
     if (rc == 0) {

@@ -166,8 +166,8 @@ void mtlb_stats_backend(struct mtlb_worker *w, const struct mtlb_snapshot *snap,
     mtlb_stats_code(&w->stats->be_requests[i * MTLB_STATS_CODES], status);
 }
 
-void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap,
-                               size_t pool, size_t server)
+void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                               size_t server)
 {
     mtlb_counter_add(&w->stats->be_connect_failures[snap->server_slot[pool][server]], 1);
 }

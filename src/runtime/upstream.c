@@ -182,7 +182,8 @@ static void sync_checks(struct mtlb_pool_set *ps, size_t pool)
         return;
     }
     for (size_t s = 0; s < b->n_servers; s++) {
-        mtlb_rr_sync(&ps->pools[pool].rr, s, atomic_load_explicit(&sh[s].down, memory_order_relaxed),
+        mtlb_rr_sync(&ps->pools[pool].rr, s,
+                     atomic_load_explicit(&sh[s].down, memory_order_relaxed),
                      atomic_load_explicit(&sh[s].gen, memory_order_relaxed));
     }
 }

@@ -38,8 +38,8 @@ static uint16_t admin_port;
 static struct it_config config(const char *trust, const uint16_t *ports, size_t n)
 {
     struct it_config cfg = {.n_domains = 1, .n_servers = n, .admin_port = admin_port};
-    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
-                                        .truststore = trust};
+    cfg.domains[0] =
+        (struct it_domain){.names = {"api.example.com", "localhost"}, .truststore = trust};
     for (size_t i = 0; i < n; i++) {
         cfg.servers[i] = ports[i];
     }
@@ -187,8 +187,8 @@ Test(reload, truststore_change_admits_new_ca_and_refuses_removed_one_also_by_res
         struct it_exchange x;
         resume(cases[i].s, cases[i].v, cases[i].no_ticket, &x);
         cr_assert(!x.reused, "%s from before the reload was resumed", cases[i].what);
-        cr_assert(x.outcome != IT_OK, "%s: the removed CA's client was served (%d)",
-                  cases[i].what, x.resp.status);
+        cr_assert(x.outcome != IT_OK, "%s: the removed CA's client was served (%d)", cases[i].what,
+                  x.resp.status);
         it_exchange_fini(&x);
         SSL_SESSION_free(cases[i].s);
     }
@@ -309,14 +309,13 @@ Test(reload, keepalive_http2_connection_goes_to_the_new_backend)
 
 static void expect_unchanged(const char *file_hint, double failed)
 {
-    char n[64];
-    snprintf(n, sizeof(n), "%.0f", failed);
+    /* The line first: SIGHUP is handled asynchronously. */
+    const char *line[] = {"level=error", "event=reload_failed", file_hint, NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, line, 1, 5000), 1, "reload_failed naming %s",
+                 file_hint);
     cr_assert_eq(metric("mtlb_config_generation"), 1, "generation unchanged");
     cr_assert_eq(metric("mtlb_config_reloads_total{result=\"failed\"}"), failed);
     cr_assert_eq(metric("mtlb_config_reloads_total{result=\"ok\"}"), 0);
-    const char *line[] = {"level=error", "event=reload_failed", file_hint, NULL};
-    cr_assert_eq(it_wait_lines(env.err_log, line, 1, 3000), 1, "reload_failed naming %s",
-                 file_hint);
     expect_served(&good, "old configuration still serves");
     expect_refused(&other, "old truststore still refuses");
 }
@@ -412,8 +411,8 @@ Test(reload, post_reload_metrics_and_config_follow)
     cr_assert_eq(admin_req("POST", "/reload", &body), 200);
     cr_assert_str_eq(body, "{\"generation\":2}\n");
     free(body);
-    const char *line[] = {"level=info", "event=reloaded", "generation=2", "trigger=admin",
-                          "pools:~app", NULL};
+    const char *line[] = {"level=info",    "event=reloaded", "generation=2",
+                          "trigger=admin", "pools:~app",     NULL};
     cr_assert_eq(it_wait_lines(env.err_log, line, 1, 3000), 1);
     cr_assert_eq(metric("mtlb_config_generation"), 2);
     cr_assert_eq(metric("mtlb_config_reloads_total{result=\"ok\"}"), 1);
@@ -437,4 +436,103 @@ Test(reload, post_reload_metrics_and_config_follow)
     }
     cr_assert_eq(metric(s2req), 1, "counted under the new server's slot");
     cr_assert_eq(admin_req("GET", "/reload", NULL), 405);
+}
+
+/* A domain added by a reload with another truststore cannot be reached on a connection that
+ * was verified for the first domain before (421), while that domain itself still can. */
+Test(reload, domain_added_by_reload_is_misdirected_on_an_old_connection)
+{
+    admin_port = it_free_port();
+    uint16_t b = it_echo_start(&env, "b1");
+    struct it_config cfg = config("trust/full.pem", &b, 1);
+    it_mtlb_start(&env, &cfg);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    cfg.n_domains = 2;
+    cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
+                                        .cert = "server/other.crt",
+                                        .key = "server/other.key",
+                                        .truststore = "trust/other.pem"};
+    reload_to(&cfg, 2);
+    const char *hosts[] = {"other.example.com", "localhost"};
+    const int want[] = {421, 200};
+    for (size_t i = 0; i < 2; i++) {
+        char req[160];
+        struct it_response r;
+        snprintf(req, sizeof(req), "GET /m HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[i]);
+        cr_assert_eq(it_conn_sends(c, req), 0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "%s: %s", hosts[i], c->err);
+        cr_assert_eq(r.status, want[i], "Host %s on the old connection", hosts[i]);
+        bool close = it_header_count(r.head, "Connection") > 0;
+        it_response_fini(&r);
+        if (close) {
+            it_conn_close(c);
+            c = it_tls_connect(env.port, &good, err, sizeof(err));
+            cr_assert_not_null(c, "%s", err);
+            it_conn_timeout(c, 5000);
+        }
+    }
+    it_conn_close(c);
+}
+
+/* The active checks follow the new server list: a server added by a reload is probed (it goes
+ * down when killed), the removed one no longer is. */
+Test(reload, health_checks_follow_the_new_pool)
+{
+    admin_port = it_free_port();
+    uint16_t b[2] = {it_echo_start(&env, "b1"), it_echo_start(&env, "b2")};
+    struct it_config cfg = config("trust/full.pem", b, 1);
+    cfg.backend_extra = "health: {path: /healthz, interval: 200ms, timeout: 100ms, fall: 1}";
+    it_mtlb_start(&env, &cfg);
+    cfg = config("trust/full.pem", b + 1, 1);
+    cfg.backend_extra = "health: {path: /healthz, interval: 200ms, timeout: 100ms, fall: 1}";
+    reload_to(&cfg, 2);
+    it_echo_kill(&env, 1);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "server=127.0.0.1:%u", b[1]);
+    const char *down[] = {"event=server_down", addr, "check=active", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, down, 1, 5000), 1, "the new server is checked");
+    it_echo_kill(&env, 0);
+    snprintf(addr, sizeof(addr), "server=127.0.0.1:%u", b[0]);
+    const char *gone[] = {"event=server_down", addr, NULL};
+    usleep(800 * 1000);
+    cr_assert_eq(it_count_lines(env.err_log, gone), 0, "the removed server is not checked");
+    cr_assert_eq(admin_req("GET", "/readyz", NULL), 503, "the pool has no server up");
+}
+
+/* A shorter timeout applies to timers armed after the reload, even on a worker whose timer
+ * list still holds entries armed before it with later deadlines (the list stays sorted). */
+Test(reload, shorter_idle_timeout_applies_after_the_reload)
+{
+    admin_port = it_free_port();
+    uint16_t b = it_echo_start(&env, "b1");
+    struct it_config cfg = config("trust/full.pem", &b, 1);
+    cfg.timeouts = "{client_idle: 20s, drain: 2s}";
+    it_mtlb_start(&env, &cfg);
+    /* One idle connection on each of the two workers, their idle timers 20 s out. */
+    struct it_conn *old[2];
+    char err[256], v[64];
+    for (int i = 0; i < 2; i++) {
+        old[i] = it_tls_connect(env.port, &good, err, sizeof(err));
+        cr_assert_not_null(old[i], "%s", err);
+        it_conn_timeout(old[i], 5000);
+        backend_of(old[i], v, sizeof(v));
+    }
+    cfg.timeouts = "{client_idle: 1s, drain: 2s}";
+    reload_to(&cfg, 2);
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    backend_of(c, v, sizeof(v));
+    double t0 = it_now();
+    cr_assert(it_conn_wait_closed(c, 4000), "the new idle connection stayed open");
+    cr_assert(it_now() - t0 < 2.5, "closed after %.1f s, not after about 1 s", it_now() - t0);
+    it_conn_close(c);
+    for (int i = 0; i < 2; i++) {
+        backend_of(old[i], v, sizeof(v)); /* still open: armed with 20 s; now re-armed */
+        cr_assert(it_conn_wait_closed(old[i], 4000), "old connection %d: new timeout", i);
+        it_conn_close(old[i]);
+    }
 }
