@@ -101,8 +101,7 @@ int main(int argc, char **argv)
         } else {
             printf("mtlb: configuration %s is valid\n", path);
         }
-        mtlb_config_destroy(cfg);
-        return rc != 0;
+        return rc != 0; /* mtlb_server_check took cfg */
     }
     int arc = mtlb_access_open(cfg->log.access_log);
     if (arc != 0) {
@@ -118,7 +117,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     struct mtlb_server srv;
-    int rc = mtlb_server_init(&srv, cfg, err, sizeof(err));
+    int rc = mtlb_server_init(&srv, cfg, err, sizeof(err)); /* takes cfg */
     if (rc != 0) {
         fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
     } else {
@@ -126,6 +125,5 @@ int main(int argc, char **argv)
     }
     mtlb_server_fini(&srv);
     mtlb_access_close();
-    mtlb_config_destroy(cfg);
     return rc != 0;
 }

@@ -1,5 +1,6 @@
 /* The admin listener: a thread of its own with a small epoll loop serving plain HTTP/1.1 on a
- * loopback address (admin.bind): GET /metrics, /healthz, /readyz, /config. It only reads what
+ * loopback address (admin.bind): GET /metrics, /healthz, /readyz, /config, and POST /reload
+ * (which runs the reload on the admin thread). It only reads what
  * other threads publish (per-thread counters and heartbeats in struct mtlb_stats, the server's
  * phase) and never blocks or wakes a worker. */
 #ifndef MTLB_ADMIN_H
@@ -7,17 +8,28 @@
 
 #include <stddef.h>
 
+#include "mtlb/config.h"
+#include "mtlb/prom.h"
+#include "mtlb/tls.h"
+
 struct mtlb_server;
 struct mtlb_admin;
 
-/* Main thread, at start-up after the TLS contexts are built: binds admin.bind and prepares
- * the texts that do not change while running (/config, certificate expiry). 0 and *out set,
- * or -errno with "FILE:LINE: admin.bind ...: problem" in err. */
+/* Main thread, at start-up after the first snapshot is built: binds admin.bind. 0 and *out
+ * set, or -errno with "FILE:LINE: admin.bind ...: problem" in err. */
 int mtlb_admin_create(struct mtlb_server *srv, struct mtlb_admin **out, char *err, size_t errlen);
 /* Main thread: starts the admin thread. 0 or -errno. */
 int mtlb_admin_start(struct mtlb_admin *a);
 /* Main thread: stops and joins the thread (if started), closes the socket, frees a. NULL ok. */
 void mtlb_admin_destroy(struct mtlb_admin *a);
+
+/* The texts a snapshot carries for the admin listener, built with it (the thread that loads
+ * configurations): GET /config, the running configuration as "key: value" lines (file paths,
+ * never key material); and mtlb_certificate_not_after_timestamp_seconds for every server
+ * certificate, truststore certificate and CRL of tls[cfg->n_listeners]. */
+void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf *b);
+void mtlb_admin_cert_metrics(const struct mtlb_config *cfg, const struct mtlb_tls_listener *tls,
+                             struct mtlb_prom_buf *b);
 
 /* `mtlb health URL`: GET an http:// URL with a short timeout; exit code 0 on a 200 answer,
  * 1 otherwise (with the reason on stderr), 2 on a usage error. */

@@ -128,6 +128,17 @@ struct mtlb_admin_cfg {
     unsigned bind_line; /* line of `bind:` (1-based), for start-up errors */
 };
 
+/* reload: how the configuration is reloaded besides SIGHUP and POST /reload. */
+#define MTLB_RELOAD_DEBOUNCE_MAX_MS 60000u
+struct mtlb_reload_cfg {
+    /* reload.watch (default false): reload when the configuration file or a file it names
+     * (certificate, key, truststore, CRL, ticket keys) changes, watched through its directory. */
+    bool watch;
+    /* reload.debounce (1 s, at most 60 s): the reload waits until the watched files have been
+     * quiet this long, so one change that touches several files reloads once. */
+    uint32_t debounce_ms;
+};
+
 struct mtlb_limits_cfg {
     uint32_t max_header_bytes; /* request head size limit -> 431 (16384) */
     uint32_t max_headers;      /* header count limit -> 431 (100) */
@@ -157,6 +168,7 @@ struct mtlb_config {
     struct mtlb_header_policy header_policy;
     enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
     struct mtlb_admin_cfg admin;
+    struct mtlb_reload_cfg reload;
     char *ticket_keys; /* top-level tls.ticket_keys (resolved path) or NULL */
 };
 

@@ -22,12 +22,15 @@
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
 #include "mtlb/retry.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
 struct mtlb_admin;
+struct mtlb_watch;
 struct mtlb_worker;
+struct mtlb_pool_set;
 
 /* ---- timers: one FIFO list per timeout class, all entries of a list share one duration, so
  * appending keeps each list sorted and expiry is O(1) per entry. ---- */
@@ -82,6 +85,9 @@ struct mtlb_upstream {
     struct mtlb_upstream *grave_next;            /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
     int fd;
+    /* The pool set (and so the snapshot) it was connected under, one reference: pool and
+     * server index into it for the connection's whole life. */
+    struct mtlb_pool_set *ps;
     size_t pool, server; /* backend pool and server index */
     int pending;         /* ops in flight on the ring */
     bool connecting, recv_pending, send_pending, reused, dead, closing;
@@ -113,9 +119,10 @@ struct mtlb_h2x {
     struct mtlb_client *c;
     struct mtlb_h2_stream *s; /* NULL once the stream closed */
     struct mtlb_upstream *up;
-    struct mtlb_timer timer; /* MTLB_T_H2_STREAM while the stream waits on its client */
-    uint64_t skip_mask;      /* servers tried */
-    uint8_t up_error;        /* enum mtlb_up_error of this request */
+    struct mtlb_timer timer;  /* MTLB_T_H2_STREAM while the stream waits on its client */
+    uint64_t skip_mask;       /* servers tried */
+    uint8_t up_error;         /* enum mtlb_up_error of this request */
+    struct mtlb_pool_set *ps; /* the worker's pool set when the stream began (a reference) */
     size_t pool;
     /* request towards the backend: head, then units of [chunk size][body][CRLF][last chunk] */
     char *head;
@@ -165,6 +172,9 @@ struct mtlb_client {
     int fd;
     uint64_t id;
     size_t listener;
+    /* The snapshot current at accept (a reference): its SSL_CTX and tls_info.listener stay
+     * this connection's TLS settings and buffer sizes until it closes. */
+    struct mtlb_snapshot *snap;
     SSL *ssl;
     struct mtlb_tls_conn_info tls_info;
     struct mtlb_identity identity;
@@ -204,6 +214,9 @@ struct mtlb_client {
     uint32_t req_fwd;   /* bytes of rx (after head_len) that belong to the body in flight */
     uint64_t skip_mask; /* servers tried for this request */
     uint8_t up_error;   /* enum mtlb_up_error of this request */
+    /* The worker's pool set when the current request began (a reference, kept until the next
+     * request begins or the connection closes): skip_mask and up index into it. */
+    struct mtlb_pool_set *ps;
     struct mtlb_upstream *up;
     char *up_head; /* rewritten request head, then the response head */
     uint32_t up_head_len, up_head_sent, up_head_cap;
@@ -232,6 +245,16 @@ struct mtlb_pool_rt {
     struct mtlb_upstream **idle; /* idle list head per server */
 };
 
+/* A worker's runtime for the pools of one snapshot: round-robin cursors, passive health, idle
+ * connections. The worker holds its current set; each exchange and each upstream connection
+ * holds the set it started with, so its pool and server indices keep their meaning after a
+ * reload. Freed (with its snapshot reference) when the last user lets go. Worker thread. */
+struct mtlb_pool_set {
+    struct mtlb_snapshot *snap; /* one reference */
+    struct mtlb_pool_rt *pools; /* [snap->cfg->n_backends] */
+    unsigned users;
+};
+
 struct mtlb_counters {
     uint64_t accepted, requests, responses_err, upstream_connects, upstream_reuses, upstream_fail,
         handshakes_failed;
@@ -249,7 +272,10 @@ struct mtlb_worker {
     struct __kernel_timespec tick_ts;
     struct mtlb_handoff_queue *queue;
     struct mtlb_timer_list timers[MTLB_T_COUNT];
-    struct mtlb_pool_rt *pools;
+    /* The snapshot this worker serves new requests with (a reference), re-taken once per loop
+     * turn when srv->generation moved, and its pool set. */
+    struct mtlb_snapshot *snap;
+    struct mtlb_pool_set *ps;
     struct mtlb_client clients; /* sentinel of the live-client list */
     size_t n_clients;
     size_t n_upstreams;
@@ -268,6 +294,7 @@ struct mtlb_worker {
     void *spare_blocks; /* singly linked through the first word */
     /* HTTP/2 response heads are built one at a time: shared scratch (h2_stream.c). */
     nghttp2_nv *h2_nva;
+    size_t h2_nva_cap; /* entries of h2_nva; grows when a reload raises max_headers */
     char *h2_scratch;
     unsigned n_spare;
     size_t block_size;
@@ -286,12 +313,11 @@ struct mtlb_addr {
     char text[64];
 };
 
-/* The whole process: built by the main thread, read-only for the others once started
- * (except the atomics). */
 /* One server's health as the active checks see it: written by the health-check thread,
  * read lock-free by the workers (relaxed loads; a late read only delays by one request).
  * Without backends[].health, `down` only remembers the last transition that was logged
- * (set by the worker that saw it), so that each one is logged once, not once per worker. */
+ * (set by the worker that saw it), so that each one is logged once, not once per worker.
+ * One per server of a snapshot (mtlb_snapshot.health). */
 struct mtlb_server_health {
     atomic_bool down;
     atomic_uint gen; /* bumped by each passing probe of an up server: workers drop backoff */
@@ -299,12 +325,20 @@ struct mtlb_server_health {
 
 struct mtlb_healthd; /* the health-check thread (health.c) */
 
+/* The whole process. What a reload can change lives in the current snapshot (snap); the rest
+ * (sockets, threads, stats blocks) is fixed at start. */
 struct mtlb_server {
-    struct mtlb_config *cfg;
-    struct mtlb_server_health **health; /* [pool][server] */
-    struct mtlb_healthd *healthd;       /* NULL when no pool has health checks */
-    struct mtlb_tls_listener *tls;      /* one per listener */
-    struct mtlb_addr **backend_addrs;   /* [pool][server] */
+    /* Current snapshot: snap_lock guards the pointer while a reference is taken
+     * (mtlb_snapshot_current); generation is its generation, polled by the threads. */
+    struct mtlb_snapshot *snap;
+    pthread_mutex_t snap_lock;
+    atomic_uint_fast64_t generation;
+    pthread_mutex_t reload_lock; /* one reload at a time (signal, admin, watch) */
+    atomic_uint_fast64_t reloads_ok, reloads_failed, last_reload_ok_s;
+    int ktls_probe; /* mtlb_ktls_probe at start, and its explanation */
+    char ktls_why[128];
+    size_t n_listeners;           /* fixed: a change needs a restart */
+    struct mtlb_healthd *healthd; /* NULL when no pool has health checks */
     struct mtlb_worker *workers;
     unsigned n_workers;
     int *listen_fds; /* one listening socket per listener, shared by all acceptors */
@@ -314,11 +348,12 @@ struct mtlb_server {
     atomic_uint_fast64_t next_conn_id;
     atomic_int live_conns;
     atomic_uint next_worker;
-    bool *ktls; /* per listener: kTLS allowed (config and kernel) */
+    struct mtlb_stats_slots slots;
     struct mtlb_stats_layout layout;
     struct mtlb_stats **acceptor_stats; /* [n_acceptors], each written by its acceptor */
     atomic_int phase;                   /* enum mtlb_phase, written by main, read by admin */
     struct mtlb_admin *admin;           /* NULL when admin.bind is not set */
+    struct mtlb_watch *watch;           /* NULL unless reload.watch (watch.h) */
 };
 
 enum mtlb_phase {
@@ -330,18 +365,32 @@ enum mtlb_phase {
 /* Counts one finished request (HTTP/1.1 or HTTP/2 stream) in the worker's stats. */
 void mtlb_stats_exchange(struct mtlb_worker *w, size_t listener, int proto, int status,
                          uint64_t started_us);
-/* Counts a response head received from server (pool, server). */
-void mtlb_stats_backend(struct mtlb_worker *w, size_t pool, size_t server, int status);
-/* Counts a failed or timed-out connect to (pool, server). */
-void mtlb_stats_connect_failed(struct mtlb_worker *w, size_t pool, size_t server);
+/* Counts a response head received from server (pool, server) of snap. */
+void mtlb_stats_backend(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                        size_t server, int status);
+/* Counts a failed or timed-out connect to (pool, server) of snap. */
+void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                               size_t server);
+
+/* Resolves host:port (getaddrinfo, AI_NUMERICSERV | flags) into *out. 0 or -errno. */
+int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);
 
 /* ---- buffers (worker.c) ---- */
 int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap);
 void mtlb_buf_fini(struct mtlb_buf *b);
 void mtlb_buf_compact(struct mtlb_buf *b);
-/* Exchange buffer blocks (worker.c): get returns NULL when out of memory. */
-void *mtlb_worker_block_get(struct mtlb_worker *w);
-void mtlb_worker_block_put(struct mtlb_worker *w, void *block);
+/* Exchange buffer blocks (worker.c) of `size` bytes (a connection's size comes from its own
+ * snapshot's limits; only the worker's current size is kept for reuse): get returns NULL when
+ * out of memory. */
+void *mtlb_worker_block_get(struct mtlb_worker *w, size_t size);
+void mtlb_worker_block_put(struct mtlb_worker *w, void *block, size_t size);
+
+/* ---- pool sets (worker.c) ---- */
+/* Takes a use of ps / gives one back (the last frees it). NULL is ignored by drop. */
+void mtlb_pool_set_hold(struct mtlb_pool_set *ps);
+void mtlb_pool_set_drop(struct mtlb_pool_set *ps);
+/* The worker's current pool set into *slot (held), dropping what *slot held before. */
+void mtlb_pool_set_take(struct mtlb_worker *w, struct mtlb_pool_set **slot);
 /* Client side (client.c): take before touching rx/tout/up_head/hdrs; 0 or -ENOMEM. */
 int mtlb_client_bufs_take(struct mtlb_client *c);
 /* Gives the block back when c is idle (nothing buffered, sent or read); else does nothing. */
@@ -440,6 +489,8 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
  * panic rule of mtlb_rr_next); c->up_error then says why (no_server_up, or the failure an
  * earlier attempt of this request met). */
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
+/* Closes the idle connections of ps (a worker leaving ps for a new snapshot). */
+void mtlb_upstream_close_idle(struct mtlb_pool_set *ps);
 /* The same for an HTTP/2 stream's exchange (x->up). */
 int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x);
 /* How far u's current exchange got, for mtlb_retry_allowed (a send in flight counts as
@@ -456,25 +507,24 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res);
 void mtlb_upstream_on_timeout(struct mtlb_upstream *u);
 void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
 void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
+/* "host:port" of u's server (in u's own snapshot). */
+const char *mtlb_upstream_name(const struct mtlb_upstream *u);
 /* The access log's word for e ("no_server_up", ...), or NULL for MTLB_UPE_NONE. */
 const char *mtlb_upstream_error_name(int e);
 
 /* ---- active health checks (health.c) ---- */
-/* Main thread, before the workers start: allocates srv->health (every server up). */
-int mtlb_health_init(struct mtlb_server *srv);
-/* Main thread: starts the health-check thread when some pool has backends[].health; it runs
- * until srv->stop is set. 0 or -errno. */
-int mtlb_health_start(struct mtlb_server *srv);
-/* Main thread, after srv->stop was set: joins the thread. Safe when none was started. */
-void mtlb_health_join(struct mtlb_server *srv);
-/* Frees srv->health and the thread's state. */
-void mtlb_health_fini(struct mtlb_server *srv);
+/* Main thread (or the reloading thread): starts a health-check thread for snap (taking a
+ * reference) when some pool of it has backends[].health; it runs until srv->stop is set or
+ * mtlb_health_stop. 0 or -errno. */
+int mtlb_health_start(struct mtlb_server *srv, struct mtlb_snapshot *snap);
+/* Stops (if running), joins and frees the health-check thread. Safe when none was started. */
+void mtlb_health_stop(struct mtlb_server *srv);
 /* Worker thread: passive health saw server go down (a connect failed or timed out and this
  * worker started a backoff) or come back (a connect succeeded). On a pool without active
  * checks the first worker to see a transition logs server_down/server_up, once for all
  * workers; on a pool with checks the checker alone decides and logs, so this does nothing. */
-void mtlb_health_passive(struct mtlb_worker *w, size_t pool, size_t server, bool down,
-                         const char *reason);
+void mtlb_health_passive(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                         size_t server, bool down, const char *reason);
 
 /* ---- worker and acceptor threads (worker.c, acceptor.c, server.c) ---- */
 int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index);
@@ -489,12 +539,26 @@ int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_ac
 int mtlb_acceptor_start(struct mtlb_acceptor *a);
 void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a);
 
+/* Takes ownership of cfg (also on failure). */
 int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen);
 int mtlb_server_run(struct mtlb_server *srv);
 void mtlb_server_fini(struct mtlb_server *srv);
+/* Any thread (main on SIGHUP, admin on POST /reload, the watch thread): loads and validates the
+ * configuration file again exactly as `mtlb -t` does, and on success publishes it as the new
+ * snapshot. Serialized by a mutex. Returns 0 and the new generation in *generation, or -errno
+ * with the problem (file, line, reason; or "restart needed: KEY changed") in err; on failure
+ * nothing changes. Logs event=reloaded / event=reload_failed itself. trigger: "signal", "admin",
+ * "watch". */
+int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *generation,
+                       char *err, size_t errlen);
 /* `mtlb -t`: loads every file the config names. Conditions mtlb would start with but that
  * refuse clients or will soon (mtlb_tls_listener_audit) are printed to stderr as
- * "mtlb: warning: ..." lines and counted in *warnings. 0 or -errno with err set. */
+ * "mtlb: warning: ..." lines and counted in *warnings. 0 or -errno with err set. Takes
+ * ownership of cfg. */
 int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen);
+/* The reload's validation (reload.c): `mtlb -t`'s checks of cfg (taking ownership of it),
+ * then the snapshot. 0 and *out, or -errno with err. */
+int mtlb_server_build(struct mtlb_server *srv, struct mtlb_config *cfg, bool for_test,
+                      struct mtlb_snapshot **out, char *err, size_t errlen);
 
 #endif

@@ -38,16 +38,43 @@ static inline uint64_t mtlb_counter_get(mtlb_counter *c)
 #define MTLB_STATS_CODES 500
 enum { MTLB_STATS_H1 = 0, MTLB_STATS_H2, MTLB_STATS_PROTOS };
 
-/* Where a listener's domains and a pool's servers sit in the flat arrays below. Built once
- * by the main thread before any thread starts, read-only afterwards. */
+/* Stable places for domains and servers in the flat arrays below. The per-thread blocks are
+ * allocated once at start and cannot grow under their writers, so each (listener, domain name)
+ * and (pool name, server address) gets a slot for the life of the process: a snapshot maps its
+ * domains and servers to slots (mtlb_snapshot: domain_slot, server_slot), a name that comes
+ * back after a reload gets its old slot (its counters continue), and a reload that would need
+ * more slots than the capacity fixed at start is refused. Appended by the thread that loads
+ * configurations only (serialized by the reload mutex); the admin thread reads n_* with
+ * acquire and the entries below it, which never change once published. */
+struct mtlb_stats_domain_slot {
+    size_t listener;
+    char name[256]; /* the domain's first name, "-" without one */
+};
+struct mtlb_stats_server_slot {
+    char pool[128];
+    char server[300]; /* "host:port", "[v6]:port" */
+};
+struct mtlb_stats_slots {
+    size_t cap_domains, cap_servers;
+    struct mtlb_stats_domain_slot *domains;
+    struct mtlb_stats_server_slot *servers;
+    atomic_size_t n_domains, n_servers;
+};
+
+/* Sizes of the per-thread arrays: listeners (fixed for the process) and slot capacities. */
 struct mtlb_stats_layout {
     size_t n_listeners;
-    size_t n_domains;    /* over all listeners */
-    size_t *domain_base; /* [listener]: index of its first domain */
-    size_t n_pools;
-    size_t n_servers;    /* over all pools */
-    size_t *server_base; /* [pool]: index of its first server */
+    size_t n_domains; /* slot capacity */
+    size_t n_servers; /* slot capacity */
 };
+
+/* Main thread, at start: capacity max(64, 4 x what cfg has) for each. 0 or -ENOMEM. */
+int mtlb_stats_slots_init(struct mtlb_stats_slots *s, const struct mtlb_config *cfg);
+void mtlb_stats_slots_fini(struct mtlb_stats_slots *s);
+/* The slot of a domain / a server, appended when new: the slot, or -ENOSPC when full. */
+long mtlb_stats_slot_domain(struct mtlb_stats_slots *s, size_t listener, const char *name);
+long mtlb_stats_slot_server(struct mtlb_stats_slots *s, const char *pool, const char *host,
+                            uint16_t port);
 
 /* A thread's heartbeat after it has exited: /healthz no longer expects it. */
 #define MTLB_STATS_EXITED UINT64_MAX
@@ -69,9 +96,7 @@ struct mtlb_stats {
     mtlb_counter *verify_fail; /* [domain][enum mtlb_verify_reason] */
 };
 
-/* Main thread. layout_init: 0 or -ENOMEM; stats_create: NULL on allocation failure. */
-int mtlb_stats_layout_init(struct mtlb_stats_layout *l, const struct mtlb_config *cfg);
-void mtlb_stats_layout_fini(struct mtlb_stats_layout *l);
+/* Main thread: NULL on allocation failure. */
 struct mtlb_stats *mtlb_stats_create(const struct mtlb_stats_layout *l);
 void mtlb_stats_destroy(struct mtlb_stats *s);
 

@@ -6,6 +6,7 @@
 #define MTLB_TICKETS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -33,6 +34,9 @@ struct mtlb_tickets {
     size_t n;
     bool from_file;
     time_t rotate_at; /* random keys: when keys[0] is replaced; 0 for a key file */
+    /* The listeners of the snapshots sharing these keys (random keys survive reloads);
+     * the last mtlb_tls_listener_fini frees them. */
+    atomic_uint refs;
 };
 
 /* Pure: splits a key file's bytes into keys (at most cap). 0 with *n set, or -EINVAL with the

@@ -66,6 +66,11 @@ struct mtlb_tls_listener {
 int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                            char *err, size_t errlen);
 void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl);
+/* Reload: when both dst (new) and src (running) use random ticket keys, dst drops its own and
+ * shares src's, so that tickets issued before the reload still open. With a key file dst
+ * keeps the keys it just read (rotation by rewriting the file). */
+void mtlb_tls_listener_keep_tickets(struct mtlb_tls_listener *dst,
+                                    const struct mtlb_tls_listener *src);
 
 /* Reports through fn, for every domain of tl, the conditions at `now` that depend on time: a
  * server certificate expired, not yet valid or expiring within 30 days; a CRL of a truststore
@@ -118,6 +123,14 @@ bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtl
  * "" for none) names a domain of tl other than `domain` (the one the handshake chose) that
  * verifies clients differently. IP literals and unknown names name no domain. Any thread. */
 bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host);
+
+/* The same rule across a reload: tl and domain are the connection's (the snapshot it was
+ * accepted under), now the listener in the current snapshot. True when host names a domain of
+ * `now`, other than the connection's own (by first name), that verifies clients differently
+ * from the connection's domain: a domain added or changed by a reload cannot be reached on a
+ * connection verified for another. False when now == tl. Any thread. */
+bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
+                                const struct mtlb_tls_listener *now, const char *host);
 
 /* Creates the SSL for a newly accepted connection on the listener's default domain and
  * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */

@@ -27,6 +27,7 @@ struct admin_conn {
     size_t in_len;
     char in[ADMIN_HEAD_MAX];
     struct mtlb_prom_buf out; /* response being written */
+    const char *allow;        /* the Allow header of a 405 */
     size_t out_off;
 };
 
@@ -36,8 +37,6 @@ struct mtlb_admin {
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    struct mtlb_prom_buf config_text; /* GET /config, built once */
-    struct mtlb_prom_buf certs;       /* certificate expiry series, built once */
     struct admin_conn conns[ADMIN_MAX_CONNS];
 };
 
@@ -85,12 +84,7 @@ int mtlb_admin_create(struct mtlb_server *srv, struct mtlb_admin **out, char *er
     for (size_t i = 0; i < ADMIN_MAX_CONNS; i++) {
         a->conns[i].fd = -1;
     }
-    mtlb_admin_config_text(srv->cfg, &a->config_text);
-    mtlb_admin_cert_metrics(srv, &a->certs);
-    if (a->config_text.failed || a->certs.failed) {
-        return -ENOMEM;
-    }
-    a->fd = admin_listen(srv->cfg, err, errlen);
+    a->fd = admin_listen(srv->snap->cfg, err, errlen);
     if (a->fd < 0) {
         return a->fd;
     }
@@ -120,6 +114,7 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const c
                    {400, "Bad Request"},
                    {404, "Not Found"},
                    {405, "Method Not Allowed"},
+                   {422, "Unprocessable Content"},
                    {431, "Request Header Fields Too Large"},
                    {503, "Service Unavailable"},
                    {500, "Internal Server Error"}};
@@ -134,7 +129,7 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const c
     mtlb_prom_printf(&c->out,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, reason, ctype, len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+                     status, reason, ctype, len, status == 405 ? c->allow : "");
     if (!head && len > 0) {
         mtlb_prom_printf(&c->out, "%.*s", (int)len, body);
     }
@@ -153,25 +148,37 @@ static bool target_is(struct mtlb_slice t, const char *path)
     return t.len >= n && memcmp(t.p, path, n) == 0 && (t.len == n || t.p[n] == '?');
 }
 
-static void route(struct mtlb_admin *a, struct admin_conn *c, const struct mtlb_h1_message *m)
+static bool method_is(const struct mtlb_h1_message *m, const char *name)
 {
-    static const char *const paths[] = {"/metrics", "/healthz", "/readyz", "/config"};
-    bool head = m->method.len == 4 && memcmp(m->method.p, "HEAD", 4) == 0;
-    bool get = m->method.len == 3 && memcmp(m->method.p, "GET", 3) == 0;
-    size_t which = 0;
+    return m->method.len == strlen(name) && memcmp(m->method.p, name, m->method.len) == 0;
+}
+
+/* POST /reload: as SIGHUP. The admin thread waits for the reload (it never blocks a worker);
+ * 200 {"generation":N} or 422 with the reason. */
+static void reload(struct mtlb_admin *a, struct admin_conn *c)
+{
+    char err[1024], body[1100];
+    uint64_t gen = 0;
+
+    if (mtlb_server_reload(a->srv, "admin", &gen, err, sizeof(err)) == 0) {
+        snprintf(body, sizeof(body), "{\"generation\":%llu}\n", (unsigned long long)gen);
+        respond(c, 200, "application/json", body, strlen(body), false);
+    } else {
+        snprintf(body, sizeof(body), "%s\n", err);
+        respond_text(c, 422, body, false);
+    }
+}
+
+/* The GET and HEAD endpoints, all read from the current snapshot and the threads' stats. */
+static void get(struct mtlb_admin *a, struct admin_conn *c, size_t which, bool head)
+{
+    struct mtlb_snapshot *snap = mtlb_snapshot_current(a->srv);
     char why[256], body[300];
 
-    while (which < 4 && !target_is(m->target, paths[which])) {
-        which++;
-    }
-    if (which == 4) {
-        respond_text(c, 404, "not found: try /metrics, /healthz, /readyz or /config\n", head);
-    } else if (!get && !head) {
-        respond_text(c, 405, "method not allowed: GET or HEAD\n", false);
-    } else if (which == 0) {
+    if (which == 0) {
         struct mtlb_prom_buf b;
         mtlb_prom_init(&b);
-        mtlb_admin_metrics(a->srv, a->certs.p ? a->certs.p : "", &b);
+        mtlb_admin_metrics(a->srv, snap, &b);
         if (b.failed) {
             respond_text(c, 500, "out of memory\n", head);
         } else {
@@ -179,12 +186,39 @@ static void route(struct mtlb_admin *a, struct admin_conn *c, const struct mtlb_
         }
         mtlb_prom_fini(&b);
     } else if (which == 3) {
-        respond(c, 200, "text/plain; charset=utf-8", a->config_text.p, a->config_text.len, head);
+        respond(c, 200, "text/plain; charset=utf-8", snap->config_text.p, snap->config_text.len,
+                head);
     } else {
         bool ok = which == 1 ? mtlb_admin_healthy(a->srv, why, sizeof(why))
-                             : mtlb_admin_ready(a->srv, why, sizeof(why));
+                             : mtlb_admin_ready(a->srv, snap, why, sizeof(why));
         snprintf(body, sizeof(body), "%s\n", ok ? "ok" : why);
         respond_text(c, ok ? 200 : 503, body, head);
+    }
+    mtlb_snapshot_put(snap);
+}
+
+static void route(struct mtlb_admin *a, struct admin_conn *c, const struct mtlb_h1_message *m)
+{
+    static const char *const paths[] = {"/metrics", "/healthz", "/readyz", "/config", "/reload"};
+    bool head = method_is(m, "HEAD");
+    size_t which = 0;
+
+    while (which < 5 && !target_is(m->target, paths[which])) {
+        which++;
+    }
+    if (which == 5) {
+        respond_text(c, 404,
+                     "not found: try /metrics, /healthz, /readyz, /config or POST /reload\n", head);
+    } else if (which == 4 && !method_is(m, "POST")) {
+        c->allow = "Allow: POST\r\n";
+        respond_text(c, 405, "method not allowed: POST\n", false);
+    } else if (which == 4) {
+        reload(a, c);
+    } else if (!method_is(m, "GET") && !head) {
+        c->allow = "Allow: GET, HEAD\r\n";
+        respond_text(c, 405, "method not allowed: GET or HEAD\n", false);
+    } else {
+        get(a, c, which, head);
     }
 }
 
@@ -304,8 +338,8 @@ int mtlb_admin_start(struct mtlb_admin *a)
     int rc = pthread_create(&a->thread, NULL, admin_main, a);
     a->started = rc == 0;
     if (rc == 0) {
-        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s:%u", a->srv->cfg->admin.bind_host,
-                 a->srv->cfg->admin.bind_port);
+        const struct mtlb_admin_cfg *ac = &a->srv->snap->cfg->admin; /* before any reload */
+        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s:%u", ac->bind_host, ac->bind_port);
     }
     return -rc;
 }
@@ -330,7 +364,5 @@ void mtlb_admin_destroy(struct mtlb_admin *a)
     if (a->fd >= 0) {
         close(a->fd);
     }
-    mtlb_prom_fini(&a->config_text);
-    mtlb_prom_fini(&a->certs);
     free(a);
 }

@@ -14,6 +14,7 @@
 
 struct scrape {
     struct mtlb_server *srv;
+    const struct mtlb_snapshot *snap; /* current: listener names, live servers */
     struct mtlb_prom_buf *b;
 };
 
@@ -47,14 +48,9 @@ static void listener_name(const struct mtlb_listener_cfg *l, char *out, size_t c
     snprintf(out, cap, strchr(l->bind_host, ':') ? "[%s]:%u" : "%s:%u", l->bind_host, l->bind_port);
 }
 
-static const char *domain_name(const struct mtlb_domain_cfg *d)
-{
-    return d->n_names > 0 ? d->names[0] : "-";
-}
-
 static void connections(struct scrape *s)
 {
-    const struct mtlb_config *cfg = s->srv->cfg;
+    const struct mtlb_config *cfg = s->snap->cfg;
     static const char *const names[] = {"mtlb_connections_open", "mtlb_connections_total"};
     static const char *const helps[] = {
         "Client connections held by workers (after the handshake), by transport.",
@@ -120,8 +116,9 @@ static void domain_family(struct scrape *s, int fam, size_t di, const char *ln, 
     }
 }
 
-/* Handshake, verification and verification-failure series: per listener and domain, each
- * family's lines together after its HELP and TYPE. */
+/* Handshake, verification and verification-failure series: per listener and domain (every
+ * domain a snapshot ever had: its slot), each family's lines together after its HELP and
+ * TYPE. */
 static void handshakes(struct scrape *s)
 {
     static const char *const names[] = {"mtlb_handshakes_total", "mtlb_client_verify_total",
@@ -130,24 +127,22 @@ static void handshakes(struct scrape *s)
         "TLS handshakes by result and resumption (domain: chosen by SNI).",
         "Client-certificate verdicts of completed and refused handshakes.",
         "Client certificates refused (mandatory) or marked FAILED (optional), by reason."};
-    const struct mtlb_config *cfg = s->srv->cfg;
+    const struct mtlb_stats_slots *sl = &s->srv->slots;
+    size_t n = atomic_load_explicit(&sl->n_domains, memory_order_acquire);
     char ln[80];
 
     for (int fam = 0; fam < 3; fam++) {
         mtlb_prom_family(s->b, names[fam], "counter", helps[fam]);
-        for (size_t l = 0; l < cfg->n_listeners; l++) {
-            listener_name(&cfg->listeners[l], ln, sizeof(ln));
-            for (size_t d = 0; d < cfg->listeners[l].n_domains; d++) {
-                domain_family(s, fam, s->srv->layout.domain_base[l] + d, ln,
-                              domain_name(&cfg->listeners[l].domains[d]));
-            }
+        for (size_t d = 0; d < n; d++) {
+            listener_name(&s->snap->cfg->listeners[sl->domains[d].listener], ln, sizeof(ln));
+            domain_family(s, fam, d, ln, sl->domains[d].name);
         }
     }
 }
 
 static void requests(struct scrape *s)
 {
-    const struct mtlb_config *cfg = s->srv->cfg;
+    const struct mtlb_config *cfg = s->snap->cfg;
     static const char *const protos[] = {"http/1.1", "h2"};
     char ln[80];
 
@@ -189,79 +184,95 @@ static void requests(struct scrape *s)
     mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 
-static void server_labels(struct mtlb_prom_buf *b, const struct mtlb_backend_cfg *be, size_t srv)
+static void server_labels(struct mtlb_prom_buf *b, const struct mtlb_stats_server_slot *slot)
 {
-    char name[300];
-    const struct mtlb_server_cfg *sc = &be->servers[srv];
-
-    snprintf(name, sizeof(name), strchr(sc->host, ':') ? "[%s]:%u" : "%s:%u", sc->host, sc->port);
-    label(b, "backend", be->name, true);
-    label(b, "server", name, false);
+    label(b, "backend", slot->pool, true);
+    label(b, "server", slot->server, false);
 }
 
 /* A server counts as up unless some worker has it marked down right now (its passive health:
- * a failed connect, backoff 1 s doubling to 30 s). */
-static bool server_up(struct mtlb_server *srv, size_t si)
+ * a failed connect, backoff 1 s doubling to 30 s; or the active checks' verdict). */
+static bool server_up(struct mtlb_server *srv, size_t slot)
 {
-    return SUM_W(srv, be_down, si) == 0;
+    return SUM_W(srv, be_down, slot) == 0;
 }
 
+/* mtlb_backend_up: the servers of the current snapshot only. The counters: every server a
+ * snapshot ever had (its slot), so that they continue across reloads. */
 static void backends(struct scrape *s)
 {
-    const struct mtlb_config *cfg = s->srv->cfg;
+    const struct mtlb_config *cfg = s->snap->cfg;
+    const struct mtlb_stats_slots *sl = &s->srv->slots;
+    size_t n = atomic_load_explicit(&sl->n_servers, memory_order_acquire);
 
     mtlb_prom_family(s->b, "mtlb_backend_up", "gauge",
-                     "1 unless a worker has the server marked down (passive health).");
+                     "1 unless a worker has the server marked down (passive or active health).");
     for (size_t p = 0; p < cfg->n_backends; p++) {
         for (size_t k = 0; k < cfg->backends[p].n_servers; k++) {
+            size_t si = s->snap->server_slot[p][k];
             mtlb_prom_printf(s->b, "mtlb_backend_up{");
-            server_labels(s->b, &cfg->backends[p], k);
-            mtlb_prom_printf(s->b, "} %d\n",
-                             server_up(s->srv, s->srv->layout.server_base[p] + k) ? 1 : 0);
+            server_labels(s->b, &sl->servers[si]);
+            mtlb_prom_printf(s->b, "} %d\n", server_up(s->srv, si) ? 1 : 0);
         }
     }
     mtlb_prom_family(s->b, "mtlb_backend_requests_total", "counter",
                      "Response heads received from each server, by status code.");
-    for (size_t p = 0; p < cfg->n_backends; p++) {
-        for (size_t k = 0; k < cfg->backends[p].n_servers; k++) {
-            size_t si = s->srv->layout.server_base[p] + k;
-            for (size_t code = 0; code < MTLB_STATS_CODES; code++) {
-                uint64_t n = SUM_W(s->srv, be_requests, si * MTLB_STATS_CODES + code);
-                if (n == 0) {
-                    continue;
-                }
-                mtlb_prom_printf(s->b, "mtlb_backend_requests_total{");
-                server_labels(s->b, &cfg->backends[p], k);
-                mtlb_prom_printf(s->b, ",code=\"%zu\"} %llu\n", code + 100, (unsigned long long)n);
+    for (size_t si = 0; si < n; si++) {
+        for (size_t code = 0; code < MTLB_STATS_CODES; code++) {
+            uint64_t v = SUM_W(s->srv, be_requests, si * MTLB_STATS_CODES + code);
+            if (v == 0) {
+                continue;
             }
+            mtlb_prom_printf(s->b, "mtlb_backend_requests_total{");
+            server_labels(s->b, &sl->servers[si]);
+            mtlb_prom_printf(s->b, ",code=\"%zu\"} %llu\n", code + 100, (unsigned long long)v);
         }
     }
     mtlb_prom_family(s->b, "mtlb_backend_connect_failures_total", "counter",
                      "Connects to each server that failed or timed out.");
-    for (size_t p = 0; p < cfg->n_backends; p++) {
-        for (size_t k = 0; k < cfg->backends[p].n_servers; k++) {
-            size_t si = s->srv->layout.server_base[p] + k;
-            mtlb_prom_printf(s->b, "mtlb_backend_connect_failures_total{");
-            server_labels(s->b, &cfg->backends[p], k);
-            mtlb_prom_printf(s->b, "} %llu\n",
-                             (unsigned long long)SUM_W(s->srv, be_connect_failures, si));
-        }
+    for (size_t si = 0; si < n; si++) {
+        mtlb_prom_printf(s->b, "mtlb_backend_connect_failures_total{");
+        server_labels(s->b, &sl->servers[si]);
+        mtlb_prom_printf(s->b, "} %llu\n",
+                         (unsigned long long)SUM_W(s->srv, be_connect_failures, si));
     }
 }
 
-void mtlb_admin_metrics(struct mtlb_server *srv, const char *certs, struct mtlb_prom_buf *b)
+static void reloads(struct scrape *s)
 {
-    struct scrape s = {srv, b};
+    struct mtlb_server *srv = s->srv;
+
+    mtlb_prom_family(s->b, "mtlb_config_generation", "gauge",
+                     "Generation of the running configuration: 1 at start, +1 per reload.");
+    mtlb_prom_printf(s->b, "mtlb_config_generation %llu\n",
+                     (unsigned long long)s->snap->generation);
+    mtlb_prom_family(s->b, "mtlb_config_reloads_total", "counter",
+                     "Configuration reloads (SIGHUP, POST /reload, file watch) by result.");
+    mtlb_prom_printf(s->b, "mtlb_config_reloads_total{result=\"ok\"} %llu\n",
+                     (unsigned long long)atomic_load(&srv->reloads_ok));
+    mtlb_prom_printf(s->b, "mtlb_config_reloads_total{result=\"failed\"} %llu\n",
+                     (unsigned long long)atomic_load(&srv->reloads_failed));
+    mtlb_prom_family(s->b, "mtlb_config_last_reload_success_timestamp_seconds", "gauge",
+                     "When the running configuration was loaded (the start counts), Unix time.");
+    mtlb_prom_printf(s->b, "mtlb_config_last_reload_success_timestamp_seconds %llu\n",
+                     (unsigned long long)atomic_load(&srv->last_reload_ok_s));
+}
+
+void mtlb_admin_metrics(struct mtlb_server *srv, const struct mtlb_snapshot *snap,
+                        struct mtlb_prom_buf *b)
+{
+    struct scrape s = {srv, snap, b};
 
     mtlb_prom_family(b, "mtlb_build_info", "gauge", "mtlb version.");
     mtlb_prom_printf(b, "mtlb_build_info{version=\"");
     mtlb_prom_label(b, MTLB_VERSION);
     mtlb_prom_printf(b, "\"} 1\n");
+    reloads(&s);
     connections(&s);
     handshakes(&s);
     requests(&s);
     backends(&s);
-    mtlb_prom_printf(b, "%s", certs);
+    mtlb_prom_printf(b, "%.*s", (int)snap->certs.len, snap->certs.p ? snap->certs.p : "");
 }
 
 bool mtlb_admin_healthy(struct mtlb_server *srv, char *why, size_t cap)
@@ -286,9 +297,10 @@ bool mtlb_admin_healthy(struct mtlb_server *srv, char *why, size_t cap)
     return true;
 }
 
-bool mtlb_admin_ready(struct mtlb_server *srv, char *why, size_t cap)
+bool mtlb_admin_ready(struct mtlb_server *srv, const struct mtlb_snapshot *snap, char *why,
+                      size_t cap)
 {
-    const struct mtlb_config *cfg = srv->cfg;
+    const struct mtlb_config *cfg = snap->cfg;
     int phase = atomic_load(&srv->phase);
 
     if (phase != MTLB_PHASE_READY) {
@@ -299,7 +311,7 @@ bool mtlb_admin_ready(struct mtlb_server *srv, char *why, size_t cap)
     for (size_t p = 0; p < cfg->n_backends; p++) {
         bool any = false;
         for (size_t k = 0; k < cfg->backends[p].n_servers && !any; k++) {
-            any = server_up(srv, srv->layout.server_base[p] + k);
+            any = server_up(srv, snap->server_slot[p][k]);
         }
         if (!any) {
             snprintf(why, cap, "backend %s: no server up", cfg->backends[p].name);

@@ -1,6 +1,7 @@
-/* Texts the admin listener builds once at start-up: GET /config (the running configuration,
- * file paths only: mtlb never holds key material in the configuration, and this never opens a
- * file) and the certificate expiry series read from the built SSL_CTXs. Main thread. */
+/* Texts the admin listener serves, built with each snapshot (at start and on each reload): GET
+ * /config (the running configuration, file paths only: mtlb never holds key material in the
+ * configuration, and this never opens a file) and the certificate expiry series read from the built
+ * SSL_CTXs. The thread that loads configurations. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "admin_int.h"
+#include "mtlb/admin.h"
 #include "mtlb/identity.h"
 
 static const char *or_none(const char *s)
@@ -165,13 +167,14 @@ static void domain_certs(struct cert_lines *ls, const struct mtlb_tls_domain *td
     }
 }
 
-void mtlb_admin_cert_metrics(const struct mtlb_server *srv, struct mtlb_prom_buf *b)
+void mtlb_admin_cert_metrics(const struct mtlb_config *cfg, const struct mtlb_tls_listener *tls,
+                             struct mtlb_prom_buf *b)
 {
     struct cert_lines ls = {0};
 
-    for (size_t l = 0; l < srv->cfg->n_listeners; l++) {
-        for (size_t d = 0; d < srv->tls[l].n_domains; d++) {
-            domain_certs(&ls, &srv->tls[l].domains[d]);
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        for (size_t d = 0; d < tls[l].n_domains; d++) {
+            domain_certs(&ls, &tls[l].domains[d]);
         }
     }
     mtlb_prom_family(b, "mtlb_certificate_not_after_timestamp_seconds", "gauge",

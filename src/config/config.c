@@ -31,6 +31,7 @@ static struct mtlb_config *config_new(const char *name)
         .drain_ms = 10000,
     };
     cfg->limits = (struct mtlb_limits_cfg){16384, 100, 10000, 100};
+    cfg->reload.debounce_ms = 1000;
     cfg->log.level = 2;
     cfg->log.access_log = strdup("stdout");
     cfg->dn_format = MTLB_DN_SLASH;

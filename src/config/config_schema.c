@@ -587,6 +587,30 @@ static int read_admin(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const stru
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
+/* A bare number is seconds, so "debounce: 500" meant as milliseconds would hold every change
+ * back for 8 minutes: over a minute is refused as a likely mistake. */
+static int read_debounce(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    int rc = mtlb_cfg_duration(ctx, v, dst);
+
+    (void)f;
+    if (rc == 0 && *(uint32_t *)dst > MTLB_RELOAD_DEBOUNCE_MAX_MS) {
+        rc = mtlb_cfg_err(ctx, v, "at most %us (the reload waits this long after each change)",
+                          MTLB_RELOAD_DEBOUNCE_MAX_MS / 1000);
+    }
+    return rc;
+}
+
+static int read_reload(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"watch", read_bool, false, offsetof(struct mtlb_reload_cfg, watch), 0, 0},
+        {"debounce", read_debounce, false, offsetof(struct mtlb_reload_cfg, debounce_ms), 0, 0},
+    };
+    (void)f;
+    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+}
+
 #define TM(key, field)                                                                             \
     {                                                                                              \
         key, read_duration, false, offsetof(struct mtlb_timeouts_cfg, field), 0, 0                 \
@@ -669,6 +693,7 @@ static const struct cfg_field root_fields[] = {
     {"io", read_io, false, 0, 0, 0},
     {"admin", read_admin, false, offsetof(struct mtlb_config, admin), 0, 0},
     {"tls", read_tls, false, offsetof(struct mtlb_config, ticket_keys), 0, 0},
+    {"reload", read_reload, false, offsetof(struct mtlb_config, reload), 0, 0},
 };
 
 static int cmp_dup_name(const void *key, const void *elem)

@@ -1,7 +1,9 @@
 /* Acceptor threads: share the listening sockets (one per listener, owned by the server), accept,
  * and drive non-blocking TLS handshakes on a socket BIO under a deadline with epoll. A
  * finished handshake becomes a client record handed to a worker; the acceptor never touches
- * it again. A failed one ends in a lingering close. Stalled handshakes cost one fd and one SSL
+ * it again. Each connection holds the snapshot current at its accept (its SSL_CTX); the acceptor
+ * re-takes the current one once per loop turn when the generation moved. A failed one ends in a
+ * lingering close. Stalled handshakes cost one fd and one SSL
  * each and never block others. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,8 +51,8 @@ struct mtlb_acceptor {
     int epfd;
     struct mtlb_client pending; /* sentinel: handshakes in deadline order */
     struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
-    uint32_t handshake_ms;
-    struct mtlb_stats *stats; /* owned by the server; this thread is its only writer */
+    struct mtlb_snapshot *snap; /* current as of the last loop turn (a reference) */
+    struct mtlb_stats *stats;   /* owned by the server; this thread is its only writer */
     struct mtlb_access_hs_limit hs_log; /* handshake_failed lines in the access log */
 };
 
@@ -59,7 +61,7 @@ struct mtlb_acceptor {
  * and get EAGAIN from accept4, which is normal. */
 static int watch_listeners(struct mtlb_acceptor *a)
 {
-    for (size_t l = 0; l < a->srv->cfg->n_listeners; l++) {
+    for (size_t l = 0; l < a->srv->n_listeners; l++) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
                                  .data.u64 = ((uint64_t)l << 2) | TAG_LISTENER};
         if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->srv->listen_fds[l], &ev) == -1) {
@@ -71,7 +73,6 @@ static int watch_listeners(struct mtlb_acceptor *a)
 
 int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_acceptor **out)
 {
-    const struct mtlb_config *cfg = srv->cfg;
     struct mtlb_acceptor *a = calloc(1, sizeof(*a));
 
     *out = a;
@@ -80,7 +81,7 @@ int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_ac
     }
     a->srv = srv;
     a->index = index;
-    a->handshake_ms = cfg->timeouts.handshake_ms;
+    a->snap = mtlb_snapshot_current(srv);
     a->stats = srv->acceptor_stats[index];
     a->pending.next = a->pending.prev = &a->pending;
     a->lingering.next = a->lingering.prev = &a->lingering;
@@ -173,7 +174,7 @@ static void hs_linger(struct mtlb_acceptor *a, struct mtlb_client *c)
 static void count_handshake(struct mtlb_acceptor *a, const struct mtlb_client *c, bool ok,
                             bool resumed, int verify, enum mtlb_verify_reason reason)
 {
-    size_t d = a->srv->layout.domain_base[c->listener] + c->tls_info.domain;
+    size_t d = c->snap->domain_slot[c->listener][c->tls_info.domain];
 
     mtlb_counter_add(&a->stats->handshakes[d * 4 + (ok ? 0 : 2) + (resumed ? 1 : 0)], 1);
     if (verify >= 0) {
@@ -192,10 +193,10 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     char why[128] = "";
     c->transport = MTLB_TRANSPORT_USERSPACE;
-    if (srv->ktls[c->listener]) {
+    if (c->snap->ktls[c->listener]) {
         c->transport = mtlb_ktls_finish(c->ssl, c->fd, &c->tls_info, why, sizeof(why));
     }
-    int rc = mtlb_tls_identity(c->ssl, srv->cfg->dn_format, &c->identity);
+    int rc = mtlb_tls_identity(c->ssl, c->snap->cfg->dn_format, &c->identity);
     if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
         rc = mtlb_ring_bio_attach(c);
     } else if (rc == 0 && c->transport == MTLB_TRANSPORT_KTLS_TX) {
@@ -320,17 +321,18 @@ static void peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockaddr_storage *ss)
 {
     struct mtlb_server *srv = a->srv;
+    const struct mtlb_config *cfg = a->snap->cfg;
     static struct mtlb_ratelimit rl;
 
-    if (atomic_fetch_add(&srv->live_conns, 1) >= (int)srv->cfg->limits.max_connections) {
+    if (atomic_fetch_add(&srv->live_conns, 1) >= (int)cfg->limits.max_connections) {
         atomic_fetch_sub(&srv->live_conns, 1);
         char ip[64], peer[80];
         peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
         mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
                     "peer=%s listener=%s:%u event=connection_refused reason=\"max_connections\" "
                     "limit=%u",
-                    peer, srv->cfg->listeners[l].bind_host, srv->cfg->listeners[l].bind_port,
-                    srv->cfg->limits.max_connections);
+                    peer, cfg->listeners[l].bind_host, cfg->listeners[l].bind_port,
+                    cfg->limits.max_connections);
         close(fd);
         return;
     }
@@ -344,10 +346,12 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->fd = fd;
     c->listener = l;
+    c->snap = a->snap;
+    mtlb_snapshot_get(c->snap);
     c->id = atomic_fetch_add(&srv->next_conn_id, 1);
     c->tls_info.conn_id = c->id;
     peer_text(ss, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
-    c->ssl = mtlb_tls_new_conn(&srv->tls[l], &c->tls_info);
+    c->ssl = mtlb_tls_new_conn(&c->snap->tls[l], &c->tls_info);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
         atomic_fetch_sub(&srv->live_conns, 1);
         mtlb_client_free(c);
@@ -357,7 +361,7 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     /* OpenSSL's record buffers (about 34 KiB) are returned between records: an idle
      * keep-alive connection should cost next to nothing. */
     SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-    c->timer.deadline_ms = mtlb_now_ms() + a->handshake_ms;
+    c->timer.deadline_ms = mtlb_now_ms() + cfg->timeouts.handshake_ms;
     c->next = &a->pending;
     c->prev = a->pending.prev;
     a->pending.prev->next = c;
@@ -368,8 +372,18 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     }
 }
 
+/* The snapshot new connections get: re-taken when the generation moved (one load when not). */
+static void refresh_snapshot(struct mtlb_acceptor *a)
+{
+    if (mtlb_snapshot_generation(a->srv) != a->snap->generation) {
+        mtlb_snapshot_put(a->snap);
+        a->snap = mtlb_snapshot_current(a->srv);
+    }
+}
+
 static void accept_all(struct mtlb_acceptor *a, size_t l)
 {
+    refresh_snapshot(a);
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
@@ -403,7 +417,7 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
         mtlb_log_rl(&rl, 20, MTLB_LOG_WARN,
                     "conn=%llu peer=%s domain=%s event=handshake_timeout timeout_ms=%u",
                     (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
-                    (unsigned)a->handshake_ms);
+                    (unsigned)c->snap->cfg->timeouts.handshake_ms);
         count_handshake(a, c, false, false, -1, MTLB_VR_OTHER);
         hs_access_line(a, c, "timeout", "no complete handshake within timeouts.handshake");
         hs_drop(a, c);
@@ -447,6 +461,7 @@ static void *acceptor_main(void *arg)
     int timeout = 200;
     while (!atomic_load(&a->srv->stop)) {
         mtlb_counter_set(&a->stats->heartbeat_ms, mtlb_now_ms());
+        refresh_snapshot(a); /* an idle acceptor lets an old snapshot go within 200 ms */
         int n = epoll_wait(a->epfd, evs, MAX_EVENTS, timeout);
         /* Handshakes past their first flight go first: finishing one is cheaper than
          * starting one (the server's signature), and under a burst it keeps the handshake
@@ -495,5 +510,6 @@ void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a)
     if (a->epfd >= 0) {
         close(a->epfd);
     }
+    mtlb_snapshot_put(a->snap);
     free(a);
 }

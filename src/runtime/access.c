@@ -213,7 +213,6 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     if (rec->request_id[0] == '\0') {
         mtlb_request_id_next(&c->w->reqid, rec->request_id); /* refused before its head */
     }
-    const struct mtlb_server *srv = c->w->srv;
     uint64_t now = c->w->now_ms;
     mtlb_jline_start(&l, line);
     mtlb_jline_raw(&l, "conn", "%llu", (unsigned long long)c->id);
@@ -230,7 +229,7 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     mtlb_jline_cstr(&l, "transport", mtlb_transport_name(c->transport), 16);
     mtlb_jline_cstr(&l, "proto", proto, 16);
     put_tls(&l, c);
-    mtlb_jline_cstr(&l, "upstream", up ? srv->backend_addrs[up->pool][up->server].text : "", 64);
+    mtlb_jline_cstr(&l, "upstream", up ? mtlb_upstream_name(up) : "", 64);
     const char *why = status >= 500 ? mtlb_upstream_error_name(error) : NULL;
     if (why != NULL) {
         mtlb_jline_cstr(&l, "error", why, 32);

@@ -41,6 +41,8 @@ void mtlb_client_free(struct mtlb_client *c)
     mtlb_identity_fini(&c->identity);
     mtlb_tls_conn_info_fini(&c->tls_info);
     free(c->block);
+    mtlb_pool_set_drop(c->ps); /* set only on the worker, which is the thread freeing it then */
+    mtlb_snapshot_put(c->snap);
     free(c);
 }
 
@@ -78,8 +80,6 @@ void mtlb_client_abort(struct mtlb_client *c)
 
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
 {
-    const struct mtlb_config *cfg = w->srv->cfg;
-
     c->w = w;
     c->next = w->clients.next;
     c->prev = &w->clients;
@@ -91,9 +91,6 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     mtlb_counter_add(&w->stats->conn_opened[c->listener * MTLB_TRANSPORT_COUNT + c->transport], 1);
     c->timer.kind = -1;
     mtlb_access_rec_reset(&c->rec);
-    if (w->block_size == 0) {
-        w->block_size = mtlb_client_block_size(cfg);
-    }
     if (w->stopping) {
         mtlb_client_abort(c);
         return;
@@ -379,7 +376,7 @@ static int take_body(struct mtlb_client *c)
      * input); what it gave back is closed up, so rx stays "head | body to send | unread". */
     bool done = false;
     size_t out = 0;
-    const struct mtlb_header_policy *p = &c->w->srv->cfg->header_policy;
+    const struct mtlb_header_policy *p = &c->ps->snap->cfg->header_policy;
     ssize_t n =
         mtlb_h1_chunked_relay(&c->req_ck, c->rx.data + start, avail, &out, &done,
                               p->forward_trailers ? mtlb_rewrite_trailer_filter : NULL, (void *)p);
@@ -403,18 +400,21 @@ static int take_body(struct mtlb_client *c)
 int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
                           struct mtlb_authority_request *ar)
 {
-    const struct mtlb_tls_listener *tl = &c->w->srv->tls[c->listener];
+    const struct mtlb_tls_listener *tl = &c->snap->tls[c->listener]; /* the handshake's */
+    const struct mtlb_tls_listener *now = &c->w->snap->tls[c->listener];
 
     if (mtlb_authority_from_request(req, ar) != 0) {
         return 400;
     }
-    if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
+    if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
+        tl = now; /* for the line below: the domain the name has now */
+    } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
         return 0;
     }
     /* A refusal: one warn line (HTTP/1.1 and HTTP/2 both come here), rate-limited. */
     static struct mtlb_ratelimit rl;
     int other = mtlb_tls_match_domain(tl, ar->authority.host);
-    const struct mtlb_domain_cfg *sni = tl->domains[c->tls_info.domain].cfg;
+    const struct mtlb_domain_cfg *sni = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
     const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
     char port[16] = "";
     if (ar->authority.port >= 0) {
@@ -436,14 +436,17 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
     return (struct mtlb_rewrite_req){.identity = &c->identity,
                                      .client_ip = c->ip,
                                      .proto = "https",
-                                     .policy = &c->w->srv->cfg->header_policy,
+                                     .policy = &c->w->snap->cfg->header_policy,
                                      .target = ar};
 }
 
 static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
-    const struct mtlb_listener_cfg *lc = &w->srv->cfg->listeners[c->listener];
+    /* The request's backend pools are those of the worker's current snapshot, also on a
+     * connection accepted before a reload. */
+    mtlb_pool_set_take(w, &c->ps);
+    const struct mtlb_listener_cfg *lc = &c->ps->snap->cfg->listeners[c->listener];
     struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
 
@@ -494,7 +497,8 @@ static void start_request(struct mtlb_client *c)
 
 static void read_head(struct mtlb_client *c)
 {
-    const struct mtlb_limits_cfg *lim = &c->w->srv->cfg->limits;
+    /* The connection's own limits: its buffers were sized by them. */
+    const struct mtlb_limits_cfg *lim = &c->snap->cfg->limits;
     bool had_bytes = c->rx.len > 0;
 
     if (!mtlb_client_read_plain(c)) {

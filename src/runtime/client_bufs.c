@@ -20,12 +20,14 @@
 
 int mtlb_client_bufs_take(struct mtlb_client *c)
 {
-    const struct mtlb_config *cfg = c->w->srv->cfg;
+    /* Sized by the connection's own snapshot: a reload that changes the limits applies to
+     * connections accepted after it. */
+    const struct mtlb_config *cfg = c->snap->cfg;
 
     if (c->block != NULL) {
         return 0;
     }
-    char *b = mtlb_worker_block_get(c->w);
+    char *b = mtlb_worker_block_get(c->w, BLOCK_SIZE(cfg));
     if (b == NULL) {
         return -ENOMEM;
     }
@@ -55,7 +57,7 @@ void mtlb_client_bufs_give(struct mtlb_client *c)
     if (c->h2 != NULL) {
         mtlb_h2_conn_trim(c->h2); /* an idle HTTP/2 connection keeps only nghttp2's state */
     }
-    mtlb_worker_block_put(c->w, c->block);
+    mtlb_worker_block_put(c->w, c->block, BLOCK_SIZE(c->snap->cfg));
     c->block = NULL;
     c->tin = (struct mtlb_buf){0};
     c->rx = (struct mtlb_buf){0};

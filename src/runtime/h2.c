@@ -19,7 +19,8 @@
 int mtlb_h2c_start(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
-    const struct mtlb_limits_cfg *lim = &w->srv->cfg->limits;
+    /* The connection's own snapshot: its buffers and SETTINGS are fixed for its life. */
+    const struct mtlb_limits_cfg *lim = &c->snap->cfg->limits;
     const struct mtlb_h2_settings st = {
         .max_streams = lim->h2_max_streams,
         .max_header_bytes = lim->max_header_bytes,
@@ -27,19 +28,21 @@ int mtlb_h2c_start(struct mtlb_client *c)
         .stream_window = H2_STREAM_WINDOW,
         .conn_window = H2_CONN_WINDOW,
         .junk_per_sec = H2_JUNK_PER_SEC,
-        .headers = w->srv->cfg->header_policy,
+        .headers = c->snap->cfg->header_policy,
     };
 
-    if (w->h2_nva == NULL) {
-        w->h2_nva = malloc(((size_t)lim->max_headers + 2) * sizeof(nghttp2_nv));
-        w->h2_scratch = malloc(H2_SCRATCH);
-        if (w->h2_nva == NULL || w->h2_scratch == NULL) {
-            free(w->h2_nva);
-            free(w->h2_scratch);
-            w->h2_nva = NULL;
-            w->h2_scratch = NULL;
+    /* The response-head scratch is shared by the worker's connections: large enough for the
+     * largest max_headers any of them has (a reload may raise it). */
+    if (w->h2_nva == NULL || w->h2_nva_cap < (size_t)lim->max_headers + 2) {
+        nghttp2_nv *nva = realloc(w->h2_nva, ((size_t)lim->max_headers + 2) * sizeof(*nva));
+        if (nva == NULL) {
             return -ENOMEM;
         }
+        w->h2_nva = nva;
+        w->h2_nva_cap = (size_t)lim->max_headers + 2;
+    }
+    if (w->h2_scratch == NULL && (w->h2_scratch = malloc(H2_SCRATCH)) == NULL) {
+        return -ENOMEM;
     }
     if (mtlb_client_bufs_take(c) != 0 || mtlb_h2_conn_new(&c->h2, &st, &mtlb_h2x_ops, c) != 0) {
         return -ENOMEM;

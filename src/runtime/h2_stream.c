@@ -27,7 +27,7 @@ static struct mtlb_client *owner(struct mtlb_h2_stream *s)
 static const char *upstream_name(const struct mtlb_h2x *x)
 {
     const struct mtlb_upstream *u = x->up;
-    return u ? x->c->w->srv->backend_addrs[u->pool][u->server].text : "-";
+    return u ? mtlb_upstream_name(u) : "-";
 }
 
 static void log_exchange(struct mtlb_h2x *x)
@@ -165,7 +165,9 @@ static void on_request(struct mtlb_h2_stream *s)
     x->c = c;
     x->s = s;
     x->rec = rec;
-    x->pool = w->srv->cfg->listeners[c->listener].backend_index;
+    /* The stream's backend pools: the worker's current snapshot, for its whole life. */
+    mtlb_pool_set_take(w, &x->ps);
+    x->pool = x->ps->snap->cfg->listeners[c->listener].backend_index;
     x->started_ms = w->now_ms;
     x->started_us = w->now_us;
     w->ctr.requests++;
@@ -213,6 +215,7 @@ static void on_close(struct mtlb_h2_stream *s, uint32_t code)
     release_up(x, false);
     mtlb_timer_disarm(&x->timer);
     free(x->trailer_buf);
+    mtlb_pool_set_drop(x->ps);
     free(x); /* head and path live in the same block */
 }
 
@@ -411,7 +414,7 @@ static int parse_head(struct mtlb_h2x *x)
     for (;;) {
         memset(&resp, 0, sizeof(resp));
         resp.headers = c->hdrs;
-        resp.max_headers = w->srv->cfg->limits.max_headers;
+        resp.max_headers = c->snap->cfg->limits.max_headers; /* c->hdrs' size */
         int rc = mtlb_h1_parse_response(u->rbuf.data + u->rbuf.off, u->rbuf.len, x->is_head, &resp);
         if (rc == MTLB_INCOMPLETE) {
             if (u->rbuf.off + u->rbuf.len == u->rbuf.cap) {
@@ -437,7 +440,7 @@ static int parse_head(struct mtlb_h2x *x)
             return -1;
         }
         x->status = resp.status;
-        mtlb_stats_backend(w, u->pool, u->server, x->status);
+        mtlb_stats_backend(w, u->ps->snap, u->pool, u->server, x->status);
         mtlb_access_rec_response(&x->rec, mtlb_now_us());
         x->up_error = MTLB_UPE_NONE; /* the backend answered: its status is its own */
         x->resp_body = resp.body;
@@ -512,7 +515,7 @@ static int submit_trailers(struct mtlb_h2x *x)
 {
     struct mtlb_worker *w = x->c->w;
     ssize_t n = mtlb_h2_trailer_nv(x->trailer_buf, x->trailer_len, w->h2_nva,
-                                   (size_t)w->srv->cfg->limits.max_headers + 2, w->h2_scratch,
+                                   (size_t)x->c->snap->cfg->limits.max_headers + 2, w->h2_scratch,
                                    RBUF_HEAD_CAP + 64);
     if (n <= 0 || mtlb_h2_submit_trailers(x->s, w->h2_nva, (size_t)n) != 0) {
         return 0; /* none left after filtering, or too many: trailers may be dropped */

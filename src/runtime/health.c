@@ -1,6 +1,7 @@
 /* Active health checks: one thread probes every server of every pool that has
  * backends[].health, once per interval, with a plain HTTP/1.1 GET over a fresh connection,
- * and publishes each server's verdict in srv->health for the workers to read lock-free.
+ * and publishes each server's verdict in its snapshot's health array for the workers to read
+ * lock-free. A reload stops the thread and starts one for the new snapshot.
  * The rise/fall counting is mtlb_hcheck's; this file owns the sockets, the clock and the
  * server_down/server_up lines. It never touches a worker's state. */
 #include <errno.h>
@@ -39,6 +40,8 @@ struct probe {
 
 struct mtlb_healthd {
     struct mtlb_server *srv;
+    struct mtlb_snapshot *snap; /* a reference: the probes point into it */
+    atomic_bool stop;
     pthread_t thread;
     bool started;
     struct probe *probes;
@@ -47,30 +50,8 @@ struct mtlb_healthd {
     size_t *pfd_probe; /* pfd[i] belongs to probes[pfd_probe[i]] */
 };
 
-int mtlb_health_init(struct mtlb_server *srv)
-{
-    const struct mtlb_config *cfg = srv->cfg;
-
-    srv->health = calloc(cfg->n_backends, sizeof(*srv->health));
-    if (srv->health == NULL) {
-        return -ENOMEM;
-    }
-    for (size_t p = 0; p < cfg->n_backends; p++) {
-        size_t n = cfg->backends[p].n_servers;
-        srv->health[p] = calloc(n, sizeof(**srv->health));
-        if (srv->health[p] == NULL) {
-            return -ENOMEM;
-        }
-        for (size_t s = 0; s < n; s++) {
-            atomic_init(&srv->health[p][s].down, false);
-            atomic_init(&srv->health[p][s].gen, 0);
-        }
-    }
-    return 0;
-}
-
 /* One line per transition: the thread that made it is the only one that logs it. */
-static void log_transition(const struct mtlb_server *srv, size_t pool, size_t server, bool down,
+static void log_transition(const struct mtlb_snapshot *snap, size_t pool, size_t server, bool down,
                            const char *source, const char *reason)
 {
     static struct mtlb_ratelimit rl;
@@ -78,17 +59,17 @@ static void log_transition(const struct mtlb_server *srv, size_t pool, size_t se
 
     mtlb_log_rl(&rl, 50, down ? MTLB_LOG_WARN : MTLB_LOG_INFO,
                 "event=%s server=%s pool=%s check=%s reason=%s", down ? "server_down" : "server_up",
-                srv->backend_addrs[pool][server].text, srv->cfg->backends[pool].name, source,
+                snap->backend_addrs[pool][server].text, snap->cfg->backends[pool].name, source,
                 mtlb_log_quote(reason, q, sizeof(q)));
 }
 
-void mtlb_health_passive(struct mtlb_worker *w, size_t pool, size_t server, bool down,
-                         const char *reason)
+void mtlb_health_passive(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                         size_t server, bool down, const char *reason)
 {
-    const struct mtlb_server *srv = w->srv;
-    struct mtlb_server_health *sh = &srv->health[pool][server];
+    struct mtlb_server_health *sh = &snap->health[pool][server];
 
-    if (srv->cfg->backends[pool].health.enabled) {
+    (void)w;
+    if (snap->cfg->backends[pool].health.enabled) {
         return; /* the active checks own the verdict and its lines */
     }
     /* A load first: the common case (no change) writes nothing shared. */
@@ -96,7 +77,7 @@ void mtlb_health_passive(struct mtlb_worker *w, size_t pool, size_t server, bool
         return;
     }
     if (atomic_exchange(&sh->down, down) != down) {
-        log_transition(srv, pool, server, down, "passive", reason);
+        log_transition(snap, pool, server, down, "passive", reason);
     }
 }
 
@@ -116,7 +97,7 @@ static void probe_done(struct mtlb_healthd *hd, struct probe *pr, bool ok, const
     enum mtlb_hcheck_change ch = mtlb_hcheck_record(&pr->st, ok, pr->cfg->rise, pr->cfg->fall);
     if (ch != MTLB_HCHECK_SAME) {
         atomic_store(&pr->shared->down, pr->st.down);
-        log_transition(hd->srv, pr->pool, pr->server, pr->st.down, "active", why);
+        log_transition(hd->snap, pr->pool, pr->server, pr->st.down, "active", why);
     }
     if (ok && !pr->st.down) {
         atomic_fetch_add_explicit(&pr->shared->gen, 1, memory_order_relaxed);
@@ -243,7 +224,7 @@ static void *health_main(void *arg)
 {
     struct mtlb_healthd *hd = arg;
 
-    while (!atomic_load(&hd->srv->stop)) {
+    while (!atomic_load(&hd->srv->stop) && !atomic_load(&hd->stop)) {
         size_t npfd = 0;
         int wait_ms = health_tick(hd, mtlb_now_ms(), &npfd);
         int n = poll(hd->pfd, npfd, wait_ms);
@@ -259,19 +240,21 @@ static void *health_main(void *arg)
     return NULL;
 }
 
-static int probe_init(struct mtlb_server *srv, struct probe *pr, size_t p, size_t s)
+static int probe_init(const struct mtlb_snapshot *snap, struct probe *pr, size_t p, size_t s)
 {
-    const struct mtlb_health_cfg *hc = &srv->cfg->backends[p].health;
-    const char *host = srv->backend_addrs[p][s].text;
+    const struct mtlb_health_cfg *hc = &snap->cfg->backends[p].health;
+    const char *host = snap->backend_addrs[p][s].text;
     int len = snprintf(NULL, 0,
                        "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mtlb-health\r\n"
                        "Connection: close\r\n\r\n",
                        hc->path, host);
 
     *pr = (struct probe){.pool = p, .server = s, .cfg = hc, .fd = -1};
-    pr->addr = &srv->backend_addrs[p][s];
-    pr->shared = &srv->health[p][s];
+    pr->addr = &snap->backend_addrs[p][s];
+    pr->shared = &snap->health[p][s];
     mtlb_hcheck_init(&pr->st);
+    /* A verdict carried over from the previous snapshot (same pool and address) stands. */
+    pr->st.down = atomic_load(&pr->shared->down);
     pr->req = malloc((size_t)len + 1);
     if (len < 0 || pr->req == NULL) {
         return -ENOMEM;
@@ -283,9 +266,9 @@ static int probe_init(struct mtlb_server *srv, struct probe *pr, size_t p, size_
     return 0;
 }
 
-int mtlb_health_start(struct mtlb_server *srv)
+int mtlb_health_start(struct mtlb_server *srv, struct mtlb_snapshot *snap)
 {
-    const struct mtlb_config *cfg = srv->cfg;
+    const struct mtlb_config *cfg = snap->cfg;
     size_t n = 0;
 
     for (size_t p = 0; p < cfg->n_backends; p++) {
@@ -300,6 +283,9 @@ int mtlb_health_start(struct mtlb_server *srv)
     }
     srv->healthd = hd;
     hd->srv = srv;
+    hd->snap = snap;
+    mtlb_snapshot_get(snap);
+    atomic_init(&hd->stop, false);
     hd->probes = calloc(n, sizeof(*hd->probes));
     hd->pfd = calloc(n, sizeof(*hd->pfd));
     hd->pfd_probe = calloc(n, sizeof(*hd->pfd_probe));
@@ -308,8 +294,8 @@ int mtlb_health_start(struct mtlb_server *srv)
     }
     for (size_t p = 0; p < cfg->n_backends; p++) {
         for (size_t s = 0; cfg->backends[p].health.enabled && s < cfg->backends[p].n_servers; s++) {
-            int rc = probe_init(srv, &hd->probes[hd->n], p, s);
-            hd->n++; /* counted before the check so that fini frees a partial request */
+            int rc = probe_init(snap, &hd->probes[hd->n], p, s);
+            hd->n++; /* counted before the check so that stop frees a partial request */
             if (rc != 0) {
                 return rc;
             }
@@ -322,32 +308,25 @@ int mtlb_health_start(struct mtlb_server *srv)
     return 0;
 }
 
-void mtlb_health_join(struct mtlb_server *srv)
-{
-    if (srv->healthd != NULL && srv->healthd->started) {
-        pthread_join(srv->healthd->thread, NULL);
-        srv->healthd->started = false;
-    }
-}
-
-void mtlb_health_fini(struct mtlb_server *srv)
+void mtlb_health_stop(struct mtlb_server *srv)
 {
     struct mtlb_healthd *hd = srv->healthd;
 
-    if (hd != NULL) {
-        for (size_t i = 0; i < hd->n; i++) {
-            probe_close(&hd->probes[i]);
-            free(hd->probes[i].req);
-        }
-        free(hd->probes);
-        free(hd->pfd);
-        free(hd->pfd_probe);
-        free(hd);
-        srv->healthd = NULL;
+    if (hd == NULL) {
+        return;
     }
-    for (size_t p = 0; srv->health != NULL && p < srv->cfg->n_backends; p++) {
-        free(srv->health[p]);
+    if (hd->started) {
+        atomic_store(&hd->stop, true);
+        pthread_join(hd->thread, NULL);
     }
-    free(srv->health);
-    srv->health = NULL;
+    for (size_t i = 0; i < hd->n; i++) {
+        probe_close(&hd->probes[i]);
+        free(hd->probes[i].req);
+    }
+    free(hd->probes);
+    free(hd->pfd);
+    free(hd->pfd_probe);
+    mtlb_snapshot_put(hd->snap);
+    free(hd);
+    srv->healthd = NULL;
 }

@@ -262,7 +262,7 @@ static int parse_head(struct mtlb_client *c)
     for (;;) {
         memset(&c->resp, 0, sizeof(c->resp));
         c->resp.headers = c->hdrs;
-        c->resp.max_headers = w->srv->cfg->limits.max_headers;
+        c->resp.max_headers = c->snap->cfg->limits.max_headers; /* c->hdrs' size */
         int rc = mtlb_h1_parse_response(u->rbuf.data + u->rbuf.off, u->rbuf.len, is_head, &c->resp);
         if (rc == MTLB_INCOMPLETE) {
             if (u->rbuf.off + u->rbuf.len == u->rbuf.cap) {
@@ -276,7 +276,7 @@ static int parse_head(struct mtlb_client *c)
             static struct mtlb_ratelimit rl;
             mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                         "conn=%llu event=bad_response upstream=%s reason=\"%s\"",
-                        (unsigned long long)c->id, w->srv->backend_addrs[u->pool][u->server].text,
+                        (unsigned long long)c->id, mtlb_upstream_name(u),
                         c->resp.error_reason ? c->resp.error_reason : "upgrade refused");
             c->up_error = MTLB_UPE_BAD_RESPONSE;
             mtlb_client_fail(c, 502);
@@ -307,7 +307,7 @@ static int parse_head(struct mtlb_client *c)
         c->resp_head_off = 0;
         c->resp_head_done = c->resp_started = true;
         c->status = c->resp.status;
-        mtlb_stats_backend(w, u->pool, u->server, c->status);
+        mtlb_stats_backend(w, u->ps->snap, u->pool, u->server, c->status);
         mtlb_access_rec_response(&c->rec, mtlb_now_us());
         c->resp_ready = 0;
         c->resp_framed = c->resp.body == MTLB_BODY_NONE;
@@ -432,9 +432,9 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
             mtlb_client_on_upstream_data(c);
             return;
         }
-        mtlb_log_rl(
-            &rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_truncated upstream=%s error=%d",
-            (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text, -err);
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                    "conn=%llu event=upstream_truncated upstream=%s error=%d",
+                    (unsigned long long)c->id, mtlb_upstream_name(u), -err);
         mtlb_client_abort(c);
         return;
     }
@@ -446,7 +446,7 @@ void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
         return;
     }
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_error upstream=%s error=%d",
-                (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text, -err);
+                (unsigned long long)c->id, mtlb_upstream_name(u), -err);
     mtlb_client_fail(c, 502);
 }
 
@@ -460,8 +460,7 @@ void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fau
     (void)server_fault;
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                 "conn=%llu event=upstream_connect_failed upstream=%s error=\"%s\"",
-                (unsigned long long)c->id, c->w->srv->backend_addrs[u->pool][u->server].text,
-                strerror(-err));
+                (unsigned long long)c->id, mtlb_upstream_name(u), strerror(-err));
     c->up_error = MTLB_UPE_CONNECT_FAILED;
     if (mtlb_retry_allowed(c->req.method, MTLB_RETRY_CONNECT_FAILED, c->req_retryable)) {
         retry(c);

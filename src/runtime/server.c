@@ -13,55 +13,13 @@
 
 #include "mtlb/admin.h"
 #include "mtlb/log.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/runtime.h"
 #include "mtlb/tickets.h"
+#include "mtlb/watch.h"
 
 /* Seconds between two checks of certificate and CRL dates while running. */
 #define MTLB_AUDIT_INTERVAL_S 3600
-
-static int resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = flags | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char portstr[8];
-
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-    }
-    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
-    out->len = res->ai_addrlen;
-    snprintf(out->text, sizeof(out->text), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
-    freeaddrinfo(res);
-    return 0;
-}
-
-static int resolve_backends(struct mtlb_server *srv, char *err, size_t errlen)
-{
-    const struct mtlb_config *cfg = srv->cfg;
-
-    srv->backend_addrs = calloc(cfg->n_backends, sizeof(*srv->backend_addrs));
-    if (srv->backend_addrs == NULL) {
-        return -ENOMEM;
-    }
-    for (size_t p = 0; p < cfg->n_backends; p++) {
-        const struct mtlb_backend_cfg *b = &cfg->backends[p];
-        srv->backend_addrs[p] = calloc(b->n_servers, sizeof(struct mtlb_addr));
-        if (srv->backend_addrs[p] == NULL) {
-            return -ENOMEM;
-        }
-        for (size_t s = 0; s < b->n_servers; s++) {
-            if (resolve(b->servers[s].host, b->servers[s].port, 0, &srv->backend_addrs[p][s]) !=
-                0) {
-                snprintf(err, errlen, "%s: backend %s: cannot resolve server %s", cfg->path,
-                         b->name, b->servers[s].host);
-                return -EINVAL;
-            }
-        }
-    }
-    return 0;
-}
 
 /* One socket per listener, shared by every acceptor thread. No SO_REUSEPORT: with it, any
  * later process of the same user could bind the same address and take a share of the
@@ -74,7 +32,7 @@ static int open_listener(const struct mtlb_config *cfg, const struct mtlb_listen
     struct mtlb_addr a;
     int one = 1;
 
-    if (resolve(l->bind_host, l->bind_port, AI_PASSIVE, &a) != 0) {
+    if (mtlb_resolve(l->bind_host, l->bind_port, AI_PASSIVE, &a) != 0) {
         snprintf(err, errlen, "%s:%u: listener %s:%u: cannot resolve the bind address", cfg->path,
                  l->bind_line, l->bind_host, l->bind_port);
         return -EINVAL;
@@ -98,7 +56,7 @@ static int open_listener(const struct mtlb_config *cfg, const struct mtlb_listen
 
 static int open_listeners(struct mtlb_server *srv, char *err, size_t errlen)
 {
-    const struct mtlb_config *cfg = srv->cfg;
+    const struct mtlb_config *cfg = srv->snap->cfg;
 
     srv->listen_fds = malloc(cfg->n_listeners * sizeof(int));
     if (srv->listen_fds == NULL) {
@@ -120,68 +78,12 @@ static int open_listeners(struct mtlb_server *srv, char *err, size_t errlen)
 /* After the acceptors stopped: new connections are refused from here on. */
 static void close_listeners(struct mtlb_server *srv)
 {
-    for (size_t l = 0; srv->listen_fds != NULL && l < srv->cfg->n_listeners; l++) {
+    for (size_t l = 0; srv->listen_fds != NULL && l < srv->n_listeners; l++) {
         if (srv->listen_fds[l] >= 0) {
             close(srv->listen_fds[l]);
             srv->listen_fds[l] = -1;
         }
     }
-}
-
-static int init_tls(struct mtlb_server *srv, char *err, size_t errlen)
-{
-    const struct mtlb_config *cfg = srv->cfg;
-
-    srv->tls = calloc(cfg->n_listeners, sizeof(*srv->tls));
-    if (srv->tls == NULL) {
-        return -ENOMEM;
-    }
-    for (size_t l = 0; l < cfg->n_listeners; l++) {
-        int rc = mtlb_tls_listener_init(&srv->tls[l], &cfg->listeners[l], err, errlen);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* Decides per listener whether kTLS may be used and configures its SSL_CTXs accordingly:
- * allowed -> keylog callback for the TLS 1.3 receive key; not allowed -> OpenSSL is told not
- * to try. `ktls: on` without a kernel TLS ULP is a start-up error. */
-static int init_ktls(struct mtlb_server *srv, bool log, char *err, size_t errlen)
-{
-    const struct mtlb_config *cfg = srv->cfg;
-    char why[128];
-    int probe = mtlb_ktls_probe(why, sizeof(why));
-
-    srv->ktls = calloc(cfg->n_listeners, sizeof(*srv->ktls));
-    if (srv->ktls == NULL) {
-        return -ENOMEM;
-    }
-    if (log) {
-        mtlb_log(MTLB_LOG_INFO, "event=ktls_support ulp=%s detail=\"%s\" tls12=%s tls13=%s",
-                 probe == 0 ? "yes" : "no", why, probe == 0 ? "tx,rx" : "none",
-                 probe == 0 ? "tx,rx(key installed by mtlb)" : "none");
-    }
-    for (size_t l = 0; l < cfg->n_listeners; l++) {
-        const struct mtlb_listener_cfg *lc = &cfg->listeners[l];
-        if (lc->ktls == MTLB_KTLS_ON && probe != 0) {
-            snprintf(err, errlen, "%s: listener %s:%u has ktls: on, but %s", cfg->path,
-                     lc->bind_host, lc->bind_port, why);
-            return -ENOTSUP;
-        }
-        srv->ktls[l] = lc->ktls != MTLB_KTLS_OFF && probe == 0;
-        for (size_t d = 0; d < srv->tls[l].n_domains; d++) {
-            SSL_CTX *ctx = srv->tls[l].domains[d].ctx;
-            if (srv->ktls[l]) {
-                SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
-                SSL_CTX_set_keylog_callback(ctx, mtlb_ktls_keylog);
-            } else {
-                SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
-            }
-        }
-    }
-    return 0;
 }
 
 /* The access log must be a file mtlb can append to (or create) at start; -t checks it without
@@ -246,37 +148,42 @@ static void log_warning(const struct mtlb_tls_domain *dom, const struct mtlb_tls
     mtlb_log(MTLB_LOG_WARN, "event=%s %s", w->event, w->fields);
 }
 
-static unsigned audit_tls(const struct mtlb_server *srv, bool all, mtlb_tls_warn_fn fn)
+static unsigned audit_tls(const struct mtlb_snapshot *snap, bool all, mtlb_tls_warn_fn fn)
 {
     size_t n = 0;
 
-    for (size_t l = 0; srv->tls != NULL && l < srv->cfg->n_listeners; l++) {
-        n += mtlb_tls_listener_audit(&srv->tls[l], time(NULL), all, fn, NULL);
+    for (size_t l = 0; snap->tls != NULL && l < snap->cfg->n_listeners; l++) {
+        n += mtlb_tls_listener_audit(&snap->tls[l], time(NULL), all, fn, NULL);
     }
     return (unsigned)n;
 }
 
-int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen)
+int mtlb_server_build(struct mtlb_server *srv, struct mtlb_config *cfg, bool for_test,
+                      struct mtlb_snapshot **out, char *err, size_t errlen)
 {
-    struct mtlb_server srv;
-    memset(&srv, 0, sizeof(srv));
-    srv.cfg = cfg;
-    *warnings = 0;
+    *out = NULL;
     int rc = check_access_log(cfg, err, errlen);
     if (rc != 0) {
+        mtlb_config_destroy(cfg);
         return rc;
     }
-    rc = init_tls(&srv, err, errlen);
+    char why[128] = "";
+    int probe = srv != NULL ? srv->ktls_probe : mtlb_ktls_probe(why, sizeof(why));
+    return mtlb_snapshot_create(cfg, srv != NULL ? srv->snap : NULL,
+                                srv != NULL && !for_test ? &srv->slots : NULL, probe,
+                                srv != NULL ? srv->ktls_why : why, out, err, errlen);
+}
+
+int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen)
+{
+    struct mtlb_snapshot *snap = NULL;
+
+    *warnings = 0;
+    int rc = mtlb_server_build(NULL, cfg, true, &snap, err, errlen);
     if (rc == 0) {
-        rc = resolve_backends(&srv, err, errlen);
+        *warnings = audit_tls(snap, true, print_warning);
     }
-    if (rc == 0) {
-        rc = init_ktls(&srv, false, err, errlen);
-    }
-    if (rc == 0) {
-        *warnings = audit_tls(&srv, true, print_warning);
-    }
-    mtlb_server_fini(&srv);
+    mtlb_snapshot_put(snap);
     return rc;
 }
 
@@ -293,41 +200,17 @@ static void handled_signals(sigset_t *set)
     pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
-int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen)
+static int init_threads(struct mtlb_server *srv, char *err, size_t errlen)
 {
-    sigset_t set;
-    handled_signals(&set);
-    memset(srv, 0, sizeof(*srv));
-    srv->cfg = cfg;
-    atomic_init(&srv->next_conn_id, 1);
-    int rc = init_tls(srv, err, errlen);
-    if (rc == 0) {
-        rc = resolve_backends(srv, err, errlen);
-    }
-    if (rc == 0 && (rc = mtlb_health_init(srv)) != 0) {
-        snprintf(err, errlen, "health state: %s", strerror(-rc));
-    }
-    if (rc == 0) {
-        rc = init_ktls(srv, true, err, errlen);
-    }
-    /* The admin socket first: once a listener accepts, /readyz can be asked. */
-    if (rc == 0 && cfg->admin.bind_host != NULL) {
-        rc = mtlb_admin_create(srv, &srv->admin, err, errlen);
-    }
-    if (rc == 0) {
-        rc = open_listeners(srv, err, errlen);
-    }
-    if (rc != 0) {
-        return rc;
-    }
+    const struct mtlb_config *cfg = srv->snap->cfg;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
     srv->n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
     srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
     srv->n_acceptors = cfg->acceptors ? cfg->acceptors : 1;
     srv->acceptors = calloc(srv->n_acceptors, sizeof(*srv->acceptors));
     srv->acceptor_stats = calloc(srv->n_acceptors, sizeof(*srv->acceptor_stats));
-    if (srv->workers == NULL || srv->acceptors == NULL || srv->acceptor_stats == NULL ||
-        mtlb_stats_layout_init(&srv->layout, cfg) != 0) {
+    if (srv->workers == NULL || srv->acceptors == NULL || srv->acceptor_stats == NULL) {
         return -ENOMEM;
     }
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
@@ -337,7 +220,7 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
         }
     }
     for (unsigned i = 0; i < srv->n_workers; i++) {
-        rc = mtlb_worker_init(&srv->workers[i], srv, i);
+        int rc = mtlb_worker_init(&srv->workers[i], srv, i);
         if (rc != 0) {
             snprintf(err, errlen, "worker %u: %s setup failed: %s%s", i,
                      cfg->io == MTLB_IO_EPOLL ? "epoll" : "io_uring", strerror(-rc),
@@ -346,13 +229,65 @@ int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err
         }
     }
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
-        rc = mtlb_acceptor_create(srv, i, &srv->acceptors[i]);
+        int rc = mtlb_acceptor_create(srv, i, &srv->acceptors[i]);
         if (rc != 0) {
             snprintf(err, errlen, "acceptor %u: setup failed: %s", i, strerror(-rc));
             return rc;
         }
     }
     return 0;
+}
+
+int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen)
+{
+    sigset_t set;
+    handled_signals(&set);
+    memset(srv, 0, sizeof(*srv));
+    pthread_mutex_init(&srv->snap_lock, NULL);
+    pthread_mutex_init(&srv->reload_lock, NULL);
+    atomic_init(&srv->next_conn_id, 1);
+    srv->n_listeners = cfg->n_listeners;
+    srv->ktls_probe = mtlb_ktls_probe(srv->ktls_why, sizeof(srv->ktls_why));
+    mtlb_log(MTLB_LOG_INFO, "event=ktls_support ulp=%s detail=\"%s\" tls12=%s tls13=%s",
+             srv->ktls_probe == 0 ? "yes" : "no", srv->ktls_why,
+             srv->ktls_probe == 0 ? "tx,rx" : "none",
+             srv->ktls_probe == 0 ? "tx,rx(key installed by mtlb)" : "none");
+    /* Armed before any file the configuration names is read: a change while they load is
+     * seen at the first turn of the watch thread. */
+    int rc = mtlb_watch_create(cfg, &srv->watch, err, errlen);
+    if (rc != 0) {
+        mtlb_config_destroy(cfg);
+        return rc;
+    }
+    if (mtlb_stats_slots_init(&srv->slots, cfg) != 0) {
+        mtlb_config_destroy(cfg);
+        return -ENOMEM;
+    }
+    srv->layout = (struct mtlb_stats_layout){.n_listeners = cfg->n_listeners,
+                                             .n_domains = srv->slots.cap_domains,
+                                             .n_servers = srv->slots.cap_servers};
+    rc = mtlb_snapshot_create(cfg, NULL, &srv->slots, srv->ktls_probe, srv->ktls_why, &srv->snap,
+                              err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    srv->snap->generation = 1;
+    atomic_init(&srv->generation, 1);
+    atomic_init(&srv->reloads_ok, 0);
+    atomic_init(&srv->reloads_failed, 0);
+    atomic_init(&srv->last_reload_ok_s, (uint64_t)time(NULL));
+    cfg = srv->snap->cfg;
+    /* The admin socket first: once a listener accepts, /readyz can be asked. */
+    if (cfg->admin.bind_host != NULL) {
+        rc = mtlb_admin_create(srv, &srv->admin, err, errlen);
+    }
+    if (rc == 0) {
+        rc = open_listeners(srv, err, errlen);
+    }
+    if (rc == 0) {
+        rc = init_threads(srv, err, errlen);
+    }
+    return rc;
 }
 
 static void stop_all(struct mtlb_server *srv)
@@ -386,11 +321,12 @@ static void reopen_logs(void)
 }
 
 /* Acts on a signal that does not stop the process; true for SIGTERM and SIGINT. */
-static bool stop_signal(int sig)
+static bool stop_signal(struct mtlb_server *srv, int sig)
 {
     if (sig == SIGHUP) {
-        mtlb_log(MTLB_LOG_WARN, "event=reload_ignored reason=\"configuration reload is not "
-                                "supported yet; restart to apply changes\"");
+        uint64_t gen;
+        char err[1024];
+        mtlb_server_reload(srv, "signal", &gen, err, sizeof(err)); /* it logs either way */
         return false;
     }
     if (sig == SIGUSR1) {
@@ -408,7 +344,7 @@ static bool stop_signal(int sig)
 /* timeouts.shutdown_delay: /readyz already says 503; the listeners keep accepting (and the
  * workers keep serving) while a load balancer or Kubernetes takes this instance out of its
  * endpoints. A second SIGTERM or SIGINT ends the delay at once. */
-static void shutdown_delay(const sigset_t *set, uint32_t delay_ms)
+static void shutdown_delay(struct mtlb_server *srv, const sigset_t *set, uint32_t delay_ms)
 {
     uint64_t end = mtlb_now_ms() + delay_ms;
 
@@ -416,7 +352,7 @@ static void shutdown_delay(const sigset_t *set, uint32_t delay_ms)
         uint64_t left = end - now;
         struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
         int sig = sigtimedwait(set, NULL, &ts);
-        if (sig > 0 && stop_signal(sig)) {
+        if (sig > 0 && stop_signal(srv, sig)) {
             mtlb_log(MTLB_LOG_INFO, "event=shutdown_delay_cut signal=%d", sig);
             return;
         }
@@ -467,7 +403,9 @@ static void log_ticket_keys(const struct mtlb_listener_cfg *lc, const struct mtl
 
 int mtlb_server_run(struct mtlb_server *srv)
 {
-    const struct mtlb_config *cfg = srv->cfg;
+    /* POST /reload may run as soon as the admin thread does: hold what is logged here. */
+    struct mtlb_snapshot *snap0 = mtlb_snapshot_current(srv);
+    const struct mtlb_config *cfg = snap0->cfg;
     sigset_t set;
     unsigned started_workers = 0;
     int rc = 0;
@@ -475,7 +413,11 @@ int mtlb_server_run(struct mtlb_server *srv)
     /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
     handled_signals(&set);
     signal(SIGPIPE, SIG_IGN);
-    if (srv->admin != NULL) {
+    /* First: the watch holds back its reloads until the phase is ready. */
+    if ((rc = mtlb_watch_start(srv->watch, srv)) != 0) {
+        mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=\"%s\"", strerror(-rc));
+    }
+    if (rc == 0 && srv->admin != NULL) {
         rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */
     }
     for (; rc == 0 && started_workers < srv->n_workers; started_workers++) {
@@ -485,16 +427,18 @@ int mtlb_server_run(struct mtlb_server *srv)
             break;
         }
     }
-    if (rc == 0 && (rc = mtlb_health_start(srv)) != 0) {
+    pthread_mutex_lock(&srv->reload_lock); /* the current snapshot's, and only one thread */
+    if (rc == 0 && (rc = mtlb_health_start(srv, srv->snap)) != 0) {
         mtlb_log(MTLB_LOG_ERROR, "event=health_start_failed error=\"%s\"", strerror(-rc));
     }
+    pthread_mutex_unlock(&srv->reload_lock);
     for (unsigned i = 0; rc == 0 && i < srv->n_acceptors; i++) {
         rc = mtlb_acceptor_start(srv->acceptors[i]);
     }
     if (rc == 0) {
         for (size_t l = 0; l < cfg->n_listeners; l++) {
             log_listening(&cfg->listeners[l]);
-            log_ticket_keys(&cfg->listeners[l], &srv->tls[l]);
+            log_ticket_keys(&cfg->listeners[l], &snap0->tls[l]);
         }
         enum mtlb_io_backend io = mtlb_io_backend_of(srv->workers[0].io);
         if (cfg->io == MTLB_IO_AUTO && io == MTLB_IO_EPOLL) {
@@ -503,9 +447,11 @@ int mtlb_server_run(struct mtlb_server *srv)
         }
         mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s",
                  MTLB_VERSION, srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
-        audit_tls(srv, true, log_warning);
+        audit_tls(snap0, true, log_warning);
         atomic_store(&srv->phase, MTLB_PHASE_READY);
     }
+    mtlb_snapshot_put(snap0);
+    cfg = NULL;
     struct timespec next_audit;
     clock_gettime(CLOCK_MONOTONIC, &next_audit);
     next_audit.tv_sec += MTLB_AUDIT_INTERVAL_S;
@@ -514,28 +460,36 @@ int mtlb_server_run(struct mtlb_server *srv)
         struct timespec now, wait = {0, 0};
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec >= next_audit.tv_sec) {
-            audit_tls(srv, false, log_warning);
+            struct mtlb_snapshot *cur = mtlb_snapshot_current(srv);
+            audit_tls(cur, false, log_warning);
+            mtlb_snapshot_put(cur);
             next_audit.tv_sec = now.tv_sec + MTLB_AUDIT_INTERVAL_S;
         }
         wait.tv_sec = next_audit.tv_sec - now.tv_sec;
         int sig = sigtimedwait(&set, NULL, &wait);
-        if (sig == -1 || !stop_signal(sig)) {
+        if (sig == -1 || !stop_signal(srv, sig)) {
             continue;
         }
         atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
+        struct mtlb_snapshot *snap = mtlb_snapshot_current(srv);
         mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d shutdown_delay_ms=%u drain_ms=%u", sig,
-                 cfg->timeouts.shutdown_delay_ms, cfg->timeouts.drain_ms);
-        shutdown_delay(&set, cfg->timeouts.shutdown_delay_ms);
+                 snap->cfg->timeouts.shutdown_delay_ms, snap->cfg->timeouts.drain_ms);
+        shutdown_delay(srv, &set, snap->cfg->timeouts.shutdown_delay_ms);
+        mtlb_snapshot_put(snap);
         break;
     }
     atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
+    mtlb_watch_destroy(srv->watch);
+    srv->watch = NULL;
     stop_all(srv);
     for (unsigned i = 0; i < srv->n_acceptors; i++) {
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
         srv->acceptors[i] = NULL;
     }
     close_listeners(srv);
-    mtlb_health_join(srv);
+    pthread_mutex_lock(&srv->reload_lock); /* a reload in progress ends first */
+    mtlb_health_stop(srv);
+    pthread_mutex_unlock(&srv->reload_lock);
     for (unsigned i = 0; i < started_workers; i++) {
         pthread_join(srv->workers[i].thread, NULL);
     }
@@ -548,8 +502,8 @@ int mtlb_server_run(struct mtlb_server *srv)
 
 void mtlb_server_fini(struct mtlb_server *srv)
 {
-    const struct mtlb_config *cfg = srv->cfg;
-
+    mtlb_watch_destroy(srv->watch);
+    srv->watch = NULL;
     for (unsigned i = 0; srv->acceptors != NULL && i < srv->n_acceptors; i++) {
         mtlb_acceptor_join_destroy(srv->acceptors[i]);
     }
@@ -562,8 +516,7 @@ void mtlb_server_fini(struct mtlb_server *srv)
         }
     }
     free(srv->workers);
-    mtlb_health_join(srv);
-    mtlb_health_fini(srv);
+    mtlb_health_stop(srv);
     mtlb_admin_destroy(srv->admin);
     srv->admin = NULL;
     for (unsigned i = 0; srv->acceptor_stats != NULL && i < srv->n_acceptors; i++) {
@@ -571,14 +524,9 @@ void mtlb_server_fini(struct mtlb_server *srv)
     }
     free(srv->acceptor_stats);
     srv->acceptor_stats = NULL;
-    mtlb_stats_layout_fini(&srv->layout);
-    for (size_t p = 0; srv->backend_addrs != NULL && p < cfg->n_backends; p++) {
-        free(srv->backend_addrs[p]);
-    }
-    free(srv->backend_addrs);
-    for (size_t l = 0; srv->tls != NULL && l < cfg->n_listeners; l++) {
-        mtlb_tls_listener_fini(&srv->tls[l]);
-    }
-    free(srv->tls);
-    free(srv->ktls);
+    mtlb_snapshot_put(srv->snap);
+    srv->snap = NULL;
+    mtlb_stats_slots_fini(&srv->slots);
+    pthread_mutex_destroy(&srv->snap_lock);
+    pthread_mutex_destroy(&srv->reload_lock);
 }

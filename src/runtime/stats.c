@@ -1,40 +1,84 @@
-/* Per-thread counter blocks for the admin thread: layout (where each listener's domains and
- * each pool's servers sit), allocation, and the owner-side increments. No locks: each block has
+/* Per-thread counter blocks for the admin thread: the slots of domains and servers (stable
+ * across reloads), allocation, and the owner-side increments. No locks: each block has
  * one writer (stats.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mtlb/runtime.h"
 #include "mtlb/stats.h"
 
-int mtlb_stats_layout_init(struct mtlb_stats_layout *l, const struct mtlb_config *cfg)
+#define MIN_SLOTS 64
+
+int mtlb_stats_slots_init(struct mtlb_stats_slots *s, const struct mtlb_config *cfg)
 {
-    l->n_listeners = cfg->n_listeners;
-    l->n_pools = cfg->n_backends;
-    l->domain_base = calloc(cfg->n_listeners + 1, sizeof(size_t));
-    l->server_base = calloc(cfg->n_backends + 1, sizeof(size_t));
-    if (l->domain_base == NULL || l->server_base == NULL) {
-        mtlb_stats_layout_fini(l);
-        return -ENOMEM;
-    }
-    l->n_domains = 0;
+    size_t nd = 0, ns = 0;
+
     for (size_t i = 0; i < cfg->n_listeners; i++) {
-        l->domain_base[i] = l->n_domains;
-        l->n_domains += cfg->listeners[i].n_domains;
+        nd += cfg->listeners[i].n_domains;
     }
-    l->n_servers = 0;
     for (size_t p = 0; p < cfg->n_backends; p++) {
-        l->server_base[p] = l->n_servers;
-        l->n_servers += cfg->backends[p].n_servers;
+        ns += cfg->backends[p].n_servers;
+    }
+    s->cap_domains = 4 * nd > MIN_SLOTS ? 4 * nd : MIN_SLOTS;
+    s->cap_servers = 4 * ns > MIN_SLOTS ? 4 * ns : MIN_SLOTS;
+    s->domains = calloc(s->cap_domains, sizeof(*s->domains));
+    s->servers = calloc(s->cap_servers, sizeof(*s->servers));
+    atomic_init(&s->n_domains, 0);
+    atomic_init(&s->n_servers, 0);
+    if (s->domains == NULL || s->servers == NULL) {
+        mtlb_stats_slots_fini(s);
+        return -ENOMEM;
     }
     return 0;
 }
 
-void mtlb_stats_layout_fini(struct mtlb_stats_layout *l)
+void mtlb_stats_slots_fini(struct mtlb_stats_slots *s)
 {
-    free(l->domain_base);
-    free(l->server_base);
-    l->domain_base = l->server_base = NULL;
+    free(s->domains);
+    free(s->servers);
+    s->domains = NULL;
+    s->servers = NULL;
+}
+
+long mtlb_stats_slot_domain(struct mtlb_stats_slots *s, size_t listener, const char *name)
+{
+    size_t n = atomic_load_explicit(&s->n_domains, memory_order_relaxed);
+
+    for (size_t i = 0; i < n; i++) {
+        if (s->domains[i].listener == listener && strcmp(s->domains[i].name, name) == 0) {
+            return (long)i;
+        }
+    }
+    if (n == s->cap_domains) {
+        return -ENOSPC;
+    }
+    s->domains[n].listener = listener;
+    snprintf(s->domains[n].name, sizeof(s->domains[n].name), "%s", name);
+    atomic_store_explicit(&s->n_domains, n + 1, memory_order_release);
+    return (long)n;
+}
+
+long mtlb_stats_slot_server(struct mtlb_stats_slots *s, const char *pool, const char *host,
+                            uint16_t port)
+{
+    size_t n = atomic_load_explicit(&s->n_servers, memory_order_relaxed);
+    char name[sizeof(s->servers[0].server)];
+
+    snprintf(name, sizeof(name), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s->servers[i].pool, pool) == 0 && strcmp(s->servers[i].server, name) == 0) {
+            return (long)i;
+        }
+    }
+    if (n == s->cap_servers) {
+        return -ENOSPC;
+    }
+    snprintf(s->servers[n].pool, sizeof(s->servers[n].pool), "%s", pool);
+    memcpy(s->servers[n].server, name, sizeof(name));
+    atomic_store_explicit(&s->n_servers, n + 1, memory_order_release);
+    return (long)n;
 }
 
 static mtlb_counter *counters(size_t n, bool *ok)
@@ -115,13 +159,15 @@ void mtlb_stats_exchange(struct mtlb_worker *w, size_t listener, int proto, int 
     mtlb_stats_request(w->stats, listener, proto, status, us);
 }
 
-void mtlb_stats_backend(struct mtlb_worker *w, size_t pool, size_t server, int status)
+void mtlb_stats_backend(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                        size_t server, int status)
 {
-    size_t i = w->srv->layout.server_base[pool] + server;
+    size_t i = snap->server_slot[pool][server];
     mtlb_stats_code(&w->stats->be_requests[i * MTLB_STATS_CODES], status);
 }
 
-void mtlb_stats_connect_failed(struct mtlb_worker *w, size_t pool, size_t server)
+void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
+                               size_t server)
 {
-    mtlb_counter_add(&w->stats->be_connect_failures[w->srv->layout.server_base[pool] + server], 1);
+    mtlb_counter_add(&w->stats->be_connect_failures[snap->server_slot[pool][server]], 1);
 }

@@ -1,7 +1,9 @@
 /* Connections from a worker to backend servers: connect, pooled keep-alive reuse per worker
  * and per server, request sending with sendmsg (rewritten head + body window in one call),
  * response reads, passive health on connect failures, the active checks' verdict fed to the
- * round robin, and the names of the failure reasons. Worker thread only. */
+ * round robin, and the names of the failure reasons. A connection belongs to the pool set it
+ * was made under; one that finishes after the worker moved to a newer set is closed instead of
+ * pooled. Worker thread only. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -28,7 +30,13 @@ void mtlb_upstream_destroy(struct mtlb_upstream *u)
         close(u->fd);
     }
     mtlb_buf_fini(&u->rbuf);
+    mtlb_pool_set_drop(u->ps);
     free(u);
+}
+
+const char *mtlb_upstream_name(const struct mtlb_upstream *u)
+{
+    return u->ps->snap->backend_addrs[u->pool][u->server].text;
 }
 
 static void maybe_free(struct mtlb_upstream *u)
@@ -40,7 +48,7 @@ static void maybe_free(struct mtlb_upstream *u)
 
 static void pool_unlink(struct mtlb_upstream *u)
 {
-    struct mtlb_upstream **head = &u->w->pools[u->pool].idle[u->server];
+    struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];
     if (u->pool_prev != NULL) {
         u->pool_prev->pool_next = u->pool_next;
     } else if (*head == u) {
@@ -73,14 +81,14 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
 {
     struct mtlb_worker *w = u->w;
 
-    if (!reusable || u->dead || w->stopping || u->pending > 0) {
+    if (!reusable || u->dead || w->stopping || u->pending > 0 || u->ps != w->ps) {
         up_close(u);
         return;
     }
     u->client = NULL;
     u->x = NULL;
     u->rbuf.off = u->rbuf.len = 0;
-    struct mtlb_upstream **head = &w->pools[u->pool].idle[u->server];
+    struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];
     u->pool_prev = NULL;
     u->pool_next = *head;
     if (*head != NULL) {
@@ -90,9 +98,10 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
     mtlb_timer_arm(w, &u->timer, MTLB_T_UP_IDLE);
 }
 
-static int up_connect(struct mtlb_worker *w, size_t pool, size_t server, struct mtlb_upstream **out)
+static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, size_t server,
+                      struct mtlb_upstream **out)
 {
-    const struct mtlb_addr *a = &w->srv->backend_addrs[pool][server];
+    const struct mtlb_addr *a = &ps->snap->backend_addrs[pool][server];
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
 
     if (u == NULL || mtlb_buf_init(&u->rbuf, RBUF_CAP) != 0) {
@@ -109,6 +118,8 @@ static int up_connect(struct mtlb_worker *w, size_t pool, size_t server, struct 
     int one = 1;
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     u->w = w;
+    u->ps = ps;
+    mtlb_pool_set_hold(ps);
     u->pool = pool;
     u->server = server;
     u->timer.kind = -1;
@@ -163,36 +174,37 @@ const char *mtlb_upstream_error_name(int e)
 }
 
 /* The active checks' verdict, read lock-free, into this worker's round robin. */
-static void sync_checks(struct mtlb_worker *w, size_t pool)
+static void sync_checks(struct mtlb_pool_set *ps, size_t pool)
 {
-    const struct mtlb_backend_cfg *b = &w->srv->cfg->backends[pool];
-    struct mtlb_server_health *sh = w->srv->health[pool];
+    const struct mtlb_backend_cfg *b = &ps->snap->cfg->backends[pool];
+    struct mtlb_server_health *sh = ps->snap->health[pool];
 
     if (!b->health.enabled) {
         return;
     }
     for (size_t s = 0; s < b->n_servers; s++) {
-        mtlb_rr_sync(&w->pools[pool].rr, s, atomic_load_explicit(&sh[s].down, memory_order_relaxed),
+        mtlb_rr_sync(&ps->pools[pool].rr, s,
+                     atomic_load_explicit(&sh[s].down, memory_order_relaxed),
                      atomic_load_explicit(&sh[s].gen, memory_order_relaxed));
     }
 }
 
-static void log_panic(struct mtlb_worker *w, size_t pool, int idx)
+static void log_panic(const struct mtlb_pool_set *ps, size_t pool, int idx)
 {
     static struct mtlb_ratelimit rl;
     mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
                 "event=pool_panic pool=%s server=%s reason=\"every server is marked down; "
                 "trying one anyway\"",
-                w->srv->cfg->backends[pool].name, w->srv->backend_addrs[pool][idx].text);
+                ps->snap->cfg->backends[pool].name, ps->snap->backend_addrs[pool][idx].text);
 }
 
 /* Round robin over the servers not in *skip: an idle pooled connection or a new one. */
-static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, bool careful,
-                   struct mtlb_upstream **out)
+static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, uint64_t *skip,
+                   bool careful, struct mtlb_upstream **out)
 {
-    struct mtlb_pool_rt *pr = &w->pools[pool];
+    struct mtlb_pool_rt *pr = &ps->pools[pool];
 
-    sync_checks(w, pool);
+    sync_checks(ps, pool);
     for (;;) {
         uint64_t panics = pr->rr.panics;
         int idx = mtlb_rr_next(&pr->rr, w->now_ms, *skip);
@@ -200,7 +212,7 @@ static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, bool care
             return idx;
         }
         if (pr->rr.panics != panics) {
-            log_panic(w, pool, idx);
+            log_panic(ps, pool, idx);
         }
         if (idx < 64) {
             *skip |= 1ULL << idx;
@@ -212,7 +224,7 @@ static int acquire(struct mtlb_worker *w, size_t pool, uint64_t *skip, bool care
             *out = u;
             return 0;
         }
-        int rc = up_connect(w, pool, (size_t)idx, out);
+        int rc = up_connect(w, ps, pool, (size_t)idx, out);
         if (rc == 0) {
             return 0;
         }
@@ -246,7 +258,7 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t p
     /* Could the request go again if a reused connection turned out stale? */
     bool resendable =
         mtlb_retry_allowed(c->req.method, MTLB_RETRY_WRITTEN_REUSED, c->req_retryable);
-    int rc = acquire(w, pool, &c->skip_mask, !resendable, &u);
+    int rc = acquire(w, c->ps, pool, &c->skip_mask, !resendable, &u);
 
     if (rc == 0) {
         u->sent = 0;
@@ -265,7 +277,7 @@ int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
     struct mtlb_upstream *u = NULL;
     struct mtlb_slice m = {x->method, strlen(x->method)};
     bool resendable = mtlb_retry_allowed(m, MTLB_RETRY_WRITTEN_REUSED, mtlb_h2x_body_kept(x));
-    int rc = acquire(w, x->pool, &x->skip_mask, !resendable, &u);
+    int rc = acquire(w, x->ps, x->pool, &x->skip_mask, !resendable, &u);
 
     if (rc == 0) {
         u->sent = 0;
@@ -292,9 +304,9 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
     mtlb_timer_disarm(&u->timer);
     if (res < 0) {
         w->ctr.upstream_fail++;
-        mtlb_stats_connect_failed(w, u->pool, u->server);
-        if (mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms)) {
-            mtlb_health_passive(w, u->pool, u->server, true, strerror(-res));
+        mtlb_stats_connect_failed(w, u->ps->snap, u->pool, u->server);
+        if (mtlb_rr_fail(&u->ps->pools[u->pool].rr, u->server, w->now_ms)) {
+            mtlb_health_passive(w, u->ps->snap, u->pool, u->server, true, strerror(-res));
         }
         if (u->x != NULL) {
             mtlb_h2x_upstream_failed(u->x, res);
@@ -303,8 +315,8 @@ void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
         }
         return;
     }
-    mtlb_rr_ok(&w->pools[u->pool].rr, u->server);
-    mtlb_health_passive(w, u->pool, u->server, false, "connected");
+    mtlb_rr_ok(&u->ps->pools[u->pool].rr, u->server);
+    mtlb_health_passive(w, u->ps->snap, u->pool, u->server, false, "connected");
     if (u->x != NULL || u->client != NULL) {
         up_rec(u)->up_connect_us = (int64_t)(mtlb_now_us() - u->connect_at);
     }
@@ -487,9 +499,9 @@ void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
     }
     if (u->connecting) {
         w->ctr.upstream_fail++;
-        mtlb_stats_connect_failed(w, u->pool, u->server);
-        if (mtlb_rr_fail(&w->pools[u->pool].rr, u->server, w->now_ms)) {
-            mtlb_health_passive(w, u->pool, u->server, true, "connect timeout");
+        mtlb_stats_connect_failed(w, u->ps->snap, u->pool, u->server);
+        if (mtlb_rr_fail(&u->ps->pools[u->pool].rr, u->server, w->now_ms)) {
+            mtlb_health_passive(w, u->ps->snap, u->pool, u->server, true, "connect timeout");
         }
         if (u->x != NULL) {
             mtlb_h2x_upstream_failed(u->x, -ETIMEDOUT);
@@ -503,18 +515,27 @@ void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
         return;
     }
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_timeout upstream=%s",
-                (unsigned long long)c->id, w->srv->backend_addrs[u->pool][u->server].text);
+                (unsigned long long)c->id, mtlb_upstream_name(u));
     c->up_error = MTLB_UPE_TIMEOUT;
     mtlb_client_fail(c, 504);
 }
 
-void mtlb_upstream_close_idle_all(struct mtlb_worker *w)
+void mtlb_upstream_close_idle(struct mtlb_pool_set *ps)
 {
-    for (size_t p = 0; p < w->srv->cfg->n_backends; p++) {
-        for (size_t s = 0; s < w->srv->cfg->backends[p].n_servers; s++) {
-            while (w->pools[p].idle[s] != NULL) {
-                up_close(w->pools[p].idle[s]);
+    const struct mtlb_config *cfg = ps->snap->cfg;
+
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        for (size_t s = 0; s < cfg->backends[p].n_servers; s++) {
+            while (ps->pools[p].idle[s] != NULL) {
+                up_close(ps->pools[p].idle[s]);
             }
         }
+    }
+}
+
+void mtlb_upstream_close_idle_all(struct mtlb_worker *w)
+{
+    if (w->ps != NULL) {
+        mtlb_upstream_close_idle(w->ps);
     }
 }

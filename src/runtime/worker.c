@@ -1,6 +1,8 @@
 /* Worker threads: each owns one io_uring ring (or its epoll emulation, io.h) and every client and
  * backend connection on it, its timers and its round-robin cursors. Loop order: submit and wait,
  * take a batch of completions, dispatch them, expire timers, flush the access log, check the drain.
+ * Once per turn it looks at the published generation and moves to a new snapshot (new requests
+ * and new timers use it; its old pool set lives on with the exchanges that still use it).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,9 +47,12 @@ void mtlb_buf_compact(struct mtlb_buf *b)
 
 #define MAX_SPARE_BLOCKS 64
 
-void *mtlb_worker_block_get(struct mtlb_worker *w)
+void *mtlb_worker_block_get(struct mtlb_worker *w, size_t size)
 {
     void *b = w->spare_blocks;
+    if (size != w->block_size) {
+        return malloc(size); /* a connection from before a reload that changed the limits */
+    }
     if (b != NULL) {
         memcpy(&w->spare_blocks, b, sizeof(void *));
         w->n_spare--;
@@ -56,9 +61,9 @@ void *mtlb_worker_block_get(struct mtlb_worker *w)
     return malloc(w->block_size);
 }
 
-void mtlb_worker_block_put(struct mtlb_worker *w, void *block)
+void mtlb_worker_block_put(struct mtlb_worker *w, void *block, size_t size)
 {
-    if (w->n_spare >= MAX_SPARE_BLOCKS) {
+    if (w->n_spare >= MAX_SPARE_BLOCKS || size != w->block_size) {
         free(block);
         return;
     }
@@ -87,10 +92,16 @@ void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind)
     struct mtlb_timer_list *l = &w->timers[kind];
     t->kind = kind;
     t->deadline_ms = w->now_ms + l->duration_ms;
-    t->prev = l->head.prev;
-    t->next = &l->head;
-    l->head.prev->next = t;
-    l->head.prev = t;
+    /* Normally the tail: every entry has the same duration. After a reload shortened it,
+     * entries armed before may end later: walk back past them to keep the list sorted. */
+    struct mtlb_timer *after = l->head.prev;
+    while (after != &l->head && after->deadline_ms > t->deadline_ms) {
+        after = after->prev;
+    }
+    t->prev = after;
+    t->next = after->next;
+    after->next->prev = t;
+    after->next = t;
 }
 
 static void expire_timers(struct mtlb_worker *w)
@@ -137,9 +148,146 @@ static void arm_tick(struct mtlb_worker *w)
     mtlb_io_timeout(w->io, &w->tick_ts, MTLB_OP_TICK);
 }
 
+/* ---- pool sets ---- */
+
+void mtlb_pool_set_hold(struct mtlb_pool_set *ps)
+{
+    ps->users++;
+}
+
+void mtlb_pool_set_drop(struct mtlb_pool_set *ps)
+{
+    if (ps == NULL || --ps->users > 0) {
+        return;
+    }
+    for (size_t p = 0; ps->pools != NULL && p < ps->snap->cfg->n_backends; p++) {
+        free(ps->pools[p].health);
+        free(ps->pools[p].idle);
+    }
+    free(ps->pools);
+    mtlb_snapshot_put(ps->snap);
+    free(ps);
+}
+
+void mtlb_pool_set_take(struct mtlb_worker *w, struct mtlb_pool_set **slot)
+{
+    if (*slot == w->ps) {
+        return;
+    }
+    mtlb_pool_set_drop(*slot);
+    *slot = w->ps;
+    mtlb_pool_set_hold(w->ps);
+}
+
+/* Passive backoff carried over from the previous set for a server with the same pool name and
+ * address, so that a reload does not send requests to a server this worker knows is down. */
+static void carry_backoff(struct mtlb_pool_set *ps, size_t p, const struct mtlb_pool_set *prev)
+{
+    const struct mtlb_config *cfg = ps->snap->cfg;
+
+    for (size_t q = 0; prev != NULL && q < prev->snap->cfg->n_backends; q++) {
+        if (strcmp(prev->snap->cfg->backends[q].name, cfg->backends[p].name) != 0) {
+            continue;
+        }
+        for (size_t s = 0; s < cfg->backends[p].n_servers; s++) {
+            for (size_t k = 0; k < prev->snap->cfg->backends[q].n_servers; k++) {
+                if (strcmp(ps->snap->backend_addrs[p][s].text,
+                           prev->snap->backend_addrs[q][k].text) == 0) {
+                    ps->pools[p].health[s] = prev->pools[q].health[k];
+                    ps->pools[p].health[s].check_gen = 0; /* the new snapshot counts anew */
+                }
+            }
+        }
+    }
+}
+
+static struct mtlb_pool_set *pool_set_create(struct mtlb_worker *w, struct mtlb_snapshot *snap,
+                                             const struct mtlb_pool_set *prev)
+{
+    const struct mtlb_config *cfg = snap->cfg;
+    struct mtlb_pool_set *ps = calloc(1, sizeof(*ps));
+
+    if (ps == NULL) {
+        return NULL;
+    }
+    ps->snap = snap;
+    mtlb_snapshot_get(snap);
+    ps->users = 1;
+    ps->pools = calloc(cfg->n_backends, sizeof(*ps->pools));
+    for (size_t p = 0; ps->pools != NULL && p < cfg->n_backends; p++) {
+        size_t n = cfg->backends[p].n_servers;
+        ps->pools[p].health = calloc(n, sizeof(struct mtlb_health));
+        ps->pools[p].idle = calloc(n, sizeof(struct mtlb_upstream *));
+        if (ps->pools[p].health == NULL || ps->pools[p].idle == NULL) {
+            mtlb_pool_set_drop(ps);
+            return NULL;
+        }
+        /* Offset the cursors so that workers do not all start on server 0. */
+        mtlb_rr_init(&ps->pools[p].rr, ps->pools[p].health, n, w->index);
+        carry_backoff(ps, p, prev);
+    }
+    if (ps->pools == NULL) {
+        mtlb_pool_set_drop(ps);
+        return NULL;
+    }
+    return ps;
+}
+
+/* Makes snap the worker's snapshot: a new pool set, the timeouts of new timers, the size of
+ * new exchange blocks. The old set's idle connections close now; its busy ones close when
+ * their exchange ends. -ENOMEM leaves the worker on its old snapshot (it tries again). */
+static int use_snapshot(struct mtlb_worker *w, struct mtlb_snapshot *snap)
+{
+    const struct mtlb_config *cfg = snap->cfg;
+    struct mtlb_pool_set *ps = pool_set_create(w, snap, w->ps);
+
+    if (ps == NULL) {
+        return -ENOMEM;
+    }
+    if (w->ps != NULL) {
+        mtlb_upstream_close_idle(w->ps);
+        mtlb_pool_set_drop(w->ps);
+    }
+    w->ps = ps;
+    mtlb_snapshot_put(w->snap);
+    w->snap = snap;
+    mtlb_snapshot_get(snap);
+    const uint32_t durations[MTLB_T_COUNT] = {
+        cfg->timeouts.client_header_ms,    cfg->timeouts.client_body_ms,
+        cfg->timeouts.client_idle_ms,      cfg->timeouts.backend_connect_ms,
+        cfg->timeouts.backend_response_ms, cfg->timeouts.backend_idle_ms,
+        cfg->timeouts.client_body_ms,
+    };
+    for (int k = 0; k < MTLB_T_COUNT; k++) {
+        w->timers[k].duration_ms = durations[k];
+    }
+    size_t block = mtlb_client_block_size(cfg);
+    if (block != w->block_size) {
+        while (w->spare_blocks != NULL) {
+            void *b = w->spare_blocks;
+            memcpy(&w->spare_blocks, b, sizeof(void *));
+            free(b);
+        }
+        w->n_spare = 0;
+        w->block_size = block;
+    }
+    return 0;
+}
+
+static void refresh_snapshot(struct mtlb_worker *w)
+{
+    if (mtlb_snapshot_generation(w->srv) == w->snap->generation) {
+        return;
+    }
+    struct mtlb_snapshot *snap = mtlb_snapshot_current(w->srv);
+    if (snap != w->snap) {
+        use_snapshot(w, snap);
+    }
+    mtlb_snapshot_put(snap);
+}
+
 int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned index)
 {
-    const struct mtlb_config *cfg = srv->cfg;
     memset(w, 0, sizeof(*w));
     w->srv = srv;
     w->index = index;
@@ -149,31 +297,19 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
     }
     mtlb_request_id_gen_init(&w->reqid, seed, (uint16_t)index);
     w->clients.next = w->clients.prev = &w->clients;
-    const uint32_t durations[MTLB_T_COUNT] = {
-        cfg->timeouts.client_header_ms,    cfg->timeouts.client_body_ms,
-        cfg->timeouts.client_idle_ms,      cfg->timeouts.backend_connect_ms,
-        cfg->timeouts.backend_response_ms, cfg->timeouts.backend_idle_ms,
-        cfg->timeouts.client_body_ms,
-    };
     for (int k = 0; k < MTLB_T_COUNT; k++) {
         w->timers[k].head.next = w->timers[k].head.prev = &w->timers[k].head;
-        w->timers[k].duration_ms = durations[k];
     }
-    w->pools = calloc(cfg->n_backends, sizeof(*w->pools));
     w->queue = calloc(1, sizeof(*w->queue));
-    if (w->pools == NULL || w->queue == NULL) {
+    if (w->queue == NULL) {
         return -ENOMEM;
     }
     mtlb_handoff_init(w->queue);
-    for (size_t p = 0; p < cfg->n_backends; p++) {
-        size_t n = cfg->backends[p].n_servers;
-        w->pools[p].health = calloc(n, sizeof(struct mtlb_health));
-        w->pools[p].idle = calloc(n, sizeof(struct mtlb_upstream *));
-        if (w->pools[p].health == NULL || w->pools[p].idle == NULL) {
-            return -ENOMEM;
-        }
-        /* Offset the cursors so that workers do not all start on server 0. */
-        mtlb_rr_init(&w->pools[p].rr, w->pools[p].health, n, index);
+    struct mtlb_snapshot *snap = mtlb_snapshot_current(srv);
+    int rc = use_snapshot(w, snap);
+    mtlb_snapshot_put(snap);
+    if (rc != 0) {
+        return rc;
     }
     w->stats = mtlb_stats_create(&srv->layout);
     if (w->stats == NULL) {
@@ -183,7 +319,7 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
     if (w->wake_fd == -1) {
         return -errno;
     }
-    return mtlb_io_create(srv->cfg->io, RING_ENTRIES, &w->io);
+    return mtlb_io_create(w->snap->cfg->io, RING_ENTRIES, &w->io);
 }
 
 void mtlb_worker_fini(struct mtlb_worker *w)
@@ -195,13 +331,6 @@ void mtlb_worker_fini(struct mtlb_worker *w)
         void *b = w->spare_blocks;
         memcpy(&w->spare_blocks, b, sizeof(void *));
         free(b);
-    }
-    if (w->pools != NULL) {
-        for (size_t p = 0; p < w->srv->cfg->n_backends; p++) {
-            free(w->pools[p].health);
-            free(w->pools[p].idle);
-        }
-        free(w->pools);
     }
     if (w->queue != NULL) {
         /* Sessions handed off after the worker stopped are closed here. */
@@ -221,6 +350,10 @@ void mtlb_worker_fini(struct mtlb_worker *w)
     w->io = NULL;
     mtlb_stats_destroy(w->stats);
     w->stats = NULL;
+    mtlb_pool_set_drop(w->ps);
+    w->ps = NULL;
+    mtlb_snapshot_put(w->snap);
+    w->snap = NULL;
 }
 
 void mtlb_worker_bury(struct mtlb_worker *w)
@@ -272,7 +405,7 @@ static void dispatch(struct mtlb_worker *w, uint64_t data, int res)
     case MTLB_OP_WAKE:
         if (atomic_load(&w->srv->stop) && !w->stopping) {
             w->stopping = true;
-            w->stop_deadline_ms = w->now_ms + w->srv->cfg->timeouts.drain_ms;
+            w->stop_deadline_ms = w->now_ms + w->snap->cfg->timeouts.drain_ms;
         }
         take_handoffs(w);
         arm_wake(w);
@@ -314,18 +447,19 @@ static void publish(struct mtlb_worker *w)
         return;
     }
     w->published_ms = w->now_ms;
-    const struct mtlb_stats_layout *l = &w->srv->layout;
-    for (size_t p = 0; p < l->n_pools; p++) {
-        const struct mtlb_rr *rr = &w->pools[p].rr;
+    const struct mtlb_pool_set *ps = w->ps;
+    const struct mtlb_snapshot *snap = ps->snap;
+    for (size_t p = 0; p < snap->cfg->n_backends; p++) {
+        const struct mtlb_rr *rr = &ps->pools[p].rr;
         /* With active checks the checker's verdict is the server's state; without, this
          * worker's passive backoff. */
-        bool checked = w->srv->cfg->backends[p].health.enabled;
+        bool checked = snap->cfg->backends[p].health.enabled;
         for (size_t s = 0; s < rr->n; s++) {
             uint64_t until = rr->health[s].down_until_ms;
             bool down = checked
-                            ? atomic_load_explicit(&w->srv->health[p][s].down, memory_order_relaxed)
+                            ? atomic_load_explicit(&snap->health[p][s].down, memory_order_relaxed)
                             : until != 0 && w->now_ms < until;
-            mtlb_counter_set(&w->stats->be_down[l->server_base[p] + s], down);
+            mtlb_counter_set(&w->stats->be_down[snap->server_slot[p][s]], down);
         }
     }
 }
@@ -351,6 +485,7 @@ void *mtlb_worker_main(void *arg)
         }
         w->now_us = mtlb_now_us();
         w->now_ms = w->now_us / 1000;
+        refresh_snapshot(w);
         publish(w);
         for (int i = 0; i < n; i++) {
             dispatch(w, cqes[i].user_data, cqes[i].res);

@@ -51,6 +51,24 @@ bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, con
            !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[domain].cfg);
 }
 
+bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
+                                const struct mtlb_tls_listener *now, const char *host)
+{
+    if (now == tl || host[0] == '\0') {
+        return false;
+    }
+    int d = mtlb_tls_match_domain(now, host);
+    const struct mtlb_domain_cfg *mine = tl->domains[domain].cfg;
+    if (d < 0) {
+        return false;
+    }
+    const struct mtlb_domain_cfg *named = now->domains[d].cfg;
+    /* The connection's own domain (same first name) keeps what it was verified with. */
+    bool own =
+        mine->n_names > 0 && named->n_names > 0 && strcmp(mine->names[0], named->names[0]) == 0;
+    return !own && !mtlb_tls_same_client_auth(mine, named);
+}
+
 static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
 {
     int i = mtlb_tls_match_domain(tl, host);

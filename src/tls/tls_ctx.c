@@ -397,7 +397,9 @@ static int init_tickets(struct mtlb_tls_listener *tl, const struct mtlb_listener
     int rc = cfg->ticket_keys != NULL
                  ? mtlb_tickets_init_file(tl->tickets, cfg->ticket_keys, err, errlen)
                  : mtlb_tickets_init_random(tl->tickets, time(NULL));
-    if (rc != 0) {
+    if (rc == 0) {
+        atomic_init(&tl->tickets->refs, 1);
+    } else {
         free(tl->tickets);
         tl->tickets = NULL;
         if (cfg->ticket_keys == NULL) {
@@ -453,11 +455,26 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
     free(tl->domains);
     tl->domains = NULL;
     tl->n_domains = 0;
-    if (tl->tickets != NULL) {
+    if (tl->tickets != NULL && atomic_fetch_sub(&tl->tickets->refs, 1) == 1) {
         mtlb_tickets_fini(tl->tickets);
         free(tl->tickets);
-        tl->tickets = NULL;
     }
+    tl->tickets = NULL;
+}
+
+void mtlb_tls_listener_keep_tickets(struct mtlb_tls_listener *dst,
+                                    const struct mtlb_tls_listener *src)
+{
+    if (dst->tickets == NULL || src->tickets == NULL || dst->tickets->from_file ||
+        src->tickets->from_file) {
+        return;
+    }
+    if (atomic_fetch_sub(&dst->tickets->refs, 1) == 1) {
+        mtlb_tickets_fini(dst->tickets);
+        free(dst->tickets);
+    }
+    atomic_fetch_add(&src->tickets->refs, 1);
+    dst->tickets = src->tickets;
 }
 
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info)

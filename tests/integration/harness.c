@@ -532,6 +532,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->tls != NULL) {
         fprintf(f, "tls: %s\n", cfg->tls);
     }
+    if (cfg->reload != NULL) {
+        fprintf(f, "reload: %s\n", cfg->reload);
+    }
     fprintf(f, "headers: {dn_format: slash%s%s}\n", cfg->headers ? ", " : "",
             cfg->headers ? cfg->headers : "");
     if (cfg->admin_port != 0) {

@@ -46,6 +46,7 @@ struct it_config {
     const char *backend_extra;    /* one more key of the pool, YAML ("health: {path: /healthz}") */
     const char *ticket_keys;      /* listener tls.ticket_keys (a path); NULL: not written */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
+    const char *reload;           /* top-level reload: YAML flow mapping; NULL: not written */
 };
 
 struct it_env {

@@ -565,7 +565,7 @@ Test(admin, healthz_readyz_and_errors)
     cr_assert_eq(admin_req("GET", "/readyz?verbose=1", NULL), 200, "a query is ignored");
     cr_assert_eq(admin_req("GET", "/", NULL), 404);
     cr_assert_eq(admin_req("GET", "/metricsx", NULL), 404);
-    cr_assert_eq(admin_req("GET", "/reload", NULL), 404);
+    cr_assert_eq(admin_req("GET", "/reload", NULL), 405, "POST only");
     cr_assert_eq(admin_req("POST", "/metrics", NULL), 405);
     cr_assert_eq(admin_req("DELETE", "/config", NULL), 405);
     cr_assert_eq(admin_req("POST", "/readyz", NULL), 405);

@@ -333,6 +333,50 @@ case_key_update() {
     served "$name"
 }
 
+# A kTLS connection transferring 2 x (8 MiB up, 8 MiB down) while mtlb reloads 5 times (SIGHUP,
+# the backend order swapped each time): the connection keeps its snapshot and transport, every
+# byte arrives intact, and a new connection after the reloads is served.
+case_reload_transfer() {
+    local name=reload_transfer_tls13 base i cpid t
+    base=$(grep -c "event=reloaded" "$W/mtlb.log")
+    "$B/ktls_client" --tag "$name" --ca "$PKI/ca/root.crt" --connect 127.0.0.1:$KTLS_PORT \
+        --tls 1.3 --requests 2 --upload $MIB8 --download $MIB8 --timeout-ms 120000 \
+        >"$W/$name.out" 2>"$W/$name.err" &
+    cpid=$!
+    sleep 0.5
+    why=""
+    i=1
+    while [ "$i" -le 5 ] && [ -z "$why" ]; do
+        if grep -q '"127.0.0.1:9001", "127.0.0.1:9002"' "$W/mtlb.yaml"; then
+            sed -i 's/"127.0.0.1:9001", "127.0.0.1:9002"/"127.0.0.1:9002", "127.0.0.1:9001"/' "$W/mtlb.yaml"
+        else
+            sed -i 's/"127.0.0.1:9002", "127.0.0.1:9001"/"127.0.0.1:9001", "127.0.0.1:9002"/' "$W/mtlb.yaml"
+        fi
+        kill -HUP "$MTLB_PID"
+        t=0
+        while [ "$(grep -c "event=reloaded" "$W/mtlb.log")" -lt $((base + i)) ] && [ "$t" -lt 100 ]; do
+            sleep 0.1
+            t=$((t + 1))
+        done
+        [ "$t" -lt 100 ] || why="reload $i not logged within 10 s"
+        i=$((i + 1))
+    done
+    if [ -z "$why" ] && ! kill -0 "$cpid" 2>/dev/null; then
+        why="the transfer ended before the 5 reloads did: it proves nothing, make it longer"
+    fi
+    wait "$cpid"
+    rc=$?
+    out=$(cat "$W/$name.out")
+    if [ -n "$why" ]; then
+        fail "$name" "$why"
+        grep "event=reload" "$W/mtlb.log" >"$W/$name.reloads"
+        evidence "$W/$name.out" "$W/$name.err" "$W/$name.reloads"
+    else
+        check "$name" ktls 4 result=ok corrupt=0 requests_done=2
+    fi
+    served "$name"
+}
+
 case_off() { # version
     local name
     name="ktls_off_$(tag "$1")"
@@ -384,10 +428,12 @@ run_mtlb_cases() {
     case_close_notify 1.2
     case_close_notify 1.3
     case_key_update
+    case_reload_transfer
     case_off 1.2
     case_off 1.3
-    # 4 transport + 2 bulk + 2 h2 + 2 close_notify (+2 after) + key update (+1 after).
-    case_counters "$tx0" "$rx0" "$de0" 13
+    # 4 transport + 2 bulk + 2 h2 + 2 close_notify (+2 after) + key update (+1 after)
+    # + reload transfer (+1 after).
+    case_counters "$tx0" "$rx0" "$de0" 15
     if mtlb_alive; then
         pass mtlb_alive_at_end
     else

@@ -72,7 +72,8 @@ static const char full_yaml[] =
     "log: {level: debug, access_log: logs/access.log}\n"
     "headers: {dn_format: rfc2253, underscores: pass, request_trailers: forward}\n"
     "io: epoll\n"
-    "admin: {bind: \"127.0.0.1:9901\"}\n";
+    "admin: {bind: \"127.0.0.1:9901\"}\n"
+    "reload: {watch: true, debounce: 250ms}\n";
 
 /* mtlb -t and start-up name the line and domain of a bad certificate, key, truststore or CRL. */
 Test(config, domain_files_keep_their_line_and_key_path)
@@ -161,6 +162,8 @@ Test(config, full_file)
     cr_assert_str_eq(cfg->admin.bind_host, "127.0.0.1");
     cr_assert_eq(cfg->admin.bind_port, 9901);
     cr_assert_eq(cfg->admin.bind_line, 44);
+    cr_assert(cfg->reload.watch);
+    cr_assert_eq(cfg->reload.debounce_ms, 250);
     cr_assert_eq(cfg->limits.max_header_bytes, 32768);
     cr_assert_eq(cfg->limits.max_headers, 50);
     cr_assert_eq(cfg->limits.max_connections, 20000);
@@ -208,6 +211,8 @@ Test(config, defaults)
     cr_assert_eq(cfg->timeouts.drain_ms, 10000);
     cr_assert_eq(cfg->timeouts.shutdown_delay_ms, 0, "no shutdown delay by default");
     cr_assert_null(cfg->admin.bind_host, "the admin listener is off by default");
+    cr_assert_not(cfg->reload.watch, "the file watch is off by default");
+    cr_assert_eq(cfg->reload.debounce_ms, 1000);
     cr_assert_eq(cfg->limits.max_header_bytes, 16384);
     cr_assert_eq(cfg->limits.max_headers, 100);
     cr_assert_eq(cfg->limits.max_connections, 10000);
@@ -357,6 +362,30 @@ Test(config, admin_loopback_binds)
     }
 }
 
+/* reload.debounce: any duration from 1 ms to one minute; the watch alone keeps the default. */
+Test(config, reload_debounce_bounds)
+{
+    static const struct {
+        const char *yaml;
+        bool watch;
+        uint32_t ms;
+    } ok[] = {{"reload: {watch: false}", false, 1000},
+              {"reload: {watch: true}", true, 1000},
+              {"reload: {debounce: 1ms}", false, 1},
+              {"reload: {debounce: 60s}", false, 60000},
+              {"reload: {debounce: 1m, watch: true}", true, 60000},
+              {"reload: {}", false, 1000}};
+
+    for (size_t i = 0; i < MTLB_ARRAY_LEN(ok); i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof(yaml), "%s%s\n", MIN_YAML, ok[i].yaml);
+        struct mtlb_config *cfg = parse_ok(yaml);
+        cr_assert_eq(cfg->reload.watch, ok[i].watch, "%s", ok[i].yaml);
+        cr_assert_eq(cfg->reload.debounce_ms, ok[i].ms, "%s", ok[i].yaml);
+        mtlb_config_destroy(cfg);
+    }
+}
+
 struct err_case {
     char yaml[640];
     int rc;
@@ -397,7 +426,7 @@ ParameterizedTestParameters(config, rejects)
         {MIN_YAML "---\nfoo: 1\n", -EINVAL, "mtlb.yaml:12:1: only one YAML document is allowed"},
         {MIN_YAML "frobnicate: 1\n", -EINVAL,
          "mtlb.yaml:11:1: frobnicate: unknown key (expected one of listeners, backends, threads, "
-         "timeouts, limits, log, headers, io, admin, tls)"},
+         "timeouts, limits, log, headers, io, admin, tls, reload)"},
         {MIN_BACKEND, -EINVAL, "mtlb.yaml:1:1: listeners: missing required key"},
         {MIN_LISTENER, -EINVAL, "mtlb.yaml:1:1: backends: missing required key"},
         {"listeners: []\n" MIN_BACKEND, -EINVAL, "mtlb.yaml:1:12: listeners: must not be empty"},
@@ -606,6 +635,15 @@ ParameterizedTestParameters(config, rejects)
         {MIN_YAML "admin: {}\n", -EINVAL, "mtlb.yaml:11:8: admin.bind: missing required key"},
         {MIN_YAML "admin: {bind: \"127.0.0.1:9901\", client_auth: {mode: mandatory}}\n", -EINVAL,
          "mtlb.yaml:11:33: admin.client_auth: unknown key (expected one of bind)"},
+        {MIN_YAML "reload: {watch: yes}\n", -EINVAL,
+         "mtlb.yaml:11:17: reload.watch: expected one of true, false, got \"yes\""},
+        {MIN_YAML "reload: {debounce: 0}\n", -EINVAL,
+         "mtlb.yaml:11:20: reload.debounce: duration must be greater than 0"},
+        {MIN_YAML "reload: {debounce: 500}\n", -EINVAL,
+         "mtlb.yaml:11:20: reload.debounce: at most 60s (the reload waits this long after each "
+         "change)"},
+        {MIN_YAML "reload: {watch: true, interval: 1s}\n", -EINVAL,
+         "mtlb.yaml:11:23: reload.interval: unknown key (expected one of watch, debounce)"},
         {MIN_YAML "threads: {acceptors: 0}\n", -EINVAL,
          "mtlb.yaml:11:22: threads.acceptors: expected an integer in 1..256, got \"0\""},
         {MIN_YAML "threads: {acceptors: auto}\n", -EINVAL,

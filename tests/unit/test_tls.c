@@ -1085,6 +1085,42 @@ Test(tls_sni, misdirected_only_for_a_differently_verified_domain)
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
 }
 
+/* The same rule across a reload: the connection's listener (before) against the current one. */
+Test(tls_sni, misdirected_since_a_reload)
+{
+    char *api_names[] = {"api.example.com", "localhost"};
+    char *new_names[] = {"new.example.com"};
+    char *same_names[] = {"same.example.com"};
+    struct mtlb_domain_cfg api = {.names = api_names,
+                                  .n_names = 2,
+                                  .mode = MTLB_CLIENT_AUTH_MANDATORY,
+                                  .truststore = "a.pem",
+                                  .verify_depth = 10};
+    struct mtlb_domain_cfg api_now = api; /* api, its truststore changed by the reload */
+    struct mtlb_domain_cfg added = api;   /* a new domain verifying otherwise */
+    struct mtlb_domain_cfg same = api;    /* a new domain verifying as api did */
+    api_now.truststore = "b.pem";
+    added.names = new_names;
+    added.n_names = 1;
+    added.truststore = "c.pem";
+    same.names = same_names;
+    same.n_names = 1;
+    struct mtlb_tls_domain before[] = {{.cfg = &api}};
+    struct mtlb_tls_domain after[] = {{.cfg = &api_now}, {.cfg = &added}, {.cfg = &same}};
+    struct mtlb_tls_listener tl = {.domains = before, .n_domains = 1};
+    struct mtlb_tls_listener now = {.domains = after, .n_domains = 3};
+
+    cr_assert(mtlb_tls_misdirected_since(&tl, 0, &now, "new.example.com"));
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "new.example.com"), "unknown before the reload");
+    cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, "api.example.com"),
+                  "its own domain keeps what it was verified with");
+    cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, "localhost"));
+    cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, "same.example.com"));
+    cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, "unknown.example.com"));
+    cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, ""));
+    cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &tl, "new.example.com"), "no reload");
+}
+
 /* mtlb_client_verify_failures_total's reason: each X.509 error to its fixed token. */
 Test(tls_verify, reason_tokens_for_x509_errors)
 {

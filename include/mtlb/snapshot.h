@@ -1,0 +1,58 @@
+/* A configuration snapshot: everything the running process derives from one configuration
+ * file (the parsed config, the listeners' SSL_CTXs, the backend addresses, the shared health
+ * verdicts, the stats slots of its domains and servers, the admin texts). A reload builds a
+ * new one and publishes it; the old one lives on while anything still holds a reference (an
+ * open connection's TLS state, a worker, an exchange's pool set) and is freed by the last
+ * mtlb_snapshot_put, on whichever thread that is. Immutable once published, except the
+ * health atomics. */
+#ifndef MTLB_SNAPSHOT_H
+#define MTLB_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtlb/config.h"
+#include "mtlb/prom.h"
+#include "mtlb/tls.h"
+
+struct mtlb_server;
+struct mtlb_addr;
+struct mtlb_server_health;
+struct mtlb_stats_slots;
+
+struct mtlb_snapshot {
+    atomic_uint refs;
+    uint64_t generation;                /* 1 at start, +1 per successful reload */
+    struct mtlb_config *cfg;            /* owned */
+    struct mtlb_tls_listener *tls;      /* [listener] */
+    bool *ktls;                         /* [listener]: kTLS allowed (config and kernel) */
+    struct mtlb_addr **backend_addrs;   /* [pool][server] */
+    struct mtlb_server_health **health; /* [pool][server]: the active checks' verdict */
+    size_t **domain_slot;               /* [listener][domain]: stats slot (mtlb_stats_slots) */
+    size_t **server_slot;               /* [pool][server]: stats slot */
+    struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
+    struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
+};
+
+/* Builds a snapshot of cfg (taking ownership of it, also on failure): SSL_CTXs, kTLS choice
+ * (probe: mtlb_ktls_probe's result), backend addresses, health state (a server with the same
+ * pool name and address as in `prev` keeps its verdict), stats slots from `slots` (NULL: none,
+ * as for `mtlb -t`) and, when admin.bind is set, the admin texts. refs = 1. 0 and *out, or
+ * -errno with the problem in err ("restart needed: ..." when the stats slots are exhausted).
+ * The thread that loads configurations (main, admin, watch: serialized by the caller). */
+int mtlb_snapshot_create(struct mtlb_config *cfg, const struct mtlb_snapshot *prev,
+                         struct mtlb_stats_slots *slots, int ktls_probe, const char *ktls_why,
+                         struct mtlb_snapshot **out, char *err, size_t errlen);
+/* Any thread. */
+void mtlb_snapshot_get(struct mtlb_snapshot *s);
+/* Any thread: drops a reference; the last one frees everything. NULL is ignored. */
+void mtlb_snapshot_put(struct mtlb_snapshot *s);
+
+/* Any thread: a reference to the current snapshot (srv's mutex held for the increment). */
+struct mtlb_snapshot *mtlb_snapshot_current(struct mtlb_server *srv);
+/* Any thread: the published generation, for a cheap "has it changed?" poll. */
+uint64_t mtlb_snapshot_generation(struct mtlb_server *srv);
+
+#endif

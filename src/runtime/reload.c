@@ -1,0 +1,110 @@
+/* Configuration reload: loads the file again through the `mtlb -t` path, refuses changes that
+ * need a restart, publishes the new snapshot and restarts the health checks for it. Any thread
+ * (main on SIGHUP, admin on POST /reload, the watch thread); serialized by srv->reload_lock.
+ * The workers and acceptors switch on their own when they see the new generation. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mtlb/config_diff.h"
+#include "mtlb/log.h"
+#include "mtlb/runtime.h"
+
+static int reload_failed(struct mtlb_server *srv, const char *trigger, int rc, char *err,
+                         size_t errlen)
+{
+    char q[1200];
+
+    if (err[0] == '\0') {
+        snprintf(err, errlen, "%s", strerror(-rc));
+    }
+    atomic_fetch_add(&srv->reloads_failed, 1);
+    mtlb_log(MTLB_LOG_ERROR, "event=reload_failed trigger=%s generation=%llu error=%s", trigger,
+             (unsigned long long)atomic_load(&srv->generation), mtlb_log_quote(err, q, sizeof(q)));
+    return rc;
+}
+
+/* Loads and checks the file; on success *out is the new snapshot (not yet published). */
+static int load(struct mtlb_server *srv, struct mtlb_snapshot **out, char *err, size_t errlen)
+{
+    const struct mtlb_config *old = srv->snap->cfg;
+    struct mtlb_config *cfg = NULL;
+    char why[512];
+
+    if (atomic_load(&srv->stop)) {
+        snprintf(err, errlen, "shutting down");
+        return -ECANCELED;
+    }
+    int rc = mtlb_config_load(old->path, &cfg, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    if (mtlb_config_diff_restart(old, cfg, why, sizeof(why))) {
+        snprintf(err, errlen, "%s: restart needed: %s", old->path, why);
+        mtlb_config_destroy(cfg);
+        return -EPERM;
+    }
+    return mtlb_server_build(srv, cfg, false, out, err, errlen);
+}
+
+static bool any_checks(const struct mtlb_config *cfg)
+{
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        if (cfg->backends[p].health.enabled) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Swaps srv->snap; returns the old one (the server's reference, for the caller to drop). */
+static struct mtlb_snapshot *publish(struct mtlb_server *srv, struct mtlb_snapshot *snap)
+{
+    struct mtlb_snapshot *old = srv->snap;
+
+    snap->generation = old->generation + 1;
+    pthread_mutex_lock(&srv->snap_lock);
+    srv->snap = snap;
+    pthread_mutex_unlock(&srv->snap_lock);
+    atomic_store_explicit(&srv->generation, snap->generation, memory_order_release);
+    return old;
+}
+
+int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *generation,
+                       char *err, size_t errlen)
+{
+    struct mtlb_snapshot *snap = NULL;
+    char changed[1024], q[1100];
+
+    err[0] = '\0';
+    pthread_mutex_lock(&srv->reload_lock);
+    int rc = load(srv, &snap, err, errlen);
+    if (rc != 0) {
+        reload_failed(srv, trigger, rc, err, errlen);
+        pthread_mutex_unlock(&srv->reload_lock);
+        return rc;
+    }
+    mtlb_config_diff_summary(srv->snap->cfg, snap->cfg, changed, sizeof(changed));
+    bool checks = any_checks(srv->snap->cfg) || any_checks(snap->cfg);
+    struct mtlb_snapshot *old = publish(srv, snap);
+    mtlb_log_set_level(snap->cfg->log.level);
+    if (checks) {
+        mtlb_health_stop(srv);
+        int hrc = mtlb_health_start(srv, snap);
+        if (hrc != 0) {
+            mtlb_log(MTLB_LOG_ERROR, "event=health_start_failed error=\"%s\"", strerror(-hrc));
+        }
+    }
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        mtlb_worker_wake(&srv->workers[i]); /* switch now, not at the next tick */
+    }
+    atomic_fetch_add(&srv->reloads_ok, 1);
+    atomic_store(&srv->last_reload_ok_s, (uint64_t)time(NULL));
+    *generation = snap->generation;
+    mtlb_log(MTLB_LOG_INFO, "event=reloaded generation=%llu trigger=%s changed=%s",
+             (unsigned long long)snap->generation, trigger, mtlb_log_quote(changed, q, sizeof(q)));
+    mtlb_snapshot_put(old);
+    pthread_mutex_unlock(&srv->reload_lock);
+    return 0;
+}
