@@ -215,6 +215,12 @@ function consistencyErrors(docs) {
     if (!(sc.runAsNonRoot && sc.runAsUser === 65532 && sc.readOnlyRootFilesystem && sc.allowPrivilegeEscalation === false && (sc.capabilities?.drop || []).includes("ALL"))) {
         err.push("securityContext: runAsNonRoot, runAsUser 65532, readOnlyRootFilesystem, allowPrivilegeEscalation false and drop ALL are all required");
     }
+    // The image of this release (scripts/build-image tags localhost/mtlb:VERSION).
+    const meson = readFileSync(join(here, "..", "..", "meson.build"), "utf8");
+    const version = meson.match(/^\s*version:\s*'([^']+)'/m)?.[1];
+    if (!c.image.endsWith(`/mtlb:${version}`)) {
+        err.push(`container image ${c.image}: expected .../mtlb:${version} (meson.build's version)`);
+    }
     if (!c.resources?.requests?.cpu || !c.resources?.limits?.memory) {
         err.push("resources: cpu request (the autoscaler's base) and memory limit required");
     }
@@ -282,6 +288,7 @@ const mutations = {
     "subPath mount": (o) => o.kind === "Deployment" && (o.spec.template.spec.containers[0].volumeMounts[0].subPath = "mtlb.yaml"),
     "config names a file no volume holds": (o) => o.kind === "ConfigMap" && o.data["mtlb.yaml"] && (o.data["mtlb.yaml"] = o.data["mtlb.yaml"].replace("/run/mtlb/trust/clients.crl", "/run/mtlb/trust/crl.pem")),
     "Service selector mismatch": (o) => o.kind === "Service" && (o.spec.selector = { app: "other" }),
+    "image of another version": (o) => o.kind === "Deployment" && (o.spec.template.spec.containers[0].image = "localhost/mtlb:0.0.9"),
     "privilege escalation allowed": (o) => o.kind === "Deployment" && (o.spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation = true),
 };
 
