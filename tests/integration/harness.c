@@ -415,6 +415,27 @@ size_t it_wait_lines(const char *path, const char *const *needles, size_t want, 
     return n;
 }
 
+char *it_wait_line(const char *path, const char *const *needles)
+{
+    cr_assert_eq(it_wait_lines(path, needles, 1, 5000), 1, "no line in %s with %s", path,
+                 needles[0]);
+    char *all = it_read_file(path, NULL);
+    for (char *line = strtok(all, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        bool ok = true;
+        for (size_t i = 0; needles[i] != NULL && ok; i++) {
+            ok = strstr(line, needles[i]) != NULL;
+        }
+        if (ok) {
+            char *copy = strdup(line);
+            free(all);
+            return copy;
+        }
+    }
+    free(all);
+    cr_assert_fail("line vanished from %s", path);
+    return NULL;
+}
+
 void it_sink_open(struct it_sink *s)
 {
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

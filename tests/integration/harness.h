@@ -109,6 +109,9 @@ char *it_read_file(const char *path, size_t *len); /* malloc'd, NUL-terminated, 
 size_t it_count_lines(const char *path, const char *const *needles); /* lines with all needles */
 /* Waits up to timeout_ms for at least `want` lines containing every needle; returns the count. */
 size_t it_wait_lines(const char *path, const char *const *needles, size_t want, int timeout_ms);
+/* Waits up to 5 s for a line containing every needle and returns it (malloc'd); fails the
+ * test when none comes. */
+char *it_wait_line(const char *path, const char *const *needles);
 
 /* Connections: plain TCP or TLS over TCP, with a buffered reader. */
 struct it_tls_opts {

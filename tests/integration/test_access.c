@@ -31,34 +31,12 @@ static const struct it_tls_opts good = {
 
 /* ---- reading lines ---- */
 
-/* The access-log line that holds every needle (waits for it); malloc'd. */
-static char *access_line(const char *const *needles)
-{
-    cr_assert_eq(it_wait_lines(env.out_log, needles, 1, 5000), 1, "no access line with %s",
-                 needles[0]);
-    char *all = it_read_file(env.out_log, NULL);
-    for (char *line = strtok(all, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-        bool ok = true;
-        for (size_t i = 0; needles[i] != NULL && ok; i++) {
-            ok = strstr(line, needles[i]) != NULL;
-        }
-        if (ok) {
-            char *copy = strdup(line);
-            free(all);
-            return copy;
-        }
-    }
-    free(all);
-    cr_assert_fail("access line vanished");
-    return NULL;
-}
-
 static char *line_for(const char *path)
 {
     char n[128];
     snprintf(n, sizeof(n), "\"path\":\"%s\"", path);
     const char *needles[] = {n, NULL};
-    return access_line(needles);
+    return it_wait_line(env.out_log, needles);
 }
 
 /* The string value of "key" (no escapes in the values these tests read); false if absent. */
@@ -483,7 +461,7 @@ Test(access, handshake_failed_line_names_the_missing_issuer)
     cr_assert_neq(x.outcome, IT_OK, "refused");
     it_exchange_fini(&x);
     const char *n[] = {"\"event\":\"handshake_failed\"", NULL};
-    char *line = access_line(n);
+    char *line = it_wait_line(env.out_log, n);
     expect_str(line, "reason", "missing_issuer");
     expect_str(line, "missing_issuer", INTER_DN);
     expect_str(line, "dn", GOOD_DN);
@@ -508,7 +486,7 @@ Test(access, handshake_failed_line_for_no_certificate_and_timeout)
     cr_assert_neq(x.outcome, IT_OK, "refused");
     it_exchange_fini(&x);
     const char *n1[] = {"\"event\":\"handshake_failed\"", "\"reason\":\"no_certificate\"", NULL};
-    char *line = access_line(n1);
+    char *line = it_wait_line(env.out_log, n1);
     expect_str(line, "sni", "localhost");
     cr_assert_not(has_key(line, "missing_issuer"), "%s", line);
     cr_assert_not(has_key(line, "dn"), "no certificate, no DN: %s", line);
@@ -516,7 +494,7 @@ Test(access, handshake_failed_line_for_no_certificate_and_timeout)
 
     struct it_conn *c = it_tcp_connect(env.port); /* says nothing */
     const char *n2[] = {"\"event\":\"handshake_failed\"", "\"reason\":\"timeout\"", NULL};
-    line = access_line(n2);
+    line = it_wait_line(env.out_log, n2);
     expect_str(line, "sni", "");
     free(line);
     it_conn_close(c);

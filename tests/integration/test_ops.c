@@ -224,28 +224,6 @@ Test(ops, start_names_the_access_log_problem)
 
 /* ---- audit fields of refused requests ---- */
 
-/* The access-log line that holds every needle (waits for it); malloc'd. */
-static char *access_line(const char *const *needles)
-{
-    cr_assert_eq(it_wait_lines(env.out_log, needles, 1, 5000), 1, "no access line with %s",
-                 needles[0]);
-    char *all = it_read_file(env.out_log, NULL);
-    for (char *line = strtok(all, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-        bool ok = true;
-        for (size_t i = 0; needles[i] != NULL && ok; i++) {
-            ok = strstr(line, needles[i]) != NULL;
-        }
-        if (ok) {
-            char *copy = strdup(line);
-            free(all);
-            return copy;
-        }
-    }
-    free(all);
-    cr_assert_fail("access line vanished");
-    return NULL;
-}
-
 static long long field(const char *line, const char *key)
 {
     char k[64];
@@ -274,7 +252,7 @@ Test(ops, refusal_while_parsing_names_method_path_and_its_own_bytes)
     send_raw("GET /size/50000 HTTP/1.1\r\nHost: localhost\r\n\r\n"
              "GET /refused-path HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n");
     const char *n[] = {"\"status\":400", NULL};
-    char *line = access_line(n);
+    char *line = it_wait_line(env.out_log, n);
     cr_assert_not_null(strstr(line, "\"method\":\"GET\""), "%s", line);
     cr_assert_not_null(strstr(line, "\"path\":\"/refused-path\""), "%s", line);
     long long bytes = field(line, "bytes");
@@ -296,7 +274,7 @@ Test(ops, header_timeout_is_logged_with_its_own_duration)
     it_conn_wait_closed(c, 5000);
     it_conn_close(c);
     const char *n[] = {"\"status\":408", NULL};
-    char *line = access_line(n);
+    char *line = it_wait_line(env.out_log, n);
     cr_assert_not_null(strstr(line, "\"path\":\"/slow-head\""), "%s", line);
     long long d = field(line, "duration_ms");
     cr_assert(d >= 500 && d < 5000, "about client_header (1 s), got %lld: %s", d, line);
@@ -314,7 +292,7 @@ Test(ops, own_503_logs_the_bytes_it_sent_http1_and_h2)
     cr_assert(x.resp.status == 502 || x.resp.status == 503, "status %d", x.resp.status);
     it_exchange_fini(&x);
     const char *n1[] = {"\"path\":\"/down1\"", NULL};
-    char *line = access_line(n1);
+    char *line = it_wait_line(env.out_log, n1);
     cr_assert_gt(field(line, "bytes"), 0, "%s", line);
     free(line);
 
@@ -335,7 +313,7 @@ Test(ops, own_503_logs_the_bytes_it_sent_http1_and_h2)
     free(out);
     free(err);
     const char *n2[] = {"\"path\":\"/down2\"", NULL};
-    line = access_line(n2);
+    line = it_wait_line(env.out_log, n2);
     cr_assert_gt(field(line, "bytes"), 0, "%s", line);
     free(line);
 }
