@@ -15,15 +15,10 @@
 #include <openssl/x509v3.h>
 
 #include "mtlb/identity.h"
+#include "mtlb/pem.h"
 
 /* Bounds the work on a hostile or huge file; a truststore has tens of entries. */
 #define MAX_ENTRIES 10000
-
-static bool is_cert_type(const char *name)
-{
-    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ||
-           strcmp(name, PEM_STRING_X509_OLD) == 0;
-}
 
 static int64_t asn1_seconds(const ASN1_TIME *t)
 {
@@ -80,18 +75,15 @@ static int add_block(struct mtlb_lint_list *l, int entry, const char *type, bool
 }
 
 /* One decoded PEM block: a certificate onto xs (and its facts onto l), or a block entry. */
-static int take_block(struct mtlb_lint_list *l, STACK_OF(X509) * xs, int entry, const char *name,
-                      const unsigned char *data, long len)
+static int take_block(struct mtlb_lint_list *l, STACK_OF(X509) * xs, int entry,
+                      const struct mtlb_pem_block *blk)
 {
-    if (!is_cert_type(name)) {
-        return add_block(l, entry, name, false);
+    if (!mtlb_pem_is_cert(blk->name)) {
+        return add_block(l, entry, blk->name, false);
     }
-    const unsigned char *p = data;
-    X509 *x = strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, len)
-                                                         : d2i_X509(NULL, &p, len);
-    if (x == NULL || p != data + len) {
-        X509_free(x);
-        return add_block(l, entry, name, true);
+    X509 *x = mtlb_pem_cert(blk);
+    if (x == NULL) {
+        return add_block(l, entry, blk->name, true);
     }
     struct mtlb_lint_cert *c = realloc(l->certs, (l->n_certs + 1) * sizeof(*c));
     if (c == NULL || sk_X509_push(xs, x) == 0) {
@@ -152,23 +144,14 @@ int mtlb_lint_parse(const char *pem, size_t len, struct mtlb_lint_list *out)
     int rc = bio == NULL || xs == NULL ? -ENOMEM : 0;
 
     for (int entry = 1; rc == 0 && entry <= MAX_ENTRIES; entry++) {
-        char *name = NULL, *header = NULL;
-        unsigned char *data = NULL;
-        long dlen = 0;
-        ERR_clear_error();
-        if (PEM_read_bio(bio, &name, &header, &data, &dlen) != 1) {
-            unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                break;
-            }
-            /* A BEGIN line was read: bad base64, no END line. Go on after it. */
-            rc = add_block(out, entry, "", true);
-            continue;
+        struct mtlb_pem_block blk;
+        int got = mtlb_pem_next(bio, &blk);
+        if (got == 0) {
+            break;
         }
-        rc = take_block(out, xs, entry, name, data, dlen);
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(data);
+        /* got < 0: a BEGIN line was read (bad base64, no END line). Go on after it. */
+        rc = got < 0 ? add_block(out, entry, "", true) : take_block(out, xs, entry, &blk);
+        mtlb_pem_block_free(&blk);
     }
     if (rc == 0) {
         link_signers(out, xs);

@@ -10,67 +10,37 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "mtlb/pem.h"
 #include "tls_internal.h"
-
-static bool is_cert_entry(const char *name)
-{
-    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ||
-           strcmp(name, PEM_STRING_X509_OLD) == 0;
-}
-
-/* Decodes one PEM entry (already known to be a certificate) onto certs. */
-static int push_cert(STACK_OF(X509) * certs, const char *pem_name, const unsigned char *data,
-                     long len)
-{
-    const unsigned char *p = data;
-    X509 *x = strcmp(pem_name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, len)
-                                                             : d2i_X509(NULL, &p, len);
-    if (x == NULL || p != data + len) {
-        X509_free(x);
-        return -EINVAL;
-    }
-    if (sk_X509_push(certs, x) == 0) {
-        X509_free(x);
-        return -ENOMEM;
-    }
-    return 0;
-}
 
 /* Reads the bundle entry by entry so that a stray key or CSR is reported instead of silently
  * skipped. Fills certs; returns 0 or -EINVAL with err set. */
 static int read_bundle(BIO *bio, const char *path, STACK_OF(X509) * certs, char *err, size_t errlen)
 {
+    struct mtlb_pem_block blk;
     char why[128];
-    int n;
+    int n, got, rc = 0;
 
-    for (n = 1;; n++) {
-        char *name = NULL, *header = NULL;
-        unsigned char *data = NULL;
-        long len = 0;
-        ERR_clear_error();
-        if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
-            unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;
-            }
-            return mtlb_tls_fail(err, errlen, "%s: entry %d is not valid PEM (%s)", path, n,
-                                 mtlb_tls_ssl_reason(why, sizeof(why)));
-        }
-        int rc = 0;
-        if (!is_cert_entry(name)) {
+    for (n = 1; rc == 0 && (got = mtlb_pem_next(bio, &blk)) == 1; n++) {
+        X509 *x = NULL;
+        if (!mtlb_pem_is_cert(blk.name)) {
             rc = mtlb_tls_fail(err, errlen, "%s: entry %d is a %s, not a certificate", path, n,
-                               name);
-        } else if (push_cert(certs, name, data, len) != 0) {
+                               blk.name);
+        } else if ((x = mtlb_pem_cert(&blk)) == NULL) {
             rc = mtlb_tls_fail(err, errlen, "%s: entry %d is a corrupted certificate (%s)", path, n,
                                mtlb_tls_ssl_reason(why, sizeof(why)));
+        } else if (sk_X509_push(certs, x) == 0) {
+            X509_free(x);
+            rc = -ENOMEM;
         }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(data);
-        if (rc != 0) {
-            return rc;
-        }
+        mtlb_pem_block_free(&blk);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (got < 0) {
+        return mtlb_tls_fail(err, errlen, "%s: entry %d is not valid PEM (%s)", path, n,
+                             mtlb_tls_ssl_reason(why, sizeof(why)));
     }
     if (n == 1) {
         return mtlb_tls_fail(err, errlen, "%s: no certificate in the truststore", path);

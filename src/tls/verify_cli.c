@@ -15,6 +15,7 @@
 #include "mtlb/cli.h"
 #include "mtlb/config.h"
 #include "mtlb/log.h"
+#include "mtlb/pem.h"
 #include "mtlb/tls.h"
 #include "tls_internal.h"
 
@@ -172,12 +173,6 @@ static int choose_only(struct vc *v)
     return 0;
 }
 
-static bool is_cert_block(const char *name)
-{
-    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ||
-           strcmp(name, PEM_STRING_X509_OLD) == 0;
-}
-
 /* The certificates of a PEM file in order (other blocks, such as the client's key, are
  * skipped), or of a DER file holding one certificate. 0, or EXIT_USAGE with a message. */
 static int read_chain(const char *path, STACK_OF(X509) * chain)
@@ -191,32 +186,22 @@ static int read_chain(const char *path, STACK_OF(X509) * chain)
                 mtlb_tls_ssl_reason(why, sizeof(why)));
         return EXIT_USAGE;
     }
-    for (int n = 1; rc == 0; n++) {
-        char *name = NULL, *header = NULL;
-        unsigned char *data = NULL;
-        long len = 0;
-        ERR_clear_error();
-        if (PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
-            unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
-                fprintf(stderr, "mtlb verify-client: %s: entry %d is not valid PEM\n", path, n);
-                rc = EXIT_USAGE;
-            }
+    struct mtlb_pem_block blk;
+    int got;
+    for (int n = 1; rc == 0 && (got = mtlb_pem_next(bio, &blk)) != 0; n++) {
+        if (got < 0) {
+            fprintf(stderr, "mtlb verify-client: %s: entry %d is not valid PEM\n", path, n);
+            rc = EXIT_USAGE;
             break;
         }
-        const unsigned char *p = data;
-        X509 *x = !is_cert_block(name)                         ? NULL
-                  : strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, len)
-                                                               : d2i_X509(NULL, &p, len);
-        if (is_cert_block(name) && (x == NULL || sk_X509_push(chain, x) == 0)) {
+        X509 *x = mtlb_pem_is_cert(blk.name) ? mtlb_pem_cert(&blk) : NULL;
+        if (mtlb_pem_is_cert(blk.name) && (x == NULL || sk_X509_push(chain, x) == 0)) {
             X509_free(x);
             fprintf(stderr, "mtlb verify-client: %s: entry %d is a corrupted certificate\n", path,
                     n);
             rc = EXIT_USAGE;
         }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(data);
+        mtlb_pem_block_free(&blk);
     }
     if (rc == 0 && sk_X509_num(chain) == 0 && BIO_reset(bio) == 0) {
         X509 *x = d2i_X509_bio(bio, NULL);
