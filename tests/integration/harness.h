@@ -113,6 +113,13 @@ size_t it_wait_lines(const char *path, const char *const *needles, size_t want, 
  * test when none comes. */
 char *it_wait_line(const char *path, const char *const *needles);
 
+/* The admin listener: one plain HTTP/1.1 request (Connection: close asserted); returns the
+ * status and, when body is not NULL, a malloc'd copy of the body. */
+int it_admin_req(unsigned port, const char *method, const char *path, int timeout_ms, char **body);
+/* The value of the Prometheus series written exactly as `series` ("name{labels}") in a scrape,
+ * -1 when absent. */
+double it_prom_value(const char *text, const char *series);
+
 /* Connections: plain TCP or TLS over TCP, with a buffered reader. */
 struct it_tls_opts {
     const char *cert; /* client certificate or chain file (PKI-relative), NULL for none */

@@ -580,3 +580,36 @@ bool it_echo_body_stats(const char *body, unsigned long long *bytes, unsigned lo
     }
     return sscanf(end + 4, "body-bytes: %llu\r\nbody-fnv1a64: %llx", bytes, fnv) == 2;
 }
+
+int it_admin_req(unsigned port, const char *method, const char *path, int timeout_ms, char **body)
+{
+    struct it_conn *c = it_tcp_connect((uint16_t)port);
+    char req[512];
+    struct it_response r;
+
+    cr_assert_not_null(c, "connect to the admin port %u", port);
+    it_conn_timeout(c, timeout_ms);
+    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    cr_assert_eq(it_read_response(c, &r, strcmp(method, "HEAD") == 0), 0, "%s %s: %s", method, path,
+                 c->err);
+    int status = r.status;
+    if (body != NULL) {
+        *body = strdup(r.body ? r.body : "");
+    }
+    cr_assert(strstr(r.head, "Connection: close\r\n") != NULL);
+    it_response_fini(&r);
+    it_conn_close(c);
+    return status;
+}
+
+double it_prom_value(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            return strtod(p + n + 1, NULL);
+        }
+    }
+    return -1;
+}

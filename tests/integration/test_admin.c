@@ -51,24 +51,7 @@ static void start_admin(struct it_config *cfg)
 /* A plain HTTP/1.1 request to the admin listener; returns the status (body in *body). */
 static int admin_req(const char *method, const char *path, char **body)
 {
-    struct it_conn *c = it_tcp_connect(admin_port);
-    char req[512];
-    struct it_response r;
-
-    cr_assert_not_null(c, "connect to the admin port %u", admin_port);
-    it_conn_timeout(c, 3000);
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
-    cr_assert_eq(it_conn_sends(c, req), 0);
-    cr_assert_eq(it_read_response(c, &r, strcmp(method, "HEAD") == 0), 0, "%s %s: %s", method, path,
-                 c->err);
-    int status = r.status;
-    if (body != NULL) {
-        *body = strdup(r.body ? r.body : "");
-    }
-    cr_assert(strstr(r.head, "Connection: close\r\n") != NULL);
-    it_response_fini(&r);
-    it_conn_close(c);
-    return status;
+    return it_admin_req(admin_port, method, path, 3000, body);
 }
 
 /* Start-up: the listener accepts (kernel backlog) a moment before the threads run and
@@ -98,13 +81,7 @@ static char *scrape(void)
 /* The value of the series written exactly as `series` ("name{labels}"), -1 when absent. */
 static double metric(const char *text, const char *series)
 {
-    size_t n = strlen(series);
-    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            return strtod(p + n + 1, NULL);
-        }
-    }
-    return -1;
+    return it_prom_value(text, series);
 }
 
 static double scrape_one(const char *series)

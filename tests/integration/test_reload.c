@@ -48,37 +48,16 @@ static struct it_config config(const char *trust, const uint16_t *ports, size_t 
 
 static int admin_req(const char *method, const char *path, char **body)
 {
-    struct it_conn *c = it_tcp_connect(admin_port);
-    char req[512];
-    struct it_response r;
-
-    cr_assert_not_null(c, "connect to the admin port %u", admin_port);
-    it_conn_timeout(c, 10000);
-    snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
-    cr_assert_eq(it_conn_sends(c, req), 0);
-    cr_assert_eq(it_read_response(c, &r, false), 0, "%s %s: %s", method, path, c->err);
-    int status = r.status;
-    if (body != NULL) {
-        *body = strdup(r.body ? r.body : "");
-    }
-    it_response_fini(&r);
-    it_conn_close(c);
-    return status;
+    return it_admin_req(admin_port, method, path, 10000, body);
 }
 
 /* The value of the series written exactly as `series`, -1 when absent. */
 static double metric(const char *series)
 {
     char *text = NULL;
-    double v = -1;
-    size_t n = strlen(series);
 
     cr_assert_eq(admin_req("GET", "/metrics", &text), 200);
-    for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-        }
-    }
+    double v = it_prom_value(text, series);
     free(text);
     return v;
 }
