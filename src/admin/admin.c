@@ -26,7 +26,7 @@
 #define ADMIN_TICK_MS 100
 
 struct admin_conn {
-    int fd; /* -1: free slot */
+    int fd;   /* -1: free slot */
     SSL *ssl; /* with admin TLS, else NULL */
     bool hs_done;
     struct mtlb_tls_conn_info info; /* the verify callbacks' record (peer, errors) */
@@ -284,9 +284,9 @@ static ssize_t conn_xfer(struct admin_conn *c, bool write, uint32_t *want)
                                          sizeof(c->in) - c->in_len, want);
     }
     for (;;) {
-        ssize_t n = write ? send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
-                                 MSG_NOSIGNAL)
-                          : recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+        ssize_t n = write
+                        ? send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL)
+                        : recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
         if (n == -1 && errno == EINTR) {
             continue;
         }
@@ -357,8 +357,7 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t cap)
 }
 
 /* With admin TLS: the connection's SSL on a socket BIO, server side. */
-static bool conn_tls(struct mtlb_admin *a, struct admin_conn *c,
-                     const struct sockaddr_storage *ss)
+static bool conn_tls(struct mtlb_admin *a, struct admin_conn *c, const struct sockaddr_storage *ss)
 {
     memset(&c->info, 0, sizeof(c->info));
     c->info.conn_id = atomic_fetch_add(&a->srv->next_conn_id, 1);

@@ -125,12 +125,12 @@ int mtlb_admin_tls_handshake(SSL *ssl, const struct mtlb_tls_conn_info *info, ui
     /* A refused or missing certificate was logged at warn by the verify callbacks (peer,
      * reason, subject): one line per refused client. Anything else is logged here. */
     int reason = ERR_GET_REASON(ERR_peek_error());
-    bool refused = info->first_error != X509_V_OK || reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+    bool refused =
+        info->first_error != X509_V_OK || reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
     mtlb_tls_error_string(ssl, why, sizeof(why));
     mtlb_log_rl(&rl, 20, refused ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
                 "conn=%llu peer=%s event=admin_handshake_failed reason=%s",
-                (unsigned long long)info->conn_id, info->peer,
-                mtlb_log_quote(why, q, sizeof(q)));
+                (unsigned long long)info->conn_id, info->peer, mtlb_log_quote(why, q, sizeof(q)));
     return -EPROTO;
 }
 

@@ -68,7 +68,10 @@ static int parse_url(const char *s, struct url *u)
     }
     memcpy(u->host, h, hl);
     u->host[hl] = '\0';
-    snprintf(u->port, sizeof(u->port), "%.*s", (int)pl, colon != NULL ? colon + 1 : u->tls ? "443" : "80");
+    snprintf(u->port, sizeof(u->port), "%.*s", (int)pl,
+             colon != NULL ? colon + 1
+             : u->tls      ? "443"
+                           : "80");
     u->path = *end ? end : "/";
     return 0;
 }
@@ -127,13 +130,13 @@ static int ssl_wait(struct chan *ch, int rc, uint64_t deadline)
 static SSL_CTX *client_ctx(const struct health_opts *o)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    bool ok = ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
-              (o->cacert != NULL ? SSL_CTX_load_verify_locations(ctx, o->cacert, NULL)
-                                 : SSL_CTX_set_default_verify_paths(ctx)) == 1 &&
-              (o->cert == NULL ||
-               (SSL_CTX_use_certificate_chain_file(ctx, o->cert) == 1 &&
-                SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) == 1 &&
-                SSL_CTX_check_private_key(ctx) == 1));
+    bool ok =
+        ctx != NULL && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+        (o->cacert != NULL ? SSL_CTX_load_verify_locations(ctx, o->cacert, NULL)
+                           : SSL_CTX_set_default_verify_paths(ctx)) == 1 &&
+        (o->cert == NULL || (SSL_CTX_use_certificate_chain_file(ctx, o->cert) == 1 &&
+                             SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) == 1 &&
+                             SSL_CTX_check_private_key(ctx) == 1));
     if (!ok) {
         unsigned long e = ERR_peek_last_error();
         fprintf(stderr, "mtlb health: cannot load --cert, --key or --cacert: %s\n",

@@ -70,8 +70,9 @@ bool mtlb_config_diff_restart(const struct mtlb_config *o, const struct mtlb_con
         return true;
     }
     if (!same_admin_tls(&o->admin, &n->admin)) {
-        snprintf(why, whylen, "admin TLS changed (admin.certificate, key or client_auth): the "
-                              "admin listener's TLS is built at start-up");
+        snprintf(why, whylen,
+                 "admin TLS changed (admin.certificate, key or client_auth): the "
+                 "admin listener's TLS is built at start-up");
         return true;
     }
     if (!same_str(o->log.access_log, n->log.access_log)) {

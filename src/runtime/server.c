@@ -188,8 +188,8 @@ int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, si
         struct mtlb_admin_tls t;
         rc = mtlb_admin_tls_init(&t, &snap->cfg->admin, err, errlen);
         if (rc == 0) {
-            *warnings += (unsigned)mtlb_tls_listener_audit(&t.tl, time(NULL), true,
-                                                           print_warning, NULL);
+            *warnings +=
+                (unsigned)mtlb_tls_listener_audit(&t.tl, time(NULL), true, print_warning, NULL);
             mtlb_admin_tls_fini(&t);
         }
     }

@@ -125,6 +125,13 @@ Test(admin_tls, client_of_the_truststore_gets_metrics)
     cr_assert_eq(x.outcome, IT_OK, "%s", x.detail);
     cr_assert_eq(x.resp.status, 200, "%s", x.resp.body);
     it_exchange_fini(&x);
+    admin_get(&good, "/config", &x);
+    cr_assert_eq(x.resp.status, 200, "%s", x.detail);
+    cr_assert(strstr(x.resp.body, "admin.client_auth.mode: mandatory\n") != NULL, "%s",
+              x.resp.body);
+    cr_assert(strstr(x.resp.body, "admin.key: /") != NULL, "the key's path only");
+    cr_assert_null(strstr(x.resp.body, "PRIVATE KEY"));
+    it_exchange_fini(&x);
 }
 
 /* Refused at the handshake, never an HTTP byte; one warn line naming the peer and why. */
@@ -168,7 +175,8 @@ Test(admin_tls, plain_http_gets_no_answer)
     char buf[4096];
     size_t got = 0;
     ssize_t n;
-    while (got < sizeof(buf) - 1 && (n = it_conn_recv_some(c, buf + got, sizeof(buf) - 1 - got)) > 0) {
+    while (got < sizeof(buf) - 1 &&
+           (n = it_conn_recv_some(c, buf + got, sizeof(buf) - 1 - got)) > 0) {
         got += (size_t)n;
     }
     buf[got] = '\0';
