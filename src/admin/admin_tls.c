@@ -127,8 +127,11 @@ int mtlb_admin_tls_handshake(SSL *ssl, const struct mtlb_tls_conn_info *info, ui
     int reason = ERR_GET_REASON(ERR_peek_error());
     bool refused =
         info->first_error != X509_V_OK || reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
+    /* A connect and close with no byte sent is a TCP probe (a kubelet tcpSocket check). */
+    bool probe =
+        reason == SSL_R_UNEXPECTED_EOF_WHILE_READING && BIO_number_read(SSL_get_rbio(ssl)) == 0;
     mtlb_tls_error_string(ssl, why, sizeof(why));
-    mtlb_log_rl(&rl, 20, refused ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
+    mtlb_log_rl(&rl, 20, refused || probe ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
                 "conn=%llu peer=%s event=admin_handshake_failed reason=%s",
                 (unsigned long long)info->conn_id, info->peer, mtlb_log_quote(why, q, sizeof(q)));
     return -EPROTO;
