@@ -20,7 +20,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: mtlb -c FILE [-t]\n"
-        "       mtlb health http://HOST:PORT/PATH\n"
+        "       mtlb health [--cert FILE --key FILE] [--cacert FILE] http[s]://HOST:PORT/PATH\n"
         "       mtlb verify-client -c FILE [--domain NAME] [--listener [HOST]:PORT] CLIENT.pem\n"
         "       mtlb truststore-lint FILE\n"
         "  -c, --config FILE  configuration file (YAML)\n"
@@ -30,7 +30,8 @@ static void usage(FILE *out)
         "                     (\"mtlb: warning: ...\" lines)\n"
         "  -v, --version      print the version and exit\n"
         "  -h, --help         print this help and exit\n"
-        "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1\n"
+        "  health URL         GET an admin URL (e.g. /readyz), exit 0 on 200, else 1;\n"
+        "                     https: the admin's mutual TLS (--cert, --key, --cacert)\n"
         "  verify-client      verify a client certificate as a domain's handshake does\n"
         "                     (truststore, CRLs, depth, clientAuth): SUCCESS or FAILED\n"
         "  truststore-lint    list a truststore's certificates and its problems\n"

@@ -120,12 +120,18 @@ struct mtlb_timeouts_cfg {
     uint32_t shutdown_delay_ms;
 };
 
-/* admin: the plain-HTTP admin listener (metrics, health, config). Off when bind_host is NULL.
- * Loopback addresses only: client_auth on the admin listener is not implemented. */
+/* admin: the admin listener (metrics, health, config, reload). Off when bind_host is NULL.
+ * Without tls_on: plain HTTP, loopback binds only. With it (admin.certificate, admin.key and
+ * admin.client_auth, the keys of a domain): mutual TLS, client_auth mode mandatory, any bind. */
 struct mtlb_admin_cfg {
     char *bind_host;
     uint16_t bind_port;
     unsigned bind_line; /* line of `bind:` (1-based), for start-up errors */
+    bool tls_on;
+    /* The admin's TLS files and client_auth as a domain's (names: {"admin"}, cfg_key
+     * "admin"), so the tls module loads and verifies them exactly as it does a domain's.
+     * Zero when !tls_on. */
+    struct mtlb_domain_cfg tls;
 };
 
 /* reload: how the configuration is reloaded besides SIGHUP and POST /reload. */

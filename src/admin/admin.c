@@ -1,7 +1,9 @@
-/* The admin thread: one non-blocking listening socket on loopback, a small epoll loop, one
- * request per connection (Connection: close), heads parsed with the strict HTTP/1.1 parser.
- * Bounded: ADMIN_MAX_CONNS connections, ADMIN_HEAD_MAX bytes of request head, ADMIN_TIMEOUT_MS
- * per connection. It reads the other threads' published counters and never blocks them. */
+/* The admin thread: one non-blocking listening socket, a small epoll loop, one request per
+ * connection (Connection: close), heads parsed with the strict HTTP/1.1 parser; with admin TLS,
+ * a non-blocking mTLS handshake first. Bounded: ADMIN_MAX_CONNS connections, ADMIN_HEAD_MAX
+ * bytes of request head, ADMIN_TIMEOUT_MS per connection from accept to the last byte of the
+ * answer (handshake included). It reads the other threads' published counters and never
+ * blocks them. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
 
 #include "admin_int.h"
 #include "mtlb/admin.h"
@@ -22,7 +26,10 @@
 #define ADMIN_TICK_MS 100
 
 struct admin_conn {
-    int fd; /* -1: free slot */
+    int fd;   /* -1: free slot */
+    SSL *ssl; /* with admin TLS, else NULL */
+    bool hs_done;
+    struct mtlb_tls_conn_info info; /* the verify callbacks' record (peer, errors) */
     uint64_t deadline_ms;
     size_t in_len;
     char in[ADMIN_HEAD_MAX];
@@ -37,6 +44,8 @@ struct mtlb_admin {
     pthread_t thread;
     bool started;
     atomic_bool stop;
+    bool tls_on;
+    struct mtlb_admin_tls tls; /* built once, at start-up (a reload does not change it) */
     struct admin_conn conns[ADMIN_MAX_CONNS];
 };
 
@@ -84,6 +93,13 @@ int mtlb_admin_create(struct mtlb_server *srv, struct mtlb_admin **out, char *er
     for (size_t i = 0; i < ADMIN_MAX_CONNS; i++) {
         a->conns[i].fd = -1;
     }
+    if (srv->snap->cfg->admin.tls_on) {
+        int rc = mtlb_admin_tls_init(&a->tls, &srv->snap->cfg->admin, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+        a->tls_on = true;
+    }
     a->fd = admin_listen(srv->snap->cfg, err, errlen);
     if (a->fd < 0) {
         return a->fd;
@@ -99,6 +115,11 @@ int mtlb_admin_create(struct mtlb_server *srv, struct mtlb_admin **out, char *er
 static void conn_close(struct mtlb_admin *a, struct admin_conn *c)
 {
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        mtlb_tls_conn_info_fini(&c->info);
+    }
     close(c->fd);
     c->fd = -1;
     mtlb_prom_fini(&c->out);
@@ -246,15 +267,56 @@ static bool conn_parse(struct mtlb_admin *a, struct admin_conn *c)
     return true;
 }
 
-/* Reads, then writes; the connection closes after its one response is written. */
-static void conn_io(struct mtlb_admin *a, struct admin_conn *c)
+static void conn_want(struct mtlb_admin *a, struct admin_conn *c, uint32_t events)
 {
-    while (c->out.len == 0) {
-        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* recv or send on the socket, or SSL_read or SSL_write: the count, -EAGAIN with *want set
+ * to what the socket must become, or 0 (close: the peer's end, an error). */
+static ssize_t conn_xfer(struct admin_conn *c, bool write, uint32_t *want)
+{
+    if (c->ssl != NULL) {
+        return write ? mtlb_admin_tls_io(c->ssl, true, c->out.p + c->out_off,
+                                         c->out.len - c->out_off, want)
+                     : mtlb_admin_tls_io(c->ssl, false, c->in + c->in_len,
+                                         sizeof(c->in) - c->in_len, want);
+    }
+    for (;;) {
+        ssize_t n = write
+                        ? send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL)
+                        : recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
         if (n == -1 && errno == EINTR) {
             continue;
         }
-        if (n == -1 && errno == EAGAIN) {
+        *want = write ? EPOLLOUT : EPOLLIN;
+        return n == -1 && errno == EAGAIN ? -EAGAIN : n < 0 ? 0 : n;
+    }
+}
+
+/* Handshakes (TLS), reads, then writes; the connection closes after its one response is
+ * written. Every step returns to the loop when the socket is not ready. */
+static void conn_io(struct mtlb_admin *a, struct admin_conn *c)
+{
+    uint32_t want = 0;
+
+    if (c->ssl != NULL && !c->hs_done) {
+        int rc = mtlb_admin_tls_handshake(c->ssl, &c->info, &want);
+        if (rc < 0) {
+            conn_close(a, c);
+            return;
+        }
+        if (rc == 0) {
+            conn_want(a, c, want);
+            return;
+        }
+        c->hs_done = true;
+    }
+    while (c->out.len == 0) {
+        ssize_t n = conn_xfer(c, false, &want);
+        if (n == -EAGAIN) {
+            conn_want(a, c, want);
             return;
         }
         if (n <= 0) {
@@ -262,17 +324,12 @@ static void conn_io(struct mtlb_admin *a, struct admin_conn *c)
             return;
         }
         c->in_len += (size_t)n;
-        if (conn_parse(a, c)) {
-            struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
-            epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-        }
+        conn_parse(a, c);
     }
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
-        if (n == -1 && errno == EAGAIN) {
+        ssize_t n = conn_xfer(c, true, &want);
+        if (n == -EAGAIN) {
+            conn_want(a, c, want);
             return;
         }
         if (n <= 0) {
@@ -280,13 +337,46 @@ static void conn_io(struct mtlb_admin *a, struct admin_conn *c)
         }
         c->out_off += (size_t)n;
     }
+    if (c->ssl != NULL) {
+        SSL_shutdown(c->ssl); /* close_notify, best effort: the answer is complete */
+    }
     conn_close(a, c);
+}
+
+/* "ip:port" of the peer, for the logs. */
+static void peer_text(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+    bool v6 = ss->ss_family == AF_INET6;
+
+    inet_ntop(ss->ss_family, v6 ? (const void *)&s6->sin6_addr : (const void *)&s4->sin_addr, ip,
+              sizeof(ip));
+    snprintf(out, cap, v6 ? "[%s]:%u" : "%s:%u", ip, ntohs(v6 ? s6->sin6_port : s4->sin_port));
+}
+
+/* With admin TLS: the connection's SSL on a socket BIO, server side. */
+static bool conn_tls(struct mtlb_admin *a, struct admin_conn *c, const struct sockaddr_storage *ss)
+{
+    memset(&c->info, 0, sizeof(c->info));
+    c->info.conn_id = atomic_fetch_add(&a->srv->next_conn_id, 1);
+    peer_text(ss, c->info.peer, sizeof(c->info.peer));
+    c->hs_done = false;
+    c->ssl = mtlb_tls_new_conn(&a->tls.tl, &c->info);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        return false;
+    }
+    SSL_set_accept_state(c->ssl);
+    return true;
 }
 
 static void accept_all(struct mtlb_admin *a)
 {
     for (;;) {
-        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss = {0};
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(a->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             return;
         }
@@ -304,6 +394,9 @@ static void accept_all(struct mtlb_admin *a)
         c->out_off = 0;
         mtlb_prom_init(&c->out);
         c->deadline_ms = mtlb_now_ms() + ADMIN_TIMEOUT_MS;
+        if (a->tls_on && !conn_tls(a, c, &ss)) {
+            conn_close(a, c);
+        }
     }
 }
 
@@ -339,7 +432,8 @@ int mtlb_admin_start(struct mtlb_admin *a)
     a->started = rc == 0;
     if (rc == 0) {
         const struct mtlb_admin_cfg *ac = &a->srv->snap->cfg->admin; /* before any reload */
-        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s:%u", ac->bind_host, ac->bind_port);
+        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s:%u tls=%s", ac->bind_host,
+                 ac->bind_port, a->tls_on ? "mutual" : "off");
     }
     return -rc;
 }
@@ -363,6 +457,9 @@ void mtlb_admin_destroy(struct mtlb_admin *a)
     }
     if (a->fd >= 0) {
         close(a->fd);
+    }
+    if (a->tls_on) {
+        mtlb_admin_tls_fini(&a->tls);
     }
     free(a);
 }

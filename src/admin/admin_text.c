@@ -88,6 +88,14 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
     mtlb_prom_printf(b, "headers.dn_format: %s\nio: %s\nadmin.bind: %s:%u\n",
                      cfg->dn_format == MTLB_DN_RFC2253 ? "rfc2253" : "slash", io[cfg->io],
                      cfg->admin.bind_host, cfg->admin.bind_port);
+    if (cfg->admin.tls_on) {
+        const struct mtlb_domain_cfg *at = &cfg->admin.tls;
+        mtlb_prom_printf(b,
+                         "admin.certificate: %s\nadmin.key: %s\nadmin.client_auth.mode: %s\n"
+                         "admin.client_auth.truststore: %s\nadmin.client_auth.crl: %s\n",
+                         at->certificate, at->key, mtlb_config_mode_name(at->mode), at->truststore,
+                         or_none(at->crl));
+    }
 }
 
 /* ---- certificate expiry ---- */

@@ -124,6 +124,7 @@ int mtlb_config_parse(const char *yaml, size_t len, const char *name, const char
             cfg->listeners[l].domains[d].cfg_file = cfg->path;
         }
     }
+    cfg->admin.tls.cfg_file = cfg->admin.tls_on ? cfg->path : NULL;
     *out = cfg;
     return 0;
 }
@@ -268,6 +269,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
     free(cfg->backends);
     free(cfg->log.access_log);
     free(cfg->admin.bind_host);
+    domain_free(&cfg->admin.tls);
     free(cfg->ticket_keys);
     free(cfg->path);
     free(cfg);

@@ -34,6 +34,18 @@ static bool listeners_restart(const struct mtlb_config *o, const struct mtlb_con
     return false;
 }
 
+/* The admin's TLS files and client_auth, by path and setting (the admin thread's context is
+ * built from them once, at start-up). */
+static bool same_admin_tls(const struct mtlb_admin_cfg *o, const struct mtlb_admin_cfg *n)
+{
+    const struct mtlb_domain_cfg *a = &o->tls, *b = &n->tls;
+
+    return o->tls_on == n->tls_on && same_str(a->certificate, b->certificate) &&
+           same_str(a->key, b->key) && same_str(a->truststore, b->truststore) &&
+           same_str(a->crl, b->crl) && a->verify_depth == b->verify_depth &&
+           a->require_client_auth_eku == b->require_client_auth_eku;
+}
+
 bool mtlb_config_diff_restart(const struct mtlb_config *o, const struct mtlb_config *n, char *why,
                               size_t whylen)
 {
@@ -55,6 +67,12 @@ bool mtlb_config_diff_restart(const struct mtlb_config *o, const struct mtlb_con
         o->admin.bind_port != n->admin.bind_port) {
         snprintf(why, whylen, "admin.bind changed (%s:%u -> %s:%u)", or_off(o->admin.bind_host),
                  o->admin.bind_port, or_off(n->admin.bind_host), n->admin.bind_port);
+        return true;
+    }
+    if (!same_admin_tls(&o->admin, &n->admin)) {
+        snprintf(why, whylen,
+                 "admin TLS changed (admin.certificate, key or client_auth): the "
+                 "admin listener's TLS is built at start-up");
         return true;
     }
     if (!same_str(o->log.access_log, n->log.access_log)) {

@@ -183,6 +183,16 @@ int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, si
     if (rc == 0) {
         *warnings = audit_tls(snap, true, print_warning);
     }
+    if (rc == 0 && snap->cfg->admin.tls_on) {
+        /* The files the admin thread will load at start, with the same loaders. */
+        struct mtlb_admin_tls t;
+        rc = mtlb_admin_tls_init(&t, &snap->cfg->admin, err, errlen);
+        if (rc == 0) {
+            *warnings +=
+                (unsigned)mtlb_tls_listener_audit(&t.tl, time(NULL), true, print_warning, NULL);
+            mtlb_admin_tls_fini(&t);
+        }
+    }
     mtlb_snapshot_put(snap);
     return rc;
 }

@@ -559,7 +559,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     fprintf(f, "headers: {dn_format: slash%s%s}\n", cfg->headers ? ", " : "",
             cfg->headers ? cfg->headers : "");
     if (cfg->admin_port != 0) {
-        fprintf(f, "admin: {bind: \"127.0.0.1:%u\"}\n", cfg->admin_port);
+        fprintf(f, "admin: {bind: \"%s:%u\"%s%s}\n",
+                cfg->admin_host ? cfg->admin_host : "127.0.0.1", cfg->admin_port,
+                cfg->admin_extra ? ", " : "", cfg->admin_extra ? cfg->admin_extra : "");
     }
     /* The worker I/O backend: the test's choice, else MTLB_IT_IO for the whole run (the -epoll
      * suite), else mtlb's default. */

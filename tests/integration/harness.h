@@ -43,6 +43,8 @@ struct it_config {
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
     const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
     uint16_t admin_port;          /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */
+    const char *admin_host;       /* the admin bind's host; NULL: 127.0.0.1 */
+    const char *admin_extra;      /* more admin keys, YAML flow ("certificate: F, key: F, ...") */
     const char *backend_extra;    /* one more key of the pool, YAML ("health: {path: /healthz}") */
     const char *ticket_keys;      /* listener tls.ticket_keys (a path); NULL: not written */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */

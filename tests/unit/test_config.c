@@ -362,6 +362,40 @@ Test(config, admin_loopback_binds)
     }
 }
 
+/* admin with certificate, key and client_auth: mutual TLS, so any bind; the files are the
+ * domain keys (paths resolved like a domain's), mode mandatory by default or when written. */
+Test(config, admin_tls_any_bind)
+{
+    static const char *const modes[] = {"", "mode: mandatory, "};
+    for (size_t i = 0; i < 2; i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof(yaml),
+                 "%sadmin:\n  bind: \"0.0.0.0:9901\"\n  certificate: /pki/admin.pem\n"
+                 "  key: /pki/admin.key\n"
+                 "  client_auth: {%struststore: /pki/ca.pem, crl: /pki/crl.pem}\n",
+                 MIN_YAML, modes[i]);
+        struct mtlb_config *cfg = parse_ok(yaml);
+        const struct mtlb_admin_cfg *a = &cfg->admin;
+        cr_assert(a->tls_on);
+        cr_assert_str_eq(a->bind_host, "0.0.0.0");
+        cr_assert_str_eq(a->tls.certificate, "/pki/admin.pem");
+        cr_assert_str_eq(a->tls.key, "/pki/admin.key");
+        cr_assert_str_eq(a->tls.truststore, "/pki/ca.pem");
+        cr_assert_str_eq(a->tls.crl, "/pki/crl.pem");
+        cr_assert_eq(a->tls.mode, MTLB_CLIENT_AUTH_MANDATORY);
+        cr_assert_eq(a->tls.verify_depth, 10);
+        cr_assert(a->tls.require_client_auth_eku);
+        cr_assert_eq(a->tls.certificate_line, 13);
+        cr_assert_str_eq(a->tls.cfg_key, "admin");
+        cr_assert_str_eq(a->tls.cfg_file, "mtlb.yaml");
+        mtlb_config_destroy(cfg);
+    }
+    struct mtlb_config *cfg = parse_ok(MIN_YAML "admin: {bind: \"127.0.0.1:9901\"}\n");
+    cr_assert_not(cfg->admin.tls_on, "without the keys the admin listener stays plain");
+    cr_assert_null(cfg->admin.tls.certificate);
+    mtlb_config_destroy(cfg);
+}
+
 /* reload.debounce: any duration from 1 ms to one minute; the watch alone keeps the default. */
 Test(config, reload_debounce_bounds)
 {
@@ -619,22 +653,52 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:11:28: timeouts.shutdown_delay: expected a duration such as 500ms, 10s, 2m "
          "or 30, got \"2x\""},
         {MIN_YAML "admin: {bind: \"0.0.0.0:9901\"}\n", -EINVAL,
-         "mtlb.yaml:11:15: admin.bind: 0.0.0.0 is not a loopback address; the admin listener "
-         "serves plain HTTP without client authentication (client_auth on the admin listener is "
-         "not implemented), so it binds to 127.0.0.0/8 or ::1 only"},
+         "mtlb.yaml:11:15: admin.bind: 0.0.0.0 is not a loopback address: plain HTTP binds "
+         "to 127.0.0.0/8 or ::1 only; to bind elsewhere give admin certificate, key and "
+         "client_auth (mutual TLS)"},
         {MIN_YAML "admin: {bind: \"10.1.2.3:9901\"}\n", -EINVAL,
-         "mtlb.yaml:11:15: admin.bind: 10.1.2.3 is not a loopback address; the admin listener "
-         "serves plain HTTP without client authentication (client_auth on the admin listener is "
-         "not implemented), so it binds to 127.0.0.0/8 or ::1 only"},
+         "mtlb.yaml:11:15: admin.bind: 10.1.2.3 is not a loopback address: plain HTTP binds "
+         "to 127.0.0.0/8 or ::1 only; to bind elsewhere give admin certificate, key and "
+         "client_auth (mutual TLS)"},
         {MIN_YAML "admin: {bind: \"localhost:9901\"}\n", -EINVAL,
-         "mtlb.yaml:11:15: admin.bind: localhost is not a loopback address; the admin listener "
-         "serves plain HTTP without client authentication (client_auth on the admin listener is "
-         "not implemented), so it binds to 127.0.0.0/8 or ::1 only"},
+         "mtlb.yaml:11:15: admin.bind: localhost is not a loopback address: plain HTTP binds "
+         "to 127.0.0.0/8 or ::1 only; to bind elsewhere give admin certificate, key and "
+         "client_auth (mutual TLS)"},
         {MIN_YAML "admin: {bind: \":9901\"}\n", -EINVAL,
          "mtlb.yaml:11:15: admin.bind: missing host, got \":9901\""},
         {MIN_YAML "admin: {}\n", -EINVAL, "mtlb.yaml:11:8: admin.bind: missing required key"},
         {MIN_YAML "admin: {bind: \"127.0.0.1:9901\", client_auth: {mode: mandatory}}\n", -EINVAL,
-         "mtlb.yaml:11:33: admin.client_auth: unknown key (expected one of bind)"},
+         "mtlb.yaml:11:53: admin.client_auth.mode: mandatory requires client_auth.truststore"},
+        {MIN_YAML "admin: {bind: \"0.0.0.0:9901\", certificate: a.pem, key: a.key}\n", -EINVAL,
+         "mtlb.yaml:11:8: admin: client_auth is missing: the admin listener's TLS needs "
+         "certificate, key and client_auth (with a truststore) together"},
+        {MIN_YAML "admin: {bind: \"0.0.0.0:9901\", certificate: a.pem,\n"
+                  "        client_auth: {truststore: ca.pem}}\n",
+         -EINVAL,
+         "mtlb.yaml:11:8: admin: key is missing: the admin listener's TLS needs certificate, key "
+         "and client_auth (with a truststore) together"},
+        {MIN_YAML "admin: {bind: \"0.0.0.0:9901\", key: a.key, client_auth: {truststore: c}}\n",
+         -EINVAL,
+         "mtlb.yaml:11:8: admin: certificate is missing: the admin listener's TLS needs "
+         "certificate, key and client_auth (with a truststore) together"},
+        {MIN_YAML "admin: {bind: \"10.0.0.1:9901\", certificate: a.pem, key: a.key,\n"
+                  "        client_auth: {mode: optional, truststore: ca.pem}}\n",
+         -EINVAL,
+         "mtlb.yaml:12:22: admin.client_auth: the admin listener verifies every client: mode "
+         "mandatory with a truststore (mode optional is not allowed here)"},
+        {MIN_YAML "admin: {bind: \"10.0.0.1:9901\", certificate: a.pem, key: a.key,\n"
+                  "        client_auth: {mode: off}}\n",
+         -EINVAL,
+         "mtlb.yaml:12:22: admin.client_auth: the admin listener verifies every client: mode "
+         "mandatory with a truststore (mode off is not allowed here)"},
+        {MIN_YAML "admin: {bind: \"10.0.0.1:9901\", certificate: a.pem, key: a.key,\n"
+                  "        client_auth: {crl: crl.pem}}\n",
+         -EINVAL,
+         "mtlb.yaml:12:28: admin.client_auth.crl: requires client_auth.truststore (without one no "
+         "client certificate is requested)"},
+        {MIN_YAML "admin: {bind: \"127.0.0.1:9901\", tls: {certificate: a.pem}}\n", -EINVAL,
+         "mtlb.yaml:11:33: admin.tls: unknown key (expected one of bind, certificate, key, "
+         "client_auth)"},
         {MIN_YAML "reload: {watch: yes}\n", -EINVAL,
          "mtlb.yaml:11:17: reload.watch: expected one of true, false, got \"yes\""},
         {MIN_YAML "reload: {debounce: 0}\n", -EINVAL,

@@ -92,6 +92,40 @@ Test(config_diff, threads_io_admin_and_access_log_need_a_restart)
         "log.access_log changed");
 }
 
+/* The admin thread builds its TLS context once, at start-up: a reload that changes the admin's
+ * certificate, key or client_auth is refused (nothing changes), one that keeps them is not. */
+Test(config_diff, admin_tls_change_needs_a_restart)
+{
+    static const char *const admins[] = {
+        "admin: {bind: \"0.0.0.0:9901\", certificate: a.crt, key: a.key,\n"
+        "        client_auth: {truststore: admin-ca.pem}}\n",
+        "admin: {bind: \"0.0.0.0:9901\", certificate: a.crt, key: a.key,\n"
+        "        client_auth: {truststore: admin-ca2.pem}}\n",
+        "admin: {bind: \"0.0.0.0:9901\", certificate: a2.crt, key: a.key,\n"
+        "        client_auth: {truststore: admin-ca.pem}}\n",
+        "admin: {bind: \"0.0.0.0:9901\", certificate: a.crt, key: a.key,\n"
+        "        client_auth: {truststore: admin-ca.pem, crl: admin.crl}}\n",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        struct mtlb_config *a = load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", admins[0], "ca.pem");
+        struct mtlb_config *b = load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", admins[i], "ca.pem");
+        char why[512] = "";
+        cr_assert_eq(mtlb_config_diff_restart(a, b, why, sizeof(why)), i != 0, "%zu: %s", i, why);
+        if (i != 0) {
+            cr_assert(strstr(why, "admin TLS changed (admin.certificate, key or client_auth)") !=
+                          NULL,
+                      "%s", why);
+        }
+        mtlb_config_destroy(a);
+        mtlb_config_destroy(b);
+    }
+    expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]",
+                        "admin: {bind: \"127.0.0.1:9901\", certificate: a.crt, key: a.key,\n"
+                        "        client_auth: {truststore: admin-ca.pem}}\n",
+                        "ca.pem"),
+                   "admin.bind changed");
+}
+
 Test(config_diff, listener_count_needs_a_restart)
 {
     struct mtlb_config *a = base(), *b = base();
