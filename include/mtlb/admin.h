@@ -47,6 +47,10 @@ void mtlb_admin_destroy(struct mtlb_admin *a);
 void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf *b);
 void mtlb_admin_cert_metrics(const struct mtlb_config *cfg, const struct mtlb_tls_listener *tls,
                              struct mtlb_prom_buf *b);
+/* The series lines (no family header) of one domain's certificates under domain=label: the
+ * admin listener's own (label "admin"), printed right after the snapshot's family. */
+void mtlb_admin_cert_lines(const struct mtlb_tls_domain *td, const char *label,
+                           struct mtlb_prom_buf *b);
 
 /* `mtlb health URL`: GET an http:// URL with a short timeout; exit code 0 on a 200 answer,
  * 1 otherwise (with the reason on stderr), 2 on a usage error. */

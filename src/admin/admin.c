@@ -45,7 +45,8 @@ struct mtlb_admin {
     bool started;
     atomic_bool stop;
     bool tls_on;
-    struct mtlb_admin_tls tls; /* built once, at start-up (a reload does not change it) */
+    struct mtlb_admin_tls tls;      /* built once, at start-up (a reload does not change it) */
+    struct mtlb_prom_buf tls_certs; /* expiry series of tls (built with it) */
     struct admin_conn conns[ADMIN_MAX_CONNS];
 };
 
@@ -99,6 +100,8 @@ int mtlb_admin_create(struct mtlb_server *srv, struct mtlb_admin **out, char *er
             return rc;
         }
         a->tls_on = true;
+        mtlb_prom_init(&a->tls_certs);
+        mtlb_admin_cert_lines(&a->tls.tl.domains[0], "admin", &a->tls_certs);
     }
     a->fd = admin_listen(srv->snap->cfg, err, errlen);
     if (a->fd < 0) {
@@ -200,6 +203,11 @@ static void get(struct mtlb_admin *a, struct admin_conn *c, size_t which, bool h
         struct mtlb_prom_buf b;
         mtlb_prom_init(&b);
         mtlb_admin_metrics(a->srv, snap, &b);
+        if (a->tls_on) { /* the snapshot's certificate family ends the scrape: join it */
+            mtlb_prom_printf(&b, "%.*s", (int)a->tls_certs.len,
+                             a->tls_certs.p ? a->tls_certs.p : "");
+            b.failed = b.failed || a->tls_certs.failed;
+        }
         if (b.failed) {
             respond_text(c, 500, "out of memory\n", head);
         } else {
@@ -460,6 +468,7 @@ void mtlb_admin_destroy(struct mtlb_admin *a)
     }
     if (a->tls_on) {
         mtlb_admin_tls_fini(&a->tls);
+        mtlb_prom_fini(&a->tls_certs);
     }
     free(a);
 }

@@ -150,9 +150,9 @@ static void add_line(struct cert_lines *ls, const char *domain, const char *kind
     ls->v[ls->n++].text = b.p;
 }
 
-static void domain_certs(struct cert_lines *ls, const struct mtlb_tls_domain *td)
+static void domain_certs(struct cert_lines *ls, const struct mtlb_tls_domain *td, const char *label)
 {
-    const char *domain = td->cfg->n_names > 0 ? td->cfg->names[0] : "-";
+    const char *domain = label != NULL ? label : td->cfg->n_names > 0 ? td->cfg->names[0] : "-";
     X509 *leaf = SSL_CTX_get0_certificate(td->ctx);
 
     if (leaf != NULL) {
@@ -182,7 +182,7 @@ void mtlb_admin_cert_metrics(const struct mtlb_config *cfg, const struct mtlb_tl
 
     for (size_t l = 0; l < cfg->n_listeners; l++) {
         for (size_t d = 0; d < tls[l].n_domains; d++) {
-            domain_certs(&ls, &tls[l].domains[d]);
+            domain_certs(&ls, &tls[l].domains[d], NULL);
         }
     }
     mtlb_prom_family(b, "mtlb_certificate_not_after_timestamp_seconds", "gauge",
@@ -198,6 +198,22 @@ void mtlb_admin_cert_metrics(const struct mtlb_config *cfg, const struct mtlb_tl
         }
     }
     for (size_t i = 0; i < ls.n; i++) {
+        free(ls.v[i].text);
+    }
+    free(ls.v);
+    if (ls.failed) {
+        b->failed = true;
+    }
+}
+
+void mtlb_admin_cert_lines(const struct mtlb_tls_domain *td, const char *label,
+                           struct mtlb_prom_buf *b)
+{
+    struct cert_lines ls = {0};
+
+    domain_certs(&ls, td, label);
+    for (size_t i = 0; i < ls.n; i++) {
+        mtlb_prom_printf(b, "%s", ls.v[i].text);
         free(ls.v[i].text);
     }
     free(ls.v);

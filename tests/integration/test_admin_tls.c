@@ -120,6 +120,20 @@ Test(admin_tls, client_of_the_truststore_gets_metrics)
     cr_assert(x.cert_requested);
     cr_assert(x.server_verified);
     cr_assert(strstr(x.resp.body, "mtlb_build_info{") != NULL);
+    /* The admin's own certificate and truststore expire too: in the same family, once. */
+    const char *fam = "# TYPE mtlb_certificate_not_after_timestamp_seconds gauge\n";
+    const char *at = strstr(x.resp.body, fam);
+    cr_assert_not_null(at, "%s", x.resp.body);
+    cr_assert_null(strstr(at + 1, fam), "the family is declared once");
+    const char *srv = strstr(at, "mtlb_certificate_not_after_timestamp_seconds{domain=\"admin\","
+                                 "kind=\"server\"");
+    const char *ts = strstr(at, "mtlb_certificate_not_after_timestamp_seconds{domain=\"admin\","
+                                "kind=\"truststore\"");
+    cr_assert(srv != NULL && ts != NULL, "admin certificate series: %s", at);
+    for (const char *p = at + strlen(fam); p < srv; p = strchr(p, '\n') + 1) {
+        cr_assert(strncmp(p, "mtlb_certificate_not_after_timestamp_seconds{", 45) == 0,
+                  "another family between the series: %.80s", p);
+    }
     it_exchange_fini(&x);
     admin_get(&good, "/readyz", &x);
     cr_assert_eq(x.outcome, IT_OK, "%s", x.detail);
