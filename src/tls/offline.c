@@ -76,6 +76,7 @@ int mtlb_tls_verify_offline(const struct mtlb_tls_listener *tl, size_t di, STACK
     if (ssl == NULL || sctx == NULL) {
         X509_STORE_CTX_free(sctx);
         SSL_free(ssl);
+        mtlb_tls_conn_info_fini(&info);
         return -ENOMEM;
     }
     ERR_clear_error();
@@ -106,5 +107,6 @@ int mtlb_tls_verify_offline(const struct mtlb_tls_listener *tl, size_t di, STACK
     ERR_clear_error();
     X509_STORE_CTX_free(sctx);
     SSL_free(ssl);
+    mtlb_tls_conn_info_fini(&info); /* the failure's names the callbacks recorded */
     return 0;
 }
