@@ -68,7 +68,7 @@ struct mtlb_h2_stream {
     uint32_t body_len, body_cap;
     bool end_stream;     /* the client has sent everything */
     uint64_t body_total; /* request body bytes (DATA payload) received in all */
-    bool discard;    /* the owner wants no more body: it is consumed on arrival */
+    bool discard;        /* the owner wants no more body: it is consumed on arrival */
     /* For a request sent chunked: request trailers as the HTTP/1.1 last chunk and trailer
      * section ("0\r\n...\r\n"), filtered by st.headers, or NULL when none came or the
      * settings drop request trailers. */

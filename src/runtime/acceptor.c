@@ -49,10 +49,10 @@ struct mtlb_acceptor {
     pthread_t thread;
     bool started;
     int epfd;
-    struct mtlb_client pending; /* sentinel: handshakes in deadline order */
-    struct lingerer lingering;  /* sentinel: lingering closes in deadline order */
-    struct mtlb_snapshot *snap; /* current as of the last loop turn (a reference) */
-    struct mtlb_stats *stats;   /* owned by the server; this thread is its only writer */
+    struct mtlb_client pending;         /* sentinel: handshakes in deadline order */
+    struct lingerer lingering;          /* sentinel: lingering closes in deadline order */
+    struct mtlb_snapshot *snap;         /* current as of the last loop turn (a reference) */
+    struct mtlb_stats *stats;           /* owned by the server; this thread is its only writer */
     struct mtlb_access_hs_limit hs_log; /* handshake_failed lines in the access log */
 };
 

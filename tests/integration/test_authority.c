@@ -28,7 +28,6 @@ static void teardown(void)
 
 TestSuite(authority, .init = setup, .fini = teardown, .timeout = 120);
 
-
 struct h1_case {
     const char *request;
     int status;

@@ -81,7 +81,6 @@ Test(tlsops, missing_client_certificate_is_one_warn_line_per_refusal)
     cr_assert_eq(it_count_lines(env.err_log, warns), 3);
 }
 
-
 static const char *const misdirected[] = {"level=warn",
                                           "event=misdirected_request",
                                           "status=421",
