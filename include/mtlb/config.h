@@ -193,6 +193,11 @@ int mtlb_config_parse(const char *yaml, size_t len, const char *name, const char
                       struct mtlb_config **out, char *err, size_t errlen);
 
 void mtlb_config_destroy(struct mtlb_config *cfg);
+/* A deep copy of one domain's settings (names, files, cfg_key and cfg_file included) that
+ * outlives its configuration: the admin's TLS context keeps one across reloads. 0 or -ENOMEM
+ * (free a partial copy too); free with mtlb_config_domain_copy_free. */
+int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_cfg *s);
+void mtlb_config_domain_copy_free(struct mtlb_domain_cfg *d);
 
 const char *mtlb_config_mode_name(enum mtlb_client_auth mode);
 

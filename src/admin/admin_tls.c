@@ -13,60 +13,13 @@
 #include "mtlb/admin.h"
 #include "mtlb/log.h"
 
-static void cfg_free(struct mtlb_domain_cfg *d)
-{
-    for (size_t i = 0; i < d->n_names; i++) {
-        free(d->names[i]);
-    }
-    free(d->names);
-    free(d->certificate);
-    free(d->key);
-    free(d->truststore);
-    free(d->crl);
-    free(d->cfg_key);
-    free((char *)d->cfg_file);
-    memset(d, 0, sizeof(*d));
-}
-
-static bool dup_str(char **dst, const char *src)
-{
-    *dst = src != NULL ? strdup(src) : NULL;
-    return src == NULL || *dst != NULL;
-}
-
-/* A deep copy: the admin thread's context outlives the snapshot (and configuration) it was
- * built from, and the verify callbacks read the domain configuration at every handshake. */
-static int cfg_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_cfg *s)
-{
-    char *file = NULL;
-
-    *d = *s;
-    d->names = calloc(s->n_names ? s->n_names : 1, sizeof(*d->names));
-    d->n_names = 0;
-    d->certificate = d->key = d->truststore = d->crl = d->cfg_key = NULL;
-    d->cfg_file = NULL;
-    if (d->names == NULL) {
-        return -ENOMEM;
-    }
-    for (; d->n_names < s->n_names; d->n_names++) {
-        if (!dup_str(&d->names[d->n_names], s->names[d->n_names])) {
-            return -ENOMEM;
-        }
-    }
-    bool ok = dup_str(&d->certificate, s->certificate) && dup_str(&d->key, s->key) &&
-              dup_str(&d->truststore, s->truststore) && dup_str(&d->crl, s->crl) &&
-              dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file);
-    d->cfg_file = file;
-    return ok ? 0 : -ENOMEM;
-}
-
 int mtlb_admin_tls_init(struct mtlb_admin_tls *t, const struct mtlb_admin_cfg *ac, char *err,
                         size_t errlen)
 {
     memset(t, 0, sizeof(*t));
-    if (cfg_copy(&t->cfg, &ac->tls) != 0) {
+    if (mtlb_config_domain_copy(&t->cfg, &ac->tls) != 0) {
         snprintf(err, errlen, "admin: out of memory");
-        cfg_free(&t->cfg);
+        mtlb_config_domain_copy_free(&t->cfg);
         return -ENOMEM;
     }
     /* One domain, HTTP/1.1 only, no resumption: every admin client is verified in full. */
@@ -77,7 +30,7 @@ int mtlb_admin_tls_init(struct mtlb_admin_tls *t, const struct mtlb_admin_cfg *a
                                   .n_domains = 1};
     int rc = mtlb_tls_listener_init(&t->tl, &l, err, errlen);
     if (rc != 0) {
-        cfg_free(&t->cfg);
+        mtlb_config_domain_copy_free(&t->cfg);
         return rc;
     }
     /* The admin's few connections use plain socket BIOs; kTLS buys nothing there. */
@@ -90,7 +43,7 @@ void mtlb_admin_tls_fini(struct mtlb_admin_tls *t)
     if (t->tl.domains != NULL) {
         mtlb_tls_listener_fini(&t->tl);
     }
-    cfg_free(&t->cfg);
+    mtlb_config_domain_copy_free(&t->cfg);
 }
 
 /* What the socket must become before the SSL call can go on; 0 for a failure. */

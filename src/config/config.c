@@ -242,6 +242,43 @@ static void domain_free(struct mtlb_domain_cfg *d)
     free(d->cfg_key);
 }
 
+static bool dup_str(char **dst, const char *src)
+{
+    *dst = src != NULL ? strdup(src) : NULL;
+    return src == NULL || *dst != NULL;
+}
+
+int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_cfg *s)
+{
+    char *file = NULL;
+
+    *d = *s;
+    d->names = calloc(s->n_names ? s->n_names : 1, sizeof(*d->names));
+    d->n_names = 0;
+    d->certificate = d->key = d->truststore = d->crl = d->cfg_key = NULL;
+    d->cfg_file = NULL;
+    if (d->names == NULL) {
+        return -ENOMEM;
+    }
+    for (; d->n_names < s->n_names; d->n_names++) {
+        if (!dup_str(&d->names[d->n_names], s->names[d->n_names])) {
+            return -ENOMEM;
+        }
+    }
+    bool ok = dup_str(&d->certificate, s->certificate) && dup_str(&d->key, s->key) &&
+              dup_str(&d->truststore, s->truststore) && dup_str(&d->crl, s->crl) &&
+              dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file);
+    d->cfg_file = file;
+    return ok ? 0 : -ENOMEM;
+}
+
+void mtlb_config_domain_copy_free(struct mtlb_domain_cfg *d)
+{
+    domain_free(d);
+    free((char *)d->cfg_file);
+    memset(d, 0, sizeof(*d));
+}
+
 void mtlb_config_destroy(struct mtlb_config *cfg)
 {
     if (cfg == NULL) {
