@@ -285,7 +285,7 @@ static size_t audit_crls(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls
             snprintf(what, sizeof(what),
                      "the CRL from %s expired on %s (nextUpdate): every client certificate (and "
                      "intermediate CA) that CA issued %s until a newer CRL is in the file and "
-                     "mtlb is restarted",
+                     "mtlb reloads it (SIGHUP, POST /reload or reload.watch)",
                      ci->issuer, when, refused(dom->cfg));
         } else if (ci->next_update != 0 && ci->next_update - now <= CRL_SOON) {
             event = "crl_expiring";
@@ -293,7 +293,7 @@ static size_t audit_crls(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls
             snprintf(what, sizeof(what),
                      "the CRL from %s expires on %s (nextUpdate, within 7 days): after that "
                      "every client certificate that CA issued %s; put a newer CRL in the file "
-                     "and restart mtlb before then",
+                     "and reload mtlb before then",
                      ci->issuer, when, refused(dom->cfg));
         } else {
             continue;
