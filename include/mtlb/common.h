@@ -13,6 +13,11 @@
 
 #define MTLB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The struct of type `type` whose member `member` is at ptr (an embedded op, timer or list
+ * entry back to its owner). */
+#define mtlb_container_of(ptr, type, member)                                                       \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 /* A pointer/length view into a caller-owned buffer; never outlives the buffer. */
 struct mtlb_slice {
     const char *p;

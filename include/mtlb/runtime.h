@@ -21,6 +21,7 @@
 #include "mtlb/identity.h"
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
+#include "mtlb/loop.h"
 #include "mtlb/retry.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
@@ -32,47 +33,11 @@ struct mtlb_watch;
 struct mtlb_worker;
 struct mtlb_pool_set;
 
-/* ---- timers: one FIFO list per timeout class, all entries of a list share one duration, so
- * appending keeps each list sorted and expiry is O(1) per entry. ---- */
-struct mtlb_timer {
-    struct mtlb_timer *prev, *next;
-    uint64_t deadline_ms;
-    int kind; /* enum mtlb_timer_kind; -1 when not armed */
-};
-
-enum mtlb_timer_kind {
-    MTLB_T_CLIENT_HEADER = 0,
-    MTLB_T_CLIENT_BODY,
-    MTLB_T_CLIENT_IDLE,
-    MTLB_T_UP_CONNECT,
-    MTLB_T_UP_RESPONSE,
-    MTLB_T_UP_IDLE,
-    MTLB_T_H2_STREAM, /* an HTTP/2 stream waiting on its client (client_body) */
-    MTLB_T_COUNT
-};
-
-struct mtlb_timer_list {
-    struct mtlb_timer head; /* sentinel */
-    uint32_t duration_ms;
-};
-
 /* ---- a byte buffer with a read offset: data is buf[off .. off+len) ---- */
 struct mtlb_buf {
     char *data;
     uint32_t off, len, cap;
 };
-
-/* ---- I/O user_data: object pointer (8-aligned) | operation tag ---- */
-enum mtlb_op {
-    MTLB_OP_CLIENT_RECV = 1,
-    MTLB_OP_CLIENT_SEND = 2,
-    MTLB_OP_UP_CONNECT = 3,
-    MTLB_OP_UP_RECV = 4,
-    MTLB_OP_UP_SEND = 5,
-    MTLB_OP_WAKE = 6,
-    MTLB_OP_TICK = 7,
-};
-#define MTLB_OP_MASK 7ULL
 
 /* ---- a pooled connection to one backend server (worker-owned) ---- */
 struct mtlb_upstream {
@@ -84,6 +49,7 @@ struct mtlb_upstream {
     struct mtlb_upstream *pool_next, *pool_prev; /* idle list of its server */
     struct mtlb_upstream *grave_next;            /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
+    struct mtlb_op connect_op, recv_op, send_op; /* its ring operations (loop.h) */
     int fd;
     /* The pool set (and so the snapshot) it was connected under, one reference: pool and
      * server index into it for the connection's whole life. */
@@ -169,6 +135,7 @@ struct mtlb_client {
     struct mtlb_client *next, *prev; /* worker's list of live clients */
     struct mtlb_client *grave_next;  /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
+    struct mtlb_op recv_op, send_op; /* its ring operations (loop.h) */
     int fd;
     uint64_t id;
     size_t listener;
@@ -269,6 +236,7 @@ struct mtlb_worker {
     struct mtlb_io *io;
     int wake_fd;
     uint64_t wake_val;
+    struct mtlb_op wake_op, tick_op; /* the wake_fd read and the TICK_MS timeout */
     struct __kernel_timespec tick_ts;
     struct mtlb_handoff_queue *queue;
     struct mtlb_timer_list timers[MTLB_T_COUNT];
@@ -397,10 +365,6 @@ int mtlb_client_bufs_take(struct mtlb_client *c);
 void mtlb_client_bufs_give(struct mtlb_client *c);
 size_t mtlb_client_block_size(const struct mtlb_config *cfg);
 
-/* ---- timers (worker.c) ---- */
-void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind);
-void mtlb_timer_disarm(struct mtlb_timer *t);
-
 void mtlb_worker_bury(struct mtlb_worker *w); /* frees the graveyards */
 
 /* ---- handoff (handoff.c): acceptor -> worker ---- */
@@ -418,9 +382,6 @@ int mtlb_ring_bio_attach_rx(struct mtlb_client *c);
 
 /* ---- client connection (client.c, response.c) ---- */
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
-void mtlb_client_on_recv(struct mtlb_client *c, int res);
-void mtlb_client_on_send(struct mtlb_client *c, int res);
-void mtlb_client_on_timeout(struct mtlb_client *c);
 void mtlb_client_pump(struct mtlb_client *c);
 void mtlb_client_abort(struct mtlb_client *c);
 void mtlb_client_fail(struct mtlb_client *c, int status);
@@ -445,7 +406,6 @@ void mtlb_h2c_free(struct mtlb_client *c);
 void mtlb_h2c_kick(struct mtlb_client *c);
 /* Stream exchange, called by the session glue (via h2.c) and by upstream.c. */
 extern const struct mtlb_h2_ops mtlb_h2x_ops;
-void mtlb_h2x_on_timeout(struct mtlb_h2x *x);
 int mtlb_h2x_send_iov(struct mtlb_h2x *x, struct iovec *iov);
 bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n); /* true: send again */
 void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x);
@@ -501,10 +461,6 @@ void mtlb_upstream_send(struct mtlb_upstream *u);
 void mtlb_upstream_recv(struct mtlb_upstream *u);
 /* Returns the connection to its server's idle pool, or closes it when not reusable. */
 void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable);
-void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res);
-void mtlb_upstream_on_send(struct mtlb_upstream *u, int res);
-void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res);
-void mtlb_upstream_on_timeout(struct mtlb_upstream *u);
 void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
 void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
 /* "host:port" of u's server (in u's own snapshot). */

@@ -15,6 +15,11 @@
 #include "mtlb/rewrite.h"
 #include "mtlb/runtime.h"
 
+/* Ring completions and the timer, set when the worker takes the connection. */
+static void on_recv(struct mtlb_op *op, int res);
+static void on_send(struct mtlb_op *op, int res);
+static void on_timeout(struct mtlb_timer *t);
+
 static void client_release(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
@@ -89,7 +94,9 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     w->ctr.accepted++;
     w->ctr.transport[c->transport]++;
     mtlb_counter_add(&w->stats->conn_opened[c->listener * MTLB_TRANSPORT_COUNT + c->transport], 1);
-    c->timer.kind = -1;
+    mtlb_timer_init(&c->timer, on_timeout);
+    c->recv_op.done = on_recv;
+    c->send_op.done = on_send;
     mtlb_access_rec_reset(&c->rec);
     if (w->stopping) {
         mtlb_client_abort(c);
@@ -134,7 +141,7 @@ static void post_recvmsg(struct mtlb_client *c)
     c->rmsg.msg_iovlen = 1;
     c->rmsg.msg_control = c->rcmsg.buf;
     c->rmsg.msg_controllen = sizeof(c->rcmsg.buf);
-    mtlb_io_recvmsg(c->w->io, c->fd, &c->rmsg, (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+    mtlb_io_recvmsg(c->w->io, c->fd, &c->rmsg, mtlb_op_ud(&c->recv_op));
     c->recv_pending = true;
     c->pending++;
 }
@@ -162,8 +169,7 @@ static void post_recv(struct mtlb_client *c)
         return;
     }
     if (c->block == NULL) {
-        mtlb_io_recv(c->w->io, c->fd, c->idle_buf, sizeof(c->idle_buf),
-                     (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+        mtlb_io_recv(c->w->io, c->fd, c->idle_buf, sizeof(c->idle_buf), mtlb_op_ud(&c->recv_op));
         c->idle_recv = true;
         c->recv_pending = true;
         c->pending++;
@@ -174,8 +180,7 @@ static void post_recv(struct mtlb_client *c)
     if (space == 0) {
         return; /* OpenSSL has not consumed what we have: backpressure */
     }
-    mtlb_io_recv(c->w->io, c->fd, b->data + b->len, space,
-                 (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_RECV);
+    mtlb_io_recv(c->w->io, c->fd, b->data + b->len, space, mtlb_op_ud(&c->recv_op));
     c->recv_pending = true;
     c->pending++;
 }
@@ -187,8 +192,7 @@ void mtlb_client_flush(struct mtlb_client *c)
     if (c->send_pending || c->dead || b->len == 0) {
         return;
     }
-    mtlb_io_send(c->w->io, c->fd, b->data + b->off, b->len,
-                 (uint64_t)(uintptr_t)c | MTLB_OP_CLIENT_SEND);
+    mtlb_io_send(c->w->io, c->fd, b->data + b->off, b->len, mtlb_op_ud(&c->send_op));
     c->send_pending = true;
     c->pending++;
 }
@@ -229,8 +233,10 @@ static bool ktls_data(struct mtlb_client *c, int res)
     return false;
 }
 
-void mtlb_client_on_recv(struct mtlb_client *c, int res)
+static void on_recv(struct mtlb_op *op, int res)
 {
+    struct mtlb_client *c = mtlb_container_of(op, struct mtlb_client, recv_op);
+
     c->pending--;
     c->recv_pending = false;
     if (c->dead) {
@@ -283,8 +289,10 @@ void mtlb_client_on_recv(struct mtlb_client *c, int res)
     mtlb_client_pump(c);
 }
 
-void mtlb_client_on_send(struct mtlb_client *c, int res)
+static void on_send(struct mtlb_op *op, int res)
 {
+    struct mtlb_client *c = mtlb_container_of(op, struct mtlb_client, send_op);
+
     c->pending--;
     c->send_pending = false;
     if (c->dead) {
@@ -605,8 +613,9 @@ void mtlb_client_request_sent(struct mtlb_client *c)
     }
 }
 
-void mtlb_client_on_timeout(struct mtlb_client *c)
+static void on_timeout(struct mtlb_timer *t)
 {
+    struct mtlb_client *c = mtlb_container_of(t, struct mtlb_client, timer);
     static struct mtlb_ratelimit rl;
 
     switch (c->state) {

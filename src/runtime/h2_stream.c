@@ -118,6 +118,8 @@ static void start_upstream(struct mtlb_h2x *x)
 }
 
 /* One allocation per stream: the exchange, its rewritten head and its path (for the log). */
+static void on_timeout(struct mtlb_timer *t); /* the stream waited too long on its client */
+
 static struct mtlb_h2x *x_new(struct mtlb_h2_stream *s, const char *head, size_t head_len)
 {
     size_t path_len = s->msg.target.len < 2048 ? s->msg.target.len : 2048;
@@ -137,7 +139,7 @@ static struct mtlb_h2x *x_new(struct mtlb_h2_stream *s, const char *head, size_t
         s->msg.method.len < sizeof(x->method) - 1 ? s->msg.method.len : sizeof(x->method) - 1;
     memcpy(x->method, s->msg.method.p, ml);
     x->is_head = strcmp(x->method, "HEAD") == 0;
-    x->timer.kind = -1;
+    mtlb_timer_init(&x->timer, on_timeout);
     return x;
 }
 
@@ -367,8 +369,9 @@ void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x)
     mtlb_h2c_kick(c);
 }
 
-void mtlb_h2x_on_timeout(struct mtlb_h2x *x)
+static void on_timeout(struct mtlb_timer *t)
 {
+    struct mtlb_h2x *x = mtlb_container_of(t, struct mtlb_h2x, timer);
     static struct mtlb_ratelimit rl;
     struct mtlb_client *c = x->c;
 

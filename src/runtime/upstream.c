@@ -16,6 +16,12 @@
 
 #define RBUF_CAP (32 * 1024)
 
+/* Ring completions and the timer, set on each new connection. */
+static void on_connect(struct mtlb_op *op, int res);
+static void on_send(struct mtlb_op *op, int res);
+static void on_recv(struct mtlb_op *op, int res);
+static void on_timeout(struct mtlb_timer *t);
+
 static void up_free(struct mtlb_upstream *u)
 {
     mtlb_timer_disarm(&u->timer);
@@ -71,7 +77,7 @@ static void up_close(struct mtlb_upstream *u)
     mtlb_timer_disarm(&u->timer);
     pool_unlink(u);
     if (u->connecting) {
-        mtlb_io_cancel(u->w->io, (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
+        mtlb_io_cancel(u->w->io, mtlb_op_ud(&u->connect_op));
     }
     shutdown(u->fd, SHUT_RDWR);
     maybe_free(u);
@@ -122,13 +128,16 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
     mtlb_pool_set_hold(ps);
     u->pool = pool;
     u->server = server;
-    u->timer.kind = -1;
+    mtlb_timer_init(&u->timer, on_timeout);
+    u->connect_op.done = on_connect;
+    u->recv_op.done = on_recv;
+    u->send_op.done = on_send;
     u->connecting = true;
     u->connect_at = mtlb_now_us();
     w->n_upstreams++;
     w->ctr.upstream_connects++;
     mtlb_io_connect(w->io, u->fd, (const struct sockaddr *)&a->ss, a->len,
-                    (uint64_t)(uintptr_t)u | MTLB_OP_UP_CONNECT);
+                    mtlb_op_ud(&u->connect_op));
     u->pending++;
     mtlb_timer_arm(w, &u->timer, MTLB_T_UP_CONNECT);
     *out = u;
@@ -291,8 +300,9 @@ int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
     return rc;
 }
 
-void mtlb_upstream_on_connect(struct mtlb_upstream *u, int res)
+static void on_connect(struct mtlb_op *op, int res)
 {
+    struct mtlb_upstream *u = mtlb_container_of(op, struct mtlb_upstream, connect_op);
     struct mtlb_worker *w = u->w;
 
     u->pending--;
@@ -371,15 +381,16 @@ void mtlb_upstream_send(struct mtlb_upstream *u)
     memset(&u->msg, 0, sizeof(u->msg));
     u->msg.msg_iov = u->iov;
     u->msg.msg_iovlen = (size_t)n;
-    mtlb_io_sendmsg(u->w->io, u->fd, &u->msg, (uint64_t)(uintptr_t)u | MTLB_OP_UP_SEND);
+    mtlb_io_sendmsg(u->w->io, u->fd, &u->msg, mtlb_op_ud(&u->send_op));
     u->send_pending = true;
     u->pending++;
     /* A backend that stops reading the request is as stuck as one that stops answering. */
     mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
 }
 
-void mtlb_upstream_on_send(struct mtlb_upstream *u, int res)
+static void on_send(struct mtlb_op *op, int res)
 {
+    struct mtlb_upstream *u = mtlb_container_of(op, struct mtlb_upstream, send_op);
     u->pending--;
     u->send_pending = false;
     if (u->dead) {
@@ -444,8 +455,7 @@ void mtlb_upstream_recv(struct mtlb_upstream *u)
         }
         return;
     }
-    mtlb_io_recv(u->w->io, u->fd, b->data + b->off + b->len, space,
-                 (uint64_t)(uintptr_t)u | MTLB_OP_UP_RECV);
+    mtlb_io_recv(u->w->io, u->fd, b->data + b->off + b->len, space, mtlb_op_ud(&u->recv_op));
     u->recv_pending = true;
     u->pending++;
     bool sent_all = (u->client != NULL && u->client->req_body_done) || (u->x && u->x->req_done);
@@ -454,8 +464,9 @@ void mtlb_upstream_recv(struct mtlb_upstream *u)
     }
 }
 
-void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
+static void on_recv(struct mtlb_op *op, int res)
 {
+    struct mtlb_upstream *u = mtlb_container_of(op, struct mtlb_upstream, recv_op);
     u->pending--;
     u->recv_pending = false;
     if (u->dead) {
@@ -487,8 +498,9 @@ void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res)
     mtlb_client_on_upstream_data(c);
 }
 
-void mtlb_upstream_on_timeout(struct mtlb_upstream *u)
+static void on_timeout(struct mtlb_timer *t)
 {
+    struct mtlb_upstream *u = mtlb_container_of(t, struct mtlb_upstream, timer);
     struct mtlb_worker *w = u->w;
     struct mtlb_client *c = u->client;
     static struct mtlb_ratelimit rl;

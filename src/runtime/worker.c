@@ -74,6 +74,13 @@ void mtlb_worker_block_put(struct mtlb_worker *w, void *block, size_t size)
 
 /* ---- timers ---- */
 
+void mtlb_timer_init(struct mtlb_timer *t, void (*expire)(struct mtlb_timer *t))
+{
+    t->prev = t->next = NULL;
+    t->kind = -1;
+    t->expire = expire;
+}
+
 void mtlb_timer_disarm(struct mtlb_timer *t)
 {
     if (t->kind < 0 || t->next == NULL) {
@@ -111,18 +118,7 @@ static void expire_timers(struct mtlb_worker *w)
         while (l->head.next != &l->head && l->head.next->deadline_ms <= w->now_ms) {
             struct mtlb_timer *t = l->head.next;
             mtlb_timer_disarm(t);
-            if (k == MTLB_T_H2_STREAM) {
-                mtlb_h2x_on_timeout(
-                    (struct mtlb_h2x *)((char *)t - offsetof(struct mtlb_h2x, timer)));
-            } else if (k <= MTLB_T_CLIENT_IDLE) {
-                struct mtlb_client *c =
-                    (struct mtlb_client *)((char *)t - offsetof(struct mtlb_client, timer));
-                mtlb_client_on_timeout(c);
-            } else {
-                struct mtlb_upstream *u =
-                    (struct mtlb_upstream *)((char *)t - offsetof(struct mtlb_upstream, timer));
-                mtlb_upstream_on_timeout(u);
-            }
+            t->expire(t);
         }
     }
 }
@@ -138,14 +134,14 @@ void mtlb_worker_wake(struct mtlb_worker *w)
 
 static void arm_wake(struct mtlb_worker *w)
 {
-    mtlb_io_read(w->io, w->wake_fd, &w->wake_val, sizeof(w->wake_val), MTLB_OP_WAKE);
+    mtlb_io_read(w->io, w->wake_fd, &w->wake_val, sizeof(w->wake_val), mtlb_op_ud(&w->wake_op));
 }
 
 static void arm_tick(struct mtlb_worker *w)
 {
     w->tick_ts.tv_sec = 0;
     w->tick_ts.tv_nsec = TICK_MS * 1000000LL;
-    mtlb_io_timeout(w->io, &w->tick_ts, MTLB_OP_TICK);
+    mtlb_io_timeout(w->io, &w->tick_ts, mtlb_op_ud(&w->tick_op));
 }
 
 /* ---- pool sets ---- */
@@ -382,39 +378,34 @@ static void take_handoffs(struct mtlb_worker *w)
     }
 }
 
-static void dispatch(struct mtlb_worker *w, uint64_t data, int res)
+/* The wake_fd was written: a handoff, or the stop flag. */
+static void wake_done(struct mtlb_op *op, int res)
 {
-    void *obj = (void *)(uintptr_t)(data & ~MTLB_OP_MASK);
+    struct mtlb_worker *w = mtlb_container_of(op, struct mtlb_worker, wake_op);
 
-    switch (data & MTLB_OP_MASK) {
-    case MTLB_OP_CLIENT_RECV:
-        mtlb_client_on_recv(obj, res);
-        break;
-    case MTLB_OP_CLIENT_SEND:
-        mtlb_client_on_send(obj, res);
-        break;
-    case MTLB_OP_UP_CONNECT:
-        mtlb_upstream_on_connect(obj, res);
-        break;
-    case MTLB_OP_UP_RECV:
-        mtlb_upstream_on_recv(obj, res);
-        break;
-    case MTLB_OP_UP_SEND:
-        mtlb_upstream_on_send(obj, res);
-        break;
-    case MTLB_OP_WAKE:
-        if (atomic_load(&w->srv->stop) && !w->stopping) {
-            w->stopping = true;
-            w->stop_deadline_ms = w->now_ms + w->snap->cfg->timeouts.drain_ms;
-        }
-        take_handoffs(w);
-        arm_wake(w);
-        break;
-    case MTLB_OP_TICK:
-        arm_tick(w);
-        break;
-    default:
-        break; /* cancellations carry user_data 0 */
+    (void)res;
+    if (atomic_load(&w->srv->stop) && !w->stopping) {
+        w->stopping = true;
+        w->stop_deadline_ms = w->now_ms + w->snap->cfg->timeouts.drain_ms;
+    }
+    take_handoffs(w);
+    arm_wake(w);
+}
+
+/* The tick only bounds the wait, so that timers expire on an otherwise quiet ring. */
+static void tick_done(struct mtlb_op *op, int res)
+{
+    (void)res;
+    arm_tick(mtlb_container_of(op, struct mtlb_worker, tick_op));
+}
+
+/* A completion goes to the operation whose address is its user_data. */
+static void dispatch(uint64_t data, int res)
+{
+    struct mtlb_op *op = (struct mtlb_op *)(uintptr_t)data;
+
+    if (op != NULL) { /* cancellations carry user_data 0 */
+        op->done(op, res);
     }
 }
 
@@ -475,6 +466,8 @@ void *mtlb_worker_main(void *arg)
     w->now_us = mtlb_now_us();
     w->now_ms = w->now_us / 1000;
     publish(w);
+    w->wake_op.done = wake_done;
+    w->tick_op.done = tick_done;
     arm_wake(w);
     arm_tick(w);
     for (;;) {
@@ -488,7 +481,7 @@ void *mtlb_worker_main(void *arg)
         refresh_snapshot(w);
         publish(w);
         for (int i = 0; i < n; i++) {
-            dispatch(w, cqes[i].user_data, cqes[i].res);
+            dispatch(cqes[i].user_data, cqes[i].res);
         }
         mtlb_worker_bury(w);
         expire_timers(w);
