@@ -26,6 +26,7 @@
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
 #include "mtlb/tls.h"
+#include "mtlb/transport.h"
 
 struct mtlb_server;
 struct mtlb_admin;
@@ -151,6 +152,7 @@ struct mtlb_client {
     bool hs_started; /* acceptor: the handshake has run at least once */
     enum mtlb_client_state state;
     enum mtlb_transport transport;
+    const struct mtlb_proto_ops *proto; /* chosen by ALPN at start (transport.h) */
     struct mtlb_h2_conn *h2; /* the HTTP/2 session when ALPN chose h2 (state MTLB_C_H2) */
     /* kTLS receive: plaintext lands in rx; the record type of each read comes as a cmsg */
     struct msghdr rmsg;
@@ -380,28 +382,17 @@ int mtlb_ring_bio_attach(struct mtlb_client *c);
 /* ktls-tx: OpenSSL reads c->tin through the ring BIO, writes stay on the kTLS socket BIO. */
 int mtlb_ring_bio_attach_rx(struct mtlb_client *c);
 
-/* ---- client connection (client.c, response.c) ---- */
-void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
-void mtlb_client_pump(struct mtlb_client *c);
-void mtlb_client_abort(struct mtlb_client *c);
+/* ---- HTTP/1.1 exchange of a client connection (client.c, response.c; its transport and
+ * life: transport.h) ---- */
 void mtlb_client_fail(struct mtlb_client *c, int status);
-void mtlb_client_close_gracefully(struct mtlb_client *c);
-void mtlb_client_free(struct mtlb_client *c); /* acceptor side: before handoff */
-void mtlb_client_flush(struct mtlb_client *c);
 void mtlb_client_request_sent(struct mtlb_client *c);
 void mtlb_client_on_upstream_data(struct mtlb_client *c);
 void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err);
 void mtlb_client_on_upstream_ready(struct mtlb_client *c);
 void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fault);
 void mtlb_client_exchange_done(struct mtlb_client *c);
-bool mtlb_client_idle(const struct mtlb_client *c);
 
-/* ---- HTTP/2 (h2.c: the connection; h2_stream.c: each stream's exchange) ---- */
-int mtlb_h2c_start(struct mtlb_client *c); /* after the handshake chose h2 */
-void mtlb_h2c_pump(struct mtlb_client *c);
-void mtlb_h2c_on_timeout(struct mtlb_client *c);
-void mtlb_h2c_shutdown(struct mtlb_client *c); /* graceful: GOAWAY, streams finish */
-void mtlb_h2c_free(struct mtlb_client *c);
+/* ---- HTTP/2 (h2.c: the connection, mtlb_h2_proto; h2_stream.c: each stream's exchange) ---- */
 /* Sends session output now, unless nghttp2 is running (its caller sends it then). */
 void mtlb_h2c_kick(struct mtlb_client *c);
 /* Stream exchange, called by the session glue (via h2.c) and by upstream.c. */
@@ -418,12 +409,6 @@ void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x);
 bool mtlb_h2x_body_kept(const struct mtlb_h2x *x);
 
 /* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
-/* Plaintext through TLS into tout: bytes taken, 0 when tout is full, -1 after an abort. */
-int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len);
-/* Reads plaintext into rx; false when the connection was closed. */
-bool mtlb_client_read_plain(struct mtlb_client *c);
-/* Queues close_notify after what is in tout, then closes. */
-void mtlb_client_close_now(struct mtlb_client *c);
 /* Resolves req's authority and target (mtlb_authority_from_request) into *ar and applies the
  * 421 rule (mtlb_tls_misdirected) to it: 0 to go on (ar then holds the Host and target the
  * backend must receive), 400 for a request whose authority is refused, 421 for one that names

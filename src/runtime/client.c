@@ -1,367 +1,15 @@
-/* Client connections on a worker: reading request heads, forwarding request bodies, and the
- * connection lifecycle (keep-alive, pipelining, timeouts, close). All TLS goes through the
- * ring BIO, so every function here is non-blocking. Response relay lives in response.c. */
+/* The HTTP/1.1 protocol of a client connection (mtlb_h1_proto): reading request heads,
+ * forwarding request bodies, keep-alive and pipelining, its timeouts; and the authority and
+ * rewrite inputs shared with HTTP/2. Bytes come and go through the transport (transport.h);
+ * response relay lives in response.c. Everything here is non-blocking. */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <linux/tls.h>
-#include <openssl/err.h>
 
 #include "mtlb/log.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/runtime.h"
-
-/* Ring completions and the timer, set when the worker takes the connection. */
-static void on_recv(struct mtlb_op *op, int res);
-static void on_send(struct mtlb_op *op, int res);
-static void on_timeout(struct mtlb_timer *t);
-
-static void client_release(struct mtlb_client *c)
-{
-    struct mtlb_worker *w = c->w;
-
-    mtlb_timer_disarm(&c->timer);
-    if (c->next != NULL) {
-        c->prev->next = c->next;
-        c->next->prev = c->prev;
-        w->n_clients--;
-    }
-    atomic_fetch_sub(&w->srv->live_conns, 1);
-    c->next = c->prev = NULL;
-    c->grave_next = w->grave_clients;
-    w->grave_clients = c;
-}
-
-/* Frees a client that is on no ring: used by the acceptor and at the end of a close. */
-void mtlb_client_free(struct mtlb_client *c)
-{
-    if (c->fd >= 0) {
-        close(c->fd);
-    }
-    SSL_free(c->ssl);
-    mtlb_identity_fini(&c->identity);
-    mtlb_tls_conn_info_fini(&c->tls_info);
-    free(c->block);
-    mtlb_pool_set_drop(c->ps); /* set only on the worker, which is the thread freeing it then */
-    mtlb_snapshot_put(c->snap);
-    free(c);
-}
-
-static void maybe_release(struct mtlb_client *c)
-{
-    if (c->dead && c->pending == 0) {
-        client_release(c);
-    }
-}
-
-bool mtlb_client_idle(const struct mtlb_client *c)
-{
-    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->up == NULL;
-}
-
-/* Ends the connection now: no more output, backend connection discarded. */
-void mtlb_client_abort(struct mtlb_client *c)
-{
-    if (c->dead) {
-        return;
-    }
-    c->dead = true;
-    mtlb_timer_disarm(&c->timer);
-    if (c->h2 != NULL) {
-        mtlb_h2c_free(c);
-    }
-    if (c->up != NULL) {
-        mtlb_upstream_release(c->up, false);
-        c->up = NULL;
-    }
-    /* Completes any recv/send still in flight so that their CQEs release us. */
-    shutdown(c->fd, SHUT_RDWR);
-    maybe_release(c);
-}
-
-void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
-{
-    c->w = w;
-    c->next = w->clients.next;
-    c->prev = &w->clients;
-    w->clients.next->prev = c;
-    w->clients.next = c;
-    w->n_clients++;
-    w->ctr.accepted++;
-    w->ctr.transport[c->transport]++;
-    mtlb_counter_add(&w->stats->conn_opened[c->listener * MTLB_TRANSPORT_COUNT + c->transport], 1);
-    mtlb_timer_init(&c->timer, on_timeout);
-    c->recv_op.done = on_recv;
-    c->send_op.done = on_send;
-    mtlb_access_rec_reset(&c->rec);
-    if (w->stopping) {
-        mtlb_client_abort(c);
-        return;
-    }
-    c->state = MTLB_C_HEAD;
-    const unsigned char *alpn = NULL;
-    unsigned alpn_len = 0;
-    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-    if (alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
-        if (mtlb_h2c_start(c) != 0) {
-            mtlb_client_abort(c);
-            return;
-        }
-    } else {
-        mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_HEADER);
-    }
-    mtlb_client_pump(c);
-}
-
-/* kTLS both ways: the kernel's plaintext lands in tin (as ciphertext does for userspace TLS,
- * so rx is only ever moved by this thread while no read targets it); the cmsg says when a
- * read met a control record (alert, KeyUpdate) instead of application data. */
-static void post_recvmsg(struct mtlb_client *c)
-{
-    struct mtlb_buf *b = &c->tin;
-
-    if (c->block == NULL) {
-        c->riov.iov_base = c->idle_buf;
-        c->riov.iov_len = sizeof(c->idle_buf);
-        c->idle_recv = true;
-    } else {
-        mtlb_buf_compact(b);
-        if (b->len == b->cap) {
-            return; /* backpressure: rx has not taken what we have */
-        }
-        c->riov.iov_base = b->data + b->len;
-        c->riov.iov_len = b->cap - b->len;
-    }
-    memset(&c->rmsg, 0, sizeof(c->rmsg));
-    c->rmsg.msg_iov = &c->riov;
-    c->rmsg.msg_iovlen = 1;
-    c->rmsg.msg_control = c->rcmsg.buf;
-    c->rmsg.msg_controllen = sizeof(c->rcmsg.buf);
-    mtlb_io_recvmsg(c->w->io, c->fd, &c->rmsg, mtlb_op_ud(&c->recv_op));
-    c->recv_pending = true;
-    c->pending++;
-}
-
-static void post_recv(struct mtlb_client *c)
-{
-    struct mtlb_buf *b = &c->tin;
-
-    if (c->recv_pending || c->dead || c->eof) {
-        return;
-    }
-    /* Once the whole request is in, the client is not read again until its response is
-     * complete: pipelined requests wait in the socket, and an idle connection never has a
-     * read pending into its (returnable) buffers. */
-    if (c->state == MTLB_C_EXCHANGE && c->req_body_done) {
-        return;
-    }
-    /* Idle but the last response is still being sent: read once that send completes, into
-     * idle_buf, after the buffers went back. */
-    if (c->state == MTLB_C_HEAD && c->rx.len == 0 && c->tin.len == 0 && c->send_pending) {
-        return;
-    }
-    if (c->transport == MTLB_TRANSPORT_KTLS) {
-        post_recvmsg(c);
-        return;
-    }
-    if (c->block == NULL) {
-        mtlb_io_recv(c->w->io, c->fd, c->idle_buf, sizeof(c->idle_buf), mtlb_op_ud(&c->recv_op));
-        c->idle_recv = true;
-        c->recv_pending = true;
-        c->pending++;
-        return;
-    }
-    mtlb_buf_compact(b);
-    uint32_t space = b->cap - b->len;
-    if (space == 0) {
-        return; /* OpenSSL has not consumed what we have: backpressure */
-    }
-    mtlb_io_recv(c->w->io, c->fd, b->data + b->len, space, mtlb_op_ud(&c->recv_op));
-    c->recv_pending = true;
-    c->pending++;
-}
-
-void mtlb_client_flush(struct mtlb_client *c)
-{
-    struct mtlb_buf *b = &c->tout;
-
-    if (c->send_pending || c->dead || b->len == 0) {
-        return;
-    }
-    mtlb_io_send(c->w->io, c->fd, b->data + b->off, b->len, mtlb_op_ud(&c->send_op));
-    c->send_pending = true;
-    c->pending++;
-}
-
-/* A kTLS read that met a control record. Returns true when it was application data. */
-static bool ktls_data(struct mtlb_client *c, int res)
-{
-    static struct mtlb_ratelimit rl;
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&c->rmsg);
-
-    if (c->rmsg.msg_flags & MSG_CTRUNC) {
-        mtlb_client_abort(c);
-        return false;
-    }
-    if (cm == NULL || cm->cmsg_level != SOL_TLS || cm->cmsg_type != TLS_GET_RECORD_TYPE) {
-        return true;
-    }
-    unsigned char type = *CMSG_DATA(cm);
-    const unsigned char *p = (const unsigned char *)c->tin.data + c->tin.off + c->tin.len;
-    if (type == 23) {
-        return true;
-    }
-    c->eof = true; /* nothing after this record can be read */
-    if (type == 21 && res >= 2 && p[1] == 0) {
-        mtlb_client_close_gracefully(c); /* close_notify */
-    } else if (type == 22 && res >= 1 && p[0] == 24) {
-        /* KeyUpdate: this kernel cannot take a new receive key, so the connection ends here,
-         * cleanly, before a record under the new key could be misread. */
-        mtlb_log_rl(&rl, 5, MTLB_LOG_INFO, "conn=%llu event=ktls_key_update action=close",
-                    (unsigned long long)c->id);
-        mtlb_client_close_gracefully(c);
-    } else {
-        mtlb_log_rl(&rl, 5, MTLB_LOG_INFO,
-                    "conn=%llu event=ktls_control_record type=%u detail=%u action=abort",
-                    (unsigned long long)c->id, type, res >= 2 ? p[1] : 0);
-        mtlb_client_abort(c);
-    }
-    return false;
-}
-
-static void on_recv(struct mtlb_op *op, int res)
-{
-    struct mtlb_client *c = mtlb_container_of(op, struct mtlb_client, recv_op);
-
-    c->pending--;
-    c->recv_pending = false;
-    if (c->dead) {
-        maybe_release(c);
-        return;
-    }
-    if (c->idle_recv) {
-        /* The first bytes after an idle period: take buffers and move them into tin, where
-         * they would have landed had the connection kept its buffers. */
-        c->idle_recv = false;
-        if (res > 0) {
-            if (mtlb_client_bufs_take(c) != 0) {
-                mtlb_client_abort(c);
-                return;
-            }
-            memcpy(c->tin.data + c->tin.off + c->tin.len, c->idle_buf, (size_t)res);
-        }
-    }
-    if (res == -EAGAIN || res == -EINTR) {
-        /* io_uring can complete a kTLS recvmsg with EAGAIN when poll saw bytes but the
-         * record is not whole yet: simply read again. */
-        mtlb_client_pump(c);
-        return;
-    }
-    if (c->transport == MTLB_TRANSPORT_KTLS && res == -EKEYEXPIRED) {
-        c->eof = true; /* the kernel paused after a KeyUpdate: end cleanly */
-        mtlb_client_close_gracefully(c);
-        return;
-    }
-    if (c->transport == MTLB_TRANSPORT_KTLS && res > 0 && !ktls_data(c, res)) {
-        return;
-    }
-    if (res <= 0) {
-        /* A reset or EOF from the transport: there is nobody left to answer. */
-        if (res < 0) {
-            static struct mtlb_ratelimit rl;
-            mtlb_log_rl(&rl, 5, MTLB_LOG_DEBUG, "conn=%llu event=client_recv_error error=\"%s\"",
-                        (unsigned long long)c->id, strerror(-res));
-        }
-        c->eof = true;
-        if (res < 0 || c->state != MTLB_C_CLOSING) {
-            mtlb_client_abort(c);
-        }
-        return;
-    }
-    c->tin.len += (uint32_t)res;
-    if (c->state == MTLB_C_EXCHANGE && !c->req_body_done) {
-        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
-    }
-    mtlb_client_pump(c);
-}
-
-static void on_send(struct mtlb_op *op, int res)
-{
-    struct mtlb_client *c = mtlb_container_of(op, struct mtlb_client, send_op);
-
-    c->pending--;
-    c->send_pending = false;
-    if (c->dead) {
-        maybe_release(c);
-        return;
-    }
-    if (res < 0) {
-        mtlb_client_abort(c);
-        return;
-    }
-    c->tout.off += (uint32_t)res;
-    c->tout.len -= (uint32_t)res;
-    if (c->tout.len == 0) {
-        c->tout.off = 0;
-    }
-    /* A client that stops reading a response is timed out like one that stops sending. */
-    if (c->state == MTLB_C_EXCHANGE && (c->tout.len > 0 || !c->req_body_done)) {
-        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
-    } else if (c->state == MTLB_C_EXCHANGE && c->timer.kind == MTLB_T_CLIENT_BODY) {
-        mtlb_timer_disarm(&c->timer);
-    }
-    mtlb_client_pump(c);
-}
-
-/* Reads plaintext into rx until OpenSSL has nothing more or rx is full. Returns false when the
- * connection was closed. */
-bool mtlb_client_read_plain(struct mtlb_client *c)
-{
-    struct mtlb_buf *rx = &c->rx;
-
-    if (c->transport == MTLB_TRANSPORT_KTLS) {
-        /* Plaintext from the kernel. tin.off only moves forward here: a recvmsg may be
-         * writing behind tin.off + tin.len (post_recvmsg compacts before it posts). */
-        uint32_t n = c->tin.len < rx->cap - rx->len ? c->tin.len : rx->cap - rx->len;
-        memcpy(rx->data + rx->len, c->tin.data + c->tin.off, n);
-        rx->len += n;
-        c->tin.off += n;
-        c->tin.len -= n;
-        return true;
-    }
-    while (rx->len < rx->cap) {
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, rx->data + rx->len, (int)(rx->cap - rx->len));
-        if (n > 0) {
-            rx->len += (uint32_t)n;
-            continue;
-        }
-        int err = SSL_get_error(c->ssl, n);
-        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-            return true;
-        }
-        if (err == SSL_ERROR_ZERO_RETURN && c->state == MTLB_C_HEAD && rx->len == 0) {
-            /* close_notify between requests: answer with ours and close. */
-            mtlb_client_close_gracefully(c);
-            return false;
-        }
-        if (err != SSL_ERROR_ZERO_RETURN) {
-            static struct mtlb_ratelimit rl;
-            char why[256], q[300];
-            mtlb_log_rl(
-                &rl, 10, MTLB_LOG_INFO, "conn=%llu event=tls_error reason=%s",
-                (unsigned long long)c->id,
-                mtlb_log_quote(mtlb_tls_error_string(c->ssl, why, sizeof(why)), q, sizeof(q)));
-        }
-        mtlb_client_abort(c);
-        return false;
-    }
-    return true;
-}
+#include "mtlb/transport.h"
 
 /* Moves body bytes that are in rx into the request being forwarded, following the framing. */
 static int take_body(struct mtlb_client *c)
@@ -569,37 +217,6 @@ static void pump_body(struct mtlb_client *c)
     }
 }
 
-void mtlb_client_pump(struct mtlb_client *c)
-{
-    if (c->dead) {
-        return;
-    }
-    if (mtlb_client_bufs_take(c) != 0) {
-        mtlb_client_abort(c);
-        return;
-    }
-    if (c->state == MTLB_C_H2) {
-        mtlb_h2c_pump(c);
-    } else if (c->state == MTLB_C_HEAD) {
-        read_head(c);
-    } else if (c->state == MTLB_C_EXCHANGE) {
-        pump_body(c);
-        if (!c->dead && c->state == MTLB_C_EXCHANGE) {
-            mtlb_client_on_upstream_data(c);
-        }
-    } else {
-        mtlb_client_on_upstream_data(c); /* CLOSING: the rest of the last response */
-    }
-    if (c->dead) {
-        return;
-    }
-    mtlb_client_flush(c);
-    if (c->state != MTLB_C_CLOSING) {
-        mtlb_client_bufs_give(c);
-        post_recv(c);
-    }
-}
-
 /* Called by the upstream side when a send completed: drop sent body bytes from rx so the
  * window can refill, and note when the whole request is out. */
 void mtlb_client_request_sent(struct mtlb_client *c)
@@ -613,32 +230,107 @@ void mtlb_client_request_sent(struct mtlb_client *c)
     }
 }
 
-static void on_timeout(struct mtlb_timer *t)
+static void h1_on_timeout(struct mtlb_client *c)
 {
-    struct mtlb_client *c = mtlb_container_of(t, struct mtlb_client, timer);
     static struct mtlb_ratelimit rl;
 
-    switch (c->state) {
-    case MTLB_C_H2:
-        mtlb_h2c_on_timeout(c);
-        break;
-    case MTLB_C_HEAD:
-        if (c->rx.len == 0) {
-            mtlb_client_abort(c); /* idle keep-alive or no first request: just close */
-        } else {
-            mtlb_log_rl(&rl, 10, MTLB_LOG_INFO,
-                        "conn=%llu peer=%s event=client_timeout phase=header",
-                        (unsigned long long)c->id, c->ip);
-            mtlb_client_fail(c, 408);
-        }
-        break;
-    case MTLB_C_EXCHANGE:
+    if (c->state == MTLB_C_HEAD && c->rx.len == 0) {
+        mtlb_client_abort(c); /* idle keep-alive or no first request: just close */
+    } else if (c->state == MTLB_C_HEAD) {
+        mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=header",
+                    (unsigned long long)c->id, c->ip);
+        mtlb_client_fail(c, 408);
+    } else {
         mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=body",
                     (unsigned long long)c->id, c->ip);
         mtlb_client_fail(c, 408);
-        break;
-    default:
-        mtlb_client_abort(c);
-        break;
     }
 }
+
+static int h1_start(struct mtlb_client *c)
+{
+    c->state = MTLB_C_HEAD;
+    mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);
+    return 0;
+}
+
+static void h1_on_input(struct mtlb_client *c)
+{
+    if (c->state == MTLB_C_HEAD) {
+        read_head(c);
+    } else if (c->state == MTLB_C_EXCHANGE) {
+        pump_body(c);
+        if (!c->dead && c->state == MTLB_C_EXCHANGE) {
+            mtlb_client_on_upstream_data(c);
+        }
+    } else {
+        mtlb_client_on_upstream_data(c); /* CLOSING: the rest of the last response */
+    }
+}
+
+/* A client is timed while it sends its body and while a response waits for it to read: one
+ * that stops reading is timed out like one that stops sending. */
+static void h1_on_progress(struct mtlb_client *c, bool sent)
+{
+    if (c->state != MTLB_C_EXCHANGE) {
+        return;
+    }
+    if (!c->req_body_done || (sent && c->tout.len > 0)) {
+        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
+    } else if (sent && c->timer.kind == MTLB_T_CLIENT_BODY) {
+        mtlb_timer_disarm(&c->timer);
+    }
+}
+
+static bool h1_idle(const struct mtlb_client *c)
+{
+    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->up == NULL;
+}
+
+/* Once the whole request is in, the client is not read again until its response is complete:
+ * pipelined requests wait in the socket, and an idle connection never has a read pending into
+ * its (returnable) buffers. */
+static bool h1_wants_input(const struct mtlb_client *c)
+{
+    return !(c->state == MTLB_C_EXCHANGE && c->req_body_done);
+}
+
+static bool h1_park(struct mtlb_client *c)
+{
+    return c->state == MTLB_C_HEAD && c->up == NULL;
+}
+
+static bool h1_peer_closed(struct mtlb_client *c)
+{
+    if (c->state != MTLB_C_EXCHANGE) {
+        return false;
+    }
+    if (!c->req_body_done) {
+        mtlb_client_abort(c); /* the request can never be completed */
+        return true;
+    }
+    c->close_after = true; /* the response finishes first */
+    return true;
+}
+
+/* Aborted: the backend connection goes too, never back to the pool. */
+static void h1_free(struct mtlb_client *c)
+{
+    if (c->up != NULL) {
+        mtlb_upstream_release(c->up, false);
+        c->up = NULL;
+    }
+}
+
+const struct mtlb_proto_ops mtlb_h1_proto = {
+    .start = h1_start,
+    .on_input = h1_on_input,
+    .on_progress = h1_on_progress,
+    .on_timeout = h1_on_timeout,
+    .shutdown = NULL,
+    .idle = h1_idle,
+    .wants_input = h1_wants_input,
+    .park = h1_park,
+    .peer_closed = h1_peer_closed,
+    .free = h1_free,
+};

@@ -47,15 +47,10 @@ int mtlb_client_bufs_take(struct mtlb_client *c)
  */
 void mtlb_client_bufs_give(struct mtlb_client *c)
 {
-    bool idle_state =
-        c->state == MTLB_C_HEAD || (c->state == MTLB_C_H2 && mtlb_h2_conn_idle(c->h2));
-    if (c->block == NULL || !idle_state || c->rx.len > 0 || c->tin.len > 0 || c->tout.len > 0 ||
-        c->send_pending || c->recv_pending || c->up != NULL ||
-        (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl))) {
+    if (c->block == NULL || c->rx.len > 0 || c->tin.len > 0 || c->tout.len > 0 || c->send_pending ||
+        c->recv_pending || (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl)) ||
+        !c->proto->park(c)) {
         return;
-    }
-    if (c->h2 != NULL) {
-        mtlb_h2_conn_trim(c->h2); /* an idle HTTP/2 connection keeps only nghttp2's state */
     }
     mtlb_worker_block_put(c->w, c->block, BLOCK_SIZE(c->snap->cfg));
     c->block = NULL;

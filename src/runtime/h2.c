@@ -1,22 +1,23 @@
-/* An HTTP/2 client connection on a worker: plaintext from the ring (through TLS or kTLS)
- * feeds the nghttp2 session, its output goes through TLS into tout. Without open streams it
- * gives its buffer block back like an idle HTTP/1.1 connection; streams carry the exchanges
- * (h2_stream.c). Timers: the
- * connection's own timer is client_idle while no stream is open and client_body while output
- * waits for the client to read; each stream has its own. Worker thread only. */
+/* The HTTP/2 protocol of a client connection (mtlb_h2_proto): plaintext from the transport
+ * (through TLS or kTLS) feeds the nghttp2 session, its output goes through TLS into tout. Without
+ * open streams it gives its buffer block back like an idle HTTP/1.1 connection; streams carry the
+ * exchanges (h2_stream.c). Timers: the connection's own timer is client_idle while no stream is
+ * open and client_body while output waits for the client to read; each stream has its own. Worker
+ * thread only. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
+#include "mtlb/transport.h"
 
 #define H2_STREAM_WINDOW 65535 /* request body bytes buffered per stream */
 #define H2_CONN_WINDOW (1u << 20)
 #define H2_JUNK_PER_SEC 1000
 #define H2_SCRATCH (32 * 1024 + 64) /* a response head fits the backend read buffer */
 
-int mtlb_h2c_start(struct mtlb_client *c)
+static int h2c_start(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
     /* The connection's own snapshot: its buffers and SETTINGS are fixed for its life. */
@@ -52,7 +53,7 @@ int mtlb_h2c_start(struct mtlb_client *c)
     return 0;
 }
 
-void mtlb_h2c_free(struct mtlb_client *c)
+static void h2c_free(struct mtlb_client *c)
 {
     struct mtlb_h2_conn *h = c->h2;
 
@@ -103,8 +104,12 @@ static void flush(struct mtlb_client *c)
     }
 }
 
-void mtlb_h2c_pump(struct mtlb_client *c)
+static void h2c_pump(struct mtlb_client *c)
 {
+    if (c->state == MTLB_C_CLOSING) {
+        mtlb_client_finish_close(c); /* what is in tout goes first, then close_notify */
+        return;
+    }
     while (!c->dead && c->state == MTLB_C_H2) {
         if (!mtlb_client_read_plain(c)) {
             return;
@@ -138,7 +143,7 @@ void mtlb_h2c_kick(struct mtlb_client *c)
     }
 }
 
-void mtlb_h2c_on_timeout(struct mtlb_client *c)
+static void h2c_on_timeout(struct mtlb_client *c)
 {
     static struct mtlb_ratelimit rl;
 
@@ -153,7 +158,7 @@ void mtlb_h2c_on_timeout(struct mtlb_client *c)
     mtlb_client_abort(c);
 }
 
-void mtlb_h2c_shutdown(struct mtlb_client *c)
+static void h2c_shutdown(struct mtlb_client *c)
 {
     if (c->h2 == NULL || mtlb_h2_conn_goaway_sent(c->h2)) {
         return;
@@ -161,3 +166,34 @@ void mtlb_h2c_shutdown(struct mtlb_client *c)
     mtlb_h2_conn_shutdown(c->h2);
     mtlb_h2c_kick(c);
 }
+
+/* Never idle for the drain: its shutdown sends GOAWAY and it closes when its streams end. */
+static bool h2c_idle(const struct mtlb_client *c)
+{
+    (void)c;
+    return false;
+}
+
+/* Without streams an HTTP/2 connection gives its buffers back and keeps only nghttp2's
+ * state. */
+static bool h2c_park(struct mtlb_client *c)
+{
+    if (!mtlb_h2_conn_idle(c->h2)) {
+        return false;
+    }
+    mtlb_h2_conn_trim(c->h2);
+    return true;
+}
+
+const struct mtlb_proto_ops mtlb_h2_proto = {
+    .start = h2c_start,
+    .on_input = h2c_pump,
+    .on_progress = NULL,
+    .on_timeout = h2c_on_timeout,
+    .shutdown = h2c_shutdown,
+    .idle = h2c_idle,
+    .wants_input = NULL,
+    .park = h2c_park,
+    .peer_closed = NULL,
+    .free = h2c_free,
+};

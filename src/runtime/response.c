@@ -11,51 +11,11 @@
 #include "mtlb/log.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/runtime.h"
+#include "mtlb/transport.h"
 
-#define TLS_CHUNK 16384
-#define RECORD_SLACK 256 /* TLS record overhead plus room for a pending control record */
+#define TLS_CHUNK MTLB_TLS_CHUNK
 
 void mtlb_access_log_exchange(struct mtlb_client *c); /* access.c */
-
-static uint32_t tout_space(struct mtlb_client *c)
-{
-    struct mtlb_buf *b = &c->tout;
-    if (!c->send_pending) {
-        mtlb_buf_compact(b);
-    }
-    return b->cap - b->off - b->len;
-}
-
-/* Writes plaintext through TLS into tout. Returns bytes taken, 0 when tout is full, or -1
- * after aborting the connection. */
-int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len)
-{
-    if (len > TLS_CHUNK) {
-        len = TLS_CHUNK;
-    }
-    if (c->transport != MTLB_TRANSPORT_USERSPACE) {
-        /* The kernel encrypts: tout carries plaintext. */
-        uint32_t space = tout_space(c);
-        uint32_t n = len < space ? len : space;
-        memcpy(c->tout.data + c->tout.off + c->tout.len, p, n);
-        c->tout.len += n;
-        return (int)n;
-    }
-    if (tout_space(c) < len + RECORD_SLACK) {
-        return 0;
-    }
-    ERR_clear_error();
-    int n = SSL_write(c->ssl, p, (int)len);
-    if (n > 0) {
-        return n;
-    }
-    int err = SSL_get_error(c->ssl, n);
-    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-        return 0;
-    }
-    mtlb_client_abort(c);
-    return -1;
-}
 
 /* Relays what can be relayed now: the pending head, then known body bytes. */
 static int write_out(struct mtlb_client *c)
@@ -152,65 +112,6 @@ tail:
     return 0;
 }
 
-static void begin_close(struct mtlb_client *c)
-{
-    c->state = MTLB_C_CLOSING;
-    mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
-}
-
-/* Queues close_notify once everything else is in tout, then closes after the last send. */
-static void finish_close(struct mtlb_client *c)
-{
-    if (c->resp_head_off < c->up_head_len) {
-        return;
-    }
-    if (!c->shut_sent) {
-        /* With kTLS, OpenSSL writes close_notify straight to the socket: only after
-         * everything queued before it has left, or it would overtake the response. */
-        if (c->transport != MTLB_TRANSPORT_USERSPACE && (c->send_pending || c->tout.len > 0)) {
-            mtlb_client_flush(c);
-            return;
-        }
-        c->shut_sent = true;
-        ERR_clear_error();
-        SSL_shutdown(c->ssl);
-    }
-    mtlb_client_flush(c);
-    if (!c->send_pending && c->tout.len == 0) {
-        mtlb_client_abort(c);
-    }
-}
-
-void mtlb_client_close_now(struct mtlb_client *c)
-{
-    begin_close(c);
-    finish_close(c);
-}
-
-/* The peer will send nothing more (close_notify, or a kTLS key we cannot follow): finish
- * what is in flight, answer with close_notify, close. */
-void mtlb_client_close_gracefully(struct mtlb_client *c)
-{
-    if (c->dead || c->state == MTLB_C_CLOSING) {
-        return;
-    }
-    if (mtlb_client_bufs_take(c) != 0) {
-        mtlb_client_abort(c);
-        return;
-    }
-    if (c->state == MTLB_C_EXCHANGE) {
-        if (!c->req_body_done) {
-            mtlb_client_abort(c); /* the request can never be completed */
-            return;
-        }
-        c->close_after = true; /* the response finishes first */
-        return;
-    }
-    c->up_head_len = c->resp_head_off = 0;
-    begin_close(c);
-    finish_close(c);
-}
-
 void mtlb_client_fail(struct mtlb_client *c, int status)
 {
     if (c->dead || c->state == MTLB_C_CLOSING) {
@@ -246,9 +147,9 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
     c->up_head_len = (uint32_t)n;
     c->resp_head_off = 0;
     c->resp_started = true;
-    begin_close(c);
+    mtlb_client_begin_close(c);
     if (write_out(c) == 0) {
-        finish_close(c);
+        mtlb_client_finish_close(c);
     }
 }
 
@@ -330,8 +231,8 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
         mtlb_upstream_release(u, c->resp_keepalive && c->req_body_done && u->rbuf.len == 0);
     }
     if (c->close_after || c->w->stopping) {
-        begin_close(c);
-        finish_close(c);
+        mtlb_client_begin_close(c);
+        mtlb_client_finish_close(c);
         return;
     }
     /* Drop this request's head and body from rx; a pipelined request may follow. */
@@ -358,7 +259,7 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c)
 
     if (c->state == MTLB_C_CLOSING) {
         if (write_out(c) == 0) {
-            finish_close(c);
+            mtlb_client_finish_close(c);
         }
         return;
     }

@@ -14,6 +14,7 @@
 
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
+#include "mtlb/transport.h"
 
 #define RING_ENTRIES 4096
 #define CQE_BATCH 128
@@ -417,12 +418,7 @@ static bool drain(struct mtlb_worker *w)
     struct mtlb_client *c = w->clients.next;
     while (c != &w->clients) {
         struct mtlb_client *next = c->next;
-        if (!c->dead && c->state == MTLB_C_H2 && !force) {
-            mtlb_h2c_shutdown(c); /* GOAWAY once; the connection closes when its streams end */
-        }
-        if (!c->dead && (force || mtlb_client_idle(c))) {
-            mtlb_client_abort(c);
-        }
+        mtlb_client_drain(c, force);
         c = next;
     }
     mtlb_upstream_close_idle_all(w);
