@@ -15,6 +15,7 @@
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
 #include "mtlb/balance.h"
+#include "mtlb/buf.h"
 #include "mtlb/config.h"
 #include "mtlb/h1.h"
 #include "mtlb/h2.h"
@@ -54,12 +55,6 @@ enum mtlb_timer_kind {
 struct mtlb_timer_list {
     struct mtlb_timer head; /* sentinel */
     uint32_t duration_ms;
-};
-
-/* ---- a byte buffer with a read offset: data is buf[off .. off+len) ---- */
-struct mtlb_buf {
-    char *data;
-    uint32_t off, len, cap;
 };
 
 /* ---- I/O user_data: object pointer (8-aligned) | operation tag ---- */
@@ -376,9 +371,6 @@ void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot
 int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);
 
 /* ---- buffers (worker.c) ---- */
-int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap);
-void mtlb_buf_fini(struct mtlb_buf *b);
-void mtlb_buf_compact(struct mtlb_buf *b);
 /* Exchange buffer blocks (worker.c) of `size` bytes (a connection's size comes from its own
  * snapshot's limits; only the worker's current size is kept for reuse): get returns NULL when
  * out of memory. */
@@ -410,11 +402,6 @@ void mtlb_handoff_fini(struct mtlb_handoff_queue *q);
 void mtlb_handoff_push(struct mtlb_worker *w, struct mtlb_client *c);
 /* Worker thread: takes the whole queue (a list linked through c->next). */
 struct mtlb_client *mtlb_handoff_take(struct mtlb_handoff_queue *q);
-
-/* ---- ring BIO (tls/ring_bio.c): OpenSSL reads c->tin and writes c->tout ---- */
-int mtlb_ring_bio_attach(struct mtlb_client *c);
-/* ktls-tx: OpenSSL reads c->tin through the ring BIO, writes stay on the kTLS socket BIO. */
-int mtlb_ring_bio_attach_rx(struct mtlb_client *c);
 
 /* ---- client connection (client.c, response.c) ---- */
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
