@@ -202,6 +202,7 @@ struct mtlb_client {
     struct mtlb_h1_message req;
     struct mtlb_h1_header *hdrs;
     uint32_t head_len;
+    uint32_t head_scanned;  /* read_head: rx bytes searched for the head's end (0: not parsed) */
     uint64_t req_body_left; /* Content-Length bytes not yet taken from rx */
     struct mtlb_h1_chunked req_ck;
     bool req_body_done;
