@@ -470,6 +470,9 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
                           const struct mtlb_upstream *up, struct mtlb_slice method,
                           struct mtlb_slice path, const char *proto, int error,
                           struct mtlb_access_rec *rec);
+/* The access line of c's HTTP/1.1 exchange that just ended (with c->status), named by its
+ * request line once that was read; counts it and resets c->rec for the next request. */
+void mtlb_access_log_exchange(struct mtlb_client *c);
 
 /* ---- upstream connections (upstream.c) ---- */
 /* Picks a server for c's request and attaches a pooled or new connection (c->up).
