@@ -676,7 +676,7 @@ Test(h1_head_end, looks_at_each_byte_once_across_reads)
 /* Ends and refusals that only the parser used to see: the search must stop there too. */
 struct head_end_case {
     char in[64]; /* in the struct: Criterion copies parameters, not what they point to */
-    size_t end; /* prefix length at which the end is reported; 0: never */
+    size_t end;  /* prefix length at which the end is reported; 0: never */
 };
 
 ParameterizedTestParameters(h1_head_end, stops)
