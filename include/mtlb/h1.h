@@ -77,10 +77,11 @@ int mtlb_h1_parse_request(const char *buf, size_t len, struct mtlb_h1_message *m
  *   - CR LF CR LF (the end of a head, or of empty lines before the request line);
  *   - an LF not preceded by CR, or a CR followed by anything but LF (mtlb_h1_parse_request
  *     refuses both wherever they appear);
- * and moves *scanned past it, or returns MTLB_INCOMPLETE with *scanned = len. Only at such a
- * point can mtlb_h1_parse_request(buf, len) return something other than MTLB_INCOMPLETE that it
- * did not already return for an earlier prefix: the caller parses (whole buffer) then, so a
- * head is parsed a bounded number of times whatever the read sizes. Any thread. */
+ * and moves *scanned past it, or returns MTLB_INCOMPLETE with *scanned = len. A request head
+ * can only become complete, or be refused for its line endings, at such a point: a caller that
+ * parses the whole buffer there (and wherever else it wants an early verdict, such as the first
+ * bytes) parses a head a bounded number of times whatever the read sizes. Other refusals (a
+ * byte the grammar forbids) are found by that parse, not here. Any thread. */
 int mtlb_h1_head_end(const char *buf, size_t len, size_t *scanned);
 
 /* Parses a response head. `request_was_head` and the status decide whether a body follows
