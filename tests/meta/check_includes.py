@@ -7,8 +7,9 @@ Fails (exit 1, one line per finding) when:
             by an I/O file (mtlb_rt: runtime, tls I/O, admin), or an I/O system header; a pure
             file also may not include the logger (pure modules never log); a leaf file may only
             include headers that leaf files implement;
-  cycle     two or more source files reach each other's functions through their includes
-            (F -> G when F.c includes a header declaring a function that G.c defines) and that
+  cycle     two or more source files call each other's functions through their includes
+            (F -> G when F.c includes a header declaring a function that G.c defines and F.c
+            names that function: a call, or its address taken) and that
             strongly connected component is not listed in tests/meta/include_cycles.allow, or a
             listed component no longer exists (the list only shrinks: --update rewrites it);
   declares  a .c file prototypes a non-static function that another .c file defines.
@@ -100,6 +101,7 @@ class Tree:
                         self.headers.append(rel)
         self.sources.sort()
         self.includes, self.system, self.declared, self.defined = {}, {}, {}, {}
+        self.names = {}
         for path in self.sources + self.headers:
             with open(os.path.join(root, path), encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
@@ -111,7 +113,9 @@ class Tree:
                     local.append(self.resolve(path, name))
             self.includes[path] = [h for h in local if h]
             self.system[path] = system
-            self.declared[path], self.defined[path] = scan_functions(strip_code(text))
+            code = strip_code(text)
+            self.declared[path], self.defined[path] = scan_functions(code)
+            self.names[path] = set(re.findall(r"[A-Za-z_]\w*", code))
         self.definer = {}
         for src in self.sources:
             for fn in self.defined[src]:
@@ -196,8 +200,11 @@ def components(tree):
     """Strongly connected components of more than one source file (Tarjan, iterative)."""
     edges = {}
     for src in tree.sources:
-        heads = tree.closure(src)
-        edges[src] = sorted(set().union(set(), *[tree.implementers(h) for h in heads]) - {src})
+        used = set()
+        for h in tree.closure(src):
+            for fn in tree.declared[h] & tree.names[src]:
+                used |= tree.definer.get(fn, set())
+        edges[src] = sorted(used - {src})
     index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
     for start in tree.sources:
         if start in index:
