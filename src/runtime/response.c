@@ -15,8 +15,6 @@
 
 #define TLS_CHUNK MTLB_TLS_CHUNK
 
-void mtlb_access_log_exchange(struct mtlb_client *c); /* access.c */
-
 /* Relays what can be relayed now: the pending head, then known body bytes. */
 static int write_out(struct mtlb_client *c)
 {
