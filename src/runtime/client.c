@@ -41,7 +41,8 @@ void mtlb_client_free(struct mtlb_client *c)
     mtlb_identity_fini(&c->identity);
     mtlb_tls_conn_info_fini(&c->tls_info);
     free(c->block);
-    mtlb_pool_set_drop(c->ps); /* set only on the worker, which is the thread freeing it then */
+    mtlb_exchange_fini(&c->ex); /* no connection left by now: frees the tried set */
+    mtlb_pool_set_drop(c->ps);  /* set only on the worker, which is the thread freeing it then */
     mtlb_snapshot_put(c->snap);
     free(c);
 }
@@ -55,7 +56,7 @@ static void maybe_release(struct mtlb_client *c)
 
 bool mtlb_client_idle(const struct mtlb_client *c)
 {
-    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->up == NULL;
+    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->ex.up == NULL;
 }
 
 /* Ends the connection now: no more output, backend connection discarded. */
@@ -69,10 +70,7 @@ void mtlb_client_abort(struct mtlb_client *c)
     if (c->h2 != NULL) {
         mtlb_h2c_free(c);
     }
-    if (c->up != NULL) {
-        mtlb_upstream_release(c->up, false);
-        c->up = NULL;
-    }
+    mtlb_exchange_finish(&c->ex, false);
     /* Completes any recv/send still in flight so that their CQEs release us. */
     shutdown(c->fd, SHUT_RDWR);
     maybe_release(c);
@@ -81,6 +79,7 @@ void mtlb_client_abort(struct mtlb_client *c)
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
 {
     c->w = w;
+    mtlb_exchange_init(&c->ex, &mtlb_client_exchange_ops, c);
     c->next = w->clients.next;
     c->prev = &w->clients;
     w->clients.next->prev = c;
@@ -452,8 +451,6 @@ static void start_request(struct mtlb_client *c)
 
     c->state = MTLB_C_EXCHANGE;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
-    c->skip_mask = 0;
-    c->up_error = MTLB_UPE_NONE;
     c->resp_head_done = c->resp_done = false;
     c->resp_bytes = 0;
     c->status = 0;
@@ -463,6 +460,15 @@ static void start_request(struct mtlb_client *c)
     w->ctr.requests++;
     mtlb_access_rec_start(&c->rec, w, &c->req);
     rw.request_id = c->rec.request_id;
+    const struct mtlb_exchange_req er = {
+        .method = c->req.method,
+        .expect_continue = c->req.expect_continue,
+        .headers = c->hdrs,
+        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
+        .rec = &c->rec,
+        .conn_id = c->id,
+    };
+    mtlb_exchange_begin(&c->ex, w, c->ps, lc->backend_index, &er);
 
     int status = mtlb_client_authority(c, &c->req, &ar);
     if (status != 0) {
@@ -486,13 +492,7 @@ static void start_request(struct mtlb_client *c)
     } else {
         mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_BODY);
     }
-    if (mtlb_upstream_acquire(w, c, lc->backend_index) != 0) {
-        mtlb_client_fail(c, 503);
-        return;
-    }
-    if (!c->up->connecting) {
-        mtlb_client_on_upstream_ready(c);
-    }
+    mtlb_exchange_start(&c->ex);
 }
 
 static void read_head(struct mtlb_client *c)
@@ -543,7 +543,7 @@ static void read_head(struct mtlb_client *c)
 /* Reads more request body from the client once the previous window went to the backend. */
 static void pump_body(struct mtlb_client *c)
 {
-    if (c->req_body_done || c->up == NULL || c->up->connecting || c->up->send_pending) {
+    if (c->req_body_done || !mtlb_exchange_can_send(&c->ex)) {
         return;
     }
     if (c->req_sent < c->req_fwd) {
@@ -557,7 +557,7 @@ static void pump_body(struct mtlb_client *c)
         return;
     }
     if (c->req_fwd > c->req_sent) {
-        mtlb_upstream_send(c->up);
+        mtlb_exchange_send(&c->ex);
     }
 }
 

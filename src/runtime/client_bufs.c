@@ -50,7 +50,7 @@ void mtlb_client_bufs_give(struct mtlb_client *c)
     bool idle_state =
         c->state == MTLB_C_HEAD || (c->state == MTLB_C_H2 && mtlb_h2_conn_idle(c->h2));
     if (c->block == NULL || !idle_state || c->rx.len > 0 || c->tin.len > 0 || c->tout.len > 0 ||
-        c->send_pending || c->recv_pending || c->up != NULL ||
+        c->send_pending || c->recv_pending || c->ex.up != NULL ||
         (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl))) {
         return;
     }

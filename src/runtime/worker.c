@@ -14,6 +14,7 @@
 
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
+#include "mtlb/upstream.h"
 
 #define RING_ENTRIES 4096
 #define CQE_BATCH 128
