@@ -273,6 +273,9 @@ struct mtlb_worker {
     struct mtlb_counters ctr;
     /* Idle clients give their exchange buffers back; this keeps a few warm for reuse. */
     void *spare_blocks; /* singly linked through the first word */
+    /* Idle pooled backend connections give their receive buffer back (upstream.c). */
+    void *spare_rbufs; /* singly linked through the first word */
+    unsigned n_spare_rbufs;
     /* HTTP/2 response heads are built one at a time: shared scratch (h2_stream.c). */
     nghttp2_nv *h2_nva;
     size_t h2_nva_cap; /* entries of h2_nva; grows when a reload raises max_headers */

@@ -62,6 +62,8 @@ void mtlb_upstream_on_send(struct mtlb_upstream *u, int res);
 void mtlb_upstream_on_recv(struct mtlb_upstream *u, int res);
 void mtlb_upstream_on_timeout(struct mtlb_upstream *u);
 void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
+/* Frees the worker's spare receive buffers (mtlb_worker_fini, after the graveyard). */
+void mtlb_upstream_spares_free(struct mtlb_worker *w);
 /* "host:port" of u's server (in u's own snapshot). */
 const char *mtlb_upstream_name(const struct mtlb_upstream *u);
 /* The access log's word for e ("no_server_up", ...), or NULL for MTLB_UPE_NONE. */

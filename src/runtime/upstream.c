@@ -16,6 +16,55 @@
 #include "mtlb/upstream.h"
 
 #define RBUF_CAP (32 * 1024)
+#define MAX_SPARE_RBUFS 8
+
+/* The receive buffer is held only while the connection serves an exchange: an idle pooled
+ * connection gives it back to the worker's few spares (as idle clients give their block). */
+static int rbuf_take(struct mtlb_upstream *u)
+{
+    struct mtlb_worker *w = u->w;
+
+    if (u->rbuf.data != NULL) {
+        return 0;
+    }
+    if (w->spare_rbufs != NULL) {
+        u->rbuf.data = w->spare_rbufs;
+        memcpy(&w->spare_rbufs, u->rbuf.data, sizeof(void *));
+        w->n_spare_rbufs--;
+        u->rbuf.cap = RBUF_CAP;
+        u->rbuf.off = u->rbuf.len = 0;
+        return 0;
+    }
+    return mtlb_buf_init(&u->rbuf, RBUF_CAP);
+}
+
+static void rbuf_give(struct mtlb_upstream *u)
+{
+    struct mtlb_worker *w = u->w;
+    char *b = u->rbuf.data;
+
+    if (b == NULL) {
+        return;
+    }
+    u->rbuf = (struct mtlb_buf){0};
+    if (w->n_spare_rbufs >= MAX_SPARE_RBUFS) {
+        free(b);
+        return;
+    }
+    memcpy(b, &w->spare_rbufs, sizeof(void *));
+    w->spare_rbufs = b;
+    w->n_spare_rbufs++;
+}
+
+void mtlb_upstream_spares_free(struct mtlb_worker *w)
+{
+    while (w->spare_rbufs != NULL) {
+        void *b = w->spare_rbufs;
+        memcpy(&w->spare_rbufs, b, sizeof(void *));
+        free(b);
+    }
+    w->n_spare_rbufs = 0;
+}
 
 static void up_free(struct mtlb_upstream *u)
 {
@@ -30,7 +79,7 @@ void mtlb_upstream_destroy(struct mtlb_upstream *u)
     if (u->fd >= 0) {
         close(u->fd);
     }
-    mtlb_buf_fini(&u->rbuf);
+    rbuf_give(u);
     mtlb_pool_set_drop(u->ps);
     free(u);
 }
@@ -88,7 +137,7 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
     }
     u->ops = NULL;
     u->owner = NULL;
-    u->rbuf.off = u->rbuf.len = 0;
+    rbuf_give(u); /* nothing is in it, and no read is pending */
     struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];
     u->pool_prev = NULL;
     u->pool_next = *head;
@@ -105,20 +154,23 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
     const struct mtlb_addr *a = &ps->snap->backend_addrs[pool][server];
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
 
-    if (u == NULL || mtlb_buf_init(&u->rbuf, RBUF_CAP) != 0) {
+    if (u == NULL) {
+        return -ENOMEM;
+    }
+    u->w = w;
+    if (rbuf_take(u) != 0) {
         free(u);
         return -ENOMEM;
     }
     u->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd == -1) {
         int err = -errno;
-        mtlb_buf_fini(&u->rbuf);
+        rbuf_give(u);
         free(u);
         return err;
     }
     int one = 1;
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    u->w = w;
     u->ps = ps;
     mtlb_pool_set_hold(ps);
     u->pool = pool;
@@ -217,6 +269,10 @@ static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
         }
         mtlb_rr_skip_set(tried, (size_t)idx);
         struct mtlb_upstream *u = take_idle(pr, idx, careful);
+        if (u != NULL && rbuf_take(u) != 0) {
+            up_close(u);
+            u = NULL;
+        }
         if (u != NULL) {
             u->reused = true;
             w->ctr.upstream_reuses++;
@@ -325,7 +381,7 @@ int mtlb_upstream_recv(struct mtlb_upstream *u)
 {
     struct mtlb_buf *b = &u->rbuf;
 
-    if (u->recv_pending || u->dead || u->connecting) {
+    if (u->recv_pending || u->dead || u->connecting || rbuf_take(u) != 0) {
         return -1;
     }
     mtlb_buf_compact(b);

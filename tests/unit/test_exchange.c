@@ -232,6 +232,7 @@ static void teardown(void)
             }
         }
     }
+    mtlb_upstream_spares_free(&F.w);
     mtlb_io_destroy(F.w.io);
     free(F.ps->pools[0].health);
     free(F.ps->pools[0].idle);
@@ -421,6 +422,8 @@ Test(exchange, get_is_retried_on_the_same_server_after_a_stale_pooled_connection
     }
     usleep(2000); /* the FIN reaches the pooled connection */
     cr_assert_not_null(F.ps->pools[0].idle[0], "the connection was pooled");
+    cr_assert_null(F.ps->pools[0].idle[0]->rbuf.data, "an idle connection holds no buffer");
+    cr_assert_eq(F.w.n_spare_rbufs, 1, "its buffer went to the worker's spares");
 
     stub_start(&s, "GET", GET, false);
     run_until_done(&s);
