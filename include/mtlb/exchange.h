@@ -51,8 +51,8 @@ struct mtlb_exchange_ops {
     void (*restart)(void *owner);
     /* Optional (may be NULL): the rest of the request waits on the client; pull more. */
     void (*more_body)(void *owner);
-    /* A 100 Continue the owner asked for (expect_continue): relay it. 0, or -1 when the
-     * owner was aborted meanwhile. */
+    /* Optional: a 100 Continue the owner asked for (expect_continue): relay it. 0, or -1
+     * when the owner was aborted meanwhile. Other 1xx never come up. */
     int (*interim)(void *owner, int status);
     /* The final response head (resp: slices into the connection's buffer, already consumed
      * from it): write it the owner's way. 0; -EBADMSG when it cannot be expressed (the

@@ -323,7 +323,7 @@ static int parse_head(struct mtlb_exchange *ex)
         }
         b->off += (uint32_t)rc;
         b->len -= (uint32_t)rc;
-        if (ex->resp.status == 100 && ex->req.expect_continue &&
+        if (ex->resp.status == 100 && ex->req.expect_continue && ex->ops->interim != NULL &&
             ex->ops->interim(ex->owner, 100) < 0) {
             return -1;
         }
