@@ -68,6 +68,22 @@ struct mtlb_h1_message {
  *   - slices and header entries are only meaningful when the return value is >= 0. */
 int mtlb_h1_parse_request(const char *buf, size_t len, struct mtlb_h1_message *msg);
 
+/* Where a request head may end, found incrementally so that a head arriving in many small reads
+ * is searched once, not from byte 0 on every read (picohttpparser's last_len). *scanned is the
+ * caller's state for one head: 0 before the first call, then left as this function set it
+ * (every byte before it has been looked at; the bytes of buf must not change between calls).
+ * Looks at buf[*scanned .. len), reading up to 3 bytes before *scanned, and returns the length
+ * through the first of:
+ *   - CR LF CR LF (the end of a head, or of empty lines before the request line);
+ *   - an LF not preceded by CR, or a CR followed by anything but LF (mtlb_h1_parse_request
+ *     refuses both wherever they appear);
+ * and moves *scanned past it, or returns MTLB_INCOMPLETE with *scanned = len. A request head
+ * can only become complete, or be refused for its line endings, at such a point: a caller that
+ * parses the whole buffer there (and wherever else it wants an early verdict, such as the first
+ * bytes) parses a head a bounded number of times whatever the read sizes. Other refusals (a
+ * byte the grammar forbids) are found by that parse, not here. Any thread. */
+int mtlb_h1_head_end(const char *buf, size_t len, size_t *scanned);
+
 /* Parses a response head. `request_was_head` and the status decide whether a body follows
  * (HEAD, 1xx, 204, 304: none). Without Content-Length or chunked the body is
  * MTLB_BODY_UNTIL_CLOSE. Same return protocol as mtlb_h1_parse_request.

@@ -15,6 +15,7 @@
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
 #include "mtlb/balance.h"
+#include "mtlb/buf.h"
 #include "mtlb/config.h"
 #include "mtlb/exchange.h"
 #include "mtlb/h1.h"
@@ -55,12 +56,6 @@ enum mtlb_timer_kind {
 struct mtlb_timer_list {
     struct mtlb_timer head; /* sentinel */
     uint32_t duration_ms;
-};
-
-/* ---- a byte buffer with a read offset: data is buf[off .. off+len) ---- */
-struct mtlb_buf {
-    char *data;
-    uint32_t off, len, cap;
 };
 
 /* ---- I/O user_data: object pointer (8-aligned) | operation tag ---- */
@@ -191,6 +186,7 @@ struct mtlb_client {
     struct mtlb_h1_message req;
     struct mtlb_h1_header *hdrs;
     uint32_t head_len;
+    uint32_t head_scanned;  /* read_head: rx bytes searched for the head's end (0: not parsed) */
     uint64_t req_body_left; /* Content-Length bytes not yet taken from rx */
     struct mtlb_h1_chunked req_ck;
     bool req_body_done;
@@ -360,9 +356,6 @@ void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot
 int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);
 
 /* ---- buffers (worker.c) ---- */
-int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap);
-void mtlb_buf_fini(struct mtlb_buf *b);
-void mtlb_buf_compact(struct mtlb_buf *b);
 /* Exchange buffer blocks (worker.c) of `size` bytes (a connection's size comes from its own
  * snapshot's limits; only the worker's current size is kept for reuse): get returns NULL when
  * out of memory. */
@@ -394,11 +387,6 @@ void mtlb_handoff_fini(struct mtlb_handoff_queue *q);
 void mtlb_handoff_push(struct mtlb_worker *w, struct mtlb_client *c);
 /* Worker thread: takes the whole queue (a list linked through c->next). */
 struct mtlb_client *mtlb_handoff_take(struct mtlb_handoff_queue *q);
-
-/* ---- ring BIO (tls/ring_bio.c): OpenSSL reads c->tin and writes c->tout ---- */
-int mtlb_ring_bio_attach(struct mtlb_client *c);
-/* ktls-tx: OpenSSL reads c->tin through the ring BIO, writes stay on the kTLS socket BIO. */
-int mtlb_ring_bio_attach_rx(struct mtlb_client *c);
 
 /* ---- client connection (client.c, response.c) ---- */
 void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
@@ -456,6 +444,9 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
                           const struct mtlb_upstream *up, struct mtlb_slice method,
                           struct mtlb_slice path, const char *proto, int error,
                           struct mtlb_access_rec *rec);
+/* The access line of c's HTTP/1.1 exchange that just ended (with c->status), named by its
+ * request line once that was read; counts it and resets c->rec for the next request. */
+void mtlb_access_log_exchange(struct mtlb_client *c);
 
 /* ---- upstream connections: mtlb/upstream.h; the exchange: mtlb/exchange.h ---- */
 

@@ -575,6 +575,28 @@ int mtlb_h1_parse_request(const char *buf, size_t len, struct mtlb_h1_message *m
     return (int)c.pos;
 }
 
+int mtlb_h1_head_end(const char *buf, size_t len, size_t *scanned)
+{
+    len = clamp_len(len);
+    /* Each byte is judged with a look back only, so the search resumes exactly where the last
+     * one stopped, across read boundaries. */
+    for (size_t i = *scanned; i < len; i++) {
+        bool after_cr = i > 0 && buf[i - 1] == '\r';
+        bool end = false;
+        if (buf[i] == '\n') {
+            end = !after_cr || (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r');
+        } else {
+            end = after_cr; /* bare CR */
+        }
+        if (end) {
+            *scanned = i + 1;
+            return (int)(i + 1);
+        }
+    }
+    *scanned = len;
+    return MTLB_INCOMPLETE;
+}
+
 int mtlb_h1_parse_response(const char *buf, size_t len, bool request_was_head,
                            struct mtlb_h1_message *msg)
 {

@@ -19,6 +19,7 @@
 
 #include "mtlb/access_hs.h"
 #include "mtlb/log.h"
+#include "mtlb/ring_bio.h"
 #include "mtlb/runtime.h"
 
 #define MAX_EVENTS 8
@@ -198,9 +199,9 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     }
     int rc = mtlb_tls_identity(c->ssl, c->snap->cfg->dn_format, &c->identity);
     if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
-        rc = mtlb_ring_bio_attach(c);
+        rc = mtlb_ring_bio_attach(c->ssl, &c->tin, &c->tout);
     } else if (rc == 0 && c->transport == MTLB_TRANSPORT_KTLS_TX) {
-        rc = mtlb_ring_bio_attach_rx(c);
+        rc = mtlb_ring_bio_attach_rx(c->ssl, &c->tin);
     }
     if (rc != 0) {
         atomic_fetch_sub(&srv->live_conns, 1);

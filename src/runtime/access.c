@@ -11,8 +11,6 @@
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 
-void mtlb_access_log_exchange(struct mtlb_client *c);
-
 /* Appends s (len bytes) as a JSON string body, at most up to `limit`; an escape is never
  * split. Sets truncated when a byte of s did not fit. */
 static void json_str(struct mtlb_jline *l, size_t limit, const char *s, size_t len)

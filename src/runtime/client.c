@@ -495,6 +495,26 @@ static void start_request(struct mtlb_client *c)
     mtlb_exchange_start(&c->ex);
 }
 
+/* Whether the head must be parsed now. A head arriving in small reads is searched for its end
+ * once (mtlb_h1_head_end resumes where it stopped) and parsed only where the parser can decide
+ * something new (HAProxy's "at most twice"): on the first bytes (a garbage request line is
+ * refused at once), until the request target is known when a SP arrives (so that a head
+ * refused later still names its request), where the head may end, and at the size limit. */
+static bool head_parse_due(struct mtlb_client *c, uint32_t limit)
+{
+    size_t from = c->head_scanned;
+    size_t scanned = from;
+
+    if (from == 0 || c->rx.len >= limit) {
+        c->head_scanned = c->rx.len;
+        return true;
+    }
+    bool end = mtlb_h1_head_end(c->rx.data, c->rx.len, &scanned) != MTLB_INCOMPLETE;
+    c->head_scanned = (uint32_t)scanned;
+    return end ||
+           (c->req.target.len == 0 && memchr(c->rx.data + from, ' ', scanned - from) != NULL);
+}
+
 static void read_head(struct mtlb_client *c)
 {
     /* The connection's own limits: its buffers were sized by them. */
@@ -511,9 +531,13 @@ static void read_head(struct mtlb_client *c)
         c->started_ms = c->w->now_ms; /* the request's first byte: its duration starts */
         c->started_us = c->w->now_us;
         c->resp_bytes = 0;
+        c->head_scanned = 0;
         if (c->timer.kind == MTLB_T_CLIENT_IDLE) {
             mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);
         }
+    }
+    if (!head_parse_due(c, lim->max_header_bytes)) {
+        return; /* no end yet, and under the limit: what the last parse said still holds */
     }
     memset(&c->req, 0, sizeof(c->req));
     c->req.headers = c->hdrs;
@@ -521,6 +545,7 @@ static void read_head(struct mtlb_client *c)
     int rc = mtlb_h1_parse_request(c->rx.data, c->rx.len, &c->req);
     if (rc > 0) {
         c->head_len = (uint32_t)rc;
+        c->head_scanned = 0; /* bytes after this head (pipelined) start a new one */
         if (c->head_len > lim->max_header_bytes) {
             mtlb_client_fail(c, 431);
             return;

@@ -17,8 +17,6 @@
 #define TLS_CHUNK 16384
 #define RECORD_SLACK 256 /* TLS record overhead plus room for a pending control record */
 
-void mtlb_access_log_exchange(struct mtlb_client *c); /* access.c */
-
 static uint32_t tout_space(struct mtlb_client *c)
 {
     struct mtlb_buf *b = &c->tout;

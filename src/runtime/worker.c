@@ -20,32 +20,6 @@
 #define CQE_BATCH 128
 #define TICK_MS 100
 
-int mtlb_buf_init(struct mtlb_buf *b, uint32_t cap)
-{
-    b->data = malloc(cap);
-    b->off = b->len = 0;
-    b->cap = b->data ? cap : 0;
-    return b->data ? 0 : -ENOMEM;
-}
-
-void mtlb_buf_fini(struct mtlb_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->off = b->len = b->cap = 0;
-}
-
-void mtlb_buf_compact(struct mtlb_buf *b)
-{
-    if (b->off == 0) {
-        return;
-    }
-    if (b->len > 0) {
-        memmove(b->data, b->data + b->off, b->len);
-    }
-    b->off = 0;
-}
-
 #define MAX_SPARE_BLOCKS 64
 
 void *mtlb_worker_block_get(struct mtlb_worker *w, size_t size)

@@ -623,3 +623,136 @@ Test(h1_response, every_prefix_is_incomplete)
         guard_free(&p.g);
     }
 }
+
+/* Feeds s one byte per call, each prefix against the guard page, and returns the prefix length
+ * at which mtlb_h1_head_end first reports a possible end (0 if never); *looked counts the bytes
+ * it examined over all calls. */
+static size_t head_end_bytewise(const char *s, size_t len, size_t *looked)
+{
+    size_t scanned = 0;
+
+    *looked = 0;
+    for (size_t n = 1; n <= len; n++) {
+        struct guarded g;
+        size_t before = scanned;
+        guard_copy(&g, s, n);
+        int r = mtlb_h1_head_end(g.p, n, &scanned);
+        guard_free(&g);
+        cr_assert(scanned > before && scanned <= n, "scanned %zu after %zu at %zu", scanned, before,
+                  n);
+        *looked += scanned - before;
+        if (r != MTLB_INCOMPLETE) {
+            cr_assert_eq((size_t)r, n, "end %d reported at %zu", r, n);
+            return n;
+        }
+    }
+    return 0;
+}
+
+Test(h1_head_end, finds_the_end_of_a_head_in_one_call)
+{
+    const char *req = "GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
+    size_t scanned = 0;
+    struct guarded g;
+
+    guard_copy(&g, req, strlen(req));
+    cr_assert_eq(mtlb_h1_head_end(g.p, strlen(req), &scanned), (int)strlen(req) - 4);
+    cr_assert_eq(scanned, strlen(req) - 4);
+    /* Resumed after an end, it looks only at what follows. */
+    cr_assert_eq(mtlb_h1_head_end(g.p, strlen(req), &scanned), MTLB_INCOMPLETE);
+    cr_assert_eq(scanned, strlen(req));
+    guard_free(&g);
+}
+
+Test(h1_head_end, looks_at_each_byte_once_across_reads)
+{
+    const char *req = "GET /x HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\r\n";
+    size_t looked;
+
+    cr_assert_eq(head_end_bytewise(req, strlen(req), &looked), strlen(req));
+    cr_assert_eq(looked, strlen(req));
+}
+
+/* Ends and refusals that only the parser used to see: the search must stop there too. */
+struct head_end_case {
+    char in[64]; /* in the struct: Criterion copies parameters, not what they point to */
+    size_t end;  /* prefix length at which the end is reported; 0: never */
+};
+
+ParameterizedTestParameters(h1_head_end, stops)
+{
+    static struct head_end_case cases[] = {
+        {"GET / HTTP/1.1\r\n\r\n", 18},
+        {"\r\n\r\nGET / HTTP/1.1\r\n\r\n", 4}, /* empty lines first: the parser decides */
+        {"GET / HTTP/1.1\nHost: a\n\n", 15},   /* bare LF */
+        {"\nGET / HTTP/1.1\r\n\r\n", 1},
+        {"GET / HTTP/1.1\rHost: a\r\n\r\n", 16}, /* bare CR: known with the byte after it */
+        {"GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", 25},
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r", 0},
+        {"GET / HTTP/1.1\r\nHost: a\r\n", 0},
+    };
+    return cr_make_param_array(struct head_end_case, cases, MTLB_ARRAY_LEN(cases));
+}
+
+ParameterizedTest(struct head_end_case *c, h1_head_end, stops)
+{
+    size_t looked;
+
+    cr_assert_eq(head_end_bytewise(c->in, strlen(c->in), &looked), c->end, "%s", c->in);
+}
+
+/* The promise read_head relies on: wherever the parser's verdict on a growing head first stops
+ * being MTLB_INCOMPLETE with a complete head or a CR/LF refusal, head_end stops at that very
+ * byte (or earlier), so parsing only there loses no time. */
+Test(h1_head_end, stops_where_the_parser_decides)
+{
+    static const char *const heads[] = {
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+        "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: b\rc\r\n\r\n",
+        "GET /a\nb HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < MTLB_ARRAY_LEN(heads); i++) {
+        const char *s = heads[i];
+        size_t len = strlen(s), scanned = 0, decided = 0, stop = 0;
+        for (size_t n = 1; n <= len && decided == 0; n++) {
+            struct parsed p;
+            if (parse_req_n(&p, s, n, MAX_HDRS) != MTLB_INCOMPLETE) {
+                decided = n;
+            }
+            guard_free(&p.g);
+            if (stop == 0 && mtlb_h1_head_end(s, n, &scanned) != MTLB_INCOMPLETE) {
+                stop = n;
+            }
+        }
+        cr_assert(decided > 0, "never decided: %zu", i);
+        cr_assert(stop > 0 && stop <= decided, "head %zu: parser at %zu, search at %zu", i, decided,
+                  stop);
+    }
+}
+
+/* The slow-header cost: an 8 KiB head arriving one byte per read is searched once in all. */
+Test(h1_head_end, slow_8k_head_is_searched_once)
+{
+    static char head[8192];
+    size_t len = sizeof(head);
+    size_t n = (size_t)snprintf(head, len, "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ");
+    struct parsed p;
+
+    memset(head + n, 'v', len - 4 - n);
+    memcpy(head + len - 4, "\r\n\r\n", 4);
+    cr_assert_eq(parse_req_n(&p, head, len, MAX_HDRS), (int)len);
+    guard_free(&p.g);
+    size_t scanned = 0, stop = 0, looked = 0;
+    for (size_t i = 1; i <= len && stop == 0; i++) {
+        size_t before = scanned;
+        if (mtlb_h1_head_end(head, i, &scanned) != MTLB_INCOMPLETE) {
+            stop = i;
+        }
+        looked += scanned - before;
+    }
+    cr_assert_eq(stop, len);
+    cr_assert_eq(looked, len, "looked at %zu bytes", looked);
+}

@@ -1,9 +1,9 @@
 /* Logging: key=value lines on stderr, one write(2) per line, rate-limited per call site, and
  * the buffered JSON-lines access log. Owns the process-wide level, the access log fd and the
  * per-thread name and access buffer. Must not allocate on the logging path or log key material.
+ * A leaf module (src/base): it includes only libc and its own header, so every layer but the
+ * pure ones (which never log) may link it.
  */
-#include <stddef.h> /* log.h uses size_t without including it */
-
 #include "mtlb/log.h"
 
 #include <errno.h>
