@@ -37,6 +37,28 @@ void mtlb_rr_init(struct mtlb_rr *rr, struct mtlb_health *health, size_t n, size
  * up and this request already tried one, or n is 0. */
 int mtlb_rr_next(struct mtlb_rr *rr, uint64_t now_ms, uint64_t skip_mask);
 
+/* The servers one request already tried, for a pool of any size: a bitset kept inline for up
+ * to 64 servers and on the heap beyond. Zero-initialise, then mtlb_rr_skip_reset before each
+ * request; mtlb_rr_skip_fini frees it. Owned by the request's owner; one thread. */
+struct mtlb_rr_skip {
+    uint64_t small; /* the bits when big is NULL */
+    uint64_t *big;  /* cap_words words for pools over 64 servers */
+    size_t cap_words;
+    size_t count; /* bits set */
+};
+
+/* Empties sk and sizes it for n servers. 0, or -ENOMEM (sk then tracks only the first 64). */
+int mtlb_rr_skip_reset(struct mtlb_rr_skip *sk, size_t n);
+void mtlb_rr_skip_fini(struct mtlb_rr_skip *sk);
+/* Marks / unmarks server idx as tried; an index past the size given to reset is ignored. */
+void mtlb_rr_skip_set(struct mtlb_rr_skip *sk, size_t idx);
+void mtlb_rr_skip_clear(struct mtlb_rr_skip *sk, size_t idx);
+bool mtlb_rr_skip_test(const struct mtlb_rr_skip *sk, size_t idx);
+
+/* mtlb_rr_next with the tried servers in sk (any pool size); the panic rule applies when sk
+ * is empty. */
+int mtlb_rr_next_skip(struct mtlb_rr *rr, uint64_t now_ms, const struct mtlb_rr_skip *sk);
+
 /* Records a connect failure or timeout: marks the server down for the next backoff step.
  * Returns true when this call took the server from up to down (a failure during a backoff,
  * reported late by a request already in flight, changes nothing and returns false). */

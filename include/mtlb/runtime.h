@@ -17,6 +17,7 @@
 #include "mtlb/balance.h"
 #include "mtlb/buf.h"
 #include "mtlb/config.h"
+#include "mtlb/exchange.h"
 #include "mtlb/h1.h"
 #include "mtlb/h2.h"
 #include "mtlb/identity.h"
@@ -38,10 +39,9 @@ struct mtlb_pool_set;
 /* ---- a pooled connection to one backend server (worker-owned) ---- */
 struct mtlb_upstream {
     struct mtlb_worker *w;
-    /* The exchange it serves: an HTTP/1.1 client or an HTTP/2 stream; both NULL when idle
-     * in the pool. */
-    struct mtlb_client *client;
-    struct mtlb_h2x *x;
+    /* Its owner (an exchange) and the events it gets; owner NULL when idle in the pool. */
+    const struct mtlb_upstream_ops *ops;
+    void *owner;
     struct mtlb_upstream *pool_next, *pool_prev; /* idle list of its server */
     struct mtlb_upstream *grave_next;            /* freed at the end of the loop iteration */
     struct mtlb_timer timer;
@@ -64,28 +64,13 @@ struct mtlb_upstream {
     struct iovec iov[5];
 };
 
-/* Why mtlb answered 5xx itself, for the access log's "error" field (HAProxy's termination
- * flags). Set where the failure is seen, cleared when a backend response head arrives;
- * named by mtlb_upstream_error_name. */
-enum mtlb_up_error {
-    MTLB_UPE_NONE = 0,
-    MTLB_UPE_NO_SERVER_UP,   /* no server to try: 503 */
-    MTLB_UPE_CONNECT_FAILED, /* refused, unreachable or connect timeout: 502/503 */
-    MTLB_UPE_TIMEOUT,        /* no response within backend_response: 504 */
-    MTLB_UPE_RESET,          /* connection closed or reset before a response: 502 */
-    MTLB_UPE_BAD_RESPONSE,   /* unparsable or unmappable response head: 502 */
-};
-
 /* ---- one HTTP/2 stream's exchange with a backend (h2_stream.c; worker-owned) ---- */
 struct mtlb_h2x {
     struct mtlb_client *c;
     struct mtlb_h2_stream *s; /* NULL once the stream closed */
-    struct mtlb_upstream *up;
+    struct mtlb_exchange ex;  /* with the backend: connection, retries, response head */
     struct mtlb_timer timer;  /* MTLB_T_H2_STREAM while the stream waits on its client */
-    uint64_t skip_mask;       /* servers tried */
-    uint8_t up_error;         /* enum mtlb_up_error of this request */
     struct mtlb_pool_set *ps; /* the worker's pool set when the stream began (a reference) */
-    size_t pool;
     /* request towards the backend: head, then units of [chunk size][body][CRLF][last chunk] */
     char *head;
     uint32_t head_len;
@@ -104,8 +89,7 @@ struct mtlb_h2x {
     uint32_t unit_sent, unit_len; /* bytes of the current unit on the wire / in all */
     bool head_in_unit;
     /* response */
-    bool is_head, resp_started, resp_done, up_eof, keepalive;
-    enum mtlb_h1_body resp_body;
+    bool resp_started, resp_done, keepalive;
     uint64_t resp_left;
     struct mtlb_h1_chunked ck;
     char *trailer_buf; /* backend trailer section, collected while decoding */
@@ -177,18 +161,15 @@ struct mtlb_client {
     bool req_body_done;
     bool req_retryable; /* whole request is still in rx: may be resent */
     uint32_t req_fwd;   /* bytes of rx (after head_len) that belong to the body in flight */
-    uint64_t skip_mask; /* servers tried for this request */
-    uint8_t up_error;   /* enum mtlb_up_error of this request */
     /* The worker's pool set when the current request began (a reference, kept until the next
-     * request begins or the connection closes): skip_mask and up index into it. */
+     * request begins or the connection closes): the exchange's indices point into it. */
     struct mtlb_pool_set *ps;
-    struct mtlb_upstream *up;
-    char *up_head; /* rewritten request head, then the response head */
+    struct mtlb_exchange ex; /* with the backend: connection, retries, response head */
+    char *up_head;           /* rewritten request head, then the response head */
     uint32_t up_head_len, up_head_sent, up_head_cap;
     uint32_t req_sent; /* request bytes sent to the backend in this attempt */
 
-    /* current response */
-    struct mtlb_h1_message resp;
+    /* current response (its head: ex.resp) */
     bool resp_head_done, resp_done, resp_keepalive;
     uint64_t resp_body_left;
     struct mtlb_h1_chunked resp_ck;
@@ -258,6 +239,9 @@ struct mtlb_worker {
     struct mtlb_counters ctr;
     /* Idle clients give their exchange buffers back; this keeps a few warm for reuse. */
     void *spare_blocks; /* singly linked through the first word */
+    /* Idle pooled backend connections give their receive buffer back (upstream.c). */
+    void *spare_rbufs; /* singly linked through the first word */
+    unsigned n_spare_rbufs;
     /* HTTP/2 response heads are built one at a time: shared scratch (h2_stream.c). */
     nghttp2_nv *h2_nva;
     size_t h2_nva_cap; /* entries of h2_nva; grows when a reload raises max_headers */
@@ -373,28 +357,18 @@ struct mtlb_client *mtlb_handoff_take(struct mtlb_handoff_queue *q);
 /* ---- HTTP/1.1 exchange of a client connection (client.c, response.c; its transport and
  * life: transport.h) ---- */
 void mtlb_client_fail(struct mtlb_client *c, int status);
+/* Drops body bytes the backend has from rx once a send completed (response.c's exchange side). */
 void mtlb_client_request_sent(struct mtlb_client *c);
 void mtlb_client_on_upstream_data(struct mtlb_client *c);
-void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err);
-void mtlb_client_on_upstream_ready(struct mtlb_client *c);
-void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fault);
 void mtlb_client_exchange_done(struct mtlb_client *c);
+/* The HTTP/1.1 side of c's exchange (response.c), given to mtlb_exchange_init. */
+extern const struct mtlb_exchange_ops mtlb_client_exchange_ops;
 
 /* ---- HTTP/2 (h2.c: the connection, mtlb_h2_proto; h2_stream.c: each stream's exchange) ---- */
 /* Sends session output now, unless nghttp2 is running (its caller sends it then). */
 void mtlb_h2c_kick(struct mtlb_client *c);
 /* Stream exchange, called by the session glue (via h2.c) and by upstream.c. */
 extern const struct mtlb_h2_ops mtlb_h2x_ops;
-int mtlb_h2x_send_iov(struct mtlb_h2x *x, struct iovec *iov);
-bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n); /* true: send again */
-void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x);
-void mtlb_h2x_on_upstream_data(struct mtlb_h2x *x);
-void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err);
-void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err);
-void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x);
-/* Will x's whole request body still be buffered after it was written (none given back yet,
- * all of it received, small enough to keep)? Then a reused connection may be risked. */
-bool mtlb_h2x_body_kept(const struct mtlb_h2x *x);
 
 /* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
 /* Resolves req's authority and target (mtlb_authority_from_request) into *ar and applies the
@@ -419,30 +393,7 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
  * request line once that was read; counts it and resets c->rec for the next request. */
 void mtlb_access_log_exchange(struct mtlb_client *c);
 
-/* ---- upstream connections (upstream.c) ---- */
-/* Picks a server for c's request and attaches a pooled or new connection (c->up).
- * Returns 0, or -EHOSTUNREACH when every server this request may still try is down (see the
- * panic rule of mtlb_rr_next); c->up_error then says why (no_server_up, or the failure an
- * earlier attempt of this request met). */
-int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool);
-/* Closes the idle connections of ps (a worker leaving ps for a new snapshot). */
-void mtlb_upstream_close_idle(struct mtlb_pool_set *ps);
-/* The same for an HTTP/2 stream's exchange (x->up). */
-int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x);
-/* How far u's current exchange got, for mtlb_retry_allowed (a send in flight counts as
- * written: the kernel may already have passed it on). */
-enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u);
-/* Sends c->up_head + request body bytes still to go. */
-void mtlb_upstream_send(struct mtlb_upstream *u);
-void mtlb_upstream_recv(struct mtlb_upstream *u);
-/* Returns the connection to its server's idle pool, or closes it when not reusable. */
-void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable);
-void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
-void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
-/* "host:port" of u's server (in u's own snapshot). */
-const char *mtlb_upstream_name(const struct mtlb_upstream *u);
-/* The access log's word for e ("no_server_up", ...), or NULL for MTLB_UPE_NONE. */
-const char *mtlb_upstream_error_name(int e);
+/* ---- upstream connections: mtlb/upstream.h; the exchange: mtlb/exchange.h ---- */
 
 /* ---- active health checks (health.c) ---- */
 /* Main thread (or the reloading thread): starts a health-check thread for snap (taking a

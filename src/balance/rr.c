@@ -4,6 +4,8 @@
  * 30 s; once that expires it is tried again, and a success clears its state. When every
  * server is down one is tried anyway (panic rule). */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "mtlb/balance.h"
 
@@ -48,26 +50,101 @@ static int rr_panic(struct mtlb_rr *rr)
     return (int)best;
 }
 
-static int rr_is_skipped(size_t idx, uint64_t skip_mask)
+/* words[nwords] is a bitset of the servers to skip; servers past it are not skipped. */
+static bool rr_is_skipped(size_t idx, const uint64_t *words, size_t nwords)
 {
-    return idx < 64 && (skip_mask & ((uint64_t)1 << idx)) != 0;
+    return idx / 64 < nwords && (words[idx / 64] & ((uint64_t)1 << (idx % 64))) != 0;
 }
 
-int mtlb_rr_next(struct mtlb_rr *rr, uint64_t now_ms, uint64_t skip_mask)
+static int rr_pick(struct mtlb_rr *rr, uint64_t now_ms, const uint64_t *words, size_t nwords,
+                   bool none_skipped)
 {
     size_t idx = rr->cursor;
 
     for (size_t tried = 0; tried < rr->n; tried++) {
-        if (!rr_is_skipped(idx, skip_mask) && rr_is_up(&rr->health[idx], now_ms)) {
+        if (!rr_is_skipped(idx, words, nwords) && rr_is_up(&rr->health[idx], now_ms)) {
             rr->cursor = rr_step(rr, idx);
             return (int)idx;
         }
         idx = rr_step(rr, idx);
     }
-    if (skip_mask == 0 && rr->n > 0) {
+    if (none_skipped && rr->n > 0) {
         return rr_panic(rr);
     }
     return -EHOSTUNREACH;
+}
+
+int mtlb_rr_next(struct mtlb_rr *rr, uint64_t now_ms, uint64_t skip_mask)
+{
+    return rr_pick(rr, now_ms, &skip_mask, 1, skip_mask == 0);
+}
+
+static uint64_t *skip_words(struct mtlb_rr_skip *sk, size_t *nwords)
+{
+    *nwords = sk->big != NULL ? sk->cap_words : 1;
+    return sk->big != NULL ? sk->big : &sk->small;
+}
+
+int mtlb_rr_skip_reset(struct mtlb_rr_skip *sk, size_t n)
+{
+    size_t need = (n + 63) / 64;
+    int rc = 0;
+
+    if (need > 1 && need > sk->cap_words) {
+        uint64_t *big = realloc(sk->big, need * sizeof(*big));
+        if (big != NULL) {
+            sk->big = big;
+            sk->cap_words = need;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    sk->small = 0;
+    if (sk->big != NULL) {
+        memset(sk->big, 0, sk->cap_words * sizeof(*sk->big));
+    }
+    sk->count = 0;
+    return rc;
+}
+
+void mtlb_rr_skip_fini(struct mtlb_rr_skip *sk)
+{
+    free(sk->big);
+    *sk = (struct mtlb_rr_skip){0};
+}
+
+bool mtlb_rr_skip_test(const struct mtlb_rr_skip *sk, size_t idx)
+{
+    size_t nwords = sk->big != NULL ? sk->cap_words : 1;
+    return rr_is_skipped(idx, sk->big != NULL ? sk->big : &sk->small, nwords);
+}
+
+void mtlb_rr_skip_set(struct mtlb_rr_skip *sk, size_t idx)
+{
+    size_t nwords;
+    uint64_t *w = skip_words(sk, &nwords);
+
+    if (idx / 64 < nwords && !mtlb_rr_skip_test(sk, idx)) {
+        w[idx / 64] |= (uint64_t)1 << (idx % 64);
+        sk->count++;
+    }
+}
+
+void mtlb_rr_skip_clear(struct mtlb_rr_skip *sk, size_t idx)
+{
+    size_t nwords;
+    uint64_t *w = skip_words(sk, &nwords);
+
+    if (idx / 64 < nwords && mtlb_rr_skip_test(sk, idx)) {
+        w[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+        sk->count--;
+    }
+}
+
+int mtlb_rr_next_skip(struct mtlb_rr *rr, uint64_t now_ms, const struct mtlb_rr_skip *sk)
+{
+    size_t nwords = sk->big != NULL ? sk->cap_words : 1;
+    return rr_pick(rr, now_ms, sk->big != NULL ? sk->big : &sk->small, nwords, sk->count == 0);
 }
 
 static uint32_t rr_backoff_ms(uint32_t failures)

@@ -253,8 +253,8 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
         c->state == MTLB_C_EXCHANGE || c->head_len > 0 || (c->rx.len > 0 && c->req.target.len > 0);
 
     mtlb_stats_exchange(c->w, c->listener, MTLB_STATS_H1, c->status, c->started_us);
-    mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->up,
+    mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->ex.up,
                          named ? c->req.method : none, named ? c->req.target : none, "http/1.1",
-                         c->up_error, &c->rec);
+                         c->ex.up_error, &c->rec);
     mtlb_access_rec_reset(&c->rec); /* the next request on this connection starts clean */
 }

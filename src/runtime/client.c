@@ -108,8 +108,6 @@ static void start_request(struct mtlb_client *c)
 
     c->state = MTLB_C_EXCHANGE;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
-    c->skip_mask = 0;
-    c->up_error = MTLB_UPE_NONE;
     c->resp_head_done = c->resp_done = false;
     c->resp_bytes = 0;
     c->status = 0;
@@ -119,6 +117,15 @@ static void start_request(struct mtlb_client *c)
     w->ctr.requests++;
     mtlb_access_rec_start(&c->rec, w, &c->req);
     rw.request_id = c->rec.request_id;
+    const struct mtlb_exchange_req er = {
+        .method = c->req.method,
+        .expect_continue = c->req.expect_continue,
+        .headers = c->hdrs,
+        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
+        .rec = &c->rec,
+        .conn_id = c->id,
+    };
+    mtlb_exchange_begin(&c->ex, w, c->ps, lc->backend_index, &er);
 
     int status = mtlb_client_authority(c, &c->req, &ar);
     if (status != 0) {
@@ -142,13 +149,7 @@ static void start_request(struct mtlb_client *c)
     } else {
         mtlb_timer_arm(w, &c->timer, MTLB_T_CLIENT_BODY);
     }
-    if (mtlb_upstream_acquire(w, c, lc->backend_index) != 0) {
-        mtlb_client_fail(c, 503);
-        return;
-    }
-    if (!c->up->connecting) {
-        mtlb_client_on_upstream_ready(c);
-    }
+    mtlb_exchange_start(&c->ex);
 }
 
 /* Whether the head must be parsed now. A head arriving in small reads is searched for its end
@@ -224,7 +225,7 @@ static void read_head(struct mtlb_client *c)
 /* Reads more request body from the client once the previous window went to the backend. */
 static void pump_body(struct mtlb_client *c)
 {
-    if (c->req_body_done || c->up == NULL || c->up->connecting || c->up->send_pending) {
+    if (c->req_body_done || !mtlb_exchange_can_send(&c->ex)) {
         return;
     }
     if (c->req_sent < c->req_fwd) {
@@ -238,7 +239,7 @@ static void pump_body(struct mtlb_client *c)
         return;
     }
     if (c->req_fwd > c->req_sent) {
-        mtlb_upstream_send(c->up);
+        mtlb_exchange_send(&c->ex);
     }
 }
 
@@ -274,6 +275,7 @@ static void h1_on_timeout(struct mtlb_client *c)
 
 static int h1_start(struct mtlb_client *c)
 {
+    mtlb_exchange_init(&c->ex, &mtlb_client_exchange_ops, c);
     c->state = MTLB_C_HEAD;
     mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_HEADER);
     return 0;
@@ -309,7 +311,7 @@ static void h1_on_progress(struct mtlb_client *c, bool sent)
 
 static bool h1_idle(const struct mtlb_client *c)
 {
-    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->up == NULL;
+    return c->state == MTLB_C_HEAD && c->rx.len == 0 && c->ex.up == NULL;
 }
 
 /* Once the whole request is in, the client is not read again until its response is complete:
@@ -322,7 +324,7 @@ static bool h1_wants_input(const struct mtlb_client *c)
 
 static bool h1_park(struct mtlb_client *c)
 {
-    return c->state == MTLB_C_HEAD && c->up == NULL;
+    return c->state == MTLB_C_HEAD && c->ex.up == NULL;
 }
 
 static bool h1_peer_closed(struct mtlb_client *c)
@@ -341,10 +343,7 @@ static bool h1_peer_closed(struct mtlb_client *c)
 /* Aborted: the backend connection goes too, never back to the pool. */
 static void h1_free(struct mtlb_client *c)
 {
-    if (c->up != NULL) {
-        mtlb_upstream_release(c->up, false);
-        c->up = NULL;
-    }
+    mtlb_exchange_finish(&c->ex, false);
 }
 
 const struct mtlb_proto_ops mtlb_h1_proto = {

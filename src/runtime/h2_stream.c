@@ -1,13 +1,15 @@
 /* One HTTP/2 stream's exchange with a backend: the request head rewritten as for HTTP/1.1
  * (same stripped and added headers), the body relayed from the stream's flow-control window
  * (chunk-encoded when the client gave no length, with its trailers), the response head mapped
- * to HTTP/2, the body decoded from its HTTP/1.1 framing into DATA frames, trailers, retries,
- * per-stream errors (502/503/504) and timers. Worker thread only. */
+ * to HTTP/2, the body decoded from its HTTP/1.1 framing into DATA frames, trailers, the
+ * stream's error answers and its client-side timer. The backend rules (retries, head checks,
+ * 502/503/504) are exchange.c's, reached through x->ex. Worker thread only. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtlb/exchange.h"
 #include "mtlb/log.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/runtime.h"
@@ -19,6 +21,8 @@
 #define HOLD_MAX 4096
 #define RBUF_HEAD_CAP (32 * 1024)
 
+static const struct mtlb_exchange_ops h2x_exchange_ops;
+
 static struct mtlb_client *owner(struct mtlb_h2_stream *s)
 {
     return mtlb_h2_conn_owner(s->conn);
@@ -26,8 +30,7 @@ static struct mtlb_client *owner(struct mtlb_h2_stream *s)
 
 static const char *upstream_name(const struct mtlb_h2x *x)
 {
-    const struct mtlb_upstream *u = x->up;
-    return u ? mtlb_upstream_name(u) : "-";
+    return mtlb_exchange_upstream_name(&x->ex);
 }
 
 static void log_exchange(struct mtlb_h2x *x)
@@ -38,23 +41,19 @@ static void log_exchange(struct mtlb_h2x *x)
         x->rec.bytes_in = x->s->body_total;
     }
     mtlb_stats_exchange(x->c->w, x->c->listener, MTLB_STATS_H2, x->status, x->started_us);
-    mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->up, m, p, "h2",
-                         x->up_error, &x->rec);
+    mtlb_access_log_line(x->c, x->status, x->resp_bytes, x->started_ms, x->ex.up, m, p, "h2",
+                         x->ex.up_error, &x->rec);
 }
 
 /* The backend side of the exchange is over: keep the connection when it is clean. */
 static void release_up(struct mtlb_h2x *x, bool reusable)
 {
-    struct mtlb_upstream *u = x->up;
-
-    if (u != NULL) {
-        x->up = NULL;
-        mtlb_upstream_release(u, reusable && x->keepalive && x->req_done && u->rbuf.len == 0 &&
-                                     !x->up_eof);
-    }
+    mtlb_exchange_finish(&x->ex, reusable && x->keepalive);
 }
 
-bool mtlb_h2x_body_kept(const struct mtlb_h2x *x)
+/* Will x's whole request body still be buffered after it was written (none given back yet,
+ * all of it received, small enough to keep)? Then a reused connection may be risked. */
+static bool body_kept(const struct mtlb_h2x *x)
 {
     return !x->dropped && x->s != NULL && x->s->end_stream && x->s->body_len <= HOLD_MAX;
 }
@@ -103,18 +102,7 @@ static void fail(struct mtlb_h2x *x, int status)
 
 static void send_to(struct mtlb_h2x *x)
 {
-    if (x->up != NULL && !x->up->connecting) {
-        mtlb_upstream_send(x->up);
-    }
-}
-
-static void start_upstream(struct mtlb_h2x *x)
-{
-    if (mtlb_upstream_acquire_x(x->c->w, x) != 0) {
-        fail(x, 503);
-    } else if (!x->up->connecting) {
-        mtlb_h2x_on_upstream_ready(x);
-    }
+    mtlb_exchange_send(&x->ex);
 }
 
 /* One allocation per stream: the exchange, its rewritten head and its path (for the log). */
@@ -138,7 +126,6 @@ static struct mtlb_h2x *x_new(struct mtlb_h2_stream *s, const char *head, size_t
     size_t ml =
         s->msg.method.len < sizeof(x->method) - 1 ? s->msg.method.len : sizeof(x->method) - 1;
     memcpy(x->method, s->msg.method.p, ml);
-    x->is_head = strcmp(x->method, "HEAD") == 0;
     mtlb_timer_init(&x->timer, on_timeout);
     return x;
 }
@@ -169,7 +156,17 @@ static void on_request(struct mtlb_h2_stream *s)
     x->rec = rec;
     /* The stream's backend pools: the worker's current snapshot, for its whole life. */
     mtlb_pool_set_take(w, &x->ps);
-    x->pool = x->ps->snap->cfg->listeners[c->listener].backend_index;
+    const struct mtlb_exchange_req er = {
+        .method = {x->method, strlen(x->method)},
+        .headers = c->hdrs,
+        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
+        .rec = &x->rec,
+        .conn_id = c->id,
+        .stream_id = s->id,
+    };
+    mtlb_exchange_init(&x->ex, &h2x_exchange_ops, x);
+    mtlb_exchange_begin(&x->ex, w, x->ps, x->ps->snap->cfg->listeners[c->listener].backend_index,
+                        &er);
     x->started_ms = w->now_ms;
     x->started_us = w->now_us;
     w->ctr.requests++;
@@ -185,7 +182,7 @@ static void on_request(struct mtlb_h2_stream *s)
     if (!s->end_stream) {
         touch(x);
     }
-    start_upstream(x);
+    mtlb_exchange_start(&x->ex);
 }
 
 static void on_body(struct mtlb_h2_stream *s)
@@ -214,7 +211,7 @@ static void on_close(struct mtlb_h2_stream *s, uint32_t code)
         x->status = 499; /* the client went away first (nginx's convention) */
         log_exchange(x);
     }
-    release_up(x, false);
+    mtlb_exchange_fini(&x->ex);
     mtlb_timer_disarm(&x->timer);
     free(x->trailer_buf);
     mtlb_pool_set_drop(x->ps);
@@ -248,16 +245,18 @@ static bool prepare_unit(struct mtlb_h2x *x)
         (x->head_in_unit ? x->head_len : 0) + x->pre_len + x->data_len + x->suf_len + x->tail_len;
     x->unit_sent = 0;
     if (x->unit_len == 0 && end) {
-        x->req_done = true;
-        if (x->up != NULL) {
-            mtlb_timer_arm(x->c->w, &x->up->timer, MTLB_T_UP_RESPONSE);
-        }
+        x->req_done = true; /* the exchange runs the backend's timer from here */
     }
     return x->unit_len > 0;
 }
 
-int mtlb_h2x_send_iov(struct mtlb_h2x *x, struct iovec *iov)
+/* ---- the exchange's view of the stream (struct mtlb_exchange_ops) ---- */
+
+static int h2_fill(void *owner, struct iovec *iov, int max)
 {
+    struct mtlb_h2x *x = owner;
+
+    (void)max; /* at most the five parts of a unit */
     if (x->unit_len == 0 && !prepare_unit(x)) {
         return 0;
     }
@@ -286,11 +285,13 @@ int mtlb_h2x_send_iov(struct mtlb_h2x *x, struct iovec *iov)
     return n;
 }
 
-bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n)
+static int h2_sent(void *owner, uint32_t n)
 {
+    struct mtlb_h2x *x = owner;
+
     x->unit_sent += n;
     if (x->unit_sent < x->unit_len) {
-        return true;
+        return 1;
     }
     x->unit_len = 0;
     x->head_in_unit = false;
@@ -306,67 +307,47 @@ bool mtlb_h2x_sent(struct mtlb_h2x *x, uint32_t n)
     x->data_len = 0;
     if (x->unit_last) {
         x->req_done = true;
-        return false;
+        return 0;
     }
-    return prepare_unit(x);
+    if (prepare_unit(x)) {
+        return 1;
+    }
+    return x->req_done ? 0 : -1;
 }
 
-void mtlb_h2x_on_upstream_ready(struct mtlb_h2x *x)
+static void h2_restart(void *owner)
 {
+    struct mtlb_h2x *x = owner;
+
     x->unit_len = 0;
     x->head_in_unit = true;
     x->req_done = false;
-    mtlb_upstream_recv(x->up);
-    mtlb_upstream_send(x->up);
 }
 
-/* May the request go again after its connection failed at `stage`? The rule shared with
- * HTTP/1.1; the body is held until a unit carrying body bytes has been written. */
-static bool may_retry(const struct mtlb_h2x *x, enum mtlb_retry_stage stage)
+static bool h2_request_done(void *owner)
 {
-    struct mtlb_slice m = {x->method, strlen(x->method)};
-    return mtlb_retry_allowed(m, stage, !x->dropped);
+    return ((struct mtlb_h2x *)owner)->req_done;
 }
 
-/* Sends the request again on another connection, as the retry rule allowed: the next server
- * in turn (the same one again after a stale pooled connection), or 503. */
-static void retry(struct mtlb_h2x *x)
+/* The body is held until a unit carrying body bytes has been written and given back. */
+static bool h2_held(void *owner, bool after_write)
 {
-    if (x->up->reused && x->up->server < 64) {
-        x->skip_mask &= ~(1ULL << x->up->server);
-    }
-    release_up(x, false);
-    start_upstream(x);
-    mtlb_h2c_kick(x->c);
+    struct mtlb_h2x *x = owner;
+    return after_write ? body_kept(x) : !x->dropped;
 }
 
-void mtlb_h2x_upstream_failed(struct mtlb_h2x *x, int err)
+static void h2_fail(void *owner, int status)
 {
-    static struct mtlb_ratelimit rl;
-
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                "conn=%llu stream=%d event=upstream_connect_failed upstream=%s error=\"%s\"",
-                (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x),
-                strerror(-err));
-    x->up_error = MTLB_UPE_CONNECT_FAILED;
-    if (may_retry(x, MTLB_RETRY_CONNECT_FAILED)) {
-        retry(x);
-    } else {
-        fail(x, 502);
-        mtlb_h2c_kick(x->c);
-    }
-}
-
-void mtlb_h2x_upstream_timeout(struct mtlb_h2x *x)
-{
-    static struct mtlb_ratelimit rl;
-
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu stream=%d event=upstream_timeout upstream=%s",
-                (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x));
+    struct mtlb_h2x *x = owner;
     struct mtlb_client *c = x->c;
-    x->up_error = MTLB_UPE_TIMEOUT;
-    fail(x, 504);
+
+    fail(x, status);
     mtlb_h2c_kick(c);
+}
+
+static void h2_truncated(void *owner)
+{
+    h2_fail(owner, 502);
 }
 
 static void on_timeout(struct mtlb_timer *t)
@@ -401,116 +382,49 @@ static void bad_response(struct mtlb_h2x *x, const char *why)
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                 "conn=%llu stream=%d event=bad_response upstream=%s reason=\"%s\"",
                 (unsigned long long)x->c->id, x->s ? x->s->id : 0, upstream_name(x), why);
-    x->up_error = MTLB_UPE_BAD_RESPONSE;
+    x->ex.up_error = MTLB_UPE_BAD_RESPONSE;
     fail(x, 502);
 }
 
-/* Looks for the final response head in rbuf (1xx skipped) and submits it. 0 when done,
- * 1 when more bytes are needed, -1 after a failure. */
-static int parse_head(struct mtlb_h2x *x)
+/* The final response head (checked by the exchange) as HTTP/2 HEADERS. */
+static int h2_head(void *owner, const struct mtlb_h1_message *resp)
 {
-    struct mtlb_upstream *u = x->up;
-    struct mtlb_client *c = x->c;
-    struct mtlb_worker *w = c->w;
-    struct mtlb_h1_message resp;
+    struct mtlb_h2x *x = owner;
+    struct mtlb_worker *w = x->c->w;
 
-    for (;;) {
-        memset(&resp, 0, sizeof(resp));
-        resp.headers = c->hdrs;
-        resp.max_headers = c->snap->cfg->limits.max_headers; /* c->hdrs' size */
-        int rc = mtlb_h1_parse_response(u->rbuf.data + u->rbuf.off, u->rbuf.len, x->is_head, &resp);
-        if (rc == MTLB_INCOMPLETE) {
-            if (u->rbuf.off + u->rbuf.len == u->rbuf.cap) {
-                bad_response(x, "head too large");
-                return -1;
-            }
-            mtlb_upstream_recv(u);
-            return 1;
-        }
-        if (rc < 0 || resp.status == 101) {
-            bad_response(x, resp.error_reason ? resp.error_reason : "upgrade refused");
-            return -1;
-        }
-        if (resp.status < 200) {
-            u->rbuf.off += (uint32_t)rc;
-            u->rbuf.len -= (uint32_t)rc;
-            continue;
-        }
-        ssize_t n = mtlb_h2_response_nv(&resp, w->h2_nva, (size_t)resp.max_headers + 2,
-                                        w->h2_scratch, RBUF_HEAD_CAP + 64);
-        if (n < 0) {
-            bad_response(x, "head does not map to HTTP/2");
-            return -1;
-        }
-        x->status = resp.status;
-        mtlb_stats_backend(w, u->ps->snap, u->pool, u->server, x->status);
-        mtlb_access_rec_response(&x->rec, mtlb_now_us());
-        x->up_error = MTLB_UPE_NONE; /* the backend answered: its status is its own */
-        x->resp_body = resp.body;
-        x->resp_left = resp.content_length;
-        x->keepalive = resp.keep_alive && resp.body != MTLB_BODY_UNTIL_CLOSE;
-        mtlb_h1_chunked_init(&x->ck);
-        u->rbuf.off += (uint32_t)rc;
-        u->rbuf.len -= (uint32_t)rc;
-        x->resp_started = true;
-        drop_held(x);
-        if (mtlb_h2_respond(x->s, w->h2_nva, (size_t)n, resp.body != MTLB_BODY_NONE) != 0) {
-            fail(x, 502);
-            return -1;
-        }
-        if (resp.body == MTLB_BODY_NONE) {
-            exchange_done(x);
-        }
-        return 0;
+    if (x->s == NULL) {
+        return -EIO;
     }
+    ssize_t n = mtlb_h2_response_nv(resp, w->h2_nva, (size_t)resp->max_headers + 2, w->h2_scratch,
+                                    RBUF_HEAD_CAP + 64);
+    if (n < 0) {
+        return -EBADMSG;
+    }
+    x->status = resp->status;
+    x->resp_left = resp->content_length;
+    x->keepalive = resp->keep_alive && resp->body != MTLB_BODY_UNTIL_CLOSE;
+    mtlb_h1_chunked_init(&x->ck);
+    x->resp_started = true;
+    drop_held(x);
+    if (mtlb_h2_respond(x->s, w->h2_nva, (size_t)n, resp->body != MTLB_BODY_NONE) != 0) {
+        fail(x, 502);
+        return -EIO;
+    }
+    if (resp->body == MTLB_BODY_NONE) {
+        exchange_done(x);
+    }
+    return 0;
 }
 
-void mtlb_h2x_on_upstream_data(struct mtlb_h2x *x)
+/* Response bytes arrived, or an until-close body ended: nghttp2 asks read_body again. */
+static void h2_data(void *owner)
 {
-    struct mtlb_client *c = x->c;
+    struct mtlb_h2x *x = owner;
 
-    if (x->s == NULL || x->resp_done) {
-        return;
-    }
-    if (!x->resp_started) {
-        parse_head(x);
-    } else {
+    if (x->s != NULL && !x->resp_done && x->resp_started) {
         mtlb_h2_resume(x->s);
     }
-    mtlb_h2c_kick(c);
-}
-
-void mtlb_h2x_on_upstream_eof(struct mtlb_h2x *x, int err)
-{
-    static struct mtlb_ratelimit rl;
-    struct mtlb_client *c = x->c;
-    struct mtlb_upstream *u = x->up;
-
-    if (x->resp_started) {
-        x->up_eof = true;
-        if (err == 0 && x->resp_body == MTLB_BODY_UNTIL_CLOSE) {
-            mtlb_h2_resume(x->s);
-            mtlb_h2c_kick(c);
-            return;
-        }
-        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                    "conn=%llu stream=%d event=upstream_truncated upstream=%s error=%d",
-                    (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
-        x->up_error = MTLB_UPE_RESET;
-        fail(x, 502);
-        mtlb_h2c_kick(c);
-        return;
-    }
-    x->up_error = MTLB_UPE_RESET;
-    if (may_retry(x, mtlb_upstream_stage(u))) {
-        retry(x);
-        return;
-    }
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                "conn=%llu stream=%d event=upstream_error upstream=%s error=%d",
-                (unsigned long long)c->id, x->s ? x->s->id : 0, upstream_name(x), -err);
-    fail(x, 502);
-    mtlb_h2c_kick(c);
+    mtlb_h2c_kick(x->c);
 }
 
 /* Backend trailers (chunked trailer section) become HTTP/2 trailers. */
@@ -540,9 +454,9 @@ static int keep_trailer(struct mtlb_h2x *x, const char *p, size_t n)
 }
 
 /* Decodes chunked body bytes from rbuf into buf. Returns bytes written or -EBADMSG. */
-static ssize_t read_chunked(struct mtlb_h2x *x, uint8_t *buf, size_t len, int *flags)
+static ssize_t read_chunked(struct mtlb_h2x *x, struct mtlb_buf *b, uint8_t *buf, size_t len,
+                            int *flags)
 {
-    struct mtlb_buf *b = &x->up->rbuf;
     size_t out = 0;
 
     while (out < len && !(*flags & MTLB_H2_EOF)) {
@@ -578,28 +492,28 @@ static ssize_t read_chunked(struct mtlb_h2x *x, uint8_t *buf, size_t len, int *f
 static ssize_t read_body(struct mtlb_h2_stream *s, uint8_t *buf, size_t len, int *flags)
 {
     struct mtlb_h2x *x = s->user;
-    struct mtlb_upstream *u = x->up;
+    struct mtlb_buf *b = mtlb_exchange_rbuf(&x->ex);
+    enum mtlb_h1_body body = x->ex.resp.body;
     ssize_t n = 0;
 
-    if (u == NULL) {
+    if (b == NULL) {
         return -EIO;
     }
-    struct mtlb_buf *b = &u->rbuf;
-    if (x->resp_body == MTLB_BODY_CHUNKED) {
-        n = read_chunked(x, buf, len, flags);
+    if (body == MTLB_BODY_CHUNKED) {
+        n = read_chunked(x, b, buf, len, flags);
         if (n < 0) {
             bad_response(x, "bad chunk");
             return n;
         }
     } else {
-        uint64_t want = x->resp_body == MTLB_BODY_LENGTH && x->resp_left < len ? x->resp_left : len;
+        uint64_t want = body == MTLB_BODY_LENGTH && x->resp_left < len ? x->resp_left : len;
         n = (ssize_t)(b->len < want ? b->len : want);
         memcpy(buf, b->data + b->off, (size_t)n);
         b->off += (uint32_t)n;
         b->len -= (uint32_t)n;
-        x->resp_left -= x->resp_body == MTLB_BODY_LENGTH ? (uint64_t)n : 0;
-        if ((x->resp_body == MTLB_BODY_LENGTH && x->resp_left == 0) ||
-            (x->resp_body == MTLB_BODY_UNTIL_CLOSE && b->len == 0 && x->up_eof)) {
+        x->resp_left -= body == MTLB_BODY_LENGTH ? (uint64_t)n : 0;
+        if ((body == MTLB_BODY_LENGTH && x->resp_left == 0) ||
+            (body == MTLB_BODY_UNTIL_CLOSE && b->len == 0 && x->ex.up_eof)) {
             *flags |= MTLB_H2_EOF;
         }
     }
@@ -611,7 +525,7 @@ static ssize_t read_body(struct mtlb_h2_stream *s, uint8_t *buf, size_t len, int
         exchange_done(x);
         return n;
     }
-    mtlb_upstream_recv(u);
+    mtlb_exchange_recv(&x->ex);
     if (n == 0) {
         if (s->end_stream) {
             mtlb_timer_disarm(&x->timer); /* the backend is the one we wait for */
@@ -627,4 +541,16 @@ const struct mtlb_h2_ops mtlb_h2x_ops = {
     .on_body = on_body,
     .on_close = on_close,
     .read_body = read_body,
+};
+
+static const struct mtlb_exchange_ops h2x_exchange_ops = {
+    .fill = h2_fill,
+    .sent = h2_sent,
+    .request_done = h2_request_done,
+    .held = h2_held,
+    .restart = h2_restart,
+    .head = h2_head,
+    .data = h2_data,
+    .fail = h2_fail,
+    .truncated = h2_truncated,
 };

@@ -1,6 +1,7 @@
-/* The response half of an exchange: parsing the backend's head, relaying head and body to
- * the client through TLS with bounded buffers, error pages, retries on a fresh connection,
- * and what happens when an exchange ends (keep-alive, pipelining, close). */
+/* The HTTP/1.1 side of an exchange (the backend rules are exchange.c's): the request bytes
+ * handed to the exchange, the response head rewritten for the client, head and body relayed
+ * through TLS with bounded buffers, error pages, and what happens when an exchange ends
+ * (keep-alive, pipelining, close). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include <openssl/err.h>
 
+#include "mtlb/exchange.h"
 #include "mtlb/log.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/runtime.h"
@@ -18,18 +20,19 @@
 /* Relays what can be relayed now: the pending head, then known body bytes. */
 static int write_out(struct mtlb_client *c)
 {
-    struct mtlb_upstream *u = c->up;
+    struct mtlb_buf *rb = mtlb_exchange_rbuf(&c->ex);
 
     /* A small response goes out as one TLS record: the body bytes already known join the
      * head in up_head (one SSL_write, one AES-GCM pass, instead of two). */
     uint32_t head_left = c->up_head_len - c->resp_head_off;
-    if (head_left > 0 && u != NULL && c->resp_ready > 0 && head_left + c->resp_ready <= TLS_CHUNK &&
+    if (head_left > 0 && rb != NULL && c->resp_ready > 0 &&
+        head_left + c->resp_ready <= TLS_CHUNK &&
         c->up_head_len + c->resp_ready <= c->up_head_cap) {
         uint32_t n = c->resp_ready;
-        memcpy(c->up_head + c->up_head_len, u->rbuf.data + u->rbuf.off, n);
+        memcpy(c->up_head + c->up_head_len, rb->data + rb->off, n);
         c->up_head_len += n;
-        u->rbuf.off += n;
-        u->rbuf.len -= n;
+        rb->off += n;
+        rb->len -= n;
         c->resp_ready = 0;
         c->resp_bytes += n;
     }
@@ -40,8 +43,8 @@ static int write_out(struct mtlb_client *c)
         if (head) {
             p = c->up_head + c->resp_head_off;
             len = c->up_head_len - c->resp_head_off;
-        } else if (u != NULL && c->resp_ready > 0) {
-            p = u->rbuf.data + u->rbuf.off;
+        } else if (rb != NULL && c->resp_ready > 0) {
+            p = rb->data + rb->off;
             len = c->resp_ready;
         } else {
             break;
@@ -56,15 +59,15 @@ static int write_out(struct mtlb_client *c)
         if (head) {
             c->resp_head_off += (uint32_t)n;
         } else {
-            u->rbuf.off += (uint32_t)n;
-            u->rbuf.len -= (uint32_t)n;
+            rb->off += (uint32_t)n;
+            rb->len -= (uint32_t)n;
             c->resp_ready -= (uint32_t)n;
             c->resp_bytes += (uint64_t)n;
         }
     }
     /* Rewinding under a pending recv would misplace the bytes it is writing. */
-    if (u != NULL && u->rbuf.len == 0 && !u->recv_pending) {
-        u->rbuf.off = 0;
+    if (rb != NULL && rb->len == 0 && !c->ex.up->recv_pending) {
+        rb->off = 0;
     }
     return 0;
 }
@@ -72,13 +75,13 @@ static int write_out(struct mtlb_client *c)
 /* Classifies new bytes in rbuf as body (resp_ready) following the response framing. */
 static int scan_body(struct mtlb_client *c)
 {
-    struct mtlb_upstream *u = c->up;
-    uint32_t avail = u->rbuf.len - c->resp_ready;
+    struct mtlb_buf *rb = mtlb_exchange_rbuf(&c->ex);
+    uint32_t avail = rb->len - c->resp_ready;
 
     if (c->resp_framed || avail == 0) {
         goto tail;
     }
-    switch (c->resp.body) {
+    switch (c->ex.resp.body) {
     case MTLB_BODY_LENGTH: {
         uint32_t take = avail < c->resp_body_left ? avail : (uint32_t)c->resp_body_left;
         c->resp_ready += take;
@@ -88,8 +91,8 @@ static int scan_body(struct mtlb_client *c)
     }
     case MTLB_BODY_CHUNKED: {
         bool done = false;
-        ssize_t n = mtlb_h1_chunked_scan(&c->resp_ck, u->rbuf.data + u->rbuf.off + c->resp_ready,
-                                         avail, &done);
+        ssize_t n =
+            mtlb_h1_chunked_scan(&c->resp_ck, rb->data + rb->off + c->resp_ready, avail, &done);
         if (n < 0) {
             return -EBADMSG;
         }
@@ -102,10 +105,10 @@ static int scan_body(struct mtlb_client *c)
         break;
     }
 tail:
-    if (c->resp_framed && u->rbuf.len > c->resp_ready) {
+    if (c->resp_framed && rb->len > c->resp_ready) {
         /* Bytes after the end of the response: the connection is out of step, never reuse. */
         c->resp_keepalive = false;
-        u->rbuf.len = c->resp_ready;
+        rb->len = c->resp_ready;
     }
     return 0;
 }
@@ -120,10 +123,7 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
         return;
     }
     c->w->ctr.responses_err++;
-    if (c->up != NULL) {
-        mtlb_upstream_release(c->up, false);
-        c->up = NULL;
-    }
+    mtlb_exchange_finish(&c->ex, false);
     c->status = status;
     const char *text = mtlb_http_status_text(status);
     int n = 0;
@@ -151,83 +151,43 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
     }
 }
 
-/* Looks for the final response head in rbuf, relaying 100 Continue on the way. */
-static int parse_head(struct mtlb_client *c)
+/* The backend's final head, rewritten for the client (the exchange checked it). */
+static int h1_head(void *owner, const struct mtlb_h1_message *resp)
 {
-    struct mtlb_upstream *u = c->up;
-    struct mtlb_worker *w = c->w;
-    bool is_head = c->req.method.len == 4 && memcmp(c->req.method.p, "HEAD", 4) == 0;
+    struct mtlb_client *c = owner;
+    bool close_client = !c->req.keep_alive || c->w->stopping ||
+                        resp->body == MTLB_BODY_UNTIL_CLOSE || !c->req_body_done;
+    ssize_t n = mtlb_rewrite_response(resp, close_client, c->up_head, c->up_head_cap);
 
-    for (;;) {
-        memset(&c->resp, 0, sizeof(c->resp));
-        c->resp.headers = c->hdrs;
-        c->resp.max_headers = c->snap->cfg->limits.max_headers; /* c->hdrs' size */
-        int rc = mtlb_h1_parse_response(u->rbuf.data + u->rbuf.off, u->rbuf.len, is_head, &c->resp);
-        if (rc == MTLB_INCOMPLETE) {
-            if (u->rbuf.off + u->rbuf.len == u->rbuf.cap) {
-                c->up_error = MTLB_UPE_BAD_RESPONSE;
-                mtlb_client_fail(c, 502);
-                return -1;
-            }
-            return 1;
-        }
-        if (rc < 0 || c->resp.status == 101) {
-            static struct mtlb_ratelimit rl;
-            mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                        "conn=%llu event=bad_response upstream=%s reason=\"%s\"",
-                        (unsigned long long)c->id, mtlb_upstream_name(u),
-                        c->resp.error_reason ? c->resp.error_reason : "upgrade refused");
-            c->up_error = MTLB_UPE_BAD_RESPONSE;
-            mtlb_client_fail(c, 502);
-            return -1;
-        }
-        if (c->resp.status >= 100 && c->resp.status < 200) {
-            u->rbuf.off += (uint32_t)rc;
-            u->rbuf.len -= (uint32_t)rc;
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (c->resp.status == 100 && c->req.expect_continue &&
-                mtlb_client_tls_put(c, cont, sizeof(cont) - 1) < 0) {
-                return -1;
-            }
-            continue;
-        }
-        bool close_client = !c->req.keep_alive || w->stopping ||
-                            c->resp.body == MTLB_BODY_UNTIL_CLOSE || !c->req_body_done;
-        ssize_t n = mtlb_rewrite_response(&c->resp, close_client, c->up_head, c->up_head_cap);
-        if (n < 0) {
-            c->up_error = MTLB_UPE_BAD_RESPONSE;
-            mtlb_client_fail(c, 502);
-            return -1;
-        }
-        c->up_error = MTLB_UPE_NONE; /* the backend answered: its status is its own */
-        c->close_after = close_client;
-        c->resp_keepalive = c->resp.keep_alive && c->resp.body != MTLB_BODY_UNTIL_CLOSE;
-        c->up_head_len = (uint32_t)n;
-        c->resp_head_off = 0;
-        c->resp_head_done = c->resp_started = true;
-        c->status = c->resp.status;
-        mtlb_stats_backend(w, u->ps->snap, u->pool, u->server, c->status);
-        mtlb_access_rec_response(&c->rec, mtlb_now_us());
-        c->resp_ready = 0;
-        c->resp_framed = c->resp.body == MTLB_BODY_NONE;
-        c->resp_body_left = c->resp.body == MTLB_BODY_LENGTH ? c->resp.content_length : 0;
-        mtlb_h1_chunked_init(&c->resp_ck);
-        u->rbuf.off += (uint32_t)rc;
-        u->rbuf.len -= (uint32_t)rc;
-        return 0;
+    if (n < 0) {
+        return -EBADMSG;
     }
+    c->close_after = close_client;
+    c->resp_keepalive = resp->keep_alive && resp->body != MTLB_BODY_UNTIL_CLOSE;
+    c->up_head_len = (uint32_t)n;
+    c->resp_head_off = 0;
+    c->resp_head_done = c->resp_started = true;
+    c->status = resp->status;
+    c->resp_ready = 0;
+    c->resp_framed = resp->body == MTLB_BODY_NONE;
+    c->resp_body_left = resp->body == MTLB_BODY_LENGTH ? resp->content_length : 0;
+    mtlb_h1_chunked_init(&c->resp_ck);
+    return 0;
+}
+
+static int h1_interim(void *owner, int status)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+    (void)status; /* only a 100 the client asked for comes here */
+    return mtlb_client_tls_put(owner, cont, sizeof(cont) - 1) < 0 ? -1 : 0;
 }
 
 void mtlb_client_exchange_done(struct mtlb_client *c)
 {
-    struct mtlb_upstream *u = c->up;
-
     mtlb_access_log_exchange(c);
-    c->up = NULL;
-    c->up_error = MTLB_UPE_NONE;
-    if (u != NULL) {
-        mtlb_upstream_release(u, c->resp_keepalive && c->req_body_done && u->rbuf.len == 0);
-    }
+    mtlb_exchange_finish(&c->ex, c->resp_keepalive);
+    c->ex.up_error = MTLB_UPE_NONE;
     if (c->close_after || c->w->stopping) {
         mtlb_client_begin_close(c);
         mtlb_client_finish_close(c);
@@ -253,7 +213,7 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
 /* Drives the response side: head, body, completion, and the next backend read. */
 void mtlb_client_on_upstream_data(struct mtlb_client *c)
 {
-    struct mtlb_upstream *u = c->up;
+    struct mtlb_upstream *u = c->ex.up;
 
     if (c->state == MTLB_C_CLOSING) {
         if (write_out(c) == 0) {
@@ -265,12 +225,10 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c)
         return;
     }
     if (!c->resp_head_done) {
-        if (u->connecting || parse_head(c) != 0) {
-            if (!c->dead && c->up != NULL && !c->up->connecting) {
-                mtlb_upstream_recv(c->up);
-            }
-            return;
+        if (!u->connecting) {
+            mtlb_exchange_recv(&c->ex); /* the exchange reads the head */
         }
+        return;
     }
     if (scan_body(c) != 0) {
         static struct mtlb_ratelimit rl;
@@ -286,84 +244,101 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c)
         mtlb_client_exchange_done(c);
         return;
     }
-    mtlb_upstream_recv(u);
+    mtlb_exchange_recv(&c->ex);
     mtlb_client_flush(c);
 }
 
-void mtlb_client_on_upstream_ready(struct mtlb_client *c)
+/* ---- the exchange's view of an HTTP/1.1 request (struct mtlb_exchange_ops) ---- */
+
+/* The rewritten head, then the body bytes of rx not yet sent. */
+static int h1_fill(void *owner, struct iovec *iov, int max)
 {
+    struct mtlb_client *c = owner;
+    int n = 0;
+
+    if (c->up_head_sent < c->up_head_len && n < max) {
+        iov[n].iov_base = c->up_head + c->up_head_sent;
+        iov[n].iov_len = c->up_head_len - c->up_head_sent;
+        n++;
+    }
+    if (c->req_sent < c->req_fwd && n < max) {
+        iov[n].iov_base = c->rx.data + c->head_len + c->req_sent;
+        iov[n].iov_len = c->req_fwd - c->req_sent;
+        n++;
+    }
+    return n;
+}
+
+static int h1_sent(void *owner, uint32_t n)
+{
+    struct mtlb_client *c = owner;
+    uint32_t head = c->up_head_len - c->up_head_sent;
+    uint32_t h = n < head ? n : head;
+
+    c->up_head_sent += h;
+    c->req_sent += n - h;
+    if (c->up_head_sent < c->up_head_len || c->req_sent < c->req_fwd) {
+        return 1;
+    }
+    mtlb_client_request_sent(c);
+    return c->req_body_done ? 0 : -1;
+}
+
+static bool h1_request_done(void *owner)
+{
+    return ((struct mtlb_client *)owner)->req_body_done;
+}
+
+/* rx still holds the whole request when req_retryable. */
+static bool h1_held(void *owner, bool after_write)
+{
+    (void)after_write;
+    return ((struct mtlb_client *)owner)->req_retryable;
+}
+
+static void h1_restart(void *owner)
+{
+    struct mtlb_client *c = owner;
     c->up_head_sent = 0;
     c->req_sent = 0;
-    mtlb_upstream_recv(c->up);
-    mtlb_upstream_send(c->up);
 }
 
-/* Drops c's backend connection and sends the request again on another, as the retry rule
- * allowed: the next server in turn (the same one again after a stale pooled connection), or
- * 503 when none is left. */
-static void retry(struct mtlb_client *c)
+static void h1_more_body(void *owner)
 {
-    struct mtlb_upstream *u = c->up;
-    size_t pool = u->pool;
-
-    if (u->reused && u->server < 64) {
-        c->skip_mask &= ~(1ULL << u->server);
-    }
-    c->up = NULL;
-    mtlb_upstream_release(u, false);
-    if (mtlb_upstream_acquire(c->w, c, pool) != 0) {
-        mtlb_client_fail(c, 503);
-    } else if (!c->up->connecting) {
-        mtlb_client_on_upstream_ready(c);
-    }
+    mtlb_client_pump(owner);
 }
 
-/* The backend connection ended or failed (err 0 = EOF). */
-void mtlb_client_on_upstream_eof(struct mtlb_client *c, int err)
+static void h1_data(void *owner)
 {
-    struct mtlb_upstream *u = c->up;
-    static struct mtlb_ratelimit rl;
+    struct mtlb_client *c = owner;
 
-    if (c->resp_head_done) {
-        if (err == 0 && c->resp.body == MTLB_BODY_UNTIL_CLOSE) {
-            c->resp_framed = true;
-            c->resp_keepalive = false;
-            mtlb_client_on_upstream_data(c);
-            return;
-        }
-        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                    "conn=%llu event=upstream_truncated upstream=%s error=%d",
-                    (unsigned long long)c->id, mtlb_upstream_name(u), -err);
-        mtlb_client_abort(c);
-        return;
+    if (c->ex.up_eof) {
+        c->resp_framed = true; /* an until-close body ends at the backend's EOF */
+        c->resp_keepalive = false;
     }
-    /* The request goes again only when the rule says a second copy is harmless: rx still
-     * holds the whole request when req_retryable. */
-    c->up_error = MTLB_UPE_RESET;
-    if (mtlb_retry_allowed(c->req.method, mtlb_upstream_stage(u), c->req_retryable)) {
-        retry(c);
-        return;
-    }
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_error upstream=%s error=%d",
-                (unsigned long long)c->id, mtlb_upstream_name(u), -err);
-    mtlb_client_fail(c, 502);
+    mtlb_client_on_upstream_data(c);
 }
 
-/* Connecting to the chosen server failed (refused, unreachable, timed out): nothing was
- * sent, so the request moves on to the next server. */
-void mtlb_client_upstream_failed(struct mtlb_client *c, int err, bool server_fault)
+static void h1_fail(void *owner, int status)
 {
-    struct mtlb_upstream *u = c->up;
-    static struct mtlb_ratelimit rl;
-
-    (void)server_fault;
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                "conn=%llu event=upstream_connect_failed upstream=%s error=\"%s\"",
-                (unsigned long long)c->id, mtlb_upstream_name(u), strerror(-err));
-    c->up_error = MTLB_UPE_CONNECT_FAILED;
-    if (mtlb_retry_allowed(c->req.method, MTLB_RETRY_CONNECT_FAILED, c->req_retryable)) {
-        retry(c);
-    } else {
-        mtlb_client_fail(c, 502);
-    }
+    mtlb_client_fail(owner, status);
 }
+
+static void h1_truncated(void *owner)
+{
+    mtlb_client_abort(owner);
+}
+
+const struct mtlb_exchange_ops mtlb_client_exchange_ops = {
+    .fill = h1_fill,
+    .sent = h1_sent,
+    .request_done = h1_request_done,
+    .held = h1_held,
+    .restart = h1_restart,
+    .more_body = h1_more_body,
+    .interim = h1_interim,
+    .head = h1_head,
+    .data = h1_data,
+    .fail = h1_fail,
+    .truncated = h1_truncated,
+};

@@ -47,7 +47,8 @@ void mtlb_client_free(struct mtlb_client *c)
     mtlb_identity_fini(&c->identity);
     mtlb_tls_conn_info_fini(&c->tls_info);
     free(c->block);
-    mtlb_pool_set_drop(c->ps); /* set only on the worker, which is the thread freeing it then */
+    mtlb_exchange_fini(&c->ex); /* no connection left by now: frees the tried set */
+    mtlb_pool_set_drop(c->ps);  /* set only on the worker, which is the thread freeing it then */
     mtlb_snapshot_put(c->snap);
     free(c);
 }

@@ -1,9 +1,9 @@
 /* Connections from a worker to backend servers: connect, pooled keep-alive reuse per worker
- * and per server, request sending with sendmsg (rewritten head + body window in one call),
- * response reads, passive health on connect failures, the active checks' verdict fed to the
- * round robin, and the names of the failure reasons. A connection belongs to the pool set it
- * was made under; one that finishes after the worker moved to a newer set is closed instead of
- * pooled. Worker thread only. */
+ * and per server, sendmsg of the bytes the owner fills in, response reads, the active checks'
+ * verdict fed to the round robin, and the names of the failure reasons. Events go up to the
+ * owner through its struct mtlb_upstream_ops; policy (retries, status codes, passive health)
+ * is the exchange's. A connection belongs to the pool set it was made under; one that
+ * finishes after the worker moved to a newer set is closed instead of pooled. Worker thread. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -13,8 +13,58 @@
 
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
+#include "mtlb/upstream.h"
 
 #define RBUF_CAP (32 * 1024)
+#define MAX_SPARE_RBUFS 8
+
+/* The receive buffer is held only while the connection serves an exchange: an idle pooled
+ * connection gives it back to the worker's few spares (as idle clients give their block). */
+static int rbuf_take(struct mtlb_upstream *u)
+{
+    struct mtlb_worker *w = u->w;
+
+    if (u->rbuf.data != NULL) {
+        return 0;
+    }
+    if (w->spare_rbufs != NULL) {
+        u->rbuf.data = w->spare_rbufs;
+        memcpy(&w->spare_rbufs, u->rbuf.data, sizeof(void *));
+        w->n_spare_rbufs--;
+        u->rbuf.cap = RBUF_CAP;
+        u->rbuf.off = u->rbuf.len = 0;
+        return 0;
+    }
+    return mtlb_buf_init(&u->rbuf, RBUF_CAP);
+}
+
+static void rbuf_give(struct mtlb_upstream *u)
+{
+    struct mtlb_worker *w = u->w;
+    char *b = u->rbuf.data;
+
+    if (b == NULL) {
+        return;
+    }
+    u->rbuf = (struct mtlb_buf){0};
+    if (w->n_spare_rbufs >= MAX_SPARE_RBUFS) {
+        free(b);
+        return;
+    }
+    memcpy(b, &w->spare_rbufs, sizeof(void *));
+    w->spare_rbufs = b;
+    w->n_spare_rbufs++;
+}
+
+void mtlb_upstream_spares_free(struct mtlb_worker *w)
+{
+    while (w->spare_rbufs != NULL) {
+        void *b = w->spare_rbufs;
+        memcpy(&w->spare_rbufs, b, sizeof(void *));
+        free(b);
+    }
+    w->n_spare_rbufs = 0;
+}
 
 /* Ring completions and the timer, set on each new connection. */
 static void on_connect(struct mtlb_op *op, int res);
@@ -35,7 +85,7 @@ void mtlb_upstream_destroy(struct mtlb_upstream *u)
     if (u->fd >= 0) {
         close(u->fd);
     }
-    mtlb_buf_fini(&u->rbuf);
+    rbuf_give(u);
     mtlb_pool_set_drop(u->ps);
     free(u);
 }
@@ -72,8 +122,8 @@ static void up_close(struct mtlb_upstream *u)
         return;
     }
     u->dead = true;
-    u->client = NULL;
-    u->x = NULL;
+    u->ops = NULL;
+    u->owner = NULL;
     mtlb_timer_disarm(&u->timer);
     pool_unlink(u);
     if (u->connecting) {
@@ -91,9 +141,9 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
         up_close(u);
         return;
     }
-    u->client = NULL;
-    u->x = NULL;
-    u->rbuf.off = u->rbuf.len = 0;
+    u->ops = NULL;
+    u->owner = NULL;
+    rbuf_give(u); /* nothing is in it, and no read is pending */
     struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];
     u->pool_prev = NULL;
     u->pool_next = *head;
@@ -110,20 +160,23 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
     const struct mtlb_addr *a = &ps->snap->backend_addrs[pool][server];
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
 
-    if (u == NULL || mtlb_buf_init(&u->rbuf, RBUF_CAP) != 0) {
+    if (u == NULL) {
+        return -ENOMEM;
+    }
+    u->w = w;
+    if (rbuf_take(u) != 0) {
         free(u);
         return -ENOMEM;
     }
     u->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd == -1) {
         int err = -errno;
-        mtlb_buf_fini(&u->rbuf);
+        rbuf_give(u);
         free(u);
         return err;
     }
     int one = 1;
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    u->w = w;
     u->ps = ps;
     mtlb_pool_set_hold(ps);
     u->pool = pool;
@@ -207,26 +260,28 @@ static void log_panic(const struct mtlb_pool_set *ps, size_t pool, int idx)
                 ps->snap->cfg->backends[pool].name, ps->snap->backend_addrs[pool][idx].text);
 }
 
-/* Round robin over the servers not in *skip: an idle pooled connection or a new one. */
-static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, uint64_t *skip,
-                   bool careful, struct mtlb_upstream **out)
+/* Round robin over the servers not in *tried: an idle pooled connection or a new one. */
+static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
+                   struct mtlb_rr_skip *tried, bool careful, struct mtlb_upstream **out)
 {
     struct mtlb_pool_rt *pr = &ps->pools[pool];
 
     sync_checks(ps, pool);
     for (;;) {
         uint64_t panics = pr->rr.panics;
-        int idx = mtlb_rr_next(&pr->rr, w->now_ms, *skip);
+        int idx = mtlb_rr_next_skip(&pr->rr, w->now_ms, tried);
         if (idx < 0) {
             return idx;
         }
         if (pr->rr.panics != panics) {
             log_panic(ps, pool, idx);
         }
-        if (idx < 64) {
-            *skip |= 1ULL << idx;
-        }
+        mtlb_rr_skip_set(tried, (size_t)idx);
         struct mtlb_upstream *u = take_idle(pr, idx, careful);
+        if (u != NULL && rbuf_take(u) != 0) {
+            up_close(u);
+            u = NULL;
+        }
         if (u != NULL) {
             u->reused = true;
             w->ctr.upstream_reuses++;
@@ -244,58 +299,20 @@ static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
     }
 }
 
-/* The access record of u's exchange (HTTP/1.1 request or HTTP/2 stream). */
-static struct mtlb_access_rec *up_rec(struct mtlb_upstream *u)
-{
-    return u->x != NULL ? &u->x->rec : &u->client->rec;
-}
-
-/* A connection was attached to an exchange: its timings start over (a retry's replace the
- * failed attempt's). A pooled connection took no time to connect. */
-static void rec_attach(struct mtlb_upstream *u)
-{
-    struct mtlb_access_rec *r = up_rec(u);
-
-    r->up_connect_us = u->connecting ? -1 : 0;
-    r->up_sent_at = 0;
-    r->up_response_us = -1;
-}
-
-int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_client *c, size_t pool)
+int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
+                          struct mtlb_rr_skip *tried, bool careful,
+                          const struct mtlb_upstream_ops *ops, void *owner,
+                          struct mtlb_upstream **out)
 {
     struct mtlb_upstream *u = NULL;
-    /* Could the request go again if a reused connection turned out stale? */
-    bool resendable =
-        mtlb_retry_allowed(c->req.method, MTLB_RETRY_WRITTEN_REUSED, c->req_retryable);
-    int rc = acquire(w, c->ps, pool, &c->skip_mask, !resendable, &u);
+    int rc = acquire(w, ps, pool, tried, careful, &u);
 
     if (rc == 0) {
         u->sent = 0;
         u->got_response = false;
-        u->client = c;
-        c->up = u;
-        rec_attach(u);
-    } else if (c->up_error == MTLB_UPE_NONE) {
-        c->up_error = MTLB_UPE_NO_SERVER_UP;
-    }
-    return rc;
-}
-
-int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
-{
-    struct mtlb_upstream *u = NULL;
-    struct mtlb_slice m = {x->method, strlen(x->method)};
-    bool resendable = mtlb_retry_allowed(m, MTLB_RETRY_WRITTEN_REUSED, mtlb_h2x_body_kept(x));
-    int rc = acquire(w, x->ps, x->pool, &x->skip_mask, !resendable, &u);
-
-    if (rc == 0) {
-        u->sent = 0;
-        u->got_response = false;
-        u->x = x;
-        x->up = u;
-        rec_attach(u);
-    } else if (x->up_error == MTLB_UPE_NONE) {
-        x->up_error = MTLB_UPE_NO_SERVER_UP;
+        u->ops = ops;
+        u->owner = owner;
+        *out = u;
     }
     return rc;
 }
@@ -303,7 +320,6 @@ int mtlb_upstream_acquire_x(struct mtlb_worker *w, struct mtlb_h2x *x)
 static void on_connect(struct mtlb_op *op, int res)
 {
     struct mtlb_upstream *u = mtlb_container_of(op, struct mtlb_upstream, connect_op);
-    struct mtlb_worker *w = u->w;
 
     u->pending--;
     u->connecting = false;
@@ -312,29 +328,7 @@ static void on_connect(struct mtlb_op *op, int res)
         return;
     }
     mtlb_timer_disarm(&u->timer);
-    if (res < 0) {
-        w->ctr.upstream_fail++;
-        mtlb_stats_connect_failed(w, u->ps->snap, u->pool, u->server);
-        if (mtlb_rr_fail(&u->ps->pools[u->pool].rr, u->server, w->now_ms)) {
-            mtlb_health_passive(w, u->ps->snap, u->pool, u->server, true, strerror(-res));
-        }
-        if (u->x != NULL) {
-            mtlb_h2x_upstream_failed(u->x, res);
-        } else {
-            mtlb_client_upstream_failed(u->client, res, true);
-        }
-        return;
-    }
-    mtlb_rr_ok(&u->ps->pools[u->pool].rr, u->server);
-    mtlb_health_passive(w, u->ps->snap, u->pool, u->server, false, "connected");
-    if (u->x != NULL || u->client != NULL) {
-        up_rec(u)->up_connect_us = (int64_t)(mtlb_now_us() - u->connect_at);
-    }
-    if (u->x != NULL) {
-        mtlb_h2x_on_upstream_ready(u->x);
-    } else {
-        mtlb_client_on_upstream_ready(u->client);
-    }
+    u->ops->connected(u->owner, res);
 }
 
 enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u)
@@ -351,32 +345,14 @@ enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u)
     return u->reused ? MTLB_RETRY_WRITTEN_REUSED : MTLB_RETRY_WRITTEN;
 }
 
-void mtlb_upstream_send(struct mtlb_upstream *u)
+bool mtlb_upstream_send(struct mtlb_upstream *u)
 {
-    struct mtlb_client *c = u->client;
-
-    if (u->send_pending || u->dead || u->connecting || (c == NULL && u->x == NULL)) {
-        return;
+    if (u->send_pending || u->dead || u->connecting || u->owner == NULL) {
+        return false;
     }
-    int n = 0;
-    if (u->x != NULL) {
-        n = mtlb_h2x_send_iov(u->x, u->iov);
-    } else if (c->up_head_sent < c->up_head_len) {
-        u->iov[n].iov_base = c->up_head + c->up_head_sent;
-        u->iov[n].iov_len = c->up_head_len - c->up_head_sent;
-        n++;
-    }
-    if (c != NULL && c->req_sent < c->req_fwd) {
-        u->iov[n].iov_base = c->rx.data + c->head_len + c->req_sent;
-        u->iov[n].iov_len = c->req_fwd - c->req_sent;
-        n++;
-    }
-    if (n == 0) {
-        return;
-    }
-    struct mtlb_access_rec *r = up_rec(u);
-    if (r->up_sent_at == 0) {
-        r->up_sent_at = mtlb_now_us(); /* the request head's first write */
+    int n = u->ops->fill(u->owner, u->iov, (int)MTLB_ARRAY_LEN(u->iov));
+    if (n <= 0) {
+        return false;
     }
     memset(&u->msg, 0, sizeof(u->msg));
     u->msg.msg_iov = u->iov;
@@ -386,6 +362,16 @@ void mtlb_upstream_send(struct mtlb_upstream *u)
     u->pending++;
     /* A backend that stops reading the request is as stuck as one that stops answering. */
     mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+    return true;
+}
+
+void mtlb_upstream_wait(struct mtlb_upstream *u, bool waiting)
+{
+    if (waiting) {
+        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+    } else {
+        mtlb_timer_disarm(&u->timer);
+    }
 }
 
 static void on_send(struct mtlb_op *op, int res)
@@ -400,68 +386,25 @@ static void on_send(struct mtlb_op *op, int res)
     if (res > 0) {
         u->sent += (uint64_t)res;
     }
-    struct mtlb_client *c = u->client;
-    if (u->x != NULL) {
-        if (res < 0) {
-            mtlb_h2x_on_upstream_eof(u->x, res);
-        } else if (mtlb_h2x_sent(u->x, (uint32_t)res)) {
-            mtlb_upstream_send(u);
-        } else if (u->x->req_done) {
-            u->requests++;
-            mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
-        } else {
-            mtlb_timer_disarm(&u->timer); /* waiting for the client: the stream's timer runs */
-        }
-        return;
-    }
-    if (res < 0) {
-        mtlb_client_on_upstream_eof(c, res);
-        return;
-    }
-    uint32_t left = (uint32_t)res;
-    uint32_t head = c->up_head_len - c->up_head_sent;
-    uint32_t h = left < head ? left : head;
-    c->up_head_sent += h;
-    c->req_sent += left - h;
-    if (c->up_head_sent < c->up_head_len || c->req_sent < c->req_fwd) {
-        mtlb_upstream_send(u);
-        return;
-    }
-    mtlb_client_request_sent(c);
-    if (c->req_body_done) {
-        u->requests++;
-        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
-        return;
-    }
-    /* Waiting for the client's next body bytes: its own timer runs, not ours. */
-    mtlb_timer_disarm(&u->timer);
-    mtlb_client_pump(c);
+    u->ops->sent(u->owner, res);
 }
 
-void mtlb_upstream_recv(struct mtlb_upstream *u)
+int mtlb_upstream_recv(struct mtlb_upstream *u)
 {
     struct mtlb_buf *b = &u->rbuf;
 
-    if (u->recv_pending || u->dead || u->connecting) {
-        return;
+    if (u->recv_pending || u->dead || u->connecting || rbuf_take(u) != 0) {
+        return -1;
     }
     mtlb_buf_compact(b);
     uint32_t space = b->cap - b->off - b->len;
     if (space == 0) {
-        /* The client has not taken what we have: backpressure. A slow reader is timed by
-         * the client's timer; the backend is not to blame meanwhile. */
-        if (!u->send_pending) {
-            mtlb_timer_disarm(&u->timer);
-        }
-        return;
+        return 0;
     }
     mtlb_io_recv(u->w->io, u->fd, b->data + b->off + b->len, space, mtlb_op_ud(&u->recv_op));
     u->recv_pending = true;
     u->pending++;
-    bool sent_all = (u->client != NULL && u->client->req_body_done) || (u->x && u->x->req_done);
-    if (sent_all && !u->send_pending) {
-        mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
-    }
+    return 1;
 }
 
 static void on_recv(struct mtlb_op *op, int res)
@@ -473,63 +416,26 @@ static void on_recv(struct mtlb_op *op, int res)
         maybe_free(u);
         return;
     }
-    struct mtlb_client *c = u->client;
-    if (res > 0) {
-        u->got_response = true;
-    }
-    if (u->x != NULL) {
-        if (res <= 0) {
-            mtlb_h2x_on_upstream_eof(u->x, res);
-        } else {
-            u->rbuf.len += (uint32_t)res;
-            mtlb_h2x_on_upstream_data(u->x);
-        }
-        return;
-    }
-    if (c == NULL) {
+    if (u->owner == NULL) {
         up_close(u); /* data or EOF on an idle pooled connection */
         return;
     }
-    if (res <= 0) {
-        mtlb_client_on_upstream_eof(c, res);
-        return;
+    if (res > 0) {
+        u->got_response = true;
+        u->rbuf.len += (uint32_t)res;
     }
-    u->rbuf.len += (uint32_t)res;
-    mtlb_client_on_upstream_data(c);
+    u->ops->received(u->owner, res);
 }
 
 static void on_timeout(struct mtlb_timer *t)
 {
     struct mtlb_upstream *u = mtlb_container_of(t, struct mtlb_upstream, timer);
-    struct mtlb_worker *w = u->w;
-    struct mtlb_client *c = u->client;
-    static struct mtlb_ratelimit rl;
 
-    if (c == NULL && u->x == NULL) {
+    if (u->owner == NULL) {
         up_close(u); /* idle too long in the pool */
         return;
     }
-    if (u->connecting) {
-        w->ctr.upstream_fail++;
-        mtlb_stats_connect_failed(w, u->ps->snap, u->pool, u->server);
-        if (mtlb_rr_fail(&u->ps->pools[u->pool].rr, u->server, w->now_ms)) {
-            mtlb_health_passive(w, u->ps->snap, u->pool, u->server, true, "connect timeout");
-        }
-        if (u->x != NULL) {
-            mtlb_h2x_upstream_failed(u->x, -ETIMEDOUT);
-        } else {
-            mtlb_client_upstream_failed(c, -ETIMEDOUT, true);
-        }
-        return;
-    }
-    if (u->x != NULL) {
-        mtlb_h2x_upstream_timeout(u->x);
-        return;
-    }
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "conn=%llu event=upstream_timeout upstream=%s",
-                (unsigned long long)c->id, mtlb_upstream_name(u));
-    c->up_error = MTLB_UPE_TIMEOUT;
-    mtlb_client_fail(c, 504);
+    u->ops->timeout(u->owner);
 }
 
 void mtlb_upstream_close_idle(struct mtlb_pool_set *ps)

@@ -15,6 +15,7 @@
 #include "mtlb/log.h"
 #include "mtlb/runtime.h"
 #include "mtlb/transport.h"
+#include "mtlb/upstream.h"
 
 #define RING_ENTRIES 4096
 #define CQE_BATCH 128
@@ -296,6 +297,7 @@ int mtlb_worker_init(struct mtlb_worker *w, struct mtlb_server *srv, unsigned in
 void mtlb_worker_fini(struct mtlb_worker *w)
 {
     mtlb_worker_bury(w);
+    mtlb_upstream_spares_free(w);
     free(w->h2_nva);
     free(w->h2_scratch);
     while (w->spare_blocks != NULL) {

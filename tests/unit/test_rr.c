@@ -263,3 +263,49 @@ Test(rr, servers_beyond_64_ignore_the_mask)
     cr_assert_eq(mtlb_rr_next(&rr, 0, UINT64_MAX), 69);
     cr_assert_eq(mtlb_rr_next(&rr, 0, UINT64_MAX), 64);
 }
+
+/* A request's tried set covers every server of a large pool: each of 100 servers is tried
+ * exactly once, then the pool is exhausted (no panic choice after a try). */
+Test(rr, skip_set_tracks_every_server_of_a_pool_of_100)
+{
+    struct mtlb_health h[100];
+    struct mtlb_rr rr;
+    struct mtlb_rr_skip sk = {0};
+    unsigned seen[100] = {0};
+
+    mtlb_rr_init(&rr, h, 100, 37);
+    cr_assert_eq(mtlb_rr_skip_reset(&sk, 100), 0);
+    for (int i = 0; i < 100; i++) {
+        int idx = mtlb_rr_next_skip(&rr, 0, &sk);
+        cr_assert(idx >= 0 && idx < 100, "pick %d: got %d", i, idx);
+        cr_assert_eq(seen[idx]++, 0, "server %d picked twice", idx);
+        mtlb_rr_skip_set(&sk, (size_t)idx);
+    }
+    cr_assert_eq(mtlb_rr_next_skip(&rr, 0, &sk), -EHOSTUNREACH);
+    /* A stale pooled connection: the same server may be tried again, and only it. */
+    mtlb_rr_skip_clear(&sk, 99);
+    cr_assert_eq(mtlb_rr_next_skip(&rr, 0, &sk), 99);
+    /* The next request starts over with every server. */
+    cr_assert_eq(mtlb_rr_skip_reset(&sk, 100), 0);
+    cr_assert(mtlb_rr_next_skip(&rr, 0, &sk) >= 0);
+    mtlb_rr_skip_fini(&sk);
+}
+
+/* Up to 64 servers the set needs no allocation; an empty set allows the panic rule. */
+Test(rr, skip_set_small_pool_is_inline_and_panics_when_empty)
+{
+    struct mtlb_health h[3];
+    struct mtlb_rr rr;
+    struct mtlb_rr_skip sk = {0};
+
+    mtlb_rr_init(&rr, h, 3, 0);
+    cr_assert_eq(mtlb_rr_skip_reset(&sk, 3), 0);
+    cr_assert_null(sk.big);
+    for (size_t i = 0; i < 3; i++) {
+        mtlb_rr_fail(&rr, i, 0);
+    }
+    cr_assert_geq(mtlb_rr_next_skip(&rr, 0, &sk), 0);
+    mtlb_rr_skip_set(&sk, 0);
+    cr_assert_eq(mtlb_rr_next_skip(&rr, 0, &sk), -EHOSTUNREACH);
+    mtlb_rr_skip_fini(&sk);
+}

@@ -1,0 +1,69 @@
+/* Connections from a worker to backend servers (upstream.c): connect, the per-server idle
+ * pools, sendmsg of the bytes the owner provides, response reads into the connection's
+ * buffer. A connection reports to its owner (an exchange, exchange.h) through the ops table
+ * given when it was acquired and never names the owner's type; an idle pooled connection has
+ * no owner. Worker thread only. */
+#ifndef MTLB_UPSTREAM_H
+#define MTLB_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "mtlb/retry.h"
+
+struct mtlb_upstream;
+struct mtlb_worker;
+struct mtlb_pool_set;
+struct mtlb_rr_skip;
+
+/* Events from a connection to its owner; `owner` is the pointer given to acquire. */
+struct mtlb_upstream_ops {
+    /* Request bytes to send now into iov[0 .. max): their count, 0 for none. */
+    int (*fill)(void *owner, struct iovec *iov, int max);
+    /* The connect finished: 0, or -errno (refused, unreachable ...). */
+    void (*connected)(void *owner, int res);
+    /* A send finished: bytes written, or -errno. */
+    void (*sent)(void *owner, int res);
+    /* A read finished: res > 0 bytes were appended to the connection's rbuf; 0 EOF; -errno. */
+    void (*received)(void *owner, int res);
+    /* The connection's timer ran out (connect or response; u->connecting tells which). */
+    void (*timeout)(void *owner);
+};
+
+/* Round robin over pool's servers not in *tried (each choice is added to it): attaches an
+ * idle pooled connection or starts a new one, owned by (ops, owner) from now on. `careful`:
+ * the request could not be sent again if a pooled connection proved stale, so idle ones the
+ * backend already closed are dropped first. 0 and *out, or -EHOSTUNREACH when no server may
+ * be tried (mtlb_rr_next_skip's panic rule). */
+int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
+                          struct mtlb_rr_skip *tried, bool careful,
+                          const struct mtlb_upstream_ops *ops, void *owner,
+                          struct mtlb_upstream **out);
+/* How far u's current exchange got, for mtlb_retry_allowed (a send in flight counts as
+ * written: the kernel may already have passed it on). */
+enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u);
+/* Sends what the owner's fill provides (nothing while connecting or a send is in flight).
+ * Returns true when a send was started. */
+bool mtlb_upstream_send(struct mtlb_upstream *u);
+/* Posts a read into rbuf's free space: 1 posted, 0 when rbuf is full (backpressure), -1 when
+ * not possible now (read in flight, connecting, closed). */
+int mtlb_upstream_recv(struct mtlb_upstream *u);
+/* Arms (response) or stops u's timer: the owner decides when the backend is being waited on. */
+void mtlb_upstream_wait(struct mtlb_upstream *u, bool waiting);
+/* Ends u's ownership: back to its server's idle pool when reusable, else closed. */
+void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable);
+/* Closes the idle connections of ps (a worker leaving ps for a new snapshot). */
+void mtlb_upstream_close_idle(struct mtlb_pool_set *ps);
+void mtlb_upstream_close_idle_all(struct mtlb_worker *w);
+/* Completions and timer expiry come through the connection's own struct mtlb_op and
+ * struct mtlb_timer callbacks (loop.h), set when it is created. */
+void mtlb_upstream_destroy(struct mtlb_upstream *u); /* worker.c's graveyard only */
+/* Frees the worker's spare receive buffers (mtlb_worker_fini, after the graveyard). */
+void mtlb_upstream_spares_free(struct mtlb_worker *w);
+/* "host:port" of u's server (in u's own snapshot). */
+const char *mtlb_upstream_name(const struct mtlb_upstream *u);
+/* The access log's word for e ("no_server_up", ...), or NULL for MTLB_UPE_NONE. */
+const char *mtlb_upstream_error_name(int e);
+
+#endif
