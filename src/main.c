@@ -9,11 +9,12 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include "mtlb/access.h"
 #include "mtlb/admin.h"
 #include "mtlb/cli.h"
 #include "mtlb/config.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
 
 static void usage(FILE *out)
 {

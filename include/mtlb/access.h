@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mtlb/common.h"
 #include "mtlb/h1.h"
 #include "mtlb/request_id.h"
 
@@ -23,6 +24,8 @@ struct mtlb_access_rec {
 };
 
 struct mtlb_worker;
+struct mtlb_client;
+struct mtlb_upstream;
 
 /* Empties r (no id, no timings): called once per exchange after its line is written. */
 void mtlb_access_rec_reset(struct mtlb_access_rec *r);
@@ -35,5 +38,16 @@ void mtlb_access_rec_start(struct mtlb_access_rec *r, struct mtlb_worker *w,
 
 /* A backend answered: upstream_response_ms is from the head's first write to now (us). */
 void mtlb_access_rec_response(struct mtlb_access_rec *r, uint64_t now_us);
+
+/* Writes one access line: the connection's TLS facts and identity, then the exchange's. `error`
+ * (an enum mtlb_up_error) is written as "error" only on a status of 500 or more;
+ * MTLB_UPE_NONE writes nothing. rec without a request id gets a generated one. */
+void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uint64_t started_ms,
+                          const struct mtlb_upstream *up, struct mtlb_slice method,
+                          struct mtlb_slice path, const char *proto, int error,
+                          struct mtlb_access_rec *rec);
+/* The access line of c's HTTP/1.1 exchange that just ended (with c->status), named by its
+ * request line once that was read; counts it and resets c->rec for the next request. */
+void mtlb_access_log_exchange(struct mtlb_client *c);
 
 #endif

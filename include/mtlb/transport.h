@@ -2,8 +2,8 @@
  * the socket, the reads (with kTLS, each read's record type), TLS through OpenSSL's ring BIO
  * or the kernel, the send queue (tout), close_notify and the close paths. The protocol,
  * HTTP/1.1 (client.c, response.c) or HTTP/2 (h2.c), is chosen once after the handshake by
- * ALPN; the transport calls it only through struct mtlb_proto_ops, and the protocol calls down
- * into the functions below. Worker thread only. */
+ * ALPN (by the worker taking the handoff); the transport calls it only through struct
+ * mtlb_proto_ops, and the protocol calls down into the functions below. Worker thread only. */
 #ifndef MTLB_TRANSPORT_H
 #define MTLB_TRANSPORT_H
 
@@ -54,13 +54,11 @@ struct mtlb_proto_ops {
     void (*free)(struct mtlb_client *c);
 };
 
-/* The two protocols (client.c, h2.c). */
-extern const struct mtlb_proto_ops mtlb_h1_proto;
-extern const struct mtlb_proto_ops mtlb_h2_proto;
-
 /* ---- the connection's life ---- */
-/* Takes a handed-off connection onto w: chooses its protocol by ALPN and starts it. */
-void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c);
+/* Takes a handed-off connection onto w and starts proto on it (the caller chose it by ALPN:
+ * mtlb_h1_proto, h1_client.h, or mtlb_h2_proto, h2_stream.h). */
+void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c,
+                       const struct mtlb_proto_ops *proto);
 /* Acceptor side, or the worker's graveyard: frees a connection that is on no ring. */
 void mtlb_client_free(struct mtlb_client *c);
 /* Ends the connection now: no more output; the protocol's free runs; the struct goes to the

@@ -8,14 +8,46 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "mtlb/buf.h"
+#include "mtlb/loop.h"
 #include "mtlb/retry.h"
 
-struct mtlb_upstream;
 struct mtlb_worker;
 struct mtlb_pool_set;
 struct mtlb_rr_skip;
+struct mtlb_upstream_ops;
+
+/* ---- a pooled connection to one backend server (worker-owned) ---- */
+struct mtlb_upstream {
+    struct mtlb_worker *w;
+    /* Its owner (an exchange) and the events it gets; owner NULL when idle in the pool. */
+    const struct mtlb_upstream_ops *ops;
+    void *owner;
+    struct mtlb_upstream *pool_next, *pool_prev; /* idle list of its server */
+    struct mtlb_upstream *grave_next;            /* freed at the end of the loop iteration */
+    struct mtlb_timer timer;
+    struct mtlb_op connect_op, recv_op, send_op; /* its ring operations (loop.h) */
+    int fd;
+    /* The pool set (and so the snapshot) it was connected under, one reference: pool and
+     * server index into it for the connection's whole life. */
+    struct mtlb_pool_set *ps;
+    size_t pool, server; /* backend pool and server index */
+    int pending;         /* ops in flight on the ring */
+    bool connecting, recv_pending, send_pending, reused, dead, closing;
+    /* The current exchange (reset when one attaches): request bytes written, and whether any
+     * response byte arrived. They tell the retry rule how far the exchange got. */
+    uint64_t sent;
+    bool got_response;
+    uint64_t requests;    /* served on this connection */
+    uint64_t connect_at;  /* us: when its connect was started (access log) */
+    struct mtlb_buf rbuf; /* response bytes from the backend */
+    struct msghdr msg;
+    struct iovec iov[5];
+};
 
 /* Events from a connection to its owner; `owner` is the pointer given to acquire. */
 struct mtlb_upstream_ops {

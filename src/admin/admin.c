@@ -19,6 +19,7 @@
 #include "mtlb/admin.h"
 #include "mtlb/h1.h"
 #include "mtlb/log.h"
+#include "mtlb/snapshot.h"
 
 #define ADMIN_MAX_CONNS 16
 #define ADMIN_HEAD_MAX 4096

@@ -9,7 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "mtlb/prom.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
 #include "mtlb/tls.h"
 
 /* GET /metrics: every series from the threads' stats, plus the current snapshot's certificate

@@ -7,6 +7,8 @@
 
 #include "admin_int.h"
 #include "mtlb/log.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/worker_types.h"
 
 /* A loop that has not turned for this long is stuck (workers tick every 100 ms, acceptors
  * wake at least every 200 ms). */

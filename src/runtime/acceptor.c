@@ -17,10 +17,18 @@
 
 #include <openssl/err.h>
 
+#include "mtlb/acceptor.h"
+#include "mtlb/access.h"
 #include "mtlb/access_hs.h"
+#include "mtlb/client_types.h"
+#include "mtlb/handoff.h"
+#include "mtlb/worker_types.h"
 #include "mtlb/log.h"
 #include "mtlb/ring_bio.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
+#include "mtlb/transport.h"
 
 #define MAX_EVENTS 8
 /* epoll data: a pointer (8-aligned) or a listener index, told apart by the low two bits. */

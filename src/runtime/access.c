@@ -8,8 +8,13 @@
 #include <time.h>
 
 #include "access_int.h"
+#include "mtlb/access.h"
+#include "mtlb/client_types.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/stats.h"
+#include "mtlb/stats_hooks.h"
+#include "mtlb/upstream.h"
+#include "mtlb/worker_types.h"
 
 /* Appends s (len bytes) as a JSON string body, at most up to `limit`; an escape is never
  * split. Sets truncated when a byte of s did not fit. */

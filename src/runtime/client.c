@@ -6,10 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_types.h"
+#include "mtlb/exchange.h"
+#include "mtlb/h1_client.h"
 #include "mtlb/log.h"
+#include "mtlb/loop.h"
+#include "mtlb/pool_set.h"
 #include "mtlb/rewrite.h"
-#include "mtlb/runtime.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/transport.h"
+#include "mtlb/worker_types.h"
 
 /* Moves body bytes that are in rx into the request being forwarded, following the framing. */
 static int take_body(struct mtlb_client *c)

@@ -4,7 +4,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "mtlb/runtime.h"
+#include "mtlb/blocks.h"
+#include "mtlb/client_bufs.h"
+#include "mtlb/client_types.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/transport.h"
 
 #define TIN_CAP (32 * 1024)
 #define TOUT_CAP (40 * 1024)

@@ -8,9 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
+#include "mtlb/health.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/stats_hooks.h"
+#include "mtlb/upstream.h"
+#include "mtlb/worker_types.h"
 
 static const struct mtlb_upstream_ops up_ops;
 

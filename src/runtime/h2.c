@@ -8,9 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtlb/client_bufs.h"
+#include "mtlb/client_types.h"
+#include "mtlb/h2_stream.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/loop.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/transport.h"
+#include "mtlb/worker_types.h"
 
 #define H2_STREAM_WINDOW 65535 /* request body bytes buffered per stream */
 #define H2_CONN_WINDOW (1u << 20)

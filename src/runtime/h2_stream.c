@@ -9,10 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1_client.h"
+#include "mtlb/h2_stream.h"
 #include "mtlb/log.h"
+#include "mtlb/loop.h"
+#include "mtlb/pool_set.h"
 #include "mtlb/rewrite.h"
-#include "mtlb/runtime.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
+#include "mtlb/stats_hooks.h"
+#include "mtlb/worker_types.h"
 
 #define TRAILER_CAP (16 * 1024)
 /* A whole request body up to this size stays buffered after it was written, so that the

@@ -3,7 +3,9 @@
  * connection path; it is taken once per connection, never per request. */
 #include <unistd.h>
 
-#include "mtlb/runtime.h"
+#include "mtlb/client_types.h"
+#include "mtlb/handoff.h"
+#include "mtlb/worker_types.h"
 
 void mtlb_handoff_init(struct mtlb_handoff_queue *q)
 {
@@ -43,4 +45,11 @@ struct mtlb_client *mtlb_handoff_take(struct mtlb_handoff_queue *q)
     q->head = q->tail = NULL;
     pthread_mutex_unlock(&q->lock);
     return list;
+}
+
+void mtlb_worker_wake(struct mtlb_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->wake_fd, &one, sizeof(one));
+    (void)r; /* EAGAIN means the counter is already non-zero: the worker wakes anyway */
 }

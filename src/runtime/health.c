@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "mtlb/hcheck.h"
+#include "mtlb/health.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/worker_types.h"
 
 /* The longest the thread sleeps without looking at srv->stop. */
 #define STOP_POLL_MS 50

@@ -8,8 +8,12 @@
 #include <time.h>
 
 #include "mtlb/config_diff.h"
+#include "mtlb/handoff.h"
+#include "mtlb/health.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/worker_types.h"
 
 static int reload_failed(struct mtlb_server *srv, const char *trigger, int rc, char *err,
                          size_t errlen)

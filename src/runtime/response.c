@@ -9,11 +9,17 @@
 
 #include <openssl/err.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_bufs.h"
+#include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1_client.h"
 #include "mtlb/log.h"
+#include "mtlb/loop.h"
 #include "mtlb/rewrite.h"
-#include "mtlb/runtime.h"
 #include "mtlb/transport.h"
+#include "mtlb/upstream.h"
+#include "mtlb/worker_types.h"
 
 #define TLS_CHUNK MTLB_TLS_CHUNK
 

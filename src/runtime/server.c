@@ -11,12 +11,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mtlb/acceptor.h"
+#include "mtlb/access.h"
 #include "mtlb/admin.h"
+#include "mtlb/handoff.h"
+#include "mtlb/health.h"
+#include "mtlb/io.h"
 #include "mtlb/log.h"
+#include "mtlb/server.h"
 #include "mtlb/snapshot.h"
-#include "mtlb/runtime.h"
 #include "mtlb/tickets.h"
 #include "mtlb/watch.h"
+#include "mtlb/worker.h"
+#include "mtlb/worker_types.h"
 
 /* Seconds between two checks of certificate and CRL dates while running. */
 #define MTLB_AUDIT_INTERVAL_S 3600

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mtlb/admin.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 
 int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)

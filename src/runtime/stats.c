@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtlb/runtime.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
+#include "mtlb/stats_hooks.h"
+#include "mtlb/worker_types.h"
 
 #define MIN_SLOTS 64
 

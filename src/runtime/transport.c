@@ -12,9 +12,19 @@
 #include <linux/tls.h>
 #include <openssl/err.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_bufs.h"
+#include "mtlb/client_types.h"
+#include "mtlb/exchange.h"
+#include "mtlb/io.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/loop.h"
+#include "mtlb/pool_set.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
 #include "mtlb/transport.h"
+#include "mtlb/worker_types.h"
 
 /* Ring completions and the timer, set when the worker takes the connection. */
 static void on_recv(struct mtlb_op *op, int res);
@@ -77,7 +87,8 @@ void mtlb_client_abort(struct mtlb_client *c)
     maybe_release(c);
 }
 
-void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
+void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c,
+                       const struct mtlb_proto_ops *proto)
 {
     c->w = w;
     c->next = w->clients.next;
@@ -92,11 +103,7 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c)
     c->recv_op.done = on_recv;
     c->send_op.done = on_send;
     mtlb_access_rec_reset(&c->rec);
-    /* The protocol is chosen once, by what the handshake agreed on. */
-    const unsigned char *alpn = NULL;
-    unsigned alpn_len = 0;
-    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-    c->proto = alpn_len == 2 && memcmp(alpn, "h2", 2) == 0 ? &mtlb_h2_proto : &mtlb_h1_proto;
+    c->proto = proto;
     if (w->stopping || c->proto->start(c) != 0) {
         mtlb_client_abort(c);
         return;

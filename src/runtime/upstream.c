@@ -11,9 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mtlb/client_types.h"
+#include "mtlb/io.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/loop.h"
+#include "mtlb/pool_set.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/upstream.h"
+#include "mtlb/worker_types.h"
 
 #define RBUF_CAP (32 * 1024)
 #define MAX_SPARE_RBUFS 8

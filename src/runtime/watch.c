@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/server.h"
 #include "mtlb/watch.h"
 #include "mtlb/watchset.h"
 

@@ -12,80 +12,29 @@
 
 #include <openssl/rand.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_bufs.h"
+#include "mtlb/client_types.h"
+#include "mtlb/h1_client.h"
+#include "mtlb/h2_stream.h"
+#include "mtlb/handoff.h"
+#include "mtlb/io.h"
 #include "mtlb/log.h"
-#include "mtlb/runtime.h"
+#include "mtlb/loop.h"
+#include "mtlb/pool_set.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
 #include "mtlb/transport.h"
 #include "mtlb/upstream.h"
+#include "mtlb/worker.h"
+#include "mtlb/worker_types.h"
 
 #define RING_ENTRIES 4096
 #define CQE_BATCH 128
 #define TICK_MS 100
 
-#define MAX_SPARE_BLOCKS 64
-
-void *mtlb_worker_block_get(struct mtlb_worker *w, size_t size)
-{
-    void *b = w->spare_blocks;
-    if (size != w->block_size) {
-        return malloc(size); /* a connection from before a reload that changed the limits */
-    }
-    if (b != NULL) {
-        memcpy(&w->spare_blocks, b, sizeof(void *));
-        w->n_spare--;
-        return b;
-    }
-    return malloc(w->block_size);
-}
-
-void mtlb_worker_block_put(struct mtlb_worker *w, void *block, size_t size)
-{
-    if (w->n_spare >= MAX_SPARE_BLOCKS || size != w->block_size) {
-        free(block);
-        return;
-    }
-    memcpy(block, &w->spare_blocks, sizeof(void *));
-    w->spare_blocks = block;
-    w->n_spare++;
-}
-
 /* ---- timers ---- */
-
-void mtlb_timer_init(struct mtlb_timer *t, void (*expire)(struct mtlb_timer *t))
-{
-    t->prev = t->next = NULL;
-    t->kind = -1;
-    t->expire = expire;
-}
-
-void mtlb_timer_disarm(struct mtlb_timer *t)
-{
-    if (t->kind < 0 || t->next == NULL) {
-        t->kind = -1;
-        return;
-    }
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
-    t->next = t->prev = NULL;
-    t->kind = -1;
-}
-
-void mtlb_timer_arm(struct mtlb_worker *w, struct mtlb_timer *t, int kind)
-{
-    mtlb_timer_disarm(t);
-    struct mtlb_timer_list *l = &w->timers[kind];
-    t->kind = kind;
-    t->deadline_ms = w->now_ms + l->duration_ms;
-    /* Normally the tail: every entry has the same duration. After a reload shortened it,
-     * entries armed before may end later: walk back past them to keep the list sorted. */
-    struct mtlb_timer *after = l->head.prev;
-    while (after != &l->head && after->deadline_ms > t->deadline_ms) {
-        after = after->prev;
-    }
-    t->prev = after;
-    t->next = after->next;
-    after->next->prev = t;
-    after->next = t;
-}
 
 static void expire_timers(struct mtlb_worker *w)
 {
@@ -101,13 +50,6 @@ static void expire_timers(struct mtlb_worker *w)
 
 /* ---- ring ---- */
 
-void mtlb_worker_wake(struct mtlb_worker *w)
-{
-    uint64_t one = 1;
-    ssize_t r = write(w->wake_fd, &one, sizeof(one));
-    (void)r; /* EAGAIN means the counter is already non-zero: the worker wakes anyway */
-}
-
 static void arm_wake(struct mtlb_worker *w)
 {
     mtlb_io_read(w->io, w->wake_fd, &w->wake_val, sizeof(w->wake_val), mtlb_op_ud(&w->wake_op));
@@ -121,35 +63,6 @@ static void arm_tick(struct mtlb_worker *w)
 }
 
 /* ---- pool sets ---- */
-
-void mtlb_pool_set_hold(struct mtlb_pool_set *ps)
-{
-    ps->users++;
-}
-
-void mtlb_pool_set_drop(struct mtlb_pool_set *ps)
-{
-    if (ps == NULL || --ps->users > 0) {
-        return;
-    }
-    for (size_t p = 0; ps->pools != NULL && p < ps->snap->cfg->n_backends; p++) {
-        free(ps->pools[p].health);
-        free(ps->pools[p].idle);
-    }
-    free(ps->pools);
-    mtlb_snapshot_put(ps->snap);
-    free(ps);
-}
-
-void mtlb_pool_set_take(struct mtlb_worker *w, struct mtlb_pool_set **slot)
-{
-    if (*slot == w->ps) {
-        return;
-    }
-    mtlb_pool_set_drop(*slot);
-    *slot = w->ps;
-    mtlb_pool_set_hold(w->ps);
-}
 
 /* Passive backoff carried over from the previous set for a server with the same pool name and
  * address, so that a reload does not send requests to a server this worker knows is down. */
@@ -345,12 +258,21 @@ void mtlb_worker_bury(struct mtlb_worker *w)
     }
 }
 
+/* The protocol a handed-off connection runs, chosen once by what its handshake agreed on. */
+static const struct mtlb_proto_ops *choose_proto(struct mtlb_client *c)
+{
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+    return alpn_len == 2 && memcmp(alpn, "h2", 2) == 0 ? &mtlb_h2_proto : &mtlb_h1_proto;
+}
+
 static void take_handoffs(struct mtlb_worker *w)
 {
     struct mtlb_client *c = mtlb_handoff_take(w->queue);
     while (c != NULL) {
         struct mtlb_client *next = c->next;
-        mtlb_client_start(w, c);
+        mtlb_client_start(w, c, choose_proto(c));
         c = next;
     }
 }

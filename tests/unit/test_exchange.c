@@ -15,9 +15,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mtlb/access.h"
+#include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
-#include "mtlb/runtime.h"
+#include "mtlb/io.h"
+#include "mtlb/loop.h"
+#include "mtlb/server.h"
+#include "mtlb/snapshot.h"
 #include "mtlb/upstream.h"
+#include "mtlb/worker.h"
+#include "mtlb/worker_types.h"
 
 #define MAX_SERVERS 100
 #define MAX_CONNS 4

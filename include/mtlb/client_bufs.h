@@ -1,0 +1,17 @@
+/* A client connection's buffer block (client_bufs.c): taken while busy, given back when idle. */
+#ifndef MTLB_CLIENT_BUFS_H
+#define MTLB_CLIENT_BUFS_H
+
+#include <stddef.h>
+
+struct mtlb_client;
+struct mtlb_config;
+
+/* Client side (client.c): take before touching rx/tout/up_head/hdrs; 0 or -ENOMEM. */
+int mtlb_client_bufs_take(struct mtlb_client *c);
+/* Gives the block back when c is idle (nothing buffered, sent or read); else does nothing. */
+void mtlb_client_bufs_give(struct mtlb_client *c);
+/* Bytes of the block a connection needs under cfg's limits (tin, tout, rx, up_head, hdrs). */
+size_t mtlb_client_block_size(const struct mtlb_config *cfg);
+
+#endif

@@ -1,0 +1,44 @@
+/* The HTTP/1.1 protocol of a client connection (client.c: requests, mtlb_h1_proto; response.c:
+ * the backend side of its exchange), and the request checks shared with the HTTP/2 streams.
+ * Its transport and life: transport.h. Worker thread only. */
+#ifndef MTLB_H1_CLIENT_H
+#define MTLB_H1_CLIENT_H
+
+#include <stdint.h>
+
+#include "mtlb/authority.h"
+#include "mtlb/exchange.h"
+#include "mtlb/h1.h"
+#include "mtlb/rewrite.h"
+
+struct mtlb_client;
+struct mtlb_proto_ops;
+
+/* The HTTP/1.1 protocol (client.c), chosen when ALPN did not agree on h2. */
+extern const struct mtlb_proto_ops mtlb_h1_proto;
+
+/* Answers the request in flight with an error page of `status` (response.c). */
+void mtlb_client_fail(struct mtlb_client *c, int status);
+/* Drops body bytes the backend has from rx once a send completed (client.c). */
+void mtlb_client_request_sent(struct mtlb_client *c);
+/* Response bytes arrived in the backend connection's rbuf: relay what the client can take. */
+void mtlb_client_on_upstream_data(struct mtlb_client *c);
+/* The exchange ended (response relayed or failed): log it, then the next request or close. */
+void mtlb_client_exchange_done(struct mtlb_client *c);
+/* The HTTP/1.1 side of c's exchange (response.c), given to mtlb_exchange_init. */
+extern const struct mtlb_exchange_ops mtlb_client_exchange_ops;
+
+/* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
+/* Resolves req's authority and target (mtlb_authority_from_request) into *ar and applies the
+ * 421 rule (mtlb_tls_misdirected) to it: 0 to go on (ar then holds the Host and target the
+ * backend must receive), 400 for a request whose authority is refused, 421 for one that names
+ * a domain verifying clients differently from c's. The one check for HTTP/1.1 and HTTP/2. */
+int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
+                          struct mtlb_authority_request *ar);
+/* What mtlb_rewrite_request needs for one of c's requests (HTTP/1.1 or an HTTP/2 stream): c's
+ * verified identity and address, the configured header policy and ar, the authority resolved
+ * by mtlb_client_authority. The result refers to c and ar: use it while both live. */
+struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
+                                                const struct mtlb_authority_request *ar);
+
+#endif
