@@ -10,6 +10,7 @@ struct mtlb_worker;
  * snapshot's limits; only the worker's current size is kept for reuse): get returns NULL when
  * out of memory. */
 void *mtlb_worker_block_get(struct mtlb_worker *w, size_t size);
+/* Gives a block of `size` bytes back: kept for reuse, or freed. */
 void mtlb_worker_block_put(struct mtlb_worker *w, void *block, size_t size);
 
 #endif

@@ -13,6 +13,7 @@ struct mtlb_handoff_queue {
     struct mtlb_client *head, *tail;
 };
 
+/* Sets up an empty queue / destroys its lock (the worker owns the queue). */
 void mtlb_handoff_init(struct mtlb_handoff_queue *q);
 void mtlb_handoff_fini(struct mtlb_handoff_queue *q);
 /* Any thread: appends c and wakes the worker. */

@@ -1,5 +1,5 @@
 /* The whole process (struct mtlb_server): start, run, stop (server.c), reload (reload.c),
- * `mtlb -t`, and the shared runtime types a snapshot holds (addresses, server health). */
+ * `mtlb -t`, and the server health a snapshot holds (written by the health checks). */
 #ifndef MTLB_SERVER_H
 #define MTLB_SERVER_H
 
@@ -7,7 +7,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "mtlb/config.h"
 #include "mtlb/stats.h"
@@ -17,13 +16,6 @@ struct mtlb_watch;
 struct mtlb_worker;
 struct mtlb_acceptor;
 struct mtlb_snapshot;
-
-/* A resolved backend server address. */
-struct mtlb_addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char text[64];
-};
 
 /* One server's health as the active checks see it: written by the health-check thread,
  * read lock-free by the workers (relaxed loads; a late read only delays by one request).
@@ -74,12 +66,12 @@ enum mtlb_phase {
     MTLB_PHASE_DRAINING,     /* SIGTERM: shutdown_delay, then the drain */
 };
 
-/* Resolves host:port (getaddrinfo, AI_NUMERICSERV | flags) into *out. 0 or -errno. */
-int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);
-
 /* Takes ownership of cfg (also on failure). */
 int mtlb_server_init(struct mtlb_server *srv, struct mtlb_config *cfg, char *err, size_t errlen);
+/* Main thread: starts the workers, acceptors, health checks and admin, then waits for the stop
+ * flag, drains and joins them. 0 or -errno. */
 int mtlb_server_run(struct mtlb_server *srv);
+/* Frees what init and run left (safe after a failed init). */
 void mtlb_server_fini(struct mtlb_server *srv);
 /* Any thread (main on SIGHUP, admin on POST /reload, the watch thread): loads and validates the
  * configuration file again exactly as `mtlb -t` does, and on success publishes it as the new
@@ -94,7 +86,7 @@ int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *g
  * "mtlb: warning: ..." lines and counted in *warnings. 0 or -errno with err set. Takes
  * ownership of cfg. */
 int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen);
-/* The reload's validation (reload.c): `mtlb -t`'s checks of cfg (taking ownership of it),
+/* The reload's validation (server.c): `mtlb -t`'s checks of cfg (taking ownership of it),
  * then the snapshot. 0 and *out, or -errno with err. */
 int mtlb_server_build(struct mtlb_server *srv, struct mtlb_config *cfg, bool for_test,
                       struct mtlb_snapshot **out, char *err, size_t errlen);

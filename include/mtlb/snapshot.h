@@ -12,15 +12,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "mtlb/config.h"
 #include "mtlb/prom.h"
 #include "mtlb/tls.h"
 
 struct mtlb_server;
-struct mtlb_addr;
 struct mtlb_server_health;
 struct mtlb_stats_slots;
+
+/* A resolved backend server address. */
+struct mtlb_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64];
+};
 
 struct mtlb_snapshot {
     atomic_uint refs;
@@ -54,5 +61,8 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s);
 struct mtlb_snapshot *mtlb_snapshot_current(struct mtlb_server *srv);
 /* Any thread: the published generation, for a cheap "has it changed?" poll. */
 uint64_t mtlb_snapshot_generation(struct mtlb_server *srv);
+
+/* Resolves host:port (getaddrinfo, AI_NUMERICSERV | flags) into *out. 0 or -errno. */
+int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);
 
 #endif
