@@ -55,8 +55,7 @@ struct mtlb_h2x {
     struct mtlb_access_rec rec;
 };
 
-void mtlb_h2c_kick(struct mtlb_client *c);
-/* Stream exchange, called by the session glue (via h2.c) and by upstream.c. */
+/* Stream exchange, handed by h2.c to the session glue (mtlb_h2_conn_new), which calls it. */
 extern const struct mtlb_h2_ops mtlb_h2x_ops;
 /* The HTTP/2 protocol of a client connection (h2.c), chosen by ALPN "h2". */
 extern const struct mtlb_proto_ops mtlb_h2_proto;

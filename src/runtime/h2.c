@@ -10,6 +10,7 @@
 
 #include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
+#include "mtlb/h2_output.h"
 #include "mtlb/h2_stream.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
@@ -66,49 +67,6 @@ static void h2c_free(struct mtlb_client *c)
     mtlb_h2_conn_free(h);
 }
 
-/* Moves session output into tout, then decides the connection's fate and timer. */
-static void flush(struct mtlb_client *c)
-{
-    /* An idle connection gave its buffers back; output (a GOAWAY) needs them again. */
-    if (mtlb_client_bufs_take(c) != 0) {
-        mtlb_client_abort(c);
-        return;
-    }
-    for (;;) {
-        const uint8_t *p;
-        ssize_t n = mtlb_h2_conn_output(c->h2, &p);
-        if (n < 0) {
-            mtlb_client_abort(c);
-            return;
-        }
-        if (n == 0) {
-            break;
-        }
-        int k = mtlb_client_tls_put(c, (const char *)p, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
-        if (k < 0) {
-            return; /* aborted */
-        }
-        if (k == 0) {
-            break; /* tout is full: on_send brings us back */
-        }
-        mtlb_h2_conn_sent(c->h2, (size_t)k);
-    }
-    if (!mtlb_h2_conn_alive(c->h2)) {
-        mtlb_client_close_now(c); /* GOAWAY (if any) is in tout: close_notify follows */
-        return;
-    }
-    if (c->tout.len > 0) {
-        /* A client that stops reading is timed like one that stops sending. */
-        mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_BODY);
-    } else if (mtlb_h2_conn_streams(c->h2) == 0) {
-        if (c->timer.kind != MTLB_T_CLIENT_IDLE) {
-            mtlb_timer_arm(c->w, &c->timer, MTLB_T_CLIENT_IDLE);
-        }
-    } else {
-        mtlb_timer_disarm(&c->timer); /* each stream has its own timer */
-    }
-}
-
 static void h2c_pump(struct mtlb_client *c)
 {
     if (c->state == MTLB_C_CLOSING) {
@@ -132,19 +90,7 @@ static void h2c_pump(struct mtlb_client *c)
         }
     }
     if (!c->dead && c->state == MTLB_C_H2) {
-        flush(c);
-    }
-}
-
-/* Output from outside the session's callbacks (a backend event): send it now. */
-void mtlb_h2c_kick(struct mtlb_client *c)
-{
-    if (c->dead || c->state != MTLB_C_H2 || c->h2 == NULL || mtlb_h2_conn_busy(c->h2)) {
-        return;
-    }
-    flush(c);
-    if (!c->dead) {
-        mtlb_client_flush(c);
+        mtlb_h2c_flush(c);
     }
 }
 

@@ -13,6 +13,7 @@
 #include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
 #include "mtlb/h1_client.h"
+#include "mtlb/h2_output.h"
 #include "mtlb/h2_stream.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
