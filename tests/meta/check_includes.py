@@ -9,14 +9,17 @@ Fails (exit 1, one line per finding) when:
             include headers that leaf files implement;
   cycle     two or more source files call each other's functions through their includes
             (F -> G when F.c includes a header declaring a function that G.c defines and F.c
-            names that function: a call, or its address taken) and that
+            names that function: a call, or its address taken; likewise for an extern
+            variable a header declares and G.c defines, such as an ops table) and that
             strongly connected component is not listed in tests/meta/include_cycles.allow, or a
             listed component no longer exists (the list only shrinks: --update rewrites it);
-  declares  a .c file prototypes a non-static function that another .c file defines.
+  declares  a .c file prototypes a non-static function, or declares `extern` a variable, that
+            another .c file defines.
 
 "Which file implements a header" is computed, not listed: a regex pass over the top-level
 declarations of every header and the top-level definitions of every .c under src/.
-Usage: check_includes.py [--root DIR] [--update]. stdlib only.
+Usage: check_includes.py [--root DIR] [--update] [--edges FILE]. stdlib only. --edges prints,
+for one source file, each edge from and to it with the functions or variables behind it.
 """
 import argparse
 import os
@@ -74,12 +77,34 @@ def function_name(chunk):
     return names[-1] if names else None
 
 
+def variable_name(chunk, term):
+    """(name, is_extern) of the variable a top-level chunk declares or defines, else None.
+    `extern T name;` declares; `T name;` and `T name = ...` define (term '{' for a braced
+    initializer). Types, forward declarations, typedefs and functions give None."""
+    words = chunk.split()
+    if not words or words[0] == "typedef":
+        return None
+    head = re.sub(r"\[[^\]]*\]", "", chunk.split("=")[0])
+    if "(" in head or (term == "{" and "=" not in chunk):
+        return None
+    ids = [w for w in re.findall(r"[A-Za-z_]\w*", head) if w not in NOT_NAMES]
+    if len(ids) < 2 or (ids[0] in ("struct", "enum", "union") and len(ids) == 2):
+        return None
+    return ids[-1], "extern" in ids
+
+
 def scan_functions(code):
-    """(declared, defined): non-static prototypes and non-static definitions at top level."""
+    """(declared, defined): non-static prototypes and `extern` variable declarations, and
+    non-static function and variable definitions, at top level."""
     declared, defined = set(), set()
     for chunk, term in top_level(code):
+        if re.search(r"\bstatic\b", chunk):
+            continue
         name = function_name(chunk)
-        if name is None or re.search(r"\bstatic\b", chunk):
+        if name is None:
+            var = variable_name(chunk, term)
+            if var is not None:
+                (declared if var[1] else defined).add(var[0])
             continue
         if term == ";" and not chunk.rstrip().endswith(")") and "__attribute__" not in chunk:
             continue
@@ -101,7 +126,7 @@ class Tree:
                         self.headers.append(rel)
         self.sources.sort()
         self.includes, self.system, self.declared, self.defined = {}, {}, {}, {}
-        self.names = {}
+        self.names, self.functions = {}, set()
         for path in self.sources + self.headers:
             with open(os.path.join(root, path), encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
@@ -115,6 +140,8 @@ class Tree:
             self.system[path] = system
             code = strip_code(text)
             self.declared[path], self.defined[path] = scan_functions(code)
+            self.functions |= {name for name, term in
+                               ((function_name(c), t) for c, t in top_level(code)) if name}
             self.names[path] = set(re.findall(r"[A-Za-z_]\w*", code))
         self.definer = {}
         for src in self.sources:
@@ -196,15 +223,19 @@ def check_purity(tree, libs):
     return findings
 
 
+def edge_reasons(tree, src):
+    """{G: {(name, header)}}: why src -> G (the functions or variables of G that src names)."""
+    why = {}
+    for h in tree.closure(src):
+        for fn in tree.declared[h] & tree.names[src]:
+            for g in tree.definer.get(fn, set()) - {src}:
+                why.setdefault(g, set()).add((fn, h))
+    return why
+
+
 def components(tree):
     """Strongly connected components of more than one source file (Tarjan, iterative)."""
-    edges = {}
-    for src in tree.sources:
-        used = set()
-        for h in tree.closure(src):
-            for fn in tree.declared[h] & tree.names[src]:
-                used |= tree.definer.get(fn, set())
-        edges[src] = sorted(used - {src})
+    edges = {src: sorted(edge_reasons(tree, src)) for src in tree.sources}
     index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
     for start in tree.sources:
         if start in index:
@@ -256,9 +287,10 @@ def check_declares(tree):
         for fn in sorted(tree.declared[src]):
             others = tree.definer.get(fn, set()) - {src}
             if others:
-                findings.append("declares: %s prototypes %s, defined in %s: include the header "
+                findings.append("declares: %s %s %s, defined in %s: include the header "
                                 "that declares it (CONVENTIONS rule 18)"
-                                % (src, fn, " ".join(sorted(others))))
+                                % (src, "prototypes" if fn in tree.functions else
+                                   "declares extern", fn, " ".join(sorted(others))))
     return findings
 
 
@@ -268,8 +300,21 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "..")))
     ap.add_argument("--update", action="store_true",
                     help="rewrite %s to the cycles that exist now" % ALLOW)
+    ap.add_argument("--edges", metavar="FILE",
+                    help="print the edges from and to source FILE and the names behind each")
     args = ap.parse_args()
     tree = Tree(args.root)
+    if args.edges:
+        src = os.path.normpath(args.edges)
+        if src not in tree.sources:
+            sys.exit("check_includes: %s is not a source under %s/src" % (src, args.root))
+        for g, why in sorted(edge_reasons(tree, src).items()):
+            print("%s -> %s: %s" % (src, g, ", ".join("%s (%s)" % w for w in sorted(why))))
+        for f in tree.sources:
+            why = edge_reasons(tree, f).get(src)
+            if why:
+                print("%s -> %s: %s" % (f, src, ", ".join("%s (%s)" % w for w in sorted(why))))
+        return 0
     allow_path = os.path.join(args.root, ALLOW)
     allowed = set()
     if os.path.exists(allow_path):

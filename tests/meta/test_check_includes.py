@@ -14,8 +14,10 @@ EXPECTED = [
     "purity: src/http/parse.c includes include/mtlb/log.h, implemented by src/base/log.c",
     "purity: src/http/parse.c includes <sys/socket.h>",
     "cycle: new include cycle between src/runtime/a.c src/runtime/b.c",
+    "cycle: new include cycle between src/runtime/c.c src/runtime/d.c",
     "cycle: src/runtime/gone.c src/runtime/old.c is listed",
     "declares: src/runtime/loop.c prototypes mtlb_a_ping, defined in src/runtime/a.c",
+    "declares: src/runtime/loop.c declares extern mtlb_c_limit, defined in src/runtime/c.c",
 ]
 
 
@@ -45,11 +47,16 @@ def main():
         rc, out = run(root, "--update")
         rc, out = run(root)
         left = [l for l in out.splitlines() if l.startswith(("purity", "cycle", "declares"))]
-        expect(rc == 1 and not any(l.startswith("cycle") for l in left) and len(left) == 4,
-               "after --update: exit %d, want 1 with the 4 non-cycle findings" % rc, out)
+        expect(rc == 1 and not any(l.startswith("cycle") for l in left) and len(left) == 5,
+               "after --update: exit %d, want 1 with the 5 non-cycle findings" % rc, out)
         with open(os.path.join(root, "tests/meta/include_cycles.allow")) as fh:
             lines = [l.strip() for l in fh if l.strip() and not l.startswith("#")]
-        expect(lines == ["src/runtime/a.c src/runtime/b.c"], "--update wrote %r" % lines, out)
+        expect(lines == ["src/runtime/a.c src/runtime/b.c", "src/runtime/c.c src/runtime/d.c"],
+               "--update wrote %r" % lines, out)
+        rc, out = run(root, "--edges", "src/runtime/d.c")
+        expect(rc == 0 and "src/runtime/d.c -> src/runtime/c.c: mtlb_c_limit (include/mtlb/c.h)"
+               in out and "src/runtime/c.c -> src/runtime/d.c: mtlb_d_run" in out,
+               "--edges does not name the extern variable and the call behind the edges", out)
     print("ok: check_includes.py fails on each of %d planted breaches" % len(EXPECTED))
 
 
