@@ -19,8 +19,6 @@ extern const struct mtlb_proto_ops mtlb_h1_proto;
 
 /* Answers the request in flight with an error page of `status` (response.c). */
 void mtlb_client_fail(struct mtlb_client *c, int status);
-/* Drops body bytes the backend has from rx once a send completed (client.c). */
-void mtlb_client_request_sent(struct mtlb_client *c);
 /* Response bytes arrived in the backend connection's rbuf: relay what the client can take. */
 void mtlb_client_on_upstream_data(struct mtlb_client *c);
 /* The exchange ended (response relayed or failed): log it, then the next request or close. */

@@ -250,19 +250,6 @@ static void pump_body(struct mtlb_client *c)
     }
 }
 
-/* Called by the upstream side when a send completed: drop sent body bytes from rx so the
- * window can refill, and note when the whole request is out. */
-void mtlb_client_request_sent(struct mtlb_client *c)
-{
-    if (c->req_sent == c->req_fwd && !c->req_body_done && !c->req_retryable) {
-        uint32_t body_start = c->head_len;
-        uint32_t tail = c->rx.len - body_start - c->req_fwd;
-        memmove(c->rx.data + body_start, c->rx.data + body_start + c->req_fwd, tail);
-        c->rx.len -= c->req_fwd;
-        c->req_fwd = c->req_sent = 0;
-    }
-}
-
 static void h1_on_timeout(struct mtlb_client *c)
 {
     static struct mtlb_ratelimit rl;

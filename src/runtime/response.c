@@ -275,6 +275,19 @@ static int h1_fill(void *owner, struct iovec *iov, int max)
     return n;
 }
 
+/* A send of the whole window completed: drop the sent body bytes from rx so the window can
+ * refill (unless the request must stay whole for a resend). */
+static void request_sent(struct mtlb_client *c)
+{
+    if (c->req_sent == c->req_fwd && !c->req_body_done && !c->req_retryable) {
+        uint32_t body_start = c->head_len;
+        uint32_t tail = c->rx.len - body_start - c->req_fwd;
+        memmove(c->rx.data + body_start, c->rx.data + body_start + c->req_fwd, tail);
+        c->rx.len -= c->req_fwd;
+        c->req_fwd = c->req_sent = 0;
+    }
+}
+
 static int h1_sent(void *owner, uint32_t n)
 {
     struct mtlb_client *c = owner;
@@ -286,7 +299,7 @@ static int h1_sent(void *owner, uint32_t n)
     if (c->up_head_sent < c->up_head_len || c->req_sent < c->req_fwd) {
         return 1;
     }
-    mtlb_client_request_sent(c);
+    request_sent(c);
     return c->req_body_done ? 0 : -1;
 }
 
