@@ -86,8 +86,8 @@ int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *g
  * "mtlb: warning: ..." lines and counted in *warnings. 0 or -errno with err set. Takes
  * ownership of cfg. */
 int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen);
-/* The reload's validation (server.c): `mtlb -t`'s checks of cfg (taking ownership of it),
- * then the snapshot. 0 and *out, or -errno with err. */
+/* The reload's validation (reload.c), shared with mtlb_server_check: `mtlb -t`'s checks of cfg
+ * (taking ownership of it), then the snapshot. 0 and *out, or -errno with err. */
 int mtlb_server_build(struct mtlb_server *srv, struct mtlb_config *cfg, bool for_test,
                       struct mtlb_snapshot **out, char *err, size_t errlen);
 

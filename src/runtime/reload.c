@@ -1,19 +1,83 @@
 /* Configuration reload: loads the file again through the `mtlb -t` path, refuses changes that
  * need a restart, publishes the new snapshot and restarts the health checks for it. Any thread
  * (main on SIGHUP, admin on POST /reload, the watch thread); serialized by srv->reload_lock.
- * The workers and acceptors switch on their own when they see the new generation. */
+ * The workers and acceptors switch on their own when they see the new generation. Also the
+ * validation the reload shares with `mtlb -t` (mtlb_server_build). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mtlb/config_diff.h"
 #include "mtlb/handoff.h"
 #include "mtlb/health.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/worker_types.h"
+
+/* The access log must be a file mtlb can append to (or create) at start; -t checks it without
+ * creating anything. */
+static int check_access_log(const struct mtlb_config *cfg, char *err, size_t errlen)
+{
+    const char *p = cfg->log.access_log;
+    struct stat st;
+
+    if (p == NULL || strcmp(p, "stdout") == 0 || strcmp(p, "stderr") == 0) {
+        return 0;
+    }
+    if (stat(p, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s: log.access_log: %s is a directory, expected a file path",
+                     cfg->path, p);
+            return -EISDIR;
+        }
+        if (access(p, W_OK) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "%s: log.access_log: %s: %s", cfg->path, p, strerror(e));
+            return -e;
+        }
+        return 0;
+    }
+    char dir[4096];
+    const char *slash = strrchr(p, '/');
+    snprintf(dir, sizeof(dir), "%.*s",
+             slash == NULL ? 1
+             : slash == p  ? 1
+                           : (int)(slash - p),
+             slash == NULL ? "." : p);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: log.access_log: %s: directory %s does not exist", cfg->path, p,
+                 dir);
+        return -ENOENT;
+    }
+    if (access(dir, W_OK) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: log.access_log: %s: cannot create a file in %s: %s", cfg->path,
+                 p, dir, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int mtlb_server_build(struct mtlb_server *srv, struct mtlb_config *cfg, bool for_test,
+                      struct mtlb_snapshot **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = check_access_log(cfg, err, errlen);
+    if (rc != 0) {
+        mtlb_config_destroy(cfg);
+        return rc;
+    }
+    char why[128] = "";
+    int probe = srv != NULL ? srv->ktls_probe : mtlb_ktls_probe(why, sizeof(why));
+    return mtlb_snapshot_create(cfg, srv != NULL ? srv->snap : NULL,
+                                srv != NULL && !for_test ? &srv->slots : NULL, probe,
+                                srv != NULL ? srv->ktls_why : why, out, err, errlen);
+}
 
 static int reload_failed(struct mtlb_server *srv, const char *trigger, int rc, char *err,
                          size_t errlen)

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,50 +92,6 @@ static void close_listeners(struct mtlb_server *srv)
     }
 }
 
-/* The access log must be a file mtlb can append to (or create) at start; -t checks it without
- * creating anything. */
-static int check_access_log(const struct mtlb_config *cfg, char *err, size_t errlen)
-{
-    const char *p = cfg->log.access_log;
-    struct stat st;
-
-    if (p == NULL || strcmp(p, "stdout") == 0 || strcmp(p, "stderr") == 0) {
-        return 0;
-    }
-    if (stat(p, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "%s: log.access_log: %s is a directory, expected a file path",
-                     cfg->path, p);
-            return -EISDIR;
-        }
-        if (access(p, W_OK) != 0) {
-            int e = errno;
-            snprintf(err, errlen, "%s: log.access_log: %s: %s", cfg->path, p, strerror(e));
-            return -e;
-        }
-        return 0;
-    }
-    char dir[4096];
-    const char *slash = strrchr(p, '/');
-    snprintf(dir, sizeof(dir), "%.*s",
-             slash == NULL ? 1
-             : slash == p  ? 1
-                           : (int)(slash - p),
-             slash == NULL ? "." : p);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "%s: log.access_log: %s: directory %s does not exist", cfg->path, p,
-                 dir);
-        return -ENOENT;
-    }
-    if (access(dir, W_OK) != 0) {
-        int e = errno;
-        snprintf(err, errlen, "%s: log.access_log: %s: cannot create a file in %s: %s", cfg->path,
-                 p, dir, strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
 /* -t prints a warning as one line on stderr. */
 static void print_warning(const struct mtlb_tls_domain *dom, const struct mtlb_tls_warning *w,
                           void *arg)
@@ -163,22 +118,6 @@ static unsigned audit_tls(const struct mtlb_snapshot *snap, bool all, mtlb_tls_w
         n += mtlb_tls_listener_audit(&snap->tls[l], time(NULL), all, fn, NULL);
     }
     return (unsigned)n;
-}
-
-int mtlb_server_build(struct mtlb_server *srv, struct mtlb_config *cfg, bool for_test,
-                      struct mtlb_snapshot **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    int rc = check_access_log(cfg, err, errlen);
-    if (rc != 0) {
-        mtlb_config_destroy(cfg);
-        return rc;
-    }
-    char why[128] = "";
-    int probe = srv != NULL ? srv->ktls_probe : mtlb_ktls_probe(why, sizeof(why));
-    return mtlb_snapshot_create(cfg, srv != NULL ? srv->snap : NULL,
-                                srv != NULL && !for_test ? &srv->slots : NULL, probe,
-                                srv != NULL ? srv->ktls_why : why, out, err, errlen);
 }
 
 int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen)
