@@ -9,7 +9,6 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
-#include "mtlb/access.h"
 #include "mtlb/admin.h"
 #include "mtlb/cli.h"
 #include "mtlb/config.h"

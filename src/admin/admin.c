@@ -17,9 +17,13 @@
 
 #include "admin_int.h"
 #include "mtlb/admin.h"
+#include "mtlb/config.h"
 #include "mtlb/h1.h"
 #include "mtlb/log.h"
+#include "mtlb/prom.h"
+#include "mtlb/server.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/tls.h"
 
 #define ADMIN_MAX_CONNS 16
 #define ADMIN_HEAD_MAX 4096

@@ -6,8 +6,14 @@
 #include <string.h>
 
 #include "admin_int.h"
+#include "mtlb/config.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
+#include "mtlb/prom.h"
+#include "mtlb/server.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
+#include "mtlb/tls.h"
 #include "mtlb/worker_types.h"
 
 /* A loop that has not turned for this long is stuck (workers tick every 100 ms, acceptors

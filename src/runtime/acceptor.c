@@ -18,17 +18,20 @@
 #include <openssl/err.h>
 
 #include "mtlb/acceptor.h"
-#include "mtlb/access.h"
 #include "mtlb/access_hs.h"
 #include "mtlb/client_types.h"
+#include "mtlb/config.h"
 #include "mtlb/handoff.h"
-#include "mtlb/worker_types.h"
+#include "mtlb/identity.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/ring_bio.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
+#include "mtlb/tls.h"
 #include "mtlb/transport.h"
+#include "mtlb/worker_types.h"
 
 #define MAX_EVENTS 8
 /* epoll data: a pointer (8-aligned) or a listener index, told apart by the low two bits. */

@@ -7,14 +7,18 @@
 #include <string.h>
 
 #include "mtlb/access.h"
+#include "mtlb/authority.h"
 #include "mtlb/client_types.h"
+#include "mtlb/config.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/tls.h"
 #include "mtlb/transport.h"
 #include "mtlb/worker_types.h"
 

@@ -5,8 +5,12 @@
 #include <string.h>
 
 #include "mtlb/blocks.h"
+#include "mtlb/buf.h"
 #include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
+#include "mtlb/config.h"
+#include "mtlb/h1.h"
+#include "mtlb/ktls.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/transport.h"
 

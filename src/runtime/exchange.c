@@ -9,10 +9,13 @@
 #include <string.h>
 
 #include "mtlb/access.h"
-#include "mtlb/client_types.h"
+#include "mtlb/balance.h"
+#include "mtlb/buf.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1.h"
 #include "mtlb/health.h"
 #include "mtlb/log.h"
+#include "mtlb/retry.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats_hooks.h"
 #include "mtlb/upstream.h"

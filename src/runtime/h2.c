@@ -10,6 +10,8 @@
 
 #include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
+#include "mtlb/config.h"
+#include "mtlb/h2.h"
 #include "mtlb/h2_output.h"
 #include "mtlb/h2_stream.h"
 #include "mtlb/log.h"

@@ -10,11 +10,16 @@
 #include <string.h>
 
 #include "mtlb/access.h"
+#include "mtlb/authority.h"
+#include "mtlb/buf.h"
 #include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
+#include "mtlb/h2.h"
 #include "mtlb/h2_output.h"
 #include "mtlb/h2_stream.h"
+#include "mtlb/h2map.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"

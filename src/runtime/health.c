@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mtlb/config.h"
 #include "mtlb/hcheck.h"
 #include "mtlb/health.h"
 #include "mtlb/log.h"

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mtlb/config.h"
 #include "mtlb/config_diff.h"
 #include "mtlb/handoff.h"
 #include "mtlb/health.h"

@@ -10,9 +10,11 @@
 #include <openssl/err.h>
 
 #include "mtlb/access.h"
+#include "mtlb/buf.h"
 #include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"

@@ -9,8 +9,13 @@
 #include <string.h>
 
 #include "mtlb/admin.h"
+#include "mtlb/config.h"
+#include "mtlb/ktls.h"
+#include "mtlb/prom.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
+#include "mtlb/tls.h"
 
 int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out)
 {

@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtlb/config.h"
+#include "mtlb/ktls.h"
+#include "mtlb/prom.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
 #include "mtlb/stats_hooks.h"
+#include "mtlb/tls.h"
 #include "mtlb/worker_types.h"
 
 #define MIN_SLOTS 64

@@ -13,16 +13,19 @@
 #include <openssl/err.h>
 
 #include "mtlb/access.h"
+#include "mtlb/buf.h"
 #include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
 #include "mtlb/exchange.h"
+#include "mtlb/identity.h"
 #include "mtlb/io.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
-#include "mtlb/stats.h"
+#include "mtlb/tls.h"
 #include "mtlb/transport.h"
 #include "mtlb/worker_types.h"
 

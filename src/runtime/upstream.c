@@ -11,11 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mtlb/client_types.h"
+#include "mtlb/balance.h"
+#include "mtlb/buf.h"
+#include "mtlb/config.h"
+#include "mtlb/exchange.h"
 #include "mtlb/io.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
+#include "mtlb/retry.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/upstream.h"

@@ -13,6 +13,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "mtlb/config.h"
 #include "mtlb/log.h"
 #include "mtlb/server.h"
 #include "mtlb/watch.h"

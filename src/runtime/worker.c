@@ -12,16 +12,19 @@
 
 #include <openssl/rand.h>
 
-#include "mtlb/access.h"
+#include "mtlb/balance.h"
 #include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
+#include "mtlb/config.h"
 #include "mtlb/h1_client.h"
 #include "mtlb/h2_stream.h"
 #include "mtlb/handoff.h"
 #include "mtlb/io.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
+#include "mtlb/request_id.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"

@@ -16,12 +16,16 @@
 #include <unistd.h>
 
 #include "mtlb/access.h"
-#include "mtlb/client_types.h"
+#include "mtlb/balance.h"
+#include "mtlb/buf.h"
+#include "mtlb/config.h"
 #include "mtlb/exchange.h"
+#include "mtlb/h1.h"
 #include "mtlb/io.h"
 #include "mtlb/loop.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
 #include "mtlb/upstream.h"
 #include "mtlb/worker.h"
 #include "mtlb/worker_types.h"
