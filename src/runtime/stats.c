@@ -156,7 +156,7 @@ void mtlb_stats_request(struct mtlb_stats *s, size_t listener, int proto, int st
     mtlb_counter_add(&s->duration_sum_us, duration_us);
 }
 
-/* Worker-side helpers (runtime.h): the worker is the owner of w->stats. */
+/* Worker-side helpers (stats_hooks.h): the worker is the owner of w->stats. */
 
 void mtlb_stats_exchange(struct mtlb_worker *w, size_t listener, int proto, int status,
                          uint64_t started_us)
