@@ -26,10 +26,13 @@
 #include "mtlb/worker_types.h"
 
 #define RBUF_CAP (32 * 1024)
-#define MAX_SPARE_RBUFS 8
+/* As many warm spares as client blocks (blocks.c): with 64 keep-alive clients on one worker a
+ * loop turn can end dozens of exchanges at once, and a cache of 8 can turn that into a
+ * free() and a malloc() of 32 KiB per request. */
+#define MAX_SPARE_RBUFS 64
 
 /* The receive buffer is held only while the connection serves an exchange: an idle pooled
- * connection gives it back to the worker's few spares (as idle clients give their block). */
+ * connection gives it back to the worker's spares (as idle clients give their block). */
 static int rbuf_take(struct mtlb_upstream *u)
 {
     struct mtlb_worker *w = u->w;
