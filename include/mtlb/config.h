@@ -42,6 +42,27 @@ enum {
 #define MTLB_SESSION_LIFETIME_DEFAULT 3600u
 #define MTLB_SESSION_LIFETIME_MAX (7u * 24u * 3600u)
 
+/* The TLS policy of a listener (listeners[].tls) or a domain (domains[].tls), which
+ * overrides the listener's key by key. The strings are ':'-joined OpenSSL names as written
+ * (a YAML list or one "A:B" string); NULL keeps mtlb's default. The config checks the syntax
+ * only: the tls module checks each name against OpenSSL when it builds the contexts (mtlb -t,
+ * start, reload), and reports it with the origin of the value. */
+enum mtlb_tls_policy_key {
+    MTLB_TLSP_CIPHERS = 0,  /* TLS 1.2 cipher list (SSL_CTX_set_cipher_list) */
+    MTLB_TLSP_CIPHERSUITES, /* TLS 1.3 suites (SSL_CTX_set_ciphersuites) */
+    MTLB_TLSP_GROUPS,       /* key exchange groups (SSL_CTX_set1_groups_list) */
+    MTLB_TLSP_PASSPHRASE,   /* key_passphrase_file: resolved path; the key is encrypted PEM */
+    MTLB_TLSP_N,
+};
+struct mtlb_tls_policy_cfg {
+    int min_version;        /* 0: default (TLS 1.2); else 0x0303 (TLS1.2) or 0x0304 (TLS1.3) */
+    char *str[MTLB_TLSP_N]; /* NULL: default (no passphrase) */
+    /* "FILE:LINE:COL: KEY" of each value (KEY as "listeners[0].tls.groups"), NULL with it. */
+    char *origin[MTLB_TLSP_N];
+};
+/* The YAML key of a policy string ("ciphers", ..., "key_passphrase_file"). */
+const char *mtlb_config_tls_key_name(enum mtlb_tls_policy_key k);
+
 struct mtlb_domain_cfg {
     char **names; /* SNI names, lower-case; exact or "*.suffix" */
     size_t n_names;
@@ -61,6 +82,8 @@ struct mtlb_domain_cfg {
     const char *cfg_file;
     char *cfg_key;
     unsigned certificate_line, key_line, truststore_line, crl_line;
+    /* The domain's tls: over the listener's tls: (already merged: read this one only). */
+    struct mtlb_tls_policy_cfg policy;
 };
 
 struct mtlb_listener_cfg {
@@ -79,6 +102,8 @@ struct mtlb_listener_cfg {
     /* tls.ticket_keys of the listener, else the top-level one (resolved path), else NULL:
      * random ticket keys per process. Checked when the TLS contexts are built (mtlb -t). */
     char *ticket_keys;
+    /* listeners[].tls policy keys; each domain's policy already includes them. */
+    struct mtlb_tls_policy_cfg policy;
 };
 
 struct mtlb_server_cfg {

@@ -240,6 +240,7 @@ static void domain_free(struct mtlb_domain_cfg *d)
     free(d->truststore);
     free(d->crl);
     free(d->cfg_key);
+    mtlb_cfg_tls_policy_free(&d->policy);
 }
 
 static bool dup_str(char **dst, const char *src)
@@ -269,6 +270,7 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
               dup_str(&d->truststore, s->truststore) && dup_str(&d->crl, s->crl) &&
               dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file);
     d->cfg_file = file;
+    ok = mtlb_cfg_tls_policy_copy(&d->policy, &s->policy) == 0 && ok;
     return ok ? 0 : -ENOMEM;
 }
 
@@ -293,6 +295,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         free(l->bind_host);
         free(l->backend);
         free(l->ticket_keys);
+        mtlb_cfg_tls_policy_free(&l->policy);
     }
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {

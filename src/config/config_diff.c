@@ -5,6 +5,8 @@
 
 #include "mtlb/config_diff.h"
 
+#include "config_int.h"
+
 static bool same_str(const char *a, const char *b)
 {
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
@@ -132,7 +134,8 @@ static bool domain_changed(const struct mtlb_domain_cfg *a, const struct mtlb_do
     return !same_str(a->certificate, b->certificate) || !same_str(a->key, b->key) ||
            !same_str(a->truststore, b->truststore) || !same_str(a->crl, b->crl) ||
            a->mode != b->mode || a->verify_depth != b->verify_depth ||
-           a->require_client_auth_eku != b->require_client_auth_eku;
+           a->require_client_auth_eku != b->require_client_auth_eku ||
+           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy);
 }
 
 static void domains(struct out *o, const struct mtlb_config *old, const struct mtlb_config *neu)
@@ -215,7 +218,8 @@ static bool names_file(const struct mtlb_config *c, const char *path)
         for (size_t d = 0; d < lc->n_domains; d++) {
             const struct mtlb_domain_cfg *dc = &lc->domains[d];
             if (same_str(dc->certificate, path) || same_str(dc->key, path) ||
-                same_str(dc->truststore, path) || same_str(dc->crl, path)) {
+                same_str(dc->truststore, path) || same_str(dc->crl, path) ||
+                same_str(dc->policy.str[MTLB_TLSP_PASSPHRASE], path)) {
                 return true;
             }
         }
@@ -243,6 +247,7 @@ static void files(struct out *o, const struct mtlb_config *old, const struct mtl
             file_item(o, &opened, old, dc->key);
             file_item(o, &opened, old, dc->truststore);
             file_item(o, &opened, old, dc->crl);
+            file_item(o, &opened, old, dc->policy.str[MTLB_TLSP_PASSPHRASE]);
         }
     }
 }

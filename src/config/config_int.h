@@ -101,4 +101,18 @@ int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
 /* Sorts entries and reports the first repeated (s, port) with what, e.g. "SNI name". */
 int mtlb_cfg_check_dups(struct cfg_ctx *ctx, struct cfg_dup *d, size_t n, const char *what);
 
+/* TLS policy (config_tls.c). Readers for listeners[].tls (ticket_keys and the policy keys;
+ * dst: the listener) and domains[].tls (dst: the domain); the merge of a listener's policy
+ * into each of its domains (0 or -ENOMEM); free, deep copy (0 or -ENOMEM, free a partial copy
+ * too) and equality of the values (origins ignored). */
+int mtlb_cfg_read_listener_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                               const struct cfg_field *f);
+int mtlb_cfg_read_domain_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                             const struct cfg_field *f);
+int mtlb_cfg_tls_inherit(struct cfg_ctx *ctx, struct mtlb_listener_cfg *l);
+void mtlb_cfg_tls_policy_free(struct mtlb_tls_policy_cfg *p);
+int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tls_policy_cfg *s);
+bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
+                              const struct mtlb_tls_policy_cfg *b);
+
 #endif

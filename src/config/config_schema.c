@@ -361,6 +361,7 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"certificate", read_cert, true, 0, 0, 0},
         {"key", read_key, true, 0, 0, 0},
         {"client_auth", read_client_auth, false, 0, 0, 0},
+        {"tls", mtlb_cfg_read_domain_tls, false, 0, 0, 0},
     };
     struct mtlb_domain_cfg *d = dst;
 
@@ -417,8 +418,9 @@ static int read_bind(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struc
     return mtlb_cfg_addr(ctx, v, true, &l->bind_host, &l->bind_port);
 }
 
-/* tls: {ticket_keys: PATH}, at the top level and per listener (dst: the char * to fill); the
- * file itself is read when the TLS contexts are built (mtlb -t). */
+/* tls: {ticket_keys: PATH} at the top level (dst: the char * to fill); the file itself is
+ * read when the TLS contexts are built (mtlb -t). A listener's tls: adds the TLS policy
+ * (config_tls.c). */
 static int read_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const struct cfg_field fields[] = {
@@ -437,7 +439,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"ktls", read_ktls, false, 0, 0, 0},
         {"alpn", read_alpn, false, 0, 0, 0},
         {"session_lifetime", read_session_lifetime, false, 0, 0, 0},
-        {"tls", read_tls, false, offsetof(struct mtlb_listener_cfg, ticket_keys), 0, 0},
+        {"tls", mtlb_cfg_read_listener_tls, false, 0, 0, 0},
     };
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
@@ -449,7 +451,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         rc = mtlb_cfg_err(ctx, keys, "has no use with session_lifetime: off (no tickets)");
         mtlb_cfg_pop(ctx, mark);
     }
-    return rc;
+    return rc != 0 ? rc : mtlb_cfg_tls_inherit(ctx, l);
 }
 
 static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)

@@ -25,14 +25,6 @@
 #include "mtlb/tickets.h"
 #include "tls_internal.h"
 
-/* TLS 1.2: forward secrecy and AEAD only, for ECDSA and RSA certificates. */
-static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-static const char tls13_suites[] =
-    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
-static const char tls_groups[] = "X25519:P-256:P-384";
-
 int mtlb_tls_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -55,14 +47,18 @@ const char *mtlb_tls_ssl_reason(char *buf, size_t cap)
     return buf;
 }
 
-/* Never prompt for a passphrase: an encrypted key is a configuration error. */
+/* Never prompt: the passphrase is u (from key_passphrase_file), or there is none and an
+ * encrypted key is a configuration error. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
-    (void)buf;
-    (void)size;
     (void)rwflag;
-    (void)u;
-    return 0;
+    if (u == NULL || size <= 0) {
+        return 0;
+    }
+    size_t n = strlen(u);
+    n = n < (size_t)size ? n : (size_t)size;
+    memcpy(buf, u, n);
+    return (int)n;
 }
 
 int mtlb_tls_check_readable(const char *path, char *err, size_t errlen)
@@ -92,7 +88,8 @@ void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
+/* The key of a PEM file, decrypted with pass when it is not NULL. */
+static EVP_PKEY *read_key_pem(const char *path, const char *pass, char *err, size_t errlen)
 {
     char why[128];
     BIO *bio = BIO_new_file(path, "r");
@@ -104,7 +101,7 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
         return NULL;
     }
     ERR_clear_error();
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, (void *)pass);
     if (pkey == NULL) {
         /* Tell an encrypted key apart from a file that holds no key at all. */
         int rsn = ERR_GET_REASON(ERR_peek_last_error());
@@ -122,16 +119,39 @@ static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
             OPENSSL_free(data);
         }
         ERR_clear_error();
-        if (encrypted) {
+        if (encrypted && pass != NULL) {
+            /* Never the passphrase itself: only where it came from (the caller adds it). */
+            mtlb_tls_fail(err, errlen, "%s: cannot decrypt the private key: wrong passphrase",
+                          path);
+        } else if (encrypted) {
             mtlb_tls_fail(err, errlen,
-                          "%s: private key is protected by a passphrase; mtlb needs an "
-                          "unencrypted key",
+                          "%s: private key is protected by a passphrase; give it in "
+                          "tls.key_passphrase_file, or use an unencrypted key",
                           path);
         } else {
             mtlb_tls_fail(err, errlen, "%s: no PEM private key found", path);
         }
     }
     BIO_free(bio);
+    return pkey;
+}
+
+/* The domain's key: p's key_passphrase_file, when given, decrypts it. */
+static EVP_PKEY *read_key(const char *path, const struct mtlb_tls_policy_cfg *p, char *err,
+                          size_t errlen)
+{
+    char pass[1024];
+    const char *pass_file = p->str[MTLB_TLSP_PASSPHRASE];
+
+    if (pass_file != NULL && mtlb_tls_read_passphrase(p, pass, sizeof(pass), err, errlen) != 0) {
+        return NULL;
+    }
+    EVP_PKEY *pkey = read_key_pem(path, pass_file != NULL ? pass : NULL, err, errlen);
+    OPENSSL_cleanse(pass, sizeof(pass));
+    if (pkey == NULL && pass_file != NULL && errlen > 0) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, " (passphrase from %s)", pass_file);
+    }
     return pkey;
 }
 
@@ -181,7 +201,7 @@ static int load_cert_and_key(struct mtlb_tls_domain *dom, const struct mtlb_doma
     if ((rc = mtlb_tls_check_readable(d->key, err, errlen)) != 0) {
         return rc;
     }
-    EVP_PKEY *pkey = read_key(d->key, err, errlen);
+    EVP_PKEY *pkey = read_key(d->key, &d->policy, err, errlen);
     if (pkey == NULL) {
         return -EINVAL;
     }
@@ -256,19 +276,14 @@ static int session_context(const struct mtlb_domain_cfg *d, size_t index, unsign
     return ok;
 }
 
-/* Protocol policy shared by every domain. */
+/* What every domain's context shares besides its tls policy (tls_policy.c). */
 static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t index)
 {
     unsigned char sid[SHA256_DIGEST_LENGTH];
     unsigned int sid_len = 0;
     int ok = session_context(d, index, sid, &sid_len);
 
-    ok = ok && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
-         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1 &&
-         SSL_CTX_set_cipher_list(ctx, tls12_ciphers) == 1 &&
-         SSL_CTX_set_ciphersuites(ctx, tls13_suites) == 1 &&
-         SSL_CTX_set1_groups_list(ctx, tls_groups) == 1 &&
-         SSL_CTX_set_session_id_context(ctx, sid, sid_len) == 1;
+    ok = ok && SSL_CTX_set_session_id_context(ctx, sid, sid_len) == 1;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_ENABLE_KTLS | SSL_OP_NO_COMPRESSION);
     SSL_CTX_clear_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
@@ -357,6 +372,10 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     /* The session cache and ticket keys are those of the listener's first context (OpenSSL
      * keeps the SSL_new context for them across the SNI switch), so the lifetime is one per
      * listener; every context gets it all the same. */
+    /* Its messages name where each value is written already. */
+    if ((rc = mtlb_tls_policy_apply(dom->ctx, &d->policy, err, errlen)) != 0) {
+        return rc;
+    }
     if (set_policy(dom->ctx, d, index) != 0 ||
         mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0 ||
         (l->session_lifetime != 0 && mtlb_tls_tickets_setup(dom->ctx) != 0)) {

@@ -91,4 +91,14 @@ time_t mtlb_tls_time(const ASN1_TIME *t);
 /* Formats an ASN1_TIME as "2020-02-01 00:00:00 UTC" into buf. */
 void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);
 
+/* tls_policy.c. Sets ctx's versions, TLS 1.2 ciphers, TLS 1.3 suites and groups from p
+ * (mtlb's defaults where p has none) after checking every configured name against OpenSSL:
+ * 0, -ENOMEM, or -EINVAL with "ORIGIN: unknown ... \"NAME\"" in err. */
+int mtlb_tls_policy_apply(SSL_CTX *ctx, const struct mtlb_tls_policy_cfg *p, char *err,
+                          size_t errlen);
+/* Reads p's key_passphrase_file into buf (NUL-terminated, trailing newlines removed):
+ * 0 or -EINVAL with "ORIGIN: PATH: problem" in err. The caller cleanses buf after use. */
+int mtlb_tls_read_passphrase(const struct mtlb_tls_policy_cfg *p, char *buf, size_t cap, char *err,
+                             size_t errlen);
+
 #endif

@@ -397,6 +397,62 @@ Test(config, admin_tls_any_bind)
 }
 
 /* reload.debounce: any duration from 1 ms to one minute; the watch alone keeps the default. */
+/* listeners[].tls sets the policy of every domain; a domain's tls overrides key by key. Each
+ * value keeps where it was written, for the tls module's messages about unknown names. */
+Test(config, tls_policy_inherits_and_overrides)
+{
+    struct mtlb_config *cfg = parse_ok(
+        "listeners:\n"
+        "  - bind: \":1\"\n"
+        "    backend: app\n"
+        "    tls:\n"
+        "      min_version: TLS1.3\n"
+        "      ciphersuites: [TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256]\n"
+        "      groups: \"P-384:P-256\"\n"
+        "      key_passphrase_file: secrets/pass\n"
+        "    domains:\n"
+        "      - names: [a.b]\n"
+        "        certificate: c\n"
+        "        key: k\n"
+        "      - names: [c.d]\n"
+        "        certificate: c\n"
+        "        key: k\n"
+        "        tls: {min_version: TLS1.2, groups: [X25519], ciphers: \"ECDHE+AESGCM:!aNULL\"}\n"
+        "  - bind: \":2\"\n"
+        "    backend: app\n"
+        "    domains: [{names: [a.b], certificate: c, key: k}]\n" MIN_BACKEND);
+    const struct mtlb_tls_policy_cfg *a = &cfg->listeners[0].domains[0].policy;
+    const struct mtlb_tls_policy_cfg *c = &cfg->listeners[0].domains[1].policy;
+    const struct mtlb_tls_policy_cfg *def = &cfg->listeners[1].domains[0].policy;
+
+    cr_expect_eq(a->min_version, 0x0304);
+    cr_expect_null(a->str[MTLB_TLSP_CIPHERS]);
+    cr_expect_str_eq(a->str[MTLB_TLSP_CIPHERSUITES],
+                     "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+    cr_expect_str_eq(a->origin[MTLB_TLSP_CIPHERSUITES],
+                     "mtlb.yaml:6:21: listeners[0].tls.ciphersuites");
+    cr_expect_str_eq(a->str[MTLB_TLSP_GROUPS], "P-384:P-256");
+    cr_expect_str_eq(a->str[MTLB_TLSP_PASSPHRASE], "/etc/mtlb/secrets/pass");
+    cr_expect_eq(c->min_version, 0x0303);
+    cr_expect_str_eq(c->str[MTLB_TLSP_GROUPS], "X25519");
+    cr_expect_str_eq(c->origin[MTLB_TLSP_GROUPS],
+                     "mtlb.yaml:16:44: listeners[0].domains[1].tls.groups");
+    cr_expect_str_eq(c->str[MTLB_TLSP_CIPHERS], "ECDHE+AESGCM:!aNULL");
+    cr_expect_str_eq(c->str[MTLB_TLSP_CIPHERSUITES], a->str[MTLB_TLSP_CIPHERSUITES]);
+    cr_expect_str_eq(c->str[MTLB_TLSP_PASSPHRASE], "/etc/mtlb/secrets/pass");
+    cr_expect_eq(def->min_version, 0);
+    for (int k = 0; k < MTLB_TLSP_N; k++) {
+        cr_expect_null(def->str[k]);
+        cr_expect_null(def->origin[k]);
+    }
+    struct mtlb_domain_cfg copy;
+    cr_assert_eq(mtlb_config_domain_copy(&copy, &cfg->listeners[0].domains[1]), 0);
+    cr_expect_str_eq(copy.policy.str[MTLB_TLSP_CIPHERS], "ECDHE+AESGCM:!aNULL");
+    cr_expect_neq(copy.policy.str[MTLB_TLSP_CIPHERS], c->str[MTLB_TLSP_CIPHERS]);
+    mtlb_config_domain_copy_free(&copy);
+    mtlb_config_destroy(cfg);
+}
+
 Test(config, reload_debounce_bounds)
 {
     static const struct {
@@ -481,7 +537,8 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
          "domains, ktls, alpn, session_lifetime, tls)"},
         {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
-         "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys)"},
+         "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys, "
+         "min_version, ciphers, ciphersuites, groups, key_passphrase_file)"},
         {BIND(":1\n    tls: {ticket_keys: [a, b]}"), -EINVAL,
          "mtlb.yaml:3:24: listeners[0].tls.ticket_keys: expected a string, got a sequence"},
         {BIND(":1\n    tls: keys"), -EINVAL,
@@ -514,7 +571,7 @@ ParameterizedTestParameters(config, rejects)
         {BIND(":1\n    alpn: []"), -EINVAL, "mtlb.yaml:3:11: listeners[0].alpn: must not be empty"},
         {DOMAIN_WITH("        keys: b.key\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[0].keys: unknown key (expected one of names, "
-         "certificate, key, client_auth)"},
+         "certificate, key, client_auth, tls)"},
         {DOMAIN_WITH("        key: b.key\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[0].key: duplicate key (first at 7:9)"},
         {DOMAIN_WITH("        client_auth: {mode: maybe}\n"), -EINVAL,
@@ -768,6 +825,20 @@ ParameterizedTestParameters(config, rejects)
          "timeout, rise, fall, expected_status)"},
         {HEALTH("/healthz"), -EINVAL,
          "mtlb.yaml:11:13: backends[0].health: expected a mapping, got \"/healthz\""},
+        {BIND(":1\n    tls: {min_version: TLS1.1}"), -EINVAL,
+         "mtlb.yaml:3:24: listeners[0].tls.min_version: expected one of TLS1.2, TLS1.3, got "
+         "\"TLS1.1\""},
+        {DOMAIN_WITH("        tls: {ciphersuites: []}\n"), -EINVAL,
+         "mtlb.yaml:8:29: listeners[0].domains[0].tls.ciphersuites: must not be empty"},
+        {DOMAIN_WITH("        tls: {groups: [P-256, \"X25519 P-384\"]}\n"), -EINVAL,
+         "mtlb.yaml:8:31: listeners[0].domains[0].tls.groups[1]: expected OpenSSL names (visible "
+         "ASCII, no spaces, 1 to 128 bytes each), as a list or one string joined with ':'"},
+        {DOMAIN_WITH("        tls: {ciphers: \"HIGH::!aNULL\"}\n"), -EINVAL,
+         "mtlb.yaml:8:24: listeners[0].domains[0].tls.ciphers: expected OpenSSL names (visible "
+         "ASCII, no spaces, 1 to 128 bytes each), as a list or one string joined with ':'"},
+        {DOMAIN_WITH("        tls: {ticket_keys: k}\n"), -EINVAL,
+         "mtlb.yaml:8:15: listeners[0].domains[0].tls.ticket_keys: unknown key (expected one of "
+         "min_version, ciphers, ciphersuites, groups, key_passphrase_file)"},
     };
     return cr_make_param_array(struct err_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

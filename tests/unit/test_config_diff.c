@@ -178,3 +178,20 @@ Test(config_diff, summary_is_cut_to_the_buffer)
     mtlb_config_destroy(a);
     mtlb_config_destroy(b);
 }
+
+/* The TLS policy is rebuilt with the contexts on reload: a change marks the domain changed
+ * and needs no restart; a new passphrase file is listed with the files. */
+Test(config_diff, tls_policy_reloads_live)
+{
+    struct mtlb_config *a = base();
+    struct mtlb_config *b =
+        load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "",
+             "ca.pem}\n        tls: {ciphersuites: TLS_AES_256_GCM_SHA384, key_passphrase_file: p");
+    char why[512] = "", sum[512] = "";
+
+    cr_expect_not(mtlb_config_diff_restart(a, b, why, sizeof(why)), "%s", why);
+    mtlb_config_diff_summary(a, b, sum, sizeof(sum));
+    cr_expect_str_eq(sum, "domains:~api.example.com files:+/etc/mtlb/p");
+    mtlb_config_destroy(a);
+    mtlb_config_destroy(b);
+}

@@ -1152,3 +1152,129 @@ Test(tls_verify, reason_tokens_for_x509_errors)
     cr_assert_str_eq(mtlb_verify_reason_token(MTLB_VR_NO_CERTIFICATE), "no_certificate");
     cr_assert_str_eq(mtlb_verify_reason_token(MTLB_VR_COUNT), "other", "out of range");
 }
+
+/* ---- configured TLS policy (tls.min_version, ciphers, ciphersuites, groups) ------------ */
+
+static void policy_set(struct fixture *f, enum mtlb_tls_policy_key k, const char *value)
+{
+    f->dom[0].policy.str[k] = (char *)value;
+    f->dom[0].policy.origin[k] = (char *)"mtlb.yaml:7:9: listeners[0].tls.x";
+}
+
+static void expect_policy_error(enum mtlb_tls_policy_key k, const char *value, const char *name)
+{
+    struct fixture f = {0};
+    char want[160];
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    policy_set(&f, k, value);
+    cr_expect_eq(listener_init(&f), -EINVAL, "%s accepted", value);
+    snprintf(want, sizeof(want), "\"%s\"", name);
+    cr_expect_not_null(strstr(f.err, want), "%s: %s", value, f.err);
+    cr_expect_not_null(strstr(f.err, "mtlb.yaml:7:9: listeners[0].tls.x: unknown"), "%s", f.err);
+}
+
+Test(tls_policy, unknown_names_are_refused_even_beside_known_ones)
+{
+    expect_policy_error(MTLB_TLSP_CIPHERSUITES, "TLS_FOO", "TLS_FOO");
+    expect_policy_error(MTLB_TLSP_CIPHERSUITES, "TLS_AES_128_GCM_SHA256:TLS_FOO", "TLS_FOO");
+    /* A TLS 1.2 cipher's standard name is not a TLS 1.3 suite. */
+    expect_policy_error(MTLB_TLSP_CIPHERSUITES, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    expect_policy_error(MTLB_TLSP_CIPHERS, "ECDHE-RSA-AES128-GCM-SHA256:FOO-BAR", "FOO-BAR");
+    expect_policy_error(MTLB_TLSP_CIPHERS, "HIGH:!NOPE", "!NOPE");
+    expect_policy_error(MTLB_TLSP_CIPHERS, "TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256");
+    expect_policy_error(MTLB_TLSP_GROUPS, "P-384:X99999", "X99999");
+}
+
+Test(tls_policy, known_names_are_accepted)
+{
+    static const char *const v[][3] = {
+        {"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE+AESGCM:!aNULL:@STRENGTH", "TLS_AES_256_GCM_SHA384",
+         "P-384"},
+        {"HIGH:-SHA1", "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", "X25519:P-256"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct fixture f = {0};
+        api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+        for (int k = 0; k < 3; k++) {
+            policy_set(&f, k, v[i][k]);
+        }
+        cr_expect_eq(listener_init(&f), 0, "%s", f.err);
+        mtlb_tls_listener_fini(&f.tl);
+    }
+}
+
+Test(tls_policy, min_version_tls13_refuses_tls12)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].policy.min_version = TLS1_3_VERSION;
+    listener_ok(&f);
+    conn_open(&c, &f, NULL, NULL, NULL);
+    SSL_set_max_proto_version(c.client, TLS1_2_VERSION);
+    cr_expect_not(handshake(&c));
+    conn_close(&c);
+    conn_open(&c, &f, NULL, NULL, NULL);
+    cr_expect(handshake(&c));
+    cr_expect_eq(SSL_version(c.server), TLS1_3_VERSION);
+    conn_close(&c);
+    mtlb_tls_listener_fini(&f.tl);
+}
+
+/* The test key, encrypted with "secret", in a temporary file (path written into path). */
+static void encrypted_key(char *path)
+{
+    int fd = mkstemp(path);
+    FILE *in = fopen(pki("server/api.key"), "r");
+
+    cr_assert(fd != -1 && in != NULL);
+    EVP_PKEY *k = PEM_read_PrivateKey(in, NULL, NULL, NULL);
+    fclose(in);
+    FILE *out = fdopen(fd, "w");
+    cr_assert(k != NULL && out != NULL);
+    cr_assert_eq(
+        PEM_write_PKCS8PrivateKey(out, k, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)"secret"), 1);
+    fclose(out);
+    EVP_PKEY_free(k);
+}
+
+static void write_text(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+
+    cr_assert(fd != -1);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+Test(tls_policy, key_passphrase_file)
+{
+    char key[] = "/tmp/mtlb-test-enc-XXXXXX", good[] = "/tmp/mtlb-test-pass-XXXXXX",
+         bad[] = "/tmp/mtlb-test-pass-XXXXXX";
+    struct fixture f = {0};
+
+    encrypted_key(key);
+    write_text(good, "secret\n");
+    write_text(bad, "Secret\n");
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[0].key = key;
+    policy_set(&f, MTLB_TLSP_PASSPHRASE, good);
+    cr_expect_eq(listener_init(&f), 0, "%s", f.err);
+    mtlb_tls_listener_fini(&f.tl);
+
+    policy_set(&f, MTLB_TLSP_PASSPHRASE, bad);
+    cr_expect_eq(listener_init(&f), -EINVAL);
+    cr_expect_not_null(strstr(f.err, key), "%s", f.err);
+    cr_expect_not_null(strstr(f.err, "wrong passphrase"), "%s", f.err);
+    cr_expect_null(strstr(f.err, "Secret"), "%s", f.err);
+
+    policy_set(&f, MTLB_TLSP_PASSPHRASE, "/nonexistent/pass");
+    cr_expect_eq(listener_init(&f), -EINVAL);
+    cr_expect_not_null(strstr(f.err, "listeners[0].tls.x: /nonexistent/pass"), "%s", f.err);
+    unlink(key);
+    unlink(good);
+    unlink(bad);
+}
