@@ -22,7 +22,7 @@ static SSL *domain_ssl(const struct mtlb_tls_listener *tl, size_t di,
     if (ssl == NULL) {
         return NULL;
     }
-    if (di != 0 && mtlb_tls_switch_domain(ssl, tl->domains[di].ctx) != 0) {
+    if (di != 0 && mtlb_tls_switch_domain(ssl, &tl->domains[di]) != 0) {
         SSL_free(ssl);
         return NULL;
     }

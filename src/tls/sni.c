@@ -90,12 +90,13 @@ bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtl
 /* SSL_set_SSL_CTX swaps the certificate and session id context but not the verification
  * settings the SSL copied from the first context at SSL_new: copy mode, callback, depth and
  * the advertised CA names by hand. The X509_STORE (truststore, CRL and flags) follows the
- * new context by itself. */
-int mtlb_tls_switch_domain(SSL *ssl, SSL_CTX *ctx)
+ * new context by itself. So do the protocol versions and groups (tls_policy.c). */
+int mtlb_tls_switch_domain(SSL *ssl, const struct mtlb_tls_domain *dom)
 {
+    SSL_CTX *ctx = dom->ctx;
     STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(ctx);
 
-    if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
+    if (SSL_set_SSL_CTX(ssl, ctx) != ctx || mtlb_tls_policy_set_ssl(ssl, &dom->cfg->policy) != 0) {
         return -ENOMEM;
     }
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
@@ -163,7 +164,7 @@ int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg)
     info->sni = strdup(host);
     size_t i = find_domain(info->listener, host);
     if (i != info->domain) {
-        if (mtlb_tls_switch_domain(ssl, info->listener->domains[i].ctx) != 0) {
+        if (mtlb_tls_switch_domain(ssl, &info->listener->domains[i]) != 0) {
             *alert = SSL_AD_INTERNAL_ERROR;
             return SSL_CLIENT_HELLO_ERROR;
         }

@@ -28,9 +28,11 @@ int mtlb_tls_verify_optional(int preverify_ok, X509_STORE_CTX *sctx);
 int mtlb_tls_client_hello_cb(SSL *ssl, int *alert, void *arg);
 
 /* Moves ssl to another domain's context (sni.c): the context, then the verification settings
- * SSL_set_SSL_CTX leaves behind (mode, callback, depth, client CA names). The caller records
- * the domain's index in the connection info. 0 or -ENOMEM. */
-int mtlb_tls_switch_domain(SSL *ssl, SSL_CTX *ctx);
+ * and TLS policy SSL_set_SSL_CTX leaves behind (mode, callback, depth, client CA names;
+ * versions, ciphers, suites, groups). Call it before the version is negotiated (the
+ * ClientHello callback). The caller records the domain's index in the connection info.
+ * 0 or -ENOMEM. */
+int mtlb_tls_switch_domain(SSL *ssl, const struct mtlb_tls_domain *dom);
 
 /* What to do about X.509 error err on cert (NULL when there is no advice), shared by the
  * handshake log and `mtlb verify-client`. Static text. */
@@ -96,6 +98,9 @@ void mtlb_tls_format_time(const ASN1_TIME *t, char *buf, size_t cap);
  * 0, -ENOMEM, or -EINVAL with "ORIGIN: unknown ... \"NAME\"" in err. */
 int mtlb_tls_policy_apply(SSL_CTX *ctx, const struct mtlb_tls_policy_cfg *p, char *err,
                           size_t errlen);
+/* The same versions, ciphers, suites and groups on one SSL (names already checked by
+ * mtlb_tls_policy_apply): 0 or -ENOMEM. */
+int mtlb_tls_policy_set_ssl(SSL *ssl, const struct mtlb_tls_policy_cfg *p);
 /* Reads p's key_passphrase_file into buf (NUL-terminated, trailing newlines removed):
  * 0 or -EINVAL with "ORIGIN: PATH: problem" in err. The caller cleanses buf after use. */
 int mtlb_tls_read_passphrase(const struct mtlb_tls_policy_cfg *p, char *buf, size_t cap, char *err,

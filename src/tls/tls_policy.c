@@ -111,6 +111,22 @@ int mtlb_tls_policy_apply(SSL_CTX *ctx, const struct mtlb_tls_policy_cfg *p, cha
     return 0;
 }
 
+int mtlb_tls_policy_set_ssl(SSL *ssl, const struct mtlb_tls_policy_cfg *p)
+{
+    const char *v[3] = {tls12_ciphers, tls13_suites, tls_groups};
+
+    for (int k = 0; k < 3; k++) {
+        v[k] = p->str[k] != NULL ? p->str[k] : v[k];
+    }
+    int ok = SSL_set_min_proto_version(ssl, p->min_version != 0 ? p->min_version
+                                                                : TLS1_2_VERSION) == 1 &&
+             SSL_set_max_proto_version(ssl, TLS1_3_VERSION) == 1 &&
+             SSL_set_cipher_list(ssl, v[0]) == 1 && SSL_set_ciphersuites(ssl, v[1]) == 1 &&
+             SSL_set1_groups_list(ssl, v[2]) == 1;
+    ERR_clear_error();
+    return ok ? 0 : -ENOMEM;
+}
+
 int mtlb_tls_read_passphrase(const struct mtlb_tls_policy_cfg *p, char *buf, size_t cap, char *err,
                              size_t errlen)
 {

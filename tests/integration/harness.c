@@ -505,6 +505,9 @@ static void write_domain(FILE *f, const struct it_domain *d)
         fprintf(f, ", %s", d->client_auth_extra);
     }
     fprintf(f, "}\n");
+    if (d->tls != NULL) {
+        fprintf(f, "        tls: %s\n", d->tls);
+    }
 }
 
 int it_write_config(struct it_env *env, const struct it_config *cfg)
@@ -528,8 +531,12 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->session_lifetime != NULL) {
         fprintf(f, "    session_lifetime: %s\n", cfg->session_lifetime);
     }
-    if (cfg->ticket_keys != NULL) {
-        fprintf(f, "    tls: {ticket_keys: \"%s\"}\n", cfg->ticket_keys);
+    if (cfg->ticket_keys != NULL || cfg->listener_tls != NULL) {
+        fprintf(f, "    tls: {");
+        if (cfg->ticket_keys != NULL) {
+            fprintf(f, "ticket_keys: \"%s\"%s", cfg->ticket_keys, cfg->listener_tls ? ", " : "");
+        }
+        fprintf(f, "%s}\n", cfg->listener_tls ? cfg->listener_tls : "");
     }
     fprintf(f, "    domains:\n");
     struct it_domain def = {.cert = NULL};

@@ -25,6 +25,7 @@ struct it_domain {
     const char *truststore;        /* default "trust/full.pem" unless mode is "off" */
     const char *crl;               /* default none */
     const char *client_auth_extra; /* more client_auth keys, YAML flow ("k: v, k2: v2") */
+    const char *tls;               /* domain tls: YAML flow mapping; NULL: not written */
 };
 
 struct it_config {
@@ -47,6 +48,7 @@ struct it_config {
     const char *admin_extra;      /* more admin keys, YAML flow ("certificate: F, key: F, ...") */
     const char *backend_extra;    /* one more key of the pool, YAML ("health: {path: /healthz}") */
     const char *ticket_keys;      /* listener tls.ticket_keys (a path); NULL: not written */
+    const char *listener_tls;     /* more listener tls keys, YAML flow ("min_version: TLS1.3") */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
     const char *reload;           /* top-level reload: YAML flow mapping; NULL: not written */
 };
