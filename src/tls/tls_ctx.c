@@ -255,8 +255,9 @@ static int digest_file(EVP_MD_CTX *md, const char *path)
 /* The session id context: a session (cached, or a ticket that any replica with the same key
  * file may have issued) resumes only under a context with the same value. It covers the
  * domain (position and names) and everything that decides how its clients are verified: mode,
- * depth, the EKU rule and the bytes of the truststore and CRL files. So a session never
- * crosses SNI domains, and a replica whose truststore or CRL differs makes a full handshake. */
+ * depth, the EKU rule, the TLS policy and the bytes of the truststore and CRL files. So a
+ * session never crosses SNI domains, and a replica whose truststore or CRL differs makes a
+ * full handshake. */
 static int session_context(const struct mtlb_domain_cfg *d, size_t index, unsigned char *sid,
                            unsigned int *sid_len)
 {
@@ -268,6 +269,13 @@ static int session_context(const struct mtlb_domain_cfg *d, size_t index, unsign
 
     for (size_t i = 0; ok && i < d->n_names; i++) {
         ok = EVP_DigestUpdate(md, d->names[i], strlen(d->names[i]) + 1) == 1;
+    }
+    /* The TLS policy too: after a reload that drops a cipher, a TLS 1.2 session under it must
+     * not resume (OpenSSL checks a resumed cipher against the client's list, not ours). */
+    ok = ok && EVP_DigestUpdate(md, &d->policy.min_version, sizeof(d->policy.min_version)) == 1;
+    for (int k = 0; ok && k < MTLB_TLSP_PASSPHRASE; k++) {
+        const char *v = d->policy.str[k] != NULL ? d->policy.str[k] : "";
+        ok = EVP_DigestUpdate(md, v, strlen(v) + 1) == 1;
     }
     ok = ok && EVP_DigestUpdate(md, policy, sizeof(policy)) == 1 &&
          digest_file(md, d->truststore) && digest_file(md, d->crl) &&
