@@ -60,8 +60,6 @@ struct mtlb_tls_policy_cfg {
     /* "FILE:LINE:COL: KEY" of each value (KEY as "listeners[0].tls.groups"), NULL with it. */
     char *origin[MTLB_TLSP_N];
 };
-/* The YAML key of a policy string ("ciphers", ..., "key_passphrase_file"). */
-const char *mtlb_config_tls_key_name(enum mtlb_tls_policy_key k);
 
 struct mtlb_domain_cfg {
     char **names; /* SNI names, lower-case; exact or "*.suffix" */

@@ -10,14 +10,6 @@
 
 #include "config_int.h"
 
-static const char *const key_names[MTLB_TLSP_N] = {"ciphers", "ciphersuites", "groups",
-                                                   "key_passphrase_file"};
-
-const char *mtlb_config_tls_key_name(enum mtlb_tls_policy_key k)
-{
-    return (unsigned)k < MTLB_TLSP_N ? key_names[k] : "?";
-}
-
 /* "FILE:LINE:COL: KEY" of the value node, for the tls module's messages. */
 static int set_origin(struct cfg_ctx *ctx, const yaml_node_t *v, char **out)
 {
