@@ -3,6 +3,7 @@
  * against OpenSSL on a scratch context), and the key passphrase file. It never logs: the
  * passphrase goes only into the caller's buffer. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,20 @@ static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES
 static const char tls13_suites[] =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 static const char tls_groups[] = "X25519:P-256:P-384";
+
+/* Formats into err and returns -EINVAL (a leaf: calls nothing else of src/tls). */
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+
+    if (errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
 
 /* A TLS 1.3 suite is known when OpenSSL put a cipher of that standard name in the list:
  * SSL_CTX_set_ciphersuites itself skips names it does not know. */
@@ -74,7 +89,7 @@ static int check_list(const struct mtlb_tls_policy_cfg *p, enum mtlb_tls_policy_
         end = end != NULL ? end : s + strlen(s);
         snprintf(name, sizeof(name), "%.*s", (int)(end - s), s);
         if (!known[k](scratch, name)) {
-            rc = mtlb_tls_fail(err, errlen, "%s: %s \"%s\"", p->origin[k], unknown_what[k], name);
+            rc = fail(err, errlen, "%s: %s \"%s\"", p->origin[k], unknown_what[k], name);
         }
     }
     SSL_CTX_free(scratch);
@@ -99,14 +114,13 @@ int mtlb_tls_policy_apply(SSL_CTX *ctx, const struct mtlb_tls_policy_cfg *p, cha
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_set_ciphersuites(ctx, v[1]) != 1 || SSL_CTX_set1_groups_list(ctx, v[2]) != 1) {
         ERR_clear_error();
-        mtlb_tls_fail(err, errlen, "cannot set the TLS policy: out of memory");
+        fail(err, errlen, "cannot set the TLS policy: out of memory");
         return -ENOMEM;
     }
     if (SSL_CTX_set_cipher_list(ctx, v[0]) != 1) {
         /* Every name is known, yet together they select nothing ("HIGH:!HIGH"). */
         ERR_clear_error();
-        return mtlb_tls_fail(err, errlen, "%s: selects no TLS 1.2 cipher",
-                             p->origin[MTLB_TLSP_CIPHERS]);
+        return fail(err, errlen, "%s: selects no TLS 1.2 cipher", p->origin[MTLB_TLSP_CIPHERS]);
     }
     return 0;
 }
@@ -134,16 +148,16 @@ int mtlb_tls_read_passphrase(const struct mtlb_tls_policy_cfg *p, char *buf, siz
     FILE *f = fopen(path, "rbe");
 
     if (f == NULL) {
-        return mtlb_tls_fail(err, errlen, "%s: %s: %s", p->origin[MTLB_TLSP_PASSPHRASE], path,
-                             strerror(errno));
+        return fail(err, errlen, "%s: %s: %s", p->origin[MTLB_TLSP_PASSPHRASE], path,
+                    strerror(errno));
     }
     size_t n = fread(buf, 1, cap, f);
     int bad = ferror(f);
     fclose(f);
     if (bad || n == cap) {
         OPENSSL_cleanse(buf, cap);
-        return mtlb_tls_fail(err, errlen, "%s: %s: %s", p->origin[MTLB_TLSP_PASSPHRASE], path,
-                             bad ? "read error" : "longer than a passphrase can be");
+        return fail(err, errlen, "%s: %s: %s", p->origin[MTLB_TLSP_PASSPHRASE], path,
+                    bad ? "read error" : "longer than a passphrase can be");
     }
     /* The newline an editor or `echo` leaves is not part of the passphrase. */
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
