@@ -95,8 +95,15 @@ int mtlb_tls_switch_domain(SSL *ssl, const struct mtlb_tls_domain *dom)
 {
     SSL_CTX *ctx = dom->ctx;
     STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(ctx);
+    const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
+    /* Parsing the lists again costs a few microseconds: only when the policy differs from
+     * that of the domain the SSL is on (the usual case is one policy per listener). */
+    bool same =
+        info != NULL &&
+        mtlb_tls_policy_same(&info->listener->domains[info->domain].cfg->policy, &dom->cfg->policy);
 
-    if (SSL_set_SSL_CTX(ssl, ctx) != ctx || mtlb_tls_policy_set_ssl(ssl, &dom->cfg->policy) != 0) {
+    if (SSL_set_SSL_CTX(ssl, ctx) != ctx ||
+        (!same && mtlb_tls_policy_set_ssl(ssl, &dom->cfg->policy) != 0)) {
         return -ENOMEM;
     }
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));

@@ -3,6 +3,7 @@
 #ifndef MTLB_TLS_INTERNAL_H
 #define MTLB_TLS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -101,6 +102,8 @@ int mtlb_tls_policy_apply(SSL_CTX *ctx, const struct mtlb_tls_policy_cfg *p, cha
 /* The same versions, ciphers, suites and groups on one SSL (names already checked by
  * mtlb_tls_policy_apply): 0 or -ENOMEM. */
 int mtlb_tls_policy_set_ssl(SSL *ssl, const struct mtlb_tls_policy_cfg *p);
+/* True when a and b set the same versions, ciphers, suites and groups. */
+bool mtlb_tls_policy_same(const struct mtlb_tls_policy_cfg *a, const struct mtlb_tls_policy_cfg *b);
 /* Reads p's key_passphrase_file into buf (NUL-terminated, trailing newlines removed):
  * 0 or -EINVAL with "ORIGIN: PATH: problem" in err. The caller cleanses buf after use. */
 int mtlb_tls_read_passphrase(const struct mtlb_tls_policy_cfg *p, char *buf, size_t cap, char *err,

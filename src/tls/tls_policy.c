@@ -141,6 +141,21 @@ int mtlb_tls_policy_set_ssl(SSL *ssl, const struct mtlb_tls_policy_cfg *p)
     return ok ? 0 : -ENOMEM;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool mtlb_tls_policy_same(const struct mtlb_tls_policy_cfg *a, const struct mtlb_tls_policy_cfg *b)
+{
+    bool eq = a->min_version == b->min_version;
+
+    for (int k = 0; eq && k < MTLB_TLSP_PASSPHRASE; k++) {
+        eq = same_str(a->str[k], b->str[k]);
+    }
+    return eq;
+}
+
 int mtlb_tls_read_passphrase(const struct mtlb_tls_policy_cfg *p, char *buf, size_t cap, char *err,
                              size_t errlen)
 {

@@ -1278,3 +1278,47 @@ Test(tls_policy, key_passphrase_file)
     unlink(good);
     unlink(bad);
 }
+
+/* The domain chosen by SNI brings its own versions and groups (SSL_set_SSL_CTX alone keeps
+ * the first domain's); a domain with the same policy as the first changes nothing. */
+Test(tls_policy, sni_domain_brings_its_policy)
+{
+    struct fixture f = {0};
+    struct conn c;
+
+    api_domain(&f, MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    domain_set(&f, 1, "other.example.com", pki("server/other.crt"), pki("server/other.key"),
+               MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    domain_set(&f, 2, "third.example.com", pki("server/other.crt"), pki("server/other.key"),
+               MTLB_CLIENT_AUTH_OFF, NULL, NULL);
+    f.dom[1].policy.min_version = TLS1_3_VERSION;
+    f.dom[1].policy.str[MTLB_TLSP_GROUPS] = (char *)"P-384";
+    f.dom[1].policy.origin[MTLB_TLSP_GROUPS] = (char *)"t";
+    listener_ok(&f);
+    static const struct {
+        const char *sni;
+        int max;
+        const char *groups;
+        bool ok;
+    } cases[] = {
+        {"api.example.com", TLS1_2_VERSION, NULL, true},
+        {"other.example.com", TLS1_2_VERSION, NULL, false},
+        {"other.example.com", TLS1_3_VERSION, "X25519", false},
+        {"other.example.com", TLS1_3_VERSION, "X25519:P-384", true},
+        /* TLS 1.2 with an ECDSA P-256 certificate needs P-256 among the client's groups. */
+        {"third.example.com", TLS1_2_VERSION, "X25519:P-256", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        conn_open(&c, &f, NULL, NULL, cases[i].sni);
+        SSL_set_max_proto_version(c.client, cases[i].max);
+        if (cases[i].groups != NULL) {
+            cr_assert_eq(SSL_set1_groups_list(c.client, cases[i].groups), 1);
+        }
+        char why[256] = "";
+        bool ok = handshake(&c);
+        ERR_error_string_n(ERR_peek_last_error(), why, sizeof(why));
+        cr_expect_eq(ok, cases[i].ok, "case %zu: %s", i, why);
+        conn_close(&c);
+    }
+    mtlb_tls_listener_fini(&f.tl);
+}
