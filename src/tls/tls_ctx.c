@@ -136,14 +136,16 @@ static EVP_PKEY *read_key_pem(const char *path, const char *pass, char *err, siz
     return pkey;
 }
 
-/* The domain's key: p's key_passphrase_file, when given, decrypts it. */
-static EVP_PKEY *read_key(const char *path, const struct mtlb_tls_policy_cfg *p, char *err,
-                          size_t errlen)
+/* The domain's key: p's key_passphrase_file, when given, decrypts it. *what becomes NULL when
+ * err names its origin already (the passphrase file could not be read). */
+static EVP_PKEY *read_key(const char *path, const struct mtlb_tls_policy_cfg *p, const char **what,
+                          char *err, size_t errlen)
 {
     char pass[1024];
     const char *pass_file = p->str[MTLB_TLSP_PASSPHRASE];
 
     if (pass_file != NULL && mtlb_tls_read_passphrase(p, pass, sizeof(pass), err, errlen) != 0) {
+        *what = NULL;
         return NULL;
     }
     EVP_PKEY *pkey = read_key_pem(path, pass_file != NULL ? pass : NULL, err, errlen);
@@ -201,7 +203,7 @@ static int load_cert_and_key(struct mtlb_tls_domain *dom, const struct mtlb_doma
     if ((rc = mtlb_tls_check_readable(d->key, err, errlen)) != 0) {
         return rc;
     }
-    EVP_PKEY *pkey = read_key(d->key, &d->policy, err, errlen);
+    EVP_PKEY *pkey = read_key(d->key, &d->policy, what, err, errlen);
     if (pkey == NULL) {
         return -EINVAL;
     }
@@ -272,9 +274,13 @@ static int session_context(const struct mtlb_domain_cfg *d, size_t index, unsign
     }
     /* The TLS policy too: after a reload that drops a cipher, a TLS 1.2 session under it must
      * not resume (OpenSSL checks a resumed cipher against the client's list, not ours). */
-    ok = ok && EVP_DigestUpdate(md, &d->policy.min_version, sizeof(d->policy.min_version)) == 1;
-    for (int k = 0; ok && k < MTLB_TLSP_PASSPHRASE; k++) {
-        const char *v = d->policy.str[k] != NULL ? d->policy.str[k] : "";
+    const struct mtlb_tls_policy_cfg *p = &d->policy;
+    bool set = p->min_version != 0 || p->str[0] != NULL || p->str[1] != NULL || p->str[2] != NULL;
+    /* (Only when set: with the defaults the value is that of earlier versions, so replicas of
+     * both keep resuming each other's sessions during an upgrade.) */
+    ok = ok && (!set || EVP_DigestUpdate(md, &p->min_version, sizeof(p->min_version)) == 1);
+    for (int k = 0; ok && set && k < MTLB_TLSP_PASSPHRASE; k++) {
+        const char *v = p->str[k] != NULL ? p->str[k] : "";
         ok = EVP_DigestUpdate(md, v, strlen(v) + 1) == 1;
     }
     ok = ok && EVP_DigestUpdate(md, policy, sizeof(policy)) == 1 &&
@@ -399,7 +405,7 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
         rc = set_verify(dom, d, &what, err, errlen);
     }
     ERR_clear_error();
-    if (rc != 0 && errlen > 0) {
+    if (rc != 0 && errlen > 0 && what != NULL) {
         /* Name where the file was configured: "FILE:LINE: listeners[0].domains[1] (NAME):
          * certificate: PATH: problem". */
         char origin[512], problem[1024];
