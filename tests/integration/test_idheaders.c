@@ -329,3 +329,65 @@ Test(idheaders, check_refuses_bad_names)
     cr_assert_eq(r.rc, 0, "valid names refused:\n%s", r.err);
     it_run_result_fini(&r);
 }
+
+/* A client certificate (signed by the test intermediate) with ~15 KiB of DNS names: its SAN
+ * list is over 8 KiB and its encoded PEM over 16 KiB. Returns the .crt path (the .key beside
+ * it, same name). */
+static void make_big_cert(char *crt, size_t cap)
+{
+    char cmd[1024];
+    snprintf(crt, cap, "%s/big.crt", env.dir);
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+             "-out big.key 2>/dev/null && openssl req -new -key big.key -subj "
+             "'/C=PL/O=mtlb Test/CN=big-client' -out big.csr && "
+             "{ printf 'extendedKeyUsage=clientAuth\\nsubjectAltName='; "
+             "for i in $(seq 1 250); do printf 'DNS:host%%03d.%s.example,' $i; done; "
+             "printf 'DNS:last.example\\n'; } >ext && "
+             "openssl x509 -req -in big.csr -CA '%s' -CAkey '%s' -set_serial 0x2001 -days 1 "
+             "-extfile ext -out big.crt 2>/dev/null && echo ok",
+             env.dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", it_pki("ca/inter.crt"),
+             it_pki("ca/inter.key"));
+    char *out = sh(cmd);
+    cr_assert_not_null(strstr(out, "ok"), "%s", out);
+    free(out);
+}
+
+static int big_status(const char *crt)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "%.*s.key", (int)(strlen(crt) - 4), crt);
+    struct it_tls_opts o = {.cert = crt, .key = key};
+    struct it_exchange x;
+    it_tls_exchange(env.port, &o, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", &x);
+    cr_assert_eq(x.outcome, IT_OK, "expected a response, got %s", x.detail);
+    int st = x.resp.status;
+    it_exchange_fini(&x);
+    return st;
+}
+
+/* Over the limit: 431 and a warn line, never a cut header; mtlb stays up for others. */
+Test(idheaders, oversize_value_fails_cleanly)
+{
+    static const char *const needles[] = {"event=identity_header_too_large", "header=client_san",
+                                          NULL};
+    char crt[400];
+
+    make_big_cert(crt, sizeof(crt));
+    start("mandatory", "client_san: X-Client-SAN");
+    cr_assert_eq(big_status(crt), 431);
+    free(it_wait_line(env.err_log, needles));
+    char *b = h1(&san_client, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    cr_assert_not_null(strstr(b, "X-Client-SAN: DNS:san-client.example"), "%s", b);
+    free(b);
+    it_mtlb_stop(&env, 5000);
+
+    start("mandatory", "client_cert: X-Client-Cert");
+    cr_assert_eq(big_status(crt), 431);
+    it_mtlb_stop(&env, 5000);
+
+    /* only the configured headers' sizes matter */
+    start("mandatory", "fingerprint: X-Client-FP");
+    cr_assert_eq(big_status(crt), 200);
+    it_mtlb_stop(&env, 5000);
+}
