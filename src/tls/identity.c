@@ -353,13 +353,14 @@ static int cert_escaped(X509 *peer, char **out, unsigned *oversize)
     int rc = -ENOMEM;
 
     if (bio != NULL && PEM_write_bio_X509(bio, peer) == 1) {
-        long n = BIO_get_mem_data(bio, &pem);
-        size_t need = mtlb_identity_percent_encode(pem, n > 0 ? (size_t)n : 0, NULL, 0);
+        long got = BIO_get_mem_data(bio, &pem);
+        size_t n = got > 0 ? (size_t)got : 0;
+        size_t need = mtlb_identity_percent_encode(pem, n, NULL, 0);
         rc = 0;
         if (need > MTLB_IDENTITY_CERT_MAX) {
             *oversize |= MTLB_IDENTITY_CERT;
         } else if ((*out = malloc(need + 1)) != NULL) {
-            mtlb_identity_percent_encode(pem, (size_t)n, *out, need + 1);
+            mtlb_identity_percent_encode(pem, n, *out, need + 1);
         } else {
             rc = -ENOMEM;
         }
