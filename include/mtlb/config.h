@@ -195,6 +195,9 @@ struct mtlb_config {
     /* headers.underscores: drop (default) | reject | pass;
      * headers.request_trailers: drop (default) | forward */
     struct mtlb_header_policy header_policy;
+    /* headers.client_cert, headers.client_san, headers.fingerprint: the opt-in identity
+     * headers' names ("" when off, the default) */
+    struct mtlb_id_names id_headers;
     enum mtlb_io_backend io; /* io: auto (default) | uring | epoll */
     struct mtlb_admin_cfg admin;
     struct mtlb_reload_cfg reload;

@@ -23,6 +23,7 @@ struct mtlb_h2_settings {
     uint32_t conn_window;              /* the same for the whole connection */
     uint32_t junk_per_sec;             /* frames that cost work without progress, per second */
     struct mtlb_header_policy headers; /* request trailers: dropped or filtered */
+    struct mtlb_id_names id_names;     /* opt-in identity names, dropped from trailers too */
 };
 
 struct mtlb_h2_conn;

@@ -89,4 +89,10 @@ ssize_t mtlb_h2_trailer_nv(const char *block, size_t len, nghttp2_nv *nva, size_
 ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n,
                               const struct mtlb_header_policy *policy, char *out, size_t cap);
 
+/* The same with mtlb_rewrite_trailer_verdict: a configured opt-in identity name of `names`
+ * (NULL: none) is dropped as well, in any spelling. */
+ssize_t mtlb_h2_trailer_block_named(const struct mtlb_h2_field *f, size_t n,
+                                    const struct mtlb_header_policy *policy,
+                                    const struct mtlb_id_names *names, char *out, size_t cap);
+
 #endif

@@ -18,10 +18,32 @@ enum mtlb_underscores {
     MTLB_US_PASS,     /* forwarded, except the spellings of protected names (always dropped) */
 };
 
+/* The opt-in identity headers (headers.client_cert, client_san, fingerprint). */
+enum mtlb_id_header {
+    MTLB_IDH_CERT = 0,    /* the leaf as URL-encoded PEM (mtlb_identity.cert_escaped) */
+    MTLB_IDH_SAN,         /* its subject alternative names (mtlb_identity.san) */
+    MTLB_IDH_FINGERPRINT, /* SHA-256 of its DER, hex (mtlb_identity.fingerprint) */
+    MTLB_IDH_COUNT,
+};
+#define MTLB_IDH_NAME_MAX 64 /* longest name accepted for one of them */
+
 /* How client header and trailer fields are filtered; the zero value is the default. */
 struct mtlb_header_policy {
     enum mtlb_underscores underscores;
     bool forward_trailers; /* headers.request_trailers: forward (true) or drop (false) */
+};
+
+/* The name each opt-in identity header is sent under (headers.client_cert, client_san,
+ * fingerprint); "" (the zero value, the default): not sent. A configured name is protected
+ * as the built-in ones are: every client copy, in any spelling, is dropped. */
+struct mtlb_id_names {
+    char name[MTLB_IDH_COUNT][MTLB_IDH_NAME_MAX + 1];
+};
+
+/* What filters a trailer section (mtlb_rewrite_trailer_filter_rules' argument). */
+struct mtlb_trailer_rules {
+    const struct mtlb_header_policy *policy; /* NULL: the defaults */
+    const struct mtlb_id_names *names;       /* NULL: none configured */
 };
 
 /* What becomes of one client field (see mtlb_rewrite_field). */
@@ -41,6 +63,7 @@ struct mtlb_rewrite_req {
     const struct mtlb_authority_request *target;
     /* X-Request-Id to send (mtlb_request_id_pick); NULL: none is written */
     const char *request_id;
+    const struct mtlb_id_names *id_names; /* opt-in identity headers; NULL: none */
 };
 
 /* Protected names: every name that, with "_" read as "-" and in any letter case, starts with
@@ -48,6 +71,24 @@ struct mtlb_rewrite_req {
  * of any of them is a forgery at the edge (or, for X-Request-Id, replaced by the one value
  * mtlb logs); they are always dropped, whatever the policy. */
 bool mtlb_rewrite_is_protected(struct mtlb_slice name);
+
+/* Why `name` cannot be the name of opt-in identity header `which` (the other names of
+ * `names`, which may be NULL, are compared with it), or NULL when it can: it must
+ * be 1..MTLB_IDH_NAME_MAX token characters (RFC 9110 section 5.6.2), and, with "_" read as "-" and
+ * in any letter case, neither a name mtlb writes itself (X-SSL-Client-Verify, X-SSL-Client-DN,
+ * X-SSL-Issuer, X-SSL-Client-Serial), nor a forwarding name (X-Forwarded-*, Forwarded, X-Real-IP,
+ * X-Request-Id), nor Host or a hop-by-hop or framing field, nor another configured id name.
+ * Pure; any thread (config loading). */
+const char *mtlb_rewrite_check_id_name(const struct mtlb_id_names *names, enum mtlb_id_header which,
+                                       const char *name);
+
+/* The MTLB_IDENTITY_* extras the identity must carry for the configured names (the
+ * fingerprint is always there). Pure. */
+unsigned mtlb_rewrite_id_extras(const struct mtlb_id_names *names);
+
+/* Bytes a request head needs for the configured opt-in identity headers at their longest
+ * (MTLB_IDENTITY_*_MAX): the room to keep beside the client's own head. Pure. */
+size_t mtlb_rewrite_id_room(const struct mtlb_id_names *names);
 
 /* The verdict for a field a client sent in a trailer section: DROP for protected names, for
  * hop-by-hop and framing fields (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade,
@@ -57,9 +98,17 @@ bool mtlb_rewrite_is_protected(struct mtlb_slice name);
 enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
                                                    const struct mtlb_header_policy *policy);
 
+/* The same, and DROP too for a configured opt-in identity name of `names` (NULL: none) in
+ * any spelling. Pure; any thread. */
+enum mtlb_field_verdict mtlb_rewrite_trailer_verdict(struct mtlb_slice name,
+                                                     const struct mtlb_header_policy *policy,
+                                                     const struct mtlb_id_names *names);
+
 /* The same as an mtlb_h1_trailer_filter for mtlb_h1_chunked_relay: 1 to keep, 0 to drop;
  * policy is a const struct mtlb_header_policy * (NULL: the defaults). */
 int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
+/* The same with mtlb_rewrite_trailer_verdict: rules is a const struct mtlb_trailer_rules *. */
+int mtlb_rewrite_trailer_filter_rules(struct mtlb_slice name, void *rules);
 
 /* Writes the request head to send to a backend into out[0..cap): the request line with the
  * method as received, rw->target's target (origin form, even when the client sent the
@@ -69,17 +118,21 @@ int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy);
  *   - Host (every client copy: the one written above replaces it);
  *   - hop-by-hop ones: Connection and every header it names, Keep-Alive, Proxy-Connection,
  *     TE, Upgrade, Trailer is kept (end-to-end) unless trailers are dropped by the policy;
- *   - protected names (mtlb_rewrite_is_protected: any case, "_" for "-");
+ *   - protected names (mtlb_rewrite_is_protected: any case, "_" for "-"), and the names of
+ *     rw->id_names in the same spellings;
  *   - names holding "_", per rw->policy (dropped by default; MTLB_US_REJECT gives -EBADMSG);
  *   - Content-Length and Transfer-Encoding as the client wrote them: the framing is written
  *     from the parsed message instead, "Transfer-Encoding: chunked" for MTLB_BODY_CHUNKED,
  *     "Content-Length: N" (decimal, no leading zero) when a Content-Length was given;
  * then X-SSL-Client-Verify (always), X-SSL-Client-DN, X-SSL-Issuer, X-SSL-Client-Serial
- * (when a certificate was presented), X-Forwarded-For, X-Real-IP, X-Forwarded-Proto,
- * X-Request-Id (when rw->request_id is not NULL).
+ * (when a certificate was presented), then, each under its configured name and only when
+ * the identity has a value for it, the opt-in fingerprint, SAN and certificate headers, then
+ * X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Request-Id (when rw->request_id is not NULL).
  * An HTTP/1.0 request without a body framing keeps its (lack of) body.
  * Returns the length written, -ENOSPC if it does not fit, -EBADMSG when the policy rejects a
- * name with "_" (answer 400).
+ * name with "_" (answer 400), -E2BIG when a configured opt-in header's value was left out of
+ * the identity for exceeding its limit (mtlb_identity.oversize: answer 431, never a truncated
+ * or silently missing header).
  * Addition: -EINVAL when an added value (identity strings, client_ip, proto, request_id) holds
  * a control character, so that nothing can inject a field. client_ip or proto NULL: that field
  * is omitted. Each identity string is written only when non-NULL.
@@ -90,8 +143,9 @@ ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtl
                              char *out, size_t cap);
 
 /* The status to answer when mtlb_rewrite_request failed with err: 431 for -ENOSPC (the head
- * grew past the limit), 400 for -EBADMSG (the policy refused a field), 500 otherwise (an
- * identity value that cannot be sent safely: mtlb's fault, not the client's). */
+ * grew past the limit) and -E2BIG (an identity header too large to send), 400 for -EBADMSG (the
+ * policy refused a field), 500 otherwise (an identity value that cannot be sent safely: mtlb's
+ * fault, not the client's). */
 int mtlb_rewrite_status(ssize_t err);
 
 /* Writes the response head to send to the client: status line as HTTP/1.1, every backend

@@ -12,6 +12,7 @@
 #include "admin_int.h"
 #include "mtlb/admin.h"
 #include "mtlb/identity.h"
+#include "mtlb/rewrite.h"
 
 static const char *or_none(const char *s)
 {
@@ -85,6 +86,12 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
                      cfg->limits.max_connections, cfg->limits.h2_max_streams);
     mtlb_prom_printf(b, "log.level: %d\nlog.access_log: %s\n", cfg->log.level,
                      or_none(cfg->log.access_log));
+    const struct mtlb_id_names *idh = &cfg->id_headers;
+    mtlb_prom_printf(b,
+                     "headers.client_cert: %s\nheaders.client_san: %s\nheaders.fingerprint: %s\n",
+                     idh->name[MTLB_IDH_CERT][0] ? idh->name[MTLB_IDH_CERT] : "off",
+                     idh->name[MTLB_IDH_SAN][0] ? idh->name[MTLB_IDH_SAN] : "off",
+                     idh->name[MTLB_IDH_FINGERPRINT][0] ? idh->name[MTLB_IDH_FINGERPRINT] : "off");
     mtlb_prom_printf(b, "headers.dn_format: %s\nio: %s\nadmin.bind: %s:%u\n",
                      cfg->dn_format == MTLB_DN_RFC2253 ? "rfc2253" : "slash", io[cfg->io],
                      cfg->admin.bind_host, cfg->admin.bind_port);

@@ -724,6 +724,30 @@ static int read_log(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
+/* headers.client_cert / client_san / fingerprint: the header name, checked in read_headers
+ * once all three are known. */
+static int read_id_name(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    char *name = NULL;
+    int rc = mtlb_cfg_str(ctx, v, &name);
+
+    (void)f;
+    if (rc == 0 && strlen(name) > MTLB_IDH_NAME_MAX) {
+        rc = mtlb_cfg_err(ctx, v, "a header name of at most %d characters is expected",
+                          MTLB_IDH_NAME_MAX);
+    }
+    if (rc == 0) {
+        memcpy(dst, name, strlen(name) + 1);
+    }
+    free(name);
+    return rc;
+}
+
+#define ID_NAME(key, which)                                                                        \
+    {                                                                                              \
+        key, read_id_name, false, offsetof(struct mtlb_config, id_headers.name[which]), 0, 0       \
+    }
+
 static int read_headers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const struct cfg_field fields[] = {
@@ -732,9 +756,29 @@ static int read_headers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
          offsetof(struct mtlb_config, header_policy.underscores), 0, 0},
         {"request_trailers", read_request_trailers, false,
          offsetof(struct mtlb_config, header_policy.forward_trailers), 0, 0},
+        ID_NAME("client_cert", MTLB_IDH_CERT),
+        ID_NAME("client_san", MTLB_IDH_SAN),
+        ID_NAME("fingerprint", MTLB_IDH_FINGERPRINT),
     };
+    static const char *const id_keys[MTLB_IDH_COUNT] = {"client_cert", "client_san", "fingerprint"};
+    const struct mtlb_id_names *p = &((struct mtlb_config *)dst)->id_headers;
+    int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+
     (void)f;
-    return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    for (int i = 0; rc == 0 && i < MTLB_IDH_COUNT; i++) {
+        const char *why = p->name[i][0] != '\0'
+                              ? mtlb_rewrite_check_id_name(p, (enum mtlb_id_header)i, p->name[i])
+                              : NULL;
+        if (why != NULL) {
+            yaml_node_t *node = mtlb_cfg_lookup(ctx, v, id_keys[i]);
+            char quoted[96];
+            mtlb_cfg_quote(node, quoted, sizeof(quoted));
+            size_t mark = mtlb_cfg_push(ctx, "%s%s", ctx->keylen ? "." : "", id_keys[i]);
+            rc = mtlb_cfg_err(ctx, node, "%s %s", quoted, why);
+            mtlb_cfg_pop(ctx, mark);
+        }
+    }
+    return rc;
 }
 
 static const struct cfg_field root_fields[] = {

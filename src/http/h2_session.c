@@ -174,9 +174,9 @@ static void trailers_ready(struct mtlb_h2_conn *h, struct mtlb_h2_stream *s)
     if (s->head_status == 0 && !s->discard && h->nf > 0 && h->fowner == s &&
         h->st.headers.forward_trailers) {
         s->trailers = malloc(cap);
-        ssize_t n = s->trailers
-                        ? mtlb_h2_trailer_block(h->f, h->nf, &h->st.headers, s->trailers, cap)
-                        : -ENOMEM;
+        ssize_t n = s->trailers ? mtlb_h2_trailer_block_named(h->f, h->nf, &h->st.headers,
+                                                              &h->st.id_names, s->trailers, cap)
+                                : -ENOMEM;
         if (n < 0) {
             free(s->trailers);
             s->trailers = NULL; /* trailers are advisory: dropping them is allowed */

@@ -566,6 +566,13 @@ static void put(struct out *o, const char *s, size_t n)
 ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n,
                               const struct mtlb_header_policy *policy, char *out, size_t cap)
 {
+    return mtlb_h2_trailer_block_named(f, n, policy, NULL, out, cap);
+}
+
+ssize_t mtlb_h2_trailer_block_named(const struct mtlb_h2_field *f, size_t n,
+                                    const struct mtlb_header_policy *policy,
+                                    const struct mtlb_id_names *names, char *out, size_t cap)
+{
     struct out o = {.p = out, .cap = cap};
 
     put(&o, "0\r\n", 3);
@@ -577,7 +584,7 @@ ssize_t mtlb_h2_trailer_block(const struct mtlb_h2_field *f, size_t n,
         if (!valid_name(name) || !valid_value(f[i].value)) {
             return -EINVAL;
         }
-        if (mtlb_rewrite_trailer_field(name, policy) != MTLB_FIELD_KEEP) {
+        if (mtlb_rewrite_trailer_verdict(name, policy, names) != MTLB_FIELD_KEEP) {
             continue; /* the same rule as HTTP/1.1 trailers: no protected name, no framing */
         }
         put(&o, name.p, name.len);

@@ -132,11 +132,35 @@ bool mtlb_rewrite_is_protected(struct mtlb_slice n)
            folded_is(n, "x-request-id", true);
 }
 
+/* Whether name, folded, is the configured name `cfg` folded. */
+static bool folded_eq(struct mtlb_slice name, const char *cfg)
+{
+    size_t i = 0;
+
+    for (; cfg[i] != '\0'; i++) {
+        if (i == name.len || fold((unsigned char)name.p[i]) != fold((unsigned char)cfg[i])) {
+            return false;
+        }
+    }
+    return i == name.len;
+}
+
+/* A configured opt-in identity name (outside the X-SSL-* ones, already protected). */
+static bool is_id_name(struct mtlb_slice n, const struct mtlb_id_names *names)
+{
+    for (int i = 0; names != NULL && i < MTLB_IDH_COUNT; i++) {
+        if (names->name[i][0] != '\0' && folded_eq(n, names->name[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* One switch on the length, then one comparison: every field is classified once. Names are
  * folded ("_" as "-"), so that a spelling of a name mtlb treats specially is recognised. */
-static enum field_kind classify(struct mtlb_slice n)
+static enum field_kind classify(struct mtlb_slice n, const struct mtlb_id_names *names)
 {
-    if (mtlb_rewrite_is_protected(n)) {
+    if (mtlb_rewrite_is_protected(n) || is_id_name(n, names)) {
         return F_EDGE;
     }
     switch (n.len) {
@@ -167,9 +191,16 @@ static const struct mtlb_header_policy default_policy = {MTLB_US_DROP, false};
 enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
                                                    const struct mtlb_header_policy *policy)
 {
+    return mtlb_rewrite_trailer_verdict(name, policy, NULL);
+}
+
+enum mtlb_field_verdict mtlb_rewrite_trailer_verdict(struct mtlb_slice name,
+                                                     const struct mtlb_header_policy *policy,
+                                                     const struct mtlb_id_names *names)
+{
     const struct mtlb_header_policy *p = policy != NULL ? policy : &default_policy;
 
-    if (classify(name) != F_OTHER) {
+    if (classify(name, names) != F_OTHER) {
         return MTLB_FIELD_DROP; /* identity, connection, framing, routing: never in trailers */
     }
     if (has_underscore(name) && p->underscores != MTLB_US_PASS) {
@@ -181,6 +212,13 @@ enum mtlb_field_verdict mtlb_rewrite_trailer_field(struct mtlb_slice name,
 int mtlb_rewrite_trailer_filter(struct mtlb_slice name, void *policy)
 {
     return mtlb_rewrite_trailer_field(name, policy) == MTLB_FIELD_KEEP;
+}
+
+int mtlb_rewrite_trailer_filter_rules(struct mtlb_slice name, void *rules)
+{
+    const struct mtlb_trailer_rules *r = rules;
+
+    return mtlb_rewrite_trailer_verdict(name, r->policy, r->names) == MTLB_FIELD_KEEP;
 }
 
 /* Index of the first non-empty Connection field, or num_headers when there is none. */
@@ -213,9 +251,10 @@ static bool named_by_connection(const struct mtlb_h1_message *m, size_t first_co
  * not strip Host. */
 static enum mtlb_field_verdict request_field(const struct mtlb_h1_message *m, size_t first_conn,
                                              struct mtlb_slice name,
-                                             const struct mtlb_header_policy *p)
+                                             const struct mtlb_header_policy *p,
+                                             const struct mtlb_id_names *names)
 {
-    enum field_kind k = classify(name);
+    enum field_kind k = classify(name, names);
 
     if (has_underscore(name)) {
         if (p->underscores == MTLB_US_REJECT) {
@@ -248,7 +287,7 @@ static enum mtlb_field_verdict request_field(const struct mtlb_h1_message *m, si
 static bool drop_response_field(const struct mtlb_h1_message *m, size_t first_conn,
                                 struct mtlb_slice name)
 {
-    enum field_kind k = classify(name);
+    enum field_kind k = classify(name, NULL);
 
     if (k == F_HOP) {
         return true;
@@ -284,8 +323,20 @@ static int put_added(struct out *o, const char *name, const char *value)
     return 0;
 }
 
+/* One opt-in identity header: only when configured and the identity has a value; a value
+ * left out for its size fails the request rather than reach the backend cut or missing. */
+static int put_id_extra(struct out *o, const struct mtlb_id_names *p, enum mtlb_id_header which,
+                        const char *value, bool oversize)
+{
+    if (p == NULL || p->name[which][0] == '\0') {
+        return 0;
+    }
+    return oversize ? -E2BIG : put_added(o, p->name[which], value);
+}
+
 static int put_identity(struct out *o, const struct mtlb_rewrite_req *rw)
 {
+    const struct mtlb_id_names *p = rw->id_names;
     const struct mtlb_identity *id = rw->identity;
     int r = put_added(o, "X-SSL-Client-Verify", mtlb_identity_verify_word(id->verify));
 
@@ -293,6 +344,14 @@ static int put_identity(struct out *o, const struct mtlb_rewrite_req *rw)
         r = put_added(o, "X-SSL-Client-DN", id->subject);
         r = r ? r : put_added(o, "X-SSL-Issuer", id->issuer);
         r = r ? r : put_added(o, "X-SSL-Client-Serial", id->serial);
+        r = r ? r
+              : put_id_extra(o, p, MTLB_IDH_FINGERPRINT,
+                             id->fingerprint[0] != '\0' ? id->fingerprint : NULL, false);
+        r = r ? r
+              : put_id_extra(o, p, MTLB_IDH_SAN, id->san, (id->oversize & MTLB_IDENTITY_SAN) != 0);
+        r = r ? r
+              : put_id_extra(o, p, MTLB_IDH_CERT, id->cert_escaped,
+                             (id->oversize & MTLB_IDENTITY_CERT) != 0);
     }
     r = r ? r : put_added(o, "X-Forwarded-For", rw->client_ip);
     r = r ? r : put_added(o, "X-Real-IP", rw->client_ip);
@@ -369,7 +428,7 @@ ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtl
         if (mtlb_h1_name_is(h->name, "host")) {
             continue; /* written with the request line, from the resolved authority */
         }
-        enum mtlb_field_verdict v = request_field(req, first_conn, h->name, p);
+        enum mtlb_field_verdict v = request_field(req, first_conn, h->name, p, rw->id_names);
         if (v == MTLB_FIELD_REJECT) {
             return -EBADMSG;
         }
@@ -387,7 +446,7 @@ ssize_t mtlb_rewrite_request(const struct mtlb_h1_message *req, const struct mtl
 
 int mtlb_rewrite_status(ssize_t err)
 {
-    return err == -ENOSPC ? 431 : err == -EBADMSG ? 400 : 500;
+    return err == -ENOSPC || err == -E2BIG ? 431 : err == -EBADMSG ? 400 : 500;
 }
 
 ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_client, char *out,
@@ -413,6 +472,68 @@ ssize_t mtlb_rewrite_response(const struct mtlb_h1_message *resp, bool close_cli
         put_str(&o, "Connection: close\r\n");
     }
     return finish(&o);
+}
+
+/* RFC 9110 tchar. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+const char *mtlb_rewrite_check_id_name(const struct mtlb_id_names *names, enum mtlb_id_header which,
+                                       const char *name)
+{
+    static const char *const written[] = {"x-ssl-client-verify", "x-ssl-client-dn", "x-ssl-issuer",
+                                          "x-ssl-client-serial"};
+    struct mtlb_slice n = slice_of(name);
+
+    if (n.len == 0 || n.len > MTLB_IDH_NAME_MAX) {
+        return "a header name of 1 to 64 characters is expected";
+    }
+    for (size_t i = 0; i < n.len; i++) {
+        if (!is_tchar((unsigned char)n.p[i])) {
+            return "not a valid header name (RFC 9110 token characters only)";
+        }
+    }
+    for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++) {
+        if (folded_is(n, written[i], true)) {
+            return "is a header mtlb already writes";
+        }
+    }
+    enum field_kind k = classify(n, NULL);
+    if (k == F_EDGE && !folded_is(n, "x-ssl", false)) {
+        return "is a forwarding header mtlb protects (X-Forwarded-*, Forwarded, X-Real-IP, "
+               "X-Request-Id)";
+    }
+    if (k != F_OTHER && k != F_EDGE) {
+        return "is Host or a hop-by-hop or framing header";
+    }
+    for (int i = 0; names != NULL && i < MTLB_IDH_COUNT; i++) {
+        if (i != (int)which && names->name[i][0] != '\0' && folded_eq(n, names->name[i])) {
+            return "is already the name of another identity header";
+        }
+    }
+    return NULL;
+}
+
+unsigned mtlb_rewrite_id_extras(const struct mtlb_id_names *names)
+{
+    return (names->name[MTLB_IDH_CERT][0] != '\0' ? MTLB_IDENTITY_CERT : 0u) |
+           (names->name[MTLB_IDH_SAN][0] != '\0' ? MTLB_IDENTITY_SAN : 0u);
+}
+
+size_t mtlb_rewrite_id_room(const struct mtlb_id_names *names)
+{
+    static const size_t longest[MTLB_IDH_COUNT] = {MTLB_IDENTITY_CERT_MAX, MTLB_IDENTITY_SAN_MAX,
+                                                   64};
+    size_t room = 0;
+
+    for (int i = 0; i < MTLB_IDH_COUNT; i++) {
+        size_t len = strlen(names->name[i]);
+        room += len > 0 ? len + 4 + longest[i] : 0; /* "name: value\r\n" */
+    }
+    return room;
 }
 
 const char *mtlb_http_status_text(int status)

@@ -25,6 +25,7 @@
 #include "mtlb/identity.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
+#include "mtlb/rewrite.h"
 #include "mtlb/ring_bio.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
@@ -197,6 +198,22 @@ static void count_handshake(struct mtlb_acceptor *a, const struct mtlb_client *c
     }
 }
 
+/* A certificate whose opt-in header value is over its limit: every request on the connection
+ * is refused with 431 (rewrite.c), and this says why, once per connection. */
+static void log_identity_oversize(const struct mtlb_client *c)
+{
+    static struct mtlb_ratelimit rl;
+    unsigned o = c->identity.oversize;
+
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu peer=%s event=identity_header_too_large header=%s limit=%u "
+                "reason=\"the client certificate's value for this header is over its limit: "
+                "requests on this connection are refused with 431\"",
+                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
+                (o & MTLB_IDENTITY_CERT) != 0 ? "client_cert" : "client_san",
+                (o & MTLB_IDENTITY_CERT) != 0 ? MTLB_IDENTITY_CERT_MAX : MTLB_IDENTITY_SAN_MAX);
+}
+
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     struct mtlb_server *srv = a->srv;
@@ -208,7 +225,16 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     if (c->snap->ktls[c->listener]) {
         c->transport = mtlb_ktls_finish(c->ssl, c->fd, &c->tls_info, why, sizeof(why));
     }
-    int rc = mtlb_tls_identity(c->ssl, c->snap->cfg->dn_format, &c->identity);
+    const struct mtlb_config *cfg = c->snap->cfg;
+    int rc = mtlb_tls_identity(c->ssl, cfg->dn_format, &c->identity);
+    if (rc == 0) {
+        /* the opt-in extras, only for the headers this snapshot sends */
+        rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
+                                      mtlb_rewrite_id_extras(&cfg->id_headers));
+    }
+    if (rc == 0 && c->identity.oversize != 0) {
+        log_identity_oversize(c);
+    }
     if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
         rc = mtlb_ring_bio_attach(c->ssl, &c->tin, &c->tout);
     } else if (rc == 0 && c->transport == MTLB_TRANSPORT_KTLS_TX) {

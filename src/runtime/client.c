@@ -43,10 +43,11 @@ static int take_body(struct mtlb_client *c)
      * input); what it gave back is closed up, so rx stays "head | body to send | unread". */
     bool done = false;
     size_t out = 0;
-    const struct mtlb_header_policy *p = &c->ps->snap->cfg->header_policy;
-    ssize_t n =
-        mtlb_h1_chunked_relay(&c->req_ck, c->rx.data + start, avail, &out, &done,
-                              p->forward_trailers ? mtlb_rewrite_trailer_filter : NULL, (void *)p);
+    const struct mtlb_config *cfg = c->ps->snap->cfg;
+    struct mtlb_trailer_rules rules = {&cfg->header_policy, &cfg->id_headers};
+    ssize_t n = mtlb_h1_chunked_relay(
+        &c->req_ck, c->rx.data + start, avail, &out, &done,
+        rules.policy->forward_trailers ? mtlb_rewrite_trailer_filter_rules : NULL, &rules);
     if (n < 0) {
         return -EBADMSG;
     }
@@ -104,7 +105,8 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
                                      .client_ip = c->ip,
                                      .proto = "https",
                                      .policy = &c->w->snap->cfg->header_policy,
-                                     .target = ar};
+                                     .target = ar,
+                                     .id_names = &c->w->snap->cfg->id_headers};
 }
 
 static void start_request(struct mtlb_client *c)

@@ -11,6 +11,7 @@
 #include "mtlb/config.h"
 #include "mtlb/h1.h"
 #include "mtlb/ktls.h"
+#include "mtlb/rewrite.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/transport.h"
 
@@ -19,7 +20,10 @@
 #define BODY_WINDOW (32 * 1024)
 #define HEAD_EXTRA 4096 /* room for the headers the rewrite adds */
 #define RX_CAP(cfg) ((cfg)->limits.max_header_bytes + BODY_WINDOW)
-#define UP_HEAD_CAP(cfg) ((cfg)->limits.max_header_bytes + HEAD_EXTRA)
+/* The opt-in identity headers get room of their own, at their longest: a certificate of
+ * several KiB cannot push the client's head out, nor the other way round. */
+#define UP_HEAD_CAP(cfg)                                                                           \
+    ((cfg)->limits.max_header_bytes + HEAD_EXTRA + mtlb_rewrite_id_room(&(cfg)->id_headers))
 #define HDRS_SIZE(cfg) ((size_t)(cfg)->limits.max_headers * sizeof(struct mtlb_h1_header))
 /* tin | rx | tout | up_head | hdrs, the last one pointer-aligned */
 #define HDRS_OFF(cfg)                                                                              \

@@ -38,6 +38,7 @@ static int h2c_start(struct mtlb_client *c)
         .conn_window = H2_CONN_WINDOW,
         .junk_per_sec = H2_JUNK_PER_SEC,
         .headers = c->snap->cfg->header_policy,
+        .id_names = c->snap->cfg->id_headers,
     };
 
     /* The response-head scratch is shared by the worker's connections: large enough for the

@@ -3,6 +3,7 @@
  * outside printable ASCII leaves here escaped, so nothing from a certificate can inject
  * header lines into the request sent to a backend, and the separators of each DN format are
  * escaped inside values, so a value cannot pose as another attribute. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "mtlb/identity.h"
 
@@ -308,8 +311,178 @@ int mtlb_identity_init(struct mtlb_identity *id, X509 *peer, long verify_result,
     return 0;
 }
 
+/* RFC 3986 unreserved: what the URI-component escaping leaves as it is. */
+static bool unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+size_t mtlb_identity_percent_encode(const char *s, size_t n, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        size_t unit = unreserved(c) ? 1 : 3;
+        if (cap > 0 && len + unit < cap) {
+            if (unit == 1) {
+                out[len] = (char)c;
+            } else {
+                out[len] = '%';
+                out[len + 1] = hex[c >> 4];
+                out[len + 2] = hex[c & 15];
+            }
+        } else if (cap > 0 && len < cap) {
+            cap = len + 1; /* full: nothing more is written, not even a shorter unit */
+        }
+        len += unit;
+    }
+    if (cap > 0) {
+        out[len < cap ? len : cap - 1] = '\0';
+    }
+    return len;
+}
+
+/* The leaf as percent-encoded PEM; *out stays NULL when it exceeds MTLB_IDENTITY_CERT_MAX. */
+static int cert_escaped(X509 *peer, char **out, unsigned *oversize)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem = NULL;
+    int rc = -ENOMEM;
+
+    if (bio != NULL && PEM_write_bio_X509(bio, peer) == 1) {
+        long got = BIO_get_mem_data(bio, &pem);
+        size_t n = got > 0 ? (size_t)got : 0;
+        size_t need = mtlb_identity_percent_encode(pem, n, NULL, 0);
+        rc = 0;
+        if (need > MTLB_IDENTITY_CERT_MAX) {
+            *oversize |= MTLB_IDENTITY_CERT;
+        } else if ((*out = malloc(need + 1)) != NULL) {
+            mtlb_identity_percent_encode(pem, n, *out, need + 1);
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    BIO_free(bio);
+    return rc;
+}
+
+/* An IP address SAN: 4 bytes dotted, 16 bytes as inet_ntop writes IPv6, else the bytes \xHH. */
+static bool san_ip(struct id_buf *b, const ASN1_OCTET_STRING *ip)
+{
+    const unsigned char *d = ASN1_STRING_get0_data(ip);
+    int len = ASN1_STRING_length(ip);
+    char text[INET6_ADDRSTRLEN];
+
+    if ((len == 4 && inet_ntop(AF_INET, d, text, sizeof(text)) != NULL) ||
+        (len == 16 && inet_ntop(AF_INET6, d, text, sizeof(text)) != NULL)) {
+        return buf_put_str(b, text);
+    }
+    return buf_put_esc(b, d, len > 0 ? (size_t)len : 0, "\\,");
+}
+
+static bool san_oid(struct id_buf *b, const ASN1_OBJECT *obj)
+{
+    char oid[128];
+    int len = OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+
+    return buf_put_str(b, len > 0 && (size_t)len < sizeof(oid) ? oid : "UNDEF");
+}
+
+/* One GENERAL_NAME as TYPE:value. */
+static bool san_entry(struct id_buf *b, const GENERAL_NAME *g)
+{
+    const ASN1_STRING *str = NULL;
+    const char *type = "DNS:";
+    bool ok = true;
+
+    switch (g->type) {
+    case GEN_DNS:
+        str = g->d.dNSName;
+        break;
+    case GEN_URI:
+        type = "URI:";
+        str = g->d.uniformResourceIdentifier;
+        break;
+    case GEN_EMAIL:
+        type = "email:";
+        str = g->d.rfc822Name;
+        break;
+    case GEN_IPADD:
+        return buf_put_str(b, "IP:") && san_ip(b, g->d.iPAddress);
+    case GEN_DIRNAME: {
+        char *dn = dn_dup(g->d.directoryName, MTLB_DN_SLASH);
+        ok = dn != NULL && buf_put_str(b, "DirName:") &&
+             buf_put_esc(b, (const unsigned char *)dn, strlen(dn), "\\,");
+        b->oom = b->oom || dn == NULL;
+        free(dn);
+        return ok;
+    }
+    case GEN_RID:
+        return buf_put_str(b, "RID:") && san_oid(b, g->d.registeredID);
+    case GEN_OTHERNAME:
+        return buf_put_str(b, "othername:") && san_oid(b, g->d.otherName->type_id);
+    case GEN_X400:
+        return buf_put_str(b, "X400Name");
+    default:
+        return buf_put_str(b, "EdiPartyName");
+    }
+    return buf_put_str(b, type) &&
+           buf_put_esc(b, ASN1_STRING_get0_data(str), (size_t)ASN1_STRING_length(str), "\\,");
+}
+
+/* The SAN list; *out stays NULL without entries or past MTLB_IDENTITY_SAN_MAX. */
+static int san_list(X509 *peer, char **out, unsigned *oversize)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+    int n = names != NULL ? sk_GENERAL_NAME_num(names) : 0;
+    struct id_buf b = {.grow = true};
+    bool ok = true;
+
+    for (int i = 0; ok && i < n; i++) {
+        ok = (i == 0 || buf_put_str(&b, ", ")) && san_entry(&b, sk_GENERAL_NAME_value(names, i));
+    }
+    GENERAL_NAMES_free(names);
+    if (!ok) {
+        free(b.p);
+        return -ENOMEM; /* a growing buffer only fails for want of memory */
+    }
+    if (b.len > MTLB_IDENTITY_SAN_MAX) {
+        *oversize |= MTLB_IDENTITY_SAN;
+        free(b.p);
+        return 0;
+    }
+    *out = b.p;
+    return 0;
+}
+
+int mtlb_identity_add_extras(struct mtlb_identity *id, X509 *peer, unsigned what)
+{
+    int rc = 0;
+
+    if (peer == NULL) {
+        return 0;
+    }
+    if ((what & MTLB_IDENTITY_CERT) != 0 && id->cert_escaped == NULL) {
+        rc = cert_escaped(peer, &id->cert_escaped, &id->oversize);
+    }
+    if (rc == 0 && (what & MTLB_IDENTITY_SAN) != 0 && id->san == NULL) {
+        rc = san_list(peer, &id->san, &id->oversize);
+    }
+    if (rc != 0) {
+        free(id->cert_escaped);
+        free(id->san);
+        id->cert_escaped = id->san = NULL;
+    }
+    return rc;
+}
+
 void mtlb_identity_fini(struct mtlb_identity *id)
 {
+    free(id->cert_escaped);
+    free(id->san);
     free(id->subject);
     free(id->issuer);
     free(id->serial);

@@ -1183,3 +1183,50 @@ Test(config, load_reports_file_errors)
     cr_assert_str_eq(err, want);
     rm_tmp("bad.yaml");
 }
+
+Test(config, identity_header_names)
+{
+    struct mtlb_config *cfg = parse_ok(MIN_YAML "headers: {client_cert: X-SSL-Client-Cert, "
+                                                "client_san: X-Client-SAN, fingerprint: X-FP}\n");
+
+    cr_assert_str_eq(cfg->id_headers.name[MTLB_IDH_CERT], "X-SSL-Client-Cert");
+    cr_assert_str_eq(cfg->id_headers.name[MTLB_IDH_SAN], "X-Client-SAN");
+    cr_assert_str_eq(cfg->id_headers.name[MTLB_IDH_FINGERPRINT], "X-FP");
+    mtlb_config_destroy(cfg);
+    cfg = parse_ok(MIN_YAML);
+    for (int i = 0; i < MTLB_IDH_COUNT; i++) {
+        cr_assert_str_eq(cfg->id_headers.name[i], "", "off by default");
+    }
+    mtlb_config_destroy(cfg);
+}
+
+Test(config, identity_header_names_refused)
+{
+    static const struct {
+        const char *headers;
+        const char *msg;
+    } cases[] = {
+        {"{client_cert: \"X Cert\"}", "headers.client_cert: \"X Cert\" not a valid header name"},
+        {"{client_san: \"X-SAN:\"}", "headers.client_san: \"X-SAN:\" not a valid header name"},
+        {"{fingerprint: X-SSL-Client-Verify}", "is a header mtlb already writes"},
+        {"{fingerprint: x_ssl_client_dn}", "is a header mtlb already writes"},
+        {"{client_cert: X-Forwarded-Cert}", "is a forwarding header mtlb protects"},
+        {"{client_cert: X-Request-ID}", "is a forwarding header mtlb protects"},
+        {"{client_cert: Host}", "is Host or a hop-by-hop or framing header"},
+        {"{client_cert: transfer_encoding}", "is Host or a hop-by-hop or framing header"},
+        {"{client_cert: X-Id, client_san: x_id}", "is already the name of another identity header"},
+        {"{client_cert: "
+         "X-0123456789012345678901234567890123456789012345678901234567890123456789}",
+         "at most 64 characters"},
+        {"{client_cert: \"\"}", "must not be empty"},
+    };
+    char yaml[2048];
+    char err[512];
+    struct mtlb_config *cfg = NULL;
+
+    for (size_t i = 0; i < MTLB_ARRAY_LEN(cases); i++) {
+        snprintf(yaml, sizeof(yaml), MIN_YAML "headers: %s\n", cases[i].headers);
+        cr_assert_eq(parse(yaml, &cfg, err, sizeof(err)), -EINVAL, "%s", cases[i].headers);
+        cr_assert_not_null(strstr(err, cases[i].msg), "%s: %s", cases[i].headers, err);
+    }
+}

@@ -6,8 +6,10 @@
 
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "mtlb/identity.h"
 
@@ -371,5 +373,128 @@ Test(identity, fingerprint_is_sha256_of_the_der)
     cr_assert_str_eq(id.fingerprint, "");
     cr_assert_eq(id.x509_error, X509_V_OK);
     OPENSSL_free(der);
+    X509_free(x);
+}
+
+/* ---- opt-in extras: URL-encoded PEM and the SAN list ---- */
+
+Test(identity, percent_encode_keeps_only_unreserved)
+{
+    char out[64];
+    const char in[] = "AZaz09-._~ +/=\n%\xff";
+
+    cr_assert_eq(mtlb_identity_percent_encode(in, sizeof(in) - 1, out, sizeof(out)), 31);
+    cr_assert_str_eq(out, "AZaz09-._~%20%2B%2F%3D%0A%25%FF");
+    /* truncation never splits a %HH unit, and the full length is still returned */
+    cr_assert_eq(mtlb_identity_percent_encode("a+b", 3, out, 4), 5);
+    cr_assert_str_eq(out, "a");
+    cr_assert_eq(mtlb_identity_percent_encode("a+b", 3, out, 5), 5);
+    cr_assert_str_eq(out, "a%2B");
+    cr_assert_eq(mtlb_identity_percent_encode("a+b", 3, NULL, 0), 5);
+}
+
+static void add_san(X509 *x, GENERAL_NAMES *gens)
+{
+    cr_assert_eq(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_REPLACE), 1);
+    GENERAL_NAMES_free(gens);
+}
+
+static void push_str(GENERAL_NAMES *gens, int type, const void *v, int len)
+{
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_STRING *s = type == GEN_IPADD ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+
+    cr_assert(g && s);
+    ASN1_STRING_set(s, v, len);
+    GENERAL_NAME_set0_value(g, type, s);
+    sk_GENERAL_NAME_push(gens, g);
+}
+
+Test(identity, extras_cert_is_url_encoded_pem)
+{
+    X509 *x = make_cert("name", serial_1a2b, 2);
+    struct mtlb_identity id;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem = NULL;
+    char want[8192];
+
+    cr_assert_eq(PEM_write_bio_X509(bio, x), 1);
+    long n = BIO_get_mem_data(bio, &pem);
+    mtlb_identity_percent_encode(pem, (size_t)n, want, sizeof(want));
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(mtlb_identity_add_extras(&id, x, MTLB_IDENTITY_CERT), 0);
+    cr_assert_str_eq(id.cert_escaped, want);
+    cr_assert_eq(strncmp(id.cert_escaped, "-----BEGIN%20CERTIFICATE-----%0A", 32), 0);
+    cr_assert_not_null(strstr(id.cert_escaped, "-----END%20CERTIFICATE-----%0A"));
+    cr_assert_null(id.san, "not asked for");
+    cr_assert_eq(id.oversize, 0);
+    mtlb_identity_fini(&id);
+    cr_assert_null(id.cert_escaped);
+    BIO_free(bio);
+    X509_free(x);
+}
+
+Test(identity, extras_san_list_is_escaped_and_typed)
+{
+    X509 *x = make_cert("name", serial_1a2b, 2);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    static const unsigned char v4[] = {10, 0, 0, 1};
+    static const unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    struct mtlb_identity id;
+
+    push_str(gens, GEN_DNS, "a.example", 9);
+    push_str(gens, GEN_URI, "spiffe://td/ns/x", 16);
+    push_str(gens, GEN_EMAIL, "x@y.example", 11);
+    push_str(gens, GEN_IPADD, v4, 4);
+    push_str(gens, GEN_IPADD, v6, 16);
+    push_str(gens, GEN_DNS, "evil, DNS:admin\r\nX: \\", 21);
+    add_san(x, gens);
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(mtlb_identity_add_extras(&id, x, MTLB_IDENTITY_SAN), 0);
+    cr_assert_str_eq(id.san, "DNS:a.example, URI:spiffe://td/ns/x, email:x@y.example, "
+                             "IP:10.0.0.1, IP:2001:db8::1, DNS:evil\\, DNS:admin\\x0D\\x0AX: \\\\");
+    cr_assert_null(id.cert_escaped, "not asked for");
+    mtlb_identity_fini(&id);
+    X509_free(x);
+}
+
+Test(identity, extras_absent_without_san_or_certificate)
+{
+    X509 *x = make_cert("name", serial_1a2b, 2);
+    struct mtlb_identity id;
+
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(mtlb_identity_add_extras(&id, x, MTLB_IDENTITY_SAN | MTLB_IDENTITY_CERT), 0);
+    cr_assert_null(id.san);
+    cr_assert_not_null(id.cert_escaped);
+    mtlb_identity_fini(&id);
+    cr_assert_eq(mtlb_identity_init(&id, NULL, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(mtlb_identity_add_extras(&id, NULL, MTLB_IDENTITY_SAN | MTLB_IDENTITY_CERT), 0);
+    cr_assert_null(id.san);
+    cr_assert_null(id.cert_escaped);
+    mtlb_identity_fini(&id);
+    X509_free(x);
+}
+
+/* Over the limit: left out whole, and said so, never cut. */
+Test(identity, extras_oversize_left_out)
+{
+    X509 *x = make_cert("name", serial_1a2b, 2);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    char dns[200];
+    struct mtlb_identity id;
+
+    memset(dns, 'a', sizeof(dns));
+    for (int i = 0; i < 100; i++) { /* ~20 KiB of names: over both limits */
+        push_str(gens, GEN_DNS, dns, sizeof(dns));
+    }
+    add_san(x, gens);
+    cr_assert_eq(mtlb_identity_init(&id, x, X509_V_OK, MTLB_DN_SLASH), 0);
+    cr_assert_eq(mtlb_identity_add_extras(&id, x, MTLB_IDENTITY_SAN | MTLB_IDENTITY_CERT), 0);
+    cr_assert_null(id.san);
+    cr_assert_null(id.cert_escaped);
+    cr_assert_eq(id.oversize, MTLB_IDENTITY_SAN | MTLB_IDENTITY_CERT);
+    mtlb_identity_fini(&id);
+    cr_assert_eq(id.oversize, 0);
     X509_free(x);
 }

@@ -618,3 +618,164 @@ Test(rewrite, writes_one_request_id)
     rw.request_id = "id\r\nX-SSL-Client-Verify: SUCCESS";
     cr_assert_eq(mtlb_rewrite_request(&r.msg, &rw, out, sizeof(out)), -EINVAL);
 }
+
+/* ---- opt-in identity headers ---- */
+
+static const struct mtlb_id_names all_ids = {{"X-SSL-Client-Cert", "X-Client-SAN", "X-FP"}};
+
+static ssize_t rewrite_ids(const char *in, const struct mtlb_identity *id,
+                           const struct mtlb_id_names *names, char *out, size_t cap)
+{
+    struct req r;
+    struct mtlb_rewrite_req rw = rw_with(id);
+
+    parse_req(&r, in);
+    rw.target = &r.ar;
+    rw.id_names = names;
+    return mtlb_rewrite_request(&r.msg, &rw, out, cap);
+}
+
+Test(rewrite, id_headers_added_when_configured)
+{
+    struct mtlb_identity id = id_success;
+    char out[2048];
+
+    id.san = "DNS:a.example, IP:10.0.0.1";
+    id.cert_escaped = "-----BEGIN%20CERTIFICATE-----%0AMII%2B%0A-----END%20CERTIFICATE-----%0A";
+    memset(id.fingerprint, 'a', 64);
+    ssize_t n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, &all_ids, out, sizeof(out));
+    cr_assert_gt(n, 0);
+    out[n] = '\0';
+    cr_assert_str_eq(out,
+                     "GET / HTTP/1.1\r\nHost: app\r\n"
+                     "X-SSL-Client-Verify: SUCCESS\r\n"
+                     "X-SSL-Client-DN: /C=PL/O=Org/CN=alice\r\n"
+                     "X-SSL-Issuer: /C=PL/O=Org/CN=Org CA\r\n"
+                     "X-SSL-Client-Serial: 1A2B\r\n"
+                     "X-FP: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+                     "X-Client-SAN: DNS:a.example, IP:10.0.0.1\r\n"
+                     "X-SSL-Client-Cert: -----BEGIN%20CERTIFICATE-----%0AMII%2B%0A-----END%"
+                     "20CERTIFICATE-----%0A\r\n"
+                     "X-Forwarded-For: 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n"
+                     "X-Forwarded-Proto: https\r\n\r\n");
+}
+
+Test(rewrite, id_headers_absent_unless_configured_and_present)
+{
+    struct mtlb_identity id = id_success;
+    const struct mtlb_id_names only_fp = {{"", "", "X-FP"}};
+    char out[2048];
+
+    id.san = "DNS:a.example";
+    memset(id.fingerprint, 'b', 64);
+    ssize_t n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, NULL, out, sizeof(out));
+    cr_assert_gt(n, 0);
+    out[n] = '\0';
+    cr_assert_null(strstr(out, "DNS:"), "not configured:\n%s", out);
+    cr_assert_null(strstr(out, "bbbb"), "not configured:\n%s", out);
+    n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, &only_fp, out, sizeof(out));
+    out[n] = '\0';
+    cr_assert_not_null(strstr(out, "\r\nX-FP: bbbb"), "%s", out);
+    cr_assert_null(strstr(out, "DNS:"), "%s", out);
+    /* configured, no value (no SAN, no certificate): no header, and no empty one */
+    id.san = NULL;
+    n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, &all_ids, out, sizeof(out));
+    out[n] = '\0';
+    cr_assert_null(strstr(out, "X-Client-SAN"), "%s", out);
+    cr_assert_null(strstr(out, "X-SSL-Client-Cert"), "%s", out);
+    n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id_none, &all_ids, out, sizeof(out));
+    out[n] = '\0';
+    cr_assert_null(strstr(out, "X-FP"), "%s", out);
+}
+
+Test(rewrite, id_header_client_copies_dropped_in_every_spelling)
+{
+    struct mtlb_identity id = id_success;
+    char out[2048];
+
+    memset(id.fingerprint, 'c', 64);
+    ssize_t n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\nX-FP: forged\r\nx_fp: forged\r\n"
+                            "X-CLIENT-SAN: forged\r\nx_client-san: forged\r\n"
+                            "X-SSL-Client-Cert: forged\r\nx_ssl_client_fingerprint: forged\r\n"
+                            "X-Keep: 1\r\n\r\n",
+                            &id, &all_ids, out, sizeof(out));
+    cr_assert_gt(n, 0);
+    out[n] = '\0';
+    cr_assert_null(strstr(out, "forged"), "%s", out);
+    cr_assert_not_null(strstr(out, "\r\nX-Keep: 1\r\n"), "%s", out);
+    /* not configured: the X-SSL-* defaults are still protected; another name is not */
+    n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\nX-SSL-Client-SAN: forged\r\n"
+                    "X-SSL_Client_Cert: forged\r\nX-FP: kept\r\n\r\n",
+                    &id, NULL, out, sizeof(out));
+    out[n] = '\0';
+    cr_assert_null(strstr(out, "forged"), "%s", out);
+    cr_assert_not_null(strstr(out, "\r\nX-FP: kept\r\n"), "%s", out);
+}
+
+Test(rewrite, id_header_trailer_copies_dropped)
+{
+    static const char *const names[] = {"X-FP", "x_fp", "x-client-san", "X_CLIENT_SAN",
+                                        "x-ssl-client-cert"};
+    const struct mtlb_header_policy fwd = {.underscores = MTLB_US_PASS, .forward_trailers = true};
+    struct mtlb_trailer_rules rules = {&fwd, &all_ids};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct mtlb_slice n = {names[i], strlen(names[i])};
+        cr_assert_eq(mtlb_rewrite_trailer_verdict(n, &fwd, &all_ids), MTLB_FIELD_DROP, "%s",
+                     names[i]);
+        cr_assert_eq(mtlb_rewrite_trailer_filter_rules(n, &rules), 0, "%s", names[i]);
+    }
+    struct mtlb_slice keep = {"X-Sum", 5};
+    cr_assert_eq(mtlb_rewrite_trailer_filter_rules(keep, &rules), 1);
+    struct mtlb_slice fp = {"X-FP", 4};
+    cr_assert_eq(mtlb_rewrite_trailer_verdict(fp, &fwd, NULL), MTLB_FIELD_KEEP);
+}
+
+/* A value left out for its size fails the request (431), never a cut or missing header. */
+Test(rewrite, id_header_oversize_is_refused)
+{
+    struct mtlb_identity id = id_success;
+    char out[2048];
+
+    id.oversize = MTLB_IDENTITY_CERT;
+    ssize_t n = rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, &all_ids, out, sizeof(out));
+    cr_assert_eq(n, -E2BIG);
+    cr_assert_eq(mtlb_rewrite_status(n), 431);
+    const struct mtlb_id_names no_cert = {{"", "X-Client-SAN", ""}};
+    cr_assert_gt(rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, &no_cert, out, 2048), 0,
+                 "only a configured header's size matters");
+    /* a value that does not fit the caller's buffer: -ENOSPC, nothing cut */
+    id.oversize = 0;
+    id.cert_escaped = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    cr_assert_eq(rewrite_ids("GET / HTTP/1.1\r\nHost: app\r\n\r\n", &id, &all_ids, out, 300),
+                 -ENOSPC);
+}
+
+Test(rewrite, id_room_and_extras)
+{
+    const struct mtlb_id_names none = {{"", "", ""}};
+
+    cr_assert_eq(mtlb_rewrite_id_room(&none), 0);
+    cr_assert_eq(mtlb_rewrite_id_extras(&none), 0);
+    cr_assert_eq(mtlb_rewrite_id_extras(&all_ids), MTLB_IDENTITY_CERT | MTLB_IDENTITY_SAN);
+    cr_assert_eq(mtlb_rewrite_id_room(&all_ids),
+                 17 + 4 + MTLB_IDENTITY_CERT_MAX + 12 + 4 + MTLB_IDENTITY_SAN_MAX + 4 + 4 + 64);
+}
+
+Test(rewrite, check_id_name)
+{
+    cr_assert_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "X-SSL-Client-Cert"));
+    cr_assert_null(mtlb_rewrite_check_id_name(&all_ids, MTLB_IDH_SAN, "X-Client-SAN"));
+    cr_assert_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_FINGERPRINT, "X-Client_FP!"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(&all_ids, MTLB_IDH_SAN, "x_fp"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, ""));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "X Cert"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "X-Cert:"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "X-Cert\xc3\xa9"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "X-SSL-Issuer"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "Forwarded"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "x-real_ip"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "Connection"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "Content-Length"));
+    cr_assert_not_null(mtlb_rewrite_check_id_name(NULL, MTLB_IDH_CERT, "Trailer"));
+}
