@@ -90,6 +90,10 @@ int mtlb_h2_conn_new(struct mtlb_h2_conn **out, const struct mtlb_h2_settings *s
 void mtlb_h2_conn_free(struct mtlb_h2_conn *h);
 void *mtlb_h2_conn_owner(const struct mtlb_h2_conn *h);
 
+/* The header policy and opt-in identity names that filter request trailers from now on (a
+ * reload may add a protected name; heads already follow the current configuration). */
+void mtlb_h2_conn_set_header_policy(struct mtlb_h2_conn *h, const struct mtlb_header_policy *p,
+                                    const struct mtlb_id_names *names);
 /* Feeds received plaintext; everything is consumed. Returns 0, or a negative nghttp2 error
  * when the connection is finished (a GOAWAY may be queued: send the output, then close).
  * now_ms paces the frame-flood budget. */

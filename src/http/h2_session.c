@@ -335,6 +335,13 @@ static int on_invalid_frame(nghttp2_session *ss, const nghttp2_frame *fr, int er
 
 /* ---- the connection ---- */
 
+void mtlb_h2_conn_set_header_policy(struct mtlb_h2_conn *h, const struct mtlb_header_policy *p,
+                                    const struct mtlb_id_names *names)
+{
+    h->st.headers = *p;
+    h->st.id_names = *names;
+}
+
 int mtlb_h2_conn_new(struct mtlb_h2_conn **out, const struct mtlb_h2_settings *st,
                      const struct mtlb_h2_ops *ops, void *owner)
 {

@@ -83,6 +83,10 @@ static void h2c_pump(struct mtlb_client *c)
         if (c->rx.len == 0) {
             break;
         }
+        /* Trailers are filtered as heads are, with the worker's current configuration: a
+         * reload may have added a protected name since this connection began. */
+        const struct mtlb_config *cfg = c->w->snap->cfg;
+        mtlb_h2_conn_set_header_policy(c->h2, &cfg->header_policy, &cfg->id_headers);
         int rc = mtlb_h2_conn_recv(c->h2, (const uint8_t *)c->rx.data, c->rx.len, c->w->now_ms);
         c->rx.len = 0;
         if (rc < 0) {
