@@ -82,7 +82,16 @@ struct mtlb_domain_cfg {
     unsigned certificate_line, key_line, truststore_line, crl_line;
     /* The domain's tls: over the listener's tls: (already merged: read this one only). */
     struct mtlb_tls_policy_cfg policy;
+    /* domains[].backend: this domain's default pool (chosen by SNI), over the listener's;
+     * NULL: the listener's. backend_index is resolved. */
+    char *backend;
+    size_t backend_index;
 };
+
+/* No pool: a listener or domain without backend:, a route whose backend names its pattern. */
+#define MTLB_ROUTE_NO_POOL ((size_t)-1)
+
+struct mtlb_route_cfg;
 
 struct mtlb_listener_cfg {
     char *bind_host; /* "0.0.0.0", "::", "127.0.0.1" ... */
@@ -102,6 +111,30 @@ struct mtlb_listener_cfg {
     char *ticket_keys;
     /* listeners[].tls policy keys; each domain's policy already includes them. */
     struct mtlb_tls_policy_cfg policy;
+    /* listeners[].routes in order (first match wins, see mtlb/route.h); backend above may
+     * then be NULL (no default pool: 404 when no route matches). */
+    struct mtlb_route_cfg *routes;
+    size_t n_routes;
+};
+
+/* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */
+enum mtlb_route_kind {
+    MTLB_ROUTE_PREFIX = 0,
+    MTLB_ROUTE_EXACT,
+    MTLB_ROUTE_PATTERN, /* "/{app}/": one segment names the pool through backend: "{app}" */
+};
+struct mtlb_require_cfg;
+struct mtlb_route_cfg {
+    enum mtlb_route_kind kind;
+    char *path;    /* as written, in normalized form (mtlb_route_check_path) */
+    char *host;    /* NULL: any; else lower-case exact name or "*.suffix" (one label) */
+    char *name;    /* name: for the access log; NULL: the route's index */
+    char *backend; /* pool name; for a pattern it may hold the {name} of the pattern */
+    size_t backend_index;  /* resolved; MTLB_ROUTE_NO_POOL when backend names the pattern */
+    bool strip_prefix;     /* the matched part is removed ("/" stays) */
+    char *rewrite_prefix;  /* NULL: none; else the matched part is replaced by it */
+    struct mtlb_require_cfg *require; /* require: NULL when absent */
+    unsigned line;         /* of the route in the file, for mtlb -t warnings */
 };
 
 struct mtlb_server_cfg {
