@@ -126,15 +126,15 @@ enum mtlb_route_kind {
 struct mtlb_require_cfg;
 struct mtlb_route_cfg {
     enum mtlb_route_kind kind;
-    char *path;    /* as written, in normalized form (mtlb_route_check_path) */
-    char *host;    /* NULL: any; else lower-case exact name or "*.suffix" (one label) */
-    char *name;    /* name: for the access log; NULL: the route's index */
-    char *backend; /* pool name; for a pattern it may hold the {name} of the pattern */
-    size_t backend_index;  /* resolved; MTLB_ROUTE_NO_POOL when backend names the pattern */
-    bool strip_prefix;     /* the matched part is removed ("/" stays) */
-    char *rewrite_prefix;  /* NULL: none; else the matched part is replaced by it */
+    char *path;           /* as written, in normalized form (mtlb_route_check_path) */
+    char *host;           /* NULL: any; else lower-case exact name or "*.suffix" (one label) */
+    char *name;           /* name: for the access log; NULL: the route's index */
+    char *backend;        /* pool name; for a pattern it may hold the {name} of the pattern */
+    size_t backend_index; /* resolved; MTLB_ROUTE_NO_POOL when backend names the pattern */
+    bool strip_prefix;    /* the matched part is removed ("/" stays) */
+    char *rewrite_prefix; /* NULL: none; else the matched part is replaced by it */
     struct mtlb_require_cfg *require; /* require: NULL when absent */
-    unsigned line;         /* of the route in the file, for mtlb -t warnings */
+    unsigned line;                    /* of the route in the file, for mtlb -t warnings */
 };
 
 struct mtlb_server_cfg {

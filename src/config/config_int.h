@@ -115,4 +115,14 @@ int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tl
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
 
+/* Routes (config_routes.c): the reader of listeners[].routes (dst: the listener); the
+ * resolution of every route's, domain's backend against pools (sorted by name, order: the
+ * backend's index), after the listener's own; free; equality of a listener's routes and
+ * default backend (config_diff). */
+int mtlb_cfg_read_routes(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f);
+int mtlb_cfg_routes_resolve(struct cfg_ctx *ctx, yaml_node_t *listeners, struct mtlb_config *cfg,
+                            const struct cfg_dup *pools, size_t n_pools);
+void mtlb_cfg_routes_free(struct mtlb_route_cfg *r, size_t n);
+bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_listener_cfg *b);
+
 #endif
