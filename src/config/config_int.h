@@ -115,4 +115,14 @@ int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tl
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
 
+/* Route identity policy (config_require.c). The reader of a require: mapping (dst: the
+ * struct mtlb_require_cfg; an empty mapping, an unknown key, a bad value or a regular
+ * expression regcomp refuses is an error at its file:line:col); free (leaves it zeroed), deep
+ * copy (0 or -ENOMEM; free a partial copy too) and equality of the values. */
+int mtlb_cfg_read_require(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f);
+void mtlb_cfg_require_free(struct mtlb_require_cfg *r);
+int mtlb_cfg_require_copy(struct mtlb_require_cfg *d, const struct mtlb_require_cfg *s);
+bool mtlb_cfg_require_same(const struct mtlb_require_cfg *a, const struct mtlb_require_cfg *b);
+
 #endif
