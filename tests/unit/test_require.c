@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -343,7 +344,7 @@ Test(require, san_needs_the_extras_and_a_malformed_list_matches_nothing)
     struct mtlb_identity id;
     X509 *x = make_cert("name", serial_1a2b, 2, NULL);
     char good[] = "DNS:a.example.com";
-    char bad[] = "DNS:a.exa\\qmple.com";
+    char bad[] = "DNS:a.example.com\\";
     char cut[] = "DNS:a.example.co\\x6";
 
     cr_assert_eq(mtlb_require_identity_needs(r), MTLB_IDENTITY_SAN);
@@ -438,4 +439,25 @@ Test(require, compile_refuses_a_hand_made_bad_policy)
     cr_assert_eq(mtlb_require_compile(&c, &r), 0);
     mtlb_require_free(r);
     mtlb_require_free(NULL);
+}
+
+/* A hand-made SAN list longer than any the identity builds: an entry past the scratch buffer
+ * matches nothing and the entries after it are still read. */
+Test(require, overlong_san_entry_is_skipped)
+{
+    struct mtlb_require *r = compile_yaml("{san_dns: ['*.example.com']}");
+    struct mtlb_identity id = {.verify = MTLB_VERIFY_SUCCESS};
+    size_t n = MTLB_IDENTITY_SAN_MAX + 100;
+    char *san = malloc(n + 64);
+
+    cr_assert_not_null(san);
+    memcpy(san, "DNS:", 4);
+    memset(san + 4, 'a', n);
+    strcpy(san + 4 + n, ".example.com");
+    id.san = san;
+    cr_assert_str_eq(mtlb_require_check(r, &id), "san");
+    strcpy(san + 4 + n, ", DNS:b.example.com");
+    cr_assert_null(mtlb_require_check(r, &id));
+    free(san);
+    mtlb_require_free(r);
 }
