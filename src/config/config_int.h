@@ -115,10 +115,12 @@ int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tl
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
 
-/* Route identity policy (config_require.c). The reader of a require: mapping (dst: the
- * struct mtlb_require_cfg; an empty mapping, an unknown key, a bad value or a regular
- * expression regcomp refuses is an error at its file:line:col); free (leaves it zeroed), deep
- * copy (0 or -ENOMEM; free a partial copy too) and equality of the values. */
+/* Route identity policy (config_require.c). The reader of a require: mapping (dst: a zeroed
+ * struct mtlb_require_cfg; an empty mapping, a mapping of nulls only, an unknown or repeated
+ * key, a bad value or a regular expression regcomp refuses is an error at its file:line:col;
+ * what was read before an error stays in dst for the caller's free); free (leaves it zeroed;
+ * a zeroed one is fine), deep copy (0 or -ENOMEM; *d is overwritten, free a partial copy too)
+ * and equality of the normalized values (list order counts). */
 int mtlb_cfg_read_require(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                           const struct cfg_field *f);
 void mtlb_cfg_require_free(struct mtlb_require_cfg *r);
