@@ -35,7 +35,9 @@ int mtlb_require_compile(const struct mtlb_require_cfg *cfg, struct mtlb_require
  * - fingerprint: id->fingerprint equals one of the listed SHA-256 fingerprints.
  * - serial: id->serial equals one of the listed serials.
  * A condition on a field the identity lacks (no certificate) fails. Any number of threads may
- * check one r at once (regexec is reentrant on a shared pattern). */
+ * check one r at once, but glibc's regexec holds a lock per compiled pattern while it runs, so
+ * workers checking one shared r with subject/issuer contend on it: an owner that checks on
+ * many workers can compile one r per worker. No allocation; about 8 KiB of stack for SANs. */
 const char *mtlb_require_check(const struct mtlb_require *r, const struct mtlb_identity *id);
 
 /* The MTLB_IDENTITY_* extras (mtlb_identity_add_extras) the check reads: MTLB_IDENTITY_SAN when
