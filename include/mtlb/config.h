@@ -88,10 +88,41 @@ struct mtlb_domain_cfg {
     size_t backend_index;
 };
 
+<<<<<<< HEAD
 /* No pool: a listener or domain without backend:, a route whose backend names its pattern. */
 #define MTLB_ROUTE_NO_POOL ((size_t)-1)
 
 struct mtlb_route_cfg;
+=======
+/* A route's client identity policy (routes[].require). Every present key is a condition that
+ * must hold (all of them AND; inside a list any element may match); an absent key (NULL, 0
+ * entries, verify 0) is no condition. The config keeps what was written, normalized; the
+ * require module (mtlb/require.h) compiles and checks it. */
+struct mtlb_require_cfg {
+    /* verify: the allowed outcomes as bits (1u << MTLB_VERIFY_*); 0: absent. The require
+     * module then allows only SUCCESS when any certificate condition below is present
+     * (a FAILED certificate's fields are the client's choice), any outcome otherwise. */
+    unsigned verify;
+    /* POSIX extended regular expressions on the subject / issuer DN as written in
+     * headers.dn_format, unanchored unless written with ^ and $ (regcomp-checked when read). */
+    char *subject;
+    char *issuer;
+    /* Subject alternative names: DNS names lower-case, exact or "*.suffix" (one label);
+     * URIs exact; e-mail addresses exact, domain part lower-case. */
+    char **san_dns;
+    size_t n_san_dns;
+    char **san_uri;
+    size_t n_san_uri;
+    char **san_email;
+    size_t n_san_email;
+    char **fingerprints; /* fingerprints_sha256: 64 lower-case hex digits, no colons */
+    size_t n_fingerprints;
+    /* serials: upper-case hex without separators, as struct mtlb_identity.serial: leading zero
+     * bytes dropped, whole bytes ("0A", "0100"), "0" for zero, "-" first when negative. */
+    char **serials;
+    size_t n_serials;
+};
+>>>>>>> feat/require
 
 struct mtlb_listener_cfg {
     char *bind_host; /* "0.0.0.0", "::", "127.0.0.1" ... */
