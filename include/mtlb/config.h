@@ -88,12 +88,6 @@ struct mtlb_domain_cfg {
     size_t backend_index;
 };
 
-<<<<<<< HEAD
-/* No pool: a listener or domain without backend:, a route whose backend names its pattern. */
-#define MTLB_ROUTE_NO_POOL ((size_t)-1)
-
-struct mtlb_route_cfg;
-=======
 /* A route's client identity policy (routes[].require). Every present key is a condition that
  * must hold (all of them AND; inside a list any element may match); an absent key (NULL, 0
  * entries, verify 0) is no condition. The config keeps what was written, normalized; the
@@ -122,7 +116,11 @@ struct mtlb_require_cfg {
     char **serials;
     size_t n_serials;
 };
->>>>>>> feat/require
+
+/* No pool: a listener or domain without backend:, a route whose backend names its pattern. */
+#define MTLB_ROUTE_NO_POOL ((size_t)-1)
+
+struct mtlb_route_cfg;
 
 struct mtlb_listener_cfg {
     char *bind_host; /* "0.0.0.0", "::", "127.0.0.1" ... */
@@ -154,7 +152,6 @@ enum mtlb_route_kind {
     MTLB_ROUTE_EXACT,
     MTLB_ROUTE_PATTERN, /* "/{app}/": one segment names the pool through backend: "{app}" */
 };
-struct mtlb_require_cfg;
 struct mtlb_route_cfg {
     enum mtlb_route_kind kind;
     char *path;           /* as written, in normalized form (mtlb_route_check_path) */
@@ -164,8 +161,9 @@ struct mtlb_route_cfg {
     size_t backend_index; /* resolved; MTLB_ROUTE_NO_POOL when backend names the pattern */
     bool strip_prefix;    /* the matched part is removed ("/" stays) */
     char *rewrite_prefix; /* NULL: none; else the matched part is replaced by it */
-    struct mtlb_require_cfg *require; /* require: NULL when absent */
-    unsigned line;                    /* of the route in the file, for mtlb -t warnings */
+    struct mtlb_require_cfg require; /* require: (zero when absent) */
+    bool has_require;                /* require: was given */
+    unsigned line;                   /* of the route in the file, for mtlb -t warnings */
 };
 
 struct mtlb_server_cfg {

@@ -40,10 +40,11 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
                                                 const struct mtlb_authority_request *ar);
 /* Everything decided about one of c's requests before its exchange (routing.c): the authority
  * and the 421 rule (mtlb_client_authority), the route of snap's listener routes (route.h;
- * no match: the SNI domain's backend, else the listener's, else 404), and the head to send
+ * no match: the SNI domain's backend, else the listener's, else 404), the route's require:
+ * against c's identity (403, rec->denied says why), and the head to send
  * (mtlb_rewrite_request with the route's target) into out[0..cap). rec gets the route label
  * (its request id must be picked already). Returns 0 with *pool and *len, or the status to
- * answer (400, 404, 421, 431, 500); *pool is always an index mtlb_exchange_begin accepts.
+ * answer (400, 403, 404, 421, 431, 500); *pool is always an index mtlb_exchange_begin accepts.
  * snap: the one whose pools the exchange uses. */
 struct mtlb_snapshot;
 struct mtlb_access_rec;

@@ -14,6 +14,7 @@
 #include "mtlb/config.h"
 
 struct mtlb_routes;
+struct mtlb_require;
 
 /* Normalizes the path part of an origin-form target (in[0..len), without the query) into
  * out[0..cap): percent-encodings of unreserved characters (ALPHA DIGIT - . _ ~) decoded, other
@@ -33,10 +34,11 @@ ssize_t mtlb_route_normalize(const char *in, size_t len, char *out, size_t cap);
 int mtlb_route_check_path(const struct mtlb_route_cfg *r, char *why, size_t cap);
 
 /* Compiles routes[0..n) (listener l's, pools resolved; a pattern's backend template resolved
- * against backends[0..n_backends) by name at match time). 0 and *out (free with
- * mtlb_route_destroy; n == 0 gives a valid empty table), -ENOMEM or -EINVAL (a path
- * mtlb_route_check_path refuses). The structure keeps pointers to routes' strings and to
- * backends' names: it must not outlive them (the snapshot owns both). */
+ * against backends[0..n_backends) by name at match time) and their require: policies
+ * (mtlb_require_compile). 0 and *out (free with mtlb_route_destroy; n == 0 gives a valid empty
+ * table), -ENOMEM or -EINVAL (a path mtlb_route_check_path refuses, a bad require). The structure
+ * keeps pointers to routes' strings and to backends' names: it must not outlive them (the snapshot
+ * owns both). */
 int mtlb_route_compile(const struct mtlb_route_cfg *routes, size_t n,
                        const struct mtlb_backend_cfg *backends, size_t n_backends,
                        struct mtlb_routes **out);
@@ -47,7 +49,8 @@ struct mtlb_route_result {
     int status;  /* 0: send to pool; 400 (target not origin form), 404 (no route, no pool) */
     size_t pool; /* valid when status is 0 */
     int route;   /* index of the route that matched, -1 for the default pool or none */
-    const struct mtlb_route_cfg *cfg; /* the route that matched, or NULL */
+    const struct mtlb_route_cfg *cfg;   /* the route that matched, or NULL */
+    const struct mtlb_require *require; /* its compiled require: (mtlb/require.h), or NULL */
     /* 404 only: "no_route" (nothing matched, no default pool) or "unknown_pool" (a pattern
      * named a pool that does not exist; pool_name says which, NUL-terminated, cut to fit). */
     const char *reason;
@@ -69,6 +72,10 @@ struct mtlb_route_result {
 int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb_slice target,
                      bool slash, size_t default_pool, char *buf, size_t cap,
                      struct mtlb_route_result *res);
+
+/* The MTLB_IDENTITY_* extras (mtlb_identity_add_extras) the routes' require: checks read; 0
+ * for rt NULL. */
+unsigned mtlb_route_identity_needs(const struct mtlb_routes *rt);
 
 /* Bytes of buf mtlb_route_match needs for a target of target_len bytes. */
 size_t mtlb_route_buf_size(const struct mtlb_routes *rt, size_t target_len);

@@ -93,6 +93,14 @@ static int read_rewrite(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
     return 0;
 }
 
+static int read_require(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    struct mtlb_route_cfg *r = dst;
+
+    r->has_require = true;
+    return mtlb_cfg_read_require(ctx, v, &r->require, f);
+}
+
 static int item_route(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_route_cfg *r)
 {
     static const struct cfg_field fields[] = {
@@ -104,6 +112,7 @@ static int item_route(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_route_cfg
         {"strip_prefix", read_strip, false, 0, 0, 0},
         {"rewrite_prefix", read_rewrite, false, 0, 0, 0},
         {"name", read_string, false, offsetof(struct mtlb_route_cfg, name), 0, 0},
+        {"require", read_require, false, 0, 0, 0},
     };
 
     r->line = (unsigned)v->start_mark.line + 1;
@@ -239,6 +248,7 @@ void mtlb_cfg_routes_free(struct mtlb_route_cfg *r, size_t n)
         free(r[i].name);
         free(r[i].backend);
         free(r[i].rewrite_prefix);
+        mtlb_cfg_require_free(&r[i].require);
     }
     free(r);
 }
@@ -258,7 +268,8 @@ bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_l
         if (x->kind != y->kind || x->strip_prefix != y->strip_prefix ||
             !same_str(x->path, y->path) || !same_str(x->host, y->host) ||
             !same_str(x->name, y->name) || !same_str(x->backend, y->backend) ||
-            !same_str(x->rewrite_prefix, y->rewrite_prefix)) {
+            !same_str(x->rewrite_prefix, y->rewrite_prefix) || x->has_require != y->has_require ||
+            !mtlb_cfg_require_same(&x->require, &y->require)) {
             return false;
         }
     }

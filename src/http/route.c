@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mtlb/authority.h"
+#include "mtlb/require.h"
 #include "mtlb/route.h"
 
 struct rt_node {
@@ -50,7 +51,9 @@ struct mtlb_routes {
     bool any_tree;
     struct rt_pool *pools; /* sorted by name */
     size_t n_pools;
-    size_t max_prefix; /* longest rewrite_prefix */
+    size_t max_prefix;         /* longest rewrite_prefix */
+    struct mtlb_require **req; /* [route]: compiled require:, NULL when none */
+    unsigned needs;            /* MTLB_IDENTITY_* extras the requires read */
 };
 
 /* ---- normalization ---- */
@@ -398,6 +401,10 @@ static int build(struct mtlb_routes *rt, const struct mtlb_backend_cfg *backends
 
     for (size_t i = 0; rc == 0 && i < rt->n; i++) {
         rc = fill_info(rt, i);
+        if (rc == 0 && rt->routes[i].has_require) {
+            rc = mtlb_require_compile(&rt->routes[i].require, &rt->req[i]);
+            rt->needs |= rc == 0 ? mtlb_require_identity_needs(rt->req[i]) : 0;
+        }
         if (rc == 0) {
             rc = tree_of(rt, rt->routes[i].host, &root);
         }
@@ -457,7 +464,8 @@ int mtlb_route_compile(const struct mtlb_route_cfg *routes, size_t n,
     rt->ends = calloc(n ? n : 1, sizeof(*rt->ends));
     rt->trees = calloc(n ? n : 1, sizeof(*rt->trees));
     rt->pools = calloc(n_backends ? n_backends : 1, sizeof(*rt->pools));
-    int rc = rt->info && rt->ends && rt->trees && rt->pools ? 0 : -ENOMEM;
+    rt->req = calloc(n ? n : 1, sizeof(*rt->req));
+    int rc = rt->info && rt->ends && rt->trees && rt->pools && rt->req ? 0 : -ENOMEM;
     if (rc == 0) {
         rc = build(rt, backends, n_backends);
     }
@@ -474,6 +482,10 @@ void mtlb_route_destroy(struct mtlb_routes *rt)
     if (rt == NULL) {
         return;
     }
+    for (size_t i = 0; rt->req != NULL && i < rt->n; i++) {
+        mtlb_require_free(rt->req[i]);
+    }
+    free(rt->req);
     free(rt->info);
     free(rt->nodes);
     free(rt->ends);
@@ -617,6 +629,11 @@ static void rewrite(const struct mtlb_route_cfg *r, const char *path, size_t len
     res->target = (struct mtlb_slice){out, o};
 }
 
+unsigned mtlb_route_identity_needs(const struct mtlb_routes *rt)
+{
+    return rt != NULL ? rt->needs : 0;
+}
+
 size_t mtlb_route_buf_size(const struct mtlb_routes *rt, size_t target_len)
 {
     return 2 * target_len + (rt != NULL ? rt->max_prefix : 0) + 4;
@@ -645,6 +662,7 @@ int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb
             const struct mtlb_route_cfg *r = &rt->routes[b.route];
             res->route = (int)b.route;
             res->cfg = r;
+            res->require = rt->req[b.route];
             res->pool = r->backend_index;
             if (r->backend_index == MTLB_ROUTE_NO_POOL &&
                 pattern_pool(rt, &rt->info[b.route], buf + b.seg, b.seg_len, res) != 0) {
@@ -700,11 +718,10 @@ size_t mtlb_route_lint(const struct mtlb_route_cfg *routes, size_t n,
             bool dup = a->kind == MTLB_ROUTE_EXACT && b->kind == MTLB_ROUTE_EXACT &&
                        host_covers(a->host, b->host) && strcmp(a->path, b->path) == 0;
             if (covers || dup) {
-                snprintf(
-                    msg, sizeof(msg),
-                    "unreachable: routes[%zu] (%s) matches every request it would%s", i, a->path,
-                    (a->require == NULL) != (b->require == NULL) ? " (its require is never checked)"
-                                                                 : "");
+                snprintf(msg, sizeof(msg),
+                         "unreachable: routes[%zu] (%s) matches every request it would%s", i,
+                         a->path,
+                         a->has_require != b->has_require ? " (its require is never checked)" : "");
                 warn(arg, j, msg);
                 count++;
                 break;

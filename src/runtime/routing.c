@@ -13,6 +13,7 @@
 #include "mtlb/config.h"
 #include "mtlb/h1_client.h"
 #include "mtlb/log.h"
+#include "mtlb/require.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/route.h"
 #include "mtlb/snapshot.h"
@@ -119,6 +120,11 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     }
     if (status != 0) {
         return status;
+    }
+    const char *denied = res.require != NULL ? mtlb_require_check(res.require, &c->identity) : NULL;
+    if (denied != NULL) {
+        rec->denied = denied;
+        return 403;
     }
     *pool = res.pool;
     if (res.rewritten) {
