@@ -221,3 +221,24 @@ Test(routes, reload_swaps_the_routes)
     both("/orders/x", 200, "b-app", "GET /orders/x HTTP/1.1", "GET /orders/x HTTP/1.1");
     both("/new/x", 200, "b-orders", "GET /new/x HTTP/1.1", "GET /new/x HTTP/1.1");
 }
+
+Test(routes, require_refuses_with_403_and_says_why)
+{
+    struct it_config cfg = {0};
+    start_routes("app\n"
+                 "    routes:\n"
+                 "      - {path_prefix: /admin/, backend: orders, require: {subject: "
+                 "\"CN=good-client$\"}}\n"
+                 "      - {path_prefix: /partner/, backend: orders, name: partner, require: "
+                 "{subject: \"CN=partner-x$\"}}",
+                 &cfg);
+
+    both("/admin/x", 200, "b-orders", "GET /admin/x HTTP/1.1", "GET /admin/x HTTP/1.1");
+    both("/partner/x", 403, NULL, NULL, NULL);
+    /* the normalized path is what require guards */
+    both("/x/../partner/x", 403, NULL, NULL, NULL);
+    both("/%70artner/x", 403, NULL, NULL, NULL);
+    const char *denied[] = {"\"route\":\"partner\"", "\"denied\":\"subject\"", "\"status\":403",
+                            NULL};
+    cr_expect_eq(it_wait_lines(env.out_log, denied, 6, 5000), 6, "access log denied");
+}
