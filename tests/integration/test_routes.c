@@ -242,3 +242,43 @@ Test(routes, require_refuses_with_403_and_says_why)
                             NULL};
     cr_expect_eq(it_wait_lines(env.out_log, denied, 6, 5000), 6, "access log denied");
 }
+
+Test(routes, check_warns_about_unreachable_and_overlapping_routes)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {it_free_port()}};
+    cfg.listener_backend = "app\n"
+                           "    routes:\n"
+                           "      - {path_prefix: /a/, backend: app}\n"
+                           "      - {path_prefix: /a/b/, backend: app}\n"
+                           "      - {path_exact: /x, backend: app}\n"
+                           "      - {path_exact: /x, backend: app}\n"
+                           "      - {path_prefix: /c/d/, backend: app}\n"
+                           "      - {path_prefix: /c/, backend: app}\n"
+                           "      - {path_prefix: /e/, backend: app}";
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
+
+    cr_expect_eq(r.rc, 0, "warnings are not errors: %s", r.err);
+    cr_expect(strstr(r.err, ":6: listeners[0].routes[1] (/a/b/): unreachable") != NULL, "%s",
+              r.err);
+    cr_expect(strstr(r.err, ":8: listeners[0].routes[3] (/x): unreachable") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, ":10: listeners[0].routes[5] (/c/): overlaps routes[4]") != NULL, "%s",
+              r.err);
+    cr_expect(strstr(r.err, "routes[6]") == NULL, "%s", r.err);
+    cr_expect(strstr(r.out, "with 3 warnings") != NULL, "%s", r.out);
+    it_run_result_fini(&r);
+}
+
+Test(routes, check_names_an_unknown_pool_with_file_and_line)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {it_free_port()}};
+    cfg.listener_backend = "app\n"
+                           "    routes:\n"
+                           "      - {path_prefix: /a/, backend: nosuch}";
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
+
+    cr_expect_eq(r.rc, 1);
+    cr_expect(strstr(r.err, ":5:") != NULL && strstr(r.err, "listeners[0].routes[0].backend") &&
+                  strstr(r.err, "unknown backend \"nosuch\""),
+              "%s", r.err);
+    it_run_result_fini(&r);
+}
