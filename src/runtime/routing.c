@@ -113,6 +113,10 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
 
     label(rec, &res);
     if (status == 404 && strcmp(res.reason, "unknown_pool") == 0) {
+        /* the name comes from the client's path: no quote may end the field early */
+        for (char *p = res.pool_name; *p != '\0'; p++) {
+            *p = *p == '"' || *p == '\\' ? '?' : *p;
+        }
         mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                     "conn=%llu event=route_unknown_pool status=404 route=%s pool=\"%s\" "
                     "reason=\"the path names a backend pool that does not exist\"",
