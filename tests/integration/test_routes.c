@@ -203,6 +203,21 @@ Test(routes, domain_backend_by_sni)
     cr_expect_str_eq(be, "b-orders", "the domain's pool");
     cr_expect_eq(get1("other.example.com", "/pinned/x", be, line, sizeof(be)), 200);
     cr_expect_str_eq(be, "b-app", "a route wins over the domain's pool");
+    /* HTTP/2: the same choice */
+    struct h2_out o;
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--sni", "other.example.com",
+            "--show-header", "x-backend", "--stream", "path=/x", "--stream", "path=/pinned/x",
+            NULL);
+    cr_assert_eq(o.rc, 0, "h2c: %s %s", o.out, o.err);
+    struct h2s s1, s2;
+    get_stream(&o, "/x", 0, &s1);
+    get_stream(&o, "/pinned/x", 0, &s2);
+    char want[64];
+    snprintf(want, sizeof(want), "header %d x-backend: b-orders", s1.id);
+    cr_expect(strstr(o.out, want) != NULL, "%s", o.out);
+    snprintf(want, sizeof(want), "header %d x-backend: b-app", s2.id);
+    cr_expect(strstr(o.out, want) != NULL, "%s", o.out);
+    h2_out_fini(&o);
 }
 
 Test(routes, reload_swaps_the_routes)
