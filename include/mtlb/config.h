@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtlb/cidr.h"
 #include "mtlb/identity.h"
 #include "mtlb/rewrite.h"
 
@@ -102,6 +103,13 @@ struct mtlb_listener_cfg {
     char *ticket_keys;
     /* listeners[].tls policy keys; each domain's policy already includes them. */
     struct mtlb_tls_policy_cfg policy;
+    /* Edge policy (config_acl.c), checked by the acceptor before any TLS work: allow and deny
+     * (empty: no list; deny wins; with an allow list only its addresses get in), and the PROXY
+     * protocol header, required on every connection when proxy_protocol, accepted only from
+     * proxy_from (listeners[].proxy_protocol_from, required with it). */
+    struct mtlb_cidr_list allow, deny;
+    bool proxy_protocol;
+    struct mtlb_cidr_list proxy_from;
 };
 
 struct mtlb_server_cfg {

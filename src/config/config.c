@@ -296,6 +296,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         free(l->backend);
         free(l->ticket_keys);
         mtlb_cfg_tls_policy_free(&l->policy);
+        mtlb_cfg_acl_free(l);
     }
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {
