@@ -34,9 +34,10 @@ bool mtlb_edge_admit(const struct mtlb_listener_cfg *l, const struct sockaddr *p
  * (MSG_PEEK), parses, and consumes exactly the header's bytes once it is complete. Returns 1
  * with *client set to the address the header carries (or, when it carries none: v1 UNKNOWN,
  * v2 LOCAL, to fd's peer address), 0 when the header is not complete yet (wait for more bytes;
- * the fd should be watched edge-triggered, since the peeked bytes stay readable), or -1 when
- * the connection cannot carry a valid header (*detail: a static description). fd is
- * non-blocking. */
+ * the fd should be watched edge-triggered, since the peeked bytes stay readable), -1 when
+ * the connection cannot carry a valid header (*detail: a static description; a peer that
+ * closed after a partial header included), or -2 when the peer closed without sending a byte
+ * (a TCP health check). fd is non-blocking. */
 int mtlb_edge_proxy_read(int fd, struct sockaddr_storage *client, const char **detail);
 
 #endif

@@ -416,6 +416,12 @@ static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     if (rc == 0) {
         return;
     }
+    if (rc == -2) { /* a connect and close with no byte: a TCP health probe, not a refusal */
+        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=proxy_probe_closed",
+                 (unsigned long long)c->id, c->tls_info.peer);
+        hs_drop(a, c);
+        return;
+    }
     if (rc < 0) {
         edge_refused(a, c->listener, c->id, c->tls_info.peer, "", MTLB_EDGE_PROXY_INVALID, detail);
         hs_drop(a, c);
@@ -424,7 +430,7 @@ static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
     memcpy(sock_peer, c->tls_info.peer, sizeof(sock_peer));
     peer_text(&client, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
     if (!mtlb_edge_allowed(&c->snap->cfg->listeners[c->listener], (struct sockaddr *)&client)) {
-        edge_refused(a, c->listener, c->id, sock_peer, c->tls_info.peer, MTLB_EDGE_ACL, "");
+        edge_refused(a, c->listener, c->id, sock_peer, c->ip, MTLB_EDGE_ACL, "");
         hs_drop(a, c);
         return;
     }

@@ -65,8 +65,12 @@ int mtlb_edge_proxy_read(int fd, struct sockaddr_storage *client, const char **d
     if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         return 0;
     }
-    if (n <= 0) {
-        *detail = n == 0 ? "closed before a complete PROXY header" : "read error";
+    if (n == 0) {
+        /* a peer that never sent a byte: a balancer's TCP health check, not a refusal */
+        return -2;
+    }
+    if (n < 0) {
+        *detail = "read error";
         return -1;
     }
     int r = mtlb_proxy_parse(buf, (size_t)n, &h, detail);
