@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "mtlb/access_hs.h"
 #include "mtlb/config.h"
+#include "mtlb/stats.h"
 
 /* Why a connection was refused: the reason label of mtlb_connections_refused_total. */
 enum mtlb_edge_reason {
@@ -39,5 +41,21 @@ bool mtlb_edge_admit(const struct mtlb_listener_cfg *l, const struct sockaddr *p
  * closed after a partial header included), or -2 when the peer closed without sending a byte
  * (a TCP health check). fd is non-blocking. */
 int mtlb_edge_proxy_read(int fd, struct sockaddr_storage *client, const char **detail);
+
+/* A refused connection, for mtlb_edge_report. */
+struct mtlb_edge_refusal {
+    size_t listener;
+    uint64_t conn;      /* 0 when refused at accept */
+    const char *peer;   /* the socket's "ip:port" */
+    const char *client; /* the address the PROXY header carried, "" without */
+    enum mtlb_edge_reason reason;
+    const char *detail; /* "" or a short description */
+};
+
+/* Counts e in refused[listener * MTLB_EDGE_REASONS + reason] (the calling acceptor's own
+ * stats), writes a rate-limited connection_refused line to the error log and one to the
+ * access log under rl's quota. lc: the listener's configuration (its bind names it). */
+void mtlb_edge_report(const struct mtlb_listener_cfg *lc, mtlb_counter *refused,
+                      struct mtlb_access_hs_limit *rl, const struct mtlb_edge_refusal *e);
 
 #endif

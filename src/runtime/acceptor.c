@@ -378,30 +378,14 @@ static int conn_start(struct mtlb_client *c)
     return 0;
 }
 
-/* A connection the edge policy refused: counted, logged (rate-limited) in the error log and
- * the access log. peer: the socket's "ip:port"; client: the PROXY-carried one or "". */
+/* A connection the edge policy refused: counted and logged (edge.c). peer: the socket's
+ * "ip:port"; client: the PROXY-carried address or "". */
 static void edge_refused(struct mtlb_acceptor *a, size_t l, uint64_t conn, const char *peer,
                          const char *client, enum mtlb_edge_reason r, const char *detail)
 {
-    const struct mtlb_listener_cfg *lc = &a->snap->cfg->listeners[l];
-    static struct mtlb_ratelimit rl;
-    char ln[80], q[300];
+    struct mtlb_edge_refusal e = {l, conn, peer, client, r, detail};
 
-    mtlb_counter_add(&a->stats->refused[l * MTLB_EDGE_REASONS + r], 1);
-    snprintf(ln, sizeof(ln), strchr(lc->bind_host, ':') ? "[%s]:%u" : "%s:%u", lc->bind_host,
-             lc->bind_port);
-    mtlb_log_rl(&rl, 10, MTLB_LOG_INFO,
-                "conn=%llu peer=%s client=%s listener=%s event=connection_refused reason=%s "
-                "detail=%s",
-                (unsigned long long)conn, peer, client[0] ? client : "-", ln,
-                mtlb_edge_reason_name(r), mtlb_log_quote(detail, q, sizeof(q)));
-    struct mtlb_access_refused ar = {.conn = conn,
-                                     .peer = peer,
-                                     .client = client,
-                                     .listener = ln,
-                                     .reason = mtlb_edge_reason_name(r),
-                                     .detail = detail};
-    mtlb_access_conn_refused(&a->hs_log, mtlb_now_ms(), &ar);
+    mtlb_edge_report(&a->snap->cfg->listeners[l], a->stats->refused, &a->hs_log, &e);
 }
 
 /* The PROXY header of c, read as its bytes come (edge.h); then the lists on the address it

@@ -1,13 +1,16 @@
 /* Edge policy at accept: allow/deny lists and the PROXY protocol header read off a fresh
  * socket (edge.h). It owns the peek-then-consume read that leaves the bytes after the header
- * to TLS; counting, logging and closing stay with the acceptor. No protocol knowledge. */
+ * to TLS, and the report of a refusal (counter, error log, access log); closing stays with
+ * the acceptor. No protocol knowledge. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "mtlb/cidr.h"
 #include "mtlb/edge.h"
+#include "mtlb/log.h"
 #include "mtlb/proxy_proto.h"
 
 const char *mtlb_edge_reason_name(enum mtlb_edge_reason r)
@@ -96,4 +99,28 @@ int mtlb_edge_proxy_read(int fd, struct sockaddr_storage *client, const char **d
         return -1;
     }
     return 1;
+}
+
+void mtlb_edge_report(const struct mtlb_listener_cfg *lc, mtlb_counter *refused,
+                      struct mtlb_access_hs_limit *rl, const struct mtlb_edge_refusal *e)
+{
+    static _Thread_local struct mtlb_ratelimit log_rl;
+    const char *reason = mtlb_edge_reason_name(e->reason);
+    char ln[80], q[300];
+
+    mtlb_counter_add(&refused[e->listener * MTLB_EDGE_REASONS + e->reason], 1);
+    snprintf(ln, sizeof(ln), strchr(lc->bind_host, ':') ? "[%s]:%u" : "%s:%u", lc->bind_host,
+             lc->bind_port);
+    mtlb_log_rl(&log_rl, 10, MTLB_LOG_INFO,
+                "conn=%llu peer=%s client=%s listener=%s event=connection_refused reason=%s "
+                "detail=%s",
+                (unsigned long long)e->conn, e->peer, e->client[0] ? e->client : "-", ln, reason,
+                mtlb_log_quote(e->detail, q, sizeof(q)));
+    struct mtlb_access_refused ar = {.conn = e->conn,
+                                     .peer = e->peer,
+                                     .client = e->client,
+                                     .listener = ln,
+                                     .reason = reason,
+                                     .detail = e->detail};
+    mtlb_access_conn_refused(rl, mtlb_now_ms(), &ar);
 }
