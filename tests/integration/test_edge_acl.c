@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,4 +365,35 @@ Test(edge_acl, deny_applies_to_the_proxy_address)
     expect_client(b, "2001:db8::9");
     free(b);
     cr_assert_geq(refused("acl"), 3.0);
+}
+
+/* ---- reload ---- */
+
+static void reload_to(const struct it_config *cfg, unsigned gen)
+{
+    char g[32];
+    snprintf(g, sizeof(g), "generation=%u", gen);
+    const char *ok[] = {"event=reloaded", g, NULL};
+    cr_assert_eq(it_write_config(&env, cfg), 0);
+    kill(env.mtlb, SIGHUP);
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no event=reloaded %s", g);
+}
+
+Test(edge_acl, reload_changes_the_policy_for_new_connections)
+{
+    struct it_config cfg = {.n_domains = 1, .listener_extra = "allow: [10.0.0.0/8]"};
+    cfg.domains[0].mode = "mandatory";
+    start_cfg(&cfg);
+    cr_assert_null(h1_after("", 0, 0));
+    cfg.listener_extra = "allow: [127.0.0.0/8]";
+    reload_to(&cfg, 2);
+    char *b = h1_after("", 0, 0);
+    expect_client(b, "127.0.0.1");
+    free(b);
+    cfg.listener_extra = TRUST_LOCAL;
+    reload_to(&cfg, 3);
+    cr_assert_null(h1_after("", 0, 0), "no PROXY header after the reload turned it on");
+    b = h1_after(V1("192.0.2.44"), strlen(V1("192.0.2.44")), 0);
+    expect_client(b, "192.0.2.44");
+    free(b);
 }
