@@ -30,6 +30,11 @@ struct mtlb_cidr_list {
  * 0, or -EINVAL with *out untouched. Any thread. */
 int mtlb_cidr_parse(const char *s, struct mtlb_cidr *out);
 
+/* Writes c as text ("10.0.0.0/8", "2001:db8::/32"; an IPv4-mapped range as IPv4) into
+ * buf[0..cap), NUL-terminated; MTLB_CIDR_TEXT_MAX is always enough. Returns buf. */
+#define MTLB_CIDR_TEXT_MAX 52
+char *mtlb_cidr_format(const struct mtlb_cidr *c, char *buf, size_t cap);
+
 /* Appends c to l (grows it). 0 or -ENOMEM (l unchanged). */
 int mtlb_cidr_list_add(struct mtlb_cidr_list *l, const struct mtlb_cidr *c);
 /* Frees l's array and zeroes l. */

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,20 @@ int mtlb_cidr_parse(const char *s, struct mtlb_cidr *out)
     c.bits = (uint8_t)bits;
     *out = c;
     return 0;
+}
+
+char *mtlb_cidr_format(const struct mtlb_cidr *c, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "";
+    bool v4 = c->bits >= 96 && memcmp(c->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0;
+
+    if (v4) {
+        inet_ntop(AF_INET, c->addr + 12, ip, sizeof(ip));
+    } else {
+        inet_ntop(AF_INET6, c->addr, ip, sizeof(ip));
+    }
+    snprintf(buf, cap, "%s/%u", ip, v4 ? c->bits - 96u : (unsigned)c->bits);
+    return buf;
 }
 
 int mtlb_cidr_list_add(struct mtlb_cidr_list *l, const struct mtlb_cidr *c)

@@ -233,6 +233,10 @@ Test(edge_acl, allow_list_refuses_others_at_accept)
     cr_assert_null(h2_after("", 0));
     cr_assert_geq(refused("acl"), 3.0);
     expect_refused_line("acl", NULL);
+    char *text = NULL;
+    cr_assert_eq(it_admin_req(admin_port, "GET", "/config", 3000, &text), 200);
+    cr_assert(strstr(text, "listeners[0].allow: 10.0.0.0/8 2001:db8::/32\n") != NULL, "%s", text);
+    free(text);
     it_mtlb_assert_alive(&env);
 }
 

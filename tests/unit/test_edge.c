@@ -141,6 +141,18 @@ Test(cidr, copy_and_same)
     mtlb_cidr_list_fini(&b);
 }
 
+Test(cidr, formats_as_written)
+{
+    static const char *const r[] = {"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32",
+                                    "::/0",       "0.0.0.0/0",    "::1/128"};
+    char t[MTLB_CIDR_TEXT_MAX];
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+        struct mtlb_cidr c;
+        cr_assert_eq(mtlb_cidr_parse(r[i], &c), 0);
+        cr_assert_str_eq(mtlb_cidr_format(&c, t, sizeof(t)), r[i]);
+    }
+}
+
 /* ---- PROXY protocol ---- */
 
 static int pp(const void *data, size_t len, struct mtlb_proxy_hdr *h, const char **why)
