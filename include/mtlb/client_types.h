@@ -52,6 +52,7 @@ struct mtlb_client {
     int pending; /* ops in flight on the ring */
     bool recv_pending, send_pending, eof, dead, closing, close_after;
     bool hs_started; /* acceptor: the handshake has run at least once */
+    bool proxy_wait; /* acceptor: the PROXY header is still to be read (edge.h) */
     enum mtlb_client_state state;
     enum mtlb_transport transport;
     const struct mtlb_proto_ops *proto; /* chosen by ALPN at start (transport.h) */

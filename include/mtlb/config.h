@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtlb/cidr.h"
 #include "mtlb/identity.h"
 #include "mtlb/rewrite.h"
 
@@ -144,6 +145,13 @@ struct mtlb_listener_cfg {
      * then be NULL (no default pool: 404 when no route matches). */
     struct mtlb_route_cfg *routes;
     size_t n_routes;
+    /* Edge policy (config_acl.c), checked by the acceptor before any TLS work: allow and deny
+     * (empty: no list; deny wins; with an allow list only its addresses get in), and the PROXY
+     * protocol header, required on every connection when proxy_protocol, accepted only from
+     * proxy_from (listeners[].proxy_protocol_from, required with it). */
+    struct mtlb_cidr_list allow, deny;
+    bool proxy_protocol;
+    struct mtlb_cidr_list proxy_from;
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

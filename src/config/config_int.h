@@ -136,5 +136,14 @@ int mtlb_cfg_routes_resolve(struct cfg_ctx *ctx, yaml_node_t *listeners, struct 
                             const struct cfg_dup *pools, size_t n_pools);
 void mtlb_cfg_routes_free(struct mtlb_route_cfg *r, size_t n);
 bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_listener_cfg *b);
+/* Edge policy (config_acl.c). Readers for listeners[].allow, deny and proxy_protocol_from
+ * (dst: the struct mtlb_cidr_list) and proxy_protocol (dst: the listener); the listener-level
+ * check (proxy_protocol needs proxy_protocol_from and the reverse; v: the listener's mapping)
+ * and the free of the lists. */
+int mtlb_cfg_read_cidrs(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f);
+int mtlb_cfg_read_proxy_protocol(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                 const struct cfg_field *f);
+int mtlb_cfg_acl_check(struct cfg_ctx *ctx, yaml_node_t *v, const struct mtlb_listener_cfg *l);
+void mtlb_cfg_acl_free(struct mtlb_listener_cfg *l);
 
 #endif
