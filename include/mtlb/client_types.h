@@ -101,6 +101,7 @@ struct mtlb_client {
     bool resp_framed;       /* the end of the response body has been seen */
     bool resp_started;      /* a final response head went to the client: no error page now */
     bool shut_sent;         /* close_notify queued */
+    bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
     uint64_t resp_bytes;
     int status;
     uint64_t started_ms;

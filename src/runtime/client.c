@@ -13,6 +13,7 @@
 #include "mtlb/exchange.h"
 #include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
@@ -74,6 +75,9 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     if (mtlb_authority_from_request(req, ar) != 0) {
         return 400;
     }
+    if (c->transport == MTLB_TRANSPORT_PLAIN) {
+        return 0; /* no handshake, no domains: nothing to be misdirected from */
+    }
     if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
         tl = now; /* for the line below: the domain the name has now */
     } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
@@ -103,7 +107,8 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
 {
     return (struct mtlb_rewrite_req){.identity = &c->identity,
                                      .client_ip = c->ip,
-                                     .proto = "https",
+                                     .proto = c->transport == MTLB_TRANSPORT_PLAIN ? "http"
+                                                                                   : "https",
                                      .policy = &c->w->snap->cfg->header_policy,
                                      .target = ar,
                                      .id_names = &c->w->snap->cfg->id_headers};
@@ -143,6 +148,11 @@ static void start_request(struct mtlb_client *c)
     int status = mtlb_client_authority(c, &c->req, &ar);
     if (status != 0) {
         mtlb_client_fail(c, status);
+        return;
+    }
+    const struct mtlb_listener_cfg *own = &c->snap->cfg->listeners[c->listener];
+    if (own->plain && own->plain_http == MTLB_PLAIN_REDIRECT) {
+        mtlb_client_redirect(c, &ar, own->https_port); /* the connection's own setting */
         return;
     }
     ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);

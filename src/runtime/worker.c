@@ -266,6 +266,9 @@ static const struct mtlb_proto_ops *choose_proto(struct mtlb_client *c)
 {
     const unsigned char *alpn = NULL;
     unsigned alpn_len = 0;
+    if (c->ssl == NULL) {
+        return &mtlb_h1_proto; /* a plain listener: HTTP/1.1 only (no h2c) */
+    }
     SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
     return alpn_len == 2 && memcmp(alpn, "h2", 2) == 0 ? &mtlb_h2_proto : &mtlb_h1_proto;
 }
