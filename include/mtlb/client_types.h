@@ -102,6 +102,7 @@ struct mtlb_client {
     bool resp_started;      /* a final response head went to the client: no error page now */
     bool shut_sent;         /* close_notify queued */
     bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
+    bool h1_served;         /* an HTTP/1.1 request was read: no HTTP/2 preface now */
     uint64_t resp_bytes;
     int status;
     uint64_t started_ms;

@@ -13,6 +13,7 @@
 #include "mtlb/exchange.h"
 #include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
+#include "mtlb/h2_stream.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
@@ -125,6 +126,7 @@ static void start_request(struct mtlb_client *c)
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
 
     c->state = MTLB_C_EXCHANGE;
+    c->h1_served = true;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
     c->resp_head_done = c->resp_done = false;
     c->resp_bytes = 0;
@@ -195,6 +197,24 @@ static bool head_parse_due(struct mtlb_client *c, uint32_t limit)
            (c->req.target.len == 0 && memchr(c->rx.data + from, ' ', scanned - from) != NULL);
 }
 
+/* HTTP/2 with prior knowledge (RFC 9113 section 3.3) on a plain listener with http: allow:
+ * its preface reads as the request line "PRI * HTTP/2.0", refused by the HTTP/1.1 parser. As
+ * the connection's first bytes it turns the connection into HTTP/2, which reads the preface
+ * from rx. A redirect listener answers it as HTTP/1.1 (505): its rule is HTTP/1.1's. */
+static bool h2_prior_knowledge(struct mtlb_client *c)
+{
+    static const char pri[] = "PRI * HTTP/2.0\r\n";
+    const struct mtlb_listener_cfg *lc = &c->snap->cfg->listeners[c->listener];
+
+    if (c->transport != MTLB_TRANSPORT_PLAIN || lc->plain_http != MTLB_PLAIN_ALLOW ||
+        c->h1_served || c->rx.len < sizeof(pri) - 1 ||
+        memcmp(c->rx.data, pri, sizeof(pri) - 1) != 0) {
+        return false;
+    }
+    mtlb_client_switch_proto(c, &mtlb_h2_proto);
+    return true;
+}
+
 static void read_head(struct mtlb_client *c)
 {
     /* The connection's own limits: its buffers were sized by them. */
@@ -235,7 +255,7 @@ static void read_head(struct mtlb_client *c)
         if (c->rx.len >= lim->max_header_bytes) {
             mtlb_client_fail(c, 431);
         }
-    } else {
+    } else if (!h2_prior_knowledge(c)) {
         static struct mtlb_ratelimit rl;
         mtlb_log_rl(&rl, 10, MTLB_LOG_INFO,
                     "conn=%llu peer=%s event=bad_request status=%d offset=%zu reason=\"%s\"",

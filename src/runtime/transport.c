@@ -114,6 +114,19 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c,
     mtlb_client_pump(c);
 }
 
+void mtlb_client_switch_proto(struct mtlb_client *c, const struct mtlb_proto_ops *proto)
+{
+    if (c->proto->free != NULL) {
+        c->proto->free(c);
+    }
+    c->proto = proto;
+    if (c->proto->start(c) != 0) {
+        mtlb_client_abort(c);
+        return;
+    }
+    c->proto->on_input(c);
+}
+
 /* kTLS both ways: the kernel's plaintext lands in tin (as ciphertext does for userspace TLS,
  * so rx is only ever moved by this thread while no read targets it); the cmsg says when a
  * read met a control record (alert, KeyUpdate) instead of application data. */
