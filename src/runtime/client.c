@@ -108,8 +108,8 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
 {
     return (struct mtlb_rewrite_req){.identity = &c->identity,
                                      .client_ip = c->ip,
-                                     .proto = c->transport == MTLB_TRANSPORT_PLAIN ? "http"
-                                                                                   : "https",
+                                     .proto =
+                                         c->transport == MTLB_TRANSPORT_PLAIN ? "http" : "https",
                                      .policy = &c->w->snap->cfg->header_policy,
                                      .target = ar,
                                      .id_names = &c->w->snap->cfg->id_headers};

@@ -178,12 +178,12 @@ void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_req
     }
     /* A body is not read: closing after the answer keeps the connection in step. */
     c->close_after = c->close_after || !c->req.keep_alive || !c->req_body_done;
-    int n = snprintf(c->up_head, c->up_head_cap,
-                     "HTTP/1.1 301 Moved Permanently\r\nLocation: https://%s%s%s%.*s\r\n"
-                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n%s",
-                     au->host, port, ar->slash ? "/" : "", (int)ar->target.len, ar->target.p,
-                     sizeof(body) - 1, c->close_after ? "Connection: close\r\n" : "",
-                     head ? "" : body);
+    int n =
+        snprintf(c->up_head, c->up_head_cap,
+                 "HTTP/1.1 301 Moved Permanently\r\nLocation: https://%s%s%s%.*s\r\n"
+                 "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n%s",
+                 au->host, port, ar->slash ? "/" : "", (int)ar->target.len, ar->target.p,
+                 sizeof(body) - 1, c->close_after ? "Connection: close\r\n" : "", head ? "" : body);
     if (n < 0 || (uint32_t)n >= c->up_head_cap) {
         mtlb_client_fail(c, 431); /* a target near the head limit: the Location would not fit */
         return;
