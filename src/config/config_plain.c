@@ -4,23 +4,23 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "config_int.h"
 
 int mtlb_cfg_read_listener_tls_or_plain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                                         const struct cfg_field *f)
 {
-    static const char *const w[] = {"false", "true"};
-    int i = 0;
+    bool is_false = v->type == YAML_SCALAR_NODE && v->data.scalar.length == 5 &&
+                    memcmp(v->data.scalar.value, "false", 5) == 0;
+    bool is_true = v->type == YAML_SCALAR_NODE && v->data.scalar.length == 4 &&
+                   memcmp(v->data.scalar.value, "true", 4) == 0;
 
-    if (v->type != YAML_SCALAR_NODE) {
-        return mtlb_cfg_read_listener_tls(ctx, v, dst, f);
+    if (!is_false && !is_true) {
+        return mtlb_cfg_read_listener_tls(ctx, v, dst, f); /* a mapping, or its error */
     }
-    int rc = mtlb_cfg_choice(ctx, v, w, sizeof(w) / sizeof(w[0]), &i);
-    if (rc == 0) {
-        ((struct mtlb_listener_cfg *)dst)->plain = i == 0;
-    }
-    return rc;
+    ((struct mtlb_listener_cfg *)dst)->plain = is_false;
+    return 0;
 }
 
 int mtlb_cfg_read_plain_http(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,

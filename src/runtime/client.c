@@ -13,7 +13,6 @@
 #include "mtlb/exchange.h"
 #include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
-#include "mtlb/h2_stream.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
@@ -199,19 +198,18 @@ static bool head_parse_due(struct mtlb_client *c, uint32_t limit)
 
 /* HTTP/2 with prior knowledge (RFC 9113 section 3.3) on a plain listener with http: allow:
  * its preface reads as the request line "PRI * HTTP/2.0", refused by the HTTP/1.1 parser. As
- * the connection's first bytes it turns the connection into HTTP/2, which reads the preface
- * from rx. A redirect listener answers it as HTTP/1.1 (505): its rule is HTTP/1.1's. */
+ * the connection's first bytes it turns the connection into the protocol the worker named in
+ * c->h2_prior, which reads the preface from rx. A redirect listener has none and answers it as
+ * HTTP/1.1 (505): its rule is HTTP/1.1's. */
 static bool h2_prior_knowledge(struct mtlb_client *c)
 {
     static const char pri[] = "PRI * HTTP/2.0\r\n";
-    const struct mtlb_listener_cfg *lc = &c->snap->cfg->listeners[c->listener];
 
-    if (c->transport != MTLB_TRANSPORT_PLAIN || lc->plain_http != MTLB_PLAIN_ALLOW ||
-        c->h1_served || c->rx.len < sizeof(pri) - 1 ||
+    if (c->h2_prior == NULL || c->h1_served || c->rx.len < sizeof(pri) - 1 ||
         memcmp(c->rx.data, pri, sizeof(pri) - 1) != 0) {
         return false;
     }
-    mtlb_client_switch_proto(c, &mtlb_h2_proto);
+    mtlb_client_switch_proto(c, c->h2_prior);
     return true;
 }
 

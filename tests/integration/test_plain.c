@@ -571,7 +571,7 @@ Test(plain, config_errors)
     snprintf(l, sizeof(l), "%s    tls: false\n    https_port: 70000\n", head);
     expect_error(l, "listeners[0].https_port", "70000");
     snprintf(l, sizeof(l), "%s    tls: no\n", head);
-    expect_error(l, "listeners[0].tls", "no");
+    expect_error(l, "listeners[0].tls", "expected a mapping");
     snprintf(l, sizeof(l), "%s    http: allow\n%s", head, domains);
     expect_error(l, "listeners[0].http", "tls: false");
     snprintf(l, sizeof(l), "%s    https_port: 8443\n%s", head, domains);
