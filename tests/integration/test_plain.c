@@ -36,13 +36,15 @@ static void write_plain_config(const char *keys, uint16_t admin_port)
 {
     struct it_config cfg = {.n_domains = 1, .admin_port = admin_port};
     cfg.domains[0].mode = "optional";
-    cfg.servers[0] = it_echo_start(&env, "b1");
+    cfg.servers[0] = env.n_echo > 0 ? env.echo_port[0] : it_echo_start(&env, "b1");
     cfg.n_servers = 1;
     cr_assert_eq(it_write_config(&env, &cfg), 0);
     char *text = it_read_file(env.config, NULL);
     cr_assert_not_null(text);
     cr_assert_eq(strncmp(text, "listeners:\n", 11), 0, "%s", text);
-    plain_port = it_free_port();
+    if (plain_port == 0 || !env.mtlb) {
+        plain_port = it_free_port();
+    }
     FILE *f = fopen(env.config, "w");
     cr_assert_not_null(f);
     fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    tls: false\n%s%s",
@@ -590,4 +592,48 @@ Test(plain, config_errors)
     r = check_yaml(l);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     it_run_result_fini(&r);
+}
+
+Test(plain, redirect_of_a_request_with_a_body_closes_after_the_answer)
+{
+    struct it_response r;
+    char buf[64];
+
+    start_plain("");
+    struct it_conn *c = send_plain("POST /form?a=1 HTTP/1.1\r\nHost: api.example.com\r\n"
+                                   "Content-Length: 5\r\n\r\nhello");
+    read_ok(c, &r, false);
+    assert_redirect(&r, "https://api.example.com/form?a=1");
+    cr_assert(it_header_get(r.head, "Connection", buf, sizeof(buf)), "%s", r.head);
+    cr_assert_str_eq(buf, "close");
+    it_response_fini(&r);
+    cr_assert(it_conn_wait_closed(c, 3000));
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(plain, reload_changes_the_http_setting_for_new_connections)
+{
+    char loc[256];
+
+    start_plain("");
+    cr_assert_eq(plain_status("GET /r HTTP/1.1\r\nHost: a.example\r\n\r\n", loc, sizeof(loc)), 301);
+    /* Open before the reload: keeps the setting it was accepted with. */
+    struct it_conn *old = send_plain("GET /r1 HTTP/1.1\r\nHost: a.example\r\n\r\n");
+    struct it_response r;
+    read_ok(old, &r, false);
+    assert_redirect(&r, "https://a.example/r1");
+    it_response_fini(&r);
+    write_plain_config("    http: allow\n", 0);
+    cr_assert_eq(kill(env.mtlb, SIGHUP), 0);
+    const char *ok[] = {"event=reloaded", "generation=2", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no reload");
+    cr_assert_eq(plain_status("GET /echo HTTP/1.1\r\nHost: a.example\r\n\r\n", loc, sizeof(loc)),
+                 200);
+    cr_assert_eq(it_conn_sends(old, "GET /r2 HTTP/1.1\r\nHost: a.example\r\n\r\n"), 0);
+    read_ok(old, &r, false);
+    assert_redirect(&r, "https://a.example/r2");
+    it_response_fini(&r);
+    it_conn_close(old);
+    it_mtlb_stop(&env, 5000);
 }
