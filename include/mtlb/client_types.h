@@ -102,6 +102,11 @@ struct mtlb_client {
     bool resp_framed;       /* the end of the response body has been seen */
     bool resp_started;      /* a final response head went to the client: no error page now */
     bool shut_sent;         /* close_notify queued */
+    bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
+    bool h1_served;         /* an HTTP/1.1 request was read: no HTTP/2 preface now */
+    /* What an HTTP/2 prior-knowledge preface switches an HTTP/1.1 connection to (the worker
+     * sets it for a plain http: allow listener), else NULL. */
+    const struct mtlb_proto_ops *h2_prior;
     uint64_t resp_bytes;
     int status;
     uint64_t started_ms;

@@ -38,6 +38,13 @@ enum {
     MTLB_ALPN_H2 = 2,
 };
 
+/* What a plain HTTP listener (tls: false) does with a connection (http: in the YAML). */
+enum mtlb_plain_http {
+    MTLB_PLAIN_REDIRECT = 0, /* 301 to https://HOST[:https_port]/path?query */
+    MTLB_PLAIN_ALLOW,        /* plain HTTP/1.1 to the backend (X-Forwarded-Proto: http) */
+    MTLB_PLAIN_DROP,         /* close at accept */
+};
+
 /* listeners[].session_lifetime in seconds: 1 hour by default, at most the 7 days that
  * RFC 8446 (4.6.1) allows a ticket. */
 #define MTLB_SESSION_LIFETIME_DEFAULT 3600u
@@ -152,6 +159,11 @@ struct mtlb_listener_cfg {
     struct mtlb_cidr_list allow, deny;
     bool proxy_protocol;
     struct mtlb_cidr_list proxy_from;
+    /* tls: false (config_plain.c): a plain HTTP listener, no TLS and no domains; http: says
+     * what it does with requests, https_port is the port its redirects name (443: omitted). */
+    bool plain;
+    enum mtlb_plain_http plain_http; /* default redirect */
+    uint16_t https_port;             /* default 443 */
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

@@ -216,6 +216,36 @@ static void log_identity_oversize(const struct mtlb_client *c)
                 (o & MTLB_IDENTITY_CERT) != 0 ? MTLB_IDENTITY_CERT_MAX : MTLB_IDENTITY_SAN_MAX);
 }
 
+/* The connection is ready for HTTP: to the next worker, round robin. */
+static void hand_off(struct mtlb_server *srv, struct mtlb_client *c)
+{
+    unsigned wi = atomic_fetch_add(&srv->next_worker, 1) % srv->n_workers;
+    mtlb_handoff_push(&srv->workers[wi], c);
+}
+
+/* Plain or TLS, decided once after the accept: a plain HTTP listener (tls: false) does no TLS
+ * work at all. With http: drop the connection is closed here without a byte; otherwise it goes
+ * to a worker at once on the plain transport, with no identity (verify NONE). Returns true
+ * when it took c (a TLS listener's connection is left to the handshake). */
+static bool accept_plain(struct mtlb_acceptor *a, struct mtlb_client *c)
+{
+    const struct mtlb_listener_cfg *lc = &c->snap->cfg->listeners[c->listener];
+
+    if (!lc->plain) {
+        return false;
+    }
+    if (lc->plain_http == MTLB_PLAIN_DROP) {
+        atomic_fetch_sub(&a->srv->live_conns, 1);
+        mtlb_client_free(c);
+        return true;
+    }
+    c->transport = MTLB_TRANSPORT_PLAIN;
+    mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=accepted transport=plain",
+             (unsigned long long)c->id, c->tls_info.peer);
+    hand_off(a->srv, c);
+    return true;
+}
+
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     struct mtlb_server *srv = a->srv;
@@ -262,8 +292,7 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
              (unsigned long long)c->id, c->tls_info.peer, SSL_get_version(c->ssl),
              SSL_get_cipher_name(c->ssl), mtlb_identity_verify_word(c->identity.verify),
              mtlb_transport_name(c->transport));
-    unsigned wi = atomic_fetch_add(&srv->next_worker, 1) % srv->n_workers;
-    mtlb_handoff_push(&srv->workers[wi], c);
+    hand_off(srv, c);
 }
 
 /* The domain the handshake chose by SNI so far (the listener's first until SNI is read). */
@@ -421,6 +450,12 @@ static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
         return;
     }
     c->proxy_wait = false;
+    if (c->snap->cfg->listeners[c->listener].plain) {
+        hs_unlink(c);
+        epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        accept_plain(a, c);
+        return;
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (conn_start(c) != 0 || epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
         hs_drop(a, c);
@@ -470,7 +505,11 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     c->id = atomic_fetch_add(&srv->next_conn_id, 1);
     c->tls_info.conn_id = c->id;
     peer_text(ss, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
-    /* The PROXY header, when the listener wants one, is read under the handshake deadline. */
+    /* The PROXY header, when the listener wants one, is read under the handshake deadline;
+     * a plain listener's connection goes to a worker once its client address is known. */
+    if (!cfg->listeners[l].proxy_protocol && accept_plain(a, c)) {
+        return;
+    }
     c->timer.deadline_ms = mtlb_now_ms() + cfg->timeouts.handshake_ms;
     c->next = &a->pending;
     c->prev = a->pending.prev;
