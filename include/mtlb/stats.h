@@ -14,6 +14,7 @@
 #include "mtlb/config.h"
 #include "mtlb/ktls.h"
 #include "mtlb/prom.h"
+#include "mtlb/require.h"
 #include "mtlb/tls.h"
 
 typedef _Atomic uint64_t mtlb_counter;
@@ -96,6 +97,10 @@ struct mtlb_stats {
     mtlb_counter *verify_fail; /* [domain][enum mtlb_verify_reason] */
     /* acceptors: connections the edge policy closed, [listener][enum mtlb_edge_reason] */
     mtlb_counter *refused;
+    /* workers: requests a route's require: refused (403), [listener][enum mtlb_require_reason].
+     * By listener only: listeners are fixed for the process, routes are not (a route label
+     * would need slots like domains'); the access log names the route. */
+    mtlb_counter *denied;
 };
 
 /* Main thread: NULL on allocation failure. */

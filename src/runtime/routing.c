@@ -17,6 +17,7 @@
 #include "mtlb/rewrite.h"
 #include "mtlb/route.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/stats_hooks.h"
 #include "mtlb/tls.h"
 #include "mtlb/worker_types.h"
 
@@ -133,9 +134,10 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     if (status != 0) {
         return status;
     }
-    const char *denied = res.require != NULL ? mtlb_require_check(res.require, &c->identity) : NULL;
-    if (denied != NULL) {
-        rec->denied = denied;
+    int denied = res.require != NULL ? mtlb_require_eval(res.require, &c->identity) : -1;
+    if (denied >= 0) {
+        rec->denied = mtlb_require_reason_name((enum mtlb_require_reason)denied);
+        mtlb_stats_denied(c->w, c->listener, denied);
         return 403;
     }
     *pool = res.pool;
