@@ -117,8 +117,8 @@ static int get2(bool cert, const char *path)
     return s.status;
 }
 
-/* The access log's lines for path: `want` of them with status and, when denied is not NULL,
- * "denied":denied; with denied NULL, none of them has a "denied" field. */
+/* The access log's line for path over proto with status has "denied":denied, or (denied
+ * NULL) no "denied" field. */
 static void expect_log(const char *path, const char *proto, int status, const char *denied)
 {
     char p[128], pr[64], st[32], d[64];
