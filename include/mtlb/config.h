@@ -102,6 +102,9 @@ struct mtlb_listener_cfg {
     char *ticket_keys;
     /* listeners[].tls policy keys; each domain's policy already includes them. */
     struct mtlb_tls_policy_cfg policy;
+    /* listeners[].limits.max_body_bytes, else limits.max_body_bytes (already merged: read this
+     * one only); 0: unlimited. Checked with mtlb_body_limit_check (body_limit.h). */
+    uint64_t max_body_bytes;
 };
 
 struct mtlb_server_cfg {
@@ -173,6 +176,8 @@ struct mtlb_limits_cfg {
     uint32_t max_headers;      /* header count limit -> 431 (100) */
     uint32_t max_connections;  /* per process; beyond it new connections are closed (10000) */
     uint32_t h2_max_streams;   /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (100) */
+    /* Request body size limit -> 413 (0: unlimited, the default); listeners may override it. */
+    uint64_t max_body_bytes;
 };
 
 struct mtlb_log_cfg {

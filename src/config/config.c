@@ -30,7 +30,7 @@ static struct mtlb_config *config_new(const char *name)
         .backend_idle_ms = 30000,
         .drain_ms = 10000,
     };
-    cfg->limits = (struct mtlb_limits_cfg){16384, 100, 10000, 100};
+    cfg->limits = (struct mtlb_limits_cfg){16384, 100, 10000, 100, 0};
     cfg->reload.debounce_ms = 1000;
     cfg->log.level = 2;
     cfg->log.access_log = strdup("stdout");

@@ -115,4 +115,13 @@ int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tl
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
 
+/* Request body limits (config_limits.c). A size ("1048576", "512k", "8m", "unlimited") into a
+ * uint64_t (dst); listeners[].limits (dst: the listener); after the whole document is read,
+ * the process limit into every listener that sets none, "unlimited" into 0. */
+int mtlb_cfg_read_body_size(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                            const struct cfg_field *f);
+int mtlb_cfg_read_listener_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                  const struct cfg_field *f);
+void mtlb_cfg_limits_inherit(struct mtlb_config *cfg);
+
 #endif

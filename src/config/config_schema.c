@@ -440,6 +440,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"alpn", read_alpn, false, 0, 0, 0},
         {"session_lifetime", read_session_lifetime, false, 0, 0, 0},
         {"tls", mtlb_cfg_read_listener_tls, false, 0, 0, 0},
+        {"limits", mtlb_cfg_read_listener_limits, false, 0, 0, 0},
     };
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
@@ -699,6 +700,8 @@ static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const str
          10000000},
         {"h2_max_concurrent_streams", read_u32, false,
          offsetof(struct mtlb_limits_cfg, h2_max_streams), 1, 10000},
+        {"max_body_bytes", mtlb_cfg_read_body_size, false,
+         offsetof(struct mtlb_limits_cfg, max_body_bytes), 0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
@@ -870,6 +873,9 @@ int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
                           "is used by no listener (each has session_lifetime: off or its own "
                           "tls.ticket_keys)");
         mtlb_cfg_pop(ctx, mark);
+    }
+    if (rc == 0) {
+        mtlb_cfg_limits_inherit(cfg);
     }
     return rc != 0 ? rc : check_cross(ctx, root, cfg);
 }

