@@ -82,6 +82,10 @@ struct mtlb_domain_cfg {
     unsigned certificate_line, key_line, truststore_line, crl_line;
     /* The domain's tls: over the listener's tls: (already merged: read this one only). */
     struct mtlb_tls_policy_cfg policy;
+    /* ocsp_response: a DER OCSP response for the certificate, stapled when a client asks
+     * (resolved path; NULL: none), and the 1-based line of its value. */
+    char *ocsp_response;
+    unsigned ocsp_response_line;
 };
 
 struct mtlb_listener_cfg {

@@ -239,6 +239,7 @@ static void domain_free(struct mtlb_domain_cfg *d)
     free(d->key);
     free(d->truststore);
     free(d->crl);
+    free(d->ocsp_response);
     free(d->cfg_key);
     mtlb_cfg_tls_policy_free(&d->policy);
 }
@@ -256,7 +257,7 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
     *d = *s;
     d->names = calloc(s->n_names ? s->n_names : 1, sizeof(*d->names));
     d->n_names = 0;
-    d->certificate = d->key = d->truststore = d->crl = d->cfg_key = NULL;
+    d->certificate = d->key = d->truststore = d->crl = d->cfg_key = d->ocsp_response = NULL;
     d->cfg_file = NULL;
     if (d->names == NULL) {
         return -ENOMEM;
@@ -268,7 +269,8 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
     }
     bool ok = dup_str(&d->certificate, s->certificate) && dup_str(&d->key, s->key) &&
               dup_str(&d->truststore, s->truststore) && dup_str(&d->crl, s->crl) &&
-              dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file);
+              dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file) &&
+              dup_str(&d->ocsp_response, s->ocsp_response);
     d->cfg_file = file;
     ok = mtlb_cfg_tls_policy_copy(&d->policy, &s->policy) == 0 && ok;
     return ok ? 0 : -ENOMEM;

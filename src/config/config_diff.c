@@ -135,7 +135,8 @@ static bool domain_changed(const struct mtlb_domain_cfg *a, const struct mtlb_do
            !same_str(a->truststore, b->truststore) || !same_str(a->crl, b->crl) ||
            a->mode != b->mode || a->verify_depth != b->verify_depth ||
            a->require_client_auth_eku != b->require_client_auth_eku ||
-           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy);
+           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy) ||
+           !same_str(a->ocsp_response, b->ocsp_response);
 }
 
 static void domains(struct out *o, const struct mtlb_config *old, const struct mtlb_config *neu)
@@ -219,6 +220,7 @@ static bool names_file(const struct mtlb_config *c, const char *path)
             const struct mtlb_domain_cfg *dc = &lc->domains[d];
             if (same_str(dc->certificate, path) || same_str(dc->key, path) ||
                 same_str(dc->truststore, path) || same_str(dc->crl, path) ||
+                same_str(dc->ocsp_response, path) ||
                 same_str(dc->policy.str[MTLB_TLSP_PASSPHRASE], path)) {
                 return true;
             }
@@ -247,6 +249,7 @@ static void files(struct out *o, const struct mtlb_config *old, const struct mtl
             file_item(o, &opened, old, dc->key);
             file_item(o, &opened, old, dc->truststore);
             file_item(o, &opened, old, dc->crl);
+            file_item(o, &opened, old, dc->ocsp_response);
             file_item(o, &opened, old, dc->policy.str[MTLB_TLSP_PASSPHRASE]);
         }
     }

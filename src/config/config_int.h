@@ -114,6 +114,10 @@ void mtlb_cfg_tls_policy_free(struct mtlb_tls_policy_cfg *p);
 int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tls_policy_cfg *s);
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
+/* domains[].ocsp_response (dst: the domain): the path and its line; the file is read by the tls
+ * module (mtlb -t). */
+int mtlb_cfg_read_ocsp_response(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                const struct cfg_field *f);
 
 /* Request body limits (config_limits.c). A size ("1048576", "512k", "8m", "unlimited") into a
  * uint64_t (dst); listeners[].limits (dst: the listener); after the whole document is read,

@@ -362,6 +362,7 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"key", read_key, true, 0, 0, 0},
         {"client_auth", read_client_auth, false, 0, 0, 0},
         {"tls", mtlb_cfg_read_domain_tls, false, 0, 0, 0},
+        {"ocsp_response", mtlb_cfg_read_ocsp_response, false, 0, 0, 0},
     };
     struct mtlb_domain_cfg *d = dst;
 

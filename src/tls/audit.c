@@ -39,10 +39,11 @@ static void format_when(time_t t, char *buf, size_t cap)
 
 void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf, size_t cap)
 {
-    unsigned line = strcmp(key, "certificate") == 0  ? d->certificate_line
-                    : strcmp(key, "key") == 0        ? d->key_line
-                    : strcmp(key, "truststore") == 0 ? d->truststore_line
-                                                     : d->crl_line;
+    unsigned line = strcmp(key, "certificate") == 0     ? d->certificate_line
+                    : strcmp(key, "key") == 0           ? d->key_line
+                    : strcmp(key, "truststore") == 0    ? d->truststore_line
+                    : strcmp(key, "ocsp_response") == 0 ? d->ocsp_response_line
+                                                        : d->crl_line;
     const char *name = d->n_names > 0 ? d->names[0] : "-";
 
     if (d->cfg_file != NULL && d->cfg_key != NULL) {
@@ -314,6 +315,7 @@ size_t mtlb_tls_listener_audit(const struct mtlb_tls_listener *tl, time_t now, b
         const struct mtlb_tls_domain *dom = &tl->domains[i];
         n += audit_certificate(dom, now, fn, arg);
         n += audit_crls(dom, now, fn, arg);
+        n += mtlb_tls_ocsp_audit(dom, now, fn, arg);
         for (size_t f = 0; all && f < dom->n_fixed; f++) {
             fn(dom, &dom->fixed[f], arg);
             n++;

@@ -26,6 +26,7 @@ struct it_domain {
     const char *crl;               /* default none */
     const char *client_auth_extra; /* more client_auth keys, YAML flow ("k: v, k2: v2") */
     const char *tls;               /* domain tls: YAML flow mapping; NULL: not written */
+    const char *extra;             /* more domain keys, one YAML line ("ocsp_response: F") */
 };
 
 struct it_config {
@@ -51,6 +52,7 @@ struct it_config {
     const char *listener_tls;     /* more listener tls keys, YAML flow ("min_version: TLS1.3") */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
     const char *reload;           /* top-level reload: YAML flow mapping; NULL: not written */
+    const char *servers_yaml;     /* the pool's servers: YAML flow sequence; NULL: servers[] */
 };
 
 struct it_env {

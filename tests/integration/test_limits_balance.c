@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,141 @@ Test(limits_balance, h2_over_the_limit_is_413_with_or_without_content_length)
     free(p);
     h2_out_fini(&o);
     it_mtlb_stop(&env, 5000);
+}
+
+/* ---- OCSP stapling ---- */
+
+/* `openssl s_client -status` against the listener; returns its output (malloc'd). */
+static char *s_client_status(void)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "127.0.0.1:%u", env.port);
+    char *argv[] = {"/bin/sh",
+                    "-c",
+                    "exec openssl s_client -connect \"$1\" -servername localhost -status "
+                    "-CAfile \"$2\" </dev/null",
+                    "sh",
+                    port,
+                    (char *)it_pki("ca/root.crt"),
+                    NULL};
+    char *out = NULL, *err = NULL;
+    int rc = it_run(&env, argv, &out, &err, 10000);
+    cr_assert_eq(rc, 0, "s_client exit %d:\n%s%s", rc, out, err);
+    free(err);
+    return out;
+}
+
+static void start_ocsp(const char *cert, const char *extra)
+{
+    struct it_config cfg = {.n_domains = 1};
+    cfg.domains[0] = (struct it_domain){.mode = "off", .cert = cert, .extra = extra};
+    start_cfg(&cfg);
+}
+
+static char *ocsp_key(const char *path)
+{
+    static char buf[600];
+    snprintf(buf, sizeof(buf), "ocsp_response: \"%s\"", path);
+    return buf;
+}
+
+Test(limits_balance, ocsp_response_is_stapled_when_the_client_asks)
+{
+    start_ocsp("server/api-full.pem", ocsp_key(it_pki("server/api.ocsp")));
+    char *out = s_client_status();
+    cr_expect(strstr(out, "OCSP Response Status: successful") != NULL, "%s", out);
+    cr_expect(strstr(out, "Cert Status: good") != NULL, "%s", out);
+    cr_expect(strstr(out, "Serial Number: 2001") != NULL, "%s", out);
+    free(out);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(limits_balance, no_ocsp_response_key_no_staple)
+{
+    start_ocsp("server/api-full.pem", NULL);
+    char *out = s_client_status();
+    cr_expect(strstr(out, "OCSP response: no response sent") != NULL, "%s", out);
+    cr_expect(strstr(out, "OCSP Response Status") == NULL, "%s", out);
+    free(out);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(limits_balance, ocsp_response_is_reloaded_with_the_rest)
+{
+    const char *staple = it_copy_pki(&env, "server/api-soon.ocsp", "staple.der");
+    char path[512];
+    snprintf(path, sizeof(path), "%s", staple);
+    start_ocsp("server/api-full.pem", ocsp_key(path));
+    const char *warn[] = {"event=ocsp_response_expiring", "domain=api.example.com", NULL};
+    cr_expect_eq(it_wait_lines(env.err_log, warn, 1, 3000), 1, "no ocsp_response_expiring line");
+    char *out = s_client_status();
+    cr_assert(strstr(out, "OCSP Response Status: successful") != NULL, "%s", out);
+    char *before = strstr(out, "Next Update: ");
+    cr_assert_not_null(before, "%s", out);
+    char next_before[64];
+    snprintf(next_before, sizeof(next_before), "%.40s", before);
+    free(out);
+    /* The file now holds a response that ends in 7 days; SIGHUP. */
+    size_t len = 0;
+    char *soon = it_read_file(it_pki("server/api.ocsp"), &len);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(soon, 1, len, f), len);
+    fclose(f);
+    free(soon);
+    const char *ok[] = {"event=reloaded", NULL};
+    kill(env.mtlb, SIGHUP);
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no event=reloaded");
+    out = s_client_status();
+    char *after = strstr(out, "Next Update: ");
+    cr_assert_not_null(after, "%s", out);
+    cr_expect(strncmp(after, next_before, strlen(next_before)) != 0,
+              "the staple did not change: %s", next_before);
+    free(out);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* mtlb -t: a response about another certificate and a chain without the issuer are errors
+ * naming the key and file; one that ends within a day is a warning. */
+Test(limits_balance, check_refuses_a_response_that_does_not_match_and_warns_when_it_ends_soon)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1};
+    cfg.servers[0] = it_free_port();
+    cfg.domains[0] = (struct it_domain){.mode = "off", .cert = "server/api-full.pem"};
+    char extra[600];
+    snprintf(extra, sizeof(extra), "%s", ocsp_key(it_pki("server/other.ocsp")));
+    cfg.domains[0].extra = extra;
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
+    cr_expect_eq(r.rc, 1, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "ocsp_response: ") != NULL &&
+                  strstr(r.err, "not about the certificate") != NULL,
+              "%s", r.err);
+    it_run_result_fini(&r);
+
+    cfg.domains[0].cert = "server/api.crt"; /* no issuer after the leaf */
+    snprintf(extra, sizeof(extra), "%s", ocsp_key(it_pki("server/api.ocsp")));
+    r = it_mtlb_check(&env, &cfg);
+    cr_expect_eq(r.rc, 1, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "holds no issuer") != NULL, "%s", r.err);
+    it_run_result_fini(&r);
+
+    cfg.domains[0].cert = "server/api-full.pem";
+    snprintf(extra, sizeof(extra), "%s", ocsp_key(it_pki("ca/root.crt"))); /* not DER OCSP */
+    r = it_mtlb_check(&env, &cfg);
+    cr_expect_eq(r.rc, 1, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "not a DER OCSP response") != NULL, "%s", r.err);
+    it_run_result_fini(&r);
+
+    snprintf(extra, sizeof(extra), "%s", ocsp_key(it_pki("server/api-soon.ocsp")));
+    r = it_mtlb_check(&env, &cfg);
+    cr_expect_eq(r.rc, 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "mtlb: warning: ") != NULL && strstr(r.err, "within a day") != NULL,
+              "%s", r.err);
+    it_run_result_fini(&r);
+
+    snprintf(extra, sizeof(extra), "%s", ocsp_key(it_pki("server/api.ocsp")));
+    r = it_mtlb_check(&env, &cfg);
+    cr_expect_eq(r.rc, 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "warning") == NULL, "%s", r.err);
+    it_run_result_fini(&r);
 }

@@ -84,3 +84,31 @@ Test(body_limit, over_the_limit_is_413_and_at_it_passes)
     cr_expect_eq(mtlb_body_limit_check(100, 100), 0);
     cr_expect_eq(mtlb_body_limit_check(100, 101), 413);
 }
+
+/* domains[].ocsp_response: resolved against the configuration's directory, its line kept for
+ * messages, copied and compared by the reload. */
+Test(config_ocsp, path_is_resolved_and_its_line_kept)
+{
+    static const char yaml[] = "listeners:\n"
+                               "  - bind: \":8443\"\n"
+                               "    backend: app\n"
+                               "    domains:\n"
+                               "      - names: [a.example]\n"
+                               "        certificate: c.crt\n"
+                               "        key: c.key\n"
+                               "        ocsp_response: certs/a.ocsp\n"
+                               "backends: [{name: app, servers: [\"127.0.0.1:1\"]}]\n";
+    struct mtlb_config *cfg = NULL;
+    char err[256] = "";
+    cr_assert_eq(mtlb_config_parse(yaml, strlen(yaml), "mtlb.yaml", "/etc/mtlb", &cfg, err, 256), 0,
+                 "%s", err);
+    const struct mtlb_domain_cfg *d = &cfg->listeners[0].domains[0];
+    cr_expect_str_eq(d->ocsp_response, "/etc/mtlb/certs/a.ocsp");
+    cr_expect_eq(d->ocsp_response_line, 8);
+    struct mtlb_domain_cfg copy;
+    cr_assert_eq(mtlb_config_domain_copy(&copy, d), 0);
+    cr_expect_str_eq(copy.ocsp_response, d->ocsp_response);
+    cr_expect_neq(copy.ocsp_response, d->ocsp_response);
+    mtlb_config_domain_copy_free(&copy);
+    mtlb_config_destroy(cfg);
+}
