@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtlb/balance.h"
 #include "mtlb/identity.h"
 #include "mtlb/rewrite.h"
 
@@ -114,6 +115,9 @@ struct mtlb_listener_cfg {
 struct mtlb_server_cfg {
     char *host;
     uint16_t port;
+    /* A servers entry written as {address: "host:port", weight: N}: 1..MTLB_WEIGHT_MAX; a
+     * plain "host:port" string has weight 1. */
+    uint16_t weight;
 };
 
 /* backends[].health: active HTTP/1.1 checks, one probe per server per interval. */
@@ -133,6 +137,8 @@ struct mtlb_backend_cfg {
     struct mtlb_server_cfg *servers;
     size_t n_servers;
     struct mtlb_health_cfg health;
+    /* backends[].balance: round_robin (default) | least_requests */
+    enum mtlb_balance_algo balance;
 };
 
 struct mtlb_timeouts_cfg {

@@ -174,7 +174,8 @@ static const struct mtlb_backend_cfg *find_pool(const struct mtlb_config *c, con
 
 static bool pool_changed(const struct mtlb_backend_cfg *a, const struct mtlb_backend_cfg *b)
 {
-    if (a->n_servers != b->n_servers || a->health.enabled != b->health.enabled ||
+    if (a->n_servers != b->n_servers || a->balance != b->balance ||
+        a->health.enabled != b->health.enabled ||
         (a->health.enabled &&
          (!same_str(a->health.path, b->health.path) ||
           a->health.interval_ms != b->health.interval_ms ||
@@ -185,7 +186,8 @@ static bool pool_changed(const struct mtlb_backend_cfg *a, const struct mtlb_bac
     }
     for (size_t k = 0; k < a->n_servers; k++) {
         if (strcmp(a->servers[k].host, b->servers[k].host) != 0 ||
-            a->servers[k].port != b->servers[k].port) {
+            a->servers[k].port != b->servers[k].port ||
+            a->servers[k].weight != b->servers[k].weight) {
             return true;
         }
     }

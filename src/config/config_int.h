@@ -128,4 +128,11 @@ int mtlb_cfg_read_listener_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst
                                   const struct cfg_field *f);
 void mtlb_cfg_limits_inherit(struct mtlb_config *cfg);
 
+/* Balancing (config_balance.c). One backends[].servers entry: "host:port" (weight 1) or
+ * {address: "host:port", weight: 1..256} (dst: struct mtlb_server_cfg); backends[].balance
+ * (dst: enum mtlb_balance_algo). */
+int mtlb_cfg_read_server(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_server_cfg *s);
+int mtlb_cfg_read_balance(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f);
+
 #endif

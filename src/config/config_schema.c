@@ -467,9 +467,7 @@ static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const 
 
 static int item_server(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
-    struct mtlb_server_cfg *s = dst;
-
-    return mtlb_cfg_addr(ctx, v, false, &s->host, &s->port);
+    return mtlb_cfg_read_server(ctx, v, dst);
 }
 
 static int read_servers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -543,6 +541,7 @@ static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"name", read_str, true, offsetof(struct mtlb_backend_cfg, name), 0, 0},
         {"servers", read_servers, true, 0, 0, 0},
         {"health", read_health, false, 0, 0, 0},
+        {"balance", mtlb_cfg_read_balance, false, offsetof(struct mtlb_backend_cfg, balance), 0, 0},
     };
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }

@@ -344,3 +344,127 @@ Test(limits_balance, check_refuses_a_response_that_does_not_match_and_warns_when
     cr_expect(strstr(r.err, "warning") == NULL, "%s", r.err);
     it_run_result_fini(&r);
 }
+
+/* ---- balancing ---- */
+
+/* X-Backend of a GET on c; "" when none came. */
+static void get_backend(struct it_conn *c, char *be, size_t cap)
+{
+    struct it_response r;
+    be[0] = '\0';
+    if (it_conn_sends(c, "GET /w HTTP/1.1\r\nHost: localhost\r\n\r\n") == 0 &&
+        it_read_response(c, &r, false) == 0) {
+        if (r.status == 200) {
+            it_header_get(r.head, "X-Backend", be, cap);
+        }
+        it_response_fini(&r);
+    }
+}
+
+static void start_weighted(void)
+{
+    uint16_t b1 = it_echo_start(&env, "b1"), b2 = it_echo_start(&env, "b2");
+    char servers[160];
+    snprintf(servers, sizeof(servers),
+             "{address: \"127.0.0.1:%u\", weight: 3}, {address: \"127.0.0.1:%u\"}", b1, b2);
+    struct it_config cfg = {.n_servers = 2, .servers_yaml = servers};
+    start_cfg(&cfg);
+}
+
+Test(limits_balance, weights_3_1_split_40_requests_30_10_over_http1)
+{
+    start_weighted();
+    struct it_conn *c = connect_good(); /* one connection: one worker's rotation */
+    unsigned b1 = 0, b2 = 0;
+    char seq[48] = "";
+    for (int i = 0; i < 40; i++) {
+        char be[32];
+        get_backend(c, be, sizeof(be));
+        b1 += strcmp(be, "b1") == 0;
+        b2 += strcmp(be, "b2") == 0;
+        if (i < 8) {
+            seq[i] = strcmp(be, "b1") == 0 ? '1' : '2';
+        }
+    }
+    cr_expect_eq(b1, 30, "b1 %u b2 %u", b1, b2);
+    cr_expect_eq(b2, 10, "b1 %u b2 %u", b1, b2);
+    /* Smooth: b2 comes once in every four, never after a run of three b1 then b2 b2. */
+    cr_expect(strstr(seq, "22") == NULL && strstr(seq, "1111") == NULL, "%s", seq);
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(limits_balance, weights_3_1_split_40_requests_30_10_over_http2)
+{
+    start_weighted();
+    struct h2_out o;
+    h2c_run(&o, 15000, "--cert", good_cert(), "--key", good_key(), "--show-header", "x-backend",
+            "--stream", "path=/w,n=40", NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    size_t b1 = 0, b2 = 0;
+    for (const char *p = o.out; (p = strstr(p, "x-backend: ")) != NULL; p++) {
+        b1 += strncmp(p + 11, "b1", 2) == 0;
+        b2 += strncmp(p + 11, "b2", 2) == 0;
+    }
+    cr_expect_eq(b1, 30, "b1 %zu b2 %zu\n%s", b1, b2, o.out);
+    cr_expect_eq(b2, 10, "b1 %zu b2 %zu", b1, b2);
+    h2_out_fini(&o);
+    it_mtlb_stop(&env, 5000);
+}
+
+struct lr_client {
+    pthread_t tid;
+    unsigned fast, slow, failed;
+};
+
+static void *lr_client_main(void *arg)
+{
+    struct lr_client *lc = arg;
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    if (c == NULL) {
+        lc->failed = 5;
+        return NULL;
+    }
+    it_conn_timeout(c, 5000);
+    for (int i = 0; i < 5; i++) {
+        char be[32];
+        get_backend(c, be, sizeof(be));
+        lc->fast += strcmp(be, "fast") == 0;
+        lc->slow += strcmp(be, "slow") == 0;
+        lc->failed += be[0] == '\0';
+    }
+    it_conn_close(c);
+    return NULL;
+}
+
+Test(limits_balance, least_requests_sends_more_to_the_fast_backend)
+{
+    setenv("MTLB_ECHO_DELAY_MS", "300", 1);
+    uint16_t slow = it_echo_start(&env, "slow");
+    unsetenv("MTLB_ECHO_DELAY_MS");
+    uint16_t fast = it_echo_start(&env, "fast");
+    struct it_config cfg = {.n_servers = 2, .backend_extra = "balance: least_requests"};
+    cfg.servers[0] = slow;
+    cfg.servers[1] = fast;
+    start_cfg(&cfg);
+    /* Eight clients, five requests each, at the same time: while a request waits on the slow
+     * backend, the worker's next choices see it in flight there. */
+    struct lr_client lc[8];
+    memset(lc, 0, sizeof(lc));
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert_eq(pthread_create(&lc[i].tid, NULL, lr_client_main, &lc[i]), 0);
+    }
+    unsigned f = 0, s = 0, failed = 0;
+    for (size_t i = 0; i < 8; i++) {
+        pthread_join(lc[i].tid, NULL);
+        f += lc[i].fast;
+        s += lc[i].slow;
+        failed += lc[i].failed;
+    }
+    cr_expect_eq(failed, 0);
+    /* Round robin sends 20 to each (each worker alternates); least_requests about 32 to the
+     * fast one. */
+    cr_expect(f >= 26 && f + s == 40, "fast %u slow %u failed %u", f, s, failed);
+    it_mtlb_stop(&env, 5000);
+}
