@@ -17,9 +17,14 @@ struct mtlb_rr_mask {
 };
 
 /* Server idx may take the request at now_ms: up (backoff over, checks not down) and not in
- * the mask. */
-bool mtlb_rr_eligible(const struct mtlb_rr *rr, size_t idx, uint64_t now_ms,
-                      const struct mtlb_rr_mask *mask);
+ * the mask. Inline here so that the algorithms beside rr.c never call back into it. */
+static inline bool mtlb_rr_eligible(const struct mtlb_rr *rr, size_t idx, uint64_t now_ms,
+                                    const struct mtlb_rr_mask *mask)
+{
+    const struct mtlb_health *h = &rr->health[idx];
+    bool skipped = idx / 64 < mask->nwords && (mask->words[idx / 64] >> (idx % 64) & 1u) != 0;
+    return !skipped && !h->checked_down && (h->down_until_ms == 0 || now_ms >= h->down_until_ms);
+}
 
 /* Smooth weighted round robin (wrr.c) over the eligible servers: each gains its weight, the
  * highest score wins and loses the sum. -1 when none is eligible (nothing changes then). */

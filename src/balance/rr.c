@@ -72,11 +72,6 @@ void mtlb_rr_end(struct mtlb_rr *rr, size_t idx)
     }
 }
 
-static int rr_is_up(const struct mtlb_health *h, uint64_t now_ms)
-{
-    return !h->checked_down && (h->down_until_ms == 0 || now_ms >= h->down_until_ms);
-}
-
 static size_t rr_step(const struct mtlb_rr *rr, size_t idx)
 {
     return idx + 1 == rr->n ? 0 : idx + 1;
@@ -103,12 +98,6 @@ static int rr_panic(struct mtlb_rr *rr)
 static bool rr_is_skipped(size_t idx, const uint64_t *words, size_t nwords)
 {
     return idx / 64 < nwords && (words[idx / 64] & ((uint64_t)1 << (idx % 64))) != 0;
-}
-
-bool mtlb_rr_eligible(const struct mtlb_rr *rr, size_t idx, uint64_t now_ms,
-                      const struct mtlb_rr_mask *mask)
-{
-    return !rr_is_skipped(idx, mask->words, mask->nwords) && rr_is_up(&rr->health[idx], now_ms);
 }
 
 static int rr_pick(struct mtlb_rr *rr, uint64_t now_ms, const uint64_t *words, size_t nwords,

@@ -2,9 +2,10 @@
  * at load (it parses, its status is successful, it answers "good" for this domain's
  * certificate, found by the certificate id built from the issuer in the certificate file),
  * kept in the domain and handed to every handshake whose client asks (status_request) while
- * it is not past its nextUpdate; the audit warns before and after that. Main thread at load;
+ * it is not past its nextUpdate (audit.c warns before and after that). Main thread at load;
  * the callback runs on acceptor threads and only reads what the load recorded. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +15,34 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
-#include "mtlb/log.h"
 #include "tls_internal.h"
 
 #define OCSP_MAX_BYTES (64 * 1024) /* real responses are 1-3 KiB */
-#define OCSP_SOON 86400            /* a response ending within this is warned about */
+
+/* "FILE: problem" into err; -EINVAL. (Own copy: this file calls nothing else in src/tls.) */
+__attribute__((format(printf, 3, 4))) static int ocsp_fail(char *err, size_t errlen,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (errlen > 0) {
+        vsnprintf(err, errlen, fmt, ap);
+    }
+    va_end(ap);
+    return -EINVAL;
+}
+
+static time_t ocsp_time(const ASN1_GENERALIZEDTIME *t)
+{
+    struct tm tm;
+    return t != NULL && ASN1_TIME_to_tm(t, &tm) == 1 ? timegm(&tm) : 0;
+}
 
 static int read_all(const char *path, unsigned char **out, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        return mtlb_tls_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return ocsp_fail(err, errlen, "%s: %s", path, strerror(errno));
     }
     unsigned char *buf = malloc(OCSP_MAX_BYTES + 1);
     size_t n = buf != NULL ? fread(buf, 1, OCSP_MAX_BYTES + 1, f) : 0;
@@ -35,10 +53,10 @@ static int read_all(const char *path, unsigned char **out, size_t *len, char *er
     }
     if (bad || n == 0 || n > OCSP_MAX_BYTES) {
         free(buf);
-        return mtlb_tls_fail(err, errlen, "%s: %s", path,
-                             bad      ? "cannot be read"
-                             : n == 0 ? "empty file, not a DER OCSP response"
-                                      : "over 64 KiB, not an OCSP response");
+        return ocsp_fail(err, errlen, "%s: %s", path,
+                         bad      ? "cannot be read"
+                         : n == 0 ? "empty file, not a DER OCSP response"
+                                  : "over 64 KiB, not an OCSP response");
     }
     *out = buf;
     *len = n;
@@ -94,32 +112,32 @@ static int check_response(struct mtlb_tls_domain *dom, const char *path, const u
     int rc = 0;
 
     if (resp == NULL || p != der + len) {
-        rc = mtlb_tls_fail(err, errlen, "%s: not a DER OCSP response", path);
+        rc = ocsp_fail(err, errlen, "%s: not a DER OCSP response", path);
     } else if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-        rc = mtlb_tls_fail(err, errlen, "%s: the response status is %s, not successful", path,
-                           OCSP_response_status_str(OCSP_response_status(resp)));
+        rc = ocsp_fail(err, errlen, "%s: the response status is %s, not successful", path,
+                       OCSP_response_status_str(OCSP_response_status(resp)));
     } else if ((bs = OCSP_response_get1_basic(resp)) == NULL) {
-        rc = mtlb_tls_fail(err, errlen, "%s: not a basic OCSP response", path);
+        rc = ocsp_fail(err, errlen, "%s: not a basic OCSP response", path);
     }
     X509 *leaf = SSL_CTX_get0_certificate(dom->ctx);
     X509 *issuer = rc == 0 ? chain_issuer(dom->ctx, leaf) : NULL;
     int status = -1;
     ASN1_GENERALIZEDTIME *this_upd = NULL, *next_upd = NULL;
     if (rc == 0 && issuer == NULL) {
-        rc = mtlb_tls_fail(err, errlen,
-                           "%s: %s holds no issuer of the certificate after it; the response is "
-                           "matched to the certificate by its issuer, so append the issuing CA",
-                           path, cert);
+        rc = ocsp_fail(err, errlen,
+                       "%s: %s holds no issuer of the certificate after it; the response is "
+                       "matched to the certificate by its issuer, so append the issuing CA",
+                       path, cert);
     } else if (rc == 0 && find_status(bs, leaf, issuer, &status, &this_upd, &next_upd) != 0) {
-        rc = mtlb_tls_fail(err, errlen, "%s: the response is not about the certificate in %s", path,
-                           cert);
+        rc = ocsp_fail(err, errlen, "%s: the response is not about the certificate in %s", path,
+                       cert);
     } else if (rc == 0 && status != V_OCSP_CERTSTATUS_GOOD) {
-        rc = mtlb_tls_fail(err, errlen, "%s: the response says the certificate in %s is %s", path,
-                           cert, OCSP_cert_status_str(status));
+        rc = ocsp_fail(err, errlen, "%s: the response says the certificate in %s is %s", path, cert,
+                       OCSP_cert_status_str(status));
     }
     if (rc == 0) {
-        dom->ocsp_this_update = mtlb_tls_time(this_upd);
-        dom->ocsp_next_update = mtlb_tls_time(next_upd);
+        dom->ocsp_this_update = ocsp_time(this_upd);
+        dom->ocsp_next_update = ocsp_time(next_upd);
     }
     OCSP_BASICRESP_free(bs);
     OCSP_RESPONSE_free(resp);
@@ -170,42 +188,4 @@ int mtlb_tls_ocsp_load(struct mtlb_tls_domain *dom, char *err, size_t errlen)
     SSL_CTX_set_tlsext_status_cb(dom->ctx, status_cb);
     SSL_CTX_set_tlsext_status_arg(dom->ctx, dom);
     return 0;
-}
-
-size_t mtlb_tls_ocsp_audit(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls_warn_fn fn,
-                           void *arg)
-{
-    const struct mtlb_domain_cfg *d = dom->cfg;
-    struct mtlb_tls_warning w;
-    char origin[512], when[64], qf[600], qw[800], what[400];
-    time_t next = dom->ocsp_next_update;
-    struct tm tm;
-
-    if (dom->ocsp == NULL || next == 0 || next - now > OCSP_SOON) {
-        return 0;
-    }
-    if (gmtime_r(&next, &tm) == NULL ||
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
-        snprintf(when, sizeof(when), "(unknown time)");
-    }
-    if (now > next) {
-        w.event = "ocsp_response_expired";
-        snprintf(what, sizeof(what),
-                 "the OCSP response expired on %s (nextUpdate): mtlb no longer staples it; put "
-                 "a fresh response in the file and reload",
-                 when);
-    } else {
-        w.event = "ocsp_response_expiring";
-        snprintf(what, sizeof(what),
-                 "the OCSP response expires on %s (nextUpdate, within a day): put a fresh one "
-                 "in the file and reload before then",
-                 when);
-    }
-    mtlb_tls_origin(d, "ocsp_response", origin, sizeof(origin));
-    snprintf(w.text, sizeof(w.text), "%s: %s: %s", origin, d->ocsp_response, what);
-    snprintf(w.fields, sizeof(w.fields), "domain=%s ocsp_response=%s next_update=\"%s\" detail=%s",
-             d->n_names > 0 ? d->names[0] : "-", mtlb_log_quote(d->ocsp_response, qf, sizeof(qf)),
-             when, mtlb_log_quote(what, qw, sizeof(qw)));
-    fn(dom, &w, arg);
-    return 1;
 }

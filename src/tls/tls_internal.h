@@ -93,10 +93,6 @@ void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf
  * from its issuer in the chain), keeps it in dom and sets the stapling callback: 0, -ENOMEM,
  * or -EINVAL with "FILE: problem" in err. */
 int mtlb_tls_ocsp_load(struct mtlb_tls_domain *dom, char *err, size_t errlen);
-/* Reports through fn a stapled response past its nextUpdate (ocsp_response_expired) or within
- * a day of it (ocsp_response_expiring); returns how many (0 or 1). */
-size_t mtlb_tls_ocsp_audit(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls_warn_fn fn,
-                           void *arg);
 /* An ASN1_TIME as seconds since the epoch; 0 when absent or malformed. */
 time_t mtlb_tls_time(const ASN1_TIME *t);
 
