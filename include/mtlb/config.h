@@ -139,6 +139,9 @@ struct mtlb_backend_cfg {
     struct mtlb_health_cfg health;
     /* backends[].balance: round_robin (default) | least_requests */
     enum mtlb_balance_algo balance;
+    /* backends[].resolve: look the servers' host names up again this often (0: off, the
+     * default: resolved at start and on each reload only). */
+    uint32_t resolve_ms;
 };
 
 struct mtlb_timeouts_cfg {

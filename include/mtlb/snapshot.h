@@ -41,6 +41,9 @@ struct mtlb_snapshot {
     size_t **server_slot;               /* [pool][server]: stats slot */
     struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
     struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
+    /* Each server's current address (mtlb_resolve_addr; backends[].resolve moves it): connect
+     * to that one, not to backend_addrs, which holds what the build resolved. */
+    struct mtlb_resolve_state *resolve;
 };
 
 /* Builds a snapshot of cfg (taking ownership of it, also on failure): SSL_CTXs, kTLS choice

@@ -38,6 +38,12 @@ int mtlb_cfg_read_server(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_server
     return mtlb_cfg_walk_map(ctx, v, fields, sizeof(fields) / sizeof(fields[0]), s);
 }
 
+int mtlb_cfg_read_resolve(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    (void)f;
+    return mtlb_cfg_duration(ctx, v, dst);
+}
+
 int mtlb_cfg_read_balance(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const char *const words[] = {"round_robin", "least_requests"};

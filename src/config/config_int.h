@@ -134,5 +134,8 @@ void mtlb_cfg_limits_inherit(struct mtlb_config *cfg);
 int mtlb_cfg_read_server(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_server_cfg *s);
 int mtlb_cfg_read_balance(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                           const struct cfg_field *f);
+/* backends[].resolve: a duration (dst: uint32_t milliseconds). */
+int mtlb_cfg_read_resolve(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f);
 
 #endif

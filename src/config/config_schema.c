@@ -542,6 +542,8 @@ static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"servers", read_servers, true, 0, 0, 0},
         {"health", read_health, false, 0, 0, 0},
         {"balance", mtlb_cfg_read_balance, false, offsetof(struct mtlb_backend_cfg, balance), 0, 0},
+        {"resolve", mtlb_cfg_read_resolve, false, offsetof(struct mtlb_backend_cfg, resolve_ms), 0,
+         0},
     };
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }

@@ -11,7 +11,9 @@
 #include "mtlb/admin.h"
 #include "mtlb/config.h"
 #include "mtlb/ktls.h"
+#include "mtlb/log.h"
 #include "mtlb/prom.h"
+#include "mtlb/resolve.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
@@ -216,6 +218,9 @@ static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
         rc = resolve_backends(s, err, errlen);
     }
     if (rc == 0) {
+        rc = mtlb_resolve_create(&s->resolve, s->cfg, s->backend_addrs, mtlb_now_ms());
+    }
+    if (rc == 0) {
         rc = init_ktls(s, probe, why, err, errlen);
     }
     if (rc == 0) {
@@ -284,6 +289,7 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
     }
     free(s->tls);
     free(s->ktls);
+    mtlb_resolve_destroy(s->resolve);
     free_rows((void **)s->backend_addrs, cfg->n_backends);
     free_rows((void **)s->health, cfg->n_backends);
     free_rows((void **)s->domain_slot, cfg->n_listeners);

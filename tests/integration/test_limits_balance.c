@@ -468,3 +468,33 @@ Test(limits_balance, least_requests_sends_more_to_the_fast_backend)
     cr_expect(f >= 26 && f + s == 40, "fast %u slow %u failed %u", f, s, failed);
     it_mtlb_stop(&env, 5000);
 }
+
+/* ---- resolve ---- */
+
+/* A host name re-resolved every second: while the answer holds the address in use, requests
+ * keep going to it and nothing moves (a changing answer is covered by the unit test, with a
+ * scripted lookup: the test machine's resolver cannot be steered from here). */
+Test(limits_balance, resolve_keeps_serving_through_lookups)
+{
+    uint16_t b1 = it_echo_start(&env, "b1");
+    char servers[64];
+    snprintf(servers, sizeof(servers), "\"localhost:%u\"", b1);
+    struct it_config cfg = {
+        .n_servers = 1, .servers_yaml = servers, .backend_extra = "resolve: 1s"};
+    start_cfg(&cfg);
+    struct it_conn *c = connect_good();
+    for (int i = 0; i < 3; i++) {
+        char be[32];
+        get_backend(c, be, sizeof(be));
+        cr_expect_str_eq(be, "b1", "request %d", i);
+        usleep(1200 * 1000); /* a lookup in between */
+    }
+    it_conn_close(c);
+    const char *failed[] = {"event=backend_resolve_failed", NULL};
+    const char *moved[] = {"event=backend_address_changed", NULL};
+    const char *looked[] = {"event=backend_resolved", "server=localhost:", "kept=1", NULL};
+    cr_expect_geq(it_count_lines(env.err_log, looked), 2, "the names were not looked up again");
+    cr_expect_eq(it_count_lines(env.err_log, failed), 0);
+    cr_expect_eq(it_count_lines(env.err_log, moved), 0);
+    it_mtlb_stop(&env, 5000);
+}
