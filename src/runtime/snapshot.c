@@ -300,6 +300,13 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
     free(s);
 }
 
+const struct mtlb_addr *mtlb_snapshot_addr(const struct mtlb_snapshot *s, size_t pool,
+                                           size_t server)
+{
+    return s->resolve != NULL ? mtlb_resolve_addr(s->resolve, pool, server)
+                              : &s->backend_addrs[pool][server];
+}
+
 struct mtlb_snapshot *mtlb_snapshot_current(struct mtlb_server *srv)
 {
     pthread_mutex_lock(&srv->snap_lock);

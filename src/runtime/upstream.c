@@ -19,7 +19,6 @@
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
-#include "mtlb/resolve.h"
 #include "mtlb/retry.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
@@ -171,7 +170,7 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
 static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, size_t server,
                       struct mtlb_upstream **out)
 {
-    const struct mtlb_addr *a = mtlb_resolve_addr(ps->snap->resolve, pool, server);
+    const struct mtlb_addr *a = mtlb_snapshot_addr(ps->snap, pool, server);
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
 
     if (u == NULL) {
