@@ -18,6 +18,7 @@
 #include "mtlb/prom.h"
 #include "mtlb/tls.h"
 
+struct mtlb_routes;
 struct mtlb_server;
 struct mtlb_server_health;
 struct mtlb_stats_slots;
@@ -41,6 +42,7 @@ struct mtlb_snapshot {
     size_t **server_slot;               /* [pool][server]: stats slot */
     struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
     struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
+    struct mtlb_routes **routes;        /* [listener]: compiled listeners[].routes (route.h) */
     /* Each server's current address (backends[].resolve moves it): connect to
      * mtlb_snapshot_addr, not to backend_addrs, which holds what the build resolved. */
     struct mtlb_resolve_state *resolve;
