@@ -52,7 +52,9 @@ struct it_config {
     const char *listener_tls;     /* more listener tls keys, YAML flow ("min_version: TLS1.3") */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
     const char *reload;           /* top-level reload: YAML flow mapping; NULL: not written */
-    const char *servers_yaml;     /* the pool's servers: YAML flow sequence; NULL: servers[] */
+    /* more listener keys, block YAML with "\n    " between keys ("allow: [10.0.0.0/8]") */
+    const char *listener_extra;
+    const char *servers_yaml; /* the pool's servers: YAML flow sequence; NULL: servers[] */
 };
 
 struct it_env {
