@@ -79,6 +79,10 @@ static size_t default_pool(const struct mtlb_client *c, const struct mtlb_snapsh
     const struct mtlb_listener_cfg *lc = &snap->cfg->listeners[c->listener];
     const struct mtlb_domain_cfg *d = NULL;
 
+    if (c->transport == MTLB_TRANSPORT_PLAIN) {
+        return lc->backend_index; /* no handshake, no domain */
+    }
+
     /* The handshake's domain index is one of c->snap's; find it by name in this snapshot
      * (a reload may have reordered or changed domains). */
     const struct mtlb_domain_cfg *hs = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
