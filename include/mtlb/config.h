@@ -192,6 +192,9 @@ struct mtlb_route_cfg {
     struct mtlb_require_cfg require; /* require: (zero when absent) */
     bool has_require;                /* require: was given */
     unsigned line;                   /* of the route in the file, for mtlb -t warnings */
+    /* routes[].limits.max_body_bytes, else the listener's (already merged: the limit of the
+     * requests this route takes; 0: unlimited). */
+    uint64_t max_body_bytes;
 };
 
 struct mtlb_server_cfg {
