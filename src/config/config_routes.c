@@ -113,6 +113,7 @@ static int item_route(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_route_cfg
         {"rewrite_prefix", read_rewrite, false, 0, 0, 0},
         {"name", read_string, false, offsetof(struct mtlb_route_cfg, name), 0, 0},
         {"require", read_require, false, 0, 0, 0},
+        {"limits", mtlb_cfg_read_route_limits, false, 0, 0, 0},
     };
 
     r->line = (unsigned)v->start_mark.line + 1;
@@ -270,6 +271,7 @@ bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_l
             !same_str(x->path, y->path) || !same_str(x->host, y->host) ||
             !same_str(x->name, y->name) || !same_str(x->backend, y->backend) ||
             !same_str(x->rewrite_prefix, y->rewrite_prefix) || x->has_require != y->has_require ||
+            x->max_body_bytes != y->max_body_bytes ||
             !mtlb_cfg_require_same(&x->require, &y->require)) {
             return false;
         }

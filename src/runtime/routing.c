@@ -113,7 +113,7 @@ static void label(struct mtlb_access_rec *rec, const struct mtlb_route_result *r
 
 static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
                  struct mtlb_authority_request *ar, struct mtlb_access_rec *rec, char *buf,
-                 size_t cap, size_t *pool)
+                 size_t cap, size_t *pool, uint64_t *body_limit)
 {
     static struct mtlb_ratelimit rl;
     struct mtlb_route_result res;
@@ -121,6 +121,9 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
                                   ar->slash, default_pool(c, snap), buf, cap, &res);
 
     label(rec, &res);
+    if (res.cfg != NULL) {
+        *body_limit = res.cfg->max_body_bytes;
+    }
     if (status == 404 && strcmp(res.reason, "unknown_pool") == 0) {
         /* the name comes from the client's path: no quote may end the field early */
         for (char *p = res.pool_name; *p != '\0'; p++) {
@@ -150,7 +153,7 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
 
 int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req,
                         const struct mtlb_snapshot *snap, struct mtlb_access_rec *rec, char *out,
-                        size_t cap, size_t *pool, size_t *len)
+                        size_t cap, size_t *pool, size_t *len, uint64_t *body_limit)
 {
     struct mtlb_authority_request ar = {0};
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
@@ -158,6 +161,7 @@ int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req
 
     *pool = 0; /* a valid index for mtlb_exchange_begin whatever the outcome */
     *len = 0;
+    *body_limit = snap->cfg->listeners[c->listener].max_body_bytes;
     rw.request_id = rec->request_id;
     int status = mtlb_client_authority(c, req, &ar);
     if (status != 0) {
@@ -169,7 +173,7 @@ int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req
     if (buf == NULL) {
         return 500;
     }
-    status = route(c, snap, &ar, rec, buf, need, pool);
+    status = route(c, snap, &ar, rec, buf, need, pool, body_limit);
     if (status == 0) {
         ssize_t n = mtlb_rewrite_request(req, &rw, out, cap);
         status = n < 0 ? mtlb_rewrite_status(n) : 0;
