@@ -9,6 +9,7 @@
 
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
+#include "mtlb/cidr.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/h1_client.h"
@@ -110,6 +111,22 @@ static void label(struct mtlb_access_rec *rec, const struct mtlb_route_result *r
     }
 }
 
+/* The route's allow / deny lists on the client's address (deny wins; an allow list admits
+ * only its ranges), as the listener's lists are applied at accept. */
+static bool address_allowed(const struct mtlb_route_cfg *r, const char *ip)
+{
+    struct mtlb_cidr a;
+
+    if (r->allow.n == 0 && r->deny.n == 0) {
+        return true;
+    }
+    if (mtlb_cidr_parse(ip, &a) != 0) {
+        return false; /* an address the lists cannot judge gets nothing they protect */
+    }
+    return !mtlb_cidr_list_match_ip(&r->deny, a.addr) &&
+           (r->allow.n == 0 || mtlb_cidr_list_match_ip(&r->allow, a.addr));
+}
+
 static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
                  struct mtlb_authority_request *ar, struct mtlb_access_rec *rec, char *buf,
                  size_t cap, size_t *pool, uint64_t *body_limit)
@@ -136,7 +153,10 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     if (status != 0) {
         return status;
     }
-    const char *denied = res.require != NULL ? mtlb_require_check(res.require, &c->identity) : NULL;
+    const char *denied = res.cfg != NULL && !address_allowed(res.cfg, c->ip) ? "address" : NULL;
+    if (denied == NULL && res.require != NULL) {
+        denied = mtlb_require_check(res.require, &c->identity);
+    }
     if (denied != NULL) {
         rec->denied = denied;
         return 403;
