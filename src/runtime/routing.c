@@ -9,6 +9,7 @@
 
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
+#include "mtlb/cidr.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/h1_client.h"
@@ -17,6 +18,7 @@
 #include "mtlb/rewrite.h"
 #include "mtlb/route.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
 #include "mtlb/stats_hooks.h"
 #include "mtlb/tls.h"
 #include "mtlb/worker_types.h"
@@ -111,6 +113,22 @@ static void label(struct mtlb_access_rec *rec, const struct mtlb_route_result *r
     }
 }
 
+/* The route's allow / deny lists on the client's address (deny wins; an allow list admits
+ * only its ranges), as the listener's lists are applied at accept. */
+static bool address_allowed(const struct mtlb_route_cfg *r, const char *ip)
+{
+    struct mtlb_cidr a;
+
+    if (r->allow.n == 0 && r->deny.n == 0) {
+        return true;
+    }
+    if (mtlb_cidr_parse(ip, &a) != 0) {
+        return false; /* an address the lists cannot judge gets nothing they protect */
+    }
+    return !mtlb_cidr_list_match_ip(&r->deny, a.addr) &&
+           (r->allow.n == 0 || mtlb_cidr_list_match_ip(&r->allow, a.addr));
+}
+
 static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
                  struct mtlb_authority_request *ar, struct mtlb_access_rec *rec, char *buf,
                  size_t cap, size_t *pool, uint64_t *body_limit)
@@ -137,9 +155,13 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     if (status != 0) {
         return status;
     }
-    int denied = res.require != NULL ? mtlb_require_eval(res.require, &c->identity) : -1;
+    int denied =
+        res.cfg != NULL && !address_allowed(res.cfg, c->ip) ? MTLB_STATS_DENIED_ADDRESS : -1;
+    if (denied < 0 && res.require != NULL) {
+        denied = mtlb_require_eval(res.require, &c->identity);
+    }
     if (denied >= 0) {
-        rec->denied = mtlb_require_reason_name((enum mtlb_require_reason)denied);
+        rec->denied = mtlb_stats_denied_name(denied);
         mtlb_stats_denied(c->w, c->listener, denied);
         return 403;
     }

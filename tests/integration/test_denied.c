@@ -1,9 +1,10 @@
 /* Integration: mtlb_requests_denied_total{listener,reason}. An optional-mode listener with
- * routes /admin/ (require verify: SUCCESS) and /partner/ (require subject: CN=nobody): every
- * reason's series is there at 0 from the start; a request without a certificate to /admin/
- * moves verify, the good certificate to /partner/ moves subject, the good certificate to
- * /admin/ (200) moves nothing; the same over HTTP/2, and the access log's "denied" says the
- * same. Run with MTLB_IT_IO=epoll too. */
+ * routes /admin/ (require verify: SUCCESS), /partner/ (require subject: CN=nobody) and
+ * /inner/ (deny: 127.0.0.1/32): every reason's series is there at 0 from the start; a request
+ * without a certificate to /admin/ moves verify, the good certificate to /partner/ moves
+ * subject, the good certificate to /admin/ (200) moves nothing, /inner/ moves address; the
+ * same over HTTP/2, and the access log's "denied" says the same. Run with MTLB_IT_IO=epoll
+ * too. */
 #include "h2_util.h"
 
 #include <criterion/criterion.h>
@@ -26,8 +27,8 @@ static void teardown(void)
 
 TestSuite(denied, .init = setup, .fini = teardown, .timeout = 90);
 
-static const char *const reasons[] = {"verify", "subject",     "issuer",
-                                      "san",    "fingerprint", "serial"};
+static const char *const reasons[] = {"verify",      "subject", "issuer", "san",
+                                      "fingerprint", "serial",  "address"};
 #define N_REASONS (sizeof(reasons) / sizeof(reasons[0]))
 
 static void start_denied(void)
@@ -39,7 +40,8 @@ static void start_denied(void)
         "    routes:\n"
         "      - {path_prefix: /admin/, backend: app, name: admin, require: {verify: SUCCESS}}\n"
         "      - {path_prefix: /partner/, backend: app, name: partner, require: {subject: "
-        "\"CN=nobody\"}}";
+        "\"CN=nobody\"}}\n"
+        "      - {path_prefix: /inner/, backend: app, name: inner, deny: [127.0.0.1/32]}";
     admin_port = it_free_port();
     cfg.admin_port = admin_port;
     start_cfg(&cfg);
@@ -63,23 +65,26 @@ static void scrape(double v[N_REASONS])
     free(text);
 }
 
-/* Waits (the scrape sums threads' counters) until verify and subject read as wanted, then
- * checks every reason exactly. */
-static void expect_counts(double verify, double subject)
+/* Waits (the scrape sums threads' counters) until verify, subject and address read as
+ * wanted, then checks every reason exactly. */
+static void expect_counts3(double verify, double subject, double address)
 {
-    double v[N_REASONS];
+    double v[N_REASONS], want[N_REASONS] = {verify, subject, 0, 0, 0, 0, address};
     for (int i = 0; i < 50; i++) {
         scrape(v);
-        if (v[0] >= verify && v[1] >= subject) {
+        if (v[0] >= verify && v[1] >= subject && v[6] >= address) {
             break;
         }
         usleep(20000);
     }
-    cr_assert_eq(v[0], verify, "verify: %g, want %g", v[0], verify);
-    cr_assert_eq(v[1], subject, "subject: %g, want %g", v[1], subject);
-    for (size_t r = 2; r < N_REASONS; r++) {
-        cr_assert_eq(v[r], 0, "%s: %g", reasons[r], v[r]);
+    for (size_t r = 0; r < N_REASONS; r++) {
+        cr_assert_eq(v[r], want[r], "%s: %g, want %g", reasons[r], v[r], want[r]);
     }
+}
+
+static void expect_counts(double verify, double subject)
+{
+    expect_counts3(verify, subject, 0);
 }
 
 /* GET path over HTTP/1.1, with the good certificate or none: the status. */
@@ -175,4 +180,16 @@ Test(denied, http2_refusals_count_by_reason)
     expect_log("/admin/a2", "h2", 403, "verify");
     expect_log("/partner/p2", "h2", 403, "subject");
     expect_log("/admin/ok2", "h2", 200, NULL);
+}
+
+/* A route's deny list refuses by address: its own reason, over both protocols. */
+Test(denied, route_address_lists_count_as_address)
+{
+    start_denied();
+    cr_assert_eq(get1(true, "/inner/1"), 403);
+    expect_counts3(0, 0, 1);
+    cr_assert_eq(get2(true, "/inner/2"), 403);
+    expect_counts3(0, 0, 2);
+    expect_log("/inner/1", "http/1.1", 403, "address");
+    expect_log("/inner/2", "h2", 403, "address");
 }

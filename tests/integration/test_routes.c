@@ -370,3 +370,25 @@ Test(routes, a_route_body_limit_overrides_the_listener_s)
         cr_expect_eq(post2(t, n, true), cases[i].status, "h2 POST %s %zu no-cl", t, n);
     }
 }
+
+Test(routes, route_allow_and_deny_lists_refuse_with_403)
+{
+    struct it_config cfg = {0};
+    start_routes("app\n"
+                 "    routes:\n"
+                 "      - {path_prefix: /in/, backend: orders, allow: [\"127.0.0.0/8\", \"::1\"]}\n"
+                 "      - {path_prefix: /out/, backend: orders, allow: [10.0.0.0/8]}\n"
+                 "      - {path_prefix: /no/, backend: orders, name: no, deny: [127.0.0.1]}\n"
+                 "      - {path_prefix: /both/, backend: orders, allow: [127.0.0.0/8],\n"
+                 "         deny: [127.0.0.1/32]}\n",
+                 &cfg);
+
+    both("/in/x", 200, "b-orders", NULL, NULL);
+    both("/out/x", 403, NULL, NULL, NULL);
+    both("/no/x", 403, NULL, NULL, NULL);
+    both("//no;x/y", 403, NULL, NULL, NULL);
+    both("/both/x", 403, NULL, NULL, NULL);
+    both("/other", 200, "b-app", NULL, NULL);
+    const char *line[] = {"\"route\":\"no\"", "\"denied\":\"address\"", "\"status\":403", NULL};
+    cr_expect_geq(it_wait_lines(env.out_log, line, 4, 5000), 4, "access log denied address");
+}

@@ -102,7 +102,7 @@ ParameterizedTestParameters(config_routes, rejects)
         {DOC("    routes: [{path_prefix: /a/, backend: app, bogus: 1}]\n", ""),
          "mtlb.yaml:3:47: listeners[0].routes[0].bogus: unknown key (expected one of "
          "path_prefix, path_exact, path_pattern, host, backend, strip_prefix, rewrite_prefix, "
-         "name, require, limits)"},
+         "name, require, limits, allow, deny)"},
     };
     return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
