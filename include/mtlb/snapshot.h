@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "mtlb/backend_tls.h"
 #include "mtlb/config.h"
 #include "mtlb/prom.h"
 #include "mtlb/tls.h"
@@ -31,16 +32,17 @@ struct mtlb_addr {
 
 struct mtlb_snapshot {
     atomic_uint refs;
-    uint64_t generation;                /* 1 at start, +1 per successful reload */
-    struct mtlb_config *cfg;            /* owned */
-    struct mtlb_tls_listener *tls;      /* [listener] */
-    bool *ktls;                         /* [listener]: kTLS allowed (config and kernel) */
-    struct mtlb_addr **backend_addrs;   /* [pool][server] */
-    struct mtlb_server_health **health; /* [pool][server]: the active checks' verdict */
-    size_t **domain_slot;               /* [listener][domain]: stats slot (mtlb_stats_slots) */
-    size_t **server_slot;               /* [pool][server]: stats slot */
-    struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
-    struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
+    uint64_t generation;                  /* 1 at start, +1 per successful reload */
+    struct mtlb_config *cfg;              /* owned */
+    struct mtlb_tls_listener *tls;        /* [listener] */
+    bool *ktls;                           /* [listener]: kTLS allowed (config and kernel) */
+    struct mtlb_addr **backend_addrs;     /* [pool][server] */
+    struct mtlb_server_health **health;   /* [pool][server]: the active checks' verdict */
+    size_t **domain_slot;                 /* [listener][domain]: stats slot (mtlb_stats_slots) */
+    size_t **server_slot;                 /* [pool][server]: stats slot */
+    struct mtlb_prom_buf config_text;     /* GET /config (empty without admin.bind) */
+    struct mtlb_prom_buf certs;           /* certificate expiry series (idem) */
+    struct mtlb_backend_tls *backend_tls; /* [pool]: HTTPS to backends (ctx NULL: plain) */
 };
 
 /* Builds a snapshot of cfg (taking ownership of it, also on failure): SSL_CTXs, kTLS choice

@@ -115,4 +115,12 @@ int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tl
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
 
+/* HTTPS to backends (config_backend_tls.c): the reader of backends[].tls (dst: the backend),
+ * free, and equality of the values (lines ignored). */
+int mtlb_cfg_read_backend_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                              const struct cfg_field *f);
+void mtlb_cfg_backend_tls_free(struct mtlb_backend_tls_cfg *t);
+bool mtlb_cfg_backend_tls_same(const struct mtlb_backend_tls_cfg *a,
+                               const struct mtlb_backend_tls_cfg *b);
+
 #endif

@@ -541,6 +541,7 @@ static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"name", read_str, true, offsetof(struct mtlb_backend_cfg, name), 0, 0},
         {"servers", read_servers, true, 0, 0, 0},
         {"health", read_health, false, 0, 0, 0},
+        {"tls", mtlb_cfg_read_backend_tls, false, 0, 0, 0},
     };
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }

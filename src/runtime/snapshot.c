@@ -11,6 +11,7 @@
 #include "mtlb/admin.h"
 #include "mtlb/config.h"
 #include "mtlb/ktls.h"
+#include "mtlb/log.h"
 #include "mtlb/prom.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
@@ -56,6 +57,32 @@ static int resolve_backends(struct mtlb_snapshot *s, char *err, size_t errlen)
                          b->name, b->servers[k].host);
                 return -EINVAL;
             }
+        }
+    }
+    return 0;
+}
+
+/* HTTPS to backends: a client context per pool with tls (a reload builds new ones, so changed
+ * files take effect there). verify: false is allowed but never silent. */
+static int init_backend_tls(struct mtlb_snapshot *s, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = s->cfg;
+
+    s->backend_tls = calloc(cfg->n_backends, sizeof(*s->backend_tls));
+    if (s->backend_tls == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        const struct mtlb_backend_cfg *b = &cfg->backends[p];
+        int rc = mtlb_backend_tls_init(&s->backend_tls[p], b, p, cfg->path, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+        if (b->tls.enabled && !b->tls.verify) {
+            mtlb_log(MTLB_LOG_WARN,
+                     "event=backend_tls_unverified backend=%s where=\"%s:%u\" reason=\"tls.verify "
+                     "is false: the servers' certificates and names are not checked\"",
+                     b->name, cfg->path, b->tls.verify_line);
         }
     }
     return 0;
@@ -216,6 +243,9 @@ static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
         rc = resolve_backends(s, err, errlen);
     }
     if (rc == 0) {
+        rc = init_backend_tls(s, err, errlen);
+    }
+    if (rc == 0) {
         rc = init_ktls(s, probe, why, err, errlen);
     }
     if (rc == 0) {
@@ -283,6 +313,10 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
         mtlb_tls_listener_fini(&s->tls[l]);
     }
     free(s->tls);
+    for (size_t p = 0; s->backend_tls != NULL && p < cfg->n_backends; p++) {
+        mtlb_backend_tls_fini(&s->backend_tls[p]);
+    }
+    free(s->backend_tls);
     free(s->ktls);
     free_rows((void **)s->backend_addrs, cfg->n_backends);
     free_rows((void **)s->health, cfg->n_backends);
