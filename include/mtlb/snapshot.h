@@ -32,17 +32,18 @@ struct mtlb_addr {
 
 struct mtlb_snapshot {
     atomic_uint refs;
-    uint64_t generation;                  /* 1 at start, +1 per successful reload */
-    struct mtlb_config *cfg;              /* owned */
-    struct mtlb_tls_listener *tls;        /* [listener] */
-    bool *ktls;                           /* [listener]: kTLS allowed (config and kernel) */
-    struct mtlb_addr **backend_addrs;     /* [pool][server] */
-    struct mtlb_server_health **health;   /* [pool][server]: the active checks' verdict */
-    size_t **domain_slot;                 /* [listener][domain]: stats slot (mtlb_stats_slots) */
-    size_t **server_slot;                 /* [pool][server]: stats slot */
-    struct mtlb_prom_buf config_text;     /* GET /config (empty without admin.bind) */
-    struct mtlb_prom_buf certs;           /* certificate expiry series (idem) */
-    struct mtlb_backend_tls *backend_tls; /* [pool]: HTTPS to backends (ctx NULL: plain) */
+    uint64_t generation;                /* 1 at start, +1 per successful reload */
+    struct mtlb_config *cfg;            /* owned */
+    struct mtlb_tls_listener *tls;      /* [listener] */
+    bool *ktls;                         /* [listener]: kTLS allowed (config and kernel) */
+    struct mtlb_addr **backend_addrs;   /* [pool][server] */
+    struct mtlb_server_health **health; /* [pool][server]: the active checks' verdict */
+    size_t **domain_slot;               /* [listener][domain]: stats slot (mtlb_stats_slots) */
+    size_t **server_slot;               /* [pool][server]: stats slot */
+    struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
+    struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
+    /* [pool]: HTTPS to backends (ctx NULL: plain HTTP) */
+    struct mtlb_backend_tls *backend_tls;
 };
 
 /* Builds a snapshot of cfg (taking ownership of it, also on failure): SSL_CTXs, kTLS choice
