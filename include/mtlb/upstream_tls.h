@@ -28,6 +28,7 @@ struct mtlb_up_tls {
      * the owner once out is sent (0 while out holds only handshake or control records). */
     uint32_t report;
     bool eof;                     /* the socket read returned 0 */
+    bool failed;                  /* a TLS failure: its session is not offered again */
     struct __kernel_timespec now; /* zero: a deferred read (plaintext already buffered) */
     char why[160];                /* the last failure's reason, for the log */
 };

@@ -506,6 +506,7 @@ static void tls_on_recv(struct mtlb_upstream *u, int res)
 
     if (u->deferred) {
         u->deferred = false;
+        res = 0; /* the zero timeout's -ETIME: no new ciphertext, and no end either */
     } else if (res > 0) {
         t->in.len += (uint32_t)res;
     } else if (res == 0) {

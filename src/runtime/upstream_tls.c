@@ -36,6 +36,12 @@ int mtlb_up_tls_init(struct mtlb_up_tls *t, const struct mtlb_backend_tls *bt, c
 
 void mtlb_up_tls_fini(struct mtlb_up_tls *t)
 {
+    /* OpenSSL makes the session of a connection freed without a close_notify sent
+     * unresumable. A backend connection ends that way on every pool close and at the
+     * backend's EOF; only one that failed in TLS should lose its session. */
+    if (t->ssl != NULL && !t->failed && SSL_is_init_finished(t->ssl)) {
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
     SSL_free(t->ssl);
     t->ssl = NULL;
     mtlb_buf_fini(&t->in);
@@ -54,6 +60,7 @@ int mtlb_up_tls_handshake(struct mtlb_up_tls *t)
         return MTLB_UPT_WANT;
     }
     mtlb_backend_tls_why(t->ssl, rc, t->why, sizeof(t->why));
+    t->failed = true;
     return MTLB_UPT_ERR;
 }
 
@@ -111,6 +118,7 @@ int mtlb_up_tls_decrypt(struct mtlb_up_tls *t, struct mtlb_buf *dst)
             return MTLB_UPT_EOF;
         }
         mtlb_backend_tls_why(t->ssl, r, t->why, sizeof(t->why));
+        t->failed = true;
         return MTLB_UPT_ERR;
     }
 }
