@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "mtlb/backend_tls.h"
@@ -76,11 +77,17 @@ static int load_files(SSL_CTX *ctx, const struct mtlb_backend_tls_cfg *t, const 
     if ((rc = mtlb_tls_check_readable(t->key, err, errlen)) != 0) {
         return rc;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+    BIO *b = BIO_new_file(t->key, "r");
+    EVP_PKEY *pkey = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    if (pkey == NULL) {
         return mtlb_tls_fail(err, errlen, "%s: not a PEM private key (%s)", t->key,
                              mtlb_tls_ssl_reason(why, sizeof(why)));
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    rc = X509_check_private_key(SSL_CTX_get0_certificate(ctx), pkey) == 1 &&
+         SSL_CTX_use_PrivateKey(ctx, pkey) == 1;
+    EVP_PKEY_free(pkey);
+    if (!rc) {
         ERR_clear_error();
         return mtlb_tls_fail(err, errlen, "%s: private key does not match the certificate in %s",
                              t->key, t->certificate);
