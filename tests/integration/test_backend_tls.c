@@ -442,3 +442,30 @@ Test(backend_tls, check_reports_tls_errors_with_their_place)
     snprintf(bad, sizeof(bad), "tls: {ca: %s, ciphers: NOT-A-CIPHER}", it_pki("backend/ca.crt"));
     expect_check_error(bad, "tls.ciphers");
 }
+
+/* ---- health checks speak HTTPS too, verified as requests are ---- */
+
+Test(backend_tls, health_checks_use_tls_and_verify)
+{
+    uint16_t ports[2];
+    ports[0] = tls_echo_start("wrong", "server/api.crt", "server/api.key", NULL);
+    ports[1] = orders();
+    start_with(ports, 2,
+               TLS_FULL "\n    health: {path: /healthz, interval: 200ms, timeout: 200ms, rise: 1, "
+                        "fall: 1}");
+    char up[64];
+    snprintf(up, sizeof(up), "server=127.0.0.1:%u", ports[0]);
+    const char *down[] = {"event=server_down", up, "check=active", "tls: certificate verify failed",
+                          NULL};
+    cr_assert_geq(it_wait_lines(env.err_log, down, 1, 3000), 1, "no active server_down for %s", up);
+    /* The good server is never marked down: its probes shake hands and get a status. */
+    snprintf(up, sizeof(up), "server=127.0.0.1:%u", ports[1]);
+    const char *good_down[] = {"event=server_down", up, NULL};
+    usleep(600 * 1000);
+    cr_assert_eq(it_count_lines(env.err_log, good_down), 0, "the TLS server was marked down");
+    struct it_response r;
+    it_get(env.port, &good, "/x", &r);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    it_mtlb_stop(&env, 5000);
+}
