@@ -126,7 +126,7 @@ static void probe_done(struct mtlb_healthd *hd, struct probe *pr, bool ok, const
 /* The TCP connect is done: an HTTPS pool's probe shakes hands first (P_HANDSHAKE). */
 static void probe_connected(struct mtlb_healthd *hd, struct probe *pr)
 {
-    if (pr->tls->ctx == NULL) {
+    if (pr->tls == NULL || pr->tls->ctx == NULL) {
         return;
     }
     pr->ssl = mtlb_backend_tls_new(pr->tls, pr->host, NULL);
@@ -354,7 +354,7 @@ static int probe_init(const struct mtlb_snapshot *snap, struct probe *pr, size_t
                        hc->path, host);
 
     *pr = (struct probe){.pool = p, .server = s, .cfg = hc, .fd = -1};
-    pr->tls = &snap->backend_tls[p];
+    pr->tls = snap->backend_tls != NULL ? &snap->backend_tls[p] : NULL;
     pr->host = snap->cfg->backends[p].servers[s].host;
     pr->addr = &snap->backend_addrs[p][s];
     pr->shared = &snap->health[p][s];

@@ -179,9 +179,11 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
 /* HTTPS backends: the connection's TLS layer, offering the server's last session. */
 static int tls_new(struct mtlb_upstream *u, struct mtlb_pool_set *ps, size_t pool, size_t server)
 {
-    const struct mtlb_backend_tls *bt = &ps->snap->backend_tls[pool];
+    /* No contexts at all: a snapshot made without backend TLS (unit tests build their own). */
+    const struct mtlb_backend_tls *bt =
+        ps->snap->backend_tls != NULL ? &ps->snap->backend_tls[pool] : NULL;
 
-    if (bt->ctx == NULL) {
+    if (bt == NULL || bt->ctx == NULL) {
         return 0;
     }
     u->tls = malloc(sizeof(*u->tls));
