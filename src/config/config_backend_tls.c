@@ -126,8 +126,12 @@ int mtlb_cfg_read_backend_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                             "turns verification off, which must be written out");
     }
     if ((t->certificate == NULL) != (t->key == NULL)) {
-        yaml_node_t *n = mtlb_cfg_lookup(ctx, v, t->key == NULL ? "certificate" : "key");
-        return mtlb_cfg_err(ctx, n != NULL ? n : v, "certificate and key go together");
+        const char *given = t->key == NULL ? "certificate" : "key";
+        yaml_node_t *n = mtlb_cfg_lookup(ctx, v, given);
+        size_t mark = mtlb_cfg_push(ctx, ".%s", given);
+        rc = mtlb_cfg_err(ctx, n != NULL ? n : v, "certificate and key go together");
+        mtlb_cfg_pop(ctx, mark);
+        return rc;
     }
     return 0;
 }
