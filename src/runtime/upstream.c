@@ -526,7 +526,11 @@ static void tls_on_recv(struct mtlb_upstream *u, int res)
         up_close(u); /* data or EOF on an idle pooled connection */
         return;
     }
-    int n = res < 0 ? res : mtlb_up_tls_decrypt(t, &u->rbuf);
+    if (res < 0) {
+        u->ops->received(u->owner, res);
+        return;
+    }
+    int n = mtlb_up_tls_decrypt(t, &u->rbuf);
     tls_flush(u); /* a reply the layer owes (KeyUpdate) */
     if (n > 0) {
         u->got_response = true;
@@ -540,7 +544,7 @@ static void tls_on_recv(struct mtlb_upstream *u, int res)
                     mtlb_upstream_name(u), mtlb_log_quote(t->why, q, sizeof(q)));
         u->ops->received(u->owner, -EPROTO);
     } else {
-        u->ops->received(u->owner, n < 0 && n != MTLB_UPT_EOF && n != MTLB_UPT_WANT ? n : 0);
+        u->ops->received(u->owner, 0); /* close_notify, or the socket's end */
     }
 }
 

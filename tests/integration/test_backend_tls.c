@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ static const char *tls_echo_path(void)
 
 /* Starts an mtlb-tls-echo backend (cert/key PKI-relative; ca: require a client certificate
  * from it, NULL: none) and waits for it to listen. The harness reaps it with the others. */
-static uint16_t tls_echo_start(const char *name, const char *cert, const char *key, const char *ca)
+static uint16_t tls_echo_start_v(const char *name, const char *cert, const char *key,
+                                 const char *ca, const char *max_version)
 {
     char listen[32], log[320], c[300], k[300], a[300];
     uint16_t port = it_free_port();
@@ -62,18 +64,25 @@ static uint16_t tls_echo_start(const char *name, const char *cert, const char *k
     snprintf(c, sizeof(c), "%s", it_pki(cert));
     snprintf(k, sizeof(k), "%s", it_pki(key));
     snprintf(a, sizeof(a), "%s", ca != NULL ? it_pki(ca) : "");
-    char *argv[] = {(char *)tls_echo_path(),
-                    "--listen",
-                    listen,
-                    "--name",
-                    (char *)name,
-                    "--cert",
-                    c,
-                    "--key",
-                    k,
-                    ca != NULL ? "--ca" : NULL,
-                    a,
-                    NULL};
+    char *argv[16] = {(char *)tls_echo_path(),
+                      "--listen",
+                      listen,
+                      "--name",
+                      (char *)name,
+                      "--cert",
+                      c,
+                      "--key",
+                      k};
+    size_t n = 9;
+    if (ca != NULL) {
+        argv[n++] = "--ca";
+        argv[n++] = a;
+    }
+    if (max_version != NULL) {
+        argv[n++] = "--max-version";
+        argv[n++] = (char *)max_version;
+    }
+    argv[n] = NULL;
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
@@ -90,22 +99,26 @@ static uint16_t tls_echo_start(const char *name, const char *cert, const char *k
     return port;
 }
 
+static uint16_t tls_echo_start(const char *name, const char *cert, const char *key, const char *ca)
+{
+    return tls_echo_start_v(name, cert, key, ca, NULL);
+}
+
 /* The orders backend (requires a client certificate from the backend CA). */
 static uint16_t orders(void)
 {
     return tls_echo_start("orders", "backend/orders.crt", "backend/orders.key", "backend/ca.crt");
 }
 
-/* mtlb with one pool of `ports` and backends[].tls = tls (YAML, PKI paths made absolute by
- * the caller when needed: the config lives in the test's directory). */
-static void start_with(const uint16_t *ports, size_t n, const char *tls)
+/* One pool of `ports` with backends[].tls = tls (YAML; backend/ and ca/ paths are made
+ * PKI-absolute, since the config lives in the test's directory). */
+static void make_cfg(struct it_config *cfg, const uint16_t *ports, size_t n, const char *tls)
 {
-    struct it_config cfg = {.n_servers = n};
     char *out = backend_extra;
     size_t cap = sizeof(backend_extra);
-
-    /* backend/... paths are written relative to the PKI directory. */
     const char *pki = it_pki("");
+
+    *cfg = (struct it_config){.n_servers = n};
     for (const char *p = tls; *p != '\0' && cap > 1;) {
         if (strncmp(p, "backend/", 8) == 0 || strncmp(p, "ca/", 3) == 0) {
             int w = snprintf(out, cap, "%s", pki);
@@ -116,8 +129,14 @@ static void start_with(const uint16_t *ports, size_t n, const char *tls)
         cap--;
     }
     *out = '\0';
-    memcpy(cfg.servers, ports, n * sizeof(*ports));
-    cfg.backend_extra = backend_extra;
+    memcpy(cfg->servers, ports, n * sizeof(*ports));
+    cfg->backend_extra = backend_extra;
+}
+
+static void start_with(const uint16_t *ports, size_t n, const char *tls)
+{
+    struct it_config cfg;
+    make_cfg(&cfg, ports, n, tls);
     it_mtlb_start(&env, &cfg);
 }
 
@@ -307,6 +326,28 @@ Test(backend_tls, h1_reconnect_resumes_the_session)
     it_mtlb_stop(&env, 5000);
 }
 
+/* TLS 1.2 backends resume too (the session arrives with the handshake, not after it). */
+Test(backend_tls, tls12_backend_reconnect_resumes)
+{
+    uint16_t port = tls_echo_start_v("orders12", "backend/orders.crt", "backend/orders.key",
+                                     "backend/ca.crt", "TLS1.2");
+    start_with(&port, 1, TLS_FULL);
+    char err[256], v[64];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    struct it_response a, b;
+    cr_assert_eq(get_on(c, "/close", &a), 200);
+    cr_assert_eq(get_on(c, "/again", &b), 200);
+    hdr(&a, "X-TLS-Version", v, sizeof(v));
+    cr_assert_str_eq(v, "TLSv1.2");
+    hdr(&b, "X-Resumed", v, sizeof(v));
+    cr_assert_str_eq(v, "1", "the TLS 1.2 reconnect did not resume");
+    it_response_fini(&a);
+    it_response_fini(&b);
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
 Test(backend_tls, h2_reconnect_resumes_the_session)
 {
     uint16_t port = orders();
@@ -466,6 +507,29 @@ Test(backend_tls, health_checks_use_tls_and_verify)
     struct it_response r;
     it_get(env.port, &good, "/x", &r);
     cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* The contexts belong to the snapshot: a reload that fixes the CA takes effect. */
+Test(backend_tls, reload_rebuilds_the_contexts)
+{
+    uint16_t port = orders();
+    start_with(&port, 1,
+               "tls: {ca: ca/root.crt, sni: orders.internal, certificate: backend/edge.crt, key: "
+               "backend/edge.key}");
+    struct it_response r;
+    it_get(env.port, &good, "/x", &r);
+    cr_assert(r.status == 502 || r.status == 503, "status %d", r.status);
+    it_response_fini(&r);
+    struct it_config cfg;
+    make_cfg(&cfg, &port, 1, TLS_FULL);
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    kill(env.mtlb, SIGHUP);
+    const char *ok[] = {"event=reloaded", "generation=2", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no event=reloaded");
+    it_get(env.port, &good, "/x", &r);
+    cr_assert_eq(r.status, 200, "after the reload: %d", r.status);
     it_response_fini(&r);
     it_mtlb_stop(&env, 5000);
 }
