@@ -56,8 +56,13 @@ int mtlb_up_tls_handshake(struct mtlb_up_tls *t)
         return 1;
     }
     int e = SSL_get_error(t->ssl, rc);
-    if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && !t->eof) {
-        return MTLB_UPT_WANT;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (!t->eof) {
+            return MTLB_UPT_WANT;
+        }
+        snprintf(t->why, sizeof(t->why), "the backend closed the connection in the handshake");
+        t->failed = true;
+        return MTLB_UPT_ERR;
     }
     mtlb_backend_tls_why(t->ssl, rc, t->why, sizeof(t->why));
     t->failed = true;
