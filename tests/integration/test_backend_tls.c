@@ -533,3 +533,18 @@ Test(backend_tls, reload_rebuilds_the_contexts)
     it_response_fini(&r);
     it_mtlb_stop(&env, 5000);
 }
+
+/* A plain-HTTP backend behind tls: (a common slip) fails at once, named, not after a timeout. */
+Test(backend_tls, plain_backend_behind_tls_is_refused_at_once)
+{
+    uint16_t port = it_echo_start(&env, "plain");
+    start_with(&port, 1, TLS_FULL);
+    double t0 = it_now();
+    struct it_response r;
+    it_get(env.port, &good, "/x", &r);
+    cr_assert(r.status == 502 || r.status == 503, "status %d", r.status);
+    cr_assert_lt(it_now() - t0, 2.0, "took %.1f s", it_now() - t0);
+    it_response_fini(&r);
+    expect_tls_failed_line(port, "reason=");
+    it_mtlb_stop(&env, 5000);
+}
