@@ -13,14 +13,23 @@
 # peer has them (TLS version, cipher, resumption, client DN, issuer, serial, fingerprint,
 # request id, timings, user agent), buffered or not as each LB does it.
 
-write_mtlb_conf() { # [-log]
-    local lb=mtlb access=off
+write_mtlb_conf() { # [-log | -routes]
+    local lb=mtlb access=off routes="" i
     [ "${1:-}" = -log ] && access=$OUT/logs/mtlb-access.log
+    # -routes (the wrk_routes row): 100 routes on the wrk listener, the request matching the
+    # last one, so that the cost of routing shows against wrk_small.
+    if [ "${1:-}" = -routes ]; then
+        routes=$'\n    routes:'
+        for i in $(seq 0 98); do
+            routes+=$'\n'"      - {path_prefix: /r$i/, backend: app}"
+        done
+        routes+=$'\n'"      - {path_prefix: /size/, backend: app}"
+    fi
     cat >"$OUT/conf/mtlb${1:-}.yaml" <<EOF
 # Written by bench/run.
 listeners:
   - bind: "127.0.0.1:${P_OPT[$lb]}"
-    backend: app
+    backend: app${routes}
     domains:
       - names: ["localhost", "api.example.com"]
         certificate: $PKI/server/api.crt
@@ -245,4 +254,5 @@ write_configs() {
         write_haproxy_conf $v
         write_nginx_conf $v
     done
+    write_mtlb_conf -routes
 }

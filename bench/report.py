@@ -65,6 +65,10 @@ ROWS = [
      True),
     ("wrk_log_cpu", "wrk_log", "cpu_us_per_req", "HTTP/1.1 64 B, access log on: LB CPU per "
      "request", "us", False),
+    ("wrk_routes_rps", "wrk_routes", "rps", "HTTP/1.1 64 B, 100 routes (mtlb): requests/s",
+     "req/s", True),
+    ("wrk_routes_cpu", "wrk_routes", "cpu_us_per_req",
+     "HTTP/1.1 64 B, 100 routes (mtlb): LB CPU per request", "us", False),
     ("hs_rep_full_rate", "hs_rep_full", "hs_per_s",
      "mtlb replica B: full mTLS handshakes: /s", "hs/s", True),
     ("hs_rep_full_cpu", "hs_rep_full", "cpu_ms_per_hs",
@@ -279,7 +283,11 @@ def log_cost(rows):
             ("log_cost_rps", "wrk_log_rps", "wrk_small_rps",
              "access log on / off: requests/s", True),
             ("log_cost_cpu", "wrk_log_cpu", "wrk_small_cpu",
-             "access log on / off: LB CPU per request", False)):
+             "access log on / off: LB CPU per request", False),
+            ("routes_cost_rps", "wrk_routes_rps", "wrk_small_rps",
+             "100 routes / none: requests/s (mtlb)", True),
+            ("routes_cost_cpu", "wrk_routes_cpu", "wrk_small_cpu",
+             "100 routes / none: LB CPU per request (mtlb)", False)):
         on, off = by.get(on_id), by.get(off_id)
         if on is None or off is None:
             continue

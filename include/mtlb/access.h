@@ -21,6 +21,8 @@ struct mtlb_access_rec {
     int64_t up_connect_us;  /* -1: no connection made; 0: a pooled one was reused */
     uint64_t up_sent_at;    /* us: the request head started towards the backend; 0: not yet */
     int64_t up_response_us; /* -1: no response head received */
+    char route[64];         /* "route": the route's name or index; "" when none matched */
+    const char *denied;     /* "denied": why a route's require refused (static), or NULL */
 };
 
 struct mtlb_worker;

@@ -82,7 +82,45 @@ struct mtlb_domain_cfg {
     unsigned certificate_line, key_line, truststore_line, crl_line;
     /* The domain's tls: over the listener's tls: (already merged: read this one only). */
     struct mtlb_tls_policy_cfg policy;
+    /* domains[].backend: this domain's default pool (chosen by SNI), over the listener's;
+     * NULL: the listener's. backend_index is resolved. */
+    char *backend;
+    size_t backend_index;
 };
+
+/* A route's client identity policy (routes[].require). Every present key is a condition that
+ * must hold (all of them AND; inside a list any element may match); an absent key (NULL, 0
+ * entries, verify 0) is no condition. The config keeps what was written, normalized; the
+ * require module (mtlb/require.h) compiles and checks it. */
+struct mtlb_require_cfg {
+    /* verify: the allowed outcomes as bits (1u << MTLB_VERIFY_*); 0: absent. The require
+     * module then allows only SUCCESS when any certificate condition below is present
+     * (a FAILED certificate's fields are the client's choice), any outcome otherwise. */
+    unsigned verify;
+    /* POSIX extended regular expressions on the subject / issuer DN as written in
+     * headers.dn_format, unanchored unless written with ^ and $ (regcomp-checked when read). */
+    char *subject;
+    char *issuer;
+    /* Subject alternative names: DNS names lower-case, exact or "*.suffix" (one label);
+     * URIs exact; e-mail addresses exact, domain part lower-case. */
+    char **san_dns;
+    size_t n_san_dns;
+    char **san_uri;
+    size_t n_san_uri;
+    char **san_email;
+    size_t n_san_email;
+    char **fingerprints; /* fingerprints_sha256: 64 lower-case hex digits, no colons */
+    size_t n_fingerprints;
+    /* serials: upper-case hex without separators, as struct mtlb_identity.serial: leading zero
+     * bytes dropped, whole bytes ("0A", "0100"), "0" for zero, "-" first when negative. */
+    char **serials;
+    size_t n_serials;
+};
+
+/* No pool: a listener or domain without backend:, a route whose backend names its pattern. */
+#define MTLB_ROUTE_NO_POOL ((size_t)-1)
+
+struct mtlb_route_cfg;
 
 struct mtlb_listener_cfg {
     char *bind_host; /* "0.0.0.0", "::", "127.0.0.1" ... */
@@ -102,6 +140,30 @@ struct mtlb_listener_cfg {
     char *ticket_keys;
     /* listeners[].tls policy keys; each domain's policy already includes them. */
     struct mtlb_tls_policy_cfg policy;
+    /* listeners[].routes in order (first match wins, see mtlb/route.h); backend above may
+     * then be NULL (no default pool: 404 when no route matches). */
+    struct mtlb_route_cfg *routes;
+    size_t n_routes;
+};
+
+/* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */
+enum mtlb_route_kind {
+    MTLB_ROUTE_PREFIX = 0,
+    MTLB_ROUTE_EXACT,
+    MTLB_ROUTE_PATTERN, /* "/{app}/": one segment names the pool through backend: "{app}" */
+};
+struct mtlb_route_cfg {
+    enum mtlb_route_kind kind;
+    char *path;           /* as written, in normalized form (mtlb_route_check_path) */
+    char *host;           /* NULL: any; else lower-case exact name or "*.suffix" (one label) */
+    char *name;           /* name: for the access log; NULL: the route's index */
+    char *backend;        /* pool name; for a pattern it may hold the {name} of the pattern */
+    size_t backend_index; /* resolved; MTLB_ROUTE_NO_POOL when backend names the pattern */
+    bool strip_prefix;    /* the matched part is removed ("/" stays) */
+    char *rewrite_prefix; /* NULL: none; else the matched part is replaced by it */
+    struct mtlb_require_cfg require; /* require: (zero when absent) */
+    bool has_require;                /* require: was given */
+    unsigned line;                   /* of the route in the file, for mtlb -t warnings */
 };
 
 struct mtlb_server_cfg {

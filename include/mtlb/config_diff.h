@@ -18,7 +18,8 @@ bool mtlb_config_diff_restart(const struct mtlb_config *old, const struct mtlb_c
  * "domains:+a.example,-b.example,~c.example pools:+new,-old,~orders files:/etc/ca.pem",
  * each part present only when something changed there ("" when none did: other keys, or only
  * the files' contents, which every reload reads again). Domains by their first name (+ added, -
- * removed, ~ files, mode or depth changed); pools by name (~ servers or checks changed); files:
+ * removed, ~ files, mode, depth or backend changed); pools by name (~ servers or checks
+ * changed); routes: "~listeners[N]" for a listener whose routes or backend changed; files:
  * paths named by `neu` and not by `old`. Truncated to buflen. Any thread. */
 void mtlb_config_diff_summary(const struct mtlb_config *old, const struct mtlb_config *neu,
                               char *buf, size_t buflen);

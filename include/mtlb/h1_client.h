@@ -26,7 +26,7 @@ void mtlb_client_exchange_done(struct mtlb_client *c);
 /* The HTTP/1.1 side of c's exchange (response.c), given to mtlb_exchange_init. */
 extern const struct mtlb_exchange_ops mtlb_client_exchange_ops;
 
-/* ---- shared by the HTTP/1.1 and HTTP/2 relays ---- */
+/* ---- shared by the HTTP/1.1 and HTTP/2 relays (routing.c) ---- */
 /* Resolves req's authority and target (mtlb_authority_from_request) into *ar and applies the
  * 421 rule (mtlb_tls_misdirected) to it: 0 to go on (ar then holds the Host and target the
  * backend must receive), 400 for a request whose authority is refused, 421 for one that names
@@ -38,5 +38,18 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
  * by mtlb_client_authority. The result refers to c and ar: use it while both live. */
 struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
                                                 const struct mtlb_authority_request *ar);
+/* Everything decided about one of c's requests before its exchange (routing.c): the authority
+ * and the 421 rule (mtlb_client_authority), the route of snap's listener routes (route.h;
+ * no match: the SNI domain's backend, else the listener's, else 404), the route's require:
+ * against c's identity (403, rec->denied says why), and the head to send
+ * (mtlb_rewrite_request with the route's target) into out[0..cap). rec gets the route label
+ * (its request id must be picked already). Returns 0 with *pool and *len, or the status to
+ * answer (400, 403, 404, 421, 431, 500); *pool is always an index mtlb_exchange_begin accepts.
+ * snap: the one whose pools the exchange uses. */
+struct mtlb_snapshot;
+struct mtlb_access_rec;
+int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req,
+                        const struct mtlb_snapshot *snap, struct mtlb_access_rec *rec, char *out,
+                        size_t cap, size_t *pool, size_t *len);
 
 #endif

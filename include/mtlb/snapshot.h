@@ -19,6 +19,7 @@
 #include "mtlb/prom.h"
 #include "mtlb/tls.h"
 
+struct mtlb_routes;
 struct mtlb_server;
 struct mtlb_server_health;
 struct mtlb_stats_slots;
@@ -42,6 +43,7 @@ struct mtlb_snapshot {
     size_t **server_slot;               /* [pool][server]: stats slot */
     struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
     struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
+    struct mtlb_routes **routes;        /* [listener]: compiled listeners[].routes (route.h) */
     /* [pool]: HTTPS to backends (ctx NULL: plain HTTP) */
     struct mtlb_backend_tls *backend_tls;
 };

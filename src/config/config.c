@@ -240,6 +240,7 @@ static void domain_free(struct mtlb_domain_cfg *d)
     free(d->truststore);
     free(d->crl);
     free(d->cfg_key);
+    free(d->backend);
     mtlb_cfg_tls_policy_free(&d->policy);
 }
 
@@ -258,6 +259,7 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
     d->n_names = 0;
     d->certificate = d->key = d->truststore = d->crl = d->cfg_key = NULL;
     d->cfg_file = NULL;
+    d->backend = NULL;
     if (d->names == NULL) {
         return -ENOMEM;
     }
@@ -268,7 +270,8 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
     }
     bool ok = dup_str(&d->certificate, s->certificate) && dup_str(&d->key, s->key) &&
               dup_str(&d->truststore, s->truststore) && dup_str(&d->crl, s->crl) &&
-              dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file);
+              dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file) &&
+              dup_str(&d->backend, s->backend);
     d->cfg_file = file;
     ok = mtlb_cfg_tls_policy_copy(&d->policy, &s->policy) == 0 && ok;
     return ok ? 0 : -ENOMEM;
@@ -296,6 +299,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         free(l->backend);
         free(l->ticket_keys);
         mtlb_cfg_tls_policy_free(&l->policy);
+        mtlb_cfg_routes_free(l->routes, l->n_routes);
     }
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {

@@ -135,7 +135,7 @@ static bool domain_changed(const struct mtlb_domain_cfg *a, const struct mtlb_do
            !same_str(a->truststore, b->truststore) || !same_str(a->crl, b->crl) ||
            a->mode != b->mode || a->verify_depth != b->verify_depth ||
            a->require_client_auth_eku != b->require_client_auth_eku ||
-           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy);
+           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy) || !same_str(a->backend, b->backend);
 }
 
 static void domains(struct out *o, const struct mtlb_config *old, const struct mtlb_config *neu)
@@ -209,6 +209,20 @@ static void pools(struct out *o, const struct mtlb_config *old, const struct mtl
     }
 }
 
+/* "routes:~listeners[0]": a listener whose routes or default backend changed. */
+static void routes(struct out *o, const struct mtlb_config *old, const struct mtlb_config *neu)
+{
+    bool opened = false;
+    char what[32];
+
+    for (size_t l = 0; l < neu->n_listeners && l < old->n_listeners; l++) {
+        if (!mtlb_cfg_routes_same(&old->listeners[l], &neu->listeners[l])) {
+            snprintf(what, sizeof(what), "listeners[%zu]", l);
+            item(o, &opened, "routes:", '~', what);
+        }
+    }
+}
+
 static bool names_file(const struct mtlb_config *c, const char *path)
 {
     for (size_t l = 0; l < c->n_listeners; l++) {
@@ -264,5 +278,6 @@ void mtlb_config_diff_summary(const struct mtlb_config *old, const struct mtlb_c
     buf[0] = '\0';
     domains(&o, old, neu);
     pools(&o, old, neu);
+    routes(&o, old, neu);
     files(&o, old, neu);
 }

@@ -123,4 +123,26 @@ void mtlb_cfg_backend_tls_free(struct mtlb_backend_tls_cfg *t);
 bool mtlb_cfg_backend_tls_same(const struct mtlb_backend_tls_cfg *a,
                                const struct mtlb_backend_tls_cfg *b);
 
+/* Route identity policy (config_require.c). The reader of a require: mapping (dst: a zeroed
+ * struct mtlb_require_cfg; an empty mapping, a mapping of nulls only, an unknown or repeated
+ * key, a bad value or a regular expression regcomp refuses is an error at its file:line:col;
+ * what was read before an error stays in dst for the caller's free); free (leaves it zeroed;
+ * a zeroed one is fine), deep copy (0 or -ENOMEM; *d is overwritten, free a partial copy too)
+ * and equality of the normalized values (list order counts). */
+int mtlb_cfg_read_require(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f);
+void mtlb_cfg_require_free(struct mtlb_require_cfg *r);
+int mtlb_cfg_require_copy(struct mtlb_require_cfg *d, const struct mtlb_require_cfg *s);
+bool mtlb_cfg_require_same(const struct mtlb_require_cfg *a, const struct mtlb_require_cfg *b);
+
+/* Routes (config_routes.c): the reader of listeners[].routes (dst: the listener); the
+ * resolution of every route's, domain's backend against pools (sorted by name, order: the
+ * backend's index), after the listener's own; free; equality of a listener's routes and
+ * default backend (config_diff). */
+int mtlb_cfg_read_routes(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f);
+int mtlb_cfg_routes_resolve(struct cfg_ctx *ctx, yaml_node_t *listeners, struct mtlb_config *cfg,
+                            const struct cfg_dup *pools, size_t n_pools);
+void mtlb_cfg_routes_free(struct mtlb_route_cfg *r, size_t n);
+bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_listener_cfg *b);
+
 #endif

@@ -362,6 +362,7 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"key", read_key, true, 0, 0, 0},
         {"client_auth", read_client_auth, false, 0, 0, 0},
         {"tls", mtlb_cfg_read_domain_tls, false, 0, 0, 0},
+        {"backend", read_str, false, offsetof(struct mtlb_domain_cfg, backend), 0, 0},
     };
     struct mtlb_domain_cfg *d = dst;
 
@@ -434,12 +435,13 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
     static const struct cfg_field fields[] = {
         {"bind", read_bind, true, 0, 0, 0},
-        {"backend", read_str, true, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
+        {"backend", read_str, false, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
         {"domains", read_domains, true, 0, 0, 0},
         {"ktls", read_ktls, false, 0, 0, 0},
         {"alpn", read_alpn, false, 0, 0, 0},
         {"session_lifetime", read_session_lifetime, false, 0, 0, 0},
         {"tls", mtlb_cfg_read_listener_tls, false, 0, 0, 0},
+        {"routes", mtlb_cfg_read_routes, false, 0, 0, 0},
     };
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
@@ -831,6 +833,10 @@ static int check_cross(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
     }
     for (size_t i = 0; rc == 0 && i < cfg->n_listeners; i++) {
         struct mtlb_listener_cfg *li = &cfg->listeners[i];
+        li->backend_index = MTLB_ROUTE_NO_POOL; /* optional with routes (config_routes.c) */
+        if (li->backend == NULL) {
+            continue;
+        }
         const struct cfg_dup *hit =
             bsearch(li->backend, b, cfg->n_backends, sizeof(*b), cmp_dup_name);
         if (hit != NULL) {
@@ -842,6 +848,9 @@ static int check_cross(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
         mtlb_cfg_quote(n, name, sizeof(name));
         mtlb_cfg_push(ctx, "listeners[%zu].backend", i);
         rc = mtlb_cfg_err(ctx, n, "unknown backend %s", name);
+    }
+    if (rc == 0) {
+        rc = mtlb_cfg_routes_resolve(ctx, ls, cfg, b, cfg->n_backends);
     }
     free(b);
     free(l);

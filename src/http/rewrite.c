@@ -541,6 +541,10 @@ const char *mtlb_http_status_text(int status)
     switch (status) {
     case 400:
         return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
     case 408:
         return "Request Timeout";
     case 421:

@@ -27,6 +27,7 @@
 #include "mtlb/log.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/ring_bio.h"
+#include "mtlb/route.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
@@ -230,7 +231,8 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     if (rc == 0) {
         /* the opt-in extras, only for the headers this snapshot sends */
         rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
-                                      mtlb_rewrite_id_extras(&cfg->id_headers));
+                                      mtlb_rewrite_id_extras(&cfg->id_headers) |
+                                          mtlb_route_identity_needs(c->snap->routes[c->listener]));
     }
     if (rc == 0 && c->identity.oversize != 0) {
         log_identity_oversize(c);

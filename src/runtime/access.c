@@ -142,6 +142,8 @@ void mtlb_access_rec_reset(struct mtlb_access_rec *r)
     r->bytes_in = 0;
     r->up_sent_at = 0;
     r->up_connect_us = r->up_response_us = -1;
+    r->route[0] = '\0';
+    r->denied = NULL;
 }
 
 void mtlb_access_rec_start(struct mtlb_access_rec *r, struct mtlb_worker *w,
@@ -241,6 +243,12 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
     const char *why = status >= 500 ? mtlb_upstream_error_name(error) : NULL;
     if (why != NULL) {
         mtlb_jline_cstr(&l, "error", why, 32);
+    }
+    if (rec->route[0] != '\0') {
+        mtlb_jline_cstr(&l, "route", rec->route, 64);
+    }
+    if (rec->denied != NULL) {
+        mtlb_jline_cstr(&l, "denied", rec->denied, 32);
     }
     /* Budgets keep the identity visible whatever the URL's length. */
     put_identity(&l, &c->identity);

@@ -1,7 +1,7 @@
 /* The HTTP/1.1 protocol of a client connection (mtlb_h1_proto): reading request heads,
- * forwarding request bodies, keep-alive and pipelining, its timeouts; and the authority and
- * rewrite inputs shared with HTTP/2. Bytes come and go through the transport (transport.h);
- * response relay lives in response.c. Everything here is non-blocking. */
+ * forwarding request bodies, keep-alive and pipelining, its timeouts. The authority, route and
+ * rewrite shared with HTTP/2 are routing.c's. Bytes come and go through the transport
+ * (transport.h); response relay lives in response.c. Everything here is non-blocking. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,63 +61,12 @@ static int take_body(struct mtlb_client *c)
     return 0;
 }
 
-/* A request whose authority names another domain of this listener, one that verifies clients
- * differently from the domain the handshake chose by SNI, would reach that domain's backend
- * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). The
- * authority checked is the one the backend is sent (rewrite.c writes ar's Host and target). */
-int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
-                          struct mtlb_authority_request *ar)
-{
-    const struct mtlb_tls_listener *tl = &c->snap->tls[c->listener]; /* the handshake's */
-    const struct mtlb_tls_listener *now = &c->w->snap->tls[c->listener];
-
-    if (mtlb_authority_from_request(req, ar) != 0) {
-        return 400;
-    }
-    if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
-        tl = now; /* for the line below: the domain the name has now */
-    } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
-        return 0;
-    }
-    /* A refusal: one warn line (HTTP/1.1 and HTTP/2 both come here), rate-limited. */
-    static struct mtlb_ratelimit rl;
-    int other = mtlb_tls_match_domain(tl, ar->authority.host);
-    const struct mtlb_domain_cfg *sni = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
-    const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
-    char port[16] = "";
-    if (ar->authority.port >= 0) {
-        snprintf(port, sizeof(port), ":%d", ar->authority.port);
-    }
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
-                "authority=%s%s authority_domain=%s reason=\"the authority names another domain "
-                "of this listener, one that verifies client certificates differently\"",
-                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
-                sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
-                named != NULL && named->n_names > 0 ? named->names[0] : "-");
-    return 421;
-}
-
-struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
-                                                const struct mtlb_authority_request *ar)
-{
-    return (struct mtlb_rewrite_req){.identity = &c->identity,
-                                     .client_ip = c->ip,
-                                     .proto = "https",
-                                     .policy = &c->w->snap->cfg->header_policy,
-                                     .target = ar,
-                                     .id_names = &c->w->snap->cfg->id_headers};
-}
-
 static void start_request(struct mtlb_client *c)
 {
     struct mtlb_worker *w = c->w;
     /* The request's backend pools are those of the worker's current snapshot, also on a
      * connection accepted before a reload. */
     mtlb_pool_set_take(w, &c->ps);
-    const struct mtlb_listener_cfg *lc = &c->ps->snap->cfg->listeners[c->listener];
-    struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
-    struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
 
     c->state = MTLB_C_EXCHANGE;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
@@ -129,7 +78,10 @@ static void start_request(struct mtlb_client *c)
     mtlb_h1_chunked_init(&c->req_ck);
     w->ctr.requests++;
     mtlb_access_rec_start(&c->rec, w, &c->req);
-    rw.request_id = c->rec.request_id;
+    size_t pool = 0;
+    size_t len = 0;
+    int status = mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head, c->up_head_cap,
+                                     &pool, &len);
     const struct mtlb_exchange_req er = {
         .method = c->req.method,
         .expect_continue = c->req.expect_continue,
@@ -138,19 +90,12 @@ static void start_request(struct mtlb_client *c)
         .rec = &c->rec,
         .conn_id = c->id,
     };
-    mtlb_exchange_begin(&c->ex, w, c->ps, lc->backend_index, &er);
-
-    int status = mtlb_client_authority(c, &c->req, &ar);
+    mtlb_exchange_begin(&c->ex, w, c->ps, pool, &er);
     if (status != 0) {
         mtlb_client_fail(c, status);
         return;
     }
-    ssize_t n = mtlb_rewrite_request(&c->req, &rw, c->up_head, c->up_head_cap);
-    if (n < 0) {
-        mtlb_client_fail(c, mtlb_rewrite_status(n));
-        return;
-    }
-    c->up_head_len = (uint32_t)n;
+    c->up_head_len = (uint32_t)len;
     if (take_body(c) != 0) {
         mtlb_client_fail(c, 400);
         return;

@@ -149,19 +149,22 @@ static void on_request(struct mtlb_h2_stream *s)
 {
     struct mtlb_client *c = owner(s);
     struct mtlb_worker *w = c->w;
-    struct mtlb_authority_request ar = {0}; /* filled by mtlb_client_authority */
-    struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
     struct mtlb_access_rec rec;
+    struct mtlb_pool_set *ps = NULL;
+    size_t pool = 0;
+    size_t n = 0;
 
+    /* The stream's backend pools: the worker's current snapshot, for its whole life. */
+    mtlb_pool_set_take(w, &ps);
     mtlb_access_rec_start(&rec, w, &s->msg); /* the same request id rule as HTTP/1.1 */
-    rw.request_id = rec.request_id;
-    /* The same authority rule as HTTP/1.1; the rewrite below needs its result. */
-    int status = mtlb_client_authority(c, &s->msg, &ar);
-    /* The connection's head buffer is free scratch on an HTTP/2 connection. */
-    ssize_t n = status == 0 ? mtlb_rewrite_request(&s->msg, &rw, c->up_head, c->up_head_cap) : 0;
-    struct mtlb_h2x *x = x_new(s, c->up_head, n > 0 ? (size_t)n : 0);
+    /* The same authority, route and rewrite as HTTP/1.1, into the connection's head buffer
+     * (free scratch on an HTTP/2 connection). */
+    int status =
+        mtlb_client_prepare(c, &s->msg, ps->snap, &rec, c->up_head, c->up_head_cap, &pool, &n);
+    struct mtlb_h2x *x = x_new(s, c->up_head, n);
 
     if (x == NULL) {
+        mtlb_pool_set_drop(ps);
         mtlb_h2_reset(s, NGHTTP2_INTERNAL_ERROR);
         return;
     }
@@ -169,8 +172,7 @@ static void on_request(struct mtlb_h2_stream *s)
     x->c = c;
     x->s = s;
     x->rec = rec;
-    /* The stream's backend pools: the worker's current snapshot, for its whole life. */
-    mtlb_pool_set_take(w, &x->ps);
+    x->ps = ps;
     const struct mtlb_exchange_req er = {
         .method = {x->method, strlen(x->method)},
         .headers = c->hdrs,
@@ -180,17 +182,12 @@ static void on_request(struct mtlb_h2_stream *s)
         .stream_id = s->id,
     };
     mtlb_exchange_init(&x->ex, &h2x_exchange_ops, x);
-    mtlb_exchange_begin(&x->ex, w, x->ps, x->ps->snap->cfg->listeners[c->listener].backend_index,
-                        &er);
+    mtlb_exchange_begin(&x->ex, w, x->ps, pool, &er);
     x->started_ms = w->now_ms;
     x->started_us = w->now_us;
     w->ctr.requests++;
     if (status != 0) {
         fail(x, status);
-        return;
-    }
-    if (n < 0) {
-        fail(x, mtlb_rewrite_status(n));
         return;
     }
     x->chunked = s->msg.body == MTLB_BODY_CHUNKED;

@@ -19,6 +19,7 @@
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/server.h"
+#include "mtlb/route.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
 #include "mtlb/tickets.h"
@@ -123,6 +124,33 @@ static unsigned audit_tls(const struct mtlb_snapshot *snap, bool all, mtlb_tls_w
     return (unsigned)n;
 }
 
+/* -t: a route that can never match, or that shares requests with an earlier one. */
+struct route_warn_arg {
+    const struct mtlb_config *cfg;
+    size_t listener;
+};
+
+static void print_route_warning(void *arg, size_t i, const char *msg)
+{
+    const struct route_warn_arg *a = arg;
+    const struct mtlb_route_cfg *r = &a->cfg->listeners[a->listener].routes[i];
+
+    fprintf(stderr, "mtlb: warning: %s:%u: listeners[%zu].routes[%zu] (%s): %s\n", a->cfg->path,
+            r->line, a->listener, i, r->path, msg);
+}
+
+static unsigned lint_routes(const struct mtlb_config *cfg)
+{
+    size_t n = 0;
+
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        struct route_warn_arg a = {cfg, l};
+        n += mtlb_route_lint(cfg->listeners[l].routes, cfg->listeners[l].n_routes,
+                             print_route_warning, &a);
+    }
+    return (unsigned)n;
+}
+
 int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, size_t errlen)
 {
     struct mtlb_snapshot *snap = NULL;
@@ -130,7 +158,7 @@ int mtlb_server_check(struct mtlb_config *cfg, unsigned *warnings, char *err, si
     *warnings = 0;
     int rc = mtlb_server_build(NULL, cfg, true, &snap, err, errlen);
     if (rc == 0) {
-        *warnings = audit_tls(snap, true, print_warning);
+        *warnings = audit_tls(snap, true, print_warning) + lint_routes(snap->cfg);
     }
     if (rc == 0 && snap->cfg->admin.tls_on) {
         /* The files the admin thread will load at start, with the same loaders. */

@@ -12,6 +12,7 @@
 #include "mtlb/config.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
+#include "mtlb/route.h"
 #include "mtlb/prom.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
@@ -228,6 +229,27 @@ static int init_slots(struct mtlb_snapshot *s, struct mtlb_stats_slots *slots, c
     return 0;
 }
 
+/* Each listener's routes compiled against this configuration's pools. */
+static int init_routes(struct mtlb_snapshot *s, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = s->cfg;
+
+    s->routes = calloc(cfg->n_listeners, sizeof(*s->routes));
+    if (s->routes == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        const struct mtlb_listener_cfg *lc = &cfg->listeners[l];
+        int rc = mtlb_route_compile(lc->routes, lc->n_routes, cfg->backends, cfg->n_backends,
+                                    &s->routes[l]);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: listeners[%zu].routes: %s", cfg->path, l, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
                  struct mtlb_stats_slots *slots, int probe, const char *why, char *err,
                  size_t errlen)
@@ -250,6 +272,9 @@ static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
     }
     if (rc == 0) {
         rc = init_health(s, prev);
+    }
+    if (rc == 0) {
+        rc = init_routes(s, err, errlen);
     }
     if (rc == 0 && s->cfg->admin.bind_host != NULL) {
         mtlb_admin_config_text(s->cfg, &s->config_text);
@@ -312,6 +337,10 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
     for (size_t l = 0; s->tls != NULL && l < cfg->n_listeners; l++) {
         mtlb_tls_listener_fini(&s->tls[l]);
     }
+    for (size_t l = 0; s->routes != NULL && l < cfg->n_listeners; l++) {
+        mtlb_route_destroy(s->routes[l]);
+    }
+    free(s->routes);
     free(s->tls);
     for (size_t p = 0; s->backend_tls != NULL && p < cfg->n_backends; p++) {
         mtlb_backend_tls_fini(&s->backend_tls[p]);

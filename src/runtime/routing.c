@@ -1,0 +1,175 @@
+/* The route of a request, one function for HTTP/1.1 and HTTP/2 (rule 17): the authority and
+ * its 421 rule, the listener's routes (route.h) with the domain's or listener's default pool,
+ * the rewritten target, and the request head to send, written by the header rewrite so the
+ * protected-header contract stays the rewrite's. Worker thread only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtlb/access.h"
+#include "mtlb/authority.h"
+#include "mtlb/client_types.h"
+#include "mtlb/config.h"
+#include "mtlb/h1_client.h"
+#include "mtlb/log.h"
+#include "mtlb/require.h"
+#include "mtlb/rewrite.h"
+#include "mtlb/route.h"
+#include "mtlb/snapshot.h"
+#include "mtlb/tls.h"
+#include "mtlb/worker_types.h"
+
+/* A request whose authority names another domain of this listener, one that verifies clients
+ * differently from the domain the handshake chose by SNI, would reach that domain's backend
+ * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). The
+ * authority checked is the one the backend is sent (rewrite.c writes ar's Host and target). */
+int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
+                          struct mtlb_authority_request *ar)
+{
+    const struct mtlb_tls_listener *tl = &c->snap->tls[c->listener]; /* the handshake's */
+    const struct mtlb_tls_listener *now = &c->w->snap->tls[c->listener];
+
+    if (mtlb_authority_from_request(req, ar) != 0) {
+        return 400;
+    }
+    if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
+        tl = now; /* for the line below: the domain the name has now */
+    } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
+        return 0;
+    }
+    /* A refusal: one warn line (HTTP/1.1 and HTTP/2 both come here), rate-limited. */
+    static struct mtlb_ratelimit rl;
+    int other = mtlb_tls_match_domain(tl, ar->authority.host);
+    const struct mtlb_domain_cfg *sni = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
+    const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
+    char port[16] = "";
+    if (ar->authority.port >= 0) {
+        snprintf(port, sizeof(port), ":%d", ar->authority.port);
+    }
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
+                "authority=%s%s authority_domain=%s reason=\"the authority names another domain "
+                "of this listener, one that verifies client certificates differently\"",
+                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
+                sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
+                named != NULL && named->n_names > 0 ? named->names[0] : "-");
+    return 421;
+}
+
+struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
+                                                const struct mtlb_authority_request *ar)
+{
+    return (struct mtlb_rewrite_req){.identity = &c->identity,
+                                     .client_ip = c->ip,
+                                     .proto = "https",
+                                     .policy = &c->w->snap->cfg->header_policy,
+                                     .target = ar,
+                                     .id_names = &c->w->snap->cfg->id_headers};
+}
+
+/* The pool a request goes to when no route matches: its domain's (chosen by SNI at the
+ * handshake), else its listener's, else none. */
+static size_t default_pool(const struct mtlb_client *c, const struct mtlb_snapshot *snap)
+{
+    const struct mtlb_listener_cfg *lc = &snap->cfg->listeners[c->listener];
+    const struct mtlb_domain_cfg *d = NULL;
+
+    /* The handshake's domain index is one of c->snap's; find it by name in this snapshot
+     * (a reload may have reordered or changed domains). */
+    const struct mtlb_domain_cfg *hs = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
+    if (c->snap == snap) {
+        d = hs;
+    }
+    for (size_t i = 0; hs->n_names > 0 && i < lc->n_domains && d == NULL; i++) {
+        const struct mtlb_domain_cfg *x = &lc->domains[i];
+        if (x->n_names > 0 && strcmp(x->names[0], hs->names[0]) == 0) {
+            d = x;
+        }
+    }
+    if (d != NULL && d->backend != NULL) {
+        return d->backend_index;
+    }
+    return lc->backend_index;
+}
+
+static void label(struct mtlb_access_rec *rec, const struct mtlb_route_result *res)
+{
+    if (res->cfg != NULL && res->cfg->name != NULL) {
+        snprintf(rec->route, sizeof(rec->route), "%s", res->cfg->name);
+    } else if (res->route >= 0) {
+        snprintf(rec->route, sizeof(rec->route), "%d", res->route);
+    }
+}
+
+static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
+                 struct mtlb_authority_request *ar, struct mtlb_access_rec *rec, char *buf,
+                 size_t cap, size_t *pool)
+{
+    static struct mtlb_ratelimit rl;
+    struct mtlb_route_result res;
+    int status = mtlb_route_match(snap->routes[c->listener], ar->authority.host, ar->target,
+                                  ar->slash, default_pool(c, snap), buf, cap, &res);
+
+    label(rec, &res);
+    if (status == 404 && strcmp(res.reason, "unknown_pool") == 0) {
+        /* the name comes from the client's path: no quote may end the field early */
+        for (char *p = res.pool_name; *p != '\0'; p++) {
+            *p = *p == '"' || *p == '\\' ? '?' : *p;
+        }
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                    "conn=%llu event=route_unknown_pool status=404 route=%s pool=\"%s\" "
+                    "reason=\"the path names a backend pool that does not exist\"",
+                    (unsigned long long)c->id, rec->route, res.pool_name);
+    }
+    if (status != 0) {
+        return status;
+    }
+    const char *denied = res.require != NULL ? mtlb_require_check(res.require, &c->identity) : NULL;
+    if (denied != NULL) {
+        rec->denied = denied;
+        return 403;
+    }
+    *pool = res.pool;
+    if (res.rewritten) {
+        ar->target = res.target;
+        ar->slash = false;
+    }
+    return 0;
+}
+
+int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req,
+                        const struct mtlb_snapshot *snap, struct mtlb_access_rec *rec, char *out,
+                        size_t cap, size_t *pool, size_t *len)
+{
+    struct mtlb_authority_request ar = {0};
+    struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
+    char stack[2048];
+
+    *pool = 0; /* a valid index for mtlb_exchange_begin whatever the outcome */
+    *len = 0;
+    rw.request_id = rec->request_id;
+    int status = mtlb_client_authority(c, req, &ar);
+    if (status != 0) {
+        return status;
+    }
+    const struct mtlb_routes *rt = snap->routes[c->listener];
+    size_t need = mtlb_route_buf_size(rt, ar.target.len);
+    char *buf = need <= sizeof(stack) ? stack : malloc(need);
+    if (buf == NULL) {
+        return 500;
+    }
+    status = route(c, snap, &ar, rec, buf, need, pool);
+    if (status == 0) {
+        ssize_t n = mtlb_rewrite_request(req, &rw, out, cap);
+        status = n < 0 ? mtlb_rewrite_status(n) : 0;
+        *len = n < 0 ? 0 : (size_t)n;
+    }
+    if (buf != stack) {
+        free(buf);
+    }
+    if (status != 0) {
+        *pool = 0;
+    }
+    return status;
+}

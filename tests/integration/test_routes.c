@@ -1,0 +1,299 @@
+/* Integration: listeners[].routes over HTTP/1.1 and HTTP/2 (one routing function serves both):
+ * two pools told apart by mtlb-echo's X-Backend, the target the backend sees (strip_prefix,
+ * rewrite_prefix, byte-for-byte otherwise), {app} patterns and an unknown pool (404 and a log
+ * line), domains[].backend chosen by SNI, bypass spellings that must not slip past a rule, no
+ * default pool (404), and a reload that swaps the routes. Run with MTLB_IT_IO=epoll too. */
+#include "h2_util.h"
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+
+static void setup(void)
+{
+    it_env_init(&env);
+}
+
+static void teardown(void)
+{
+    it_env_fini(&env);
+}
+
+TestSuite(routes, .init = setup, .fini = teardown, .timeout = 90);
+
+/* The listener's default pool and routes (YAML spliced after `backend:`). */
+#define ROUTES                                                                                     \
+    "app\n"                                                                                        \
+    "    routes:\n"                                                                                \
+    "      - {path_prefix: /orders/, backend: orders, strip_prefix: true, name: orders}\n"         \
+    "      - {path_prefix: /billing/, backend: orders, rewrite_prefix: /api/}\n"                   \
+    "      - {path_prefix: /admin/, backend: orders, name: admin}\n"                               \
+    "      - {path_pattern: \"/p/{app}/\", backend: \"{app}\", rewrite_prefix: /}\n"
+
+static char extra[128];
+
+/* Pools app (echo "b-app") and orders (echo "b-orders"); listener_backend as given. */
+static void start_routes(const char *listener_backend, struct it_config *cfg)
+{
+    cfg->servers[0] = it_echo_start(&env, "b-app");
+    cfg->n_servers = 1;
+    uint16_t orders = it_echo_start(&env, "b-orders");
+    /* a second pool, spliced after the first one's servers (a null key counts as absent) */
+    snprintf(extra, sizeof(extra),
+             "health: null\n  - name: orders\n    servers: [\"127.0.0.1:%u\"]", orders);
+    cfg->backend_extra = extra;
+    cfg->listener_backend = listener_backend;
+    if (cfg->n_domains == 0) {
+        cfg->n_domains = 1;
+    }
+    it_mtlb_start(&env, cfg);
+}
+
+/* GET target over HTTP/1.1 with Host: localhost: the status, X-Backend and the request line
+ * the backend saw (the first line of mtlb-echo's body). */
+static int get1(const char *sni, const char *target, char *be, char *line, size_t cap)
+{
+    struct it_tls_opts o = good;
+    char err[256], req[512];
+    struct it_response r;
+
+    o.sni = sni;
+    struct it_conn *c = it_tls_connect(env.port, &o, err, sizeof(err));
+    cr_assert_not_null(c, "handshake failed: %s", err);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", target);
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "GET %s: no response: %s", target, c->err);
+    be[0] = line[0] = '\0';
+    it_header_get(r.head, "X-Backend", be, cap);
+    if (r.body != NULL) {
+        size_t n = strcspn(r.body, "\r\n");
+        snprintf(line, cap, "%.*s", (int)(n < cap ? n : cap - 1), r.body);
+    }
+    int status = r.status;
+    it_response_fini(&r);
+    it_conn_close(c);
+    return status;
+}
+
+static void expect1(const char *target, int status, const char *be, const char *line)
+{
+    char b[128], l[256];
+    int s = get1(NULL, target, b, l, sizeof(l));
+
+    cr_expect_eq(s, status, "%s: status %d", target, s);
+    if (be != NULL) {
+        cr_expect_str_eq(b, be, "%s: X-Backend %s", target, b);
+    }
+    if (line != NULL) {
+        cr_expect_str_eq(l, line, "%s: backend saw %s", target, l);
+    }
+}
+
+/* The same over HTTP/2: one stream; its status, X-Backend and the backend's request line. */
+static void expect2(const char *target, int status, const char *be, const char *line)
+{
+    struct h2_out o;
+    char spec[300];
+    struct h2s s;
+
+    snprintf(spec, sizeof(spec), "path=%s", target);
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--show-header", "x-backend",
+            "--print-body", "--stream", spec, NULL);
+    cr_assert_eq(o.rc, 0, "h2c: %s %s", o.out, o.err);
+    cr_assert(h2_stream(o.out, NULL, 0, &s), "no stream line: %s", o.out);
+    cr_expect_eq(s.status, status, "h2 %s: status %d", target, s.status);
+    if (be != NULL) {
+        char want[160];
+        snprintf(want, sizeof(want), "header %d x-backend: %s", s.id, be);
+        cr_expect(strstr(o.out, want) != NULL, "h2 %s: no '%s' in %s", target, want, o.out);
+    }
+    if (line != NULL) {
+        char *body = h2_body(o.out, s.id);
+        cr_expect(strncmp(body, line, strlen(line)) == 0 &&
+                      strchr("\r\n", body[strlen(line)]) != NULL,
+                  "h2 %s: backend saw %s", target, body);
+        free(body);
+    }
+    h2_out_fini(&o);
+}
+
+static void both(const char *target, int status, const char *be, const char *line1,
+                 const char *line2)
+{
+    expect1(target, status, be, line1);
+    expect2(target, status, be, line2);
+}
+
+Test(routes, two_pools_strip_and_rewrite)
+{
+    struct it_config cfg = {0};
+    start_routes(ROUTES, &cfg);
+
+    both("/orders/x?a=1", 200, "b-orders", "GET /x?a=1 HTTP/1.1", "GET /x?a=1 HTTP/1.1");
+    both("/billing/inv/7", 200, "b-orders", "GET /api/inv/7 HTTP/1.1", "GET /api/inv/7 HTTP/1.1");
+    both("/other/%7Ex", 200, "b-app", "GET /other/%7Ex HTTP/1.1", "GET /other/%7Ex HTTP/1.1");
+    both("/ordersx", 200, "b-app", "GET /ordersx HTTP/1.1", "GET /ordersx HTTP/1.1");
+    const char *line[] = {"\"route\":\"orders\"", "\"path\":\"/orders/x?a=1\"", NULL};
+    cr_expect_eq(it_wait_lines(env.out_log, line, 2, 5000), 2, "access log route field");
+}
+
+Test(routes, pattern_names_the_pool_and_an_unknown_one_is_404)
+{
+    struct it_config cfg = {0};
+    start_routes(ROUTES, &cfg);
+
+    both("/p/orders/z?q", 200, "b-orders", "GET /z?q HTTP/1.1", "GET /z?q HTTP/1.1");
+    both("/p/app/z", 200, "b-app", "GET /z HTTP/1.1", "GET /z HTTP/1.1");
+    both("/p/nosuch/z", 404, NULL, NULL, NULL);
+    const char *warn[] = {"event=route_unknown_pool", "pool=\"nosuch\"", NULL};
+    cr_expect_geq(it_wait_lines(env.err_log, warn, 1, 5000), 1, "no log line for the pool");
+}
+
+Test(routes, bypass_spellings_do_not_slip_past_a_rule)
+{
+    struct it_config cfg = {0};
+    start_routes(ROUTES, &cfg);
+
+    /* each reaches the /admin/ rule (pool orders); the backend gets the bytes sent */
+    static const char *const same[] = {"/admin/../admin/x", "/x/../admin/x", "/%61dmin/x",
+                                       "/./admin/x",        "/%2e/admin/x",  "/x/%2E%2E/admin/x"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        char want[128];
+        snprintf(want, sizeof(want), "GET %s HTTP/1.1", same[i]);
+        expect1(same[i], 200, "b-orders", want);
+        expect2(same[i], 200, "b-orders", NULL);
+    }
+    /* and the other way round: /admin/../orders/ is an orders request */
+    both("/admin/../orders/y", 200, "b-orders", "GET /y HTTP/1.1", "GET /y HTTP/1.1");
+    /* encoded slashes that would hide a dot segment from the rules, bad escapes: 400 */
+    static const char *const refused[] = {"/x/..%2Fadmin/", "/x/..%5cadmin/", "/a%zz"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        both(refused[i], 400, NULL, NULL, NULL);
+    }
+}
+
+Test(routes, no_default_pool_is_404)
+{
+    struct it_config cfg = {0};
+    start_routes("null\n    routes:\n      - {path_exact: /only, backend: orders}", &cfg);
+
+    both("/only", 200, "b-orders", "GET /only HTTP/1.1", "GET /only HTTP/1.1");
+    both("/only/", 404, NULL, NULL, NULL);
+    both("/", 404, NULL, NULL, NULL);
+}
+
+Test(routes, domain_backend_by_sni)
+{
+    struct it_config cfg = {.n_domains = 2};
+    cfg.domains[1].names[0] = "other.example.com";
+    cfg.domains[1].cert = "server/other.crt";
+    cfg.domains[1].key = "server/other.key";
+    cfg.domains[1].tls = "{}\n        backend: orders";
+    start_routes("app\n    routes:\n      - {path_prefix: /pinned/, backend: app}", &cfg);
+
+    char be[64], line[256];
+    cr_expect_eq(get1("api.example.com", "/x", be, line, sizeof(be)), 200);
+    cr_expect_str_eq(be, "b-app");
+    cr_expect_eq(get1("other.example.com", "/x", be, line, sizeof(be)), 200);
+    cr_expect_str_eq(be, "b-orders", "the domain's pool");
+    cr_expect_eq(get1("other.example.com", "/pinned/x", be, line, sizeof(be)), 200);
+    cr_expect_str_eq(be, "b-app", "a route wins over the domain's pool");
+    /* HTTP/2: the same choice */
+    struct h2_out o;
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--sni", "other.example.com",
+            "--show-header", "x-backend", "--stream", "path=/x", "--stream", "path=/pinned/x",
+            NULL);
+    cr_assert_eq(o.rc, 0, "h2c: %s %s", o.out, o.err);
+    struct h2s s1, s2;
+    get_stream(&o, "/x", 0, &s1);
+    get_stream(&o, "/pinned/x", 0, &s2);
+    char want[64];
+    snprintf(want, sizeof(want), "header %d x-backend: b-orders", s1.id);
+    cr_expect(strstr(o.out, want) != NULL, "%s", o.out);
+    snprintf(want, sizeof(want), "header %d x-backend: b-app", s2.id);
+    cr_expect(strstr(o.out, want) != NULL, "%s", o.out);
+    h2_out_fini(&o);
+}
+
+Test(routes, reload_swaps_the_routes)
+{
+    struct it_config cfg = {0};
+    start_routes(ROUTES, &cfg);
+    both("/orders/x", 200, "b-orders", "GET /x HTTP/1.1", "GET /x HTTP/1.1");
+
+    cfg.listener_backend = "app\n    routes:\n      - {path_prefix: /new/, backend: orders}";
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    kill(env.mtlb, SIGHUP);
+    const char *ok[] = {"event=reloaded", "generation=2", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no reload");
+    const char *diff[] = {"event=reloaded", "routes", NULL};
+    cr_expect_eq(it_count_lines(env.err_log, diff), 1, "changed= names the routes");
+    both("/orders/x", 200, "b-app", "GET /orders/x HTTP/1.1", "GET /orders/x HTTP/1.1");
+    both("/new/x", 200, "b-orders", "GET /new/x HTTP/1.1", "GET /new/x HTTP/1.1");
+}
+
+Test(routes, require_refuses_with_403_and_says_why)
+{
+    struct it_config cfg = {0};
+    start_routes("app\n"
+                 "    routes:\n"
+                 "      - {path_prefix: /admin/, backend: orders, require: {subject: "
+                 "\"CN=good-client$\"}}\n"
+                 "      - {path_prefix: /partner/, backend: orders, name: partner, require: "
+                 "{subject: \"CN=partner-x$\"}}",
+                 &cfg);
+
+    both("/admin/x", 200, "b-orders", "GET /admin/x HTTP/1.1", "GET /admin/x HTTP/1.1");
+    both("/partner/x", 403, NULL, NULL, NULL);
+    /* the normalized path is what require guards */
+    both("/x/../partner/x", 403, NULL, NULL, NULL);
+    both("/%70artner/x", 403, NULL, NULL, NULL);
+    const char *denied[] = {"\"route\":\"partner\"", "\"denied\":\"subject\"", "\"status\":403",
+                            NULL};
+    cr_expect_eq(it_wait_lines(env.out_log, denied, 6, 5000), 6, "access log denied");
+}
+
+Test(routes, check_warns_about_unreachable_and_overlapping_routes)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {it_free_port()}};
+    cfg.listener_backend = "app\n"
+                           "    routes:\n"
+                           "      - {path_prefix: /a/, backend: app}\n"
+                           "      - {path_prefix: /a/b/, backend: app}\n"
+                           "      - {path_exact: /x, backend: app}\n"
+                           "      - {path_exact: /x, backend: app}\n"
+                           "      - {path_prefix: /c/d/, backend: app}\n"
+                           "      - {path_prefix: /c/, backend: app}\n"
+                           "      - {path_prefix: /e/, backend: app}";
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
+
+    cr_expect_eq(r.rc, 0, "warnings are not errors: %s", r.err);
+    cr_expect(strstr(r.err, ":6: listeners[0].routes[1] (/a/b/): unreachable") != NULL, "%s",
+              r.err);
+    cr_expect(strstr(r.err, ":8: listeners[0].routes[3] (/x): unreachable") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, ":10: listeners[0].routes[5] (/c/): overlaps routes[4]") != NULL, "%s",
+              r.err);
+    cr_expect(strstr(r.err, "routes[6]") == NULL, "%s", r.err);
+    cr_expect(strstr(r.out, "with 3 warnings") != NULL, "%s", r.out);
+    it_run_result_fini(&r);
+}
+
+Test(routes, check_names_an_unknown_pool_with_file_and_line)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .servers = {it_free_port()}};
+    cfg.listener_backend = "app\n"
+                           "    routes:\n"
+                           "      - {path_prefix: /a/, backend: nosuch}";
+    struct it_run_result r = it_mtlb_check(&env, &cfg);
+
+    cr_expect_eq(r.rc, 1);
+    cr_expect(strstr(r.err, ":5:") != NULL && strstr(r.err, "listeners[0].routes[0].backend") &&
+                  strstr(r.err, "unknown backend \"nosuch\""),
+              "%s", r.err);
+    it_run_result_fini(&r);
+}
