@@ -35,4 +35,19 @@ void mtlb_access_handshake_failed(struct mtlb_access_hs_limit *rl, uint64_t now_
  * when it suppressed N > 0 lines. Call at least once a second (the acceptor's loop does). */
 void mtlb_access_hs_tick(struct mtlb_access_hs_limit *rl, uint64_t now_ms);
 
+/* A connection the acceptor refused before any TLS (edge policy: allow/deny, PROXY header). */
+struct mtlb_access_refused {
+    uint64_t conn;        /* 0 when refused at accept, before it had an id */
+    const char *peer;     /* "ip:port" of the socket's peer */
+    const char *client;   /* the client address the PROXY header carried, "" without */
+    const char *listener; /* "host:port" */
+    const char *reason;   /* mtlb_edge_reason_name */
+    const char *detail;   /* "" or a short description */
+};
+
+/* Writes r's connection_refused line, under the same per-acceptor quota as the
+ * handshake_failed lines (and counted with them when over it). Nothing when the log is off. */
+void mtlb_access_conn_refused(struct mtlb_access_hs_limit *rl, uint64_t now_ms,
+                              const struct mtlb_access_refused *r);
+
 #endif

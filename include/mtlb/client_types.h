@@ -52,6 +52,7 @@ struct mtlb_client {
     int pending; /* ops in flight on the ring */
     bool recv_pending, send_pending, eof, dead, closing, close_after;
     bool hs_started; /* acceptor: the handshake has run at least once */
+    bool proxy_wait; /* acceptor: the PROXY header is still to be read (edge.h) */
     enum mtlb_client_state state;
     enum mtlb_transport transport;
     const struct mtlb_proto_ops *proto; /* chosen by ALPN at start (transport.h) */
@@ -101,6 +102,11 @@ struct mtlb_client {
     bool resp_framed;       /* the end of the response body has been seen */
     bool resp_started;      /* a final response head went to the client: no error page now */
     bool shut_sent;         /* close_notify queued */
+    bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
+    bool h1_served;         /* an HTTP/1.1 request was read: no HTTP/2 preface now */
+    /* What an HTTP/2 prior-knowledge preface switches an HTTP/1.1 connection to (the worker
+     * sets it for a plain http: allow listener), else NULL. */
+    const struct mtlb_proto_ops *h2_prior;
     uint64_t resp_bytes;
     int status;
     uint64_t started_ms;

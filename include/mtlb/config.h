@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtlb/cidr.h"
 #include "mtlb/identity.h"
 #include "mtlb/rewrite.h"
 
@@ -35,6 +36,13 @@ enum mtlb_ktls_mode {
 enum {
     MTLB_ALPN_HTTP11 = 1,
     MTLB_ALPN_H2 = 2,
+};
+
+/* What a plain HTTP listener (tls: false) does with a connection (http: in the YAML). */
+enum mtlb_plain_http {
+    MTLB_PLAIN_REDIRECT = 0, /* 301 to https://HOST[:https_port]/path?query */
+    MTLB_PLAIN_ALLOW,        /* plain HTTP/1.1 to the backend (X-Forwarded-Proto: http) */
+    MTLB_PLAIN_DROP,         /* close at accept */
 };
 
 /* listeners[].session_lifetime in seconds: 1 hour by default, at most the 7 days that
@@ -144,6 +152,18 @@ struct mtlb_listener_cfg {
      * then be NULL (no default pool: 404 when no route matches). */
     struct mtlb_route_cfg *routes;
     size_t n_routes;
+    /* Edge policy (config_acl.c), checked by the acceptor before any TLS work: allow and deny
+     * (empty: no list; deny wins; with an allow list only its addresses get in), and the PROXY
+     * protocol header, required on every connection when proxy_protocol, accepted only from
+     * proxy_from (listeners[].proxy_protocol_from, required with it). */
+    struct mtlb_cidr_list allow, deny;
+    bool proxy_protocol;
+    struct mtlb_cidr_list proxy_from;
+    /* tls: false (config_plain.c): a plain HTTP listener, no TLS and no domains; http: says
+     * what it does with requests, https_port is the port its redirects name (443: omitted). */
+    bool plain;
+    enum mtlb_plain_http plain_http; /* default redirect */
+    uint16_t https_port;             /* default 443 */
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

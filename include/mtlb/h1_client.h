@@ -19,6 +19,13 @@ extern const struct mtlb_proto_ops mtlb_h1_proto;
 
 /* Answers the request in flight with an error page of `status` (response.c). */
 void mtlb_client_fail(struct mtlb_client *c, int status);
+/* A plain listener's http: redirect (response.c): answers the request in flight with 301 to
+ * https://HOST[:https_port]/path?query, HOST and the target as ar resolved them (port omitted
+ * when 443), a short body (none for HEAD), then the next request as after any response
+ * (Connection: close when the request asked for it or had a body). 400 when ar has no host
+ * (HTTP/1.0 without Host) or the target is "*". */
+void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_request *ar,
+                          uint16_t https_port);
 /* Response bytes arrived in the backend connection's rbuf: relay what the client can take. */
 void mtlb_client_on_upstream_data(struct mtlb_client *c);
 /* The exchange ended (response relayed or failed): log it, then the next request or close. */

@@ -15,6 +15,7 @@ enum mtlb_transport {
     MTLB_TRANSPORT_USERSPACE = 0, /* OpenSSL both ways over the ring BIO */
     MTLB_TRANSPORT_KTLS_TX,       /* kernel encrypts, OpenSSL decrypts */
     MTLB_TRANSPORT_KTLS,          /* kernel both ways: plain recvmsg/send on the socket */
+    MTLB_TRANSPORT_PLAIN,         /* no TLS at all (a tls: false listener); c->ssl is NULL */
     MTLB_TRANSPORT_COUNT
 };
 

@@ -24,7 +24,8 @@ struct mtlb_require;
  * Returns the length written, -EINVAL when the path does not start with "/", holds a bad
  * percent-encoding, a control character, space, '#' or a byte above 0x7e, or a segment that
  * an encoded or back slash (%2F, %5C, '\') would split into a dot segment ("..%2F", "%2F.."):
- * a backend that decodes those must not be able to climb out of the matched prefix.
+ * a backend that decodes those must not be able to climb out of the matched prefix, or a "." or
+ * ".." segment with parameters ("..;x": servlet containers drop them and climb).
  * -ENOSPC when out is too small (len + 1 bytes are always enough). */
 ssize_t mtlb_route_normalize(const char *in, size_t len, char *out, size_t cap);
 
@@ -64,7 +65,10 @@ struct mtlb_route_result {
  * slash: write "/" before it, as struct mtlb_authority_request says), default_pool the pool
  * of the domain or listener (MTLB_ROUTE_NO_POOL: none). The path is normalized
  * (mtlb_route_normalize) and matched; the query is never matched. A target of "*" matches no
- * route. The matched route's strip_prefix / rewrite_prefix replace the matched part of the
+ * route. The match is on a key made from the normalized path: each segment's parameters
+ * (";..." to the next '/') left out, runs of '/' merged, and a final '/' added when the key has
+ * none, which only prefixes and patterns see ("/admin/" matches "/admin"; an exact "/admin/"
+ * does not). The matched route's strip_prefix / rewrite_prefix replace the matched part of the
  * normalized path (the rest stays normalized, the query as received) into buf[0..cap)
  * (target.len + rewrite_prefix length + 2 bytes are enough; too small gives 400... never with
  * that size). Without a rewrite the target is left to the caller's bytes, unchanged.

@@ -94,6 +94,8 @@ struct mtlb_stats {
     mtlb_counter *handshakes;  /* [domain][ok=0/failed=1][resumed] */
     mtlb_counter *verify;      /* [domain][enum mtlb_verify] */
     mtlb_counter *verify_fail; /* [domain][enum mtlb_verify_reason] */
+    /* acceptors: connections the edge policy closed, [listener][enum mtlb_edge_reason] */
+    mtlb_counter *refused;
 };
 
 /* Main thread: NULL on allocation failure. */

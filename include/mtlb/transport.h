@@ -67,6 +67,10 @@ void mtlb_client_abort(struct mtlb_client *c);
 /* Worker drain, once per loop turn for each live connection: the protocol's shutdown (unless
  * force), then an abort when it is idle or force is set. */
 void mtlb_client_drain(struct mtlb_client *c, bool force);
+/* The protocol hands c over to another protocol (HTTP/1.1 to HTTP/2 on a prior-knowledge
+ * preface, plain listeners only): proto starts on c with what is in rx (nothing read is lost)
+ * and runs on it at once. c is aborted when proto's start fails. */
+void mtlb_client_switch_proto(struct mtlb_client *c, const struct mtlb_proto_ops *proto);
 
 /* ---- input ---- */
 /* Runs the protocol on what arrived, sends what it queued, gives the buffers back when idle

@@ -7,6 +7,7 @@
 
 #include "admin_int.h"
 #include "mtlb/config.h"
+#include "mtlb/edge.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/prom.h"
@@ -81,6 +82,31 @@ static void connections(struct scrape *s)
                                                       : opened >= closed ? opened - closed
                                                                          : 0));
             }
+        }
+    }
+}
+
+/* Connections the edge policy closed before any TLS: by listener and reason (edge.h). */
+static void refused(struct scrape *s)
+{
+    const struct mtlb_config *cfg = s->snap->cfg;
+    char ln[80];
+
+    mtlb_prom_family(s->b, "mtlb_connections_refused_total", "counter",
+                     "Connections closed at accept by the listener's allow/deny lists or PROXY "
+                     "protocol rules, by reason.");
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        listener_name(&cfg->listeners[l], ln, sizeof(ln));
+        for (size_t r = 0; r < MTLB_EDGE_REASONS; r++) {
+            uint64_t n = SUM_A(s->srv, refused, l * MTLB_EDGE_REASONS + r);
+            if (n == 0) {
+                continue;
+            }
+            mtlb_prom_printf(s->b, "mtlb_connections_refused_total{");
+            label(s->b, "listener", ln, true);
+            mtlb_prom_printf(s->b, ",reason=\"%s\"} %llu\n",
+                             mtlb_edge_reason_name((enum mtlb_edge_reason)r),
+                             (unsigned long long)n);
         }
     }
 }
@@ -277,6 +303,7 @@ void mtlb_admin_metrics(struct mtlb_server *srv, const struct mtlb_snapshot *sna
     mtlb_prom_printf(b, "\"} 1\n");
     reloads(&s);
     connections(&s);
+    refused(&s);
     handshakes(&s);
     requests(&s);
     backends(&s);

@@ -55,6 +55,32 @@ static void backend_tls_text(struct mtlb_prom_buf *b, size_t p,
                      t->certificate != NULL ? t->certificate : "-");
 }
 
+/* A listener's edge policy keys, only those set (lines as the configuration would give them). */
+static void cidr_line(struct mtlb_prom_buf *b, size_t l, const char *key,
+                      const struct mtlb_cidr_list *list)
+{
+    char t[MTLB_CIDR_TEXT_MAX];
+
+    if (list->n == 0) {
+        return;
+    }
+    mtlb_prom_printf(b, "listeners[%zu].%s:", l, key);
+    for (size_t i = 0; i < list->n; i++) {
+        mtlb_prom_printf(b, " %s", mtlb_cidr_format(&list->v[i], t, sizeof(t)));
+    }
+    mtlb_prom_printf(b, "\n");
+}
+
+static void edge_text(struct mtlb_prom_buf *b, size_t l, const struct mtlb_listener_cfg *lc)
+{
+    cidr_line(b, l, "allow", &lc->allow);
+    cidr_line(b, l, "deny", &lc->deny);
+    if (lc->proxy_protocol) {
+        mtlb_prom_printf(b, "listeners[%zu].proxy_protocol: true\n", l);
+    }
+    cidr_line(b, l, "proxy_protocol_from", &lc->proxy_from);
+}
+
 void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf *b)
 {
     static const char *const ktls[] = {"auto", "on", "off"};
@@ -69,6 +95,7 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
         mtlb_prom_printf(b, "listeners[%zu].ktls: %s\n", l, ktls[lc->ktls]);
         mtlb_prom_printf(b, "listeners[%zu].alpn:%s%s\n", l, lc->alpn & MTLB_ALPN_H2 ? " h2" : "",
                          lc->alpn & MTLB_ALPN_HTTP11 ? " http/1.1" : "");
+        edge_text(b, l, lc);
         for (size_t d = 0; d < lc->n_domains; d++) {
             domain_text(b, l, d, &lc->domains[d]);
         }

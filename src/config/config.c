@@ -300,6 +300,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         free(l->ticket_keys);
         mtlb_cfg_tls_policy_free(&l->policy);
         mtlb_cfg_routes_free(l->routes, l->n_routes);
+        mtlb_cfg_acl_free(l);
     }
     free(cfg->listeners);
     for (size_t i = 0; i < cfg->n_backends; i++) {

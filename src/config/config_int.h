@@ -144,5 +144,26 @@ int mtlb_cfg_routes_resolve(struct cfg_ctx *ctx, yaml_node_t *listeners, struct 
                             const struct cfg_dup *pools, size_t n_pools);
 void mtlb_cfg_routes_free(struct mtlb_route_cfg *r, size_t n);
 bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_listener_cfg *b);
+/* Edge policy (config_acl.c). Readers for listeners[].allow, deny and proxy_protocol_from
+ * (dst: the struct mtlb_cidr_list) and proxy_protocol (dst: the listener); the listener-level
+ * check (proxy_protocol needs proxy_protocol_from and the reverse; v: the listener's mapping)
+ * and the free of the lists. */
+int mtlb_cfg_read_cidrs(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f);
+int mtlb_cfg_read_proxy_protocol(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                 const struct cfg_field *f);
+int mtlb_cfg_acl_check(struct cfg_ctx *ctx, yaml_node_t *v, const struct mtlb_listener_cfg *l);
+void mtlb_cfg_acl_free(struct mtlb_listener_cfg *l);
+/* Plain HTTP listeners (config_plain.c). listeners[].tls: false (a plain listener), true (the
+ * default) or the TLS mapping (mtlb_cfg_read_listener_tls); http: and https_port: (dst: the
+ * listener). mtlb_cfg_plain_check runs after the listener's walk (v: its mapping): keys that
+ * have no use on a plain listener (domains, ktls, alpn, session_lifetime) and plain-only keys
+ * on a TLS listener are errors, a TLS listener needs domains. 0 or -EINVAL. */
+int mtlb_cfg_read_listener_tls_or_plain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                        const struct cfg_field *f);
+int mtlb_cfg_read_plain_http(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                             const struct cfg_field *f);
+int mtlb_cfg_read_https_port(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                             const struct cfg_field *f);
+int mtlb_cfg_plain_check(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_listener_cfg *l);
 
 #endif

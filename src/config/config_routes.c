@@ -213,7 +213,8 @@ int mtlb_cfg_routes_resolve(struct cfg_ctx *ctx, yaml_node_t *listeners, struct 
         yaml_node_t *ln = mtlb_cfg_nth(ctx, listeners, i);
         yaml_node_t *rs = mtlb_cfg_lookup(ctx, ln, "routes");
         yaml_node_t *ds = mtlb_cfg_lookup(ctx, ln, "domains");
-        bool all_domains = true;
+        /* Every request needs a pool, except on a plain listener that redirects or drops. */
+        bool all_domains = l->n_domains > 0 || (l->plain && l->plain_http != MTLB_PLAIN_ALLOW);
         for (size_t d = 0; rc == 0 && d < l->n_domains; d++) {
             struct mtlb_domain_cfg *dc = &l->domains[d];
             dc->backend_index = MTLB_ROUTE_NO_POOL;

@@ -436,17 +436,26 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
     static const struct cfg_field fields[] = {
         {"bind", read_bind, true, 0, 0, 0},
         {"backend", read_str, false, offsetof(struct mtlb_listener_cfg, backend), 0, 0},
-        {"domains", read_domains, true, 0, 0, 0},
+        {"domains", read_domains, false, 0, 0, 0}, /* required with TLS: plain_check */
         {"ktls", read_ktls, false, 0, 0, 0},
         {"alpn", read_alpn, false, 0, 0, 0},
         {"session_lifetime", read_session_lifetime, false, 0, 0, 0},
-        {"tls", mtlb_cfg_read_listener_tls, false, 0, 0, 0},
+        {"tls", mtlb_cfg_read_listener_tls_or_plain, false, 0, 0, 0},
         {"routes", mtlb_cfg_read_routes, false, 0, 0, 0},
+        {"allow", mtlb_cfg_read_cidrs, false, offsetof(struct mtlb_listener_cfg, allow), 0, 0},
+        {"deny", mtlb_cfg_read_cidrs, false, offsetof(struct mtlb_listener_cfg, deny), 0, 0},
+        {"proxy_protocol", mtlb_cfg_read_proxy_protocol, false, 0, 0, 0},
+        {"proxy_protocol_from", mtlb_cfg_read_cidrs, false,
+         offsetof(struct mtlb_listener_cfg, proxy_from), 0, 0},
+        {"http", mtlb_cfg_read_plain_http, false, 0, 0, 0},
+        {"https_port", mtlb_cfg_read_https_port, false, 0, 0, 0},
     };
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
     l->session_lifetime = MTLB_SESSION_LIFETIME_DEFAULT;
     int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
+    rc = rc != 0 ? rc : mtlb_cfg_acl_check(ctx, v, l);
+    rc = rc != 0 ? rc : mtlb_cfg_plain_check(ctx, v, l);
     if (rc == 0 && l->ticket_keys != NULL && l->session_lifetime == 0) {
         yaml_node_t *keys = mtlb_cfg_lookup(ctx, mtlb_cfg_lookup(ctx, v, "tls"), "ticket_keys");
         size_t mark = mtlb_cfg_push(ctx, "%stls.ticket_keys", ctx->keylen ? "." : "");

@@ -275,9 +275,10 @@ struct rt_best {
     size_t seg, seg_len; /* pattern: the segment that names the pool */
 };
 
-/* Does route i, whose key ends at depth, match path[0..len)? */
+/* Does route i, whose key ends at depth, match path[0..len)? path may end with a '/' added by
+ * the matcher (added: then only prefixes and patterns see it, an exact path does not). */
 static bool route_fits(const struct mtlb_routes *rt, size_t i, const char *path, size_t len,
-                       size_t depth, struct rt_best *b)
+                       bool added, size_t depth, struct rt_best *b)
 {
     const struct rt_info *in = &rt->info[i];
 
@@ -287,7 +288,7 @@ static bool route_fits(const struct mtlb_routes *rt, size_t i, const char *path,
         return true;
     case MTLB_ROUTE_EXACT:
         *b = (struct rt_best){i, depth, 0, 0};
-        return depth == len;
+        return depth == len - added;
     case MTLB_ROUTE_PATTERN:
         break;
     }
@@ -304,7 +305,7 @@ static bool route_fits(const struct mtlb_routes *rt, size_t i, const char *path,
 }
 
 static void walk(const struct mtlb_routes *rt, uint32_t node, const char *path, size_t len,
-                 struct rt_best *b)
+                 bool added, struct rt_best *b)
 {
     for (size_t depth = 0;; depth++) {
         const struct rt_node *nd = &rt->nodes[node];
@@ -314,7 +315,7 @@ static void walk(const struct mtlb_routes *rt, uint32_t node, const char *path, 
             if (i >= b->route) {
                 break;
             }
-            if (route_fits(rt, i, path, len, depth, &cand)) {
+            if (route_fits(rt, i, path, len, added, depth, &cand)) {
                 *b = cand;
                 break;
             }
@@ -334,17 +335,17 @@ static const struct rt_tree *find_tree(const struct mtlb_routes *rt, const char 
 }
 
 static void match_path(const struct mtlb_routes *rt, const char *host, const char *path, size_t len,
-                       struct rt_best *b)
+                       bool added, struct rt_best *b)
 {
     if (rt->any_tree) {
-        walk(rt, rt->trees[0].root, path, len, b);
+        walk(rt, rt->trees[0].root, path, len, added, b);
     }
     if (host[0] == '\0' || rt->n_trees == (size_t)rt->any_tree) {
         return;
     }
     const struct rt_tree *t = find_tree(rt, host);
     if (t != NULL) {
-        walk(rt, t->root, path, len, b);
+        walk(rt, t->root, path, len, added, b);
     }
     /* "*.suffix" covers one more label */
     const char *dot = strchr(host, '.');
@@ -352,9 +353,43 @@ static void match_path(const struct mtlb_routes *rt, const char *host, const cha
     if (dot != NULL && dot != host && strlen(dot) + 2 <= sizeof(wild)) {
         snprintf(wild, sizeof(wild), "*%s", dot);
         if ((t = find_tree(rt, wild)) != NULL) {
-            walk(rt, t->root, path, len, b);
+            walk(rt, t->root, path, len, added, b);
         }
     }
+}
+
+/* The key a normalized path is matched on: each segment's parameters (";..." up to the next
+ * '/') left out and runs of '/' merged, so that "/admin;x/", "//admin/" and "/admin//" meet a
+ * rule on "/admin/" as the many backends that strip parameters or merge slashes would see them.
+ * Writes key[0..return); with stop < SIZE_MAX, instead returns the offset in path where the
+ * key's first stop bytes end (for the rewrite, which keeps the path's own bytes). */
+static size_t match_key(const char *path, size_t len, char *key, size_t stop)
+{
+    size_t k = 0;
+    char last = '\0'; /* the last byte put in the key */
+    bool param = false;
+
+    for (size_t i = 0; i < len; i++) {
+        if (k == stop) {
+            return i;
+        }
+        char ch = path[i];
+        if (ch == '/') {
+            param = false;
+            if (last == '/') {
+                continue;
+            }
+        } else if (ch == ';' || param) {
+            param = true;
+            continue;
+        }
+        if (key != NULL) {
+            key[k] = ch;
+        }
+        last = ch;
+        k++;
+    }
+    return stop == SIZE_MAX ? k : len;
 }
 
 /* The pool a pattern route names with its segment, or 404. */
@@ -408,7 +443,7 @@ unsigned mtlb_route_identity_needs(const struct mtlb_routes *rt)
 
 size_t mtlb_route_buf_size(const struct mtlb_routes *rt, size_t target_len)
 {
-    return 2 * target_len + (rt != NULL ? rt->max_prefix : 0) + 4;
+    return 3 * target_len + (rt != NULL ? rt->max_prefix : 0) + 6;
 }
 
 int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb_slice target,
@@ -428,8 +463,16 @@ int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb
         if (n < 0) {
             return res->status = 400;
         }
+        /* The key, with a '/' added when it has none at its end: a prefix "/admin/" also
+         * covers "/admin", which many backends serve as the same directory. */
+        char *key = buf + target.len + 1;
+        size_t kl = match_key(buf, (size_t)n, key, SIZE_MAX);
+        bool added = key[kl - 1] != '/';
+        if (added) {
+            key[kl++] = '/';
+        }
         struct rt_best b = {SIZE_MAX, 0, 0, 0};
-        match_path(rt, host, buf, (size_t)n, &b);
+        match_path(rt, host, key, kl, added, &b);
         if (b.route != SIZE_MAX) {
             const struct mtlb_route_cfg *r = &rt->routes[b.route];
             res->route = (int)b.route;
@@ -437,11 +480,12 @@ int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb
             res->require = rt->req[b.route];
             res->pool = r->backend_index;
             if (r->backend_index == MTLB_ROUTE_NO_POOL &&
-                pattern_pool(rt, &rt->info[b.route], buf + b.seg, b.seg_len, res) != 0) {
+                pattern_pool(rt, &rt->info[b.route], key + b.seg, b.seg_len, res) != 0) {
                 return res->status;
             }
             if (r->strip_prefix || r->rewrite_prefix != NULL) {
-                rewrite(r, buf, (size_t)n, b.matched, query, buf + target.len + 1, res);
+                size_t matched = match_key(buf, (size_t)n, NULL, b.matched);
+                rewrite(r, buf, (size_t)n, matched, query, key + target.len + 2, res);
             }
             return res->status = 0;
         }

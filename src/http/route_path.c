@@ -136,7 +136,11 @@ ssize_t mtlb_route_normalize(const char *in, size_t len, char *out, size_t cap)
         }
         size_t sl = r - start;
         bool last = r == (size_t)n;
-        if (hidden_dots(out + start, sl)) {
+        /* ".." or "." with parameters ("..;x"): servlet containers drop the parameters and
+         * climb, so the segment could lead out of the prefix it was matched under. */
+        const char *semi = memchr(out + start, ';', sl);
+        if (hidden_dots(out + start, sl) ||
+            (semi != NULL && is_dots(out + start, (size_t)(semi - (out + start))))) {
             return -EINVAL;
         }
         if (is_dots(out + start, sl)) {

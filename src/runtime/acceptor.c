@@ -21,6 +21,7 @@
 #include "mtlb/access_hs.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
+#include "mtlb/edge.h"
 #include "mtlb/handoff.h"
 #include "mtlb/identity.h"
 #include "mtlb/ktls.h"
@@ -215,6 +216,36 @@ static void log_identity_oversize(const struct mtlb_client *c)
                 (o & MTLB_IDENTITY_CERT) != 0 ? MTLB_IDENTITY_CERT_MAX : MTLB_IDENTITY_SAN_MAX);
 }
 
+/* The connection is ready for HTTP: to the next worker, round robin. */
+static void hand_off(struct mtlb_server *srv, struct mtlb_client *c)
+{
+    unsigned wi = atomic_fetch_add(&srv->next_worker, 1) % srv->n_workers;
+    mtlb_handoff_push(&srv->workers[wi], c);
+}
+
+/* Plain or TLS, decided once after the accept: a plain HTTP listener (tls: false) does no TLS
+ * work at all. With http: drop the connection is closed here without a byte; otherwise it goes
+ * to a worker at once on the plain transport, with no identity (verify NONE). Returns true
+ * when it took c (a TLS listener's connection is left to the handshake). */
+static bool accept_plain(struct mtlb_acceptor *a, struct mtlb_client *c)
+{
+    const struct mtlb_listener_cfg *lc = &c->snap->cfg->listeners[c->listener];
+
+    if (!lc->plain) {
+        return false;
+    }
+    if (lc->plain_http == MTLB_PLAIN_DROP) {
+        atomic_fetch_sub(&a->srv->live_conns, 1);
+        mtlb_client_free(c);
+        return true;
+    }
+    c->transport = MTLB_TRANSPORT_PLAIN;
+    mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=accepted transport=plain",
+             (unsigned long long)c->id, c->tls_info.peer);
+    hand_off(a->srv, c);
+    return true;
+}
+
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     struct mtlb_server *srv = a->srv;
@@ -261,8 +292,7 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
              (unsigned long long)c->id, c->tls_info.peer, SSL_get_version(c->ssl),
              SSL_get_cipher_name(c->ssl), mtlb_identity_verify_word(c->identity.verify),
              mtlb_transport_name(c->transport));
-    unsigned wi = atomic_fetch_add(&srv->next_worker, 1) % srv->n_workers;
-    mtlb_handoff_push(&srv->workers[wi], c);
+    hand_off(srv, c);
 }
 
 /* The domain the handshake chose by SNI so far (the listener's first until SNI is read). */
@@ -296,8 +326,14 @@ static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c,
     mtlb_access_handshake_failed(&a->hs_log, mtlb_now_ms(), &hs);
 }
 
+static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c);
+
 static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
+    if (c->proxy_wait) {
+        proxy_step(a, c);
+        return;
+    }
     c->hs_started = true;
     ERR_clear_error();
     int rc = SSL_do_handshake(c->ssl);
@@ -358,11 +394,89 @@ static void peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
     snprintf(peer, peerlen, "%s:%u", ip, port);
 }
 
+/* The connection's TLS state, once its client address is known: the SSL on the socket, in
+ * accept state. 0 or -ENOMEM. */
+static int conn_start(struct mtlb_client *c)
+{
+    c->ssl = mtlb_tls_new_conn(&c->snap->tls[c->listener], &c->tls_info);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        return -ENOMEM;
+    }
+    SSL_set_accept_state(c->ssl);
+    /* OpenSSL's record buffers (about 34 KiB) are returned between records: an idle
+     * keep-alive connection should cost next to nothing. */
+    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+    return 0;
+}
+
+/* A connection the edge policy refused: counted and logged (edge.c). peer: the socket's
+ * "ip:port"; client: the PROXY-carried address or "". */
+static void edge_refused(struct mtlb_acceptor *a, size_t l, uint64_t conn, const char *peer,
+                         const char *client, enum mtlb_edge_reason r, const char *detail)
+{
+    struct mtlb_edge_refusal e = {l, conn, peer, client, r, detail};
+
+    mtlb_edge_report(&a->snap->cfg->listeners[l], a->stats->refused, &a->hs_log, &e);
+}
+
+/* The PROXY header of c, read as its bytes come (edge.h); then the lists on the address it
+ * carries, and the connection goes on to its handshake as any other. */
+static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
+{
+    struct sockaddr_storage client;
+    const char *detail = "";
+    char sock_peer[sizeof(c->tls_info.peer)];
+    int rc = mtlb_edge_proxy_read(c->fd, &client, &detail);
+
+    if (rc == 0) {
+        return;
+    }
+    if (rc == -2) { /* a connect and close with no byte: a TCP health probe, not a refusal */
+        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=proxy_probe_closed",
+                 (unsigned long long)c->id, c->tls_info.peer);
+        hs_drop(a, c);
+        return;
+    }
+    if (rc < 0) {
+        edge_refused(a, c->listener, c->id, c->tls_info.peer, "", MTLB_EDGE_PROXY_INVALID, detail);
+        hs_drop(a, c);
+        return;
+    }
+    memcpy(sock_peer, c->tls_info.peer, sizeof(sock_peer));
+    peer_text(&client, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
+    if (!mtlb_edge_allowed(&c->snap->cfg->listeners[c->listener], (struct sockaddr *)&client)) {
+        edge_refused(a, c->listener, c->id, sock_peer, c->ip, MTLB_EDGE_ACL, "");
+        hs_drop(a, c);
+        return;
+    }
+    c->proxy_wait = false;
+    if (c->snap->cfg->listeners[c->listener].plain) {
+        hs_unlink(c);
+        epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        accept_plain(a, c);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (conn_start(c) != 0 || epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+        hs_drop(a, c);
+    }
+}
+
 static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockaddr_storage *ss)
 {
     struct mtlb_server *srv = a->srv;
     const struct mtlb_config *cfg = a->snap->cfg;
     static struct mtlb_ratelimit rl;
+    enum mtlb_edge_reason why;
+
+    /* Before anything else: a refused address costs an accept and a close, nothing more. */
+    if (!mtlb_edge_admit(&cfg->listeners[l], (struct sockaddr *)ss, &why)) {
+        char ip[64], peer[80];
+        peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
+        edge_refused(a, l, 0, peer, "", why, "");
+        close(fd);
+        return;
+    }
 
     if (atomic_fetch_add(&srv->live_conns, 1) >= (int)cfg->limits.max_connections) {
         atomic_fetch_sub(&srv->live_conns, 1);
@@ -391,22 +505,24 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     c->id = atomic_fetch_add(&srv->next_conn_id, 1);
     c->tls_info.conn_id = c->id;
     peer_text(ss, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
-    c->ssl = mtlb_tls_new_conn(&c->snap->tls[l], &c->tls_info);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
-        atomic_fetch_sub(&srv->live_conns, 1);
-        mtlb_client_free(c);
+    /* The PROXY header, when the listener wants one, is read under the handshake deadline;
+     * a plain listener's connection goes to a worker once its client address is known. */
+    if (!cfg->listeners[l].proxy_protocol && accept_plain(a, c)) {
         return;
     }
-    SSL_set_accept_state(c->ssl);
-    /* OpenSSL's record buffers (about 34 KiB) are returned between records: an idle
-     * keep-alive connection should cost next to nothing. */
-    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
     c->timer.deadline_ms = mtlb_now_ms() + cfg->timeouts.handshake_ms;
     c->next = &a->pending;
     c->prev = a->pending.prev;
     a->pending.prev->next = c;
     a->pending.prev = c;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    c->proxy_wait = cfg->listeners[l].proxy_protocol;
+    if (!c->proxy_wait && conn_start(c) != 0) {
+        hs_drop(a, c);
+        return;
+    }
+    /* Edge-triggered while the PROXY header is awaited: its bytes are only peeked until it is
+     * complete, so they stay readable; each new segment still wakes the acceptor. */
+    struct epoll_event ev = {.events = c->proxy_wait ? EPOLLIN | EPOLLET : EPOLLIN, .data.ptr = c};
     if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
         hs_drop(a, c);
     }
@@ -452,6 +568,12 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
         if (c->timer.deadline_ms > now) {
             wait = c->timer.deadline_ms - now < wait ? c->timer.deadline_ms - now : wait;
             break;
+        }
+        if (c->proxy_wait) {
+            edge_refused(a, c->listener, c->id, c->tls_info.peer, "", MTLB_EDGE_PROXY_TIMEOUT,
+                         "no complete PROXY header within timeouts.handshake");
+            hs_drop(a, c);
+            continue;
         }
         static struct mtlb_ratelimit rl;
         mtlb_log_rl(&rl, 20, MTLB_LOG_WARN,

@@ -1,7 +1,8 @@
 /* The access log's handshake_failed lines: one per refused or broken TLS handshake, written by
  * the acceptor thread that saw it into its own access-log buffer, at most
  * MTLB_ACCESS_HS_PER_SEC a second per acceptor; the rest are counted and reported in one
- * handshake_failed_suppressed line when the second is over. */
+ * handshake_failed_suppressed line when the second is over. The edge policy's
+ * connection_refused lines share that quota. */
 #include <stdio.h>
 
 #include "access_int.h"
@@ -63,5 +64,37 @@ void mtlb_access_handshake_failed(struct mtlb_access_hs_limit *rl, uint64_t now_
         mtlb_jline_cstr(&l, "missing_issuer", hs->missing_issuer, 1024);
     }
     mtlb_jline_cstr(&l, "detail", hs->detail, 1024);
+    mtlb_jline_write(&l);
+}
+
+void mtlb_access_conn_refused(struct mtlb_access_hs_limit *rl, uint64_t now_ms,
+                              const struct mtlb_access_refused *r)
+{
+    char line[MTLB_ACCESS_LINE_MAX];
+    struct mtlb_jline l;
+
+    if (!mtlb_access_enabled()) {
+        return;
+    }
+    mtlb_access_hs_tick(rl, now_ms);
+    if (rl->count >= MTLB_ACCESS_HS_PER_SEC) {
+        rl->suppressed++;
+        return;
+    }
+    rl->count++;
+    mtlb_jline_start(&l, line);
+    mtlb_jline_cstr(&l, "event", "connection_refused", 32);
+    if (r->conn != 0) {
+        mtlb_jline_raw(&l, "conn", "%llu", (unsigned long long)r->conn);
+    }
+    mtlb_jline_cstr(&l, "peer", r->peer, 80);
+    if (r->client[0] != '\0') {
+        mtlb_jline_cstr(&l, "client", r->client, 64);
+    }
+    mtlb_jline_cstr(&l, "listener", r->listener, 80);
+    mtlb_jline_cstr(&l, "reason", r->reason, 32);
+    if (r->detail[0] != '\0') {
+        mtlb_jline_cstr(&l, "detail", r->detail, 256);
+    }
     mtlb_jline_write(&l);
 }

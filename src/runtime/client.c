@@ -13,6 +13,7 @@
 #include "mtlb/exchange.h"
 #include "mtlb/h1.h"
 #include "mtlb/h1_client.h"
+#include "mtlb/ktls.h"
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
@@ -69,6 +70,7 @@ static void start_request(struct mtlb_client *c)
     mtlb_pool_set_take(w, &c->ps);
 
     c->state = MTLB_C_EXCHANGE;
+    c->h1_served = true;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
     c->resp_head_done = c->resp_done = false;
     c->resp_bytes = 0;
@@ -80,8 +82,14 @@ static void start_request(struct mtlb_client *c)
     mtlb_access_rec_start(&c->rec, w, &c->req);
     size_t pool = 0;
     size_t len = 0;
-    int status = mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head, c->up_head_cap,
-                                     &pool, &len);
+    /* A redirect listener (tls: false, http: redirect; the connection's own setting) answers
+     * every request itself: no route, no backend. */
+    const struct mtlb_listener_cfg *own = &c->snap->cfg->listeners[c->listener];
+    bool redirect = own->plain && own->plain_http == MTLB_PLAIN_REDIRECT;
+    struct mtlb_authority_request ar = {0};
+    int status = redirect ? mtlb_client_authority(c, &c->req, &ar)
+                          : mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head,
+                                                c->up_head_cap, &pool, &len);
     const struct mtlb_exchange_req er = {
         .method = c->req.method,
         .expect_continue = c->req.expect_continue,
@@ -93,6 +101,10 @@ static void start_request(struct mtlb_client *c)
     mtlb_exchange_begin(&c->ex, w, c->ps, pool, &er);
     if (status != 0) {
         mtlb_client_fail(c, status);
+        return;
+    }
+    if (redirect) {
+        mtlb_client_redirect(c, &ar, own->https_port);
         return;
     }
     c->up_head_len = (uint32_t)len;
@@ -128,6 +140,23 @@ static bool head_parse_due(struct mtlb_client *c, uint32_t limit)
     c->head_scanned = (uint32_t)scanned;
     return end ||
            (c->req.target.len == 0 && memchr(c->rx.data + from, ' ', scanned - from) != NULL);
+}
+
+/* HTTP/2 with prior knowledge (RFC 9113 section 3.3) on a plain listener with http: allow:
+ * its preface reads as the request line "PRI * HTTP/2.0", refused by the HTTP/1.1 parser. As
+ * the connection's first bytes it turns the connection into the protocol the worker named in
+ * c->h2_prior, which reads the preface from rx. A redirect listener has none and answers it as
+ * HTTP/1.1 (505): its rule is HTTP/1.1's. */
+static bool h2_prior_knowledge(struct mtlb_client *c)
+{
+    static const char pri[] = "PRI * HTTP/2.0\r\n";
+
+    if (c->h2_prior == NULL || c->h1_served || c->rx.len < sizeof(pri) - 1 ||
+        memcmp(c->rx.data, pri, sizeof(pri) - 1) != 0) {
+        return false;
+    }
+    mtlb_client_switch_proto(c, c->h2_prior);
+    return true;
 }
 
 static void read_head(struct mtlb_client *c)
@@ -170,7 +199,7 @@ static void read_head(struct mtlb_client *c)
         if (c->rx.len >= lim->max_header_bytes) {
             mtlb_client_fail(c, 431);
         }
-    } else {
+    } else if (!h2_prior_knowledge(c)) {
         static struct mtlb_ratelimit rl;
         mtlb_log_rl(&rl, 10, MTLB_LOG_INFO,
                     "conn=%llu peer=%s event=bad_request status=%d offset=%zu reason=\"%s\"",

@@ -60,7 +60,8 @@ int mtlb_client_bufs_take(struct mtlb_client *c)
 void mtlb_client_bufs_give(struct mtlb_client *c)
 {
     if (c->block == NULL || c->rx.len > 0 || c->tin.len > 0 || c->tout.len > 0 || c->send_pending ||
-        c->recv_pending || (c->transport != MTLB_TRANSPORT_KTLS && SSL_has_pending(c->ssl)) ||
+        c->recv_pending ||
+        (c->transport != MTLB_TRANSPORT_KTLS && c->ssl != NULL && SSL_has_pending(c->ssl)) ||
         !c->proto->park(c)) {
         return;
     }

@@ -159,6 +159,44 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
     }
 }
 
+void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_request *ar,
+                          uint16_t https_port)
+{
+    static const char body[] = "Moved Permanently\n";
+    const struct mtlb_authority *au = &ar->authority;
+    bool head = c->req.method.len == 4 && memcmp(c->req.method.p, "HEAD", 4) == 0;
+    char port[8] = "";
+
+    /* Only a validated name is ever sent back: without one (HTTP/1.0 and no Host) there is
+     * nowhere to redirect to, and "*" names no resource. */
+    if (au->host_len == 0 || (!ar->slash && (ar->target.len == 0 || ar->target.p[0] != '/'))) {
+        mtlb_client_fail(c, 400);
+        return;
+    }
+    if (https_port != 443) {
+        snprintf(port, sizeof(port), ":%u", (unsigned)https_port);
+    }
+    /* A body is not read: closing after the answer keeps the connection in step. */
+    c->close_after = c->close_after || !c->req.keep_alive || !c->req_body_done;
+    int n =
+        snprintf(c->up_head, c->up_head_cap,
+                 "HTTP/1.1 301 Moved Permanently\r\nLocation: https://%s%s%s%.*s\r\n"
+                 "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n%s",
+                 au->host, port, ar->slash ? "/" : "", (int)ar->target.len, ar->target.p,
+                 sizeof(body) - 1, c->close_after ? "Connection: close\r\n" : "", head ? "" : body);
+    if (n < 0 || (uint32_t)n >= c->up_head_cap) {
+        mtlb_client_fail(c, 431); /* a target near the head limit: the Location would not fit */
+        return;
+    }
+    mtlb_timer_disarm(&c->timer); /* re-armed by the sends while the client reads slowly */
+    c->status = 301;
+    c->up_head_len = (uint32_t)n;
+    c->resp_head_off = 0;
+    c->resp_started = c->resp_local = true;
+    c->resp_bytes = head ? 0 : sizeof(body) - 1;
+    mtlb_client_on_upstream_data(c);
+}
+
 /* The backend's final head, rewritten for the client (the exchange checked it). */
 static int h1_head(void *owner, const struct mtlb_h1_message *resp)
 {
@@ -206,7 +244,7 @@ void mtlb_client_exchange_done(struct mtlb_client *c)
     memmove(c->rx.data, c->rx.data + used, c->rx.len - used);
     c->rx.len -= used;
     c->head_len = c->req_fwd = 0;
-    c->resp_started = c->resp_head_done = false;
+    c->resp_started = c->resp_head_done = c->resp_local = false;
     c->up_head_len = c->resp_head_off = 0;
     c->state = MTLB_C_HEAD;
     /* A pipelined request's clock starts when mtlb turns to it; an idle connection's at the
@@ -226,6 +264,12 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c)
     if (c->state == MTLB_C_CLOSING) {
         if (write_out(c) == 0) {
             mtlb_client_finish_close(c);
+        }
+        return;
+    }
+    if (c->resp_local && c->state == MTLB_C_EXCHANGE) {
+        if (write_out(c) == 0 && c->resp_head_off == c->up_head_len) {
+            mtlb_client_exchange_done(c);
         }
         return;
     }

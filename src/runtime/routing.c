@@ -33,6 +33,9 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     if (mtlb_authority_from_request(req, ar) != 0) {
         return 400;
     }
+    if (c->transport == MTLB_TRANSPORT_PLAIN) {
+        return 0; /* no handshake, no domains: nothing to be misdirected from */
+    }
     if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
         tl = now; /* for the line below: the domain the name has now */
     } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
@@ -62,7 +65,8 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
 {
     return (struct mtlb_rewrite_req){.identity = &c->identity,
                                      .client_ip = c->ip,
-                                     .proto = "https",
+                                     .proto =
+                                         c->transport == MTLB_TRANSPORT_PLAIN ? "http" : "https",
                                      .policy = &c->w->snap->cfg->header_policy,
                                      .target = ar,
                                      .id_names = &c->w->snap->cfg->id_headers};
@@ -74,6 +78,10 @@ static size_t default_pool(const struct mtlb_client *c, const struct mtlb_snapsh
 {
     const struct mtlb_listener_cfg *lc = &snap->cfg->listeners[c->listener];
     const struct mtlb_domain_cfg *d = NULL;
+
+    if (c->transport == MTLB_TRANSPORT_PLAIN) {
+        return lc->backend_index; /* no handshake, no domain */
+    }
 
     /* The handshake's domain index is one of c->snap's; find it by name in this snapshot
      * (a reload may have reordered or changed domains). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mtlb/config.h"
+#include "mtlb/edge.h"
 #include "mtlb/ktls.h"
 #include "mtlb/prom.h"
 #include "mtlb/snapshot.h"
@@ -113,6 +114,7 @@ struct mtlb_stats *mtlb_stats_create(const struct mtlb_stats_layout *l)
     s->handshakes = counters(l->n_domains * 4, &ok);
     s->verify = counters(l->n_domains * 3, &ok);
     s->verify_fail = counters(l->n_domains * MTLB_VR_COUNT, &ok);
+    s->refused = counters(l->n_listeners * MTLB_EDGE_REASONS, &ok);
     if (!ok) {
         mtlb_stats_destroy(s);
         return NULL;
@@ -134,6 +136,7 @@ void mtlb_stats_destroy(struct mtlb_stats *s)
     free(s->handshakes);
     free(s->verify);
     free(s->verify_fail);
+    free(s->refused);
     free(s);
 }
 

@@ -114,6 +114,19 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c,
     mtlb_client_pump(c);
 }
 
+void mtlb_client_switch_proto(struct mtlb_client *c, const struct mtlb_proto_ops *proto)
+{
+    if (c->proto->free != NULL) {
+        c->proto->free(c);
+    }
+    c->proto = proto;
+    if (c->proto->start(c) != 0) {
+        mtlb_client_abort(c);
+        return;
+    }
+    c->proto->on_input(c);
+}
+
 /* kTLS both ways: the kernel's plaintext lands in tin (as ciphertext does for userspace TLS,
  * so rx is only ever moved by this thread while no read targets it); the cmsg says when a
  * read met a control record (alert, KeyUpdate) instead of application data. */
@@ -314,9 +327,10 @@ bool mtlb_client_read_plain(struct mtlb_client *c)
 {
     struct mtlb_buf *rx = &c->rx;
 
-    if (c->transport == MTLB_TRANSPORT_KTLS) {
-        /* Plaintext from the kernel. tin.off only moves forward here: a recvmsg may be
-         * writing behind tin.off + tin.len (post_recvmsg compacts before it posts). */
+    if (c->transport == MTLB_TRANSPORT_KTLS || c->transport == MTLB_TRANSPORT_PLAIN) {
+        /* Plaintext from the kernel (or from the wire, with no TLS). tin.off only moves
+         * forward here: a recvmsg may be writing behind tin.off + tin.len (post_recvmsg
+         * compacts before it posts). */
         uint32_t n = c->tin.len < rx->cap - rx->len ? c->tin.len : rx->cap - rx->len;
         memcpy(rx->data + rx->len, c->tin.data + c->tin.off, n);
         rx->len += n;
@@ -421,7 +435,7 @@ int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len)
         len = TLS_CHUNK;
     }
     if (c->transport != MTLB_TRANSPORT_USERSPACE) {
-        /* The kernel encrypts: tout carries plaintext. */
+        /* The kernel encrypts, or nobody does (plain): tout carries plaintext. */
         uint32_t space = tout_space(c);
         uint32_t n = len < space ? len : space;
         memcpy(c->tout.data + c->tout.off + c->tout.len, p, n);
@@ -464,8 +478,10 @@ void mtlb_client_finish_close(struct mtlb_client *c)
             return;
         }
         c->shut_sent = true;
-        ERR_clear_error();
-        SSL_shutdown(c->ssl);
+        if (c->ssl != NULL) { /* the plain transport has no close_notify to send */
+            ERR_clear_error();
+            SSL_shutdown(c->ssl);
+        }
     }
     mtlb_client_flush(c);
     if (!c->send_pending && c->tout.len == 0) {

@@ -27,6 +27,8 @@ const char *mtlb_transport_name(enum mtlb_transport t)
         return "ktls";
     case MTLB_TRANSPORT_KTLS_TX:
         return "ktls-tx";
+    case MTLB_TRANSPORT_PLAIN:
+        return "plain";
     default:
         return "userspace";
     }

@@ -449,6 +449,9 @@ int mtlb_tls_listener_init(struct mtlb_tls_listener *tl, const struct mtlb_liste
     tl->domains = NULL;
     tl->n_domains = 0;
     tl->tickets = NULL;
+    if (cfg->plain) {
+        return 0; /* tls: false: nothing to build, the listener has no domains */
+    }
     if (cfg->n_domains == 0) {
         return mtlb_tls_fail(err, errlen, "listener %s:%u: no domain", cfg->bind_host,
                              cfg->bind_port);

@@ -557,6 +557,21 @@ static int tcp_connect(void)
     return fd;
 }
 
+/* --proxy-header: the hex bytes, sent in one write before the handshake. */
+static bool send_proxy_header(int fd)
+{
+    unsigned char b[2048];
+    size_t n = 0;
+    for (const char *p = opts.proxy_hex; p != NULL && p[0] != '\0' && p[1] != '\0'; p += 2) {
+        unsigned v = 0;
+        if (n == sizeof(b) || sscanf(p, "%2x", &v) != 1) {
+            return false;
+        }
+        b[n++] = (unsigned char)v;
+    }
+    return n == 0 || send(fd, b, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
 static SSL *tls_connect(int fd, SSL_CTX **ctxp)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -739,7 +754,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int fd = tcp_connect();
-    if (fd == -1) {
+    if (fd == -1 || !send_proxy_header(fd)) {
         printf("connect failed: %s\n", strerror(errno));
         return 1;
     }

@@ -531,6 +531,9 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->session_lifetime != NULL) {
         fprintf(f, "    session_lifetime: %s\n", cfg->session_lifetime);
     }
+    if (cfg->listener_extra != NULL) {
+        fprintf(f, "    %s\n", cfg->listener_extra);
+    }
     if (cfg->ticket_keys != NULL || cfg->listener_tls != NULL) {
         fprintf(f, "    tls: {");
         if (cfg->ticket_keys != NULL) {

@@ -51,6 +51,8 @@ struct it_config {
     const char *listener_tls;     /* more listener tls keys, YAML flow ("min_version: TLS1.3") */
     const char *tls;              /* top-level tls: YAML flow mapping; NULL: not written */
     const char *reload;           /* top-level reload: YAML flow mapping; NULL: not written */
+    /* more listener keys, block YAML with "\n    " between keys ("allow: [10.0.0.0/8]") */
+    const char *listener_extra;
 };
 
 struct it_env {

@@ -160,8 +160,13 @@ Test(routes, bypass_spellings_do_not_slip_past_a_rule)
     start_routes(ROUTES, &cfg);
 
     /* each reaches the /admin/ rule (pool orders); the backend gets the bytes sent */
-    static const char *const same[] = {"/admin/../admin/x", "/x/../admin/x", "/%61dmin/x",
-                                       "/./admin/x",        "/%2e/admin/x",  "/x/%2E%2E/admin/x"};
+    static const char *const same[] = {"/admin/../admin/x", "/x/../admin/x",
+                                       "/%61dmin/x",        "/./admin/x",
+                                       "/%2e/admin/x",      "/x/%2E%2E/admin/x",
+                                       "//admin/x",         "/admin//x",
+                                       "/admin;x=1/y",      "/admin",
+                                       "/admin?q",          "/admin;jsessionid=1",
+                                       "///%61dmin;a;b//x"};
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
         char want[128];
         snprintf(want, sizeof(want), "GET %s HTTP/1.1", same[i]);
@@ -171,7 +176,9 @@ Test(routes, bypass_spellings_do_not_slip_past_a_rule)
     /* and the other way round: /admin/../orders/ is an orders request */
     both("/admin/../orders/y", 200, "b-orders", "GET /y HTTP/1.1", "GET /y HTTP/1.1");
     /* encoded slashes that would hide a dot segment from the rules, bad escapes: 400 */
-    static const char *const refused[] = {"/x/..%2Fadmin/", "/x/..%5cadmin/", "/a%zz"};
+    static const char *const refused[] = {"/x/..%2Fadmin/", "/x/..%5cadmin/",
+                                          "/a%zz",          "/public/..;/admin/x",
+                                          "/.;/admin/x",    "/p/%2e%2e;x/admin/"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         both(refused[i], 400, NULL, NULL, NULL);
     }

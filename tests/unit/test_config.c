@@ -535,7 +535,8 @@ ParameterizedTestParameters(config, rejects)
          "mtlb.yaml:4:14: listeners[0].domains: must not be empty"},
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
-         "domains, ktls, alpn, session_lifetime, tls, routes)"},
+         "domains, ktls, alpn, session_lifetime, tls, routes, allow, deny, proxy_protocol, "
+         "proxy_protocol_from, http, https_port)"},
         {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
          "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys, "
          "min_version, ciphers, ciphersuites, groups, key_passphrase_file)"},

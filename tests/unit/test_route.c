@@ -63,6 +63,11 @@ ParameterizedTestParameters(route, normalize)
         {"/x/..%5Cadmin", ""},
         {"/x/..\\admin", ""},
         {"/x/.%2F", ""},
+        /* a dot segment with parameters: servlet containers drop them and climb */
+        {"/public/..;/admin/", ""},
+        {"/public/..;x=1/admin/", ""},
+        {"/.;/admin/", ""},
+        {"/public/%2e%2e;/admin/", ""},
     };
     return cr_make_param_array(struct norm_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -138,10 +143,18 @@ Test(route, first_match_wins_in_configuration_order)
         int route;
         size_t pool;
     } cases[] = {
-        {"/orders/special/x", 0, 3}, {"/orders/1?a=b", 1, 1},
-        {"/orders", 4, 4},           {"/admin", 3, 2},
-        {"/admin/", 4, 4},           {"/admin?x", 3, 2},
-        {"/x/../admin", 3, 2},       {"/%61dmin", 3, 2},
+        {"/orders/special/x", 0, 3},
+        {"/orders/1?a=b", 1, 1},
+        {"/orders", 1, 1},
+        {"/admin", 3, 2},
+        {"/admin/", 4, 4},
+        {"/admin?x", 3, 2},
+        {"/orders;p=1/x", 1, 1},
+        {"//orders//x", 1, 1},
+        {"/orders;jsessionid=1", 1, 1},
+        {"/admin;x", 3, 2},
+        {"/x/../admin", 3, 2},
+        {"/%61dmin", 3, 2},
         {"/orders/specia", 1, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -264,6 +277,12 @@ ParameterizedTestParameters(route, rewrite)
         {MTLB_ROUTE_PATTERN, "/{app}/", true, "", "/shop/", "/"},
         {MTLB_ROUTE_PATTERN, "/v1/{app}", false, "/in/", "/v1/shop/x", "/in/x"},
         {MTLB_ROUTE_PATTERN, "/v1/{app}", false, "", "/v1/shop/x", ""},
+        /* matched on the key (parameters out, "//" merged); the rest keeps its own bytes */
+        {MTLB_ROUTE_PREFIX, "/orders/", true, "", "/orders", "/"},
+        {MTLB_ROUTE_PREFIX, "/orders/", true, "", "/orders;s=1/x;y//z", "/x;y//z"},
+        {MTLB_ROUTE_PREFIX, "/orders/", true, "", "//orders//x", "/x"},
+        {MTLB_ROUTE_PREFIX, "/orders/", false, "/api/", "/orders/;p/x", "/api/;p/x"},
+        {MTLB_ROUTE_PATTERN, "/{app}/", false, "/", "/shop;v=2/x", "/x"},
     };
     return cr_make_param_array(struct rw_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -319,10 +338,15 @@ Test(route, a_pattern_names_a_pool_that_must_exist)
     cr_expect_eq(route_of(rt, "", "/nosuch/x", &res, buf, sizeof(buf)), 404);
     cr_expect_str_eq(res.reason, "unknown_pool");
     cr_expect_str_eq(res.pool_name, "nosuch");
-    /* no segment, or no slash after it: no match (the default pool, 0 here) */
-    cr_expect_eq(route_of(rt, "", "//x", &res, buf, sizeof(buf)), 0);
-    cr_expect_eq(res.route, -1);
+    /* "//" is one slash, and a final segment is one without its slash */
+    cr_expect_eq(route_of(rt, "", "//x", &res, buf, sizeof(buf)), 404);
+    cr_expect_str_eq(res.pool_name, "x");
     cr_expect_eq(route_of(rt, "", "/billing", &res, buf, sizeof(buf)), 0);
+    cr_expect_eq(res.pool, 3);
+    cr_expect_eq(route_of(rt, "", "//billing;v=1//x", &res, buf, sizeof(buf)), 0);
+    cr_expect_eq(res.pool, 3);
+    /* no segment: no match (the default pool, 0 here) */
+    cr_expect_eq(route_of(rt, "", "/", &res, buf, sizeof(buf)), 0);
     cr_expect_eq(res.route, -1);
     cr_expect_eq(route_of(rt, "", "/%62illing/", &res, buf, sizeof(buf)), 0);
     cr_expect_eq(res.pool, 3);
