@@ -48,6 +48,9 @@ enum mtlb_plain_http {
 /* listeners[].session_lifetime in seconds: 1 hour by default, at most the 7 days that
  * RFC 8446 (4.6.1) allows a ticket. */
 #define MTLB_SESSION_LIFETIME_DEFAULT 3600u
+/* listeners[].tls.tickets: OpenSSL's default, and a bound on the work per connection. */
+#define MTLB_TICKETS_DEFAULT 2u
+#define MTLB_TICKETS_MAX 4u
 #define MTLB_SESSION_LIFETIME_MAX (7u * 24u * 3600u)
 
 /* The TLS policy of a listener (listeners[].tls) or a domain (domains[].tls), which
@@ -164,6 +167,10 @@ struct mtlb_listener_cfg {
     bool plain;
     enum mtlb_plain_http plain_http; /* default redirect */
     uint16_t https_port;             /* default 443 */
+    /* listeners[].tls.tickets (config_tls.c): TLS 1.3 session tickets sent after a full
+     * handshake, 0 to MTLB_TICKETS_MAX (default MTLB_TICKETS_DEFAULT); one after a resumed
+     * one unless 0. 0: TLS 1.3 sessions are not resumed. TLS 1.2 is not affected. */
+    uint32_t tickets;
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

@@ -134,10 +134,18 @@ static int read_ticket_keys(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
     return mtlb_cfg_path(ctx, v, dst);
 }
 
+/* tickets: how many TLS 1.3 session tickets a full handshake earns (0 to MTLB_TICKETS_MAX). */
+static int read_tickets(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    (void)f;
+    return mtlb_cfg_uint(ctx, v, 0, MTLB_TICKETS_MAX, dst);
+}
+
 int mtlb_cfg_read_listener_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                                const struct cfg_field *f)
 {
     static const struct cfg_field fields[] = {
+        {"tickets", read_tickets, false, offsetof(struct mtlb_listener_cfg, tickets), 0, 0},
         {"ticket_keys", read_ticket_keys, false, offsetof(struct mtlb_listener_cfg, ticket_keys), 0,
          0},
         POLICY_FIELDS(offsetof(struct mtlb_listener_cfg, policy)),

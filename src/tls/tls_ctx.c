@@ -392,7 +392,8 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     }
     if (set_policy(dom->ctx, d, index) != 0 ||
         mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0 ||
-        (l->session_lifetime != 0 && mtlb_tls_tickets_setup(dom->ctx) != 0)) {
+        (l->session_lifetime != 0 && (mtlb_tls_tickets_setup(dom->ctx) != 0 ||
+                                      SSL_CTX_set_num_tickets(dom->ctx, l->tickets) != 1))) {
         return mtlb_tls_fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
                              mtlb_tls_ssl_reason(why, sizeof(why)));
     }
@@ -535,5 +536,8 @@ SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(tl->domains[0].ctx),
                    SSL_CTX_get_verify_callback(tl->domains[0].ctx));
     SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(tl->domains[0].ctx));
+    /* Tickets wait for proof of use (mtlb_tls_send_tickets); the contexts keep tls.tickets
+     * as the count owed (mtlb_tls_tickets_owed). */
+    SSL_set_num_tickets(ssl, 0);
     return ssl;
 }
