@@ -397,6 +397,11 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
         return mtlb_tls_fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
                              mtlb_tls_ssl_reason(why, sizeof(why)));
     }
+    /* tls.tickets: 0 means no tickets in TLS 1.2 either (its sessions still resume by id from
+     * the process's cache; session_lifetime: off turns that off too). */
+    if (l->tickets == 0) {
+        SSL_CTX_set_options(dom->ctx, SSL_OP_NO_TICKET);
+    }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
     SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)l->alpn);
