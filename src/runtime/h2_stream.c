@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mtlb/access.h"
+#include "mtlb/body_limit.h"
 #include "mtlb/authority.h"
 #include "mtlb/buf.h"
 #include "mtlb/client_types.h"
@@ -115,6 +116,12 @@ static void fail(struct mtlb_h2x *x, int status)
     }
 }
 
+/* The stream's body limit: its listener's in the stream's snapshot. */
+static uint64_t body_limit(const struct mtlb_h2x *x)
+{
+    return x->ps->snap->cfg->listeners[x->c->listener].max_body_bytes;
+}
+
 static void send_to(struct mtlb_h2x *x)
 {
     mtlb_exchange_send(&x->ex);
@@ -191,6 +198,14 @@ static void on_request(struct mtlb_h2_stream *s)
         return;
     }
     x->chunked = s->msg.body == MTLB_BODY_CHUNKED;
+    /* The HTTP/1.1 rule: a declared length over the limit never reaches a backend. */
+    status = s->msg.body == MTLB_BODY_LENGTH
+                 ? mtlb_body_limit_check(body_limit(x), s->msg.content_length)
+                 : 0;
+    if (status != 0) {
+        fail(x, status);
+        return;
+    }
     if (!s->end_stream) {
         touch(x);
     }
@@ -202,6 +217,13 @@ static void on_body(struct mtlb_h2_stream *s)
     struct mtlb_h2x *x = s->user;
 
     if (x == NULL || x->resp_done) {
+        return;
+    }
+    /* DATA past the limit: 413, or a reset once the response has started (fail decides); the
+     * bytes that crossed it are never sent on. */
+    int status = mtlb_body_limit_check(body_limit(x), s->body_total);
+    if (status != 0) {
+        fail(x, status);
         return;
     }
     if (!s->end_stream) {
