@@ -455,7 +455,6 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
     l->session_lifetime = MTLB_SESSION_LIFETIME_DEFAULT;
-    l->tickets = MTLB_TICKETS_DEFAULT; /* listeners[].tls.tickets (config_tls.c) */
     int rc = mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
     rc = rc != 0 ? rc : mtlb_cfg_acl_check(ctx, v, l);
     rc = rc != 0 ? rc : mtlb_cfg_plain_check(ctx, v, l);

@@ -441,6 +441,7 @@ static int conn_start(struct mtlb_client *c)
         return -ENOMEM;
     }
     SSL_set_accept_state(c->ssl);
+    mtlb_tls_defer_tickets(c->ssl); /* until the client uses the connection: hs_done */
     /* OpenSSL's record buffers (about 34 KiB) are returned between records: an idle
      * keep-alive connection should cost next to nothing. */
     SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
