@@ -49,11 +49,11 @@ enum mtlb_plain_http {
 /* listeners[].session_lifetime in seconds: 1 hour by default, at most the 7 days that
  * RFC 8446 (4.6.1) allows a ticket. */
 #define MTLB_SESSION_LIFETIME_DEFAULT 3600u
+#define MTLB_SESSION_LIFETIME_MAX (7u * 24u * 3600u)
 /* listeners[].tls.tickets: OpenSSL's default, and a bound on the work per connection. */
 #define MTLB_TICKETS_DEFAULT 2u
 #define MTLB_TICKETS_MAX 4u
 #define MTLB_TICKETS_OFF UINT32_MAX /* tickets: 0 */
-#define MTLB_SESSION_LIFETIME_MAX (7u * 24u * 3600u)
 
 /* The TLS policy of a listener (listeners[].tls) or a domain (domains[].tls), which
  * overrides the listener's key by key. The strings are ':'-joined OpenSSL names as written

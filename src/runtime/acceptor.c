@@ -257,7 +257,7 @@ static bool peer_left(int fd)
     return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* The TLS 1.3 tickets the handshake left out (mtlb_tls_new_conn): with kTLS TX, OpenSSL
+/* The TLS 1.3 tickets the handshake left out (mtlb_tls_defer_tickets): with kTLS TX, OpenSSL
  * writes them now through the kTLS socket as handshake records, before mtlb takes over the
  * socket, as it wrote them in the handshake before; with userspace TLS the worker sends them
  * with the client's first bytes (transport.c), so a client that leaves gets none. Returns 0 or
