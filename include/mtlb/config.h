@@ -201,6 +201,12 @@ struct mtlb_route_cfg {
     struct mtlb_require_cfg require; /* require: (zero when absent) */
     bool has_require;                /* require: was given */
     unsigned line;                   /* of the route in the file, for mtlb -t warnings */
+    /* routes[].limits.max_body_bytes, else the listener's (already merged: the limit of the
+     * requests this route takes; 0: unlimited). */
+    uint64_t max_body_bytes;
+    /* routes[].allow / deny: the client address (the PROXY header's on such a listener) must
+     * be in allow when it is not empty and not in deny; else 403 ("denied":"address"). */
+    struct mtlb_cidr_list allow, deny;
 };
 
 struct mtlb_server_cfg {

@@ -127,6 +127,9 @@ int mtlb_cfg_read_body_size(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
 int mtlb_cfg_read_listener_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                                   const struct cfg_field *f);
 void mtlb_cfg_limits_inherit(struct mtlb_config *cfg);
+/* routes[].limits (dst: the route), merged over the listener's by mtlb_cfg_limits_inherit. */
+int mtlb_cfg_read_route_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                               const struct cfg_field *f);
 
 /* Balancing (config_balance.c). One backends[].servers entry: "host:port" (weight 1) or
  * {address: "host:port", weight: 1..256} (dst: struct mtlb_server_cfg); backends[].balance

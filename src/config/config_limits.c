@@ -84,6 +84,23 @@ int mtlb_cfg_read_listener_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst
     return mtlb_cfg_walk_map(ctx, v, fields, sizeof(fields) / sizeof(fields[0]), dst);
 }
 
+int mtlb_cfg_read_route_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                               const struct cfg_field *f)
+{
+    static const struct cfg_field fields[] = {
+        {"max_body_bytes", mtlb_cfg_read_body_size, false,
+         offsetof(struct mtlb_route_cfg, max_body_bytes), 0, 0},
+    };
+    (void)f;
+    return mtlb_cfg_walk_map(ctx, v, fields, sizeof(fields) / sizeof(fields[0]), dst);
+}
+
+/* A value as written (0: not given) over the one it inherits, as the runtime reads it. */
+static uint64_t inherit(uint64_t own, uint64_t outer)
+{
+    return own == 0 ? outer : own == BODY_UNLIMITED ? 0 : own;
+}
+
 void mtlb_cfg_limits_inherit(struct mtlb_config *cfg)
 {
     if (cfg->limits.max_body_bytes == BODY_UNLIMITED) {
@@ -91,10 +108,9 @@ void mtlb_cfg_limits_inherit(struct mtlb_config *cfg)
     }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         struct mtlb_listener_cfg *l = &cfg->listeners[i];
-        if (l->max_body_bytes == 0) {
-            l->max_body_bytes = cfg->limits.max_body_bytes;
-        } else if (l->max_body_bytes == BODY_UNLIMITED) {
-            l->max_body_bytes = 0;
+        l->max_body_bytes = inherit(l->max_body_bytes, cfg->limits.max_body_bytes);
+        for (size_t r = 0; r < l->n_routes; r++) {
+            l->routes[r].max_body_bytes = inherit(l->routes[r].max_body_bytes, l->max_body_bytes);
         }
     }
 }

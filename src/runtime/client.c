@@ -24,10 +24,10 @@
 #include "mtlb/transport.h"
 #include "mtlb/worker_types.h"
 
-/* The request's body limit: its listener's in the request's snapshot. */
+/* The request's body limit: its route's, else its listener's (mtlb_client_prepare). */
 static uint64_t body_limit(const struct mtlb_client *c)
 {
-    return c->ps->snap->cfg->listeners[c->listener].max_body_bytes;
+    return c->body_limit;
 }
 
 /* Moves body bytes that are in rx into the request being forwarded, following the framing.
@@ -108,7 +108,7 @@ static void start_request(struct mtlb_client *c)
     struct mtlb_authority_request ar = {0};
     int status = redirect ? mtlb_client_authority(c, &c->req, &ar)
                           : mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head,
-                                                c->up_head_cap, &pool, &len);
+                                                c->up_head_cap, &pool, &len, &c->body_limit);
     const struct mtlb_exchange_req er = {
         .method = c->req.method,
         .expect_continue = c->req.expect_continue,

@@ -116,10 +116,10 @@ static void fail(struct mtlb_h2x *x, int status)
     }
 }
 
-/* The stream's body limit: its listener's in the stream's snapshot. */
+/* The stream's body limit: its route's, else its listener's (mtlb_client_prepare). */
 static uint64_t body_limit(const struct mtlb_h2x *x)
 {
-    return x->ps->snap->cfg->listeners[x->c->listener].max_body_bytes;
+    return x->body_limit;
 }
 
 static void send_to(struct mtlb_h2x *x)
@@ -160,14 +160,15 @@ static void on_request(struct mtlb_h2_stream *s)
     struct mtlb_pool_set *ps = NULL;
     size_t pool = 0;
     size_t n = 0;
+    uint64_t limit = 0;
 
     /* The stream's backend pools: the worker's current snapshot, for its whole life. */
     mtlb_pool_set_take(w, &ps);
     mtlb_access_rec_start(&rec, w, &s->msg); /* the same request id rule as HTTP/1.1 */
     /* The same authority, route and rewrite as HTTP/1.1, into the connection's head buffer
      * (free scratch on an HTTP/2 connection). */
-    int status =
-        mtlb_client_prepare(c, &s->msg, ps->snap, &rec, c->up_head, c->up_head_cap, &pool, &n);
+    int status = mtlb_client_prepare(c, &s->msg, ps->snap, &rec, c->up_head, c->up_head_cap, &pool,
+                                     &n, &limit);
     struct mtlb_h2x *x = x_new(s, c->up_head, n);
 
     if (x == NULL) {
@@ -180,6 +181,7 @@ static void on_request(struct mtlb_h2_stream *s)
     x->s = s;
     x->rec = rec;
     x->ps = ps;
+    x->body_limit = limit;
     const struct mtlb_exchange_req er = {
         .method = {x->method, strlen(x->method)},
         .headers = c->hdrs,
