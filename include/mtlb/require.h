@@ -40,6 +40,27 @@ int mtlb_require_compile(const struct mtlb_require_cfg *cfg, struct mtlb_require
  * many workers can compile one r per worker. No allocation; about 8 KiB of stack for SANs. */
 const char *mtlb_require_check(const struct mtlb_require *r, const struct mtlb_identity *id);
 
+/* The reasons of a refusal, in the order mtlb_require_check tries the conditions: indexes for
+ * counters (the reason label of mtlb_requests_denied_total). */
+enum mtlb_require_reason {
+    MTLB_REQUIRE_VERIFY = 0,
+    MTLB_REQUIRE_SUBJECT,
+    MTLB_REQUIRE_ISSUER,
+    MTLB_REQUIRE_SAN,
+    MTLB_REQUIRE_FINGERPRINT,
+    MTLB_REQUIRE_SERIAL,
+    MTLB_REQUIRE_REASONS,
+};
+
+/* mtlb_require_check as an index: -1 when every condition holds, else the enum
+ * mtlb_require_reason of the first that fails (the same one mtlb_require_check names). Same
+ * threads and costs. */
+int mtlb_require_eval(const struct mtlb_require *r, const struct mtlb_identity *id);
+
+/* The token of r ("verify", "subject", "issuer", "san", "fingerprint", "serial"; a static
+ * string), "" out of range. */
+const char *mtlb_require_reason_name(enum mtlb_require_reason r);
+
 /* The MTLB_IDENTITY_* extras (mtlb_identity_add_extras) the check reads: MTLB_IDENTITY_SAN when
  * the policy has a SAN condition, else 0. */
 unsigned mtlb_require_identity_needs(const struct mtlb_require *r);

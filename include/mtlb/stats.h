@@ -14,6 +14,7 @@
 #include "mtlb/config.h"
 #include "mtlb/ktls.h"
 #include "mtlb/prom.h"
+#include "mtlb/require.h"
 #include "mtlb/tls.h"
 
 typedef _Atomic uint64_t mtlb_counter;
@@ -33,6 +34,15 @@ static inline uint64_t mtlb_counter_get(mtlb_counter *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
 }
+
+/* Reasons of a route's refusal (403), the reason label of mtlb_requests_denied_total and the
+ * access log's "denied": a require: condition (enum mtlb_require_reason, 0 ..
+ * MTLB_REQUIRE_REASONS - 1), or the route's allow/deny address lists. */
+#define MTLB_STATS_DENIED_ADDRESS MTLB_REQUIRE_REASONS
+#define MTLB_STATS_DENIED_REASONS (MTLB_REQUIRE_REASONS + 1)
+/* "verify", "subject", "issuer", "san", "fingerprint", "serial", "address" (static); "" out of
+ * range. Any thread. */
+const char *mtlb_stats_denied_name(int reason);
 
 /* Status codes are counted exactly: index code - 100 for 100..599. */
 #define MTLB_STATS_CODES 500
@@ -96,6 +106,10 @@ struct mtlb_stats {
     mtlb_counter *verify_fail; /* [domain][enum mtlb_verify_reason] */
     /* acceptors: connections the edge policy closed, [listener][enum mtlb_edge_reason] */
     mtlb_counter *refused;
+    /* workers: requests a route refused (403), [listener][MTLB_STATS_DENIED_REASONS].
+     * By listener only: listeners are fixed for the process, routes are not (a route label
+     * would need slots like domains'); the access log names the route. */
+    mtlb_counter *denied;
 };
 
 /* Main thread: NULL on allocation failure. */

@@ -17,5 +17,8 @@ void mtlb_stats_backend(struct mtlb_worker *w, const struct mtlb_snapshot *snap,
 /* Counts a failed or timed-out connect to (pool, server) of snap. */
 void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot *snap, size_t pool,
                                size_t server);
+/* Counts a request of listener refused by its route for reason (0 ..
+ * MTLB_STATS_DENIED_REASONS - 1, stats.h; anything else is ignored). */
+void mtlb_stats_denied(struct mtlb_worker *w, size_t listener, int reason);
 
 #endif

@@ -218,6 +218,29 @@ static void requests(struct scrape *s)
     mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 
+/* Requests a route refused with 403 (its require: policy or its address lists), by listener
+ * and reason (stats.h). Every series from the start, zeros too, so that a rate over them
+ * exists before the first refusal. */
+static void denied(struct scrape *s)
+{
+    const struct mtlb_config *cfg = s->snap->cfg;
+    char ln[80];
+
+    mtlb_prom_family(s->b, "mtlb_requests_denied_total", "counter",
+                     "Requests refused with 403 by a route's require: policy (by the condition "
+                     "that failed) or its allow/deny lists (address).");
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        listener_name(&cfg->listeners[l], ln, sizeof(ln));
+        for (size_t r = 0; r < MTLB_STATS_DENIED_REASONS; r++) {
+            mtlb_prom_printf(s->b, "mtlb_requests_denied_total{");
+            label(s->b, "listener", ln, true);
+            mtlb_prom_printf(
+                s->b, ",reason=\"%s\"} %llu\n", mtlb_stats_denied_name((int)r),
+                (unsigned long long)SUM_W(s->srv, denied, l * MTLB_STATS_DENIED_REASONS + r));
+        }
+    }
+}
+
 static void server_labels(struct mtlb_prom_buf *b, const struct mtlb_stats_server_slot *slot)
 {
     label(b, "backend", slot->pool, true);
@@ -306,6 +329,7 @@ void mtlb_admin_metrics(struct mtlb_server *srv, const struct mtlb_snapshot *sna
     refused(&s);
     handshakes(&s);
     requests(&s);
+    denied(&s);
     backends(&s);
     mtlb_prom_printf(b, "%.*s", (int)snap->certs.len, snap->certs.p ? snap->certs.p : "");
 }

@@ -290,25 +290,38 @@ static bool re_ok(bool has, const regex_t *re, const char *dn)
     return !has || (dn != NULL && regexec(re, dn, 0, NULL, 0) == 0);
 }
 
-const char *mtlb_require_check(const struct mtlb_require *r, const struct mtlb_identity *id)
+int mtlb_require_eval(const struct mtlb_require *r, const struct mtlb_identity *id)
 {
     if ((unsigned)id->verify >= 32 || (r->verify & (1u << id->verify)) == 0) {
-        return "verify";
+        return MTLB_REQUIRE_VERIFY;
     }
     if (!re_ok(r->has_subject, &r->subject, id->subject)) {
-        return "subject";
+        return MTLB_REQUIRE_SUBJECT;
     }
     if (!re_ok(r->has_issuer, &r->issuer, id->issuer)) {
-        return "issuer";
+        return MTLB_REQUIRE_ISSUER;
     }
     if (!san_ok(r, id->san)) {
-        return "san";
+        return MTLB_REQUIRE_SAN;
     }
     if (!listed(&r->fingerprints, id->fingerprint)) {
-        return "fingerprint";
+        return MTLB_REQUIRE_FINGERPRINT;
     }
     if (!listed(&r->serials, id->serial)) {
-        return "serial";
+        return MTLB_REQUIRE_SERIAL;
     }
-    return NULL;
+    return -1;
+}
+
+const char *mtlb_require_reason_name(enum mtlb_require_reason r)
+{
+    static const char *const names[MTLB_REQUIRE_REASONS] = {"verify", "subject",     "issuer",
+                                                            "san",    "fingerprint", "serial"};
+    return (unsigned)r < MTLB_REQUIRE_REASONS ? names[r] : "";
+}
+
+const char *mtlb_require_check(const struct mtlb_require *r, const struct mtlb_identity *id)
+{
+    int why = mtlb_require_eval(r, id);
+    return why < 0 ? NULL : mtlb_require_reason_name((enum mtlb_require_reason)why);
 }

@@ -18,6 +18,8 @@
 #include "mtlb/rewrite.h"
 #include "mtlb/route.h"
 #include "mtlb/snapshot.h"
+#include "mtlb/stats.h"
+#include "mtlb/stats_hooks.h"
 #include "mtlb/tls.h"
 #include "mtlb/worker_types.h"
 
@@ -153,12 +155,14 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     if (status != 0) {
         return status;
     }
-    const char *denied = res.cfg != NULL && !address_allowed(res.cfg, c->ip) ? "address" : NULL;
-    if (denied == NULL && res.require != NULL) {
-        denied = mtlb_require_check(res.require, &c->identity);
+    int denied =
+        res.cfg != NULL && !address_allowed(res.cfg, c->ip) ? MTLB_STATS_DENIED_ADDRESS : -1;
+    if (denied < 0 && res.require != NULL) {
+        denied = mtlb_require_eval(res.require, &c->identity);
     }
-    if (denied != NULL) {
-        rec->denied = denied;
+    if (denied >= 0) {
+        rec->denied = mtlb_stats_denied_name(denied);
+        mtlb_stats_denied(c->w, c->listener, denied);
         return 403;
     }
     *pool = res.pool;

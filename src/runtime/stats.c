@@ -10,6 +10,7 @@
 #include "mtlb/edge.h"
 #include "mtlb/ktls.h"
 #include "mtlb/prom.h"
+#include "mtlb/require.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
 #include "mtlb/stats_hooks.h"
@@ -115,6 +116,7 @@ struct mtlb_stats *mtlb_stats_create(const struct mtlb_stats_layout *l)
     s->verify = counters(l->n_domains * 3, &ok);
     s->verify_fail = counters(l->n_domains * MTLB_VR_COUNT, &ok);
     s->refused = counters(l->n_listeners * MTLB_EDGE_REASONS, &ok);
+    s->denied = counters(l->n_listeners * MTLB_STATS_DENIED_REASONS, &ok);
     if (!ok) {
         mtlb_stats_destroy(s);
         return NULL;
@@ -137,6 +139,7 @@ void mtlb_stats_destroy(struct mtlb_stats *s)
     free(s->verify);
     free(s->verify_fail);
     free(s->refused);
+    free(s->denied);
     free(s);
 }
 
@@ -179,4 +182,20 @@ void mtlb_stats_connect_failed(struct mtlb_worker *w, const struct mtlb_snapshot
                                size_t server)
 {
     mtlb_counter_add(&w->stats->be_connect_failures[snap->server_slot[pool][server]], 1);
+}
+
+const char *mtlb_stats_denied_name(int reason)
+{
+    if (reason == MTLB_STATS_DENIED_ADDRESS) {
+        return "address";
+    }
+    return reason >= 0 ? mtlb_require_reason_name((enum mtlb_require_reason)reason) : "";
+}
+
+void mtlb_stats_denied(struct mtlb_worker *w, size_t listener, int reason)
+{
+    if (reason >= 0 && reason < MTLB_STATS_DENIED_REASONS) {
+        mtlb_counter_add(&w->stats->denied[listener * MTLB_STATS_DENIED_REASONS + (size_t)reason],
+                         1);
+    }
 }

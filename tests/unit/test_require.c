@@ -461,3 +461,41 @@ Test(require, overlong_san_entry_is_skipped)
     free(san);
     mtlb_require_free(r);
 }
+
+#define Z16 "0000000000000000"
+#define Z64 Z16 Z16 Z16 Z16
+
+/* The index form (a counter's slot) names the same reason as the token form, for each. */
+Test(require, eval_index_names_the_same_reason_as_check)
+{
+    static const char *const policies[] = {"{verify: NONE}",
+                                           "{subject: \"^nobody$\"}",
+                                           "{issuer: \"^nobody$\"}",
+                                           "{san_dns: [x.y.z]}",
+                                           "{fingerprints_sha256: [\"" Z64 "\"]}",
+                                           "{serials: [\"FF\"]}",
+                                           "{verify: SUCCESS}"};
+    static const char *const names[] = {"verify", "subject",     "issuer",
+                                        "san",    "fingerprint", "serial"};
+    struct mtlb_identity ok;
+
+    make_identity(&ok, NULL, X509_V_OK, MTLB_DN_SLASH);
+    for (int i = 0; i < MTLB_REQUIRE_REASONS; i++) {
+        cr_assert_str_eq(mtlb_require_reason_name((enum mtlb_require_reason)i), names[i]);
+    }
+    cr_assert_str_eq(mtlb_require_reason_name(MTLB_REQUIRE_REASONS), "");
+    for (size_t p = 0; p < sizeof(policies) / sizeof(policies[0]); p++) {
+        struct mtlb_require *r = compile_yaml(policies[p]);
+        int why = mtlb_require_eval(r, &ok);
+        const char *tok = mtlb_require_check(r, &ok);
+        if (p < MTLB_REQUIRE_REASONS) {
+            cr_assert_eq(why, (int)p, "%s: %d", policies[p], why);
+            cr_assert_str_eq(tok, names[p]);
+        } else {
+            cr_assert_eq(why, -1);
+            cr_assert_null(tok);
+        }
+        mtlb_require_free(r);
+    }
+    mtlb_identity_fini(&ok);
+}
