@@ -70,12 +70,11 @@ static int read_verify(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const str
 static int read_min_version(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                             const struct cfg_field *f)
 {
-    static const char *const w[] = {"TLS1.2", "TLS1.3"};
-    int i = 0;
-    int rc = mtlb_cfg_choice(ctx, v, w, 2, &i);
+    int version = 0;
+    int rc = mtlb_cfg_tls_version(ctx, v, &version);
 
     (void)f;
-    ((struct mtlb_backend_tls_cfg *)dst)->min_version = i == 0 ? 0x0303 : 0x0304;
+    ((struct mtlb_backend_tls_cfg *)dst)->min_version = (uint16_t)version;
     return rc;
 }
 

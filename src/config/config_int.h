@@ -111,6 +111,8 @@ int mtlb_cfg_read_domain_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                              const struct cfg_field *f);
 int mtlb_cfg_tls_inherit(struct cfg_ctx *ctx, struct mtlb_listener_cfg *l);
 void mtlb_cfg_tls_policy_free(struct mtlb_tls_policy_cfg *p);
+/* A TLS version as the YAML spells it (TLS1.2, TLS1.3) into *out (0x0303, 0x0304). */
+int mtlb_cfg_tls_version(struct cfg_ctx *ctx, const yaml_node_t *v, int *out);
 int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tls_policy_cfg *s);
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);

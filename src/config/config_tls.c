@@ -104,18 +104,23 @@ static int read_passphrase(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
     return rc != 0 ? rc : set_origin(ctx, v, &p->origin[MTLB_TLSP_PASSPHRASE]);
 }
 
-static int read_min_version(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
-                            const struct cfg_field *f)
+int mtlb_cfg_tls_version(struct cfg_ctx *ctx, const yaml_node_t *v, int *out)
 {
     static const char *const w[] = {"TLS1.2", "TLS1.3"};
     int i = 0;
     int rc = mtlb_cfg_choice(ctx, v, w, 2, &i);
 
-    (void)f;
     if (rc == 0) {
-        ((struct mtlb_tls_policy_cfg *)dst)->min_version = i == 0 ? 0x0303 : 0x0304;
+        *out = i == 0 ? 0x0303 : 0x0304;
     }
     return rc;
+}
+
+static int read_min_version(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                            const struct cfg_field *f)
+{
+    (void)f;
+    return mtlb_cfg_tls_version(ctx, v, &((struct mtlb_tls_policy_cfg *)dst)->min_version);
 }
 
 #define POLICY_FIELDS(base)                                                                        \

@@ -145,14 +145,14 @@ Test(config_routes, diff_names_changed_routes)
 
 Test(config_routes, a_route_body_limit_overrides_the_listener_s)
 {
-    static const char doc[] = DOC(
-        "    limits: {max_body_bytes: 1m}\n"
-        "    routes:\n"
-        "      - {path_prefix: /up/, backend: orders, limits: {max_body_bytes: 8g}}\n"
-        "      - {path_prefix: /free/, backend: orders, limits: {max_body_bytes: unlimited}}\n"
-        "      - {path_prefix: /small/, backend: orders, limits: {max_body_bytes: 10}}\n"
-        "      - {path_prefix: /same/, backend: orders}\n",
-        "");
+    static const char doc[] =
+        DOC("    limits: {max_body_bytes: 1m}\n"
+            "    routes:\n"
+            "      - {path_prefix: /up/, backend: orders, limits: {max_body_bytes: 8g}}\n"
+            "      - {path_prefix: /free/, backend: orders, limits: {max_body_bytes: unlimited}}\n"
+            "      - {path_prefix: /small/, backend: orders, limits: {max_body_bytes: 10}}\n"
+            "      - {path_prefix: /same/, backend: orders}\n",
+            "");
     struct mtlb_config *cfg = NULL;
     char err[512] = "";
 
