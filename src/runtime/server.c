@@ -416,6 +416,15 @@ int mtlb_server_run(struct mtlb_server *srv)
     if ((rc = mtlb_watch_start(srv->watch, srv)) != 0) {
         mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=\"%s\"", strerror(-rc));
     }
+    /* Threads about to start count as alive from now: /healthz calls one stuck only once it
+     * has had the heartbeat allowance to turn its loop, not while it is being created. */
+    uint64_t created_ms = mtlb_now_ms();
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        mtlb_counter_set(&srv->workers[i].stats->heartbeat_ms, created_ms);
+    }
+    for (unsigned i = 0; i < srv->n_acceptors; i++) {
+        mtlb_counter_set(&srv->acceptor_stats[i]->heartbeat_ms, created_ms);
+    }
     if (rc == 0 && srv->admin != NULL) {
         rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */
     }
