@@ -345,6 +345,10 @@ static bool is_path(const char *p, const char *end, const char *path)
     return (size_t)(end - p) == strlen(path) && memcmp(p, path, (size_t)(end - p)) == 0;
 }
 
+/* MTLB_ECHO_DELAY_MS: every plain echo waits this long, as /sleep does (a slow backend for
+ * the balancing tests); 0 or unset: none. Read once in main. */
+static uint64_t echo_delay_ms;
+
 /* Sets req->route and req->arg from the target's path. Returns false on a bad number. */
 static bool route_request(struct request *req, struct mtlb_slice target)
 {
@@ -393,6 +397,9 @@ static bool route_request(struct request *req, struct mtlb_slice target)
         req->route = R_ECHO_TRAILERS;
     } else if (is_path(p, end, "/echo-raw")) {
         req->route = R_ECHO_RAW;
+    } else if (echo_delay_ms > 0) {
+        req->route = R_SLEEP;
+        req->arg = echo_delay_ms;
     }
     return true;
 }
@@ -1058,7 +1065,8 @@ static void usage(FILE *f)
                "  /echo-trailers  echo, plus a \"trailer: NAME: VALUE\" line per request trailer\n"
                "  /echo-raw    echo, plus \"raw-body:\" and the first 1024 body bytes as received\n"
                "               (framing included)\n"
-               "  other        the request head as received, then body-bytes and body-fnv1a64\n");
+               "  other        the request head as received, then body-bytes and body-fnv1a64\n"
+               "               (after MTLB_ECHO_DELAY_MS milliseconds when that is set)\n");
 }
 
 static int listen_on(const struct sockaddr *sa, socklen_t len)
@@ -1178,6 +1186,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(pattern); i++) {
         pattern[i] = (char)('a' + i % 26);
     }
+    const char *delay = getenv("MTLB_ECHO_DELAY_MS");
+    echo_delay_ms = delay != NULL ? strtoull(delay, NULL, 10) : 0;
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     struct worker *ws = calloc((size_t)threads, sizeof(*ws));

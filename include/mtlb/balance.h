@@ -1,6 +1,8 @@
-/* Round robin over a pool's servers with passive health, the active checks' verdict and a
- * panic rule. Pure module: time and the active verdict come in as arguments; no I/O, no
- * locks. Each worker owns its own struct mtlb_rr and health array. */
+/* Server choice for a pool: round robin (smooth weighted when servers have weights) or least
+ * requests (power of two random choices on this worker's in-flight requests), with passive
+ * health, the active checks' verdict and a panic rule. Pure module: time and the active
+ * verdict come in as arguments; no I/O, no locks. Each worker owns its own struct mtlb_rr and
+ * health array. */
 #ifndef MTLB_BALANCE_H
 #define MTLB_BALANCE_H
 
@@ -8,11 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* backends[].balance. */
+enum mtlb_balance_algo {
+    MTLB_BALANCE_ROUND_ROBIN = 0, /* default; smooth weighted when weights differ */
+    MTLB_BALANCE_LEAST_REQUESTS,  /* power of two random choices on in-flight requests */
+};
+#define MTLB_WEIGHT_MAX 256u
+
 struct mtlb_health {
     uint64_t down_until_ms; /* 0 = up */
     uint32_t failures;      /* consecutive failures: backoff doubles from 1 s to 30 s */
     uint32_t check_gen;     /* last active-check generation seen (mtlb_rr_sync) */
     bool checked_down;      /* the active checks say down */
+    /* Balancing state of the server, set by mtlb_rr_configure / mtlb_rr_set_weight (a copy
+     * carried over from another struct mtlb_rr is overwritten there). */
+    uint16_t weight;   /* 1..MTLB_WEIGHT_MAX */
+    int32_t current;   /* smooth weighted round robin: the server's running score */
+    uint32_t inflight; /* requests this worker has on the server (mtlb_rr_begin/end) */
 };
 
 struct mtlb_rr {
@@ -20,13 +34,29 @@ struct mtlb_rr {
     size_t cursor;              /* next index to try */
     struct mtlb_health *health; /* n entries, owned by the caller */
     uint64_t panics;            /* choices made by the panic rule (every server down) */
+    enum mtlb_balance_algo algo;
+    bool weighted;   /* round robin: some weight differs from the others */
+    uint64_t random; /* least requests: xorshift64 state, never 0 */
 };
 
 /* Initialises rr over n servers with caller-owned health[n] (zeroed here). `start` offsets
  * the cursor so that workers do not all begin on server 0. */
 void mtlb_rr_init(struct mtlb_rr *rr, struct mtlb_health *health, size_t n, size_t start);
 
-/* Returns the index of the next server that is up at now_ms, advancing the cursor. A server
+/* The pool's algorithm, and a seed for least_requests' random choices (any value; workers
+ * pass different ones). Every server's weight becomes 1, its score and in-flight count 0. */
+void mtlb_rr_configure(struct mtlb_rr *rr, enum mtlb_balance_algo algo, uint64_t seed);
+/* Server idx's weight (clamped to 1..MTLB_WEIGHT_MAX). Round robin then gives each up server
+ * weight/sum of the choices, interleaved (nginx's smooth weighting: weights 5,1,1 give
+ * a a b a c a a, not a a a a a b c); least_requests compares in-flight counts divided by
+ * weight. */
+void mtlb_rr_set_weight(struct mtlb_rr *rr, size_t idx, unsigned weight);
+/* A request starts / ends on server idx: least_requests' in-flight count (this worker's). */
+void mtlb_rr_begin(struct mtlb_rr *rr, size_t idx);
+void mtlb_rr_end(struct mtlb_rr *rr, size_t idx);
+
+/* Returns the index of the next server that is up at now_ms, by the pool's algorithm (round
+ * robin: advancing the cursor; see mtlb_rr_configure for the others). A server
  * is up when its backoff has expired (it gets one trial request) and the active checks do
  * not say down. `skip_mask` bit i set excludes server i (servers already tried for this
  * request; pools over 64 servers only use the mask for the first 64).

@@ -81,6 +81,7 @@ struct mtlb_client {
     uint32_t head_len;
     uint32_t head_scanned;  /* read_head: rx bytes searched for the head's end (0: not parsed) */
     uint64_t req_body_left; /* Content-Length bytes not yet taken from rx */
+    uint64_t body_limit;    /* of the current request (its route's or listener's); 0: none */
     struct mtlb_h1_chunked req_ck;
     bool req_body_done;
     bool req_retryable; /* whole request is still in rx: may be resent */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtlb/balance.h"
 #include "mtlb/cidr.h"
 #include "mtlb/identity.h"
 #include "mtlb/rewrite.h"
@@ -90,6 +91,10 @@ struct mtlb_domain_cfg {
     unsigned certificate_line, key_line, truststore_line, crl_line;
     /* The domain's tls: over the listener's tls: (already merged: read this one only). */
     struct mtlb_tls_policy_cfg policy;
+    /* ocsp_response: a DER OCSP response for the certificate, stapled when a client asks
+     * (resolved path; NULL: none), and the 1-based line of its value. */
+    char *ocsp_response;
+    unsigned ocsp_response_line;
     /* domains[].backend: this domain's default pool (chosen by SNI), over the listener's;
      * NULL: the listener's. backend_index is resolved. */
     char *backend;
@@ -148,6 +153,9 @@ struct mtlb_listener_cfg {
     char *ticket_keys;
     /* listeners[].tls policy keys; each domain's policy already includes them. */
     struct mtlb_tls_policy_cfg policy;
+    /* listeners[].limits.max_body_bytes, else limits.max_body_bytes (already merged: read this
+     * one only); 0: unlimited. Checked with mtlb_body_limit_check (body_limit.h). */
+    uint64_t max_body_bytes;
     /* listeners[].routes in order (first match wins, see mtlb/route.h); backend above may
      * then be NULL (no default pool: 404 when no route matches). */
     struct mtlb_route_cfg *routes;
@@ -184,11 +192,20 @@ struct mtlb_route_cfg {
     struct mtlb_require_cfg require; /* require: (zero when absent) */
     bool has_require;                /* require: was given */
     unsigned line;                   /* of the route in the file, for mtlb -t warnings */
+    /* routes[].limits.max_body_bytes, else the listener's (already merged: the limit of the
+     * requests this route takes; 0: unlimited). */
+    uint64_t max_body_bytes;
+    /* routes[].allow / deny: the client address (the PROXY header's on such a listener) must
+     * be in allow when it is not empty and not in deny; else 403 ("denied":"address"). */
+    struct mtlb_cidr_list allow, deny;
 };
 
 struct mtlb_server_cfg {
     char *host;
     uint16_t port;
+    /* A servers entry written as {address: "host:port", weight: N}: 1..MTLB_WEIGHT_MAX; a
+     * plain "host:port" string has weight 1. */
+    uint16_t weight;
 };
 
 /* backends[].health: active HTTP/1.1 checks, one probe per server per interval. */
@@ -208,6 +225,11 @@ struct mtlb_backend_cfg {
     struct mtlb_server_cfg *servers;
     size_t n_servers;
     struct mtlb_health_cfg health;
+    /* backends[].balance: round_robin (default) | least_requests */
+    enum mtlb_balance_algo balance;
+    /* backends[].resolve: look the servers' host names up again this often (0: off, the
+     * default: resolved at start and on each reload only). */
+    uint32_t resolve_ms;
 };
 
 struct mtlb_timeouts_cfg {
@@ -255,6 +277,8 @@ struct mtlb_limits_cfg {
     uint32_t max_headers;      /* header count limit -> 431 (100) */
     uint32_t max_connections;  /* per process; beyond it new connections are closed (10000) */
     uint32_t h2_max_streams;   /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (100) */
+    /* Request body size limit -> 413 (0: unlimited, the default); listeners may override it. */
+    uint64_t max_body_bytes;
 };
 
 struct mtlb_log_cfg {

@@ -52,11 +52,12 @@ struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,
  * (mtlb_rewrite_request with the route's target) into out[0..cap). rec gets the route label
  * (its request id must be picked already). Returns 0 with *pool and *len, or the status to
  * answer (400, 403, 404, 421, 431, 500); *pool is always an index mtlb_exchange_begin accepts.
- * snap: the one whose pools the exchange uses. */
+ * *body_limit: the request's body limit (the route's limits.max_body_bytes, else the
+ * listener's; 0: none), set whatever the outcome. snap: the one whose pools the exchange uses. */
 struct mtlb_snapshot;
 struct mtlb_access_rec;
 int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req,
                         const struct mtlb_snapshot *snap, struct mtlb_access_rec *rec, char *out,
-                        size_t cap, size_t *pool, size_t *len);
+                        size_t cap, size_t *pool, size_t *len, uint64_t *body_limit);
 
 #endif

@@ -27,13 +27,14 @@ struct mtlb_h2x {
     /* request towards the backend: head, then units of [chunk size][body][CRLF][last chunk] */
     char *head;
     uint32_t head_len;
-    bool chunked;     /* body sent with chunked coding */
-    bool dropped;     /* body bytes were consumed: the request cannot be sent again */
-    uint32_t held;    /* a small whole body, written but kept for a resend until the answer */
-    bool req_done;    /* everything of the request went to the backend */
-    bool unit_last;   /* the current unit ends the request */
-    char pre[20];     /* chunk-size line of the current unit */
-    uint32_t pre_len; /* 0 when no unit is being sent */
+    bool chunked;        /* body sent with chunked coding */
+    uint64_t body_limit; /* the stream's route's or listener's limits.max_body_bytes; 0: none */
+    bool dropped;        /* body bytes were consumed: the request cannot be sent again */
+    uint32_t held;       /* a small whole body, written but kept for a resend until the answer */
+    bool req_done;       /* everything of the request went to the backend */
+    bool unit_last;      /* the current unit ends the request */
+    char pre[20];        /* chunk-size line of the current unit */
+    uint32_t pre_len;    /* 0 when no unit is being sent */
     uint32_t data_len;
     const char *suf; /* CRLF after chunk data, and/or the last chunk */
     uint32_t suf_len;

@@ -43,6 +43,9 @@ struct mtlb_snapshot {
     struct mtlb_prom_buf config_text;   /* GET /config (empty without admin.bind) */
     struct mtlb_prom_buf certs;         /* certificate expiry series (idem) */
     struct mtlb_routes **routes;        /* [listener]: compiled listeners[].routes (route.h) */
+    /* Each server's current address (backends[].resolve moves it): connect to
+     * mtlb_snapshot_addr, not to backend_addrs, which holds what the build resolved. */
+    struct mtlb_resolve_state *resolve;
 };
 
 /* Builds a snapshot of cfg (taking ownership of it, also on failure): SSL_CTXs, kTLS choice
@@ -63,6 +66,12 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s);
 struct mtlb_snapshot *mtlb_snapshot_current(struct mtlb_server *srv);
 /* Any thread: the published generation, for a cheap "has it changed?" poll. */
 uint64_t mtlb_snapshot_generation(struct mtlb_server *srv);
+
+/* The address to connect to for server `server` of pool `pool`: where backends[].resolve moved
+ * it (mtlb_resolve_addr), else the one the build resolved (also for a snapshot put together
+ * by hand, without resolve state). Any thread that holds s. */
+const struct mtlb_addr *mtlb_snapshot_addr(const struct mtlb_snapshot *s, size_t pool,
+                                           size_t server);
 
 /* Resolves host:port (getaddrinfo, AI_NUMERICSERV | flags) into *out. 0 or -errno. */
 int mtlb_resolve(const char *host, uint16_t port, int flags, struct mtlb_addr *out);

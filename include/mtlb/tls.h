@@ -39,6 +39,11 @@ struct mtlb_tls_domain {
     size_t n_crls;
     struct mtlb_tls_warning *fixed; /* found at load: a CA without CRL, an unused CRL */
     size_t n_fixed;
+    /* ocsp_response: the DER response stapled when a client asks (NULL: none), and its
+     * thisUpdate and nextUpdate (0: absent). */
+    unsigned char *ocsp;
+    size_t ocsp_len;
+    time_t ocsp_this_update, ocsp_next_update;
 };
 
 struct mtlb_tickets;

@@ -1,4 +1,6 @@
-/* Round robin with passive health for one pool, owned by one worker.
+/* Server choice with passive health for one pool, owned by one worker: round robin here, the
+ * weighted and least-requests choices in wrr.c and least.c, the rules around them (who is
+ * eligible, the panic rule, backoff) here for all three.
  * Pure module: the caller passes the clock and the active checks' verdict in; nothing here
  * sleeps, locks, logs or does I/O. A failed server is skipped for 1 s, 2 s, 4 s ... up to
  * 30 s; once that expires it is tried again, and a success clears its state. When every
@@ -7,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtlb/balance.h"
+#include "balance_int.h"
 
 #define RR_BACKOFF_BASE_MS 1000u
 #define RR_BACKOFF_CAP_MS 30000u
@@ -18,14 +20,56 @@ void mtlb_rr_init(struct mtlb_rr *rr, struct mtlb_health *health, size_t n, size
     rr->cursor = n ? start % n : 0;
     rr->health = health;
     rr->panics = 0;
+    rr->algo = MTLB_BALANCE_ROUND_ROBIN;
+    rr->weighted = false;
+    rr->random = 1;
     for (size_t i = 0; i < n; i++) {
-        health[i] = (struct mtlb_health){0};
+        health[i] = (struct mtlb_health){.weight = 1};
     }
 }
 
-static int rr_is_up(const struct mtlb_health *h, uint64_t now_ms)
+void mtlb_rr_configure(struct mtlb_rr *rr, enum mtlb_balance_algo algo, uint64_t seed)
 {
-    return !h->checked_down && (h->down_until_ms == 0 || now_ms >= h->down_until_ms);
+    rr->algo = algo;
+    rr->weighted = false;
+    /* splitmix64's finaliser: nearby seeds (worker indices) give unrelated states. */
+    seed += 0x9e3779b97f4a7c15ull;
+    seed = (seed ^ (seed >> 30)) * 0xbf58476d1ce4e5b9ull;
+    seed = (seed ^ (seed >> 27)) * 0x94d049bb133111ebull;
+    seed ^= seed >> 31;
+    rr->random = seed != 0 ? seed : 1;
+    for (size_t i = 0; i < rr->n; i++) {
+        rr->health[i].weight = 1;
+        rr->health[i].current = 0;
+        rr->health[i].inflight = 0;
+    }
+}
+
+void mtlb_rr_set_weight(struct mtlb_rr *rr, size_t idx, unsigned weight)
+{
+    if (idx >= rr->n) {
+        return;
+    }
+    weight = weight < 1 ? 1 : weight > MTLB_WEIGHT_MAX ? MTLB_WEIGHT_MAX : weight;
+    rr->health[idx].weight = (uint16_t)weight;
+    rr->weighted = false;
+    for (size_t i = 1; i < rr->n; i++) {
+        rr->weighted = rr->weighted || rr->health[i].weight != rr->health[0].weight;
+    }
+}
+
+void mtlb_rr_begin(struct mtlb_rr *rr, size_t idx)
+{
+    if (idx < rr->n && rr->health[idx].inflight < UINT32_MAX) {
+        rr->health[idx].inflight++;
+    }
+}
+
+void mtlb_rr_end(struct mtlb_rr *rr, size_t idx)
+{
+    if (idx < rr->n && rr->health[idx].inflight > 0) {
+        rr->health[idx].inflight--;
+    }
 }
 
 static size_t rr_step(const struct mtlb_rr *rr, size_t idx)
@@ -59,14 +103,25 @@ static bool rr_is_skipped(size_t idx, const uint64_t *words, size_t nwords)
 static int rr_pick(struct mtlb_rr *rr, uint64_t now_ms, const uint64_t *words, size_t nwords,
                    bool none_skipped)
 {
+    const struct mtlb_rr_mask mask = {words, nwords};
     size_t idx = rr->cursor;
+    int got = -1;
 
-    for (size_t tried = 0; tried < rr->n; tried++) {
-        if (!rr_is_skipped(idx, words, nwords) && rr_is_up(&rr->health[idx], now_ms)) {
-            rr->cursor = rr_step(rr, idx);
-            return (int)idx;
+    if (rr->algo == MTLB_BALANCE_LEAST_REQUESTS) {
+        got = mtlb_least_pick(rr, now_ms, &mask);
+    } else if (rr->weighted) {
+        got = mtlb_wrr_pick(rr, now_ms, &mask);
+    } else {
+        for (size_t tried = 0; got < 0 && tried < rr->n; tried++) {
+            if (mtlb_rr_eligible(rr, idx, now_ms, &mask)) {
+                rr->cursor = rr_step(rr, idx);
+                got = (int)idx;
+            }
+            idx = rr_step(rr, idx);
         }
-        idx = rr_step(rr, idx);
+    }
+    if (got >= 0) {
+        return got;
     }
     if (none_skipped && rr->n > 0) {
         return rr_panic(rr);

@@ -30,7 +30,7 @@ static struct mtlb_config *config_new(const char *name)
         .backend_idle_ms = 30000,
         .drain_ms = 10000,
     };
-    cfg->limits = (struct mtlb_limits_cfg){16384, 100, 10000, 100};
+    cfg->limits = (struct mtlb_limits_cfg){16384, 100, 10000, 100, 0};
     cfg->reload.debounce_ms = 1000;
     cfg->log.level = 2;
     cfg->log.access_log = strdup("stdout");
@@ -239,6 +239,7 @@ static void domain_free(struct mtlb_domain_cfg *d)
     free(d->key);
     free(d->truststore);
     free(d->crl);
+    free(d->ocsp_response);
     free(d->cfg_key);
     free(d->backend);
     mtlb_cfg_tls_policy_free(&d->policy);
@@ -257,7 +258,7 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
     *d = *s;
     d->names = calloc(s->n_names ? s->n_names : 1, sizeof(*d->names));
     d->n_names = 0;
-    d->certificate = d->key = d->truststore = d->crl = d->cfg_key = NULL;
+    d->certificate = d->key = d->truststore = d->crl = d->cfg_key = d->ocsp_response = NULL;
     d->cfg_file = NULL;
     d->backend = NULL;
     if (d->names == NULL) {
@@ -271,7 +272,7 @@ int mtlb_config_domain_copy(struct mtlb_domain_cfg *d, const struct mtlb_domain_
     bool ok = dup_str(&d->certificate, s->certificate) && dup_str(&d->key, s->key) &&
               dup_str(&d->truststore, s->truststore) && dup_str(&d->crl, s->crl) &&
               dup_str(&d->cfg_key, s->cfg_key) && dup_str(&file, s->cfg_file) &&
-              dup_str(&d->backend, s->backend);
+              dup_str(&d->ocsp_response, s->ocsp_response) && dup_str(&d->backend, s->backend);
     d->cfg_file = file;
     ok = mtlb_cfg_tls_policy_copy(&d->policy, &s->policy) == 0 && ok;
     return ok ? 0 : -ENOMEM;

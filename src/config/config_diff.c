@@ -135,7 +135,8 @@ static bool domain_changed(const struct mtlb_domain_cfg *a, const struct mtlb_do
            !same_str(a->truststore, b->truststore) || !same_str(a->crl, b->crl) ||
            a->mode != b->mode || a->verify_depth != b->verify_depth ||
            a->require_client_auth_eku != b->require_client_auth_eku ||
-           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy) || !same_str(a->backend, b->backend);
+           !mtlb_cfg_tls_policy_same(&a->policy, &b->policy) ||
+           !same_str(a->ocsp_response, b->ocsp_response) || !same_str(a->backend, b->backend);
 }
 
 static void domains(struct out *o, const struct mtlb_config *old, const struct mtlb_config *neu)
@@ -173,7 +174,8 @@ static const struct mtlb_backend_cfg *find_pool(const struct mtlb_config *c, con
 
 static bool pool_changed(const struct mtlb_backend_cfg *a, const struct mtlb_backend_cfg *b)
 {
-    if (a->n_servers != b->n_servers || a->health.enabled != b->health.enabled ||
+    if (a->n_servers != b->n_servers || a->balance != b->balance ||
+        a->resolve_ms != b->resolve_ms || a->health.enabled != b->health.enabled ||
         (a->health.enabled &&
          (!same_str(a->health.path, b->health.path) ||
           a->health.interval_ms != b->health.interval_ms ||
@@ -184,7 +186,8 @@ static bool pool_changed(const struct mtlb_backend_cfg *a, const struct mtlb_bac
     }
     for (size_t k = 0; k < a->n_servers; k++) {
         if (strcmp(a->servers[k].host, b->servers[k].host) != 0 ||
-            a->servers[k].port != b->servers[k].port) {
+            a->servers[k].port != b->servers[k].port ||
+            a->servers[k].weight != b->servers[k].weight) {
             return true;
         }
     }
@@ -233,6 +236,7 @@ static bool names_file(const struct mtlb_config *c, const char *path)
             const struct mtlb_domain_cfg *dc = &lc->domains[d];
             if (same_str(dc->certificate, path) || same_str(dc->key, path) ||
                 same_str(dc->truststore, path) || same_str(dc->crl, path) ||
+                same_str(dc->ocsp_response, path) ||
                 same_str(dc->policy.str[MTLB_TLSP_PASSPHRASE], path)) {
                 return true;
             }
@@ -261,6 +265,7 @@ static void files(struct out *o, const struct mtlb_config *old, const struct mtl
             file_item(o, &opened, old, dc->key);
             file_item(o, &opened, old, dc->truststore);
             file_item(o, &opened, old, dc->crl);
+            file_item(o, &opened, old, dc->ocsp_response);
             file_item(o, &opened, old, dc->policy.str[MTLB_TLSP_PASSPHRASE]);
         }
     }

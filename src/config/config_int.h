@@ -114,6 +114,32 @@ void mtlb_cfg_tls_policy_free(struct mtlb_tls_policy_cfg *p);
 int mtlb_cfg_tls_policy_copy(struct mtlb_tls_policy_cfg *d, const struct mtlb_tls_policy_cfg *s);
 bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
                               const struct mtlb_tls_policy_cfg *b);
+/* domains[].ocsp_response (dst: the domain): the path and its line; the file is read by the tls
+ * module (mtlb -t). */
+int mtlb_cfg_read_ocsp_response(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                const struct cfg_field *f);
+
+/* Request body limits (config_limits.c). A size ("1048576", "512k", "8m", "unlimited") into a
+ * uint64_t (dst); listeners[].limits (dst: the listener); after the whole document is read,
+ * the process limit into every listener that sets none, "unlimited" into 0. */
+int mtlb_cfg_read_body_size(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                            const struct cfg_field *f);
+int mtlb_cfg_read_listener_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                  const struct cfg_field *f);
+void mtlb_cfg_limits_inherit(struct mtlb_config *cfg);
+/* routes[].limits (dst: the route), merged over the listener's by mtlb_cfg_limits_inherit. */
+int mtlb_cfg_read_route_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                               const struct cfg_field *f);
+
+/* Balancing (config_balance.c). One backends[].servers entry: "host:port" (weight 1) or
+ * {address: "host:port", weight: 1..256} (dst: struct mtlb_server_cfg); backends[].balance
+ * (dst: enum mtlb_balance_algo). */
+int mtlb_cfg_read_server(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_server_cfg *s);
+int mtlb_cfg_read_balance(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f);
+/* backends[].resolve: a duration (dst: uint32_t milliseconds). */
+int mtlb_cfg_read_resolve(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                          const struct cfg_field *f);
 
 /* Route identity policy (config_require.c). The reader of a require: mapping (dst: a zeroed
  * struct mtlb_require_cfg; an empty mapping, a mapping of nulls only, an unknown or repeated

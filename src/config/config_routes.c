@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "mtlb/cidr.h"
 #include "mtlb/route.h"
 
 #define N_FIELDS(a) (sizeof(a) / sizeof((a)[0]))
@@ -113,6 +114,9 @@ static int item_route(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_route_cfg
         {"rewrite_prefix", read_rewrite, false, 0, 0, 0},
         {"name", read_string, false, offsetof(struct mtlb_route_cfg, name), 0, 0},
         {"require", read_require, false, 0, 0, 0},
+        {"limits", mtlb_cfg_read_route_limits, false, 0, 0, 0},
+        {"allow", mtlb_cfg_read_cidrs, false, offsetof(struct mtlb_route_cfg, allow), 0, 0},
+        {"deny", mtlb_cfg_read_cidrs, false, offsetof(struct mtlb_route_cfg, deny), 0, 0},
     };
 
     r->line = (unsigned)v->start_mark.line + 1;
@@ -250,6 +254,8 @@ void mtlb_cfg_routes_free(struct mtlb_route_cfg *r, size_t n)
         free(r[i].backend);
         free(r[i].rewrite_prefix);
         mtlb_cfg_require_free(&r[i].require);
+        mtlb_cidr_list_fini(&r[i].allow);
+        mtlb_cidr_list_fini(&r[i].deny);
     }
     free(r);
 }
@@ -270,6 +276,8 @@ bool mtlb_cfg_routes_same(const struct mtlb_listener_cfg *a, const struct mtlb_l
             !same_str(x->path, y->path) || !same_str(x->host, y->host) ||
             !same_str(x->name, y->name) || !same_str(x->backend, y->backend) ||
             !same_str(x->rewrite_prefix, y->rewrite_prefix) || x->has_require != y->has_require ||
+            x->max_body_bytes != y->max_body_bytes || !mtlb_cidr_list_same(&x->allow, &y->allow) ||
+            !mtlb_cidr_list_same(&x->deny, &y->deny) ||
             !mtlb_cfg_require_same(&x->require, &y->require)) {
             return false;
         }

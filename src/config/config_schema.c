@@ -363,6 +363,7 @@ static int item_domain(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"client_auth", read_client_auth, false, 0, 0, 0},
         {"tls", mtlb_cfg_read_domain_tls, false, 0, 0, 0},
         {"backend", read_str, false, offsetof(struct mtlb_domain_cfg, backend), 0, 0},
+        {"ocsp_response", mtlb_cfg_read_ocsp_response, false, 0, 0, 0},
     };
     struct mtlb_domain_cfg *d = dst;
 
@@ -449,6 +450,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
          offsetof(struct mtlb_listener_cfg, proxy_from), 0, 0},
         {"http", mtlb_cfg_read_plain_http, false, 0, 0, 0},
         {"https_port", mtlb_cfg_read_https_port, false, 0, 0, 0},
+        {"limits", mtlb_cfg_read_listener_limits, false, 0, 0, 0},
     };
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;
@@ -476,9 +478,7 @@ static int read_listeners(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const 
 
 static int item_server(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
 {
-    struct mtlb_server_cfg *s = dst;
-
-    return mtlb_cfg_addr(ctx, v, false, &s->host, &s->port);
+    return mtlb_cfg_read_server(ctx, v, dst);
 }
 
 static int read_servers(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
@@ -552,6 +552,9 @@ static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"name", read_str, true, offsetof(struct mtlb_backend_cfg, name), 0, 0},
         {"servers", read_servers, true, 0, 0, 0},
         {"health", read_health, false, 0, 0, 0},
+        {"balance", mtlb_cfg_read_balance, false, offsetof(struct mtlb_backend_cfg, balance), 0, 0},
+        {"resolve", mtlb_cfg_read_resolve, false, offsetof(struct mtlb_backend_cfg, resolve_ms), 0,
+         0},
     };
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
@@ -710,6 +713,8 @@ static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const str
          10000000},
         {"h2_max_concurrent_streams", read_u32, false,
          offsetof(struct mtlb_limits_cfg, h2_max_streams), 1, 10000},
+        {"max_body_bytes", mtlb_cfg_read_body_size, false,
+         offsetof(struct mtlb_limits_cfg, max_body_bytes), 0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
@@ -888,6 +893,9 @@ int mtlb_cfg_read_root(struct cfg_ctx *ctx, yaml_node_t *root, struct mtlb_confi
                           "is used by no listener (each has session_lifetime: off or its own "
                           "tls.ticket_keys)");
         mtlb_cfg_pop(ctx, mark);
+    }
+    if (rc == 0) {
+        mtlb_cfg_limits_inherit(cfg);
     }
     return rc != 0 ? rc : check_cross(ctx, root, cfg);
 }

@@ -219,3 +219,13 @@ bool mtlb_cfg_tls_policy_same(const struct mtlb_tls_policy_cfg *a,
     }
     return eq;
 }
+
+int mtlb_cfg_read_ocsp_response(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                                const struct cfg_field *f)
+{
+    struct mtlb_domain_cfg *d = dst;
+
+    (void)f;
+    d->ocsp_response_line = (unsigned)v->start_mark.line + 1;
+    return mtlb_cfg_path(ctx, v, &d->ocsp_response);
+}

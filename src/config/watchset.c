@@ -99,6 +99,7 @@ int mtlb_watchset_from_config(struct mtlb_watchset *ws, const struct mtlb_config
             rc = rc != 0 ? rc : add_opt(ws, dc->key);
             rc = rc != 0 ? rc : add_opt(ws, dc->truststore);
             rc = rc != 0 ? rc : add_opt(ws, dc->crl);
+            rc = rc != 0 ? rc : add_opt(ws, dc->ocsp_response);
             rc = rc != 0 ? rc : add_opt(ws, dc->policy.str[MTLB_TLSP_PASSPHRASE]);
         }
     }

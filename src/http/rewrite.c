@@ -547,6 +547,8 @@ const char *mtlb_http_status_text(int status)
         return "Not Found";
     case 408:
         return "Request Timeout";
+    case 413:
+        return "Content Too Large";
     case 421:
         return "Misdirected Request";
     case 431:

@@ -35,21 +35,31 @@ void mtlb_access_hs_tick(struct mtlb_access_hs_limit *rl, uint64_t now_ms)
     }
 }
 
+/* Whether one more line of the acceptor's quota may be written now (counted), or it is
+ * suppressed (counted too, reported by the next window's first line). */
+static bool hs_line_due(struct mtlb_access_hs_limit *rl, uint64_t now_ms)
+{
+    if (!mtlb_access_enabled()) {
+        return false;
+    }
+    mtlb_access_hs_tick(rl, now_ms);
+    if (rl->count >= MTLB_ACCESS_HS_PER_SEC) {
+        rl->suppressed++;
+        return false;
+    }
+    rl->count++;
+    return true;
+}
+
 void mtlb_access_handshake_failed(struct mtlb_access_hs_limit *rl, uint64_t now_ms,
                                   const struct mtlb_access_hs *hs)
 {
     char line[MTLB_ACCESS_LINE_MAX];
     struct mtlb_jline l;
 
-    if (!mtlb_access_enabled()) {
+    if (!hs_line_due(rl, now_ms)) {
         return;
     }
-    mtlb_access_hs_tick(rl, now_ms);
-    if (rl->count >= MTLB_ACCESS_HS_PER_SEC) {
-        rl->suppressed++;
-        return;
-    }
-    rl->count++;
     mtlb_jline_start(&l, line);
     mtlb_jline_cstr(&l, "event", "handshake_failed", 32);
     mtlb_jline_raw(&l, "conn", "%llu", (unsigned long long)hs->conn);
@@ -73,15 +83,9 @@ void mtlb_access_conn_refused(struct mtlb_access_hs_limit *rl, uint64_t now_ms,
     char line[MTLB_ACCESS_LINE_MAX];
     struct mtlb_jline l;
 
-    if (!mtlb_access_enabled()) {
+    if (!hs_line_due(rl, now_ms)) {
         return;
     }
-    mtlb_access_hs_tick(rl, now_ms);
-    if (rl->count >= MTLB_ACCESS_HS_PER_SEC) {
-        rl->suppressed++;
-        return;
-    }
-    rl->count++;
     mtlb_jline_start(&l, line);
     mtlb_jline_cstr(&l, "event", "connection_refused", 32);
     if (r->conn != 0) {

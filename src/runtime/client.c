@@ -8,6 +8,7 @@
 
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
+#include "mtlb/body_limit.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/exchange.h"
@@ -23,7 +24,15 @@
 #include "mtlb/transport.h"
 #include "mtlb/worker_types.h"
 
-/* Moves body bytes that are in rx into the request being forwarded, following the framing. */
+/* The request's body limit: its route's, else its listener's (mtlb_client_prepare). */
+static uint64_t body_limit(const struct mtlb_client *c)
+{
+    return c->body_limit;
+}
+
+/* Moves body bytes that are in rx into the request being forwarded, following the framing.
+ * -EBADMSG: bad chunked framing; -EFBIG: the decoded body went over the limit, and none of
+ * the bytes that crossed it were given to the backend. */
 static int take_body(struct mtlb_client *c)
 {
     uint32_t start = c->head_len + c->req_fwd;
@@ -52,6 +61,9 @@ static int take_body(struct mtlb_client *c)
     if (n < 0) {
         return -EBADMSG;
     }
+    if (mtlb_body_limit_check(body_limit(c), c->req_ck.body_bytes) != 0) {
+        return -EFBIG;
+    }
     c->rec.bytes_in += (uint64_t)n; /* as received: the chunked coding included */
     if ((size_t)n > out) {
         memmove(c->rx.data + start + out, c->rx.data + start + n, avail - (size_t)n);
@@ -60,6 +72,13 @@ static int take_body(struct mtlb_client *c)
     c->req_fwd += (uint32_t)out;
     c->req_body_done = done;
     return 0;
+}
+
+/* take_body's result as the status to answer with (0: go on). */
+static int take_body_status(struct mtlb_client *c)
+{
+    int rc = take_body(c);
+    return rc == 0 ? 0 : rc == -EFBIG ? 413 : 400;
 }
 
 static void start_request(struct mtlb_client *c)
@@ -89,7 +108,7 @@ static void start_request(struct mtlb_client *c)
     struct mtlb_authority_request ar = {0};
     int status = redirect ? mtlb_client_authority(c, &c->req, &ar)
                           : mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head,
-                                                c->up_head_cap, &pool, &len);
+                                                c->up_head_cap, &pool, &len, &c->body_limit);
     const struct mtlb_exchange_req er = {
         .method = c->req.method,
         .expect_continue = c->req.expect_continue,
@@ -108,8 +127,15 @@ static void start_request(struct mtlb_client *c)
         return;
     }
     c->up_head_len = (uint32_t)len;
-    if (take_body(c) != 0) {
-        mtlb_client_fail(c, 400);
+    /* A declared length over the limit is refused before any backend is chosen. */
+    status = c->req.body == MTLB_BODY_LENGTH
+                 ? mtlb_body_limit_check(body_limit(c), c->req.content_length)
+                 : 0;
+    if (status == 0) {
+        status = take_body_status(c);
+    }
+    if (status != 0) {
+        mtlb_client_fail(c, status);
         return;
     }
     /* Only a request that is whole in rx can be sent again to another server. */
@@ -221,8 +247,10 @@ static void pump_body(struct mtlb_client *c)
     if (!mtlb_client_read_plain(c)) {
         return;
     }
-    if (take_body(c) != 0) {
-        mtlb_client_fail(c, 400);
+    int status = take_body_status(c);
+    if (status != 0) {
+        /* 413 while no response has started; once one has, mtlb_client_fail closes. */
+        mtlb_client_fail(c, status);
         return;
     }
     if (c->req_fwd > c->req_sent) {

@@ -86,6 +86,7 @@ void mtlb_exchange_finish(struct mtlb_exchange *ex, bool reusable)
         return;
     }
     ex->up = NULL;
+    mtlb_rr_end(&u->ps->pools[u->pool].rr, u->server);
     mtlb_upstream_release(u, reusable && u->rbuf.len == 0 && !ex->up_eof &&
                                  ex->ops->request_done(ex->owner));
 }
@@ -129,6 +130,8 @@ void mtlb_exchange_start(struct mtlb_exchange *ex)
         ex->ops->fail(ex->owner, 503);
         return;
     }
+    /* In flight on that server until mtlb_exchange_finish (least_requests' load). */
+    mtlb_rr_begin(&ex->up->ps->pools[ex->up->pool].rr, ex->up->server);
     ex->up_eof = false;
     rec_attach(ex);
     if (!ex->up->connecting) {

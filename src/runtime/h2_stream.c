@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mtlb/access.h"
+#include "mtlb/body_limit.h"
 #include "mtlb/authority.h"
 #include "mtlb/buf.h"
 #include "mtlb/client_types.h"
@@ -115,6 +116,12 @@ static void fail(struct mtlb_h2x *x, int status)
     }
 }
 
+/* The stream's body limit: its route's, else its listener's (mtlb_client_prepare). */
+static uint64_t body_limit(const struct mtlb_h2x *x)
+{
+    return x->body_limit;
+}
+
 static void send_to(struct mtlb_h2x *x)
 {
     mtlb_exchange_send(&x->ex);
@@ -153,14 +160,15 @@ static void on_request(struct mtlb_h2_stream *s)
     struct mtlb_pool_set *ps = NULL;
     size_t pool = 0;
     size_t n = 0;
+    uint64_t limit = 0;
 
     /* The stream's backend pools: the worker's current snapshot, for its whole life. */
     mtlb_pool_set_take(w, &ps);
     mtlb_access_rec_start(&rec, w, &s->msg); /* the same request id rule as HTTP/1.1 */
     /* The same authority, route and rewrite as HTTP/1.1, into the connection's head buffer
      * (free scratch on an HTTP/2 connection). */
-    int status =
-        mtlb_client_prepare(c, &s->msg, ps->snap, &rec, c->up_head, c->up_head_cap, &pool, &n);
+    int status = mtlb_client_prepare(c, &s->msg, ps->snap, &rec, c->up_head, c->up_head_cap, &pool,
+                                     &n, &limit);
     struct mtlb_h2x *x = x_new(s, c->up_head, n);
 
     if (x == NULL) {
@@ -173,6 +181,7 @@ static void on_request(struct mtlb_h2_stream *s)
     x->s = s;
     x->rec = rec;
     x->ps = ps;
+    x->body_limit = limit;
     const struct mtlb_exchange_req er = {
         .method = {x->method, strlen(x->method)},
         .headers = c->hdrs,
@@ -191,6 +200,14 @@ static void on_request(struct mtlb_h2_stream *s)
         return;
     }
     x->chunked = s->msg.body == MTLB_BODY_CHUNKED;
+    /* The HTTP/1.1 rule: a declared length over the limit never reaches a backend. */
+    status = s->msg.body == MTLB_BODY_LENGTH
+                 ? mtlb_body_limit_check(body_limit(x), s->msg.content_length)
+                 : 0;
+    if (status != 0) {
+        fail(x, status);
+        return;
+    }
     if (!s->end_stream) {
         touch(x);
     }
@@ -202,6 +219,13 @@ static void on_body(struct mtlb_h2_stream *s)
     struct mtlb_h2x *x = s->user;
 
     if (x == NULL || x->resp_done) {
+        return;
+    }
+    /* DATA past the limit: 413, or a reset once the response has started (fail decides); the
+     * bytes that crossed it are never sent on. */
+    int status = mtlb_body_limit_check(body_limit(x), s->body_total);
+    if (status != 0) {
+        fail(x, status);
         return;
     }
     if (!s->end_stream) {

@@ -115,6 +115,7 @@ static void probe_start(struct mtlb_healthd *hd, struct probe *pr, uint64_t now)
     pr->next_ms = now + pr->cfg->interval_ms;
     pr->deadline_ms = now + pr->cfg->timeout_ms;
     pr->sent = pr->got = 0;
+    pr->addr = mtlb_snapshot_addr(hd->snap, pr->pool, pr->server); /* it may move */
     pr->fd = socket(pr->addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (pr->fd == -1) {
         /* Our own shortage says nothing about the server: not counted. */

@@ -9,6 +9,7 @@
 
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
+#include "mtlb/cidr.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/h1_client.h"
@@ -110,9 +111,25 @@ static void label(struct mtlb_access_rec *rec, const struct mtlb_route_result *r
     }
 }
 
+/* The route's allow / deny lists on the client's address (deny wins; an allow list admits
+ * only its ranges), as the listener's lists are applied at accept. */
+static bool address_allowed(const struct mtlb_route_cfg *r, const char *ip)
+{
+    struct mtlb_cidr a;
+
+    if (r->allow.n == 0 && r->deny.n == 0) {
+        return true;
+    }
+    if (mtlb_cidr_parse(ip, &a) != 0) {
+        return false; /* an address the lists cannot judge gets nothing they protect */
+    }
+    return !mtlb_cidr_list_match_ip(&r->deny, a.addr) &&
+           (r->allow.n == 0 || mtlb_cidr_list_match_ip(&r->allow, a.addr));
+}
+
 static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
                  struct mtlb_authority_request *ar, struct mtlb_access_rec *rec, char *buf,
-                 size_t cap, size_t *pool)
+                 size_t cap, size_t *pool, uint64_t *body_limit)
 {
     static struct mtlb_ratelimit rl;
     struct mtlb_route_result res;
@@ -120,6 +137,9 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
                                   ar->slash, default_pool(c, snap), buf, cap, &res);
 
     label(rec, &res);
+    if (res.cfg != NULL) {
+        *body_limit = res.cfg->max_body_bytes;
+    }
     if (status == 404 && strcmp(res.reason, "unknown_pool") == 0) {
         /* the name comes from the client's path: no quote may end the field early */
         for (char *p = res.pool_name; *p != '\0'; p++) {
@@ -133,7 +153,10 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     if (status != 0) {
         return status;
     }
-    const char *denied = res.require != NULL ? mtlb_require_check(res.require, &c->identity) : NULL;
+    const char *denied = res.cfg != NULL && !address_allowed(res.cfg, c->ip) ? "address" : NULL;
+    if (denied == NULL && res.require != NULL) {
+        denied = mtlb_require_check(res.require, &c->identity);
+    }
     if (denied != NULL) {
         rec->denied = denied;
         return 403;
@@ -148,7 +171,7 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
 
 int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req,
                         const struct mtlb_snapshot *snap, struct mtlb_access_rec *rec, char *out,
-                        size_t cap, size_t *pool, size_t *len)
+                        size_t cap, size_t *pool, size_t *len, uint64_t *body_limit)
 {
     struct mtlb_authority_request ar = {0};
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
@@ -156,6 +179,7 @@ int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req
 
     *pool = 0; /* a valid index for mtlb_exchange_begin whatever the outcome */
     *len = 0;
+    *body_limit = snap->cfg->listeners[c->listener].max_body_bytes;
     rw.request_id = rec->request_id;
     int status = mtlb_client_authority(c, req, &ar);
     if (status != 0) {
@@ -167,7 +191,7 @@ int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req
     if (buf == NULL) {
         return 500;
     }
-    status = route(c, snap, &ar, rec, buf, need, pool);
+    status = route(c, snap, &ar, rec, buf, need, pool, body_limit);
     if (status == 0) {
         ssize_t n = mtlb_rewrite_request(req, &rw, out, cap);
         status = n < 0 ? mtlb_rewrite_status(n) : 0;

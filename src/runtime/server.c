@@ -18,6 +18,7 @@
 #include "mtlb/io.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
+#include "mtlb/resolve.h"
 #include "mtlb/server.h"
 #include "mtlb/route.h"
 #include "mtlb/snapshot.h"
@@ -112,6 +113,17 @@ static void log_warning(const struct mtlb_tls_domain *dom, const struct mtlb_tls
     (void)dom;
     (void)arg;
     mtlb_log(MTLB_LOG_WARN, "event=%s %s", w->event, w->fields);
+}
+
+/* backends[].resolve: the current snapshot's pools whose interval is up look their host names
+ * up again (getaddrinfo blocks this thread, which only waits for signals meanwhile). */
+static void resolve_tick(struct mtlb_server *srv)
+{
+    struct mtlb_snapshot *cur = mtlb_snapshot_current(srv);
+    uint64_t next_ms;
+
+    (void)mtlb_resolve_due(cur->resolve, mtlb_now_ms(), mtlb_resolve_getaddrinfo, NULL, &next_ms);
+    mtlb_snapshot_put(cur);
 }
 
 static unsigned audit_tls(const struct mtlb_snapshot *snap, bool all, mtlb_tls_warn_fn fn)
@@ -452,7 +464,9 @@ int mtlb_server_run(struct mtlb_server *srv)
             mtlb_snapshot_put(cur);
             next_audit.tv_sec = now.tv_sec + MTLB_AUDIT_INTERVAL_S;
         }
-        wait.tv_sec = next_audit.tv_sec - now.tv_sec;
+        resolve_tick(srv);
+        /* At least once a second: the pools' resolve intervals (also of a reload's pools). */
+        wait.tv_sec = next_audit.tv_sec - now.tv_sec < 1 ? next_audit.tv_sec - now.tv_sec : 1;
         int sig = sigtimedwait(&set, NULL, &wait);
         if (sig == -1 || !stop_signal(srv, sig)) {
             continue;

@@ -11,8 +11,10 @@
 #include "mtlb/admin.h"
 #include "mtlb/config.h"
 #include "mtlb/ktls.h"
+#include "mtlb/log.h"
 #include "mtlb/route.h"
 #include "mtlb/prom.h"
+#include "mtlb/resolve.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
@@ -238,6 +240,9 @@ static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
         rc = resolve_backends(s, err, errlen);
     }
     if (rc == 0) {
+        rc = mtlb_resolve_create(&s->resolve, s->cfg, s->backend_addrs, mtlb_now_ms());
+    }
+    if (rc == 0) {
         rc = init_ktls(s, probe, why, err, errlen);
     }
     if (rc == 0) {
@@ -313,6 +318,7 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
     free(s->routes);
     free(s->tls);
     free(s->ktls);
+    mtlb_resolve_destroy(s->resolve);
     free_rows((void **)s->backend_addrs, cfg->n_backends);
     free_rows((void **)s->health, cfg->n_backends);
     free_rows((void **)s->domain_slot, cfg->n_listeners);
@@ -321,6 +327,13 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
     mtlb_prom_fini(&s->certs);
     mtlb_config_destroy(s->cfg);
     free(s);
+}
+
+const struct mtlb_addr *mtlb_snapshot_addr(const struct mtlb_snapshot *s, size_t pool,
+                                           size_t server)
+{
+    return s->resolve != NULL ? mtlb_resolve_addr(s->resolve, pool, server)
+                              : &s->backend_addrs[pool][server];
 }
 
 struct mtlb_snapshot *mtlb_snapshot_current(struct mtlb_server *srv)

@@ -170,7 +170,7 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
 static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, size_t server,
                       struct mtlb_upstream **out)
 {
-    const struct mtlb_addr *a = &ps->snap->backend_addrs[pool][server];
+    const struct mtlb_addr *a = mtlb_snapshot_addr(ps->snap, pool, server);
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
 
     if (u == NULL) {

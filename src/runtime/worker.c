@@ -113,6 +113,11 @@ static struct mtlb_pool_set *pool_set_create(struct mtlb_worker *w, struct mtlb_
         /* Offset the cursors so that workers do not all start on server 0. */
         mtlb_rr_init(&ps->pools[p].rr, ps->pools[p].health, n, w->index);
         carry_backoff(ps, p, prev);
+        /* After the carry: weights and in-flight counts are this set's own. */
+        mtlb_rr_configure(&ps->pools[p].rr, cfg->backends[p].balance, w->index * 1000003u + p);
+        for (size_t s = 0; s < n; s++) {
+            mtlb_rr_set_weight(&ps->pools[p].rr, s, cfg->backends[p].servers[s].weight);
+        }
     }
     if (ps->pools == NULL) {
         mtlb_pool_set_drop(ps);

@@ -1,5 +1,6 @@
 /* What an operator must hear about a domain's TLS files without mtlb refusing to start: a
- * server certificate outside or near the end of its validity, a CRL past or near nextUpdate,
+ * server certificate outside or near the end of its validity, a CRL or a stapled OCSP
+ * response past or near nextUpdate,
  * a truststore CA the CRL file has no CRL from, a CRL that no chain can use. The survey runs
  * once at load (main thread); the audit re-reads only what it recorded, never the SSL_CTX
  * that handshakes use. No logging: the caller prints or logs what it is handed. */
@@ -17,6 +18,7 @@
 #define DAY 86400
 #define CERT_SOON (30 * DAY) /* a server certificate expiring within this is warned about */
 #define CRL_SOON (7 * DAY)   /* a CRL whose nextUpdate is within this is warned about */
+#define OCSP_SOON DAY        /* a stapled OCSP response ending within this: warned about */
 
 time_t mtlb_tls_time(const ASN1_TIME *t)
 {
@@ -39,10 +41,11 @@ static void format_when(time_t t, char *buf, size_t cap)
 
 void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf, size_t cap)
 {
-    unsigned line = strcmp(key, "certificate") == 0  ? d->certificate_line
-                    : strcmp(key, "key") == 0        ? d->key_line
-                    : strcmp(key, "truststore") == 0 ? d->truststore_line
-                                                     : d->crl_line;
+    unsigned line = strcmp(key, "certificate") == 0     ? d->certificate_line
+                    : strcmp(key, "key") == 0           ? d->key_line
+                    : strcmp(key, "truststore") == 0    ? d->truststore_line
+                    : strcmp(key, "ocsp_response") == 0 ? d->ocsp_response_line
+                                                        : d->crl_line;
     const char *name = d->n_names > 0 ? d->names[0] : "-";
 
     if (d->cfg_file != NULL && d->cfg_key != NULL) {
@@ -261,6 +264,41 @@ static size_t audit_certificate(const struct mtlb_tls_domain *dom, time_t now, m
     return 1;
 }
 
+/* The stapled OCSP response (ocsp.c) past its nextUpdate, or within a day of it. */
+static size_t audit_ocsp(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls_warn_fn fn,
+                         void *arg)
+{
+    const struct mtlb_domain_cfg *d = dom->cfg;
+    struct mtlb_tls_warning w;
+    char origin[512], when[64], qf[600], qw[800], what[400];
+    time_t next = dom->ocsp_next_update;
+
+    if (dom->ocsp == NULL || next == 0 || next - now > OCSP_SOON) {
+        return 0;
+    }
+    format_when(next, when, sizeof(when));
+    if (now > next) {
+        w.event = "ocsp_response_expired";
+        snprintf(what, sizeof(what),
+                 "the OCSP response expired on %s (nextUpdate): mtlb no longer staples it; put "
+                 "a fresh response in the file and reload",
+                 when);
+    } else {
+        w.event = "ocsp_response_expiring";
+        snprintf(what, sizeof(what),
+                 "the OCSP response expires on %s (nextUpdate, within a day): put a fresh one "
+                 "in the file and reload before then",
+                 when);
+    }
+    mtlb_tls_origin(d, "ocsp_response", origin, sizeof(origin));
+    snprintf(w.text, sizeof(w.text), "%s: %s: %s", origin, d->ocsp_response, what);
+    snprintf(w.fields, sizeof(w.fields), "domain=%s ocsp_response=%s next_update=\"%s\" detail=%s",
+             d->n_names > 0 ? d->names[0] : "-", mtlb_log_quote(d->ocsp_response, qf, sizeof(qf)),
+             when, mtlb_log_quote(what, qw, sizeof(qw)));
+    fn(dom, &w, arg);
+    return 1;
+}
+
 /* Each CRL the chain checks use against now. */
 static size_t audit_crls(const struct mtlb_tls_domain *dom, time_t now, mtlb_tls_warn_fn fn,
                          void *arg)
@@ -314,6 +352,7 @@ size_t mtlb_tls_listener_audit(const struct mtlb_tls_listener *tl, time_t now, b
         const struct mtlb_tls_domain *dom = &tl->domains[i];
         n += audit_certificate(dom, now, fn, arg);
         n += audit_crls(dom, now, fn, arg);
+        n += audit_ocsp(dom, now, fn, arg);
         for (size_t f = 0; all && f < dom->n_fixed; f++) {
             fn(dom, &dom->fixed[f], arg);
             n++;

@@ -404,6 +404,10 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     if (rc == 0) {
         rc = set_verify(dom, d, &what, err, errlen);
     }
+    if (rc == 0) {
+        what = "ocsp_response";
+        rc = mtlb_tls_ocsp_load(dom, err, errlen);
+    }
     ERR_clear_error();
     if (rc != 0 && errlen > 0 && what != NULL) {
         /* Name where the file was configured: "FILE:LINE: listeners[0].domains[1] (NAME):
@@ -487,6 +491,7 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
         sk_X509_pop_free(tl->domains[i].anchors, X509_free);
         free(tl->domains[i].crls);
         free(tl->domains[i].fixed);
+        free(tl->domains[i].ocsp);
     }
     free(tl->domains);
     tl->domains = NULL;

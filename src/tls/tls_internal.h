@@ -88,6 +88,11 @@ int mtlb_tls_survey_crls(struct mtlb_tls_domain *dom);
 /* "CONFIG:LINE: listeners[i].domains[j] (NAME): KEY" for messages about a file of d (KEY:
  * certificate, key, truststore or crl); "domain NAME: KEY" without a location. */
 void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf, size_t cap);
+/* ocsp.c. Reads dom->cfg->ocsp_response (if any) once the certificate chain is in dom->ctx,
+ * checks it (DER, status successful, a "good" single response for the leaf, by the id built
+ * from its issuer in the chain), keeps it in dom and sets the stapling callback: 0, -ENOMEM,
+ * or -EINVAL with "FILE: problem" in err. */
+int mtlb_tls_ocsp_load(struct mtlb_tls_domain *dom, char *err, size_t errlen);
 /* An ASN1_TIME as seconds since the epoch; 0 when absent or malformed. */
 time_t mtlb_tls_time(const ASN1_TIME *t);
 

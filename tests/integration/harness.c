@@ -508,6 +508,9 @@ static void write_domain(FILE *f, const struct it_domain *d)
     if (d->tls != NULL) {
         fprintf(f, "        tls: %s\n", d->tls);
     }
+    if (d->extra != NULL) {
+        fprintf(f, "        %s\n", d->extra);
+    }
 }
 
 int it_write_config(struct it_env *env, const struct it_config *cfg)
@@ -548,10 +551,10 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
         write_domain(f, cfg->n_domains ? &cfg->domains[i] : &def);
     }
     fprintf(f, "backends:\n  - name: app\n    servers: [");
-    for (size_t i = 0; i < cfg->n_servers; i++) {
+    for (size_t i = 0; cfg->servers_yaml == NULL && i < cfg->n_servers; i++) {
         fprintf(f, "%s\"127.0.0.1:%u\"", i ? ", " : "", cfg->servers[i]);
     }
-    fprintf(f, "]\n");
+    fprintf(f, "%s]\n", cfg->servers_yaml != NULL ? cfg->servers_yaml : "");
     if (cfg->backend_extra != NULL) {
         fprintf(f, "    %s\n", cfg->backend_extra);
     }

@@ -26,6 +26,7 @@ struct it_domain {
     const char *crl;               /* default none */
     const char *client_auth_extra; /* more client_auth keys, YAML flow ("k: v, k2: v2") */
     const char *tls;               /* domain tls: YAML flow mapping; NULL: not written */
+    const char *extra;             /* more domain keys, one YAML line ("ocsp_response: F") */
 };
 
 struct it_config {
@@ -53,6 +54,7 @@ struct it_config {
     const char *reload;           /* top-level reload: YAML flow mapping; NULL: not written */
     /* more listener keys, block YAML with "\n    " between keys ("allow: [10.0.0.0/8]") */
     const char *listener_extra;
+    const char *servers_yaml; /* the pool's servers: YAML flow sequence; NULL: servers[] */
 };
 
 struct it_env {

@@ -190,6 +190,20 @@ grep -q "mtlb Test Intermediate CA" <(openssl crl2pkcs7 -nocrl -certfile trust/r
     openssl pkcs7 -print_certs -noout) && fail "root-only.pem holds the intermediate"
 grep -q -- "-----BEGIN PRIVATE KEY-----" trust/bad-entry.pem || fail "bad-entry.pem"
 
+# OCSP responses for stapling: signed by the root, "good" for their certificate, and dated
+ocsp_check() { # RESPONSE CERT
+    openssl ocsp -respin "$1" -issuer ca/root.crt -cert "$2" -CAfile ca/root.crt 2>&1
+}
+grep -q "server/api.crt: good" <(ocsp_check server/api.ocsp server/api.crt) || fail "api.ocsp"
+grep -q "server/api.crt: good" <(ocsp_check server/api-soon.ocsp server/api.crt) ||
+    fail "api-soon.ocsp"
+grep -q "server/other.crt: good" <(ocsp_check server/other.ocsp server/other.crt) ||
+    fail "other.ocsp"
+openssl ocsp -respin server/api-soon.ocsp -resp_text -noverify 2>/dev/null |
+    grep -q "Next Update" || fail "api-soon.ocsp has no nextUpdate"
+[ "$(sed -n 2p server/api-full.pem)" != "" ] &&
+    [ "$(grep -c 'BEGIN CERTIFICATE' server/api-full.pem)" = 2 ] || fail "server/api-full.pem"
+
 # idempotence: a second run leaves everything as it is; without .complete it starts over
 before=$(cat ca/root.crt)
 "$GEN" "$DIR/pki" || fail "second run"

@@ -536,7 +536,7 @@ ParameterizedTestParameters(config, rejects)
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
          "domains, ktls, alpn, session_lifetime, tls, routes, allow, deny, proxy_protocol, "
-         "proxy_protocol_from, http, https_port)"},
+         "proxy_protocol_from, http, https_port, limits)"},
         {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
          "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys, "
          "min_version, ciphers, ciphersuites, groups, key_passphrase_file)"},
@@ -572,7 +572,7 @@ ParameterizedTestParameters(config, rejects)
         {BIND(":1\n    alpn: []"), -EINVAL, "mtlb.yaml:3:11: listeners[0].alpn: must not be empty"},
         {DOMAIN_WITH("        keys: b.key\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[0].keys: unknown key (expected one of names, "
-         "certificate, key, client_auth, tls, backend)"},
+         "certificate, key, client_auth, tls, backend, ocsp_response)"},
         {DOMAIN_WITH("        key: b.key\n"), -EINVAL,
          "mtlb.yaml:8:9: listeners[0].domains[0].key: duplicate key (first at 7:9)"},
         {DOMAIN_WITH("        client_auth: {mode: maybe}\n"), -EINVAL,

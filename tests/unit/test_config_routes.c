@@ -102,7 +102,7 @@ ParameterizedTestParameters(config_routes, rejects)
         {DOC("    routes: [{path_prefix: /a/, backend: app, bogus: 1}]\n", ""),
          "mtlb.yaml:3:47: listeners[0].routes[0].bogus: unknown key (expected one of "
          "path_prefix, path_exact, path_pattern, host, backend, strip_prefix, rewrite_prefix, "
-         "name, require)"},
+         "name, require, limits, allow, deny)"},
     };
     return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -141,4 +141,27 @@ Test(config_routes, diff_names_changed_routes)
     mtlb_config_destroy(a);
     mtlb_config_destroy(b);
     mtlb_config_destroy(c);
+}
+
+Test(config_routes, a_route_body_limit_overrides_the_listener_s)
+{
+    static const char doc[] = DOC(
+        "    limits: {max_body_bytes: 1m}\n"
+        "    routes:\n"
+        "      - {path_prefix: /up/, backend: orders, limits: {max_body_bytes: 8g}}\n"
+        "      - {path_prefix: /free/, backend: orders, limits: {max_body_bytes: unlimited}}\n"
+        "      - {path_prefix: /small/, backend: orders, limits: {max_body_bytes: 10}}\n"
+        "      - {path_prefix: /same/, backend: orders}\n",
+        "");
+    struct mtlb_config *cfg = NULL;
+    char err[512] = "";
+
+    cr_assert_eq(parse(doc, &cfg, err, sizeof(err)), 0, "%s", err);
+    const struct mtlb_listener_cfg *l = &cfg->listeners[0];
+    cr_expect_eq(l->max_body_bytes, 1u << 20);
+    cr_expect_eq(l->routes[0].max_body_bytes, 8ull << 30);
+    cr_expect_eq(l->routes[1].max_body_bytes, 0, "unlimited is 0 once merged");
+    cr_expect_eq(l->routes[2].max_body_bytes, 10);
+    cr_expect_eq(l->routes[3].max_body_bytes, 1u << 20, "inherited from the listener");
+    mtlb_config_destroy(cfg);
 }
