@@ -220,6 +220,22 @@ struct mtlb_health_cfg {
     uint16_t status_max;
 };
 
+/* backends[].tls: HTTPS to the pool's servers (config_backend_tls.c). */
+struct mtlb_backend_tls_cfg {
+    bool enabled; /* the key was given */
+    /* verify (default true): the server's chain against ca and its name (sni, else the
+     * server's host name or IP literal). false must be written; mtlb then warns at start. */
+    bool verify;
+    char *ca;          /* resolved path; required unless verify is false */
+    char *sni;         /* lower-case name; NULL: the server's host when it is a name */
+    char *certificate; /* client certificate chain presented to the backend (with key), or NULL */
+    char *key;
+    uint16_t min_version; /* 0 (OpenSSL's default, TLS 1.2 here), 0x0303 or 0x0304 */
+    char *ciphers;        /* TLS 1.2 cipher list, or NULL */
+    /* Lines (1-based) of the values, for messages about the files (0 when absent). */
+    unsigned line, ca_line, certificate_line, key_line, ciphers_line, verify_line;
+};
+
 struct mtlb_backend_cfg {
     char *name;
     struct mtlb_server_cfg *servers;
@@ -230,6 +246,7 @@ struct mtlb_backend_cfg {
     /* backends[].resolve: look the servers' host names up again this often (0: off, the
      * default: resolved at start and on each reload only). */
     uint32_t resolve_ms;
+    struct mtlb_backend_tls_cfg tls; /* backends[].tls (HTTPS to the servers) */
 };
 
 struct mtlb_timeouts_cfg {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "mtlb/backend_tls.h"
 #include "mtlb/config.h"
 #include "mtlb/prom.h"
 #include "mtlb/tls.h"
@@ -46,6 +47,8 @@ struct mtlb_snapshot {
     /* Each server's current address (backends[].resolve moves it): connect to
      * mtlb_snapshot_addr, not to backend_addrs, which holds what the build resolved. */
     struct mtlb_resolve_state *resolve;
+    /* [pool]: HTTPS to backends (ctx NULL: plain HTTP) */
+    struct mtlb_backend_tls *backend_tls;
 };
 
 /* Builds a snapshot of cfg (taking ownership of it, also on failure): SSL_CTXs, kTLS choice

@@ -20,6 +20,7 @@ struct mtlb_worker;
 struct mtlb_pool_set;
 struct mtlb_rr_skip;
 struct mtlb_upstream_ops;
+struct mtlb_up_tls;
 
 /* ---- a pooled connection to one backend server (worker-owned) ---- */
 struct mtlb_upstream {
@@ -47,9 +48,17 @@ struct mtlb_upstream {
     struct mtlb_buf rbuf; /* response bytes from the backend */
     struct msghdr msg;
     struct iovec iov[5];
+    /* HTTPS to the backend (upstream_tls.h), NULL for plain HTTP. While `connecting`, after
+     * the TCP connect, `handshaking` is set; `deferred`: the read in flight is a zero timeout
+     * standing for plaintext that was already buffered. */
+    struct mtlb_up_tls *tls;
+    bool handshaking, deferred;
 };
 
-/* Events from a connection to its owner; `owner` is the pointer given to acquire. */
+/* Events from a connection to its owner; `owner` is the pointer given to acquire. With TLS
+ * the owner sees plaintext only, exactly as without: connected comes after the handshake (a
+ * handshake or verification failure is a failed connect, -EPROTO), sent counts request
+ * bytes, received counts response bytes in rbuf. */
 struct mtlb_upstream_ops {
     /* Request bytes to send now into iov[0 .. max): their count, 0 for none. */
     int (*fill)(void *owner, struct iovec *iov, int max);

@@ -22,12 +22,16 @@ struct mtlb_server;
 struct mtlb_snapshot;
 struct mtlb_stats;
 struct mtlb_upstream;
+struct ssl_session_st; /* OpenSSL's SSL_SESSION */
 struct mtlb_handoff_queue;
 
 struct mtlb_pool_rt {
     struct mtlb_rr rr;
     struct mtlb_health *health;
     struct mtlb_upstream **idle; /* idle list head per server */
+    /* Per server: the last TLS session it issued (HTTPS backends), offered on reconnect;
+     * NULL until one arrives. */
+    struct ssl_session_st **sessions;
 };
 
 /* A worker's runtime for the pools of one snapshot: round-robin cursors, passive health, idle

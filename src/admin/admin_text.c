@@ -41,6 +41,20 @@ static void domain_text(struct mtlb_prom_buf *b, size_t l, size_t d,
                      dc->require_client_auth_eku ? "true" : "false");
 }
 
+/* HTTPS to backends: the keys in effect (file paths, never their contents). */
+static void backend_tls_text(struct mtlb_prom_buf *b, size_t p,
+                             const struct mtlb_backend_tls_cfg *t)
+{
+    if (!t->enabled) {
+        return;
+    }
+    mtlb_prom_printf(b, "backends[%zu].tls.verify: %s\n", p, t->verify ? "true" : "false");
+    mtlb_prom_printf(b, "backends[%zu].tls.ca: %s\n", p, t->ca != NULL ? t->ca : "-");
+    mtlb_prom_printf(b, "backends[%zu].tls.sni: %s\n", p, t->sni != NULL ? t->sni : "-");
+    mtlb_prom_printf(b, "backends[%zu].tls.certificate: %s\n", p,
+                     t->certificate != NULL ? t->certificate : "-");
+}
+
 /* A listener's edge policy keys, only those set (lines as the configuration would give them). */
 static void cidr_line(struct mtlb_prom_buf *b, size_t l, const char *key,
                       const struct mtlb_cidr_list *list)
@@ -94,6 +108,7 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
             mtlb_prom_printf(b, strchr(sc->host, ':') ? " [%s]:%u" : " %s:%u", sc->host, sc->port);
         }
         mtlb_prom_printf(b, "\n");
+        backend_tls_text(b, p, &cfg->backends[p].tls);
     }
     mtlb_prom_printf(b, "threads.acceptors: %u\nthreads.workers: %u\n", cfg->acceptors,
                      cfg->workers);

@@ -311,6 +311,7 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
         free(cfg->backends[i].servers);
         free(cfg->backends[i].name);
         free(cfg->backends[i].health.path);
+        mtlb_cfg_backend_tls_free(&cfg->backends[i].tls);
     }
     free(cfg->backends);
     free(cfg->log.access_log);

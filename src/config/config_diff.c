@@ -175,7 +175,8 @@ static const struct mtlb_backend_cfg *find_pool(const struct mtlb_config *c, con
 static bool pool_changed(const struct mtlb_backend_cfg *a, const struct mtlb_backend_cfg *b)
 {
     if (a->n_servers != b->n_servers || a->balance != b->balance ||
-        a->resolve_ms != b->resolve_ms || a->health.enabled != b->health.enabled ||
+        a->resolve_ms != b->resolve_ms || !mtlb_cfg_backend_tls_same(&a->tls, &b->tls) ||
+        a->health.enabled != b->health.enabled ||
         (a->health.enabled &&
          (!same_str(a->health.path, b->health.path) ||
           a->health.interval_ms != b->health.interval_ms ||

@@ -141,6 +141,14 @@ int mtlb_cfg_read_balance(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
 int mtlb_cfg_read_resolve(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                           const struct cfg_field *f);
 
+/* HTTPS to backends (config_backend_tls.c): the reader of backends[].tls (dst: the backend),
+ * free, and equality of the values (lines ignored). */
+int mtlb_cfg_read_backend_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                              const struct cfg_field *f);
+void mtlb_cfg_backend_tls_free(struct mtlb_backend_tls_cfg *t);
+bool mtlb_cfg_backend_tls_same(const struct mtlb_backend_tls_cfg *a,
+                               const struct mtlb_backend_tls_cfg *b);
+
 /* Route identity policy (config_require.c). The reader of a require: mapping (dst: a zeroed
  * struct mtlb_require_cfg; an empty mapping, a mapping of nulls only, an unknown or repeated
  * key, a bad value or a regular expression regcomp refuses is an error at its file:line:col;

@@ -555,6 +555,7 @@ static int item_backend(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"balance", mtlb_cfg_read_balance, false, offsetof(struct mtlb_backend_cfg, balance), 0, 0},
         {"resolve", mtlb_cfg_read_resolve, false, offsetof(struct mtlb_backend_cfg, resolve_ms), 0,
          0},
+        {"tls", mtlb_cfg_read_backend_tls, false, 0, 0, 0},
     };
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }

@@ -1,5 +1,6 @@
 /* Active health checks: one thread probes every server of every pool that has
- * backends[].health, once per interval, with a plain HTTP/1.1 GET over a fresh connection,
+ * backends[].health, once per interval, with an HTTP/1.1 GET over a fresh connection (HTTPS,
+ * verified as the requests are, for a pool with backends[].tls),
  * and publishes each server's verdict in its snapshot's health array for the workers to read
  * lock-free. A reload stops the thread and starts one for the new snapshot.
  * The rise/fall counting is mtlb_hcheck's; this file owns the sockets, the clock and the
@@ -13,6 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "mtlb/backend_tls.h"
 #include "mtlb/config.h"
 #include "mtlb/hcheck.h"
 #include "mtlb/health.h"
@@ -25,7 +30,7 @@
 #define STOP_POLL_MS 50
 #define PROBE_RBUF 64 /* a status line's first bytes are all a probe reads */
 
-enum probe_phase { P_IDLE, P_CONNECTING, P_SENDING, P_READING };
+enum probe_phase { P_IDLE, P_CONNECTING, P_HANDSHAKE, P_SENDING, P_READING };
 
 struct probe {
     size_t pool, server;
@@ -35,6 +40,13 @@ struct probe {
     struct mtlb_hcheck st;
     enum probe_phase phase;
     int fd;
+    /* HTTPS pools: the pool's client context (ctx NULL: plain), the server's configured host
+     * (SNI and verified name, as for requests), the SSL of the probe in flight and the poll
+     * event its handshake waits for. */
+    const struct mtlb_backend_tls *tls;
+    const char *host;
+    SSL *ssl;
+    short want;
     uint64_t deadline_ms; /* of the probe in flight */
     uint64_t next_ms;     /* when the next probe starts */
     char *req;            /* the request, built once */
@@ -87,6 +99,9 @@ void mtlb_health_passive(struct mtlb_worker *w, const struct mtlb_snapshot *snap
 
 static void probe_close(struct probe *pr)
 {
+    SSL_free(pr->ssl);
+    pr->ssl = NULL;
+    ERR_clear_error();
     if (pr->fd >= 0) {
         close(pr->fd);
         pr->fd = -1;
@@ -106,6 +121,76 @@ static void probe_done(struct mtlb_healthd *hd, struct probe *pr, bool ok, const
     if (ok && !pr->st.down) {
         atomic_fetch_add_explicit(&pr->shared->gen, 1, memory_order_relaxed);
     }
+}
+
+/* The TCP connect is done: an HTTPS pool's probe shakes hands first (P_HANDSHAKE). */
+static void probe_connected(struct mtlb_healthd *hd, struct probe *pr)
+{
+    if (pr->tls == NULL || pr->tls->ctx == NULL) {
+        return;
+    }
+    pr->ssl = mtlb_backend_tls_new(pr->tls, pr->host, NULL);
+    if (pr->ssl == NULL || SSL_set_fd(pr->ssl, pr->fd) != 1) {
+        probe_done(hd, pr, false, "tls: out of memory");
+        return;
+    }
+    pr->phase = P_HANDSHAKE;
+    pr->want = POLLOUT;
+}
+
+/* One handshake step: on to P_SENDING when done, else the event it waits for. */
+static void probe_handshake(struct mtlb_healthd *hd, struct probe *pr)
+{
+    char why[200], reason[160];
+    int rc = SSL_connect(pr->ssl);
+
+    if (rc == 1) {
+        pr->phase = P_SENDING;
+        pr->want = POLLOUT;
+        return;
+    }
+    int e = SSL_get_error(pr->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        pr->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return;
+    }
+    mtlb_backend_tls_why(pr->ssl, rc, reason, sizeof(reason));
+    snprintf(why, sizeof(why), "tls: %s", reason);
+    probe_done(hd, pr, false, why);
+}
+
+static ssize_t probe_send(struct probe *pr)
+{
+    if (pr->ssl == NULL) {
+        return send(pr->fd, pr->req + pr->sent, pr->req_len - pr->sent, MSG_NOSIGNAL);
+    }
+    int n = SSL_write(pr->ssl, pr->req + pr->sent, (int)(pr->req_len - pr->sent));
+    if (n <= 0) {
+        int e = SSL_get_error(pr->ssl, n);
+        errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPROTO;
+        return -1;
+    }
+    return n;
+}
+
+/* recv, or SSL_read (EAGAIN while a whole record has not arrived, 0 at close_notify). */
+static ssize_t probe_recv(struct probe *pr, size_t room)
+{
+    if (pr->ssl == NULL) {
+        return recv(pr->fd, pr->rbuf + pr->got, room, 0);
+    }
+    int n = SSL_read(pr->ssl, pr->rbuf + pr->got, (int)room);
+    if (n <= 0) {
+        int e = SSL_get_error(pr->ssl, n);
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            return 0;
+        }
+        errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN
+                : e == SSL_ERROR_SYSCALL                              ? ECONNRESET
+                                                                      : EPROTO;
+        return -1;
+    }
+    return n;
 }
 
 static void probe_start(struct mtlb_healthd *hd, struct probe *pr, uint64_t now)
@@ -128,6 +213,7 @@ static void probe_start(struct mtlb_healthd *hd, struct probe *pr, uint64_t now)
     setsockopt(pr->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(pr->fd, (const struct sockaddr *)&pr->addr->ss, pr->addr->len) == 0) {
         pr->phase = P_SENDING;
+        probe_connected(hd, pr);
     } else if (errno == EINPROGRESS) {
         pr->phase = P_CONNECTING;
     } else {
@@ -141,7 +227,7 @@ static void probe_start(struct mtlb_healthd *hd, struct probe *pr, uint64_t now)
 static void probe_read(struct mtlb_healthd *hd, struct probe *pr)
 {
     char why[96];
-    ssize_t n = recv(pr->fd, pr->rbuf + pr->got, sizeof(pr->rbuf) - pr->got, 0);
+    ssize_t n = probe_recv(pr, sizeof(pr->rbuf) - pr->got);
 
     if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
         return;
@@ -154,6 +240,9 @@ static void probe_read(struct mtlb_healthd *hd, struct probe *pr)
     pr->got += (size_t)n;
     int status = mtlb_hcheck_status(pr->rbuf, pr->got);
     if (status == 0 && pr->got < sizeof(pr->rbuf)) {
+        if (pr->ssl != NULL && SSL_pending(pr->ssl) > 0) {
+            probe_read(hd, pr); /* the rest of a record poll will not announce */
+        }
         return;
     }
     if (status <= 0) {
@@ -181,9 +270,13 @@ static void probe_io(struct mtlb_healthd *hd, struct probe *pr, short revents)
             return;
         }
         pr->phase = P_SENDING;
+        probe_connected(hd, pr);
+    }
+    if (pr->phase == P_HANDSHAKE) {
+        probe_handshake(hd, pr);
     }
     if (pr->phase == P_SENDING) {
-        ssize_t n = send(pr->fd, pr->req + pr->sent, pr->req_len - pr->sent, MSG_NOSIGNAL);
+        ssize_t n = probe_send(pr);
         if (n == -1 && errno != EAGAIN && errno != EINTR) {
             snprintf(why, sizeof(why), "send: %s", strerror(errno));
             probe_done(hd, pr, false, why);
@@ -193,6 +286,10 @@ static void probe_io(struct mtlb_healthd *hd, struct probe *pr, short revents)
         if (pr->sent == pr->req_len) {
             pr->phase = P_READING;
         }
+        return;
+    }
+    if (pr->phase == P_READING && pr->ssl != NULL) {
+        probe_read(hd, pr); /* OpenSSL may hold the answer already */
         return;
     }
     if (pr->phase == P_READING && (revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -215,7 +312,10 @@ static int health_tick(struct mtlb_healthd *hd, uint64_t now, size_t *npfd)
             probe_start(hd, pr, now);
         }
         if (pr->phase != P_IDLE) {
-            hd->pfd[*npfd] = (struct pollfd){pr->fd, pr->phase == P_READING ? POLLIN : POLLOUT, 0};
+            short ev = pr->phase == P_READING     ? POLLIN
+                       : pr->phase == P_HANDSHAKE ? pr->want
+                                                  : POLLOUT;
+            hd->pfd[*npfd] = (struct pollfd){pr->fd, ev, 0};
             hd->pfd_probe[(*npfd)++] = i;
             wake = pr->deadline_ms < wake ? pr->deadline_ms : wake;
         } else {
@@ -255,6 +355,8 @@ static int probe_init(const struct mtlb_snapshot *snap, struct probe *pr, size_t
                        hc->path, host);
 
     *pr = (struct probe){.pool = p, .server = s, .cfg = hc, .fd = -1};
+    pr->tls = snap->backend_tls != NULL ? &snap->backend_tls[p] : NULL;
+    pr->host = snap->cfg->backends[p].servers[s].host;
     pr->addr = &snap->backend_addrs[p][s];
     pr->shared = &snap->health[p][s];
     mtlb_hcheck_init(&pr->st);

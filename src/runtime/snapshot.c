@@ -64,6 +64,32 @@ static int resolve_backends(struct mtlb_snapshot *s, char *err, size_t errlen)
     return 0;
 }
 
+/* HTTPS to backends: a client context per pool with tls (a reload builds new ones, so changed
+ * files take effect there). verify: false is allowed but never silent. */
+static int init_backend_tls(struct mtlb_snapshot *s, char *err, size_t errlen)
+{
+    const struct mtlb_config *cfg = s->cfg;
+
+    s->backend_tls = calloc(cfg->n_backends, sizeof(*s->backend_tls));
+    if (s->backend_tls == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t p = 0; p < cfg->n_backends; p++) {
+        const struct mtlb_backend_cfg *b = &cfg->backends[p];
+        int rc = mtlb_backend_tls_init(&s->backend_tls[p], b, p, cfg->path, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+        if (b->tls.enabled && !b->tls.verify) {
+            mtlb_log(MTLB_LOG_WARN,
+                     "event=backend_tls_unverified backend=%s where=\"%s:%u\" reason=\"tls.verify "
+                     "is false: the servers' certificates and names are not checked\"",
+                     b->name, cfg->path, b->tls.verify_line);
+        }
+    }
+    return 0;
+}
+
 static int init_tls(struct mtlb_snapshot *s, char *err, size_t errlen)
 {
     const struct mtlb_config *cfg = s->cfg;
@@ -243,6 +269,9 @@ static int build(struct mtlb_snapshot *s, const struct mtlb_snapshot *prev,
         rc = mtlb_resolve_create(&s->resolve, s->cfg, s->backend_addrs, mtlb_now_ms());
     }
     if (rc == 0) {
+        rc = init_backend_tls(s, err, errlen);
+    }
+    if (rc == 0) {
         rc = init_ktls(s, probe, why, err, errlen);
     }
     if (rc == 0) {
@@ -317,6 +346,10 @@ void mtlb_snapshot_put(struct mtlb_snapshot *s)
     }
     free(s->routes);
     free(s->tls);
+    for (size_t p = 0; s->backend_tls != NULL && p < cfg->n_backends; p++) {
+        mtlb_backend_tls_fini(&s->backend_tls[p]);
+    }
+    free(s->backend_tls);
     free(s->ktls);
     mtlb_resolve_destroy(s->resolve);
     free_rows((void **)s->backend_addrs, cfg->n_backends);

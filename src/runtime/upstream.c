@@ -23,6 +23,7 @@
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/upstream.h"
+#include "mtlb/upstream_tls.h"
 #include "mtlb/worker_types.h"
 
 #define RBUF_CAP (32 * 1024)
@@ -98,6 +99,10 @@ void mtlb_upstream_destroy(struct mtlb_upstream *u)
     if (u->fd >= 0) {
         close(u->fd);
     }
+    if (u->tls != NULL) {
+        mtlb_up_tls_fini(u->tls);
+        free(u->tls);
+    }
     rbuf_give(u);
     mtlb_pool_set_drop(u->ps);
     free(u);
@@ -139,7 +144,7 @@ static void up_close(struct mtlb_upstream *u)
     u->owner = NULL;
     mtlb_timer_disarm(&u->timer);
     pool_unlink(u);
-    if (u->connecting) {
+    if (u->connecting && !u->handshaking) {
         mtlb_io_cancel(u->w->io, mtlb_op_ud(&u->connect_op));
     }
     shutdown(u->fd, SHUT_RDWR);
@@ -150,6 +155,10 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
 {
     struct mtlb_worker *w = u->w;
 
+    /* A TLS connection with bytes still in its layer is not between two responses. */
+    if (u->tls != NULL && mtlb_up_tls_buffered(u->tls)) {
+        reusable = false;
+    }
     if (!reusable || u->dead || w->stopping || u->pending > 0 || u->ps != w->ps) {
         up_close(u);
         return;
@@ -165,6 +174,27 @@ void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
     }
     *head = u;
     mtlb_timer_arm(w, &u->timer, MTLB_T_UP_IDLE);
+}
+
+/* HTTPS backends: the connection's TLS layer, offering the server's last session. */
+static int tls_new(struct mtlb_upstream *u, struct mtlb_pool_set *ps, size_t pool, size_t server)
+{
+    /* No contexts at all: a snapshot made without backend TLS (unit tests build their own). */
+    const struct mtlb_backend_tls *bt =
+        ps->snap->backend_tls != NULL ? &ps->snap->backend_tls[pool] : NULL;
+
+    if (bt == NULL || bt->ctx == NULL) {
+        return 0;
+    }
+    u->tls = malloc(sizeof(*u->tls));
+    if (u->tls == NULL ||
+        mtlb_up_tls_init(u->tls, bt, ps->snap->cfg->backends[pool].servers[server].host,
+                         &ps->pools[pool].sessions[server]) != 0) {
+        free(u->tls);
+        u->tls = NULL;
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, size_t server,
@@ -190,6 +220,12 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
     }
     int one = 1;
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (tls_new(u, ps, pool, server) != 0) {
+        close(u->fd);
+        rbuf_give(u);
+        free(u);
+        return -ENOMEM;
+    }
     u->ps = ps;
     mtlb_pool_set_hold(ps);
     u->pool = pool;
@@ -330,16 +366,204 @@ int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_
     return rc;
 }
 
+/* ---- the TLS layer's I/O: the ring moves its ciphertext buffers (upstream_tls.h) ---- */
+
+/* Sends what the TLS layer queued, unless a send is in flight (it continues from there). */
+static void tls_flush(struct mtlb_upstream *u)
+{
+    struct mtlb_buf *b = &u->tls->out;
+
+    if (u->send_pending || u->dead || b->len == 0) {
+        return;
+    }
+    mtlb_io_send(u->w->io, u->fd, b->data + b->off, b->len, mtlb_op_ud(&u->send_op));
+    u->send_pending = true;
+    u->pending++;
+}
+
+/* Reads ciphertext from the socket (nothing buffered: the TLS layer needs more). */
+static void tls_read(struct mtlb_upstream *u)
+{
+    struct mtlb_buf *b = &u->tls->in;
+
+    if (u->recv_pending || u->dead) {
+        return;
+    }
+    mtlb_buf_compact(b);
+    mtlb_io_recv(u->w->io, u->fd, b->data + b->len, b->cap - b->len, mtlb_op_ud(&u->recv_op));
+    u->recv_pending = true;
+    u->pending++;
+}
+
+/* A TLS failure during the handshake is a failed connect: the owner moves on to the next
+ * server with the same backoff as a refused connect. The line names the server and why
+ * (the verify result when the certificate was refused). */
+static void tls_failed(struct mtlb_upstream *u)
+{
+    static struct mtlb_ratelimit rl;
+    char q[200];
+
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "event=upstream_tls_failed backend=%s upstream=%s reason=%s",
+                u->ps->snap->cfg->backends[u->pool].name, mtlb_upstream_name(u),
+                mtlb_log_quote(u->tls->why, q, sizeof(q)));
+    u->handshaking = false;
+    u->connecting = false;
+    mtlb_timer_disarm(&u->timer);
+    u->ops->connected(u->owner, -EPROTO);
+}
+
+static void tls_handshake(struct mtlb_upstream *u)
+{
+    int rc = mtlb_up_tls_handshake(u->tls);
+
+    if (rc == MTLB_UPT_ERR) {
+        tls_failed(u);
+        return;
+    }
+    tls_flush(u);
+    if (rc != 1) {
+        tls_read(u);
+        return;
+    }
+    u->handshaking = false;
+    u->connecting = false;
+    mtlb_timer_disarm(&u->timer);
+    mtlb_log(MTLB_LOG_DEBUG, "event=upstream_tls_up upstream=%s version=%s resumed=%d",
+             mtlb_upstream_name(u), SSL_get_version(u->tls->ssl), SSL_session_reused(u->tls->ssl));
+    u->ops->connected(u->owner, 0);
+}
+
+static bool tls_send(struct mtlb_upstream *u)
+{
+    struct mtlb_up_tls *t = u->tls;
+
+    if (t->out.len == 0) {
+        int n = u->ops->fill(u->owner, u->iov, (int)MTLB_ARRAY_LEN(u->iov));
+        if (n <= 0) {
+            return false;
+        }
+        t->report = mtlb_up_tls_encrypt(t, u->iov, n);
+    }
+    tls_flush(u);
+    return u->send_pending;
+}
+
+static void tls_on_send(struct mtlb_upstream *u, int res)
+{
+    struct mtlb_up_tls *t = u->tls;
+
+    if (res < 0) {
+        /* Records with request bytes were handed to the kernel: they count as written. */
+        u->sent += t->report;
+        t->report = 0;
+        if (u->handshaking) {
+            snprintf(t->why, sizeof(t->why), "send: %s", strerror(-res));
+            tls_failed(u);
+        } else if (u->owner != NULL) {
+            u->ops->sent(u->owner, res);
+        }
+        return;
+    }
+    t->out.off += (uint32_t)res;
+    t->out.len -= (uint32_t)res;
+    if (t->out.len > 0) {
+        tls_flush(u);
+        return;
+    }
+    t->out.off = 0;
+    uint32_t rep = t->report;
+    t->report = 0;
+    if (u->handshaking || u->owner == NULL) {
+        return;
+    }
+    if (rep > 0) {
+        u->sent += rep;
+        u->ops->sent(u->owner, (int)rep);
+    } else {
+        (void)mtlb_upstream_send(u); /* a flush of the layer's own records: the request next */
+    }
+}
+
+/* The owner wants response bytes: from what the TLS layer holds already (through a zero
+ * timeout, so that the owner hears of them from the loop, never from inside this call), or
+ * from the socket. */
+static void tls_recv(struct mtlb_upstream *u)
+{
+    struct mtlb_up_tls *t = u->tls;
+
+    if (!mtlb_up_tls_buffered(t) && !t->eof) {
+        tls_read(u);
+        return;
+    }
+    mtlb_io_timeout(u->w->io, &t->now, mtlb_op_ud(&u->recv_op));
+    u->deferred = true;
+    u->recv_pending = true;
+    u->pending++;
+}
+
+static void tls_on_recv(struct mtlb_upstream *u, int res)
+{
+    struct mtlb_up_tls *t = u->tls;
+
+    if (u->deferred) {
+        u->deferred = false;
+        res = 0; /* the zero timeout's -ETIME: no new ciphertext, and no end either */
+    } else if (res > 0) {
+        t->in.len += (uint32_t)res;
+    } else if (res == 0) {
+        t->eof = true;
+    } else if (u->handshaking) {
+        snprintf(t->why, sizeof(t->why), "recv: %s", strerror(-res));
+        tls_failed(u);
+        return;
+    }
+    if (u->handshaking) {
+        tls_handshake(u);
+        return;
+    }
+    if (u->owner == NULL) {
+        up_close(u); /* data or EOF on an idle pooled connection */
+        return;
+    }
+    if (res < 0) {
+        u->ops->received(u->owner, res);
+        return;
+    }
+    int n = mtlb_up_tls_decrypt(t, &u->rbuf);
+    tls_flush(u); /* a reply the layer owes (KeyUpdate) */
+    if (n > 0) {
+        u->got_response = true;
+        u->ops->received(u->owner, n);
+    } else if (n == MTLB_UPT_WANT && !t->eof) {
+        tls_read(u);
+    } else if (n == MTLB_UPT_ERR) {
+        static struct mtlb_ratelimit rl;
+        char q[200];
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN, "event=upstream_tls_error upstream=%s reason=%s",
+                    mtlb_upstream_name(u), mtlb_log_quote(t->why, q, sizeof(q)));
+        u->ops->received(u->owner, -EPROTO);
+    } else {
+        u->ops->received(u->owner, 0); /* close_notify, or the socket's end */
+    }
+}
+
 static void on_connect(struct mtlb_op *op, int res)
 {
     struct mtlb_upstream *u = mtlb_container_of(op, struct mtlb_upstream, connect_op);
 
     u->pending--;
-    u->connecting = false;
     if (u->dead) {
+        u->connecting = false;
         maybe_free(u);
         return;
     }
+    if (u->tls != NULL && res == 0) {
+        u->handshaking = true; /* still connecting: the connect timer keeps running */
+        tls_handshake(u);
+        return;
+    }
+    u->connecting = false;
     mtlb_timer_disarm(&u->timer);
     u->ops->connected(u->owner, res);
 }
@@ -362,6 +586,13 @@ bool mtlb_upstream_send(struct mtlb_upstream *u)
 {
     if (u->send_pending || u->dead || u->connecting || u->owner == NULL) {
         return false;
+    }
+    if (u->tls != NULL) {
+        bool started = tls_send(u);
+        if (started) {
+            mtlb_timer_arm(u->w, &u->timer, MTLB_T_UP_RESPONSE);
+        }
+        return started;
     }
     int n = u->ops->fill(u->owner, u->iov, (int)MTLB_ARRAY_LEN(u->iov));
     if (n <= 0) {
@@ -396,6 +627,10 @@ static void on_send(struct mtlb_op *op, int res)
         maybe_free(u);
         return;
     }
+    if (u->tls != NULL) {
+        tls_on_send(u, res);
+        return;
+    }
     if (res > 0) {
         u->sent += (uint64_t)res;
     }
@@ -414,6 +649,10 @@ int mtlb_upstream_recv(struct mtlb_upstream *u)
     if (space == 0) {
         return 0;
     }
+    if (u->tls != NULL) {
+        tls_recv(u);
+        return 1;
+    }
     mtlb_io_recv(u->w->io, u->fd, b->data + b->off + b->len, space, mtlb_op_ud(&u->recv_op));
     u->recv_pending = true;
     u->pending++;
@@ -427,6 +666,10 @@ static void on_recv(struct mtlb_op *op, int res)
     u->recv_pending = false;
     if (u->dead) {
         maybe_free(u);
+        return;
+    }
+    if (u->tls != NULL) {
+        tls_on_recv(u, res);
         return;
     }
     if (u->owner == NULL) {

@@ -106,7 +106,9 @@ static struct mtlb_pool_set *pool_set_create(struct mtlb_worker *w, struct mtlb_
         size_t n = cfg->backends[p].n_servers;
         ps->pools[p].health = calloc(n, sizeof(struct mtlb_health));
         ps->pools[p].idle = calloc(n, sizeof(struct mtlb_upstream *));
-        if (ps->pools[p].health == NULL || ps->pools[p].idle == NULL) {
+        ps->pools[p].sessions = calloc(n, sizeof(*ps->pools[p].sessions));
+        if (ps->pools[p].health == NULL || ps->pools[p].idle == NULL ||
+            ps->pools[p].sessions == NULL) {
             mtlb_pool_set_drop(ps);
             return NULL;
         }

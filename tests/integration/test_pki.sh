@@ -60,7 +60,7 @@ done
 for c in good rsa untrusted expired revoked noclientauth under-revoked noeku slash future weak; do
     [ "$(grep -c 'BEGIN CERTIFICATE' "client/$c-chain.pem")" = 2 ] || fail "client/$c-chain.pem"
 done
-for k in ca/*.key server/*.key client/*.key; do
+for k in ca/*.key server/*.key client/*.key backend/*.key; do
     [ "$(head -n 1 "$k")" = "-----BEGIN PRIVATE KEY-----" ] || fail "$k is not unencrypted PKCS#8"
 done
 
@@ -72,6 +72,18 @@ check_cert() { # FILE SUBJECT SERIAL
     got=$(openssl x509 -in "$1" -noout -serial)
     [ "$got" = "serial=$3" ] || fail "$1 serial: $got"
 }
+check_cert backend/ca.crt "/C=PL/O=mtlb Backends/CN=mtlb Backend CA" 01
+check_cert backend/orders.crt "/C=PL/O=mtlb Backends/CN=orders.internal" 3001
+check_cert backend/edge.crt "/C=PL/O=mtlb Backends/CN=mtlb-edge" 3002
+expect_ok "backend server verifies for its name" \
+    openssl verify -CAfile backend/ca.crt -verify_hostname orders.internal -purpose sslserver \
+    backend/orders.crt
+expect_ok "backend server verifies for 127.0.0.1" \
+    openssl verify -CAfile backend/ca.crt -verify_ip 127.0.0.1 backend/orders.crt
+expect_err "backend server fails for another name" "hostname mismatch" \
+    openssl verify -CAfile backend/ca.crt -verify_hostname billing.internal backend/orders.crt
+expect_ok "edge client certificate verifies" \
+    openssl verify -CAfile backend/ca.crt -purpose sslclient backend/edge.crt
 check_cert ca/root.crt "/C=PL/O=mtlb Test/CN=mtlb Test Root CA" 01
 check_cert ca/inter.crt "/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA" 02
 check_cert ca/other-root.crt "/C=PL/O=mtlb Other/CN=mtlb Other CA" 01
