@@ -281,6 +281,30 @@ static void conn_finish(struct load *l, struct conn *c)
     conn_close(l, c, 1);
 }
 
+/* --leave: the handshake is done (the client's Finished is written); close at once with a
+ * FIN and no close_notify, as openssl s_time -new does. Counted like a completed exchange. */
+static void conn_leave(struct load *l, struct conn *c)
+{
+    double t = now_s();
+
+    if (l->st.proto[0] == '\0') {
+        snprintf(l->st.proto, sizeof(l->st.proto), "%s", SSL_get_version(c->ssl));
+        snprintf(l->st.cipher, sizeof(l->st.cipher), "%s", SSL_get_cipher_name(c->ssl));
+    }
+    if (t >= l->measure_from) {
+        l->st.done++;
+        l->st.resumed += SSL_session_reused(c->ssl) ? 1 : 0;
+        record_latency(l, t - c->started);
+    }
+    l->inflight--;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->state = ST_FREE;
+}
+
 /* Maps an SSL_ERROR_* to: 0 wait for the socket, -1 failure. */
 static int ssl_wait(struct load *l, struct conn *c, int rc, const char *what)
 {
@@ -354,6 +378,10 @@ static void conn_step(struct load *l, struct conn *c, uint32_t events)
             return;
         }
         c->state = ST_WRITING;
+        if (l->o.leave) {
+            conn_leave(l, c);
+            return;
+        }
     }
     while (c->state == ST_WRITING) {
         int n = SSL_write(c->ssl, l->request + c->req_off, (int)(l->request_len - c->req_off));
@@ -519,6 +547,7 @@ static void report(struct load *l, double wall)
                "errors=%ld p50_ms=%.3f p99_ms=%.3f",
                l->n_sessions > 0 ? "sess_in"
                : l->o.resume     ? "resume"
+               : l->o.leave      ? "leave"
                                  : "full",
                l->o.conns, l->o.duration, st->done, (double)st->done / l->o.duration, st->resumed,
                st->errors, percentile_ms(st, 0.50), percentile_ms(st, 0.99));

@@ -20,6 +20,7 @@ struct opts {
     double warmup;
     double timeout;
     int resume;
+    int leave; /* --leave: close right after the handshake (FIN), no request */
     long idle;
     double hold;
     const char *sess_out; /* write one session per slot to this PEM file, then exit */

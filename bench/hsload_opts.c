@@ -15,9 +15,11 @@ void hsload_usage(FILE *f)
 {
     fprintf(f, "usage: hsload --connect HOST:PORT [--sni NAME] [--cert CHAIN.pem --key KEY]\n"
                "              [--conns N] [--duration S] [--warmup S] [--resume] [--path P]\n"
-               "              [--timeout S] [--idle N [--hold S]]\n"
+               "              [--timeout S] [--idle N [--hold S]] [--leave]\n"
                "              [--sess-out FILE | --sess-in FILE]\n"
                "Each connection: handshake, GET P (default /size/64), response, close.\n"
+               "--leave closes each connection right after its handshake (the client's\n"
+               "Finished sent, a FIN, no request), as scanners, probes and floods do.\n"
                "--resume reuses the session of the slot's previous connection.\n"
                "--sess-out FILE makes one connection per slot (--conns), writes their\n"
                "sessions (TLS 1.3 tickets) to FILE and exits; --sess-in FILE resumes every\n"
@@ -42,6 +44,10 @@ int hsload_parse_opts(struct opts *o, int argc, char **argv)
         }
         if (strcmp(a, "--resume") == 0) {
             o->resume = 1;
+            continue;
+        }
+        if (strcmp(a, "--leave") == 0) {
+            o->leave = 1;
             continue;
         }
         if (v == NULL) {

@@ -113,6 +113,9 @@ struct mtlb_client {
     uint64_t started_ms;
     uint64_t started_us; /* for mtlb_request_duration_seconds */
     struct mtlb_access_rec rec;
+    /* TLS 1.3 session tickets still owed (userspace TLS): sent with the first bytes the
+     * client sends after its handshake, so a client that leaves at once costs none. */
+    uint8_t tickets_owed;
 };
 
 #endif

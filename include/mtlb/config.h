@@ -50,6 +50,10 @@ enum mtlb_plain_http {
  * RFC 8446 (4.6.1) allows a ticket. */
 #define MTLB_SESSION_LIFETIME_DEFAULT 3600u
 #define MTLB_SESSION_LIFETIME_MAX (7u * 24u * 3600u)
+/* listeners[].tls.tickets: OpenSSL's default, and a bound on the work per connection. */
+#define MTLB_TICKETS_DEFAULT 2u
+#define MTLB_TICKETS_MAX 4u
+#define MTLB_TICKETS_OFF UINT32_MAX /* tickets: 0 */
 
 /* The TLS policy of a listener (listeners[].tls) or a domain (domains[].tls), which
  * overrides the listener's key by key. The strings are ':'-joined OpenSSL names as written
@@ -172,6 +176,11 @@ struct mtlb_listener_cfg {
     bool plain;
     enum mtlb_plain_http plain_http; /* default redirect */
     uint16_t https_port;             /* default 443 */
+    /* listeners[].tls.tickets (config_tls.c): TLS 1.3 session tickets sent after a full
+     * handshake, 1 to MTLB_TICKETS_MAX; one after a resumed one. 0: not written (then
+     * MTLB_TICKETS_DEFAULT); MTLB_TICKETS_OFF: `tickets: 0`, no session tickets at all (TLS 1.3
+     * sessions are not resumed, TLS 1.2 ones only by session id). */
+    uint32_t tickets;
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

@@ -141,6 +141,24 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
  * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */
 SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_info *info);
 
+/* Before the handshake: it will send no TLS 1.3 session ticket. Building one costs a sixth to
+ * a quarter of a full mTLS handshake, wasted on a client that leaves at once; the owner sends
+ * them with mtlb_tls_send_tickets once the connection has shown it is used. Without this call
+ * OpenSSL sends them at the end of the handshake. */
+void mtlb_tls_defer_tickets(SSL *ssl);
+
+/* After a completed handshake: how many TLS 1.3 tickets the connection is owed, as OpenSSL
+ * would have sent them: the listener's tls.tickets after a full handshake, one after a resumed
+ * one (none when tickets is 0), none with session_lifetime: off and none under TLS 1.2 (whose
+ * ticket is part of the handshake). Any thread. */
+unsigned mtlb_tls_tickets_owed(const SSL *ssl);
+
+/* Queues n TLS 1.3 tickets and writes them through the SSL's write BIO (a socket BIO, with
+ * kTLS TX as a handshake record, or the ring BIO). Returns 0 when written, 1 when the BIO
+ * took only part (OpenSSL finishes the rest at the next SSL_write or SSL_read), -EIO when
+ * OpenSSL refused (the connection is then unusable). The connection's owner thread. */
+int mtlb_tls_send_tickets(SSL *ssl, unsigned n);
+
 /* After a completed handshake: builds the identity the backend is told about (verify word,
  * subject, issuer, serial, reason) from the peer certificate and the recorded result. On a
  * resumed session the certificate must still be valid now: if it is not, optional mode

@@ -134,6 +134,20 @@ static int read_ticket_keys(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
     return mtlb_cfg_path(ctx, v, dst);
 }
 
+/* tickets: how many TLS 1.3 session tickets a full handshake earns (0 to MTLB_TICKETS_MAX);
+ * 0 is kept as MTLB_TICKETS_OFF, since a zero field means "not written". */
+static int read_tickets(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
+{
+    uint32_t *out = dst;
+    int rc = mtlb_cfg_uint(ctx, v, 0, MTLB_TICKETS_MAX, out);
+
+    (void)f;
+    if (rc == 0 && *out == 0) {
+        *out = MTLB_TICKETS_OFF;
+    }
+    return rc;
+}
+
 int mtlb_cfg_read_listener_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                                const struct cfg_field *f)
 {
@@ -141,6 +155,7 @@ int mtlb_cfg_read_listener_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
         {"ticket_keys", read_ticket_keys, false, offsetof(struct mtlb_listener_cfg, ticket_keys), 0,
          0},
         POLICY_FIELDS(offsetof(struct mtlb_listener_cfg, policy)),
+        {"tickets", read_tickets, false, offsetof(struct mtlb_listener_cfg, tickets), 0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, sizeof(fields) / sizeof(fields[0]), dst);

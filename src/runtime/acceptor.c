@@ -246,29 +246,67 @@ static bool accept_plain(struct mtlb_acceptor *a, struct mtlb_client *c)
     return true;
 }
 
+/* True when the client closed (FIN) or reset the connection right after its Finished, with
+ * nothing sent after it: a scanner, a health probe, a handshake flood. Bytes waiting (a
+ * request, even one followed by a FIN) mean it is still a client to serve. */
+static bool peer_left(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* The TLS 1.3 tickets the handshake left out (mtlb_tls_defer_tickets): with kTLS TX, OpenSSL
+ * writes them now through the kTLS socket as handshake records, before mtlb takes over the
+ * socket, as it wrote them in the handshake before; with userspace TLS the worker sends them
+ * with the client's first bytes (transport.c), so a client that leaves gets none. Returns 0 or
+ * -EIO. */
+static int owe_tickets(struct mtlb_client *c)
+{
+    unsigned n = mtlb_tls_tickets_owed(c->ssl);
+
+    if (n > 0 && BIO_get_ktls_send(SSL_get_wbio(c->ssl))) {
+        /* A fresh socket's send buffer takes them whole; a part left in OpenSSL would be
+         * lost once the worker writes to the kTLS socket itself. */
+        return mtlb_tls_send_tickets(c->ssl, n) != 0 ? -EIO : 0;
+    }
+    c->tickets_owed = (uint8_t)n;
+    return 0;
+}
+
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     struct mtlb_server *srv = a->srv;
 
     hs_unlink(c);
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    const struct mtlb_config *cfg = c->snap->cfg;
+    bool left = peer_left(c->fd);
     char why[128] = "";
+    int rc = left ? 0 : owe_tickets(c);
     c->transport = MTLB_TRANSPORT_USERSPACE;
-    if (c->snap->ktls[c->listener]) {
+    if (rc == 0 && !left && c->snap->ktls[c->listener]) {
         c->transport = mtlb_ktls_finish(c->ssl, c->fd, &c->tls_info, why, sizeof(why));
     }
-    const struct mtlb_config *cfg = c->snap->cfg;
-    int rc = mtlb_tls_identity(c->ssl, cfg->dn_format, &c->identity);
+    rc = rc != 0 ? rc : mtlb_tls_identity(c->ssl, cfg->dn_format, &c->identity);
     if (rc == 0) {
         /* the opt-in extras, only for the headers this snapshot sends */
         rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
                                       mtlb_rewrite_id_extras(&cfg->id_headers) |
                                           mtlb_route_identity_needs(c->snap->routes[c->listener]));
     }
-    if (rc == 0 && c->identity.oversize != 0) {
+    if (rc == 0 && c->identity.oversize != 0 && !left) {
         log_identity_oversize(c);
     }
-    if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
+    if (rc == 0 && left) {
+        /* Counted as the handshake it was; no worker, no buffers, no tickets. */
+        count_handshake(a, c, true, SSL_session_reused(c->ssl) == 1, (int)c->identity.verify,
+                        mtlb_tls_verify_reason(c->tls_info.first_error));
+        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=handshake_done_peer_left",
+                 (unsigned long long)c->id, c->tls_info.peer);
+        rc = -ECONNRESET;
+    } else if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
         rc = mtlb_ring_bio_attach(c->ssl, &c->tin, &c->tout);
     } else if (rc == 0 && c->transport == MTLB_TRANSPORT_KTLS_TX) {
         rc = mtlb_ring_bio_attach_rx(c->ssl, &c->tin);
@@ -403,6 +441,7 @@ static int conn_start(struct mtlb_client *c)
         return -ENOMEM;
     }
     SSL_set_accept_state(c->ssl);
+    mtlb_tls_defer_tickets(c->ssl); /* until the client uses the connection: hs_done */
     /* OpenSSL's record buffers (about 34 KiB) are returned between records: an idle
      * keep-alive connection should cost next to nothing. */
     SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);

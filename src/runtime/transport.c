@@ -321,6 +321,23 @@ static void on_send(struct mtlb_op *op, int res)
     mtlb_client_pump(c);
 }
 
+/* The client's first bytes after its handshake: it uses the connection, so now it gets the
+ * tickets the handshake left out (mtlb_tls_new_conn). They go into tout ahead of any answer
+ * to those bytes. Returns false after aborting the connection. */
+static bool send_tickets(struct mtlb_client *c)
+{
+    unsigned n = c->tickets_owed;
+
+    c->tickets_owed = 0;
+    if (mtlb_tls_send_tickets(c->ssl, n) < 0) {
+        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu event=tls_error reason=\"session ticket\"",
+                 (unsigned long long)c->id);
+        mtlb_client_abort(c);
+        return false;
+    }
+    return true;
+}
+
 /* Reads plaintext into rx until OpenSSL has nothing more or rx is full. Returns false when the
  * connection was closed. */
 bool mtlb_client_read_plain(struct mtlb_client *c)
@@ -343,6 +360,9 @@ bool mtlb_client_read_plain(struct mtlb_client *c)
         int n = SSL_read(c->ssl, rx->data + rx->len, (int)(rx->cap - rx->len));
         if (n > 0) {
             rx->len += (uint32_t)n;
+            if (c->tickets_owed > 0 && !send_tickets(c)) {
+                return false;
+            }
             continue;
         }
         int err = SSL_get_error(c->ssl, n);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -206,4 +207,33 @@ int mtlb_tls_session_setup(SSL_CTX *ctx, uint32_t lifetime)
                                          (void *)(uintptr_t)lifetime) == 1
                ? 0
                : -ENOMEM;
+}
+
+unsigned mtlb_tls_tickets_owed(const SSL *ssl)
+{
+    /* The connection's context after the SNI switch: every domain's carries the listener's
+     * count (0 with session_lifetime: off). */
+    size_t n = SSL_CTX_get_num_tickets(SSL_get_SSL_CTX(ssl));
+
+    if (SSL_version(ssl) != TLS1_3_VERSION || n == 0) {
+        return 0;
+    }
+    /* OpenSSL's own rule: one new ticket after a resumption, the full count otherwise. */
+    return SSL_session_reused(ssl) ? 1 : (unsigned)n;
+}
+
+int mtlb_tls_send_tickets(SSL *ssl, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (SSL_new_session_ticket(ssl) != 1) {
+            return -EIO;
+        }
+    }
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1) {
+        return 0;
+    }
+    int err = SSL_get_error(ssl, rc);
+    return err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? 1 : -EIO;
 }

@@ -371,6 +371,12 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* listeners[].tls.tickets as a count (0 when written 0, the default when not written). */
+static size_t tickets(const struct mtlb_listener_cfg *l)
+{
+    return l->tickets == MTLB_TICKETS_OFF ? 0 : l->tickets == 0 ? MTLB_TICKETS_DEFAULT : l->tickets;
+}
+
 static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg *d, size_t index,
                        const struct mtlb_listener_cfg *l, char *err, size_t errlen)
 {
@@ -392,9 +398,15 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     }
     if (set_policy(dom->ctx, d, index) != 0 ||
         mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0 ||
-        (l->session_lifetime != 0 && mtlb_tls_tickets_setup(dom->ctx) != 0)) {
+        (l->session_lifetime != 0 && (mtlb_tls_tickets_setup(dom->ctx) != 0 ||
+                                      SSL_CTX_set_num_tickets(dom->ctx, tickets(l)) != 1))) {
         return mtlb_tls_fail(err, errlen, "%s: cannot set the TLS policy (%s)", d->certificate,
                              mtlb_tls_ssl_reason(why, sizeof(why)));
+    }
+    /* tls.tickets: 0 means no tickets in TLS 1.2 either (its sessions still resume by id from
+     * the process's cache; session_lifetime: off turns that off too). */
+    if (l->tickets == MTLB_TICKETS_OFF) {
+        SSL_CTX_set_options(dom->ctx, SSL_OP_NO_TICKET);
     }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
@@ -541,4 +553,10 @@ SSL *mtlb_tls_new_conn(const struct mtlb_tls_listener *tl, struct mtlb_tls_conn_
                    SSL_CTX_get_verify_callback(tl->domains[0].ctx));
     SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(tl->domains[0].ctx));
     return ssl;
+}
+
+void mtlb_tls_defer_tickets(SSL *ssl)
+{
+    /* The contexts keep tls.tickets: that is the count owed (mtlb_tls_tickets_owed). */
+    SSL_set_num_tickets(ssl, 0);
 }

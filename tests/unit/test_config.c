@@ -539,7 +539,7 @@ ParameterizedTestParameters(config, rejects)
          "proxy_protocol_from, http, https_port, limits)"},
         {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
          "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys, "
-         "min_version, ciphers, ciphersuites, groups, key_passphrase_file)"},
+         "min_version, ciphers, ciphersuites, groups, key_passphrase_file, tickets)"},
         {BIND(":1\n    tls: {ticket_keys: [a, b]}"), -EINVAL,
          "mtlb.yaml:3:24: listeners[0].tls.ticket_keys: expected a string, got a sequence"},
         {BIND(":1\n    tls: keys"), -EINVAL,
