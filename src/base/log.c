@@ -70,9 +70,9 @@ uint64_t mtlb_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Writes the whole of buf, retrying on EINTR and short writes; errors are dropped because
- * there is nowhere left to report them. */
-static void write_all(int fd, const char *buf, size_t len)
+/* Writes the whole of buf, retrying on EINTR and short writes; 0 or -errno. The error log
+ * drops its errors (there is nowhere left to report them); the access log reports its own. */
+static int write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
@@ -80,11 +80,12 @@ static void write_all(int fd, const char *buf, size_t len)
             if (errno == EINTR) {
                 continue;
             }
-            return;
+            return -errno;
         }
         buf += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 static size_t format_prefix(char *buf, size_t cap, int level)
@@ -269,12 +270,28 @@ bool mtlb_access_enabled(void)
     return atomic_load_explicit(&access_fd, memory_order_relaxed) >= 0;
 }
 
+/* A failed access-log write (a full disk, an I/O error) loses those lines; the error log says
+ * so, at most once a second for the whole process, with the errno. */
+static void access_failed(int err, const char *buf, size_t len)
+{
+    static struct mtlb_ratelimit rl;
+    size_t lines = 0;
+    for (const char *p = buf; (p = memchr(p, '\n', len - (size_t)(p - buf))) != NULL; p++) {
+        lines++;
+    }
+    mtlb_log_rl(&rl, 1, MTLB_LOG_ERROR, "event=access_log_write_failed error=\"%s\" lines_lost=%zu",
+                strerror(err), lines);
+}
+
 void mtlb_access_flush(void)
 {
     int fd = atomic_load_explicit(&access_fd, memory_order_relaxed);
 
     if (access_buf.len > 0 && fd >= 0) {
-        write_all(fd, access_buf.buf, access_buf.len);
+        int rc = write_all(fd, access_buf.buf, access_buf.len);
+        if (rc != 0) {
+            access_failed(-rc, access_buf.buf, access_buf.len);
+        }
     }
     access_buf.len = 0;
 }
@@ -296,6 +313,9 @@ void mtlb_access_write(const char *json_line, size_t len)
         do {
             n = writev(fd, iov, 2);
         } while (n == -1 && errno == EINTR);
+        if (n == -1) {
+            access_failed(errno, "\n", 1);
+        }
         return;
     }
     memcpy(access_buf.buf + access_buf.len, json_line, len);

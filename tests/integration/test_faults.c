@@ -1,0 +1,295 @@
+/* Integration: faults mtlb must live through. Descriptors running out at accept (EMFILE, the
+ * limit lowered with prlimit on the running process), a backend that resets its connection in
+ * the middle of a response, an access log on a full disk (/dev/full). In each case mtlb logs
+ * the fault, answers what it can, and keeps serving (HTTP/1.1 and HTTP/2). */
+#include "h2_util.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void setup(void)
+{
+    it_env_init(&env);
+}
+
+static void teardown(void)
+{
+    it_env_fini(&env);
+}
+
+TestSuite(faults, .init = setup, .fini = teardown, .timeout = 90);
+
+static const struct it_tls_opts good = {
+    .cert = "client/good.crt", .key = "client/good.key", .sni = "localhost"};
+
+static void start_optional(uint16_t server, const char *access_log)
+{
+    struct it_config cfg = {.n_domains = 1, .access_log = access_log};
+    cfg.domains[0] =
+        (struct it_domain){.names = {"api.example.com", "localhost"}, .mode = "optional"};
+    if (server != 0) {
+        cfg.n_servers = 1;
+        cfg.servers[0] = server;
+    }
+    start_cfg(&cfg);
+}
+
+static void expect_get(const char *path, const char *body)
+{
+    struct it_response r;
+    it_get(env.port, &good, path, &r);
+    cr_assert_eq(r.status, 200, "%s: %d", path, r.status);
+    if (body != NULL) {
+        cr_assert_str_eq(r.body, body);
+    }
+    it_response_fini(&r);
+}
+
+static void expect_h2_get(const char *path, unsigned long long bytes)
+{
+    struct h2_out o;
+    char stream[96];
+    snprintf(stream, sizeof(stream), "path=%s", path);
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream", stream, NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    struct h2s s;
+    get_stream(&o, path, 0, &s);
+    cr_assert_eq(s.status, 200, "%s", o.out);
+    cr_assert_eq(s.bytes, bytes, "%s", o.out);
+    h2_out_fini(&o);
+}
+
+/* ---- descriptors run out ---- */
+
+static size_t open_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    size_t n = 0;
+    cr_assert_not_null(d);
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+/* utime + stime of pid, in clock ticks (100 per second). */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *s = it_read_file(path, NULL);
+    cr_assert_not_null(s);
+    const char *p = strrchr(s, ')');
+    unsigned long ut = 0, st = 0;
+    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2);
+    free(s);
+    return (long)(ut + st);
+}
+
+/* mtlb's limit lowered to 6 descriptors above what it holds, 24 connections held open: the
+ * accepts past the limit fail with EMFILE (logged, rate-limited); once the clients go, mtlb
+ * serves again without a restart. */
+Test(faults, descriptors_run_out_at_accept)
+{
+    start_optional(0, NULL);
+    expect_get("/before", NULL);
+    size_t base = open_fds(env.mtlb);
+    struct rlimit rl = {.rlim_cur = base + 6, .rlim_max = base + 6};
+    cr_assert_eq(prlimit(env.mtlb, RLIMIT_NOFILE, &rl, NULL), 0);
+
+    struct it_conn *held[24];
+    for (size_t i = 0; i < 24; i++) {
+        held[i] = it_tcp_connect(env.port);
+        cr_assert_not_null(held[i]);
+    }
+    const char *needles[] = {"event=accept_failed", "Too many open files", NULL};
+    cr_assert_geq(it_wait_lines(env.err_log, needles, 1, 5000), 1, "no accept_failed line");
+    it_mtlb_assert_alive(&env);
+    cr_assert_leq(open_fds(env.mtlb), base + 6);
+    /* Informational: what the acceptor costs while the backlog cannot be accepted. */
+    long t0 = cpu_ticks(env.mtlb);
+    usleep(1000000);
+    cr_log_info("mtlb CPU while at the descriptor limit: %ld%%", cpu_ticks(env.mtlb) - t0);
+    for (size_t i = 0; i < 24; i++) {
+        it_conn_close(held[i]);
+    }
+    /* The backlog drains (each of those handshakes ends at its client's close). */
+    double deadline = it_now() + 10.0;
+    while (open_fds(env.mtlb) > base + 2 && it_now() < deadline) {
+        usleep(20000);
+    }
+    expect_get("/after", NULL);
+    expect_h2_get("/size/1234", 1234);
+    it_mtlb_assert_alive(&env);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+}
+
+/* ---- a backend that resets mid-response ---- */
+
+/* /reset: a 200 head announcing 1 MB, 16 KiB of it, then an RST (SO_LINGER 0). Anything else:
+ * "ok" and a close. */
+struct resetter {
+    int fd;
+    uint16_t port;
+    atomic_bool stop;
+    atomic_uint resets;
+    pthread_t thread;
+};
+
+static void resetter_serve(struct resetter *r, int c)
+{
+    char req[4096];
+    size_t n = 0;
+    while (n < sizeof(req) - 1) {
+        ssize_t k = recv(c, req + n, sizeof(req) - 1 - n, 0);
+        if (k <= 0) {
+            return;
+        }
+        n += (size_t)k;
+        req[n] = '\0';
+        if (strstr(req, "\r\n\r\n") != NULL) {
+            break;
+        }
+    }
+    if (strncmp(req, "GET /reset", 10) == 0) {
+        static char part[16384 + 128];
+        int h = snprintf(part, sizeof(part), "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+        memset(part + h, 'r', 16384);
+        (void)!send(c, part, (size_t)h + 16384, MSG_NOSIGNAL);
+        usleep(50000); /* the part reaches mtlb, and the client, before the reset */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        atomic_fetch_add(&r->resets, 1);
+        return;
+    }
+    const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    (void)!send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
+}
+
+static void *resetter_main(void *arg)
+{
+    struct resetter *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        if (poll(&p, 1, 100) != 1) {
+            continue;
+        }
+        int c = accept(r->fd, NULL, NULL);
+        if (c == -1) {
+            continue;
+        }
+        resetter_serve(r, c);
+        close(c);
+    }
+    return NULL;
+}
+
+static void resetter_start(struct resetter *r)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_neq(r->fd, -1);
+    cr_assert_eq(bind(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(r->fd, 64), 0);
+    cr_assert_eq(getsockname(r->fd, (struct sockaddr *)&a, &len), 0);
+    r->port = ntohs(a.sin_port);
+    atomic_init(&r->stop, false);
+    atomic_init(&r->resets, 0);
+    cr_assert_eq(pthread_create(&r->thread, NULL, resetter_main, r), 0);
+}
+
+static void resetter_stop(struct resetter *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    close(r->fd);
+}
+
+Test(faults, backend_reset_mid_response_http1)
+{
+    struct resetter r;
+    resetter_start(&r);
+    start_optional(r.port, NULL);
+
+    char err[256] = "";
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    cr_assert_eq(it_conn_sends(c, "GET /reset HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
+    struct it_response resp;
+    /* The head and part of the body went out: the client can only be cut off, short. */
+    cr_assert_neq(it_read_response(c, &resp, false), 0, "a 1 MB body cannot have arrived");
+    cr_assert(c->eof, "mtlb closes the connection: %s", c->err);
+    cr_assert_geq(c->bytes_received, 16384, "the part before the reset was forwarded");
+    cr_assert_lt(c->bytes_received, 1000000);
+    it_conn_close(c);
+    cr_assert_eq(atomic_load(&r.resets), 1);
+
+    it_mtlb_assert_alive(&env);
+    expect_get("/fine", "ok");
+    it_mtlb_assert_alive(&env);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+    resetter_stop(&r);
+}
+
+Test(faults, backend_reset_mid_response_http2)
+{
+    struct resetter r;
+    resetter_start(&r);
+    start_optional(r.port, NULL);
+
+    /* The reset stream ends with a reset; the connection and its other streams go on. */
+    struct h2_out o;
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream", "path=/reset",
+            "--stream", "path=/fine", NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    struct h2s s;
+    get_stream(&o, "/reset", 0, &s);
+    cr_assert_str_neq(s.reset, "-", "the cut stream is reset: %s", o.out);
+    cr_assert_lt(s.bytes, 1000000, "%s", o.out);
+    get_stream(&o, "/fine", 0, &s);
+    cr_assert_eq(s.status, 200, "%s", o.out);
+    cr_assert_eq(s.bytes, 2, "%s", o.out);
+    cr_assert_null(strstr(o.out, "goaway last_stream_id"), "one stream's reset ends nothing else");
+    h2_out_fini(&o);
+    cr_assert_eq(atomic_load(&r.resets), 1);
+
+    it_mtlb_assert_alive(&env);
+    expect_h2_get("/fine", 2);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+    resetter_stop(&r);
+}
+
+/* ---- access log on a full disk ---- */
+
+/* Every write to /dev/full fails with ENOSPC: the requests are answered all the same, mtlb says
+ * so in its error log (rate-limited), and it stops cleanly. */
+Test(faults, access_log_on_a_full_disk)
+{
+    start_optional(0, "/dev/full");
+    for (int i = 0; i < 3; i++) {
+        expect_get("/size/100", NULL);
+        expect_h2_get("/size/100", 100);
+    }
+    /* The access log is flushed by each worker at least once a second. */
+    const char *needles[] = {"event=access_log_write_failed", "No space left on device", NULL};
+    cr_assert_geq(it_wait_lines(env.err_log, needles, 1, 5000), 1,
+                  "no access_log_write_failed line");
+    expect_get("/size/100", NULL);
+    it_mtlb_assert_alive(&env);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+}
