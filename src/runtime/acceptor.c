@@ -69,7 +69,12 @@ struct mtlb_acceptor {
     struct mtlb_snapshot *snap;         /* current as of the last loop turn (a reference) */
     struct mtlb_stats *stats;           /* owned by the server; this thread is its only writer */
     struct mtlb_access_hs_limit hs_log; /* handshake_failed lines in the access log */
+    uint64_t paused_until_ms;           /* listeners unwatched until then (EMFILE); 0: not */
 };
+
+/* How long the listeners rest after accept4 ran out of descriptors or memory: the waiting
+ * connections keep the sockets readable, and without a pause the loop would spin on them. */
+#define ACCEPT_PAUSE_MS 100
 
 /* Every acceptor's epoll waits on every listening socket. EPOLLEXCLUSIVE: a new connection
  * wakes one idle acceptor, not all of them; the others may still find the socket readable
@@ -79,7 +84,8 @@ static int watch_listeners(struct mtlb_acceptor *a)
     for (size_t l = 0; l < a->srv->n_listeners; l++) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
                                  .data.u64 = ((uint64_t)l << 2) | TAG_LISTENER};
-        if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->srv->listen_fds[l], &ev) == -1) {
+        if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->srv->listen_fds[l], &ev) == -1 &&
+            errno != EEXIST) { /* EEXIST: a resume after a partial one */
             return -errno;
         }
     }
@@ -576,6 +582,36 @@ static void refresh_snapshot(struct mtlb_acceptor *a)
     }
 }
 
+static void pause_listeners(struct mtlb_acceptor *a)
+{
+    for (size_t l = 0; l < a->srv->n_listeners; l++) {
+        epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->srv->listen_fds[l], NULL);
+    }
+    a->paused_until_ms = mtlb_now_ms() + ACCEPT_PAUSE_MS;
+}
+
+/* The listeners are watched again once the pause is over; returns the epoll timeout to use
+ * (timeout, or less while paused). */
+static int resume_listeners(struct mtlb_acceptor *a, uint64_t now, int timeout)
+{
+    if (a->paused_until_ms == 0) {
+        return timeout;
+    }
+    if (now < a->paused_until_ms) {
+        int left = (int)(a->paused_until_ms - now);
+        return timeout < 0 || left < timeout ? left : timeout;
+    }
+    a->paused_until_ms = 0;
+    int rc = watch_listeners(a);
+    if (rc != 0) {
+        static struct mtlb_ratelimit rl;
+        mtlb_log_rl(&rl, 1, MTLB_LOG_ERROR, "event=accept_resume_failed error=\"%s\"",
+                    strerror(-rc));
+        a->paused_until_ms = now + ACCEPT_PAUSE_MS;
+    }
+    return timeout;
+}
+
 static void accept_all(struct mtlb_acceptor *a, size_t l)
 {
     refresh_snapshot(a);
@@ -585,10 +621,14 @@ static void accept_all(struct mtlb_acceptor *a, size_t l)
         int fd = accept4(a->srv->listen_fds[l], (struct sockaddr *)&ss, &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            int e = errno;
+            if (e != EAGAIN && e != EINTR && e != ECONNABORTED) {
                 static struct mtlb_ratelimit rl;
                 mtlb_log_rl(&rl, 1, MTLB_LOG_ERROR, "event=accept_failed error=\"%s\"",
-                            strerror(errno));
+                            strerror(e));
+            }
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                pause_listeners(a);
             }
             return;
         }
@@ -678,7 +718,7 @@ static void *acceptor_main(void *arg)
             dispatch(a, evs[i].data.u64);
         }
         uint64_t now = mtlb_now_ms();
-        timeout = expire(a, now);
+        timeout = resume_listeners(a, now, expire(a, now));
         mtlb_access_hs_tick(&a->hs_log, now);
         mtlb_access_flush(); /* this thread's handshake_failed lines */
     }
