@@ -299,7 +299,9 @@ static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *bloc
     out[13] = fam;
     out[14] = (uint8_t)(n >> 8);
     out[15] = (uint8_t)n;
-    memcpy(out + 16, block, n);
+    if (n > 0) { /* block may be NULL then: memcpy's arguments must not be */
+        memcpy(out + 16, block, n);
+    }
     return 16 + n;
 }
 
