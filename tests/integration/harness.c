@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -100,7 +101,36 @@ void it_env_fini(struct it_env *env)
 /* Ports come from 20000-32767, below Linux's ephemeral range (32768-60999): a port the kernel
  * hands out as a client's local port (every connect from a test, mtlb or a backend draws from
  * that range) could be taken between this check and mtlb's bind, and mtlb, which does not
- * share its ports, would then refuse to start. */
+ * share its ports, would then refuse to start.
+ *
+ * A port is free to bind here until mtlb binds it, so the check alone let one test hand the
+ * same port out twice (its listener and its admin port, both picked before mtlb started: CI
+ * failed once on "admin.bind: cannot listen ... Address already in use"), and two test
+ * processes running side by side could pick the same one. Each port handed out is therefore
+ * claimed with an O_EXCL file in a directory all test processes share; a claim older than ten
+ * minutes is stale (its test has ended) and is taken over. */
+static bool claim_port(uint16_t port)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[256], path[300];
+    snprintf(dir, sizeof(dir), "%s/mtlb-it-ports", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    (void)mkdir(dir, 0777);
+    snprintf(path, sizeof(path), "%s/%u", dir, port);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd != -1) {
+            close(fd);
+            return true;
+        }
+        struct stat st;
+        if (errno != EEXIST || stat(path, &st) != 0 || time(NULL) - st.st_mtime < 600) {
+            return false;
+        }
+        (void)unlink(path); /* stale: its test has long ended */
+    }
+    return false;
+}
+
 uint16_t it_free_port(void)
 {
     static unsigned seed;
@@ -116,7 +146,7 @@ uint16_t it_free_port(void)
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         close(fd);
-        if (rc == 0) {
+        if (rc == 0 && claim_port(port)) {
             return port;
         }
     }
