@@ -54,7 +54,6 @@ struct mtlb_routes {
     size_t n_pools;
     size_t max_prefix;         /* longest rewrite_prefix */
     struct mtlb_require **req; /* [route]: compiled require:, NULL when none */
-    unsigned needs;            /* MTLB_IDENTITY_* extras the requires read */
 };
 
 /* ---- compilation ---- */
@@ -175,7 +174,6 @@ static int build(struct mtlb_routes *rt, const struct mtlb_backend_cfg *backends
         rc = fill_info(rt, i);
         if (rc == 0 && rt->routes[i].has_require) {
             rc = mtlb_require_compile(&rt->routes[i].require, &rt->req[i]);
-            rt->needs |= rc == 0 ? mtlb_require_identity_needs(rt->req[i]) : 0;
         }
         if (rc == 0) {
             rc = tree_of(rt, rt->routes[i].host, &root);
@@ -434,11 +432,6 @@ static void rewrite(const struct mtlb_route_cfg *r, const char *path, size_t len
     o += query.len;
     res->rewritten = true;
     res->target = (struct mtlb_slice){out, o};
-}
-
-unsigned mtlb_route_identity_needs(const struct mtlb_routes *rt)
-{
-    return rt != NULL ? rt->needs : 0;
 }
 
 /* A backend that decodes %2F, %5C or '\\' into a path separator (many do, or sit behind a

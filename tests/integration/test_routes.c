@@ -249,6 +249,45 @@ Test(routes, reload_swaps_the_routes)
     both("/new/x", 200, "b-orders", "GET /new/x HTTP/1.1", "GET /new/x HTTP/1.1");
 }
 
+/* A SAN policy added by a reload judges connections made before it: their SANs were kept at
+ * the handshake even though no header or rule asked for them then (they were 403 before). */
+Test(routes, a_san_require_added_by_reload_admits_older_connections)
+{
+    struct it_config cfg = {0};
+    start_routes("app", &cfg);
+    static const struct it_tls_opts san = {.cert = "client/san.crt", .key = "client/san.key"};
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &san, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    static const char req[] = "GET /admin/x HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    struct it_response r;
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_expect_eq(r.status, 200);
+    it_response_fini(&r);
+
+    cfg.listener_backend = "app\n    routes:\n"
+                           "      - {path_prefix: /admin/, backend: orders, require: {san_dns: "
+                           "[san-client.example]}}\n"
+                           "      - {path_prefix: /other/, backend: orders, require: {san_dns: "
+                           "[other.example]}}";
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    kill(env.mtlb, SIGHUP);
+    const char *ok[] = {"event=reloaded", "generation=2", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no reload");
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_expect_eq(r.status, 200, "the SAN matches: %d", r.status);
+    cr_expect(strstr(r.head, "b-orders") != NULL, "%s", r.head);
+    it_response_fini(&r);
+    cr_assert_eq(it_conn_sends(c, "GET /other/x HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_expect_eq(r.status, 403, "another SAN: %d", r.status);
+    it_response_fini(&r);
+    it_conn_close(c);
+}
+
 Test(routes, require_refuses_with_403_and_says_why)
 {
     struct it_config cfg = {0};
