@@ -253,3 +253,41 @@ Test(denied, a_refused_body_never_runs_as_a_request)
     cr_expect(log == NULL || strstr(log, "smuggled") == NULL, "%s", log);
     free(log);
 }
+
+/* A refused request without a body leaves the connection open: the next request on it is
+ * served (a client with no right to /admin/ keeps its connection for what it may reach), and a
+ * HEAD gets the 403 head without a body. */
+Test(denied, a_refusal_without_a_body_keeps_the_connection)
+{
+    start_denied();
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &(struct it_tls_opts){0}, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 3000);
+    static const char *const seq[] = {"GET /admin/x", "HEAD /admin/x", "GET /inner/y", "GET /ok"};
+    static const int want[] = {403, 403, 403, 200};
+    for (size_t i = 0; i < 4; i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: localhost\r\n\r\n", seq[i]);
+        cr_assert_eq(it_conn_sends(c, req), 0);
+        struct it_response r;
+        cr_assert_eq(it_read_response(c, &r, i == 1), 0, "%s: %s", seq[i], c->err);
+        cr_expect_eq(r.status, want[i], "%s: %d", seq[i], r.status);
+        cr_expect(strstr(r.head, "Connection: close") == NULL, "%s: %s", seq[i], r.head);
+        if (i == 0) {
+            cr_expect_str_eq(r.body, "Forbidden\n");
+        }
+        it_response_fini(&r);
+    }
+    /* Connection: close from the client is honoured */
+    cr_assert_eq(it_conn_sends(c, "GET /admin/x HTTP/1.1\r\nHost: localhost\r\n"
+                                  "Connection: close\r\n\r\n"),
+                 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_expect_eq(r.status, 403);
+    cr_expect(strstr(r.head, "Connection: close") != NULL, "%s", r.head);
+    it_response_fini(&r);
+    cr_expect(it_conn_wait_closed(c, 3000));
+    it_conn_close(c);
+}
