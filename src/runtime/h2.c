@@ -89,6 +89,7 @@ static void h2c_pump(struct mtlb_client *c)
         mtlb_h2_conn_set_header_policy(c->h2, &cfg->header_policy, &cfg->id_headers);
         int rc = mtlb_h2_conn_recv(c->h2, (const uint8_t *)c->rx.data, c->rx.len, c->w->now_ms);
         c->rx.len = 0;
+        mtlb_h2x_start_pending(c);
         if (rc < 0) {
             static struct mtlb_ratelimit rl;
             mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=h2_error reason=\"%s\"",
