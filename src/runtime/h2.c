@@ -89,7 +89,6 @@ static void h2c_pump(struct mtlb_client *c)
         mtlb_h2_conn_set_header_policy(c->h2, &cfg->header_policy, &cfg->id_headers);
         int rc = mtlb_h2_conn_recv(c->h2, (const uint8_t *)c->rx.data, c->rx.len, c->w->now_ms);
         c->rx.len = 0;
-        mtlb_h2x_start_pending(c);
         if (rc < 0) {
             static struct mtlb_ratelimit rl;
             mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=h2_error reason=\"%s\"",
@@ -98,6 +97,9 @@ static void h2c_pump(struct mtlb_client *c)
         }
     }
     if (!c->dead && c->state == MTLB_C_H2) {
+        /* Only now, with every plaintext byte read so far parsed, do the new streams reach
+         * the backends: those already reset cost nothing (h2_stream.c). */
+        mtlb_h2x_start_pending(c);
         mtlb_h2c_flush(c);
     }
 }

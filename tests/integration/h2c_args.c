@@ -27,6 +27,7 @@ static void usage(FILE *f)
            "  --all-headers        print every response header\n"
            "  --print-body         print response bodies, each line as 'body ID| LINE'\n"
            "  --rapid-reset N      first open and immediately reset N streams (HEADERS+RST)\n"
+           "  --rapid-reset-batch K  write K HEADERS+RST pairs at a time (default 1)\n"
            "  --proxy-header HEX   send these bytes (a PROXY protocol header) before TLS\n"
            "SPEC: comma-separated items, for one or more streams on the connection:\n"
            "  path=P method=M authority=A n=COUNT (copies, opened concurrently)\n"
@@ -183,6 +184,8 @@ static bool parse_opt(struct h2c_opts *o, const char *name, const char *v)
         o->window = (uint32_t)u;
     } else if (strcmp(name, "--rapid-reset") == 0 && parse_u64(v, &u)) {
         o->rapid_reset = (long)u;
+    } else if (strcmp(name, "--rapid-reset-batch") == 0 && parse_u64(v, &u) && u <= 200) {
+        o->rapid_reset_batch = (long)u;
     } else if (strcmp(name, "--proxy-header") == 0) {
         o->proxy_hex = v;
     } else if (strcmp(name, "--show-header") == 0 && o->n_show < H2C_MAX_SHOW) {
