@@ -292,7 +292,7 @@ static void turn(struct run *r, struct pollfd *pf)
     int n = r->o.conns;
     /* a bounded number of (blocking) opens per turn, so that the open connections keep
      * their pace while the rest are still handshaking */
-    int opens = r->mode == M_IDLE || r->mode == M_SLOWHELLO ? 1000 : 32;
+    int opens = r->mode == M_IDLE || r->mode == M_SLOWHELLO ? 1000 : 4;
     for (int i = 0; i < n && !stop_flag; i++) {
         if (r->a[i].fd == -1 && opens > 0) {
             opens--;
