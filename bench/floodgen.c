@@ -352,13 +352,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: floodgen --mode MODE --connect HOST:PORT [--conns N] [--duration S]\n"
                "             [--sni NAME] [--cert CHAIN.pem --key KEY] [--interval S]\n"
-               "             [--rate R] [--path P]\n"
+               "             [--rate R] [--path P] [--quiet S --ramp S]\n"
                "modes: idle (TCP, never a ClientHello), slowhello (the ClientHello one byte per\n"
                "  --interval, default 1 s), slowloris (HTTP/1.1 head one header line per\n"
                "  --interval), rapidreset (h2 HEADERS + RST_STREAM in a loop), continuation (h2\n"
                "  HEADERS without END_HEADERS, then CONTINUATION frames), clients (--conns\n"
                "  keep-alive HTTP/1.1 connections, --rate GETs of --path per second in all;\n"
-               "  prints requests, errors and latency percentiles from the scheduled send time).\n"
+               "  prints requests, errors and latency percentiles from the scheduled send time;\n"
+               "  with --quiet Q --ramp R two lines: the first Q seconds, and from Q + R on).\n"
                "Attacks reopen every connection the server closes; status lines every second.\n");
 }
 
@@ -388,6 +389,10 @@ static int parse(struct flood_opts *o, int argc, char **argv)
             o->rate = atof(v);
         } else if (strcmp(a, "--interval") == 0) {
             o->interval = atof(v);
+        } else if (strcmp(a, "--quiet") == 0) {
+            o->quiet = atof(v);
+        } else if (strcmp(a, "--ramp") == 0) {
+            o->ramp = atof(v);
         } else {
             return -1;
         }

@@ -20,6 +20,8 @@ struct flood_opts {
     double duration;
     double rate;     /* clients: requests per second over all connections */
     double interval; /* slow modes: seconds between bytes (slowhello) or header lines */
+    double quiet;    /* clients: > 0 splits the report: [0, quiet) and [quiet + ramp, end) */
+    double ramp;
     struct sockaddr_storage addr;
     socklen_t addr_len;
 };
@@ -42,7 +44,9 @@ void flood_tls_close(SSL *ssl);
 int flood_tls_write(SSL *ssl, const void *buf, size_t len);
 
 /* The clients mode: o->conns keep-alive HTTP/1.1 connections (threads), o->rate requests per
- * second in all, for o->duration seconds. Prints one key=value line. Returns 0 or 1. */
+ * second in all, for o->duration seconds. Prints one key=value line, or with o->quiet two
+ * ("phase=quiet" for requests scheduled in [0, quiet), "phase=flood" for [quiet + ramp, end)),
+ * so that one set of connections, established before an attack, measures both. Returns 0 or 1. */
 int flood_run_clients(const struct flood_opts *o, SSL_CTX *ctx);
 
 #endif

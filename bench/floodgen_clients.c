@@ -15,15 +15,21 @@
 
 #include "floodgen.h"
 
+/* One request: when it was scheduled (seconds from the start) and its latency; lat_us
+ * UINT32_MAX for a failed one. */
+struct sample {
+    float at;
+    uint32_t lat_us;
+};
+
 struct client {
     const struct flood_opts *o;
     SSL_CTX *ctx;
     double start;
     double interval;
-    uint32_t *lat_us;
-    size_t n_lat;
+    struct sample *smp;
+    size_t n_smp;
     size_t cap;
-    long errors;
     long connects;
     pthread_t tid;
     pthread_barrier_t *ready; /* twice: all connected; then the start times are set */
@@ -78,18 +84,18 @@ static int read_response(SSL *ssl)
     return status;
 }
 
-static void record(struct client *c, double lat)
+static void record(struct client *c, double sched, uint32_t lat_us)
 {
-    if (c->n_lat == c->cap) {
+    if (c->n_smp == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
-        uint32_t *v = realloc(c->lat_us, cap * sizeof(*v));
+        struct sample *v = realloc(c->smp, cap * sizeof(*v));
         if (v == NULL) {
             return;
         }
-        c->lat_us = v;
+        c->smp = v;
         c->cap = cap;
     }
-    c->lat_us[c->n_lat++] = (uint32_t)(lat * 1e6);
+    c->smp[c->n_smp++] = (struct sample){(float)(sched - c->start), lat_us};
 }
 
 static void *client_main(void *arg)
@@ -119,14 +125,14 @@ static void *client_main(void *arg)
         }
         if (ssl == NULL || flood_tls_write(ssl, req, (size_t)req_len) != 0 ||
             read_response(ssl) != 200) {
-            c->errors++;
+            record(c, sched, UINT32_MAX);
             if (ssl != NULL) {
                 flood_tls_close(ssl);
                 ssl = NULL;
             }
             continue;
         }
-        record(c, flood_now() - sched);
+        record(c, sched, (uint32_t)((flood_now() - sched) * 1e6));
     }
     if (ssl != NULL) {
         flood_tls_close(ssl);
@@ -140,30 +146,39 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void report(struct client *cl, int n, double elapsed)
+/* One key=value line for the requests scheduled in [from, to) seconds. */
+static void report(const char *phase, struct client *cl, int n, double from, double to)
 {
-    size_t total = 0;
+    size_t total = 0, k = 0;
     long errors = 0, connects = 0;
     for (int i = 0; i < n; i++) {
-        total += cl[i].n_lat;
-        errors += cl[i].errors;
+        total += cl[i].n_smp;
         connects += cl[i].connects;
     }
     uint32_t *all = malloc((total ? total : 1) * sizeof(*all));
-    size_t k = 0;
     for (int i = 0; i < n && all != NULL; i++) {
-        memcpy(all + k, cl[i].lat_us, cl[i].n_lat * sizeof(*all));
-        k += cl[i].n_lat;
+        for (size_t j = 0; j < cl[i].n_smp; j++) {
+            const struct sample *sm = &cl[i].smp[j];
+            if (sm->at < from || sm->at >= to) {
+                continue;
+            }
+            if (sm->lat_us == UINT32_MAX) {
+                errors++;
+            } else {
+                all[k++] = sm->lat_us;
+            }
+        }
     }
     if (all != NULL) {
-        qsort(all, total, sizeof(*all), cmp_u32);
+        qsort(all, k, sizeof(*all), cmp_u32);
     }
-#define PCT(p) (total && all ? all[(size_t)((double)(total - 1) * (p))] / 1000.0 : 0.0)
-    printf("requests=%zu errors=%ld connects=%ld rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f "
-           "max_ms=%.2f\n",
-           total, errors, connects, (double)total / elapsed, PCT(0.50), PCT(0.90), PCT(0.99),
-           PCT(1.0));
+#define PCT(p) (k && all ? all[(size_t)((double)(k - 1) * (p))] / 1000.0 : 0.0)
+    printf("%s%srequests=%zu errors=%ld connects=%ld rps=%.1f p50_ms=%.2f p90_ms=%.2f "
+           "p99_ms=%.2f max_ms=%.2f\n",
+           phase ? "phase=" : "", phase ? phase : "", k, errors, connects, (double)k / (to - from),
+           PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
 #undef PCT
+    fflush(stdout);
     free(all);
 }
 
@@ -196,10 +211,15 @@ int flood_run_clients(const struct flood_opts *o, SSL_CTX *ctx)
     for (int i = 0; i < o->conns; i++) {
         pthread_join(cl[i].tid, NULL);
     }
-    report(cl, o->conns, flood_now() - start);
+    if (o->quiet > 0) {
+        report("quiet ", cl, o->conns, 0, o->quiet);
+        report("flood ", cl, o->conns, o->quiet + o->ramp, o->duration);
+    } else {
+        report(NULL, cl, o->conns, 0, o->duration);
+    }
     pthread_barrier_destroy(&ready);
     for (int i = 0; i < o->conns; i++) {
-        free(cl[i].lat_us);
+        free(cl[i].smp);
     }
     free(cl);
     return 0;
