@@ -35,6 +35,7 @@ struct conn {
     unsigned serial;
     char buf[HEAD_CAP];
     size_t len; /* bytes read and not consumed, from buf[0] */
+    int end;    /* SSL_get_error of the read that ended the connection, 0 before */
 };
 
 /* Reads more into c->buf: bytes read, 0 at EOF or error. */
@@ -45,6 +46,7 @@ static size_t fill(struct conn *c)
     }
     int n = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof(c->buf) - c->len));
     if (n <= 0) {
+        c->end = SSL_get_error(c->ssl, n);
         return 0;
     }
     c->len += (size_t)n;
@@ -230,6 +232,12 @@ static void *serve(void *arg)
 
     if (SSL_accept(c->ssl) == 1) {
         for (unsigned n = 1; serve_one(c, n); n++) {
+        }
+        /* How the peer ended, for tests of orderly closes */
+        if (c->end != 0) {
+            printf("%s: peer closed: %s\n", name,
+                   c->end == SSL_ERROR_ZERO_RETURN ? "close_notify" : "without close_notify");
+            fflush(stdout);
         }
         SSL_shutdown(c->ssl);
     } else {

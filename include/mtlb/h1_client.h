@@ -17,8 +17,13 @@ struct mtlb_proto_ops;
 /* The HTTP/1.1 protocol (client.c), chosen when ALPN did not agree on h2. */
 extern const struct mtlb_proto_ops mtlb_h1_proto;
 
-/* Answers the request in flight with an error page of `status` (response.c). */
+/* Answers the request in flight with an error page of `status` and closes (response.c). */
 void mtlb_client_fail(struct mtlb_client *c, int status);
+/* A route's refusal (403 by policy, 404 no route or pool; response.c): the same page, then the
+ * next request as after any response, the connection closed only when the request asked for
+ * it or left a body unread (a new mTLS handshake for every refused request would cost the
+ * client far more than the refusal). */
+void mtlb_client_refuse(struct mtlb_client *c, int status);
 /* A plain listener's http: redirect (response.c): answers the request in flight with 301 to
  * https://HOST[:https_port]/path?query, HOST and the target as ar resolved them (port omitted
  * when 443), a short body (none for HEAD), then the next request as after any response

@@ -29,7 +29,7 @@ int mtlb_require_compile(const struct mtlb_require_cfg *cfg, struct mtlb_require
  *   exactly one extra label of letters, digits, '-' or '_' (not "example.com", not
  *   "a.b.example.com", not a certificate's own "*.example.com"). URI: byte-exact. email: the
  *   local part byte-exact, the domain after the last '@' case-insensitive. The SANs are read
- *   from id->san (see mtlb_require_identity_needs), decoding its escapes, so a value that holds
+ *   from id->san (the runtime always adds them), decoding its escapes, so a value that holds
  *   ", " or a NUL byte stays one value and never matches a shorter name. id->san NULL (no
  *   extension, not asked for, or over MTLB_IDENTITY_SAN_MAX) fails a SAN condition.
  * - fingerprint: id->fingerprint equals one of the listed SHA-256 fingerprints.
@@ -60,10 +60,6 @@ int mtlb_require_eval(const struct mtlb_require *r, const struct mtlb_identity *
 /* The token of r ("verify", "subject", "issuer", "san", "fingerprint", "serial"; a static
  * string), "" out of range. */
 const char *mtlb_require_reason_name(enum mtlb_require_reason r);
-
-/* The MTLB_IDENTITY_* extras (mtlb_identity_add_extras) the check reads: MTLB_IDENTITY_SAN when
- * the policy has a SAN condition, else 0. */
-unsigned mtlb_require_identity_needs(const struct mtlb_require *r);
 
 /* Frees r (NULL is fine). */
 void mtlb_require_free(struct mtlb_require *r);

@@ -77,10 +77,6 @@ int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb
                      bool slash, size_t default_pool, char *buf, size_t cap,
                      struct mtlb_route_result *res);
 
-/* The MTLB_IDENTITY_* extras (mtlb_identity_add_extras) the routes' require: checks read; 0
- * for rt NULL. */
-unsigned mtlb_route_identity_needs(const struct mtlb_routes *rt);
-
 /* Bytes of buf mtlb_route_match needs for a target of target_len bytes. */
 size_t mtlb_route_buf_size(const struct mtlb_routes *rt, size_t target_len);
 

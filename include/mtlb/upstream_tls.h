@@ -48,6 +48,10 @@ uint32_t mtlb_up_tls_encrypt(struct mtlb_up_tls *t, const struct iovec *iov, int
  * appended (> 0), MTLB_UPT_WANT, MTLB_UPT_EOF or MTLB_UPT_ERR (why set). Control records a
  * reply is owed to (KeyUpdate) may queue bytes in out. */
 int mtlb_up_tls_decrypt(struct mtlb_up_tls *t, struct mtlb_buf *dst);
+/* The connection is being closed by mtlb: when its handshake finished and it did not fail,
+ * queues a close_notify in out, so the backend sees an orderly TLS close rather than a
+ * truncation (servers log those as errors). true when out then holds bytes to send. */
+bool mtlb_up_tls_close_notify(struct mtlb_up_tls *t);
 /* Ciphertext or plaintext already buffered: a read can be answered without the socket. */
 bool mtlb_up_tls_buffered(const struct mtlb_up_tls *t);
 

@@ -136,11 +136,6 @@ void mtlb_require_free(struct mtlb_require *r)
     free(r);
 }
 
-unsigned mtlb_require_identity_needs(const struct mtlb_require *r)
-{
-    return r->dns.n + r->uri.n + r->email.n > 0 ? MTLB_IDENTITY_SAN : 0;
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') {

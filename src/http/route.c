@@ -54,7 +54,6 @@ struct mtlb_routes {
     size_t n_pools;
     size_t max_prefix;         /* longest rewrite_prefix */
     struct mtlb_require **req; /* [route]: compiled require:, NULL when none */
-    unsigned needs;            /* MTLB_IDENTITY_* extras the requires read */
 };
 
 /* ---- compilation ---- */
@@ -175,7 +174,6 @@ static int build(struct mtlb_routes *rt, const struct mtlb_backend_cfg *backends
         rc = fill_info(rt, i);
         if (rc == 0 && rt->routes[i].has_require) {
             rc = mtlb_require_compile(&rt->routes[i].require, &rt->req[i]);
-            rt->needs |= rc == 0 ? mtlb_require_identity_needs(rt->req[i]) : 0;
         }
         if (rc == 0) {
             rc = tree_of(rt, rt->routes[i].host, &root);
@@ -436,9 +434,41 @@ static void rewrite(const struct mtlb_route_cfg *r, const char *path, size_t len
     res->target = (struct mtlb_slice){out, o};
 }
 
-unsigned mtlb_route_identity_needs(const struct mtlb_routes *rt)
+/* A backend that decodes %2F, %5C or '\\' into a path separator (many do, or sit behind a
+ * framework that does) reads "/admin%2Fx" as "/admin/x". When that reading would pick another
+ * rule than the bytes as sent, the request could reach a route's pool past its policy (or
+ * another route's backend), so it is refused; encoded slashes that change nothing (an ID such
+ * as "group%2Fproject" under one rule) pass. scratch holds len + 2 bytes. */
+static bool slash_reading_differs(const struct mtlb_routes *rt, const char *host, const char *path,
+                                  size_t len, char *scratch, const struct rt_best *b)
 {
-    return rt != NULL ? rt->needs : 0;
+    size_t w = 0;
+    bool any = false;
+
+    for (size_t i = 0; i < len; i++) {
+        bool enc = i + 2 < len && path[i] == '%' &&
+                   ((path[i + 1] == '2' && path[i + 2] == 'F') ||
+                    (path[i + 1] == '5' && path[i + 2] == 'C'));
+        if (enc || path[i] == '\\') {
+            any = true;
+            scratch[w++] = '/';
+            i += enc ? 2 : 0;
+        } else {
+            scratch[w++] = path[i];
+        }
+    }
+    if (!any) {
+        return false;
+    }
+    /* the key of that reading, made as the request's own key was (in place: never longer) */
+    size_t kl = match_key(scratch, w, scratch, SIZE_MAX);
+    bool added = scratch[kl - 1] != '/';
+    if (added) {
+        scratch[kl++] = '/';
+    }
+    struct rt_best alt = {SIZE_MAX, 0, 0, 0};
+    match_path(rt, host, scratch, kl, added, &alt);
+    return alt.route != b->route;
 }
 
 size_t mtlb_route_buf_size(const struct mtlb_routes *rt, size_t target_len)
@@ -473,6 +503,10 @@ int mtlb_route_match(const struct mtlb_routes *rt, const char *host, struct mtlb
         }
         struct rt_best b = {SIZE_MAX, 0, 0, 0};
         match_path(rt, host, key, kl, added, &b);
+        if (slash_reading_differs(rt, host, buf, (size_t)n, key + target.len + 2, &b)) {
+            res->reason = "encoded_slash";
+            return res->status = 400;
+        }
         if (b.route != SIZE_MAX) {
             const struct mtlb_route_cfg *r = &rt->routes[b.route];
             res->route = (int)b.route;

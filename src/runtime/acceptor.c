@@ -297,10 +297,11 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     }
     rc = rc != 0 ? rc : mtlb_tls_identity(c->ssl, cfg->dn_format, &c->identity);
     if (rc == 0) {
-        /* the opt-in extras, only for the headers this snapshot sends */
+        /* The opt-in extras: the PEM only for a snapshot that sends it; the SANs always (a
+         * few dozen bytes), because a reload may add a san_* rule that judges this
+         * connection's later requests. */
         rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
-                                      mtlb_rewrite_id_extras(&cfg->id_headers) |
-                                          mtlb_route_identity_needs(c->snap->routes[c->listener]));
+                                      mtlb_rewrite_id_extras(&cfg->id_headers) | MTLB_IDENTITY_SAN);
     }
     if (rc == 0 && c->identity.oversize != 0 && !left) {
         log_identity_oversize(c);

@@ -118,6 +118,10 @@ static void start_request(struct mtlb_client *c)
         .conn_id = c->id,
     };
     mtlb_exchange_begin(&c->ex, w, c->ps, pool, &er);
+    if (status == 403 || status == 404) {
+        mtlb_client_refuse(c, status);
+        return;
+    }
     if (status != 0) {
         mtlb_client_fail(c, status);
         return;

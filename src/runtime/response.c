@@ -159,12 +159,53 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
     }
 }
 
+static bool is_head(const struct mtlb_client *c)
+{
+    return c->req.method.len == 4 && memcmp(c->req.method.p, "HEAD", 4) == 0;
+}
+
+/* Sends mtlb's own complete response, the n bytes in up_head (body_len of them the body), and
+ * ends the exchange as a backend's response would (close_after decides what follows). */
+static void send_local(struct mtlb_client *c, int status, int n, size_t body_len)
+{
+    mtlb_timer_disarm(&c->timer); /* re-armed by the sends while the client reads slowly */
+    c->status = status;
+    c->up_head_len = (uint32_t)n;
+    c->resp_head_off = 0;
+    c->resp_started = c->resp_local = true;
+    c->resp_bytes = body_len;
+    mtlb_client_on_upstream_data(c);
+}
+
+void mtlb_client_refuse(struct mtlb_client *c, int status)
+{
+    const char *text = mtlb_http_status_text(status);
+    bool head = is_head(c);
+
+    if (c->dead || c->state == MTLB_C_CLOSING || c->resp_started) {
+        return;
+    }
+    c->w->ctr.responses_err++;
+    /* A body is not read: closing after the answer keeps the connection in step. */
+    c->close_after = c->close_after || !c->req.keep_alive || !c->req_body_done;
+    int n = snprintf(c->up_head, c->up_head_cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n"
+                     "%s%s",
+                     status, text, strlen(text) + 1, c->close_after ? "Connection: close\r\n" : "",
+                     head ? "" : text, head ? "" : "\n");
+    if (n < 0 || (uint32_t)n >= c->up_head_cap) {
+        mtlb_client_fail(c, status);
+        return;
+    }
+    send_local(c, status, n, head ? 0 : strlen(text) + 1);
+}
+
 void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_request *ar,
                           uint16_t https_port)
 {
     static const char body[] = "Moved Permanently\n";
     const struct mtlb_authority *au = &ar->authority;
-    bool head = c->req.method.len == 4 && memcmp(c->req.method.p, "HEAD", 4) == 0;
+    bool head = is_head(c);
     char port[8] = "";
 
     /* Only a validated name is ever sent back: without one (HTTP/1.0 and no Host) there is
@@ -188,13 +229,7 @@ void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_req
         mtlb_client_fail(c, 431); /* a target near the head limit: the Location would not fit */
         return;
     }
-    mtlb_timer_disarm(&c->timer); /* re-armed by the sends while the client reads slowly */
-    c->status = 301;
-    c->up_head_len = (uint32_t)n;
-    c->resp_head_off = 0;
-    c->resp_started = c->resp_local = true;
-    c->resp_bytes = head ? 0 : sizeof(body) - 1;
-    mtlb_client_on_upstream_data(c);
+    send_local(c, 301, n, head ? 0 : sizeof(body) - 1);
 }
 
 /* The backend's final head, rewritten for the client (the exchange checked it). */

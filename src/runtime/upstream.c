@@ -147,6 +147,13 @@ static void up_close(struct mtlb_upstream *u)
     if (u->connecting && !u->handshaking) {
         mtlb_io_cancel(u->w->io, mtlb_op_ud(&u->connect_op));
     }
+    if (u->tls != NULL && !u->send_pending && !u->connecting && !u->handshaking &&
+        mtlb_up_tls_close_notify(u->tls)) {
+        /* One small record on an idle socket: a non-blocking write, best effort (a backend
+         * that stopped reading simply misses it). */
+        const struct mtlb_buf *o = &u->tls->out;
+        (void)send(u->fd, o->data + o->off, o->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     shutdown(u->fd, SHUT_RDWR);
     maybe_free(u);
 }

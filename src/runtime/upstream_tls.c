@@ -48,6 +48,17 @@ void mtlb_up_tls_fini(struct mtlb_up_tls *t)
     mtlb_buf_fini(&t->out);
 }
 
+bool mtlb_up_tls_close_notify(struct mtlb_up_tls *t)
+{
+    if (t->ssl == NULL || t->failed || t->eof || !SSL_is_init_finished(t->ssl)) {
+        return false;
+    }
+    ERR_clear_error();
+    (void)SSL_shutdown(t->ssl); /* 0: sent, the backend's own close_notify not awaited */
+    ERR_clear_error();
+    return t->out.len > 0;
+}
+
 int mtlb_up_tls_handshake(struct mtlb_up_tls *t)
 {
     ERR_clear_error();

@@ -6,6 +6,7 @@
  * the callback runs on acceptor threads and only reads what the load recorded. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,23 @@ static int find_status(OCSP_BASICRESP *bs, X509 *leaf, X509 *issuer, int *status
     return -ENOENT;
 }
 
+/* Is the response signed by issuer, or by a responder issuer delegated (id-kp-OCSPSigning)?
+ * A staple that clients cannot verify makes must-staple clients fail, and one signed by
+ * anyone else is not the CA's word, so neither is served. The issuer is the only trust anchor
+ * (it may be an intermediate: a partial chain is enough). */
+static bool signed_by_issuer(OCSP_BASICRESP *bs, X509 *issuer)
+{
+    X509_STORE *store = X509_STORE_new();
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    bool ok = store != NULL && certs != NULL && X509_STORE_add_cert(store, issuer) == 1 &&
+              X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN) == 1 &&
+              sk_X509_push(certs, issuer) > 0 && OCSP_basic_verify(bs, certs, store, 0) == 1;
+
+    sk_X509_free(certs);
+    X509_STORE_free(store);
+    return ok;
+}
+
 /* Checks the response in der against dom's certificate and records its dates. */
 static int check_response(struct mtlb_tls_domain *dom, const char *path, const unsigned char *der,
                           size_t len, char *err, size_t errlen)
@@ -131,6 +149,11 @@ static int check_response(struct mtlb_tls_domain *dom, const char *path, const u
     } else if (rc == 0 && find_status(bs, leaf, issuer, &status, &this_upd, &next_upd) != 0) {
         rc = ocsp_fail(err, errlen, "%s: the response is not about the certificate in %s", path,
                        cert);
+    } else if (rc == 0 && !signed_by_issuer(bs, issuer)) {
+        rc = ocsp_fail(err, errlen,
+                       "%s: the response is not signed by the issuer of the certificate in %s "
+                       "(nor by a responder it delegated), so clients would reject it",
+                       path, cert);
     } else if (rc == 0 && status != V_OCSP_CERTSTATUS_GOOD) {
         rc = ocsp_fail(err, errlen, "%s: the response says the certificate in %s is %s", path, cert,
                        OCSP_cert_status_str(status));

@@ -260,11 +260,14 @@ static const char *status_text(int st)
     return buf;
 }
 
-void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
+void it_mtlb_launch(struct it_env *env)
 {
-    cr_assert(it_write_config(env, cfg) == 0, "cannot write %s", env->config);
     char *argv[] = {(char *)env_path("MTLB_BIN"), "-c", env->config, NULL};
     env->mtlb = spawn(argv, env->out_log, env->err_log, env->block_io_uring);
+}
+
+void it_mtlb_wait_ports(struct it_env *env, const uint16_t *ports, size_t n)
+{
     double deadline = it_now() + 10.0;
     while (it_now() < deadline) {
         int st;
@@ -273,13 +276,23 @@ void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
             cr_assert_fail("mtlb exited during start-up (%s); stderr:\n%s", status_text(st),
                            tail(env->err_log));
         }
-        if (it_port_accepts(env->port)) {
+        size_t up = 0;
+        while (up < n && it_port_accepts(ports[up])) {
+            up++;
+        }
+        if (up == n) {
             return;
         }
         sleep_ms(20);
     }
-    cr_assert_fail("mtlb did not accept on port %u within 10 s; stderr:\n%s", env->port,
-                   tail(env->err_log));
+    cr_assert_fail("mtlb did not accept on its ports within 10 s; stderr:\n%s", tail(env->err_log));
+}
+
+void it_mtlb_start(struct it_env *env, const struct it_config *cfg)
+{
+    cr_assert(it_write_config(env, cfg) == 0, "cannot write %s", env->config);
+    it_mtlb_launch(env);
+    it_mtlb_wait_ports(env, &env->port, 1);
 }
 
 /* Under -Db_sanitize a report ends the process with an exit code, not a signal. */

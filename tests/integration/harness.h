@@ -82,6 +82,11 @@ bool it_port_accepts(uint16_t port);  /* a connect to 127.0.0.1:port succeeds */
 /* Processes. */
 int it_write_config(struct it_env *env, const struct it_config *cfg); /* to env->config */
 void it_mtlb_start(struct it_env *env, const struct it_config *cfg);
+/* The two halves of it_mtlb_start for a config file written by hand: launch runs
+ * `mtlb -c env->config` (env->mtlb set, output to the env's logs); wait_ports returns once
+ * every port accepts, and fails the test with mtlb's stderr when it exits or 10 s pass. */
+void it_mtlb_launch(struct it_env *env);
+void it_mtlb_wait_ports(struct it_env *env, const uint16_t *ports, size_t n);
 void it_mtlb_assert_alive(struct it_env *env);
 /* SIGTERM then wait up to timeout_ms (SIGKILL after). Fails the test if mtlb died from a
  * signal other than SIGTERM, or had to be killed. Returns the wait status. */

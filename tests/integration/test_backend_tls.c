@@ -195,6 +195,31 @@ Test(backend_tls, h1_verified_backend_over_one_kept_alive_connection)
     it_mtlb_stop(&env, 5000);
 }
 
+/* A pooled backend connection that mtlb closes (here: idle past backend_idle) ends with a
+ * close_notify, so the backend sees an orderly close, not a truncation. */
+Test(backend_tls, idle_pooled_connection_ends_with_close_notify)
+{
+    uint16_t port = orders();
+    struct it_config cfg;
+    make_cfg(&cfg, &port, 1, TLS_FULL);
+    cfg.timeouts = "{handshake: 2s, client_header: 2s, client_body: 2s, client_idle: 5s, "
+                   "backend_connect: 1s, backend_response: 1s, backend_idle: 1s, drain: 2s}";
+    it_mtlb_start(&env, &cfg);
+    char err[256], log[320];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    struct it_response a;
+    cr_assert_eq(get_on(c, "/a", &a), 200);
+    it_response_fini(&a);
+    snprintf(log, sizeof(log), "%s/tls-echo-orders.log", env.dir);
+    const char *orderly[] = {"orders: peer closed: close_notify", NULL};
+    cr_expect_eq(it_wait_lines(log, orderly, 1, 5000), 1, "no close_notify seen by the backend");
+    const char *cut[] = {"without close_notify", NULL};
+    cr_expect_eq(it_count_lines(log, cut), 0, "a truncated close");
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
+
 Test(backend_tls, h2_verified_backend_over_one_kept_alive_connection)
 {
     uint16_t port = orders();

@@ -41,7 +41,8 @@ static void start_denied(void)
         "      - {path_prefix: /admin/, backend: app, name: admin, require: {verify: SUCCESS}}\n"
         "      - {path_prefix: /partner/, backend: app, name: partner, require: {subject: "
         "\"CN=nobody\"}}\n"
-        "      - {path_prefix: /inner/, backend: app, name: inner, deny: [127.0.0.1/32]}";
+        "      - {path_prefix: /inner/, backend: app, name: inner, deny: [127.0.0.1/32]}\n"
+        "      - {path_prefix: /small/, backend: app, name: small, limits: {max_body_bytes: 8}}";
     admin_port = it_free_port();
     cfg.admin_port = admin_port;
     start_cfg(&cfg);
@@ -192,4 +193,101 @@ Test(denied, route_address_lists_count_as_address)
     expect_counts3(0, 0, 2);
     expect_log("/inner/1", "http/1.1", 403, "address");
     expect_log("/inner/2", "h2", 403, "address");
+}
+
+/* A refused request's body is never read as a request: the body below holds a whole
+ * "GET /smuggled" request, and a proper "GET /second" follows it on the same connection. After
+ * the refusal mtlb either closes or answers /second; the backend never sees /smuggled (a front
+ * proxy that shares connections between users would otherwise let one user's body run as a
+ * request), whatever the refusal (403 require, 403 address, 413 limit) and the framing.
+ * Returns whether the connection was kept for /second. */
+static bool refused_body_is_not_a_request(const char *target, int status, bool chunked)
+{
+    static const char smug[] = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    char req[1024];
+    if (chunked) {
+        snprintf(req, sizeof(req),
+                 "POST %s HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "%zx\r\n%s\r\n0\r\n\r\n",
+                 target, strlen(smug), smug);
+    } else {
+        snprintf(req, sizeof(req),
+                 "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\n\r\n%s", target,
+                 strlen(smug), smug);
+    }
+    strncat(req, "GET /second HTTP/1.1\r\nHost: localhost\r\n\r\n", sizeof(req) - strlen(req) - 1);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &(struct it_tls_opts){0}, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 3000);
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s: %s", target, c->err);
+    cr_expect_eq(r.status, status, "%s: status %d", target, r.status);
+    it_response_fini(&r);
+    bool kept = it_read_response(c, &r, false) == 0;
+    if (kept) {
+        cr_expect_eq(r.status, 200, "%s: the next request is /second", target);
+        cr_expect(strstr(r.body, "GET /second ") != NULL, "%s: %s", target, r.body);
+        cr_expect(strstr(r.body, "smuggled") == NULL, "%s: %s", target, r.body);
+        it_response_fini(&r);
+        cr_expect(it_read_response(c, &r, false) != 0, "%s: a third response", target);
+    }
+    it_conn_close(c);
+    return kept;
+}
+
+Test(denied, a_refused_body_never_runs_as_a_request)
+{
+    start_denied();
+    int kept = 0;
+    for (int chunked = 0; chunked < 2; chunked++) {
+        kept += refused_body_is_not_a_request("/admin/x", 403, chunked);
+        kept += refused_body_is_not_a_request("/inner/x", 403, chunked);
+        kept += refused_body_is_not_a_request("/small/x", 413, chunked);
+    }
+    cr_log_info("connections kept after the refusal: %d of 6", kept);
+    usleep(200000); /* the access log is flushed in batches */
+    size_t len = 0;
+    char *log = it_read_file(env.out_log, &len);
+    cr_expect(log == NULL || strstr(log, "smuggled") == NULL, "%s", log);
+    free(log);
+}
+
+/* A refused request without a body leaves the connection open: the next request on it is
+ * served (a client with no right to /admin/ keeps its connection for what it may reach), and a
+ * HEAD gets the 403 head without a body. */
+Test(denied, a_refusal_without_a_body_keeps_the_connection)
+{
+    start_denied();
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &(struct it_tls_opts){0}, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 3000);
+    static const char *const seq[] = {"GET /admin/x", "HEAD /admin/x", "GET /inner/y", "GET /ok"};
+    static const int want[] = {403, 403, 403, 200};
+    for (size_t i = 0; i < 4; i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: localhost\r\n\r\n", seq[i]);
+        cr_assert_eq(it_conn_sends(c, req), 0);
+        struct it_response r;
+        cr_assert_eq(it_read_response(c, &r, i == 1), 0, "%s: %s", seq[i], c->err);
+        cr_expect_eq(r.status, want[i], "%s: %d", seq[i], r.status);
+        cr_expect(strstr(r.head, "Connection: close") == NULL, "%s: %s", seq[i], r.head);
+        if (i == 0) {
+            cr_expect_str_eq(r.body, "Forbidden\n");
+        }
+        it_response_fini(&r);
+    }
+    /* Connection: close from the client is honoured */
+    cr_assert_eq(it_conn_sends(c, "GET /admin/x HTTP/1.1\r\nHost: localhost\r\n"
+                                  "Connection: close\r\n\r\n"),
+                 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_expect_eq(r.status, 403);
+    cr_expect(strstr(r.head, "Connection: close") != NULL, "%s", r.head);
+    it_response_fini(&r);
+    cr_expect(it_conn_wait_closed(c, 3000));
+    it_conn_close(c);
 }

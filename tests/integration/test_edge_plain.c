@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,28 +68,9 @@ static void start_plain(const char *keys)
     cr_assert_eq(fclose(f), 0);
     free(text);
 
-    char *argv[] = {getenv("MTLB_BIN"), "-c", env.config, NULL};
-    cr_assert_not_null(argv[0], "MTLB_BIN is not set");
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int o = open(env.out_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int e = open(env.err_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (o == -1 || e == -1 || dup2(o, 1) == -1 || dup2(e, 2) == -1) {
-            _exit(126);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    env.mtlb = pid;
+    it_mtlb_launch(&env);
     /* The admin port only: a probe of a PROXY or deny listener would be a refusal. */
-    double deadline = it_now() + 10.0;
-    while (!(it_port_accepts(admin_port) && it_port_accepts(env.port))) {
-        cr_assert(it_now() < deadline, "mtlb did not start; stderr:\n%s",
-                  it_read_file(env.err_log, NULL));
-        usleep(20000);
-    }
+    it_mtlb_wait_ports(&env, (uint16_t[]){admin_port, env.port}, 2);
 }
 
 static int tcp_plain(void)

@@ -300,7 +300,8 @@ Test(limits_balance, ocsp_response_is_reloaded_with_the_rest)
     it_mtlb_stop(&env, 5000);
 }
 
-/* mtlb -t: a response about another certificate and a chain without the issuer are errors
+/* mtlb -t: a response about another certificate, one signed by another CA and a chain without
+ * the issuer are errors
  * naming the key and file; one that ends within a day is a warning. */
 Test(limits_balance, check_refuses_a_response_that_does_not_match_and_warns_when_it_ends_soon)
 {
@@ -315,6 +316,13 @@ Test(limits_balance, check_refuses_a_response_that_does_not_match_and_warns_when
     cr_expect(strstr(r.err, "ocsp_response: ") != NULL &&
                   strstr(r.err, "not about the certificate") != NULL,
               "%s", r.err);
+    it_run_result_fini(&r);
+
+    /* about the right certificate, but signed by a CA that did not issue it */
+    snprintf(extra, sizeof(extra), "%s", ocsp_key(it_pki("server/api-forged.ocsp")));
+    r = it_mtlb_check(&env, &cfg);
+    cr_expect_eq(r.rc, 1, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "not signed by the issuer") != NULL, "%s", r.err);
     it_run_result_fini(&r);
 
     cfg.domains[0].cert = "server/api.crt"; /* no issuer after the leaf */

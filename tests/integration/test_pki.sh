@@ -211,6 +211,7 @@ grep -q "server/api.crt: good" <(ocsp_check server/api-soon.ocsp server/api.crt)
     fail "api-soon.ocsp"
 grep -q "server/other.crt: good" <(ocsp_check server/other.ocsp server/other.crt) ||
     fail "other.ocsp"
+ocsp_check server/api-forged.ocsp server/api.crt | grep -q "verify error" || fail "api-forged.ocsp verifies"
 openssl ocsp -respin server/api-soon.ocsp -resp_text -noverify 2>/dev/null |
     grep -q "Next Update" || fail "api-soon.ocsp has no nextUpdate"
 [ "$(sed -n 2p server/api-full.pem)" != "" ] &&

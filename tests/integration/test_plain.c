@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 static uint16_t plain_port;
@@ -56,27 +55,8 @@ static void write_plain_config(const char *keys, uint16_t admin_port)
 static void start_plain(const char *keys)
 {
     write_plain_config(keys, 0);
-    char *argv[] = {getenv("MTLB_BIN"), "-c", env.config, NULL};
-    cr_assert_not_null(argv[0], "MTLB_BIN is not set");
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int o = open(env.out_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int e = open(env.err_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (o == -1 || e == -1 || dup2(o, 1) == -1 || dup2(e, 2) == -1) {
-            _exit(126);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    env.mtlb = pid;
-    double deadline = it_now() + 10.0;
-    while (!(it_port_accepts(env.port) && it_port_accepts(plain_port))) {
-        cr_assert(it_now() < deadline, "mtlb did not start; stderr:\n%s",
-                  it_read_file(env.err_log, NULL));
-        usleep(20000);
-    }
+    it_mtlb_launch(&env);
+    it_mtlb_wait_ports(&env, (uint16_t[]){env.port, plain_port}, 2);
 }
 
 /* Sends req on a new plain connection and reads one response. */
@@ -484,25 +464,8 @@ Test(plain, metrics_count_plain_connections)
 {
     uint16_t admin = it_free_port();
     write_plain_config("    http: allow\n", admin);
-    char *argv[] = {getenv("MTLB_BIN"), "-c", env.config, NULL};
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int o = open(env.out_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int e = open(env.err_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (o == -1 || e == -1 || dup2(o, 1) == -1 || dup2(e, 2) == -1) {
-            _exit(126);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    env.mtlb = pid;
-    double deadline = it_now() + 10.0;
-    while (!(it_port_accepts(admin) && it_port_accepts(plain_port))) {
-        cr_assert(it_now() < deadline, "mtlb did not start");
-        usleep(20000);
-    }
+    it_mtlb_launch(&env);
+    it_mtlb_wait_ports(&env, (uint16_t[]){admin, plain_port}, 2);
     char series[160], loc[64];
     snprintf(series, sizeof(series),
              "mtlb_connections_total{listener=\"127.0.0.1:%u\",transport=\"plain\"}", plain_port);

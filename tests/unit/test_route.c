@@ -223,6 +223,39 @@ Test(route, a_target_that_is_not_origin_form_gets_400)
     mtlb_route_destroy(rt);
 }
 
+/* "/admin%2Fx" is "/admin/x" to a backend that decodes slashes: when that reading picks
+ * another rule than the bytes sent, the request is refused; when it picks the same, it passes. */
+Test(route, an_encoded_slash_that_would_change_the_rule_gets_400)
+{
+    struct mtlb_route_cfg r[] = {
+        R(MTLB_ROUTE_PREFIX, "/admin/", NULL, 2),
+        R(MTLB_ROUTE_PREFIX, "/repos/", NULL, 1),
+    };
+    struct mtlb_routes *rt = compile(r, 2);
+    struct mtlb_route_result res;
+    char buf[512];
+    static const char *const refused[] = {"/admin%2Fx",    "/admin%5Cx",       "/admin\\x",
+                                          "/admin%2fx",    "%2Fadmin/x",       "/x%2F..%2F",
+                                          "/;b%2Fadmin/x", "/admin%2F%2Fx?q=1"};
+    static const char *const passed[] = {"/repos/group%2Fproject", "/admin/a%2Fb", "/other%2Fpath",
+                                         "/repos%2Fx%2F..%2F..%2Fy"};
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        cr_expect_eq(route_of(rt, "", refused[i], &res, buf, sizeof(buf)), 400, "%s: %d route %d",
+                     refused[i], res.status, res.route);
+    }
+    for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]) - 1; i++) {
+        cr_expect_eq(route_of(rt, "", passed[i], &res, buf, sizeof(buf)), 0, "%s", passed[i]);
+    }
+    route_of(rt, "", "/repos/group%2Fproject", &res, buf, sizeof(buf));
+    cr_expect_eq(res.route, 1);
+    route_of(rt, "", "/other%2Fpath", &res, buf, sizeof(buf));
+    cr_expect_eq(res.route, -1, "no rule either way: the default pool");
+    /* a hidden climb is refused whatever the rules say */
+    cr_expect_eq(route_of(rt, "", passed[3], &res, buf, sizeof(buf)), 400);
+    mtlb_route_destroy(rt);
+}
+
 Test(route, hosts_exact_and_wildcard)
 {
     struct mtlb_route_cfg r[] = {
