@@ -89,6 +89,20 @@ ROWS = [
      "mtlb replica B: resumed, replica A's tickets (same key file): /s", "hs/s", True),
     ("hs_rep_cross_cpu", "hs_rep_cross", "cpu_ms_per_hs",
      "mtlb replica B: resumed, replica A's tickets, B's CPU per connection", "ms", False),
+    ("hs_acc1_rate", "hs_acc1", "hs_per_s",
+     "mtlb threads.acceptors 1 (2 CPUs): full mTLS handshakes/s", "hs/s", True),
+    ("hs_acc1_cpu", "hs_acc1", "cpu_ms_per_hs",
+     "mtlb threads.acceptors 1 (2 CPUs): CPU per connection", "ms", False),
+    ("hs_acc2_rate", "hs_acc2", "hs_per_s",
+     "mtlb threads.acceptors 2 (2 CPUs): full mTLS handshakes/s", "hs/s", True),
+    ("hs_acc2_cpu", "hs_acc2", "cpu_ms_per_hs",
+     "mtlb threads.acceptors 2 (2 CPUs): CPU per connection", "ms", False),
+    ("fl_quiet_p99", "fl_quiet", "p99_ms",
+     "16 keep-alive mTLS clients, 400 req/s, quiet: latency p99", "ms", False),
+    ("fl_storm_p99", "fl_storm", "p99_ms",
+     "the same clients during a full-handshake storm: latency p99", "ms", False),
+    ("fl_storm_errors", "fl_storm", "errors",
+     "the same clients during a full-handshake storm: failed requests", "count", False),
     ("mem_idle_rss", "mem_idle", "kib_per_conn", "idle keep-alive mTLS connection: RSS growth",
      "KiB/conn", False),
     ("mem_idle_pss", "mem_idle", "pss_kib_per_conn", "idle keep-alive mTLS connection: PSS growth",
@@ -175,6 +189,17 @@ def parse_hsload(out):
     return r
 
 
+def parse_floodgen(out):
+    """bench/floodgen --mode clients: requests, errors, latency from the scheduled send."""
+    lines = [l for l in out.splitlines() if l.startswith("requests=")]
+    if not lines:
+        return {"errors": -1}
+    kv = parse_kv(lines[-1])
+    return {"requests": int(kv["requests"]), "errors": int(kv["errors"]),
+            "rps": float(kv["rps"]), "p50_ms": float(kv["p50_ms"]),
+            "p99_ms": float(kv["p99_ms"]), "max_ms": float(kv["max_ms"])}
+
+
 def parse_mem(prefix):
     rss = read(prefix + ".rss")
     out = read(prefix + ".out")
@@ -200,6 +225,8 @@ def parse_run(prefix):
         r = parse_h2load(out)
     elif test.startswith("hs"):
         r = parse_hsload(out)
+    elif test.startswith("fl_"):
+        r = parse_floodgen(out)
     else:
         r = parse_mem(prefix)
     r.update(test=test, lb=lb, rep=int(rep))
@@ -250,7 +277,8 @@ def notes_for(runs):
             share = r.get("resumed", 0) / r["requests"]
             if share < 0.9:
                 notes.append(f"{tag}: only {share:.0%} of the connections were resumed")
-        if "lb_cpu_share" in r and "na" not in r and r["lb_cpu_share"] < 0.8:
+        if ("lb_cpu_share" in r and "na" not in r and r["lb_cpu_share"] < 0.8 and
+                not r["test"].startswith("fl_")):  # fixed-rate clients: the LB is not busy
             # CPU 0 busy well above the LB's share: other processes took CPU 0; CPU 1 at
             # 100 %: the load generator or the backends were the bottleneck.
             notes.append(f"{tag}: LB used only {r['lb_cpu_share']:.0%} of CPU 0 (CPU 0 busy "
@@ -295,7 +323,13 @@ def log_cost(rows):
             ("routes_cost_rps", "wrk_routes_rps", "wrk_small_rps",
              "100 routes / none: requests/s (mtlb)", True),
             ("routes_cost_cpu", "wrk_routes_cpu", "wrk_small_cpu",
-             "100 routes / none: LB CPU per request (mtlb)", False)):
+             "100 routes / none: LB CPU per request (mtlb)", False),
+            ("acceptors_rate", "hs_acc2_rate", "hs_acc1_rate",
+             "threads.acceptors 2 / 1: handshakes/s (mtlb)", True),
+            ("acceptors_cpu", "hs_acc2_cpu", "hs_acc1_cpu",
+             "threads.acceptors 2 / 1: CPU per connection (mtlb)", False),
+            ("hs_flood_p99", "fl_storm_p99", "fl_quiet_p99",
+             "handshake storm / quiet: keep-alive clients' p99 (target <= 2)", False)):
         on, off = by.get(on_id), by.get(off_id)
         if on is None or off is None:
             continue

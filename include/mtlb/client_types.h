@@ -56,7 +56,8 @@ struct mtlb_client {
     enum mtlb_client_state state;
     enum mtlb_transport transport;
     const struct mtlb_proto_ops *proto; /* chosen by ALPN at start (transport.h) */
-    struct mtlb_h2_conn *h2; /* the HTTP/2 session when ALPN chose h2 (state MTLB_C_H2) */
+    struct mtlb_h2_conn *h2;     /* the HTTP/2 session when ALPN chose h2 (state MTLB_C_H2) */
+    struct mtlb_h2x *h2_pending; /* streams whose backend work waits for the read batch's end */
     /* kTLS receive: plaintext lands in rx; the record type of each read comes as a cmsg */
     struct msghdr rmsg;
     struct iovec riov;

@@ -54,7 +54,15 @@ struct mtlb_h2x {
     char method[16];
     char *path;
     struct mtlb_access_rec rec;
+    /* On c->h2_pending from on_request to the end of the read batch (mtlb_h2x_start_pending):
+     * a stream reset in the same batch (rapid reset) never reaches a backend. */
+    struct mtlb_h2x *pend_next;
+    bool start_pending;
 };
+
+/* Starts the backend exchanges of c's streams whose request head arrived in the read batch
+ * just parsed and that are still open. Worker thread, after mtlb_h2_conn_recv. */
+void mtlb_h2x_start_pending(struct mtlb_client *c);
 
 /* Stream exchange, handed by h2.c to the session glue (mtlb_h2_conn_new), which calls it. */
 extern const struct mtlb_h2_ops mtlb_h2x_ops;

@@ -97,6 +97,9 @@ static void h2c_pump(struct mtlb_client *c)
         }
     }
     if (!c->dead && c->state == MTLB_C_H2) {
+        /* Only now, with every plaintext byte read so far parsed, do the new streams reach
+         * the backends: those already reset cost nothing (h2_stream.c). */
+        mtlb_h2x_start_pending(c);
         mtlb_h2c_flush(c);
     }
 }

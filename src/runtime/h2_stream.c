@@ -211,7 +211,42 @@ static void on_request(struct mtlb_h2_stream *s)
     if (!s->end_stream) {
         touch(x);
     }
-    mtlb_exchange_start(&x->ex);
+    /* The backend connection waits for the end of this read batch: a client that opens and
+     * resets streams in a loop (CVE-2023-44487) would otherwise cost a backend connect (and
+     * a TIME_WAIT port) per stream. */
+    x->start_pending = true;
+    x->pend_next = c->h2_pending;
+    c->h2_pending = x;
+}
+
+void mtlb_h2x_start_pending(struct mtlb_client *c)
+{
+    /* Oldest (the list's tail) first, as the streams came. Each is unlinked before it starts
+     * and the list is walked again after: a start may answer its stream or another one, and
+     * a closed stream unlinks itself (at most h2_max_concurrent_streams are pending). */
+    while (c->h2_pending != NULL) {
+        struct mtlb_h2x **pp = &c->h2_pending;
+        while ((*pp)->pend_next != NULL) {
+            pp = &(*pp)->pend_next;
+        }
+        struct mtlb_h2x *x = *pp;
+        *pp = NULL;
+        x->start_pending = false;
+        if (x->s != NULL && !x->resp_done) {
+            mtlb_exchange_start(&x->ex);
+        }
+    }
+}
+
+static void pending_unlink(struct mtlb_h2x *x)
+{
+    struct mtlb_h2x **pp = &x->c->h2_pending;
+    while (*pp != NULL && *pp != x) {
+        pp = &(*pp)->pend_next;
+    }
+    if (*pp == x) {
+        *pp = x->pend_next;
+    }
 }
 
 static void on_body(struct mtlb_h2_stream *s)
@@ -241,6 +276,9 @@ static void on_close(struct mtlb_h2_stream *s, uint32_t code)
     struct mtlb_h2x *x = s->user;
 
     (void)code;
+    if (x->start_pending) {
+        pending_unlink(x);
+    }
     x->rec.bytes_in = s->body_total;
     x->s = NULL;
     if (!x->resp_done) {

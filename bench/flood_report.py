@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""bench/flood's report: one row per attack from DIR/raw (the established clients' quiet and
+flood runs, the attack's summary, the RSS samples); writes DIR/results.md and results.json
+and prints the table. Usage: flood_report.py DIR"""
+import json
+import os
+import re
+import sys
+
+ATTACKS = ["idle", "slowhello", "storm", "rapidreset", "continuation", "slowloris"]
+WHAT = {
+    "idle": "5,000 TCP connections, no ClientHello",
+    "slowhello": "ClientHello 1 byte/s",
+    "storm": "full mTLS handshake storm (64 parallel)",
+    "rapidreset": "HTTP/2 rapid reset (4 conns)",
+    "continuation": "HTTP/2 CONTINUATION flood (4 conns)",
+    "slowloris": "HTTP/1.1 head 1 line/s",
+}
+
+
+def kv(path):
+    """The last key=value line of a file as a dict (numbers as floats)."""
+    out = {}
+    try:
+        lines = [l for l in open(path) if "=" in l]
+    except OSError:
+        return out
+    for l in lines[-1:]:
+        for m in re.finditer(r"(\w+)=(\S+)", l):
+            try:
+                out[m.group(1)] = float(m.group(2))
+            except ValueError:
+                out[m.group(1)] = m.group(2)
+    return out
+
+
+def attack_note(name, a):
+    if name == "storm":
+        return "%.0f handshakes/s" % a.get("hs_per_s", 0)
+    s = "held %d, closed by mtlb %d (mean life %.1f s)" % (
+        a.get("held", 0), a.get("closed_by_server", 0), a.get("life_mean_s", 0))
+    if name == "rapidreset":
+        s += ", %d resets sent, at most %d on one conn, GOAWAY %d" % (
+            a.get("units", 0), a.get("units_max_per_conn", 0), a.get("goaway", 0))
+    if name == "continuation":
+        s += ", at most %d header bytes per block, %d refusals, GOAWAY %d" % (
+            a.get("units_max_per_conn", 0), a.get("responses", 0), a.get("goaway", 0))
+    if name == "slowloris":
+        s += ", %d answers (408)" % a.get("responses", 0)
+    return s
+
+
+def main(d):
+    rows = []
+    for name in ATTACKS:
+        raw = os.path.join(d, "raw", name)
+        if not os.path.exists(raw + ".quiet"):
+            continue
+        q, f = kv(raw + ".quiet"), kv(raw + ".flood")
+        a = kv(raw + ".attack")
+        rss = kv(raw + ".rss")
+        held = rss.get("held_at_peak", 0)
+        # Per connection where the attack holds many (idle, slowhello, slowloris); the churning
+        # attacks hold a few at a time, and their growth is given in all.
+        per = rss.get("peak_delta_kib", 0) / held if held else None
+        if name in ("storm", "rapidreset", "continuation"):
+            per = "+%d in all" % rss.get("peak_delta_kib", 0)
+        ratio = f.get("p99_ms", 0) / q["p99_ms"] if q.get("p99_ms") else None
+        rows.append({
+            "attack": name, "quiet": q, "flood": f, "attack_summary": a, "rss": rss,
+            "p99_ratio": ratio, "kib_per_conn": per, "note": attack_note(name, a)})
+    meta = open(os.path.join(d, "machine.txt")).read() if os.path.exists(
+        os.path.join(d, "machine.txt")) else ""
+    md = ["# bench/flood results", "", "```", meta.strip(), "```", "",
+          "| attack | quiet p99 (ms) | flood p99 (ms) | flood / quiet (<= 2) | errors quiet / flood "
+          "| mtlb RSS growth per attacking conn (KiB) | attack |",
+          "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append("| %s | %.2f | %.2f | %s | %d / %d | %s | %s |" % (
+            WHAT[r["attack"]], r["quiet"].get("p99_ms", 0), r["flood"].get("p99_ms", 0),
+            "%.2f%s" % (r["p99_ratio"], "" if r["p99_ratio"] <= 2 else " MISSED")
+            if r["p99_ratio"] is not None else "n/a",
+            r["quiet"].get("errors", 0), r["flood"].get("errors", 0),
+            r["kib_per_conn"] if isinstance(r["kib_per_conn"], str) else
+            "%.1f" % r["kib_per_conn"] if r["kib_per_conn"] is not None else "n/a", r["note"]))
+    text = "\n".join(md) + "\n"
+    open(os.path.join(d, "results.md"), "w").write(text)
+    json.dump(rows, open(os.path.join(d, "results.json"), "w"), indent=1)
+    print(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
