@@ -2,6 +2,7 @@
 #ifndef MTLB_CLIENT_BUFS_H
 #define MTLB_CLIENT_BUFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct mtlb_client;
@@ -11,6 +12,10 @@ struct mtlb_config;
 int mtlb_client_bufs_take(struct mtlb_client *c);
 /* Gives the block back when c is idle (nothing buffered, sent or read); else does nothing. */
 void mtlb_client_bufs_give(struct mtlb_client *c);
+/* True when only a read pending into the block keeps c from giving it back (an HTTP/2
+ * connection whose last stream ended while its next read was posted): the caller cancels
+ * that read and parks once it completes. */
+bool mtlb_client_bufs_pinned_by_read(struct mtlb_client *c);
 /* Bytes of the block a connection needs under cfg's limits (tin, tout, rx, up_head, hdrs). */
 size_t mtlb_client_block_size(const struct mtlb_config *cfg);
 

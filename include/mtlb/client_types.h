@@ -70,7 +70,8 @@ struct mtlb_client {
      * the connection is busy and given back when it is idle (mtlb_client_bufs_*); an idle
      * connection reads its next bytes into idle_buf. */
     void *block;
-    bool idle_recv; /* the pending read targets idle_buf */
+    bool idle_recv;   /* the pending read targets idle_buf */
+    bool park_cancel; /* the pending read into the block is being cancelled, to park */
     char idle_buf[1024];
     struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
     struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */

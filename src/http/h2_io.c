@@ -234,6 +234,14 @@ void mtlb_h2_conn_trim(struct mtlb_h2_conn *h)
     h->hdrs = NULL;
     h->scratch = NULL;
     h->ccap = h->clen = h->coff = h->hdrs_cap = h->scratch_cap = 0;
+    if (h->fowner == NULL && h->nf == 0) {
+        /* the header list arrays (1.5 KiB at their first size) grow again with a request */
+        free(h->f);
+        free(h->rc);
+        h->f = NULL;
+        h->rc = NULL;
+        h->fcap = 0;
+    }
 }
 
 bool mtlb_h2_conn_busy(const struct mtlb_h2_conn *h)

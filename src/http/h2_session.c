@@ -373,6 +373,9 @@ int mtlb_h2_conn_new(struct mtlb_h2_conn **out, const struct mtlb_h2_settings *s
     nghttp2_option_set_stream_reset_rate_limit(opt, 100, 33);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
+    /* Closed streams serve only RFC 7540 priorities, which a proxy to HTTP/1.1 backends does
+     * not use: not kept, an idle connection holds no stream object. */
+    nghttp2_option_set_no_closed_streams(opt, 1);
     if (nghttp2_session_server_new2(&h->ss, cb, h, opt) != 0) {
         goto out;
     }

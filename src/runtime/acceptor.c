@@ -26,6 +26,7 @@
 #include "mtlb/identity.h"
 #include "mtlb/ktls.h"
 #include "mtlb/log.h"
+#include "mtlb/peer_trim.h"
 #include "mtlb/rewrite.h"
 #include "mtlb/ring_bio.h"
 #include "mtlb/route.h"
@@ -302,6 +303,10 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
          * connection's later requests. */
         rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
                                       mtlb_rewrite_id_extras(&cfg->id_headers) | MTLB_IDENTITY_SAN);
+    }
+    if (rc == 0) {
+        /* The identity is in strings now: the client's intermediates go (peer_trim.h). */
+        mtlb_peer_trim_chain(c->ssl);
     }
     if (rc == 0 && c->identity.oversize != 0 && !left) {
         log_identity_oversize(c);

@@ -53,16 +53,23 @@ int mtlb_client_bufs_take(struct mtlb_client *c)
     return 0;
 }
 
+/* Nothing buffered, read or written, a read posted into the block aside, and the protocol
+ * holds nothing in it either. */
+static bool parkable(struct mtlb_client *c)
+{
+    return c->block != NULL && c->rx.len == 0 && c->tin.len == 0 && c->tout.len == 0 &&
+           !c->send_pending &&
+           (c->transport == MTLB_TRANSPORT_KTLS || c->ssl == NULL || !SSL_has_pending(c->ssl)) &&
+           c->proto->park(c);
+}
+
 /* An idle connection (between requests, or an HTTP/2 connection without streams; nothing
  * buffered, read or written) gives all its buffers back and waits for its next request with a small
  * read into idle_buf: a parked keep-alive connection costs its TLS state and this struct, no more.
  */
 void mtlb_client_bufs_give(struct mtlb_client *c)
 {
-    if (c->block == NULL || c->rx.len > 0 || c->tin.len > 0 || c->tout.len > 0 || c->send_pending ||
-        c->recv_pending ||
-        (c->transport != MTLB_TRANSPORT_KTLS && c->ssl != NULL && SSL_has_pending(c->ssl)) ||
-        !c->proto->park(c)) {
+    if (c->recv_pending || !parkable(c)) {
         return;
     }
     mtlb_worker_block_put(c->w, c->block, BLOCK_SIZE(c->snap->cfg));
@@ -73,6 +80,11 @@ void mtlb_client_bufs_give(struct mtlb_client *c)
     c->up_head = NULL;
     c->up_head_cap = 0;
     c->hdrs = NULL;
+}
+
+bool mtlb_client_bufs_pinned_by_read(struct mtlb_client *c)
+{
+    return c->recv_pending && !c->idle_recv && !c->park_cancel && parkable(c);
 }
 
 size_t mtlb_client_block_size(const struct mtlb_config *cfg)

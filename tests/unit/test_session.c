@@ -1,4 +1,5 @@
-/* Unit tests for src/tls/session.c: TLS session lifetime and certificate expiry, over
+/* Unit tests for src/tls/session.c (TLS session lifetime and certificate expiry) and
+ * src/tls/peer_trim.c (the chain dropped after the handshake), over
  * in-memory handshakes against a real listener context (MTLB_PKI: the generated test PKI).
  * The integration suite (tests/integration/test_resume.c) covers the same over sockets. */
 #include <criterion/criterion.h>
@@ -14,6 +15,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "mtlb/identity.h"
+#include "mtlb/peer_trim.h"
 #include "mtlb/tls.h"
 
 static char *pki(const char *rel)
@@ -365,4 +368,72 @@ Test(session, resumed_expired_certificate_is_never_success, .timeout = 20)
         mtlb_tls_listener_fini(&f[i].tl);
     }
     client_cert_remove(&cc);
+}
+
+/* ---- peer_trim.c: the chain goes, the identity and resumption stay ------------------------ */
+
+static int chain_len(STACK_OF(X509) * sk)
+{
+    return sk != NULL ? sk_X509_num(sk) : 0;
+}
+
+/* The server's view of the client after a trim: the leaf, its verdict, and the identity. */
+static void expect_identity(SSL *server, const char *what)
+{
+    struct mtlb_identity id;
+    X509 *leaf = SSL_get0_peer_certificate(server);
+
+    cr_assert_not_null(leaf, "%s: the leaf went with the chain", what);
+    cr_expect_eq(SSL_get_verify_result(server), X509_V_OK, "%s", what);
+    cr_assert_eq(mtlb_tls_identity(server, MTLB_DN_SLASH, &id), 0, "%s", what);
+    cr_expect_eq(id.verify, MTLB_VERIFY_SUCCESS, "%s", what);
+    cr_expect_str_eq(id.subject, "/CN=session-client", "%s", what);
+    cr_expect_str_eq(id.issuer, "/C=PL/O=mtlb Test/CN=mtlb Test Intermediate CA", "%s", what);
+    mtlb_identity_fini(&id);
+}
+
+/* Full handshake with leaf + intermediate, tickets deferred as the acceptor defers them, the
+ * trim, then the tickets: the intermediate is gone (TLS 1.3; TLS 1.2 sessions may be shared
+ * through the session cache and keep it), the leaf stays, and a resumption with a ticket
+ * made after the trim has the same identity. */
+Test(session, trimmed_chain_keeps_identity_and_resumption)
+{
+    struct fixture f;
+    struct client_cert cc;
+    char byte;
+
+    fixture_init(&f, MTLB_CLIENT_AUTH_MANDATORY, 3600);
+    client_cert_make(&cc, 86400);
+    for (int v = TLS1_2_VERSION; v <= TLS1_3_VERSION; v++) {
+        struct conn c;
+        conn_open(&c, &f, &cc, v, false, NULL);
+        mtlb_tls_defer_tickets(c.server);
+        handshake(&c);
+        cr_assert_eq(chain_len(SSL_get_peer_cert_chain(c.server)), 1, "version %x", v);
+        cr_assert_eq(chain_len(SSL_get0_verified_chain(c.server)), 3, "version %x", v);
+        int n = mtlb_peer_trim_chain(c.server);
+        bool tls13 = v == TLS1_3_VERSION;
+        cr_expect_eq(n, tls13 ? 4 : 3, "version %x: %d references dropped", v, n);
+        cr_expect_eq(chain_len(SSL_get_peer_cert_chain(c.server)), tls13 ? 0 : 1, "%x", v);
+        cr_expect_eq(chain_len(SSL_get0_verified_chain(c.server)), 0, "version %x", v);
+        expect_identity(c.server, tls13 ? "TLS 1.3, full" : "TLS 1.2, full");
+        unsigned owed = mtlb_tls_tickets_owed(c.server);
+        cr_assert_eq(mtlb_tls_send_tickets(c.server, owed), 0);
+        SSL_write(c.server, "y", 1);
+        cr_assert_eq(SSL_read(c.client, &byte, 1), 1);
+        SSL_SESSION *s = SSL_get1_session(c.client);
+        cr_assert(s != NULL && SSL_SESSION_is_resumable(s), "version %x", v);
+        conn_close(&c);
+
+        conn_open(&c, &f, &cc, v, false, s);
+        handshake(&c);
+        cr_assert(SSL_session_reused(c.server), "version %x: not resumed", v);
+        expect_identity(c.server, tls13 ? "TLS 1.3, resumed" : "TLS 1.2, resumed");
+        mtlb_peer_trim_chain(c.server);
+        expect_identity(c.server, tls13 ? "TLS 1.3, resumed, trimmed" : "TLS 1.2, resumed");
+        conn_close(&c);
+        SSL_SESSION_free(s);
+    }
+    client_cert_remove(&cc);
+    mtlb_tls_listener_fini(&f.tl);
 }
