@@ -162,6 +162,22 @@ long mtlb_tls_session_peer_validity(const X509 *peer, time_t now)
     return X509_V_OK;
 }
 
+const char *mtlb_tls_session_refusal(SSL_SESSION *sess, bool sealed, time_t now)
+{
+    time_t deadline = 0;
+    bool carried = carried_deadline(sess, &deadline);
+
+    /* A sealed ticket always carries its deadline (ticket_generate). A cached TLS 1.2
+     * session has none: its deadline is OpenSSL's own timeout (expire_at), checked by it. */
+    if ((sealed && !carried) || (carried && now > deadline)) {
+        return "session_lifetime";
+    }
+    if (mtlb_tls_session_peer_validity(SSL_SESSION_get0_peer(sess), now) != X509_V_OK) {
+        return "certificate_validity";
+    }
+    return NULL;
+}
+
 /* Called by OpenSSL with every ticket a client offers. Refusing one (IGNORE_RENEW) makes the
  * handshake a full one, so the certificate is verified again and a new ticket issued. */
 static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsigned char *name,
@@ -169,7 +185,6 @@ static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsig
 {
     const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
     time_t now = time(NULL);
-    time_t deadline = 0;
     const char *why = NULL;
 
     (void)name;
@@ -178,11 +193,7 @@ static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsig
     if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW) {
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
-    if (!carried_deadline(sess, &deadline) || now > deadline) {
-        why = "session_lifetime";
-    } else if (mtlb_tls_session_peer_validity(SSL_SESSION_get0_peer(sess), now) != X509_V_OK) {
-        why = "certificate_validity";
-    }
+    why = mtlb_tls_session_refusal(sess, true, now);
     if (why != NULL) {
         mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=session_not_resumed reason=%s",
                  info != NULL ? (unsigned long long)info->conn_id : 0ULL,
