@@ -7,7 +7,9 @@
  * handshake with one request; a stateful ticket costs a hash insert. Resuming costs a lookup
  * instead of a decryption and a decode. TLS 1.2 sessions resume by id from the same cache.
  * Listeners with a ticket key file keep sealed tickets: those resume on every replica.
- * No socket I/O; logs at debug level only. */
+ * This file is the store; session.c installs the OpenSSL callbacks that use it and decides,
+ * through the refusal function it passes, which sessions may still be resumed. No socket I/O,
+ * no logging. */
 #include "mtlb/tickets.h"
 
 #include <errno.h>
@@ -17,7 +19,6 @@
 
 #include <openssl/ssl.h>
 
-#include "mtlb/log.h"
 #include "tls_internal.h"
 
 struct cache_entry {
@@ -169,7 +170,8 @@ int mtlb_session_cache_put(struct mtlb_session_cache *c, SSL_SESSION *sess)
  * void the last ticket of nearly every connection (cache_new_session keeps copies for that
  * reason); a sealed ticket ignores it too. */
 SSL_SESSION *mtlb_session_cache_get(struct mtlb_session_cache *c, const unsigned char *id,
-                                    unsigned int len, time_t now, const char **why)
+                                    unsigned int len, time_t now, mtlb_session_refusal_fn refusal,
+                                    const char **why)
 {
     SSL_SESSION *sess = NULL;
     struct cache_entry *e;
@@ -178,7 +180,7 @@ SSL_SESSION *mtlb_session_cache_get(struct mtlb_session_cache *c, const unsigned
     pthread_mutex_lock(&c->lock);
     e = find(c, id, len);
     if (e != NULL) {
-        *why = mtlb_tls_session_refusal(e->sess, false, now);
+        *why = refusal(e->sess, false, now);
         if (*why != NULL) {
             unlink_entry(c, e);
         } else {
@@ -193,64 +195,4 @@ SSL_SESSION *mtlb_session_cache_get(struct mtlb_session_cache *c, const unsigned
         free(e);
     }
     return sess;
-}
-
-static struct mtlb_session_cache *cache_of(SSL *ssl)
-{
-    const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
-
-    if (info == NULL || info->listener == NULL || info->listener->tickets == NULL) {
-        return NULL;
-    }
-    return info->listener->tickets->cache;
-}
-
-/* OpenSSL's new_session_cb: a full TLS 1.2 handshake, or a TLS 1.3 ticket just built. The
- * cache keeps a copy, and hands out copies: OpenSSL marks the session of a connection freed
- * without a close_notify sent (most clients just close) as not resumable, in place, and a
- * marked session is never resumed again. The copy costs no decoding (certificates are
- * shared by reference). */
-static int cache_new_session(SSL *ssl, SSL_SESSION *sess)
-{
-    struct mtlb_session_cache *c = cache_of(ssl);
-    SSL_SESSION *copy = c != NULL ? SSL_SESSION_dup(sess) : NULL;
-
-    if (copy != NULL && mtlb_session_cache_put(c, copy) != 0) {
-        SSL_SESSION_free(copy);
-    }
-    return 0; /* OpenSSL keeps its reference to sess */
-}
-
-static SSL_SESSION *cache_get_session(SSL *ssl, const unsigned char *id, int len, int *copy)
-{
-    struct mtlb_session_cache *c = cache_of(ssl);
-    const char *why = NULL;
-    SSL_SESSION *sess = NULL;
-
-    *copy = 0; /* the reference returned is the caller's */
-    if (c != NULL && len > 0) {
-        SSL_SESSION *kept = mtlb_session_cache_get(c, id, (unsigned int)len, time(NULL), &why);
-        if (kept != NULL) {
-            sess = SSL_SESSION_dup(kept);
-            SSL_SESSION_free(kept);
-        }
-    }
-    if (why != NULL) {
-        const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
-        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=session_not_resumed reason=%s",
-                 info != NULL ? (unsigned long long)info->conn_id : 0ULL,
-                 info != NULL && info->peer[0] ? info->peer : "-", why);
-    }
-    return sess;
-}
-
-void mtlb_session_cache_setup(SSL_CTX *ctx)
-{
-    /* No sealed tickets: OpenSSL then sends TLS 1.3 tickets that name a cached session, and
-     * TLS 1.2 resumes by session id. Only mtlb's cache, never OpenSSL's internal one (it
-     * would not survive a reload and is bounded per context). */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
-    SSL_CTX_sess_set_new_cb(ctx, cache_new_session);
-    SSL_CTX_sess_set_get_cb(ctx, cache_get_session);
 }

@@ -87,12 +87,14 @@ const char *mtlb_tls_session_refusal(SSL_SESSION *sess, bool sealed, time_t now)
 
 struct mtlb_session_cache;
 
-/* session_cache.c: makes ctx issue stateful tickets backed by the listener's session cache
- * (random ticket keys only). */
+/* session.c: makes ctx issue stateful tickets backed by the listener's session cache
+ * (random ticket keys only). The store itself is session_cache.c. */
 void mtlb_session_cache_setup(SSL_CTX *ctx);
 int mtlb_session_cache_put(struct mtlb_session_cache *c, SSL_SESSION *sess);
+typedef const char *(*mtlb_session_refusal_fn)(SSL_SESSION *sess, bool sealed, time_t now);
 SSL_SESSION *mtlb_session_cache_get(struct mtlb_session_cache *c, const unsigned char *id,
-                                    unsigned int len, time_t now, const char **why);
+                                    unsigned int len, time_t now, mtlb_session_refusal_fn refusal,
+                                    const char **why);
 
 long mtlb_tls_session_peer_validity(const X509 *peer, time_t now);
 

@@ -32,7 +32,7 @@ static SSL_SESSION *get(struct mtlb_session_cache *c, unsigned char b, time_t no
     unsigned char id[32];
 
     memset(id, b, sizeof(id));
-    return mtlb_session_cache_get(c, id, sizeof(id), now, why);
+    return mtlb_session_cache_get(c, id, sizeof(id), now, mtlb_tls_session_refusal, why);
 }
 
 Test(session_cache, finds_a_session_by_id_and_not_an_unknown_one)
