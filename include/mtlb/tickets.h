@@ -19,6 +19,11 @@
 #define MTLB_TICKET_KEYS_MAX 32
 /* Random keys: a new encrypting key every 12 hours; the previous one still decrypts. */
 #define MTLB_TICKET_ROTATE_SECONDS (12 * 3600)
+/* Random keys: TLS sessions kept for stateful tickets and TLS 1.2 ids (session_cache.c), per
+ * listener; OpenSSL's own default size. The oldest goes first when it is full. */
+#define MTLB_SESSION_CACHE_SESSIONS 20480
+
+struct mtlb_session_cache;
 
 struct mtlb_ticket_key {
     unsigned char name[16];
@@ -37,6 +42,8 @@ struct mtlb_tickets {
     /* The listeners of the snapshots sharing these keys (random keys survive reloads);
      * the last mtlb_tls_listener_fini frees them. */
     atomic_uint refs;
+    /* Random keys only (NULL with a key file): the sessions that stateful tickets name. */
+    struct mtlb_session_cache *cache;
 };
 
 /* Pure: splits a key file's bytes into keys (at most cap). 0 with *n set, or -EINVAL with the
@@ -52,7 +59,13 @@ int mtlb_tickets_init_file(struct mtlb_tickets *t, const char *path, char *err, 
  * -ENOMEM (no randomness). Main thread. */
 int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now);
 
-/* Wipes the keys. After every handshake that could use t has ended. */
+/* Sessions kept by the listener (session_cache.c): a cache of cap sessions, or -ENOMEM. */
+int mtlb_session_cache_new(struct mtlb_session_cache **out, size_t cap);
+void mtlb_session_cache_free(struct mtlb_session_cache *c);
+size_t mtlb_session_cache_count(struct mtlb_session_cache *c);
+
+/* Wipes the keys (and drops the cached sessions). After every handshake that could use t has ended.
+ */
 void mtlb_tickets_fini(struct mtlb_tickets *t);
 
 /* Copies the encrypting key into *out, first rotating random keys when now is past

@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "mtlb/log.h"
+#include "mtlb/tickets.h"
 #include "mtlb/tls.h"
 #include "tls_internal.h"
 
@@ -162,6 +163,22 @@ long mtlb_tls_session_peer_validity(const X509 *peer, time_t now)
     return X509_V_OK;
 }
 
+const char *mtlb_tls_session_refusal(SSL_SESSION *sess, bool sealed, time_t now)
+{
+    time_t deadline = 0;
+    bool carried = carried_deadline(sess, &deadline);
+
+    /* A sealed ticket always carries its deadline (ticket_generate). A cached TLS 1.2
+     * session has none: its deadline is OpenSSL's own timeout (expire_at), checked by it. */
+    if ((sealed && !carried) || (carried && now > deadline)) {
+        return "session_lifetime";
+    }
+    if (mtlb_tls_session_peer_validity(SSL_SESSION_get0_peer(sess), now) != X509_V_OK) {
+        return "certificate_validity";
+    }
+    return NULL;
+}
+
 /* Called by OpenSSL with every ticket a client offers. Refusing one (IGNORE_RENEW) makes the
  * handshake a full one, so the certificate is verified again and a new ticket issued. */
 static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsigned char *name,
@@ -169,7 +186,6 @@ static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsig
 {
     const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
     time_t now = time(NULL);
-    time_t deadline = 0;
     const char *why = NULL;
 
     (void)name;
@@ -178,11 +194,7 @@ static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsig
     if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW) {
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
-    if (!carried_deadline(sess, &deadline) || now > deadline) {
-        why = "session_lifetime";
-    } else if (mtlb_tls_session_peer_validity(SSL_SESSION_get0_peer(sess), now) != X509_V_OK) {
-        why = "certificate_validity";
-    }
+    why = mtlb_tls_session_refusal(sess, true, now);
     if (why != NULL) {
         mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=session_not_resumed reason=%s",
                  info != NULL ? (unsigned long long)info->conn_id : 0ULL,
@@ -207,6 +219,69 @@ int mtlb_tls_session_setup(SSL_CTX *ctx, uint32_t lifetime)
                                          (void *)(uintptr_t)lifetime) == 1
                ? 0
                : -ENOMEM;
+}
+
+/* ---- stateful tickets: OpenSSL's external cache callbacks over session_cache.c ---------- */
+
+static struct mtlb_session_cache *cache_of(SSL *ssl)
+{
+    const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
+
+    if (info == NULL || info->listener == NULL || info->listener->tickets == NULL) {
+        return NULL;
+    }
+    return info->listener->tickets->cache;
+}
+
+/* OpenSSL's new_session_cb: a full TLS 1.2 handshake, or a TLS 1.3 ticket just built. The
+ * cache keeps a copy, and hands out copies: OpenSSL marks the session of a connection freed
+ * without a close_notify sent (most clients just close) as not resumable, in place, and a
+ * marked session is never resumed again. The copy costs no decoding (certificates are
+ * shared by reference). */
+static int cache_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct mtlb_session_cache *c = cache_of(ssl);
+    SSL_SESSION *copy = c != NULL ? SSL_SESSION_dup(sess) : NULL;
+
+    if (copy != NULL && mtlb_session_cache_put(c, copy) != 0) {
+        SSL_SESSION_free(copy);
+    }
+    return 0; /* OpenSSL keeps its reference to sess */
+}
+
+static SSL_SESSION *cache_get_session(SSL *ssl, const unsigned char *id, int len, int *copy)
+{
+    struct mtlb_session_cache *c = cache_of(ssl);
+    const char *why = NULL;
+    SSL_SESSION *sess = NULL;
+
+    *copy = 0; /* the reference returned is the caller's */
+    if (c != NULL && len > 0) {
+        SSL_SESSION *kept = mtlb_session_cache_get(c, id, (unsigned int)len, time(NULL),
+                                                   mtlb_tls_session_refusal, &why);
+        if (kept != NULL) {
+            sess = SSL_SESSION_dup(kept);
+            SSL_SESSION_free(kept);
+        }
+    }
+    if (why != NULL) {
+        const struct mtlb_tls_conn_info *info = mtlb_tls_conn_info_get(ssl);
+        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=session_not_resumed reason=%s",
+                 info != NULL ? (unsigned long long)info->conn_id : 0ULL,
+                 info != NULL && info->peer[0] ? info->peer : "-", why);
+    }
+    return sess;
+}
+
+void mtlb_session_cache_setup(SSL_CTX *ctx)
+{
+    /* No sealed tickets: OpenSSL then sends TLS 1.3 tickets that name a cached session, and
+     * TLS 1.2 resumes by session id. Only mtlb's cache, never OpenSSL's internal one (it
+     * would not survive a reload and is bounded per context). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(ctx, cache_new_session);
+    SSL_CTX_sess_set_get_cb(ctx, cache_get_session);
 }
 
 unsigned mtlb_tls_tickets_owed(const SSL *ssl)

@@ -138,13 +138,24 @@ int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now)
     }
     t->n = 1;
     t->rotate_at = now + MTLB_TICKET_ROTATE_SECONDS;
-    return pthread_mutex_init(&t->lock, NULL) == 0 ? 0 : -ENOMEM;
+    if (mtlb_session_cache_new(&t->cache, MTLB_SESSION_CACHE_SESSIONS) != 0) {
+        OPENSSL_cleanse(t->keys, sizeof(t->keys));
+        return -ENOMEM;
+    }
+    if (pthread_mutex_init(&t->lock, NULL) != 0) {
+        mtlb_session_cache_free(t->cache);
+        OPENSSL_cleanse(t->keys, sizeof(t->keys));
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 void mtlb_tickets_fini(struct mtlb_tickets *t)
 {
     OPENSSL_cleanse(t->keys, sizeof(t->keys));
     t->n = 0;
+    mtlb_session_cache_free(t->cache);
+    t->cache = NULL;
     pthread_mutex_destroy(&t->lock);
 }
 

@@ -408,6 +408,12 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     if (l->tickets == MTLB_TICKETS_OFF) {
         SSL_CTX_set_options(dom->ctx, SSL_OP_NO_TICKET);
     }
+    /* Random keys: nothing outside this process could open a sealed ticket, so tickets name
+     * sessions kept in the listener's cache instead (session_cache.c: the cheaper kind). A
+     * key file keeps sealed tickets, which resume on every replica. */
+    if (l->session_lifetime != 0 && l->ticket_keys == NULL) {
+        mtlb_session_cache_setup(dom->ctx);
+    }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
     /* Every domain's context carries it: after the SNI switch OpenSSL asks the new one. */
     SSL_CTX_set_alpn_select_cb(dom->ctx, alpn_select, (void *)(uintptr_t)l->alpn);

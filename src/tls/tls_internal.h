@@ -80,6 +80,22 @@ void mtlb_tls_session_bound(SSL *ssl, X509 *cert);
 
 /* Whether peer is within its validity period at now: X509_V_OK (also for NULL) or the X.509
  * error (expired, not yet valid, malformed time). */
+/* Why a session offered for resumption must not be used now ("session_lifetime",
+ * "certificate_validity"), or NULL: the checks of a sealed ticket (sealed) and of a cached
+ * session. */
+const char *mtlb_tls_session_refusal(SSL_SESSION *sess, bool sealed, time_t now);
+
+struct mtlb_session_cache;
+
+/* session.c: makes ctx issue stateful tickets backed by the listener's session cache
+ * (random ticket keys only). The store itself is session_cache.c. */
+void mtlb_session_cache_setup(SSL_CTX *ctx);
+int mtlb_session_cache_put(struct mtlb_session_cache *c, SSL_SESSION *sess);
+typedef const char *(*mtlb_session_refusal_fn)(SSL_SESSION *sess, bool sealed, time_t now);
+SSL_SESSION *mtlb_session_cache_get(struct mtlb_session_cache *c, const unsigned char *id,
+                                    unsigned int len, time_t now, mtlb_session_refusal_fn refusal,
+                                    const char **why);
+
 long mtlb_tls_session_peer_validity(const X509 *peer, time_t now);
 
 /* audit.c. Records dom's CRL dates per truststore CA and the warnings fixed at load (a CA

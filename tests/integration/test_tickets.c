@@ -253,6 +253,32 @@ Test(tickets, without_key_file_replicas_do_not_resume_each_other)
 /* Rotation: B runs with the new key first and the old one second (the top-level tls: block
  * this time); tickets sealed by A's old key still resume. Then C (A restarted) has only the
  * new key: they do not, and the handshake falls back to a full one. */
+/* Without a key file a TLS 1.3 ticket names a session kept in the process (stateful: the
+ * 32-byte session id, cheaper to issue), and resumes there with the same identity; with a key
+ * file it is sealed (the session itself, encrypted: far longer), so it opens on any replica. */
+Test(tickets, stateful_tickets_without_key_file_sealed_with_one)
+{
+    struct key k = new_key();
+    const unsigned char *tick = NULL;
+    size_t len_random = 0, len_file = 0;
+    struct it_exchange first;
+
+    start(&a, NULL);
+    start(&b, write_keys(&b, "ticket.keys", &k, 1));
+    full_on(&a, TLS1_3_VERSION, &first);
+    SSL_SESSION_get0_ticket(first.session, &tick, &len_random);
+    cr_assert_eq(len_random, 32, "random keys: a %zu-byte ticket, not a session id", len_random);
+    cr_assert(offer_bare(&a, TLS1_3_VERSION, &first, "stateful ticket on A"),
+              "a stateful ticket did not resume on its own process");
+    it_exchange_fini(&first);
+    full_on(&b, TLS1_3_VERSION, &first);
+    SSL_SESSION_get0_ticket(first.session, &tick, &len_file);
+    cr_assert_gt(len_file, 200, "key file: a %zu-byte ticket, not a sealed session", len_file);
+    it_exchange_fini(&first);
+    it_mtlb_stop(&b, 5000);
+    it_mtlb_stop(&a, 5000);
+}
+
 Test(tickets, rotated_file_keeps_old_tickets_until_the_key_is_removed)
 {
     struct key old = new_key(), fresh = new_key();

@@ -12,6 +12,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -37,6 +38,7 @@ struct fixture {
     struct mtlb_domain_cfg dom;
     struct mtlb_listener_cfg lcfg;
     struct mtlb_tls_listener tl;
+    char keys[64];
 };
 
 static void fixture_init(struct fixture *f, enum mtlb_client_auth mode, uint32_t lifetime)
@@ -58,7 +60,20 @@ static void fixture_init(struct fixture *f, enum mtlb_client_auth mode, uint32_t
                                          .domains = &f->dom,
                                          .n_domains = 1,
                                          .session_lifetime = lifetime};
+    /* A key file: these tests are about sealed tickets (TLS 1.2 and 1.3) and their checks;
+     * stateful tickets (random keys) are test_session_cache.c's and test_resume.c's. */
+    if (lifetime != 0) {
+        unsigned char key[80];
+        snprintf(f->keys, sizeof(f->keys), "/tmp/mtlb-test-session-%d.keys", (int)getpid());
+        FILE *kf = fopen(f->keys, "wb");
+        cr_assert(kf != NULL && RAND_bytes(key, sizeof(key)) == 1 &&
+                  fwrite(key, 1, sizeof(key), kf) == sizeof(key) && fclose(kf) == 0);
+        f->lcfg.ticket_keys = f->keys;
+    }
     cr_assert_eq(mtlb_tls_listener_init(&f->tl, &f->lcfg, err, sizeof(err)), 0, "%s", err);
+    if (lifetime != 0) {
+        unlink(f->keys);
+    }
 }
 
 /* A client certificate of the test intermediate CA, valid until now + seconds; its key and
