@@ -54,6 +54,11 @@ enum mtlb_plain_http {
 #define MTLB_TICKETS_DEFAULT 2u
 #define MTLB_TICKETS_MAX 4u
 #define MTLB_TICKETS_OFF UINT32_MAX /* tickets: 0 */
+/* listeners[].tls.session_cache: sessions kept for stateful tickets (OpenSSL's own default
+ * cache size); 0 in the file is kept as MTLB_SESSION_CACHE_OFF (sealed tickets). */
+#define MTLB_SESSION_CACHE_DEFAULT 20480u
+#define MTLB_SESSION_CACHE_MAX 1048576u
+#define MTLB_SESSION_CACHE_OFF UINT32_MAX
 
 /* The TLS policy of a listener (listeners[].tls) or a domain (domains[].tls), which
  * overrides the listener's key by key. The strings are ':'-joined OpenSSL names as written
@@ -181,6 +186,10 @@ struct mtlb_listener_cfg {
      * MTLB_TICKETS_DEFAULT); MTLB_TICKETS_OFF: `tickets: 0`, no session tickets at all (TLS 1.3
      * sessions are not resumed, TLS 1.2 ones only by session id). */
     uint32_t tickets;
+    /* listeners[].tls.session_cache (config_tls.c): without ticket_keys, how many sessions
+     * the listener keeps for stateful tickets. 0: not written (MTLB_SESSION_CACHE_DEFAULT);
+     * MTLB_SESSION_CACHE_OFF: `session_cache: 0`, sealed tickets under random keys instead. */
+    uint32_t session_cache;
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

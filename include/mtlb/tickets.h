@@ -19,10 +19,6 @@
 #define MTLB_TICKET_KEYS_MAX 32
 /* Random keys: a new encrypting key every 12 hours; the previous one still decrypts. */
 #define MTLB_TICKET_ROTATE_SECONDS (12 * 3600)
-/* Random keys: TLS sessions kept for stateful tickets and TLS 1.2 ids (session_cache.c), per
- * listener; OpenSSL's own default size. The oldest goes first when it is full. */
-#define MTLB_SESSION_CACHE_SESSIONS 20480
-
 struct mtlb_session_cache;
 
 struct mtlb_ticket_key {
@@ -44,6 +40,7 @@ struct mtlb_tickets {
     atomic_uint refs;
     /* Random keys only (NULL with a key file): the sessions that stateful tickets name. */
     struct mtlb_session_cache *cache;
+    size_t cache_cap; /* its size (listeners[].tls.session_cache); 0 without one */
 };
 
 /* Pure: splits a key file's bytes into keys (at most cap). 0 with *n set, or -EINVAL with the
@@ -55,9 +52,10 @@ int mtlb_tickets_parse(const unsigned char *buf, size_t len, struct mtlb_ticket_
  * -errno with "PATH: tls.ticket_keys: problem" in err (t then needs no fini). Main thread. */
 int mtlb_tickets_init_file(struct mtlb_tickets *t, const char *path, char *err, size_t errlen);
 
-/* Initialises t with one random key, rotated MTLB_TICKET_ROTATE_SECONDS after now. 0 or
- * -ENOMEM (no randomness). Main thread. */
-int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now);
+/* Initialises t with one random key, rotated MTLB_TICKET_ROTATE_SECONDS after now, and a
+ * store of cache_cap sessions for stateful tickets and TLS 1.2 ids (0: none, sealed tickets;
+ * the oldest session goes first when it is full). 0 or -ENOMEM. Main thread. */
+int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now, size_t cache_cap);
 
 /* Sessions kept by the listener (session_cache.c): a cache of cap sessions, or -ENOMEM. */
 int mtlb_session_cache_new(struct mtlb_session_cache **out, size_t cap);

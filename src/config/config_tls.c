@@ -153,6 +153,20 @@ static int read_tickets(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const st
     return rc;
 }
 
+/* session_cache: sessions kept for stateful tickets; 0 is kept as MTLB_SESSION_CACHE_OFF. */
+static int read_session_cache(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
+                              const struct cfg_field *f)
+{
+    uint32_t *out = dst;
+    int rc = mtlb_cfg_uint(ctx, v, 0, MTLB_SESSION_CACHE_MAX, out);
+
+    (void)f;
+    if (rc == 0 && *out == 0) {
+        *out = MTLB_SESSION_CACHE_OFF;
+    }
+    return rc;
+}
+
 int mtlb_cfg_read_listener_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                                const struct cfg_field *f)
 {
@@ -161,6 +175,8 @@ int mtlb_cfg_read_listener_tls(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
          0},
         POLICY_FIELDS(offsetof(struct mtlb_listener_cfg, policy)),
         {"tickets", read_tickets, false, offsetof(struct mtlb_listener_cfg, tickets), 0, 0},
+        {"session_cache", read_session_cache, false,
+         offsetof(struct mtlb_listener_cfg, session_cache), 0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, sizeof(fields) / sizeof(fields[0]), dst);

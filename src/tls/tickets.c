@@ -130,7 +130,7 @@ static int random_key(struct mtlb_ticket_key *k)
     return RAND_bytes((unsigned char *)k, (int)sizeof(*k)) == 1 ? 0 : -ENOMEM;
 }
 
-int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now)
+int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now, size_t cache_cap)
 {
     memset(t, 0, sizeof(*t));
     if (random_key(&t->keys[0]) != 0) {
@@ -138,7 +138,8 @@ int mtlb_tickets_init_random(struct mtlb_tickets *t, time_t now)
     }
     t->n = 1;
     t->rotate_at = now + MTLB_TICKET_ROTATE_SECONDS;
-    if (mtlb_session_cache_new(&t->cache, MTLB_SESSION_CACHE_SESSIONS) != 0) {
+    t->cache_cap = cache_cap;
+    if (cache_cap > 0 && mtlb_session_cache_new(&t->cache, cache_cap) != 0) {
         OPENSSL_cleanse(t->keys, sizeof(t->keys));
         return -ENOMEM;
     }

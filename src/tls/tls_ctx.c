@@ -411,7 +411,8 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     /* Random keys: nothing outside this process could open a sealed ticket, so tickets name
      * sessions kept in the listener's cache instead (session_cache.c: the cheaper kind). A
      * key file keeps sealed tickets, which resume on every replica. */
-    if (l->session_lifetime != 0 && l->ticket_keys == NULL) {
+    if (l->session_lifetime != 0 && l->ticket_keys == NULL &&
+        l->session_cache != MTLB_SESSION_CACHE_OFF) {
         mtlb_session_cache_setup(dom->ctx);
     }
     SSL_CTX_set_client_hello_cb(dom->ctx, mtlb_tls_client_hello_cb, NULL);
@@ -438,6 +439,14 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     return rc;
 }
 
+/* Sessions the listener keeps for stateful tickets (0: sealed tickets). */
+static size_t cache_cap(const struct mtlb_listener_cfg *cfg)
+{
+    return cfg->session_cache == MTLB_SESSION_CACHE_OFF ? 0
+           : cfg->session_cache == 0                    ? MTLB_SESSION_CACHE_DEFAULT
+                                                        : cfg->session_cache;
+}
+
 /* The listener's ticket keys: the key file, else random ones (none without resumption). */
 static int init_tickets(struct mtlb_tls_listener *tl, const struct mtlb_listener_cfg *cfg,
                         char *err, size_t errlen)
@@ -451,7 +460,7 @@ static int init_tickets(struct mtlb_tls_listener *tl, const struct mtlb_listener
     }
     int rc = cfg->ticket_keys != NULL
                  ? mtlb_tickets_init_file(tl->tickets, cfg->ticket_keys, err, errlen)
-                 : mtlb_tickets_init_random(tl->tickets, time(NULL));
+                 : mtlb_tickets_init_random(tl->tickets, time(NULL), cache_cap(cfg));
     if (rc == 0) {
         atomic_init(&tl->tickets->refs, 1);
     } else {
@@ -524,8 +533,9 @@ void mtlb_tls_listener_fini(struct mtlb_tls_listener *tl)
 void mtlb_tls_listener_keep_tickets(struct mtlb_tls_listener *dst,
                                     const struct mtlb_tls_listener *src)
 {
+    /* A changed session_cache starts a new store (its sessions are not carried over). */
     if (dst->tickets == NULL || src->tickets == NULL || dst->tickets->from_file ||
-        src->tickets->from_file) {
+        src->tickets->from_file || dst->tickets->cache_cap != src->tickets->cache_cap) {
         return;
     }
     if (atomic_fetch_sub(&dst->tickets->refs, 1) == 1) {

@@ -279,6 +279,25 @@ Test(tickets, stateful_tickets_without_key_file_sealed_with_one)
     it_mtlb_stop(&a, 5000);
 }
 
+/* tls.session_cache: 0 keeps no sessions: tickets are sealed under the random keys (and
+ * still resume on the process that issued them). */
+Test(tickets, session_cache_zero_seals_tickets_under_random_keys)
+{
+    struct it_config cfg = config(&a, NULL);
+    cfg.listener_tls = "session_cache: 0";
+    it_mtlb_start(&a, &cfg);
+    struct it_exchange first;
+    const unsigned char *tick = NULL;
+    size_t len = 0;
+    full_on(&a, TLS1_3_VERSION, &first);
+    SSL_SESSION_get0_ticket(first.session, &tick, &len);
+    cr_assert_gt(len, 200, "session_cache: 0: a %zu-byte ticket, not a sealed session", len);
+    cr_assert(offer_bare(&a, TLS1_3_VERSION, &first, "sealed ticket on A"),
+              "a sealed ticket did not resume");
+    it_exchange_fini(&first);
+    it_mtlb_stop(&a, 5000);
+}
+
 Test(tickets, rotated_file_keeps_old_tickets_until_the_key_is_removed)
 {
     struct key old = new_key(), fresh = new_key();

@@ -539,7 +539,11 @@ ParameterizedTestParameters(config, rejects)
          "proxy_protocol_from, http, https_port, limits)"},
         {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
          "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys, "
-         "min_version, ciphers, ciphersuites, groups, key_passphrase_file, tickets)"},
+         "min_version, ciphers, ciphersuites, groups, key_passphrase_file, tickets, "
+         "session_cache)"},
+        {BIND(":1\n    tls: {session_cache: 2000000}"), -EINVAL,
+         "mtlb.yaml:3:26: listeners[0].tls.session_cache: expected an integer in 0..1048576, got "
+         "\"2000000\""},
         {BIND(":1\n    tls: {ticket_keys: [a, b]}"), -EINVAL,
          "mtlb.yaml:3:24: listeners[0].tls.ticket_keys: expected a string, got a sequence"},
         {BIND(":1\n    tls: keys"), -EINVAL,

@@ -178,7 +178,7 @@ Test(tickets, random_keys_rotate_every_12_hours_keeping_the_previous_one)
     struct mtlb_tickets t;
     struct mtlb_ticket_key k0, k1, k2, k;
 
-    cr_assert_eq(mtlb_tickets_init_random(&t, T0), 0);
+    cr_assert_eq(mtlb_tickets_init_random(&t, T0, 16), 0);
     cr_assert_not(t.from_file);
     cr_assert_eq(mtlb_tickets_encrypting(&t, T0, &k0), 0);
     cr_assert_eq(mtlb_tickets_encrypting(&t, T0 + MTLB_TICKET_ROTATE_SECONDS - 1, &k), 0);
@@ -234,7 +234,7 @@ Test(tickets, concurrent_use_across_rotations)
     pthread_t th[4];
     struct racer r[4];
 
-    cr_assert_eq(mtlb_tickets_init_random(&t, T0), 0);
+    cr_assert_eq(mtlb_tickets_init_random(&t, T0, 16), 0);
     for (unsigned i = 0; i < 4; i++) {
         r[i] = (struct racer){&t, i, 0};
         cr_assert_eq(pthread_create(&th[i], NULL, race, &r[i]), 0);
