@@ -181,6 +181,9 @@ struct mtlb_listener_cfg {
      * MTLB_TICKETS_DEFAULT); MTLB_TICKETS_OFF: `tickets: 0`, no session tickets at all (TLS 1.3
      * sessions are not resumed, TLS 1.2 ones only by session id). */
     uint32_t tickets;
+    /* listeners[].splice: false (config_splice.c): response bodies never move by splice
+     * (splice.h); by default they do where the transport allows it (ktls, plain). */
+    bool no_splice;
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

@@ -273,7 +273,7 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c)
         }
         return;
     }
-    if (u == NULL || c->state != MTLB_C_EXCHANGE) {
+    if (u == NULL || c->state != MTLB_C_EXCHANGE || c->spl.active) {
         return;
     }
     if (!c->resp_head_done) {
@@ -294,6 +294,9 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c)
     }
     if (c->resp_framed && c->resp_ready == 0 && c->resp_head_off == c->up_head_len) {
         mtlb_client_exchange_done(c);
+        return;
+    }
+    if (mtlb_client_splice_body(c)) {
         return;
     }
     mtlb_exchange_recv(&c->ex);
