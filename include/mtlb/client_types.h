@@ -106,7 +106,7 @@ struct mtlb_client {
     bool shut_sent;         /* close_notify queued */
     bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
     bool h1_served;         /* an HTTP/1.1 request was read: no HTTP/2 preface now */
-    /* The rest of the response body moves by splice (response_splice.c): the relay, and the
+    /* The rest of the response body moves by splice (response.c): the relay, and the
      * backend connection it holds (mtlb_upstream_hold) until it ends. */
     struct mtlb_splice spl;
     struct mtlb_upstream *spl_up;

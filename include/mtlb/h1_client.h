@@ -28,10 +28,8 @@ void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_req
                           uint16_t https_port);
 /* Response bytes arrived in the backend connection's rbuf: relay what the client can take. */
 void mtlb_client_on_upstream_data(struct mtlb_client *c);
-/* The rest of the response body by splice (response_splice.c): true while that path owns the
- * body (started, or waiting for tout to drain first), false to relay it through rbuf. */
-bool mtlb_client_splice_body(struct mtlb_client *c);
-/* c is being aborted: the relay posts nothing more and ends at its next completion. */
+/* c is being aborted (response.c): a body splice in flight posts nothing more and ends at its
+ * next completion. */
 void mtlb_client_splice_stop(struct mtlb_client *c);
 /* The exchange ended (response relayed or failed): log it, then the next request or close. */
 void mtlb_client_exchange_done(struct mtlb_client *c);
