@@ -24,6 +24,9 @@ struct mtlb_io;
 /* Pipe size asked for with F_SETPIPE_SZ (the default fs.pipe-max-size); a refusal keeps the
  * kernel's default (64 KiB). Memory is only used by bytes in flight. */
 #define MTLB_SPLICE_PIPE_SIZE (1u << 20)
+/* Send buffer the destination gets at least (SO_SNDBUF, capped by net.core.wmem_max): see
+ * sndbuf_raise in splice.c. */
+#define MTLB_SPLICE_SNDBUF (256 * 1024)
 
 /* The rule, pure: may a response body move by splice? enabled: the listener's `splice`
  * setting; the client's transport must leave the bytes as they are on the wire to the

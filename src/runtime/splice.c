@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "mtlb/io.h"
@@ -174,6 +175,22 @@ static void on_done(struct mtlb_op *op, int res)
     }
 }
 
+/* Linux before 6.5 has no splice_eof for kTLS: a splice into a kTLS socket that stops part-way
+ * (EAGAIN after some pipe buffers went with "more to come") leaves its TLS record open, and
+ * that record's pages and ciphertext (up to about 33 KiB) count against the send buffer while
+ * TCP has nothing in flight whose ACK would free room. With the initial buffer (tcp_wmem, 16
+ * KiB) the socket then never becomes writable again; a buffer well above one open record
+ * cannot be filled by it alone. Only raised, never lowered. */
+static void sndbuf_raise(int fd)
+{
+    int cur = 0, want = MTLB_SPLICE_SNDBUF;
+    socklen_t len = sizeof(cur);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) == 0 && cur < want) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+    }
+}
+
 int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_splice_pipes *pipes,
                       int in_fd, int out_fd, uint64_t len, const struct mtlb_splice_ops *ops,
                       void *owner)
@@ -185,6 +202,7 @@ int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_spl
     if (rc != 0) {
         return rc;
     }
+    sndbuf_raise(out_fd);
     *s = (struct mtlb_splice){
         .ops = ops,
         .owner = owner,
