@@ -17,6 +17,7 @@
 #include "mtlb/identity.h"
 #include "mtlb/ktls.h"
 #include "mtlb/loop.h"
+#include "mtlb/splice.h"
 #include "mtlb/tls.h"
 
 struct mtlb_worker;
@@ -107,6 +108,10 @@ struct mtlb_client {
     bool shut_sent;         /* close_notify queued */
     bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
     bool h1_served;         /* an HTTP/1.1 request was read: no HTTP/2 preface now */
+    /* The rest of the response body moves by splice (response.c): the relay, and the
+     * backend connection it holds (mtlb_upstream_hold) until it ends. */
+    struct mtlb_splice spl;
+    struct mtlb_upstream *spl_up;
     /* What an HTTP/2 prior-knowledge preface switches an HTTP/1.1 connection to (the worker
      * sets it for a plain http: allow listener), else NULL. */
     const struct mtlb_proto_ops *h2_prior;

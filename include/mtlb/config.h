@@ -190,6 +190,9 @@ struct mtlb_listener_cfg {
      * the listener keeps for stateful tickets. 0: not written (MTLB_SESSION_CACHE_DEFAULT);
      * MTLB_SESSION_CACHE_OFF: `session_cache: 0`, sealed tickets under random keys instead. */
     uint32_t session_cache;
+    /* listeners[].splice: false (config_splice.c): response bodies never move by splice
+     * (splice.h); by default they do where the transport allows it (ktls, plain). */
+    bool no_splice;
 };
 
 /* listeners[].routes[]: one of path_prefix, path_exact, path_pattern. */

@@ -113,6 +113,10 @@ void mtlb_exchange_recv(struct mtlb_exchange *ex);
 bool mtlb_exchange_can_send(const struct mtlb_exchange *ex);
 /* The response bytes read so far (head consumed once head_done); NULL without connection. */
 struct mtlb_buf *mtlb_exchange_rbuf(struct mtlb_exchange *ex);
+/* The owner read the body past the exchange (a splice) and the backend connection ended
+ * before the body did (err 0: EOF, else -errno): the same as a read that met it, so the
+ * owner's truncated runs (log line, up_error). */
+void mtlb_exchange_body_ended(struct mtlb_exchange *ex, int err);
 /* The exchange is over: the connection goes back to its pool when `reusable` (the response
  * said keep-alive) and it is clean (request all written, nothing extra read, no EOF), else it
  * is closed. Safe without a connection. */

@@ -33,6 +33,9 @@ void mtlb_client_redirect(struct mtlb_client *c, const struct mtlb_authority_req
                           uint16_t https_port);
 /* Response bytes arrived in the backend connection's rbuf: relay what the client can take. */
 void mtlb_client_on_upstream_data(struct mtlb_client *c);
+/* c is being aborted (response.c): a body splice in flight posts nothing more and ends at its
+ * next completion. */
+void mtlb_client_splice_stop(struct mtlb_client *c);
 /* The exchange ended (response relayed or failed): log it, then the next request or close. */
 void mtlb_client_exchange_done(struct mtlb_client *c);
 /* The HTTP/1.1 side of c's exchange (response.c), given to mtlb_exchange_init. */

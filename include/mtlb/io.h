@@ -3,7 +3,8 @@
  * Worker thread only. Every submitted operation completes exactly once, through
  * mtlb_io_wait, never from inside the submitting call, with io_uring's result convention
  * (bytes or 0 on success, -errno on failure). At most one read-side operation (recv, recvmsg,
- * read) and one write-side operation (send, sendmsg, connect) may be pending per fd.
+ * read, a poll for input, a splice out of a socket) and one write-side operation (send,
+ * sendmsg, connect, a poll for output, a splice into a socket) may be pending per fd.
  * Buffers and msghdrs must stay valid until the completion. */
 #ifndef MTLB_IO_H
 #define MTLB_IO_H
@@ -41,6 +42,15 @@ void mtlb_io_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg, uint6
 /* fd must be a non-blocking stream socket; completes with 0 or -errno (-ECONNREFUSED ...). */
 void mtlb_io_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
                      uint64_t ud);
+/* One-shot readiness wait: completes with the revents mask (POLLIN, POLLOUT, POLLHUP ...)
+ * once fd is ready for `events` (POLLIN or POLLOUT, not both), or -errno. */
+void mtlb_io_poll(struct mtlb_io *io, int fd, unsigned events, uint64_t ud);
+/* One non-blocking splice(2) of up to len bytes from fd_in to fd_out, one of which is a pipe
+ * (SPLICE_F_MOVE | SPLICE_F_NONBLOCK): completes with the bytes moved, 0 at fd_in's EOF, or
+ * -errno; -EAGAIN when it would block (it never waits: the caller polls the socket first).
+ * The socket side counts as its read side (fd_in) or write side (fd_out). io_uring runs it as
+ * IORING_OP_SPLICE (in the ring's worker threads), epoll calls splice(2) at once. */
+void mtlb_io_splice(struct mtlb_io *io, int fd_in, int fd_out, uint32_t len, uint64_t ud);
 /* One-shot relative timeout: completes with -ETIME after *ts (which must stay valid). */
 void mtlb_io_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uint64_t ud);
 /* Cancels the pending operation submitted with user_data ud: it completes with -ECANCELED

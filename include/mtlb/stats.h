@@ -100,6 +100,9 @@ struct mtlb_stats {
     mtlb_counter *be_requests;         /* [server][code - 100] */
     mtlb_counter *be_connect_failures; /* [server] */
     mtlb_counter *be_down;             /* [server]: 1 while this worker has it marked down */
+    /* response bodies relayed by splice (splice.h), and their bytes */
+    mtlb_counter spliced_bodies;
+    mtlb_counter spliced_bytes;
     /* acceptors */
     mtlb_counter *handshakes;  /* [domain][ok=0/failed=1][resumed] */
     mtlb_counter *verify;      /* [domain][enum mtlb_verify] */

@@ -72,6 +72,10 @@ void mtlb_client_drain(struct mtlb_client *c, bool force);
  * and runs on it at once. c is aborted when proto's start fails. */
 void mtlb_client_switch_proto(struct mtlb_client *c, const struct mtlb_proto_ops *proto);
 
+/* A protocol's own operation on c's socket (a response body splice) starts (hold true) or
+ * ended (false): c is not freed until then, even when aborted meanwhile. */
+void mtlb_client_hold(struct mtlb_client *c, bool hold);
+
 /* ---- input ---- */
 /* Runs the protocol on what arrived, sends what it queued, gives the buffers back when idle
  * and posts the next read. Called by the transport after each completion and by the protocol

@@ -92,6 +92,9 @@ bool mtlb_upstream_send(struct mtlb_upstream *u);
 int mtlb_upstream_recv(struct mtlb_upstream *u);
 /* Arms (response) or stops u's timer: the owner decides when the backend is being waited on. */
 void mtlb_upstream_wait(struct mtlb_upstream *u, bool waiting);
+/* An operation on u->fd that u does not own (a splice of the response body) starts (hold
+ * true) or ended (false): u, and so its fd, stays until then even when closed meanwhile. */
+void mtlb_upstream_hold(struct mtlb_upstream *u, bool hold);
 /* Ends u's ownership: back to its server's idle pool when reusable, else closed. */
 void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable);
 /* Closes the idle connections of ps (a worker leaving ps for a new snapshot). */

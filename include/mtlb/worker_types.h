@@ -17,6 +17,7 @@
 #include "mtlb/ktls.h"
 #include "mtlb/loop.h"
 #include "mtlb/request_id.h"
+#include "mtlb/splice.h"
 
 struct mtlb_server;
 struct mtlb_snapshot;
@@ -91,6 +92,7 @@ struct mtlb_worker {
     char *h2_scratch;
     unsigned n_spare;
     size_t block_size;
+    struct mtlb_splice_pipes pipes;   /* spare pipes for response bodies moved by splice */
     struct mtlb_request_id_gen reqid; /* X-Request-Id for requests without a usable one */
 };
 

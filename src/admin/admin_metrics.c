@@ -218,6 +218,24 @@ static void requests(struct scrape *s)
     mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 
+/* Response bodies that went from the backend socket to the client socket by splice, never
+ * through a userspace buffer (kTLS or plain listeners, splice.h), and their bytes. */
+static void spliced(struct scrape *s)
+{
+    uint64_t bodies = 0, bytes = 0;
+
+    for (unsigned w = 0; w < s->srv->n_workers; w++) {
+        bodies += mtlb_counter_get(&s->srv->workers[w].stats->spliced_bodies);
+        bytes += mtlb_counter_get(&s->srv->workers[w].stats->spliced_bytes);
+    }
+    mtlb_prom_family(s->b, "mtlb_spliced_bodies_total", "counter",
+                     "Response bodies relayed by splice (zero-copy), started.");
+    mtlb_prom_printf(s->b, "mtlb_spliced_bodies_total %llu\n", (unsigned long long)bodies);
+    mtlb_prom_family(s->b, "mtlb_spliced_bytes_total", "counter",
+                     "Response body bytes relayed by splice (zero-copy).");
+    mtlb_prom_printf(s->b, "mtlb_spliced_bytes_total %llu\n", (unsigned long long)bytes);
+}
+
 /* Requests a route refused with 403 (its require: policy or its address lists), by listener
  * and reason (stats.h). Every series from the start, zeros too, so that a rate over them
  * exists before the first refusal. */
@@ -330,6 +348,7 @@ void mtlb_admin_metrics(struct mtlb_server *srv, const struct mtlb_snapshot *sna
     handshakes(&s);
     requests(&s);
     denied(&s);
+    spliced(&s);
     backends(&s);
     mtlb_prom_printf(b, "%.*s", (int)snap->certs.len, snap->certs.p ? snap->certs.p : "");
 }

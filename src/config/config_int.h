@@ -193,5 +193,7 @@ int mtlb_cfg_read_plain_http(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
 int mtlb_cfg_read_https_port(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
                              const struct cfg_field *f);
 int mtlb_cfg_plain_check(struct cfg_ctx *ctx, yaml_node_t *v, struct mtlb_listener_cfg *l);
+/* listeners[].splice: true (default) or false (config_splice.c; dst: the listener). */
+int mtlb_cfg_read_splice(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f);
 
 #endif

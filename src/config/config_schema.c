@@ -451,6 +451,7 @@ static int item_listener(struct cfg_ctx *ctx, yaml_node_t *v, void *dst)
         {"http", mtlb_cfg_read_plain_http, false, 0, 0, 0},
         {"https_port", mtlb_cfg_read_https_port, false, 0, 0, 0},
         {"limits", mtlb_cfg_read_listener_limits, false, 0, 0, 0},
+        {"splice", mtlb_cfg_read_splice, false, 0, 0, 0},
     };
     struct mtlb_listener_cfg *l = dst;
     l->alpn = MTLB_ALPN_H2 | MTLB_ALPN_HTTP11;

@@ -349,6 +349,7 @@ static bool h1_peer_closed(struct mtlb_client *c)
 /* Aborted: the backend connection goes too, never back to the pool. */
 static void h1_free(struct mtlb_client *c)
 {
+    mtlb_client_splice_stop(c);
     mtlb_exchange_finish(&c->ex, false);
 }
 

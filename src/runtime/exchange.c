@@ -255,6 +255,13 @@ static void on_eof(struct mtlb_exchange *ex, int err)
     fail(ex, 502);
 }
 
+void mtlb_exchange_body_ended(struct mtlb_exchange *ex, int err)
+{
+    if (ex->up != NULL) {
+        on_eof(ex, err);
+    }
+}
+
 static void up_sent(void *p, int res)
 {
     struct mtlb_exchange *ex = p;

@@ -3,6 +3,8 @@
  * level-triggered epoll set until the fd is ready. Completions go through a ready list and are
  * only ever handed out by mtlb_io_epoll_wait. Owns no sockets: it never closes a caller's fd. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,16 @@
 #define SIDE_RD 0
 #define SIDE_WR 1
 
-enum ep_kind { OP_NONE = 0, OP_RECV, OP_RECVMSG, OP_READ, OP_SEND, OP_SENDMSG, OP_CONNECT };
+enum ep_kind {
+    OP_NONE = 0,
+    OP_RECV,
+    OP_RECVMSG,
+    OP_READ,
+    OP_SEND,
+    OP_SENDMSG,
+    OP_CONNECT,
+    OP_POLL,
+};
 
 struct ep_op {
     uint64_t ud;
@@ -297,6 +308,8 @@ static int op_try(const struct ep_op *op, int fd, bool hup)
             break;
         case OP_CONNECT:
             return connect_result(fd, hup);
+        case OP_POLL:
+            return -EAGAIN; /* on_event completes it with the events seen */
         default:
             return -EINVAL;
         }
@@ -363,6 +376,23 @@ void mtlb_io_epoll_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg,
 {
     struct ep_op op = {.ud = ud, .u.cmsg = msg, .kind = OP_SENDMSG};
     op_submit(ep_of(io), fd, SIDE_WR, &op, true);
+}
+
+void mtlb_io_epoll_poll(struct mtlb_io *io, int fd, unsigned events, uint64_t ud)
+{
+    struct ep_op op = {.ud = ud, .kind = OP_POLL};
+    op_submit(ep_of(io), fd, (events & POLLOUT) ? SIDE_WR : SIDE_RD, &op, false);
+}
+
+/* Never parks: the caller polls the socket side first and calls again on -EAGAIN. */
+void mtlb_io_epoll_splice(struct mtlb_io *io, int fd_in, int fd_out, uint32_t len, uint64_t ud)
+{
+    ssize_t r;
+    do {
+        r = splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (r == -1 && errno == EINTR);
+    int res = r >= 0 ? (r > INT_MAX ? INT_MAX : (int)r) : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    complete(ep_of(io), ud, res);
 }
 
 void mtlb_io_epoll_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
@@ -466,6 +496,12 @@ static void on_event(struct io_epoll *ep, int fd, uint32_t events)
     struct ep_fd *f = &ep->fds[fd];
     bool hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
     /* Hang-ups and errors wake both sides: the syscall then reports EOF or the error. */
+    for (int side = SIDE_RD; side <= SIDE_WR; side++) {
+        uint32_t want = side == SIDE_RD ? EPOLLIN : EPOLLOUT;
+        if (f->op[side].kind == OP_POLL && (events & want || hup)) {
+            op_finish(ep, fd, side, (int)(events & (want | EPOLLHUP | EPOLLERR | EPOLLRDHUP)));
+        }
+    }
     if (f->op[SIDE_RD].kind && (events & EPOLLIN || hup)) {
         int res = op_try(&f->op[SIDE_RD], fd, hup);
         if (res != -EAGAIN) {

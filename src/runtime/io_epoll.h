@@ -15,6 +15,8 @@ void mtlb_io_epoll_send(struct mtlb_io *io, int fd, const void *buf, uint32_t le
 void mtlb_io_epoll_sendmsg(struct mtlb_io *io, int fd, const struct msghdr *msg, uint64_t ud);
 void mtlb_io_epoll_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, socklen_t len,
                            uint64_t ud);
+void mtlb_io_epoll_poll(struct mtlb_io *io, int fd, unsigned events, uint64_t ud);
+void mtlb_io_epoll_splice(struct mtlb_io *io, int fd_in, int fd_out, uint32_t len, uint64_t ud);
 void mtlb_io_epoll_timeout(struct mtlb_io *io, struct __kernel_timespec *ts, uint64_t ud);
 void mtlb_io_epoll_cancel(struct mtlb_io *io, uint64_t ud);
 int mtlb_io_epoll_wait(struct mtlb_io *io, struct mtlb_io_cqe *out, unsigned max);

@@ -2,6 +2,7 @@
  * submits and reaps. Completions with user_data 0 are the ring's own (cancellations) and are
  * never reported. io_epoll.c implements the same contract without io_uring. */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,24 @@ void mtlb_io_connect(struct mtlb_io *io, int fd, const struct sockaddr *sa, sock
     EPOLL_OR(mtlb_io_epoll_connect(io, fd, sa, len, ud));
     struct io_uring_sqe *sqe = sqe_get(io);
     io_uring_prep_connect(sqe, fd, sa, len);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_poll(struct mtlb_io *io, int fd, unsigned events, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_poll(io, fd, events, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    io_uring_prep_poll_add(sqe, fd, events);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void mtlb_io_splice(struct mtlb_io *io, int fd_in, int fd_out, uint32_t len, uint64_t ud)
+{
+    EPOLL_OR(mtlb_io_epoll_splice(io, fd_in, fd_out, len, ud));
+    struct io_uring_sqe *sqe = sqe_get(io);
+    /* NONBLOCK: the ring's worker thread must not sit in a socket wait (the caller polls
+     * first), and a cancel then never has to interrupt a blocked splice. */
+    io_uring_prep_splice(sqe, fd_in, -1, fd_out, -1, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     io_uring_sqe_set_data64(sqe, ud);
 }
 

@@ -73,6 +73,16 @@ static void maybe_release(struct mtlb_client *c)
     }
 }
 
+void mtlb_client_hold(struct mtlb_client *c, bool hold)
+{
+    if (hold) {
+        c->pending++;
+        return;
+    }
+    c->pending--;
+    maybe_release(c);
+}
+
 /* Ends the connection now: no more output; the protocol drops its state (HTTP/1.1 its backend
  * connection, HTTP/2 its session). */
 void mtlb_client_abort(struct mtlb_client *c)

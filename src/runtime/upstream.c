@@ -120,6 +120,16 @@ static void maybe_free(struct mtlb_upstream *u)
     }
 }
 
+void mtlb_upstream_hold(struct mtlb_upstream *u, bool hold)
+{
+    if (hold) {
+        u->pending++;
+        return;
+    }
+    u->pending--;
+    maybe_free(u);
+}
+
 static void pool_unlink(struct mtlb_upstream *u)
 {
     struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];

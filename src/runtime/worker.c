@@ -221,6 +221,7 @@ void mtlb_worker_fini(struct mtlb_worker *w)
 {
     mtlb_worker_bury(w);
     mtlb_upstream_spares_free(w);
+    mtlb_splice_pipes_fini(&w->pipes);
     free(w->h2_nva);
     free(w->h2_scratch);
     while (w->spare_blocks != NULL) {

@@ -14,6 +14,10 @@ PKI=/opt/mtlb/pki
 W=/tmp/ktls-bench
 KTLS_PORT=8443
 OFF_PORT=8444
+NOSPLICE_PORT=8445 # ktls: auto with splice: false (the copy path on a kTLS socket)
+ADMIN_PORT=9901
+MID_BYTES=1048576 # per download, the three-way splice comparison
+MID_COUNT=16      # downloads per connection
 LARGE_BYTES=16777216 # per download
 LARGE_COUNT=2        # downloads per connection
 SMALL_BYTES=64       # per response
@@ -82,6 +86,13 @@ $domain
     ktls: off
     domains:
 $domain
+  - bind: "127.0.0.1:$NOSPLICE_PORT"
+    backend: app
+    ktls: auto
+    splice: false
+    domains:
+$domain
+admin: {bind: "127.0.0.1:$ADMIN_PORT"}
 backends:
   - name: app
     servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
@@ -146,15 +157,24 @@ verify_transports() {
     stop_mtlb
 }
 
+spliced_bytes() {
+    wget -qO- "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null |
+        awk '$1 == "mtlb_spliced_bytes_total" { print $2; f = 1 } END { if (!f) print -1 }'
+}
+
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$MTLB_PID/stat"; }
 uptime_cs() { awk '{ split($1, a, "."); print a[1] * 100 + a[2] }' /proc/uptime; }
 
-# run REP VERSION WORKLOAD TRANSPORT: one client connection, measured.
+# run REP VERSION WORKLOAD TRANSPORT: one client connection, measured. TRANSPORT: ktls (with
+# splice, the default), ktls_nosplice (splice: false) or userspace.
 run() {
-    local port=$KTLS_PORT bytes=$LARGE_BYTES count=$LARGE_COUNT name c0 c1 t0 t1 x0 x1
+    local port=$KTLS_PORT bytes=$LARGE_BYTES count=$LARGE_COUNT name c0 c1 t0 t1 x0 x1 s0 s1
     [ "$4" = userspace ] && port=$OFF_PORT
+    [ "$4" = ktls_nosplice ] && port=$NOSPLICE_PORT
     [ "$3" = small ] && bytes=$SMALL_BYTES && count=$SMALL_COUNT
+    [ "$3" = mib1 ] && bytes=$MID_BYTES && count=$MID_COUNT
     name="$3_$(echo "$2" | tr -d .)_$4_$1"
+    s0=$(spliced_bytes)
     x0=$(tls_stat TlsTxSw)
     c0=$(cpu_ticks)
     t0=$(uptime_cs)
@@ -163,9 +183,10 @@ run() {
     t1=$(uptime_cs)
     c1=$(cpu_ticks)
     x1=$(tls_stat TlsTxSw)
+    s1=$(spliced_bytes)
     echo "RESULT rep=$1 tls=$2 load=$3 transport=$4 ok=$([ "$rc" -eq 0 ] && echo 1 || echo 0)" \
         "requests=$(kv requests_done "$out") bytes=$bytes wall_ms=$(((t1 - t0) * 10))" \
-        "cpu_ms=$(((c1 - c0) * 1000 / HZ)) ktls_tx_conns=$((x1 - x0))"
+        "cpu_ms=$(((c1 - c0) * 1000 / HZ)) spliced=$((s1 - s0)) ktls_tx_conns=$((x1 - x0))"
     if [ "$rc" -ne 0 ]; then
         fail "$name" "$out"
         evidence "$W/$name.err" "$W/bench.log"
@@ -173,7 +194,7 @@ run() {
 }
 
 bench() {
-    local rep v load first second
+    local rep v load first second order t
     start_mtlb bench info off || return 1
     for rep in $(seq 1 "$REPS"); do
         # Alternate which transport goes first, so drift (other load on the host) hits both.
@@ -184,6 +205,15 @@ bench() {
             for load in large small; do
                 run "$rep" "$v" "$load" "$first"
                 run "$rep" "$v" "$load" "$second"
+            done
+            # 1 MiB bodies three ways, the order rotating with the repetition.
+            case $((rep % 3)) in
+            1) order="ktls ktls_nosplice userspace" ;;
+            2) order="ktls_nosplice userspace ktls" ;;
+            *) order="userspace ktls ktls_nosplice" ;;
+            esac
+            for t in $order; do
+                run "$rep" "$v" mib1 "$t"
             done
         done
     done
@@ -197,6 +227,7 @@ bench() {
 }
 
 echo "settings: large=${LARGE_COUNT}x${LARGE_BYTES} B, small=${SMALL_COUNT}x${SMALL_BYTES} B," \
+    "mib1=${MID_COUNT}x${MID_BYTES} B," \
     "reps=$REPS, cpus=$NCPU, pinning: $PINNING"
 echo "cpu: $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2-)," \
     "aes flag: $(grep -qw aes /proc/cpuinfo && echo yes || echo no)"

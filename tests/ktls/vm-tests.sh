@@ -2,7 +2,8 @@
 # shellcheck shell=dash
 # The kernel-TLS cases, run inside the test VM by /init (scripts/ktls-vm-test) under busybox sh.
 # Starts two mtlb-echo backends and mtlb (one listener with `ktls: auto`, one with `ktls: off`,
-# client certificates optional), drives them with ktls_client, then does it all again with
+# client certificates optional; a third kTLS listener on its own backend for the mid-body
+# reset case; the admin listener for mtlb_spliced_*), drives them with ktls_client, then does it all again with
 # mtlb's epoll backend (case names end in _epoll). Prints one line per case:
 # "PASS name" or "FAIL name: detail", followed by "  | " lines of evidence on failure.
 # Expects: /opt/mtlb/bin/{mtlb,mtlb-echo,ktls_client,openssl}, the PKI in /opt/mtlb/pki and the
@@ -15,7 +16,10 @@ W=$ROOTW
 S="" # case-name suffix of the current mtlb instance ("" for io_uring, "_epoll")
 KTLS_PORT=8443
 OFF_PORT=8444
+SOLO_PORT=8445 # ktls: auto, pool "solo": one backend (9003) that a case kills mid-body
+ADMIN_PORT=9901
 MIB8=8388608
+GIB=1073741824
 MIB4=4194304
 mkdir -p "$ROOTW"
 npass=0
@@ -188,9 +192,17 @@ $DOMAIN
     ktls: off
     domains:
 $DOMAIN
+  - bind: "127.0.0.1:$SOLO_PORT"
+    backend: solo
+    ktls: auto
+    domains:
+$DOMAIN
 backends:
   - name: app
     servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
+  - name: solo
+    servers: ["127.0.0.1:9003"]
+admin: {bind: "127.0.0.1:$ADMIN_PORT"}
 threads: {acceptors: 1, workers: 2}
 timeouts: {handshake: 10s, client_header: 30s, client_body: 30s, client_idle: 30s,
            backend_connect: 5s, backend_response: 30s, backend_idle: 30s, drain: 1s}
@@ -377,6 +389,89 @@ case_reload_transfer() {
     served "$name"
 }
 
+# metric NAME: the value of an unlabelled series on mtlb's /metrics (busybox wget).
+metric() {
+    wget -qO- "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null |
+        awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }'
+}
+
+# SIZE down on one kTLS connection, byte for byte (ktls_client checks the pattern), and
+# mtlb_spliced_bytes_total shows that all but the first read's bytes went by splice.
+case_splice_download() { # version size-in-MiB
+    local name b0 b1 size=$(($2 * 1048576))
+    name="splice_$2MiB_$(tag "$1")"
+    b0=$(metric mtlb_spliced_bytes_total)
+    client "$name" --connect 127.0.0.1:$KTLS_PORT --tls "$1" --requests 1 --download $size \
+        --timeout-ms 240000
+    check "$name" ktls 1 result=ok corrupt=0 requests_done=1
+    b1=$(metric mtlb_spliced_bytes_total)
+    if [ "$b0" -ge 0 ] && [ $((b1 - b0)) -gt $((size - 65536)) ] && [ $((b1 - b0)) -le $size ]; then
+        pass "splice_taken_$(tag "$1")"
+    else
+        fail "splice_taken_$(tag "$1")" "mtlb_spliced_bytes_total $b0 -> $b1 for a $2 MiB body"
+    fi
+}
+
+# get_big PORT TAG: a GET of 1 GiB over TLS 1.3 with openssl s_client (no kTLS on the client
+# side; mtlb's side is kTLS), its output on stdout.
+get_big() {
+    printf 'GET /size/%s?tag=%s HTTP/1.1\r\nHost: localhost\r\n\r\n' $GIB "$2" |
+        timeout 60 "$B/openssl" s_client -quiet -tls1_3 -servername localhost \
+            -connect "127.0.0.1:$1" 2>/dev/null
+}
+
+# A client that leaves after 2 MB of a spliced 1 GiB body: mtlb cuts that connection only.
+case_splice_client_abort() {
+    local name=splice_client_abort n0 n1 got
+    n0=$(metric mtlb_spliced_bodies_total)
+    got=$(get_big $KTLS_PORT $name | head -c 2000000 | wc -c)
+    sleep 0.5
+    n1=$(metric mtlb_spliced_bodies_total)
+    if mtlb_alive && [ "$got" -eq 2000000 ] && [ $((n1 - n0)) -eq 1 ]; then
+        pass "$name"
+    else
+        fail "$name" "read $got bytes, mtlb_spliced_bodies_total $n0 -> $n1, alive: $(mtlb_alive && echo yes || echo no)"
+        evidence "$W/mtlb.log"
+    fi
+    served "$name"
+}
+
+# The backend dies in the middle of a spliced body: the client's connection is closed before
+# the promised length (framing is broken), the log says upstream_truncated, mtlb serves on.
+case_splice_backend_reset() {
+    local name=splice_backend_reset bpid cpid t0 t1 got n0 n1 tr0 tr1 i
+    "$B/mtlb-echo" --listen 127.0.0.1:9003 --name b3 >"$W/b3.log" 2>&1 &
+    bpid=$!
+    wait_log "$W/b3.log" "listening on" 10
+    n0=$(metric mtlb_spliced_bodies_total)
+    tr0=$(grep -c "event=upstream_truncated" "$W/mtlb.log")
+    t0=$(awk '{ print int($1) }' /proc/uptime)
+    (get_big $SOLO_PORT $name | wc -c >"$W/$name.count") &
+    cpid=$!
+    # Kill the backend only once the body is being spliced (a handshake takes seconds here).
+    i=0
+    while [ "$(metric mtlb_spliced_bodies_total)" -le "$n0" ] && [ "$i" -lt 300 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 0.5
+    kill -9 "$bpid"
+    wait "$cpid"
+    t1=$(awk '{ print int($1) }' /proc/uptime)
+    got=$(cat "$W/$name.count")
+    sleep 0.5
+    n1=$(metric mtlb_spliced_bodies_total)
+    tr1=$(grep -c "event=upstream_truncated" "$W/mtlb.log")
+    if [ "$got" -gt 0 ] && [ "$got" -lt $GIB ] && [ $((t1 - t0)) -lt 50 ] &&
+        [ $((n1 - n0)) -eq 1 ] && [ $((tr1 - tr0)) -eq 1 ]; then
+        pass "$name"
+    else
+        fail "$name" "got $got bytes in $((t1 - t0)) s (want a close well before 1 GiB), spliced bodies +$((n1 - n0)), upstream_truncated +$((tr1 - tr0))"
+        evidence "$W/mtlb.log"
+    fi
+    served "$name"
+}
+
 case_off() { # version
     local name
     name="ktls_off_$(tag "$1")"
@@ -410,6 +505,7 @@ case_counters() { # tx0 rx0 decrypt_err0 conns: at least conns offloads each way
 run_mtlb_cases() {
     local tx0 rx0 de0 v
     S=$3
+    SPLICE_MIB=${4:-64}
     W=$ROOTW/$1
     mkdir -p "$W"
     start_mtlb "$1" "$2" || return
@@ -431,6 +527,11 @@ run_mtlb_cases() {
     case_reload_transfer
     case_off 1.2
     case_off 1.3
+    # 64 MiB on the io_uring instance; the epoll one repeats it with 8 MiB (emulated AES is slow).
+    case_splice_download 1.2 "$SPLICE_MIB"
+    case_splice_download 1.3 "$SPLICE_MIB"
+    case_splice_client_abort
+    case_splice_backend_reset
     # 4 transport + 2 bulk + 2 h2 + 2 close_notify (+2 after) + key update (+1 after)
     # + reload transfer (+1 after).
     case_counters "$tx0" "$rx0" "$de0" 15
@@ -447,7 +548,7 @@ run_mtlb_cases() {
 infra_openssl
 if start_backends; then
     run_mtlb_cases uring io_uring ""
-    run_mtlb_cases epoll epoll _epoll
+    run_mtlb_cases epoll epoll _epoll 8
 fi
 echo "tls_stat: $(awk '{printf "%s=%s ", $1, $2}' /proc/net/tls_stat)"
 echo "summary: $npass passed, $nfail failed"

@@ -243,6 +243,7 @@ Test(config, ktls_and_io_choices)
                                        "  - bind: \":8444\"\n"
                                        "    backend: app\n"
                                        "    ktls: on\n"
+                                       "    splice: false\n"
                                        "    alpn: [h2]\n"
                                        "    domains:\n"
                                        "      - names: [a.example.com]\n"
@@ -255,6 +256,8 @@ Test(config, ktls_and_io_choices)
                                        "limits: {h2_max_concurrent_streams: 7}\n");
     cr_assert_eq(cfg->listeners[0].ktls, MTLB_KTLS_OFF);
     cr_assert_eq(cfg->listeners[1].ktls, MTLB_KTLS_ON);
+    cr_assert_not(cfg->listeners[0].no_splice, "splice is on unless switched off");
+    cr_assert(cfg->listeners[1].no_splice);
     cr_assert_eq(cfg->listeners[0].alpn, MTLB_ALPN_HTTP11);
     cr_assert_eq(cfg->listeners[1].alpn, MTLB_ALPN_H2);
     cr_assert_eq(cfg->limits.h2_max_streams, 7);
@@ -536,7 +539,7 @@ ParameterizedTestParameters(config, rejects)
         {BIND(":1\n    extra: 1"), -EINVAL,
          "mtlb.yaml:3:5: listeners[0].extra: unknown key (expected one of bind, backend, "
          "domains, ktls, alpn, session_lifetime, tls, routes, allow, deny, proxy_protocol, "
-         "proxy_protocol_from, http, https_port, limits)"},
+         "proxy_protocol_from, http, https_port, limits, splice)"},
         {BIND(":1\n    tls: {ticket_keys: k, rotate: 1h}"), -EINVAL,
          "mtlb.yaml:3:27: listeners[0].tls.rotate: unknown key (expected one of ticket_keys, "
          "min_version, ciphers, ciphersuites, groups, key_passphrase_file, tickets, "

@@ -1,0 +1,274 @@
+/* The splice relay (include/mtlb/splice.h): the rule deciding when a body may move by splice,
+ * and the relay itself on both worker I/O backends over loopback sockets: every byte in
+ * order, a source that ends early (-EPIPE, in_side), a destination that is gone, a stop while
+ * waiting (-ECANCELED), and the pipes going back to the worker's pool only when empty. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mtlb/io.h"
+#include "mtlb/splice.h"
+
+/* ---- the rule ---- */
+
+Test(splice, rule_takes_only_untransformed_content_length_bodies)
+{
+    const uint64_t big = MTLB_SPLICE_MIN_BODY;
+    cr_assert(mtlb_splice_wanted(true, MTLB_TRANSPORT_KTLS, false, true, big));
+    cr_assert(mtlb_splice_wanted(true, MTLB_TRANSPORT_PLAIN, false, true, big));
+    cr_assert_not(mtlb_splice_wanted(false, MTLB_TRANSPORT_KTLS, false, true, big), "switch");
+    cr_assert_not(mtlb_splice_wanted(true, MTLB_TRANSPORT_USERSPACE, false, true, big));
+    /* Only both directions in the kernel (or none) count as the kTLS transport here. */
+    cr_assert_not(mtlb_splice_wanted(true, MTLB_TRANSPORT_KTLS_TX, false, true, big));
+    cr_assert_not(mtlb_splice_wanted(true, MTLB_TRANSPORT_KTLS, true, true, big), "TLS backend");
+    cr_assert_not(mtlb_splice_wanted(true, MTLB_TRANSPORT_KTLS, false, false, big), "chunked");
+    cr_assert_not(mtlb_splice_wanted(true, MTLB_TRANSPORT_KTLS, false, true, big - 1), "small");
+}
+
+/* ---- the relay ---- */
+
+static struct {
+    struct mtlb_io *io;
+    struct mtlb_splice_pipes pipes;
+    struct mtlb_splice s;
+    uint64_t moved;
+    int waits_in, waits_out;
+    bool done;
+    int res;
+    bool in_side;
+} T;
+
+static void moved(void *owner, uint32_t n)
+{
+    (void)owner;
+    T.moved += n;
+}
+
+static void waiting(void *owner, bool on_in)
+{
+    (void)owner;
+    *(on_in ? &T.waits_in : &T.waits_out) += 1;
+}
+
+static void done(void *owner, int res, bool in_side)
+{
+    cr_assert_not(T.done, "done twice");
+    cr_assert_eq(owner, &T);
+    T.done = true;
+    T.res = res;
+    T.in_side = in_side;
+}
+
+static const struct mtlb_splice_ops ops = {.moved = moved, .waiting = waiting, .done = done};
+
+static enum mtlb_io_backend backends[] = {MTLB_IO_URING, MTLB_IO_EPOLL};
+
+#define RELAY_TEST(name)                                                                           \
+    ParameterizedTestParameters(splice, name)                                                      \
+    {                                                                                              \
+        return cr_make_param_array(enum mtlb_io_backend, backends, 2);                             \
+    }                                                                                              \
+    ParameterizedTest(enum mtlb_io_backend *b, splice, name, .timeout = 30)
+
+static void setup(enum mtlb_io_backend b)
+{
+    memset(&T, 0, sizeof(T));
+    signal(SIGPIPE, SIG_IGN); /* as mtlb: a splice into a closed socket raises it */
+    int rc = mtlb_io_create(b, 64, &T.io);
+    if (b == MTLB_IO_URING && (rc == -EPERM || rc == -ENOSYS)) {
+        cr_skip_test("io_uring unavailable here: %s", strerror(-rc));
+    }
+    cr_assert_eq(rc, 0);
+}
+
+/* Runs completions (each user_data is a struct mtlb_op) until the relay reports. */
+static void run_until_done(void)
+{
+    while (!T.done) {
+        struct mtlb_io_cqe cqes[16];
+        int n = mtlb_io_wait(T.io, cqes, 16);
+        cr_assert_gt(n, 0);
+        for (int i = 0; i < n; i++) {
+            struct mtlb_op *op = (struct mtlb_op *)(uintptr_t)cqes[i].user_data;
+            op->done(op, cqes[i].res);
+        }
+    }
+}
+
+static void pair(int sv[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* A writer child feeds `total` pattern bytes into fd, closing it after `stop_at` bytes. */
+/* A child keeps only its own socket: another end held open would hide an EOF. */
+static void close_others(int keep)
+{
+    for (int fd = 3; fd < 256; fd++) {
+        if (fd != keep) {
+            close(fd);
+        }
+    }
+}
+
+static pid_t feeder(int fd, size_t total, size_t stop_at)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        close_others(fd);
+        char buf[8192];
+        size_t off = 0;
+        while (off < stop_at && off < total) {
+            size_t n = sizeof(buf);
+            n = n < stop_at - off ? n : stop_at - off;
+            for (size_t i = 0; i < n; i++) {
+                buf[i] = (char)('a' + (off + i) % 26);
+            }
+            ssize_t w = send(fd, buf, n, 0);
+            if (w < 0 && errno != EAGAIN) {
+                _exit(0); /* the relay's side was closed */
+            }
+            if (w < 0) {
+                usleep(1000);
+                continue;
+            }
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fd);
+    return pid;
+}
+
+/* Reads everything from fd in a child, checks the pattern; exits 0 when `want` arrived. */
+static pid_t drainer(int fd, size_t want)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        close_others(fd);
+        char buf[8192];
+        size_t got = 0;
+        for (;;) {
+            ssize_t r = recv(fd, buf, sizeof(buf), 0);
+            if (r == 0) {
+                break;
+            }
+            if (r < 0 && errno != EAGAIN) {
+                break;
+            }
+            if (r < 0) {
+                usleep(1000);
+                continue;
+            }
+            for (ssize_t i = 0; i < r; i++) {
+                if (buf[i] != (char)('a' + (got + (size_t)i) % 26)) {
+                    _exit(2);
+                }
+            }
+            got += (size_t)r;
+        }
+        _exit(got == want ? 0 : 1);
+    }
+    close(fd);
+    return pid;
+}
+
+static int child_status(pid_t pid)
+{
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+}
+
+RELAY_TEST(moves_every_byte_in_order)
+{
+    setup(*b);
+    int src[2], dst[2];
+    size_t total = 5u << 20;
+    pair(src);
+    pair(dst);
+    pid_t f = feeder(src[1], total, total);
+    pid_t d = drainer(dst[1], total);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, &ops, &T), 0);
+    cr_assert_not(T.done, "done from inside start");
+    run_until_done();
+    cr_assert_eq(T.res, 0);
+    cr_assert_eq(T.moved, total);
+    cr_assert_gt(T.waits_in, 0);
+    cr_assert_gt(T.waits_out, 0);
+    cr_assert_eq(T.pipes.n, 1, "an empty pipe goes back to the pool");
+    close(dst[0]);
+    cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
+    cr_assert_eq(child_status(f), 0);
+    close(src[0]);
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
+
+RELAY_TEST(a_source_ending_early_is_reported_on_the_in_side)
+{
+    setup(*b);
+    int src[2], dst[2];
+    pair(src);
+    pair(dst);
+    pid_t f = feeder(src[1], 1u << 20, 300000);
+    pid_t d = drainer(dst[1], 300000);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, &ops, &T), 0);
+    run_until_done();
+    cr_assert_eq(T.res, -EPIPE);
+    cr_assert(T.in_side);
+    cr_assert_eq(T.moved, 300000);
+    close(dst[0]);
+    cr_assert_eq(child_status(d), 0);
+    cr_assert_eq(child_status(f), 0);
+    close(src[0]);
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
+
+RELAY_TEST(a_gone_destination_is_reported_on_the_out_side)
+{
+    setup(*b);
+    int src[2], dst[2];
+    pair(src);
+    pair(dst);
+    close(dst[1]);
+    pid_t f = feeder(src[1], 1u << 20, 1u << 20);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, &ops, &T), 0);
+    run_until_done();
+    cr_assert_lt(T.res, 0);
+    cr_assert_not(T.in_side);
+    cr_assert_eq(T.pipes.n, 0, "a pipe with bytes left in it is not pooled");
+    close(src[0]); /* the feeder may be blocked in send */
+    close(dst[0]);
+    cr_assert_eq(child_status(f), 0);
+    mtlb_io_destroy(T.io);
+}
+
+RELAY_TEST(stop_while_waiting_ends_with_ecanceled)
+{
+    setup(*b);
+    int src[2], dst[2];
+    pair(src);
+    pair(dst);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, &ops, &T), 0);
+    /* Nothing arrives: the relay polls the source. The owner stops it and shuts it down. */
+    mtlb_splice_stop(&T.s);
+    shutdown(src[0], SHUT_RDWR);
+    run_until_done();
+    cr_assert_eq(T.res, -ECANCELED);
+    cr_assert_eq(T.moved, 0);
+    for (int i = 0; i < 2; i++) {
+        close(src[i]);
+        close(dst[i]);
+    }
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
