@@ -23,6 +23,8 @@ SMALL_BYTES=64       # per response
 SMALL_COUNT=1500     # requests per connection
 REPS=3
 IDLE_CONNS=2000      # idle connections per transport in the memory row
+IDLE_TLS="1.3 1.2"   # TLS versions of the memory row
+IDLE_WAIT=1800       # seconds hsload may take to open them (emulated handshakes are slow)
 LOADS="large small idle" # which rows run
 # shellcheck disable=SC1091
 [ -r /opt/mtlb/vm-bench.conf ] && . /opt/mtlb/vm-bench.conf
@@ -201,7 +203,7 @@ idle() {
     $PIN1 "$B/hsload" $args --idle "$IDLE_CONNS" --hold 900 >"$W/$name.hs" 2>&1 &
     hs=$!
     i=0
-    while [ "$i" -lt 6000 ] && ! grep -q '^ready' "$W/$name.hs" && kill -0 "$hs" 2>/dev/null; do
+    while [ "$i" -lt $((IDLE_WAIT * 10)) ] && ! grep -q '^ready' "$W/$name.hs" && kill -0 "$hs" 2>/dev/null; do
         sleep 0.1
         i=$((i + 1))
     done
@@ -224,7 +226,7 @@ idle() {
 
 idle_rows() {
     local v
-    for v in 1.3 1.2; do
+    for v in $IDLE_TLS; do
         idle "$v" ktls
         idle "$v" userspace
     done
@@ -256,7 +258,7 @@ bench() {
 }
 
 echo "settings: large=${LARGE_COUNT}x${LARGE_BYTES} B, small=${SMALL_COUNT}x${SMALL_BYTES} B," \
-    "reps=$REPS, idle=$IDLE_CONNS, rows: $LOADS, cpus=$NCPU, pinning: $PINNING"
+    "reps=$REPS, idle=$IDLE_CONNS (TLS $IDLE_TLS), rows: $LOADS, cpus=$NCPU, pinning: $PINNING"
 echo "cpu: $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2-)," \
     "aes flag: $(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
 $PIN1 "$B/mtlb-echo" --listen 127.0.0.1:9001 --name b1 >"$W/b1.log" 2>&1 &
