@@ -70,7 +70,8 @@ wait_log() {
 client() {
     local name=$1
     shift
-    out=$("$B/ktls_client" --tag "$name" --ca "$PKI/ca/root.crt" "$@" 2>"$W/$name.err")
+    out=$("$B/ktls_client" --tag "$name" --ca "$PKI/ca/root.crt" --timeout-ms 30000 "$@" \
+        2>"$W/$name.err")
     rc=$?
     echo "$out" >"$W/$name.out"
 }
@@ -203,7 +204,9 @@ backends:
   - name: app
     servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
 threads: {acceptors: 1, workers: 2}
-timeouts: {handshake: 10s, client_header: 30s, client_body: 30s, client_idle: 30s,
+# handshake: 30 s, since an emulated handshake on a host shared with other VMs can queue for
+# more than 10 s (seen: handshake_timeout on both listeners while another VM ran)
+timeouts: {handshake: 30s, client_header: 30s, client_body: 30s, client_idle: 30s,
            backend_connect: 5s, backend_response: 30s, backend_idle: 30s, drain: 1s}
 log: {level: debug, access_log: stdout}
 io: $1
