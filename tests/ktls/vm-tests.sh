@@ -136,6 +136,7 @@ mtlb_alive() {
 # ---- infrastructure: the kernel and OpenSSL alone ----
 
 infra_openssl() {
+    local i
     [ -r /proc/net/tls_stat ] || {
         fail kernel_tls_module "/proc/net/tls_stat missing after modprobe tls"
         return
@@ -152,7 +153,12 @@ infra_openssl() {
         -accept 127.0.0.1:9443 -cert "$PKI/server/api.crt" -key "$PKI/server/api.key" -rev \
         -naccept 1 >"$W/s_server.log" 2>&1 &
     spid=$!
-    sleep 1
+    # until 127.0.0.1:9443 (0x24E3) listens: a fixed second was too short on a loaded host
+    i=0
+    while [ "$i" -lt 200 ] && ! grep -q ":24E3 00000000:0000 0A" /proc/net/tcp; do
+        sleep 0.1
+        i=$((i + 1))
+    done
     echo "kernel tls works" | timeout 10 "$B/openssl" s_client -quiet -tls1_2 \
         -connect 127.0.0.1:9443 >"$W/s_client.log" 2>&1 &
     cpid=$!
