@@ -26,6 +26,7 @@ IDLE_CONNS=2000      # idle connections per transport in the memory row
 IDLE_TLS="1.3 1.2"   # TLS versions of the memory row
 IDLE_WAIT=1800       # seconds hsload may take to open them (emulated handshakes are slow)
 IDLE_PARALLEL=8      # handshakes in flight at a time
+IDLE_TRANSPORTS="ktls userspace"
 LOADS="large small idle" # which rows run
 # shellcheck disable=SC1091
 [ -r /opt/mtlb/vm-bench.conf ] && . /opt/mtlb/vm-bench.conf
@@ -229,9 +230,11 @@ idle() {
 
 idle_rows() {
     local v
+    local t
     for v in $IDLE_TLS; do
-        idle "$v" ktls
-        idle "$v" userspace
+        for t in $IDLE_TRANSPORTS; do
+            idle "$v" "$t"
+        done
     done
 }
 
