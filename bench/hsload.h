@@ -25,6 +25,7 @@ struct opts {
     double hold;
     const char *sess_out; /* write one session per slot to this PEM file, then exit */
     const char *sess_in;  /* resume every connection with one of these (never replaced) */
+    int max_version;      /* --tls 1.2|1.3: the highest version offered (0: OpenSSL's) */
 };
 
 /* Fills *o from argv. Returns 0, 1 for --help, -1 for a bad command line. */

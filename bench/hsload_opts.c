@@ -16,7 +16,7 @@ void hsload_usage(FILE *f)
     fprintf(f, "usage: hsload --connect HOST:PORT [--sni NAME] [--cert CHAIN.pem --key KEY]\n"
                "              [--conns N] [--duration S] [--warmup S] [--resume] [--path P]\n"
                "              [--timeout S] [--idle N [--hold S]] [--leave]\n"
-               "              [--sess-out FILE | --sess-in FILE]\n"
+               "              [--sess-out FILE | --sess-in FILE] [--tls 1.2|1.3]\n"
                "Each connection: handshake, GET P (default /size/64), response, close.\n"
                "--leave closes each connection right after its handshake (the client's\n"
                "Finished sent, a FIN, no request), as scanners, probes and floods do.\n"
@@ -80,12 +80,17 @@ int hsload_parse_opts(struct opts *o, int argc, char **argv)
             o->sess_out = v;
         } else if (strcmp(a, "--sess-in") == 0) {
             o->sess_in = v;
+        } else if (strcmp(a, "--tls") == 0) {
+            o->max_version = strcmp(v, "1.2") == 0   ? TLS1_2_VERSION
+                             : strcmp(v, "1.3") == 0 ? TLS1_3_VERSION
+                                                     : -1;
         } else {
             return -1;
         }
     }
     if (o->connect == NULL || o->conns <= 0 || o->duration <= 0 || o->idle < 0 ||
-        (o->cert == NULL) != (o->key == NULL) || (o->sess_out != NULL && o->sess_in != NULL) ||
+        o->max_version < 0 || (o->cert == NULL) != (o->key == NULL) ||
+        (o->sess_out != NULL && o->sess_in != NULL) ||
         ((o->sess_out != NULL || o->sess_in != NULL) && (o->resume || o->idle > 0))) {
         return -1;
     }
@@ -128,6 +133,9 @@ SSL_CTX *hsload_make_ctx(const struct opts *o)
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (o->max_version > 0) {
+        SSL_CTX_set_max_proto_version(ctx, o->max_version);
+    }
     if (o->cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
                             SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
                             SSL_CTX_check_private_key(ctx) != 1)) {

@@ -19,6 +19,7 @@
 #include "mtlb/loop.h"
 #include "mtlb/splice.h"
 #include "mtlb/tls.h"
+#include "mtlb/tls_facts.h"
 
 struct mtlb_worker;
 struct mtlb_snapshot;
@@ -46,8 +47,12 @@ struct mtlb_client {
     /* The snapshot current at accept (a reference): its SSL_CTX and tls_info.listener stay
      * this connection's TLS settings and buffer sizes until it closes. */
     struct mtlb_snapshot *snap;
+    /* OpenSSL's state: NULL on a plain listener, and on a kTLS connection from its handoff
+     * on (the kernel carries the records; acceptor.c frees it). What the worker needs of the
+     * handshake is in tls_facts, identity and tls_info, which outlive it. */
     SSL *ssl;
     struct mtlb_tls_conn_info tls_info;
+    struct mtlb_tls_facts tls_facts;
     struct mtlb_identity identity;
     char ip[INET6_ADDRSTRLEN];
     int pending; /* ops in flight on the ring */

@@ -45,4 +45,35 @@ enum mtlb_transport mtlb_ktls_finish(SSL *ssl, int fd, struct mtlb_tls_conn_info
 int mtlb_ktls_tls13_keys(const SSL *ssl, const unsigned char *secret, size_t slen,
                          unsigned char key[32], size_t *klen, unsigned char iv[12]);
 
+/* What a kTLS read that met a control record (TLS_GET_RECORD_TYPE other than application
+ * data) asks of the connection. Decided without OpenSSL: a kTLS connection has none. */
+enum mtlb_ktls_ctl {
+    MTLB_KTLS_DATA = 0,    /* application data: the bytes read are plaintext */
+    MTLB_KTLS_PEER_CLOSED, /* close_notify or another warning alert: answer close_notify */
+    MTLB_KTLS_KEY_UPDATE,  /* TLS 1.3 KeyUpdate: the kernel cannot take the new receive key
+                            * (Linux 6.1), so close cleanly with close_notify */
+    MTLB_KTLS_PEER_ALERT,  /* a fatal alert: close without an answer */
+    MTLB_KTLS_UNEXPECTED,  /* anything else (a renegotiating ClientHello, ...): send the
+                            * fatal alert the classifier names, then close */
+};
+
+/* Alert levels and the descriptions mtlb sends itself (RFC 8446 6). */
+#define MTLB_TLS_ALERT_WARNING 1
+#define MTLB_TLS_ALERT_FATAL 2
+#define MTLB_TLS_ALERT_CLOSE_NOTIFY 0
+#define MTLB_TLS_ALERT_UNEXPECTED_MESSAGE 10
+#define MTLB_TLS_ALERT_DECODE_ERROR 50
+
+/* Classifies a record of the given type whose first n bytes (plaintext) are p. For
+ * MTLB_KTLS_UNEXPECTED, *alert is the fatal alert to send (unexpected_message, or
+ * decode_error for a malformed alert). Pure. */
+enum mtlb_ktls_ctl mtlb_ktls_classify(unsigned type, const unsigned char *p, size_t n,
+                                      unsigned char *alert);
+
+/* Sends one alert record (level, description) on a kTLS socket (send side offloaded) with a
+ * TLS_SET_RECORD_TYPE control message: close_notify is (WARNING, CLOSE_NOTIFY). Non-blocking;
+ * the caller makes sure no data send is in flight when order matters. 0 or -errno. Worker
+ * thread of the connection. */
+int mtlb_ktls_send_alert(int fd, unsigned char level, unsigned char desc);
+
 #endif

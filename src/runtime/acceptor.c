@@ -34,6 +34,7 @@
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
 #include "mtlb/tls.h"
+#include "mtlb/tls_facts.h"
 #include "mtlb/transport.h"
 #include "mtlb/worker_types.h"
 
@@ -282,6 +283,20 @@ static int owe_tickets(struct mtlb_client *c)
     return 0;
 }
 
+/* With kTLS both ways OpenSSL is out of the data path: the worker reads and writes the socket
+ * and sends its own alerts and close_notify (ktls_control.c), and everything it needs of the
+ * handshake was copied into tls_facts and identity. Freeing the SSL here, on the thread that
+ * allocated it, returns its session, parsed certificates and record state (most of an idle
+ * connection's memory) to this thread's heap, where the next handshake reuses it. */
+static void drop_ssl_if_unneeded(struct mtlb_client *c)
+{
+    if (c->transport != MTLB_TRANSPORT_KTLS) {
+        return; /* userspace reads or writes records through OpenSSL */
+    }
+    mtlb_tls_release(c->ssl);
+    c->ssl = NULL;
+}
+
 static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
     struct mtlb_server *srv = a->srv;
@@ -296,6 +311,7 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     if (rc == 0 && !left && c->snap->ktls[c->listener]) {
         c->transport = mtlb_ktls_finish(c->ssl, c->fd, &c->tls_info, why, sizeof(why));
     }
+    mtlb_tls_facts_capture(&c->tls_facts, c->ssl);
     rc = rc != 0 ? rc : mtlb_tls_identity(c->ssl, cfg->dn_format, &c->identity);
     if (rc == 0) {
         /* The opt-in extras: the PEM only for a snapshot that sends it; the SANs always (a
@@ -313,7 +329,7 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
     }
     if (rc == 0 && left) {
         /* Counted as the handshake it was; no worker, no buffers, no tickets. */
-        count_handshake(a, c, true, SSL_session_reused(c->ssl) == 1, (int)c->identity.verify,
+        count_handshake(a, c, true, c->tls_facts.resumed, (int)c->identity.verify,
                         mtlb_tls_verify_reason(c->tls_info.first_error));
         mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=handshake_done_peer_left",
                  (unsigned long long)c->id, c->tls_info.peer);
@@ -329,7 +345,7 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
         return;
     }
     /* optional mode: a refused certificate still completes the handshake (FAILED). */
-    count_handshake(a, c, true, SSL_session_reused(c->ssl) == 1, (int)c->identity.verify,
+    count_handshake(a, c, true, c->tls_facts.resumed, (int)c->identity.verify,
                     mtlb_tls_verify_reason(c->tls_info.first_error));
     if (why[0] != '\0') {
         static struct mtlb_ratelimit rl;
@@ -337,11 +353,13 @@ static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
         mtlb_log_rl(&rl, 5, MTLB_LOG_INFO, "conn=%llu event=ktls_rx_fallback reason=%s",
                     (unsigned long long)c->id, mtlb_log_quote(why, q, sizeof(q)));
     }
+    drop_ssl_if_unneeded(c);
     mtlb_log(MTLB_LOG_DEBUG,
-             "conn=%llu peer=%s event=handshake_done version=%s cipher=%s verify=%s transport=%s",
-             (unsigned long long)c->id, c->tls_info.peer, SSL_get_version(c->ssl),
-             SSL_get_cipher_name(c->ssl), mtlb_identity_verify_word(c->identity.verify),
-             mtlb_transport_name(c->transport));
+             "conn=%llu peer=%s event=handshake_done version=%s cipher=%s verify=%s transport=%s "
+             "ssl=%s",
+             (unsigned long long)c->id, c->tls_info.peer, c->tls_facts.version, c->tls_facts.cipher,
+             mtlb_identity_verify_word(c->identity.verify), mtlb_transport_name(c->transport),
+             c->ssl != NULL ? "kept" : "freed");
     hand_off(srv, c);
 }
 

@@ -186,10 +186,9 @@ static void put_tls(struct mtlb_jline *l, const struct mtlb_client *c)
     }
     mtlb_jline_cstr(l, "sni", sni, 256);
     mtlb_jline_cstr(l, "domain", domain, 256);
-    mtlb_jline_cstr(l, "tls_version", c->ssl != NULL ? SSL_get_version(c->ssl) : "", 32);
-    mtlb_jline_cstr(l, "cipher", c->ssl != NULL ? SSL_get_cipher_name(c->ssl) : "", 64);
-    mtlb_jline_raw(l, "resumed", "%s",
-                   c->ssl != NULL && SSL_session_reused(c->ssl) == 1 ? "true" : "false");
+    mtlb_jline_cstr(l, "tls_version", c->tls_facts.version, 32);
+    mtlb_jline_cstr(l, "cipher", c->tls_facts.cipher, 64);
+    mtlb_jline_raw(l, "resumed", "%s", c->tls_facts.resumed ? "true" : "false");
 }
 
 /* The client certificate: absent fields when none was presented. */

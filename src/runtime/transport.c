@@ -216,7 +216,8 @@ void mtlb_client_flush(struct mtlb_client *c)
     c->pending++;
 }
 
-/* A kTLS read that met a control record. Returns true when it was application data. */
+/* A kTLS read that met a control record: handled here, without OpenSSL (the connection has
+ * none, acceptor.c). Returns true when it was application data. */
 static bool ktls_data(struct mtlb_client *c, int res)
 {
     static struct mtlb_ratelimit rl;
@@ -229,24 +230,30 @@ static bool ktls_data(struct mtlb_client *c, int res)
     if (cm == NULL || cm->cmsg_level != SOL_TLS || cm->cmsg_type != TLS_GET_RECORD_TYPE) {
         return true;
     }
-    unsigned char type = *CMSG_DATA(cm);
+    unsigned char type = *CMSG_DATA(cm), alert;
     const unsigned char *p = (const unsigned char *)c->tin.data + c->tin.off + c->tin.len;
-    if (type == 23) {
+    enum mtlb_ktls_ctl what = mtlb_ktls_classify(type, p, (size_t)res, &alert);
+    if (what == MTLB_KTLS_DATA) {
         return true;
     }
     c->eof = true; /* nothing after this record can be read */
-    if (type == 21 && res >= 2 && p[1] == 0) {
+    if (what == MTLB_KTLS_PEER_CLOSED) {
         mtlb_client_close_gracefully(c); /* close_notify */
-    } else if (type == 22 && res >= 1 && p[0] == 24) {
-        /* KeyUpdate: this kernel cannot take a new receive key, so the connection ends here,
-         * cleanly, before a record under the new key could be misread. */
+    } else if (what == MTLB_KTLS_KEY_UPDATE) {
+        /* This kernel cannot take a new receive key, so the connection ends here, cleanly,
+         * before a record under the new key could be misread. */
         mtlb_log_rl(&rl, 5, MTLB_LOG_INFO, "conn=%llu event=ktls_key_update action=close",
                     (unsigned long long)c->id);
         mtlb_client_close_gracefully(c);
     } else {
+        bool answer = what == MTLB_KTLS_UNEXPECTED;
         mtlb_log_rl(&rl, 5, MTLB_LOG_INFO,
-                    "conn=%llu event=ktls_control_record type=%u detail=%u action=abort",
-                    (unsigned long long)c->id, type, res >= 2 ? p[1] : 0);
+                    "conn=%llu event=ktls_control_record type=%u detail=%u action=%s",
+                    (unsigned long long)c->id, type, res >= 2 ? p[1] : (res == 1 ? p[0] : 0),
+                    answer ? "alert_close" : "close");
+        if (answer) { /* best effort: the connection ends either way */
+            mtlb_ktls_send_alert(c->fd, MTLB_TLS_ALERT_FATAL, alert);
+        }
         mtlb_client_abort(c);
     }
     return false;
@@ -522,7 +529,9 @@ void mtlb_client_finish_close(struct mtlb_client *c)
             return;
         }
         c->shut_sent = true;
-        if (c->ssl != NULL) { /* the plain transport has no close_notify to send */
+        if (c->transport == MTLB_TRANSPORT_KTLS) { /* no SSL any more: the kernel sends it */
+            mtlb_ktls_send_alert(c->fd, MTLB_TLS_ALERT_WARNING, MTLB_TLS_ALERT_CLOSE_NOTIFY);
+        } else if (c->ssl != NULL) { /* the plain transport has no close_notify to send */
             ERR_clear_error();
             SSL_shutdown(c->ssl);
         }

@@ -272,17 +272,14 @@ void mtlb_worker_bury(struct mtlb_worker *w)
 /* The protocol a handed-off connection runs, chosen once by what its handshake agreed on. */
 static const struct mtlb_proto_ops *choose_proto(struct mtlb_client *c)
 {
-    const unsigned char *alpn = NULL;
-    unsigned alpn_len = 0;
-    if (c->ssl == NULL) {
+    if (c->transport == MTLB_TRANSPORT_PLAIN) {
         /* A plain listener: no ALPN. HTTP/1.1, which an HTTP/2 preface may turn into HTTP/2
          * where the listener proxies (http: allow). */
         bool allow = c->snap->cfg->listeners[c->listener].plain_http == MTLB_PLAIN_ALLOW;
         c->h2_prior = allow ? &mtlb_h2_proto : NULL;
         return &mtlb_h1_proto;
     }
-    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-    return alpn_len == 2 && memcmp(alpn, "h2", 2) == 0 ? &mtlb_h2_proto : &mtlb_h1_proto;
+    return c->tls_facts.h2 ? &mtlb_h2_proto : &mtlb_h1_proto;
 }
 
 static void take_handoffs(struct mtlb_worker *w)

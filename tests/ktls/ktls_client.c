@@ -35,8 +35,10 @@ static const char *const end_names[] = {"none",  "notify",  "eof",  "reset",
 struct opts {
     const char *connect, *tls; /* as given */
     const char *host, *port, *sni, *cert, *key, *ca, *tag;
+    const char *path;        /* of the plain requests (default /hello) */
+    const char *headers_out; /* file for the X-SSL-* fields the backend saw at request 0 */
     int version;
-    long requests, key_update_after, timeout_ms;
+    long requests, key_update_after, renegotiate_after, timeout_ms;
     unsigned long long upload, download;
     bool shutdown, ktls;
 };
@@ -234,12 +236,31 @@ static bool read_small_body(struct client *c, long long n)
     return true;
 }
 
+/* Writes the X-SSL-* lines of the echoed head [p, end) to the --headers-out file, in order. */
+static void save_identity_fields(struct client *c, const char *p, const char *end)
+{
+    FILE *f = fopen(c->o->headers_out, "w");
+    if (f == NULL) {
+        fail(c, "cannot write %s", c->o->headers_out);
+        return;
+    }
+    for (const char *q = p; q < end;) {
+        const char *eol = memchr(q, '\n', (size_t)(end - q));
+        size_t n = (size_t)((eol != NULL ? eol : end) - q);
+        if (n >= 6 && strncasecmp(q, "X-SSL-", 6) == 0) {
+            fprintf(f, "%.*s\n", (int)(n > 0 && q[n - 1] == '\r' ? n - 1 : n), q);
+        }
+        q += n + 1;
+    }
+    fclose(f);
+}
+
 /* Plain GET: the backend echoes the head it received; keeps X-SSL-Client-Verify. */
 static bool do_plain(struct client *c, long i)
 {
     char req[512];
-    int n = snprintf(req, sizeof(req), "GET /hello?tag=%s&i=%ld HTTP/1.1\r\nHost: %s\r\n\r\n",
-                     c->o->tag, i, c->o->sni);
+    int n = snprintf(req, sizeof(req), "GET %s?tag=%s&i=%ld HTTP/1.1\r\nHost: %s\r\n\r\n",
+                     c->o->path, c->o->tag, i, c->o->sni);
     long long clen;
     if (!send_all(c, req, (size_t)n)) {
         return false;
@@ -250,13 +271,16 @@ static bool do_plain(struct client *c, long i)
     }
     const char *b = c->buf + c->start;
     char want[64];
-    snprintf(want, sizeof(want), "GET /hello?tag=%s&i=%ld ", c->o->tag, i);
+    snprintf(want, sizeof(want), "GET %s?tag=%s&i=%ld ", c->o->path, c->o->tag, i);
     if (st != 200 || strncmp(b, want, strlen(want)) != 0) {
         c->corrupt = st == 200;
         fail(c, "request %ld: status %d, body %.40s", i, st, b);
         return false;
     }
     header(b, b + clen, "X-SSL-Client-Verify", c->verify, sizeof(c->verify));
+    if (i == 0 && c->o->headers_out != NULL) {
+        save_identity_fields(c, b, b + clen);
+    }
     c->start += (size_t)clen;
     return true;
 }
@@ -410,6 +434,23 @@ static bool key_update(struct client *c)
     return true;
 }
 
+/* Starts a TLS 1.2 renegotiation (a ClientHello inside the connection), which a server that
+ * refuses it answers with an alert. Returns "alert" (c->alert names it), "accepted",
+ * "refused" (the client would not send it) or how the connection ended otherwise. */
+static const char *renegotiate(struct client *c)
+{
+    if (SSL_renegotiate(c->ssl) != 1) {
+        return "refused";
+    }
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        return "accepted";
+    }
+    classify(c, r, "renegotiate");
+    return end_names[c->end];
+}
+
 /* Sends close_notify and waits for the server's. Returns "notify", "eof", ... */
 static const char *close_tls(struct client *c)
 {
@@ -451,12 +492,17 @@ static bool run_request(struct client *c, long i)
     return true;
 }
 
-/* Runs the requests; returns the KeyUpdate outcome ("-" if none was asked for). */
-static const char *run_requests(struct client *c)
+/* Runs the requests; returns the KeyUpdate outcome ("-" if none was asked for). A
+ * renegotiation (--renegotiate-after) ends them; its outcome goes to *reneg. */
+static const char *run_requests(struct client *c, const char **reneg)
 {
     const char *ku = "-";
     long after = c->o->key_update_after;
     for (long i = 0; i < c->o->requests; i++) {
+        if (c->o->renegotiate_after > 0 && i == c->o->renegotiate_after) {
+            *reneg = renegotiate(c);
+            break;
+        }
         if (after > 0 && i == after) {
             ku = key_update(c) ? "sent" : "send-failed";
         }
@@ -485,9 +531,12 @@ static void usage(FILE *f)
     fprintf(f, "usage: ktls_client --connect HOST:PORT --tls 1.2|1.3 [--sni NAME] [--ca FILE]\n"
                "  [--cert CHAIN --key KEY] [--requests N] [--upload BYTES] [--download BYTES]\n"
                "  [--key-update-after K] [--shutdown] [--tag TAG] [--timeout-ms MS] [--ktls]\n"
+               "  [--path P] [--headers-out FILE] [--renegotiate-after K (TLS 1.2)]\n"
                "Prints one line: result=ok|fail version cipher local_port requests_done verify\n"
                "keyupdate=-|continued|closed_notify|closed_eof|closed_alert|corrupt|failed\n"
-               "close=-|notify|eof|reset|alert|... end alert corrupt detail.\n");
+               "close=-|notify|eof|reset|alert|... reneg=-|alert|accepted|... end alert\n"
+               "corrupt detail. With --renegotiate-after K, result=ok means K requests were\n"
+               "served and the renegotiation was answered with an alert.\n");
 }
 
 /* Command-line options: each sets one field of struct opts, by kind. */
@@ -504,6 +553,9 @@ static const struct opt_def {
     {"cert", OK_STR, offsetof(struct opts, cert)},
     {"key", OK_STR, offsetof(struct opts, key)},
     {"tag", OK_STR, offsetof(struct opts, tag)},
+    {"path", OK_STR, offsetof(struct opts, path)},
+    {"headers-out", OK_STR, offsetof(struct opts, headers_out)},
+    {"renegotiate-after", OK_LONG, offsetof(struct opts, renegotiate_after)},
     {"requests", OK_LONG, offsetof(struct opts, requests)},
     {"key-update-after", OK_LONG, offsetof(struct opts, key_update_after)},
     {"timeout-ms", OK_LONG, offsetof(struct opts, timeout_ms)},
@@ -556,12 +608,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     o->version = strcmp(o->tls, "1.2") == 0 ? 12 : strcmp(o->tls, "1.3") == 0 ? 13 : 0;
     bool ku_ok =
         o->key_update_after == 0 || (o->version == 13 && o->key_update_after < o->requests);
-    return o->version == 0 || o->requests < 1 || !ku_ok ? -1 : 0;
+    bool rn_ok = o->renegotiate_after == 0 ||
+                 (o->version == 12 && o->renegotiate_after < o->requests && o->shutdown == false);
+    return o->version == 0 || o->requests < 1 || !ku_ok || !rn_ok ? -1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.sni = "api.example.com", .tag = "-", .requests = 1, .timeout_ms = 10000};
+    struct opts o = {
+        .sni = "api.example.com", .tag = "-", .path = "/hello", .requests = 1, .timeout_ms = 10000};
     if (parse_opts(argc, argv, &o) != 0) {
         usage(stderr);
         return 2;
@@ -583,22 +638,25 @@ int main(int argc, char **argv)
     SSL_set_tlsext_host_name(c.ssl, o.sni);
     errno = 0;
     int r = SSL_connect(c.ssl);
-    const char *ku = "-", *cl = "-";
+    const char *ku = "-", *cl = "-", *rn = "-";
     if (r != 1) {
         classify(&c, r, "handshake");
     } else {
-        ku = run_requests(&c);
+        ku = run_requests(&c, &rn);
         if (o.shutdown) {
             cl = close_tls(&c);
         }
     }
     bool ok = r == 1 && !c.corrupt && (c.done == o.requests || strcmp(ku, "closed_notify") == 0) &&
               (!o.shutdown || strcmp(cl, "notify") == 0);
+    if (o.renegotiate_after > 0) {
+        ok = r == 1 && !c.corrupt && c.done == o.renegotiate_after && strcmp(rn, "alert") == 0;
+    }
     printf("result=%s version=%s cipher=%s local_port=%d requests_done=%ld verify=%s "
-           "keyupdate=%s close=%s end=%s alert=%s client_ktls_tx=%d client_ktls_rx=%d "
+           "keyupdate=%s close=%s reneg=%s end=%s alert=%s client_ktls_tx=%d client_ktls_rx=%d "
            "corrupt=%d detail=\"%s\"\n",
            ok ? "ok" : "fail", SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl), port, c.done,
-           c.verify[0] ? c.verify : "-", ku, cl, end_names[c.end], c.alert[0] ? c.alert : "-",
+           c.verify[0] ? c.verify : "-", ku, cl, rn, end_names[c.end], c.alert[0] ? c.alert : "-",
            (int)BIO_get_ktls_send(SSL_get_wbio(c.ssl)), (int)BIO_get_ktls_recv(SSL_get_rbio(c.ssl)),
            c.corrupt, c.detail);
     SSL_free(c.ssl);

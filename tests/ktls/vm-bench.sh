@@ -7,6 +7,9 @@
 # (ktls_client checks every byte), with wall time and mtlb's CPU time (utime+stime) per run.
 # Prints "PASS/FAIL name" lines for the checks (the transports really are ktls and userspace,
 # every run succeeded) and one "RESULT key=value..." line per run; the host makes the table.
+# Then the memory row: per TLS version and transport, a fresh mtlb holding IDLE_CONNS idle
+# keep-alive mTLS connections (hsload --idle, each after one request), one "IDLE ..." line
+# with mtlb's RSS before and after. Memory is not distorted by the emulation, time is.
 # Settings: /opt/mtlb/vm-bench.conf (shell assignments, optional), see the defaults below.
 
 B=/opt/mtlb/bin
@@ -23,10 +26,17 @@ LARGE_COUNT=2        # downloads per connection
 SMALL_BYTES=64       # per response
 SMALL_COUNT=1500     # requests per connection
 REPS=3
+IDLE_CONNS=2000      # idle connections per transport in the memory row
+IDLE_TLS="1.3 1.2"   # TLS versions of the memory row
+IDLE_WAIT=1800       # seconds hsload may take to open them (emulated handshakes are slow)
+IDLE_PARALLEL=8      # handshakes in flight at a time
+IDLE_TRANSPORTS="ktls userspace"
+LOADS="large small idle" # which rows run
 # shellcheck disable=SC1091
 [ -r /opt/mtlb/vm-bench.conf ] && . /opt/mtlb/vm-bench.conf
 mkdir -p "$W"
 nfail=0
+ulimit -n 16384 # the memory row holds IDLE_CONNS connections in mtlb and in hsload
 HZ=100 # USER_HZ, the unit of /proc/PID/stat times: 100 on x86 whatever CONFIG_HZ is
 
 pass() { echo "PASS $1"; }
@@ -68,7 +78,7 @@ if [ "$NCPU" -ge 2 ] && taskset 1 true 2>/dev/null; then
     PINNING="mtlb on cpu0, clients and backends on cpu1"
 fi
 
-write_config() { # FILE LOG_LEVEL ACCESS_LOG
+write_config() { # FILE LOG_LEVEL ACCESS_LOG [CLIENT_IDLE [HANDSHAKE]]
     local domain
     domain="      - names: [\"api.example.com\", \"localhost\"]
         certificate: \"$PKI/server/api.crt\"
@@ -97,14 +107,14 @@ backends:
   - name: app
     servers: ["127.0.0.1:9001", "127.0.0.1:9002"]
 threads: {acceptors: 1, workers: 1}
-timeouts: {handshake: 10s, client_header: 30s, client_body: 60s, client_idle: 60s,
+timeouts: {handshake: ${5:-10s}, client_header: 30s, client_body: 60s, client_idle: ${4:-60s},
            backend_connect: 5s, backend_response: 60s, backend_idle: 60s, drain: 1s}
 log: {level: $2, access_log: $3}
 EOF
 }
 
-start_mtlb() { # NAME LOG_LEVEL ACCESS_LOG
-    write_config "$W/$1.yaml" "$2" "$3"
+start_mtlb() { # NAME LOG_LEVEL ACCESS_LOG [CLIENT_IDLE [HANDSHAKE]]
+    write_config "$W/$1.yaml" "$2" "$3" "${4:-}" "${5:-}"
     $PIN0 "$B/mtlb" -c "$W/$1.yaml" >"$W/$1.out" 2>"$W/$1.log" &
     MTLB_PID=$!
     if wait_log "$W/$1.log" "event=started" 20; then
@@ -193,6 +203,62 @@ run() {
     fi
 }
 
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$MTLB_PID/status"; }
+
+# idle VERSION TRANSPORT: a fresh mtlb, warmed up (1 s of handshakes), its RSS; then
+# IDLE_CONNS keep-alive mTLS connections (ECDSA client certificate, one request each) held
+# idle, and its RSS again. TlsCurrRxSw counts the kernel's receive contexts: +IDLE_CONNS for
+# ktls (both directions offloaded, so the SSL is freed), +0 for userspace.
+idle() {
+    local port=$KTLS_PORT name before after hs ready x0 x1 i ok=1 args
+    [ "$2" = userspace ] && port=$OFF_PORT
+    name="idle_$(echo "$1" | tr -d .)_$2"
+    # client_idle far above the time 2,000 emulated handshakes take; a few handshakes at a
+    # time with long timeouts: an emulated handshake on a busy host takes 0.1-0.5 s, so 64 in
+    # parallel (bench/run's figure) would time out in the queue
+    start_mtlb "$name" info off 3600s 120s || return 1
+    args="--connect 127.0.0.1:$port --sni localhost --tls $1 --conns $IDLE_PARALLEL --timeout 120"
+    args="$args --cert $PKI/client/good-chain.pem --key $PKI/client/good.key"
+    # shellcheck disable=SC2086 # $args: options without spaces
+    $PIN1 "$B/hsload" $args --duration 1 >"$W/$name.warm" 2>&1
+    sleep 1
+    before=$(rss_kib)
+    x0=$(tls_stat TlsCurrRxSw)
+    # shellcheck disable=SC2086
+    $PIN1 "$B/hsload" $args --idle "$IDLE_CONNS" --hold 3600 >"$W/$name.hs" 2>&1 &
+    hs=$!
+    i=0
+    while [ "$i" -lt $((IDLE_WAIT * 10)) ] && ! grep -q '^ready' "$W/$name.hs" && kill -0 "$hs" 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 2 # the last connections' requests finish and their buffers go back
+    after=$(rss_kib)
+    x1=$(tls_stat TlsCurrRxSw)
+    ready=$(sed -n 's/^ready idle=\([0-9]*\).*/\1/p' "$W/$name.hs")
+    kill "$hs" 2>/dev/null
+    wait "$hs" 2>/dev/null
+    kill -0 "$MTLB_PID" 2>/dev/null || ok=0
+    stop_mtlb
+    [ "${ready:-0}" -eq "$IDLE_CONNS" ] || ok=0
+    echo "IDLE tls=$1 transport=$2 ok=$ok conns=${ready:-0} before_kib=$before" \
+        "after_kib=$after ktls_rx_conns=$((x1 - x0))"
+    if [ "$ok" -ne 1 ]; then
+        fail "$name" "hsload ready=${ready:-none} of $IDLE_CONNS"
+        evidence "$W/$name.hs" "$W/$name.log"
+    fi
+}
+
+idle_rows() {
+    local v
+    local t
+    for v in $IDLE_TLS; do
+        for t in $IDLE_TRANSPORTS; do
+            idle "$v" "$t"
+        done
+    done
+}
+
 bench() {
     local rep v load first second order t
     start_mtlb bench info off || return 1
@@ -202,7 +268,8 @@ bench() {
         second=userspace
         [ $((rep % 2)) -eq 0 ] && first=userspace && second=ktls
         for v in 1.2 1.3; do
-            for load in large small; do
+            for load in $LOADS; do
+                [ "$load" = idle ] && continue # its own fresh mtlb per run: idle_rows
                 run "$rep" "$v" "$load" "$first"
                 run "$rep" "$v" "$load" "$second"
             done
@@ -228,14 +295,15 @@ bench() {
 
 echo "settings: large=${LARGE_COUNT}x${LARGE_BYTES} B, small=${SMALL_COUNT}x${SMALL_BYTES} B," \
     "mib1=${MID_COUNT}x${MID_BYTES} B," \
-    "reps=$REPS, cpus=$NCPU, pinning: $PINNING"
+    "reps=$REPS, idle=$IDLE_CONNS (TLS $IDLE_TLS), rows: $LOADS, cpus=$NCPU, pinning: $PINNING"
 echo "cpu: $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2-)," \
     "aes flag: $(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
 $PIN1 "$B/mtlb-echo" --listen 127.0.0.1:9001 --name b1 >"$W/b1.log" 2>&1 &
 $PIN1 "$B/mtlb-echo" --listen 127.0.0.1:9002 --name b2 >"$W/b2.log" 2>&1 &
 if wait_log "$W/b1.log" "listening on" 10 && wait_log "$W/b2.log" "listening on" 10; then
     verify_transports
-    bench
+    case " $LOADS " in *" large "* | *" small "*) bench ;; esac
+    case " $LOADS " in *" idle "*) idle_rows ;; esac
 else
     fail backends_start "mtlb-echo did not start"
 fi

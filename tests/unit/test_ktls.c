@@ -2,11 +2,16 @@
  * client really encrypts with. Checked without a kernel: a real OpenSSL client writes a
  * record over an in-memory handshake, and the key and IV derived from the traffic secret
  * (as the keylog callback sees it) must decrypt it. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -152,4 +157,77 @@ Test(ktls, probe_reports_and_explains)
     int rc = mtlb_ktls_probe(why, sizeof(why));
     cr_assert(rc == 0 || rc < 0);
     cr_assert_neq(why[0], '\0', "the probe must always say why");
+}
+
+/* Control records on a kTLS connection without an SSL (ktls_control.c). */
+struct ctl_case {
+    char name[32];
+    unsigned type;
+    unsigned char body[4];
+    size_t n;
+    enum mtlb_ktls_ctl want;
+    unsigned char alert; /* for MTLB_KTLS_UNEXPECTED */
+};
+
+ParameterizedTestParameters(ktls, control_records_are_classified)
+{
+    static struct ctl_case cs[] = {
+        {"application_data", 23, {'G', 'E', 'T'}, 3, MTLB_KTLS_DATA, 0},
+        {"close_notify", 21, {1, 0}, 2, MTLB_KTLS_PEER_CLOSED, 0},
+        {"user_canceled", 21, {1, 90}, 2, MTLB_KTLS_PEER_CLOSED, 0},
+        {"fatal_bad_record_mac", 21, {2, 20}, 2, MTLB_KTLS_PEER_ALERT, 0},
+        {"fatal_close_notify", 21, {2, 0}, 2, MTLB_KTLS_PEER_ALERT, 0},
+        {"alert_too_short", 21, {1}, 1, MTLB_KTLS_UNEXPECTED, 50},
+        {"alert_too_long", 21, {1, 0, 1, 0}, 4, MTLB_KTLS_UNEXPECTED, 50},
+        {"alert_bad_level", 21, {3, 0}, 2, MTLB_KTLS_UNEXPECTED, 50},
+        {"key_update", 22, {24, 0, 0, 1}, 4, MTLB_KTLS_KEY_UPDATE, 0},
+        {"renegotiating_client_hello", 22, {1, 0, 1, 0}, 4, MTLB_KTLS_UNEXPECTED, 10},
+        {"post_handshake_certificate", 22, {11, 0, 0, 0}, 4, MTLB_KTLS_UNEXPECTED, 10},
+        {"empty_handshake", 22, {0}, 0, MTLB_KTLS_UNEXPECTED, 10},
+        {"change_cipher_spec", 20, {1}, 1, MTLB_KTLS_UNEXPECTED, 10},
+        {"heartbeat", 24, {1, 0, 0}, 3, MTLB_KTLS_UNEXPECTED, 10},
+    };
+    return cr_make_param_array(struct ctl_case, cs, sizeof(cs) / sizeof(cs[0]));
+}
+
+ParameterizedTest(struct ctl_case *k, ktls, control_records_are_classified)
+{
+    unsigned char alert = 0xff;
+    enum mtlb_ktls_ctl got = mtlb_ktls_classify(k->type, k->body, k->n, &alert);
+    cr_assert_eq(got, k->want, "%s: got %d, want %d", k->name, (int)got, (int)k->want);
+    if (k->want == MTLB_KTLS_UNEXPECTED) {
+        cr_assert_eq(alert, k->alert, "%s: alert %u, want %u", k->name, alert, k->alert);
+    }
+}
+
+/* Without a kernel TLS socket the record-type control message has no effect on TCP, which
+ * lets the two alert bytes be seen as sent: level, then description, nothing else. */
+Test(ktls, send_alert_writes_level_and_description)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(l >= 0 && c >= 0);
+    cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    int s = accept(l, NULL, NULL);
+    cr_assert(s >= 0);
+    cr_assert_eq(mtlb_ktls_send_alert(s, MTLB_TLS_ALERT_FATAL, MTLB_TLS_ALERT_UNEXPECTED_MESSAGE),
+                 0);
+    shutdown(s, SHUT_WR);
+    unsigned char got[8];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = recv(c, got + n, sizeof(got) - n, 0)) > 0) {
+        n += (size_t)r;
+    }
+    cr_assert_eq(n, 2);
+    cr_assert_eq(got[0], 2);
+    cr_assert_eq(got[1], 10);
+    cr_assert_eq(mtlb_ktls_send_alert(-1, 1, 0), -EBADF);
+    close(s);
+    close(c);
+    close(l);
 }
