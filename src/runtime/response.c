@@ -186,6 +186,7 @@ void mtlb_client_refuse(struct mtlb_client *c, int status)
     bool head = is_head(c);
 
     if (c->dead || c->state == MTLB_C_CLOSING || c->resp_started) {
+        mtlb_client_fail(c, status); /* it knows what is left to do in those states */
         return;
     }
     c->w->ctr.responses_err++;
