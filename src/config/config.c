@@ -321,16 +321,3 @@ void mtlb_config_destroy(struct mtlb_config *cfg)
     free(cfg->path);
     free(cfg);
 }
-
-const char *mtlb_config_mode_name(enum mtlb_client_auth mode)
-{
-    switch (mode) {
-    case MTLB_CLIENT_AUTH_OFF:
-        return "off";
-    case MTLB_CLIENT_AUTH_OPTIONAL:
-        return "optional";
-    case MTLB_CLIENT_AUTH_MANDATORY:
-        return "mandatory";
-    }
-    return "unknown";
-}
