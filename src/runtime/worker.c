@@ -24,6 +24,7 @@
 #include "mtlb/log.h"
 #include "mtlb/loop.h"
 #include "mtlb/pool_set.h"
+#include "mtlb/prior_refuse.h"
 #include "mtlb/request_id.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
@@ -274,9 +275,11 @@ static const struct mtlb_proto_ops *choose_proto(struct mtlb_client *c)
 {
     if (c->transport == MTLB_TRANSPORT_PLAIN) {
         /* A plain listener: no ALPN. HTTP/1.1, which an HTTP/2 preface may turn into HTTP/2
-         * where the listener proxies (http: allow). */
+         * where the listener proxies (http: allow). Where it only redirects, the preface gets
+         * an HTTP/2 GOAWAY (HTTP_1_1_REQUIRED) that the client's HTTP/2 stack can report: an
+         * HTTP/1.1 error page would read to it as a broken frame. */
         bool allow = c->snap->cfg->listeners[c->listener].plain_http == MTLB_PLAIN_ALLOW;
-        c->h2_prior = allow ? &mtlb_h2_proto : NULL;
+        c->h2_prior = allow ? &mtlb_h2_proto : &mtlb_prior_refuse_proto;
         return &mtlb_h1_proto;
     }
     return c->tls_facts.h2 ? &mtlb_h2_proto : &mtlb_h1_proto;

@@ -396,16 +396,48 @@ Test(plain, allow_takes_http2_with_prior_knowledge)
     it_mtlb_stop(&env, 5000);
 }
 
+/* An HTTP/2 client with prior knowledge on a listener that only redirects: an HTTP/1.1 page
+ * would read to its HTTP/2 stack as a broken frame, so it gets the server's SETTINGS and a
+ * GOAWAY with HTTP_1_1_REQUIRED and a reason, then the close; the refusal is logged. */
 Test(plain, redirect_listener_refuses_the_http2_preface)
 {
-    struct it_response r;
+    unsigned char buf[512];
+    size_t len = 0;
+    ssize_t n = -1;
+    /* the preface and the client's empty SETTINGS, as curl --http2-prior-knowledge sends them */
+    static const char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 
     start_plain("");
-    struct it_conn *c = send_plain("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 5000);
+    cr_assert_eq(it_conn_send(c, hello, sizeof(hello) - 1), 0);
+    while (len < sizeof(buf) && (n = it_conn_recv_some(c, buf + len, sizeof(buf) - len)) > 0) {
+        len += (size_t)n;
+    }
+    cr_assert_eq(n, 0, "not closed after %zu bytes: %s", len, c->err);
+    /* SETTINGS: empty, no flags, stream 0 */
+    static const unsigned char settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    cr_assert_geq(len, 9 + 9 + 8, "%zu bytes", len);
+    cr_assert_eq(memcmp(buf, settings, 9), 0, "first frame is not an empty SETTINGS");
+    const unsigned char *g = buf + 9;
+    size_t glen = (size_t)g[0] << 16 | (size_t)g[1] << 8 | g[2];
+    cr_assert_eq(g[3], 7, "second frame type %u, not GOAWAY", g[3]);
+    cr_assert_eq(memcmp(g + 4, "\0\0\0\0\0", 5), 0, "GOAWAY flags or stream not 0");
+    cr_assert_eq(len, 9 + 9 + glen, "%zu bytes after the frames", len - 18 - glen);
+    static const unsigned char last_and_code[8] = {0, 0, 0, 0, 0, 0, 0, 0xd};
+    cr_assert_eq(memcmp(g + 9, last_and_code, 8), 0, "not last-stream 0 / HTTP_1_1_REQUIRED");
+    char debug[256] = "";
+    memcpy(debug, g + 17, glen - 8 < sizeof(debug) - 1 ? glen - 8 : sizeof(debug) - 1);
+    cr_assert_not_null(strstr(debug, "redirects HTTP/1.1 to https"), "debug data: %s", debug);
+    it_conn_close(c);
+    free(it_wait_line(env.err_log, (const char *const[]){"event=h2c_refused", NULL}));
+    /* The listener still redirects HTTP/1.1. */
+    struct it_response r;
+    c = send_plain("GET /x HTTP/1.1\r\nHost: api.example.com\r\n\r\n");
     read_ok(c, &r, false);
-    cr_assert_eq(r.status, 505, "%s", r.head);
+    cr_assert_eq(r.status, 301, "%s", r.head);
     it_response_fini(&r);
-    cr_assert(it_conn_wait_closed(c, 3000));
     it_conn_close(c);
     it_mtlb_assert_alive(&env);
     it_mtlb_stop(&env, 5000);
