@@ -127,6 +127,29 @@ static bool any_checks(const struct mtlb_config *cfg)
     return false;
 }
 
+/* headers.client_cert turned on: the connections made before the reload encode the PEM at
+ * their next request from the leaf their SSL still holds (routing.c), except kTLS ones, which
+ * released their SSL at the handoff. Keeping each kTLS leaf for such a reload would cost 0.5 to
+ * 1.5 KiB per idle connection (its DER or encoded PEM), so an operator is told instead. */
+static void note_client_cert(const struct mtlb_snapshot *old, const struct mtlb_snapshot *snap)
+{
+    const struct mtlb_id_names *was = &old->cfg->id_headers, *now = &snap->cfg->id_headers;
+    bool ktls = false;
+
+    if (was->name[MTLB_IDH_CERT][0] != '\0' || now->name[MTLB_IDH_CERT][0] == '\0') {
+        return;
+    }
+    for (size_t l = 0; l < old->cfg->n_listeners; l++) {
+        ktls = ktls || old->ktls[l];
+    }
+    mtlb_log(MTLB_LOG_INFO,
+             "event=reload_note key=headers.client_cert ktls_before=%s note=\"connections made "
+             "before this reload send %s from their next request, except kTLS ones (their "
+             "certificate was released when the kernel took over their TLS): those go without "
+             "it until the client reconnects\"",
+             ktls ? "yes" : "no", now->name[MTLB_IDH_CERT]);
+}
+
 /* Swaps srv->snap; returns the old one (the server's reference, for the caller to drop). */
 static struct mtlb_snapshot *publish(struct mtlb_server *srv, struct mtlb_snapshot *snap)
 {
@@ -173,6 +196,7 @@ int mtlb_server_reload(struct mtlb_server *srv, const char *trigger, uint64_t *g
     *generation = snap->generation;
     mtlb_log(MTLB_LOG_INFO, "event=reloaded generation=%llu trigger=%s changed=%s",
              (unsigned long long)snap->generation, trigger, mtlb_log_quote(changed, q, sizeof(q)));
+    note_client_cert(old, snap);
     mtlb_snapshot_put(old);
     pthread_mutex_unlock(&srv->reload_lock);
     return 0;

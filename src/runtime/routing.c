@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
 #include "mtlb/cidr.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/h1_client.h"
+#include "mtlb/identity.h"
 #include "mtlb/log.h"
 #include "mtlb/require.h"
 #include "mtlb/rewrite.h"
@@ -173,11 +176,41 @@ static int route(struct mtlb_client *c, const struct mtlb_snapshot *snap,
     return 0;
 }
 
+/* The leaf's PEM for a connection made before a reload turned headers.client_cert on: the
+ * handshake captured only what its snapshot sent (the PEM costs about 1 KiB per connection).
+ * Under userspace TLS the SSL still holds the leaf (peer_trim.h keeps it), so it is encoded at
+ * the first request that needs it, once. A kTLS connection released its SSL, leaf included, at
+ * the handoff: it goes without the header (the reload logs so). */
+static void late_client_cert(struct mtlb_client *c)
+{
+    const struct mtlb_identity *id = &c->identity;
+
+    if (c->ssl == NULL || id->cert_escaped != NULL || (id->oversize & MTLB_IDENTITY_CERT) != 0 ||
+        (mtlb_rewrite_id_extras(&c->w->snap->cfg->id_headers) & MTLB_IDENTITY_CERT) == 0) {
+        return;
+    }
+    /* add_extras frees every extra when one fails: the SANs, which require rules read, are
+     * kept out of its reach. */
+    char *san = c->identity.san;
+    c->identity.san = NULL;
+    int rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
+                                      MTLB_IDENTITY_CERT);
+    c->identity.san = san;
+    if (rc != 0) {
+        static struct mtlb_ratelimit rl;
+        mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                    "conn=%llu event=client_cert_capture_failed error=\"out of memory\"",
+                    (unsigned long long)c->id);
+    }
+}
+
 int mtlb_client_prepare(struct mtlb_client *c, const struct mtlb_h1_message *req,
                         const struct mtlb_snapshot *snap, struct mtlb_access_rec *rec, char *out,
                         size_t cap, size_t *pool, size_t *len, uint64_t *body_limit)
 {
     struct mtlb_authority_request ar = {0};
+
+    late_client_cert(c);
     struct mtlb_rewrite_req rw = mtlb_client_rewrite_req(c, &ar);
     char stack[2048];
 

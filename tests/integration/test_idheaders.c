@@ -2,7 +2,8 @@
  * Each value is compared with openssl's own view of the test PKI's client certificate; the
  * headers are absent when not configured or without a certificate; client copies of the
  * names, configured or default, never reach the backend in any spelling, over HTTP/1.1 and
- * HTTP/2, in headers and trailers; mtlb -t refuses a bad or colliding name. */
+ * HTTP/2, in headers and trailers; a reload that turns client_cert on reaches connections made
+ * before it; mtlb -t refuses a bad or colliding name. */
 #include "h2_util.h"
 
 #include <arpa/inet.h>
@@ -349,9 +350,57 @@ Test(idheaders, h2_trailers_follow_a_reload_that_adds_a_name)
     h2_out_fini(&o);
     cr_assert_null(strstr(b, "forged"), "a forged trailer reached the backend:\n%s", b);
     cr_assert_not_null(strstr(b, "trailer: x-sum: 1\r"), "%s", b);
-    /* No value either: it is computed at the handshake, before the name existed (README). */
-    cr_assert_eq(folded_count(b, "x-client-cert"), 0, "%s", b);
+    /* The value too: the connection, made before the reload, still holds its leaf (userspace
+     * TLS), so the PEM is encoded for its first request that needs it (README). */
+    char *cert = want_cert("client/san.crt");
+    assert_value(b, "X-Client-Cert", cert);
+    free(cert);
     free(b);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* A reload that turns client_cert on reaches a keep-alive connection made before it: its next
+ * request carries the leaf's PEM (the handshake did not encode it), as a new connection's does,
+ * its SANs and the other headers unchanged, and the reload says which connections go without
+ * (kTLS ones, which released the leaf). */
+Test(idheaders, client_cert_added_by_reload_reaches_older_connections)
+{
+    struct it_config cfg = {.n_domains = 1, .headers = "client_san: X-Client-SAN"};
+    cfg.domains[0].mode = "mandatory";
+    start_cfg(&cfg);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &san_client, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    static const char req[] = "GET /echo HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    struct it_response r;
+    cr_assert_eq(it_conn_sends(c, req), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(folded_count(r.body, "x-client-cert"), 0, "%s", r.body);
+    it_response_fini(&r);
+
+    cfg.headers = ALL_CUSTOM;
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    kill(env.mtlb, SIGHUP);
+    const char *ok[] = {"event=reloaded", "generation=2", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no reload");
+    free(it_wait_line(env.err_log,
+                      (const char *const[]){"event=reload_note", "key=headers.client_cert", NULL}));
+    for (int i = 0; i < 2; i++) { /* encoded once, then kept */
+        cr_assert_eq(it_conn_sends(c, req), 0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+        cr_assert_eq(r.status, 200);
+        assert_all_values(r.body, "client/san.crt", "X-Client-Cert", "X-Client-SAN", "X-Client-FP");
+        it_response_fini(&r);
+    }
+    it_conn_close(c);
+    /* A reload that keeps it on says nothing more. */
+    kill(env.mtlb, SIGHUP);
+    const char *ok3[] = {"event=reloaded", "generation=3", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok3, 1, 10000), 1, "no reload");
+    const char *note[] = {"event=reload_note", "key=headers.client_cert", NULL};
+    cr_assert_eq(it_count_lines(env.err_log, note), 1);
     it_mtlb_stop(&env, 5000);
 }
 
