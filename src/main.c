@@ -38,6 +38,69 @@ static void usage(FILE *out)
         "  (`mtlb verify-client -h`, `mtlb truststore-lint -h` for details)\n");
 }
 
+/* -t: validates cfg (taken) and every file it names; prints the verdict. The exit code. */
+static int check_only(const char *path, struct mtlb_config *cfg)
+{
+    char err[1024] = "";
+    unsigned warnings = 0;
+    int rc = mtlb_server_check(cfg, &warnings, err, sizeof(err));
+
+    if (rc != 0) {
+        fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
+    } else if (warnings > 0) {
+        printf("mtlb: configuration %s is valid, with %u warning%s\n", path, warnings,
+               warnings == 1 ? "" : "s");
+    } else {
+        printf("mtlb: configuration %s is valid\n", path);
+    }
+    return rc != 0;
+}
+
+/* Runs the server on cfg (taken) until it stops. The exit code. */
+static int serve(struct mtlb_config *cfg)
+{
+    char err[1024] = "";
+    int arc = mtlb_access_open(cfg->log.access_log);
+
+    if (arc != 0) {
+        fprintf(stderr, "mtlb: %s: log.access_log: cannot open %s: %s\n", cfg->path,
+                cfg->log.access_log, strerror(-arc));
+        mtlb_config_destroy(cfg);
+        return 1;
+    }
+    /* Each connection costs a client fd and a backend fd: use the whole hard limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    struct mtlb_server srv;
+    int rc = mtlb_server_init(&srv, cfg, err, sizeof(err)); /* takes cfg */
+    if (rc != 0) {
+        fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
+    } else {
+        rc = mtlb_server_run(&srv);
+    }
+    mtlb_server_fini(&srv);
+    mtlb_access_close();
+    return rc != 0;
+}
+
+/* The subcommands, each with its own options: the exit code, or -1 when argv names none. */
+static int subcommand(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "health") == 0) {
+        return mtlb_health_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "verify-client") == 0) {
+        return mtlb_verify_cli_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "truststore-lint") == 0) {
+        return mtlb_lint_cli_main(argc, argv);
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -50,15 +113,10 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool test = false;
     int opt;
+    int sub = subcommand(argc, argv);
 
-    if (argc >= 2 && strcmp(argv[1], "health") == 0) {
-        return mtlb_health_main(argc, argv);
-    }
-    if (argc >= 2 && strcmp(argv[1], "verify-client") == 0) {
-        return mtlb_verify_cli_main(argc, argv);
-    }
-    if (argc >= 2 && strcmp(argv[1], "truststore-lint") == 0) {
-        return mtlb_lint_cli_main(argc, argv);
+    if (sub >= 0) {
+        return sub;
     }
     while ((opt = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
         switch (opt) {
@@ -91,40 +149,5 @@ int main(int argc, char **argv)
         return 1;
     }
     mtlb_log_set_level(cfg->log.level);
-    if (test) {
-        unsigned warnings = 0;
-        int rc = mtlb_server_check(cfg, &warnings, err, sizeof(err));
-        if (rc != 0) {
-            fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
-        } else if (warnings > 0) {
-            printf("mtlb: configuration %s is valid, with %u warning%s\n", path, warnings,
-                   warnings == 1 ? "" : "s");
-        } else {
-            printf("mtlb: configuration %s is valid\n", path);
-        }
-        return rc != 0; /* mtlb_server_check took cfg */
-    }
-    int arc = mtlb_access_open(cfg->log.access_log);
-    if (arc != 0) {
-        fprintf(stderr, "mtlb: %s: log.access_log: cannot open %s: %s\n", cfg->path,
-                cfg->log.access_log, strerror(-arc));
-        mtlb_config_destroy(cfg);
-        return 1;
-    }
-    /* Each connection costs a client fd and a backend fd: use the whole hard limit. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    struct mtlb_server srv;
-    int rc = mtlb_server_init(&srv, cfg, err, sizeof(err)); /* takes cfg */
-    if (rc != 0) {
-        fprintf(stderr, "mtlb: %s\n", err[0] ? err : strerror(-rc));
-    } else {
-        rc = mtlb_server_run(&srv);
-    }
-    mtlb_server_fini(&srv);
-    mtlb_access_close();
-    return rc != 0;
+    return test ? check_only(path, cfg) : serve(cfg);
 }

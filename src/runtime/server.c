@@ -400,20 +400,14 @@ static void log_ticket_keys(const struct mtlb_listener_cfg *lc, const struct mtl
     }
 }
 
-int mtlb_server_run(struct mtlb_server *srv)
+/* Starts the threads in the order the phases need: the watch (it holds its reloads back until
+ * the phase is ready), the admin, the workers, the health checks, the acceptors.
+ * *started_workers: how many workers to join later, whatever the outcome. 0 or -errno. */
+static int start_threads(struct mtlb_server *srv, unsigned *started_workers)
 {
-    /* POST /reload may run as soon as the admin thread does: hold what is logged here. */
-    struct mtlb_snapshot *snap0 = mtlb_snapshot_current(srv);
-    const struct mtlb_config *cfg = snap0->cfg;
-    sigset_t set;
-    unsigned started_workers = 0;
-    int rc = 0;
+    int rc = mtlb_watch_start(srv->watch, srv);
 
-    /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
-    handled_signals(&set);
-    signal(SIGPIPE, SIG_IGN);
-    /* First: the watch holds back its reloads until the phase is ready. */
-    if ((rc = mtlb_watch_start(srv->watch, srv)) != 0) {
+    if (rc != 0) {
         mtlb_log(MTLB_LOG_ERROR, "event=watch_start_failed error=\"%s\"", strerror(-rc));
     }
     /* Threads about to start count as alive from now: /healthz calls one stuck only once it
@@ -428,8 +422,8 @@ int mtlb_server_run(struct mtlb_server *srv)
     if (rc == 0 && srv->admin != NULL) {
         rc = mtlb_admin_start(srv->admin); /* /readyz says "starting" until the acceptors run */
     }
-    for (; rc == 0 && started_workers < srv->n_workers; started_workers++) {
-        struct mtlb_worker *w = &srv->workers[started_workers];
+    for (; rc == 0 && *started_workers < srv->n_workers; (*started_workers)++) {
+        struct mtlb_worker *w = &srv->workers[*started_workers];
         if (pthread_create(&w->thread, NULL, mtlb_worker_main, w) != 0) {
             rc = -EAGAIN;
             break;
@@ -443,27 +437,38 @@ int mtlb_server_run(struct mtlb_server *srv)
     for (unsigned i = 0; rc == 0 && i < srv->n_acceptors; i++) {
         rc = mtlb_acceptor_start(srv->acceptors[i]);
     }
-    if (rc == 0) {
-        for (size_t l = 0; l < cfg->n_listeners; l++) {
-            log_listening(&cfg->listeners[l]);
-            log_ticket_keys(&cfg->listeners[l], &snap0->tls[l]);
-        }
-        enum mtlb_io_backend io = mtlb_io_backend_of(srv->workers[0].io);
-        if (cfg->io == MTLB_IO_AUTO && io == MTLB_IO_EPOLL) {
-            mtlb_log(MTLB_LOG_WARN, "event=io_fallback reason=\"io_uring unavailable: %s\"",
-                     strerror(-mtlb_io_uring_probe()));
-        }
-        mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s",
-                 MTLB_VERSION, srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
-        audit_tls(snap0, true, log_warning);
-        atomic_store(&srv->phase, MTLB_PHASE_READY);
+    return rc;
+}
+
+/* Everything runs: what it listens on, with what, the TLS warnings; then the phase is ready. */
+static void announce_started(struct mtlb_server *srv, const struct mtlb_snapshot *snap0)
+{
+    const struct mtlb_config *cfg = snap0->cfg;
+
+    for (size_t l = 0; l < cfg->n_listeners; l++) {
+        log_listening(&cfg->listeners[l]);
+        log_ticket_keys(&cfg->listeners[l], &snap0->tls[l]);
     }
-    mtlb_snapshot_put(snap0);
-    cfg = NULL;
+    enum mtlb_io_backend io = mtlb_io_backend_of(srv->workers[0].io);
+    if (cfg->io == MTLB_IO_AUTO && io == MTLB_IO_EPOLL) {
+        mtlb_log(MTLB_LOG_WARN, "event=io_fallback reason=\"io_uring unavailable: %s\"",
+                 strerror(-mtlb_io_uring_probe()));
+    }
+    mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s", MTLB_VERSION,
+             srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
+    audit_tls(snap0, true, log_warning);
+    atomic_store(&srv->phase, MTLB_PHASE_READY);
+}
+
+/* The main thread's loop: the hourly TLS audit, the pools' re-resolution, and the signals,
+ * until a stop signal (after the shutdown delay). */
+static void run_until_stopped(struct mtlb_server *srv, const sigset_t *set)
+{
     struct timespec next_audit;
+
     clock_gettime(CLOCK_MONOTONIC, &next_audit);
     next_audit.tv_sec += MTLB_AUDIT_INTERVAL_S;
-    while (rc == 0) {
+    for (;;) {
         /* Certificates and CRLs expire while mtlb runs: their warnings come again every hour. */
         struct timespec now, wait = {0, 0};
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -476,7 +481,7 @@ int mtlb_server_run(struct mtlb_server *srv)
         resolve_tick(srv);
         /* At least once a second: the pools' resolve intervals (also of a reload's pools). */
         wait.tv_sec = next_audit.tv_sec - now.tv_sec < 1 ? next_audit.tv_sec - now.tv_sec : 1;
-        int sig = sigtimedwait(&set, NULL, &wait);
+        int sig = sigtimedwait(set, NULL, &wait);
         if (sig == -1 || !stop_signal(srv, sig)) {
             continue;
         }
@@ -484,10 +489,17 @@ int mtlb_server_run(struct mtlb_server *srv)
         struct mtlb_snapshot *snap = mtlb_snapshot_current(srv);
         mtlb_log(MTLB_LOG_INFO, "event=stopping signal=%d shutdown_delay_ms=%u drain_ms=%u", sig,
                  snap->cfg->timeouts.shutdown_delay_ms, snap->cfg->timeouts.drain_ms);
-        shutdown_delay(srv, &set, snap->cfg->timeouts.shutdown_delay_ms);
+        shutdown_delay(srv, set, snap->cfg->timeouts.shutdown_delay_ms);
         mtlb_snapshot_put(snap);
-        break;
+        return;
     }
+}
+
+/* The drain, in the order that keeps each step's readers alive: the watch, the workers' stop,
+ * the acceptors and listeners, the health checks, the workers' exit, the admin last (/readyz
+ * answers 503 through the whole drain). */
+static void stop_threads(struct mtlb_server *srv, unsigned started_workers)
+{
     atomic_store(&srv->phase, MTLB_PHASE_DRAINING);
     mtlb_watch_destroy(srv->watch);
     srv->watch = NULL;
@@ -503,9 +515,29 @@ int mtlb_server_run(struct mtlb_server *srv)
     for (unsigned i = 0; i < started_workers; i++) {
         pthread_join(srv->workers[i].thread, NULL);
     }
-    /* Last: /readyz answers 503 through the whole drain. */
     mtlb_admin_destroy(srv->admin);
     srv->admin = NULL;
+}
+
+int mtlb_server_run(struct mtlb_server *srv)
+{
+    /* POST /reload may run as soon as the admin thread does: hold what is logged here. */
+    struct mtlb_snapshot *snap0 = mtlb_snapshot_current(srv);
+    sigset_t set;
+    unsigned started_workers = 0;
+
+    /* Threads inherit the mask: only this thread takes the signals, through sigwait. */
+    handled_signals(&set);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = start_threads(srv, &started_workers);
+    if (rc == 0) {
+        announce_started(srv, snap0);
+    }
+    mtlb_snapshot_put(snap0);
+    if (rc == 0) {
+        run_until_stopped(srv, &set);
+    }
+    stop_threads(srv, started_workers);
     mtlb_log(MTLB_LOG_INFO, "event=stopped");
     return rc;
 }
