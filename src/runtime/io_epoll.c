@@ -1,7 +1,7 @@
 /* The epoll backend of include/mtlb/io.h, for kernels or containers where io_uring is blocked.
- * A submit tries its syscall at once (non-blocking); if that would block it waits in a
- * level-triggered epoll set until the fd is ready. Completions go through a ready list and are
- * only ever handed out by mtlb_io_epoll_wait. Owns no sockets: it never closes a caller's fd. */
+ * A submit tries its syscall at once (non-blocking), else waits in a level-triggered epoll set
+ * until the fd is ready. Completions go through a ready list handed out by mtlb_io_epoll_wait
+ * (cancels find ops through io_epoll_index.c). It never closes a caller's fd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +14,7 @@
 
 #include "mtlb/io.h"
 #include "io_epoll.h"
+#include "io_epoll_index.h"
 
 #define EVENT_BATCH 128
 #define SIDE_RD 0
@@ -48,12 +49,6 @@ struct ep_fd {
     uint32_t events; /* registered with epoll; 0 = not in the set */
 };
 
-/* Index from user_data to the pending op (fd * 2 + side), for cancel: open addressing. */
-struct ep_slot {
-    uint64_t ud;
-    int32_t ref; /* -1 when empty */
-};
-
 struct ep_timer {
     int64_t deadline_ns; /* CLOCK_MONOTONIC */
     uint64_t ud;
@@ -66,8 +61,7 @@ struct io_epoll {
     int nfds;
     struct mtlb_io_cqe *ready; /* FIFO: ready[head .. tail) */
     unsigned head, tail, ready_cap;
-    struct ep_slot *slots;
-    unsigned slot_bits, n_slots;
+    struct ep_index pending; /* user_data -> fd * 2 + side, for cancel */
     struct ep_timer *timers;
     unsigned n_timers, timers_cap;
     struct epoll_event evs[EVENT_BATCH];
@@ -116,86 +110,6 @@ static void complete(struct io_epoll *ep, uint64_t ud, int res)
     ep->tail++;
 }
 
-/* ---- user_data index ---- */
-
-static unsigned slot_home(const struct io_epoll *ep, uint64_t ud)
-{
-    return (unsigned)((ud * 0x9E3779B97F4A7C15ULL) >> (64 - ep->slot_bits));
-}
-
-static void slot_put(struct io_epoll *ep, uint64_t ud, int32_t ref)
-{
-    unsigned mask = (1u << ep->slot_bits) - 1;
-    unsigned i = slot_home(ep, ud);
-    while (ep->slots[i].ref >= 0) {
-        i = (i + 1) & mask;
-    }
-    ep->slots[i].ud = ud;
-    ep->slots[i].ref = ref;
-    ep->n_slots++;
-}
-
-static void slots_rehash(struct io_epoll *ep)
-{
-    struct ep_slot *old = ep->slots;
-    unsigned old_cap = 1u << ep->slot_bits;
-
-    ep->slot_bits++;
-    ep->slots = grow(NULL, 1u << ep->slot_bits, sizeof(*ep->slots));
-    for (unsigned i = 0; i < 1u << ep->slot_bits; i++) {
-        ep->slots[i].ref = -1;
-    }
-    ep->n_slots = 0;
-    for (unsigned i = 0; i < old_cap; i++) {
-        if (old[i].ref >= 0) {
-            slot_put(ep, old[i].ud, old[i].ref);
-        }
-    }
-    free(old);
-}
-
-static void slot_insert(struct io_epoll *ep, uint64_t ud, int32_t ref)
-{
-    if ((ep->n_slots + 1) * 2 > 1u << ep->slot_bits) {
-        slots_rehash(ep);
-    }
-    slot_put(ep, ud, ref);
-}
-
-/* Finds ud (and, if ref >= 0, exactly that op); returns the slot index or -1. */
-static int slot_find(const struct io_epoll *ep, uint64_t ud, int32_t ref)
-{
-    unsigned mask = (1u << ep->slot_bits) - 1;
-    for (unsigned i = slot_home(ep, ud); ep->slots[i].ref >= 0; i = (i + 1) & mask) {
-        if (ep->slots[i].ud == ud && (ref < 0 || ep->slots[i].ref == ref)) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-static void slot_remove(struct io_epoll *ep, unsigned i)
-{
-    unsigned mask = (1u << ep->slot_bits) - 1;
-    unsigned j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (ep->slots[j].ref < 0) {
-            break;
-        }
-        unsigned k = slot_home(ep, ep->slots[j].ud);
-        /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (!stays) {
-            ep->slots[i] = ep->slots[j];
-            i = j;
-        }
-    }
-    ep->slots[i].ref = -1;
-    ep->n_slots--;
-}
-
 /* ---- per-fd interest ---- */
 
 static void fds_reserve(struct io_epoll *ep, int fd)
@@ -216,9 +130,9 @@ static void fds_reserve(struct io_epoll *ep, int fd)
 static void op_finish(struct io_epoll *ep, int fd, int side, int res)
 {
     struct ep_op *op = &ep->fds[fd].op[side];
-    int s = slot_find(ep, op->ud, fd * 2 + side);
+    int s = mtlb_io_epoll_index_find(&ep->pending, op->ud, fd * 2 + side);
     if (s >= 0) {
-        slot_remove(ep, (unsigned)s);
+        mtlb_io_epoll_index_remove(&ep->pending, (unsigned)s);
     }
     op->kind = OP_NONE;
     complete(ep, op->ud, res);
@@ -325,7 +239,7 @@ static void op_park(struct io_epoll *ep, int fd, int side, const struct ep_op *o
 {
     fds_reserve(ep, fd);
     ep->fds[fd].op[side] = *op;
-    slot_insert(ep, op->ud, fd * 2 + side);
+    mtlb_io_epoll_index_insert(&ep->pending, op->ud, fd * 2 + side);
     sync_interest(ep, fd);
 }
 
@@ -477,11 +391,11 @@ void mtlb_io_epoll_cancel(struct mtlb_io *io, uint64_t ud)
             return;
         }
     }
-    int s = slot_find(ep, ud, -1);
+    int s = mtlb_io_epoll_index_find(&ep->pending, ud, -1);
     if (s < 0) {
         return; /* finished already (its completion stands) or unknown */
     }
-    int ref = ep->slots[s].ref;
+    int ref = ep->pending.slots[s].ref;
     op_finish(ep, ref / 2, ref % 2, -ECANCELED);
     sync_interest(ep, ref / 2);
 }
@@ -565,17 +479,13 @@ int mtlb_io_epoll_create(struct mtlb_io **out)
         return -ENOMEM;
     }
     ep->backend = MTLB_IO_EPOLL;
-    ep->slot_bits = 10;
-    ep->slots = malloc(sizeof(*ep->slots) << ep->slot_bits);
-    ep->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (ep->slots == NULL || ep->epfd == -1) {
-        int err = ep->slots == NULL ? -ENOMEM : -errno;
-        free(ep->slots);
+    int err = mtlb_io_epoll_index_init(&ep->pending);
+    ep->epfd = err == 0 ? epoll_create1(EPOLL_CLOEXEC) : -1;
+    if (err != 0 || ep->epfd == -1) {
+        err = err != 0 ? err : -errno;
+        mtlb_io_epoll_index_fini(&ep->pending);
         free(ep);
         return err;
-    }
-    for (unsigned i = 0; i < 1u << ep->slot_bits; i++) {
-        ep->slots[i].ref = -1;
     }
     *out = (struct mtlb_io *)ep;
     return 0;
@@ -587,7 +497,7 @@ void mtlb_io_epoll_destroy(struct mtlb_io *io)
     close(ep->epfd);
     free(ep->fds);
     free(ep->ready);
-    free(ep->slots);
+    mtlb_io_epoll_index_fini(&ep->pending);
     free(ep->timers);
     free(ep);
 }
