@@ -81,13 +81,10 @@ static void edge_text(struct mtlb_prom_buf *b, size_t l, const struct mtlb_liste
     cidr_line(b, l, "proxy_protocol_from", &lc->proxy_from);
 }
 
-void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf *b)
+static void listeners_text(struct mtlb_prom_buf *b, const struct mtlb_config *cfg)
 {
     static const char *const ktls[] = {"auto", "on", "off"};
-    static const char *const io[] = {"auto", "uring", "epoll"};
-    const struct mtlb_timeouts_cfg *t = &cfg->timeouts;
 
-    mtlb_prom_printf(b, "# mtlb %s, configuration file %s\n", MTLB_VERSION, cfg->path);
     for (size_t l = 0; l < cfg->n_listeners; l++) {
         const struct mtlb_listener_cfg *lc = &cfg->listeners[l];
         mtlb_prom_printf(b, "listeners[%zu].bind: %s:%u\n", l, lc->bind_host, lc->bind_port);
@@ -100,6 +97,10 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
             domain_text(b, l, d, &lc->domains[d]);
         }
     }
+}
+
+static void backends_text(struct mtlb_prom_buf *b, const struct mtlb_config *cfg)
+{
     for (size_t p = 0; p < cfg->n_backends; p++) {
         mtlb_prom_printf(b, "backends[%zu].name: %s\nbackends[%zu].servers:", p,
                          cfg->backends[p].name, p);
@@ -110,6 +111,13 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
         mtlb_prom_printf(b, "\n");
         backend_tls_text(b, p, &cfg->backends[p].tls);
     }
+}
+
+/* threads, timeouts, limits, log and headers. */
+static void process_text(struct mtlb_prom_buf *b, const struct mtlb_config *cfg)
+{
+    const struct mtlb_timeouts_cfg *t = &cfg->timeouts;
+
     mtlb_prom_printf(b, "threads.acceptors: %u\nthreads.workers: %u\n", cfg->acceptors,
                      cfg->workers);
     mtlb_prom_printf(b,
@@ -134,6 +142,16 @@ void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf 
                      idh->name[MTLB_IDH_CERT][0] ? idh->name[MTLB_IDH_CERT] : "off",
                      idh->name[MTLB_IDH_SAN][0] ? idh->name[MTLB_IDH_SAN] : "off",
                      idh->name[MTLB_IDH_FINGERPRINT][0] ? idh->name[MTLB_IDH_FINGERPRINT] : "off");
+}
+
+void mtlb_admin_config_text(const struct mtlb_config *cfg, struct mtlb_prom_buf *b)
+{
+    static const char *const io[] = {"auto", "uring", "epoll"};
+
+    mtlb_prom_printf(b, "# mtlb %s, configuration file %s\n", MTLB_VERSION, cfg->path);
+    listeners_text(b, cfg);
+    backends_text(b, cfg);
+    process_text(b, cfg);
     mtlb_prom_printf(b, "headers.dn_format: %s\nio: %s\nadmin.bind: %s:%u\n",
                      cfg->dn_format == MTLB_DN_RFC2253 ? "rfc2253" : "slash", io[cfg->io],
                      cfg->admin.bind_host, cfg->admin.bind_port);
