@@ -284,7 +284,7 @@ Test(faults, backend_reset_mid_response_http2)
  * itself anyway (a backend that writes bodies for HEAD, late). Anything else: "ok". */
 #define INJECTED "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npwned!"
 
-static void late_body_serve(int c)
+static void late_body_serve(struct resetter *r, int c)
 {
     char req[4096];
     size_t n = 0;
@@ -309,6 +309,7 @@ static void late_body_serve(int c)
         if (head) {
             usleep(100000); /* after mtlb took the response as complete */
             (void)!send(c, INJECTED, sizeof(INJECTED) - 1, MSG_NOSIGNAL);
+            atomic_fetch_add(&r->resets, 1); /* the late bytes are on their way */
         }
     }
 }
@@ -325,7 +326,7 @@ static void *late_body_main(void *arg)
         if (c != -1) {
             struct timeval tv = {.tv_sec = 2};
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            late_body_serve(c);
+            late_body_serve(r, c);
             close(c);
         }
     }
@@ -354,7 +355,14 @@ Test(faults, late_bytes_on_a_pooled_connection_never_answer_the_next_request)
     cr_assert_eq(it_read_response(c, &resp, true), 0, "HEAD: %s", c->err);
     cr_assert_eq(resp.status, 200);
     it_response_fini(&resp);
-    usleep(400000); /* the late bytes are on the pooled connection now */
+    /* Only once the late bytes were sent (a loaded machine may delay the backend's thread):
+     * the request must not race them, the test is about bytes already waiting. */
+    double deadline = it_now() + 5.0;
+    while (atomic_load(&r.resets) == 0 && it_now() < deadline) {
+        usleep(10000);
+    }
+    cr_assert_eq(atomic_load(&r.resets), 1, "the backend never sent its late bytes");
+    usleep(100000);
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(it_conn_sends(c, "GET /g HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
         cr_assert_eq(it_read_response(c, &resp, false), 0, "GET %d: %s", i, c->err);
