@@ -360,3 +360,33 @@ Test(forgery, h2_content_length_is_canonical)
     free(b);
     it_mtlb_stop(&env, 5000);
 }
+
+/* A content-length the DATA frames do not match (RFC 9113 section 8.1.1: malformed): the
+ * stream is reset, whether the frames carry more (the excess would be a second request to an
+ * HTTP/1.1 backend) or fewer bytes (the backend would wait for bytes that never come, then read
+ * the next request as them). The next stream on the connection is served clean. */
+Test(forgery, h2_content_length_mismatch_is_reset)
+{
+    static const char *const specs[] = {"path=/echo-raw,body=50,no-cl,header=content-length:5",
+                                        "path=/echo-raw,body=5,no-cl,header=content-length:50"};
+
+    start(NULL);
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct h2_out o;
+        struct h2s s;
+        h2c_run(&o, 10000, "--print-body", "--cert", good_cert(), "--key", good_key(), "--stream",
+                specs[i], "--stream", "path=/echo,after", NULL);
+        get_stream(&o, "/echo-raw", 0, &s);
+        cr_assert(s.status != 200 && strcmp(s.reset, "-") != 0,
+                  "%s: a mismatched stream must be reset, got status %d:\n%s", specs[i], s.status,
+                  o.out);
+        get_stream(&o, "/echo", 0, &s);
+        cr_assert_eq(s.status, 200, "%s", o.out);
+        char *b = h2_body(o.out, s.id);
+        cr_assert(strncmp(b, "GET /echo HTTP/1.1\r\n", 20) == 0, "next stream:\n%s", b);
+        cr_assert_null(strstr(b, "abcde"), "body bytes reached the next request:\n%s", b);
+        free(b);
+        h2_out_fini(&o);
+    }
+    it_mtlb_stop(&env, 5000);
+}
