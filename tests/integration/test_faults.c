@@ -1,6 +1,7 @@
 /* Integration: faults mtlb must live through. Descriptors running out at accept (EMFILE, the
  * limit lowered with prlimit on the running process), a backend that resets its connection in
- * the middle of a response, an access log on a full disk (/dev/full). In each case mtlb logs
+ * the middle of a response, a backend that writes a body after a HEAD response (never read as
+ * the next request's response), an access log on a full disk (/dev/full). In each case mtlb logs
  * the fault, answers what it can, and keeps serving (HTTP/1.1 and HTTP/2). */
 #include "h2_util.h"
 

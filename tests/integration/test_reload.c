@@ -1,6 +1,7 @@
 /* Integration: configuration reload (SIGHUP and POST /reload). A truststore change admits the
  * newly trusted client and refuses the one whose CA went, also when it offers a session or
- * ticket from before (TLS 1.2 and 1.3), while an unchanged domain keeps resuming; a changed
+ * ticket from before (TLS 1.2 and 1.3) or on a connection opened before (421), while an
+ * unchanged domain keeps resuming; a changed
  * backend list takes the next request of a keep-alive HTTP/1.1 or HTTP/2 connection opened
  * before; a broken configuration or a bind change changes nothing and says why (log line,
  * 422, metrics); /metrics and /config follow the new generation. */
