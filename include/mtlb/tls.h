@@ -44,6 +44,10 @@ struct mtlb_tls_domain {
     unsigned char *ocsp;
     size_t ocsp_len;
     time_t ocsp_this_update, ocsp_next_update;
+    /* SHA-256 of how clients are verified: mode, depth, EKU rule and the bytes of the
+     * truststore and CRL files as loaded. Equal across two snapshots only when a certificate
+     * verified under one would be judged the same under the other. */
+    unsigned char trust[32];
 };
 
 struct mtlb_tickets;
@@ -136,6 +140,17 @@ bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, con
  * connection verified for another. False when now == tl. Any thread. */
 bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
                                 const struct mtlb_tls_listener *now, const char *host);
+
+/* Across a reload: true when the verdict of a connection's handshake is stale, because its
+ * own domain (tl's `domain`, found in `now` by its first name, else now's domains[0], where
+ * its clients go now) verifies clients otherwise than when the connection was accepted. For
+ * a client that presented a certificate (with_cert): another truststore or CRL (its bytes,
+ * so a CRL replaced in place counts), mode, depth or EKU rule; a client whose CA was removed
+ * or whose certificate was revoked must not keep being vouched for on a connection it opened
+ * before. Without one only the mode can make "no certificate" stale (optional -> mandatory).
+ * False when now == tl. Any thread. */
+bool mtlb_tls_trust_changed(const struct mtlb_tls_listener *tl, size_t domain,
+                            const struct mtlb_tls_listener *now, bool with_cert);
 
 /* Creates the SSL for a newly accepted connection on the listener's default domain and
  * attaches info (caller-owned, must outlive the SSL's handshake). NULL on allocation failure. */

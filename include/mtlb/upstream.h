@@ -73,14 +73,12 @@ struct mtlb_upstream_ops {
 };
 
 /* Round robin over pool's servers not in *tried (each choice is added to it): attaches an
- * idle pooled connection or starts a new one, owned by (ops, owner) from now on. `careful`:
- * the request could not be sent again if a pooled connection proved stale, so idle ones the
- * backend already closed are dropped first. 0 and *out, or -EHOSTUNREACH when no server may
- * be tried (mtlb_rr_next_skip's panic rule). */
+ * idle pooled connection or starts a new one, owned by (ops, owner) from now on. An idle
+ * connection the backend closed or wrote on meanwhile is dropped first (a peek each). 0 and
+ * *out, or -EHOSTUNREACH when no server may be tried (mtlb_rr_next_skip's panic rule). */
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
-                          struct mtlb_rr_skip *tried, bool careful,
-                          const struct mtlb_upstream_ops *ops, void *owner,
-                          struct mtlb_upstream **out);
+                          struct mtlb_rr_skip *tried, const struct mtlb_upstream_ops *ops,
+                          void *owner, struct mtlb_upstream **out);
 /* How far u's current exchange got, for mtlb_retry_allowed (a send in flight counts as
  * written: the kernel may already have passed it on). */
 enum mtlb_retry_stage mtlb_upstream_stage(const struct mtlb_upstream *u);

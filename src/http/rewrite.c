@@ -97,10 +97,13 @@ enum field_kind {
     F_TRAILER,   /* Trailer: announces trailer fields, end-to-end */
 };
 
-/* "_" reads as "-": CGI, WSGI and Rack give both the same variable name. */
+/* Any byte but a letter or digit reads as "-": CGI, WSGI and Rack give "_" and "-" the same
+ * variable name, and lighttpd's CGI/FastCGI/SCGI environments map every other byte too
+ * (X.SSL.Client.DN is HTTP_X_SSL_CLIENT_DN there; PHP turns "." into "_" as well). */
 static unsigned char fold(unsigned char ch)
 {
-    return ch == '_' ? '-' : ascii_lower(ch);
+    ch = ascii_lower(ch);
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ? ch : '-';
 }
 
 /* Whether name, folded, starts with (or, with whole, equals) the lower-case `lower`. */

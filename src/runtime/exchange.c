@@ -117,11 +117,7 @@ static void ready(struct mtlb_exchange *ex)
 
 void mtlb_exchange_start(struct mtlb_exchange *ex)
 {
-    /* Could the request go again if a reused connection turned out stale? */
-    bool resendable = mtlb_retry_allowed(ex->req.method, MTLB_RETRY_WRITTEN_REUSED,
-                                         ex->ops->held(ex->owner, true));
-    int rc = mtlb_upstream_acquire(ex->w, ex->ps, ex->pool, &ex->tried, !resendable, &up_ops, ex,
-                                   &ex->up);
+    int rc = mtlb_upstream_acquire(ex->w, ex->ps, ex->pool, &ex->tried, &up_ops, ex, &ex->up);
     if (rc != 0) {
         ex->up = NULL;
         if (ex->up_error == MTLB_UPE_NONE) {

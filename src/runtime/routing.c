@@ -42,6 +42,21 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     if (c->transport == MTLB_TRANSPORT_PLAIN) {
         return 0; /* no handshake, no domains: nothing to be misdirected from */
     }
+    if (mtlb_tls_trust_changed(tl, c->tls_info.domain, now,
+                               c->identity.verify != MTLB_VERIFY_NONE)) {
+        /* A reload changed how this domain verifies clients (a CA removed, a certificate
+         * revoked): the handshake's verdict is stale. 421 sends the client to a new
+         * connection, verified under the current trust. */
+        static struct mtlb_ratelimit trl;
+        const struct mtlb_domain_cfg *d = tl->domains[c->tls_info.domain].cfg;
+        mtlb_log_rl(&trl, 10, MTLB_LOG_WARN,
+                    "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
+                    "reason=\"a reload changed how this domain verifies clients; the "
+                    "connection's verification is stale\"",
+                    (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
+                    d->n_names > 0 ? d->names[0] : "-");
+        return 421;
+    }
     if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
         tl = now; /* for the line below: the domain the name has now */
     } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {

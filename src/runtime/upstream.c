@@ -272,16 +272,20 @@ static bool idle_alive(const struct mtlb_upstream *u)
     return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* Takes server idx's most recent idle connection. `careful`: the request could not be sent
- * again if this connection proved stale, so one the backend already closed is dropped. */
-static struct mtlb_upstream *take_idle(struct mtlb_pool_rt *pr, int idx, bool careful)
+/* Takes server idx's most recent idle connection that is still quiet. Every one is looked at,
+ * whatever the request: bytes waiting on an idle connection belong to no request (a backend
+ * that wrote a body after a HEAD response, or past its Content-Length, later than the
+ * response itself), and the next request would read them as its own response, another
+ * client's answer written by whoever made the backend send them. One the backend closed is
+ * dropped too, rather than risked. */
+static struct mtlb_upstream *take_idle(struct mtlb_pool_rt *pr, int idx)
 {
     struct mtlb_upstream *u;
 
     while ((u = pr->idle[idx]) != NULL) {
         pool_unlink(u);
         mtlb_timer_disarm(&u->timer);
-        if (!careful || idle_alive(u)) {
+        if (idle_alive(u)) {
             return u;
         }
         up_close(u);
@@ -328,7 +332,7 @@ static void log_panic(const struct mtlb_pool_set *ps, size_t pool, int idx)
 
 /* Round robin over the servers not in *tried: an idle pooled connection or a new one. */
 static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
-                   struct mtlb_rr_skip *tried, bool careful, struct mtlb_upstream **out)
+                   struct mtlb_rr_skip *tried, struct mtlb_upstream **out)
 {
     struct mtlb_pool_rt *pr = &ps->pools[pool];
 
@@ -343,7 +347,7 @@ static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
             log_panic(ps, pool, idx);
         }
         mtlb_rr_skip_set(tried, (size_t)idx);
-        struct mtlb_upstream *u = take_idle(pr, idx, careful);
+        struct mtlb_upstream *u = take_idle(pr, idx);
         if (u != NULL && rbuf_take(u) != 0) {
             up_close(u);
             u = NULL;
@@ -366,12 +370,11 @@ static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
 }
 
 int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
-                          struct mtlb_rr_skip *tried, bool careful,
-                          const struct mtlb_upstream_ops *ops, void *owner,
-                          struct mtlb_upstream **out)
+                          struct mtlb_rr_skip *tried, const struct mtlb_upstream_ops *ops,
+                          void *owner, struct mtlb_upstream **out)
 {
     struct mtlb_upstream *u = NULL;
-    int rc = acquire(w, ps, pool, tried, careful, &u);
+    int rc = acquire(w, ps, pool, tried, &u);
 
     if (rc == 0) {
         u->sent = 0;

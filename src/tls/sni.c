@@ -69,6 +69,35 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
     return !own && !mtlb_tls_same_client_auth(mine, named);
 }
 
+/* now's domain of the same first name as tl's `domain`, else now's domains[0]. */
+static const struct mtlb_tls_domain *domain_now(const struct mtlb_tls_listener *tl, size_t domain,
+                                                const struct mtlb_tls_listener *now)
+{
+    const struct mtlb_domain_cfg *mine = tl->domains[domain].cfg;
+
+    for (size_t i = 0; mine->n_names > 0 && i < now->n_domains; i++) {
+        const struct mtlb_domain_cfg *d = now->domains[i].cfg;
+        if (d->n_names > 0 && strcmp(d->names[0], mine->names[0]) == 0) {
+            return &now->domains[i];
+        }
+    }
+    return &now->domains[0];
+}
+
+bool mtlb_tls_trust_changed(const struct mtlb_tls_listener *tl, size_t domain,
+                            const struct mtlb_tls_listener *now, bool with_cert)
+{
+    if (now == tl || domain >= tl->n_domains || now->n_domains == 0) {
+        return false;
+    }
+    const struct mtlb_tls_domain *d = domain_now(tl, domain, now);
+    const struct mtlb_tls_domain *was = &tl->domains[domain];
+    if (!with_cert) {
+        return d->cfg->mode != was->cfg->mode;
+    }
+    return memcmp(d->trust, was->trust, sizeof(d->trust)) != 0;
+}
+
 static size_t find_domain(const struct mtlb_tls_listener *tl, const char *host)
 {
     int i = mtlb_tls_match_domain(tl, host);

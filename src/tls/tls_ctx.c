@@ -290,6 +290,20 @@ static int session_context(const struct mtlb_domain_cfg *d, size_t index, unsign
     return ok;
 }
 
+/* dom->trust (tls.h): what a verification verdict depends on, for mtlb_tls_trust_changed. */
+static int trust_digest(const struct mtlb_domain_cfg *d, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rule[3] = {(int)d->mode, d->verify_depth, d->require_client_auth_eku};
+    unsigned int len = 0;
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(md, rule, sizeof(rule)) == 1 && digest_file(md, d->truststore) &&
+             digest_file(md, d->crl) && EVP_DigestFinal_ex(md, out, &len) == 1;
+
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -ENOMEM;
+}
+
 /* What every domain's context shares besides its tls policy (tls_policy.c). */
 static int set_policy(SSL_CTX *ctx, const struct mtlb_domain_cfg *d, size_t index)
 {
@@ -396,7 +410,7 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
     if ((rc = mtlb_tls_policy_apply(dom->ctx, &d->policy, err, errlen)) != 0) {
         return rc;
     }
-    if (set_policy(dom->ctx, d, index) != 0 ||
+    if (set_policy(dom->ctx, d, index) != 0 || trust_digest(d, dom->trust) != 0 ||
         mtlb_tls_session_setup(dom->ctx, l->session_lifetime) != 0 ||
         (l->session_lifetime != 0 && (mtlb_tls_tickets_setup(dom->ctx) != 0 ||
                                       SSL_CTX_set_num_tickets(dom->ctx, tickets(l)) != 1))) {

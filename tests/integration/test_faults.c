@@ -1,6 +1,7 @@
 /* Integration: faults mtlb must live through. Descriptors running out at accept (EMFILE, the
  * limit lowered with prlimit on the running process), a backend that resets its connection in
- * the middle of a response, an access log on a full disk (/dev/full). In each case mtlb logs
+ * the middle of a response, a backend that writes a body after a HEAD response (never read as
+ * the next request's response), an access log on a full disk (/dev/full). In each case mtlb logs
  * the fault, answers what it can, and keeps serving (HTTP/1.1 and HTTP/2). */
 #include "h2_util.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static void setup(void)
@@ -273,6 +275,104 @@ Test(faults, backend_reset_mid_response_http2)
 
     it_mtlb_assert_alive(&env);
     expect_h2_get("/fine", 2);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+    resetter_stop(&r);
+}
+
+/* ---- a backend that writes a body after a HEAD response ---- */
+
+/* Keep-alive: HEAD gets a head announcing the length of INJECTED, then, 100 ms later, INJECTED
+ * itself anyway (a backend that writes bodies for HEAD, late). Anything else: "ok". */
+#define INJECTED "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npwned!"
+
+static void late_body_serve(struct resetter *r, int c)
+{
+    char req[4096];
+    size_t n = 0;
+    for (;;) {
+        char *end = memmem(req, n, "\r\n\r\n", 4);
+        if (end == NULL) {
+            ssize_t k = n < sizeof(req) ? recv(c, req + n, sizeof(req) - n, 0) : -1;
+            if (k <= 0) {
+                return;
+            }
+            n += (size_t)k;
+            continue;
+        }
+        bool head = n >= 5 && memcmp(req, "HEAD ", 5) == 0;
+        size_t used = (size_t)(end + 4 - req);
+        memmove(req, req + used, n - used);
+        n -= used;
+        char out[128];
+        int h = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+                         head ? sizeof(INJECTED) - 1 : 2, head ? "" : "ok");
+        (void)!send(c, out, (size_t)h, MSG_NOSIGNAL);
+        if (head) {
+            usleep(100000); /* after mtlb took the response as complete */
+            (void)!send(c, INJECTED, sizeof(INJECTED) - 1, MSG_NOSIGNAL);
+            atomic_fetch_add(&r->resets, 1); /* the late bytes are on their way */
+        }
+    }
+}
+
+static void *late_body_main(void *arg)
+{
+    struct resetter *r = arg;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        if (poll(&p, 1, 100) != 1) {
+            continue;
+        }
+        int c = accept(r->fd, NULL, NULL);
+        if (c != -1) {
+            struct timeval tv = {.tv_sec = 2};
+            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            late_body_serve(r, c);
+            close(c);
+        }
+    }
+    return NULL;
+}
+
+/* Bytes that arrive on a pooled backend connection after its response was complete belong to
+ * no request: the next request must never get them as its response (whoever made the backend
+ * write them would answer another client). The pooled connection is dropped instead. */
+Test(faults, late_bytes_on_a_pooled_connection_never_answer_the_next_request)
+{
+    struct resetter r;
+    resetter_start(&r); /* its listening socket; the server is late_body_main's */
+    atomic_store(&r.stop, true);
+    pthread_join(r.thread, NULL);
+    atomic_store(&r.stop, false);
+    cr_assert_eq(pthread_create(&r.thread, NULL, late_body_main, &r), 0);
+    start_optional(r.port, NULL);
+
+    char err[256] = "";
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    struct it_response resp;
+    cr_assert_eq(it_conn_sends(c, "HEAD /h HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
+    cr_assert_eq(it_read_response(c, &resp, true), 0, "HEAD: %s", c->err);
+    cr_assert_eq(resp.status, 200);
+    it_response_fini(&resp);
+    /* Only once the late bytes were sent (a loaded machine may delay the backend's thread):
+     * the request must not race them, the test is about bytes already waiting. */
+    double deadline = it_now() + 5.0;
+    while (atomic_load(&r.resets) == 0 && it_now() < deadline) {
+        usleep(10000);
+    }
+    cr_assert_eq(atomic_load(&r.resets), 1, "the backend never sent its late bytes");
+    usleep(100000);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(it_conn_sends(c, "GET /g HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
+        cr_assert_eq(it_read_response(c, &resp, false), 0, "GET %d: %s", i, c->err);
+        cr_assert_eq(resp.status, 200);
+        cr_assert_str_eq(resp.body, "ok", "GET %d got the bytes left on a pooled connection", i);
+        it_response_fini(&resp);
+    }
+    it_conn_close(c);
+    it_mtlb_assert_alive(&env);
     cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
     resetter_stop(&r);
 }

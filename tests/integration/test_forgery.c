@@ -1,7 +1,8 @@
 /* Integration: identity forgery as an attacker tries it. Every protected name in every spelling
- * (case, "_" for "-"), in headers and in trailers, over HTTP/1.1 and HTTP/2, and framing written
- * in unusual spellings: the backend (mtlb-echo) reports what it received, and it must hold
- * exactly one copy of each identity field, the one mtlb vouches for, and canonical framing. */
+ * (case, "_" or any other punctuation for "-"), in headers and in trailers, over HTTP/1.1 and
+ * HTTP/2, and framing written in unusual spellings: the backend (mtlb-echo) reports what it
+ * received, and it must hold exactly one copy of each identity field, the one mtlb vouches for, and
+ * canonical framing. */
 #include "h2_util.h"
 
 #include <criterion/criterion.h>
@@ -44,20 +45,44 @@ static void start(const char *headers)
     "X_Real_IP: 10.6.6.6\r\n"                                                                      \
     "x-real_ip: 10.6.6.6\r\n"
 
+/* Other token punctuation in place of "-": lighttpd's CGI, FastCGI and SCGI environments map
+ * every byte that is not a letter or digit to "_" (X.SSL.Client.DN -> HTTP_X_SSL_CLIENT_DN),
+ * and PHP turns "." into "_" in $_SERVER names. */
+#define FORGED_PUNCT                                                                               \
+    "X.SSL.Client.Verify: SUCCESS\r\n"                                                             \
+    "X.SSL.Client.DN: /CN=admin\r\n"                                                               \
+    "x~ssl~client~dn: /CN=admin\r\n"                                                               \
+    "X!SSL-Issuer: /CN=forged CA\r\n"                                                              \
+    "X-SSL.Client-Serial: DEADBEEF\r\n"                                                            \
+    "X.Forwarded.For: 10.6.6.6\r\n"                                                                \
+    "X+Forwarded+Proto: http\r\n"                                                                  \
+    "X.Real.IP: 10.6.6.6\r\n"                                                                      \
+    "X*Real*IP: 10.6.6.6\r\n"
+
 /* The same in trailers, with the plain spellings too. */
 #define FORGED_TRAILERS                                                                            \
     "X-SSL-Client-Verify: SUCCESS\r\n"                                                             \
     "X-SSL-Client-DN: /CN=admin\r\n"                                                               \
     "X-Forwarded-For: 10.6.6.6\r\n"                                                                \
     "X-Real-IP: 10.6.6.6\r\n"                                                                      \
-    "Forwarded: for=10.6.6.6\r\n" FORGED_H1
+    "Forwarded: for=10.6.6.6\r\n" FORGED_H1 FORGED_PUNCT
 
 static const char *const identity_names[] = {
     "x-ssl-client-verify", "x-ssl-client-dn", "x-ssl-issuer",      "x-ssl-client-serial",
     "x-forwarded-for",     "x-real-ip",       "x-forwarded-proto",
 };
 
-/* Header lines of the echoed head whose name reads as `name` once "_" is taken for "-". */
+/* A name byte as the most lenient backend reads it: letters in lower case, digits, and any
+ * other byte ("_", ".", "~" ...) as "-" (lighttpd's CGI variable names). */
+static char lenient(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z') {
+        return (char)(ch | 0x20);
+    }
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ? ch : '-';
+}
+
+/* Header lines of the echoed head whose name reads as `name` the lenient way. */
 static size_t folded_count(const char *echoed, const char *name)
 {
     size_t n = 0, len = strlen(name);
@@ -66,8 +91,7 @@ static size_t folded_count(const char *echoed, const char *name)
     for (const char *l = strstr(echoed, "\r\n"); l != NULL && l < end; l = strstr(l, "\r\n")) {
         l += 2;
         size_t i = 0;
-        while (i < len && l[i] != '\0' &&
-               (l[i] == '_' ? '-' : (l[i] | (l[i] >= 'A' && l[i] <= 'Z' ? 0x20 : 0))) == name[i]) {
+        while (i < len && l[i] != '\0' && l[i] != ':' && lenient(l[i]) == name[i]) {
             i++;
         }
         n += i == len && l[i] == ':';
@@ -120,6 +144,19 @@ Test(forgery, h1_underscore_spellings_never_reach_the_backend)
                     "X_Custom: 1\r\nX-Keep: kept\r\n\r\n");
     assert_no_forgery(b);
     cr_assert_eq(folded_count(b, "x-custom"), 0, "underscores are dropped by default:\n%s", b);
+    assert_header(b, "X-Keep", "kept");
+    free(b);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(forgery, h1_punctuation_spellings_never_reach_the_backend)
+{
+    /* underscores: pass, so that only the protected-name rule can stop them */
+    start("underscores: pass");
+    char *b = h1_ok("GET / HTTP/1.1\r\nHost: localhost\r\n" FORGED_PUNCT
+                    "X.Custom: 1\r\nX-Keep: kept\r\n\r\n");
+    assert_no_forgery(b);
+    assert_header(b, "X.Custom", "1");
     assert_header(b, "X-Keep", "kept");
     free(b);
     it_mtlb_stop(&env, 5000);
@@ -215,10 +252,18 @@ Test(forgery, h1_framing_is_canonical)
     "header=x_forwarded_for:10.6.6.6,header=x_forwarded-proto:http,header=x_real_ip:10.6.6.6,"     \
     "header=x-real_ip:10.6.6.6"
 
+#define H2_FORGED_PUNCT                                                                            \
+    "header=x.ssl.client.verify:SUCCESS,header=x.ssl.client.dn:/CN=admin,"                         \
+    "header=x~ssl~client~dn:/CN=admin,header=x!ssl-issuer:/CN=forged CA,"                          \
+    "header=x-ssl.client-serial:DEADBEEF,header=x.forwarded.for:10.6.6.6,"                         \
+    "header=x+forwarded+proto:http,header=x.real.ip:10.6.6.6,header=x*real*ip:10.6.6.6"
+
 #define H2_FORGED_TRAILERS                                                                         \
     "trailer=x-ssl-client-verify:SUCCESS,trailer=x_ssl_client_dn:/CN=admin,"                       \
     "trailer=x-forwarded-for:10.6.6.6,trailer=x_forwarded_for:10.6.6.6,"                           \
-    "trailer=x_real_ip:10.6.6.6,trailer=forwarded:for=10.6.6.6,trailer=x-ssl_issuer:forged"
+    "trailer=x_real_ip:10.6.6.6,trailer=forwarded:for=10.6.6.6,trailer=x-ssl_issuer:forged,"       \
+    "trailer=x.ssl.client.dn:/"                                                                    \
+    "CN=admin,trailer=x~forwarded~for:10.6.6.6,trailer=x.real.ip:10.6.6.6"
 
 /* Runs one h2c stream and returns the echo body (malloc'd). */
 static char *h2_echo(const char *spec, const char *path)
@@ -242,6 +287,17 @@ Test(forgery, h2_underscore_spellings_never_reach_the_backend)
     char *b = h2_echo("path=/x," H2_FORGED ",header=x_custom:1,header=x-keep:kept", "/x");
     assert_no_forgery(b);
     cr_assert_eq(folded_count(b, "x-custom"), 0, "%s", b);
+    assert_header(b, "x-keep", "kept");
+    free(b);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(forgery, h2_punctuation_spellings_never_reach_the_backend)
+{
+    start("underscores: pass");
+    char *b = h2_echo("path=/x," H2_FORGED_PUNCT ",header=x.custom:1,header=x-keep:kept", "/x");
+    assert_no_forgery(b);
+    assert_header(b, "x.custom", "1");
     assert_header(b, "x-keep", "kept");
     free(b);
     it_mtlb_stop(&env, 5000);
@@ -302,5 +358,35 @@ Test(forgery, h2_content_length_is_canonical)
     assert_header(b, "Content-Length", "5");
     cr_assert_not_null(strstr(b, "raw-body:\r\nabcde"), "%s", b);
     free(b);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* A content-length the DATA frames do not match (RFC 9113 section 8.1.1: malformed): the
+ * stream is reset, whether the frames carry more (the excess would be a second request to an
+ * HTTP/1.1 backend) or fewer bytes (the backend would wait for bytes that never come, then read
+ * the next request as them). The next stream on the connection is served clean. */
+Test(forgery, h2_content_length_mismatch_is_reset)
+{
+    static const char *const specs[] = {"path=/echo-raw,body=50,no-cl,header=content-length:5",
+                                        "path=/echo-raw,body=5,no-cl,header=content-length:50"};
+
+    start(NULL);
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct h2_out o;
+        struct h2s s;
+        h2c_run(&o, 10000, "--print-body", "--cert", good_cert(), "--key", good_key(), "--stream",
+                specs[i], "--stream", "path=/echo,after", NULL);
+        get_stream(&o, "/echo-raw", 0, &s);
+        cr_assert(s.status != 200 && strcmp(s.reset, "-") != 0,
+                  "%s: a mismatched stream must be reset, got status %d:\n%s", specs[i], s.status,
+                  o.out);
+        get_stream(&o, "/echo", 0, &s);
+        cr_assert_eq(s.status, 200, "%s", o.out);
+        char *b = h2_body(o.out, s.id);
+        cr_assert(strncmp(b, "GET /echo HTTP/1.1\r\n", 20) == 0, "next stream:\n%s", b);
+        cr_assert_null(strstr(b, "abcde"), "body bytes reached the next request:\n%s", b);
+        free(b);
+        h2_out_fini(&o);
+    }
     it_mtlb_stop(&env, 5000);
 }

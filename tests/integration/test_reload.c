@@ -1,6 +1,7 @@
 /* Integration: configuration reload (SIGHUP and POST /reload). A truststore change admits the
  * newly trusted client and refuses the one whose CA went, also when it offers a session or
- * ticket from before (TLS 1.2 and 1.3), while an unchanged domain keeps resuming; a changed
+ * ticket from before (TLS 1.2 and 1.3) or on a connection opened before (421), while an
+ * unchanged domain keeps resuming; a changed
  * backend list takes the next request of a keep-alive HTTP/1.1 or HTTP/2 connection opened
  * before; a broken configuration or a bind change changes nothing and says why (log line,
  * 422, metrics); /metrics and /config follow the new generation. */
@@ -207,6 +208,65 @@ Test(reload, unchanged_trust_keeps_resuming_after_a_reload)
         it_exchange_fini(&x);
         SSL_SESSION_free(ss[i]);
     }
+}
+
+/* A reload that changes how a domain verifies clients (here the truststore file replaced in
+ * place, as a CA removal or a CRL update is rolled out; the configuration text is the same)
+ * makes the verdict of every connection opened before it stale: its next request is answered
+ * 421 (a new connection, verified under the new trust, is the way on), never served with the
+ * old SUCCESS. HTTP/1.1 keep-alive and HTTP/2 alike. */
+Test(reload, trust_change_refuses_the_next_request_of_open_connections)
+{
+    admin_port = it_free_port();
+    uint16_t b = it_echo_start(&env, "b1");
+    const char *trust = it_copy_pki(&env, "trust/full.pem", "trust.pem");
+    char path[400];
+    snprintf(path, sizeof(path), "%s", trust);
+    struct it_config cfg = config(path, &b, 1);
+    it_mtlb_start(&env, &cfg);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    struct it_response r;
+    cr_assert_eq(it_conn_sends(c, REQ), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "before the reload: %s", c->err);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+
+    /* HTTP/2: a stream before the reload, one after it on the same connection. */
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        usleep(700 * 1000);
+        it_copy_pki(&env, "trust/other.pem", "trust.pem"); /* the good client's CA is gone */
+        kill(env.mtlb, SIGHUP);
+        _exit(0);
+    }
+    struct h2_out o;
+    h2c_run(&o, 10000, "--cert", good_cert(), "--key", good_key(), "--stream", "path=/a",
+            "--stream", "path=/b,after,delay=2000", NULL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    const char *ok[] = {"event=reloaded", "generation=2", NULL};
+    cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 5000), 1, "no reload");
+    cr_assert_eq(count_lines(o.out, "connected "), 1, "%s", o.out);
+    struct h2s a, bb;
+    get_stream(&o, "/a", 0, &a);
+    cr_assert_eq(a.status, 200, "before the reload: %s", o.out);
+    get_stream(&o, "/b", 0, &bb);
+    cr_assert_eq(bb.status, 421, "HTTP/2 stream after the trust changed: %s", o.out);
+    h2_out_fini(&o);
+
+    /* HTTP/1.1: the keep-alive connection from before the reload. */
+    cr_assert_eq(it_conn_sends(c, REQ), 0);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "after the reload: %s", c->err);
+    cr_assert_eq(r.status, 421, "HTTP/1.1 request after the trust changed:\n%s", r.head);
+    it_response_fini(&r);
+    it_conn_close(c);
+    expect_refused(&good, "new connection of the removed CA's client");
+    expect_served(&other, "new connection of the newly trusted client");
+    it_mtlb_assert_alive(&env);
 }
 
 /* ---- backends and open connections ---- */

@@ -42,9 +42,15 @@ static const char *vname(int v)
     return v == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2";
 }
 
+/* listeners[].tls for the next start (NULL: none; "session_cache: 0" for sealed tickets). */
+static const char *listener_tls;
+
 static void start_with(const char *mode, const char *session_lifetime)
 {
-    struct it_config cfg = {.n_domains = 2, .n_servers = 1, .session_lifetime = session_lifetime};
+    struct it_config cfg = {.n_domains = 2,
+                            .n_servers = 1,
+                            .session_lifetime = session_lifetime,
+                            .listener_tls = listener_tls};
     cfg.servers[0] = it_echo_start(&env, "b1");
     cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
                                         .mode = mode,
@@ -185,6 +191,18 @@ Test(resume, api_domain_session_not_resumed_on_other)
 {
     assert_no_cross_resumption("api.example.com", "client/good.crt", "client/good.key", GOOD_DN,
                                "other.example.com");
+}
+
+/* The same with sealed tickets under the random keys (session_cache: 0): OpenSSL's session id
+ * context check, not mtlb's store, is what keeps them apart. */
+Test(resume, sealed_tickets_do_not_cross_domains)
+{
+    listener_tls = "session_cache: 0";
+    assert_no_cross_resumption("other.example.com", "client/other-chain.pem", "client/other.key",
+                               "/C=PL/O=mtlb Other/CN=other-client", "api.example.com");
+    assert_no_cross_resumption("api.example.com", "client/good.crt", "client/good.key", GOOD_DN,
+                               "other.example.com");
+    listener_tls = NULL;
 }
 
 /* Session lifetime and certificate expiry. The three ways a client resumes: a TLS 1.3 ticket,

@@ -204,6 +204,32 @@ ParameterizedTest(struct forged *f, rewrite, removes_underscore_spellings)
     cr_assert(mtlb_rewrite_is_protected((struct mtlb_slice){f->field, strcspn(f->field, ":")}));
 }
 
+/* Punctuation other than "_" in place of "-": lighttpd's CGI/FastCGI environments map every
+ * byte that is not a letter or digit to "_", and PHP maps "." too. */
+Test(rewrite, removes_punctuation_spellings)
+{
+    static const char *const fields[] = {
+        "X.SSL.Client.Verify: SUCCESS",
+        "x~ssl~client~dn: /CN=admin",
+        "X!SSL+Issuer: /CN=x",
+        "X.Forwarded.For: 10.6.6.6",
+        "X*Real*IP: 10.6.6.6",
+        "X.Forwarded~Host: evil",
+        "X.Request.Id: 1",
+    };
+    char in[256];
+    char want[1024];
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const char *f = fields[i];
+        cr_assert(mtlb_rewrite_is_protected((struct mtlb_slice){f, strcspn(f, ":")}), "%s", f);
+        snprintf(in, sizeof(in), "GET / HTTP/1.1\r\n%s\r\nHost: app\r\n\r\n", f);
+        snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: app\r\n%s\r\n", edge_fields_success);
+        expect_request(in, &id_success, want);
+    }
+    cr_assert_not(mtlb_rewrite_is_protected((struct mtlb_slice){"X.Custom", 8}));
+}
+
 Test(rewrite, underscore_policy)
 {
     const char *in = "GET / HTTP/1.1\r\nHost: app\r\nX_Custom: 1\r\nX-Plain: 2\r\n"
