@@ -2,6 +2,7 @@
  * socket never stalls an attack loop or a client thread for long, and non-blocking TLS
  * handshakes, so that one attack thread can have many in flight. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <netinet/tcp.h>
@@ -140,8 +141,9 @@ int flood_tls_write(SSL *ssl, const void *buf, size_t len)
             struct pollfd pf = {.fd = SSL_get_fd(ssl),
                                 .events = err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
             ERR_clear_error();
+            /* on a blocking socket a WANT_* is its SO_SNDTIMEO expiring: give up, as before */
             if ((err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ) ||
-                poll(&pf, 1, 5000) != 1) {
+                !(fcntl(pf.fd, F_GETFL) & O_NONBLOCK) || poll(&pf, 1, 5000) != 1) {
                 return -1;
             }
             continue;
