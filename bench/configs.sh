@@ -18,7 +18,10 @@ write_mtlb_conf() { # [-log | -routes]
     [ "${1:-}" = -log ] && access=$OUT/logs/mtlb-access.log
     # -routes (the wrk_routes row): 100 routes on the wrk listener, the request matching the
     # last one, so that the cost of routing shows against wrk_small.
+    # It listens on the ports of the pseudo-LB "mtlb-routes", so that it runs beside the plain
+    # mtlb and the two take turns in one run.
     if [ "${1:-}" = -routes ]; then
+        lb=mtlb-routes
         routes=$'\n    routes:'
         for i in $(seq 0 98); do
             routes+=$'\n'"      - {path_prefix: /r$i/, backend: app}"

@@ -1,5 +1,6 @@
 /* floodgen: attack generator for bench/flood. One thread drives N attacking connections in one of
- * the modes below and opens a closed one again (the attacker keeps up the pressure); the
+ * the modes below (TLS handshakes non-blocking, HS_INFLIGHT at a time) and opens a closed one
+ * again (the attacker keeps up the pressure); the
  * clients mode (flood_clients.c) measures what established clients see meanwhile. Prints a
  * status line every second (held connections, for memory per connection) and a summary line
  * (how long the server let a connection live, how much it let each one send). */
@@ -30,6 +31,8 @@ struct att {
     long sent;       /* rapidreset: resets; continuation: header block bytes of this block */
     uint32_t stream; /* h2: the last stream id used */
     int in_block;    /* continuation: a HEADERS without END_HEADERS is open */
+    int hs;          /* 1: TLS handshake under way (non-blocking), waiting for want */
+    short want;
     unsigned char rx[32768]; /* h2: frames read so far */
     size_t rx_len;
 };
@@ -42,9 +45,15 @@ struct run {
     size_t hello_len;
     struct att *a;
     long held, opened, open_failed, closed, goaway, resp; /* resp: responses or RSTs seen */
+    long pending;                                         /* TLS handshakes under way */
     double life_sum, life_max;
     long units, units_max; /* resets or block bytes sent: in all, most on one connection */
 };
+
+/* TLS handshakes in flight at a time, and how long one may take: enough to reach hundreds of
+ * held connections within the ramp on a loaded machine, without a burst that is a storm. */
+enum { HS_INFLIGHT = 64 };
+#define HS_TIMEOUT_S 10.0
 
 static volatile sig_atomic_t stop_flag;
 
@@ -98,6 +107,12 @@ static void att_close(struct run *r, struct att *a, int by_server)
     }
     a->ssl = NULL;
     a->fd = -1;
+    if (a->hs) {
+        a->hs = 0; /* a failed or timed-out handshake: an open that did not happen */
+        r->pending--;
+        r->open_failed++;
+        return;
+    }
     r->held--;
     if (by_server) {
         r->closed++;
@@ -115,25 +130,15 @@ static int h2_start(struct att *a)
     return flood_tls_write(a->ssl, buf, n);
 }
 
-static int att_open(struct run *r, struct att *a)
+/* A connection is up (TCP, or TLS with its handshake done): the attack's first bytes. */
+static void att_ready(struct run *r, struct att *a)
 {
-    *a = (struct att){.fd = -1};
-    if (r->mode == M_IDLE || r->mode == M_SLOWHELLO) {
-        a->fd = flood_tcp_connect(&r->o, 2.0);
-    } else {
-        a->ssl = flood_tls_connect(&r->o, r->ctx, r->mode == M_SLOWLORIS ? alpn_h1 : alpn_h2,
-                                   r->mode == M_SLOWLORIS ? sizeof(alpn_h1) - 1 : 3);
-        a->fd = a->ssl ? SSL_get_fd(a->ssl) : -1;
-    }
-    if (a->fd == -1) {
-        r->open_failed++;
-        return -1;
-    }
+    int rc = 0;
+
     a->opened = flood_now();
     a->next_send = a->opened;
     r->opened++;
     r->held++;
-    int rc = 0;
     if (r->mode == M_SLOWLORIS) {
         static const char line[] = "GET /size/64 HTTP/1.1\r\nHost: localhost\r\n";
         rc = flood_tls_write(a->ssl, line, sizeof(line) - 1);
@@ -143,7 +148,52 @@ static int att_open(struct run *r, struct att *a)
     if (rc != 0) {
         att_close(r, a, 1);
     }
-    return rc;
+}
+
+/* TCP modes connect at once (blocking, bounded); TLS modes start a non-blocking handshake that
+ * turn() drives, so that hundreds of TLS connections are opened concurrently. */
+static void att_open(struct run *r, struct att *a)
+{
+    *a = (struct att){.fd = -1};
+    if (r->mode == M_IDLE || r->mode == M_SLOWHELLO) {
+        a->fd = flood_tcp_connect(&r->o, 2.0);
+        if (a->fd == -1) {
+            r->open_failed++;
+            return;
+        }
+        att_ready(r, a);
+        return;
+    }
+    a->ssl = flood_tls_start(&r->o, r->ctx, r->mode == M_SLOWLORIS ? alpn_h1 : alpn_h2,
+                             r->mode == M_SLOWLORIS ? sizeof(alpn_h1) - 1 : 3);
+    if (a->ssl == NULL) {
+        r->open_failed++;
+        return;
+    }
+    a->fd = SSL_get_fd(a->ssl);
+    a->hs = 1;
+    a->want = POLLOUT; /* the TCP connect completes first */
+    a->opened = flood_now();
+    r->pending++;
+}
+
+/* One handshake step once the socket is ready, or the end of one that took too long. */
+static void att_handshake(struct run *r, struct att *a, short revents, double now)
+{
+    if (revents == 0) {
+        if (now - a->opened > HS_TIMEOUT_S) {
+            att_close(r, a, 0);
+        }
+        return;
+    }
+    int rc = flood_tls_step(a->ssl, &a->want);
+    if (rc < 0) {
+        att_close(r, a, 0);
+    } else if (rc > 0) {
+        a->hs = 0;
+        r->pending--;
+        att_ready(r, a);
+    }
 }
 
 /* The server's h2 frames: SETTINGS are acknowledged, GOAWAY counted, a HEADERS or RST_STREAM
@@ -187,8 +237,11 @@ static int att_read(struct run *r, struct att *a)
         size_t room = sizeof(a->rx) - a->rx_len;
         int n = SSL_read(a->ssl, a->rx + a->rx_len, room > 0 ? (int)room : 1);
         if (n <= 0) {
+            /* non-blocking: a record with no data for us (a TLS 1.3 session ticket) or half a
+             * record is no reason to wait, and never one to hang up */
+            int err = SSL_get_error(a->ssl, n);
             ERR_clear_error();
-            return -1;
+            return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? 0 : -1;
         }
         if (r->mode == M_SLOWLORIS) {
             r->resp += memcmp(a->rx, "HTTP/1.1 ", 9) == 0;
@@ -277,40 +330,42 @@ static int att_step(struct run *r, struct att *a, double now)
 
 static void status(const struct run *r, double t, const char *tag)
 {
-    printf("%s mode=%s t=%.1f held=%ld opened=%ld open_failed=%ld closed_by_server=%ld "
+    printf("%s mode=%s t=%.1f held=%ld handshaking=%ld opened=%ld open_failed=%ld "
+           "closed_by_server=%ld "
            "life_mean_s=%.2f life_max_s=%.2f units=%ld units_max_per_conn=%ld goaway=%ld "
            "responses=%ld\n",
-           tag, mode_names[r->mode], t, r->held, r->opened, r->open_failed, r->closed,
+           tag, mode_names[r->mode], t, r->held, r->pending, r->opened, r->open_failed, r->closed,
            r->closed ? r->life_sum / (double)r->closed : 0.0, r->life_max, r->units, r->units_max,
            r->goaway, r->resp);
     fflush(stdout);
 }
 
-/* One turn: (re)open closed slots, read what the server sent, take each slot's step. */
+/* One turn: (re)open closed slots, read what the server sent or take a handshake's next step,
+ * then each established slot's attack step. */
 static void turn(struct run *r, struct pollfd *pf)
 {
     int n = r->o.conns;
-    /* a bounded number of (blocking) opens per turn, so that the open connections keep
-     * their pace while the rest are still handshaking */
-    int opens = r->mode == M_IDLE || r->mode == M_SLOWHELLO ? 1000 : 4;
+    int tls = r->mode != M_IDLE && r->mode != M_SLOWHELLO;
     for (int i = 0; i < n && !stop_flag; i++) {
-        if (r->a[i].fd == -1 && opens > 0) {
-            opens--;
+        if (r->a[i].fd == -1 && (tls ? r->pending < HS_INFLIGHT : 1)) {
             att_open(r, &r->a[i]);
         }
-        pf[i] = (struct pollfd){.fd = r->a[i].fd, .events = POLLIN};
+        pf[i] = (struct pollfd){.fd = r->a[i].fd, .events = r->a[i].hs ? r->a[i].want : POLLIN};
     }
-    if (poll(pf, (nfds_t)n, 0) > 0) {
-        for (int i = 0; i < n; i++) {
-            if (pf[i].fd != -1 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                att_read(r, &r->a[i]) != 0) {
-                att_close(r, &r->a[i], 1);
-            }
-        }
-    }
+    int ready = poll(pf, (nfds_t)n, 0);
     double now = flood_now();
     for (int i = 0; i < n; i++) {
-        if (r->a[i].fd != -1 && att_step(r, &r->a[i], now) != 0) {
+        struct att *a = &r->a[i];
+        short ev = ready > 0 && pf[i].fd != -1 ? pf[i].revents : 0;
+        if (a->fd != -1 && a->hs) {
+            att_handshake(r, a, ev, now);
+        } else if ((ev & (POLLIN | POLLHUP | POLLERR)) && att_read(r, a) != 0) {
+            att_close(r, a, 1);
+        }
+    }
+    now = flood_now();
+    for (int i = 0; i < n; i++) {
+        if (r->a[i].fd != -1 && !r->a[i].hs && att_step(r, &r->a[i], now) != 0) {
             att_close(r, &r->a[i], 1);
         }
     }
@@ -335,8 +390,9 @@ static int run_attack(struct run *r)
             status(r, now - start, "status");
             next_status += 1.0;
         }
-        /* the busy modes still pause: the tool shares its CPU with the measured clients */
-        usleep(busy ? 1000 : 20000);
+        /* the busy modes (and handshakes under way) still pause: the tool shares its CPU with
+         * the measured clients */
+        usleep(busy || r->pending > 0 ? 1000 : 20000);
     }
     status(r, flood_now() - start, "summary");
     for (int i = 0; i < r->o.conns; i++) {

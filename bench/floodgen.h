@@ -38,9 +38,20 @@ int flood_tcp_connect(const struct flood_opts *o, double timeout_s);
 SSL *flood_tls_connect(const struct flood_opts *o, SSL_CTX *ctx, const unsigned char *alpn,
                        size_t alpn_len);
 
+/* A non-blocking TLS connection under way: TCP connect started, SNI and ALPN set. Drive it
+ * with flood_tls_step. Returns the SSL or NULL. The caller frees both (flood_tls_close). */
+SSL *flood_tls_start(const struct flood_opts *o, SSL_CTX *ctx, const unsigned char *alpn,
+                     size_t alpn_len);
+
+/* One step of a flood_tls_start handshake, to call once its fd is ready for *events (POLLOUT
+ * at first). Returns 1 when done (the fd stays non-blocking), 0 when it waits (*events: POLLIN
+ * or POLLOUT), -1 when it failed. */
+int flood_tls_step(SSL *ssl, short *events);
+
 void flood_tls_close(SSL *ssl);
 
-/* Writes all of buf. Returns 0 or -1 (the peer closed or reset, or the write timed out). */
+/* Writes all of buf (on a non-blocking socket, waiting up to 5 s each time it is full).
+ * Returns 0 or -1 (the peer closed or reset, or the write timed out). */
 int flood_tls_write(SSL *ssl, const void *buf, size_t len);
 
 /* The clients mode: o->conns keep-alive HTTP/1.1 connections (threads), o->rate requests per

@@ -73,6 +73,11 @@ ROWS = [
      True),
     ("wrk_log_cpu", "wrk_log", "cpu_us_per_req", "HTTP/1.1 64 B, access log on: LB CPU per "
      "request", "us", False),
+    ("wrk_base_rps", "wrk_base", "rps",
+     "HTTP/1.1 64 B, no routes (mtlb, in turns with the routes row): requests/s", "req/s", True),
+    ("wrk_base_cpu", "wrk_base", "cpu_us_per_req",
+     "HTTP/1.1 64 B, no routes (mtlb, in turns with the routes row): LB CPU per request", "us",
+     False),
     ("wrk_routes_rps", "wrk_routes", "rps", "HTTP/1.1 64 B, 100 routes (mtlb): requests/s",
      "req/s", True),
     ("wrk_routes_cpu", "wrk_routes", "cpu_us_per_req",
@@ -283,7 +288,21 @@ def notes_for(runs):
             # 100 %: the load generator or the backends were the bottleneck.
             notes.append(f"{tag}: LB used only {r['lb_cpu_share']:.0%} of CPU 0 (CPU 0 busy "
                          f"{r.get('cpu0_busy', 0):.0%}, CPU 1 busy {r.get('cpu1_busy', 0):.0%})")
-    return notes
+    return notes + routes_pairs(runs)
+
+
+def routes_pairs(runs):
+    """The routes row per repetition: wrk_routes / wrk_base CPU per request of the two runs
+    taken in turns, so that the spread shows how much of the ratio is the machine."""
+    cpu = {(r["test"], r["rep"]): r.get("cpu_us_per_req") for r in runs if r["lb"] == "mtlb"}
+    pairs = []
+    for rep in sorted({k[1] for k in cpu if k[0] == "wrk_routes"}):
+        a, b = cpu.get(("wrk_routes", rep)), cpu.get(("wrk_base", rep))
+        if a and b:
+            pairs.append(f"{a / b:.2f}")
+    if not pairs:
+        return []
+    return ["100 routes / none, LB CPU per request by repetition (in turns): " + ", ".join(pairs)]
 
 
 def build_rows(runs):
@@ -320,10 +339,10 @@ def log_cost(rows):
              "access log on / off: requests/s", True),
             ("log_cost_cpu", "wrk_log_cpu", "wrk_small_cpu",
              "access log on / off: LB CPU per request", False),
-            ("routes_cost_rps", "wrk_routes_rps", "wrk_small_rps",
-             "100 routes / none: requests/s (mtlb)", True),
-            ("routes_cost_cpu", "wrk_routes_cpu", "wrk_small_cpu",
-             "100 routes / none: LB CPU per request (mtlb)", False),
+            ("routes_cost_rps", "wrk_routes_rps", "wrk_base_rps",
+             "100 routes / none: requests/s (mtlb, the two in turns)", True),
+            ("routes_cost_cpu", "wrk_routes_cpu", "wrk_base_cpu",
+             "100 routes / none: LB CPU per request (mtlb, the two in turns)", False),
             ("acceptors_rate", "hs_acc2_rate", "hs_acc1_rate",
              "threads.acceptors 2 / 1: handshakes/s (mtlb)", True),
             ("acceptors_cpu", "hs_acc2_cpu", "hs_acc1_cpu",

@@ -122,12 +122,27 @@ static size_t default_pool(const struct mtlb_client *c, const struct mtlb_snapsh
     return lc->backend_index;
 }
 
+/* The route's name, or its index in decimal. Written by hand: on every routed request, a
+ * snprintf("%d") here cost about 650 instructions, more than the trie walk that found the
+ * route (callgrind, bench row wrk_routes). */
 static void label(struct mtlb_access_rec *rec, const struct mtlb_route_result *res)
 {
     if (res->cfg != NULL && res->cfg->name != NULL) {
-        snprintf(rec->route, sizeof(rec->route), "%s", res->cfg->name);
+        size_t n = strnlen(res->cfg->name, sizeof(rec->route) - 1);
+        memcpy(rec->route, res->cfg->name, n);
+        rec->route[n] = '\0';
     } else if (res->route >= 0) {
-        snprintf(rec->route, sizeof(rec->route), "%d", res->route);
+        char digits[12];
+        size_t n = 0;
+        unsigned v = (unsigned)res->route;
+        do {
+            digits[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        for (size_t i = 0; i < n; i++) {
+            rec->route[i] = digits[n - 1 - i];
+        }
+        rec->route[n] = '\0';
     }
 }
 

@@ -436,3 +436,32 @@ Test(routes, route_allow_and_deny_lists_refuse_with_403)
     const char *line[] = {"\"route\":\"no\"", "\"denied\":\"address\"", "\"status\":403", NULL};
     cr_expect_geq(it_wait_lines(env.out_log, line, 4, 5000), 4, "access log denied address");
 }
+
+/* Unnamed routes are labelled in the access log by their index, one digit or more (the label
+ * is written by hand, not by snprintf, as it is on every routed request). */
+Test(routes, access_log_labels_unnamed_routes_by_index)
+{
+    static char rules[1024];
+    size_t n = (size_t)snprintf(rules, sizeof(rules), "app\n    routes:\n");
+    for (int i = 0; i < 12; i++) {
+        n += (size_t)snprintf(rules + n, sizeof(rules) - n,
+                              "      - {path_prefix: /r%d/, backend: orders}\n", i);
+    }
+    struct it_config cfg = {0};
+    start_routes(rules, &cfg);
+
+    expect1("/r10/x", 200, "b-orders", "GET /r10/x HTTP/1.1");
+    expect1("/r0/y", 200, "b-orders", "GET /r0/y HTTP/1.1");
+    expect2("/r11/z", 200, "b-orders", "GET /r11/z HTTP/1.1");
+    expect1("/none", 200, "b-app", "GET /none HTTP/1.1");
+    const char *ten[] = {"\"route\":\"10\"", "\"path\":\"/r10/x\"", NULL};
+    const char *zero[] = {"\"route\":\"0\"", "\"path\":\"/r0/y\"", NULL};
+    const char *eleven[] = {"\"route\":\"11\"", "\"path\":\"/r11/z\"", NULL};
+    const char *none[] = {"\"path\":\"/none\"", NULL};
+    cr_expect_eq(it_wait_lines(env.out_log, ten, 1, 5000), 1, "route 10 labelled \"10\"");
+    cr_expect_eq(it_wait_lines(env.out_log, zero, 1, 5000), 1, "route 0 labelled \"0\"");
+    cr_expect_eq(it_wait_lines(env.out_log, eleven, 1, 5000), 1, "route 11 (h2) labelled \"11\"");
+    cr_expect_eq(it_wait_lines(env.out_log, none, 1, 5000), 1, "the unrouted request logged");
+    const char *none_routed[] = {"\"path\":\"/none\"", "\"route\"", NULL};
+    cr_expect_eq(it_count_lines(env.out_log, none_routed), 0, "an unrouted request has no label");
+}
