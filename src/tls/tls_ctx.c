@@ -441,6 +441,9 @@ static int domain_init(struct mtlb_tls_domain *dom, const struct mtlb_domain_cfg
         what = "ocsp_response";
         rc = mtlb_tls_ocsp_load(dom, err, errlen);
     }
+    if (rc == 0) {
+        mtlb_tls_fix_server_chain(dom->ctx); /* after OCSP, which reads the file's chain only */
+    }
     ERR_clear_error();
     if (rc != 0 && errlen > 0 && what != NULL) {
         /* Name where the file was configured: "FILE:LINE: listeners[0].domains[1] (NAME):

@@ -104,6 +104,11 @@ int mtlb_tls_survey_crls(struct mtlb_tls_domain *dom);
 /* "CONFIG:LINE: listeners[i].domains[j] (NAME): KEY" for messages about a file of d (KEY:
  * certificate, key, truststore or crl); "domain NAME: KEY" without a location. */
 void mtlb_tls_origin(const struct mtlb_domain_cfg *d, const char *key, char *buf, size_t cap);
+/* server_chain.c: for a certificate file without intermediates, the chain OpenSSL would build
+ * in every handshake from the truststore is built once, here, without the root. Main thread,
+ * after the truststore and the OCSP response are loaded. */
+void mtlb_tls_fix_server_chain(SSL_CTX *ctx);
+
 /* ocsp.c. Reads dom->cfg->ocsp_response (if any) once the certificate chain is in dom->ctx,
  * checks it (DER, status successful, a "good" single response for the leaf, by the id built
  * from its issuer in the chain), keeps it in dom and sets the stapling callback: 0, -ENOMEM,

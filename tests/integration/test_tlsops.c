@@ -11,6 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/objects.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 static void setup(void)
 {
     it_env_init(&env);
@@ -358,4 +362,63 @@ Test(tlsops, server_certificate_expiring_within_30_days_is_warned)
                        "not_after=", NULL};
     cr_assert_eq(it_wait_lines(env.err_log, n, 1, 3000), 1, "no start-up warning:\n%s",
                  it_read_file(env.err_log, NULL));
+}
+
+/* ---- the server chain: built once at load for a leaf-only file (server_chain.c) ---- */
+
+/* The subjects' CNs of the chain the server sent, in order, "|"-separated. */
+static size_t served_chain(const struct it_config *cfg, char *cns, size_t cap)
+{
+    char err[256];
+    it_mtlb_start(&env, cfg);
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "handshake: %s", err);
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+    size_t n = chain != NULL ? (size_t)sk_X509_num(chain) : 0;
+    cns[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char cn[128] = "";
+        X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(chain, (int)i)),
+                                  NID_commonName, cn, sizeof(cn));
+        size_t len = strlen(cns);
+        snprintf(cns + len, cap - len, "%s%s", i > 0 ? "|" : "", cn);
+    }
+    it_conn_close(c);
+    return n;
+}
+
+Test(tlsops, a_leaf_only_certificate_file_is_served_without_the_root)
+{
+    char cns[512];
+    struct it_config cfg = base();
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    /* server/api.crt holds the leaf only; its issuer, the root, is in the truststore */
+    size_t n = served_chain(&cfg, cns, sizeof(cns));
+    cr_assert_eq(n, 1, "the leaf alone (no trust anchor): %s", cns);
+    cr_assert_str_eq(cns, "api.example.com");
+}
+
+Test(tlsops, a_leaf_only_certificate_file_gets_its_intermediate_from_the_truststore)
+{
+    char cns[512];
+    struct it_config cfg = base();
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    /* a certificate issued by the intermediate (a client one serves as well for the chain);
+     * the truststore holds the intermediate and the root */
+    cfg.domains[0].cert = "client/good.crt";
+    cfg.domains[0].key = "client/good.key";
+    size_t n = served_chain(&cfg, cns, sizeof(cns));
+    cr_assert_eq(n, 2, "leaf + intermediate, no root: %s", cns);
+    cr_assert_str_eq(cns, "good-client|mtlb Test Intermediate CA");
+}
+
+Test(tlsops, a_certificate_file_with_a_chain_is_served_as_written)
+{
+    char cns[512];
+    struct it_config cfg = base();
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    cfg.domains[0].cert = "server/api-full.pem"; /* api's certificate, then the root's */
+    size_t n = served_chain(&cfg, cns, sizeof(cns));
+    cr_assert_eq(n, 2, "the file's chain: %s", cns);
+    cr_assert_str_eq(cns, "api.example.com|mtlb Test Root CA");
 }
