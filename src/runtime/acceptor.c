@@ -628,6 +628,9 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     if (!cfg->listeners[l].proxy_protocol && accept_plain(a, c)) {
         return;
     }
+    /* The domain is the listener's first until SNI is read, also in the logs of a connection
+     * that never sent a record (conn_domain): mtlb_tls_new_conn sets the same later. */
+    c->tls_info.listener = &c->snap->tls[l];
     c->timer.deadline_ms = mtlb_now_ms() + cfg->timeouts.handshake_ms;
     c->next = &a->pending;
     c->prev = a->pending.prev;
