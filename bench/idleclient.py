@@ -16,13 +16,16 @@ def h2_frame(ftype, flags, stream, payload=b""):
         ">I", stream) + payload
 
 
-# :method GET, :scheme https, :path /, :authority (literal, indexed name 1) "localhost"
-H2_REQUEST = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) +
-              h2_frame(1, 0x5, 1, b"\x82\x87\x84\x41\x09localhost"))
+def h2_request(path):
+    """:method GET, :scheme https, :path (indexed "/" or a literal with indexed name 4),
+    :authority (literal, indexed name 1) "localhost"."""
+    p = b"\x84" if path == "/" else b"\x04" + bytes([len(path)]) + path.encode()
+    return (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) +
+            h2_frame(1, 0x5, 1, b"\x82\x87" + p + b"\x41\x09localhost"))
 
 
-async def h1_exchange(reader, writer):
-    writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+async def h1_exchange(reader, writer, path):
+    writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
@@ -34,8 +37,8 @@ async def h1_exchange(reader, writer):
         raise RuntimeError(head[:40])
 
 
-async def h2_exchange(reader, writer):
-    writer.write(H2_REQUEST)
+async def h2_exchange(reader, writer, path):
+    writer.write(h2_request(path))
     await writer.drain()
     while True:
         hdr = await reader.readexactly(9)
@@ -56,9 +59,9 @@ async def open_one(args, ctx, held):
     reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx,
                                                    server_hostname="localhost")
     if args.h2:
-        await h2_exchange(reader, writer)
+        await h2_exchange(reader, writer, args.path)
     else:
-        await h1_exchange(reader, writer)
+        await h1_exchange(reader, writer, args.path)
     held.append(writer)
 
 
@@ -97,6 +100,7 @@ def main():
     p.add_argument("--cert")
     p.add_argument("--key")
     p.add_argument("--h2", action="store_true")
+    p.add_argument("--path", default="/", help="the one request's path (under 127 bytes)")
     p.add_argument("-n", type=int, default=2000)
     p.add_argument("--conc", type=int, default=32)
     args = p.parse_args()

@@ -40,7 +40,21 @@ struct mtlb_h2_conn {
     size_t hdrs_cap;
     char *scratch;
     size_t scratch_cap;
+    /* nghttp2's frame buffer (h2_mem.c): its pages are handed back while idle. dirty: a frame
+     * larger than a page was built in it since. watch: the session is being created. */
+    void *fbuf;
+    size_t fbuf_len;
+    bool fbuf_dirty, fbuf_watch;
 };
+
+/* The allocator for h's nghttp2 session (user data h): the C allocator, noting the frame
+ * buffer allocated while h->fbuf_watch is set. */
+nghttp2_mem mtlb_h2_mem(struct mtlb_h2_conn *h);
+/* Gives the frame buffer's whole pages back to the kernel (madvise MADV_DONTNEED); only when
+ * nghttp2 holds no output in it (nothing to send, the last output taken). */
+void mtlb_h2_mem_release(struct mtlb_h2_conn *h);
+/* A frame of more than this many bytes touched the frame buffer beyond its first page. */
+#define MTLB_H2_FBUF_CLEAN 4000
 
 /* The stream nghttp2 knows by id, or NULL. */
 struct mtlb_h2_stream *mtlb_h2_stream_of(struct mtlb_h2_conn *h, int32_t id);

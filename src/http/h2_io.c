@@ -227,6 +227,9 @@ void mtlb_h2_conn_trim(struct mtlb_h2_conn *h)
     if (!mtlb_h2_conn_idle(h)) {
         return;
     }
+    if (h->fbuf_dirty) {
+        mtlb_h2_mem_release(h); /* after a large frame: RSS back to a small idle session */
+    }
     free(h->cbuf);
     free(h->hdrs);
     free(h->scratch);

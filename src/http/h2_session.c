@@ -314,6 +314,9 @@ static int on_frame_send(nghttp2_session *ss, const nghttp2_frame *fr, void *arg
 {
     struct mtlb_h2_conn *h = arg;
 
+    if (fr->hd.length > MTLB_H2_FBUF_CLEAN) {
+        h->fbuf_dirty = true;
+    }
     if ((fr->hd.type == NGHTTP2_DATA || fr->hd.type == NGHTTP2_HEADERS) &&
         (fr->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         struct mtlb_h2_stream *s = mtlb_h2_stream_of(h, fr->hd.stream_id);
@@ -376,9 +379,13 @@ int mtlb_h2_conn_new(struct mtlb_h2_conn **out, const struct mtlb_h2_settings *s
     /* Closed streams serve only RFC 7540 priorities, which a proxy to HTTP/1.1 backends does
      * not use: not kept, an idle connection holds no stream object. */
     nghttp2_option_set_no_closed_streams(opt, 1);
-    if (nghttp2_session_server_new2(&h->ss, cb, h, opt) != 0) {
+    nghttp2_mem mem = mtlb_h2_mem(h);
+    h->fbuf_watch = true;
+    if (nghttp2_session_server_new3(&h->ss, cb, h, opt, &mem) != 0) {
         goto out;
     }
+    h->fbuf_watch = false;
+    mtlb_h2_mem_release(h);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, st->max_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, st->stream_window},

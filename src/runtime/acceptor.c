@@ -3,8 +3,9 @@
  * finished handshake becomes a client record handed to a worker; the acceptor never touches
  * it again. Each connection holds the snapshot current at its accept (its SSL_CTX); the acceptor
  * re-takes the current one once per loop turn when the generation moved. A failed one ends in a
- * lingering close. Stalled handshakes cost one fd and one SSL
- * each and never block others. */
+ * lingering close. A connection holds no SSL until its first TLS record is whole in the
+ * kernel's receive queue (hello_step): a silent or slow client costs one fd and the client
+ * record, and no handshake blocks others. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,6 +46,9 @@
 #define TAG_CLIENT 0ULL   /* struct mtlb_client * in its handshake */
 #define TAG_LISTENER 1ULL /* listener index << 2 */
 #define TAG_LINGER 2ULL   /* struct lingerer * */
+/* The largest first record waited for whole before the SSL is made: a TLS plaintext record
+ * (2^14) and its header. A header announcing more is left to OpenSSL to refuse at once. */
+#define HELLO_RECORD_MAX (16384 + 5)
 /* Lingering close: how long and how much a refused client may still send before the close. */
 #define LINGER_MS 2000
 #define LINGER_BYTES (64u * 1024)
@@ -395,13 +400,10 @@ static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c,
 }
 
 static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c);
+static int conn_start(struct mtlb_client *c);
 
 static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
 {
-    if (c->proxy_wait) {
-        proxy_step(a, c);
-        return;
-    }
     c->hs_started = true;
     ERR_clear_error();
     int rc = SSL_do_handshake(c->ssl);
@@ -443,6 +445,55 @@ static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
         hs_linger(a, c);
     } else {
         hs_drop(a, c);
+    }
+}
+
+/* Before its first TLS record is whole, a connection has no SSL: OpenSSL would hold its
+ * object (about 9 KiB) and, for a record read in part, a 16 KiB read buffer and the handshake
+ * buffer, for as long as a silent or trickling client likes (up to timeouts.handshake). The
+ * bytes are only peeked, so they wait in the kernel's receive queue, where OpenSSL then reads
+ * the record in one go. Edge-triggered (EPOLLET) while waiting: each new segment wakes this
+ * once. Anything that is not the start of a handshake record of at most HELLO_RECORD_MAX, a
+ * close or an error goes to OpenSSL at once, which classifies it as it did before (probe,
+ * plain HTTP, garbage, truncated hello). events: the epoll events (0 when called without). */
+static void hello_step(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
+{
+    unsigned char h[5];
+    ssize_t n = recv(c->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    bool closing = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if (n > 0 && h[0] == 0x16 && !closing) { /* a handshake record */
+        if (n < (ssize_t)sizeof(h)) {
+            return;
+        }
+        size_t need = sizeof(h) + ((size_t)h[3] << 8 | h[4]);
+        int avail = 0;
+        if (need <= HELLO_RECORD_MAX && ioctl(c->fd, FIONREAD, &avail) == 0 &&
+            (size_t)avail < need) {
+            return;
+        }
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (conn_start(c) != 0 || epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+        hs_drop(a, c);
+        return;
+    }
+    hs_step(a, c);
+}
+
+/* An event on a connection in the acceptor: its PROXY header, its first record or its
+ * handshake, whichever it is waiting for. */
+static void client_event(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
+{
+    if (c->proxy_wait) {
+        proxy_step(a, c);
+    } else if (c->ssl == NULL) {
+        hello_step(a, c, events);
+    } else {
+        hs_step(a, c);
     }
 }
 
@@ -525,10 +576,8 @@ static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
         accept_plain(a, c);
         return;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (conn_start(c) != 0 || epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
-        hs_drop(a, c);
-    }
+    /* The ClientHello may have come with the header: still edge-triggered, so look now. */
+    hello_step(a, c, 0);
 }
 
 static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockaddr_storage *ss)
@@ -579,19 +628,19 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     if (!cfg->listeners[l].proxy_protocol && accept_plain(a, c)) {
         return;
     }
+    /* The domain is the listener's first until SNI is read, also in the logs of a connection
+     * that never sent a record (conn_domain): mtlb_tls_new_conn sets the same later. */
+    c->tls_info.listener = &c->snap->tls[l];
     c->timer.deadline_ms = mtlb_now_ms() + cfg->timeouts.handshake_ms;
     c->next = &a->pending;
     c->prev = a->pending.prev;
     a->pending.prev->next = c;
     a->pending.prev = c;
     c->proxy_wait = cfg->listeners[l].proxy_protocol;
-    if (!c->proxy_wait && conn_start(c) != 0) {
-        hs_drop(a, c);
-        return;
-    }
-    /* Edge-triggered while the PROXY header is awaited: its bytes are only peeked until it is
-     * complete, so they stay readable; each new segment still wakes the acceptor. */
-    struct epoll_event ev = {.events = c->proxy_wait ? EPOLLIN | EPOLLET : EPOLLIN, .data.ptr = c};
+    /* Edge-triggered while the PROXY header or the first record is awaited: their bytes are
+     * only peeked until complete, so they stay readable; each new segment still wakes the
+     * acceptor (EPOLLRDHUP: and so does the peer's close, which a peek cannot tell). */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
         hs_drop(a, c);
     }
@@ -698,8 +747,10 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
     return (int)wait;
 }
 
-static void dispatch(struct mtlb_acceptor *a, uint64_t data)
+static void dispatch(struct mtlb_acceptor *a, const struct epoll_event *ev)
 {
+    uint64_t data = ev->data.u64;
+
     switch (data & TAG_MASK) {
     case TAG_LISTENER:
         accept_all(a, (size_t)(data >> 2));
@@ -709,7 +760,7 @@ static void dispatch(struct mtlb_acceptor *a, uint64_t data)
         break;
     default:
         if (data != 0) {
-            hs_step(a, (struct mtlb_client *)(uintptr_t)data);
+            client_event(a, (struct mtlb_client *)(uintptr_t)data, ev->events);
         }
         break;
     }
@@ -739,7 +790,7 @@ static void *acceptor_main(void *arg)
             }
         }
         for (int i = 0; i < n; i++) {
-            dispatch(a, evs[i].data.u64);
+            dispatch(a, &evs[i]);
         }
         uint64_t now = mtlb_now_ms();
         timeout = resume_listeners(a, now, expire(a, now));
