@@ -134,6 +134,7 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
         return;
     }
     c->w->ctr.responses_err++;
+    mtlb_client_req_splice_stop(c); /* the rest of the body is not wanted now */
     mtlb_exchange_finish(&c->ex, false);
     c->status = status;
     const char *text = mtlb_http_status_text(status);
@@ -271,6 +272,7 @@ static int h1_interim(void *owner, int status)
 void mtlb_client_splice_stop(struct mtlb_client *c)
 {
     mtlb_splice_stop(&c->spl);
+    mtlb_client_req_splice_stop(c);
 }
 
 void mtlb_client_exchange_done(struct mtlb_client *c)
