@@ -676,8 +676,11 @@ run_mtlb_cases() {
     case_splice_download 1.3 "$SPLICE_MIB"
     case_splice_client_abort
     case_splice_backend_reset
+    # TLS 1.3 uploads a quarter of that: the emulated client encrypts them about twice as
+    # slowly as TLS 1.2 (4 MiB: 18 s against 11 s at host load 15), and the case proves the
+    # same path (the size only matters for the 1.2 splice/record boundary checks above).
     case_splice_upload 1.2 "$SPLICE_MIB"
-    case_splice_upload 1.3 "$SPLICE_MIB"
+    case_splice_upload 1.3 $((SPLICE_MIB / 4))
     case_splice_upload_abort
     # 4 transport + 4 headers + 4 require + 2 bulk + 2 h2 + 2 close_notify (+2 after)
     # + renegotiation (+1 after) + key update (+1 after) + reload transfer (+1 after).
