@@ -368,7 +368,7 @@ Test(splice, request_pipelined_after_a_spliced_body_is_parsed_by_mtlb)
     it_mtlb_stop(&env, 5000);
 }
 
-Test(splice, small_chunked_and_switched_off_uploads_are_copied)
+Test(splice, small_chunked_expect_and_switched_off_uploads_are_copied)
 {
     start("    splice: false\n");
     struct it_conn *c = it_tcp_connect(plain_port);
@@ -399,6 +399,20 @@ Test(splice, small_chunked_and_switched_off_uploads_are_copied)
     struct it_response r;
     cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
     assert_echoed_body(&r, total, h);
+    it_response_fini(&r);
+    /* Expect: 100-continue keeps the copy path (the client waits for the backend's 100,
+     * which the read path relays), and the 100 goes out at once: a client that waits for it
+     * without a deadline must not be left to the client_body timeout's 408. */
+    h = 0xcbf29ce484222325ULL;
+    post_head(c, "/up", 4u << 20, "Expect: 100-continue\r\n");
+    double t0 = it_now();
+    cr_assert_eq(it_read_response(c, &r, true), 0, "%s", c->err);
+    cr_assert_eq(r.status, 100, "%s", r.head);
+    cr_assert_lt(it_now() - t0, 1.5, "100 Continue after %.2f s", it_now() - t0);
+    it_response_fini(&r);
+    cr_assert_eq(send_body(c, 0, 4u << 20, &h), 0, "%s", c->err);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    assert_echoed_body(&r, 4u << 20, h);
     it_response_fini(&r);
     it_conn_close(c);
     cr_assert_eq(metric("mtlb_spliced_request_bodies_total"), 0);
