@@ -117,6 +117,11 @@ struct mtlb_client {
      * backend connection it holds (mtlb_upstream_hold) until it ends. */
     struct mtlb_splice spl;
     struct mtlb_upstream *spl_up;
+    /* The rest of the request body moves by splice (splice_req.c): planned when the head was
+     * read (no client read is posted then), the relay and the backend connection it holds. */
+    bool req_spl_plan;
+    struct mtlb_splice req_spl;
+    struct mtlb_upstream *req_spl_up;
     /* What an HTTP/2 prior-knowledge preface switches an HTTP/1.1 connection to (the worker
      * sets it for a plain http: allow listener), else NULL. */
     const struct mtlb_proto_ops *h2_prior;

@@ -4,6 +4,7 @@
 #ifndef MTLB_H1_CLIENT_H
 #define MTLB_H1_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mtlb/authority.h"
@@ -36,6 +37,18 @@ void mtlb_client_on_upstream_data(struct mtlb_client *c);
 /* c is being aborted (response.c): a body splice in flight posts nothing more and ends at its
  * next completion. */
 void mtlb_client_splice_stop(struct mtlb_client *c);
+/* ---- zero-copy request bodies (splice_req.c) ---- */
+/* At the head: may the rest of this request's body go by splice (splice.h's rule; not with
+ * `Expect: 100-continue`)? Sets c->req_spl_plan; while it is set no client read is posted. */
+void mtlb_client_req_splice_plan(struct mtlb_client *c);
+/* From the body pump once all that was read went to the backend: true while the splice path
+ * owns the body (the relay runs, or a read in flight must land first), false to read and copy
+ * (not planned, an HTTPS backend, no pipe: the plan is dropped). */
+bool mtlb_client_req_splice_try(struct mtlb_client *c);
+/* Drops the plan and stops a relay (it ends at its next completion, into nothing). */
+void mtlb_client_req_splice_stop(struct mtlb_client *c);
+/* Planned or running: the client's input belongs to the relay. */
+bool mtlb_client_req_splice_owns_input(const struct mtlb_client *c);
 /* The exchange ended (response relayed or failed): log it, then the next request or close. */
 void mtlb_client_exchange_done(struct mtlb_client *c);
 /* The HTTP/1.1 side of c's exchange (response.c), given to mtlb_exchange_init. */

@@ -1,8 +1,9 @@
 /* Zero-copy body relay (splice.c): moves a known number of bytes from one socket to another
  * through a pipe with splice (io_uring's IORING_OP_SPLICE, or splice(2) on the epoll worker),
  * so the bytes never enter a userspace buffer; with kTLS on the destination the kernel
- * encrypts them on their way out. The owner (the HTTP/1.1 response relay) decides with
- * mtlb_splice_wanted, embeds a struct mtlb_splice and hears back through struct
+ * encrypts them on their way out, or (kTLS on the source) decrypts them on their way in. The
+ * owner (the HTTP/1.1 response relay in response.c, the request body relay in splice_req.c)
+ * decides with mtlb_splice_wanted, embeds a struct mtlb_splice and hears back through struct
  * mtlb_splice_ops; the module never names the owner's type. Pipes come from a small pool per
  * worker. Worker thread only. */
 #ifndef MTLB_SPLICE_H
@@ -28,7 +29,8 @@ struct mtlb_io;
  * sndbuf_raise in splice.c. */
 #define MTLB_SPLICE_SNDBUF (256 * 1024)
 
-/* The rule, pure: may a response body move by splice? enabled: the listener's `splice`
+/* The rule, pure: may a body move by splice (response, or request with backend_tls false
+ * until the backend is known)? enabled: the listener's `splice`
  * setting; the client's transport must leave the bytes as they are on the wire to the
  * kernel (kTLS both ways, or plain HTTP); the backend connection plain TCP (no TLS layer to
  * decrypt); framing Content-Length (body_length true) with at least MTLB_SPLICE_MIN_BODY

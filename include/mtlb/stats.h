@@ -103,6 +103,8 @@ struct mtlb_stats {
     /* response bodies relayed by splice (splice.h), and their bytes */
     mtlb_counter spliced_bodies;
     mtlb_counter spliced_bytes;
+    mtlb_counter spliced_req_bodies; /* request bodies, client -> backend (splice_req.c) */
+    mtlb_counter spliced_req_bytes;
     /* acceptors */
     mtlb_counter *handshakes;  /* [domain][ok=0/failed=1][resumed] */
     mtlb_counter *verify;      /* [domain][enum mtlb_verify] */

@@ -218,22 +218,38 @@ static void requests(struct scrape *s)
     mtlb_prom_printf(s->b, "mtlb_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 
-/* Response bodies that went from the backend socket to the client socket by splice, never
- * through a userspace buffer (kTLS or plain listeners, splice.h), and their bytes. */
+/* One pair of splice series: bodies started, bytes moved. */
+static void spliced_pair(struct scrape *s, uint64_t bodies, uint64_t bytes, const char *name,
+                         const char *what)
+{
+    char fam[64], help[128];
+
+    snprintf(fam, sizeof(fam), "mtlb_spliced_%sbodies_total", name);
+    snprintf(help, sizeof(help), "%s bodies relayed by splice (zero-copy), started.", what);
+    mtlb_prom_family(s->b, fam, "counter", help);
+    mtlb_prom_printf(s->b, "%s %llu\n", fam, (unsigned long long)bodies);
+    snprintf(fam, sizeof(fam), "mtlb_spliced_%sbytes_total", name);
+    snprintf(help, sizeof(help), "%s body bytes relayed by splice (zero-copy).", what);
+    mtlb_prom_family(s->b, fam, "counter", help);
+    mtlb_prom_printf(s->b, "%s %llu\n", fam, (unsigned long long)bytes);
+}
+
+/* Bodies that moved socket to socket by splice, never through a userspace buffer (kTLS or
+ * plain listeners, splice.h), and their bytes: responses (backend -> client; the names from
+ * before request bodies were spliced) and requests (client -> backend, splice_req.c). */
 static void spliced(struct scrape *s)
 {
-    uint64_t bodies = 0, bytes = 0;
+    uint64_t v[4] = {0};
 
     for (unsigned w = 0; w < s->srv->n_workers; w++) {
-        bodies += mtlb_counter_get(&s->srv->workers[w].stats->spliced_bodies);
-        bytes += mtlb_counter_get(&s->srv->workers[w].stats->spliced_bytes);
+        struct mtlb_stats *st = s->srv->workers[w].stats;
+        v[0] += mtlb_counter_get(&st->spliced_bodies);
+        v[1] += mtlb_counter_get(&st->spliced_bytes);
+        v[2] += mtlb_counter_get(&st->spliced_req_bodies);
+        v[3] += mtlb_counter_get(&st->spliced_req_bytes);
     }
-    mtlb_prom_family(s->b, "mtlb_spliced_bodies_total", "counter",
-                     "Response bodies relayed by splice (zero-copy), started.");
-    mtlb_prom_printf(s->b, "mtlb_spliced_bodies_total %llu\n", (unsigned long long)bodies);
-    mtlb_prom_family(s->b, "mtlb_spliced_bytes_total", "counter",
-                     "Response body bytes relayed by splice (zero-copy).");
-    mtlb_prom_printf(s->b, "mtlb_spliced_bytes_total %llu\n", (unsigned long long)bytes);
+    spliced_pair(s, v[0], v[1], "", "Response");
+    spliced_pair(s, v[2], v[3], "request_", "Request");
 }
 
 /* Requests a route refused with 403 (its require: policy or its address lists), by listener

@@ -1,5 +1,5 @@
-/* listeners[].splice: whether HTTP/1.1 response bodies with Content-Length may move from the
- * backend socket to the client socket by splice (kTLS and plain listeners, see
+/* listeners[].splice: whether HTTP/1.1 bodies with Content-Length may move between the backend
+ * socket and the client socket by splice, either way (kTLS and plain listeners, see
  * include/mtlb/splice.h). On unless `splice: false`. Pure: no I/O. */
 #include "config_int.h"
 

@@ -96,6 +96,7 @@ static void start_request(struct mtlb_client *c)
     c->status = 0;
     c->req_body_done = c->req.body == MTLB_BODY_NONE;
     c->req_body_left = c->req.body == MTLB_BODY_LENGTH ? c->req.content_length : 0;
+    c->req_spl_plan = false;
     mtlb_h1_chunked_init(&c->req_ck);
     w->ctr.requests++;
     mtlb_access_rec_start(&c->rec, w, &c->req);
@@ -144,6 +145,7 @@ static void start_request(struct mtlb_client *c)
     }
     /* Only a request that is whole in rx can be sent again to another server. */
     c->req_retryable = c->req_body_done;
+    mtlb_client_req_splice_plan(c);
     if (c->req_body_done) {
         mtlb_timer_disarm(&c->timer);
     } else {
@@ -248,6 +250,9 @@ static void pump_body(struct mtlb_client *c)
     if (c->req_sent < c->req_fwd) {
         return; /* the upstream side sends what it has first */
     }
+    if (mtlb_client_req_splice_try(c)) {
+        return; /* the rest of the body goes by splice (splice_req.c) */
+    }
     if (!mtlb_client_read_plain(c)) {
         return;
     }
@@ -325,7 +330,9 @@ static bool h1_idle(const struct mtlb_client *c)
  * its (returnable) buffers. */
 static bool h1_wants_input(const struct mtlb_client *c)
 {
-    return !(c->state == MTLB_C_EXCHANGE && c->req_body_done);
+    /* A body planned for splice is not read either: a read would take its bytes. */
+    return !(c->state == MTLB_C_EXCHANGE &&
+             (c->req_body_done || mtlb_client_req_splice_owns_input(c)));
 }
 
 static bool h1_park(struct mtlb_client *c)

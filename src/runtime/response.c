@@ -134,6 +134,7 @@ void mtlb_client_fail(struct mtlb_client *c, int status)
         return;
     }
     c->w->ctr.responses_err++;
+    mtlb_client_req_splice_stop(c); /* the rest of the body is not wanted now */
     mtlb_exchange_finish(&c->ex, false);
     c->status = status;
     const char *text = mtlb_http_status_text(status);
@@ -265,12 +266,19 @@ static int h1_interim(void *owner, int status)
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
     (void)status; /* only a 100 the client asked for comes here */
-    return mtlb_client_tls_put(owner, cont, sizeof(cont) - 1) < 0 ? -1 : 0;
+    if (mtlb_client_tls_put(owner, cont, sizeof(cont) - 1) < 0) {
+        return -1;
+    }
+    /* Out now: its client waits for it before sending the body, and nothing else would
+     * send tout until the client_body timeout's 408. */
+    mtlb_client_flush(owner);
+    return 0;
 }
 
 void mtlb_client_splice_stop(struct mtlb_client *c)
 {
     mtlb_splice_stop(&c->spl);
+    mtlb_client_req_splice_stop(c);
 }
 
 void mtlb_client_exchange_done(struct mtlb_client *c)

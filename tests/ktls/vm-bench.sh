@@ -168,9 +168,9 @@ verify_transports() {
     stop_mtlb
 }
 
-spliced_bytes() {
+spliced_bytes() { # [SERIES]: response bytes, or the series named
     wget -qO- "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null |
-        awk '$1 == "mtlb_spliced_bytes_total" { print $2; f = 1 } END { if (!f) print -1 }'
+        awk -v k="${1:-mtlb_spliced_bytes_total}" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }'
 }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$MTLB_PID/stat"; }
@@ -180,21 +180,25 @@ uptime_cs() { awk '{ split($1, a, "."); print a[1] * 100 + a[2] }' /proc/uptime;
 # splice, the default), ktls_nosplice (splice: false) or userspace.
 run() {
     local port=$KTLS_PORT bytes=$LARGE_BYTES count=$LARGE_COUNT name c0 c1 t0 t1 x0 x1 s0 s1
+    local dir=--download series=mtlb_spliced_bytes_total
     [ "$4" = userspace ] && port=$OFF_PORT
     [ "$4" = ktls_nosplice ] && port=$NOSPLICE_PORT
     [ "$3" = small ] && bytes=$SMALL_BYTES && count=$SMALL_COUNT
     [ "$3" = mib1 ] && bytes=$MID_BYTES && count=$MID_COUNT
+    # up1: 1 MiB uploads (request bodies: client -> backend, splice_req.c)
+    [ "$3" = up1 ] && bytes=$MID_BYTES && count=$MID_COUNT && dir=--upload &&
+        series=mtlb_spliced_request_bytes_total
     name="$3_$(echo "$2" | tr -d .)_$4_$1"
-    s0=$(spliced_bytes)
+    s0=$(spliced_bytes $series)
     x0=$(tls_stat TlsTxSw)
     c0=$(cpu_ticks)
     t0=$(uptime_cs)
     client "$name" --connect "127.0.0.1:$port" --tls "$2" --requests "$count" \
-        --download "$bytes" --timeout-ms 120000
+        $dir "$bytes" --timeout-ms 120000
     t1=$(uptime_cs)
     c1=$(cpu_ticks)
     x1=$(tls_stat TlsTxSw)
-    s1=$(spliced_bytes)
+    s1=$(spliced_bytes $series)
     echo "RESULT rep=$1 tls=$2 load=$3 transport=$4 ok=$([ "$rc" -eq 0 ] && echo 1 || echo 0)" \
         "requests=$(kv requests_done "$out") bytes=$bytes wall_ms=$(((t1 - t0) * 10))" \
         "cpu_ms=$(((c1 - c0) * 1000 / HZ)) spliced=$((s1 - s0)) ktls_tx_conns=$((x1 - x0))"
@@ -284,6 +288,9 @@ bench() {
             for t in $order; do
                 run "$rep" "$v" mib1 "$t"
             done
+            for t in $order; do
+                run "$rep" "$v" up1 "$t"
+            done
         done
     done
     if kill -0 "$MTLB_PID" 2>/dev/null; then
@@ -296,7 +303,7 @@ bench() {
 }
 
 echo "settings: large=${LARGE_COUNT}x${LARGE_BYTES} B, small=${SMALL_COUNT}x${SMALL_BYTES} B," \
-    "mib1=${MID_COUNT}x${MID_BYTES} B," \
+    "mib1 (down) and up1 (up)=${MID_COUNT}x${MID_BYTES} B," \
     "reps=$REPS, idle=$IDLE_CONNS, TLS 1.2 $IDLE_CONNS_12 (TLS $IDLE_TLS), rows: $LOADS, cpus=$NCPU, pinning: $PINNING"
 echo "cpu: $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2-)," \
     "aes flag: $(grep -qw aes /proc/cpuinfo && echo yes || echo no)"
