@@ -61,6 +61,10 @@ extern const struct mtlb_exchange_ops mtlb_client_exchange_ops;
  * a domain verifying clients differently from c's. The one check for HTTP/1.1 and HTTP/2. */
 int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
                           struct mtlb_authority_request *ar);
+/* True when a reload changed how c's domain verifies clients since c's handshake (trust
+ * material, mode, depth or EKU rule; a client without a certificate only by the mode): every
+ * request of c is refused with 421, so the relays end the connection after that answer. */
+bool mtlb_client_trust_stale(const struct mtlb_client *c);
 /* What mtlb_rewrite_request needs for one of c's requests (HTTP/1.1 or an HTTP/2 stream): c's
  * verified identity and address, the configured header policy and ar, the authority resolved
  * by mtlb_client_authority. The result refers to c and ar: use it while both live. */

@@ -177,8 +177,9 @@ static bool head_parse_due(struct mtlb_client *c, uint32_t limit)
 /* HTTP/2 with prior knowledge (RFC 9113 section 3.3) on a plain listener with http: allow:
  * its preface reads as the request line "PRI * HTTP/2.0", refused by the HTTP/1.1 parser. As
  * the connection's first bytes it turns the connection into the protocol the worker named in
- * c->h2_prior, which reads the preface from rx. A redirect listener has none and answers it as
- * HTTP/1.1 (505): its rule is HTTP/1.1's. */
+ * c->h2_prior, which reads the preface from rx. A listener that does not allow HTTP/2 (a redirect
+ * listener) names mtlb_prior_refuse_proto there, which answers SETTINGS and GOAWAY
+ * (HTTP_1_1_REQUIRED) and closes. */
 static bool h2_prior_knowledge(struct mtlb_client *c)
 {
     static const char pri[] = "PRI * HTTP/2.0\r\n";

@@ -197,6 +197,11 @@ static void on_request(struct mtlb_h2_stream *s)
     w->ctr.requests++;
     if (status != 0) {
         fail(x, status);
+        if (status == 421 && mtlb_client_trust_stale(c)) {
+            /* No later stream can be served: GOAWAY tells the client to reconnect, as
+             * HTTP/1.1's close does. Sent with this batch's output. */
+            mtlb_h2_conn_shutdown(c->h2);
+        }
         return;
     }
     x->chunked = s->msg.body == MTLB_BODY_CHUNKED;

@@ -30,6 +30,14 @@
  * differently from the domain the handshake chose by SNI, would reach that domain's backend
  * with a certificate its policy never saw: 421 Misdirected Request (RFC 9110 15.5.20). The
  * authority checked is the one the backend is sent (rewrite.c writes ar's Host and target). */
+bool mtlb_client_trust_stale(const struct mtlb_client *c)
+{
+    return c->transport != MTLB_TRANSPORT_PLAIN &&
+           mtlb_tls_trust_changed(&c->snap->tls[c->listener], c->tls_info.domain,
+                                  &c->w->snap->tls[c->listener],
+                                  c->identity.verify != MTLB_VERIFY_NONE);
+}
+
 int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
                           struct mtlb_authority_request *ar)
 {
@@ -42,8 +50,7 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
     if (c->transport == MTLB_TRANSPORT_PLAIN) {
         return 0; /* no handshake, no domains: nothing to be misdirected from */
     }
-    if (mtlb_tls_trust_changed(tl, c->tls_info.domain, now,
-                               c->identity.verify != MTLB_VERIFY_NONE)) {
+    if (mtlb_client_trust_stale(c)) {
         /* A reload changed how this domain verifies clients (a CA removed, a certificate
          * revoked): the handshake's verdict is stale. 421 sends the client to a new
          * connection, verified under the current trust. */

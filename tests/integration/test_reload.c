@@ -256,6 +256,9 @@ Test(reload, trust_change_refuses_the_next_request_of_open_connections)
     cr_assert_eq(a.status, 200, "before the reload: %s", o.out);
     get_stream(&o, "/b", 0, &bb);
     cr_assert_eq(bb.status, 421, "HTTP/2 stream after the trust changed: %s", o.out);
+    /* No later stream could be served: the connection is ended, as HTTP/1.1's is. */
+    cr_assert_not_null(strstr(o.out, "goaway last_stream_id=3 error=NO_ERROR"),
+                       "HTTP/2 connection told to go away after the 421: %s", o.out);
     h2_out_fini(&o);
 
     /* HTTP/1.1: the keep-alive connection from before the reload. */
