@@ -152,6 +152,7 @@ struct resetter {
     atomic_bool stop;
     atomic_uint resets;
     pthread_t thread;
+    void (*serve)(struct resetter *r, int c); /* one accepted connection */
 };
 
 static void resetter_serve(struct resetter *r, int c)
@@ -184,6 +185,7 @@ static void resetter_serve(struct resetter *r, int c)
     (void)!send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
 }
 
+/* The backend's thread: one connection at a time, each given to r->serve. */
 static void *resetter_main(void *arg)
 {
     struct resetter *r = arg;
@@ -196,14 +198,17 @@ static void *resetter_main(void *arg)
         if (c == -1) {
             continue;
         }
-        resetter_serve(r, c);
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        r->serve(r, c);
         close(c);
     }
     return NULL;
 }
 
-static void resetter_start(struct resetter *r)
+static void resetter_start(struct resetter *r, void (*serve)(struct resetter *r, int c))
 {
+    r->serve = serve;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
     r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -227,7 +232,7 @@ static void resetter_stop(struct resetter *r)
 Test(faults, backend_reset_mid_response_http1)
 {
     struct resetter r;
-    resetter_start(&r);
+    resetter_start(&r, resetter_serve);
     start_optional(r.port, NULL);
 
     char err[256] = "";
@@ -254,7 +259,7 @@ Test(faults, backend_reset_mid_response_http1)
 Test(faults, backend_reset_mid_response_http2)
 {
     struct resetter r;
-    resetter_start(&r);
+    resetter_start(&r, resetter_serve);
     start_optional(r.port, NULL);
 
     /* The reset stream ends with a reset; the connection and its other streams go on. */
@@ -315,36 +320,13 @@ static void late_body_serve(struct resetter *r, int c)
     }
 }
 
-static void *late_body_main(void *arg)
-{
-    struct resetter *r = arg;
-    while (!atomic_load(&r->stop)) {
-        struct pollfd p = {.fd = r->fd, .events = POLLIN};
-        if (poll(&p, 1, 100) != 1) {
-            continue;
-        }
-        int c = accept(r->fd, NULL, NULL);
-        if (c != -1) {
-            struct timeval tv = {.tv_sec = 2};
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            late_body_serve(r, c);
-            close(c);
-        }
-    }
-    return NULL;
-}
-
 /* Bytes that arrive on a pooled backend connection after its response was complete belong to
  * no request: the next request must never get them as its response (whoever made the backend
  * write them would answer another client). The pooled connection is dropped instead. */
 Test(faults, late_bytes_on_a_pooled_connection_never_answer_the_next_request)
 {
     struct resetter r;
-    resetter_start(&r); /* its listening socket; the server is late_body_main's */
-    atomic_store(&r.stop, true);
-    pthread_join(r.thread, NULL);
-    atomic_store(&r.stop, false);
-    cr_assert_eq(pthread_create(&r.thread, NULL, late_body_main, &r), 0);
+    resetter_start(&r, late_body_serve);
     start_optional(r.port, NULL);
 
     char err[256] = "";
