@@ -172,15 +172,20 @@ Test(hello_wait, byte_by_byte_client_hello_gets_h2_by_alpn_on_the_default_domain
     close_ssl(ssl, c);
 }
 
+/* c, connected at t0 to a listener with a 3 s handshake deadline, is closed at about 3 s. */
+static void expect_closed_at_deadline(struct it_conn *c, double t0, const char *what)
+{
+    cr_assert(it_conn_wait_closed(c, 10000), "%s outlived the 3 s deadline", what);
+    double dt = it_now() - t0;
+    cr_assert(dt > 2.5 && dt < 7.0, "%s closed after %.2f s, deadline 3 s", what, dt);
+    it_conn_close(c);
+}
+
 Test(hello_wait, silent_connection_is_closed_at_the_handshake_deadline)
 {
     start("3s");
     struct it_conn *c = it_tcp_connect(env.port);
-    double t0 = it_now();
-    cr_assert(it_conn_wait_closed(c, 10000), "a silent connection outlived the 3 s deadline");
-    double dt = it_now() - t0;
-    cr_assert(dt > 2.5 && dt < 7.0, "silent connection closed after %.2f s, deadline 3 s", dt);
-    it_conn_close(c);
+    expect_closed_at_deadline(c, it_now(), "a silent connection");
 }
 
 /* The record is announced but never completed: the connection waits (without an SSL) and is
@@ -193,10 +198,7 @@ Test(hello_wait, incomplete_first_record_is_closed_at_the_handshake_deadline)
     struct it_conn *c = it_tcp_connect(env.port);
     double t0 = it_now();
     cr_assert_eq(it_conn_send(c, part, sizeof(part)), 0);
-    cr_assert(it_conn_wait_closed(c, 10000), "an incomplete ClientHello outlived the deadline");
-    double dt = it_now() - t0;
-    cr_assert(dt > 2.5 && dt < 7.0, "incomplete ClientHello closed after %.2f s, deadline 3 s", dt);
-    it_conn_close(c);
+    expect_closed_at_deadline(c, t0, "an incomplete ClientHello");
 }
 
 /* A close in the middle of the first record is seen at once (a peek cannot tell a close from
