@@ -1,4 +1,5 @@
-/* Acceptor threads (acceptor.c): accept, TLS handshake, handoff to a worker. */
+/* Acceptor threads (acceptor.c; acceptor_hs.c, acceptor_linger.c): accept, TLS handshake,
+ * handoff to a worker. */
 #ifndef MTLB_ACCEPTOR_H
 #define MTLB_ACCEPTOR_H
 

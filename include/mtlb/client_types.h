@@ -48,7 +48,7 @@ struct mtlb_client {
      * this connection's TLS settings and buffer sizes until it closes. */
     struct mtlb_snapshot *snap;
     /* OpenSSL's state: NULL on a plain listener, and on a kTLS connection from its handoff
-     * on (the kernel carries the records; acceptor.c frees it). What the worker needs of the
+     * on (the kernel carries the records; acceptor_hs.c frees it). What the worker needs of the
      * handshake is in tls_facts, identity and tls_info, which outlive it. */
     SSL *ssl;
     struct mtlb_tls_conn_info tls_info;

@@ -1,7 +1,7 @@
 /* What a client connection's TLS handshake agreed on, copied out of its SSL at handoff so
  * that the worker never needs the SSL for it: the access log's version, cipher and
  * resumption, and the protocol ALPN chose. A kTLS connection frees its SSL at handoff
- * (acceptor.c) and keeps only this, its identity (identity.h) and its tls_info. */
+ * (acceptor_hs.c) and keeps only this, its identity (identity.h) and its tls_info. */
 #ifndef MTLB_TLS_FACTS_H
 #define MTLB_TLS_FACTS_H
 

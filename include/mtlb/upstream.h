@@ -1,7 +1,7 @@
-/* Connections from a worker to backend servers (upstream.c): connect, the per-server idle
- * pools, sendmsg of the bytes the owner provides, response reads into the connection's
- * buffer. A connection reports to its owner (an exchange, exchange.h) through the ops table
- * given when it was acquired and never names the owner's type; an idle pooled connection has
+/* Connections from a worker to backend servers (upstream.c; upstream_pool.c): connect, the
+ * per-server idle pools, sendmsg of the bytes the owner provides, response reads into the
+ * connection's buffer. A connection reports to its owner (an exchange, exchange.h) through the ops
+ * table given when it was acquired and never names the owner's type; an idle pooled connection has
  * no owner. Worker thread only. */
 #ifndef MTLB_UPSTREAM_H
 #define MTLB_UPSTREAM_H

@@ -1,83 +1,29 @@
 /* Acceptor threads: share the listening sockets (one per listener, owned by the server), accept,
- * and drive non-blocking TLS handshakes on a socket BIO under a deadline with epoll. A
- * finished handshake becomes a client record handed to a worker; the acceptor never touches
- * it again. Each connection holds the snapshot current at its accept (its SSL_CTX); the acceptor
- * re-takes the current one once per loop turn when the generation moved. A failed one ends in a
- * lingering close. A connection holds no SSL until its first TLS record is whole in the
- * kernel's receive queue (hello_step): a silent or slow client costs one fd and the client
- * record, and no handshake blocks others. */
-#include <arpa/inet.h>
+ * admit (edge policy, max_connections), and keep the deadlines of the connections in their
+ * handshake (acceptor_hs.c) and of the lingering closes (acceptor_linger.c) on one epoll. Each
+ * connection holds the snapshot current at its accept; the acceptor re-takes the current one
+ * once per loop turn when the generation moved. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-
+#include "acceptor_int.h"
 #include "mtlb/acceptor.h"
-#include "mtlb/access_hs.h"
-#include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/edge.h"
-#include "mtlb/handoff.h"
-#include "mtlb/identity.h"
-#include "mtlb/ktls.h"
 #include "mtlb/log.h"
-#include "mtlb/peer_trim.h"
-#include "mtlb/rewrite.h"
-#include "mtlb/ring_bio.h"
-#include "mtlb/route.h"
 #include "mtlb/server.h"
 #include "mtlb/snapshot.h"
 #include "mtlb/stats.h"
-#include "mtlb/tls.h"
-#include "mtlb/tls_facts.h"
 #include "mtlb/transport.h"
 #include "mtlb/worker_types.h"
 
 #define MAX_EVENTS 8
-/* epoll data: a pointer (8-aligned) or a listener index, told apart by the low two bits. */
-#define TAG_MASK 3ULL
-#define TAG_CLIENT 0ULL   /* struct mtlb_client * in its handshake */
-#define TAG_LISTENER 1ULL /* listener index << 2 */
-#define TAG_LINGER 2ULL   /* struct lingerer * */
-/* The largest first record waited for whole before the SSL is made: a TLS plaintext record
- * (2^14) and its header. A header announcing more is left to OpenSSL to refuse at once. */
-#define HELLO_RECORD_MAX (16384 + 5)
-/* Lingering close: how long and how much a refused client may still send before the close. */
-#define LINGER_MS 2000
-#define LINGER_BYTES (64u * 1024)
-
-/* A failed handshake in its lingering close: the alert is sent and our side shut for writing;
- * the peer's bytes are read and dropped until it closes, LINGER_BYTES were read or LINGER_MS
- * passed. Closing with unread bytes makes the kernel send a reset, and clients report the
- * failed write or read instead of the alert (TLS 1.3 refuses after the client's Finished, when
- * its request is already on the way). It keeps its live_conns place (max_connections). */
-struct lingerer {
-    struct lingerer *prev, *next; /* deadline order (all share LINGER_MS) */
-    int fd;
-    uint32_t left;
-    uint64_t deadline_ms;
-};
-
-struct mtlb_acceptor {
-    struct mtlb_server *srv;
-    unsigned index;
-    pthread_t thread;
-    bool started;
-    int epfd;
-    struct mtlb_client pending;         /* sentinel: handshakes in deadline order */
-    struct lingerer lingering;          /* sentinel: lingering closes in deadline order */
-    struct mtlb_snapshot *snap;         /* current as of the last loop turn (a reference) */
-    struct mtlb_stats *stats;           /* owned by the server; this thread is its only writer */
-    struct mtlb_access_hs_limit hs_log; /* handshake_failed lines in the access log */
-    uint64_t paused_until_ms;           /* listeners unwatched until then (EMFILE); 0: not */
-};
 
 /* How long the listeners rest after accept4 ran out of descriptors or memory: the waiting
  * connections keep the sockets readable, and without a pause the loop would spin on them. */
@@ -120,492 +66,43 @@ int mtlb_acceptor_create(struct mtlb_server *srv, unsigned index, struct mtlb_ac
     return watch_listeners(a);
 }
 
-static void hs_unlink(struct mtlb_client *c)
-{
-    if (c->next != NULL) {
-        c->prev->next = c->next;
-        c->next->prev = c->prev;
-        c->next = c->prev = NULL;
-    }
-}
-
-static void hs_drop(struct mtlb_acceptor *a, struct mtlb_client *c)
-{
-    hs_unlink(c);
-    epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    atomic_fetch_sub(&a->srv->live_conns, 1);
-    mtlb_client_free(c);
-}
-
-static void linger_end(struct mtlb_acceptor *a, struct lingerer *lg)
-{
-    lg->prev->next = lg->next;
-    lg->next->prev = lg->prev;
-    close(lg->fd);
-    atomic_fetch_sub(&a->srv->live_conns, 1);
-    free(lg);
-}
-
-/* Reads and drops what the peer sent; ends the linger at EOF, error or the byte budget. */
-static void linger_read(struct mtlb_acceptor *a, struct lingerer *lg)
-{
-    char buf[8192];
-
-    while (lg->left > 0) {
-        ssize_t n = recv(lg->fd, buf, lg->left < sizeof(buf) ? lg->left : sizeof(buf), 0);
-        if (n > 0) {
-            lg->left -= (uint32_t)n;
-        } else if (n == -1 && errno == EINTR) {
-            continue;
-        } else if (n == -1 && errno == EAGAIN) {
-            return;
-        } else {
-            break;
-        }
-    }
-    linger_end(a, lg);
-}
-
-/* A failed handshake: OpenSSL wrote its alert through the socket BIO (into the kernel's send
- * buffer, which a fresh connection always has room for). Our FIN follows the alert at once;
- * the SSL and the client record go now, the fd lingers. */
-static void hs_linger(struct mtlb_acceptor *a, struct mtlb_client *c)
-{
-    struct lingerer *lg = calloc(1, sizeof(*lg));
-
-    if (lg == NULL || shutdown(c->fd, SHUT_WR) == -1) {
-        free(lg);
-        hs_drop(a, c);
-        return;
-    }
-    hs_unlink(c);
-    lg->fd = c->fd;
-    c->fd = -1;
-    mtlb_client_free(c);
-    lg->left = LINGER_BYTES;
-    lg->deadline_ms = mtlb_now_ms() + LINGER_MS;
-    lg->next = &a->lingering;
-    lg->prev = a->lingering.prev;
-    a->lingering.prev->next = lg;
-    a->lingering.prev = lg;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
-                             .data.u64 = (uint64_t)(uintptr_t)lg | TAG_LINGER};
-    if (epoll_ctl(a->epfd, EPOLL_CTL_MOD, lg->fd, &ev) == -1) {
-        linger_end(a, lg);
-        return;
-    }
-    linger_read(a, lg);
-}
-
-/* Counts a handshake's outcome and its client-certificate verdict for /metrics. The domain is
- * the one SNI chose so far (the listener's first before SNI was read). */
-static void count_handshake(struct mtlb_acceptor *a, const struct mtlb_client *c, bool ok,
-                            bool resumed, int verify, enum mtlb_verify_reason reason)
-{
-    size_t d = c->snap->domain_slot[c->listener][c->tls_info.domain];
-
-    mtlb_counter_add(&a->stats->handshakes[d * 4 + (ok ? 0 : 2) + (resumed ? 1 : 0)], 1);
-    if (verify >= 0) {
-        mtlb_counter_add(&a->stats->verify[d * 3 + (size_t)verify], 1);
-    }
-    if (verify == MTLB_VERIFY_FAILED) {
-        mtlb_counter_add(&a->stats->verify_fail[d * MTLB_VR_COUNT + reason], 1);
-    }
-}
-
-/* A certificate whose opt-in header value is over its limit: every request on the connection
- * is refused with 431 (rewrite.c), and this says why, once per connection. */
-static void log_identity_oversize(const struct mtlb_client *c)
-{
-    static struct mtlb_ratelimit rl;
-    unsigned o = c->identity.oversize;
-
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                "conn=%llu peer=%s event=identity_header_too_large header=%s limit=%u "
-                "reason=\"the client certificate's value for this header is over its limit: "
-                "requests on this connection are refused with 431\"",
-                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
-                (o & MTLB_IDENTITY_CERT) != 0 ? "client_cert" : "client_san",
-                (o & MTLB_IDENTITY_CERT) != 0 ? MTLB_IDENTITY_CERT_MAX : MTLB_IDENTITY_SAN_MAX);
-}
-
-/* The connection is ready for HTTP: to the next worker, round robin. */
-static void hand_off(struct mtlb_server *srv, struct mtlb_client *c)
-{
-    unsigned wi = atomic_fetch_add(&srv->next_worker, 1) % srv->n_workers;
-    mtlb_handoff_push(&srv->workers[wi], c);
-}
-
-/* Plain or TLS, decided once after the accept: a plain HTTP listener (tls: false) does no TLS
- * work at all. With http: drop the connection is closed here without a byte; otherwise it goes
- * to a worker at once on the plain transport, with no identity (verify NONE). Returns true
- * when it took c (a TLS listener's connection is left to the handshake). */
-static bool accept_plain(struct mtlb_acceptor *a, struct mtlb_client *c)
-{
-    const struct mtlb_listener_cfg *lc = &c->snap->cfg->listeners[c->listener];
-
-    if (!lc->plain) {
-        return false;
-    }
-    if (lc->plain_http == MTLB_PLAIN_DROP) {
-        atomic_fetch_sub(&a->srv->live_conns, 1);
-        mtlb_client_free(c);
-        return true;
-    }
-    c->transport = MTLB_TRANSPORT_PLAIN;
-    mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=accepted transport=plain",
-             (unsigned long long)c->id, c->tls_info.peer);
-    hand_off(a->srv, c);
-    return true;
-}
-
-/* True when the client closed (FIN) or reset the connection right after its Finished, with
- * nothing sent after it: a scanner, a health probe, a handshake flood. Bytes waiting (a
- * request, even one followed by a FIN) mean it is still a client to serve. */
-static bool peer_left(int fd)
-{
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-    return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-/* The TLS 1.3 tickets the handshake left out (mtlb_tls_defer_tickets): with kTLS TX, OpenSSL
- * writes them now through the kTLS socket as handshake records, before mtlb takes over the
- * socket, as it wrote them in the handshake before; with userspace TLS the worker sends them
- * with the client's first bytes (transport.c), so a client that leaves gets none. Returns 0 or
- * -EIO. */
-static int owe_tickets(struct mtlb_client *c)
-{
-    unsigned n = mtlb_tls_tickets_owed(c->ssl);
-
-    if (n > 0 && BIO_get_ktls_send(SSL_get_wbio(c->ssl))) {
-        /* A fresh socket's send buffer takes them whole; a part left in OpenSSL would be
-         * lost once the worker writes to the kTLS socket itself. */
-        return mtlb_tls_send_tickets(c->ssl, n) != 0 ? -EIO : 0;
-    }
-    c->tickets_owed = (uint8_t)n;
-    return 0;
-}
-
-/* With kTLS both ways OpenSSL is out of the data path: the worker reads and writes the socket
- * and sends its own alerts and close_notify (ktls_control.c), and everything it needs of the
- * handshake was copied into tls_facts and identity. Freeing the SSL here, on the thread that
- * allocated it, returns its session, parsed certificates and record state (most of an idle
- * connection's memory) to this thread's heap, where the next handshake reuses it. */
-static void drop_ssl_if_unneeded(struct mtlb_client *c)
-{
-    if (c->transport != MTLB_TRANSPORT_KTLS) {
-        return; /* userspace reads or writes records through OpenSSL */
-    }
-    mtlb_tls_release(c->ssl);
-    c->ssl = NULL;
-}
-
-static void hs_done(struct mtlb_acceptor *a, struct mtlb_client *c)
-{
-    struct mtlb_server *srv = a->srv;
-
-    hs_unlink(c);
-    epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    const struct mtlb_config *cfg = c->snap->cfg;
-    bool left = peer_left(c->fd);
-    char why[128] = "";
-    int rc = left ? 0 : owe_tickets(c);
-    c->transport = MTLB_TRANSPORT_USERSPACE;
-    if (rc == 0 && !left && c->snap->ktls[c->listener]) {
-        c->transport = mtlb_ktls_finish(c->ssl, c->fd, &c->tls_info, why, sizeof(why));
-    }
-    mtlb_tls_facts_capture(&c->tls_facts, c->ssl);
-    rc = rc != 0 ? rc : mtlb_tls_identity(c->ssl, cfg->dn_format, &c->identity);
-    if (rc == 0) {
-        /* The opt-in extras: the PEM only for a snapshot that sends it; the SANs always (a
-         * few dozen bytes), because a reload may add a san_* rule that judges this
-         * connection's later requests. */
-        rc = mtlb_identity_add_extras(&c->identity, SSL_get0_peer_certificate(c->ssl),
-                                      mtlb_rewrite_id_extras(&cfg->id_headers) | MTLB_IDENTITY_SAN);
-    }
-    if (rc == 0) {
-        /* The identity is in strings now: the client's intermediates go (peer_trim.h). */
-        mtlb_peer_trim_chain(c->ssl);
-    }
-    if (rc == 0 && c->identity.oversize != 0 && !left) {
-        log_identity_oversize(c);
-    }
-    if (rc == 0 && left) {
-        /* Counted as the handshake it was; no worker, no buffers, no tickets. */
-        count_handshake(a, c, true, c->tls_facts.resumed, (int)c->identity.verify,
-                        mtlb_tls_verify_reason(c->tls_info.first_error));
-        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=handshake_done_peer_left",
-                 (unsigned long long)c->id, c->tls_info.peer);
-        rc = -ECONNRESET;
-    } else if (rc == 0 && c->transport == MTLB_TRANSPORT_USERSPACE) {
-        rc = mtlb_ring_bio_attach(c->ssl, &c->tin, &c->tout);
-    } else if (rc == 0 && c->transport == MTLB_TRANSPORT_KTLS_TX) {
-        rc = mtlb_ring_bio_attach_rx(c->ssl, &c->tin);
-    }
-    if (rc != 0) {
-        atomic_fetch_sub(&srv->live_conns, 1);
-        mtlb_client_free(c);
-        return;
-    }
-    /* optional mode: a refused certificate still completes the handshake (FAILED). */
-    count_handshake(a, c, true, c->tls_facts.resumed, (int)c->identity.verify,
-                    mtlb_tls_verify_reason(c->tls_info.first_error));
-    if (why[0] != '\0') {
-        static struct mtlb_ratelimit rl;
-        char q[160];
-        mtlb_log_rl(&rl, 5, MTLB_LOG_INFO, "conn=%llu event=ktls_rx_fallback reason=%s",
-                    (unsigned long long)c->id, mtlb_log_quote(why, q, sizeof(q)));
-    }
-    drop_ssl_if_unneeded(c);
-    mtlb_log(MTLB_LOG_DEBUG,
-             "conn=%llu peer=%s event=handshake_done version=%s cipher=%s verify=%s transport=%s "
-             "ssl=%s",
-             (unsigned long long)c->id, c->tls_info.peer, c->tls_facts.version, c->tls_facts.cipher,
-             mtlb_identity_verify_word(c->identity.verify), mtlb_transport_name(c->transport),
-             c->ssl != NULL ? "kept" : "freed");
-    hand_off(srv, c);
-}
-
-/* The domain the handshake chose by SNI so far (the listener's first until SNI is read). */
-static const char *conn_domain(const struct mtlb_client *c)
-{
-    const struct mtlb_tls_listener *tl = c->tls_info.listener;
-
-    if (tl == NULL || c->tls_info.domain >= tl->n_domains ||
-        tl->domains[c->tls_info.domain].cfg->n_names == 0) {
-        return "-";
-    }
-    return tl->domains[c->tls_info.domain].cfg->names[0];
-}
-
-/* The access log's line for a handshake that did not complete (rate-limited, access_hs.c). */
-static void hs_access_line(struct mtlb_acceptor *a, const struct mtlb_client *c, const char *reason,
-                           const char *detail)
-{
-    const char *sni = c->tls_info.sni;
-    const char *domain = conn_domain(c);
-    struct mtlb_access_hs hs = {
-        .conn = c->id,
-        .peer = c->tls_info.peer,
-        .sni = sni != NULL ? sni : "",
-        .domain = strcmp(domain, "-") == 0 ? "" : domain,
-        .reason = reason,
-        .subject = c->tls_info.fail_subject,
-        .missing_issuer = c->tls_info.missing_issuer,
-        .detail = detail,
-    };
-    mtlb_access_handshake_failed(&a->hs_log, mtlb_now_ms(), &hs);
-}
-
-static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c);
-static int conn_start(struct mtlb_client *c);
-
-static void hs_step(struct mtlb_acceptor *a, struct mtlb_client *c)
-{
-    c->hs_started = true;
-    ERR_clear_error();
-    int rc = SSL_do_handshake(c->ssl);
-    if (rc == 1) {
-        hs_done(a, c);
-        return;
-    }
-    int err = SSL_get_error(c->ssl, rc);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        struct epoll_event ev = {.events = err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT,
-                                 .data.ptr = c};
-        epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-        return;
-    }
-    static struct mtlb_ratelimit rl;
-    char why[256], q[300];
-    /* A refused certificate (or a missing one) was logged at warn, in detail, by the verify
-     * callback already: one line per refusal. Every other failure is this line. */
-    int reason = ERR_GET_REASON(ERR_peek_error());
-    bool no_cert = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
-    bool refused = c->tls_info.first_error != X509_V_OK || no_cert;
-    /* A connect and close with no byte sent is a TCP health probe, not a refusal. */
-    bool probe =
-        reason == SSL_R_UNEXPECTED_EOF_WHILE_READING && BIO_number_read(SSL_get_rbio(c->ssl)) == 0;
-    enum mtlb_verify_reason vr =
-        no_cert ? MTLB_VR_NO_CERTIFICATE : mtlb_tls_verify_reason(c->tls_info.first_error);
-    mtlb_tls_error_string(c->ssl, why, sizeof(why));
-    if (!probe) {
-        count_handshake(a, c, false, false, refused ? MTLB_VERIFY_FAILED : -1, vr);
-        hs_access_line(a, c, refused ? mtlb_verify_reason_token(vr) : "tls_error", why);
-    }
-    mtlb_log_rl(&rl, 20, refused || probe ? MTLB_LOG_DEBUG : MTLB_LOG_WARN,
-                "conn=%llu peer=%s domain=%s event=handshake_failed reason=%s",
-                (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
-                mtlb_log_quote(why, q, sizeof(q)));
-    /* A protocol failure (refused certificate, bad message) left an alert for the peer: let
-     * it arrive. After an I/O error or the peer's close there is no one to tell. */
-    if (err == SSL_ERROR_SSL) {
-        hs_linger(a, c);
-    } else {
-        hs_drop(a, c);
-    }
-}
-
-/* Before its first TLS record is whole, a connection has no SSL: OpenSSL would hold its
- * object (about 9 KiB) and, for a record read in part, a 16 KiB read buffer and the handshake
- * buffer, for as long as a silent or trickling client likes (up to timeouts.handshake). The
- * bytes are only peeked, so they wait in the kernel's receive queue, where OpenSSL then reads
- * the record in one go. Edge-triggered (EPOLLET) while waiting: each new segment wakes this
- * once. Anything that is not the start of a handshake record of at most HELLO_RECORD_MAX, a
- * close or an error goes to OpenSSL at once, which classifies it as it did before (probe,
- * plain HTTP, garbage, truncated hello). events: the epoll events (0 when called without). */
-static void hello_step(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
-{
-    unsigned char h[5];
-    ssize_t n = recv(c->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
-
-    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-        return;
-    }
-    bool closing = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-    if (n > 0 && h[0] == 0x16 && !closing) { /* a handshake record */
-        if (n < (ssize_t)sizeof(h)) {
-            return;
-        }
-        size_t need = sizeof(h) + ((size_t)h[3] << 8 | h[4]);
-        int avail = 0;
-        if (need <= HELLO_RECORD_MAX && ioctl(c->fd, FIONREAD, &avail) == 0 &&
-            (size_t)avail < need) {
-            return;
-        }
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (conn_start(c) != 0 || epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
-        hs_drop(a, c);
-        return;
-    }
-    hs_step(a, c);
-}
-
-/* An event on a connection in the acceptor: its PROXY header, its first record or its
- * handshake, whichever it is waiting for. */
-static void client_event(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
-{
-    if (c->proxy_wait) {
-        proxy_step(a, c);
-    } else if (c->ssl == NULL) {
-        hello_step(a, c, events);
-    } else {
-        hs_step(a, c);
-    }
-}
-
-static void peer_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, char *peer,
-                      size_t peerlen)
-{
-    uint16_t port = 0;
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
-        port = ntohs(s6->sin6_port);
-    } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
-        port = ntohs(s4->sin_port);
-    }
-    snprintf(peer, peerlen, "%s:%u", ip, port);
-}
-
-/* The connection's TLS state, once its client address is known: the SSL on the socket, in
- * accept state. 0 or -ENOMEM. */
-static int conn_start(struct mtlb_client *c)
-{
-    c->ssl = mtlb_tls_new_conn(&c->snap->tls[c->listener], &c->tls_info);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-        return -ENOMEM;
-    }
-    SSL_set_accept_state(c->ssl);
-    mtlb_tls_defer_tickets(c->ssl); /* until the client uses the connection: hs_done */
-    /* OpenSSL's record buffers (about 34 KiB) are returned between records: an idle
-     * keep-alive connection should cost next to nothing. */
-    SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-    return 0;
-}
-
-/* A connection the edge policy refused: counted and logged (edge.c). peer: the socket's
- * "ip:port"; client: the PROXY-carried address or "". */
-static void edge_refused(struct mtlb_acceptor *a, size_t l, uint64_t conn, const char *peer,
-                         const char *client, enum mtlb_edge_reason r, const char *detail)
-{
-    struct mtlb_edge_refusal e = {l, conn, peer, client, r, detail};
-
-    mtlb_edge_report(&a->snap->cfg->listeners[l], a->stats->refused, &a->hs_log, &e);
-}
-
-/* The PROXY header of c, read as its bytes come (edge.h); then the lists on the address it
- * carries, and the connection goes on to its handshake as any other. */
-static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
-{
-    struct sockaddr_storage client;
-    const char *detail = "";
-    char sock_peer[sizeof(c->tls_info.peer)];
-    int rc = mtlb_edge_proxy_read(c->fd, &client, &detail);
-
-    if (rc == 0) {
-        return;
-    }
-    if (rc == -2) { /* a connect and close with no byte: a TCP health probe, not a refusal */
-        mtlb_log(MTLB_LOG_DEBUG, "conn=%llu peer=%s event=proxy_probe_closed",
-                 (unsigned long long)c->id, c->tls_info.peer);
-        hs_drop(a, c);
-        return;
-    }
-    if (rc < 0) {
-        edge_refused(a, c->listener, c->id, c->tls_info.peer, "", MTLB_EDGE_PROXY_INVALID, detail);
-        hs_drop(a, c);
-        return;
-    }
-    memcpy(sock_peer, c->tls_info.peer, sizeof(sock_peer));
-    peer_text(&client, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
-    if (!mtlb_edge_allowed(&c->snap->cfg->listeners[c->listener], (struct sockaddr *)&client)) {
-        edge_refused(a, c->listener, c->id, sock_peer, c->ip, MTLB_EDGE_ACL, "");
-        hs_drop(a, c);
-        return;
-    }
-    c->proxy_wait = false;
-    if (c->snap->cfg->listeners[c->listener].plain) {
-        hs_unlink(c);
-        epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        accept_plain(a, c);
-        return;
-    }
-    /* The ClientHello may have come with the header: still edge-triggered, so look now. */
-    hello_step(a, c, 0);
-}
-
-static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockaddr_storage *ss)
+/* A refused address costs an accept and a close, nothing more; so does a connection over
+ * max_connections. True when fd was closed; otherwise it holds a live_conns place. */
+static bool refuse_early(struct mtlb_acceptor *a, size_t l, int fd, struct sockaddr_storage *ss)
 {
     struct mtlb_server *srv = a->srv;
     const struct mtlb_config *cfg = a->snap->cfg;
     static struct mtlb_ratelimit rl;
     enum mtlb_edge_reason why;
 
-    /* Before anything else: a refused address costs an accept and a close, nothing more. */
     if (!mtlb_edge_admit(&cfg->listeners[l], (struct sockaddr *)ss, &why)) {
         char ip[64], peer[80];
-        peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
-        edge_refused(a, l, 0, peer, "", why, "");
+        mtlb_acceptor_hs_peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
+        mtlb_acceptor_hs_edge_refused(a, l, 0, peer, "", why, "");
         close(fd);
-        return;
+        return true;
     }
 
     if (atomic_fetch_add(&srv->live_conns, 1) >= (int)cfg->limits.max_connections) {
         atomic_fetch_sub(&srv->live_conns, 1);
         char ip[64], peer[80];
-        peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
+        mtlb_acceptor_hs_peer_text(ss, ip, sizeof(ip), peer, sizeof(peer));
         mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
                     "peer=%s listener=%s:%u event=connection_refused reason=\"max_connections\" "
                     "limit=%u",
                     peer, cfg->listeners[l].bind_host, cfg->listeners[l].bind_port,
                     cfg->limits.max_connections);
         close(fd);
+        return true;
+    }
+    return false;
+}
+
+static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockaddr_storage *ss)
+{
+    struct mtlb_server *srv = a->srv;
+
+    if (refuse_early(a, l, fd, ss)) {
         return;
     }
     struct mtlb_client *c = calloc(1, sizeof(*c));
@@ -622,28 +119,9 @@ static void accept_one(struct mtlb_acceptor *a, size_t l, int fd, struct sockadd
     mtlb_snapshot_get(c->snap);
     c->id = atomic_fetch_add(&srv->next_conn_id, 1);
     c->tls_info.conn_id = c->id;
-    peer_text(ss, c->ip, sizeof(c->ip), c->tls_info.peer, sizeof(c->tls_info.peer));
-    /* The PROXY header, when the listener wants one, is read under the handshake deadline;
-     * a plain listener's connection goes to a worker once its client address is known. */
-    if (!cfg->listeners[l].proxy_protocol && accept_plain(a, c)) {
-        return;
-    }
-    /* The domain is the listener's first until SNI is read, also in the logs of a connection
-     * that never sent a record (conn_domain): mtlb_tls_new_conn sets the same later. */
-    c->tls_info.listener = &c->snap->tls[l];
-    c->timer.deadline_ms = mtlb_now_ms() + cfg->timeouts.handshake_ms;
-    c->next = &a->pending;
-    c->prev = a->pending.prev;
-    a->pending.prev->next = c;
-    a->pending.prev = c;
-    c->proxy_wait = cfg->listeners[l].proxy_protocol;
-    /* Edge-triggered while the PROXY header or the first record is awaited: their bytes are
-     * only peeked until complete, so they stay readable; each new segment still wakes the
-     * acceptor (EPOLLRDHUP: and so does the peer's close, which a peek cannot tell). */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = c};
-    if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-        hs_drop(a, c);
-    }
+    mtlb_acceptor_hs_peer_text(ss, c->ip, sizeof(c->ip), c->tls_info.peer,
+                               sizeof(c->tls_info.peer));
+    mtlb_acceptor_hs_begin(a, c);
 }
 
 /* The snapshot new connections get: re-taken when the generation moved (one load when not). */
@@ -721,20 +199,7 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
             wait = c->timer.deadline_ms - now < wait ? c->timer.deadline_ms - now : wait;
             break;
         }
-        if (c->proxy_wait) {
-            edge_refused(a, c->listener, c->id, c->tls_info.peer, "", MTLB_EDGE_PROXY_TIMEOUT,
-                         "no complete PROXY header within timeouts.handshake");
-            hs_drop(a, c);
-            continue;
-        }
-        static struct mtlb_ratelimit rl;
-        mtlb_log_rl(&rl, 20, MTLB_LOG_WARN,
-                    "conn=%llu peer=%s domain=%s event=handshake_timeout timeout_ms=%u",
-                    (unsigned long long)c->id, c->tls_info.peer, conn_domain(c),
-                    (unsigned)c->snap->cfg->timeouts.handshake_ms);
-        count_handshake(a, c, false, false, -1, MTLB_VR_OTHER);
-        hs_access_line(a, c, "timeout", "no complete handshake within timeouts.handshake");
-        hs_drop(a, c);
+        mtlb_acceptor_hs_expire(a, c);
     }
     while (a->lingering.next != &a->lingering) {
         struct lingerer *lg = a->lingering.next;
@@ -742,7 +207,7 @@ static int expire(struct mtlb_acceptor *a, uint64_t now)
             wait = lg->deadline_ms - now < wait ? lg->deadline_ms - now : wait;
             break;
         }
-        linger_end(a, lg);
+        mtlb_acceptor_linger_end(a, lg);
     }
     return (int)wait;
 }
@@ -756,11 +221,11 @@ static void dispatch(struct mtlb_acceptor *a, const struct epoll_event *ev)
         accept_all(a, (size_t)(data >> 2));
         break;
     case TAG_LINGER:
-        linger_read(a, (struct lingerer *)(uintptr_t)(data & ~TAG_MASK));
+        mtlb_acceptor_linger_read(a, (struct lingerer *)(uintptr_t)(data & ~TAG_MASK));
         break;
     default:
         if (data != 0) {
-            client_event(a, (struct mtlb_client *)(uintptr_t)data, ev->events);
+            mtlb_acceptor_hs_event(a, (struct mtlb_client *)(uintptr_t)data, ev->events);
         }
         break;
     }
@@ -786,7 +251,7 @@ static void *acceptor_main(void *arg)
             struct mtlb_client *c = evs[i].data.ptr;
             if ((evs[i].data.u64 & TAG_MASK) == TAG_CLIENT && c->hs_started) {
                 evs[i].data.u64 = 0;
-                hs_step(a, c);
+                mtlb_acceptor_hs_step(a, c);
             }
         }
         for (int i = 0; i < n; i++) {
@@ -818,10 +283,10 @@ void mtlb_acceptor_join_destroy(struct mtlb_acceptor *a)
         pthread_join(a->thread, NULL);
     }
     while (a->pending.next != &a->pending) {
-        hs_drop(a, a->pending.next);
+        mtlb_acceptor_hs_drop(a, a->pending.next);
     }
     while (a->lingering.next != &a->lingering) {
-        linger_end(a, a->lingering.next);
+        mtlb_acceptor_linger_end(a, a->lingering.next);
     }
     if (a->epfd >= 0) {
         close(a->epfd);

@@ -81,13 +81,9 @@ static int take_body_status(struct mtlb_client *c)
     return rc == 0 ? 0 : rc == -EFBIG ? 413 : 400;
 }
 
-static void start_request(struct mtlb_client *c)
+/* The connection's per-exchange state, fresh for the request just read. */
+static void exchange_state_reset(struct mtlb_client *c)
 {
-    struct mtlb_worker *w = c->w;
-    /* The request's backend pools are those of the worker's current snapshot, also on a
-     * connection accepted before a reload. */
-    mtlb_pool_set_take(w, &c->ps);
-
     c->state = MTLB_C_EXCHANGE;
     c->h1_served = true;
     c->req_fwd = c->req_sent = c->up_head_sent = 0;
@@ -98,6 +94,29 @@ static void start_request(struct mtlb_client *c)
     c->req_body_left = c->req.body == MTLB_BODY_LENGTH ? c->req.content_length : 0;
     c->req_spl_plan = false;
     mtlb_h1_chunked_init(&c->req_ck);
+}
+
+static void exchange_begin(struct mtlb_client *c, size_t pool)
+{
+    const struct mtlb_exchange_req er = {
+        .method = c->req.method,
+        .expect_continue = c->req.expect_continue,
+        .headers = c->hdrs,
+        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
+        .rec = &c->rec,
+        .conn_id = c->id,
+    };
+    mtlb_exchange_begin(&c->ex, c->w, c->ps, pool, &er);
+}
+
+static void start_request(struct mtlb_client *c)
+{
+    struct mtlb_worker *w = c->w;
+    /* The request's backend pools are those of the worker's current snapshot, also on a
+     * connection accepted before a reload. */
+    mtlb_pool_set_take(w, &c->ps);
+
+    exchange_state_reset(c);
     w->ctr.requests++;
     mtlb_access_rec_start(&c->rec, w, &c->req);
     size_t pool = 0;
@@ -110,15 +129,7 @@ static void start_request(struct mtlb_client *c)
     int status = redirect ? mtlb_client_authority(c, &c->req, &ar)
                           : mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head,
                                                 c->up_head_cap, &pool, &len, &c->body_limit);
-    const struct mtlb_exchange_req er = {
-        .method = c->req.method,
-        .expect_continue = c->req.expect_continue,
-        .headers = c->hdrs,
-        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
-        .rec = &c->rec,
-        .conn_id = c->id,
-    };
-    mtlb_exchange_begin(&c->ex, w, c->ps, pool, &er);
+    exchange_begin(c, pool);
     if (status == 403 || status == 404) {
         mtlb_client_refuse(c, status);
         return;

@@ -1,14 +1,15 @@
 /* One HTTP/2 stream's exchange with a backend: the request head rewritten as for HTTP/1.1
  * (same stripped and added headers), the body relayed from the stream's flow-control window
  * (chunk-encoded when the client gave no length, with its trailers), the response head mapped
- * to HTTP/2, the body decoded from its HTTP/1.1 framing into DATA frames, trailers, the
- * stream's error answers and its client-side timer. The backend rules (retries, head checks,
- * 502/503/504) are exchange.c's, reached through x->ex. Worker thread only. */
+ * to HTTP/2, the body decoded from its HTTP/1.1 framing into DATA frames (chunks and trailers:
+ * h2_chunked.c), the stream's error answers and its client-side timer. The backend rules (retries,
+ * head checks, 502/503/504) are exchange.c's, reached through x->ex. Worker thread only. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "h2_chunked.h"
 #include "mtlb/access.h"
 #include "mtlb/body_limit.h"
 #include "mtlb/authority.h"
@@ -30,12 +31,10 @@
 #include "mtlb/stats_hooks.h"
 #include "mtlb/worker_types.h"
 
-#define TRAILER_CAP (16 * 1024)
 /* A whole request body up to this size stays buffered after it was written, so that the
  * request can be resent (the retry rule); the default 100 streams hold at most 400 KiB of the
  * 1 MiB connection window while they wait for their answers. */
 #define HOLD_MAX 4096
-#define RBUF_HEAD_CAP (32 * 1024)
 
 static const struct mtlb_exchange_ops h2x_exchange_ops;
 
@@ -152,6 +151,35 @@ static struct mtlb_h2x *x_new(struct mtlb_h2_stream *s, const char *head, size_t
     return x;
 }
 
+/* The stream's exchange begins: counted and timed from here, its backend still to choose. */
+static void x_begin(struct mtlb_h2x *x, struct mtlb_worker *w, size_t pool)
+{
+    struct mtlb_client *c = x->c;
+    const struct mtlb_exchange_req er = {
+        .method = {x->method, strlen(x->method)},
+        .headers = c->hdrs,
+        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
+        .rec = &x->rec,
+        .conn_id = c->id,
+        .stream_id = x->s->id,
+    };
+    mtlb_exchange_init(&x->ex, &h2x_exchange_ops, x);
+    mtlb_exchange_begin(&x->ex, w, x->ps, pool, &er);
+    x->started_ms = w->now_ms;
+    x->started_us = w->now_us;
+    w->ctr.requests++;
+}
+
+/* The backend connection waits for the end of this read batch (mtlb_h2x_start_pending): a
+ * client that opens and resets streams in a loop (CVE-2023-44487) would otherwise cost a
+ * backend connect (and a TIME_WAIT port) per stream. */
+static void pending_push(struct mtlb_h2x *x)
+{
+    x->start_pending = true;
+    x->pend_next = x->c->h2_pending;
+    x->c->h2_pending = x;
+}
+
 static void on_request(struct mtlb_h2_stream *s)
 {
     struct mtlb_client *c = owner(s);
@@ -182,19 +210,7 @@ static void on_request(struct mtlb_h2_stream *s)
     x->rec = rec;
     x->ps = ps;
     x->body_limit = limit;
-    const struct mtlb_exchange_req er = {
-        .method = {x->method, strlen(x->method)},
-        .headers = c->hdrs,
-        .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
-        .rec = &x->rec,
-        .conn_id = c->id,
-        .stream_id = s->id,
-    };
-    mtlb_exchange_init(&x->ex, &h2x_exchange_ops, x);
-    mtlb_exchange_begin(&x->ex, w, x->ps, pool, &er);
-    x->started_ms = w->now_ms;
-    x->started_us = w->now_us;
-    w->ctr.requests++;
+    x_begin(x, w, pool);
     if (status != 0) {
         fail(x, status);
         if (status == 421 && mtlb_client_trust_stale(c)) {
@@ -216,12 +232,7 @@ static void on_request(struct mtlb_h2_stream *s)
     if (!s->end_stream) {
         touch(x);
     }
-    /* The backend connection waits for the end of this read batch: a client that opens and
-     * resets streams in a loop (CVE-2023-44487) would otherwise cost a backend connect (and
-     * a TIME_WAIT port) per stream. */
-    x->start_pending = true;
-    x->pend_next = c->h2_pending;
-    c->h2_pending = x;
+    pending_push(x);
 }
 
 void mtlb_h2x_start_pending(struct mtlb_client *c)
@@ -475,7 +486,7 @@ static int h2_head(void *owner, const struct mtlb_h1_message *resp)
         return -EIO;
     }
     ssize_t n = mtlb_h2_response_nv(resp, w->h2_nva, (size_t)resp->max_headers + 2, w->h2_scratch,
-                                    RBUF_HEAD_CAP + 64);
+                                    MTLB_H2_SCRATCH_CAP);
     if (n < 0) {
         return -EBADMSG;
     }
@@ -506,68 +517,6 @@ static void h2_data(void *owner)
     mtlb_h2c_kick(x->c);
 }
 
-/* Backend trailers (chunked trailer section) become HTTP/2 trailers. */
-static int submit_trailers(struct mtlb_h2x *x)
-{
-    struct mtlb_worker *w = x->c->w;
-    ssize_t n = mtlb_h2_trailer_nv(x->trailer_buf, x->trailer_len, w->h2_nva,
-                                   (size_t)x->c->snap->cfg->limits.max_headers + 2, w->h2_scratch,
-                                   RBUF_HEAD_CAP + 64);
-    if (n <= 0 || mtlb_h2_submit_trailers(x->s, w->h2_nva, (size_t)n) != 0) {
-        return 0; /* none left after filtering, or too many: trailers may be dropped */
-    }
-    return MTLB_H2_TRAILERS;
-}
-
-static int keep_trailer(struct mtlb_h2x *x, const char *p, size_t n)
-{
-    if (x->trailer_len + n > TRAILER_CAP) {
-        return -EMSGSIZE;
-    }
-    if (x->trailer_buf == NULL && (x->trailer_buf = malloc(TRAILER_CAP)) == NULL) {
-        return -ENOMEM;
-    }
-    memcpy(x->trailer_buf + x->trailer_len, p, n);
-    x->trailer_len += n;
-    return 0;
-}
-
-/* Decodes chunked body bytes from rbuf into buf. Returns bytes written or -EBADMSG. */
-static ssize_t read_chunked(struct mtlb_h2x *x, struct mtlb_buf *b, uint8_t *buf, size_t len,
-                            int *flags)
-{
-    size_t out = 0;
-
-    while (out < len && !(*flags & MTLB_H2_EOF)) {
-        size_t dlen = 0, tlen = 0;
-        bool done = false;
-        ssize_t k = mtlb_h1_chunked_next(&x->ck, b->data + b->off, b->len, &dlen, &tlen, &done);
-        size_t tend = (size_t)k - (done ? 2 : 0); /* trailer lines precede the final CRLF */
-        if (k < 0 || (tlen > 0 && keep_trailer(x, b->data + b->off + tend - tlen, tlen) != 0)) {
-            return -EBADMSG;
-        }
-        b->off += (uint32_t)k;
-        b->len -= (uint32_t)k;
-        if (done) {
-            *flags |= MTLB_H2_EOF;
-            if (x->trailer_len > 0) {
-                *flags |= submit_trailers(x);
-            }
-            break;
-        }
-        if (dlen == 0) {
-            break;
-        }
-        size_t n = dlen < len - out ? dlen : len - out;
-        memcpy(buf + out, b->data + b->off, n);
-        mtlb_h1_chunked_take(&x->ck, n);
-        b->off += (uint32_t)n;
-        b->len -= (uint32_t)n;
-        out += n;
-    }
-    return (ssize_t)out;
-}
-
 static ssize_t read_body(struct mtlb_h2_stream *s, uint8_t *buf, size_t len, int *flags)
 {
     struct mtlb_h2x *x = s->user;
@@ -579,7 +528,7 @@ static ssize_t read_body(struct mtlb_h2_stream *s, uint8_t *buf, size_t len, int
         return -EIO;
     }
     if (body == MTLB_BODY_CHUNKED) {
-        n = read_chunked(x, b, buf, len, flags);
+        n = mtlb_h2_chunked_read(x, b, buf, len, flags);
         if (n < 0) {
             bad_response(x, "bad chunk");
             return n;

@@ -217,7 +217,7 @@ void mtlb_client_flush(struct mtlb_client *c)
 }
 
 /* A kTLS read that met a control record: handled here, without OpenSSL (the connection has
- * none, acceptor.c). Returns true when it was application data. */
+ * none, acceptor_hs.c). Returns true when it was application data. */
 static bool ktls_data(struct mtlb_client *c, int res)
 {
     static struct mtlb_ratelimit rl;

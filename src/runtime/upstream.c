@@ -1,9 +1,8 @@
-/* Connections from a worker to backend servers: connect, pooled keep-alive reuse per worker
- * and per server, sendmsg of the bytes the owner fills in, response reads, the active checks'
- * verdict fed to the round robin, and the names of the failure reasons. Events go up to the
- * owner through its struct mtlb_upstream_ops; policy (retries, status codes, passive health)
- * is the exchange's. A connection belongs to the pool set it was made under; one that
- * finishes after the worker moved to a newer set is closed instead of pooled. Worker thread. */
+/* One connection from a worker to a backend server: connect, the TLS layer's I/O for an HTTPS
+ * backend, sendmsg of the bytes the owner fills in, response reads, close, and the names of the
+ * failure reasons. Events go up to the owner through its struct mtlb_upstream_ops; policy
+ * (retries, status codes, passive health) is the exchange's, the idle pools upstream_pool.c's.
+ * A connection belongs to the pool set it was made under. Worker thread. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mtlb/balance.h"
 #include "mtlb/buf.h"
 #include "mtlb/config.h"
 #include "mtlb/exchange.h"
@@ -25,6 +23,7 @@
 #include "mtlb/upstream.h"
 #include "mtlb/upstream_tls.h"
 #include "mtlb/worker_types.h"
+#include "upstream_int.h"
 
 #define RBUF_CAP (32 * 1024)
 /* As many warm spares as client blocks (blocks.c): with 64 keep-alive clients on one worker a
@@ -34,7 +33,7 @@
 
 /* The receive buffer is held only while the connection serves an exchange: an idle pooled
  * connection gives it back to the worker's spares (as idle clients give their block). */
-static int rbuf_take(struct mtlb_upstream *u)
+int mtlb_upstream_rbuf_take(struct mtlb_upstream *u)
 {
     struct mtlb_worker *w = u->w;
 
@@ -52,7 +51,7 @@ static int rbuf_take(struct mtlb_upstream *u)
     return mtlb_buf_init(&u->rbuf, RBUF_CAP);
 }
 
-static void rbuf_give(struct mtlb_upstream *u)
+void mtlb_upstream_rbuf_give(struct mtlb_upstream *u)
 {
     struct mtlb_worker *w = u->w;
     char *b = u->rbuf.data;
@@ -103,7 +102,7 @@ void mtlb_upstream_destroy(struct mtlb_upstream *u)
         mtlb_up_tls_fini(u->tls);
         free(u->tls);
     }
-    rbuf_give(u);
+    mtlb_upstream_rbuf_give(u);
     mtlb_pool_set_drop(u->ps);
     free(u);
 }
@@ -130,7 +129,7 @@ void mtlb_upstream_hold(struct mtlb_upstream *u, bool hold)
     maybe_free(u);
 }
 
-static void pool_unlink(struct mtlb_upstream *u)
+void mtlb_upstream_unlink(struct mtlb_upstream *u)
 {
     struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];
     if (u->pool_prev != NULL) {
@@ -144,7 +143,7 @@ static void pool_unlink(struct mtlb_upstream *u)
     u->pool_next = u->pool_prev = NULL;
 }
 
-static void up_close(struct mtlb_upstream *u)
+void mtlb_upstream_close(struct mtlb_upstream *u)
 {
     if (u->dead) {
         return;
@@ -153,7 +152,7 @@ static void up_close(struct mtlb_upstream *u)
     u->ops = NULL;
     u->owner = NULL;
     mtlb_timer_disarm(&u->timer);
-    pool_unlink(u);
+    mtlb_upstream_unlink(u);
     if (u->connecting && !u->handshaking) {
         mtlb_io_cancel(u->w->io, mtlb_op_ud(&u->connect_op));
     }
@@ -166,31 +165,6 @@ static void up_close(struct mtlb_upstream *u)
     }
     shutdown(u->fd, SHUT_RDWR);
     maybe_free(u);
-}
-
-void mtlb_upstream_release(struct mtlb_upstream *u, bool reusable)
-{
-    struct mtlb_worker *w = u->w;
-
-    /* A TLS connection with bytes still in its layer is not between two responses. */
-    if (u->tls != NULL && mtlb_up_tls_buffered(u->tls)) {
-        reusable = false;
-    }
-    if (!reusable || u->dead || w->stopping || u->pending > 0 || u->ps != w->ps) {
-        up_close(u);
-        return;
-    }
-    u->ops = NULL;
-    u->owner = NULL;
-    rbuf_give(u); /* nothing is in it, and no read is pending */
-    struct mtlb_upstream **head = &u->ps->pools[u->pool].idle[u->server];
-    u->pool_prev = NULL;
-    u->pool_next = *head;
-    if (*head != NULL) {
-        (*head)->pool_prev = u;
-    }
-    *head = u;
-    mtlb_timer_arm(w, &u->timer, MTLB_T_UP_IDLE);
 }
 
 /* HTTPS backends: the connection's TLS layer, offering the server's last session. */
@@ -214,8 +188,8 @@ static int tls_new(struct mtlb_upstream *u, struct mtlb_pool_set *ps, size_t poo
     return 0;
 }
 
-static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool, size_t server,
-                      struct mtlb_upstream **out)
+int mtlb_upstream_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
+                          size_t server, struct mtlb_upstream **out)
 {
     const struct mtlb_addr *a = mtlb_snapshot_addr(ps->snap, pool, server);
     struct mtlb_upstream *u = calloc(1, sizeof(*u));
@@ -224,14 +198,14 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
         return -ENOMEM;
     }
     u->w = w;
-    if (rbuf_take(u) != 0) {
+    if (mtlb_upstream_rbuf_take(u) != 0) {
         free(u);
         return -ENOMEM;
     }
     u->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd == -1) {
         int err = -errno;
-        rbuf_give(u);
+        mtlb_upstream_rbuf_give(u);
         free(u);
         return err;
     }
@@ -239,7 +213,7 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
     setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (tls_new(u, ps, pool, server) != 0) {
         close(u->fd);
-        rbuf_give(u);
+        mtlb_upstream_rbuf_give(u);
         free(u);
         return -ENOMEM;
     }
@@ -263,36 +237,6 @@ static int up_connect(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t po
     return 0;
 }
 
-/* Has the backend closed (or written on) this idle connection? A non-blocking peek takes
- * nothing and tells: EAGAIN is the only answer of a connection still good to use. */
-static bool idle_alive(const struct mtlb_upstream *u)
-{
-    char byte;
-    ssize_t n = recv(u->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-/* Takes server idx's most recent idle connection that is still quiet. Every one is looked at,
- * whatever the request: bytes waiting on an idle connection belong to no request (a backend
- * that wrote a body after a HEAD response, or past its Content-Length, later than the
- * response itself), and the next request would read them as its own response, another
- * client's answer written by whoever made the backend send them. One the backend closed is
- * dropped too, rather than risked. */
-static struct mtlb_upstream *take_idle(struct mtlb_pool_rt *pr, int idx)
-{
-    struct mtlb_upstream *u;
-
-    while ((u = pr->idle[idx]) != NULL) {
-        pool_unlink(u);
-        mtlb_timer_disarm(&u->timer);
-        if (idle_alive(u)) {
-            return u;
-        }
-        up_close(u);
-    }
-    return NULL;
-}
-
 const char *mtlb_upstream_error_name(int e)
 {
     static const char *const names[] = {
@@ -303,87 +247,6 @@ const char *mtlb_upstream_error_name(int e)
         [MTLB_UPE_BAD_RESPONSE] = "upstream_bad_response",
     };
     return e > 0 && (size_t)e < MTLB_ARRAY_LEN(names) ? names[e] : NULL;
-}
-
-/* The active checks' verdict, read lock-free, into this worker's round robin. */
-static void sync_checks(struct mtlb_pool_set *ps, size_t pool)
-{
-    const struct mtlb_backend_cfg *b = &ps->snap->cfg->backends[pool];
-    struct mtlb_server_health *sh = ps->snap->health[pool];
-
-    if (!b->health.enabled) {
-        return;
-    }
-    for (size_t s = 0; s < b->n_servers; s++) {
-        mtlb_rr_sync(&ps->pools[pool].rr, s,
-                     atomic_load_explicit(&sh[s].down, memory_order_relaxed),
-                     atomic_load_explicit(&sh[s].gen, memory_order_relaxed));
-    }
-}
-
-static void log_panic(const struct mtlb_pool_set *ps, size_t pool, int idx)
-{
-    static struct mtlb_ratelimit rl;
-    mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
-                "event=pool_panic pool=%s server=%s reason=\"every server is marked down; "
-                "trying one anyway\"",
-                ps->snap->cfg->backends[pool].name, ps->snap->backend_addrs[pool][idx].text);
-}
-
-/* Round robin over the servers not in *tried: an idle pooled connection or a new one. */
-static int acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
-                   struct mtlb_rr_skip *tried, struct mtlb_upstream **out)
-{
-    struct mtlb_pool_rt *pr = &ps->pools[pool];
-
-    sync_checks(ps, pool);
-    for (;;) {
-        uint64_t panics = pr->rr.panics;
-        int idx = mtlb_rr_next_skip(&pr->rr, w->now_ms, tried);
-        if (idx < 0) {
-            return idx;
-        }
-        if (pr->rr.panics != panics) {
-            log_panic(ps, pool, idx);
-        }
-        mtlb_rr_skip_set(tried, (size_t)idx);
-        struct mtlb_upstream *u = take_idle(pr, idx);
-        if (u != NULL && rbuf_take(u) != 0) {
-            up_close(u);
-            u = NULL;
-        }
-        if (u != NULL) {
-            u->reused = true;
-            w->ctr.upstream_reuses++;
-            *out = u;
-            return 0;
-        }
-        int rc = up_connect(w, ps, pool, (size_t)idx, out);
-        if (rc == 0) {
-            return 0;
-        }
-        /* Out of sockets or memory: try the next server, then give up with 503. */
-        static struct mtlb_ratelimit rl;
-        mtlb_log_rl(&rl, 1, MTLB_LOG_ERROR, "event=upstream_socket_failed error=\"%s\"",
-                    strerror(-rc));
-    }
-}
-
-int mtlb_upstream_acquire(struct mtlb_worker *w, struct mtlb_pool_set *ps, size_t pool,
-                          struct mtlb_rr_skip *tried, const struct mtlb_upstream_ops *ops,
-                          void *owner, struct mtlb_upstream **out)
-{
-    struct mtlb_upstream *u = NULL;
-    int rc = acquire(w, ps, pool, tried, &u);
-
-    if (rc == 0) {
-        u->sent = 0;
-        u->got_response = false;
-        u->ops = ops;
-        u->owner = owner;
-        *out = u;
-    }
-    return rc;
 }
 
 /* ---- the TLS layer's I/O: the ring moves its ciphertext buffers (upstream_tls.h) ---- */
@@ -543,7 +406,7 @@ static void tls_on_recv(struct mtlb_upstream *u, int res)
         return;
     }
     if (u->owner == NULL) {
-        up_close(u); /* data or EOF on an idle pooled connection */
+        mtlb_upstream_close(u); /* data or EOF on an idle pooled connection */
         return;
     }
     if (res < 0) {
@@ -661,7 +524,7 @@ int mtlb_upstream_recv(struct mtlb_upstream *u)
 {
     struct mtlb_buf *b = &u->rbuf;
 
-    if (u->recv_pending || u->dead || u->connecting || rbuf_take(u) != 0) {
+    if (u->recv_pending || u->dead || u->connecting || mtlb_upstream_rbuf_take(u) != 0) {
         return -1;
     }
     mtlb_buf_compact(b);
@@ -693,7 +556,7 @@ static void on_recv(struct mtlb_op *op, int res)
         return;
     }
     if (u->owner == NULL) {
-        up_close(u); /* data or EOF on an idle pooled connection */
+        mtlb_upstream_close(u); /* data or EOF on an idle pooled connection */
         return;
     }
     if (res > 0) {
@@ -708,28 +571,8 @@ static void on_timeout(struct mtlb_timer *t)
     struct mtlb_upstream *u = mtlb_container_of(t, struct mtlb_upstream, timer);
 
     if (u->owner == NULL) {
-        up_close(u); /* idle too long in the pool */
+        mtlb_upstream_close(u); /* idle too long in the pool */
         return;
     }
     u->ops->timeout(u->owner);
-}
-
-void mtlb_upstream_close_idle(struct mtlb_pool_set *ps)
-{
-    const struct mtlb_config *cfg = ps->snap->cfg;
-
-    for (size_t p = 0; p < cfg->n_backends; p++) {
-        for (size_t s = 0; s < cfg->backends[p].n_servers; s++) {
-            while (ps->pools[p].idle[s] != NULL) {
-                up_close(ps->pools[p].idle[s]);
-            }
-        }
-    }
-}
-
-void mtlb_upstream_close_idle_all(struct mtlb_worker *w)
-{
-    if (w->ps != NULL) {
-        mtlb_upstream_close_idle(w->ps);
-    }
 }

@@ -1,5 +1,5 @@
 /* Integration: the acceptor makes no SSL until a connection's first TLS record is whole
- * (acceptor.c, hello_step). What a client sees must not change: a silent connection is closed
+ * (acceptor_hs.c, hello_step). What a client sees must not change: a silent connection is closed
  * at the handshake deadline, a ClientHello trickled one byte at a time still completes within
  * it with the SNI-chosen certificate and the ALPN-chosen protocol, and a client that closes
  * in the middle of its first record is let go at once, not at the deadline. */
