@@ -136,9 +136,9 @@ struct mtlb_client {
     int status;
     uint64_t started_ms;
     uint64_t started_us; /* for mtlb_request_duration_seconds */
-    /* The access record of the request in flight (HTTP/1.1): it lives in the block (client_bufs.c),
-     * which a connection holds from a request's first byte to its access line, so an idle
-     * connection does not carry its 496 bytes. NULL while the connection holds no block. */
+    /* The access record of the request in flight (HTTP/1.1): it lives in the block
+     * (client_bufs.c), which a connection holds from a request's first byte to its access line,
+     * so an idle connection does not carry its 496 bytes. NULL while it holds no block. */
     struct mtlb_access_rec *rec;
 };
 

@@ -21,8 +21,8 @@ enum mtlb_h1_body {
     MTLB_BODY_UNTIL_CLOSE /* responses only: body ends when the server closes */
 };
 
-/* Filled by the parsers. `headers` is caller-owned storage of `max_headers` entries. */
-/* Fields grouped by size, not by role, so that the struct has no holes: it is embedded twice
+/* Filled by the parsers. `headers` is caller-owned storage of `max_headers` entries. Fields
+ * are grouped by size, not only by role, so that the struct has no holes: it is embedded twice
  * in every client connection (the request, and the exchange's response head). */
 struct mtlb_h1_message {
     /* request line */

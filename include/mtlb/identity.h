@@ -23,8 +23,8 @@ enum mtlb_dn_format {
 };
 
 /* All strings are NUL-terminated, safe as HTTP field values (no CTLs; nothing outside
- * printable ASCII), and NULL when verify == MTLB_VERIFY_NONE. */
-/* oversize next to verify and fingerprint last: no holes (embedded in every client). */
+ * printable ASCII), and NULL when verify == MTLB_VERIFY_NONE. oversize sits next to verify and
+ * fingerprint last so that the struct has no holes (it is embedded in every client). */
 struct mtlb_identity {
     enum mtlb_verify verify;
     unsigned oversize; /* MTLB_IDENTITY_* bits of the extras left out for exceeding their limit */

@@ -266,7 +266,7 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     struct mtlb_slice none = {0};
     struct mtlb_access_rec empty;
     struct mtlb_access_rec *rec = c->rec;
-    if (rec == NULL) { /* not expected: every caller holds the block (client_bufs.h) */
+    if (rec == NULL) { /* not expected: the block is held from a request's first byte to its line */
         mtlb_access_rec_reset(&empty);
         rec = &empty;
     }
