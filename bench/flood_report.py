@@ -66,9 +66,14 @@ def main(d):
         if name in ("storm", "rapidreset", "continuation"):
             per = "+%d in all" % rss.get("peak_delta_kib", 0)
         ratio = f.get("p99_ms", 0) / q["p99_ms"] if q.get("p99_ms") else None
+        note = attack_note(name, a)
+        # The per-connection figure is the first wave's (before mtlb closed any attacking
+        # connection, bench/flood); the peak once they churn also holds freed memory.
+        if rss.get("churn_peak_delta_kib", 0) > rss.get("peak_delta_kib", 0):
+            note += "; RSS peak with churn +%.1f MiB" % (rss["churn_peak_delta_kib"] / 1024)
         rows.append({
             "attack": name, "quiet": q, "flood": f, "attack_summary": a, "rss": rss,
-            "p99_ratio": ratio, "kib_per_conn": per, "note": attack_note(name, a)})
+            "p99_ratio": ratio, "kib_per_conn": per, "note": note})
     meta = open(os.path.join(d, "machine.txt")).read() if os.path.exists(
         os.path.join(d, "machine.txt")) else ""
     md = ["# bench/flood results", "", "```", meta.strip(), "```", "",

@@ -42,6 +42,7 @@ struct mtlb_client {
     struct mtlb_timer timer;
     struct mtlb_op recv_op, send_op; /* its ring operations (loop.h) */
     int fd;
+    int pending; /* ops in flight on the ring */
     uint64_t id;
     size_t listener;
     /* The snapshot current at accept (a reference): its SSL_CTX and tls_info.listener stay
@@ -54,11 +55,14 @@ struct mtlb_client {
     struct mtlb_tls_conn_info tls_info;
     struct mtlb_tls_facts tls_facts;
     struct mtlb_identity identity;
+    /* Fields from here on are ordered so that the struct has no holes: it is malloc'd once per
+     * connection, idle ones included, and its size picks the allocator's size class. */
     char ip[INET6_ADDRSTRLEN];
-    int pending; /* ops in flight on the ring */
     bool recv_pending, send_pending, eof, dead, closing, close_after;
-    bool hs_started; /* acceptor: the handshake has run at least once */
-    bool proxy_wait; /* acceptor: the PROXY header is still to be read (edge.h) */
+    bool hs_started;  /* acceptor: the handshake has run at least once */
+    bool proxy_wait;  /* acceptor: the PROXY header is still to be read (edge.h) */
+    bool idle_recv;   /* the pending read targets idle_buf */
+    bool park_cancel; /* the pending read into the block is being cancelled, to park */
     enum mtlb_client_state state;
     enum mtlb_transport transport;
     const struct mtlb_proto_ops *proto; /* chosen by ALPN at start (transport.h) */
@@ -72,12 +76,10 @@ struct mtlb_client {
         char buf[CMSG_SPACE(sizeof(unsigned char))];
     } rcmsg;
 
-    /* tin, rx, tout, up_head and hdrs live in one block taken from the worker's pool while
+    /* tin, rx, tout, up_head, hdrs and rec live in one block taken from the worker's pool while
      * the connection is busy and given back when it is idle (mtlb_client_bufs_*); an idle
      * connection reads its next bytes into idle_buf. */
     void *block;
-    bool idle_recv;   /* the pending read targets idle_buf */
-    bool park_cancel; /* the pending read into the block is being cancelled, to park */
     char idle_buf[1024];
     struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
     struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */
@@ -93,7 +95,13 @@ struct mtlb_client {
     struct mtlb_h1_chunked req_ck;
     bool req_body_done;
     bool req_retryable; /* whole request is still in rx: may be resent */
-    uint32_t req_fwd;   /* bytes of rx (after head_len) that belong to the body in flight */
+    /* The rest of the request body moves by splice (splice_req.c): planned when the head was
+     * read (no client read is posted then); the relay and its backend connection are below. */
+    bool req_spl_plan;
+    /* TLS 1.3 session tickets still owed (userspace TLS): sent with the first bytes the
+     * client sends after its handshake, so a client that leaves at once costs none. */
+    uint8_t tickets_owed;
+    uint32_t req_fwd; /* bytes of rx (after head_len) that belong to the body in flight */
     /* The worker's pool set when the current request began (a reference, kept until the next
      * request begins or the connection closes): the exchange's indices point into it. */
     struct mtlb_pool_set *ps;
@@ -103,23 +111,22 @@ struct mtlb_client {
     uint32_t req_sent; /* request bytes sent to the backend in this attempt */
 
     /* current response (its head: ex.resp) */
-    bool resp_head_done, resp_done, resp_keepalive;
     uint64_t resp_body_left;
     struct mtlb_h1_chunked resp_ck;
     uint32_t resp_head_off; /* bytes of up_head already written to the client */
     uint32_t resp_ready;    /* bytes at the front of up->rbuf known to belong to the body */
-    bool resp_framed;       /* the end of the response body has been seen */
-    bool resp_started;      /* a final response head went to the client: no error page now */
-    bool shut_sent;         /* close_notify queued */
-    bool resp_local;        /* the response is mtlb's own (a redirect), no backend */
-    bool h1_served;         /* an HTTP/1.1 request was read: no HTTP/2 preface now */
+    bool resp_head_done, resp_done, resp_keepalive;
+    bool resp_framed;  /* the end of the response body has been seen */
+    bool resp_started; /* a final response head went to the client: no error page now */
+    bool shut_sent;    /* close_notify queued */
+    bool resp_local;   /* the response is mtlb's own (a redirect), no backend */
+    bool h1_served;    /* an HTTP/1.1 request was read: no HTTP/2 preface now */
     /* The rest of the response body moves by splice (response.c): the relay, and the
      * backend connection it holds (mtlb_upstream_hold) until it ends. */
     struct mtlb_splice spl;
     struct mtlb_upstream *spl_up;
-    /* The rest of the request body moves by splice (splice_req.c): planned when the head was
-     * read (no client read is posted then), the relay and the backend connection it holds. */
-    bool req_spl_plan;
+    /* The request body's splice (req_spl_plan above): the relay and the backend connection it
+     * holds. */
     struct mtlb_splice req_spl;
     struct mtlb_upstream *req_spl_up;
     /* What an HTTP/2 prior-knowledge preface switches an HTTP/1.1 connection to (the worker
@@ -129,10 +136,10 @@ struct mtlb_client {
     int status;
     uint64_t started_ms;
     uint64_t started_us; /* for mtlb_request_duration_seconds */
-    struct mtlb_access_rec rec;
-    /* TLS 1.3 session tickets still owed (userspace TLS): sent with the first bytes the
-     * client sends after its handshake, so a client that leaves at once costs none. */
-    uint8_t tickets_owed;
+    /* The access record of the request in flight (HTTP/1.1): it lives in the block
+     * (client_bufs.c), which a connection holds from a request's first byte to its access line,
+     * so an idle connection does not carry its 496 bytes. NULL while it holds no block. */
+    struct mtlb_access_rec *rec;
 };
 
 #endif

@@ -71,12 +71,12 @@ struct mtlb_exchange_ops {
 /* What the exchange must know of the request: slices stay valid for the whole exchange. */
 struct mtlb_exchange_req {
     struct mtlb_slice method;
-    bool expect_continue;           /* relay a 100 Continue */
     struct mtlb_h1_header *headers; /* room for the response head's headers */
+    struct mtlb_access_rec *rec;    /* timings of the attempt that answered */
+    uint64_t conn_id;               /* for log lines */
     int max_headers;
-    struct mtlb_access_rec *rec; /* timings of the attempt that answered */
-    uint64_t conn_id;            /* for log lines */
-    int stream_id;               /* HTTP/2 stream, 0 for HTTP/1.1 */
+    int stream_id;        /* HTTP/2 stream, 0 for HTTP/1.1 */
+    bool expect_continue; /* relay a 100 Continue */
 };
 
 struct mtlb_exchange {

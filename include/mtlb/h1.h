@@ -21,14 +21,16 @@ enum mtlb_h1_body {
     MTLB_BODY_UNTIL_CLOSE /* responses only: body ends when the server closes */
 };
 
-/* Filled by the parsers. `headers` is caller-owned storage of `max_headers` entries. */
+/* Filled by the parsers. `headers` is caller-owned storage of `max_headers` entries. Fields
+ * are grouped by size, not only by role, so that the struct has no holes: it is embedded twice
+ * in every client connection (the request, and the exchange's response head). */
 struct mtlb_h1_message {
     /* request line */
     struct mtlb_slice method;
     struct mtlb_slice target;
     /* status line */
-    int status;
     struct mtlb_slice reason;
+    int status;
     int minor_version; /* 0 or 1 */
 
     struct mtlb_h1_header *headers;
@@ -36,16 +38,17 @@ struct mtlb_h1_message {
     size_t num_headers; /* out */
 
     /* framing and connection semantics derived from the headers */
-    enum mtlb_h1_body body;
     uint64_t content_length;
+    enum mtlb_h1_body body;
+
+    /* on MTLB_INVALID: where and why, and the HTTP status to answer (400, 431, 501, 505) */
+    int error_status;
+    size_t error_offset;
+    const char *error_reason;
+
     bool keep_alive;      /* HTTP/1.1 without "close", or HTTP/1.0 with "keep-alive" */
     bool expect_continue; /* request had Expect: 100-continue */
     bool upgrade;         /* Upgrade header present (not proxied) */
-
-    /* on MTLB_INVALID: where and why, and the HTTP status to answer (400, 431, 501, 505) */
-    size_t error_offset;
-    const char *error_reason;
-    int error_status;
 };
 
 /* Parses a request head from buf[0..len).
@@ -97,10 +100,10 @@ int mtlb_h1_parse_response(const char *buf, size_t len, bool request_was_head,
 /* Chunked-body scanner. It does not decode: it finds where a chunked body ends and validates
  * its framing so that the bytes can be forwarded verbatim. Embedded by the caller. */
 struct mtlb_h1_chunked {
-    int state;
     uint64_t remaining;  /* data bytes left in the current chunk */
-    size_t line_len;     /* bytes seen on the current size or trailer line */
     uint64_t body_bytes; /* total chunk data seen so far (decoded length) */
+    uint32_t line_len;   /* bytes seen on the current size or trailer line (at most 4097) */
+    int state;
 };
 
 void mtlb_h1_chunked_init(struct mtlb_h1_chunked *c);

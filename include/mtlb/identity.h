@@ -23,20 +23,21 @@ enum mtlb_dn_format {
 };
 
 /* All strings are NUL-terminated, safe as HTTP field values (no CTLs; nothing outside
- * printable ASCII), and NULL when verify == MTLB_VERIFY_NONE. */
+ * printable ASCII), and NULL when verify == MTLB_VERIFY_NONE. oversize sits next to verify and
+ * fingerprint last so that the struct has no holes (it is embedded in every client). */
 struct mtlb_identity {
     enum mtlb_verify verify;
-    char *subject; /* subject DN */
-    char *issuer;  /* issuer DN */
-    char *serial;  /* upper-case hex, no separators, e.g. "1A2B" */
+    unsigned oversize; /* MTLB_IDENTITY_* bits of the extras left out for exceeding their limit */
+    char *subject;     /* subject DN */
+    char *issuer;      /* issuer DN */
+    char *serial;      /* upper-case hex, no separators, e.g. "1A2B" */
     char *reason; /* X.509 failure reason when FAILED (e.g. "certificate has expired"), else NULL */
     long x509_error; /* the X509_V_ERR_* behind reason when FAILED, else X509_V_OK */
-    /* SHA-256 of the leaf certificate's DER, 64 lower-case hex digits; "" without one */
-    char fingerprint[65];
     /* Opt-in extras (mtlb_identity_add_extras), NULL unless asked for and present: */
     char *cert_escaped; /* the leaf as PEM text, percent-encoded (mtlb_identity_percent_encode) */
     char *san;          /* subject alternative names (mtlb_identity_add_extras), NULL when none */
-    unsigned oversize;  /* MTLB_IDENTITY_* bits of the extras left out for exceeding their limit */
+    /* SHA-256 of the leaf certificate's DER, 64 lower-case hex digits; "" without one */
+    char fingerprint[65];
 };
 
 /* Extras mtlb_identity_add_extras can add, and the longest value each may have: a larger one

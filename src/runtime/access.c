@@ -264,6 +264,12 @@ void mtlb_access_log_line(struct mtlb_client *c, int status, uint64_t bytes, uin
 void mtlb_access_log_exchange(struct mtlb_client *c)
 {
     struct mtlb_slice none = {0};
+    struct mtlb_access_rec empty;
+    struct mtlb_access_rec *rec = c->rec;
+    if (rec == NULL) { /* not expected: the block is held from a request's first byte to its line */
+        mtlb_access_rec_reset(&empty);
+        rec = &empty;
+    }
     /* A request refused while its head was parsed still names what it asked for once its
      * request line was read (the parser fills target only then). */
     bool named =
@@ -272,6 +278,6 @@ void mtlb_access_log_exchange(struct mtlb_client *c)
     mtlb_stats_exchange(c->w, c->listener, MTLB_STATS_H1, c->status, c->started_us);
     mtlb_access_log_line(c, c->status, c->resp_bytes, c->started_ms, c->ex.up,
                          named ? c->req.method : none, named ? c->req.target : none, "http/1.1",
-                         c->ex.up_error, &c->rec);
-    mtlb_access_rec_reset(&c->rec); /* the next request on this connection starts clean */
+                         c->ex.up_error, rec);
+    mtlb_access_rec_reset(rec); /* the next request on this connection starts clean */
 }

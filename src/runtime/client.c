@@ -44,7 +44,7 @@ static int take_body(struct mtlb_client *c)
     if (c->req.body == MTLB_BODY_LENGTH) {
         uint32_t take = avail < c->req_body_left ? avail : (uint32_t)c->req_body_left;
         c->req_fwd += take;
-        c->rec.bytes_in += take;
+        c->rec->bytes_in += take;
         c->req_body_left -= take;
         c->req_body_done = c->req_body_left == 0;
         return 0;
@@ -64,7 +64,7 @@ static int take_body(struct mtlb_client *c)
     if (mtlb_body_limit_check(body_limit(c), c->req_ck.body_bytes) != 0) {
         return -EFBIG;
     }
-    c->rec.bytes_in += (uint64_t)n; /* as received: the chunked coding included */
+    c->rec->bytes_in += (uint64_t)n; /* as received: the chunked coding included */
     if ((size_t)n > out) {
         memmove(c->rx.data + start + out, c->rx.data + start + n, avail - (size_t)n);
         c->rx.len -= (uint32_t)((size_t)n - out);
@@ -103,7 +103,7 @@ static void exchange_begin(struct mtlb_client *c, size_t pool)
         .expect_continue = c->req.expect_continue,
         .headers = c->hdrs,
         .max_headers = c->snap->cfg->limits.max_headers, /* c->hdrs' size */
-        .rec = &c->rec,
+        .rec = c->rec,
         .conn_id = c->id,
     };
     mtlb_exchange_begin(&c->ex, c->w, c->ps, pool, &er);
@@ -118,7 +118,7 @@ static void start_request(struct mtlb_client *c)
 
     exchange_state_reset(c);
     w->ctr.requests++;
-    mtlb_access_rec_start(&c->rec, w, &c->req);
+    mtlb_access_rec_start(c->rec, w, &c->req);
     size_t pool = 0;
     size_t len = 0;
     /* A redirect listener (tls: false, http: redirect; the connection's own setting) answers
@@ -127,7 +127,7 @@ static void start_request(struct mtlb_client *c)
     bool redirect = own->plain && own->plain_http == MTLB_PLAIN_REDIRECT;
     struct mtlb_authority_request ar = {0};
     int status = redirect ? mtlb_client_authority(c, &c->req, &ar)
-                          : mtlb_client_prepare(c, &c->req, c->ps->snap, &c->rec, c->up_head,
+                          : mtlb_client_prepare(c, &c->req, c->ps->snap, c->rec, c->up_head,
                                                 c->up_head_cap, &pool, &len, &c->body_limit);
     exchange_begin(c, pool);
     if (status == 403 || status == 404) {

@@ -38,7 +38,7 @@ static void rs_moved(void *owner, uint32_t n)
 {
     struct mtlb_client *c = owner;
 
-    c->rec.bytes_in += n;
+    c->rec->bytes_in += n;
     c->req_body_left -= n;
     if (c->req_spl_up != NULL) {
         c->req_spl_up->sent += n; /* the retry rule's "written" (never resent: not held) */

@@ -115,7 +115,6 @@ void mtlb_client_start(struct mtlb_worker *w, struct mtlb_client *c,
     mtlb_timer_init(&c->timer, on_timeout);
     c->recv_op.done = on_recv;
     c->send_op.done = on_send;
-    mtlb_access_rec_reset(&c->rec);
     c->proto = proto;
     if (w->stopping || c->proto->start(c) != 0) {
         mtlb_client_abort(c);

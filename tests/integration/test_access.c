@@ -192,6 +192,48 @@ Test(access, every_field_for_a_mandatory_client_http1)
     it_response_fini(&r2);
 }
 
+/* The record of a request in flight lives in the connection's buffer block, which goes back
+ * to the worker's pool when the connection is idle and is taken by the next busy one: a
+ * request refused before its head was read (so nothing of its own was recorded) must not
+ * carry the previous request's user agent, request id or body bytes. The harness runs two
+ * workers and hands connections out in turn: of the next two connections one shares A's
+ * worker, and so its spare block. */
+Test(access, refused_request_carries_nothing_of_the_previous_one)
+{
+    struct it_config cfg = {.n_domains = 1};
+    start_cfg(&cfg);
+    char err[256];
+    struct it_conn *a = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    struct it_response r;
+    cr_assert_eq(request(a,
+                         "POST /prev-a HTTP/1.1\r\nHost: localhost\r\nUser-Agent: prev-agent/9\r\n"
+                         "X-Request-Id: prev-id-a\r\nContent-Length: 5\r\n\r\nhello",
+                         &r),
+                 0, "%s", a->err);
+    it_response_fini(&r);
+    free(line_for("/prev-a")); /* logged: A's connection is idle, its block back in the pool */
+
+    for (int i = 0; i < 2; i++) {
+        struct it_conn *b = it_tls_connect(env.port, &good, err, sizeof(err));
+        cr_assert_not_null(b, "%s", err);
+        /* no colon in a header line: 400 once the head is read, before the record starts */
+        char req[128], path[16];
+        snprintf(path, sizeof(path), "/prev-b%d", i);
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\nno colon\r\n\r\n", path);
+        cr_assert_eq(it_conn_sends(b, req), 0);
+        char *line = line_for(path);
+        expect_raw(line, "status", "400");
+        expect_raw(line, "bytes_in", "0");
+        char v[256];
+        cr_assert(!jstr(line, "user_agent", v, sizeof(v)) || v[0] == '\0', "%s", line);
+        cr_assert(jstr(line, "request_id", v, sizeof(v)) && generated_id(v), "%s", line);
+        free(line);
+        it_conn_close(b);
+    }
+    it_conn_close(a);
+}
+
 /* ---- HTTP/2 ---- */
 
 static char *h2_echo(struct h2_out *o, const char *spec)
