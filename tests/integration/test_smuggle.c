@@ -302,3 +302,176 @@ Test(smuggle, early_answer_closing_backend_never_turns_the_body_into_requests)
 {
     early_answer_round(true);
 }
+
+/* ---- framing spellings, the splice threshold, a short body ---- */
+
+static uint64_t body_fill(char *p, size_t n)
+{
+    uint64_t h = IT_FNV_INIT;
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (char)('A' + (i * 7 + i / 4096) % 26);
+    }
+    return it_fnv1a64(h, p, n);
+}
+
+#define SECOND                                                                                     \
+    "GET /second HTTP/1.1\r\nHost: a\r\nX-SSL-Client-Verify: SUCCESS\r\n"                          \
+    "X_SSL_Client_DN: /CN=forged\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 10.6.6.6\r\n\r\n"
+
+/* The echo of a request whose body was len bytes hashing to h, framed canonically; then the
+ * pipelined SECOND, its forgeries stripped. */
+static void assert_in_step(struct it_conn *c, const char *what, size_t len, uint64_t h)
+{
+    struct it_response r;
+    char want[96];
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s: %s", what, c->err);
+    cr_assert_eq(r.status, 200, "%s: %s", what, r.head);
+    snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", len);
+    cr_assert_not_null(strstr(r.body, want), "%s: backend framing:\n%s", what, r.body);
+    cr_assert_eq(it_header_count(strstr(r.body, "\r\n") + 2, "Content-Length"), 1, "%s:\n%s", what,
+                 r.body);
+    cr_assert_null(strcasestr(r.body, "Transfer-Encoding"), "%s:\n%s", what, r.body);
+    /* a CGI-style backend reads "_" as "-": no second framing in that spelling either */
+    cr_assert_null(strcasestr(r.body, "Content_Length"), "%s:\n%s", what, r.body);
+    cr_assert_null(strcasestr(r.body, "Transfer_Encoding"), "%s:\n%s", what, r.body);
+    snprintf(want, sizeof(want), "body-bytes: %zu\r\nbody-fnv1a64: %016llx\r\n", len,
+             (unsigned long long)h);
+    cr_assert_not_null(strstr(r.body, want), "%s: backend got other bytes:\n%s", what, r.body);
+    it_response_fini(&r);
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s: second: %s", what, c->err);
+    cr_assert_eq(r.status, 200, "%s: %s", what, r.head);
+    cr_assert_not_null(strstr(r.body, "GET /second HTTP/1.1\r\n"), "%s:\n%s", what, r.body);
+    cr_assert_null(strstr(r.body, "SUCCESS"), "%s: forged verify:\n%s", what, r.body);
+    cr_assert_null(strstr(r.body, "forged"), "%s: forged DN:\n%s", what, r.body);
+    cr_assert_null(strstr(r.body, "10.6.6.6"), "%s: forged address:\n%s", what, r.body);
+    cr_assert_null(strstr(r.body, "https"), "%s: forged proto:\n%s", what, r.body);
+    it_response_fini(&r);
+}
+
+struct cl_case {
+    const char *framing; /* header lines; %zu is the body length */
+    char want;           /* 'R': 400 and the close; 'E': that, or accepted in step */
+};
+
+static const struct cl_case cl_cases[] = {
+    {"Content-Length: +%zu\r\n", 'R'},
+    {"Content-Length: -%zu\r\n", 'R'},
+    {"Content-Length: 0x%zu\r\n", 'R'},
+    {"Content-Length: %zu.0\r\n", 'R'},
+    {"Content-Length: %zu\r\nContent-Length: 1%zu\r\n", 'R'},
+    {"Content-Length: %zu, 1%zu\r\n", 'R'},
+    {"Content-Length: %zu\r\nTransfer-Encoding: chunked\r\n", 'R'},
+    {"Transfer-Encoding: chunked\r\nContent-Length: %zu\r\n", 'R'},
+    {"Content-Length: %zu\r\nTransfer-Encoding: identity\r\n", 'R'},
+    {"Content-Length: 18446744073709551616%zu\r\n", 'R'},
+    {"Content-Length: %zu %zu\r\n", 'R'},
+    {"Content_Length: 1%zu\r\nContent-Length: %zu\r\n", 'E'},
+    {"Content-Length:  \t%zu \t\r\n", 'E'},
+    {"Content-Length: 000%zu\r\n", 'E'},
+    {"content-LENGTH: %zu\r\n", 'E'},
+    {"Transfer_Encoding: chunked\r\nContent-Length: %zu\r\n", 'E'},
+    {"Content-Length: %zu\r\nContent-Length: %zu\r\n", 'E'},
+    {"Content-Length: %zu, %zu\r\n", 'E'},
+};
+
+/* The head alone first (so mtlb plans the splice on it), then the body and SECOND. */
+static void cl_expect(const struct cl_case *t, size_t len, const char *body, uint64_t h)
+{
+    char head[512], framing[256], what[300];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral" /* the table's own formats */
+    snprintf(framing, sizeof(framing), t->framing, len, len);
+#pragma GCC diagnostic pop
+    snprintf(what, sizeof(what), "framing [%s]", framing);
+    snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: a\r\n%s\r\n", framing);
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 600);
+    cr_assert_eq(it_conn_sends(c, head), 0);
+    struct it_response r;
+    if (it_read_response(c, &r, false) == 0) {
+        cr_assert_eq(r.status, 400, "%s: %s", what, r.head);
+        it_response_fini(&r);
+        cr_assert(it_conn_wait_closed(c, 3000), "%s: open after the 400", what);
+        it_conn_close(c);
+        return;
+    }
+    cr_assert_eq(c->bytes_received, 0, "%s: a partial answer: %s", what, c->err);
+    cr_assert_eq(t->want, 'E', "%s: accepted (no 400 within 0.6 s)", what);
+    it_conn_timeout(c, 10000);
+    cr_assert_eq(it_conn_send(c, body, len), 0, "%s", what);
+    cr_assert_eq(it_conn_sends(c, SECOND), 0, "%s", what);
+    assert_in_step(c, what, len, h);
+    it_conn_close(c);
+}
+
+Test(smuggle, content_length_spellings_are_refused_or_canonical)
+{
+    static char body[40000];
+    uint64_t h = body_fill(body, sizeof(body));
+    start(it_echo_start(&env, "b1"), "");
+    for (size_t i = 0; i < sizeof(cl_cases) / sizeof(cl_cases[0]); i++) {
+        cl_expect(&cl_cases[i], sizeof(body), body, h);
+    }
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* 32 KiB is where splicing starts: one byte under, at and over it, with SECOND in the same
+ * write as the body's end and (second round) in the same write as the whole request. */
+Test(smuggle, bodies_at_the_splice_threshold_stay_in_step)
+{
+    static char req[(1 << 16) + 1024];
+    start(it_echo_start(&env, "b1"), "");
+    for (int whole = 0; whole < 2; whole++) {
+        for (size_t len = 32767; len <= 32769; len++) {
+            char what[64];
+            snprintf(what, sizeof(what), "len %zu whole %d", len, whole);
+            int n = snprintf(req, 256,
+                             "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n", len);
+            uint64_t h = body_fill(req + n, len);
+            memcpy(req + (size_t)n + len, SECOND, sizeof(SECOND) - 1);
+            size_t total = (size_t)n + len + sizeof(SECOND) - 1;
+            struct it_conn *c = it_tcp_connect(plain_port);
+            it_conn_timeout(c, 10000);
+            size_t first = whole ? total : (size_t)n;
+            cr_assert_eq(it_conn_send(c, req, first), 0);
+            if (!whole) {
+                usleep(100000);
+                cr_assert_eq(it_conn_send(c, req + first, total - first), 0);
+            }
+            assert_in_step(c, what, len, h);
+            it_conn_close(c);
+        }
+    }
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* A body shorter than declared, then a request: those bytes are body, never a request; the
+ * client is timed out (408, close) and nothing is answered for the "request". */
+Test(smuggle, short_body_then_a_request_is_body_and_times_out)
+{
+    static char body[50000];
+    start(it_echo_start(&env, "b1"), "");
+    smuggled_fill(body, sizeof(body));
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 6000);
+    cr_assert_eq(it_conn_sends(c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"),
+                 0);
+    usleep(100000);
+    cr_assert_eq(it_conn_send(c, body, sizeof(body)), 0);
+    cr_assert_eq(it_conn_sends(c, SECOND), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 408, "%s", r.head);
+    it_response_fini(&r);
+    cr_assert(it_conn_wait_closed(c, 3000));
+    it_conn_close(c);
+    const char *second[] = {"\"path\":\"/second\"", NULL};
+    const char *smuggled[] = {"\"path\":\"/smuggled\"", NULL};
+    usleep(200000);
+    cr_assert_eq(it_count_lines(env.out_log, second), 0);
+    cr_assert_eq(it_count_lines(env.out_log, smuggled), 0);
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}
