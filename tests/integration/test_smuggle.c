@@ -475,3 +475,116 @@ Test(smuggle, short_body_then_a_request_is_body_and_times_out)
     it_mtlb_assert_alive(&env);
     it_mtlb_stop(&env, 5000);
 }
+
+/* ---- HTTP/2 with prior knowledge, and Upgrade: h2c, on the allow listener ---- */
+
+/* Header lines of the echoed head whose name reads as `name` once every byte that is not a
+ * letter or digit is taken for "-", in any case (a CGI-style backend's reading). */
+static size_t lenient_count(const char *echoed, const char *name)
+{
+    size_t n = 0, len = strlen(name);
+    const char *end = strstr(echoed, "\r\n\r\n");
+    for (const char *l = strstr(echoed, "\r\n"); l != NULL && l < end; l = strstr(l, "\r\n")) {
+        l += 2;
+        size_t i = 0;
+        while (i < len && l[i] != '\0' && l[i] != ':') {
+            char ch = l[i] >= 'A' && l[i] <= 'Z' ? (char)(l[i] | 0x20) : l[i];
+            bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+            if ((alnum ? ch : '-') != name[i]) {
+                break;
+            }
+            i++;
+        }
+        n += i == len && l[i] == ':';
+    }
+    return n;
+}
+
+static void assert_plain_identity(const char *echoed)
+{
+    static const char *const absent[] = {
+        "x-ssl-client-dn", "x-ssl-issuer", "x-ssl-client-serial", "x-ssl-client-cert",
+        "forwarded",       "upgrade",      "http2-settings",      "x-forwarded-host"};
+    static const char *const once[] = {"x-ssl-client-verify", "x-forwarded-for", "x-real-ip",
+                                       "x-forwarded-proto"};
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        cr_assert_eq(lenient_count(echoed, absent[i]), 0, "%s reached the backend:\n%s", absent[i],
+                     echoed);
+    }
+    for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++) {
+        cr_assert_eq(lenient_count(echoed, once[i]), 1, "want one %s:\n%s", once[i], echoed);
+    }
+    cr_assert_not_null(strstr(echoed, "\r\nX-SSL-Client-Verify: NONE\r\n"), "%s", echoed);
+    cr_assert_not_null(strstr(echoed, "\r\nX-Forwarded-Proto: http\r\n"), "%s", echoed);
+    cr_assert_not_null(strstr(echoed, "\r\nX-Forwarded-For: 127.0.0.1\r\n"), "%s", echoed);
+    cr_assert_null(strstr(echoed, "forged"), "%s", echoed);
+    cr_assert_null(strstr(echoed, "10.6.6.6"), "%s", echoed);
+    cr_assert_null(strstr(echoed, "https"), "%s", echoed);
+}
+
+Test(smuggle, h2c_prior_knowledge_forgeries_are_stripped_and_proto_is_http)
+{
+    char url[128], *out = NULL, *err = NULL;
+    start(it_echo_start(&env, "b1"), "");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo", plain_port);
+    char *argv[] = {"/usr/bin/curl",
+                    "-sS",
+                    "--http2-prior-knowledge",
+                    "--max-time",
+                    "10",
+                    "-H",
+                    "X-SSL-Client-Verify: SUCCESS",
+                    "-H",
+                    "x_ssl_client_dn: /CN=forged",
+                    "-H",
+                    "X.SSL.Client.Cert: forged",
+                    "-H",
+                    "x-ssl-issuer: /CN=forged",
+                    "-H",
+                    "X~SSL~Client~Serial: forged",
+                    "-H",
+                    "X-Forwarded-Proto: https",
+                    "-H",
+                    "x_forwarded_proto: https",
+                    "-H",
+                    "X.Forwarded.For: 10.6.6.6",
+                    "-H",
+                    "X-Real-IP: 10.6.6.6",
+                    "-H",
+                    "x*real*ip: 10.6.6.6",
+                    "-H",
+                    "Forwarded: for=10.6.6.6;proto=https",
+                    "-H",
+                    "X-Forwarded-Host: forged",
+                    "-w",
+                    "\nHTTPVER=%{http_version} STATUS=%{http_code}\n",
+                    url,
+                    NULL};
+    cr_assert_eq(it_run(&env, argv, &out, &err, 15000), 0, "%s%s", out, err);
+    cr_assert_not_null(strstr(out, "HTTPVER=2 STATUS=200"), "%s", out);
+    assert_plain_identity(out);
+    free(out);
+    free(err);
+    it_mtlb_stop(&env, 5000);
+}
+
+/* h2c smuggling: an Upgrade the backend honoured would turn the connection into a tunnel past
+ * every check. mtlb drops Upgrade, HTTP2-Settings and Connection, answers over HTTP/1.1. */
+Test(smuggle, upgrade_to_h2c_never_reaches_the_backend)
+{
+    start(it_echo_start(&env, "b1"), "");
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 5000);
+    cr_assert_eq(it_conn_sends(c, "GET /echo HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n"
+                                  "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+                                  "Connection: Upgrade, HTTP2-Settings\r\n"
+                                  "X-Forwarded-Proto: https\r\n\r\n"),
+                 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    assert_plain_identity(r.body);
+    it_response_fini(&r);
+    it_conn_close(c);
+    it_mtlb_stop(&env, 5000);
+}
