@@ -11,12 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "h2_util.h"
 #include "harness.h"
 
-static struct it_env env;
 static uint16_t plain_port, admin_port;
 
 static void setup(void)
@@ -221,8 +222,10 @@ static void smuggled_fill(char *p, size_t n)
     }
 }
 
-/* POST /early with a body of len smuggled requests; the head first, then the body (as much as
- * mtlb takes). The client sees at most one answer (413) and then the close. */
+/* POST path with a body of len smuggled requests; the head first, then the body (as much as
+ * mtlb takes). The client sees one answer (413) or a reset; after a 413 that says close, the
+ * close and nothing else; after one that does not (the whole body was read meanwhile), the
+ * connection is in step: a GET /ok on it is answered 200 by the backend. */
 static void early_answer_case(const char *path, size_t len, bool expect)
 {
     char head[256];
@@ -241,20 +244,38 @@ static void early_answer_case(const char *path, size_t len, bool expect)
             break; /* mtlb closed: what it read of the body is all it will ever read */
         }
     }
-    char all[1 << 14];
-    size_t got = 0;
-    ssize_t n;
-    double t0 = it_now();
-    while (got < sizeof(all) - 1 &&
-           (n = it_conn_recv_some(c, all + got, sizeof(all) - 1 - got)) > 0) {
-        got += (size_t)n;
+    struct it_response r;
+    if (it_read_response(c, &r, false) != 0) {
+        /* a reset after unread body bytes may overtake the answer */
+        cr_assert(c->eof || c->last_err != 0, "%s len %zu: neither answer nor close: %s", path, len,
+                  c->err);
+        it_conn_close(c);
+        return;
     }
-    all[got] = '\0';
-    cr_assert_lt(it_now() - t0, 2.9, "len %zu: the connection stayed open", len);
-    if (got > 0) { /* a reset after unread body bytes may overtake the answer */
-        cr_assert_eq(strncmp(all, "HTTP/1.1 413 ", 13), 0, "len %zu: got\n%s", len, all);
+    cr_assert_eq(r.status, 413, "%s len %zu: %s", path, len, r.head);
+    char v[64] = "";
+    bool closes = it_header_get(r.head, "Connection", v, sizeof(v)) && strcasecmp(v, "close") == 0;
+    it_response_fini(&r);
+    if (closes) {
+        char rest[1 << 14];
+        size_t got = 0;
+        ssize_t n;
+        double t0 = it_now();
+        while (got < sizeof(rest) - 1 &&
+               (n = it_conn_recv_some(c, rest + got, sizeof(rest) - 1 - got)) > 0) {
+            got += (size_t)n;
+        }
+        rest[got] = '\0';
+        cr_assert_lt(it_now() - t0, 2.9, "%s len %zu: open after 'Connection: close'", path, len);
+        cr_assert_null(strstr(rest, "HTTP/1."), "%s len %zu: a second answer:\n%s", path, len,
+                       rest);
+    } else {
+        cr_assert_eq(it_conn_sends(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "%s len %zu: %s", path, len, c->err);
+        cr_assert_eq(r.status, 200, "%s len %zu: out of step: %s%s", path, len, r.head, r.body);
+        cr_assert_str_eq(r.body, "ok\n", "%s len %zu", path, len);
+        it_response_fini(&r);
     }
-    cr_assert_null(strstr(all + (got > 0), "HTTP/1."), "len %zu: a second answer:\n%s", len, all);
     it_conn_close(c);
 }
 
@@ -281,7 +302,7 @@ static void early_answer_round(bool close_mode)
     cr_assert_eq(be_count("POST /early"), 4);
     cr_assert_eq(be_count("/smuggled"), 0, "a body byte was parsed as a request:\n%.*s",
                  (int)be.heads_len, be.heads);
-    cr_assert_eq(be_count("GET /ok "), 3);
+    cr_assert_geq(be_count("GET /ok "), 3);
     char *m = NULL;
     cr_assert_eq(it_admin_req(admin_port, "GET", "/metrics", 3000, &m), 200);
     double spliced = it_prom_value(m, "mtlb_spliced_request_bodies_total");
@@ -301,6 +322,39 @@ Test(smuggle, early_answer_keep_alive_backend_never_turns_the_body_into_requests
 Test(smuggle, early_answer_closing_backend_never_turns_the_body_into_requests)
 {
     early_answer_round(true);
+}
+
+/* HTTP/2 to an HTTP/1.1 backend: the backend answers 413 before the 1 MiB body; mtlb drops
+ * the rest of the stream's body, and the backend connection, which still expects it, is
+ * never reused (had it been, the next request would be read as that body and never answered,
+ * or the rest of the body would arrive as requests). */
+Test(smuggle, early_answer_over_h2_keeps_the_pool_in_step)
+{
+    be_start(false);
+    start(be.port, "");
+    for (int i = 0; i < 3; i++) {
+        struct h2_out o;
+        struct h2s s;
+        h2c_run(&o, 15000, "--cert", good_cert(), "--key", good_key(), "--stream",
+                "path=/early,method=POST,body=1048576", "--stream", "path=/ok,after", NULL);
+        cr_assert(h2_stream(o.out, "/early", 0, &s), "%s%s", o.out, o.err);
+        cr_assert(s.status == 413 || (s.status == 0 && strcmp(s.reset, "-") != 0), "%s", o.out);
+        get_stream(&o, "/ok", 0, &s);
+        cr_assert_eq(s.status, 200, "the next stream after an early answer:\n%s%s", o.out, o.err);
+        h2_out_fini(&o);
+        struct it_conn *c = it_tcp_connect(plain_port);
+        it_conn_timeout(c, 5000);
+        cr_assert_eq(it_conn_sends(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+        struct it_response r;
+        cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+        cr_assert_eq(r.status, 200, "%s", r.head);
+        it_response_fini(&r);
+        it_conn_close(c);
+    }
+    cr_assert_eq(be_count("POST /early"), 3);
+    cr_assert_eq(be_count("GET /ok "), 6);
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
 }
 
 /* ---- framing spellings, the splice threshold, a short body ---- */
