@@ -642,3 +642,48 @@ Test(smuggle, upgrade_to_h2c_never_reaches_the_backend)
     it_conn_close(c);
     it_mtlb_stop(&env, 5000);
 }
+
+/* The preface in pieces still reaches HTTP/2 (the server's SETTINGS comes back, not an
+ * HTTP/1.1 400); after an HTTP/1.1 request on the same connection it is no switch, only a
+ * refused request line, and the connection ends. */
+Test(smuggle, h2c_preface_split_or_after_http1_is_handled_cleanly)
+{
+    static const char *const pieces[] = {"PR", "I * HTTP/2", ".0\r\n\r\nSM\r\n", "\r\n",
+                                         "\x00\x00\x00\x04\x00\x00\x00\x00\x00"};
+    static const size_t lens[] = {2, 10, 10, 2, 9};
+    unsigned char b[64];
+    start(it_echo_start(&env, "b1"), "");
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 5000);
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_eq(it_conn_send(c, pieces[i], lens[i]), 0, "piece %zu: %s", i, c->err);
+        usleep(30000);
+    }
+    size_t got = 0;
+    while (got < 9) {
+        ssize_t n = it_conn_recv_some(c, b + got, 9 - got);
+        cr_assert_gt(n, 0, "no frame after a split preface: %s", c->err);
+        got += (size_t)n;
+    }
+    cr_assert_eq(b[3], 0x4, "first frame type %u, want SETTINGS (%.9s)", b[3], (char *)b);
+    it_conn_close(c);
+
+    c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 5000);
+    cr_assert_eq(it_conn_sends(c, "GET /echo HTTP/1.1\r\nHost: a\r\n\r\n"
+                                  "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                  "\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+                 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    it_response_fini(&r);
+    if (it_read_response(c, &r, false) == 0) {
+        cr_assert_geq(r.status, 400, "the preface after HTTP/1.1 got %d", r.status);
+        it_response_fini(&r);
+    }
+    cr_assert(it_conn_wait_closed(c, 3000), "open after a refused preface");
+    it_conn_close(c);
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}
