@@ -529,3 +529,42 @@ Test(smuggle, short_body_then_a_request_is_body_and_times_out)
     it_mtlb_assert_alive(&env);
     it_mtlb_stop(&env, 5000);
 }
+
+/* A route's body limit holds for a body that would be spliced: one byte over is 413 before
+ * any byte moves (and the close), the limit itself passes whole and in step. */
+Test(smuggle, route_body_limit_holds_for_spliced_bodies)
+{
+    static char req[(1 << 16) + 1024];
+    start(it_echo_start(&env, "b1"),
+          "    routes:\n"
+          "      - {path_prefix: /small/, backend: app, limits: {max_body_bytes: 64k}}\n");
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 5000);
+    cr_assert_eq(
+        it_conn_sends(c, "POST /small/x HTTP/1.1\r\nHost: a\r\nContent-Length: 65537\r\n\r\n"), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+    cr_assert_eq(r.status, 413, "%s", r.head);
+    it_response_fini(&r);
+    cr_assert(it_conn_wait_closed(c, 3000), "open after the 413");
+    it_conn_close(c);
+
+    int n =
+        snprintf(req, 256, "POST /small/x HTTP/1.1\r\nHost: a\r\nContent-Length: 65536\r\n\r\n");
+    uint64_t h = body_fill(req + n, 65536);
+    memcpy(req + (size_t)n + 65536, SECOND, sizeof(SECOND) - 1);
+    c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 10000);
+    cr_assert_eq(it_conn_send(c, req, (size_t)n), 0);
+    usleep(100000);
+    cr_assert_eq(it_conn_send(c, req + n, 65536 + sizeof(SECOND) - 1), 0);
+    assert_in_step(c, "at the route limit", 65536, h);
+    it_conn_close(c);
+    char *m = NULL;
+    cr_assert_eq(it_admin_req(admin_port, "GET", "/metrics", 3000, &m), 200);
+    double spliced = it_prom_value(m, "mtlb_spliced_request_bodies_total");
+    free(m);
+    cr_assert_eq(spliced, 1, "the body at the limit was not spliced (%g)", spliced);
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}
