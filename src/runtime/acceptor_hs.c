@@ -362,14 +362,34 @@ static int conn_start(struct mtlb_client *c)
     return 0;
 }
 
+/* A first handshake record announced longer than a plaintext record may be (2^14, RFC 8446
+ * section 5.1): OpenSSL would take it, buffer up to 18 KiB and wait for the rest until the
+ * handshake deadline, the very cost the wait avoids. It is refused now, as OpenSSL refuses it
+ * once whole: the record_overflow alert, counted and logged as any failed handshake. */
+static void hello_overflow(struct mtlb_acceptor *a, struct mtlb_client *c, size_t len)
+{
+    static const unsigned char alert[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x16};
+    static struct mtlb_ratelimit rl;
+
+    (void)send(c->fd, alert, sizeof(alert), MSG_DONTWAIT | MSG_NOSIGNAL);
+    count_handshake(a, c, false, false, -1, MTLB_VR_UNKNOWN_CA); /* no verdict: reason unused */
+    hs_access_line(a, c, "tls_error", "record overflow");
+    mtlb_log_rl(&rl, 20, MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=handshake_failed "
+                "reason=\"record overflow: first record of %zu bytes\"",
+                (unsigned long long)c->id, c->tls_info.peer, conn_domain(c), len);
+    hs_linger(a, c);
+}
+
 /* Before its first TLS record is whole, a connection has no SSL: OpenSSL would hold its
  * object (about 9 KiB) and, for a record read in part, a 16 KiB read buffer and the handshake
  * buffer, for as long as a silent or trickling client likes (up to timeouts.handshake). The
  * bytes are only peeked, so they wait in the kernel's receive queue, where OpenSSL then reads
  * the record in one go. Edge-triggered (EPOLLET) while waiting: each new segment wakes this
- * once. Anything that is not the start of a handshake record of at most HELLO_RECORD_MAX, a
- * close or an error goes to OpenSSL at once, which classifies it as it did before (probe,
- * plain HTTP, garbage, truncated hello). events: the epoll events (0 when called without). */
+ * once. A record announced over HELLO_RECORD_MAX is refused (hello_overflow); anything else
+ * that is not the start of a handshake record, a close or an error goes to OpenSSL at once,
+ * which classifies it as it did before (probe, plain HTTP, garbage, truncated hello). events:
+ * the epoll events (0 when called without). */
 static void hello_step(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
 {
     unsigned char h[5];
@@ -385,8 +405,11 @@ static void hello_step(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t 
         }
         size_t need = sizeof(h) + ((size_t)h[3] << 8 | h[4]);
         int avail = 0;
-        if (need <= HELLO_RECORD_MAX && ioctl(c->fd, FIONREAD, &avail) == 0 &&
-            (size_t)avail < need) {
+        if (need > HELLO_RECORD_MAX) {
+            hello_overflow(a, c, need - sizeof(h));
+            return;
+        }
+        if (ioctl(c->fd, FIONREAD, &avail) == 0 && (size_t)avail < need) {
             return;
         }
     }

@@ -229,3 +229,60 @@ Test(authority, h2_every_spelling_of_another_domain_is_refused)
     it_mtlb_assert_alive(&env);
     it_mtlb_stop(&env, 5000);
 }
+
+/* ---- the SNI spelled so that it misses the other domain's name ---- */
+
+/* A client whose certificate only api.example.com trusts shapes its SNI (none, upper case,
+ * trailing dot, an IP) so that the handshake lands on the default domain, then names
+ * other.example.com by Host, by absolute-form, or over HTTP/2 by :authority: either the
+ * handshake is refused (it landed on other, whose truststore refuses the certificate) or the
+ * request is refused; it never reaches the backend as one for other.example.com. */
+Test(authority, sni_spellings_never_vouch_for_another_domain)
+{
+    static const char *const snis[] = {NULL, "OTHER.EXAMPLE.COM", "other.example.com.", "127.0.0.1",
+                                       "Other.Example.Com."};
+    static const char *const reqs[] = {
+        "GET /whoami HTTP/1.1\r\nHost: other.example.com\r\n\r\n",
+        "GET https://other.example.com/whoami HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+        "GET /whoami HTTP/1.1\r\nHost: OTHER.example.com.:443\r\n\r\n",
+    };
+    size_t refused = 0;
+    start_two_domains("optional");
+    for (size_t i = 0; i < N_OF(snis); i++) {
+        for (size_t j = 0; j < N_OF(reqs); j++) {
+            struct it_tls_opts o = {
+                .cert = "client/good.crt", .key = "client/good.key", .sni = snis[i]};
+            struct it_exchange x;
+            it_tls_exchange(env.port, &o, reqs[j], &x);
+            /* no SNI: the default domain, whose truststore takes the certificate */
+            cr_assert(snis[i] != NULL || x.outcome == IT_OK, "no SNI: %s", x.detail);
+            refused += x.outcome == IT_OK;
+            if (x.outcome == IT_OK) {
+                cr_assert(x.resp.status == 421 || x.resp.status == 400,
+                          "sni %s: %s: status %d:\n%s", snis[i] ? snis[i] : "(none)", reqs[j],
+                          x.resp.status, x.resp.body ? x.resp.body : "");
+                cr_assert_null(strstr(x.resp.body, "X-SSL-Client-Verify"), "reached the backend");
+            }
+            it_exchange_fini(&x);
+        }
+        struct h2_out out;
+        struct h2s s;
+        if (snis[i] == NULL) {
+            continue; /* h2c always sends an SNI */
+        }
+        h2c_run(&out, 10000, "--print-body", "--sni", snis[i], "--cert", good_cert(), "--key",
+                good_key(), "--stream", "path=/whoami,authority=other.example.com", NULL);
+        if (out.rc == 0 && h2_stream(out.out, "/whoami", 0, &s)) {
+            cr_assert(s.status == 421 || s.status == 400 || s.status == 0,
+                      "sni %s over h2: status %d\n%s", snis[i], s.status, out.out);
+            cr_assert_null(strstr(out.out, "X-SSL-Client-Verify"), "reached the backend:\n%s",
+                           out.out);
+        }
+        h2_out_fini(&out);
+    }
+    /* upper case matches other.example.com (a refused handshake); a trailing dot or an IP
+     * reaches the default domain, and so the 421 */
+    cr_assert_geq(refused, 9, "only %zu requests reached the 421 rule", refused);
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}

@@ -390,3 +390,56 @@ Test(forgery, h2_content_length_mismatch_is_reset)
     }
     it_mtlb_stop(&env, 5000);
 }
+
+/* ---- X-SSL-Client-Cert: forged in every spelling, whether mtlb sends the header or not ---- */
+
+#define CERT_FORGED_H1                                                                             \
+    "X-SSL-Client-Cert: forged\r\nx_ssl_client_cert: forged\r\nX.SSL.Client.Cert: forged\r\n"      \
+    "X-SSL-CLIENT~CERT: forged\r\n"
+#define CERT_FORGED_H2                                                                             \
+    "header=x-ssl-client-cert:forged,header=x_ssl_client_cert:forged,"                             \
+    "header=x.ssl.client.cert:forged,header=x-ssl~client-cert:forged"
+#define CERT_FORGED_H2_TRAILERS                                                                    \
+    "trailer=x-ssl-client-cert:forged,trailer=x_ssl_client_cert:forged,"                           \
+    "trailer=x.ssl.client.cert:forged"
+
+/* The echo holds `want` X-SSL-Client-Cert lines in any spelling (1: mtlb's, the PEM of the
+ * client's certificate), and no forged copy in headers or trailers. */
+static void assert_cert_header(const char *b, size_t want)
+{
+    cr_assert_null(strstr(b, "forged"), "a forged copy reached the backend:\n%s", b);
+    cr_assert_eq(folded_count(b, "x-ssl-client-cert"), want, "%s", b);
+    if (want == 1) {
+        cr_assert_not_null(strstr(b, "\r\nX-SSL-Client-Cert: -----BEGIN%20CERTIFICATE-----"), "%s",
+                           b);
+    }
+}
+
+static void cert_forgery_round(const char *headers, size_t want)
+{
+    start(headers);
+    char *b = h1_ok("GET / HTTP/1.1\r\nHost: localhost\r\n" CERT_FORGED_H1 "\r\n");
+    assert_cert_header(b, want);
+    free(b);
+    b = h1_ok(CHUNKED_POST("/echo-trailers") CERT_FORGED_H1 "X-Sum: 1\r\n\r\n");
+    assert_cert_header(b, want);
+    cr_assert_not_null(strstr(b, "trailer: X-Sum: 1\r\n"), "%s", b);
+    free(b);
+    b = h2_echo("path=/x," CERT_FORGED_H2, "/x");
+    assert_cert_header(b, want);
+    free(b);
+    b = h2_echo("path=/echo-trailers,body=1000,no-cl," CERT_FORGED_H2_TRAILERS ",trailer=x-sum:1",
+                "/echo-trailers");
+    assert_cert_header(b, want);
+    cr_assert_not_null(strstr(b, "trailer: x-sum: 1\r"), "%s", b);
+    free(b);
+    it_mtlb_stop(&env, 5000);
+}
+
+Test(forgery, client_cert_copies_never_reach_the_backend_sent_or_not)
+{
+    cert_forgery_round("underscores: pass, request_trailers: forward", 0);
+    cert_forgery_round("client_cert: X-SSL-Client-Cert, underscores: pass, "
+                       "request_trailers: forward",
+                       1);
+}

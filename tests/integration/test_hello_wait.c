@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -22,10 +23,10 @@ static struct it_env env;
 /* Two domains (SNI picks the certificate), ALPN h2 and http/1.1, and the handshake deadline
  * given: long for the byte-by-byte ClientHellos (a loaded machine stretches their pauses),
  * short where the deadline itself is under test. */
-static void start(const char *handshake)
+static void start_with(const char *handshake, const char *listener_extra)
 {
     char timeouts[256];
-    struct it_config cfg = {.n_domains = 2, .n_servers = 1};
+    struct it_config cfg = {.n_domains = 2, .n_servers = 1, .listener_extra = listener_extra};
     cfg.servers[0] = it_echo_start(&env, "b1");
     cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"}};
     cfg.domains[1] = (struct it_domain){.names = {"other.example.com"},
@@ -39,6 +40,11 @@ static void start(const char *handshake)
     cfg.timeouts = timeouts;
     cfg.alpn = "[h2, http/1.1]";
     it_mtlb_start(&env, &cfg);
+}
+
+static void start(const char *handshake)
+{
+    start_with(handshake, NULL);
 }
 
 static void setup(void)
@@ -222,4 +228,190 @@ Test(hello_wait, close_inside_the_first_record_is_seen_at_once)
     it_get(env.port, &o, "/", &r);
     cr_assert_eq(r.status, 200);
     it_response_fini(&r);
+}
+
+/* ---- attacks on the wait ---- */
+
+/* The ClientHello the SSL wrote (one record), its handshake bytes re-framed as records of at
+ * most `piece` bytes, with `pre` (a PROXY header or "") in front. Returns the length. */
+static size_t reframed_hello(SSL *ssl, const void *pre, size_t pre_len, size_t piece,
+                             unsigned char *out, size_t cap)
+{
+    char *p;
+    cr_assert_eq(SSL_do_handshake(ssl), -1);
+    size_t n = (size_t)BIO_get_mem_data(SSL_get_wbio(ssl), &p);
+    cr_assert(n > 5 && (unsigned char)p[0] == 0x16 &&
+                  n == 5 + ((size_t)(unsigned char)p[3] << 8 | (unsigned char)p[4]),
+              "ClientHello of %zu bytes is not one record", n);
+    size_t len = pre_len;
+    memcpy(out, pre, pre_len);
+    for (size_t off = 5; off < n; off += piece) {
+        size_t k = n - off < piece ? n - off : piece;
+        cr_assert_lt(len + 5 + k, cap);
+        unsigned char h[5] = {0x16, 0x03, 0x01, (unsigned char)(k >> 8), (unsigned char)k};
+        memcpy(out + len, h, 5);
+        memcpy(out + len + 5, p + off, k);
+        len += 5 + k;
+    }
+    (void)BIO_reset(SSL_get_wbio(ssl));
+    return len;
+}
+
+/* Completes the handshake on the socket and runs GET /who; returns the echo (malloc'd). */
+static char *finish_and_get(SSL *ssl, int fd, const char *host)
+{
+    SSL_set0_wbio(ssl, BIO_new_socket(fd, BIO_NOCLOSE));
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl);
+    char err[256] = "";
+    ERR_error_string_n(ERR_peek_error(), err, sizeof(err));
+    cr_assert_eq(rc, 1, "handshake failed: %d %s", SSL_get_error(ssl, rc), err);
+    char req[160];
+    int k = snprintf(req, sizeof(req), "GET /who HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     host);
+    cr_assert_eq(SSL_write(ssl, req, k), k);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = calloc(1, cap + 1);
+    int n;
+    while (len < cap && (n = SSL_read(ssl, buf + len, (int)(cap - len))) > 0) {
+        len += (size_t)n;
+    }
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "response: %s", buf);
+    return buf;
+}
+
+/* A ClientHello split over many records (legal: a handshake message may span records), each
+ * record in its own segment: the wait takes the first record only, OpenSSL the rest; SNI in a
+ * later record still picks the certificate. */
+Test(hello_wait, client_hello_fragmented_across_records_completes)
+{
+    static unsigned char buf[1 << 15];
+    static const unsigned char h1[] = "\x08http/1.1";
+    start("30s");
+    struct it_conn *c = it_tcp_connect(env.port);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    SSL *ssl = trickle_client(c->fd, "other.example.com", h1, sizeof(h1) - 1);
+    size_t n = reframed_hello(ssl, "", 0, 40, buf, sizeof(buf));
+    for (size_t off = 0; off < n; off += 45) {
+        size_t k = n - off < 45 ? n - off : 45;
+        cr_assert_eq(send(c->fd, buf + off, k, MSG_NOSIGNAL), (ssize_t)k);
+        sleep_ms(5);
+    }
+    char *echo = finish_and_get(ssl, c->fd, "other.example.com");
+    char cn[128] = "";
+    server_cn(ssl, cn, sizeof(cn));
+    cr_assert(strstr(cn, "other") != NULL, "SNI other.example.com served CN=%s", cn);
+    free(echo);
+    close_ssl(ssl, c);
+}
+
+/* First bytes that are no ClientHello OpenSSL will take, or a record header claiming more
+ * than a plaintext record may hold (2^14): refused at once, not held (with an SSL and its
+ * 16 KiB buffer, before the fix for 16385..18432) until the 30 s deadline; mtlb serving. An
+ * empty first record is tolerated by OpenSSL and cut at the deadline as any slow hello. */
+Test(hello_wait, oversized_sslv2_and_non_tls_first_records_are_refused_at_once)
+{
+    static unsigned char big[16389 + 16];
+    static const struct {
+        const char *what;
+        const unsigned char *p;
+        size_t n;
+    } cases[] = {
+        {"record of 16385", (const unsigned char *)"\x16\x03\x01\x40\x01\x01\x00", 7},
+        {"record of 65535", (const unsigned char *)"\x16\x03\x01\xff\xff\x01\x00", 7},
+        /* whole: 2-byte header, type, version, 21 bytes of cipher specs, 16 of challenge */
+        {"SSLv2 hello",
+         (const unsigned char *)"\x80\x2e\x01\x03\x01\x00\x15\x00\x00\x00\x10"
+                                "\x00\x00\x2f\x00\x00\x35\x00\x00\x0a\x01\x00\x80"
+                                "\x03\x00\x80\x07\x00\xc0\x00\x00\xff"
+                                "0123456789abcdef",
+         48},
+        {"alert first", (const unsigned char *)"\x15\x03\x01\x00\x02\x02\x28", 7},
+        {"plain HTTP", (const unsigned char *)"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 27},
+        {"whole 16384-byte junk record", big, 16389},
+    };
+    big[0] = 0x16, big[1] = 0x03, big[2] = 0x01, big[3] = 0x40, big[4] = 0x00;
+    memset(big + 5, 0xff, 16384); /* no handshake type: refused once whole */
+    start("30s");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct it_conn *c = it_tcp_connect(env.port);
+        double t0 = it_now();
+        cr_assert_eq(it_conn_send(c, cases[i].p, cases[i].n), 0, "%s", cases[i].what);
+        if (strncmp(cases[i].what, "record of", 9) == 0) { /* the clear error: record_overflow */
+            unsigned char al[7] = {0};
+            it_conn_timeout(c, 5000);
+            cr_assert_eq(it_conn_recv_some(c, al, sizeof(al)), 7, "%s: no alert", cases[i].what);
+            cr_assert_eq(memcmp(al, "\x15\x03\x01\x00\x02\x02\x16", 7), 0, "%s: not the alert",
+                         cases[i].what);
+        }
+        cr_assert(it_conn_wait_closed(c, 5000), "%s: still open after 5 s", cases[i].what);
+        cr_assert_lt(it_now() - t0, 5.0, "%s", cases[i].what);
+        it_conn_close(c);
+    }
+    it_mtlb_assert_alive(&env);
+    struct it_tls_opts o = {.cert = "client/good.crt", .key = "client/good.key"};
+    struct it_response r;
+    it_get(env.port, &o, "/", &r);
+    cr_assert_eq(r.status, 200);
+    it_response_fini(&r);
+}
+
+/* A whole ClientHello, then the client's half-close: the handshake cannot complete, and the
+ * connection ends at once (no wait for the deadline), anything sent being TLS. */
+Test(hello_wait, half_close_after_a_whole_client_hello_ends_at_once)
+{
+    static unsigned char buf[1 << 15];
+    static const unsigned char h1[] = "\x08http/1.1";
+    start("30s");
+    for (int piece = 0; piece < 2; piece++) {
+        struct it_conn *c = it_tcp_connect(env.port);
+        SSL *ssl = trickle_client(c->fd, "localhost", h1, sizeof(h1) - 1);
+        size_t n = reframed_hello(ssl, "", 0, piece ? 100 : 16384, buf, sizeof(buf));
+        cr_assert_eq(send(c->fd, buf, n, MSG_NOSIGNAL), (ssize_t)n);
+        cr_assert_eq(shutdown(c->fd, SHUT_WR), 0);
+        double t0 = it_now();
+        unsigned char first = 0;
+        ssize_t k = recv(c->fd, &first, 1, 0);
+        cr_assert(k <= 0 || first == 0x16 || first == 0x15, "non-TLS byte 0x%02x", first);
+        cr_assert(it_conn_wait_closed(c, 5000), "half-closed after the hello, still open");
+        cr_assert_lt(it_now() - t0, 5.0);
+        SSL_free(ssl);
+        it_conn_close(c);
+    }
+    it_mtlb_assert_alive(&env);
+}
+
+/* PROXY v1 then the ClientHello in the same segment (the header read must leave the record
+ * to the wait), and PROXY v2 then a ClientHello fragmented over records and segments: both
+ * complete, and the backend gets the address the header carried. */
+Test(hello_wait, proxy_header_then_client_hello_in_any_framing)
+{
+    static unsigned char buf[1 << 15];
+    static const unsigned char h1[] = "\x08http/1.1";
+    static const char v1[] = "PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n";
+    static const unsigned char v2[] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+                                       0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 203,  0,    113,  8,
+                                       127,  0,    0,    1,    0x9c, 0x40, 0x01, 0xbb};
+    start_with("30s", "proxy_protocol: true\n    proxy_protocol_from: [127.0.0.0/8]");
+    for (int round = 0; round < 2; round++) {
+        struct it_conn *c = it_tcp_connect(env.port);
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        SSL *ssl = trickle_client(c->fd, "localhost", h1, sizeof(h1) - 1);
+        size_t n = round == 0 ? reframed_hello(ssl, v1, sizeof(v1) - 1, 16384, buf, sizeof(buf))
+                              : reframed_hello(ssl, v2, sizeof(v2), 30, buf, sizeof(buf));
+        size_t seg = round == 0 ? n : 33;
+        for (size_t off = 0; off < n; off += seg) {
+            size_t k = n - off < seg ? n - off : seg;
+            cr_assert_eq(send(c->fd, buf + off, k, MSG_NOSIGNAL), (ssize_t)k);
+            sleep_ms(round == 0 ? 0 : 5);
+        }
+        char *echo = finish_and_get(ssl, c->fd, "localhost");
+        const char *want =
+            round == 0 ? "X-Forwarded-For: 203.0.113.7\r\n" : "X-Forwarded-For: 203.0.113.8\r\n";
+        cr_assert_not_null(strstr(echo, want), "round %d: %s", round, echo);
+        free(echo);
+        close_ssl(ssl, c);
+    }
 }

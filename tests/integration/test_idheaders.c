@@ -488,3 +488,40 @@ Test(idheaders, oversize_value_fails_cleanly)
     cr_assert_eq(big_status(crt), 200);
     it_mtlb_stop(&env, 5000);
 }
+
+/* A client without a certificate on a connection made before a reload turned
+ * X-SSL-Client-Cert on: the late encoding finds no leaf, so no header, and its forged copies
+ * (every spelling) are stripped before and after the reload. */
+Test(idheaders, client_cert_reload_without_certificate_sends_no_value)
+{
+    struct it_config cfg = {.n_domains = 1};
+    cfg.domains[0].mode = "optional";
+    start_cfg(&cfg);
+    char err[256];
+    struct it_conn *c = it_tls_connect(env.port, &nocert, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    static const char req[] =
+        "GET /echo HTTP/1.1\r\nHost: localhost\r\nX-SSL-Client-Cert: forged\r\n"
+        "x_ssl_client_cert: forged\r\nX.SSL.Client.Cert: forged\r\n\r\n";
+    struct it_response r;
+    for (int gen = 1; gen <= 2; gen++) {
+        if (gen == 2) {
+            cfg.headers = "client_cert: X-SSL-Client-Cert";
+            cr_assert_eq(it_write_config(&env, &cfg), 0);
+            kill(env.mtlb, SIGHUP);
+            const char *ok[] = {"event=reloaded", "generation=2", NULL};
+            cr_assert_eq(it_wait_lines(env.err_log, ok, 1, 10000), 1, "no reload");
+        }
+        cr_assert_eq(it_conn_sends(c, req), 0);
+        cr_assert_eq(it_read_response(c, &r, false), 0, "%s", c->err);
+        cr_assert_eq(r.status, 200);
+        assert_value(r.body, "X-SSL-Client-Verify", "NONE");
+        cr_assert_eq(folded_count(r.body, "x-ssl-client-cert"), 0, "gen %d:\n%s", gen, r.body);
+        cr_assert_null(strstr(r.body, "forged"), "gen %d:\n%s", gen, r.body);
+        it_response_fini(&r);
+    }
+    it_conn_close(c);
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}
