@@ -393,9 +393,12 @@ static void hello_overflow(struct mtlb_acceptor *a, struct mtlb_client *c, size_
 static void hello_step(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
 {
     unsigned char h[5];
-    ssize_t n = recv(c->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n;
 
-    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+    do { /* edge-triggered: an interrupted peek must be retried, no new event would come */
+        n = recv(c->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+    } while (n == -1 && errno == EINTR);
+    if (n == -1 && errno == EAGAIN) {
         return;
     }
     bool closing = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
@@ -450,7 +453,7 @@ void mtlb_acceptor_hs_edge_refused(struct mtlb_acceptor *a, size_t l, uint64_t c
 
 /* The PROXY header of c, read as its bytes come (edge.h); then the lists on the address it
  * carries, and the connection goes on to its handshake as any other. */
-static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
+static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
 {
     struct sockaddr_storage client;
     const char *detail = "";
@@ -487,8 +490,9 @@ static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
         accept_plain(a, c);
         return;
     }
-    /* The ClientHello may have come with the header: still edge-triggered, so look now. */
-    hello_step(a, c, 0);
+    /* The ClientHello may have come with the header, and the peer's close with both: still
+     * edge-triggered, so look now, with this event's flags (a close in it comes only once). */
+    hello_step(a, c, events);
 }
 
 /* An event on a connection in the acceptor: its PROXY header, its first record or its
@@ -496,7 +500,7 @@ static void proxy_step(struct mtlb_acceptor *a, struct mtlb_client *c)
 void mtlb_acceptor_hs_event(struct mtlb_acceptor *a, struct mtlb_client *c, uint32_t events)
 {
     if (c->proxy_wait) {
-        proxy_step(a, c);
+        proxy_step(a, c, events);
     } else if (c->ssl == NULL) {
         hello_step(a, c, events);
     } else {

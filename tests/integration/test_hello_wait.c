@@ -415,3 +415,27 @@ Test(hello_wait, proxy_header_then_client_hello_in_any_framing)
         close_ssl(ssl, c);
     }
 }
+
+/* The PROXY header, the start of a ClientHello and the client's close in one segment (corked,
+ * so the FIN rides on the data): one edge-triggered event carries both the bytes and the
+ * close. The close must be seen then (the record goes to OpenSSL, which finds it truncated),
+ * not 30 s later at the deadline: no further event would come. */
+Test(hello_wait, proxy_header_partial_hello_and_close_in_one_segment_end_at_once)
+{
+    static const char v1[] = "PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n";
+    static const unsigned char part[] = {0x16, 0x03, 0x01, 0x01, 0x00,
+                                         0x01, 0x00, 0x00, 0xfc, 0x03};
+    unsigned char buf[sizeof(v1) - 1 + sizeof(part)];
+    memcpy(buf, v1, sizeof(v1) - 1);
+    memcpy(buf + sizeof(v1) - 1, part, sizeof(part));
+    start_with("30s", "proxy_protocol: true\n    proxy_protocol_from: [127.0.0.0/8]");
+    struct it_conn *c = it_tcp_connect(env.port);
+    int one = 1;
+    cr_assert_eq(setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)), 0);
+    double t0 = it_now();
+    cr_assert_eq(send(c->fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+    cr_assert_eq(shutdown(c->fd, SHUT_WR), 0); /* sends the corked bytes with the FIN */
+    cr_assert(it_conn_wait_closed(c, 5000), "PROXY + partial hello + close: still open after 5 s");
+    cr_assert_lt(it_now() - t0, 5.0);
+    it_conn_close(c);
+}
