@@ -13,6 +13,10 @@
 #include "mtlb/h2.h"
 #include "mtlb/loop.h"
 
+/* The size of the worker's h2_scratch (h2.c): a response head as large as the backend read
+ * buffer (32 KiB), mapped to HTTP/2, fits. */
+#define MTLB_H2_SCRATCH_CAP (32 * 1024 + 64)
+
 struct mtlb_client;
 struct mtlb_pool_set;
 struct mtlb_proto_ops;

@@ -23,7 +23,6 @@
 #define H2_STREAM_WINDOW 65535 /* request body bytes buffered per stream */
 #define H2_CONN_WINDOW (1u << 20)
 #define H2_JUNK_PER_SEC 1000
-#define H2_SCRATCH (32 * 1024 + 64) /* a response head fits the backend read buffer */
 
 static int h2c_start(struct mtlb_client *c)
 {
@@ -51,7 +50,7 @@ static int h2c_start(struct mtlb_client *c)
         w->h2_nva = nva;
         w->h2_nva_cap = (size_t)lim->max_headers + 2;
     }
-    if (w->h2_scratch == NULL && (w->h2_scratch = malloc(H2_SCRATCH)) == NULL) {
+    if (w->h2_scratch == NULL && (w->h2_scratch = malloc(MTLB_H2_SCRATCH_CAP)) == NULL) {
         return -ENOMEM;
     }
     if (mtlb_client_bufs_take(c) != 0 || mtlb_h2_conn_new(&c->h2, &st, &mtlb_h2x_ops, c) != 0) {

@@ -11,10 +11,6 @@
 #include "mtlb/buf.h"
 #include "mtlb/h2_stream.h"
 
-/* The size of the worker's h2_scratch (h2.c): a response head as large as the backend read
- * buffer (32 KiB), mapped to HTTP/2, fits. */
-#define MTLB_H2_SCRATCH_CAP (32 * 1024 + 64)
-
 /* Decodes chunked body bytes from b into buf (len bytes at most); at the last chunk sets
  * MTLB_H2_EOF in *flags, and MTLB_H2_TRAILERS when the trailers were submitted. Returns bytes
  * written or -EBADMSG. */
