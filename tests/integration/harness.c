@@ -629,6 +629,21 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     return fclose(f) == 0 ? 0 : -errno;
 }
 
+void it_write_config_plain_first(struct it_env *env, const struct it_config *cfg, uint16_t port,
+                                 const char *keys)
+{
+    cr_assert_eq(it_write_config(env, cfg), 0);
+    char *text = it_read_file(env->config, NULL);
+    cr_assert_not_null(text);
+    cr_assert_eq(strncmp(text, "listeners:\n", 11), 0, "%s", text);
+    FILE *f = fopen(env->config, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    tls: false\n%s%s",
+            port, keys, text + 11);
+    cr_assert_eq(fclose(f), 0);
+    free(text);
+}
+
 struct it_run_result it_mtlb_run(struct it_env *env, const char *a1, const char *a2, const char *a3)
 {
     struct it_run_result r;

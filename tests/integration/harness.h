@@ -81,6 +81,10 @@ bool it_port_accepts(uint16_t port);  /* a connect to 127.0.0.1:port succeeds */
 
 /* Processes. */
 int it_write_config(struct it_env *env, const struct it_config *cfg); /* to env->config */
+/* it_write_config with a plain listener on port before cfg's TLS listener: keys are its YAML
+ * lines after `tls: false` (each indented four spaces, ending in a newline). */
+void it_write_config_plain_first(struct it_env *env, const struct it_config *cfg, uint16_t port,
+                                 const char *keys);
 void it_mtlb_start(struct it_env *env, const struct it_config *cfg);
 /* The two halves of it_mtlb_start for a config file written by hand: launch runs
  * `mtlb -c env->config` (env->mtlb set, output to the env's logs); wait_ports returns once

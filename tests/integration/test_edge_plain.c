@@ -56,17 +56,8 @@ static void start_plain(const char *keys)
     cfg.backend_extra = pool_extra;
     admin_port = it_free_port();
     cfg.admin_port = admin_port;
-    cr_assert_eq(it_write_config(&env, &cfg), 0);
-    char *text = it_read_file(env.config, NULL);
-    cr_assert_not_null(text);
-    cr_assert_eq(strncmp(text, "listeners:\n", 11), 0, "%s", text);
     plain_port = it_free_port();
-    FILE *f = fopen(env.config, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    tls: false\n%s%s",
-            plain_port, keys, text + 11);
-    cr_assert_eq(fclose(f), 0);
-    free(text);
+    it_write_config_plain_first(&env, &cfg, plain_port, keys);
 
     it_mtlb_launch(&env);
     /* The admin port only: a probe of a PROXY or deny listener would be a refusal. */

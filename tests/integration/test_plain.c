@@ -37,19 +37,10 @@ static void write_plain_config(const char *keys, uint16_t admin_port)
     cfg.domains[0].mode = "optional";
     cfg.servers[0] = env.n_echo > 0 ? env.echo_port[0] : it_echo_start(&env, "b1");
     cfg.n_servers = 1;
-    cr_assert_eq(it_write_config(&env, &cfg), 0);
-    char *text = it_read_file(env.config, NULL);
-    cr_assert_not_null(text);
-    cr_assert_eq(strncmp(text, "listeners:\n", 11), 0, "%s", text);
     if (plain_port == 0 || !env.mtlb) {
         plain_port = it_free_port();
     }
-    FILE *f = fopen(env.config, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    tls: false\n%s%s",
-            plain_port, keys, text + 11);
-    cr_assert_eq(fclose(f), 0);
-    free(text);
+    it_write_config_plain_first(&env, &cfg, plain_port, keys);
 }
 
 static void start_plain(const char *keys)

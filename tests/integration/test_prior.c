@@ -34,19 +34,10 @@ static void start(uint16_t backend, const char *keys)
     struct it_config cfg = {.n_domains = 1, .n_servers = 1};
     cfg.domains[0].mode = "optional";
     cfg.servers[0] = backend;
-    cr_assert_eq(it_write_config(&env, &cfg), 0);
-    char *text = it_read_file(env.config, NULL);
-    cr_assert_not_null(text);
-    cr_assert_eq(strncmp(text, "listeners:\n", 11), 0, "%s", text);
     plain_port = it_free_port();
-    FILE *f = fopen(env.config, "w");
-    cr_assert_not_null(f);
-    fprintf(f,
-            "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    tls: false\n"
-            "    http: allow\n%s%s",
-            plain_port, keys, text + 11);
-    cr_assert_eq(fclose(f), 0);
-    free(text);
+    char lines[1024];
+    cr_assert_lt(snprintf(lines, sizeof(lines), "    http: allow\n%s", keys), (int)sizeof(lines));
+    it_write_config_plain_first(&env, &cfg, plain_port, lines);
     it_mtlb_launch(&env);
     it_mtlb_wait_ports(&env, (uint16_t[]){env.port, plain_port}, 2);
 }

@@ -50,18 +50,10 @@ static void start_cfg(const char *keys, struct it_config *cfgp)
     cfg.n_servers = 1;
     admin_port = it_free_port();
     cfg.admin_port = admin_port;
-    cr_assert_eq(it_write_config(&env, &cfg), 0);
-    char *text = it_read_file(env.config, NULL);
-    cr_assert_not_null(text);
     plain_port = it_free_port();
-    FILE *f = fopen(env.config, "w");
-    cr_assert_not_null(f);
-    fprintf(f,
-            "listeners:\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    tls: false\n"
-            "    http: allow\n%s%s",
-            plain_port, keys, text + 11);
-    cr_assert_eq(fclose(f), 0);
-    free(text);
+    char lines[1024];
+    cr_assert_lt(snprintf(lines, sizeof(lines), "    http: allow\n%s", keys), (int)sizeof(lines));
+    it_write_config_plain_first(&env, &cfg, plain_port, lines);
     char *argv[] = {getenv("MTLB_BIN"), "-c", env.config, NULL};
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
