@@ -372,7 +372,7 @@ static void hello_overflow(struct mtlb_acceptor *a, struct mtlb_client *c, size_
     static struct mtlb_ratelimit rl;
 
     (void)send(c->fd, alert, sizeof(alert), MSG_DONTWAIT | MSG_NOSIGNAL);
-    count_handshake(a, c, false, false, -1, MTLB_VR_UNKNOWN_CA); /* no verdict: reason unused */
+    count_handshake(a, c, false, false, -1, MTLB_VR_OTHER); /* as a timeout: no verdict */
     hs_access_line(a, c, "tls_error", "record overflow");
     mtlb_log_rl(&rl, 20, MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=handshake_failed "
