@@ -381,7 +381,7 @@ bool mtlb_client_read_plain(struct mtlb_client *c)
         return true;
     }
     while (rx->len < rx->cap) {
-        ERR_clear_error();
+        mtlb_tls_err_reset();
         int n = SSL_read(c->ssl, rx->data + rx->len, (int)(rx->cap - rx->len));
         if (n > 0) {
             rx->len += (uint32_t)n;
@@ -495,7 +495,7 @@ int mtlb_client_tls_put(struct mtlb_client *c, const char *p, uint32_t len)
     if (tout_space(c) < len + RECORD_SLACK) {
         return 0;
     }
-    ERR_clear_error();
+    mtlb_tls_err_reset();
     int n = SSL_write(c->ssl, p, (int)len);
     if (n > 0) {
         return n;

@@ -10,6 +10,7 @@
 
 #include "mtlb/backend_tls.h"
 #include "mtlb/ring_bio.h"
+#include "mtlb/tls.h"
 #include "mtlb/transport.h"
 #include "mtlb/upstream_tls.h"
 
@@ -116,7 +117,7 @@ int mtlb_up_tls_decrypt(struct mtlb_up_tls *t, struct mtlb_buf *dst)
         if (space == 0) {
             return total;
         }
-        ERR_clear_error();
+        mtlb_tls_err_reset();
         int r = SSL_read(t->ssl, dst->data + dst->off + dst->len, (int)space);
         if (r > 0) {
             dst->len += (uint32_t)r;
