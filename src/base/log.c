@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,13 @@ void mtlb_log_set_level(int level)
 void mtlb_log_set_thread(const char *name)
 {
     snprintf(thread_name, sizeof(thread_name), "%s", name ? name : "-");
+    /* The kernel's name too, so that top -H, ps -L and perf tell an acceptor from a worker.
+     * Not for the main thread: its name is the process's (pidof, pkill, ps -C). */
+    if (name != NULL && gettid() != getpid()) {
+        char comm[16]; /* the kernel keeps 15 bytes */
+        snprintf(comm, sizeof(comm), "%s", name);
+        pthread_setname_np(pthread_self(), comm);
+    }
 }
 
 bool mtlb_log_enabled(int level)

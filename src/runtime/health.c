@@ -329,6 +329,7 @@ static void *health_main(void *arg)
 {
     struct mtlb_healthd *hd = arg;
 
+    mtlb_log_set_thread("health");
     while (!atomic_load(&hd->srv->stop) && !atomic_load(&hd->stop)) {
         size_t npfd = 0;
         int wait_ms = health_tick(hd, mtlb_now_ms(), &npfd);

@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,4 +357,35 @@ Test(ops, handshake_timeout_and_garbage_are_warned_with_peer_and_domain)
                  it_read_file(env.err_log, NULL));
     it_conn_close(silent);
     it_conn_close(garbage);
+}
+
+/* Each thread's kernel name says its role (top -H, ps -L, perf), while the main thread keeps
+ * the process's name, so that pidof mtlb and pkill -x mtlb still find it. */
+static bool has_thread_named(pid_t pid, const char *want)
+{
+    char path[300], comm[32];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert(d != NULL, "%s", path);
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            found = fgets(comm, sizeof(comm), f) != NULL && strcmp(strtok(comm, "\n"), want) == 0;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+Test(ops, threads_are_named_by_role_and_the_process_keeps_its_name)
+{
+    struct it_config cfg = one_backend();
+    it_mtlb_start(&env, &cfg);
+    get_ok("/");
+    cr_assert(has_thread_named(env.mtlb, "mtlb"), "the main thread is still mtlb");
+    cr_assert(has_thread_named(env.mtlb, "worker-0"));
+    cr_assert(has_thread_named(env.mtlb, "acceptor-0"));
 }
