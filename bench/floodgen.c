@@ -6,6 +6,7 @@
  * (how long the server let a connection live, how much it let each one send). */
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ struct att {
     int in_block;    /* continuation: a HEADERS without END_HEADERS is open */
     int hs;          /* 1: TLS handshake under way (non-blocking), waiting for want */
     short want;
-    unsigned char rx[32768]; /* h2: frames read so far */
+    unsigned char *rx; /* TLS modes: RX_SIZE bytes; h2: frames read so far */
     size_t rx_len;
 };
 
@@ -44,6 +45,7 @@ struct run {
     unsigned char hello[4096]; /* slowhello: a real ClientHello's bytes */
     size_t hello_len;
     struct att *a;
+    int epfd; /* every open slot's fd, data.u32 its index: a turn costs what is ready, not N */
     long held, opened, open_failed, closed, goaway, resp; /* resp: responses or RSTs seen */
     long pending;                                         /* TLS handshakes under way */
     double life_sum, life_max;
@@ -52,7 +54,7 @@ struct run {
 
 /* TLS handshakes in flight at a time, and how long one may take: enough to reach hundreds of
  * held connections within the ramp on a loaded machine, without a burst that is a storm. */
-enum { HS_INFLIGHT = 64 };
+enum { HS_INFLIGHT = 64, RX_SIZE = 32768 };
 #define HS_TIMEOUT_S 10.0
 
 static volatile sig_atomic_t stop_flag;
@@ -150,17 +152,28 @@ static void att_ready(struct run *r, struct att *a)
     }
 }
 
+/* What epoll waits for on a's fd: the handshake's next want, else the server's bytes or its
+ * close (POLLIN and POLLOUT are EPOLLIN and EPOLLOUT). */
+static void att_watch(struct run *r, struct att *a, int op)
+{
+    struct epoll_event ev = {.events = a->hs ? (uint32_t)a->want : EPOLLIN,
+                             .data.u32 = (uint32_t)(a - r->a)};
+    epoll_ctl(r->epfd, op, a->fd, &ev);
+}
+
 /* TCP modes connect at once (blocking, bounded); TLS modes start a non-blocking handshake that
  * turn() drives, so that hundreds of TLS connections are opened concurrently. */
 static void att_open(struct run *r, struct att *a)
 {
-    *a = (struct att){.fd = -1};
+    unsigned char *rx = a->rx;
+    *a = (struct att){.fd = -1, .rx = rx};
     if (r->mode == M_IDLE || r->mode == M_SLOWHELLO) {
         a->fd = flood_tcp_connect(&r->o, 2.0);
         if (a->fd == -1) {
             r->open_failed++;
             return;
         }
+        att_watch(r, a, EPOLL_CTL_ADD);
         att_ready(r, a);
         return;
     }
@@ -175,24 +188,23 @@ static void att_open(struct run *r, struct att *a)
     a->want = POLLOUT; /* the TCP connect completes first */
     a->opened = flood_now();
     r->pending++;
+    att_watch(r, a, EPOLL_CTL_ADD);
 }
 
-/* One handshake step once the socket is ready, or the end of one that took too long. */
-static void att_handshake(struct run *r, struct att *a, short revents, double now)
+/* One handshake step once the socket is ready (turn() ends one that takes too long). */
+static void att_handshake(struct run *r, struct att *a)
 {
-    if (revents == 0) {
-        if (now - a->opened > HS_TIMEOUT_S) {
-            att_close(r, a, 0);
-        }
-        return;
-    }
+    short was = a->want;
     int rc = flood_tls_step(a->ssl, &a->want);
     if (rc < 0) {
         att_close(r, a, 0);
     } else if (rc > 0) {
         a->hs = 0;
         r->pending--;
+        att_watch(r, a, EPOLL_CTL_MOD);
         att_ready(r, a);
+    } else if (a->want != was) {
+        att_watch(r, a, EPOLL_CTL_MOD);
     }
 }
 
@@ -234,7 +246,7 @@ static int att_read(struct run *r, struct att *a)
         return n > 0 ? 0 : -1;
     }
     do {
-        size_t room = sizeof(a->rx) - a->rx_len;
+        size_t room = RX_SIZE - a->rx_len;
         int n = SSL_read(a->ssl, a->rx + a->rx_len, room > 0 ? (int)room : 1);
         if (n <= 0) {
             /* non-blocking: a record with no data for us (a TLS 1.3 session ticket) or half a
@@ -248,7 +260,7 @@ static int att_read(struct run *r, struct att *a)
             continue; /* the answer (408) is counted, the bytes dropped */
         }
         a->rx_len += (size_t)n;
-        if (h2_frames(r, a) != 0 || a->rx_len == sizeof(a->rx)) {
+        if (h2_frames(r, a) != 0 || a->rx_len == RX_SIZE) {
             return -1;
         }
     } while (SSL_pending(a->ssl) > 0);
@@ -341,8 +353,10 @@ static void status(const struct run *r, double t, const char *tag)
 }
 
 /* One turn: (re)open closed slots, read what the server sent or take a handshake's next step,
- * then each established slot's attack step. */
-static void turn(struct run *r, struct pollfd *pf)
+ * then each established slot's attack step. The kernel sees only the ready fds (epoll): a
+ * poll() of 5,000 sockets every turn took most of the CPU the tool shares with the measured
+ * clients, in stretches of milliseconds the kernel (PREEMPT_NONE) does not interrupt. */
+static void turn(struct run *r, struct epoll_event *evs)
 {
     int n = r->o.conns;
     int tls = r->mode != M_IDLE && r->mode != M_SLOWHELLO;
@@ -350,41 +364,46 @@ static void turn(struct run *r, struct pollfd *pf)
         if (r->a[i].fd == -1 && (tls ? r->pending < HS_INFLIGHT : 1)) {
             att_open(r, &r->a[i]);
         }
-        pf[i] = (struct pollfd){.fd = r->a[i].fd, .events = r->a[i].hs ? r->a[i].want : POLLIN};
     }
-    int ready = poll(pf, (nfds_t)n, 0);
-    double now = flood_now();
-    for (int i = 0; i < n; i++) {
-        struct att *a = &r->a[i];
-        short ev = ready > 0 && pf[i].fd != -1 ? pf[i].revents : 0;
+    int ready = epoll_wait(r->epfd, evs, n, 0);
+    for (int k = 0; k < ready; k++) {
+        struct att *a = &r->a[evs[k].data.u32];
+        short ev = (short)evs[k].events;
         if (a->fd != -1 && a->hs) {
-            att_handshake(r, a, ev, now);
-        } else if ((ev & (POLLIN | POLLHUP | POLLERR)) && att_read(r, a) != 0) {
+            att_handshake(r, a);
+        } else if (a->fd != -1 && (ev & (POLLIN | POLLHUP | POLLERR)) && att_read(r, a) != 0) {
             att_close(r, a, 1);
         }
     }
-    now = flood_now();
+    double now = flood_now();
     for (int i = 0; i < n; i++) {
-        if (r->a[i].fd != -1 && !r->a[i].hs && att_step(r, &r->a[i], now) != 0) {
-            att_close(r, &r->a[i], 1);
+        struct att *a = &r->a[i];
+        if (a->fd != -1 && a->hs && now - a->opened > HS_TIMEOUT_S) {
+            att_close(r, a, 0);
+        } else if (a->fd != -1 && !a->hs && att_step(r, a, now) != 0) {
+            att_close(r, a, 1);
         }
     }
 }
 
 static int run_attack(struct run *r)
 {
-    struct pollfd *pf = calloc((size_t)r->o.conns, sizeof(*pf));
+    int tls = r->mode != M_IDLE && r->mode != M_SLOWHELLO;
+    struct epoll_event *evs = calloc((size_t)r->o.conns, sizeof(*evs));
     r->a = calloc((size_t)r->o.conns, sizeof(*r->a));
-    if (pf == NULL || r->a == NULL) {
+    unsigned char *rx = tls ? calloc((size_t)r->o.conns, RX_SIZE) : NULL;
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (evs == NULL || r->a == NULL || (tls && rx == NULL) || r->epfd == -1) {
         return 1;
     }
     for (int i = 0; i < r->o.conns; i++) {
         r->a[i].fd = -1;
+        r->a[i].rx = tls ? rx + (size_t)i * RX_SIZE : NULL;
     }
     int busy = r->mode == M_RAPIDRESET || r->mode == M_CONTINUATION;
     double start = flood_now(), next_status = start + 1.0;
     while (!stop_flag && flood_now() - start < r->o.duration) {
-        turn(r, pf);
+        turn(r, evs);
         double now = flood_now();
         if (now >= next_status) {
             status(r, now - start, "status");
@@ -400,7 +419,9 @@ static int run_attack(struct run *r)
             att_close(r, &r->a[i], 0);
         }
     }
-    free(pf);
+    free(evs);
+    free(rx);
+    close(r->epfd);
     return 0;
 }
 
@@ -408,14 +429,15 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: floodgen --mode MODE --connect HOST:PORT [--conns N] [--duration S]\n"
                "             [--sni NAME] [--cert CHAIN.pem --key KEY] [--interval S]\n"
-               "             [--rate R] [--path P] [--quiet S --ramp S]\n"
+               "             [--rate R] [--path P] [--quiet S --ramp S] [--samples FILE]\n"
                "modes: idle (TCP, never a ClientHello), slowhello (the ClientHello one byte per\n"
                "  --interval, default 1 s), slowloris (HTTP/1.1 head one header line per\n"
                "  --interval), rapidreset (h2 HEADERS + RST_STREAM in a loop), continuation (h2\n"
                "  HEADERS without END_HEADERS, then CONTINUATION frames), clients (--conns\n"
                "  keep-alive HTTP/1.1 connections, --rate GETs of --path per second in all;\n"
                "  prints requests, errors and latency percentiles from the scheduled send time;\n"
-               "  with --quiet Q --ramp R two lines: the first Q seconds, and from Q + R on).\n"
+               "  with --quiet Q --ramp R two lines: the first Q seconds, and from Q + R on;\n"
+               "  --samples FILE: every request as 'seconds-from-start latency-ms', or 'error').\n"
                "Attacks reopen every connection the server closes; status lines every second.\n");
 }
 
@@ -449,6 +471,8 @@ static int parse(struct flood_opts *o, int argc, char **argv)
             o->quiet = atof(v);
         } else if (strcmp(a, "--ramp") == 0) {
             o->ramp = atof(v);
+        } else if (strcmp(a, "--samples") == 0) {
+            o->samples = v;
         } else {
             return -1;
         }

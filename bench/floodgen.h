@@ -22,6 +22,7 @@ struct flood_opts {
     double interval; /* slow modes: seconds between bytes (slowhello) or header lines */
     double quiet;    /* clients: > 0 splits the report: [0, quiet) and [quiet + ramp, end) */
     double ramp;
+    const char *samples; /* clients: a file for every request's time and latency, or NULL */
     struct sockaddr_storage addr;
     socklen_t addr_len;
 };

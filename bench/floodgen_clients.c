@@ -182,6 +182,28 @@ static void report(const char *phase, struct client *cl, int n, double from, dou
     free(all);
 }
 
+/* Every request, in the order of its client: when it was scheduled and its latency, so that a
+ * p99 can be traced to the moments (and so to the attack's phases) that made it. */
+static void write_samples(const char *path, const struct client *cl, int n)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "floodgen: %s: cannot write\n", path);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        for (size_t j = 0; j < cl[i].n_smp; j++) {
+            const struct sample *sm = &cl[i].smp[j];
+            if (sm->lat_us == UINT32_MAX) {
+                fprintf(f, "%.4f error\n", sm->at);
+            } else {
+                fprintf(f, "%.4f %.3f\n", sm->at, sm->lat_us / 1000.0);
+            }
+        }
+    }
+    fclose(f);
+}
+
 int flood_run_clients(const struct flood_opts *o, SSL_CTX *ctx)
 {
     struct client *cl = calloc((size_t)o->conns, sizeof(*cl));
@@ -216,6 +238,9 @@ int flood_run_clients(const struct flood_opts *o, SSL_CTX *ctx)
         report("flood ", cl, o->conns, o->quiet + o->ramp, o->duration);
     } else {
         report(NULL, cl, o->conns, 0, o->duration);
+    }
+    if (o->samples != NULL) {
+        write_samples(o->samples, cl, o->conns);
     }
     pthread_barrier_destroy(&ready);
     for (int i = 0; i < o->conns; i++) {
