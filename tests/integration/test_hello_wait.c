@@ -194,6 +194,32 @@ Test(hello_wait, silent_connection_is_closed_at_the_handshake_deadline)
     expect_closed_at_deadline(c, it_now(), "a silent connection");
 }
 
+/* 200 silent connections reach the deadline together: the acceptor ends them 64 per loop
+ * turn (so a worker sharing its CPU is not held up), and every one is still closed near the
+ * deadline, while an established client is served meanwhile. */
+Test(hello_wait, many_silent_connections_all_end_at_the_deadline)
+{
+    enum { N = 200 };
+    struct it_conn *c[N];
+    start("3s");
+    double t0 = it_now();
+    for (int i = 0; i < N; i++) {
+        c[i] = it_tcp_connect(env.port);
+    }
+    struct it_response resp;
+    static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
+    it_get(env.port, &good, "/", &resp);
+    cr_assert_eq(resp.status, 200, "a client with a handshake is served while 200 wait");
+    it_response_fini(&resp);
+    for (int i = 0; i < N; i++) {
+        cr_assert(it_conn_wait_closed(c[i], 10000), "connection %d outlived the deadline", i);
+        it_conn_close(c[i]);
+    }
+    double dt = it_now() - t0;
+    cr_assert(dt > 2.5 && dt < 7.0, "the last of %d closed after %.2f s, deadline 3 s", N, dt);
+    it_mtlb_assert_alive(&env);
+}
+
 /* The record is announced but never completed: the connection waits (without an SSL) and is
  * closed at the deadline, counted from accept. */
 Test(hello_wait, incomplete_first_record_is_closed_at_the_handshake_deadline)
