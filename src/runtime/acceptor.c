@@ -196,9 +196,10 @@ static uint64_t time_left(uint64_t deadline, uint64_t now, uint64_t wait)
 }
 
 /* Ends handshakes and lingering closes past their deadline, at most EXPIRE_BATCH of each per
- * call: 5,000 silent connections reaching timeouts.handshake together were closed in one
- * stretch that kept a worker sharing this CPU waiting (bench/flood idle). Returns the wait
- * until the next deadline (at most 200 ms, so the stop flag is seen; 0 when some are left). */
+ * call, so that a wave of them (5,000 silent connections reaching timeouts.handshake
+ * together, bench/flood idle) is ended between other events (accepts, handshake steps)
+ * rather than in one stretch. Returns the wait until the next deadline (at most 200 ms, so
+ * the stop flag is seen; 0 when some are left). */
 static int expire(struct mtlb_acceptor *a, uint64_t now)
 {
     uint64_t wait = 200;

@@ -372,7 +372,10 @@ static bool has_thread_named(pid_t pid, const char *want)
         snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
         FILE *f = fopen(path, "r");
         if (f != NULL) {
-            found = fgets(comm, sizeof(comm), f) != NULL && strcmp(strtok(comm, "\n"), want) == 0;
+            if (fgets(comm, sizeof(comm), f) != NULL) {
+                comm[strcspn(comm, "\n")] = '\0';
+                found = strcmp(comm, want) == 0;
+            }
             fclose(f);
         }
     }
