@@ -65,6 +65,40 @@ void mtlb_splice_pipes_fini(struct mtlb_splice_pipes *p)
     }
 }
 
+/* ---- the destination socket ---- */
+
+/* Two kernel traps of a splice into a kTLS socket that stops part-way (EAGAIN after some pipe
+ * buffers went with "more to come"; Linux before 6.5 has no splice_eof for kTLS):
+ * - its TLS record stays open, and that record's pages and ciphertext (up to about 33 KiB)
+ *   count against the send buffer while they are in no TCP segment whose ACK would free room;
+ * - the records it completed went to TCP with "more to come" too, so the last partial segment
+ *   can be queued but not sent, with nothing in flight whose ACK would send it.
+ * A send buffer that small is then never writable again. Seen in the kTLS VM: one 16,406-byte
+ * record queued unsent with no timer for 30 s, until client_timeout, after TCP's memory
+ * pressure (another relay's slow client) had shrunk an autotuned 2.6 MB buffer to 4,608 bytes
+ * (sk_stream_moderate_sndbuf shrinks any buffer not set by the application). So the send
+ * buffer is set, which also locks it against that shrinking, to at least MTLB_SPLICE_SNDBUF
+ * and at least what it is now: SO_SNDBUFFORCE where mtlb may (CAP_NET_ADMIN), else SO_SNDBUF,
+ * which the kernel caps at net.core.wmem_max. Pushing TCP's queue after each EAGAIN (setting
+ * TCP_NODELAY again) was tried as well: together with this it crashed Debian's 6.1 kernel
+ * (BUG in tcp_write_xmit on an ACK for the closed socket) in 2 of 2 VM runs, so it is not
+ * done; this alone ended the stall (0 of 12 repeats, against 5 of 12 before). */
+static void sndbuf_lock(int fd)
+{
+    int cur = 0;
+    socklen_t len = sizeof(cur);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0) {
+        return;
+    }
+    /* getsockopt reports the doubled value the kernel keeps; setsockopt doubles what it is
+     * given. */
+    int want = cur / 2 > MTLB_SPLICE_SNDBUF ? cur / 2 : MTLB_SPLICE_SNDBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+    }
+}
+
 /* ---- the relay ---- */
 
 static void on_done(struct mtlb_op *op, int res);
@@ -175,22 +209,6 @@ static void on_done(struct mtlb_op *op, int res)
     }
 }
 
-/* Linux before 6.5 has no splice_eof for kTLS: a splice into a kTLS socket that stops part-way
- * (EAGAIN after some pipe buffers went with "more to come") leaves its TLS record open, and
- * that record's pages and ciphertext (up to about 33 KiB) count against the send buffer while
- * TCP has nothing in flight whose ACK would free room. With the initial buffer (tcp_wmem, 16
- * KiB) the socket then never becomes writable again; a buffer well above one open record
- * cannot be filled by it alone. Only raised, never lowered. */
-static void sndbuf_raise(int fd)
-{
-    int cur = 0, want = MTLB_SPLICE_SNDBUF;
-    socklen_t len = sizeof(cur);
-
-    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) == 0 && cur < want) {
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
-    }
-}
-
 int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_splice_pipes *pipes,
                       int in_fd, int out_fd, uint64_t len, const struct mtlb_splice_ops *ops,
                       void *owner)
@@ -202,7 +220,7 @@ int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_spl
     if (rc != 0) {
         return rc;
     }
-    sndbuf_raise(out_fd);
+    sndbuf_lock(out_fd);
     *s = (struct mtlb_splice){
         .ops = ops,
         .owner = owner,
