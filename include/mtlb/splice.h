@@ -25,8 +25,8 @@ struct mtlb_io;
 /* Pipe size asked for with F_SETPIPE_SZ (the default fs.pipe-max-size); a refusal keeps the
  * kernel's default (64 KiB). Memory is only used by bytes in flight. */
 #define MTLB_SPLICE_PIPE_SIZE (1u << 20)
-/* Send buffer the destination is locked at, at least (SO_SNDBUFFORCE, else SO_SNDBUF capped
- * by net.core.wmem_max): see sndbuf_lock in splice.c. */
+/* Send buffer the destination gets at least (SO_SNDBUF, capped by net.core.wmem_max): see
+ * sndbuf_raise in splice.c. */
 #define MTLB_SPLICE_SNDBUF (256 * 1024)
 
 /* The rule, pure: may a body move by splice (response, or request with backend_tls false

@@ -4,11 +4,14 @@
  * exchange or the client: its owner starts it and hears back through struct mtlb_splice_ops. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "mtlb/io.h"
+#include "mtlb/log.h"
 #include "mtlb/splice.h"
 
 enum step { STEP_POLL_IN = 0, STEP_IN, STEP_OUT, STEP_POLL_OUT };
@@ -67,36 +70,48 @@ void mtlb_splice_pipes_fini(struct mtlb_splice_pipes *p)
 
 /* ---- the destination socket ---- */
 
-/* Two kernel traps of a splice into a kTLS socket that stops part-way (EAGAIN after some pipe
- * buffers went with "more to come"; Linux before 6.5 has no splice_eof for kTLS):
- * - its TLS record stays open, and that record's pages and ciphertext (up to about 33 KiB)
- *   count against the send buffer while they are in no TCP segment whose ACK would free room;
- * - the records it completed went to TCP with "more to come" too, so the last partial segment
- *   can be queued but not sent, with nothing in flight whose ACK would send it.
- * A send buffer that small is then never writable again. Seen in the kTLS VM: one 16,406-byte
- * record queued unsent with no timer for 30 s, until client_timeout, after TCP's memory
- * pressure (another relay's slow client) had shrunk an autotuned 2.6 MB buffer to 4,608 bytes
- * (sk_stream_moderate_sndbuf shrinks any buffer not set by the application). So the send
- * buffer is set, which also locks it against that shrinking, to at least MTLB_SPLICE_SNDBUF
- * and at least what it is now: SO_SNDBUFFORCE where mtlb may (CAP_NET_ADMIN), else SO_SNDBUF,
- * which the kernel caps at net.core.wmem_max. Pushing TCP's queue after each EAGAIN (setting
- * TCP_NODELAY again) was tried as well: together with this it crashed Debian's 6.1 kernel
- * (BUG in tcp_write_xmit on an ACK for the closed socket) in 2 of 2 VM runs, so it is not
- * done; this alone ended the stall (0 of 12 repeats, against 5 of 12 before). */
-static void sndbuf_lock(int fd)
+/* Linux before 6.5 has no splice_eof for kTLS: a splice into a kTLS socket that stops part-way
+ * (EAGAIN after some pipe buffers went with "more to come") leaves its TLS record open, and
+ * that record's pages and ciphertext (up to about 33 KiB) count against the send buffer while
+ * they are in no TCP segment; the records it completed went to TCP with "more to come" too
+ * (MSG_SENDPAGE_NOTLAST), which TCP queues without sending until an ACK or a later send. With
+ * nothing in flight no ACK comes, and a send buffer that small is never writable again.
+ * sndbuf_raise: the initial buffer (tcp_wmem, 16 KiB) is raised at the start (only raised,
+ * never lowered). sndbuf_unstick: TCP's memory pressure later shrinks any buffer the
+ * application did not set, down to 4,608 bytes (sk_stream_moderate_sndbuf); seen in the kTLS
+ * VM: an autotuned 2.6 MB buffer shrunk so while another relay's client held memory, one
+ * 16,406-byte record queued unsent, no timer, for 30 s until client_timeout. So after an
+ * EAGAIN with nothing in flight the buffer is set again (which wakes the socket's writers).
+ * Tried in the VM and left, each also with TCP memory exhausted (tcp_mem at its use, a paused
+ * reader, 4 downloads a run): every buffer locked at its autotuned size (SO_SNDBUFFORCE) or at
+ * 416 KiB with splices cut to a quarter of it ended the stall but crashed Debian's 6.1 kernel
+ * (a BUG in tcp_write_xmit) in 3 of 3 runs, as did a TCP_NODELAY push after each EAGAIN; at
+ * 416 KiB with whole splices, 410,150 bytes (25 records) sat queued unsent (4 of 12 repeats,
+ * and 3 of 4 downloads under exhaustion stalled). This code: no crash in 3 runs, all 12
+ * downloads complete. So only a stuck socket gets its buffer set. */
+static void sndbuf_raise(int fd)
 {
-    int cur = 0;
+    int cur = 0, want = MTLB_SPLICE_SNDBUF;
     socklen_t len = sizeof(cur);
 
-    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0) {
-        return;
-    }
-    /* getsockopt reports the doubled value the kernel keeps; setsockopt doubles what it is
-     * given. */
-    int want = cur / 2 > MTLB_SPLICE_SNDBUF ? cur / 2 : MTLB_SPLICE_SNDBUF;
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0) {
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) == 0 && cur < want) {
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
     }
+}
+
+/* Returns true when it set the buffer: the socket was stuck (no byte in flight: every byte TCP
+ * holds is unsent) with a buffer below what sndbuf_raise gives. */
+static bool sndbuf_unstick(int fd)
+{
+    int queued = 0, unsent = 0, cur = 0, want = MTLB_SPLICE_SNDBUF;
+    socklen_t len = sizeof(cur);
+
+    if (ioctl(fd, SIOCOUTQ, &queued) != 0 || ioctl(fd, SIOCOUTQNSD, &unsent) != 0 ||
+        queued != unsent || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0 ||
+        cur >= want) {
+        return false;
+    }
+    return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0;
 }
 
 /* ---- the relay ---- */
@@ -162,6 +177,13 @@ static void after_in(struct mtlb_splice *s, int res)
 static void after_out(struct mtlb_splice *s, int res)
 {
     if (res == -EAGAIN) {
+        if (sndbuf_unstick(s->out_fd)) {
+            static struct mtlb_ratelimit rl;
+            mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
+                        "event=splice_unstuck fd=%d why=\"send buffer shrunk below one TLS record "
+                        "with nothing in flight (TCP memory pressure)\"",
+                        s->out_fd);
+        }
         post(s, STEP_POLL_OUT);
     } else if (res <= 0) {
         finish(s, res == 0 ? -EPIPE : res, false);
@@ -220,7 +242,7 @@ int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_spl
     if (rc != 0) {
         return rc;
     }
-    sndbuf_lock(out_fd);
+    sndbuf_raise(out_fd);
     *s = (struct mtlb_splice){
         .ops = ops,
         .owner = owner,
