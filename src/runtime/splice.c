@@ -70,25 +70,28 @@ void mtlb_splice_pipes_fini(struct mtlb_splice_pipes *p)
 
 /* ---- the destination socket ---- */
 
-/* Linux before 6.5 has no splice_eof for kTLS: a splice into a kTLS socket that stops part-way
- * (EAGAIN after some pipe buffers went with "more to come") leaves its TLS record open, and
- * that record's pages and ciphertext (up to about 33 KiB) count against the send buffer while
- * they are in no TCP segment; the records it completed went to TCP with "more to come" too
- * (MSG_SENDPAGE_NOTLAST), which TCP queues without sending until an ACK or a later send. With
- * nothing in flight no ACK comes, and a send buffer that small is never writable again.
- * sndbuf_raise: the initial buffer (tcp_wmem, 16 KiB) is raised at the start (only raised,
- * never lowered). sndbuf_unstick: TCP's memory pressure later shrinks any buffer the
- * application did not set, down to 4,608 bytes (sk_stream_moderate_sndbuf); seen in the kTLS
- * VM: an autotuned 2.6 MB buffer shrunk so while another relay's client held memory, one
- * 16,406-byte record queued unsent, no timer, for 30 s until client_timeout. So after an
- * EAGAIN with nothing in flight the buffer is set again (which wakes the socket's writers).
- * Tried in the VM and left, each also with TCP memory exhausted (tcp_mem at its use, a paused
- * reader, 4 downloads a run): every buffer locked at its autotuned size (SO_SNDBUFFORCE) or at
- * 416 KiB with splices cut to a quarter of it ended the stall but crashed Debian's 6.1 kernel
- * (a BUG in tcp_write_xmit) in 3 of 3 runs, as did a TCP_NODELAY push after each EAGAIN; at
- * 416 KiB with whole splices, 410,150 bytes (25 records) sat queued unsent (4 of 12 repeats,
- * and 3 of 4 downloads under exhaustion stalled). This code: no crash in 3 runs, all 12
- * downloads complete. So only a stuck socket gets its buffer set. */
+/* Linux before 6.5 has no splice_eof for kTLS. A splice hands the pipe's buffers to the socket
+ * each but the last with "more to come" (MSG_SENDPAGE_NOTLAST), and the kTLS layer passes that
+ * on with every record it completes, so TCP queues those records without sending them until an
+ * ACK or a later send. A splice that stops part-way (EAGAIN) thus leaves a TLS record open (up
+ * to about 33 KiB with its ciphertext, in no TCP segment) and what it queued unsent; with
+ * nothing else in flight no ACK comes and the socket is never writable again.
+ * - sndbuf_raise: the initial buffer (tcp_wmem, 16 KiB) is raised at the start (only raised).
+ * - sndbuf_unstick: TCP's memory pressure shrinks any buffer the application did not set, down
+ *   to 4,608 bytes (sk_stream_moderate_sndbuf). Seen in the kTLS VM (splice_backend_reset_epoll
+ *   repeated with the acceptor yield in: 5 and 3 of 12 stalled for 30 s, until client_timeout):
+ *   another relay's gone client held memory, an autotuned 2.6 MB buffer shrank to 4,608 bytes,
+ *   one 16,406-byte record sat queued unsent, no timer. After an EAGAIN with no byte in flight
+ *   in a buffer below 256 KiB the buffer is set again, which wakes the socket's writers. With
+ *   it, 1 of 12 traced repeats stalled and 0 of 24 untraced: once set to 416 KiB, a 1 MiB splice
+ *   into the empty buffer can still queue it full unsent (410,150 bytes, 25 records, seen).
+ * Tried and left: splicing at most a quarter of the buffer at once (0 of 24 stalled), a lock of
+ * every buffer (SO_SNDBUFFORCE at its autotuned size), and a TCP_NODELAY push after each EAGAIN:
+ * with TCP memory exhausted in the VM (tcp_mem at its use, a paused reader, 4 downloads a run)
+ * each crashed Debian's 6.1 kernel (a BUG in tcp_write_xmit on an incoming ACK): quarter
+ * splices in 1 of 2 runs, with a 416 KiB lock 2 of 2, the forced lock 1 of 1, the push with it
+ * 2 of 2 plain repeats. This code (and the one before it) completed every such download
+ * without a crash (4 runs). A stalled body ends at client_body; a crashed kernel ends all. */
 static void sndbuf_raise(int fd)
 {
     int cur = 0, want = MTLB_SPLICE_SNDBUF;
@@ -180,8 +183,8 @@ static void after_out(struct mtlb_splice *s, int res)
         if (sndbuf_unstick(s->out_fd)) {
             static struct mtlb_ratelimit rl;
             mtlb_log_rl(&rl, 1, MTLB_LOG_WARN,
-                        "event=splice_unstuck fd=%d why=\"send buffer shrunk below one TLS record "
-                        "with nothing in flight (TCP memory pressure)\"",
+                        "event=splice_unstuck fd=%d why=\"send buffer shrunk below 256 KiB with "
+                        "nothing in flight (TCP memory pressure); set again\"",
                         s->out_fd);
         }
         post(s, STEP_POLL_OUT);
