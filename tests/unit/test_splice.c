@@ -1,10 +1,13 @@
 /* The splice relay (include/mtlb/splice.h): the rule deciding when a body may move by splice,
  * and the relay itself on both worker I/O backends over loopback sockets: every byte in
  * order, a source that ends early (-EPIPE, in_side), a destination that is gone, a stop while
- * waiting (-ECANCELED), and the pipes going back to the worker's pool only when empty. */
+ * waiting (-ECANCELED), the pipes going back to the worker's pool only when empty, and a send
+ * buffer shrunk with nothing in flight set again. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -146,13 +149,15 @@ static pid_t feeder(int fd, size_t total, size_t stop_at)
     return pid;
 }
 
-/* Reads everything from fd in a child, checks the pattern; exits 0 when `want` arrived. */
-static pid_t drainer(int fd, size_t want)
+/* Reads everything from fd in a child (after delay_us), checks the pattern; exits 0 when
+ * `want` arrived. */
+static pid_t drainer_after(int fd, size_t want, useconds_t delay_us)
 {
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         close_others(fd);
+        usleep(delay_us);
         char buf[8192];
         size_t got = 0;
         for (;;) {
@@ -180,6 +185,31 @@ static pid_t drainer(int fd, size_t want)
     return pid;
 }
 
+static pid_t drainer(int fd, size_t want)
+{
+    return drainer_after(fd, want, 0);
+}
+
+/* A connected loopback TCP pair, both ends non-blocking: sv[0] the relay's, sv[1] the peer's. */
+static void tcp_pair(int sv[2])
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(l >= 0);
+    cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
+    sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    cr_assert(sv[1] >= 0);
+    close(l);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(fcntl(sv[i], F_SETFL, fcntl(sv[i], F_GETFL) | O_NONBLOCK), 0);
+    }
+}
+
 static int child_status(pid_t pid)
 {
     int st = 0;
@@ -204,6 +234,37 @@ RELAY_TEST(moves_every_byte_in_order)
     cr_assert_gt(T.waits_in, 0);
     cr_assert_gt(T.waits_out, 0);
     cr_assert_eq(T.pipes.n, 1, "an empty pipe goes back to the pool");
+    close(dst[0]);
+    cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
+    cr_assert_eq(child_status(f), 0);
+    close(src[0]);
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
+
+/* TCP's memory pressure shrinks a send buffer the application did not set, down to 4,608
+ * bytes; with nothing in flight a kTLS socket then never became writable again (kTLS VM). Here
+ * the test shrinks it by hand while the peer does not read: at an EAGAIN with every queued byte
+ * unsent, the relay sets it again (sndbuf_unstick) and the body still arrives whole. */
+RELAY_TEST(a_send_buffer_shrunk_with_nothing_in_flight_is_set_again)
+{
+    setup(*b);
+    int src[2], dst[2];
+    size_t total = 4u << 20;
+    pair(src);
+    tcp_pair(dst);
+    pid_t f = feeder(src[1], total, total);
+    pid_t d = drainer_after(dst[1], total, 500 * 1000);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, &ops, &T), 0);
+    int tiny = 2304, now = 0; /* the kernel keeps twice that: its minimum, 4,608 */
+    socklen_t len = sizeof(now);
+    cr_assert_eq(setsockopt(dst[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny)), 0);
+    run_until_done();
+    cr_assert_eq(T.res, 0);
+    cr_assert_eq(T.moved, total);
+    cr_assert_eq(getsockopt(dst[0], SOL_SOCKET, SO_SNDBUF, &now, &len), 0);
+    cr_assert_geq(now, MTLB_SPLICE_SNDBUF, "send buffer %d after the relay, want it set again",
+                  now);
     close(dst[0]);
     cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
     cr_assert_eq(child_status(f), 0);
