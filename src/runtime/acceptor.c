@@ -255,8 +255,8 @@ static void set_idle(const struct mtlb_acceptor *a)
 
     if (rc != 0) {
         mtlb_log(MTLB_LOG_WARN,
-                 "event=acceptor_priority_failed acceptor=%u priority=idle error=\"%s\"",
-                 a->index, strerror(rc));
+                 "event=acceptor_priority_failed acceptor=%u priority=idle error=\"%s\"", a->index,
+                 strerror(rc));
     }
 }
 

@@ -110,8 +110,7 @@ static bool sndbuf_unstick(int fd)
     socklen_t len = sizeof(cur);
 
     if (ioctl(fd, SIOCOUTQ, &queued) != 0 || ioctl(fd, SIOCOUTQNSD, &unsent) != 0 ||
-        queued != unsent || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0 ||
-        cur >= want) {
+        queued != unsent || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0 || cur >= want) {
         return false;
     }
     return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0;
