@@ -332,8 +332,8 @@ struct mtlb_config {
     size_t n_backends;
     unsigned acceptors; /* default 1 */
     unsigned workers;   /* 0 = auto: one per online CPU */
-    /* threads.acceptor_priority: normal (default) | idle: acceptors in SCHED_IDLE, so that
-     * handshakes run only on CPU time the workers leave (a restart applies a change). */
+    /* threads.acceptor_priority: normal (default) | idle: acceptors in SCHED_IDLE
+     * (experimental, measured harmful: acceptor.c set_idle; a restart applies a change). */
     bool acceptor_idle;
     struct mtlb_timeouts_cfg timeouts;
     struct mtlb_limits_cfg limits;

@@ -242,12 +242,13 @@ static void let_workers_run(void)
     sched_yield();
 }
 
-/* threads.acceptor_priority: idle. SCHED_IDLE runs this thread only when no normal thread
- * wants its CPU: during a handshake storm on a CPU shared with a worker (bench/flood, 3 quick
- * reps with chrt) established clients' p90 stayed at its quiet level (0.32 ms against
- * 1.0-1.7) and p99 was 1.9-2.7 ms, but handshakes got only what the workers left (125/s
- * against 164-191). Any thread may lower itself into SCHED_IDLE; a refusal (a seccomp or
- * LSM policy) is logged and the acceptor runs at normal priority. */
+/* threads.acceptor_priority: idle (experimental). SCHED_IDLE runs this thread only when no
+ * normal thread wants its CPU. Measured, it does harm: bench/flood's handshake storm (3 reps,
+ * no keep-awake) gave established clients a p99 of 165 ms against 3.10 ms at normal, in bursts
+ * up to 549 ms, likely priority inversion on a lock this thread shares with workers (the
+ * handoff queue, a log lock). Earlier chrt runs looked good only because keep-awake's loops
+ * shared the class. Any thread may lower itself into SCHED_IDLE; a refusal (a seccomp or LSM
+ * policy) is logged and the acceptor runs at normal priority. */
 static void set_idle(const struct mtlb_acceptor *a)
 {
     struct sched_param sp = {.sched_priority = 0};

@@ -109,8 +109,10 @@ static bool sndbuf_unstick(int fd)
     int queued = 0, unsent = 0, cur = 0, want = MTLB_SPLICE_SNDBUF;
     socklen_t len = sizeof(cur);
 
-    if (ioctl(fd, SIOCOUTQ, &queued) != 0 || ioctl(fd, SIOCOUTQNSD, &unsent) != 0 ||
-        queued != unsent || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0 || cur >= want) {
+    /* The buffer first: after sndbuf_raise it is almost always large enough, one syscall. */
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0 || cur >= want ||
+        ioctl(fd, SIOCOUTQ, &queued) != 0 || ioctl(fd, SIOCOUTQNSD, &unsent) != 0 ||
+        queued != unsent) {
         return false;
     }
     return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0;

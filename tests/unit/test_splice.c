@@ -217,6 +217,18 @@ static int child_status(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 100;
 }
 
+/* The end of a relay test that ran to completion: the relay's ends closed, the feeder and the
+ * drainer (which checked every byte) both exited 0, the pool and the ring freed. */
+static void finish_relay(int src, int dst, pid_t feeder_pid, pid_t drainer_pid)
+{
+    close(dst);
+    cr_assert_eq(child_status(drainer_pid), 0, "the receiver saw other bytes");
+    cr_assert_eq(child_status(feeder_pid), 0);
+    close(src);
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
+
 RELAY_TEST(moves_every_byte_in_order)
 {
     setup(*b);
@@ -234,12 +246,7 @@ RELAY_TEST(moves_every_byte_in_order)
     cr_assert_gt(T.waits_in, 0);
     cr_assert_gt(T.waits_out, 0);
     cr_assert_eq(T.pipes.n, 1, "an empty pipe goes back to the pool");
-    close(dst[0]);
-    cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
-    cr_assert_eq(child_status(f), 0);
-    close(src[0]);
-    mtlb_splice_pipes_fini(&T.pipes);
-    mtlb_io_destroy(T.io);
+    finish_relay(src[0], dst[0], f, d);
 }
 
 /* TCP's memory pressure shrinks a send buffer the application did not set, down to 4,608
@@ -265,12 +272,7 @@ RELAY_TEST(a_send_buffer_shrunk_with_nothing_in_flight_is_set_again)
     cr_assert_eq(getsockopt(dst[0], SOL_SOCKET, SO_SNDBUF, &now, &len), 0);
     cr_assert_geq(now, MTLB_SPLICE_SNDBUF, "send buffer %d after the relay, want it set again",
                   now);
-    close(dst[0]);
-    cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
-    cr_assert_eq(child_status(f), 0);
-    close(src[0]);
-    mtlb_splice_pipes_fini(&T.pipes);
-    mtlb_io_destroy(T.io);
+    finish_relay(src[0], dst[0], f, d);
 }
 
 RELAY_TEST(a_source_ending_early_is_reported_on_the_in_side)
@@ -286,12 +288,7 @@ RELAY_TEST(a_source_ending_early_is_reported_on_the_in_side)
     cr_assert_eq(T.res, -EPIPE);
     cr_assert(T.in_side);
     cr_assert_eq(T.moved, 300000);
-    close(dst[0]);
-    cr_assert_eq(child_status(d), 0);
-    cr_assert_eq(child_status(f), 0);
-    close(src[0]);
-    mtlb_splice_pipes_fini(&T.pipes);
-    mtlb_io_destroy(T.io);
+    finish_relay(src[0], dst[0], f, d);
 }
 
 RELAY_TEST(a_gone_destination_is_reported_on_the_out_side)
