@@ -332,9 +332,6 @@ struct mtlb_config {
     size_t n_backends;
     unsigned acceptors; /* default 1 */
     unsigned workers;   /* 0 = auto: one per online CPU */
-    /* threads.acceptor_priority: normal (default) | idle: acceptors in SCHED_IDLE
-     * (experimental, measured harmful: acceptor.c set_idle; a restart applies a change). */
-    bool acceptor_idle;
     struct mtlb_timeouts_cfg timeouts;
     struct mtlb_limits_cfg limits;
     struct mtlb_log_cfg log;

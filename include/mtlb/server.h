@@ -48,7 +48,6 @@ struct mtlb_server {
     int *listen_fds; /* one listening socket per listener, shared by all acceptors */
     struct mtlb_acceptor **acceptors;
     unsigned n_acceptors;
-    bool acceptor_idle; /* threads.acceptor_priority: idle */
     atomic_bool stop;
     atomic_uint_fast64_t next_conn_id;
     atomic_int live_conns;

@@ -56,11 +56,6 @@ bool mtlb_config_diff_restart(const struct mtlb_config *o, const struct mtlb_con
     if (listeners_restart(o, n, why, whylen)) {
         return true;
     }
-    if (o->acceptor_idle != n->acceptor_idle) {
-        snprintf(why, whylen, "threads.acceptor_priority changed (%s -> %s)",
-                 o->acceptor_idle ? "idle" : "normal", n->acceptor_idle ? "idle" : "normal");
-        return true;
-    }
     if (o->workers != n->workers || o->acceptors != n->acceptors) {
         snprintf(why, whylen, "threads changed (workers %u -> %u, acceptors %u -> %u)", o->workers,
                  n->workers, o->acceptors, n->acceptors);

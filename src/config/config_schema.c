@@ -184,27 +184,11 @@ static int read_limits(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const str
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);
 }
 
-static int read_acceptor_priority(struct cfg_ctx *ctx, yaml_node_t *v, void *dst,
-                                  const struct cfg_field *f)
-{
-    static const char *const w[] = {"normal", "idle"};
-    int i = 0;
-    int rc = mtlb_cfg_choice(ctx, v, w, N_FIELDS(w), &i);
-
-    (void)f;
-    if (rc == 0) {
-        *(bool *)dst = i == 1;
-    }
-    return rc;
-}
-
 static int read_threads(struct cfg_ctx *ctx, yaml_node_t *v, void *dst, const struct cfg_field *f)
 {
     static const struct cfg_field fields[] = {
         {"acceptors", mtlb_cfg_read_u32, false, offsetof(struct mtlb_config, acceptors), 1, 256},
         {"workers", read_workers, false, offsetof(struct mtlb_config, workers), 1, 256},
-        {"acceptor_priority", read_acceptor_priority, false,
-         offsetof(struct mtlb_config, acceptor_idle), 0, 0},
     };
     (void)f;
     return mtlb_cfg_walk_map(ctx, v, fields, N_FIELDS(fields), dst);

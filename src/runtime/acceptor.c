@@ -242,25 +242,6 @@ static void let_workers_run(void)
     sched_yield();
 }
 
-/* threads.acceptor_priority: idle (experimental). SCHED_IDLE runs this thread only when no
- * normal thread wants its CPU. Measured, it does harm: bench/flood's handshake storm (3 reps,
- * no keep-awake) gave established clients a p99 of 165 ms against 3.10 ms at normal, in bursts
- * up to 549 ms, likely priority inversion on a lock this thread shares with workers (the
- * handoff queue, a log lock). Earlier chrt runs looked good only because keep-awake's loops
- * shared the class. Any thread may lower itself into SCHED_IDLE; a refusal (a seccomp or LSM
- * policy) is logged and the acceptor runs at normal priority. */
-static void set_idle(const struct mtlb_acceptor *a)
-{
-    struct sched_param sp = {.sched_priority = 0};
-    int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-
-    if (rc != 0) {
-        mtlb_log(MTLB_LOG_WARN,
-                 "event=acceptor_priority_failed acceptor=%u priority=idle error=\"%s\"", a->index,
-                 strerror(rc));
-    }
-}
-
 static void dispatch(struct mtlb_acceptor *a, const struct epoll_event *ev)
 {
     uint64_t data = ev->data.u64;
@@ -290,9 +271,6 @@ static void *acceptor_main(void *arg)
 
     snprintf(name, sizeof(name), "acceptor-%u", a->index);
     mtlb_log_set_thread(name);
-    if (a->srv->acceptor_idle) {
-        set_idle(a);
-    }
     int timeout = 200;
     while (!atomic_load(&a->srv->stop)) {
         mtlb_counter_set(&a->stats->heartbeat_ms, mtlb_now_ms());

@@ -207,7 +207,6 @@ static int init_threads(struct mtlb_server *srv, char *err, size_t errlen)
     srv->n_workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
     srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
     srv->n_acceptors = cfg->acceptors ? cfg->acceptors : 1;
-    srv->acceptor_idle = cfg->acceptor_idle;
     srv->acceptors = calloc(srv->n_acceptors, sizeof(*srv->acceptors));
     srv->acceptor_stats = calloc(srv->n_acceptors, sizeof(*srv->acceptor_stats));
     if (srv->workers == NULL || srv->acceptors == NULL || srv->acceptor_stats == NULL) {
@@ -455,10 +454,8 @@ static void announce_started(struct mtlb_server *srv, const struct mtlb_snapshot
         mtlb_log(MTLB_LOG_WARN, "event=io_fallback reason=\"io_uring unavailable: %s\"",
                  strerror(-mtlb_io_uring_probe()));
     }
-    mtlb_log(MTLB_LOG_INFO,
-             "event=started version=%s workers=%u acceptors=%u io=%s acceptor_priority=%s",
-             MTLB_VERSION, srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io),
-             srv->acceptor_idle ? "idle" : "normal");
+    mtlb_log(MTLB_LOG_INFO, "event=started version=%s workers=%u acceptors=%u io=%s", MTLB_VERSION,
+             srv->n_workers, srv->n_acceptors, mtlb_io_backend_name(io));
     audit_tls(snap0, true, log_warning);
     atomic_store(&srv->phase, MTLB_PHASE_READY);
 }

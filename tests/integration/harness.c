@@ -601,9 +601,7 @@ int it_write_config(struct it_env *env, const struct it_config *cfg)
     if (cfg->backend_extra != NULL) {
         fprintf(f, "    %s\n", cfg->backend_extra);
     }
-    fprintf(f, "threads: {acceptors: %u, workers: 2%s%s}\n", cfg->acceptors ? cfg->acceptors : 1,
-            cfg->acceptor_priority ? ", acceptor_priority: " : "",
-            cfg->acceptor_priority ? cfg->acceptor_priority : "");
+    fprintf(f, "threads: {acceptors: %u, workers: 2}\n", cfg->acceptors ? cfg->acceptors : 1);
     fprintf(f, "timeouts: %s\n", cfg->timeouts ? cfg->timeouts : IT_TIMEOUTS);
     fprintf(f, "limits: %s\n", cfg->limits ? cfg->limits : IT_LIMITS);
     fprintf(f, "log: {level: debug, access_log: \"%s\"}\n",

@@ -42,7 +42,6 @@ struct it_config {
     const char *alpn;             /* listener alpn: YAML flow sequence ("[http/1.1]"); NULL: none */
     const char *access_log;       /* log.access_log value; NULL: stdout (env->out_log) */
     unsigned acceptors;           /* threads.acceptors; 0: 1 */
-    const char *acceptor_priority; /* threads.acceptor_priority; NULL: not written */
     const char *headers; /* extra headers keys ("underscores: pass, request_trailers: forward") */
     const char *session_lifetime; /* listener session_lifetime ("2s", "off"); NULL: not written */
     uint16_t admin_port;          /* admin: {bind: "127.0.0.1:admin_port"}; 0: no admin listener */

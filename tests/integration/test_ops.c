@@ -5,7 +5,6 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,31 +361,26 @@ Test(ops, handshake_timeout_and_garbage_are_warned_with_peer_and_domain)
 
 /* Each thread's kernel name says its role (top -H, ps -L, perf), while the main thread keeps
  * the process's name, so that pidof mtlb and pkill -x mtlb still find it. */
-static pid_t thread_named(pid_t pid, const char *want)
+static bool has_thread_named(pid_t pid, const char *want)
 {
     char path[300], comm[32];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
     cr_assert(d != NULL, "%s", path);
-    pid_t found = -1;
-    for (struct dirent *e; found == -1 && (e = readdir(d)) != NULL;) {
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
         snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
         FILE *f = fopen(path, "r");
         if (f != NULL) {
             if (fgets(comm, sizeof(comm), f) != NULL) {
                 comm[strcspn(comm, "\n")] = '\0';
-                found = strcmp(comm, want) == 0 ? (pid_t)atoi(e->d_name) : -1;
+                found = strcmp(comm, want) == 0;
             }
             fclose(f);
         }
     }
     closedir(d);
     return found;
-}
-
-static bool has_thread_named(pid_t pid, const char *want)
-{
-    return thread_named(pid, want) != -1;
 }
 
 Test(ops, threads_are_named_by_role_and_the_process_keeps_its_name)
@@ -397,40 +391,4 @@ Test(ops, threads_are_named_by_role_and_the_process_keeps_its_name)
     cr_assert(has_thread_named(env.mtlb, "mtlb"), "the main thread is still mtlb");
     cr_assert(has_thread_named(env.mtlb, "worker-0"));
     cr_assert(has_thread_named(env.mtlb, "acceptor-0"));
-}
-
-/* threads.acceptor_priority: the acceptors run in SCHED_IDLE (handshakes only on CPU time the
- * workers leave), the workers stay in the normal class, and connections are still served. */
-static void expect_policies(const char *priority, int acceptor_policy)
-{
-    struct it_config cfg = one_backend();
-    cfg.acceptors = 2;
-    cfg.acceptor_priority = priority;
-    it_mtlb_start(&env, &cfg);
-    get_ok("/");
-    for (int i = 0; i < 2; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "acceptor-%d", i);
-        pid_t tid = thread_named(env.mtlb, name);
-        cr_assert(tid > 0, "%s", name);
-        cr_assert_eq(sched_getscheduler(tid), acceptor_policy, "%s: policy %d, want %d", name,
-                     sched_getscheduler(tid), acceptor_policy);
-    }
-    pid_t w = thread_named(env.mtlb, "worker-0");
-    cr_assert(w > 0);
-    cr_assert_eq(sched_getscheduler(w), SCHED_OTHER);
-    char want[64];
-    snprintf(want, sizeof(want), "acceptor_priority=%s", priority ? priority : "normal");
-    const char *started[] = {"event=started", want, NULL};
-    cr_assert_eq(it_count_lines(env.err_log, started), 1, "event=started says %s", want);
-}
-
-Test(ops, acceptor_priority_idle_puts_acceptors_in_sched_idle)
-{
-    expect_policies("idle", SCHED_IDLE);
-}
-
-Test(ops, acceptors_run_at_normal_priority_by_default)
-{
-    expect_policies(NULL, SCHED_OTHER);
 }

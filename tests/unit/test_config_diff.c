@@ -82,9 +82,6 @@ Test(config_diff, threads_io_admin_and_access_log_need_a_restart)
     expect_restart(
         load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "threads: {acceptors: 2}\n", "ca.pem"),
         "acceptors 1 -> 2");
-    expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]",
-                        "threads: {acceptor_priority: idle}\n", "ca.pem"),
-                   "threads.acceptor_priority changed (normal -> idle)");
     expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]", "io: epoll\n", "ca.pem"),
                    "io changed (auto -> epoll)");
     expect_restart(load("127.0.0.1:9443", "[\"10.0.0.1:80\"]",
