@@ -69,16 +69,29 @@ struct mtlb_splice {
     uint32_t pipe_cap;
     uint32_t in_pipe; /* bytes in the pipe, not yet written to out_fd */
     uint64_t left;    /* bytes still to take from in_fd */
+    uint32_t rounds;  /* pipe fills spliced out so far (tests see MTLB_SPLICE_FILL work) */
     uint8_t step;
+    bool fill;
     bool active, stopped;
 };
 
-/* Starts moving len bytes from in_fd to out_fd (both non-blocking sockets). 0: the relay runs
- * and ops->done will come (from a completion, never from inside this call); -errno (no pipe:
- * -EMFILE ...) and nothing started: the owner keeps the copy path. */
+/* mtlb_splice_start's flags. MTLB_SPLICE_FILL: a round splices into the pipe again and again
+ * (no poll between) while the source gives bytes, the pipe has room and the body has bytes
+ * left, and only then splices the pipe out. Without it a round is one splice in, then out. On
+ * a kTLS source each splice in hands over one record (16 KiB at most), so without it a round
+ * moves one record and costs more than the copy path's 32 KiB reads; with it, as many records
+ * as have arrived (up to the pipe's size). The request body relay uses it. The response relay
+ * does not: its destination is the kTLS client, and larger splices into a kTLS socket make the
+ * Linux 6.1 stall that splice.c's sndbuf_raise describes more likely. */
+#define MTLB_SPLICE_FILL 1u
+
+/* Starts moving len bytes from in_fd to out_fd (both non-blocking sockets); flags:
+ * MTLB_SPLICE_* above. 0: the relay runs and ops->done will come (from a completion, never
+ * from inside this call); -errno (no pipe: -EMFILE ...) and nothing started: the owner keeps
+ * the copy path. Never more than len bytes are taken from in_fd. */
 int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_splice_pipes *pipes,
-                      int in_fd, int out_fd, uint64_t len, const struct mtlb_splice_ops *ops,
-                      void *owner);
+                      int in_fd, int out_fd, uint64_t len, unsigned flags,
+                      const struct mtlb_splice_ops *ops, void *owner);
 /* The owner is going away: no new operation is posted; the one in flight (the caller shuts
  * the sockets down so it ends soon) completes into done(-ECANCELED). Harmless when idle. */
 void mtlb_splice_stop(struct mtlb_splice *s);

@@ -412,7 +412,8 @@ static bool splice_body(struct mtlb_client *c)
         mtlb_client_flush(c);
         return true;
     }
-    int rc = mtlb_splice_start(&c->spl, c->w->io, &c->w->pipes, u->fd, c->fd, c->resp_body_left,
+    /* No MTLB_SPLICE_FILL: the client's kTLS socket is the destination (splice.h). */
+    int rc = mtlb_splice_start(&c->spl, c->w->io, &c->w->pipes, u->fd, c->fd, c->resp_body_left, 0,
                                &spl_ops, c);
     if (rc != 0) {
         return false; /* no pipe (fd limit): the copy path still works */

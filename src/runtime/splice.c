@@ -1,7 +1,8 @@
 /* Zero-copy body relay: socket -> pipe -> socket with splice, one ring operation at a time
- * (poll the source, splice into the pipe, splice out of it, poll the destination when it is
- * full), and the worker's small pool of pipes. It knows sockets and the ring, never the HTTP
- * exchange or the client: its owner starts it and hears back through struct mtlb_splice_ops. */
+ * (poll the source, splice into the pipe (again while it gives, with MTLB_SPLICE_FILL), splice
+ * out of it, poll the destination when it is full), and the worker's small pool of pipes. It knows
+ * sockets and the ring, never the HTTP exchange or the client: its owner starts it and hears back
+ * through struct mtlb_splice_ops. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -165,16 +166,34 @@ static void next_round(struct mtlb_splice *s)
     post(s, STEP_POLL_IN);
 }
 
+static void out_round(struct mtlb_splice *s)
+{
+    s->rounds++;
+    post(s, STEP_OUT);
+}
+
+/* With fill, a splice in that gave bytes is followed by another while the pipe has room (in
+ * bytes; a pipe full of partly used pages first says EAGAIN, which ends the fill too) and the
+ * body has bytes left: `left` caps every request, so a pipelined next request stays in the
+ * socket. EAGAIN ends a fill (the source has no more for now, or the pipe is full); a failure
+ * or an early end during one ends the relay as at the first splice: the body cannot complete,
+ * and the pipe's bytes go with its pipe (finish closes a pipe that is not empty). */
 static void after_in(struct mtlb_splice *s, int res)
 {
-    if (res == -EAGAIN) {
-        post(s, STEP_POLL_IN); /* the poll saw bytes another reader took, or only a FIN */
-    } else if (res <= 0) {
-        finish(s, res == 0 ? -EPIPE : res, true);
-    } else {
+    if (res > 0) {
         s->left -= (uint64_t)res;
         s->in_pipe += (uint32_t)res;
-        post(s, STEP_OUT);
+        if (s->fill && s->left > 0 && s->in_pipe < s->pipe_cap) {
+            post(s, STEP_IN);
+        } else {
+            out_round(s);
+        }
+    } else if (res == -EAGAIN && s->in_pipe > 0) {
+        out_round(s);
+    } else if (res == -EAGAIN) {
+        post(s, STEP_POLL_IN); /* the poll saw bytes another reader took, or only a FIN */
+    } else {
+        finish(s, res == 0 ? -EPIPE : res, true);
     }
 }
 
@@ -236,8 +255,8 @@ static void on_done(struct mtlb_op *op, int res)
 }
 
 int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_splice_pipes *pipes,
-                      int in_fd, int out_fd, uint64_t len, const struct mtlb_splice_ops *ops,
-                      void *owner)
+                      int in_fd, int out_fd, uint64_t len, unsigned flags,
+                      const struct mtlb_splice_ops *ops, void *owner)
 {
     int fds[2];
     uint32_t cap = 0;
@@ -258,6 +277,7 @@ int mtlb_splice_start(struct mtlb_splice *s, struct mtlb_io *io, struct mtlb_spl
         .pipe = {fds[0], fds[1]},
         .pipe_cap = cap,
         .left = len,
+        .fill = (flags & MTLB_SPLICE_FILL) != 0,
         .active = true,
     };
     post(s, STEP_POLL_IN);

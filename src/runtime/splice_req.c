@@ -151,8 +151,9 @@ bool mtlb_client_req_splice_try(struct mtlb_client *c)
         return false;
     }
     c->req_spl_plan = false; /* decided now, either way */
+    /* FILL: a kTLS client's socket hands over one record per splice (splice.h). */
     if (u->tls != NULL || mtlb_splice_start(&c->req_spl, c->w->io, &c->w->pipes, c->fd, u->fd,
-                                            c->req_body_left, &rs_ops, c) != 0) {
+                                            c->req_body_left, MTLB_SPLICE_FILL, &rs_ops, c) != 0) {
         return false; /* an HTTPS backend, or no pipe (fd limit): the copy path reads on */
     }
     mtlb_counter_add(&c->w->stats->spliced_req_bodies, 1);

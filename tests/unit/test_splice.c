@@ -1,8 +1,9 @@
 /* The splice relay (include/mtlb/splice.h): the rule deciding when a body may move by splice,
  * and the relay itself on both worker I/O backends over loopback sockets: every byte in
  * order, a source that ends early (-EPIPE, in_side), a destination that is gone, a stop while
- * waiting (-ECANCELED), the pipes going back to the worker's pool only when empty, and a send
- * buffer shrunk with nothing in flight set again. */
+ * waiting (-ECANCELED), the pipes going back to the worker's pool only when empty, a send
+ * buffer shrunk with nothing in flight set again, and MTLB_SPLICE_FILL (several splices in
+ * per round, never past the body). */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
@@ -238,7 +239,7 @@ RELAY_TEST(moves_every_byte_in_order)
     pair(dst);
     pid_t f = feeder(src[1], total, total);
     pid_t d = drainer(dst[1], total);
-    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, &ops, &T), 0);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, 0, &ops, &T), 0);
     cr_assert_not(T.done, "done from inside start");
     run_until_done();
     cr_assert_eq(T.res, 0);
@@ -262,7 +263,7 @@ RELAY_TEST(a_send_buffer_shrunk_with_nothing_in_flight_is_set_again)
     tcp_pair(dst);
     pid_t f = feeder(src[1], total, total);
     pid_t d = drainer_after(dst[1], total, 500 * 1000);
-    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, &ops, &T), 0);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, 0, &ops, &T), 0);
     int tiny = 2304, now = 0; /* the kernel keeps twice that: its minimum, 4,608 */
     socklen_t len = sizeof(now);
     cr_assert_eq(setsockopt(dst[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny)), 0);
@@ -283,7 +284,7 @@ RELAY_TEST(a_source_ending_early_is_reported_on_the_in_side)
     pair(dst);
     pid_t f = feeder(src[1], 1u << 20, 300000);
     pid_t d = drainer(dst[1], 300000);
-    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, &ops, &T), 0);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, 0, &ops, &T), 0);
     run_until_done();
     cr_assert_eq(T.res, -EPIPE);
     cr_assert(T.in_side);
@@ -299,7 +300,7 @@ RELAY_TEST(a_gone_destination_is_reported_on_the_out_side)
     pair(dst);
     close(dst[1]);
     pid_t f = feeder(src[1], 1u << 20, 1u << 20);
-    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, &ops, &T), 0);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, 0, &ops, &T), 0);
     run_until_done();
     cr_assert_lt(T.res, 0);
     cr_assert_not(T.in_side);
@@ -316,7 +317,7 @@ RELAY_TEST(stop_while_waiting_ends_with_ecanceled)
     int src[2], dst[2];
     pair(src);
     pair(dst);
-    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, &ops, &T), 0);
+    cr_assert_eq(mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], 1u << 20, 0, &ops, &T), 0);
     /* Nothing arrives: the relay polls the source. The owner stops it and shuts it down. */
     mtlb_splice_stop(&T.s);
     shutdown(src[0], SHUT_RDWR);
@@ -326,6 +327,107 @@ RELAY_TEST(stop_while_waiting_ends_with_ecanceled)
     for (int i = 0; i < 2; i++) {
         close(src[i]);
         close(dst[i]);
+    }
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
+
+/* ---- MTLB_SPLICE_FILL (the request body relay) ---- */
+
+/* With fill, every splice in asks for at most what the body still lacks: the bytes behind
+ * it (a pipelined next request) stay in the source socket, in order. */
+RELAY_TEST(fill_takes_exactly_the_body_and_leaves_what_follows)
+{
+    setup(*b);
+    int src[2], dst[2];
+    size_t total = 3u << 20, extra = 5000;
+    pair(src);
+    pair(dst);
+    pid_t f = feeder(src[1], total + extra, total + extra);
+    pid_t d = drainer(dst[1], total);
+    cr_assert_eq(
+        mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, MTLB_SPLICE_FILL, &ops, &T),
+        0);
+    run_until_done();
+    cr_assert_eq(T.res, 0);
+    cr_assert_eq(T.moved, total);
+    cr_assert_eq(child_status(f), 0); /* it sent everything: the rest is queued in src[0] */
+    char buf[8192];
+    size_t got = 0;
+    ssize_t r;
+    while ((r = recv(src[0], buf, sizeof(buf), 0)) > 0) {
+        for (ssize_t i = 0; i < r; i++) {
+            cr_assert_eq(buf[i], (char)('a' + (total + got + (size_t)i) % 26), "byte %zu",
+                         got + (size_t)i);
+        }
+        got += (size_t)r;
+    }
+    cr_assert_eq(got, extra, "%zu bytes left behind the body, want %zu", got, extra);
+    close(dst[0]);
+    cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
+    close(src[0]);
+    mtlb_splice_pipes_fini(&T.pipes);
+    mtlb_io_destroy(T.io);
+}
+
+/* Sends pattern bytes [off, off + n) on fd in full, from this process or (by_child) from a
+ * child: a receiver with SO_PASSCRED never hands bytes of two writers over in one read, so
+ * each piece comes out of the socket by its own splice, as a record from a kTLS socket. */
+static void send_piece(int fd, size_t off, size_t n, bool by_child)
+{
+    char buf[16384];
+    cr_assert_leq(n, sizeof(buf));
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = (char)('a' + (off + i) % 26);
+    }
+    pid_t pid = by_child ? fork() : 0;
+    cr_assert_neq(pid, -1);
+    if (by_child && pid > 0) {
+        cr_assert_eq(child_status(pid), 0, "piece at %zu not sent whole", off);
+        return;
+    }
+    ssize_t w = send(fd, buf, n, 0);
+    if (by_child) {
+        _exit(w == (ssize_t)n ? 0 : 1);
+    }
+    cr_assert_eq(w, (ssize_t)n, "piece at %zu not sent whole", off);
+}
+
+/* Eight 16 KiB pieces queued, each handed over by its own splice (send_piece), and a body that
+ * ends 5,000 bytes into the last: with fill the relay takes them all in one round (one splice
+ * out; one splice in per round, the response relay's way, takes eight), and the last splice in
+ * asks for just the body's rest, so those 5,000 bytes stay in the socket. */
+RELAY_TEST(fill_takes_every_queued_piece_in_one_round_and_no_more)
+{
+    setup(*b);
+    int src[2], dst[2], one = 1;
+    const size_t piece = 16384, pieces = 8, extra = 5000, total = piece * pieces - extra;
+    pair(src);
+    pair(dst);
+    cr_assert_eq(setsockopt(src[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
+    for (size_t i = 0; i < pieces; i++) {
+        send_piece(src[1], i * piece, piece, i % 2 == 1);
+    }
+    pid_t d = drainer(dst[1], total);
+    cr_assert_eq(
+        mtlb_splice_start(&T.s, T.io, &T.pipes, src[0], dst[0], total, MTLB_SPLICE_FILL, &ops, &T),
+        0);
+    cr_assert_geq(T.s.pipe_cap, total, "pipe of %u bytes (fs.pipe-max-size lowered?)",
+                  T.s.pipe_cap);
+    run_until_done();
+    cr_assert_eq(T.res, 0);
+    cr_assert_eq(T.moved, total);
+    cr_assert_eq(T.s.rounds, 1, "%u rounds for a body that was all queued", T.s.rounds);
+    char buf[8192];
+    ssize_t r = recv(src[0], buf, sizeof(buf), 0);
+    cr_assert_eq(r, (ssize_t)extra, "%zd bytes left behind the body, want %zu", r, extra);
+    for (size_t i = 0; i < extra; i++) {
+        cr_assert_eq(buf[i], (char)('a' + (total + i) % 26), "byte %zu after the body", i);
+    }
+    close(dst[0]);
+    cr_assert_eq(child_status(d), 0, "the receiver saw other bytes");
+    for (int i = 0; i < 2; i++) {
+        close(src[i]);
     }
     mtlb_splice_pipes_fini(&T.pipes);
     mtlb_io_destroy(T.io);
