@@ -69,6 +69,21 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
     return !own && !mtlb_tls_same_client_auth(mine, named);
 }
 
+int mtlb_tls_misdirected_listener(const struct mtlb_tls_listener *all, size_t n, size_t self,
+                                  const struct mtlb_domain_cfg *mine, const char *host)
+{
+    if (host[0] == '\0' || self >= n || mtlb_tls_match_domain(&all[self], host) >= 0) {
+        return -1;
+    }
+    for (size_t l = 0; l < n; l++) {
+        int d = l != self ? mtlb_tls_match_domain(&all[l], host) : -1;
+        if (d >= 0 && !mtlb_tls_same_client_auth(all[l].domains[d].cfg, mine)) {
+            return (int)l;
+        }
+    }
+    return -1;
+}
+
 /* now's domain of the same first name as tl's `domain`, else now's domains[0]. */
 static const struct mtlb_tls_domain *domain_now(const struct mtlb_tls_listener *tl, size_t domain,
                                                 const struct mtlb_tls_listener *now)

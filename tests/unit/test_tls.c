@@ -1121,6 +1121,43 @@ Test(tls_sni, misdirected_since_a_reload)
     cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &tl, "new.example.com"), "no reload");
 }
 
+/* The same rule across listeners: a name held only by another listener's domain. */
+Test(tls_sni, misdirected_to_another_listener)
+{
+    char *api_names[] = {"api.example.com"};
+    char *other_names[] = {"other.example.com", "*.wild.example.com"};
+    char *same_names[] = {"same.example.com"};
+    struct mtlb_domain_cfg api = {.names = api_names,
+                                  .n_names = 1,
+                                  .mode = MTLB_CLIENT_AUTH_OPTIONAL,
+                                  .truststore = "a.pem",
+                                  .verify_depth = 10};
+    struct mtlb_domain_cfg other = api, same = api, api_there = api;
+    other.names = other_names;
+    other.n_names = 2;
+    other.mode = MTLB_CLIENT_AUTH_MANDATORY;
+    same.names = same_names;
+    api_there.truststore = "b.pem"; /* api.example.com verified otherwise on listener 1 */
+    struct mtlb_tls_domain l0[] = {{.cfg = &api}};
+    struct mtlb_tls_domain l1[] = {{.cfg = &other}, {.cfg = &api_there}};
+    struct mtlb_tls_domain l2[] = {{.cfg = &same}};
+    struct mtlb_tls_listener all[] = {{.domains = l0, .n_domains = 1},
+                                      {.domains = l1, .n_domains = 2},
+                                      {.n_domains = 0},
+                                      {.domains = l2, .n_domains = 1}};
+
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "other.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "x.wild.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "api.example.com"), -1,
+                 "the listener's own name: its own rule decides");
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "same.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "unknown.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, ""), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 1, &other, "other.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 1, &other, "same.example.com"), 3);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 2, &api, "other.example.com"), 1);
+}
+
 /* mtlb_client_verify_failures_total's reason: each X.509 error to its fixed token. */
 Test(tls_verify, reason_tokens_for_x509_errors)
 {
