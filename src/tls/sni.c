@@ -72,7 +72,7 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
 int mtlb_tls_misdirected_listener(const struct mtlb_tls_listener *all, size_t n, size_t self,
                                   const struct mtlb_domain_cfg *mine, const char *host)
 {
-    if (host[0] == '\0' || self >= n || mtlb_tls_match_domain(&all[self], host) >= 0) {
+    if (n < 2 || host[0] == '\0' || self >= n || mtlb_tls_match_domain(&all[self], host) >= 0) {
         return -1;
     }
     for (size_t l = 0; l < n; l++) {
