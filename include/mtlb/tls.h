@@ -142,7 +142,9 @@ bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtl
 /* The 421 rule (RFC 9110 section 15.5.20), for HTTP/1.1 and HTTP/2 alike: true when host (a
  * normalized authority host from mtlb_authority_parse: lower case, no trailing dot, no port;
  * "" for none) names a domain of tl other than `domain` (the one the handshake chose) that
- * verifies clients differently. IP literals and unknown names name no domain. Any thread. */
+ * verifies clients differently or has another TLS policy (versions, ciphers, suites, groups:
+ * the handshake applied the chosen domain's). IP literals and unknown names name no domain.
+ * Any thread. The two functions below apply the same comparison. */
 bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host);
 
 /* The same rule across a reload: tl and domain are the connection's (the snapshot it was

@@ -54,7 +54,8 @@ static int misdirected(const struct mtlb_client *c, const struct mtlb_tls_listen
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
                 "authority=%s%s authority_domain=%s reason=\"the authority names another domain "
-                "of %s listener, one that verifies client certificates differently\"",
+                "of %s listener, one that verifies client certificates or negotiates TLS "
+                "differently\"",
                 (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
                 sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
                 named != NULL && named->n_names > 0 ? named->names[0] : "-",

@@ -1081,6 +1081,11 @@ Test(tls_sni, misdirected_only_for_a_differently_verified_domain)
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "wild.example.com")); /* one label, not zero */
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "[::1]"));
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, ""));
+    /* a twin under another TLS policy: the handshake applied api's, so not twin's */
+    twin.policy.min_version = TLS1_3_VERSION;
+    cr_assert(mtlb_tls_misdirected(&tl, 0, "twin.example.com"));
+    twin.policy.min_version = TLS1_2_VERSION; /* written, but the default */
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "twin.example.com"));
     tl.n_domains = 1;
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
 }
