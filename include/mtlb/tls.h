@@ -155,14 +155,15 @@ bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, con
 bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
                                 const struct mtlb_tls_listener *now, const char *host);
 
-/* The same rule across listeners: `all` is every listener of a snapshot (n of them; a plain
- * one has no domains), `self` the connection's, `mine` the domain its handshake chose. A name
- * held by the connection's own listener is left to the rules above; otherwise, when host
- * names a domain of another listener that verifies clients differently from `mine`, returns
- * that listener's index (the client was never verified under that domain's rules, and the
- * listeners may share a backend), else -1. Any thread. */
+/* The 421 rule across listeners: `all` is every listener of a snapshot (n of them; a plain
+ * one has no domains), `self` the connection's. A name held by the connection's own listener
+ * is left to the rules above; a name held only by another listener's domain returns that
+ * listener's index, else -1. Such a request was never judged by that listener's rules
+ * (client verification, TLS policy, allow/deny lists, routes and their require), and the
+ * listeners may share a backend: it is misdirected whatever the domains have in common.
+ * Any thread. */
 int mtlb_tls_misdirected_listener(const struct mtlb_tls_listener *all, size_t n, size_t self,
-                                  const struct mtlb_domain_cfg *mine, const char *host);
+                                  const char *host);
 
 /* Across a reload: true when the verdict of a connection's handshake is stale, because its
  * own domain (tl's `domain`, found in `now` by its first name, else now's domains[0], where

@@ -53,13 +53,13 @@ static int misdirected(const struct mtlb_client *c, const struct mtlb_tls_listen
     }
     mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
                 "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
-                "authority=%s%s authority_domain=%s reason=\"the authority names another domain "
-                "of %s listener, one that verifies client certificates or negotiates TLS "
-                "differently\"",
+                "authority=%s%s authority_domain=%s reason=\"the authority names %s\"",
                 (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
                 sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
                 named != NULL && named->n_names > 0 ? named->names[0] : "-",
-                elsewhere ? "another" : "this");
+                elsewhere ? "a domain of another listener"
+                          : "another domain of this listener, one that verifies client "
+                            "certificates or negotiates TLS differently");
     return 421;
 }
 
@@ -95,9 +95,8 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
         tl = now; /* for the line below: the domain the name has now */
     } else if (mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
         /* refused below */
-    } else if ((elsewhere = mtlb_tls_misdirected_listener(
-                    snap->tls, snap->cfg->n_listeners, c->listener,
-                    tl->domains[c->tls_info.domain].cfg, ar->authority.host)) >= 0) {
+    } else if ((elsewhere = mtlb_tls_misdirected_listener(snap->tls, snap->cfg->n_listeners,
+                                                          c->listener, ar->authority.host)) >= 0) {
         tl = &snap->tls[elsewhere];
     } else {
         return 0;

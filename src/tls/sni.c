@@ -78,14 +78,13 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
 }
 
 int mtlb_tls_misdirected_listener(const struct mtlb_tls_listener *all, size_t n, size_t self,
-                                  const struct mtlb_domain_cfg *mine, const char *host)
+                                  const char *host)
 {
     if (n < 2 || host[0] == '\0' || self >= n || mtlb_tls_match_domain(&all[self], host) >= 0) {
         return -1;
     }
     for (size_t l = 0; l < n; l++) {
-        int d = l != self ? mtlb_tls_match_domain(&all[l], host) : -1;
-        if (d >= 0 && !same_rules(all[l].domains[d].cfg, mine)) {
+        if (l != self && mtlb_tls_match_domain(&all[l], host) >= 0) {
             return (int)l;
         }
     }

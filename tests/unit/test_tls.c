@@ -1141,8 +1141,8 @@ Test(tls_sni, misdirected_to_another_listener)
     other.names = other_names;
     other.n_names = 2;
     other.mode = MTLB_CLIENT_AUTH_MANDATORY;
-    same.names = same_names;
-    api_there.truststore = "b.pem"; /* api.example.com verified otherwise on listener 1 */
+    same.names = same_names; /* verified as api is, but held by another listener */
+    api_there.truststore = "b.pem";
     struct mtlb_tls_domain l0[] = {{.cfg = &api}};
     struct mtlb_tls_domain l1[] = {{.cfg = &other}, {.cfg = &api_there}};
     struct mtlb_tls_domain l2[] = {{.cfg = &same}};
@@ -1151,16 +1151,17 @@ Test(tls_sni, misdirected_to_another_listener)
                                       {.n_domains = 0},
                                       {.domains = l2, .n_domains = 1}};
 
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "other.example.com"), 1);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "x.wild.example.com"), 1);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "api.example.com"), -1,
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "other.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "x.wild.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "same.example.com"), 3);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "api.example.com"), -1,
                  "the listener's own name: its own rule decides");
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "same.example.com"), -1);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, "unknown.example.com"), -1);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, &api, ""), -1);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 1, &other, "other.example.com"), -1);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 1, &other, "same.example.com"), 3);
-    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 2, &api, "other.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "unknown.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "[::1]"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, ""), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 1, "api.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 2, "other.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 1, 0, "other.example.com"), -1);
 }
 
 /* mtlb_client_verify_failures_total's reason: each X.509 error to its fixed token. */
