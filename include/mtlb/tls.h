@@ -142,7 +142,9 @@ bool mtlb_tls_same_client_auth(const struct mtlb_domain_cfg *a, const struct mtl
 /* The 421 rule (RFC 9110 section 15.5.20), for HTTP/1.1 and HTTP/2 alike: true when host (a
  * normalized authority host from mtlb_authority_parse: lower case, no trailing dot, no port;
  * "" for none) names a domain of tl other than `domain` (the one the handshake chose) that
- * verifies clients differently. IP literals and unknown names name no domain. Any thread. */
+ * verifies clients differently or has another TLS policy (versions, ciphers, suites, groups:
+ * the handshake applied the chosen domain's). IP literals and unknown names name no domain.
+ * Any thread. The two functions below apply the same comparison. */
 bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host);
 
 /* The same rule across a reload: tl and domain are the connection's (the snapshot it was
@@ -152,6 +154,16 @@ bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, con
  * connection verified for another. False when now == tl. Any thread. */
 bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
                                 const struct mtlb_tls_listener *now, const char *host);
+
+/* The 421 rule across listeners: `all` is every listener of a snapshot (n of them; a plain
+ * one has no domains), `self` the connection's. A name held by the connection's own listener
+ * is left to the rules above; a name held only by another listener's domain returns that
+ * listener's index, else -1. Such a request was never judged by that listener's rules
+ * (client verification, TLS policy, allow/deny lists, routes and their require), and the
+ * listeners may share a backend: it is misdirected whatever the domains have in common.
+ * Any thread. */
+int mtlb_tls_misdirected_listener(const struct mtlb_tls_listener *all, size_t n, size_t self,
+                                  const char *host);
 
 /* Across a reload: true when the verdict of a connection's handshake is stale, because its
  * own domain (tl's `domain`, found in `now` by its first name, else now's domains[0], where

@@ -38,6 +38,31 @@ bool mtlb_client_trust_stale(const struct mtlb_client *c)
                                   c->identity.verify != MTLB_VERIFY_NONE);
 }
 
+/* A refusal by the 421 rule: one warn line (HTTP/1.1 and HTTP/2 both come here),
+ * rate-limited, naming the domain the authority has in tl (the listener that holds it). */
+static int misdirected(const struct mtlb_client *c, const struct mtlb_tls_listener *tl,
+                       const struct mtlb_authority_request *ar, bool elsewhere)
+{
+    static struct mtlb_ratelimit rl;
+    int other = mtlb_tls_match_domain(tl, ar->authority.host);
+    const struct mtlb_domain_cfg *sni = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
+    const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
+    char port[16] = "";
+    if (ar->authority.port >= 0) {
+        snprintf(port, sizeof(port), ":%d", ar->authority.port);
+    }
+    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
+                "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
+                "authority=%s%s authority_domain=%s reason=\"the authority names %s\"",
+                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
+                sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
+                named != NULL && named->n_names > 0 ? named->names[0] : "-",
+                elsewhere ? "a domain of another listener"
+                          : "another domain of this listener, one that verifies client "
+                            "certificates or negotiates TLS differently");
+    return 421;
+}
+
 int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_message *req,
                           struct mtlb_authority_request *ar)
 {
@@ -64,28 +89,19 @@ int mtlb_client_authority(const struct mtlb_client *c, const struct mtlb_h1_mess
                     d->n_names > 0 ? d->names[0] : "-");
         return 421;
     }
+    const struct mtlb_snapshot *snap = c->w->snap;
+    int elsewhere = -1;
     if (mtlb_tls_misdirected_since(tl, c->tls_info.domain, now, ar->authority.host)) {
         tl = now; /* for the line below: the domain the name has now */
-    } else if (!mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
+    } else if (mtlb_tls_misdirected(tl, c->tls_info.domain, ar->authority.host)) {
+        /* refused below */
+    } else if ((elsewhere = mtlb_tls_misdirected_listener(snap->tls, snap->cfg->n_listeners,
+                                                          c->listener, ar->authority.host)) >= 0) {
+        tl = &snap->tls[elsewhere];
+    } else {
         return 0;
     }
-    /* A refusal: one warn line (HTTP/1.1 and HTTP/2 both come here), rate-limited. */
-    static struct mtlb_ratelimit rl;
-    int other = mtlb_tls_match_domain(tl, ar->authority.host);
-    const struct mtlb_domain_cfg *sni = c->snap->tls[c->listener].domains[c->tls_info.domain].cfg;
-    const struct mtlb_domain_cfg *named = other >= 0 ? tl->domains[other].cfg : NULL;
-    char port[16] = "";
-    if (ar->authority.port >= 0) {
-        snprintf(port, sizeof(port), ":%d", ar->authority.port);
-    }
-    mtlb_log_rl(&rl, 10, MTLB_LOG_WARN,
-                "conn=%llu peer=%s domain=%s event=misdirected_request status=421 "
-                "authority=%s%s authority_domain=%s reason=\"the authority names another domain "
-                "of this listener, one that verifies client certificates differently\"",
-                (unsigned long long)c->id, c->tls_info.peer[0] ? c->tls_info.peer : "-",
-                sni->n_names > 0 ? sni->names[0] : "-", ar->authority.host, port,
-                named != NULL && named->n_names > 0 ? named->names[0] : "-");
-    return 421;
+    return misdirected(c, tl, ar, elsewhere >= 0);
 }
 
 struct mtlb_rewrite_req mtlb_client_rewrite_req(const struct mtlb_client *c,

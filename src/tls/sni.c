@@ -41,6 +41,14 @@ int mtlb_tls_match_domain(const struct mtlb_tls_listener *tl, const char *host)
     return -1;
 }
 
+/* Whether a request may move from domain a's connection to domain b: the same client
+ * verification, and the same TLS policy (the handshake applied a's: a TLS 1.2 connection for a
+ * must not carry requests for a b that refuses TLS 1.2). */
+static bool same_rules(const struct mtlb_domain_cfg *a, const struct mtlb_domain_cfg *b)
+{
+    return mtlb_tls_same_client_auth(a, b) && mtlb_tls_policy_same(&a->policy, &b->policy);
+}
+
 bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, const char *host)
 {
     if (tl->n_domains < 2 || host[0] == '\0') {
@@ -48,7 +56,7 @@ bool mtlb_tls_misdirected(const struct mtlb_tls_listener *tl, size_t domain, con
     }
     int d = mtlb_tls_match_domain(tl, host);
     return d >= 0 && (size_t)d != domain &&
-           !mtlb_tls_same_client_auth(tl->domains[d].cfg, tl->domains[domain].cfg);
+           !same_rules(tl->domains[d].cfg, tl->domains[domain].cfg);
 }
 
 bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domain,
@@ -66,7 +74,21 @@ bool mtlb_tls_misdirected_since(const struct mtlb_tls_listener *tl, size_t domai
     /* The connection's own domain (same first name) keeps what it was verified with. */
     bool own =
         mine->n_names > 0 && named->n_names > 0 && strcmp(mine->names[0], named->names[0]) == 0;
-    return !own && !mtlb_tls_same_client_auth(mine, named);
+    return !own && !same_rules(mine, named);
+}
+
+int mtlb_tls_misdirected_listener(const struct mtlb_tls_listener *all, size_t n, size_t self,
+                                  const char *host)
+{
+    if (n < 2 || host[0] == '\0' || self >= n || mtlb_tls_match_domain(&all[self], host) >= 0) {
+        return -1;
+    }
+    for (size_t l = 0; l < n; l++) {
+        if (l != self && mtlb_tls_match_domain(&all[l], host) >= 0) {
+            return (int)l;
+        }
+    }
+    return -1;
 }
 
 /* now's domain of the same first name as tl's `domain`, else now's domains[0]. */

@@ -148,7 +148,10 @@ static bool same_str(const char *a, const char *b)
 
 bool mtlb_tls_policy_same(const struct mtlb_tls_policy_cfg *a, const struct mtlb_tls_policy_cfg *b)
 {
-    bool eq = a->min_version == b->min_version;
+    /* 0 is the default, TLS 1.2: a domain that writes it agrees with one that does not */
+    int va = a->min_version != 0 ? a->min_version : TLS1_2_VERSION;
+    int vb = b->min_version != 0 ? b->min_version : TLS1_2_VERSION;
+    bool eq = va == vb;
 
     for (int k = 0; eq && k < MTLB_TLSP_PASSPHRASE; k++) {
         eq = same_str(a->str[k], b->str[k]);

@@ -286,3 +286,110 @@ Test(authority, sni_spellings_never_vouch_for_another_domain)
     it_mtlb_assert_alive(&env);
     it_mtlb_stop(&env, 5000);
 }
+
+/* ---- a domain configured on another listener ---- */
+
+/* The listener under test (api.example.com, optional, full.pem) and, on two more listeners
+ * with the same backend, other.example.com (mandatory, other.pem) and same.example.com
+ * (verified as api.example.com is, but its listener admits 10.0.0.0/8 only). Returns the other
+ * listener's port. */
+static uint16_t start_three_listeners(void)
+{
+    struct it_config cfg = {.n_domains = 1};
+    cfg.domains[0] = (struct it_domain){.names = {"api.example.com", "localhost"},
+                                        .mode = "optional",
+                                        .truststore = "trust/full.pem"};
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    cfg.n_servers = 1;
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    char *text = it_read_file(env.config, NULL);
+    cr_assert_not_null(text);
+    char *cut = strstr(text, "\nbackends:");
+    cr_assert_not_null(cut, "%s", text);
+    uint16_t other = it_free_port(), same = it_free_port();
+    char listeners[2048];
+    snprintf(listeners, sizeof(listeners),
+             "\n  - bind: \"127.0.0.1:%u\"\n    backend: app\n    domains:\n"
+             "      - names: [\"other.example.com\"]\n        certificate: \"%s\"\n"
+             "        key: \"%s\"\n        client_auth: {mode: mandatory, truststore: \"%s\"}\n"
+             "  - bind: \"127.0.0.1:%u\"\n    backend: app\n    allow: [10.0.0.0/8]\n"
+             "    domains:\n      - names: [\"same.example.com\"]\n        certificate: \"%s\"\n"
+             "        key: \"%s\"\n        client_auth: {mode: optional, truststore: \"%s\"}",
+             other, it_pki("server/other.crt"), it_pki("server/other.key"),
+             it_pki("trust/other.pem"), same, it_pki("server/api.crt"), it_pki("server/api.key"),
+             it_pki("trust/full.pem"));
+    FILE *f = fopen(env.config, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%.*s%s%s", (int)(cut - text), text, listeners, cut);
+    cr_assert_eq(fclose(f), 0);
+    free(text);
+    it_mtlb_launch(&env);
+    uint16_t ports[] = {env.port, other};
+    it_mtlb_wait_ports(&env, ports, N_OF(ports));
+    return other;
+}
+
+static int status_on(uint16_t port, const struct it_tls_opts *o, const char *req)
+{
+    struct it_exchange x;
+    it_tls_exchange(port, o, req, &x);
+    cr_assert_eq(x.outcome, IT_OK, "%s: %s", req, x.detail);
+    int status = x.resp.status;
+    if (status != 200) {
+        cr_assert_null(strstr(x.resp.body, "X-SSL-Client-Verify"),
+                       "%s: the request reached the backend:\n%s", req, x.resp.body);
+    }
+    it_exchange_fini(&x);
+    return status;
+}
+
+/* A listener's domains, lists and routes are the rules for the names it holds; a name
+ * configured on another listener only was never judged by them here. A client verified (or
+ * not) for api.example.com must not reach the shared backend as other.example.com by naming it
+ * on api's listener, any more than on other's, nor as same.example.com, whose listener would
+ * not even accept its address: 421, HTTP/1.1 and HTTP/2. */
+Test(authority, a_domain_of_another_listener_is_refused_too)
+{
+    uint16_t other = start_three_listeners();
+    struct it_tls_opts api = {
+        .cert = "client/good.crt", .key = "client/good.key", .sni = "api.example.com"};
+    struct it_tls_opts anon = {.sni = "api.example.com"};
+    static const char *const refused[] = {
+        "GET /whoami HTTP/1.1\r\nHost: other.example.com\r\n\r\n",
+        "GET /whoami HTTP/1.1\r\nHost: OTHER.Example.com.:8443\r\n\r\n",
+        "GET https://other.example.com/whoami HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+    };
+    for (size_t i = 0; i < N_OF(refused); i++) {
+        cr_expect_eq(status_on(env.port, &api, refused[i]), 421, "%s", refused[i]);
+        cr_expect_eq(status_on(env.port, &anon, refused[i]), 421, "no certificate: %s", refused[i]);
+    }
+    struct h2_out o;
+    struct h2s s;
+    h2c_run(&o, 10000, "--print-body", "--sni", "api.example.com", "--cert", good_cert(), "--key",
+            good_key(), "--stream", "path=/whoami,authority=other.example.com", "--stream",
+            "path=/ok,authority=api.example.com,after", NULL);
+    cr_assert_eq(o.rc, 0, "%s%s", o.out, o.err);
+    get_stream(&o, "/whoami", 0, &s);
+    cr_expect_eq(s.status, 421, "HTTP/2:\n%s", o.out);
+    char *body = h2_body(o.out, s.id);
+    cr_expect_null(strstr(body, "X-SSL-Client-Verify"), "reached the backend:\n%s", o.out);
+    free(body);
+    h2_out_fini(&o);
+    cr_expect_eq(status_on(env.port, &api, "GET /w HTTP/1.1\r\nHost: same.example.com\r\n\r\n"),
+                 421, "the name of a listener that refuses this client's address");
+    /* the controls: the listener's own names, a name no listener holds */
+    cr_expect_eq(status_on(env.port, &api, "GET /w HTTP/1.1\r\nHost: api.example.com\r\n\r\n"),
+                 200);
+    cr_expect_eq(status_on(env.port, &api, "GET /w HTTP/1.1\r\nHost: none.example.com\r\n\r\n"),
+                 200);
+    /* and the other way round: other's listener refuses api's name */
+    struct it_tls_opts oth = {
+        .cert = "client/other.crt", .key = "client/other.key", .sni = "other.example.com"};
+    cr_expect_eq(status_on(other, &oth, "GET /w HTTP/1.1\r\nHost: other.example.com\r\n\r\n"), 200);
+    cr_expect_eq(status_on(other, &oth, "GET /w HTTP/1.1\r\nHost: api.example.com\r\n\r\n"), 421);
+    const char *line[] = {"event=misdirected_request", "authority_domain=other.example.com",
+                          "names a domain of another listener", NULL};
+    cr_expect_geq(it_wait_lines(env.err_log, line, 1, 5000), 1, "no log line names the listener");
+    it_mtlb_assert_alive(&env);
+    it_mtlb_stop(&env, 5000);
+}

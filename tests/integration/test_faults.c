@@ -1,7 +1,8 @@
 /* Integration: faults mtlb must live through. Descriptors running out at accept (EMFILE, the
  * limit lowered with prlimit on the running process), a backend that resets its connection in
- * the middle of a response, a backend that writes a body after a HEAD response (never read as
- * the next request's response), an access log on a full disk (/dev/full). In each case mtlb logs
+ * the middle of a response, a backend that writes a body after a HEAD response, or answers with
+ * ambiguous or broken framing followed by more bytes (never read as the next request's response,
+ * HTTP/1.1 and HTTP/2), an access log on a full disk (/dev/full). In each case mtlb logs
  * the fault, answers what it can, and keeps serving (HTTP/1.1 and HTTP/2). */
 #include "h2_util.h"
 
@@ -354,6 +355,201 @@ Test(faults, late_bytes_on_a_pooled_connection_never_answer_the_next_request)
         it_response_fini(&resp);
     }
     it_conn_close(c);
+    it_mtlb_assert_alive(&env);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+    resetter_stop(&r);
+}
+
+/* ---- a backend whose response framing is wrong or ambiguous ---- */
+
+/* Heads (and bodies) a broken or hostile backend may answer with, each followed by INJECTED:
+ * whatever mtlb makes of the first, the bytes after it belong to no request, so they must never
+ * become the next request's response (another client's answer, or one that whoever controls
+ * the backend's output wrote). Sent in one write (mtlb sees them with the response) and, in a
+ * second round, INJECTED 100 ms later (the connection may be idle in the pool by then). */
+static const char *const bad_framing[] = {
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", /* a complete answer, then more */
+    "HTTP/1.1 204 No Content\r\n\r\n",
+    "HTTP/1.1 304 Not Modified\r\nContent-Length: 6\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", /* to HEAD: INJECTED looks like its body */
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+    "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000002\r\nok\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\n0\n\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=\"\r\n0\r\n\r\n\"\r\nok\r\n0\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", /* then more */
+};
+#define N_BAD (sizeof(bad_framing) / sizeof(bad_framing[0]))
+#define HEAD_CASE 5
+
+/* /f/N: bad_framing[N] and INJECTED in one write; /l/N: INJECTED 100 ms after bad_framing[N]
+ * (r->resets counts those sent); anything else: "ok", kept alive. */
+static void framing_serve(struct resetter *r, int c)
+{
+    char req[4096];
+    size_t n = 0;
+    for (;;) {
+        char *end = memmem(req, n, "\r\n\r\n", 4);
+        if (end == NULL) {
+            ssize_t k = n < sizeof(req) ? recv(c, req + n, sizeof(req) - n, 0) : -1;
+            if (k <= 0) {
+                return;
+            }
+            n += (size_t)k;
+            continue;
+        }
+        char out[512], kind = 0;
+        const char *path = memchr(req, ' ', n);
+        unsigned i = 0;
+        bool bad = path != NULL && sscanf(path, " /%c/%u ", &kind, &i) == 2 && i < N_BAD &&
+                   (kind == 'f' || kind == 'l');
+        int h = snprintf(out, sizeof(out), "%s%s",
+                         bad ? bad_framing[i] : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                         bad && kind == 'f' ? INJECTED : "");
+        size_t used = (size_t)(end + 4 - req);
+        memmove(req, req + used, n - used);
+        n -= used;
+        (void)!send(c, out, (size_t)h, MSG_NOSIGNAL);
+        if (bad && kind == 'l') {
+            usleep(100000);
+            (void)!send(c, INJECTED, sizeof(INJECTED) - 1, MSG_NOSIGNAL);
+            atomic_fetch_add(&r->resets, 1);
+        }
+    }
+}
+
+/* One worker, so that every request of the test meets the same pool of backend connections. */
+static void start_one_worker(uint16_t server)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1};
+    cfg.domains[0] =
+        (struct it_domain){.names = {"api.example.com", "localhost"}, .mode = "optional"};
+    cfg.servers[0] = server;
+    cr_assert_eq(it_write_config(&env, &cfg), 0);
+    char *text = it_read_file(env.config, NULL);
+    char *w = text != NULL ? strstr(text, "workers: 2") : NULL;
+    cr_assert_not_null(w, "no 'workers: 2' in the config:\n%s", text);
+    w[9] = '1';
+    FILE *f = fopen(env.config, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0 && fclose(f) == 0, true);
+    free(text);
+    it_mtlb_launch(&env);
+    it_mtlb_wait_ports(&env, &env.port, 1);
+}
+
+/* Sends "/kind/i" (HEAD for HEAD_CASE) on *c, reads whatever comes, then GET /g must get "ok";
+ * *c is replaced when mtlb closed it. */
+static void framing_round(struct resetter *r, struct it_conn **c, char kind, unsigned i)
+{
+    char err[256] = "", req[128], conn[32] = "";
+    struct it_response resp;
+    unsigned late = atomic_load(&r->resets);
+
+    snprintf(req, sizeof(req), "%s /%c/%u HTTP/1.1\r\nHost: localhost\r\n\r\n",
+             i == HEAD_CASE ? "HEAD" : "GET", kind, i);
+    cr_assert_eq(it_conn_sends(*c, req), 0);
+    /* Its answer may be a 502, the backend's, or a close: never INJECTED. */
+    int rc = it_read_response(*c, &resp, i == HEAD_CASE);
+    if (rc == 0) {
+        cr_assert(resp.body == NULL || strstr(resp.body, "pwned") == NULL, "%c/%u: %s", kind, i,
+                  resp.body);
+        it_header_get(resp.head, "Connection", conn, sizeof(conn));
+        it_response_fini(&resp);
+    }
+    if (rc != 0 || strcmp(conn, "close") == 0) {
+        it_conn_close(*c); /* mtlb closed it: the next request on a new connection */
+        *c = it_tls_connect(env.port, &good, err, sizeof(err));
+        cr_assert_not_null(*c, "%s", err);
+        it_conn_timeout(*c, 5000);
+    }
+    if (kind == 'l') { /* the late bytes are waiting before the next request is sent */
+        double deadline = it_now() + 5.0;
+        while (atomic_load(&r->resets) == late && it_now() < deadline) {
+            usleep(10000);
+        }
+        cr_assert_eq(atomic_load(&r->resets), late + 1, "%c/%u: no late bytes sent", kind, i);
+        usleep(100000);
+    }
+    cr_assert_eq(it_conn_sends(*c, "GET /g HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
+    cr_assert_eq(it_read_response(*c, &resp, false), 0, "after %c/%u: %s", kind, i, (*c)->err);
+    cr_assert_eq(resp.status, 200, "after %c/%u: %d", kind, i, resp.status);
+    cr_assert_str_eq(resp.body, "ok", "after %c/%u the next request got the bytes left", kind, i);
+    it_response_fini(&resp);
+}
+
+Test(faults, bad_backend_framing_never_answers_the_next_request_http1)
+{
+    struct resetter r;
+    resetter_start(&r, framing_serve);
+    start_one_worker(r.port);
+
+    char err[256] = "";
+    struct it_conn *c = it_tls_connect(env.port, &good, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    it_conn_timeout(c, 5000);
+    for (unsigned i = 0; i < N_BAD; i++) {
+        framing_round(&r, &c, 'f', i);
+        framing_round(&r, &c, 'l', i);
+    }
+    it_conn_close(c);
+    it_mtlb_assert_alive(&env);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+    resetter_stop(&r);
+}
+
+/* The same over HTTP/2: each case on a stream, then a stream for /g, one at a time. */
+Test(faults, bad_backend_framing_never_answers_the_next_request_http2)
+{
+    struct resetter r;
+    resetter_start(&r, framing_serve);
+    start_one_worker(r.port);
+
+    char specs[2 * N_BAD][2][64];
+    char *argv[14 + 8 * N_BAD];
+    char port[16];
+    size_t a = 0;
+    snprintf(port, sizeof(port), "%u", env.port);
+    argv[a++] = getenv("MTLB_H2C");
+    cr_assert_not_null(argv[0], "MTLB_H2C is not set (run via meson)");
+    argv[a++] = "--port";
+    argv[a++] = port;
+    argv[a++] = "--timeout";
+    argv[a++] = "30000";
+    argv[a++] = "--cert";
+    argv[a++] = good_cert();
+    argv[a++] = "--key";
+    argv[a++] = good_key();
+    argv[a++] = "--print-body";
+    for (unsigned k = 0; k < 2 * N_BAD; k++) {
+        unsigned i = k / 2;
+        bool late = k % 2 == 1; /* /g waits 300 ms: the late bytes are there before it */
+        snprintf(specs[k][0], sizeof(specs[k][0]), "path=/%c/%u,method=%s,after", late ? 'l' : 'f',
+                 i, i == HEAD_CASE ? "HEAD" : "GET");
+        snprintf(specs[k][1], sizeof(specs[k][1]), "path=/g%u,after%s", k,
+                 late ? ",delay=300" : "");
+        argv[a++] = "--stream";
+        argv[a++] = specs[k][0];
+        argv[a++] = "--stream";
+        argv[a++] = specs[k][1];
+    }
+    argv[a] = NULL;
+    struct h2_out o;
+    o.rc = it_run(&env, argv, &o.out, &o.err, 35000);
+    cr_assert(o.out != NULL && o.err != NULL);
+    cr_assert_eq(o.rc, 0, "h2c exit %d:\n%s%s", o.rc, o.out, o.err);
+    cr_assert_null(strstr(o.out, "pwned"), "INJECTED reached a client:\n%s", o.out);
+    for (unsigned i = 0; i < 2 * N_BAD; i++) {
+        char path[16];
+        snprintf(path, sizeof(path), "/g%u", i);
+        struct h2s s;
+        get_stream(&o, path, 0, &s);
+        cr_assert_eq(s.status, 200, "after case %u:\n%s", i, o.out);
+        cr_assert_eq(s.bytes, 2, "after case %u the next stream got the bytes left:\n%s", i, o.out);
+    }
+    h2_out_fini(&o);
     it_mtlb_assert_alive(&env);
     cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
     resetter_stop(&r);

@@ -189,6 +189,45 @@ Test(headers, hop_by_hop_headers_not_forwarded)
     it_mtlb_stop(&env, 5000);
 }
 
+/* Connection names fields as hop-by-hop, and a proxy drops the fields it names: a client that
+ * names mtlb's own fields (identity, forwarding, X-Request-Id, a configured extra name, Host,
+ * the framing) must not make mtlb drop what it writes itself, nor lose the body's framing. */
+Test(headers, connection_cannot_name_away_what_mtlb_writes)
+{
+    struct it_config cfg = {.n_domains = 1, .n_servers = 1, .headers = "fingerprint: X-Client-Fp"};
+    cfg.servers[0] = it_echo_start(&env, "b1");
+    cfg.domains[0].mode = "mandatory";
+    it_mtlb_start(&env, &cfg);
+    struct it_exchange x;
+    exchange(
+        &good,
+        "POST /p HTTP/1.1\r\nHost: api.example.com\r\n"
+        "Connection: X-SSL-Client-Verify, x-ssl-client-dn, X-SSL-Issuer, X-SSL-Client-Serial\r\n"
+        "Connection: X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Request-Id\r\n"
+        "Connection: X-Client-Fp, Host, Content-Length, Transfer-Encoding, X-Hop\r\n"
+        "X-Hop: 1\r\nContent-Length: 5\r\n\r\nhello",
+        &x);
+    const char *echoed = x.resp.body;
+    assert_one(echoed, "X-SSL-Client-Verify", "SUCCESS");
+    assert_one(echoed, "X-SSL-Client-DN", GOOD_DN);
+    assert_one(echoed, "X-SSL-Issuer", INTER_DN);
+    assert_one(echoed, "X-SSL-Client-Serial", "1001");
+    assert_one(echoed, "X-Forwarded-For", "127.0.0.1");
+    assert_one(echoed, "X-Real-IP", "127.0.0.1");
+    assert_one(echoed, "X-Forwarded-Proto", "https");
+    assert_one(echoed, "Host", "api.example.com");
+    assert_one(echoed, "Content-Length", "5");
+    cr_assert_eq(it_header_count(echoed, "X-Request-Id"), 1, "%s", echoed);
+    cr_assert_eq(it_header_count(echoed, "X-Client-Fp"), 1, "%s", echoed);
+    assert_none(echoed, "X-Hop");
+    assert_none(echoed, "Connection");
+    unsigned long long bytes, fnv;
+    cr_assert(it_echo_body_stats(echoed, &bytes, &fnv), "no body stats in:\n%s", echoed);
+    cr_assert_eq(bytes, 5, "the body lost its framing:\n%s", echoed);
+    it_exchange_fini(&x);
+    it_mtlb_stop(&env, 5000);
+}
+
 Test(headers, request_line_headers_and_body_arrive_unchanged)
 {
     start("mandatory");

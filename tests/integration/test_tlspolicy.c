@@ -335,3 +335,39 @@ Test(tlspolicy, reload_applies_a_new_policy)
     h = s_client("api.example.com", "-tls1_3", NULL, NULL, NULL);
     hs_ok(&h, "Ciphersuite: TLS_AES_256_GCM_SHA384", "after the refused reload");
 }
+
+/* The status a request on a TLS 1.2 (or 1.3) connection made for SNI sni gets. */
+static int status_over(int version, const char *sni, const char *host)
+{
+    struct it_tls_opts o = {.sni = sni, .version = version};
+    char req[160];
+    struct it_exchange x;
+    snprintf(req, sizeof(req), "GET /p HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+    it_tls_exchange(env.port, &o, req, &x);
+    cr_assert_eq(x.outcome, IT_OK, "%s over %s: %s", host, sni, x.detail);
+    int status = x.resp.status;
+    it_exchange_fini(&x);
+    return status;
+}
+
+/* A domain's policy binds the requests for it, not only the handshakes that name it: a TLS 1.2
+ * connection made for api.example.com must not carry a request for other.example.com, which
+ * refuses TLS 1.2, even though both verify clients alike (421, the client reconnects with the
+ * right SNI). Requests for a domain under the same policy still share a connection. */
+Test(tlspolicy, a_domain_s_policy_cannot_be_bypassed_by_sni)
+{
+    struct it_config cfg = two();
+    cfg.domains[1].tls = "{min_version: TLS1.3}";
+    start_cfg(&cfg);
+    struct hs h = s_client("other.example.com", "-tls1_2", NULL, NULL, NULL);
+    hs_refused(&h, "TLS 1.2 to other.example.com");
+    cr_expect_eq(status_over(TLS1_2_VERSION, "api.example.com", "other.example.com"), 421);
+    cr_expect_eq(status_over(TLS1_2_VERSION, "api.example.com", "OTHER.example.com.:443"), 421);
+    cr_expect_eq(status_over(TLS1_3_VERSION, "api.example.com", "other.example.com"), 421);
+    cr_expect_eq(status_over(TLS1_3_VERSION, "other.example.com", "api.example.com"), 421);
+    /* the controls */
+    cr_expect_eq(status_over(TLS1_2_VERSION, "api.example.com", "api.example.com"), 200);
+    cr_expect_eq(status_over(TLS1_2_VERSION, "api.example.com", "localhost"), 200);
+    cr_expect_eq(status_over(TLS1_3_VERSION, "other.example.com", "other.example.com"), 200);
+    it_mtlb_stop(&env, 5000);
+}

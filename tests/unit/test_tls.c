@@ -1081,6 +1081,11 @@ Test(tls_sni, misdirected_only_for_a_differently_verified_domain)
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "wild.example.com")); /* one label, not zero */
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "[::1]"));
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, ""));
+    /* a twin under another TLS policy: the handshake applied api's, so not twin's */
+    twin.policy.min_version = TLS1_3_VERSION;
+    cr_assert(mtlb_tls_misdirected(&tl, 0, "twin.example.com"));
+    twin.policy.min_version = TLS1_2_VERSION; /* written, but the default */
+    cr_assert_not(mtlb_tls_misdirected(&tl, 0, "twin.example.com"));
     tl.n_domains = 1;
     cr_assert_not(mtlb_tls_misdirected(&tl, 0, "other.example.com"));
 }
@@ -1119,6 +1124,44 @@ Test(tls_sni, misdirected_since_a_reload)
     cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, "unknown.example.com"));
     cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &now, ""));
     cr_assert_not(mtlb_tls_misdirected_since(&tl, 0, &tl, "new.example.com"), "no reload");
+}
+
+/* The same rule across listeners: a name held only by another listener's domain. */
+Test(tls_sni, misdirected_to_another_listener)
+{
+    char *api_names[] = {"api.example.com"};
+    char *other_names[] = {"other.example.com", "*.wild.example.com"};
+    char *same_names[] = {"same.example.com"};
+    struct mtlb_domain_cfg api = {.names = api_names,
+                                  .n_names = 1,
+                                  .mode = MTLB_CLIENT_AUTH_OPTIONAL,
+                                  .truststore = "a.pem",
+                                  .verify_depth = 10};
+    struct mtlb_domain_cfg other = api, same = api, api_there = api;
+    other.names = other_names;
+    other.n_names = 2;
+    other.mode = MTLB_CLIENT_AUTH_MANDATORY;
+    same.names = same_names; /* verified as api is, but held by another listener */
+    api_there.truststore = "b.pem";
+    struct mtlb_tls_domain l0[] = {{.cfg = &api}};
+    struct mtlb_tls_domain l1[] = {{.cfg = &other}, {.cfg = &api_there}};
+    struct mtlb_tls_domain l2[] = {{.cfg = &same}};
+    struct mtlb_tls_listener all[] = {{.domains = l0, .n_domains = 1},
+                                      {.domains = l1, .n_domains = 2},
+                                      {.n_domains = 0},
+                                      {.domains = l2, .n_domains = 1}};
+
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "other.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "x.wild.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "same.example.com"), 3);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "api.example.com"), -1,
+                 "the listener's own name: its own rule decides");
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "unknown.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, "[::1]"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 0, ""), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 1, "api.example.com"), -1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 4, 2, "other.example.com"), 1);
+    cr_assert_eq(mtlb_tls_misdirected_listener(all, 1, 0, "other.example.com"), -1);
 }
 
 /* mtlb_client_verify_failures_total's reason: each X.509 error to its fixed token. */
