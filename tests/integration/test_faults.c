@@ -291,24 +291,38 @@ Test(faults, backend_reset_mid_response_http2)
  * itself anyway (a backend that writes bodies for HEAD, late). Anything else: "ok". */
 #define INJECTED "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npwned!"
 
+/* Reads from c until req (n bytes so far, room for cap) holds a whole request head; returns
+ * its length, or 0 when the peer closed or the head does not fit. These backends get bodiless
+ * requests only. */
+static size_t next_head(int c, char *req, size_t cap, size_t *n)
+{
+    for (;;) {
+        char *end = memmem(req, *n, "\r\n\r\n", 4);
+        if (end != NULL) {
+            return (size_t)(end + 4 - req);
+        }
+        ssize_t k = *n < cap ? recv(c, req + *n, cap - *n, 0) : -1;
+        if (k <= 0) {
+            return 0;
+        }
+        *n += (size_t)k;
+    }
+}
+
+/* Drops the head next_head found (used bytes), keeping what a pipelining client sent after. */
+static void drop_head(char *req, size_t *n, size_t used)
+{
+    memmove(req, req + used, *n - used);
+    *n -= used;
+}
+
 static void late_body_serve(struct resetter *r, int c)
 {
     char req[4096];
     size_t n = 0;
-    for (;;) {
-        char *end = memmem(req, n, "\r\n\r\n", 4);
-        if (end == NULL) {
-            ssize_t k = n < sizeof(req) ? recv(c, req + n, sizeof(req) - n, 0) : -1;
-            if (k <= 0) {
-                return;
-            }
-            n += (size_t)k;
-            continue;
-        }
+    for (size_t used; (used = next_head(c, req, sizeof(req), &n)) != 0;) {
         bool head = n >= 5 && memcmp(req, "HEAD ", 5) == 0;
-        size_t used = (size_t)(end + 4 - req);
-        memmove(req, req + used, n - used);
-        n -= used;
+        drop_head(req, &n, used);
         char out[128];
         int h = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
                          head ? sizeof(INJECTED) - 1 : 2, head ? "" : "ok");
@@ -390,16 +404,7 @@ static void framing_serve(struct resetter *r, int c)
 {
     char req[4096];
     size_t n = 0;
-    for (;;) {
-        char *end = memmem(req, n, "\r\n\r\n", 4);
-        if (end == NULL) {
-            ssize_t k = n < sizeof(req) ? recv(c, req + n, sizeof(req) - n, 0) : -1;
-            if (k <= 0) {
-                return;
-            }
-            n += (size_t)k;
-            continue;
-        }
+    for (size_t used; (used = next_head(c, req, sizeof(req), &n)) != 0;) {
         char out[512], kind = 0;
         const char *path = memchr(req, ' ', n);
         unsigned i = 0;
@@ -408,9 +413,7 @@ static void framing_serve(struct resetter *r, int c)
         int h = snprintf(out, sizeof(out), "%s%s",
                          bad ? bad_framing[i] : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                          bad && kind == 'f' ? INJECTED : "");
-        size_t used = (size_t)(end + 4 - req);
-        memmove(req, req + used, n - used);
-        n -= used;
+        drop_head(req, &n, used);
         (void)!send(c, out, (size_t)h, MSG_NOSIGNAL);
         if (bad && kind == 'l') {
             usleep(100000);
