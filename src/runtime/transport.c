@@ -180,7 +180,7 @@ static void post_recv(struct mtlb_client *c)
      * completes, into idle_buf, after the buffers went back. A read posted now would land in
      * the block and pin it for as long as the connection stays idle (HTTP/2 connections did:
      * about 0.3 blocks of 160 KiB each) or its client takes to send the next line. */
-    if (mtlb_client_bufs_parkable_after_send(c) && c->proto->park(c)) {
+    if (c->send_pending && mtlb_client_bufs_parkable_after_send(c) && c->proto->park(c)) {
         return;
     }
     if (c->transport == MTLB_TRANSPORT_KTLS) {
