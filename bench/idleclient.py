@@ -2,7 +2,9 @@
 """idleclient (bench/): opens N TLS connections, optionally with a client certificate, makes one
 request on each over HTTP/1.1 or HTTP/2 (hand-made frames, no library), then holds them idle
 until SIGTERM. Prints "ready N errors E" once all are parked. Used by bench/mem-parts for the
-idle-memory breakdown by variant (no certificate, leaf only, leaf + intermediate; H1, H2)."""
+idle-memory breakdown by variant (no certificate, leaf only, leaf + intermediate; H1, H2).
+With --slow-head it sends no whole request: a request head cut short, one line per record
+0.5 s apart (what a slowloris client does, bench/flood), and holds it there."""
 import argparse
 import asyncio
 import signal
@@ -37,6 +39,18 @@ async def h1_exchange(reader, writer, path):
         raise RuntimeError(head[:40])
 
 
+async def h1_slow_head(reader, writer, path):
+    """The request line, Host and one more field, each in its own write 0.5 s apart, and no
+    final empty line: the head stays incomplete. mtlb sends its session tickets after the
+    first line; they are read so that nothing waits in the socket."""
+    lines = [b"GET " + path.encode() + b" HTTP/1.1\r\n", b"Host: localhost\r\n",
+             b"X-Slow: 1\r\n"]
+    for line in lines:
+        writer.write(line)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+
+
 async def h2_exchange(reader, writer, path):
     writer.write(h2_request(path))
     await writer.drain()
@@ -58,7 +72,9 @@ async def open_one(args, ctx, held):
     host, port = args.connect.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx,
                                                    server_hostname="localhost")
-    if args.h2:
+    if args.slow_head:
+        await h1_slow_head(reader, writer, args.path)
+    elif args.h2:
         await h2_exchange(reader, writer, args.path)
     else:
         await h1_exchange(reader, writer, args.path)
@@ -101,6 +117,8 @@ def main():
     p.add_argument("--key")
     p.add_argument("--h2", action="store_true")
     p.add_argument("--path", default="/", help="the one request's path (under 127 bytes)")
+    p.add_argument("--slow-head", action="store_true",
+                   help="HTTP/1.1: leave each connection in the middle of its request head")
     p.add_argument("-n", type=int, default=2000)
     p.add_argument("--conc", type=int, default=32)
     args = p.parse_args()

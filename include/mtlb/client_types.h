@@ -83,7 +83,9 @@ struct mtlb_client {
     char idle_buf[1024];
     struct mtlb_buf tin;  /* ciphertext received, read by the ring BIO */
     struct mtlb_buf tout; /* ciphertext to send, written by the ring BIO */
-    struct mtlb_buf rx;   /* plaintext from the client: head, then body bytes */
+    /* plaintext from the client: head, then body bytes. Without a block it may still hold the
+     * start of a request head, in a heap copy (len == cap) until the block is back. */
+    struct mtlb_buf rx;
 
     /* current request */
     struct mtlb_h1_message req;

@@ -9,6 +9,7 @@
 #include "mtlb/access.h"
 #include "mtlb/authority.h"
 #include "mtlb/body_limit.h"
+#include "mtlb/client_bufs.h"
 #include "mtlb/client_types.h"
 #include "mtlb/config.h"
 #include "mtlb/exchange.h"
@@ -203,6 +204,15 @@ static bool h2_prior_knowledge(struct mtlb_client *c)
     return true;
 }
 
+/* Parses the head in rx into c->req: its slices point into rx, its headers into c->hdrs. */
+static int parse_head(struct mtlb_client *c)
+{
+    memset(&c->req, 0, sizeof(c->req));
+    c->req.headers = c->hdrs;
+    c->req.max_headers = c->snap->cfg->limits.max_headers;
+    return mtlb_h1_parse_request(c->rx.data, c->rx.len, &c->req);
+}
+
 static void read_head(struct mtlb_client *c)
 {
     /* The connection's own limits: its buffers were sized by them. */
@@ -227,10 +237,7 @@ static void read_head(struct mtlb_client *c)
     if (!head_parse_due(c, lim->max_header_bytes)) {
         return; /* no end yet, and under the limit: what the last parse said still holds */
     }
-    memset(&c->req, 0, sizeof(c->req));
-    c->req.headers = c->hdrs;
-    c->req.max_headers = lim->max_headers;
-    int rc = mtlb_h1_parse_request(c->rx.data, c->rx.len, &c->req);
+    int rc = parse_head(c);
     if (rc > 0) {
         c->head_len = (uint32_t)rc;
         c->head_scanned = 0; /* bytes after this head (pipelined) start a new one */
@@ -288,6 +295,16 @@ static void h1_on_timeout(struct mtlb_client *c)
     } else if (c->state == MTLB_C_HEAD) {
         mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=header",
                     (unsigned long long)c->id, c->ip);
+        /* A head parked while it waited (client_bufs.h) comes back unparsed: parse it again so
+         * that the 408's access line still names the request. */
+        if (mtlb_client_bufs_take(c) != 0) {
+            mtlb_client_abort(c);
+            return;
+        }
+        if (c->head_scanned == 0) {
+            c->head_scanned = c->rx.len;
+            (void)parse_head(c);
+        }
         mtlb_client_fail(c, 408);
     } else {
         mtlb_log_rl(&rl, 10, MTLB_LOG_INFO, "conn=%llu peer=%s event=client_timeout phase=body",

@@ -59,7 +59,7 @@ void mtlb_client_free(struct mtlb_client *c)
     SSL_free(c->ssl);
     mtlb_identity_fini(&c->identity);
     mtlb_tls_conn_info_fini(&c->tls_info);
-    free(c->block);
+    mtlb_client_bufs_free(c);
     mtlb_exchange_fini(&c->ex); /* no connection left by now: frees the tried set */
     mtlb_pool_set_drop(c->ps);  /* set only on the worker, which is the thread freeing it then */
     mtlb_snapshot_put(c->snap);
@@ -175,11 +175,12 @@ static void post_recv(struct mtlb_client *c)
     if (c->proto->wants_input != NULL && !c->proto->wants_input(c)) {
         return;
     }
-    /* Nothing left to do but the last response is still being sent: read once that send
+    /* Nothing left to do but the last response is still being sent (or the session tickets
+     * that a request's first bytes released, the head not yet whole): read once that send
      * completes, into idle_buf, after the buffers went back. A read posted now would land in
      * the block and pin it for as long as the connection stays idle (HTTP/2 connections did:
-     * about 0.3 blocks of 160 KiB each). */
-    if (c->tin.len == 0 && c->rx.len == 0 && c->send_pending && c->proto->park(c)) {
+     * about 0.3 blocks of 160 KiB each) or its client takes to send the next line. */
+    if (c->send_pending && mtlb_client_bufs_parkable_after_send(c) && c->proto->park(c)) {
         return;
     }
     if (c->transport == MTLB_TRANSPORT_KTLS) {
