@@ -3,7 +3,8 @@
  * come, so bytes a backend writes past it stay in the backend socket, never in rbuf where the
  * copy path sees them: only the pooled connection's check before reuse (upstream_pool.c,
  * idle_alive) keeps them from answering the next request. Also: heads with a large length
- * and no body (HEAD, 304) are never spliced, and a body cut short closes the client. */
+ * and no body (HEAD, 304) are never spliced, a 204's length never reaches the client (either
+ * protocol), and a body cut short closes the client. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -16,9 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "h2_util.h"
 #include "harness.h"
 
-static struct it_env env;
 static uint16_t plain_port, admin_port;
 
 static void setup(void)
@@ -38,7 +39,8 @@ TestSuite(splice_framing, .init = setup, .fini = teardown, .timeout = 120);
 
 /* The backend: per request path, "/over" answers BODY bytes and INJECTED in one write,
  * "/over-late" INJECTED 100 ms after the body, "/head" (to HEAD) and "/304" a head announcing
- * BODY bytes then INJECTED, "/short" half the body then a close; anything else "ok". */
+ * BODY bytes then INJECTED, "/204" a 204 announcing BODY bytes, "/short" half the body then a
+ * close; anything else "ok". */
 static int be_fd;
 static uint16_t be_port;
 static atomic_int be_late; /* late INJECTED writes done */
@@ -46,7 +48,9 @@ static atomic_int be_late; /* late INJECTED writes done */
 static void be_answer(int fd, const char *path)
 {
     static __thread char out[BODY + 256];
-    const char *status = strncmp(path, "/304", 4) == 0 ? "304 Not Modified" : "200 OK";
+    const char *status = strncmp(path, "/304", 4) == 0   ? "304 Not Modified"
+                         : strncmp(path, "/204", 4) == 0 ? "204 No Content"
+                                                         : "200 OK";
     bool body = strncmp(path, "/over", 5) == 0 || strncmp(path, "/short", 6) == 0;
     int n = snprintf(out, 256, "HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n", status, BODY);
     size_t len = (size_t)n;
@@ -246,6 +250,31 @@ Test(splice_framing, spliced_body_cut_short_closes_the_client)
     it_conn_timeout(c, 5000);
     expect_in_step(c, "/short");
     it_conn_close(c);
+    it_mtlb_assert_alive(&env);
+    cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
+}
+
+/* A 204 has no body and must say no length (RFC 9110 8.6): forwarded, an HTTP/1.1 client or
+ * proxy that framed by it would read the next response as its body, and nghttp2 clients reset
+ * the stream (PROTOCOL_ERROR). */
+Test(splice_framing, no_length_on_a_204_either_protocol)
+{
+    start();
+    struct it_conn *c = it_tcp_connect(plain_port);
+    it_conn_timeout(c, 5000);
+    cr_assert_eq(it_conn_sends(c, "GET /204 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    struct it_response r;
+    cr_assert_eq(it_read_response(c, &r, true), 0, "%s", c->err);
+    cr_assert_eq(r.status, 204, "%s", r.head);
+    cr_assert_null(strcasestr(r.head, "content-length"), "a 204 with a length:\n%s", r.head);
+    it_response_fini(&r);
+    expect_in_step(c, "204");
+    it_conn_close(c);
+    char *out = NULL;
+    int rc = curl_h2("--http2", false, "/204", &out);
+    cr_assert_eq(rc, 0, "curl --http2 exit %d:\n%s", rc, out != NULL ? out : "");
+    cr_assert_not_null(strstr(out, "HTTPVER=2"), "%s", out);
+    free(out);
     it_mtlb_assert_alive(&env);
     cr_assert_eq(it_mtlb_stop(&env, 5000), 0);
 }
