@@ -437,14 +437,16 @@ static bool hop_by_hop(struct mtlb_slice n)
            mtlb_h1_name_is(n, "upgrade") || mtlb_h1_name_is(n, "transfer-encoding");
 }
 
-/* Content-Length stays even when Connection names it: it is end-to-end framing information. */
+/* Content-Length stays even when Connection names it: it is end-to-end framing information,
+ * except on a 204, which has no body and must not say a length (RFC 9110 8.6; nghttp2 clients
+ * reset the stream when it says one other than 0). */
 static bool drop_response_field(const struct mtlb_h1_message *m, struct mtlb_slice name)
 {
     if (hop_by_hop(name)) {
         return true;
     }
     if (mtlb_h1_name_is(name, "content-length")) {
-        return false;
+        return m->status == 204;
     }
     for (size_t i = 0; i < m->num_headers; i++) {
         if (mtlb_h1_name_is(m->headers[i].name, "connection") &&

@@ -286,7 +286,9 @@ static enum mtlb_field_verdict request_field(const struct mtlb_h1_message *m, si
 }
 
 /* Whether a response field must not be forwarded. "Connection: Content-Length" must not strip
- * the framing the proxy used to delimit the body, nor Host. */
+ * the framing the proxy used to delimit the body, nor Host. A 204 has no body whatever its
+ * fields say, and must carry no framing (RFC 9110 8.6, RFC 9112 6.1): a client or proxy in
+ * front of mtlb that framed a body by them would take the next response as that body. */
 static bool drop_response_field(const struct mtlb_h1_message *m, size_t first_conn,
                                 struct mtlb_slice name)
 {
@@ -295,7 +297,10 @@ static bool drop_response_field(const struct mtlb_h1_message *m, size_t first_co
     if (k == F_HOP) {
         return true;
     }
-    if (k == F_PROTECTED || k == F_FRAMING) {
+    if (k == F_FRAMING) {
+        return m->status == 204;
+    }
+    if (k == F_PROTECTED) {
         return false;
     }
     return named_by_connection(m, first_conn, name);

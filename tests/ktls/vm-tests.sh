@@ -537,6 +537,44 @@ case_splice_upload_abort() {
     served "$name"
 }
 
+# A request pipelined in the same TLS record as the end of a spliced upload, carrying forged
+# X-SSL-* fields: the splice must take exactly Content-Length out of that record
+# (tls_sw_splice_read splits it) and leave the rest for mtlb, which parses the second request
+# itself (forged fields stripped, its own set). s_client sends its input in reads of at most
+# 16 KiB, one record each; the body ends 3,485 bytes into one, and the GET follows in it.
+case_splice_upload_pipelined() {
+    local name=splice_up_pipelined n0 n1 out why=""
+    n0=$(metric mtlb_spliced_request_bodies_total)
+    {
+        printf 'POST /first?tag=%s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 200000\r\n\r\n' \
+            "$name"
+        head -c 200000 /dev/zero
+        printf 'GET /second?tag=%s HTTP/1.1\r\nHost: localhost\r\nX-SSL-Client-Verify: SUCCESS\r\n' \
+            "$name"
+        printf 'X-SSL-Client-DN: CN=forged\r\nConnection: close\r\n\r\n'
+    } >"$W/$name.in"
+    timeout 60 "$B/openssl" s_client -quiet -tls1_3 -servername localhost \
+        -connect "127.0.0.1:$KTLS_PORT" <"$W/$name.in" 2>/dev/null | tr -d '\r' >"$W/$name.out"
+    n1=$(metric mtlb_spliced_request_bodies_total)
+    out=$(cat "$W/$name.out")
+    [ $((n1 - n0)) -eq 1 ] || why="spliced request bodies +$((n1 - n0)), want 1"
+    [ -z "$why" ] && ! echo "$out" | grep -q '^body-bytes: 200000$' &&
+        why="the backend did not get the 200000-byte body whole"
+    [ -z "$why" ] && ! echo "$out" | grep -q "^GET /second?tag=$name HTTP/1.1$" &&
+        why="the pipelined GET did not reach the backend as a request"
+    [ -z "$why" ] && ! echo "$out" | grep -q '^X-SSL-Client-Verify: NONE$' &&
+        why="the pipelined GET lacks mtlb's own X-SSL-Client-Verify: NONE"
+    [ -z "$why" ] && echo "$out" | grep -q 'forged\|Verify: SUCCESS' &&
+        why="a forged X-SSL-* field reached the backend"
+    if [ -z "$why" ]; then
+        pass "$name"
+    else
+        fail "$name" "$why"
+        evidence "$W/$name.out"
+    fi
+    served "$name"
+}
+
 # ssl_is NAME WANT: mtlb's handshake_done line for NAME's connection says ssl=WANT (freed: a
 # kTLS connection dropped its OpenSSL state at handoff; kept: userspace TLS).
 ssl_is() {
@@ -682,6 +720,7 @@ run_mtlb_cases() {
     case_splice_upload 1.2 "$SPLICE_MIB"
     case_splice_upload 1.3 $((SPLICE_MIB / 4))
     case_splice_upload_abort
+    case_splice_upload_pipelined
     # 4 transport + 4 headers + 4 require + 2 bulk + 2 h2 + 2 close_notify (+2 after)
     # + renegotiation (+1 after) + key update (+1 after) + reload transfer (+1 after).
     case_counters "$tx0" "$rx0" "$de0" 26

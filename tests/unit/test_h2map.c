@@ -533,6 +533,27 @@ Test(h2map, response_nv_chunked_drops_framing)
     free(r);
 }
 
+/* A 204 carries no Content-Length (RFC 9110 8.6): nghttp2 clients reset a stream whose 204
+ * says a length other than 0 (PROTOCOL_ERROR, seen with curl); a 304's is kept. */
+Test(h2map, response_nv_204_drops_content_length)
+{
+    struct resp *r = malloc(sizeof(*r));
+    char got[256];
+
+    cr_assert_not_null(r);
+    parse_resp(r, "HTTP/1.1 204 No Content\r\nContent-Length: 100000\r\nX-A: 1\r\n\r\n");
+    ssize_t n = mtlb_h2_response_nv(&r->msg, r->nva, MAX_HDRS + 1, r->scratch, sizeof(r->scratch));
+    cr_assert_eq(n, 2);
+    format_nv(r->nva, (size_t)n, got, sizeof(got));
+    cr_assert_str_eq(got, ":status: 204\nx-a: 1\n");
+    parse_resp(r, "HTTP/1.1 304 Not Modified\r\nContent-Length: 100000\r\n\r\n");
+    n = mtlb_h2_response_nv(&r->msg, r->nva, MAX_HDRS + 1, r->scratch, sizeof(r->scratch));
+    cr_assert_eq(n, 2);
+    format_nv(r->nva, (size_t)n, got, sizeof(got));
+    cr_assert_str_eq(got, ":status: 304\ncontent-length: 100000\n");
+    free(r);
+}
+
 Test(h2map, response_nv_exact_fit)
 {
     struct resp *r = malloc(sizeof(*r));

@@ -605,6 +605,21 @@ Test(rewrite_response, connection_cannot_remove_framing)
                     false, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
 }
 
+/* A 204 has no body whatever its fields say (RFC 9112 section 6.3), and a server must not
+ * send Content-Length or Transfer-Encoding with one (RFC 9110 8.6, RFC 9112 6.1): forwarded,
+ * they would frame a body for a client or proxy in front of mtlb that reads by them, and the
+ * next response would become that body. */
+Test(rewrite_response, no_framing_fields_on_204)
+{
+    expect_response("HTTP/1.1 204 No Content\r\nContent-Length: 100000\r\nX-A: 1\r\n\r\n", false,
+                    "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n");
+    expect_response("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n",
+                    false, "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n");
+    /* A 304's length is the selected representation's (RFC 9110 8.6): kept. */
+    expect_response("HTTP/1.1 304 Not Modified\r\nContent-Length: 100000\r\n\r\n", false,
+                    "HTTP/1.1 304 Not Modified\r\nContent-Length: 100000\r\n\r\n");
+}
+
 Test(rewrite_response, empty_reason)
 {
     expect_response("HTTP/1.1 204\r\n\r\n", false, "HTTP/1.1 204 \r\n\r\n");
