@@ -686,3 +686,16 @@ const char *it_copy_pki(struct it_env *env, const char *rel, const char *as)
     free(data);
     return dst;
 }
+
+long it_mtlb_rss_kib(const struct it_env *env)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)env->mtlb);
+    char *s = it_read_file(path, NULL);
+    cr_assert_not_null(s, "%s", path);
+    const char *v = strstr(s, "VmRSS:");
+    cr_assert_not_null(v, "no VmRSS in %s", path);
+    long kib = strtol(v + 6, NULL, 10);
+    free(s);
+    return kib;
+}

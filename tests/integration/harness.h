@@ -136,6 +136,10 @@ int it_admin_req(unsigned port, const char *method, const char *path, int timeou
 /* The value of the Prometheus series written exactly as `series` ("name{labels}") in a scrape,
  * -1 when absent. */
 double it_prom_value(const char *text, const char *series);
+/* GET /metrics on the admin port (asserts 200): the series' value, -1 when absent. */
+double it_admin_metric(unsigned port, const char *series);
+/* The running mtlb's resident set (VmRSS), in KiB. */
+long it_mtlb_rss_kib(const struct it_env *env);
 
 /* Connections: plain TCP or TLS over TCP, with a buffered reader. */
 struct it_tls_opts {

@@ -613,3 +613,12 @@ double it_prom_value(const char *text, const char *series)
     }
     return -1;
 }
+
+double it_admin_metric(unsigned port, const char *series)
+{
+    char *text = NULL;
+    cr_assert_eq(it_admin_req(port, "GET", "/metrics", 3000, &text), 200);
+    double v = it_prom_value(text, series);
+    free(text);
+    return v;
+}

@@ -447,15 +447,7 @@ Test(badinput, stalled_parked_head_408_names_its_request)
 
 static long mtlb_rss_kib(void)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)env.mtlb);
-    char *s = it_read_file(path, NULL);
-    cr_assert_not_null(s);
-    const char *v = strstr(s, "VmRSS:");
-    cr_assert_not_null(v);
-    long kib = strtol(v + 6, NULL, 10);
-    free(s);
-    return kib;
+    return it_mtlb_rss_kib(&env);
 }
 
 enum { MEM_CONNS = 300 };

@@ -250,11 +250,7 @@ static void expect_access(const char *path, const char *proto, const char *clien
 
 static double metric(const char *series)
 {
-    char *text = NULL;
-    cr_assert_eq(it_admin_req(admin_port, "GET", "/metrics", 3000, &text), 200);
-    double v = it_prom_value(text, series);
-    free(text);
-    return v;
+    return it_admin_metric(admin_port, series);
 }
 
 /* ---- PROXY protocol on a plain listener ---- */

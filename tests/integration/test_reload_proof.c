@@ -305,15 +305,7 @@ Test(reload_proof, http2_load_through_50_reloads)
 
 static long rss_kib(void)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)env.mtlb);
-    char *s = it_read_file(path, NULL);
-    cr_assert_not_null(s);
-    const char *v = strstr(s, "VmRSS:");
-    cr_assert_not_null(v);
-    long kib = strtol(v + 6, NULL, 10);
-    free(s);
-    return kib;
+    return it_mtlb_rss_kib(&env);
 }
 
 /* A connection that pins the snapshot it was accepted under until it is closed. */

@@ -146,10 +146,7 @@ static void start(void)
 
 static double metric(const char *series)
 {
-    char *body = NULL;
-    cr_assert_eq(it_admin_req(admin_port, "GET", "/metrics", 3000, &body), 200);
-    double v = it_prom_value(body, series);
-    free(body);
+    double v = it_admin_metric(admin_port, series);
     cr_assert_geq(v, 0, "%s absent", series);
     return v;
 }
