@@ -441,12 +441,16 @@ static void *admin_main(void *arg)
 
 int mtlb_admin_start(struct mtlb_admin *a)
 {
+    /* Read before the admin thread starts: a POST /reload it serves at once swaps srv->snap
+     * and may free the snapshot this points into (TSan saw the race in CI). */
+    const struct mtlb_admin_cfg *ac = &a->srv->snap->cfg->admin;
+    char bind[300];
+    snprintf(bind, sizeof(bind), "%s:%u", ac->bind_host, ac->bind_port);
     int rc = pthread_create(&a->thread, NULL, admin_main, a);
     a->started = rc == 0;
     if (rc == 0) {
-        const struct mtlb_admin_cfg *ac = &a->srv->snap->cfg->admin; /* before any reload */
-        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s:%u tls=%s", ac->bind_host,
-                 ac->bind_port, a->tls_on ? "mutual" : "off");
+        mtlb_log(MTLB_LOG_INFO, "event=admin_listening bind=%s tls=%s", bind,
+                 a->tls_on ? "mutual" : "off");
     }
     return -rc;
 }
