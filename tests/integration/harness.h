@@ -12,6 +12,16 @@
 
 #include <openssl/ssl.h>
 
+/* IT_ASAN: built with AddressSanitizer (gcc or clang), whose allocator and quarantine change
+ * RSS: memory bounds are asserted in the other builds only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define IT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IT_ASAN 1
+#endif
+#endif
+
 #define IT_MAX_DOMAINS 3
 #define IT_MAX_SERVERS 4
 #define IT_MAX_ECHO 4

@@ -11,14 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IT_ASAN 1
-#endif
-#endif
-
 static struct it_env env;
 static const struct it_tls_opts good = {.cert = "client/good.crt", .key = "client/good.key"};
 

@@ -17,14 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IT_ASAN 1
-#endif
-#endif
-
 static struct it_env env;
 static pid_t load_pid;
 static uint16_t admin_port;
