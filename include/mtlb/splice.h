@@ -69,7 +69,6 @@ struct mtlb_splice {
     uint32_t pipe_cap;
     uint32_t in_pipe; /* bytes in the pipe, not yet written to out_fd */
     uint64_t left;    /* bytes still to take from in_fd */
-    uint32_t rounds;  /* pipe fills spliced out so far (tests see MTLB_SPLICE_FILL work) */
     uint8_t step;
     bool fill;
     bool active, stopped;

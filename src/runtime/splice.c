@@ -166,12 +166,6 @@ static void next_round(struct mtlb_splice *s)
     post(s, STEP_POLL_IN);
 }
 
-static void out_round(struct mtlb_splice *s)
-{
-    s->rounds++;
-    post(s, STEP_OUT);
-}
-
 /* With fill, a splice in that gave bytes is followed by another while the pipe has room (in
  * bytes; a pipe full of partly used pages first says EAGAIN, which ends the fill too) and the
  * body has bytes left: `left` caps every request, so a pipelined next request stays in the
@@ -186,10 +180,10 @@ static void after_in(struct mtlb_splice *s, int res)
         if (s->fill && s->left > 0 && s->in_pipe < s->pipe_cap) {
             post(s, STEP_IN);
         } else {
-            out_round(s);
+            post(s, STEP_OUT);
         }
     } else if (res == -EAGAIN && s->in_pipe > 0) {
-        out_round(s);
+        post(s, STEP_OUT);
     } else if (res == -EAGAIN) {
         post(s, STEP_POLL_IN); /* the poll saw bytes another reader took, or only a FIN */
     } else {

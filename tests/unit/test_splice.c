@@ -42,6 +42,8 @@ static struct {
     struct mtlb_splice s;
     uint64_t moved;
     int waits_in, waits_out;
+    int rounds;        /* pipe fills spliced out: a wait for the source, then for the sink */
+    bool last_wait_in; /* the last waiting() call was for the source */
     bool done;
     int res;
     bool in_side;
@@ -57,6 +59,8 @@ static void waiting(void *owner, bool on_in)
 {
     (void)owner;
     *(on_in ? &T.waits_in : &T.waits_out) += 1;
+    T.rounds += !on_in && T.last_wait_in; /* a partial splice out waits for the sink again */
+    T.last_wait_in = on_in;
 }
 
 static void done(void *owner, int res, bool in_side)
@@ -417,7 +421,7 @@ RELAY_TEST(fill_takes_every_queued_piece_in_one_round_and_no_more)
     run_until_done();
     cr_assert_eq(T.res, 0);
     cr_assert_eq(T.moved, total);
-    cr_assert_eq(T.s.rounds, 1, "%u rounds for a body that was all queued", T.s.rounds);
+    cr_assert_eq(T.rounds, 1, "%d rounds for a body that was all queued", T.rounds);
     char buf[8192];
     ssize_t r = recv(src[0], buf, sizeof(buf), 0);
     cr_assert_eq(r, (ssize_t)extra, "%zd bytes left behind the body, want %zu", r, extra);
