@@ -32,8 +32,11 @@ static const char *env_path(const char *var)
 
 const char *it_pki(const char *rel)
 {
-    static char ring[8][512];
-    static unsigned next;
+    /* Per thread: tests call this from several client threads at once (least_requests), and
+     * a shared ring with an unlocked counter could hand two threads one slot, one path
+     * overwriting the other (CI: "cannot load client certificate" in a client thread). */
+    static _Thread_local char ring[8][512];
+    static _Thread_local unsigned next;
     char *out = ring[next++ % 8];
     if (rel[0] == '/') {
         snprintf(out, sizeof(ring[0]), "%s", rel);
